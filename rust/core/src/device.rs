@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The block device seen by the core: byte-addressed reads and writes in
+//! whole blocks, a cache flush, and writes that can be forced to media (FUA).
+//!
+//! The kernel implements it over bios, the tools over a file, the tests over a
+//! simulated disk that can lose unflushed writes.
+
+use crate::error::Result;
+
+/// A device the core reads and writes. Offsets and lengths are multiples of
+/// 512 bytes; the core only issues whole filesystem blocks.
+pub trait BlockDevice {
+    /// Size of the device in bytes.
+    fn size_bytes(&self) -> u64;
+    /// Fills `buf` from byte `offset`.
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
+    /// Writes `buf` at byte `offset`. It may sit in a volatile cache until the
+    /// next `flush`, unless `fua` asks for it to reach stable media first.
+    fn write(&mut self, offset: u64, buf: &[u8], fua: bool) -> Result<()>;
+    /// Makes every completed write durable.
+    fn flush(&mut self) -> Result<()>;
+}

@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0
+//! ferrofs core: the on-disk format and the engine, shared by the kernel
+//! module and the userspace tools.
+//!
+//! This file is the crate root for cargo only. The kernel module mounts each
+//! core module at its own crate root with `#[path]`, so every core file names
+//! its siblings as `crate::<module>` and works unchanged in both crates. The one
+//! module that differs is `mem`: each host supplies its own fallible vector
+//! (here over `alloc`, in the kernel over `KVec`) with the same API.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod crc32c;
+pub mod device;
+pub mod error;
+#[path = "mem_alloc.rs"]
+pub mod mem;
+pub mod mkfs;
+pub mod superblock;

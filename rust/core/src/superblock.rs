@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The superblock: where a ferrofs filesystem starts, what it needs, and where
+//! its trees are. Two copies at fixed byte offsets; encode/decode are explicit
+//! little-endian field by field (never a struct cast onto disk bytes).
+//!
+//! Layout of the 4096-byte superblock (all integers little-endian):
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 4 | crc32c of bytes 4..4096 |
+//! | 4 | 4 | zero |
+//! | 8 | 8 | magic `"FERROFS\0"` |
+//! | 16 | 4 | format version |
+//! | 20 | 4 | block size in bytes |
+//! | 24 | 8 | incompatible features |
+//! | 32 | 8 | read-only-compatible features |
+//! | 40 | 8 | compatible features |
+//! | 48 | 16 | filesystem UUID |
+//! | 64 | 64 | label, NUL padded (at most 63 bytes) |
+//! | 128 | 8 | total blocks |
+//! | 136 | 8 | generation (of the last commit) |
+//! | 144 | 8 | byte offset of this copy |
+//! | 152 | 8 | blocks in use |
+//! | 160 | 24 | root tree pointer (block, generation, level) |
+//! | 184 | 24 | log tree pointer (block 0: none) |
+//! | 208 | 8 | first block of the fast-commit area |
+//! | 216 | 8 | blocks in the fast-commit area (0: none) |
+//! | 224 | 3872 | zero, reserved |
+
+use crate::crc32c;
+use crate::device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::mem::TryVec;
+
+/// Size of the superblock record, whatever the block size.
+pub const SUPERBLOCK_SIZE: usize = 4096;
+/// Byte offsets of the two superblock copies. The first 64 KiB are left alone
+/// for boot loaders and partition tables.
+pub const SUPERBLOCK_OFFSETS: [u64; 2] = [64 * 1024, 128 * 1024];
+/// The magic, at byte 8 of the superblock (absolute offset 65544): what
+/// libblkid and `mount` look for.
+pub const MAGIC: [u8; 8] = *b"FERROFS\0";
+/// The `f_type` statfs reports.
+pub const STATFS_MAGIC: u32 = 0x4645_5252;
+/// The format version this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Smallest and largest supported block size.
+pub const MIN_BLOCK_SIZE: u32 = 4096;
+/// Largest supported block size.
+pub const MAX_BLOCK_SIZE: u32 = 65536;
+/// Longest label, in bytes.
+pub const LABEL_MAX: usize = 63;
+
+/// Incompatible features this code understands; an image with any other
+/// incompatible bit set is refused.
+pub const INCOMPAT_SUPPORTED: u64 = 0;
+/// Read-only-compatible features this code understands; with any other bit
+/// set the image may only be mounted read-only.
+pub const RO_COMPAT_SUPPORTED: u64 = 0;
+
+const OFF_CSUM: usize = 0;
+const OFF_MAGIC: usize = 8;
+const OFF_VERSION: usize = 16;
+const OFF_BLOCK_SIZE: usize = 20;
+const OFF_INCOMPAT: usize = 24;
+const OFF_RO_COMPAT: usize = 32;
+const OFF_COMPAT: usize = 40;
+const OFF_UUID: usize = 48;
+const OFF_LABEL: usize = 64;
+const OFF_TOTAL_BLOCKS: usize = 128;
+const OFF_GENERATION: usize = 136;
+const OFF_SELF_OFFSET: usize = 144;
+const OFF_BLOCKS_USED: usize = 152;
+const OFF_ROOT_TREE: usize = 160;
+const OFF_LOG_TREE: usize = 184;
+const OFF_FC_START: usize = 208;
+const OFF_FC_BLOCKS: usize = 216;
+const OFF_RESERVED: usize = 224;
+
+/// Where a tree's root block is, and the generation and level it has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TreePointer {
+    /// Block number of the root node; 0 means "no tree".
+    pub block: u64,
+    /// Generation the root node was written in.
+    pub generation: u64,
+    /// Height of the tree above its leaves (0: the root is a leaf).
+    pub level: u8,
+}
+
+/// The decoded superblock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Superblock {
+    /// Format version (`FORMAT_VERSION`).
+    pub version: u32,
+    /// Block size in bytes, a power of two in `MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE`.
+    pub block_size: u32,
+    /// Features an older reader must not ignore.
+    pub incompat: u64,
+    /// Features an older reader may ignore when mounting read-only.
+    pub ro_compat: u64,
+    /// Features any reader may ignore.
+    pub compat: u64,
+    /// Filesystem UUID, also stamped into every metadata block.
+    pub uuid: [u8; 16],
+    /// Label bytes, NUL padded.
+    pub label: [u8; 64],
+    /// Size of the filesystem in blocks.
+    pub total_blocks: u64,
+    /// Generation of the last commit.
+    pub generation: u64,
+    /// Blocks allocated, for statfs.
+    pub blocks_used: u64,
+    /// Root of the root tree, which points at every other tree.
+    pub root_tree: TreePointer,
+    /// Root of the fsync log tree, if one is pending replay.
+    pub log_tree: TreePointer,
+    /// First block of the fast-commit area.
+    pub fast_commit_start: u64,
+    /// Length of the fast-commit area in blocks (0: none).
+    pub fast_commit_blocks: u64,
+}
+
+fn get_u32(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+
+fn get_u64(b: &[u8], off: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[off..off + 8]);
+    u64::from_le_bytes(a)
+}
+
+fn put_u32(b: &mut [u8], off: usize, v: u32) {
+    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_u64(b: &mut [u8], off: usize, v: u64) {
+    b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+fn get_tree_pointer(b: &[u8], off: usize) -> TreePointer {
+    TreePointer { block: get_u64(b, off), generation: get_u64(b, off + 8), level: b[off + 16] }
+}
+
+fn put_tree_pointer(b: &mut [u8], off: usize, p: &TreePointer) {
+    put_u64(b, off, p.block);
+    put_u64(b, off + 8, p.generation);
+    b[off + 16] = p.level;
+    b[off + 17..off + 24].fill(0);
+}
+
+impl Superblock {
+    /// A superblock for a new filesystem; trees are filled in by mkfs.
+    pub fn new(block_size: u32, total_blocks: u64, uuid: [u8; 16], label: &[u8]) -> Result<Self> {
+        check_block_size(block_size)?;
+        if label.len() > LABEL_MAX || label.contains(&0) {
+            return Err(Error::Invalid("label must be at most 63 bytes without NUL"));
+        }
+        let mut l = [0u8; 64];
+        l[..label.len()].copy_from_slice(label);
+        Ok(Superblock {
+            version: FORMAT_VERSION,
+            block_size,
+            incompat: 0,
+            ro_compat: 0,
+            compat: 0,
+            uuid,
+            label: l,
+            total_blocks,
+            generation: 1,
+            blocks_used: 0,
+            root_tree: TreePointer::default(),
+            log_tree: TreePointer::default(),
+            fast_commit_start: 0,
+            fast_commit_blocks: 0,
+        })
+    }
+
+    /// The label without its NUL padding.
+    pub fn label(&self) -> &[u8] {
+        let n = self.label.iter().position(|&c| c == 0).unwrap_or(self.label.len());
+        &self.label[..n]
+    }
+
+    /// Size of the filesystem in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.total_blocks.saturating_mul(self.block_size as u64)
+    }
+
+    /// Encodes the copy that lives at byte `self_offset`, checksum included.
+    /// `out` must be at least `SUPERBLOCK_SIZE` bytes; only that prefix is written.
+    pub fn encode(&self, self_offset: u64, out: &mut [u8]) {
+        let out = &mut out[..SUPERBLOCK_SIZE];
+        out.fill(0);
+        out[OFF_MAGIC..OFF_MAGIC + 8].copy_from_slice(&MAGIC);
+        put_u32(out, OFF_VERSION, self.version);
+        put_u32(out, OFF_BLOCK_SIZE, self.block_size);
+        put_u64(out, OFF_INCOMPAT, self.incompat);
+        put_u64(out, OFF_RO_COMPAT, self.ro_compat);
+        put_u64(out, OFF_COMPAT, self.compat);
+        out[OFF_UUID..OFF_UUID + 16].copy_from_slice(&self.uuid);
+        out[OFF_LABEL..OFF_LABEL + 64].copy_from_slice(&self.label);
+        out[OFF_LABEL + LABEL_MAX] = 0;
+        put_u64(out, OFF_TOTAL_BLOCKS, self.total_blocks);
+        put_u64(out, OFF_GENERATION, self.generation);
+        put_u64(out, OFF_SELF_OFFSET, self_offset);
+        put_u64(out, OFF_BLOCKS_USED, self.blocks_used);
+        put_tree_pointer(out, OFF_ROOT_TREE, &self.root_tree);
+        put_tree_pointer(out, OFF_LOG_TREE, &self.log_tree);
+        put_u64(out, OFF_FC_START, self.fast_commit_start);
+        put_u64(out, OFF_FC_BLOCKS, self.fast_commit_blocks);
+        let csum = crc32c::checksum(&out[4..]);
+        put_u32(out, OFF_CSUM, csum);
+    }
+
+    /// Decodes and validates the copy read from byte `self_offset`. Checks,
+    /// in order: magic, checksum, where the copy says it lives, version,
+    /// features, block size and the reserved area. It does not know the
+    /// device size; `check_device_size` does that.
+    pub fn decode(buf: &[u8], self_offset: u64) -> Result<Self> {
+        if buf.len() < SUPERBLOCK_SIZE {
+            return Err(Error::Invalid("superblock buffer too short"));
+        }
+        let b = &buf[..SUPERBLOCK_SIZE];
+        if b[OFF_MAGIC..OFF_MAGIC + 8] != MAGIC {
+            return Err(Error::NotFerrofs);
+        }
+        if get_u32(b, OFF_CSUM) != crc32c::checksum(&b[4..]) {
+            return Err(Error::Corrupt("superblock checksum mismatch"));
+        }
+        if get_u64(b, OFF_SELF_OFFSET) != self_offset {
+            return Err(Error::Corrupt("superblock copy is not at the offset it records"));
+        }
+        if get_u32(b, 4) != 0 || b[OFF_RESERVED..].iter().any(|&x| x != 0) {
+            return Err(Error::Corrupt("superblock reserved bytes are not zero"));
+        }
+        let version = get_u32(b, OFF_VERSION);
+        if version != FORMAT_VERSION {
+            return Err(Error::Unsupported("unknown format version"));
+        }
+        let incompat = get_u64(b, OFF_INCOMPAT);
+        if incompat & !INCOMPAT_SUPPORTED != 0 {
+            return Err(Error::Unsupported("unknown incompatible feature"));
+        }
+        let block_size = get_u32(b, OFF_BLOCK_SIZE);
+        check_block_size(block_size).map_err(|_| Error::Corrupt("invalid block size"))?;
+        let mut uuid = [0u8; 16];
+        uuid.copy_from_slice(&b[OFF_UUID..OFF_UUID + 16]);
+        let mut label = [0u8; 64];
+        label.copy_from_slice(&b[OFF_LABEL..OFF_LABEL + 64]);
+        if label[LABEL_MAX] != 0 {
+            return Err(Error::Corrupt("label is not NUL terminated"));
+        }
+        let sb = Superblock {
+            version,
+            block_size,
+            incompat,
+            ro_compat: get_u64(b, OFF_RO_COMPAT),
+            compat: get_u64(b, OFF_COMPAT),
+            uuid,
+            label,
+            total_blocks: get_u64(b, OFF_TOTAL_BLOCKS),
+            generation: get_u64(b, OFF_GENERATION),
+            blocks_used: get_u64(b, OFF_BLOCKS_USED),
+            root_tree: get_tree_pointer(b, OFF_ROOT_TREE),
+            log_tree: get_tree_pointer(b, OFF_LOG_TREE),
+            fast_commit_start: get_u64(b, OFF_FC_START),
+            fast_commit_blocks: get_u64(b, OFF_FC_BLOCKS),
+        };
+        sb.check_geometry()?;
+        Ok(sb)
+    }
+
+    /// Internal consistency of the sizes and pointers (the device aside).
+    fn check_geometry(&self) -> Result<()> {
+        let first = first_usable_block(self.block_size);
+        if self.total_blocks <= first {
+            return Err(Error::Corrupt("total block count is too small"));
+        }
+        if self.total_blocks.checked_mul(self.block_size as u64).is_none() {
+            return Err(Error::Corrupt("total block count overflows"));
+        }
+        if self.blocks_used > self.total_blocks {
+            return Err(Error::Corrupt("more blocks used than exist"));
+        }
+        for p in [&self.root_tree, &self.log_tree] {
+            if p.block != 0 && (p.block < first || p.block >= self.total_blocks) {
+                return Err(Error::Corrupt("tree pointer outside the filesystem"));
+            }
+            if p.generation > self.generation {
+                return Err(Error::Corrupt("tree pointer newer than the superblock"));
+            }
+        }
+        if self.fast_commit_blocks != 0 {
+            let end = self.fast_commit_start.checked_add(self.fast_commit_blocks);
+            if self.fast_commit_start < first || end.is_none_or(|e| e > self.total_blocks) {
+                return Err(Error::Corrupt("fast-commit area outside the filesystem"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a filesystem that claims more blocks than the device has.
+    pub fn check_device_size(&self, device_bytes: u64) -> Result<()> {
+        if self.size_bytes() > device_bytes {
+            return Err(Error::DeviceTooSmall);
+        }
+        Ok(())
+    }
+
+    /// Whether the image carries read-only-compatible features this code
+    /// does not know, so it may only be mounted read-only.
+    pub fn needs_read_only(&self) -> bool {
+        self.ro_compat & !RO_COMPAT_SUPPORTED != 0
+    }
+}
+
+/// Checks that `bs` is a power of two within the supported range.
+pub fn check_block_size(bs: u32) -> Result<()> {
+    if !bs.is_power_of_two() || !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&bs) {
+        return Err(Error::Invalid("block size must be a power of two from 4096 to 65536"));
+    }
+    Ok(())
+}
+
+/// The first block after the superblock copies: blocks before it are never
+/// allocated.
+pub fn first_usable_block(block_size: u32) -> u64 {
+    let end = SUPERBLOCK_OFFSETS[1] + SUPERBLOCK_SIZE as u64;
+    end.div_ceil(block_size as u64)
+}
+
+/// Reads both copies and returns the valid one with the highest generation.
+/// When neither is valid, the error of the primary copy is returned, since
+/// it tells best what the device holds (not ferrofs, corrupt, unsupported).
+pub fn read_superblock(dev: &mut dyn BlockDevice) -> Result<Superblock> {
+    // Heap, not stack: a 4 KiB frame is too large for a kernel stack.
+    let mut buf = TryVec::try_from_elem(0u8, SUPERBLOCK_SIZE)?;
+    let mut best: Option<Superblock> = None;
+    let mut first_err = None;
+    for &off in &SUPERBLOCK_OFFSETS {
+        if off + SUPERBLOCK_SIZE as u64 > dev.size_bytes() {
+            first_err.get_or_insert(Error::NotFerrofs);
+            continue;
+        }
+        let r = dev.read(off, &mut buf).and_then(|()| Superblock::decode(&buf, off));
+        match r {
+            Ok(sb) => {
+                if best.as_ref().is_none_or(|b| sb.generation > b.generation) {
+                    best = Some(sb);
+                }
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match best {
+        Some(sb) => {
+            sb.check_device_size(dev.size_bytes())?;
+            Ok(sb)
+        }
+        None => Err(first_err.unwrap_or(Error::NotFerrofs)),
+    }
+}
+
+/// Writes both copies, each forced to media; the caller has flushed
+/// everything the superblock points at before.
+pub fn write_superblock(dev: &mut dyn BlockDevice, sb: &Superblock) -> Result<()> {
+    let mut buf = TryVec::try_from_elem(0u8, SUPERBLOCK_SIZE)?;
+    for &off in &SUPERBLOCK_OFFSETS {
+        sb.encode(off, &mut buf);
+        dev.write(off, &buf, true)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Superblock {
+        let mut sb = Superblock::new(4096, 1 << 18, [7; 16], b"scratch").unwrap();
+        sb.generation = 9;
+        sb.root_tree = TreePointer { block: 40, generation: 9, level: 1 };
+        sb.blocks_used = 12;
+        sb
+    }
+
+    fn encoded(sb: &Superblock, off: u64) -> [u8; SUPERBLOCK_SIZE] {
+        let mut b = [0u8; SUPERBLOCK_SIZE];
+        sb.encode(off, &mut b);
+        b
+    }
+
+    #[test]
+    fn round_trip() {
+        let sb = sample();
+        for off in SUPERBLOCK_OFFSETS {
+            assert_eq!(Superblock::decode(&encoded(&sb, off), off).unwrap(), sb);
+        }
+        assert_eq!(sb.label(), b"scratch");
+        assert_eq!(&encoded(&sb, 65536)[8..16], b"FERROFS\0");
+    }
+
+    #[test]
+    fn rejects_each_kind_of_damage() {
+        let sb = sample();
+        let off = SUPERBLOCK_OFFSETS[0];
+        let mut b = encoded(&sb, off);
+        b[8] = b'X';
+        assert_eq!(Superblock::decode(&b, off), Err(Error::NotFerrofs));
+
+        let mut b = encoded(&sb, off);
+        b[100] ^= 1;
+        assert_eq!(Superblock::decode(&b, off), Err(Error::Corrupt("superblock checksum mismatch")));
+
+        assert!(matches!(Superblock::decode(&encoded(&sb, off), SUPERBLOCK_OFFSETS[1]), Err(Error::Corrupt(_))));
+
+        let mut bad = sb.clone();
+        bad.incompat = 1 << 40;
+        assert!(matches!(Superblock::decode(&encoded(&bad, off), off), Err(Error::Unsupported(_))));
+        let mut bad = sb.clone();
+        bad.version = 2;
+        assert!(matches!(Superblock::decode(&encoded(&bad, off), off), Err(Error::Unsupported(_))));
+        let mut bad = sb.clone();
+        bad.block_size = 5000;
+        assert!(matches!(Superblock::decode(&encoded(&bad, off), off), Err(Error::Corrupt(_))));
+        let mut bad = sb.clone();
+        bad.root_tree.block = bad.total_blocks;
+        assert!(matches!(Superblock::decode(&encoded(&bad, off), off), Err(Error::Corrupt(_))));
+
+        assert_eq!(Superblock::decode(&[0u8; SUPERBLOCK_SIZE], off), Err(Error::NotFerrofs));
+        assert_eq!(sb.check_device_size(sb.size_bytes() - 1), Err(Error::DeviceTooSmall));
+        assert_eq!(sb.check_device_size(sb.size_bytes()), Ok(()));
+    }
+
+    #[test]
+    fn first_usable_block_is_past_both_copies() {
+        assert_eq!(first_usable_block(4096), 33);
+        assert_eq!(first_usable_block(65536), 3);
+    }
+}
