@@ -328,7 +328,10 @@ pub fn check_block_size(bs: u32) -> Result<()> {
 /// allocated.
 pub fn first_usable_block(block_size: u32) -> u64 {
     let end = SUPERBLOCK_OFFSETS[1] + SUPERBLOCK_SIZE as u64;
-    end.div_ceil(block_size as u64)
+    // A NonZero divisor has no division-by-zero panic path; block sizes
+    // are checked powers of two, the fallback only keeps this total.
+    let bs = core::num::NonZeroU64::new(block_size as u64).unwrap_or(core::num::NonZeroU64::MIN);
+    (end + bs.get() - 1) / bs
 }
 
 /// Reads both copies and returns the valid one with the highest generation.

@@ -1,0 +1,39 @@
+# ferrofs build entry points. `make` installs what is missing, builds the
+# test kernel (cached), the module and the tools; `make run` shows a short
+# demo in the VM; `make check` runs every test. `make KDIR=/path` builds the
+# module against another Rust-enabled 6.12 tree instead of the cached one.
+
+SHELL := /bin/bash
+export KDIR
+CARGO ?= cargo
+TOOLS := mkfs.ferrofs fsck.ferrofs ferrofs
+
+.PHONY: all setup module tools run check clean
+all: setup module tools
+
+setup:
+	@KDIR_USER="$(KDIR)" scripts/setup
+
+module: setup
+	@echo "==> building ferrofs.ko against $$(scripts/kdir)" >&2
+	@scripts/build-module
+
+tools:
+	@echo "==> building the tools (cargo build --release)" >&2
+	@$(CARGO) build --release --quiet --bins
+	@mkdir -p build/bin
+	@ln -sf ../../target/release/mkfs-ferrofs build/bin/mkfs.ferrofs
+	@ln -sf ../../target/release/fsck-ferrofs build/bin/fsck.ferrofs
+	@ln -sf ../../target/release/ferrofs build/bin/ferrofs
+
+run: all
+	@scripts/vm -- bash tests/demo.sh
+
+check: all
+	@scripts/check
+
+clean:
+	@$(MAKE) -s -C "$$(scripts/kdir)" M=$(CURDIR) clean 2>/dev/null || true
+	@rm -rf build rust/vfs/bindings_generated.rs
+	@$(CARGO) clean --quiet
+

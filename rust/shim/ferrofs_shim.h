@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the ferrofs Rust adapter needs from the kernel that kernel::bindings
+ * lacks on 6.12: headers it does not include (fs_context, buffer_head,
+ * crc32c) and static inline helpers, wrapped as real functions in shim.c.
+ * bindgen reads this file; only the ferrofs_* items and the types named in
+ * Kbuild are generated, the rest comes from kernel::bindings.
+ */
+#ifndef FERROFS_SHIM_H
+#define FERROFS_SHIM_H
+
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/buffer_head.h>
+#include <linux/statfs.h>
+#include <linux/blkdev.h>
+#include <kunit/test.h>
+
+/* Checksums */
+u32 ferrofs_crc32c(u32 seed, const void *data, size_t len);
+
+/* Block I/O through the block device's buffer cache. */
+int ferrofs_read_block(struct super_block *sb, sector_t block, void *out);
+int ferrofs_write_block(struct super_block *sb, sector_t block, const void *data, bool fua);
+int ferrofs_flush_bdev(struct super_block *sb);
+u64 ferrofs_bdev_bytes(struct super_block *sb);
+
+/* Mount plumbing */
+int ferrofs_get_tree_bdev(struct fs_context *fc,
+			  int (*fill_super)(struct super_block *sb, struct fs_context *fc));
+void ferrofs_fc_error(struct fs_context *fc, const char *msg);
+const char *ferrofs_sb_id(struct super_block *sb);
+void ferrofs_sb_set_fs_info(struct super_block *sb, void *info);
+void *ferrofs_sb_fs_info(struct super_block *sb);
+void ferrofs_fc_set_ops(struct fs_context *fc, const struct fs_context_operations *ops);
+
+void ferrofs_fill_statfs(struct kstatfs *buf, long type, long bsize, u64 blocks, u64 bfree,
+			 u64 bavail, u64 files, u64 ffree, long namelen, u64 fsid);
+
+/* Inodes */
+void ferrofs_inode_set_owner(struct inode *inode, u32 uid, u32 gid);
+void ferrofs_inode_set_times(struct inode *inode, s64 a_sec, u32 a_nsec,
+			     s64 m_sec, u32 m_nsec, s64 c_sec, u32 c_nsec);
+void ferrofs_inode_set_size(struct inode *inode, u64 size, u64 blocks);
+bool ferrofs_inode_is_new(struct inode *inode);
+void ferrofs_inode_set_ops(struct inode *inode, const struct inode_operations *iop,
+			   const struct file_operations *fop);
+u64 ferrofs_inode_ino(struct inode *inode);
+struct super_block *ferrofs_inode_sb(struct inode *inode);
+
+/* Directories */
+bool ferrofs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino, unsigned int type);
+bool ferrofs_dir_emit_dots(struct file *file, struct dir_context *ctx);
+loff_t ferrofs_dir_pos(struct dir_context *ctx);
+void ferrofs_dir_set_pos(struct dir_context *ctx, loff_t pos);
+struct inode *ferrofs_file_inode(struct file *file);
+struct dentry *ferrofs_d_splice_alias(struct inode *inode, struct dentry *dentry);
+const unsigned char *ferrofs_dentry_name(const struct dentry *dentry, u32 *len);
+
+/* Errors as pointers */
+void *ferrofs_err_ptr(long error);
+
+/* KUnit */
+void ferrofs_kunit_fail(struct kunit *test, const char *file, int line, const char *msg);
+
+#endif

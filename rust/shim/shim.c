@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * One-line wrappers over static inline kernel helpers and macros, so the
+ * Rust adapter can call them. No logic lives here.
+ */
+#include <linux/crc32c.h>
+#include <linux/err.h>
+#include "ferrofs_shim.h"
+
+u32 ferrofs_crc32c(u32 seed, const void *data, size_t len)
+{
+	return crc32c(seed, data, len);
+}
+
+/* Copies one block (of the super_block's block size) into @out. */
+int ferrofs_read_block(struct super_block *sb, sector_t block, void *out)
+{
+	struct buffer_head *bh = sb_bread(sb, block);
+
+	if (!bh)
+		return -EIO;
+	memcpy(out, bh->b_data, sb->s_blocksize);
+	brelse(bh);
+	return 0;
+}
+
+/* Writes one block from @data and waits for it; FUA when asked. */
+int ferrofs_write_block(struct super_block *sb, sector_t block, const void *data, bool fua)
+{
+	struct buffer_head *bh = sb_getblk(sb, block);
+	int ret;
+
+	if (!bh)
+		return -ENOMEM;
+	lock_buffer(bh);
+	memcpy(bh->b_data, data, sb->s_blocksize);
+	set_buffer_uptodate(bh);
+	unlock_buffer(bh);
+	mark_buffer_dirty(bh);
+	ret = __sync_dirty_buffer(bh, REQ_SYNC | (fua ? REQ_FUA : 0));
+	brelse(bh);
+	return ret;
+}
+
+int ferrofs_flush_bdev(struct super_block *sb)
+{
+	return blkdev_issue_flush(sb->s_bdev);
+}
+
+u64 ferrofs_bdev_bytes(struct super_block *sb)
+{
+	return bdev_nr_bytes(sb->s_bdev);
+}
+
+int ferrofs_get_tree_bdev(struct fs_context *fc,
+			  int (*fill_super)(struct super_block *sb, struct fs_context *fc))
+{
+	return get_tree_bdev(fc, fill_super);
+}
+
+void ferrofs_fc_error(struct fs_context *fc, const char *msg)
+{
+	errorf(fc, "%s", msg);
+}
+
+const char *ferrofs_sb_id(struct super_block *sb)
+{
+	return sb->s_id;
+}
+
+void ferrofs_sb_set_fs_info(struct super_block *sb, void *info)
+{
+	sb->s_fs_info = info;
+}
+
+void *ferrofs_sb_fs_info(struct super_block *sb)
+{
+	return sb->s_fs_info;
+}
+
+void ferrofs_fc_set_ops(struct fs_context *fc, const struct fs_context_operations *ops)
+{
+	fc->ops = ops;
+}
+
+void ferrofs_fill_statfs(struct kstatfs *buf, long type, long bsize, u64 blocks, u64 bfree,
+			 u64 bavail, u64 files, u64 ffree, long namelen, u64 fsid)
+{
+	buf->f_type = type;
+	buf->f_bsize = bsize;
+	buf->f_frsize = bsize;
+	buf->f_blocks = blocks;
+	buf->f_bfree = bfree;
+	buf->f_bavail = bavail;
+	buf->f_files = files;
+	buf->f_ffree = ffree;
+	buf->f_namelen = namelen;
+	buf->f_fsid = u64_to_fsid(fsid);
+}
+
+void ferrofs_inode_set_owner(struct inode *inode, u32 uid, u32 gid)
+{
+	i_uid_write(inode, uid);
+	i_gid_write(inode, gid);
+}
+
+void ferrofs_inode_set_times(struct inode *inode, s64 a_sec, u32 a_nsec,
+			     s64 m_sec, u32 m_nsec, s64 c_sec, u32 c_nsec)
+{
+	inode_set_atime(inode, a_sec, a_nsec);
+	inode_set_mtime(inode, m_sec, m_nsec);
+	inode_set_ctime(inode, c_sec, c_nsec);
+}
+
+void ferrofs_inode_set_size(struct inode *inode, u64 size, u64 blocks)
+{
+	i_size_write(inode, size);
+	inode->i_blocks = blocks;
+}
+
+bool ferrofs_inode_is_new(struct inode *inode)
+{
+	return inode->i_state & I_NEW;
+}
+
+void ferrofs_inode_set_ops(struct inode *inode, const struct inode_operations *iop,
+			   const struct file_operations *fop)
+{
+	inode->i_op = iop;
+	inode->i_fop = fop;
+}
+
+u64 ferrofs_inode_ino(struct inode *inode)
+{
+	return inode->i_ino;
+}
+
+struct super_block *ferrofs_inode_sb(struct inode *inode)
+{
+	return inode->i_sb;
+}
+
+bool ferrofs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino, unsigned int type)
+{
+	return dir_emit(ctx, name, len, ino, type);
+}
+
+bool ferrofs_dir_emit_dots(struct file *file, struct dir_context *ctx)
+{
+	return dir_emit_dots(file, ctx);
+}
+
+loff_t ferrofs_dir_pos(struct dir_context *ctx)
+{
+	return ctx->pos;
+}
+
+void ferrofs_dir_set_pos(struct dir_context *ctx, loff_t pos)
+{
+	ctx->pos = pos;
+}
+
+struct inode *ferrofs_file_inode(struct file *file)
+{
+	return file_inode(file);
+}
+
+struct dentry *ferrofs_d_splice_alias(struct inode *inode, struct dentry *dentry)
+{
+	return d_splice_alias(inode, dentry);
+}
+
+const unsigned char *ferrofs_dentry_name(const struct dentry *dentry, u32 *len)
+{
+	*len = dentry->d_name.len;
+	return dentry->d_name.name;
+}
+
+void *ferrofs_err_ptr(long error)
+{
+	return ERR_PTR(error);
+}
+
+void ferrofs_kunit_fail(struct kunit *test, const char *file, int line, const char *msg)
+{
+	KUNIT_FAIL(test, "%s:%d: %s", file, line, msg);
+}

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Directory operations: lookup and readdir.
+//!
+//! readdir positions are the core's stable per-directory cookies (0 and 1
+//! are "." and ".."), so telldir/seekdir stay valid while entries come and
+//! go. Entries are fetched from the core in batches under its lock and then
+//! copied to user memory with the lock dropped.
+
+use super::bindings as b;
+use super::cell::{zeroed, Vtable};
+use super::fs_info::FsInfo;
+use super::{errno_of, inode};
+use crate::error::Error as CoreError;
+use kernel::prelude::*;
+
+/// How many entries one trip into the core fetches.
+const READDIR_BATCH: usize = 64;
+/// Longest name ferrofs stores.
+const NAME_MAX: usize = 255;
+
+pub(crate) static DIR_INODE_OPS: b::inode_operations = b::inode_operations { lookup: Some(lookup), ..zeroed() };
+
+pub(crate) static DIR_FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_operations {
+    llseek: Some(b::generic_file_llseek),
+    read: Some(b::generic_read_dir),
+    iterate_shared: Some(iterate_shared),
+    ..zeroed()
+});
+
+/// The FsInfo and inode number behind a VFS inode.
+///
+/// # Safety
+/// `inode` is a live ferrofs inode.
+unsafe fn info_of<'a>(inode: *mut b::inode) -> (&'a FsInfo, u64) {
+    // SAFETY: a live ferrofs inode belongs to a mounted super_block whose
+    // s_fs_info was set by fill_super and outlives the inode.
+    unsafe {
+        let sb = b::ferrofs_inode_sb(inode);
+        (FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)), b::ferrofs_inode_ino(inode))
+    }
+}
+
+unsafe extern "C" fn lookup(dir: *mut b::inode, dentry: *mut b::dentry, _flags: u32) -> *mut b::dentry {
+    let mut len = 0u32;
+    // SAFETY: the VFS passes a live dentry whose name is stable during lookup.
+    let name = unsafe {
+        let p = b::ferrofs_dentry_name(dentry, &mut len);
+        core::slice::from_raw_parts(p, len as usize)
+    };
+    if name.len() > NAME_MAX {
+        // SAFETY: ERR_PTR encoding of a negative errno.
+        return unsafe { b::ferrofs_err_ptr(errno_of(CoreError::NameTooLong).to_errno() as _) }.cast();
+    }
+    // SAFETY: `dir` is a live ferrofs directory inode.
+    let (info, dir_ino) = unsafe { info_of(dir) };
+    let found = match info.lookup(dir_ino, name) {
+        Ok(ino) => {
+            // SAFETY: the super_block of a live inode is live and mounted.
+            match unsafe { inode::iget(b::ferrofs_inode_sb(dir), ino) } {
+                Ok(i) => kernel::types::ARef::into_raw(i).as_ptr().cast::<b::inode>(),
+                // SAFETY: ERR_PTR encoding of a negative errno.
+                Err(e) => return unsafe { b::ferrofs_err_ptr(errno_of(e).to_errno() as _) }.cast(),
+            }
+        }
+        Err(CoreError::NotFound) => core::ptr::null_mut(),
+        // SAFETY: ERR_PTR encoding of a negative errno.
+        Err(e) => return unsafe { b::ferrofs_err_ptr(errno_of(e).to_errno() as _) }.cast(),
+    };
+    // SAFETY: d_splice_alias takes over the inode reference (or NULL for a
+    // negative dentry) and handles the dentry.
+    unsafe { b::ferrofs_d_splice_alias(found, dentry) }
+}
+
+unsafe extern "C" fn iterate_shared(file: *mut b::file, ctx: *mut b::dir_context) -> kernel::ffi::c_int {
+    // SAFETY: the VFS passes a live open directory and its dir_context.
+    match unsafe { try_iterate(file, ctx) } {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+/// `file` is an open ferrofs directory and `ctx` its live dir_context.
+unsafe fn try_iterate(file: *mut b::file, ctx: *mut b::dir_context) -> Result {
+    // SAFETY: live file and context (caller).
+    if !unsafe { b::ferrofs_dir_emit_dots(file, ctx) } {
+        return Ok(());
+    }
+    // SAFETY: the inode of an open file is live.
+    let (info, dir_ino) = unsafe { info_of(b::ferrofs_file_inode(file)) };
+    loop {
+        let mut batch = KVec::new();
+        // SAFETY: live context (caller).
+        let pos = unsafe { b::ferrofs_dir_pos(ctx) } as u64;
+        info.readdir(dir_ino, pos, &mut batch, READDIR_BATCH).map_err(errno_of)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for (name, ino, dtype, next) in batch.iter() {
+            // SAFETY: live context; `name` is valid for its length. The core
+            // lock is not held here, so faults while copying out are fine.
+            unsafe {
+                if !b::ferrofs_dir_emit(ctx, name.as_ptr().cast(), name.len() as i32, *ino, *dtype as u32) {
+                    return Ok(());
+                }
+                b::ferrofs_dir_set_pos(ctx, *next as i64);
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Registration of the `ferrofs` filesystem type and the mount path:
+//! fs_context → get_tree_bdev → fill_super, and kill_sb.
+
+use super::bindings as b;
+use super::cell::{zeroed, KernelStatic};
+use super::device::KernelDevice;
+use super::{errno_of, fs_info, inode, super_ops};
+use crate::error::Error as CoreError;
+use crate::superblock;
+use kernel::error::to_result;
+use kernel::prelude::*;
+use kernel::str::CString;
+use kernel::{c_str, fmt};
+
+/// Name the type registers under, and the prefix of the fs_context log.
+const FS_NAME: &CStr = c_str!("ferrofs");
+
+/// The file_system_type must be static: the kernel keeps pointers into it
+/// and lockdep wants its lock_class_keys in static storage.
+static FS_TYPE: KernelStatic<b::file_system_type> = KernelStatic::new(zeroed());
+
+static CONTEXT_OPS: b::fs_context_operations = b::fs_context_operations { get_tree: Some(get_tree), ..zeroed() };
+
+/// Keeps `ferrofs` registered while alive.
+pub(crate) struct Registration;
+
+impl Registration {
+    /// Registers the filesystem type; dropped at module exit to unregister.
+    pub(crate) fn new(module: &'static ThisModule) -> Result<Self> {
+        let t = FS_TYPE.get();
+        // SAFETY: module init runs once, before the type is registered, so
+        // nothing else reads FS_TYPE while we fill it in.
+        unsafe {
+            (*t).name = FS_NAME.as_char_ptr();
+            (*t).owner = module.as_ptr();
+            (*t).fs_flags = b::FS_REQUIRES_DEV as i32;
+            (*t).init_fs_context = Some(init_fs_context);
+            (*t).kill_sb = Some(kill_sb);
+        }
+        // SAFETY: FS_TYPE is fully initialised and static.
+        to_result(unsafe { b::register_filesystem(t) })?;
+        Ok(Registration)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: registered in `new`; all ferrofs super_blocks are gone by
+        // module exit, since each mount holds a module reference.
+        unsafe { b::unregister_filesystem(FS_TYPE.get()) };
+    }
+}
+
+unsafe extern "C" fn init_fs_context(fc: *mut b::fs_context) -> kernel::ffi::c_int {
+    // SAFETY: the VFS hands us a live fs_context being set up for our type;
+    // CONTEXT_OPS is static.
+    unsafe { b::ferrofs_fc_set_ops(fc, &CONTEXT_OPS) };
+    0
+}
+
+unsafe extern "C" fn get_tree(fc: *mut b::fs_context) -> kernel::ffi::c_int {
+    // SAFETY: `fc` is live (VFS); fill_super matches the expected signature.
+    unsafe { b::ferrofs_get_tree_bdev(fc, Some(fill_super)) }
+}
+
+unsafe extern "C" fn fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> kernel::ffi::c_int {
+    // SAFETY: the VFS gives us a new, locked super_block with its block
+    // device open, and the fs_context of this mount.
+    match unsafe { try_fill_super(sb, fc) } {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Reports a mount failure through the fs_context log (which reaches dmesg
+/// as "ferrofs: <dev>: <reason>") and turns it into an errno.
+///
+/// # Safety
+/// `sb` and `fc` are the live objects of the mount in progress.
+unsafe fn mount_error(sb: *mut b::super_block, fc: *mut b::fs_context, e: CoreError) -> Error {
+    // SAFETY: s_id is a NUL-terminated array in the live super_block.
+    let dev = unsafe { CStr::from_char_ptr(b::ferrofs_sb_id(sb)) };
+    if let Ok(msg) = CString::try_from_fmt(fmt!("{}: {}", dev, e)) {
+        // SAFETY: `fc` is live; `msg` is NUL-terminated and outlives the call.
+        unsafe { b::ferrofs_fc_error(fc, msg.as_char_ptr()) };
+    }
+    errno_of(e)
+}
+
+/// # Safety
+/// See `fill_super`.
+unsafe fn try_fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> Result {
+    let page = kernel::page::PAGE_SIZE as u32;
+    // SAFETY: `sb` is live and ours until fill_super returns.
+    if unsafe { b::sb_set_blocksize(sb, page as i32) } == 0 {
+        // SAFETY: as above.
+        return Err(unsafe { mount_error(sb, fc, CoreError::Unsupported("device sector size is larger than the page size")) });
+    }
+    // SAFETY: block size set just above; the device lives in FsInfo, which
+    // the super_block owns until kill_sb.
+    let mut dev = unsafe { KernelDevice::new(sb, page) };
+    let core_sb = match superblock::read_superblock(&mut dev) {
+        Ok(s) => s,
+        // SAFETY: live mount objects.
+        Err(e) => return Err(unsafe { mount_error(sb, fc, e) }),
+    };
+    if core_sb.block_size != page {
+        // SAFETY: live mount objects.
+        return Err(unsafe { mount_error(sb, fc, CoreError::Unsupported("block size differs from the page size")) });
+    }
+    if core_sb.needs_read_only() {
+        // SAFETY: live mount objects.
+        return Err(unsafe { mount_error(sb, fc, CoreError::Unsupported("read-only-compatible features need a read-only mount")) });
+    }
+    let info = match fs_info::FsInfo::new(dev, core_sb) {
+        Ok(i) => i,
+        // SAFETY: live mount objects.
+        Err(e) => return Err(unsafe { mount_error(sb, fc, e) }),
+    };
+    // SAFETY: `sb` is ours until fill_super returns; the FsInfo pointer is
+    // released in kill_sb whether or not the rest of the mount succeeds.
+    unsafe {
+        (*sb).s_magic = superblock::STATFS_MAGIC as _;
+        (*sb).s_maxbytes = i64::MAX;
+        (*sb).s_time_gran = 1;
+        (*sb).s_time_min = i64::MIN;
+        (*sb).s_time_max = i64::MAX;
+        (*sb).s_op = &super_ops::SUPER_OPS;
+        b::ferrofs_sb_set_fs_info(sb, fs_info::FsInfo::into_foreign(info));
+    }
+    // SAFETY: `sb` is live and its FsInfo is set.
+    let root = unsafe { inode::iget(sb, fs_info::ROOT_INO) }.map_err(|e| {
+        // SAFETY: live mount objects.
+        unsafe { mount_error(sb, fc, e) }
+    })?;
+    // SAFETY: d_make_root consumes the inode reference, also on failure.
+    let dentry = unsafe { b::d_make_root(kernel::types::ARef::into_raw(root).as_ptr().cast()) };
+    if dentry.is_null() {
+        return Err(ENOMEM);
+    }
+    // SAFETY: `sb` is ours; the root dentry is new and referenced.
+    unsafe { (*sb).s_root = dentry };
+    Ok(())
+}
+
+unsafe extern "C" fn kill_sb(sb: *mut b::super_block) {
+    // SAFETY: the VFS calls kill_sb once per super_block of our type.
+    let info = unsafe { b::ferrofs_sb_fs_info(sb) };
+    // SAFETY: as above; this evicts the inodes and releases the device.
+    unsafe { b::kill_block_super(sb) };
+    if !info.is_null() {
+        // SAFETY: `info` came from `FsInfo::into_foreign` in fill_super and
+        // nothing uses it after kill_block_super.
+        drop(unsafe { fs_info::FsInfo::from_foreign(info) });
+    }
+}

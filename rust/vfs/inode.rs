@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Inodes as the VFS sees them: a reference-counted wrapper (`ARef<INode>`),
+//! the `NewINode` typestate for an inode still being set up (dropping it
+//! fails it with `iget_failed`), and `iget`, which loads an inode from the
+//! core on first use.
+
+use super::bindings as b;
+use super::dir;
+use super::fs_info::{Attr, FsInfo};
+use crate::error::Result as CoreResult;
+use core::ptr::NonNull;
+use kernel::types::{ARef, AlwaysRefCounted, Opaque};
+
+/// A VFS inode of a ferrofs filesystem.
+#[repr(transparent)]
+pub(crate) struct INode(Opaque<b::inode>);
+
+// SAFETY: inodes are refcounted by the VFS: `ihold` takes a reference and
+// `iput` drops one, freeing the inode only when the last one goes.
+unsafe impl AlwaysRefCounted for INode {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is a live inode we hold a reference to.
+        unsafe { b::ihold(self.0.get()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: the caller owns one reference, which we give back.
+        unsafe { b::iput(obj.cast::<b::inode>().as_ptr()) };
+    }
+}
+
+const S_IFMT: u32 = 0o170000;
+const S_IFDIR: u32 = 0o040000;
+
+/// An inode fresh from `iget_locked` (I_NEW set), not yet visible to others.
+struct NewINode(NonNull<b::inode>);
+
+impl NewINode {
+    /// Unlocks the fully set-up inode and hands out its reference.
+    fn unlock(self) -> ARef<INode> {
+        let p = self.0;
+        core::mem::forget(self);
+        // SAFETY: the inode is fully initialised; unlock_new_inode publishes
+        // it, and the reference iget_locked gave us moves into the ARef.
+        unsafe {
+            b::unlock_new_inode(p.as_ptr());
+            ARef::from_raw(p.cast())
+        }
+    }
+}
+
+impl Drop for NewINode {
+    fn drop(&mut self) {
+        // SAFETY: the inode is still I_NEW and we own its only reference;
+        // iget_failed marks it bad, unlocks and drops it.
+        unsafe { b::iget_failed(self.0.as_ptr()) };
+    }
+}
+
+/// Returns the inode `ino` of `sb`, reading it from the core if the VFS does
+/// not have it cached.
+///
+/// # Safety
+/// `sb` is a live ferrofs super_block whose `s_fs_info` is set.
+pub(crate) unsafe fn iget(sb: *mut b::super_block, ino: u64) -> CoreResult<ARef<INode>> {
+    // SAFETY: `sb` is live (caller).
+    let raw = unsafe { b::iget_locked(sb, ino as _) };
+    let Some(raw) = NonNull::new(raw) else {
+        return Err(crate::error::Error::NoMemory);
+    };
+    // SAFETY: `raw` is a referenced inode of `sb`.
+    if !unsafe { b::ferrofs_inode_is_new(raw.as_ptr()) } {
+        // SAFETY: iget_locked returned a reference we now own.
+        return Ok(unsafe { ARef::from_raw(raw.cast()) });
+    }
+    let new = NewINode(raw);
+    // SAFETY: `sb` is live with its FsInfo set (caller).
+    let info = unsafe { FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) };
+    let attr = info.getattr(ino)?;
+    // SAFETY: the inode is I_NEW, so only we touch it.
+    unsafe { fill(new.0.as_ptr(), &attr) };
+    Ok(new.unlock())
+}
+
+/// Copies core attributes into a new VFS inode and picks its operations.
+///
+/// # Safety
+/// `inode` is I_NEW and owned by the caller.
+unsafe fn fill(inode: *mut b::inode, a: &Attr) {
+    // SAFETY: exclusive access to an I_NEW inode (caller).
+    unsafe {
+        (*inode).i_mode = a.mode as u16;
+        b::set_nlink(inode, a.nlink);
+        b::ferrofs_inode_set_owner(inode, a.uid, a.gid);
+        b::ferrofs_inode_set_size(inode, a.size, a.blocks_512);
+        b::ferrofs_inode_set_times(inode, a.atime.0, a.atime.1, a.mtime.0, a.mtime.1, a.ctime.0, a.ctime.1);
+        (*inode).i_generation = a.generation;
+        if a.mode & S_IFMT == S_IFDIR {
+            b::ferrofs_inode_set_ops(inode, &dir::DIR_INODE_OPS, &dir::DIR_FILE_OPS.0);
+        }
+    }
+}

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The kernel host's fallible vector for the core, over `KVVec`.
+//!
+//! Mounted as `crate::mem` in the module so the core's `crate::mem::TryVec`
+//! resolves here; the API matches `rust/core/src/mem_alloc.rs` exactly.
+//! `KVVec` (kvmalloc) lets large vectors fall back to vmalloc instead of
+//! failing on fragmented memory.
+
+use crate::error::{Error, Result};
+use core::ops::{Deref, DerefMut};
+use kernel::alloc::{flags::GFP_KERNEL, KVVec};
+
+/// A growable array whose every allocation can fail with `Error::NoMemory`.
+pub(crate) struct TryVec<T>(KVVec<T>);
+
+impl<T> Default for TryVec<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: core::fmt::Debug> core::fmt::Debug for TryVec<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+impl<T: PartialEq> PartialEq for TryVec<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0[..] == other.0[..]
+    }
+}
+
+impl<T: Eq> Eq for TryVec<T> {}
+
+fn nomem(_: kernel::alloc::AllocError) -> Error {
+    Error::NoMemory
+}
+
+impl<T> TryVec<T> {
+    /// An empty vector; allocates nothing.
+    pub(crate) const fn new() -> Self {
+        TryVec(KVVec::new())
+    }
+
+    /// An empty vector with room for `n` elements.
+    pub(crate) fn try_with_capacity(n: usize) -> Result<Self> {
+        KVVec::with_capacity(n, GFP_KERNEL).map(TryVec).map_err(nomem)
+    }
+
+    /// Makes room for `n` more elements.
+    pub(crate) fn try_reserve(&mut self, n: usize) -> Result<()> {
+        self.0.reserve(n, GFP_KERNEL).map_err(nomem)
+    }
+
+    /// Appends `value`.
+    pub(crate) fn try_push(&mut self, value: T) -> Result<()> {
+        self.0.push(value, GFP_KERNEL).map_err(nomem)
+    }
+
+    /// Inserts `value` at `index`, shifting the tail right.
+    pub(crate) fn try_insert(&mut self, index: usize, value: T) -> Result<()> {
+        if index > self.0.len() {
+            return Err(Error::Invalid("TryVec::try_insert index out of range"));
+        }
+        self.try_push(value)?;
+        self.0[index..].rotate_right(1);
+        Ok(())
+    }
+
+    /// Removes and returns the element at `index`, shifting the tail left.
+    /// The caller guarantees `index < len`, as with slice indexing.
+    pub(crate) fn remove(&mut self, index: usize) -> T {
+        // Indexing is the bounds check, as for `Vec::remove`: callers keep
+        // `index < len`.
+        let _ = &self.0[index];
+        self.0[index..].rotate_left(1);
+        let last = self.0.len() - 1;
+        // SAFETY: the rotation above succeeded, so `index < len` and `last`
+        // is an initialised slot holding the removed element; shrinking the
+        // length first hands ownership of it to the read below.
+        unsafe {
+            self.0.set_len(last);
+            core::ptr::read(self.0.as_ptr().add(last))
+        }
+    }
+
+    /// Removes and returns the last element.
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        let len = self.0.len();
+        if len == 0 {
+            return None;
+        }
+        // SAFETY: `len - 1 < len`, so the slot is initialised; shrinking the
+        // length first means the vector no longer owns it, so reading it out
+        // moves the value without a double drop.
+        unsafe {
+            self.0.set_len(len - 1);
+            Some(core::ptr::read(self.0.as_ptr().add(len - 1)))
+        }
+    }
+
+    /// Drops every element past `len`.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        while self.0.len() > len {
+            drop(self.pop());
+        }
+    }
+
+    /// Drops every element.
+    pub(crate) fn clear(&mut self) {
+        self.truncate(0)
+    }
+}
+
+impl<T: Clone> TryVec<T> {
+    /// Appends a copy of every element of `other`.
+    pub(crate) fn try_extend_from_slice(&mut self, other: &[T]) -> Result<()> {
+        self.0.extend_from_slice(other, GFP_KERNEL).map_err(nomem)
+    }
+
+    /// A vector of `n` copies of `value`.
+    pub(crate) fn try_from_elem(value: T, n: usize) -> Result<Self> {
+        KVVec::from_elem(value, n, GFP_KERNEL).map(TryVec).map_err(nomem)
+    }
+
+    /// Grows or shrinks to `n` elements, filling with `value`.
+    pub(crate) fn try_resize(&mut self, n: usize, value: T) -> Result<()> {
+        if n > self.0.len() {
+            self.0.extend_with(n - self.0.len(), value, GFP_KERNEL).map_err(nomem)
+        } else {
+            self.truncate(n);
+            Ok(())
+        }
+    }
+
+    /// A copy of the vector.
+    pub(crate) fn try_clone(&self) -> Result<Self> {
+        let mut v = Self::try_with_capacity(self.0.len())?;
+        v.try_extend_from_slice(&self.0)?;
+        Ok(v)
+    }
+}
+
+impl<T> Deref for TryVec<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for TryVec<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.0
+    }
+}

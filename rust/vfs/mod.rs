@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The kernel adapter: turns VFS calls into core calls and core errors into
+//! errnos. All `unsafe` of the module lives under this directory; on-disk
+//! logic lives in the core.
+
+#[allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    non_camel_case_types,
+    non_upper_case_globals,
+    non_snake_case,
+    unsafe_op_in_unsafe_fn,
+    improper_ctypes,
+    clippy::all,
+    clippy::undocumented_unsafe_blocks
+)]
+pub(crate) mod bindings {
+    //! bindgen output for the module's own shim header.
+    include!("bindings_generated.rs");
+}
+
+pub(crate) mod cell;
+pub(crate) mod device;
+pub(crate) mod dir;
+pub(crate) mod fs_info;
+pub(crate) mod fs_type;
+pub(crate) mod inode;
+pub(crate) mod kunit;
+pub(crate) mod super_ops;
+mod tests;
+
+/// The kernel error for a core error: the same errno.
+pub(crate) fn errno_of(e: crate::error::Error) -> kernel::error::Error {
+    kernel::error::Error::from_errno(-e.errno())
+}

@@ -1,0 +1,23 @@
+# Helpers for the VM tests (sourced). Each check prints PASS or FAIL with
+# its name; a test's exit status does not matter beyond that.
+: "${FERROFS_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+export FERROFS_ROOT
+MNT=/mnt
+DEV1=/dev/vdb
+DEV2=/dev/vdc
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1${2:+: $2}"; }
+check() { # name command...
+  local name=$1; shift
+  if "$@"; then pass "$name"; else fail "$name" "$*"; fi
+}
+
+# mount(2) directly, printing the errno name ("OK" on success), so tests can
+# tell EINVAL from EUCLEAN without guessing from mount(8)'s wording.
+mount_errno() { # dev dir [fstype] [options]
+  python3 "$FERROFS_ROOT/tests/vm/mount_errno.py" "$@"
+}
+
+# The kernel log since the last mark_dmesg.
+mark_dmesg() { dmesg -c >/dev/null; }
