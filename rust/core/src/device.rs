@@ -20,3 +20,20 @@ pub trait BlockDevice {
     /// Makes every completed write durable.
     fn flush(&mut self) -> Result<()>;
 }
+
+/// A borrowed device is a device, so `mkfs` can run the store over
+/// `&mut dyn BlockDevice`.
+impl<T: BlockDevice + ?Sized> BlockDevice for &mut T {
+    fn size_bytes(&self) -> u64 {
+        (**self).size_bytes()
+    }
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read(offset, buf)
+    }
+    fn write(&mut self, offset: u64, buf: &[u8], fua: bool) -> Result<()> {
+        (**self).write(offset, buf, fua)
+    }
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+}

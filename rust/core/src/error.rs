@@ -52,8 +52,11 @@ pub enum Error {
     NotSupported,
     /// Cross-device link or rename.
     CrossDevice,
-    /// Permission denied by object flags (immutable, append-only).
+    /// Permission denied by object flags (immutable, append-only), or a
+    /// hard link to a directory.
     NotPermitted,
+    /// An argument (such as an xattr value) larger than the format allows.
+    ArgTooBig,
 }
 
 /// Linux errno values; the same numbers on every architecture ferrofs builds for.
@@ -61,6 +64,7 @@ pub mod errno {
     #![allow(missing_docs)]
     pub const EPERM: i32 = 1;
     pub const ENOENT: i32 = 2;
+    pub const E2BIG: i32 = 7;
     pub const EIO: i32 = 5;
     pub const ENOMEM: i32 = 12;
     pub const EEXIST: i32 = 17;
@@ -105,6 +109,7 @@ impl Error {
             Error::NotSupported => EOPNOTSUPP,
             Error::CrossDevice => EXDEV,
             Error::NotPermitted => EPERM,
+            Error::ArgTooBig => E2BIG,
         }
     }
 
@@ -131,6 +136,7 @@ impl Error {
             Error::NotSupported => "operation not supported",
             Error::CrossDevice => "cross-device link",
             Error::NotPermitted => "operation not permitted",
+            Error::ArgTooBig => "argument list too long",
         }
     }
 }

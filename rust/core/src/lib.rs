@@ -7,16 +7,33 @@
 //! its siblings as `crate::<module>` and works unchanged in both crates. The one
 //! module that differs is `mem`: each host supplies its own fallible vector
 //! (here over `alloc`, in the kernel over `KVec`) with the same API.
+//!
+//! Layers inside the core, bottom up: `format` (keys, item codecs) and
+//! `node` (block layout) -> `space` (in-memory free space, refcount queue)
+//! -> `store` (cache, CoW, commit) and `alloc` (allocation tree) -> `btree`
+//! -> `fs` (API, inodes) with `dir`, `file`, `xattr` -> `check`, `dump`.
 
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
 
+pub mod alloc_tree;
+pub mod btree;
 pub mod crc32c;
 pub mod device;
+pub mod dir;
 pub mod error;
+pub mod file;
+pub mod format;
+pub mod fs;
 #[path = "mem_alloc.rs"]
 pub mod mem;
 pub mod mkfs;
+pub mod node;
+pub mod space;
+pub mod store;
 pub mod superblock;
+pub mod xattr;

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Making a new, empty filesystem on a device: the one formatter, used by
-//! `mkfs.ferrofs` and by the tests.
+//! `mkfs.ferrofs` and by the tests. It builds the allocation tree, the root
+//! tree and the default subvolume's fs tree with its root directory through
+//! the same store and commit the mounted filesystem uses.
 
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
+use crate::format::{InodeItem, Timespec, S_IFDIR};
+use crate::fs::Filesystem;
+use crate::store::Store;
 use crate::superblock::{self, first_usable_block, Superblock};
 
 /// What the user asked mkfs for.
@@ -21,24 +26,60 @@ pub struct MkfsOptions<'a> {
     pub now: (i64, u32),
 }
 
+/// Owner of the root directory (`format` uses 0:0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RootOwner {
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+}
+
 /// Smallest filesystem mkfs makes, in blocks past the reserved area: enough
 /// for the initial trees and some room to grow.
 pub const MIN_FREE_BLOCKS: u64 = 256;
 
-/// Writes an empty filesystem with a root directory, flushes it, then writes
-/// the superblock copies. Returns the superblock written.
+/// Writes an empty filesystem with a root directory owned by 0:0, flushes
+/// it, then writes the superblock copies. Returns the superblock written.
 pub fn format(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>) -> Result<Superblock> {
+    format_with_owner(dev, opts, RootOwner::default())
+}
+
+/// `format` with a chosen owner for the root directory.
+pub fn format_with_owner(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>, owner: RootOwner) -> Result<Superblock> {
     superblock::check_block_size(opts.block_size)?;
     if opts.size_bytes > dev.size_bytes() {
         return Err(Error::DeviceTooSmall);
     }
+    if opts.now.1 >= 1_000_000_000 {
+        return Err(Error::Invalid("nanoseconds out of range"));
+    }
     let total_blocks = opts.size_bytes / opts.block_size as u64;
-    if total_blocks < first_usable_block(opts.block_size) + MIN_FREE_BLOCKS {
+    let first = first_usable_block(opts.block_size);
+    if total_blocks < first + MIN_FREE_BLOCKS {
         return Err(Error::Invalid("device too small for a ferrofs filesystem"));
     }
     let mut sb = Superblock::new(opts.block_size, total_blocks, opts.uuid, opts.label)?;
-    sb.blocks_used = first_usable_block(opts.block_size);
-    dev.flush()?;
-    superblock::write_superblock(dev, &sb)?;
-    Ok(sb)
+    // The first commit is generation 1.
+    sb.generation = 0;
+    let mut s = Store::new(dev, sb)?;
+    s.space.free.insert(first, total_blocks - first)?;
+    s.space.hint = first;
+    let now = Timespec { sec: opts.now.0, nsec: opts.now.1 };
+    let root = InodeItem {
+        mode: S_IFDIR | 0o755,
+        uid: owner.uid,
+        gid: owner.gid,
+        nlink: 2,
+        atime: now,
+        mtime: now,
+        ctime: now,
+        btime: now,
+        parent: crate::format::ROOT_DIR_INO,
+        next_seq: 2,
+        ..Default::default()
+    };
+    let mut fs = Filesystem::create_new(s, root)?;
+    fs.commit()?;
+    Ok(fs.superblock().clone())
 }

@@ -25,7 +25,12 @@
 //! | 184 | 24 | log tree pointer (block 0: none) |
 //! | 208 | 8 | first block of the fast-commit area |
 //! | 216 | 8 | blocks in the fast-commit area (0: none) |
-//! | 224 | 3872 | zero, reserved |
+//! | 224 | 24 | allocation tree pointer (block, generation, level) |
+//! | 248 | 3848 | zero, reserved |
+//!
+//! The root tree holds a root item per fs tree (subvolume); the allocation
+//! tree sits here rather than in the root tree so that changing refcounts
+//! never has to touch the root tree (see `crate::store`).
 
 use crate::crc32c;
 use crate::device::BlockDevice;
@@ -75,7 +80,8 @@ const OFF_ROOT_TREE: usize = 160;
 const OFF_LOG_TREE: usize = 184;
 const OFF_FC_START: usize = 208;
 const OFF_FC_BLOCKS: usize = 216;
-const OFF_RESERVED: usize = 224;
+const OFF_ALLOC_TREE: usize = 224;
+const OFF_RESERVED: usize = 248;
 
 /// Where a tree's root block is, and the generation and level it has.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -119,6 +125,8 @@ pub struct Superblock {
     pub fast_commit_start: u64,
     /// Length of the fast-commit area in blocks (0: none).
     pub fast_commit_blocks: u64,
+    /// Root of the allocation (refcount) tree.
+    pub alloc_tree: TreePointer,
 }
 
 fn get_u32(b: &[u8], off: usize) -> u32 {
@@ -174,6 +182,7 @@ impl Superblock {
             log_tree: TreePointer::default(),
             fast_commit_start: 0,
             fast_commit_blocks: 0,
+            alloc_tree: TreePointer::default(),
         })
     }
 
@@ -210,6 +219,7 @@ impl Superblock {
         put_tree_pointer(out, OFF_LOG_TREE, &self.log_tree);
         put_u64(out, OFF_FC_START, self.fast_commit_start);
         put_u64(out, OFF_FC_BLOCKS, self.fast_commit_blocks);
+        put_tree_pointer(out, OFF_ALLOC_TREE, &self.alloc_tree);
         let csum = crc32c::checksum(&out[4..]);
         put_u32(out, OFF_CSUM, csum);
     }
@@ -267,6 +277,7 @@ impl Superblock {
             log_tree: get_tree_pointer(b, OFF_LOG_TREE),
             fast_commit_start: get_u64(b, OFF_FC_START),
             fast_commit_blocks: get_u64(b, OFF_FC_BLOCKS),
+            alloc_tree: get_tree_pointer(b, OFF_ALLOC_TREE),
         };
         sb.check_geometry()?;
         Ok(sb)
@@ -284,9 +295,12 @@ impl Superblock {
         if self.blocks_used > self.total_blocks {
             return Err(Error::Corrupt("more blocks used than exist"));
         }
-        for p in [&self.root_tree, &self.log_tree] {
+        for p in [&self.root_tree, &self.log_tree, &self.alloc_tree] {
             if p.block != 0 && (p.block < first || p.block >= self.total_blocks) {
                 return Err(Error::Corrupt("tree pointer outside the filesystem"));
+            }
+            if p.level as usize >= crate::node::MAX_LEVEL {
+                return Err(Error::Corrupt("tree pointer level too high"));
             }
             if p.generation > self.generation {
                 return Err(Error::Corrupt("tree pointer newer than the superblock"));

@@ -1,0 +1,523 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The copy-on-write B+tree: lookup, insert, update, delete, and cursors for
+//! forward and backward range iteration.
+//!
+//! Nothing recurses: modifications walk down once with an explicit path
+//! (at most `MAX_LEVEL` levels), copying every node on the way that the
+//! running transaction has not copied yet (`Store::cow`) and splitting full
+//! nodes *before* descending into them, so a split never has to climb back
+//! up. Deletions then walk the recorded path bottom-up to merge under-full
+//! nodes into a sibling and to collapse a root left with one child.
+//!
+//! Invariants (checked by `crate::check`): keys strictly increase inside a
+//! node; every key below interior pointer `i` is at least the pointer's key
+//! and below pointer `i+1`'s key; a child's level is its parent's minus one;
+//! a pointer records the generation its child was written in, which is never
+//! newer than the parent's.
+
+use crate::device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::format::Key;
+use crate::mem::TryVec;
+use crate::node::{self, MAX_LEVEL};
+use crate::store::Store;
+
+/// Where a tree's root is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TreeRoot {
+    /// Tree id (owner stamped into new nodes).
+    pub id: u64,
+    /// Root node block.
+    pub block: u64,
+    /// Generation of the root node.
+    pub generation: u64,
+    /// Level of the root node.
+    pub level: u8,
+}
+
+#[derive(Default)]
+struct Path {
+    blk: [u64; MAX_LEVEL],
+    slot: [usize; MAX_LEVEL],
+}
+
+fn needs_split(b: &[u8], need: usize) -> bool {
+    if node::level(b) == 0 {
+        node::leaf_free(b) < need
+    } else {
+        node::nritems(b) >= node::ptr_capacity(b.len())
+    }
+}
+
+/// Bytes (leaf) or pointers (interior) in use, for merge decisions.
+fn fill(b: &[u8]) -> usize {
+    if node::level(b) == 0 {
+        node::leaf_used(b)
+    } else {
+        node::nritems(b)
+    }
+}
+
+fn capacity(b: &[u8]) -> usize {
+    if node::level(b) == 0 {
+        b.len() - node::HEADER_SIZE
+    } else {
+        node::ptr_capacity(b.len())
+    }
+}
+
+fn copy_node<D: BlockDevice>(s: &mut Store<D>, blk: u64) -> Result<TryVec<u8>> {
+    let mut v = TryVec::try_with_capacity(s.bs)?;
+    v.try_extend_from_slice(s.dirty_node(blk)?)?;
+    Ok(v)
+}
+
+/// Appends every entry of `src` to the dirty node `dst` (same level, all
+/// keys of `src` above those of `dst`).
+fn append_all<D: BlockDevice>(s: &mut Store<D>, dst: u64, src: &[u8]) -> Result<()> {
+    let d = s.node_mut(dst)?;
+    let base = node::nritems(d);
+    for i in 0..node::nritems(src) {
+        if node::level(src) == 0 {
+            node::leaf_insert(d, base + i, &node::item_key(src, i), node::item_data(src, i))?;
+        } else {
+            node::ptr_insert(d, base + i, &node::ptr_key(src, i), node::ptr_block(src, i), node::ptr_gen(src, i))?;
+        }
+    }
+    Ok(())
+}
+
+/// Cuts a dirty node to its first `k` entries, zeroing what moved away so
+/// images stay deterministic.
+fn truncate<D: BlockDevice>(s: &mut Store<D>, blk: u64, k: usize) -> Result<()> {
+    let b = s.node_mut(blk)?;
+    let n = node::nritems(b);
+    if node::level(b) == 0 {
+        for _ in k..n {
+            let last = node::nritems(b) - 1;
+            node::leaf_delete(b, last)?;
+        }
+        let lo = node::HEADER_SIZE + k * node::ITEM_SIZE;
+        let hi = lo + node::leaf_free(b);
+        if let Some(r) = b.get_mut(lo..hi) {
+            r.fill(0);
+        }
+    } else {
+        node::set_nritems(b, k);
+        let lo = node::HEADER_SIZE + k * node::PTR_SIZE;
+        let hi = node::HEADER_SIZE + n * node::PTR_SIZE;
+        if let Some(r) = b.get_mut(lo..hi) {
+            r.fill(0);
+        }
+    }
+    Ok(())
+}
+
+/// Splits the dirty node `blk`, moving its upper half to a new node.
+/// Returns the new node and its first key.
+fn split<D: BlockDevice>(s: &mut Store<D>, blk: u64, owner: u64) -> Result<(u64, Key)> {
+    let tmp = copy_node(s, blk)?;
+    let n = node::nritems(&tmp);
+    let lvl = node::level(&tmp);
+    if n < 2 {
+        return Err(Error::Corrupt("splitting a node with fewer than two entries"));
+    }
+    let k = if lvl == 0 {
+        let half = node::leaf_used(&tmp) / 2;
+        let mut acc = 0;
+        let mut k = n;
+        for i in 0..n {
+            acc += node::item_size(&tmp, i);
+            if acc >= half {
+                k = i + 1;
+                break;
+            }
+        }
+        k.clamp(1, n - 1)
+    } else {
+        n / 2
+    };
+    let sib = s.new_node(owner, lvl)?;
+    {
+        let d = s.node_mut(sib)?;
+        for i in k..n {
+            if lvl == 0 {
+                node::leaf_insert(d, i - k, &node::item_key(&tmp, i), node::item_data(&tmp, i))?;
+            } else {
+                node::ptr_insert(d, i - k, &node::ptr_key(&tmp, i), node::ptr_block(&tmp, i), node::ptr_gen(&tmp, i))?;
+            }
+        }
+    }
+    truncate(s, blk, k)?;
+    let sk = if lvl == 0 { node::item_key(&tmp, k) } else { node::ptr_key(&tmp, k) };
+    Ok((sib, sk))
+}
+
+/// Walks from the root to the leaf for `key`, copying every node on the
+/// way. With `need`, nodes too full to take `need` more leaf bytes (or one
+/// more pointer) are split first.
+fn descend_for_write<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, need: Option<usize>) -> Result<Path> {
+    s.touch();
+    root.block = s.cow(root.block, root.generation, root.level, root.id)?;
+    root.generation = s.gen;
+    if let Some(need) = need {
+        let full = needs_split(s.dirty_node(root.block)?, need);
+        if full {
+            if root.level as usize + 1 >= MAX_LEVEL {
+                return Err(Error::Corrupt("tree too deep"));
+            }
+            let first = node::first_key(s.dirty_node(root.block)?);
+            let nr = s.new_node(root.id, root.level + 1)?;
+            let gen = s.gen;
+            node::ptr_insert(s.node_mut(nr)?, 0, &first, root.block, gen)?;
+            root.block = nr;
+            root.level += 1;
+        }
+    }
+    let mut p = Path::default();
+    let mut blk = root.block;
+    let mut level = root.level as usize;
+    while level > 0 {
+        p.blk[level] = blk;
+        let b = s.dirty_node(blk)?;
+        let mut slot = node::child_slot(b, key);
+        let (ck, cblk, cgen) = (node::ptr_key(b, slot), node::ptr_block(b, slot), node::ptr_gen(b, slot));
+        let nc = s.cow(cblk, cgen, (level - 1) as u8, root.id)?;
+        // An insert below the leftmost key lowers the bound on the way down.
+        let nk = if need.is_some() && slot == 0 && *key < ck { *key } else { ck };
+        let gen = s.gen;
+        node::set_ptr(s.node_mut(blk)?, slot, &nk, nc, gen);
+        let mut child = nc;
+        if let Some(need) = need {
+            if needs_split(s.dirty_node(nc)?, need) {
+                let (sib, sk) = split(s, nc, root.id)?;
+                node::ptr_insert(s.node_mut(blk)?, slot + 1, &sk, sib, gen)?;
+                if *key >= sk {
+                    child = sib;
+                    slot += 1;
+                }
+            }
+        }
+        p.slot[level] = slot;
+        blk = child;
+        level -= 1;
+    }
+    p.blk[0] = blk;
+    Ok(p)
+}
+
+fn check_item(s_bs: usize, data: &[u8]) -> Result<usize> {
+    if data.len() > node::max_item_data(s_bs) {
+        return Err(Error::Invalid("item too large for a leaf"));
+    }
+    Ok(node::ITEM_SIZE + data.len())
+}
+
+/// Inserts a new item; `Err(Exists)` if the key is present.
+pub fn insert<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, data: &[u8]) -> Result<()> {
+    let need = check_item(s.bs, data)?;
+    let p = descend_for_write(s, root, key, Some(need))?;
+    let leaf = s.node_mut(p.blk[0])?;
+    match node::leaf_search(leaf, key) {
+        Ok(_) => Err(Error::Exists),
+        Err(slot) => node::leaf_insert(leaf, slot, key, data),
+    }
+}
+
+/// Replaces the value of an existing item; `Err(NotFound)` if absent.
+pub fn update<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, data: &[u8]) -> Result<()> {
+    let need = check_item(s.bs, data)?;
+    let p = descend_for_write(s, root, key, None)?;
+    let leaf = s.node_mut(p.blk[0])?;
+    let slot = node::leaf_search(leaf, key).map_err(|_| Error::NotFound)?;
+    let old = node::item_data(leaf, slot).len();
+    if old == data.len() {
+        node::item_data_mut(leaf, slot).copy_from_slice(data);
+        return Ok(());
+    }
+    node::leaf_delete(leaf, slot)?;
+    if node::leaf_free(leaf) >= need {
+        return node::leaf_insert(leaf, slot, key, data);
+    }
+    rebalance(s, root, &p)?;
+    insert(s, root, key, data)
+}
+
+/// Inserts or replaces.
+pub fn upsert<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, data: &[u8]) -> Result<()> {
+    if get_len(s, root, key)?.is_some() {
+        update(s, root, key, data)
+    } else {
+        insert(s, root, key, data)
+    }
+}
+
+/// Deletes an item; `Err(NotFound)` if absent.
+pub fn delete<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key) -> Result<()> {
+    let p = descend_for_write(s, root, key, None)?;
+    let leaf = s.node_mut(p.blk[0])?;
+    let slot = node::leaf_search(leaf, key).map_err(|_| Error::NotFound)?;
+    node::leaf_delete(leaf, slot)?;
+    rebalance(s, root, &p)
+}
+
+/// Merges under-full nodes along `p` bottom-up, then collapses the root.
+fn rebalance<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, p: &Path) -> Result<()> {
+    for level in 0..root.level as usize {
+        let blk = p.blk[level];
+        let (n, used, cap) = {
+            let b = s.dirty_node(blk)?;
+            (node::nritems(b), fill(b), capacity(b))
+        };
+        if n > 0 && used >= cap / 4 {
+            break;
+        }
+        let parent = p.blk[level + 1];
+        let pslot = p.slot[level + 1];
+        let pn = node::nritems(s.dirty_node(parent)?);
+        if n == 0 {
+            node::ptr_delete(s.node_mut(parent)?, pslot)?;
+            s.free_node(blk)?;
+            continue;
+        }
+        if pslot > 0 {
+            let pb = s.dirty_node(parent)?;
+            let (lk, lblk, lgen) = (node::ptr_key(pb, pslot - 1), node::ptr_block(pb, pslot - 1), node::ptr_gen(pb, pslot - 1));
+            let lused = fill(s.node(lblk, lgen, level as u8)?);
+            if lused + used <= cap * 3 / 4 {
+                let nl = s.cow(lblk, lgen, level as u8, root.id)?;
+                let gen = s.gen;
+                node::set_ptr(s.node_mut(parent)?, pslot - 1, &lk, nl, gen);
+                let tmp = copy_node(s, blk)?;
+                append_all(s, nl, &tmp)?;
+                node::ptr_delete(s.node_mut(parent)?, pslot)?;
+                s.free_node(blk)?;
+                continue;
+            }
+        }
+        if pslot + 1 < pn {
+            let pb = s.dirty_node(parent)?;
+            let (rblk, rgen) = (node::ptr_block(pb, pslot + 1), node::ptr_gen(pb, pslot + 1));
+            let rb = s.node(rblk, rgen, level as u8)?;
+            if fill(rb) + used <= cap * 3 / 4 {
+                let mut tmp = TryVec::try_with_capacity(rb.len())?;
+                tmp.try_extend_from_slice(rb)?;
+                append_all(s, blk, &tmp)?;
+                node::ptr_delete(s.node_mut(parent)?, pslot + 1)?;
+                s.free_node(rblk)?;
+                continue;
+            }
+        }
+        break;
+    }
+    while root.level > 0 {
+        let b = s.node(root.block, root.generation, root.level)?;
+        if node::nritems(b) != 1 {
+            break;
+        }
+        let (c, cg) = (node::ptr_block(b, 0), node::ptr_gen(b, 0));
+        s.free_node(root.block)?;
+        root.block = c;
+        root.generation = cg;
+        root.level -= 1;
+    }
+    Ok(())
+}
+
+/// Finds the leaf and slot holding `key`, without copying anything.
+fn find<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<Option<(u64, u64, usize)>> {
+    let (mut blk, mut gen, mut level) = (root.block, root.generation, root.level);
+    loop {
+        let b = s.node(blk, gen, level)?;
+        if level == 0 {
+            return Ok(node::leaf_search(b, key).ok().map(|slot| (blk, gen, slot)));
+        }
+        let slot = node::child_slot(b, key);
+        blk = node::ptr_block(b, slot);
+        gen = node::ptr_gen(b, slot);
+        level -= 1;
+    }
+}
+
+/// Copies the value of `key` into `out`; false if absent.
+pub fn get_into<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key, out: &mut TryVec<u8>) -> Result<bool> {
+    let Some((blk, gen, slot)) = find(s, root, key)? else { return Ok(false) };
+    out.clear();
+    out.try_extend_from_slice(node::item_data(s.node(blk, gen, 0)?, slot))?;
+    Ok(true)
+}
+
+/// The value of `key`, if present.
+pub fn get<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<Option<TryVec<u8>>> {
+    let mut v = TryVec::new();
+    Ok(if get_into(s, root, key, &mut v)? { Some(v) } else { None })
+}
+
+/// The length of the value of `key`, if present.
+pub fn get_len<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<Option<usize>> {
+    let Some((blk, gen, slot)) = find(s, root, key)? else { return Ok(None) };
+    Ok(Some(node::item_data(s.node(blk, gen, 0)?, slot).len()))
+}
+
+/// Iteration direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// Ascending keys, starting at the first key at or after the start.
+    Forward,
+    /// Descending keys, starting at the last key at or before the start.
+    Backward,
+}
+
+/// A position in a tree. It survives modifications of the tree: when the
+/// store changed since the last step, it seeks again from the last key it
+/// returned.
+pub struct Cursor {
+    blk: [u64; MAX_LEVEL],
+    gen: [u64; MAX_LEVEL],
+    slot: [usize; MAX_LEVEL],
+    top: usize,
+    seq: u64,
+    start: Key,
+    last: Option<Key>,
+    dir: Dir,
+    positioned: bool,
+    done: bool,
+}
+
+impl Cursor {
+    /// A cursor that will return keys from `start` on, in direction `dir`.
+    pub fn new(start: Key, dir: Dir) -> Self {
+        Cursor {
+            blk: [0; MAX_LEVEL],
+            gen: [0; MAX_LEVEL],
+            slot: [0; MAX_LEVEL],
+            top: 0,
+            seq: 0,
+            start,
+            last: None,
+            dir,
+            positioned: false,
+            done: false,
+        }
+    }
+
+    fn seek<D: BlockDevice>(&mut self, s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<()> {
+        self.top = root.level as usize;
+        let (mut blk, mut gen) = (root.block, root.generation);
+        for level in (0..=self.top).rev() {
+            let b = s.node(blk, gen, level as u8)?;
+            self.blk[level] = blk;
+            self.gen[level] = gen;
+            if level == 0 {
+                self.slot[0] = match (node::leaf_search(b, key), self.dir) {
+                    (Ok(i), Dir::Forward) | (Err(i), _) => i,
+                    (Ok(i), Dir::Backward) => i + 1,
+                };
+            } else {
+                let sl = node::child_slot(b, key);
+                self.slot[level] = sl;
+                blk = node::ptr_block(b, sl);
+                gen = node::ptr_gen(b, sl);
+            }
+        }
+        self.seq = s.mod_seq();
+        self.positioned = true;
+        Ok(())
+    }
+
+    /// The next item, borrowed from the store until the next store call.
+    pub fn next<'s, D: BlockDevice>(&mut self, s: &'s mut Store<D>, root: &TreeRoot) -> Result<Option<(Key, &'s [u8])>> {
+        if self.done {
+            return Ok(None);
+        }
+        if !self.positioned || self.seq != s.mod_seq() {
+            let from = match (self.last, self.dir) {
+                (None, _) => Some(self.start),
+                (Some(k), Dir::Forward) => k.succ(),
+                (Some(k), Dir::Backward) => k.pred(),
+            };
+            let Some(from) = from else {
+                self.done = true;
+                return Ok(None);
+            };
+            self.seek(s, root, &from)?;
+        }
+        let idx = loop {
+            let n = node::nritems(s.node(self.blk[0], self.gen[0], 0)?);
+            match self.dir {
+                Dir::Forward if self.slot[0] < n => {
+                    self.slot[0] += 1;
+                    break self.slot[0] - 1;
+                }
+                Dir::Backward if self.slot[0] > 0 && self.slot[0] <= n => {
+                    self.slot[0] -= 1;
+                    break self.slot[0];
+                }
+                _ => {}
+            }
+            let mut l = 1;
+            loop {
+                if l > self.top {
+                    self.done = true;
+                    return Ok(None);
+                }
+                let n = node::nritems(s.node(self.blk[l], self.gen[l], l as u8)?);
+                match self.dir {
+                    Dir::Forward if self.slot[l] + 1 < n => {
+                        self.slot[l] += 1;
+                        break;
+                    }
+                    Dir::Backward if self.slot[l] > 0 => {
+                        self.slot[l] -= 1;
+                        break;
+                    }
+                    _ => l += 1,
+                }
+            }
+            while l > 0 {
+                let b = s.node(self.blk[l], self.gen[l], l as u8)?;
+                let (c, cg) = (node::ptr_block(b, self.slot[l]), node::ptr_gen(b, self.slot[l]));
+                l -= 1;
+                self.blk[l] = c;
+                self.gen[l] = cg;
+                let cn = node::nritems(s.node(c, cg, l as u8)?);
+                self.slot[l] = match self.dir {
+                    Dir::Forward => 0,
+                    Dir::Backward if l == 0 => cn,
+                    Dir::Backward => cn.saturating_sub(1),
+                };
+            }
+        };
+        let b = s.node(self.blk[0], self.gen[0], 0)?;
+        let key = node::item_key(b, idx);
+        self.last = Some(key);
+        Ok(Some((key, node::item_data(b, idx))))
+    }
+}
+
+/// The first item at or after `from` whose key has the same objectid and
+/// type, as `(key, value)`.
+pub fn first_in<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, from: Key, out: &mut TryVec<u8>) -> Result<Option<Key>> {
+    let mut c = Cursor::new(from, Dir::Forward);
+    match c.next(s, root)? {
+        Some((k, d)) if k.objectid == from.objectid && k.ty == from.ty => {
+            out.clear();
+            out.try_extend_from_slice(d)?;
+            Ok(Some(k))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The last item at or before `from` whose key has the same objectid and type.
+pub fn last_in<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, from: Key, out: &mut TryVec<u8>) -> Result<Option<Key>> {
+    let mut c = Cursor::new(from, Dir::Backward);
+    match c.next(s, root)? {
+        Some((k, d)) if k.objectid == from.objectid && k.ty == from.ty => {
+            out.clear();
+            out.try_extend_from_slice(d)?;
+            Ok(Some(k))
+        }
+        _ => Ok(None),
+    }
+}

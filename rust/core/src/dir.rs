@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Namespace operations: directory entries in their two indexes, create,
+//! mkdir, mknod, symlink, link, unlink, rmdir, rename, and freeing inodes
+//! (evict and the orphan list).
+//!
+//! Each entry is stored twice: under `(dir, DIR_HASH, hash32 << 32 | idx)`
+//! for lookup by name, and under `(dir, DIR_SEQ, seq)` for readdir, where
+//! `seq` comes from a per-directory counter that only grows, so a readdir
+//! cookie (`seq + 1`) keeps its place while entries come and go. Each copy
+//! names the other's key offset, so removal needs one lookup.
+
+use crate::btree::{self, Cursor, Dir};
+use crate::device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::format::*;
+use crate::fs::{check_name, inode_key, Filesystem, InodeAttr, LINK_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE};
+use crate::mem::TryVec;
+
+/// A directory entry found by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub hash_off: u64,
+    pub seq: u64,
+    pub ino: u64,
+    pub ty: FileType,
+}
+
+/// Tree changes one entry add or remove makes (two index items and the
+/// directory inode), for reservations.
+const ENTRY_ITEMS: u64 = 3;
+
+fn orphan_key(ino: u64) -> Key {
+    Key::new(ORPHAN_OBJECTID, ORPHAN_KEY, ino)
+}
+
+impl<D: BlockDevice> Filesystem<D> {
+    pub(crate) fn find_entry(&mut self, dir: u64, name: &[u8]) -> Result<Option<Found>> {
+        let h = (name_hash(name) as u64) << 32;
+        let root = self.fs_root;
+        let mut c = Cursor::new(Key::new(dir, DIR_HASH_KEY, h), Dir::Forward);
+        while let Some((k, d)) = c.next(&mut self.s, &root)? {
+            if k.objectid != dir || k.ty != DIR_HASH_KEY || k.offset >> 32 != h >> 32 {
+                break;
+            }
+            let e = DirEntry::decode(d)?;
+            if e.name == name {
+                return Ok(Some(Found { hash_off: k.offset, seq: e.other, ino: e.ino, ty: e.ty }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Adds `name -> ino` to `dir`'s two indexes and updates the directory.
+    pub(crate) fn add_entry(&mut self, dir: u64, name: &[u8], ino: u64, ty: FileType, now: Timespec) -> Result<()> {
+        let mut d = self.read_dir_inode(dir)?;
+        let h = (name_hash(name) as u64) << 32;
+        let root = self.fs_root;
+        let mut idx = 0u64;
+        let mut c = Cursor::new(Key::new(dir, DIR_HASH_KEY, h), Dir::Forward);
+        while let Some((k, _)) = c.next(&mut self.s, &root)? {
+            if k.objectid != dir || k.ty != DIR_HASH_KEY || k.offset >> 32 != h >> 32 || k.offset & 0xffff_ffff != idx {
+                break;
+            }
+            idx += 1;
+        }
+        if idx > 0xffff_ffff {
+            return Err(Error::NoSpace);
+        }
+        let seq = d.next_seq.max(2);
+        d.next_seq = seq.checked_add(1).ok_or(Error::NoSpace)?;
+        let mut buf = TryVec::new();
+        DirEntry { ino, other: seq, ty, name }.encode(&mut buf)?;
+        btree::insert(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_HASH_KEY, h | idx), &buf)?;
+        DirEntry { ino, other: h | idx, ty, name }.encode(&mut buf)?;
+        btree::insert(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_SEQ_KEY, seq), &buf)?;
+        d.size += name.len() as u64;
+        if ty == FileType::Dir {
+            d.nlink = d.nlink.saturating_add(1);
+        }
+        d.mtime = now;
+        d.ctime = now;
+        self.write_inode(dir, &mut d)
+    }
+
+    /// Removes an entry found by `find_entry` and updates the directory.
+    pub(crate) fn remove_entry(&mut self, dir: u64, f: &Found, name_len: usize, now: Timespec) -> Result<()> {
+        let mut d = self.read_dir_inode(dir)?;
+        btree::delete(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_HASH_KEY, f.hash_off))?;
+        btree::delete(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_SEQ_KEY, f.seq))?;
+        d.size = d.size.saturating_sub(name_len as u64);
+        if f.ty == FileType::Dir {
+            d.nlink = d.nlink.saturating_sub(1);
+        }
+        d.mtime = now;
+        d.ctime = now;
+        self.write_inode(dir, &mut d)
+    }
+
+    /// Points an existing entry at another inode (rename exchange).
+    fn repoint_entry(&mut self, dir: u64, f: &Found, name: &[u8], ino: u64, ty: FileType) -> Result<()> {
+        let mut buf = TryVec::new();
+        DirEntry { ino, other: f.seq, ty, name }.encode(&mut buf)?;
+        btree::update(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_HASH_KEY, f.hash_off), &buf)?;
+        DirEntry { ino, other: f.hash_off, ty, name }.encode(&mut buf)?;
+        btree::update(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_SEQ_KEY, f.seq), &buf)
+    }
+
+    fn dir_is_empty(&mut self, dir: u64) -> Result<bool> {
+        let mut buf = TryVec::new();
+        let root = self.fs_root;
+        Ok(btree::first_in(&mut self.s, &root, Key::new(dir, DIR_SEQ_KEY, 0), &mut buf)?.is_none())
+    }
+
+    /// Creates an inode of any type and links it into `dir`.
+    fn new_inode(&mut self, dir: u64, name: &[u8], mut it: InodeItem, extra_items: u64) -> Result<InodeAttr> {
+        check_name(name)?;
+        self.read_dir_inode(dir)?;
+        if self.find_entry(dir, name)?.is_some() {
+            return Err(Error::Exists);
+        }
+        self.reserve(2 + ENTRY_ITEMS + extra_items, 0)?;
+        let ino = self.next_ino()?;
+        it.generation = self.s.gen;
+        it.transid = self.s.gen;
+        if it.is_dir() {
+            it.parent = dir;
+            it.next_seq = 2;
+        }
+        btree::insert(&mut self.s, &mut self.fs_root, &inode_key(ino), &it.encode())?;
+        self.root_item.inode_count += 1;
+        self.add_entry(dir, name, ino, it.file_type(), it.ctime)?;
+        Ok(self.attr_of(ino, &it))
+    }
+
+    fn fresh(mode: u32, uid: u32, gid: u32, now: Timespec) -> InodeItem {
+        InodeItem { mode, uid, gid, nlink: 1, atime: now, mtime: now, ctime: now, btime: now, ..Default::default() }
+    }
+
+    /// Creates a regular file, fifo, socket or device node. `mode` carries
+    /// the type bits (none means regular).
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(&mut self, dir: u64, name: &[u8], mode: u32, rdev: u64, uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
+        let mode = if mode & S_IFMT == 0 { mode | S_IFREG } else { mode };
+        let ty = FileType::from_mode(mode).ok_or(Error::Invalid("unknown file type"))?;
+        if matches!(ty, FileType::Dir | FileType::Symlink) {
+            return Err(Error::Invalid("create makes neither directories nor symlinks"));
+        }
+        let mut it = Self::fresh(mode & (S_IFMT | 0o7777), uid, gid, now);
+        if matches!(ty, FileType::CharDev | FileType::BlockDev) {
+            it.rdev = rdev;
+        }
+        self.change(|fs| fs.new_inode(dir, name, it, 0))
+    }
+
+    /// Creates a directory.
+    pub fn mkdir(&mut self, dir: u64, name: &[u8], mode: u32, uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
+        let mut it = Self::fresh(S_IFDIR | (mode & 0o7777), uid, gid, now);
+        it.nlink = 2;
+        self.change(|fs| {
+            let d = fs.read_dir_inode(dir)?;
+            if d.nlink >= LINK_MAX {
+                return Err(Error::TooManyLinks);
+            }
+            fs.new_inode(dir, name, it, 0)
+        })
+    }
+
+    /// Creates a symlink to `target` (1 to 4095 bytes).
+    pub fn symlink(&mut self, dir: u64, name: &[u8], target: &[u8], uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
+        if target.len() > SYMLINK_MAX {
+            return Err(Error::NameTooLong);
+        }
+        if target.is_empty() || target.contains(&0) {
+            return Err(Error::Invalid("symlink target must be non-empty without NUL"));
+        }
+        let mut it = Self::fresh(S_IFLNK | 0o777, uid, gid, now);
+        it.size = target.len() as u64;
+        let part = crate::node::max_item_data(self.s.bs);
+        let parts = target.len().div_ceil(part);
+        self.change(|fs| {
+            let a = fs.new_inode(dir, name, it, parts as u64)?;
+            for (i, chunk) in target.chunks(part).enumerate() {
+                btree::insert(&mut fs.s, &mut fs.fs_root, &Key::new(a.ino, SYMLINK_KEY, i as u64), chunk)?;
+            }
+            Ok(a)
+        })
+    }
+
+    /// The target of a symlink.
+    pub fn readlink(&mut self, ino: u64) -> Result<TryVec<u8>> {
+        let it = self.read_inode(ino)?;
+        if it.file_type() != FileType::Symlink {
+            return Err(Error::Invalid("not a symlink"));
+        }
+        let mut out = TryVec::try_with_capacity(it.size as usize)?;
+        let root = self.fs_root;
+        let mut c = Cursor::new(Key::new(ino, SYMLINK_KEY, 0), Dir::Forward);
+        let mut part = 0u64;
+        while let Some((k, d)) = c.next(&mut self.s, &root)? {
+            if k.objectid != ino || k.ty != SYMLINK_KEY {
+                break;
+            }
+            if k.offset != part {
+                return Err(Error::Corrupt("symlink target parts out of sequence"));
+            }
+            part += 1;
+            out.try_extend_from_slice(d)?;
+            if out.len() > SYMLINK_MAX {
+                return Err(Error::Corrupt("symlink target too long"));
+            }
+        }
+        if out.len() as u64 != it.size {
+            return Err(Error::Corrupt("symlink target length differs from inode size"));
+        }
+        Ok(out)
+    }
+
+    /// Adds another name for `ino` in `dir`.
+    pub fn link(&mut self, ino: u64, dir: u64, name: &[u8], now: Timespec) -> Result<InodeAttr> {
+        self.change(|fs| {
+            check_name(name)?;
+            let mut it = fs.read_inode(ino)?;
+            if it.is_dir() {
+                return Err(Error::NotPermitted);
+            }
+            if it.nlink >= LINK_MAX {
+                return Err(Error::TooManyLinks);
+            }
+            fs.read_dir_inode(dir)?;
+            if fs.find_entry(dir, name)?.is_some() {
+                return Err(Error::Exists);
+            }
+            fs.reserve(2 + ENTRY_ITEMS, 0)?;
+            if it.nlink == 0 {
+                btree::delete(&mut fs.s, &mut fs.fs_root, &orphan_key(ino))?;
+            }
+            it.nlink += 1;
+            it.ctime = now;
+            fs.write_inode(ino, &mut it)?;
+            fs.add_entry(dir, name, ino, it.file_type(), now)?;
+            Ok(fs.attr_of(ino, &it))
+        })
+    }
+
+    /// Drops one link; at zero the inode goes on the orphan list.
+    fn drop_link(&mut self, ino: u64, whole_dir: bool, now: Timespec) -> Result<()> {
+        let mut it = self.read_inode(ino)?;
+        it.nlink = if whole_dir { 0 } else { it.nlink.saturating_sub(1) };
+        it.ctime = now;
+        if it.nlink == 0 {
+            btree::insert(&mut self.s, &mut self.fs_root, &orphan_key(ino), &[])?;
+        }
+        self.write_inode(ino, &mut it)
+    }
+
+    /// Removes a non-directory name.
+    pub fn unlink(&mut self, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
+        self.change(|fs| {
+            if name.len() > NAME_MAX {
+                return Err(Error::NameTooLong);
+            }
+            fs.read_dir_inode(dir)?;
+            let f = fs.find_entry(dir, name)?.ok_or(Error::NotFound)?;
+            if f.ty == FileType::Dir {
+                return Err(Error::IsDir);
+            }
+            fs.reserve(ENTRY_ITEMS + 2, 0)?;
+            fs.remove_entry(dir, &f, name.len(), now)?;
+            fs.drop_link(f.ino, false, now)
+        })
+    }
+
+    /// Removes an empty directory.
+    pub fn rmdir(&mut self, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
+        self.change(|fs| {
+            if name.len() > NAME_MAX {
+                return Err(Error::NameTooLong);
+            }
+            fs.read_dir_inode(dir)?;
+            let f = fs.find_entry(dir, name)?.ok_or(Error::NotFound)?;
+            if f.ty != FileType::Dir {
+                return Err(Error::NotDir);
+            }
+            if !fs.dir_is_empty(f.ino)? {
+                return Err(Error::NotEmpty);
+            }
+            fs.reserve(ENTRY_ITEMS + 2, 0)?;
+            fs.remove_entry(dir, &f, name.len(), now)?;
+            fs.drop_link(f.ino, true, now)
+        })
+    }
+
+    /// Whether `anc` is `ino` or one of its ancestors.
+    fn is_ancestor(&mut self, anc: u64, mut ino: u64) -> Result<bool> {
+        let mut steps = 0u64;
+        loop {
+            if ino == anc {
+                return Ok(true);
+            }
+            if ino == self.root_item.root_dir {
+                return Ok(false);
+            }
+            let it = self.read_dir_inode(ino)?;
+            ino = it.parent;
+            steps += 1;
+            if steps > self.root_item.inode_count + 1 {
+                return Err(Error::Corrupt("directory parents form a loop"));
+            }
+        }
+    }
+
+    /// Renames, with `RENAME_NOREPLACE` or `RENAME_EXCHANGE`.
+    pub fn rename(&mut self, odir: u64, oname: &[u8], ndir: u64, nname: &[u8], flags: u32, now: Timespec) -> Result<()> {
+        if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0 || flags == RENAME_NOREPLACE | RENAME_EXCHANGE {
+            return Err(Error::Invalid("unsupported rename flags"));
+        }
+        self.change(|fs| fs.rename_inner(odir, oname, ndir, nname, flags, now))
+    }
+
+    fn rename_inner(&mut self, odir: u64, oname: &[u8], ndir: u64, nname: &[u8], flags: u32, now: Timespec) -> Result<()> {
+        if oname.len() > NAME_MAX {
+            return Err(Error::NameTooLong);
+        }
+        check_name(nname)?;
+        self.read_dir_inode(odir)?;
+        self.read_dir_inode(ndir)?;
+        let src = self.find_entry(odir, oname)?.ok_or(Error::NotFound)?;
+        let dst = self.find_entry(ndir, nname)?;
+        let exchange = flags & RENAME_EXCHANGE != 0;
+        if exchange && dst.is_none() {
+            return Err(Error::NotFound);
+        }
+        if flags & RENAME_NOREPLACE != 0 && dst.is_some() {
+            return Err(Error::Exists);
+        }
+        if let Some(d) = dst {
+            if d.ino == src.ino {
+                return Ok(());
+            }
+        }
+        let src_dir = src.ty == FileType::Dir;
+        if src_dir && odir != ndir && self.is_ancestor(src.ino, ndir)? {
+            return Err(Error::Invalid("cannot move a directory under itself"));
+        }
+        if let Some(d) = dst {
+            let dst_dir = d.ty == FileType::Dir;
+            if exchange {
+                if dst_dir && odir != ndir && self.is_ancestor(d.ino, odir)? {
+                    return Err(Error::Invalid("cannot move a directory under itself"));
+                }
+            } else if src_dir {
+                if !dst_dir {
+                    return Err(Error::NotDir);
+                }
+                if !self.dir_is_empty(d.ino)? {
+                    return Err(Error::NotEmpty);
+                }
+            } else if dst_dir {
+                return Err(Error::IsDir);
+            }
+        }
+        if src_dir && odir != ndir && !exchange && dst.is_none() {
+            let nd = self.read_dir_inode(ndir)?;
+            if nd.nlink >= LINK_MAX {
+                return Err(Error::TooManyLinks);
+            }
+        }
+        self.reserve(4 * ENTRY_ITEMS + 4, 0)?;
+        if let (true, Some(d)) = (exchange, dst) {
+            self.repoint_entry(odir, &src, oname, d.ino, d.ty)?;
+            self.repoint_entry(ndir, &d, nname, src.ino, src.ty)?;
+            for (ino, newparent) in [(src.ino, ndir), (d.ino, odir)] {
+                let mut it = self.read_inode(ino)?;
+                it.ctime = now;
+                if it.is_dir() {
+                    it.parent = newparent;
+                }
+                self.write_inode(ino, &mut it)?;
+            }
+            if odir != ndir && src_dir != (d.ty == FileType::Dir) {
+                let (gain, lose) = if src_dir { (ndir, odir) } else { (odir, ndir) };
+                let mut g = self.read_inode(gain)?;
+                g.nlink = g.nlink.saturating_add(1);
+                self.write_inode(gain, &mut g)?;
+                let mut l = self.read_inode(lose)?;
+                l.nlink = l.nlink.saturating_sub(1);
+                self.write_inode(lose, &mut l)?;
+            }
+            for dir in [odir, ndir] {
+                let mut it = self.read_inode(dir)?;
+                it.mtime = now;
+                it.ctime = now;
+                self.write_inode(dir, &mut it)?;
+            }
+            return Ok(());
+        }
+        if let Some(d) = dst {
+            self.remove_entry(ndir, &d, nname.len(), now)?;
+            self.drop_link(d.ino, d.ty == FileType::Dir, now)?;
+        }
+        self.remove_entry(odir, &src, oname.len(), now)?;
+        self.add_entry(ndir, nname, src.ino, src.ty, now)?;
+        let mut it = self.read_inode(src.ino)?;
+        it.ctime = now;
+        if src_dir {
+            it.parent = ndir;
+        }
+        self.write_inode(src.ino, &mut it)
+    }
+
+    /// The VFS dropped its last reference to `ino`: free it if no name
+    /// points at it any more.
+    pub fn evict(&mut self, ino: u64) -> Result<()> {
+        self.change(|fs| match fs.read_inode(ino) {
+            Ok(it) if it.nlink == 0 => fs.evict_orphan(ino),
+            Ok(_) | Err(Error::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// Frees an unlinked inode: its data, xattrs, symlink parts, the inode
+    /// item and its orphan item, in bounded steps.
+    pub(crate) fn evict_orphan(&mut self, ino: u64) -> Result<()> {
+        let it = match self.read_inode(ino) {
+            Ok(it) => Some(it),
+            Err(Error::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(it) = it {
+            if it.nlink != 0 {
+                // Linked again (or never unlinked): only the orphan item goes.
+                self.reserve(1, 0)?;
+                return btree::delete(&mut self.s, &mut self.fs_root, &orphan_key(ino)).or_else(|e| match e {
+                    Error::NotFound => Ok(()),
+                    e => Err(e),
+                });
+            }
+            if it.file_type() == FileType::Regular {
+                self.shrink_blocks(ino, 0)?;
+            }
+        }
+        // Everything else keyed by the inode, in batches.
+        loop {
+            self.reserve(16, 0)?;
+            let mut keys: TryVec<Key> = TryVec::new();
+            let root = self.fs_root;
+            let mut c = Cursor::new(Key::new(ino, INODE_KEY + 1, 0), Dir::Forward);
+            while let Some((k, d)) = c.next(&mut self.s, &root)? {
+                if k.objectid != ino || keys.len() >= 16 {
+                    break;
+                }
+                if k.ty == EXTENT_KEY {
+                    let e = ExtentItem::decode(d)?;
+                    self.s.free_data(e.disk_block, e.nblocks)?;
+                }
+                keys.try_push(k)?;
+            }
+            if keys.is_empty() {
+                break;
+            }
+            for k in keys.iter() {
+                btree::delete(&mut self.s, &mut self.fs_root, k)?;
+            }
+            self.s.apply_refs()?;
+        }
+        self.reserve(2, 0)?;
+        if it.is_some() {
+            btree::delete(&mut self.s, &mut self.fs_root, &inode_key(ino))?;
+            self.root_item.inode_count = self.root_item.inode_count.saturating_sub(1);
+        }
+        match btree::delete(&mut self.s, &mut self.fs_root, &orphan_key(ino)) {
+            Ok(()) | Err(Error::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Regular file data: extents with holes, read, write, truncate, setattr.
+//!
+//! A file is a set of non-overlapping extent items `(ino, EXTENT, first file
+//! block) -> (disk block, block count)`; missing blocks are holes and read as
+//! zeros. Writes are copy-on-write: new blocks are allocated, written, and
+//! then replace the old ones in the tree, so the last committed state's data
+//! is never overwritten. Blocks this transaction allocated are the exception:
+//! nothing committed points at them, so they are rewritten in place.
+//! Bytes past the end of file inside the last block are kept zero, so
+//! growing a file never exposes old data. Files may grow to
+//! `MAX_FILE_SIZE` (2^48 bytes).
+
+use crate::btree::{self, TreeRoot};
+use crate::device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::format::*;
+use crate::fs::{Filesystem, InodeAttr, SetAttr};
+use crate::mem::TryVec;
+
+/// Most blocks one write step allocates.
+const CHUNK_BLOCKS: u64 = 256;
+/// Longest extent item made by merging.
+const MAX_EXTENT_BLOCKS: u64 = 1 << 20;
+
+fn ext_key(ino: u64, fb: u64) -> Key {
+    Key::new(ino, EXTENT_KEY, fb)
+}
+
+impl<D: BlockDevice> Filesystem<D> {
+    /// The extent covering file block `fb`, as (first file block, extent).
+    pub(crate) fn extent_at(&mut self, ino: u64, fb: u64) -> Result<Option<(u64, ExtentItem)>> {
+        let mut buf = TryVec::new();
+        let root = self.fs_root;
+        match btree::last_in(&mut self.s, &root, ext_key(ino, fb), &mut buf)? {
+            Some(k) => {
+                let e = ExtentItem::decode(&buf)?;
+                Ok(if k.offset.checked_add(e.nblocks).is_some_and(|end| end > fb) { Some((k.offset, e)) } else { None })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The first extent starting at or after file block `fb`.
+    fn extent_from(&mut self, ino: u64, fb: u64) -> Result<Option<(u64, ExtentItem)>> {
+        let mut buf = TryVec::new();
+        let root: TreeRoot = self.fs_root;
+        match btree::first_in(&mut self.s, &root, ext_key(ino, fb), &mut buf)? {
+            Some(k) => Ok(Some((k.offset, ExtentItem::decode(&buf)?))),
+            None => Ok(None),
+        }
+    }
+
+    fn regular(&mut self, ino: u64) -> Result<InodeItem> {
+        let it = self.read_inode(ino)?;
+        match it.file_type() {
+            FileType::Regular => Ok(it),
+            FileType::Dir => Err(Error::IsDir),
+            _ => Err(Error::Invalid("not a regular file")),
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes from `offset`; returns the count (0 at
+    /// or past the end of file).
+    pub fn read(&mut self, ino: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let it = self.regular(ino)?;
+        if offset >= it.size {
+            return Ok(0);
+        }
+        let n = (it.size - offset).min(buf.len() as u64) as usize;
+        let bs = self.s.bs;
+        let bs64 = bs as u64;
+        let mut blk: TryVec<u8> = TryVec::new();
+        let mut done = 0usize;
+        while done < n {
+            let pos = offset + done as u64;
+            let fb = pos / bs64;
+            let inblk = (pos % bs64) as usize;
+            match self.extent_at(ino, fb)? {
+                Some((start, e)) => {
+                    let disk = e.disk_block + (fb - start);
+                    let run = start + e.nblocks - fb;
+                    if inblk == 0 && n - done >= bs {
+                        let nb = run.min(((n - done) / bs) as u64).min(CHUNK_BLOCKS) as usize;
+                        let dst = buf.get_mut(done..done + nb * bs).ok_or(Error::Invalid("read buffer"))?;
+                        self.s.read_blocks(disk, dst)?;
+                        done += nb * bs;
+                    } else {
+                        if blk.is_empty() {
+                            blk = TryVec::try_from_elem(0u8, bs)?;
+                        }
+                        self.s.read_blocks(disk, &mut blk)?;
+                        let take = (bs - inblk).min(n - done);
+                        buf[done..done + take].copy_from_slice(&blk[inblk..inblk + take]);
+                        done += take;
+                    }
+                }
+                None => {
+                    let next = match self.extent_from(ino, fb)? {
+                        Some((start, _)) => start.saturating_mul(bs64),
+                        None => u64::MAX,
+                    };
+                    let end = next.min(offset + n as u64);
+                    let stop = (end - offset) as usize;
+                    buf[done..stop].fill(0);
+                    done = stop;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Current content of file block `fb` into `out` (zeros for a hole).
+    fn old_block(&mut self, ino: u64, fb: u64, out: &mut [u8]) -> Result<()> {
+        match self.extent_at(ino, fb)? {
+            Some((start, e)) => self.s.read_blocks(e.disk_block + (fb - start), out),
+            None => {
+                out.fill(0);
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes `data` at byte `pos` into file blocks starting at `fb`, which
+    /// live at disk blocks from `disk` (`nblocks` of them). Partial blocks
+    /// are merged with the file's current content. Returns bytes consumed.
+    fn fill_blocks(&mut self, ino: u64, fb: u64, disk: u64, nblocks: u64, pos: u64, data: &[u8]) -> Result<usize> {
+        let bs = self.s.bs;
+        let bs64 = bs as u64;
+        let mut used = 0usize;
+        let mut j = 0u64;
+        let mut tmp: TryVec<u8> = TryVec::new();
+        while j < nblocks && used < data.len() {
+            let bstart = (fb + j) * bs64;
+            let p = pos + used as u64;
+            let inblk = (p - bstart) as usize;
+            let left = data.len() - used;
+            if inblk == 0 && left >= bs {
+                // A run of whole blocks straight from the caller's buffer.
+                let whole = ((left / bs) as u64).min(nblocks - j);
+                let len = whole as usize * bs;
+                self.s.write_blocks(disk + j, &data[used..used + len])?;
+                used += len;
+                j += whole;
+                continue;
+            }
+            if tmp.is_empty() {
+                tmp = TryVec::try_from_elem(0u8, bs)?;
+            }
+            self.old_block(ino, fb + j, &mut tmp)?;
+            let take = (bs - inblk).min(left);
+            tmp[inblk..inblk + take].copy_from_slice(&data[used..used + take]);
+            self.s.write_blocks(disk + j, &tmp)?;
+            used += take;
+            j += 1;
+        }
+        Ok(used)
+    }
+
+    /// Number of extents overlapping file blocks `[fb, fb+n)`.
+    fn count_extents(&mut self, ino: u64, fb: u64, n: u64) -> Result<u64> {
+        let mut count = u64::from(self.extent_at(ino, fb)?.is_some_and(|(s, _)| s < fb));
+        let root = self.fs_root;
+        let mut c = btree::Cursor::new(ext_key(ino, fb), btree::Dir::Forward);
+        while let Some((k, _)) = c.next(&mut self.s, &root)? {
+            if k.objectid != ino || k.ty != EXTENT_KEY || k.offset >= fb + n {
+                break;
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Removes file blocks `[fb, fb+n)` from the extent map, dropping their
+    /// disk references. Returns how many blocks were mapped.
+    fn punch(&mut self, ino: u64, fb: u64, n: u64) -> Result<u64> {
+        let end = fb.saturating_add(n);
+        let mut removed = 0;
+        if let Some((s0, e)) = self.extent_at(ino, fb)? {
+            if s0 < fb {
+                let eend = s0 + e.nblocks;
+                let cut_end = eend.min(end);
+                let head = ExtentItem { nblocks: fb - s0, ..e };
+                btree::update(&mut self.s, &mut self.fs_root, &ext_key(ino, s0), &head.encode())?;
+                self.s.free_data(e.disk_block + (fb - s0), cut_end - fb)?;
+                removed += cut_end - fb;
+                if eend > end {
+                    let tail = ExtentItem { disk_block: e.disk_block + (end - s0), nblocks: eend - end, ..e };
+                    btree::insert(&mut self.s, &mut self.fs_root, &ext_key(ino, end), &tail.encode())?;
+                }
+            }
+        }
+        while let Some((s1, e)) = self.extent_from(ino, fb)? {
+            if s1 >= end {
+                break;
+            }
+            btree::delete(&mut self.s, &mut self.fs_root, &ext_key(ino, s1))?;
+            let eend = s1 + e.nblocks;
+            let cut_end = eend.min(end);
+            self.s.free_data(e.disk_block, cut_end - s1)?;
+            removed += cut_end - s1;
+            if eend > end {
+                let tail = ExtentItem { disk_block: e.disk_block + (end - s1), nblocks: eend - end, ..e };
+                btree::insert(&mut self.s, &mut self.fs_root, &ext_key(ino, end), &tail.encode())?;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Maps file blocks `[fb, fb+n)` to disk blocks from `disk`, extending
+    /// the previous extent when it ends right there on disk too.
+    fn map_extent(&mut self, ino: u64, fb: u64, disk: u64, n: u64) -> Result<()> {
+        if fb > 0 {
+            if let Some((s0, e)) = self.extent_at(ino, fb - 1)? {
+                if s0 + e.nblocks == fb && e.disk_block + e.nblocks == disk && e.nblocks + n <= MAX_EXTENT_BLOCKS {
+                    let merged = ExtentItem { nblocks: e.nblocks + n, generation: self.s.gen, ..e };
+                    return btree::update(&mut self.s, &mut self.fs_root, &ext_key(ino, s0), &merged.encode());
+                }
+            }
+        }
+        let e = ExtentItem { disk_block: disk, nblocks: n, generation: self.s.gen };
+        btree::insert(&mut self.s, &mut self.fs_root, &ext_key(ino, fb), &e.encode())
+    }
+
+    /// Writes `data` at `offset`; returns the bytes written, which is less
+    /// than asked only when space ran out part way.
+    pub fn write(&mut self, ino: u64, offset: u64, data: &[u8], now: Timespec) -> Result<usize> {
+        self.change(|fs| fs.write_inner(ino, offset, data, now))
+    }
+
+    fn write_inner(&mut self, ino: u64, offset: u64, data: &[u8], now: Timespec) -> Result<usize> {
+        let mut it = self.regular(ino)?;
+        if offset >= MAX_FILE_SIZE {
+            return Err(Error::FileTooBig);
+        }
+        let len = (data.len() as u64).min(MAX_FILE_SIZE - offset) as usize;
+        if len == 0 {
+            return Ok(0);
+        }
+        let data = &data[..len];
+        let bs64 = self.s.bs as u64;
+        let last_fb = (offset + len as u64 - 1) / bs64;
+        let mut done = 0usize;
+        while done < len {
+            let pos = offset + done as u64;
+            let fb = pos / bs64;
+            let want = (last_fb - fb + 1).min(CHUNK_BLOCKS);
+            if let Some((start, e)) = self.extent_at(ino, fb)? {
+                // Blocks only this transaction has seen are rewritten in place.
+                let disk = e.disk_block + (fb - start);
+                let run = (start + e.nblocks - fb).min(want);
+                if self.s.space.txn_alloc.contains(disk, run) {
+                    self.s.touch();
+                    done += self.fill_blocks(ino, fb, disk, run, pos, &data[done..])?;
+                    it.size = it.size.max(offset + done as u64);
+                    continue;
+                }
+            }
+            let k = self.count_extents(ino, fb, want)?;
+            match self.reserve(3 + 2 * k, want) {
+                Ok(()) => {}
+                Err(Error::NoSpace) if done > 0 => break,
+                Err(e) => return Err(e),
+            }
+            let (disk, got) = self.s.alloc_data(want)?;
+            let used = self.fill_blocks(ino, fb, disk, got, pos, &data[done..])?;
+            let removed = self.punch(ino, fb, got)?;
+            self.map_extent(ino, fb, disk, got)?;
+            done += used;
+            it.blocks = it.blocks.saturating_sub(removed) + got;
+            it.size = it.size.max(offset + done as u64);
+            it.mtime = now;
+            it.ctime = now;
+            self.write_inode(ino, &mut it)?;
+            self.s.apply_refs()?;
+        }
+        it.mtime = now;
+        it.ctime = now;
+        self.write_inode(ino, &mut it)?;
+        Ok(done)
+    }
+
+    /// Drops every block from file block `keep` on, last extent first, with
+    /// the inode consistent after each step (so a commit forced by space
+    /// pressure in between is safe). Returns the updated inode.
+    pub(crate) fn shrink_blocks(&mut self, ino: u64, keep: u64) -> Result<InodeItem> {
+        let bs64 = self.s.bs as u64;
+        loop {
+            let mut it = self.read_inode(ino)?;
+            let mut buf = TryVec::new();
+            let root = self.fs_root;
+            let Some(k) = btree::last_in(&mut self.s, &root, ext_key(ino, u64::MAX), &mut buf)? else { return Ok(it) };
+            let e = ExtentItem::decode(&buf)?;
+            let eend = k.offset.checked_add(e.nblocks).ok_or(Error::Corrupt("extent end overflows"))?;
+            if eend <= keep {
+                return Ok(it);
+            }
+            self.reserve(4, 0)?;
+            let from = k.offset.max(keep);
+            if from > k.offset {
+                let head = ExtentItem { nblocks: from - k.offset, ..e };
+                btree::update(&mut self.s, &mut self.fs_root, &k, &head.encode())?;
+            } else {
+                btree::delete(&mut self.s, &mut self.fs_root, &k)?;
+            }
+            self.s.free_data(e.disk_block + (from - k.offset), eend - from)?;
+            it.blocks = it.blocks.saturating_sub(eend - from);
+            it.size = it.size.min(from.saturating_mul(bs64)).max(keep.saturating_mul(bs64).min(it.size));
+            self.write_inode(ino, &mut it)?;
+            self.s.apply_refs()?;
+        }
+    }
+
+    /// Sets the size of a regular file.
+    fn set_size(&mut self, ino: u64, size: u64) -> Result<InodeItem> {
+        if size > MAX_FILE_SIZE {
+            return Err(Error::FileTooBig);
+        }
+        let it = self.regular(ino)?;
+        if size >= it.size {
+            return Ok(InodeItem { size, ..it });
+        }
+        let bs64 = self.s.bs as u64;
+        let mut it = self.shrink_blocks(ino, size.div_ceil(bs64))?;
+        let tail = (size % bs64) as usize;
+        if tail != 0 {
+            // Zero what lies past the new end in the last block.
+            let fb = size / bs64;
+            if let Some((start, e)) = self.extent_at(ino, fb)? {
+                let mut blk = TryVec::try_from_elem(0u8, self.s.bs)?;
+                let disk = e.disk_block + (fb - start);
+                self.s.read_blocks(disk, &mut blk)?;
+                blk[tail..].fill(0);
+                if self.s.space.txn_alloc.contains(disk, 1) {
+                    self.s.write_blocks(disk, &blk)?;
+                } else {
+                    self.reserve(6, 1)?;
+                    let (nd, _) = self.s.alloc_data(1)?;
+                    self.s.write_blocks(nd, &blk)?;
+                    let removed = self.punch(ino, fb, 1)?;
+                    self.map_extent(ino, fb, nd, 1)?;
+                    it.blocks = it.blocks.saturating_sub(removed) + 1;
+                }
+            }
+        }
+        it.size = size;
+        Ok(it)
+    }
+
+    /// Changes attributes; a size change truncates or extends.
+    pub fn setattr(&mut self, ino: u64, a: &SetAttr, now: Timespec) -> Result<InodeAttr> {
+        self.change(|fs| {
+            let mut it = fs.read_inode(ino)?;
+            fs.reserve(2, 0)?;
+            if let Some(size) = a.size {
+                it = fs.set_size(ino, size)?;
+            }
+            if let Some(m) = a.mode {
+                it.mode = (it.mode & S_IFMT) | (m & 0o7777);
+            }
+            if let Some(u) = a.uid {
+                it.uid = u;
+            }
+            if let Some(g) = a.gid {
+                it.gid = g;
+            }
+            if let Some(t) = a.atime {
+                it.atime = t;
+            }
+            if let Some(t) = a.mtime {
+                it.mtime = t;
+            }
+            if let Some(f) = a.flags {
+                it.flags = f;
+            }
+            it.ctime = a.ctime.unwrap_or(now);
+            fs.write_inode(ino, &mut it)?;
+            Ok(fs.attr_of(ino, &it))
+        })
+    }
+
+    /// Truncates or extends a regular file, updating mtime and ctime.
+    pub fn truncate(&mut self, ino: u64, size: u64, now: Timespec) -> Result<()> {
+        let a = SetAttr { size: Some(size), mtime: Some(now), ctime: Some(now), ..Default::default() };
+        self.setattr(ino, &a, now).map(|_| ())
+    }
+}

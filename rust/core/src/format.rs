@@ -1,0 +1,611 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The key space and the encoding of every item value: keys, tree ids, item
+//! types, and explicit little-endian codecs for inodes, directory entries,
+//! file extents, root items and refcount records.
+//!
+//! # Key space
+//!
+//! Every item is keyed `(objectid u64, type u8, offset u64)` and items sort
+//! by that triple. The meaning per tree:
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | root (1) | `(tree id, ROOT_ITEM, 0)` | [`RootItem`]: where a tree is, its counters |
+//! | alloc (2) | `(first block, REFCOUNT, block count)` | refcount `u64` of every block in the range |
+//! | fs (5, later 256+) | `(ino, INODE, 0)` | [`InodeItem`] |
+//! | fs | `(ino, XATTR, hash32 << 32 \| idx << 16 \| part)` | part 0: name + value head; parts 1..: value tail |
+//! | fs | `(dir, DIR_HASH, hash32 << 32 \| idx)` | [`DirEntry`] (lookup index) |
+//! | fs | `(dir, DIR_SEQ, seq)` | [`DirEntry`] (readdir index, cookie = seq + 1) |
+//! | fs | `(ino, SYMLINK, part)` | symlink target bytes, split into parts |
+//! | fs | `(ino, EXTENT, file block)` | [`ExtentItem`]: a run of data blocks |
+//! | fs | `(ORPHAN_OBJECTID, ORPHAN, ino)` | empty: an unlinked inode to reclaim |
+//!
+//! `idx` disambiguates hash collisions; lookups scan the whole `hash32` run.
+//! Records in the alloc tree never overlap; adjacent records with the same
+//! count are merged, so the tree stays small for sequential allocation.
+
+use crate::error::{Error, Result};
+
+/// A B-tree key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct Key {
+    /// Object (inode number, tree id, first block).
+    pub objectid: u64,
+    /// Item type, one of the `*_KEY` constants.
+    pub ty: u8,
+    /// Type-specific offset.
+    pub offset: u64,
+}
+
+impl Key {
+    /// A key from its three parts.
+    pub const fn new(objectid: u64, ty: u8, offset: u64) -> Self {
+        Key { objectid, ty, offset }
+    }
+
+    /// The smallest key greater than this one.
+    pub fn succ(self) -> Option<Key> {
+        if let Some(o) = self.offset.checked_add(1) {
+            return Some(Key { offset: o, ..self });
+        }
+        if let Some(t) = self.ty.checked_add(1) {
+            return Some(Key { ty: t, offset: 0, ..self });
+        }
+        self.objectid.checked_add(1).map(|id| Key::new(id, 0, 0))
+    }
+
+    /// The largest key smaller than this one.
+    pub fn pred(self) -> Option<Key> {
+        if let Some(o) = self.offset.checked_sub(1) {
+            return Some(Key { offset: o, ..self });
+        }
+        if let Some(t) = self.ty.checked_sub(1) {
+            return Some(Key { ty: t, offset: u64::MAX, ..self });
+        }
+        self.objectid.checked_sub(1).map(|id| Key::new(id, u8::MAX, u64::MAX))
+    }
+
+    /// The largest key.
+    pub const MAX: Key = Key::new(u64::MAX, u8::MAX, u64::MAX);
+}
+
+/// Tree id of the root tree (its root is in the superblock).
+pub const ROOT_TREE_ID: u64 = 1;
+/// Tree id of the allocation (refcount) tree (its root is in the superblock).
+pub const ALLOC_TREE_ID: u64 = 2;
+/// Tree id reserved for fsync log trees.
+pub const LOG_TREE_ID: u64 = 3;
+/// Tree id of the first, default subvolume.
+pub const FS_TREE_ID: u64 = 5;
+/// First tree id for subvolumes and snapshots created later.
+pub const FIRST_SUBVOL_ID: u64 = 256;
+
+/// Inode number of the root directory of every subvolume.
+pub const ROOT_DIR_INO: u64 = 256;
+/// Object id under which orphan items live.
+pub const ORPHAN_OBJECTID: u64 = 1;
+
+/// Item types.
+pub const INODE_KEY: u8 = 1;
+/// Extended attribute part.
+pub const XATTR_KEY: u8 = 16;
+/// Directory entry by name hash.
+pub const DIR_HASH_KEY: u8 = 32;
+/// Directory entry by sequence number.
+pub const DIR_SEQ_KEY: u8 = 33;
+/// Symlink target part.
+pub const SYMLINK_KEY: u8 = 48;
+/// File extent.
+pub const EXTENT_KEY: u8 = 64;
+/// Orphan inode.
+pub const ORPHAN_KEY: u8 = 80;
+/// Root item (root tree).
+pub const ROOT_ITEM_KEY: u8 = 128;
+/// Refcount record (alloc tree).
+pub const REFCOUNT_KEY: u8 = 160;
+
+/// Longest name in a directory.
+pub const NAME_MAX: usize = 255;
+/// Longest symlink target.
+pub const SYMLINK_MAX: usize = 4095;
+/// Longest xattr name.
+pub const XATTR_NAME_MAX: usize = 255;
+/// Largest xattr value (Linux's XATTR_SIZE_MAX); the format allows more.
+pub const XATTR_VALUE_MAX: usize = 65536;
+/// Largest file size: 2^48 bytes (256 TiB). Block indices then fit easily in
+/// a u64 and every byte offset arithmetic stays far from overflow.
+pub const MAX_FILE_SIZE: u64 = 1 << 48;
+
+/// File types, numbered as the `DT_*` values readdir reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileType {
+    /// FIFO.
+    Fifo = 1,
+    /// Character device.
+    CharDev = 2,
+    /// Directory.
+    Dir = 4,
+    /// Block device.
+    BlockDev = 6,
+    /// Regular file.
+    Regular = 8,
+    /// Symbolic link.
+    Symlink = 10,
+    /// Socket.
+    Socket = 12,
+}
+
+/// `S_IFMT` and the type bits of `mode`.
+pub const S_IFMT: u32 = 0o170000;
+/// Socket.
+pub const S_IFSOCK: u32 = 0o140000;
+/// Symlink.
+pub const S_IFLNK: u32 = 0o120000;
+/// Regular file.
+pub const S_IFREG: u32 = 0o100000;
+/// Block device.
+pub const S_IFBLK: u32 = 0o060000;
+/// Directory.
+pub const S_IFDIR: u32 = 0o040000;
+/// Character device.
+pub const S_IFCHR: u32 = 0o020000;
+/// FIFO.
+pub const S_IFIFO: u32 = 0o010000;
+
+impl FileType {
+    /// The type encoded in a `mode`, if any.
+    pub fn from_mode(mode: u32) -> Option<FileType> {
+        Some(match mode & S_IFMT {
+            S_IFSOCK => FileType::Socket,
+            S_IFLNK => FileType::Symlink,
+            S_IFREG => FileType::Regular,
+            S_IFBLK => FileType::BlockDev,
+            S_IFDIR => FileType::Dir,
+            S_IFCHR => FileType::CharDev,
+            S_IFIFO => FileType::Fifo,
+            _ => return None,
+        })
+    }
+
+    /// The `DT_*` number.
+    pub fn dt(self) -> u8 {
+        self as u8
+    }
+
+    /// Decodes a `DT_*` number.
+    pub fn from_dt(dt: u8) -> Option<FileType> {
+        Some(match dt {
+            1 => FileType::Fifo,
+            2 => FileType::CharDev,
+            4 => FileType::Dir,
+            6 => FileType::BlockDev,
+            8 => FileType::Regular,
+            10 => FileType::Symlink,
+            12 => FileType::Socket,
+            _ => return None,
+        })
+    }
+}
+
+/// A point in time, as the VFS gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct Timespec {
+    /// Seconds since the epoch.
+    pub sec: i64,
+    /// Nanoseconds, below 10^9.
+    pub nsec: u32,
+}
+
+/// Reads a little-endian u16 at `off`, or reports corruption.
+pub fn get_u16(b: &[u8], off: usize) -> Result<u16> {
+    match b.get(off..off.wrapping_add(2)) {
+        Some(s) => Ok(u16::from_le_bytes([s[0], s[1]])),
+        None => Err(Error::Corrupt("item too short")),
+    }
+}
+
+/// Reads a little-endian u32 at `off`, or reports corruption.
+pub fn get_u32(b: &[u8], off: usize) -> Result<u32> {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(b.get(off..off.wrapping_add(4)).ok_or(Error::Corrupt("item too short"))?);
+    Ok(u32::from_le_bytes(a))
+}
+
+/// Reads a little-endian u64 at `off`, or reports corruption.
+pub fn get_u64(b: &[u8], off: usize) -> Result<u64> {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(b.get(off..off.wrapping_add(8)).ok_or(Error::Corrupt("item too short"))?);
+    Ok(u64::from_le_bytes(a))
+}
+
+/// Reads a byte at `off`, or reports corruption.
+pub fn get_u8(b: &[u8], off: usize) -> Result<u8> {
+    b.get(off).copied().ok_or(Error::Corrupt("item too short"))
+}
+
+/// Writes `v` at `off`; a short buffer is a caller bug reported as `Invalid`.
+pub fn put_bytes(b: &mut [u8], off: usize, v: &[u8]) -> Result<()> {
+    b.get_mut(off..off.wrapping_add(v.len())).ok_or(Error::Invalid("encode buffer too short"))?.copy_from_slice(v);
+    Ok(())
+}
+
+/// Writes a little-endian u32.
+pub fn put_u32(b: &mut [u8], off: usize, v: u32) -> Result<()> {
+    put_bytes(b, off, &v.to_le_bytes())
+}
+
+/// Writes a little-endian u64.
+pub fn put_u64(b: &mut [u8], off: usize, v: u64) -> Result<()> {
+    put_bytes(b, off, &v.to_le_bytes())
+}
+
+fn get_time(b: &[u8], off: usize) -> Result<Timespec> {
+    let sec = get_u64(b, off)? as i64;
+    let nsec = get_u32(b, off + 8)?;
+    if nsec >= 1_000_000_000 {
+        return Err(Error::Corrupt("inode timestamp nanoseconds out of range"));
+    }
+    Ok(Timespec { sec, nsec })
+}
+
+fn put_time(b: &mut [u8], off: usize, t: Timespec) -> Result<()> {
+    put_u64(b, off, t.sec as u64)?;
+    put_u32(b, off + 8, t.nsec)
+}
+
+/// The inode item.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 4 | mode |
+/// | 4 | 4 | uid |
+/// | 8 | 4 | gid |
+/// | 12 | 4 | nlink |
+/// | 16 | 8 | size in bytes |
+/// | 24 | 8 | data blocks referenced (filesystem blocks) |
+/// | 32 | 8 | rdev (Linux `new_encode_dev` form) |
+/// | 40 | 8 | generation (NFS) |
+/// | 48 | 8 | transid of the last change (incremental send) |
+/// | 56 | 4 | flags |
+/// | 60 | 4 | zero |
+/// | 64 | 48 | atime, mtime, ctime, btime (i64 seconds + u32 ns each) |
+/// | 112 | 8 | parent directory (directories only) |
+/// | 120 | 8 | next readdir sequence number (directories only) |
+/// | 128 | 16 | zero, reserved |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InodeItem {
+    /// Type and permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Hard link count.
+    pub nlink: u32,
+    /// Size in bytes (target length for symlinks).
+    pub size: u64,
+    /// Data blocks referenced by the file's extents.
+    pub blocks: u64,
+    /// Device number for device nodes.
+    pub rdev: u64,
+    /// Inode generation.
+    pub generation: u64,
+    /// Transaction that last changed the inode.
+    pub transid: u64,
+    /// Inode flags (FS_*_FL).
+    pub flags: u32,
+    /// Last access.
+    pub atime: Timespec,
+    /// Last data change.
+    pub mtime: Timespec,
+    /// Last status change.
+    pub ctime: Timespec,
+    /// Creation.
+    pub btime: Timespec,
+    /// Parent directory, for directories.
+    pub parent: u64,
+    /// Next directory sequence number, for directories.
+    pub next_seq: u64,
+}
+
+/// Encoded size of an inode item.
+pub const INODE_ITEM_SIZE: usize = 144;
+
+impl InodeItem {
+    /// Encodes into a fixed-size array.
+    pub fn encode(&self) -> [u8; INODE_ITEM_SIZE] {
+        let mut b = [0u8; INODE_ITEM_SIZE];
+        // The buffer is sized for every field, so these writes cannot fail.
+        let _ = self.encode_into(&mut b);
+        b
+    }
+
+    fn encode_into(&self, b: &mut [u8]) -> Result<()> {
+        put_u32(b, 0, self.mode)?;
+        put_u32(b, 4, self.uid)?;
+        put_u32(b, 8, self.gid)?;
+        put_u32(b, 12, self.nlink)?;
+        put_u64(b, 16, self.size)?;
+        put_u64(b, 24, self.blocks)?;
+        put_u64(b, 32, self.rdev)?;
+        put_u64(b, 40, self.generation)?;
+        put_u64(b, 48, self.transid)?;
+        put_u32(b, 56, self.flags)?;
+        put_time(b, 64, self.atime)?;
+        put_time(b, 76, self.mtime)?;
+        put_time(b, 88, self.ctime)?;
+        put_time(b, 100, self.btime)?;
+        put_u64(b, 112, self.parent)?;
+        put_u64(b, 120, self.next_seq)
+    }
+
+    /// Decodes and sanity-checks an inode item.
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        if b.len() != INODE_ITEM_SIZE {
+            return Err(Error::Corrupt("inode item has the wrong size"));
+        }
+        let it = InodeItem {
+            mode: get_u32(b, 0)?,
+            uid: get_u32(b, 4)?,
+            gid: get_u32(b, 8)?,
+            nlink: get_u32(b, 12)?,
+            size: get_u64(b, 16)?,
+            blocks: get_u64(b, 24)?,
+            rdev: get_u64(b, 32)?,
+            generation: get_u64(b, 40)?,
+            transid: get_u64(b, 48)?,
+            flags: get_u32(b, 56)?,
+            atime: get_time(b, 64)?,
+            mtime: get_time(b, 76)?,
+            ctime: get_time(b, 88)?,
+            btime: get_time(b, 100)?,
+            parent: get_u64(b, 112)?,
+            next_seq: get_u64(b, 120)?,
+        };
+        if FileType::from_mode(it.mode).is_none() {
+            return Err(Error::Corrupt("inode has no valid file type"));
+        }
+        if it.size > MAX_FILE_SIZE {
+            return Err(Error::Corrupt("inode size beyond the maximum"));
+        }
+        Ok(it)
+    }
+
+    /// The file type (validated at decode time).
+    pub fn file_type(&self) -> FileType {
+        FileType::from_mode(self.mode).unwrap_or(FileType::Regular)
+    }
+
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.mode & S_IFMT == S_IFDIR
+    }
+}
+
+/// A directory entry, the value of both `DIR_HASH` and `DIR_SEQ` items.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | inode number |
+/// | 8 | 8 | the other index's key offset (seq in a hash item, hash key in a seq item) |
+/// | 16 | 1 | `DT_*` type |
+/// | 17 | 1 | name length (1..=255) |
+/// | 18 | n | name |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirEntry<'a> {
+    /// Inode the name points at.
+    pub ino: u64,
+    /// Cross-reference into the other index.
+    pub other: u64,
+    /// Type of the inode.
+    pub ty: FileType,
+    /// The name.
+    pub name: &'a [u8],
+}
+
+/// Size of a directory entry header before the name.
+pub const DIR_ENTRY_HEADER: usize = 18;
+
+impl<'a> DirEntry<'a> {
+    /// Encodes into `out` (cleared first).
+    pub fn encode(&self, out: &mut crate::mem::TryVec<u8>) -> Result<()> {
+        if self.name.is_empty() || self.name.len() > NAME_MAX {
+            return Err(Error::NameTooLong);
+        }
+        out.clear();
+        out.try_extend_from_slice(&self.ino.to_le_bytes())?;
+        out.try_extend_from_slice(&self.other.to_le_bytes())?;
+        out.try_push(self.ty.dt())?;
+        out.try_push(self.name.len() as u8)?;
+        out.try_extend_from_slice(self.name)
+    }
+
+    /// Decodes a directory entry item.
+    pub fn decode(b: &'a [u8]) -> Result<Self> {
+        let ino = get_u64(b, 0)?;
+        let other = get_u64(b, 8)?;
+        let ty = FileType::from_dt(get_u8(b, 16)?).ok_or(Error::Corrupt("directory entry has a bad type"))?;
+        let n = get_u8(b, 17)? as usize;
+        let name = b.get(DIR_ENTRY_HEADER..).ok_or(Error::Corrupt("directory entry too short"))?;
+        if n == 0 || name.len() != n {
+            return Err(Error::Corrupt("directory entry name length mismatch"));
+        }
+        Ok(DirEntry { ino, other, ty, name })
+    }
+}
+
+/// A file extent: `nblocks` data blocks from `disk_block` hold the file's
+/// blocks from the key offset on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtentItem {
+    /// First data block on disk.
+    pub disk_block: u64,
+    /// Number of blocks.
+    pub nblocks: u64,
+    /// Transaction that wrote it.
+    pub generation: u64,
+}
+
+/// Encoded size of an extent item.
+pub const EXTENT_ITEM_SIZE: usize = 24;
+
+impl ExtentItem {
+    /// Encodes into a fixed-size array.
+    pub fn encode(&self) -> [u8; EXTENT_ITEM_SIZE] {
+        let mut b = [0u8; EXTENT_ITEM_SIZE];
+        b[0..8].copy_from_slice(&self.disk_block.to_le_bytes());
+        b[8..16].copy_from_slice(&self.nblocks.to_le_bytes());
+        b[16..24].copy_from_slice(&self.generation.to_le_bytes());
+        b
+    }
+
+    /// Decodes an extent item.
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        if b.len() != EXTENT_ITEM_SIZE {
+            return Err(Error::Corrupt("extent item has the wrong size"));
+        }
+        let e = ExtentItem { disk_block: get_u64(b, 0)?, nblocks: get_u64(b, 8)?, generation: get_u64(b, 16)? };
+        if e.nblocks == 0 || e.disk_block.checked_add(e.nblocks).is_none() {
+            return Err(Error::Corrupt("extent item with a bad block range"));
+        }
+        Ok(e)
+    }
+}
+
+/// A tree's root and per-tree counters, the value of a `ROOT_ITEM`.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | root block |
+/// | 8 | 8 | root generation |
+/// | 16 | 1 | root level |
+/// | 17 | 7 | zero |
+/// | 24 | 8 | highest inode number handed out |
+/// | 32 | 8 | number of inodes |
+/// | 40 | 8 | root directory inode |
+/// | 48 | 8 | flags (bit 0: read-only snapshot) |
+/// | 56 | 8 | generation of the snapshot source (0: not a snapshot) |
+/// | 64 | 16 | parent subvolume UUID (zero for none) |
+/// | 80 | 48 | zero, reserved |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RootItem {
+    /// Root node.
+    pub block: u64,
+    /// Generation of the root node.
+    pub generation: u64,
+    /// Level of the root node.
+    pub level: u8,
+    /// Highest inode number used.
+    pub last_ino: u64,
+    /// Inode count.
+    pub inode_count: u64,
+    /// Root directory inode number.
+    pub root_dir: u64,
+    /// Flags.
+    pub flags: u64,
+    /// Generation the snapshot was taken at.
+    pub snapshot_gen: u64,
+    /// UUID of the snapshot's source.
+    pub parent_uuid: [u8; 16],
+}
+
+/// Encoded size of a root item.
+pub const ROOT_ITEM_SIZE: usize = 128;
+
+impl RootItem {
+    /// Encodes into a fixed-size array.
+    pub fn encode(&self) -> [u8; ROOT_ITEM_SIZE] {
+        let mut b = [0u8; ROOT_ITEM_SIZE];
+        b[0..8].copy_from_slice(&self.block.to_le_bytes());
+        b[8..16].copy_from_slice(&self.generation.to_le_bytes());
+        b[16] = self.level;
+        b[24..32].copy_from_slice(&self.last_ino.to_le_bytes());
+        b[32..40].copy_from_slice(&self.inode_count.to_le_bytes());
+        b[40..48].copy_from_slice(&self.root_dir.to_le_bytes());
+        b[48..56].copy_from_slice(&self.flags.to_le_bytes());
+        b[56..64].copy_from_slice(&self.snapshot_gen.to_le_bytes());
+        b[64..80].copy_from_slice(&self.parent_uuid);
+        b
+    }
+
+    /// Decodes a root item.
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        if b.len() != ROOT_ITEM_SIZE {
+            return Err(Error::Corrupt("root item has the wrong size"));
+        }
+        let mut parent_uuid = [0u8; 16];
+        parent_uuid.copy_from_slice(b.get(64..80).ok_or(Error::Corrupt("root item too short"))?);
+        let r = RootItem {
+            block: get_u64(b, 0)?,
+            generation: get_u64(b, 8)?,
+            level: get_u8(b, 16)?,
+            last_ino: get_u64(b, 24)?,
+            inode_count: get_u64(b, 32)?,
+            root_dir: get_u64(b, 40)?,
+            flags: get_u64(b, 48)?,
+            snapshot_gen: get_u64(b, 56)?,
+            parent_uuid,
+        };
+        if r.block == 0 || r.level as usize >= crate::node::MAX_LEVEL {
+            return Err(Error::Corrupt("root item points nowhere"));
+        }
+        Ok(r)
+    }
+}
+
+/// The name hash used by directory and xattr indexes: CRC-32C of the name.
+pub fn name_hash(name: &[u8]) -> u32 {
+    crate::crc32c::checksum(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_succ_pred() {
+        let k = Key::new(5, 3, u64::MAX);
+        assert_eq!(k.succ(), Some(Key::new(5, 4, 0)));
+        assert_eq!(Key::new(5, 4, 0).pred(), Some(k));
+        assert_eq!(Key::MAX.succ(), None);
+        assert_eq!(Key::default().pred(), None);
+    }
+
+    #[test]
+    fn inode_round_trip_and_rejects() {
+        let i = InodeItem { mode: S_IFDIR | 0o755, nlink: 2, size: 5, ..Default::default() };
+        let b = i.encode();
+        assert_eq!(InodeItem::decode(&b).unwrap(), i);
+        assert!(InodeItem::decode(&b[..10]).is_err());
+        let mut bad = b;
+        bad[0] = 0;
+        bad[1] = 0;
+        bad[2] = 0;
+        assert!(InodeItem::decode(&bad).is_err());
+        let mut bad = b;
+        bad[72..76].copy_from_slice(&2_000_000_000u32.to_le_bytes());
+        assert!(InodeItem::decode(&bad).is_err());
+    }
+
+    #[test]
+    fn dir_entry_rejects_garbage() {
+        let mut v = crate::mem::TryVec::new();
+        DirEntry { ino: 300, other: 2, ty: FileType::Regular, name: b"abc" }.encode(&mut v).unwrap();
+        assert_eq!(DirEntry::decode(&v).unwrap().name, b"abc");
+        assert!(DirEntry::decode(&v[..v.len() - 1]).is_err());
+        let mut bad = v.try_clone().unwrap();
+        bad[16] = 99;
+        assert!(DirEntry::decode(&bad).is_err());
+        assert!(DirEntry::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn extent_and_root_items() {
+        let e = ExtentItem { disk_block: 100, nblocks: 3, generation: 7 };
+        assert_eq!(ExtentItem::decode(&e.encode()).unwrap(), e);
+        assert!(ExtentItem::decode(&ExtentItem { nblocks: 0, ..e }.encode()).is_err());
+        let r = RootItem { block: 50, generation: 2, level: 1, last_ino: 256, inode_count: 1, root_dir: 256, ..Default::default() };
+        assert_eq!(RootItem::decode(&r.encode()).unwrap(), r);
+        assert!(RootItem::decode(&RootItem { level: 9, ..r }.encode()).is_err());
+    }
+}

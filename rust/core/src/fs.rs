@@ -1,0 +1,508 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The filesystem API the kernel adapter and the tools call: one mounted
+//! filesystem, its default subvolume's fs tree, inodes and the transaction.
+//!
+//! # API (stable; the kernel adapter calls exactly this)
+//!
+//! ```text
+//! Filesystem::mount(dev) / mount_with(dev, MountOptions) -> Result<Filesystem<D>>
+//! root_ino() -> u64
+//! getattr(ino) -> Result<InodeAttr>
+//! lookup(dir, name) -> Result<u64>                       Err(NotFound)
+//! readdir(dir, cookie, emit(name, ino, FileType, next_cookie) -> bool)
+//!     cookies 0 and 1 are the VFS's "." and ".."; entries start at 2
+//! statfs() -> StatFs
+//! create(dir, name, mode, rdev, uid, gid, now) -> Result<InodeAttr>   (regular, fifo, socket, devices)
+//! mkdir(dir, name, mode, uid, gid, now) -> Result<InodeAttr>
+//! symlink(dir, name, target, uid, gid, now) -> Result<InodeAttr>
+//! link(ino, dir, name, now) -> Result<InodeAttr>
+//! unlink(dir, name, now) / rmdir(dir, name, now) -> Result<()>
+//! rename(olddir, oldname, newdir, newname, flags, now) -> Result<()>  RENAME_NOREPLACE | RENAME_EXCHANGE
+//! setattr(ino, &SetAttr, now) -> Result<InodeAttr>               (size = truncate)
+//! read(ino, offset, buf) -> Result<usize>;  write(ino, offset, data, now) -> Result<usize>
+//! truncate(ino, size, now) -> Result<()>;  readlink(ino) -> Result<TryVec<u8>>
+//! get_xattr(ino, name, buf) -> Result<usize>   (empty buf: size query; Err(Range) if too small)
+//! set_xattr(ino, name, value, flags, now);  list_xattr(ino, buf) -> Result<usize>;  remove_xattr(ino, name, now)
+//! evict(ino) -> Result<()>      the VFS dropped its last reference; frees the inode if nlink is 0
+//! trees() -> Result<TryVec<TreeInfo>>   every tree, for fsck and dump-tree
+//! commit() -> Result<()>;  unmount(self) -> Result<D>
+//! ```
+//!
+//! Unlinking the last name of an inode puts it on the orphan list instead
+//! of freeing it: the VFS may still have it open. `evict` frees it; at
+//! mount, whatever is still on the orphan list is freed.
+//!
+//! Every changing call first reserves a worst-case number of blocks; when
+//! that fails it commits once (blocks freed by this transaction become
+//! usable only then) and otherwise returns `NoSpace` before changing
+//! anything. A failure after changes began aborts the transaction (see
+//! `crate::store`).
+//!
+//! # Designed in, not yet implemented
+//!
+//! - Subvolumes and snapshots: the root tree holds one `ROOT_ITEM` per fs
+//!   tree (id 5 is the default subvolume, later ones from 256). A snapshot
+//!   copies a root item and adds one reference to the old root node; nodes
+//!   are then shared and counted in the allocation tree, and copy-on-write of
+//!   a shared node (refcount > 1) adds a reference to each of its children
+//!   before dropping its own (btrfs' scheme). Data extents are shared the
+//!   same way per block range. Every CoW decision that today asks "did this
+//!   transaction allocate it" must then also ask "is its refcount 1".
+//! - Incremental send: every node records its generation and every pointer
+//!   its child's, so a tree diff skips subtrees whose pointer generation is
+//!   older than the parent snapshot; inode and extent items carry the
+//!   transid of their last change.
+//! - Log tree and fast commit: the superblock's `log_tree` pointer and
+//!   fast-commit area are reserved for fsync. A log tree is a tree of id
+//!   `LOG_TREE_ID` whose nodes are allocated and counted like any other;
+//!   an image with a non-empty log tree or fast-commit area will set an
+//!   incompatible feature bit so older code refuses to mount it without
+//!   replay.
+
+use crate::btree::{self, Cursor, Dir, TreeRoot};
+use crate::device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::format::*;
+use crate::mem::TryVec;
+use crate::store::Store;
+use crate::superblock;
+
+/// Mount-time choices.
+#[derive(Debug, Clone, Copy)]
+pub struct MountOptions {
+    /// Never write: no orphan cleanup, every change refused.
+    pub read_only: bool,
+    /// Commit on its own once this many metadata blocks are dirty
+    /// (bounds the memory a transaction holds); 0 for never.
+    pub dirty_limit: usize,
+    /// Clean metadata blocks to keep cached.
+    pub cache_blocks: usize,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions { read_only: false, dirty_limit: 16384, cache_blocks: 4096 }
+    }
+}
+
+/// What `getattr` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InodeAttr {
+    /// Inode number.
+    pub ino: u64,
+    /// Type and permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Link count.
+    pub nlink: u32,
+    /// Space used, in 512-byte units.
+    pub blocks: u64,
+    /// Last access.
+    pub atime: Timespec,
+    /// Last modification.
+    pub mtime: Timespec,
+    /// Last status change.
+    pub ctime: Timespec,
+    /// Creation.
+    pub btime: Timespec,
+    /// Device number.
+    pub rdev: u64,
+    /// Inode generation.
+    pub generation: u64,
+    /// Inode flags.
+    pub flags: u32,
+}
+
+impl InodeAttr {
+    /// The file type.
+    pub fn file_type(&self) -> FileType {
+        FileType::from_mode(self.mode).unwrap_or(FileType::Regular)
+    }
+}
+
+/// Changes `setattr` makes; `None` leaves a field alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetAttr {
+    /// Permission bits (the type bits are kept).
+    pub mode: Option<u32>,
+    /// Owner.
+    pub uid: Option<u32>,
+    /// Group.
+    pub gid: Option<u32>,
+    /// New size (truncate or extend).
+    pub size: Option<u64>,
+    /// Access time.
+    pub atime: Option<Timespec>,
+    /// Modification time.
+    pub mtime: Option<Timespec>,
+    /// Status change time (default: `now`).
+    pub ctime: Option<Timespec>,
+    /// Inode flags.
+    pub flags: Option<u32>,
+}
+
+/// What `statfs` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatFs {
+    /// Block size.
+    pub block_size: u32,
+    /// Blocks in the filesystem.
+    pub total_blocks: u64,
+    /// Blocks not in use.
+    pub free_blocks: u64,
+    /// Blocks an unprivileged caller may still use.
+    pub avail_blocks: u64,
+    /// Inodes (used plus what free space could hold).
+    pub files: u64,
+    /// Inodes that could still be created.
+    pub free_files: u64,
+    /// Longest name.
+    pub name_max: u32,
+}
+
+/// One tree, as `trees()` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeInfo {
+    /// Its root.
+    pub root: TreeRoot,
+}
+
+/// The callback `readdir` feeds: `(name, ino, type, next_cookie)`,
+/// returning false to stop.
+pub type DirEmit<'a> = dyn FnMut(&[u8], u64, FileType, u64) -> bool + 'a;
+
+/// `rename` flag: fail if the new name exists.
+pub const RENAME_NOREPLACE: u32 = 1;
+/// `rename` flag: swap the two names.
+pub const RENAME_EXCHANGE: u32 = 2;
+/// `set_xattr` flag: fail if the attribute exists.
+pub const XATTR_CREATE: u32 = 1;
+/// `set_xattr` flag: fail if the attribute does not exist.
+pub const XATTR_REPLACE: u32 = 2;
+/// Most hard links to one inode.
+pub const LINK_MAX: u32 = 65000;
+
+/// A mounted filesystem.
+pub struct Filesystem<D: BlockDevice> {
+    pub(crate) s: Store<D>,
+    pub(crate) fs_root: TreeRoot,
+    pub(crate) root_item: RootItem,
+    pub(crate) opts: MountOptions,
+    pub(crate) global_reserve: u64,
+    /// `mod_seq` when the running operation began changing trees.
+    pub(crate) op_seq: u64,
+}
+
+/// Checks a directory entry name.
+pub(crate) fn check_name(name: &[u8]) -> Result<()> {
+    if name.len() > NAME_MAX {
+        return Err(Error::NameTooLong);
+    }
+    if name.is_empty() || name.contains(&b'/') || name.contains(&0) || name == b"." || name == b".." {
+        return Err(Error::Invalid("invalid file name"));
+    }
+    Ok(())
+}
+
+pub(crate) fn inode_key(ino: u64) -> Key {
+    Key::new(ino, INODE_KEY, 0)
+}
+
+impl<D: BlockDevice> Filesystem<D> {
+    /// Mounts read-write with default options.
+    pub fn mount(dev: D) -> Result<Self> {
+        Self::mount_with(dev, MountOptions::default())
+    }
+
+    /// Mounts: reads the newest valid superblock, validates the tree roots,
+    /// rebuilds free space, and (read-write) reclaims orphans.
+    pub fn mount_with(mut dev: D, opts: MountOptions) -> Result<Self> {
+        let sb = superblock::read_superblock(&mut dev)?;
+        if sb.needs_read_only() && !opts.read_only {
+            return Err(Error::ReadOnly);
+        }
+        if sb.root_tree.block == 0 || sb.alloc_tree.block == 0 {
+            return Err(Error::Corrupt("superblock has no root or allocation tree"));
+        }
+        let mut s = Store::new(dev, sb)?;
+        s.cache_limit = opts.cache_blocks.max(64);
+        let (rt, at) = (s.root_tree, s.alloc_tree);
+        s.node(rt.block, rt.generation, rt.level)?;
+        s.node(at.block, at.generation, at.level)?;
+        s.load_free_space()?;
+        let ri = btree::get(&mut s, &rt, &Key::new(FS_TREE_ID, ROOT_ITEM_KEY, 0))?.ok_or(Error::Corrupt("no default subvolume"))?;
+        let root_item = RootItem::decode(&ri)?;
+        let fs_root = TreeRoot { id: FS_TREE_ID, block: root_item.block, generation: root_item.generation, level: root_item.level };
+        s.node(fs_root.block, fs_root.generation, fs_root.level)?;
+        let total = s.sb.total_blocks;
+        let mut fs = Filesystem { s, fs_root, root_item, opts, global_reserve: (total / 64).clamp(24, 4096), op_seq: 0 };
+        if !fs.getattr(root_item.root_dir)?.file_type().eq(&FileType::Dir) {
+            return Err(Error::Corrupt("root directory is not a directory"));
+        }
+        if !opts.read_only {
+            fs.reclaim_orphans()?;
+        }
+        Ok(fs)
+    }
+
+    /// Creates the trees of a new filesystem on a store whose free space is
+    /// set up (used by mkfs).
+    pub(crate) fn create_new(mut s: Store<D>, root_dir: InodeItem) -> Result<Self> {
+        let at = s.new_node(ALLOC_TREE_ID, 0)?;
+        s.alloc_tree = TreeRoot { id: ALLOC_TREE_ID, block: at, generation: s.gen, level: 0 };
+        let rt = s.new_node(ROOT_TREE_ID, 0)?;
+        s.root_tree = TreeRoot { id: ROOT_TREE_ID, block: rt, generation: s.gen, level: 0 };
+        let ft = s.new_node(FS_TREE_ID, 0)?;
+        let fs_root = TreeRoot { id: FS_TREE_ID, block: ft, generation: s.gen, level: 0 };
+        let root_item = RootItem { last_ino: ROOT_DIR_INO, inode_count: 1, root_dir: ROOT_DIR_INO, ..Default::default() };
+        let total = s.sb.total_blocks;
+        let mut fs =
+            Filesystem { s, fs_root, root_item, opts: MountOptions::default(), global_reserve: (total / 64).clamp(24, 4096), op_seq: 0 };
+        let ino = InodeItem { transid: fs.s.gen, generation: fs.s.gen, ..root_dir };
+        btree::insert(&mut fs.s, &mut fs.fs_root, &inode_key(ROOT_DIR_INO), &ino.encode())?;
+        fs.store_root_item(true)?;
+        Ok(fs)
+    }
+
+    /// Writes the fs tree's root item into the root tree.
+    fn store_root_item(&mut self, new: bool) -> Result<()> {
+        self.root_item.block = self.fs_root.block;
+        self.root_item.generation = self.fs_root.generation;
+        self.root_item.level = self.fs_root.level;
+        let key = Key::new(FS_TREE_ID, ROOT_ITEM_KEY, 0);
+        let mut rt = self.s.root_tree;
+        let data = self.root_item.encode();
+        if new {
+            btree::insert(&mut self.s, &mut rt, &key, &data)?;
+        } else {
+            btree::update(&mut self.s, &mut rt, &key, &data)?;
+        }
+        self.s.root_tree = rt;
+        Ok(())
+    }
+
+    /// Inode number of the root directory.
+    pub fn root_ino(&self) -> u64 {
+        self.root_item.root_dir
+    }
+
+    /// Block size.
+    pub fn block_size(&self) -> u32 {
+        self.s.sb.block_size
+    }
+
+    /// The superblock as last committed.
+    pub fn superblock(&self) -> &superblock::Superblock {
+        &self.s.sb
+    }
+
+    /// I/O and commit counters.
+    pub fn stats(&self) -> crate::store::Stats {
+        self.s.stats
+    }
+
+    /// The device (for tests and tools that inspect it while mounted).
+    pub fn device(&mut self) -> &mut D {
+        &mut self.s.dev
+    }
+
+    pub(crate) fn read_inode(&mut self, ino: u64) -> Result<InodeItem> {
+        let mut buf = TryVec::new();
+        if !btree::get_into(&mut self.s, &self.fs_root, &inode_key(ino), &mut buf)? {
+            return Err(Error::NotFound);
+        }
+        InodeItem::decode(&buf)
+    }
+
+    pub(crate) fn write_inode(&mut self, ino: u64, it: &mut InodeItem) -> Result<()> {
+        it.transid = self.s.gen;
+        btree::update(&mut self.s, &mut self.fs_root, &inode_key(ino), &it.encode())
+    }
+
+    pub(crate) fn attr_of(&self, ino: u64, it: &InodeItem) -> InodeAttr {
+        InodeAttr {
+            ino,
+            mode: it.mode,
+            uid: it.uid,
+            gid: it.gid,
+            size: it.size,
+            nlink: it.nlink,
+            blocks: it.blocks.saturating_mul(self.s.bs as u64 / 512),
+            atime: it.atime,
+            mtime: it.mtime,
+            ctime: it.ctime,
+            btime: it.btime,
+            rdev: it.rdev,
+            generation: it.generation,
+            flags: it.flags,
+        }
+    }
+
+    /// Attributes of an inode.
+    pub fn getattr(&mut self, ino: u64) -> Result<InodeAttr> {
+        let it = self.read_inode(ino)?;
+        Ok(self.attr_of(ino, &it))
+    }
+
+    pub(crate) fn read_dir_inode(&mut self, dir: u64) -> Result<InodeItem> {
+        let it = self.read_inode(dir)?;
+        if !it.is_dir() {
+            return Err(Error::NotDir);
+        }
+        Ok(it)
+    }
+
+    /// The inode a name in a directory points at.
+    pub fn lookup(&mut self, dir: u64, name: &[u8]) -> Result<u64> {
+        if name.len() > NAME_MAX {
+            return Err(Error::NameTooLong);
+        }
+        self.read_dir_inode(dir)?;
+        match self.find_entry(dir, name)? {
+            Some(e) => Ok(e.ino),
+            None => Err(Error::NotFound),
+        }
+    }
+
+    /// Lists a directory from `cookie` on. `emit(name, ino, type,
+    /// next_cookie)` returns false to stop. Cookies are stable: an entry's
+    /// cookie never changes while it exists, and new entries get larger ones.
+    pub fn readdir(&mut self, dir: u64, cookie: u64, emit: &mut DirEmit<'_>) -> Result<()> {
+        self.read_dir_inode(dir)?;
+        let root = self.fs_root;
+        let mut c = Cursor::new(Key::new(dir, DIR_SEQ_KEY, cookie.max(2)), Dir::Forward);
+        while let Some((k, d)) = c.next(&mut self.s, &root)? {
+            if k.objectid != dir || k.ty != DIR_SEQ_KEY {
+                break;
+            }
+            let e = DirEntry::decode(d)?;
+            if !emit(e.name, e.ino, e.ty, k.offset.saturating_add(1)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Space and inode counts.
+    pub fn statfs(&self) -> StatFs {
+        let sp = &self.s.space;
+        let free = sp.free.total() + sp.pinned.total();
+        StatFs {
+            block_size: self.s.sb.block_size,
+            total_blocks: self.s.sb.total_blocks,
+            free_blocks: free,
+            avail_blocks: free.saturating_sub(self.global_reserve),
+            files: self.root_item.inode_count + free,
+            free_files: free,
+            name_max: NAME_MAX as u32,
+        }
+    }
+
+    /// Every tree: the root tree, the allocation tree and each fs tree.
+    pub fn trees(&mut self) -> Result<TryVec<TreeInfo>> {
+        let mut v = TryVec::new();
+        v.try_push(TreeInfo { root: self.s.root_tree })?;
+        v.try_push(TreeInfo { root: self.s.alloc_tree })?;
+        v.try_push(TreeInfo { root: self.fs_root })?;
+        Ok(v)
+    }
+
+    /// Makes everything done so far durable.
+    pub fn commit(&mut self) -> Result<()> {
+        self.check_writable()?;
+        if !self.s.is_dirty() {
+            return Ok(());
+        }
+        let r = self.s.apply_refs().and_then(|()| self.store_root_item(false));
+        if let Err(e) = r {
+            self.s.aborted = Some(e);
+            return Err(e);
+        }
+        self.s.commit()
+    }
+
+    /// Commits if needed and hands the device back.
+    pub fn unmount(mut self) -> Result<D> {
+        if !self.opts.read_only && self.s.aborted.is_none() {
+            self.commit()?;
+        }
+        Ok(self.s.dev)
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.opts.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.s.check_writable()
+    }
+
+    /// Makes sure `items` tree changes and `data` new data blocks can be
+    /// done without running out of space, committing once to free pinned
+    /// blocks if that helps.
+    pub(crate) fn reserve(&mut self, items: u64, data: u64) -> Result<()> {
+        if self.opts.dirty_limit != 0 && self.s.dirty_nodes() >= self.opts.dirty_limit {
+            self.commit()?;
+        }
+        // Committing changed no visible state: the operation starts here.
+        self.op_seq = self.s.mod_seq();
+        let hf = self.fs_root.level as u64 + 2;
+        let ha = self.s.alloc_tree.level as u64 + 2;
+        let need =
+            data.saturating_add(items.saturating_mul(2 * hf)).saturating_add(items.saturating_mul(ha)).saturating_add(self.global_reserve);
+        if self.s.space.free.total() >= need {
+            return Ok(());
+        }
+        if self.s.space.pinned.total() > 0 {
+            self.commit()?;
+            if self.s.space.free.total() >= need {
+                return Ok(());
+            }
+        }
+        Err(Error::NoSpace)
+    }
+
+    /// Runs a changing operation: refuses it when read-only, applies queued
+    /// refcount changes after it, and aborts the transaction if it failed
+    /// after changing trees.
+    pub(crate) fn change<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.check_writable()?;
+        self.op_seq = self.s.mod_seq();
+        let r = f(self).and_then(|v| self.s.apply_refs().map(|()| v));
+        if let Err(e) = r {
+            if self.s.mod_seq() != self.op_seq && self.s.aborted.is_none() {
+                self.s.aborted = Some(e);
+            }
+        }
+        r
+    }
+
+    /// Hands out a new inode number.
+    pub(crate) fn next_ino(&mut self) -> Result<u64> {
+        let ino = self.root_item.last_ino.checked_add(1).ok_or(Error::NoSpace)?;
+        if ino >= u64::MAX - 256 {
+            return Err(Error::NoSpace);
+        }
+        self.root_item.last_ino = ino;
+        Ok(ino)
+    }
+
+    fn reclaim_orphans(&mut self) -> Result<()> {
+        let mut any = false;
+        loop {
+            let mut buf = TryVec::new();
+            let root = self.fs_root;
+            let Some(k) = btree::first_in(&mut self.s, &root, Key::new(ORPHAN_OBJECTID, ORPHAN_KEY, 0), &mut buf)? else { break };
+            any = true;
+            self.evict_orphan(k.offset)?;
+        }
+        if any {
+            self.commit()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0
+//! In-memory space bookkeeping: sets of block ranges (free, pinned,
+//! allocated in the running transaction) and the queue of reference-count
+//! changes waiting to be applied to the allocation tree.
+//!
+//! # Why it is shaped like this
+//!
+//! The allocation tree (`crate::alloc_tree`) is the durable truth: records
+//! `(start, len) -> refcount`. Updating it needs copy-on-write of its own
+//! nodes, which allocates and frees blocks, which changes refcounts again.
+//! Rather than recursing, every refcount change is queued here and the queue
+//! is drained (FIFO, so +1 of a block precedes a later -1) by
+//! `Store::apply_refs` after each operation and at commit; the
+//! allocation tree's own CoW only adds entries to the queue being drained,
+//! and since a node is copied at most once per transaction this converges.
+//!
+//! The free set is rebuilt from the allocation tree at mount (the
+//! complement of all records), so nothing about free space needs its own
+//! crash-safe structure. A block whose count drops to zero is only reusable
+//! at once if it was allocated in the running transaction (the last
+//! committed state never saw it); otherwise it is *pinned* until the commit
+//! that stops referencing it is on disk.
+
+use crate::error::{Error, Result};
+use crate::mem::TryVec;
+
+/// A set of block ranges, kept sorted, disjoint and merged.
+#[derive(Debug)]
+pub struct ExtentSet {
+    v: TryVec<(u64, u64)>,
+    total: u64,
+}
+
+impl ExtentSet {
+    /// An empty set.
+    pub const fn new() -> Self {
+        ExtentSet { v: TryVec::new(), total: 0 }
+    }
+
+    /// Blocks in the set.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The ranges, in order.
+    pub fn ranges(&self) -> &[(u64, u64)] {
+        &self.v
+    }
+
+    /// Drops every range.
+    pub fn clear(&mut self) {
+        self.v.clear();
+        self.total = 0;
+    }
+
+    /// Index of the first range ending after `block`.
+    fn first_ending_after(&self, block: u64) -> usize {
+        self.v.partition_point(|&(s, l)| s + l <= block)
+    }
+
+    /// Adds `[start, start+len)`, which must not overlap the set.
+    pub fn insert(&mut self, start: u64, len: u64) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let end = start.checked_add(len).ok_or(Error::Corrupt("block range overflows"))?;
+        let i = self.v.partition_point(|&(s, _)| s < start);
+        if let Some(&(s, _)) = self.v.get(i) {
+            if s < end {
+                return Err(Error::Corrupt("block range added twice"));
+            }
+        }
+        if i > 0 {
+            if let Some(&(s, l)) = self.v.get(i - 1) {
+                if s + l > start {
+                    return Err(Error::Corrupt("block range added twice"));
+                }
+            }
+        }
+        let merge_left = i > 0 && self.v.get(i - 1).is_some_and(|&(s, l)| s + l == start);
+        let merge_right = self.v.get(i).is_some_and(|&(s, _)| s == end);
+        match (merge_left, merge_right) {
+            (true, true) => {
+                let (_, rl) = self.v.remove(i);
+                if let Some(p) = self.v.get_mut(i - 1) {
+                    p.1 += len + rl;
+                }
+            }
+            (true, false) => {
+                if let Some(p) = self.v.get_mut(i - 1) {
+                    p.1 += len;
+                }
+            }
+            (false, true) => {
+                if let Some(p) = self.v.get_mut(i) {
+                    *p = (start, p.1 + len);
+                }
+            }
+            (false, false) => self.v.try_insert(i, (start, len))?,
+        }
+        self.total += len;
+        Ok(())
+    }
+
+    /// Removes `[start, start+len)`, which must lie inside one range.
+    pub fn remove(&mut self, start: u64, len: u64) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let i = self.first_ending_after(start);
+        let &(s, l) = self.v.get(i).ok_or(Error::Corrupt("removing blocks not in the set"))?;
+        let end = start + len;
+        if s > start || s + l < end {
+            return Err(Error::Corrupt("removing blocks not in the set"));
+        }
+        let (left, right) = (start - s, s + l - end);
+        match (left, right) {
+            (0, 0) => {
+                self.v.remove(i);
+            }
+            (0, r) => self.v[i] = (end, r),
+            (lft, 0) => self.v[i] = (s, lft),
+            (lft, r) => {
+                self.v[i] = (s, lft);
+                self.v.try_insert(i + 1, (end, r))?;
+            }
+        }
+        self.total -= len;
+        Ok(())
+    }
+
+    /// Whether every block of the range is in the set.
+    pub fn contains(&self, start: u64, len: u64) -> bool {
+        let i = self.first_ending_after(start);
+        self.v.get(i).is_some_and(|&(s, l)| s <= start && s + l >= start.saturating_add(len))
+    }
+
+    /// Whether any block of the range is in the set.
+    pub fn overlaps(&self, start: u64, len: u64) -> bool {
+        let i = self.first_ending_after(start);
+        self.v.get(i).is_some_and(|&(s, _)| s < start.saturating_add(len))
+    }
+
+    /// Calls `f(start, len, inside)` for consecutive pieces of the range,
+    /// telling which are in the set.
+    pub fn split_by(&self, start: u64, len: u64, mut f: impl FnMut(u64, u64, bool) -> Result<()>) -> Result<()> {
+        let end = start + len;
+        let mut pos = start;
+        let mut i = self.first_ending_after(start);
+        while pos < end {
+            match self.v.get(i) {
+                Some(&(s, l)) if s < end => {
+                    if s > pos {
+                        f(pos, s - pos, false)?;
+                        pos = s;
+                    }
+                    let e = (s + l).min(end);
+                    f(pos, e - pos, true)?;
+                    pos = e;
+                    i += 1;
+                }
+                _ => {
+                    f(pos, end - pos, false)?;
+                    pos = end;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes up to `want` contiguous blocks, searching from `hint` and
+    /// wrapping around; prefers a range that can give all of `want`.
+    pub fn take(&mut self, hint: u64, want: u64) -> Result<Option<(u64, u64)>> {
+        if want == 0 || self.v.is_empty() {
+            return Ok(None);
+        }
+        let n = self.v.len();
+        let first = self.first_ending_after(hint) % n;
+        let mut best: Option<usize> = None;
+        for k in 0..n {
+            let i = (first + k) % n;
+            let (_, l) = self.v[i];
+            if l >= want {
+                best = Some(i);
+                break;
+            }
+            if best.is_none_or(|b| self.v[b].1 < l) {
+                best = Some(i);
+            }
+            // A bounded search: giving a shorter run beats scanning forever.
+            if k >= 64 && best.is_some() {
+                break;
+            }
+        }
+        let Some(i) = best else { return Ok(None) };
+        let (s, l) = self.v[i];
+        let start = if s < hint && hint < s + l && s + l - hint >= want { hint } else { s };
+        let got = want.min(s + l - start);
+        self.remove(start, got)?;
+        Ok(Some((start, got)))
+    }
+}
+
+impl Default for ExtentSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Default for Space {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A queued refcount change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefOp {
+    /// First block.
+    pub start: u64,
+    /// Block count.
+    pub len: u64,
+    /// +1 or -1.
+    pub delta: i8,
+}
+
+/// Everything the allocator keeps in memory.
+#[derive(Debug)]
+pub struct Space {
+    /// Blocks nobody references and the last commit does not need.
+    pub free: ExtentSet,
+    /// Blocks freed in this transaction that the last commit still uses.
+    pub pinned: ExtentSet,
+    /// Blocks allocated in this transaction.
+    pub txn_alloc: ExtentSet,
+    /// Refcount changes not yet in the allocation tree.
+    pub queue: TryVec<RefOp>,
+    /// Where the next search for free blocks starts.
+    pub hint: u64,
+}
+
+impl Space {
+    /// Nothing free, nothing queued.
+    pub const fn new() -> Self {
+        Space { free: ExtentSet::new(), pinned: ExtentSet::new(), txn_alloc: ExtentSet::new(), queue: TryVec::new(), hint: 0 }
+    }
+
+    /// Queues a refcount change, merging it into the previous one when they
+    /// are contiguous with the same sign.
+    pub fn queue(&mut self, start: u64, len: u64, delta: i8) -> Result<()> {
+        if let Some(last) = self.queue.last_mut() {
+            if last.delta == delta && last.start + last.len == start {
+                last.len += len;
+                return Ok(());
+            }
+        }
+        self.queue.try_push(RefOp { start, len, delta })
+    }
+
+    /// Takes blocks from the free set for the running transaction.
+    pub fn allocate(&mut self, want: u64) -> Result<(u64, u64)> {
+        let (s, l) = self.free.take(self.hint, want)?.ok_or(Error::NoSpace)?;
+        self.hint = s + l;
+        self.txn_alloc.insert(s, l)?;
+        self.queue(s, l, 1)?;
+        Ok((s, l))
+    }
+
+    /// A range whose count reached zero: free at once if this transaction
+    /// allocated it, pinned until commit otherwise.
+    pub fn release(&mut self, start: u64, len: u64) -> Result<()> {
+        let mut pieces: TryVec<(u64, u64, bool)> = TryVec::new();
+        self.txn_alloc.split_by(start, len, |s, l, inside| pieces.try_push((s, l, inside)))?;
+        for &(s, l, inside) in pieces.iter() {
+            if inside {
+                self.txn_alloc.remove(s, l)?;
+                self.free.insert(s, l)?;
+            } else {
+                self.pinned.insert(s, l)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a commit: pinned blocks become free, nothing is new any more.
+    pub fn committed(&mut self) -> Result<()> {
+        let pinned = core::mem::take(&mut self.pinned);
+        for &(s, l) in pinned.ranges() {
+            self.free.insert(s, l)?;
+        }
+        self.txn_alloc.clear();
+        Ok(())
+    }
+}
+
+/// One record of the allocation tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefRecord {
+    /// First block.
+    pub start: u64,
+    /// Block count.
+    pub len: u64,
+    /// References to each block.
+    pub count: u64,
+}
+
+/// Computes the records replacing `old` (sorted, disjoint records that
+/// overlap or touch `[start, start+len)`) after adding `delta` to every block
+/// of the range. Pieces whose count becomes zero are reported through
+/// `freed`. Adjacent pieces with equal counts are merged.
+pub fn recount(
+    old: &[RefRecord],
+    start: u64,
+    len: u64,
+    delta: i8,
+    out: &mut TryVec<RefRecord>,
+    freed: &mut TryVec<(u64, u64)>,
+) -> Result<()> {
+    let end = start.checked_add(len).ok_or(Error::Corrupt("refcount range overflows"))?;
+    let mut cuts: TryVec<u64> = TryVec::try_with_capacity(old.len() * 2 + 2)?;
+    cuts.try_push(start)?;
+    cuts.try_push(end)?;
+    for r in old {
+        let e = r.start.checked_add(r.len).ok_or(Error::Corrupt("refcount record overflows"))?;
+        cuts.try_push(r.start)?;
+        cuts.try_push(e)?;
+    }
+    cuts.sort_unstable();
+    out.clear();
+    let mut j = 0;
+    for w in 0..cuts.len().saturating_sub(1) {
+        let (a, b) = (cuts[w], cuts[w + 1]);
+        if a == b {
+            continue;
+        }
+        while old.get(j).is_some_and(|r| r.start + r.len <= a) {
+            j += 1;
+        }
+        let before = match old.get(j) {
+            Some(r) if r.start <= a => r.count,
+            _ => 0,
+        };
+        let inside = a >= start && b <= end;
+        let after = if !inside {
+            before
+        } else if delta > 0 {
+            before.checked_add(1).ok_or(Error::Corrupt("refcount overflows"))?
+        } else {
+            if before == 0 {
+                return Err(Error::Corrupt("freeing a block with no references"));
+            }
+            before - 1
+        };
+        if inside && after == 0 {
+            match freed.last_mut() {
+                Some(f) if f.0 + f.1 == a => f.1 += b - a,
+                _ => freed.try_push((a, b - a))?,
+            }
+        }
+        if after == 0 {
+            continue;
+        }
+        match out.last_mut() {
+            Some(r) if r.start + r.len == a && r.count == after => r.len += b - a,
+            _ => out.try_push(RefRecord { start: a, len: b - a, count: after })?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(r: &[(u64, u64)]) -> ExtentSet {
+        let mut s = ExtentSet::new();
+        for &(a, l) in r {
+            s.insert(a, l).unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn extent_set_merges_and_splits() {
+        let mut s = set(&[(10, 5), (20, 5)]);
+        s.insert(15, 5).unwrap();
+        assert_eq!(s.ranges(), &[(10, 15)]);
+        assert!(s.insert(12, 1).is_err());
+        s.remove(12, 3).unwrap();
+        assert_eq!(s.ranges(), &[(10, 2), (15, 10)]);
+        assert_eq!(s.total(), 12);
+        assert!(s.contains(16, 9) && !s.contains(11, 2) && s.overlaps(11, 2));
+        assert!(s.remove(11, 2).is_err());
+        let mut pieces = std::vec::Vec::new();
+        s.split_by(8, 10, |a, l, i| {
+            pieces.push((a, l, i));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(pieces, [(8, 2, false), (10, 2, true), (12, 3, false), (15, 3, true)]);
+    }
+
+    #[test]
+    fn take_prefers_hint_and_whole_runs() {
+        let mut s = set(&[(10, 2), (20, 8), (40, 100)]);
+        assert_eq!(s.take(0, 4).unwrap(), Some((20, 4)));
+        assert_eq!(s.take(50, 4).unwrap(), Some((50, 4)));
+        assert_eq!(s.take(0, 1000).unwrap(), Some((54, 86)));
+        assert_eq!(s.total(), 2 + 4 + 10);
+    }
+
+    #[test]
+    fn recount_splits_merges_and_frees() {
+        let old = [RefRecord { start: 10, len: 10, count: 1 }];
+        let mut out = TryVec::new();
+        let mut freed = TryVec::new();
+        recount(&old, 12, 3, -1, &mut out, &mut freed).unwrap();
+        assert_eq!(&out[..], &[RefRecord { start: 10, len: 2, count: 1 }, RefRecord { start: 15, len: 5, count: 1 }]);
+        assert_eq!(&freed[..], &[(12, 3)]);
+        freed.clear();
+        recount(&out.try_clone().unwrap(), 12, 3, 1, &mut out, &mut freed).unwrap();
+        assert_eq!(&out[..], &old);
+        recount(&old, 15, 10, 1, &mut out, &mut freed).unwrap();
+        assert_eq!(
+            &out[..],
+            &[
+                RefRecord { start: 10, len: 5, count: 1 },
+                RefRecord { start: 15, len: 5, count: 2 },
+                RefRecord { start: 20, len: 5, count: 1 }
+            ]
+        );
+        assert!(recount(&old, 30, 1, -1, &mut out, &mut freed).is_err());
+    }
+}

@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The transaction store: the device, the block cache, copy-on-write of
+//! nodes, block allocation, and the commit that makes a transaction durable.
+//!
+//! # Transactions
+//!
+//! There is always exactly one running transaction, numbered `gen`
+//! (= the last committed generation + 1). Every node the transaction
+//! changes is first copied to a newly allocated block stamped with `gen`;
+//! those dirty nodes live only in the cache until commit and are never
+//! evicted. Nodes of older generations are never written again. Commit:
+//!
+//! 1. the caller stores its fs-tree roots into the root tree;
+//! 2. queued refcount changes are applied to the allocation tree
+//!    (`apply_refs`, which converges because each node is copied once);
+//! 3. every dirty node is sealed (crc32c) and written, then the device
+//!    cache is flushed;
+//! 4. both superblock copies are written with FUA, pointing at the new
+//!    root and allocation trees;
+//! 5. blocks freed during the transaction (pinned) become free.
+//!
+//! A crash before step 4 completes leaves the previous superblock, whose
+//! trees are intact because nothing they reference was overwritten; a crash
+//! after the first copy is written leaves the new state. Data blocks are
+//! written when the write happens, always to blocks the last commit does not
+//! reference, so they need only the flush of step 3.
+//!
+//! If an operation fails after it started changing trees (out of space
+//! despite the reservation, out of memory, an I/O error), the transaction
+//! is aborted: the store refuses further changes (`Error::ReadOnly`) and
+//! the device keeps the last committed state.
+
+use crate::btree::TreeRoot;
+use crate::device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::mem::TryVec;
+use crate::node;
+use crate::space::Space;
+use crate::superblock::{self, first_usable_block, Superblock, TreePointer};
+
+struct Slot {
+    blk: u64,
+    dirty: bool,
+    stamp: u64,
+    buf: TryVec<u8>,
+}
+
+/// Counters for tests and sysfs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Metadata blocks read from the device.
+    pub meta_reads: u64,
+    /// Metadata blocks written.
+    pub meta_writes: u64,
+    /// Data bytes written.
+    pub data_bytes_written: u64,
+    /// Cache flushes issued.
+    pub flushes: u64,
+    /// Commits done.
+    pub commits: u64,
+    /// Bytes written by all commits (nodes and superblocks).
+    pub commit_bytes: u64,
+}
+
+/// The device plus everything a transaction holds in memory.
+pub struct Store<D: BlockDevice> {
+    /// The device.
+    pub dev: D,
+    /// The superblock as last committed (updated at commit).
+    pub sb: Superblock,
+    /// Block size in bytes.
+    pub bs: usize,
+    /// Generation of the running transaction.
+    pub gen: u64,
+    /// Root of the root tree.
+    pub root_tree: TreeRoot,
+    /// Root of the allocation tree.
+    pub alloc_tree: TreeRoot,
+    /// Free space and queued refcount changes.
+    pub space: Space,
+    /// Why the transaction was aborted, if it was.
+    pub aborted: Option<Error>,
+    /// Counters.
+    pub stats: Stats,
+    /// Most clean nodes kept in the cache.
+    pub cache_limit: usize,
+    cache: TryVec<Slot>,
+    clock: u64,
+    clean: usize,
+    dirty: usize,
+    mod_seq: u64,
+}
+
+fn ptr_of(r: &TreeRoot) -> TreePointer {
+    TreePointer { block: r.block, generation: r.generation, level: r.level }
+}
+
+impl<D: BlockDevice> Store<D> {
+    /// A store over `dev` at the state `sb` describes; the caller loads
+    /// free space (`crate::alloc_tree`) before changing anything.
+    pub fn new(dev: D, sb: Superblock) -> Result<Self> {
+        let gen = sb.generation.checked_add(1).ok_or(Error::Corrupt("generation overflows"))?;
+        Ok(Store {
+            dev,
+            bs: sb.block_size as usize,
+            gen,
+            root_tree: TreeRoot {
+                id: crate::format::ROOT_TREE_ID,
+                block: sb.root_tree.block,
+                generation: sb.root_tree.generation,
+                level: sb.root_tree.level,
+            },
+            alloc_tree: TreeRoot {
+                id: crate::format::ALLOC_TREE_ID,
+                block: sb.alloc_tree.block,
+                generation: sb.alloc_tree.generation,
+                level: sb.alloc_tree.level,
+            },
+            sb,
+            space: Space::new(),
+            aborted: None,
+            stats: Stats::default(),
+            cache_limit: 4096,
+            cache: TryVec::new(),
+            clock: 0,
+            clean: 0,
+            dirty: 0,
+            mod_seq: 0,
+        })
+    }
+
+    /// A counter bumped by every change to any tree; cursors use it to
+    /// notice they must seek again.
+    pub fn mod_seq(&self) -> u64 {
+        self.mod_seq
+    }
+
+    /// Records that trees are about to change.
+    pub fn touch(&mut self) {
+        self.mod_seq += 1;
+    }
+
+    /// Number of dirty nodes held for the next commit.
+    pub fn dirty_nodes(&self) -> usize {
+        self.dirty
+    }
+
+    /// Whether the running transaction changed anything.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty > 0 || !self.space.queue.is_empty() || self.space.txn_alloc.total() > 0 || self.space.pinned.total() > 0
+    }
+
+    fn find(&self, blk: u64) -> core::result::Result<usize, usize> {
+        self.cache.binary_search_by_key(&blk, |s| s.blk)
+    }
+
+    fn check_range(&self, blk: u64, len: u64) -> Result<()> {
+        let end = blk.checked_add(len).ok_or(Error::Corrupt("block number overflows"))?;
+        if blk < first_usable_block(self.sb.block_size) || end > self.sb.total_blocks {
+            return Err(Error::Corrupt("block outside the filesystem"));
+        }
+        Ok(())
+    }
+
+    /// The node at `blk`, which its parent says has generation `gen` and
+    /// level `level`; read and validated on a cache miss.
+    pub fn node(&mut self, blk: u64, gen: u64, level: u8) -> Result<&[u8]> {
+        self.clock += 1;
+        let i = match self.find(blk) {
+            Ok(i) => {
+                let clock = self.clock;
+                let s = &mut self.cache[i];
+                s.stamp = clock;
+                if node::generation(&s.buf) != gen || node::level(&s.buf) != level {
+                    return Err(Error::Corrupt("node generation or level differs from its parent pointer"));
+                }
+                i
+            }
+            Err(_) => {
+                self.check_range(blk, 1)?;
+                let mut buf = TryVec::try_from_elem(0u8, self.bs)?;
+                self.dev.read(blk * self.bs as u64, &mut buf)?;
+                self.stats.meta_reads += 1;
+                let e = node::Expect { blocknr: blk, generation: gen, level, uuid: &self.sb.uuid, total_blocks: self.sb.total_blocks };
+                node::validate(&buf, &e)?;
+                self.evict();
+                let i = self.find(blk).unwrap_or_else(|i| i);
+                self.cache.try_insert(i, Slot { blk, dirty: false, stamp: self.clock, buf })?;
+                self.clean += 1;
+                i
+            }
+        };
+        Ok(&self.cache[i].buf)
+    }
+
+    /// A node the running transaction owns (copied or created by it).
+    pub fn dirty_node(&mut self, blk: u64) -> Result<&[u8]> {
+        match self.find(blk) {
+            Ok(i) if self.cache[i].dirty => Ok(&self.cache[i].buf),
+            _ => Err(Error::Corrupt("expected a node of the running transaction")),
+        }
+    }
+
+    /// A node the running transaction owns, for changing.
+    pub fn node_mut(&mut self, blk: u64) -> Result<&mut [u8]> {
+        self.mod_seq += 1;
+        match self.find(blk) {
+            Ok(i) if self.cache[i].dirty => Ok(&mut self.cache[i].buf),
+            _ => Err(Error::Corrupt("changing a node the transaction does not own")),
+        }
+    }
+
+    /// Whether `blk` is a node the running transaction owns.
+    pub fn is_dirty_node(&self, blk: u64) -> bool {
+        matches!(self.find(blk), Ok(i) if self.cache[i].dirty)
+    }
+
+    fn insert_dirty(&mut self, blk: u64, buf: TryVec<u8>) -> Result<()> {
+        match self.find(blk) {
+            Ok(i) => {
+                let s = &mut self.cache[i];
+                if !s.dirty {
+                    self.clean -= 1;
+                    self.dirty += 1;
+                }
+                s.dirty = true;
+                s.buf = buf;
+            }
+            Err(i) => {
+                self.cache.try_insert(i, Slot { blk, dirty: true, stamp: self.clock, buf })?;
+                self.dirty += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops old clean nodes once there are more than `cache_limit`: those
+    /// not used during the last `cache_limit / 2` lookups go.
+    fn evict(&mut self) {
+        if self.clean <= self.cache_limit {
+            return;
+        }
+        let keep_after = self.clock.saturating_sub((self.cache_limit / 2) as u64);
+        let mut w = 0;
+        for r in 0..self.cache.len() {
+            let s = &self.cache[r];
+            if s.dirty || s.stamp >= keep_after {
+                self.cache.swap(w, r);
+                w += 1;
+            }
+        }
+        let dropped = self.cache.len() - w;
+        self.cache.truncate(w);
+        self.clean -= dropped;
+    }
+
+    /// Allocates one metadata block.
+    pub fn alloc_block(&mut self) -> Result<u64> {
+        Ok(self.space.allocate(1)?.0)
+    }
+
+    /// A new empty node owned by the running transaction.
+    pub fn new_node(&mut self, owner: u64, level: u8) -> Result<u64> {
+        let blk = self.alloc_block()?;
+        let mut buf = TryVec::try_from_elem(0u8, self.bs)?;
+        node::init(&mut buf, blk, self.gen, &self.sb.uuid, owner, level);
+        self.insert_dirty(blk, buf)?;
+        self.mod_seq += 1;
+        Ok(blk)
+    }
+
+    /// Copy-on-write: the block to change instead of `blk`. Nodes the
+    /// running transaction already owns are changed in place.
+    pub fn cow(&mut self, blk: u64, gen: u64, level: u8, owner: u64) -> Result<u64> {
+        if gen == self.gen && self.is_dirty_node(blk) {
+            return Ok(blk);
+        }
+        let _ = self.node(blk, gen, level)?;
+        let nb = self.alloc_block()?;
+        let mut buf = TryVec::try_with_capacity(self.bs)?;
+        buf.try_extend_from_slice(self.node(blk, gen, level)?)?;
+        node::set_identity(&mut buf, nb, self.gen, owner);
+        self.insert_dirty(nb, buf)?;
+        self.free_node(blk)?;
+        self.mod_seq += 1;
+        Ok(nb)
+    }
+
+    /// Drops a reference to a node; the block is released when the
+    /// allocation tree sees its count reach zero.
+    pub fn free_node(&mut self, blk: u64) -> Result<()> {
+        if let Ok(i) = self.find(blk) {
+            if self.cache[i].dirty {
+                self.dirty -= 1;
+            } else {
+                self.clean -= 1;
+            }
+            self.cache.remove(i);
+        }
+        self.mod_seq += 1;
+        self.space.queue(blk, 1, -1)
+    }
+
+    /// Allocates up to `want` contiguous data blocks.
+    pub fn alloc_data(&mut self, want: u64) -> Result<(u64, u64)> {
+        self.space.allocate(want)
+    }
+
+    /// Drops a reference to a run of data blocks.
+    pub fn free_data(&mut self, start: u64, len: u64) -> Result<()> {
+        self.check_range(start, len)?;
+        self.space.queue(start, len, -1)
+    }
+
+    /// Reads whole data blocks from `blk` into `buf`.
+    pub fn read_blocks(&mut self, blk: u64, buf: &mut [u8]) -> Result<()> {
+        self.check_range(blk, (buf.len() / self.bs) as u64)?;
+        self.dev.read(blk * self.bs as u64, buf)
+    }
+
+    /// Writes whole data blocks from `blk`.
+    pub fn write_blocks(&mut self, blk: u64, buf: &[u8]) -> Result<()> {
+        self.check_range(blk, (buf.len() / self.bs) as u64)?;
+        self.stats.data_bytes_written += buf.len() as u64;
+        self.dev.write(blk * self.bs as u64, buf, false)
+    }
+
+    /// Refuses changes after an abort.
+    pub fn check_writable(&self) -> Result<()> {
+        match self.aborted {
+            Some(_) => Err(Error::ReadOnly),
+            None => Ok(()),
+        }
+    }
+
+    /// Steps 2-5 of a commit (see the module doc). The caller has stored its
+    /// tree roots in the root tree.
+    pub fn commit(&mut self) -> Result<()> {
+        self.check_writable()?;
+        let r = self.commit_inner();
+        if let Err(e) = r {
+            self.aborted = Some(e);
+        }
+        r
+    }
+
+    fn commit_inner(&mut self) -> Result<()> {
+        self.apply_refs()?;
+        let mut sb = self.sb.clone();
+        sb.generation = self.gen;
+        sb.root_tree = ptr_of(&self.root_tree);
+        sb.alloc_tree = ptr_of(&self.alloc_tree);
+        sb.blocks_used = sb.total_blocks - self.space.free.total() - self.space.pinned.total();
+        let bs = self.bs as u64;
+        let mut written = 0u64;
+        for i in 0..self.cache.len() {
+            let s = &mut self.cache[i];
+            if !s.dirty {
+                continue;
+            }
+            node::seal(&mut s.buf);
+            self.dev.write(s.blk * bs, &s.buf, false)?;
+            s.dirty = false;
+            written += 1;
+        }
+        self.dirty = 0;
+        self.clean = self.cache.len();
+        self.dev.flush()?;
+        self.stats.flushes += 1;
+        superblock::write_superblock(&mut self.dev, &sb)?;
+        self.stats.meta_writes += written;
+        self.stats.commits += 1;
+        self.stats.commit_bytes += written * bs + 2 * superblock::SUPERBLOCK_SIZE as u64;
+        self.sb = sb;
+        self.space.committed()?;
+        self.gen += 1;
+        self.mod_seq += 1;
+        self.evict();
+        Ok(())
+    }
+}

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Extended attributes: any number per inode, values up to
+//! `XATTR_VALUE_MAX` (64 KiB), each split across items.
+//!
+//! An attribute lives at `(ino, XATTR, hash32 << 32 | idx << 16 | part)`.
+//! Part 0 holds `name_len u8, value_len u32, name, first value bytes`; parts
+//! 1.. hold the rest of the value, each as large as a leaf item may be.
+//! `idx` separates names whose hashes collide.
+
+use crate::btree::{self, Cursor, Dir};
+use crate::device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::format::*;
+use crate::fs::{Filesystem, XATTR_CREATE, XATTR_REPLACE};
+use crate::mem::TryVec;
+
+const HEAD: usize = 5;
+
+fn xkey(ino: u64, base: u64, part: u64) -> Key {
+    Key::new(ino, XATTR_KEY, base | part)
+}
+
+/// Decoded part 0 of an attribute.
+struct Head<'a> {
+    name: &'a [u8],
+    value_len: usize,
+    first: &'a [u8],
+}
+
+fn decode_head(d: &[u8]) -> Result<Head<'_>> {
+    let nl = get_u8(d, 0)? as usize;
+    let vl = get_u32(d, 1)? as usize;
+    let name = d.get(HEAD..HEAD + nl).ok_or(Error::Corrupt("xattr name runs past its item"))?;
+    let first = d.get(HEAD + nl..).unwrap_or(&[]);
+    if nl == 0 || vl > XATTR_VALUE_MAX || first.len() > vl {
+        return Err(Error::Corrupt("malformed xattr item"));
+    }
+    Ok(Head { name, value_len: vl, first })
+}
+
+fn check_xattr_name(name: &[u8]) -> Result<()> {
+    if name.len() > XATTR_NAME_MAX {
+        return Err(Error::NameTooLong);
+    }
+    if name.is_empty() || name.contains(&0) {
+        return Err(Error::Invalid("invalid xattr name"));
+    }
+    Ok(())
+}
+
+impl<D: BlockDevice> Filesystem<D> {
+    /// Finds an attribute: `Ok(Ok(base))` if present, `Ok(Err(free_base))`
+    /// with a free slot for it otherwise.
+    fn find_xattr(&mut self, ino: u64, name: &[u8]) -> Result<core::result::Result<u64, u64>> {
+        let h = (name_hash(name) as u64) << 32;
+        let root = self.fs_root;
+        let mut c = Cursor::new(xkey(ino, h, 0), Dir::Forward);
+        let mut next_idx = 0u64;
+        while let Some((k, d)) = c.next(&mut self.s, &root)? {
+            if k.objectid != ino || k.ty != XATTR_KEY || k.offset >> 32 != h >> 32 {
+                break;
+            }
+            if k.offset & 0xffff != 0 {
+                continue;
+            }
+            let idx = (k.offset >> 16) & 0xffff;
+            if decode_head(d)?.name == name {
+                return Ok(Ok(k.offset));
+            }
+            if idx == next_idx {
+                next_idx += 1;
+            }
+        }
+        if next_idx > 0xffff {
+            return Err(Error::NoSpace);
+        }
+        Ok(Err(h | next_idx << 16))
+    }
+
+    fn xattr_parts(&self, name_len: usize, value_len: usize) -> (usize, usize, u64) {
+        let max = crate::node::max_item_data(self.s.bs);
+        let first = (max - HEAD - name_len).min(value_len);
+        let rest = (value_len - first).div_ceil(max);
+        (first, max, 1 + rest as u64)
+    }
+
+    /// Reads an attribute into `buf`; with an empty `buf` only returns the
+    /// size. `Err(NoData)` if absent, `Err(Range)` if `buf` is too small.
+    pub fn get_xattr(&mut self, ino: u64, name: &[u8], buf: &mut [u8]) -> Result<usize> {
+        check_xattr_name(name)?;
+        self.read_inode(ino)?;
+        let Ok(base) = self.find_xattr(ino, name)? else { return Err(Error::NoData) };
+        let root = self.fs_root;
+        let mut c = Cursor::new(xkey(ino, base, 0), Dir::Forward);
+        let mut vl = 0;
+        let mut got = 0;
+        let mut part = 0u64;
+        while let Some((k, d)) = c.next(&mut self.s, &root)? {
+            if k.objectid != ino || k.ty != XATTR_KEY || k.offset & !0xffff != base {
+                break;
+            }
+            if k.offset & 0xffff != part {
+                return Err(Error::Corrupt("xattr parts out of sequence"));
+            }
+            let chunk = if part == 0 {
+                let h = decode_head(d)?;
+                vl = h.value_len;
+                if buf.is_empty() {
+                    return Ok(vl);
+                }
+                if buf.len() < vl {
+                    return Err(Error::Range);
+                }
+                h.first
+            } else {
+                d
+            };
+            let dst = buf.get_mut(got..got + chunk.len()).ok_or(Error::Corrupt("xattr value longer than recorded"))?;
+            dst.copy_from_slice(chunk);
+            got += chunk.len();
+            part += 1;
+        }
+        if got != vl {
+            return Err(Error::Corrupt("xattr value shorter than recorded"));
+        }
+        Ok(vl)
+    }
+
+    fn delete_xattr_parts(&mut self, ino: u64, base: u64) -> Result<()> {
+        loop {
+            let mut buf = TryVec::new();
+            let root = self.fs_root;
+            let Some(k) = btree::last_in(&mut self.s, &root, xkey(ino, base, 0xffff), &mut buf)? else { return Ok(()) };
+            if k.offset & !0xffff != base {
+                return Ok(());
+            }
+            btree::delete(&mut self.s, &mut self.fs_root, &k)?;
+        }
+    }
+
+    /// Sets an attribute; `flags` may be `XATTR_CREATE` or `XATTR_REPLACE`.
+    pub fn set_xattr(&mut self, ino: u64, name: &[u8], value: &[u8], flags: u32, now: Timespec) -> Result<()> {
+        check_xattr_name(name)?;
+        if value.len() > XATTR_VALUE_MAX {
+            return Err(Error::ArgTooBig);
+        }
+        self.change(|fs| {
+            let mut it = fs.read_inode(ino)?;
+            let found = fs.find_xattr(ino, name)?;
+            match found {
+                Ok(_) if flags & XATTR_CREATE != 0 => return Err(Error::Exists),
+                Err(_) if flags & XATTR_REPLACE != 0 => return Err(Error::NoData),
+                _ => {}
+            }
+            let (first, max, parts) = fs.xattr_parts(name.len(), value.len());
+            fs.reserve(2 * parts + 2, 0)?;
+            let base = match found {
+                Ok(b) => {
+                    fs.delete_xattr_parts(ino, b)?;
+                    b
+                }
+                Err(b) => b,
+            };
+            let mut head = TryVec::try_with_capacity(HEAD + name.len() + first)?;
+            head.try_push(name.len() as u8)?;
+            head.try_extend_from_slice(&(value.len() as u32).to_le_bytes())?;
+            head.try_extend_from_slice(name)?;
+            head.try_extend_from_slice(&value[..first])?;
+            btree::insert(&mut fs.s, &mut fs.fs_root, &xkey(ino, base, 0), &head)?;
+            for (i, chunk) in value[first..].chunks(max).enumerate() {
+                btree::insert(&mut fs.s, &mut fs.fs_root, &xkey(ino, base, i as u64 + 1), chunk)?;
+            }
+            it.ctime = now;
+            fs.write_inode(ino, &mut it)
+        })
+    }
+
+    /// Removes an attribute; `Err(NoData)` if absent.
+    pub fn remove_xattr(&mut self, ino: u64, name: &[u8], now: Timespec) -> Result<()> {
+        check_xattr_name(name)?;
+        self.change(|fs| {
+            let mut it = fs.read_inode(ino)?;
+            let Ok(base) = fs.find_xattr(ino, name)? else { return Err(Error::NoData) };
+            let (_, _, parts) = {
+                let mut b = [0u8; 0];
+                let vl = fs.get_xattr(ino, name, &mut b)?;
+                fs.xattr_parts(name.len(), vl)
+            };
+            fs.reserve(2 * parts + 2, 0)?;
+            fs.delete_xattr_parts(ino, base)?;
+            it.ctime = now;
+            fs.write_inode(ino, &mut it)
+        })
+    }
+
+    /// Lists attribute names, each followed by a NUL, into `buf`; with an
+    /// empty `buf` only returns the size needed. Order: by name hash.
+    pub fn list_xattr(&mut self, ino: u64, buf: &mut [u8]) -> Result<usize> {
+        self.read_inode(ino)?;
+        let root = self.fs_root;
+        let mut c = Cursor::new(xkey(ino, 0, 0), Dir::Forward);
+        let mut n = 0usize;
+        while let Some((k, d)) = c.next(&mut self.s, &root)? {
+            if k.objectid != ino || k.ty != XATTR_KEY {
+                break;
+            }
+            if k.offset & 0xffff != 0 {
+                continue;
+            }
+            let name = decode_head(d)?.name;
+            if !buf.is_empty() {
+                let dst = buf.get_mut(n..n + name.len() + 1).ok_or(Error::Range)?;
+                dst[..name.len()].copy_from_slice(name);
+                dst[name.len()] = 0;
+            }
+            n += name.len() + 1;
+        }
+        Ok(n)
+    }
+}

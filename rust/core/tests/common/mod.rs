@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Test support: a simulated block device that remembers which writes are
+//! not yet durable, can lose power after any write, and can then produce
+//! the disk as it might look after the crash (unflushed writes dropped,
+//! kept, partly kept, or applied out of order); a seeded RNG; helpers.
+#![allow(dead_code)]
+
+use ferrofs_core::device::BlockDevice;
+use ferrofs_core::error::{Error, Result};
+use ferrofs_core::format::Timespec;
+use ferrofs_core::fs::Filesystem;
+use ferrofs_core::mkfs::{self, MkfsOptions};
+use std::collections::HashMap;
+
+/// Granularity of the simulated media.
+pub const PAGE: u64 = 4096;
+
+/// One unflushed write.
+#[derive(Clone)]
+pub struct Pending {
+    pub page: u64,
+    pub data: Box<[u8]>,
+}
+
+/// A sparse in-memory disk with a volatile write cache.
+#[derive(Clone)]
+pub struct SimDev {
+    size: u64,
+    durable: HashMap<u64, Box<[u8]>>,
+    volatile: HashMap<u64, Box<[u8]>>,
+    /// Writes since the last flush, in issue order (one per page).
+    pub pending: Vec<Pending>,
+    /// Write calls so far.
+    pub writes: u64,
+    /// Lose power once this many write calls completed.
+    pub cut_after: Option<u64>,
+    /// Power is off: every call fails.
+    pub dead: bool,
+    pub bytes_written: u64,
+    pub flushes: u64,
+    pub fua_writes: u64,
+}
+
+impl SimDev {
+    pub fn new(size: u64) -> Self {
+        SimDev {
+            size,
+            durable: HashMap::new(),
+            volatile: HashMap::new(),
+            pending: Vec::new(),
+            writes: 0,
+            cut_after: None,
+            dead: false,
+            bytes_written: 0,
+            flushes: 0,
+            fua_writes: 0,
+        }
+    }
+
+    fn check(&self, offset: u64, len: usize) -> Result<()> {
+        assert!(offset.is_multiple_of(512) && len.is_multiple_of(512), "unaligned I/O at {offset} len {len}");
+        assert!(offset.is_multiple_of(PAGE) && (len as u64).is_multiple_of(PAGE), "I/O not in whole 4 KiB pages at {offset} len {len}");
+        if offset + len as u64 > self.size {
+            return Err(Error::Io);
+        }
+        Ok(())
+    }
+
+    /// The disk after a crash now: durable pages plus the unflushed writes
+    /// `keep` selects, applied in the order given.
+    pub fn crash_image(&self, keep: &[usize]) -> SimDev {
+        let mut d = SimDev::new(self.size);
+        d.durable = self.durable.clone();
+        for &i in keep {
+            let p = &self.pending[i];
+            d.durable.insert(p.page, p.data.clone());
+        }
+        d.volatile = d.durable.clone();
+        d
+    }
+
+    /// All unflushed writes lost.
+    pub fn crash_drop_all(&self) -> SimDev {
+        self.crash_image(&[])
+    }
+
+    /// All unflushed writes kept.
+    pub fn crash_keep_all(&self) -> SimDev {
+        let all: Vec<usize> = (0..self.pending.len()).collect();
+        self.crash_image(&all)
+    }
+
+    /// A random subset of unflushed writes kept, applied in random order.
+    pub fn crash_random(&self, rng: &mut Rng) -> SimDev {
+        let mut keep: Vec<usize> = (0..self.pending.len()).filter(|_| rng.below(2) == 0).collect();
+        rng.shuffle(&mut keep);
+        self.crash_image(&keep)
+    }
+
+    /// Pages in use (for figures).
+    pub fn pages(&self) -> usize {
+        self.volatile.len()
+    }
+}
+
+impl BlockDevice for SimDev {
+    fn size_bytes(&self) -> u64 {
+        self.size
+    }
+
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        if self.dead {
+            return Err(Error::Io);
+        }
+        self.check(offset, buf.len())?;
+        for (i, chunk) in buf.chunks_mut(PAGE as usize).enumerate() {
+            match self.volatile.get(&(offset / PAGE + i as u64)) {
+                Some(p) => chunk.copy_from_slice(p),
+                None => chunk.fill(0),
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u64, buf: &[u8], fua: bool) -> Result<()> {
+        if self.dead {
+            return Err(Error::Io);
+        }
+        if self.cut_after.is_some_and(|n| self.writes >= n) {
+            self.dead = true;
+            return Err(Error::Io);
+        }
+        self.check(offset, buf.len())?;
+        self.writes += 1;
+        self.bytes_written += buf.len() as u64;
+        for (i, chunk) in buf.chunks(PAGE as usize).enumerate() {
+            let page = offset / PAGE + i as u64;
+            let data: Box<[u8]> = chunk.into();
+            self.volatile.insert(page, data.clone());
+            if fua {
+                self.durable.insert(page, data);
+            } else {
+                self.pending.push(Pending { page, data });
+            }
+        }
+        if fua {
+            self.fua_writes += 1;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.dead {
+            return Err(Error::Io);
+        }
+        self.flushes += 1;
+        for p in self.pending.drain(..) {
+            self.durable.insert(p.page, p.data);
+        }
+        Ok(())
+    }
+}
+
+/// splitmix64: small, seeded, reproducible.
+#[derive(Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            v.swap(i, j);
+        }
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+pub fn ts(sec: i64) -> Timespec {
+    Timespec { sec, nsec: 0 }
+}
+
+/// A freshly formatted simulated disk of `size` bytes.
+pub fn fresh(size: u64) -> SimDev {
+    let mut d = SimDev::new(size);
+    let opts = MkfsOptions { block_size: 4096, size_bytes: size, uuid: [0x5a; 16], label: b"test", now: (1000, 0) };
+    mkfs::format(&mut d, &opts).expect("mkfs");
+    d.flush().unwrap();
+    d
+}
+
+pub fn mount(d: SimDev) -> Filesystem<SimDev> {
+    Filesystem::mount(d).expect("mount")
+}
+
+/// Seed from `FERROFS_SEED` or the given default.
+pub fn seed_or(default: u64) -> u64 {
+    std::env::var("FERROFS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// Full-size runs when `FERROFS_FULL` is set.
+pub fn full() -> bool {
+    std::env::var("FERROFS_FULL").is_ok()
+}
