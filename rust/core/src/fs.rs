@@ -403,12 +403,25 @@ impl<D: BlockDevice> Filesystem<D> {
         }
     }
 
-    /// Every tree: the root tree, the allocation tree and each fs tree.
+    /// Every tree: the root tree, the allocation tree and each fs tree
+    /// the root tree lists (the mounted subvolume as it is in memory).
     pub fn trees(&mut self) -> Result<TryVec<TreeInfo>> {
         let mut v = TryVec::new();
         v.try_push(TreeInfo { root: self.s.root_tree })?;
         v.try_push(TreeInfo { root: self.s.alloc_tree })?;
-        v.try_push(TreeInfo { root: self.fs_root })?;
+        let rt = self.s.root_tree;
+        let mut c = Cursor::new(Key::default(), Dir::Forward);
+        let mut found: TryVec<(u64, RootItem)> = TryVec::new();
+        while let Some((k, d)) = c.next(&mut self.s, &rt)? {
+            if k.ty == ROOT_ITEM_KEY {
+                found.try_push((k.objectid, RootItem::decode(d)?))?;
+            }
+        }
+        for &(id, ri) in found.iter() {
+            let root =
+                if id == FS_TREE_ID { self.fs_root } else { TreeRoot { id, block: ri.block, generation: ri.generation, level: ri.level } };
+            v.try_push(TreeInfo { root })?;
+        }
         Ok(v)
     }
 

@@ -22,9 +22,11 @@ extern crate std;
 
 pub mod alloc_tree;
 pub mod btree;
+pub mod check;
 pub mod crc32c;
 pub mod device;
 pub mod dir;
+pub mod dump;
 pub mod error;
 pub mod file;
 pub mod format;
@@ -36,4 +38,5 @@ pub mod node;
 pub mod space;
 pub mod store;
 pub mod superblock;
+pub mod walk;
 pub mod xattr;

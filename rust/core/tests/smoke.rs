@@ -106,3 +106,76 @@ fn file_data_round_trip() {
     assert_eq!(&buf[1000..5000], &data[..4000]);
     assert_eq!(fs.getattr(f).unwrap().blocks, 2 * 8);
 }
+
+fn assert_clean(fs: &mut ferrofs_core::fs::Filesystem<SimDev>) {
+    let r = fs.check(false).unwrap();
+    if !r.is_clean() {
+        let mut s = String::new();
+        fs.dump(&mut s).unwrap();
+        for p in r.problems.iter() {
+            eprintln!("{p}");
+        }
+        if s.len() < 200_000 {
+            eprintln!("{s}");
+        }
+        panic!("check found {} problems", r.problems.len());
+    }
+}
+
+#[test]
+fn check_is_clean_after_mixed_work() {
+    let mut fs = mount(fresh(64 << 20));
+    let root = fs.root_ino();
+    assert_clean(&mut fs);
+    let d = fs.mkdir(root, b"d", 0o755, 0, 0, ts(1)).unwrap().ino;
+    let f = fs.create(d, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(f, 0, &vec![7u8; 300_000], ts(2)).unwrap();
+    fs.link(f, root, b"hard", ts(3)).unwrap();
+    fs.symlink(root, b"sym", &[b'x'; 4095], 0, 0, ts(3)).unwrap();
+    fs.set_xattr(f, b"user.big", &vec![9u8; 65536], 0, ts(4)).unwrap();
+    fs.set_xattr(f, b"user.small", b"v", 0, ts(4)).unwrap();
+    fs.create(root, b"fifo", 0o10644, 0, 0, 0, ts(5)).unwrap();
+    fs.create(root, b"chr", 0o20644, 0x0501, 0, 0, ts(5)).unwrap();
+    assert_clean(&mut fs);
+    let mut big = vec![0u8; 65536];
+    assert_eq!(fs.get_xattr(f, b"user.big", &mut big).unwrap(), 65536);
+    assert!(big.iter().all(|&b| b == 9));
+    let sym = fs.lookup(root, b"sym").unwrap();
+    assert_eq!(&fs.readlink(sym).unwrap()[..], &[b'x'; 4095][..]);
+    fs.rename(d, b"f", root, b"moved", 0, ts(6)).unwrap();
+    fs.unlink(root, b"hard", ts(7)).unwrap();
+    assert_eq!(fs.getattr(f).unwrap().nlink, 1);
+    fs.unlink(root, b"moved", ts(8)).unwrap();
+    // Open but unlinked: still readable, on the orphan list.
+    let mut b = [0u8; 10];
+    assert_eq!(fs.read(f, 0, &mut b).unwrap(), 10);
+    assert_clean(&mut fs);
+    let before = fs.statfs().free_blocks;
+    fs.evict(f).unwrap();
+    fs.commit().unwrap();
+    assert!(fs.statfs().free_blocks > before + 70, "space came back");
+    assert_clean(&mut fs);
+    assert_eq!(fs.rmdir(root, b"d", ts(9)), Ok(()));
+    assert_clean(&mut fs);
+    let dev = fs.unmount().unwrap();
+    let mut fs = mount(dev);
+    assert_clean(&mut fs);
+    let mut out = String::new();
+    fs.dump(&mut out).unwrap();
+    assert!(out.contains("tree 5 root"), "{out}");
+}
+
+#[test]
+fn orphan_reclaimed_at_mount() {
+    let mut fs = mount(fresh(16 << 20));
+    let root = fs.root_ino();
+    let f = fs.create(root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(f, 0, &[1u8; 50_000], ts(1)).unwrap();
+    fs.unlink(root, b"f", ts(2)).unwrap();
+    fs.commit().unwrap();
+    // Crash with the inode open: it stays on the orphan list on disk.
+    let dev = fs.device().clone();
+    let mut fs = mount(dev);
+    assert_eq!(fs.getattr(f), Err(Error::NotFound));
+    assert_clean(&mut fs);
+}
