@@ -264,7 +264,7 @@ impl<D: BlockDevice> Filesystem<D> {
             if f.ty == FileType::Dir {
                 return Err(Error::IsDir);
             }
-            fs.reserve(ENTRY_ITEMS + 2, 0)?;
+            fs.reserve_delete(ENTRY_ITEMS + 2)?;
             fs.remove_entry(dir, &f, name.len(), now)?;
             fs.drop_link(f.ino, false, now)
         })
@@ -284,7 +284,7 @@ impl<D: BlockDevice> Filesystem<D> {
             if !fs.dir_is_empty(f.ino)? {
                 return Err(Error::NotEmpty);
             }
-            fs.reserve(ENTRY_ITEMS + 2, 0)?;
+            fs.reserve_delete(ENTRY_ITEMS + 2)?;
             fs.remove_entry(dir, &f, name.len(), now)?;
             fs.drop_link(f.ino, true, now)
         })
@@ -429,7 +429,7 @@ impl<D: BlockDevice> Filesystem<D> {
         if let Some(it) = it {
             if it.nlink != 0 {
                 // Linked again (or never unlinked): only the orphan item goes.
-                self.reserve(1, 0)?;
+                self.reserve_delete(1)?;
                 return btree::delete(&mut self.s, &mut self.fs_root, &orphan_key(ino)).or_else(|e| match e {
                     Error::NotFound => Ok(()),
                     e => Err(e),
@@ -441,29 +441,32 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         // Everything else keyed by the inode, in batches.
         loop {
-            self.reserve(16, 0)?;
             let mut keys: TryVec<Key> = TryVec::new();
             let root = self.fs_root;
             let mut c = Cursor::new(Key::new(ino, INODE_KEY + 1, 0), Dir::Forward);
-            while let Some((k, d)) = c.next(&mut self.s, &root)? {
+            while let Some((k, _)) = c.next(&mut self.s, &root)? {
                 if k.objectid != ino || keys.len() >= 16 {
                     break;
-                }
-                if k.ty == EXTENT_KEY {
-                    let e = ExtentItem::decode(d)?;
-                    self.s.free_data(e.disk_block, e.nblocks)?;
                 }
                 keys.try_push(k)?;
             }
             if keys.is_empty() {
                 break;
             }
+            self.reserve_delete(keys.len() as u64)?;
             for k in keys.iter() {
+                if k.ty == EXTENT_KEY {
+                    let mut v = TryVec::new();
+                    if btree::get_into(&mut self.s, &self.fs_root, k, &mut v)? {
+                        let e = ExtentItem::decode(&v)?;
+                        self.s.free_data(e.disk_block, e.nblocks)?;
+                    }
+                }
                 btree::delete(&mut self.s, &mut self.fs_root, k)?;
             }
             self.s.apply_refs()?;
         }
-        self.reserve(2, 0)?;
+        self.reserve_delete(2)?;
         if it.is_some() {
             btree::delete(&mut self.s, &mut self.fs_root, &inode_key(ino))?;
             self.root_item.inode_count = self.root_item.inode_count.saturating_sub(1);

@@ -295,7 +295,7 @@ impl<D: BlockDevice> Filesystem<D> {
             if eend <= keep {
                 return Ok(it);
             }
-            self.reserve(4, 0)?;
+            self.reserve_delete(2)?;
             let from = k.offset.max(keep);
             if from > k.offset {
                 let head = ExtentItem { nblocks: from - k.offset, ..e };

@@ -311,6 +311,19 @@ impl<D: BlockDevice> Filesystem<D> {
         &mut self.s.dev
     }
 
+    /// The transaction store, for tools and tests that work on trees
+    /// directly (dump-tree, scale tests). Changing trees through it
+    /// bypasses every filesystem invariant.
+    pub fn store(&mut self) -> &mut Store<D> {
+        &mut self.s
+    }
+
+    /// Why the running transaction was aborted, if it was (the filesystem
+    /// then refuses changes; the device holds the last commit).
+    pub fn aborted(&self) -> Option<Error> {
+        self.s.aborted
+    }
+
     pub(crate) fn read_inode(&mut self, ino: u64) -> Result<InodeItem> {
         let mut buf = TryVec::new();
         if !btree::get_into(&mut self.s, &self.fs_root, &inode_key(ino), &mut buf)? {
@@ -458,15 +471,31 @@ impl<D: BlockDevice> Filesystem<D> {
     /// done without running out of space, committing once to free pinned
     /// blocks if that helps.
     pub(crate) fn reserve(&mut self, items: u64, data: u64) -> Result<()> {
+        let r = self.reserve_inner(items, data, false);
+        // Commits made here changed no visible state: the operation's own
+        // changes start now, and a refusal leaves nothing half done.
+        self.op_seq = self.s.mod_seq();
+        r
+    }
+
+    /// `reserve` for operations that only remove items (unlink, rmdir,
+    /// evict, shrinking truncate): they may dip into half of the global
+    /// reserve, since they are how a full filesystem gets space back, and
+    /// removing an item copies a path but never splits.
+    pub(crate) fn reserve_delete(&mut self, items: u64) -> Result<()> {
+        let r = self.reserve_inner(items, 0, true);
+        self.op_seq = self.s.mod_seq();
+        r
+    }
+
+    fn reserve_inner(&mut self, items: u64, data: u64, delete: bool) -> Result<()> {
         if self.opts.dirty_limit != 0 && self.s.dirty_nodes() >= self.opts.dirty_limit {
             self.commit()?;
         }
-        // Committing changed no visible state: the operation starts here.
-        self.op_seq = self.s.mod_seq();
         let hf = self.fs_root.level as u64 + 2;
         let ha = self.s.alloc_tree.level as u64 + 2;
-        let need =
-            data.saturating_add(items.saturating_mul(2 * hf)).saturating_add(items.saturating_mul(ha)).saturating_add(self.global_reserve);
+        let (per_item, floor) = if delete { (hf + ha, self.global_reserve / 2) } else { (2 * hf + ha, self.global_reserve) };
+        let need = data.saturating_add(items.saturating_mul(per_item)).saturating_add(floor);
         if self.s.space.free.total() >= need {
             return Ok(());
         }

@@ -186,7 +186,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 let vl = fs.get_xattr(ino, name, &mut b)?;
                 fs.xattr_parts(name.len(), vl)
             };
-            fs.reserve(2 * parts + 2, 0)?;
+            fs.reserve_delete(parts + 1)?;
             fs.delete_xattr_parts(ino, base)?;
             it.ctime = now;
             fs.write_inode(ino, &mut it)

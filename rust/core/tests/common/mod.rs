@@ -12,6 +12,8 @@ use ferrofs_core::fs::Filesystem;
 use ferrofs_core::mkfs::{self, MkfsOptions};
 use std::collections::HashMap;
 
+pub mod model;
+
 /// Granularity of the simulated media.
 pub const PAGE: u64 = 4096;
 
@@ -216,4 +218,75 @@ pub fn seed_or(default: u64) -> u64 {
 /// Full-size runs when `FERROFS_FULL` is set.
 pub fn full() -> bool {
     std::env::var("FERROFS_FULL").is_ok()
+}
+
+/// FNV-1a, to describe file contents compactly.
+pub fn fnv(b: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for &c in b {
+        h = (h ^ c as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// Everything visible from the root, path by path: attributes, contents,
+/// targets and xattrs (times left out).
+pub fn visible(fs: &mut Filesystem<SimDev>) -> std::collections::BTreeMap<String, String> {
+    use ferrofs_core::format::FileType;
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![(String::from("/"), fs.root_ino())];
+    while let Some((path, ino)) = todo.pop() {
+        let a = fs.getattr(ino).unwrap_or_else(|e| panic!("getattr {path}: {e:?}"));
+        let mut d = format!(
+            "ino {} mode {:o} uid {} gid {} nlink {} size {} blocks {} rdev {}",
+            ino, a.mode, a.uid, a.gid, a.nlink, a.size, a.blocks, a.rdev
+        );
+        match a.file_type() {
+            FileType::Dir => {
+                let mut ents = Vec::new();
+                fs.readdir(ino, 0, &mut |n, i, t, c| {
+                    ents.push((n.to_vec(), i, t, c));
+                    true
+                })
+                .unwrap_or_else(|e| panic!("readdir {path}: {e:?}"));
+                for (n, i, t, c) in ents {
+                    d.push_str(&format!(" [{} {} {:?} {}]", String::from_utf8_lossy(&n), i, t, c));
+                    todo.push((format!("{path}{}/", String::from_utf8_lossy(&n)), i));
+                }
+            }
+            FileType::Regular => {
+                let mut buf = vec![0u8; a.size as usize];
+                let n = fs.read(ino, 0, &mut buf).unwrap_or_else(|e| panic!("read {path}: {e:?}"));
+                assert_eq!(n as u64, a.size);
+                d.push_str(&format!(" data {:x}", fnv(&buf)));
+            }
+            FileType::Symlink => {
+                let t = fs.readlink(ino).unwrap_or_else(|e| panic!("readlink {path}: {e:?}"));
+                d.push_str(&format!(" target {:x}", fnv(&t)));
+            }
+            _ => {}
+        }
+        let n = fs.list_xattr(ino, &mut []).unwrap();
+        let mut names = vec![0u8; n];
+        fs.list_xattr(ino, &mut names).unwrap();
+        let mut names: Vec<&[u8]> = names.split(|&c| c == 0).filter(|s| !s.is_empty()).collect();
+        names.sort();
+        for x in names {
+            let len = fs.get_xattr(ino, x, &mut []).unwrap();
+            let mut v = vec![0u8; len];
+            fs.get_xattr(ino, x, &mut v).unwrap();
+            d.push_str(&format!(" x:{}={:x}", String::from_utf8_lossy(x), fnv(&v)));
+        }
+        out.insert(path, d);
+    }
+    out
+}
+
+/// Panics with the problems if `check` is not clean.
+pub fn assert_check_clean(fs: &mut Filesystem<SimDev>, what: &str) {
+    let r = fs.check(false).unwrap_or_else(|e| panic!("{what}: check failed: {e:?}"));
+    if !r.is_clean() {
+        let ps: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+        panic!("{what}: check found problems:\n{}", ps.join("\n"));
+    }
 }
