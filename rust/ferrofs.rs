@@ -3,8 +3,18 @@
 //! type and mounts each shared core module at this crate's root, so core code
 //! names its siblings `crate::x` here exactly as in the cargo library.
 
-// The core, compiled from the same files as the userspace library. Its
+// The core, compiled from the same files as the userspace library (the
+// list must match rust/core/src/lib.rs; `make check` compares them). Its
 // `pub` items are not exported from a module, hence the allows.
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/alloc_tree.rs"]
+mod alloc_tree;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/btree.rs"]
+mod btree;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/check.rs"]
+mod check;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[path = "core/src/crc32c.rs"]
 mod crc32c;
@@ -12,11 +22,44 @@ mod crc32c;
 #[path = "core/src/device.rs"]
 mod device;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/dir.rs"]
+mod dir;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/dump.rs"]
+mod dump;
+#[allow(unreachable_pub, dead_code, missing_docs)]
 #[path = "core/src/error.rs"]
 mod error;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/file.rs"]
+mod file;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/format.rs"]
+mod format;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/fs.rs"]
+mod fs;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/mkfs.rs"]
+mod mkfs;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/node.rs"]
+mod node;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/space.rs"]
+mod space;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/store.rs"]
+mod store;
+#[allow(unreachable_pub, dead_code, missing_docs)]
 #[path = "core/src/superblock.rs"]
 mod superblock;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/walk.rs"]
+mod walk;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "core/src/xattr.rs"]
+mod xattr;
 
 /// The kernel host's fallible vector, seen by the core as `crate::mem`.
 #[allow(dead_code)]

@@ -30,6 +30,7 @@ int ferrofs_get_tree_bdev(struct fs_context *fc,
 			  int (*fill_super)(struct super_block *sb, struct fs_context *fc));
 void ferrofs_fc_error(struct fs_context *fc, const char *msg);
 const char *ferrofs_sb_id(struct super_block *sb);
+bool ferrofs_sb_rdonly(struct super_block *sb);
 void ferrofs_sb_set_fs_info(struct super_block *sb, void *info);
 void *ferrofs_sb_fs_info(struct super_block *sb);
 void ferrofs_fc_set_ops(struct fs_context *fc, const struct fs_context_operations *ops);

@@ -60,12 +60,17 @@ int ferrofs_get_tree_bdev(struct fs_context *fc,
 
 void ferrofs_fc_error(struct fs_context *fc, const char *msg)
 {
-	errorf(fc, "%s", msg);
+	errorfc(fc, "%s", msg);
 }
 
 const char *ferrofs_sb_id(struct super_block *sb)
 {
 	return sb->s_id;
+}
+
+bool ferrofs_sb_rdonly(struct super_block *sb)
+{
+	return sb_rdonly(sb);
 }
 
 void ferrofs_sb_set_fs_info(struct super_block *sb, void *info)

@@ -96,14 +96,15 @@ unsafe fn try_iterate(file: *mut b::file, ctx: *mut b::dir_context) -> Result {
         if batch.is_empty() {
             return Ok(());
         }
-        for (name, ino, dtype, next) in batch.iter() {
+        for e in batch.iter() {
             // SAFETY: live context; `name` is valid for its length. The core
             // lock is not held here, so faults while copying out are fine.
+            // FileType's values are the DT_* constants.
             unsafe {
-                if !b::ferrofs_dir_emit(ctx, name.as_ptr().cast(), name.len() as i32, *ino, *dtype as u32) {
+                if !b::ferrofs_dir_emit(ctx, e.name.as_ptr().cast(), e.name.len() as i32, e.ino, e.file_type as u32) {
                     return Ok(());
                 }
-                b::ferrofs_dir_set_pos(ctx, *next as i64);
+                b::ferrofs_dir_set_pos(ctx, e.next_cookie as i64);
             }
         }
     }

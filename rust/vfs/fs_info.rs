@@ -1,63 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Per-mount state hanging off `super_block::s_fs_info`: the core's view of
-//! the filesystem behind one lock, and the queries the VFS glue makes of it.
+//! Per-mount state hanging off `super_block::s_fs_info`: the mounted core
+//! filesystem behind one lock, and the calls the VFS glue makes into it.
 //!
-//! One mutex serialises every call into the core for this mount; it is never
-//! held while copying to or from user memory (readdir copies a batch out
-//! first), so page faults cannot nest inside it.
+//! One mutex serialises every call into the core for this mount (the core
+//! is a single-writer engine taking `&mut self`). It is never held while
+//! copying to or from user memory (readdir copies a batch out first), so a
+//! page fault cannot nest inside it.
 
 use super::device::KernelDevice;
-use crate::error::Result;
-use crate::superblock::Superblock;
+use crate::error::{Error, Result};
+use crate::format::FileType;
+use crate::fs::{Filesystem, InodeAttr, MountOptions, StatFs};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 
-/// Inode number of the root directory.
-pub(crate) const ROOT_INO: u64 = 256;
-
-/// What the VFS needs of an inode when it first loads it.
-pub(crate) struct Attr {
-    pub(crate) mode: u32,
-    pub(crate) nlink: u32,
-    pub(crate) uid: u32,
-    pub(crate) gid: u32,
-    pub(crate) size: u64,
-    pub(crate) blocks_512: u64,
-    pub(crate) atime: (i64, u32),
-    pub(crate) mtime: (i64, u32),
-    pub(crate) ctime: (i64, u32),
-    pub(crate) generation: u32,
-}
-
-/// Filesystem-wide counts for statfs.
-pub(crate) struct StatFs {
-    pub(crate) block_size: u32,
-    pub(crate) blocks: u64,
-    pub(crate) free: u64,
-    pub(crate) files: u64,
-    pub(crate) free_files: u64,
-    pub(crate) uuid: [u8; 16],
-}
-
-/// The state the lock protects.
-struct Core {
-    dev: KernelDevice,
-    sb: Superblock,
+/// One directory entry handed from the core to the VFS.
+pub(crate) struct DirEntryOut {
+    pub(crate) name: KVec<u8>,
+    pub(crate) ino: u64,
+    pub(crate) file_type: FileType,
+    pub(crate) next_cookie: u64,
 }
 
 /// Per-mount state.
 #[pin_data]
 pub(crate) struct FsInfo {
+    root_ino: u64,
+    uuid: [u8; 16],
+    /// `None` once put_super has unmounted the core.
     #[pin]
-    core: Mutex<Core>,
+    core: Mutex<Option<Filesystem<KernelDevice>>>,
 }
 
 impl FsInfo {
-    /// Takes over the device and the validated superblock.
-    pub(crate) fn new(dev: KernelDevice, sb: Superblock) -> Result<Pin<KBox<Self>>> {
-        KBox::pin_init(pin_init!(FsInfo { core <- kernel::new_mutex!(Core { dev, sb }, "ferrofs::FsInfo::core") }), GFP_KERNEL)
-            .map_err(|_| crate::error::Error::NoMemory)
+    /// Mounts the core filesystem on `dev`.
+    pub(crate) fn new(dev: KernelDevice, read_only: bool) -> Result<Pin<KBox<Self>>> {
+        let fs = Filesystem::mount_with(dev, MountOptions { read_only, ..MountOptions::default() })?;
+        let (root_ino, uuid) = (fs.root_ino(), fs.superblock().uuid);
+        KBox::pin_init(pin_init!(FsInfo { root_ino, uuid, core <- kernel::new_mutex!(Some(fs), "ferrofs::FsInfo::core") }), GFP_KERNEL)
+            .map_err(|_| Error::NoMemory)
     }
 
     /// Hands ownership to the super_block as an opaque pointer.
@@ -86,51 +68,67 @@ impl FsInfo {
         unsafe { &*ptr.cast::<FsInfo>() }
     }
 
-    /// Attributes of inode `ino`.
-    pub(crate) fn getattr(&self, ino: u64) -> Result<Attr> {
-        let core = self.core.lock();
-        if ino != ROOT_INO {
-            return Err(crate::error::Error::NotFound);
+    /// Inode number of the root directory.
+    pub(crate) fn root_ino(&self) -> u64 {
+        self.root_ino
+    }
+
+    /// Filesystem UUID.
+    pub(crate) fn uuid(&self) -> [u8; 16] {
+        self.uuid
+    }
+
+    /// Runs `f` on the mounted core; `Err(Io)` after put_super.
+    fn with_core<T>(&self, f: impl FnOnce(&mut Filesystem<KernelDevice>) -> Result<T>) -> Result<T> {
+        let mut guard = self.core.lock();
+        match guard.as_mut() {
+            Some(fs) => f(fs),
+            None => Err(Error::Io),
         }
-        let _ = &core.dev;
-        Ok(Attr {
-            mode: 0o040755,
-            nlink: 2,
-            uid: 0,
-            gid: 0,
-            size: 0,
-            blocks_512: 0,
-            atime: (0, 0),
-            mtime: (0, 0),
-            ctime: (0, 0),
-            generation: 0,
-        })
+    }
+
+    /// Attributes of inode `ino`.
+    pub(crate) fn getattr(&self, ino: u64) -> Result<InodeAttr> {
+        self.with_core(|fs| fs.getattr(ino))
     }
 
     /// The inode number `name` refers to in directory `dir`.
-    pub(crate) fn lookup(&self, _dir: u64, _name: &[u8]) -> Result<u64> {
-        let _core = self.core.lock();
-        Err(crate::error::Error::NotFound)
+    pub(crate) fn lookup(&self, dir: u64, name: &[u8]) -> Result<u64> {
+        self.with_core(|fs| fs.lookup(dir, name))
     }
 
-    /// Directory entries of `dir` from `cookie` on, at most `max` of them,
-    /// each as (name, ino, DT_* type, cookie of the next entry).
-    pub(crate) fn readdir(&self, _dir: u64, _cookie: u64, _out: &mut KVec<(KVec<u8>, u64, u8, u64)>, _max: usize) -> Result<()> {
-        let _core = self.core.lock();
-        Ok(())
+    /// Appends up to `max` entries of `dir` from `cookie` on to `out`.
+    pub(crate) fn readdir(&self, dir: u64, cookie: u64, out: &mut KVec<DirEntryOut>, max: usize) -> Result<()> {
+        self.with_core(|fs| {
+            let mut failed = None;
+            fs.readdir(dir, cookie, &mut |name, ino, file_type, next_cookie| {
+                if out.len() >= max {
+                    return false;
+                }
+                let mut n = KVec::new();
+                let pushed = n
+                    .extend_from_slice(name, GFP_KERNEL)
+                    .and_then(|()| out.push(DirEntryOut { name: n, ino, file_type, next_cookie }, GFP_KERNEL));
+                if pushed.is_err() {
+                    failed = Some(Error::NoMemory);
+                    return false;
+                }
+                true
+            })?;
+            failed.map_or(Ok(()), Err)
+        })
     }
 
     /// Filesystem-wide counts.
-    pub(crate) fn statfs(&self) -> StatFs {
-        let core = self.core.lock();
-        let sb = &core.sb;
-        StatFs {
-            block_size: sb.block_size,
-            blocks: sb.total_blocks,
-            free: sb.total_blocks - sb.blocks_used,
-            files: 0,
-            free_files: 0,
-            uuid: sb.uuid,
+    pub(crate) fn statfs(&self) -> Result<StatFs> {
+        self.with_core(|fs| Ok(fs.statfs()))
+    }
+
+    /// Commits and releases the core; later calls fail with EIO.
+    pub(crate) fn unmount(&self) -> Result<()> {
+        match self.core.lock().take() {
+            Some(fs) => fs.unmount().map(drop),
+            None => Ok(()),
         }
     }
 }

@@ -113,7 +113,9 @@ unsafe fn try_fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> Res
         // SAFETY: live mount objects.
         return Err(unsafe { mount_error(sb, fc, CoreError::Unsupported("read-only-compatible features need a read-only mount")) });
     }
-    let info = match fs_info::FsInfo::new(dev, core_sb) {
+    // SAFETY: `sb` is live.
+    let read_only = unsafe { b::ferrofs_sb_rdonly(sb) };
+    let info = match fs_info::FsInfo::new(dev, read_only) {
         Ok(i) => i,
         // SAFETY: live mount objects.
         Err(e) => return Err(unsafe { mount_error(sb, fc, e) }),
@@ -130,7 +132,9 @@ unsafe fn try_fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> Res
         b::ferrofs_sb_set_fs_info(sb, fs_info::FsInfo::into_foreign(info));
     }
     // SAFETY: `sb` is live and its FsInfo is set.
-    let root = unsafe { inode::iget(sb, fs_info::ROOT_INO) }.map_err(|e| {
+    let root_ino = unsafe { fs_info::FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) }.root_ino();
+    // SAFETY: `sb` is live and its FsInfo is set.
+    let root = unsafe { inode::iget(sb, root_ino) }.map_err(|e| {
         // SAFETY: live mount objects.
         unsafe { mount_error(sb, fc, e) }
     })?;

@@ -6,8 +6,9 @@
 
 use super::bindings as b;
 use super::dir;
-use super::fs_info::{Attr, FsInfo};
+use super::fs_info::FsInfo;
 use crate::error::Result as CoreResult;
+use crate::fs::InodeAttr;
 use core::ptr::NonNull;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
@@ -28,9 +29,6 @@ unsafe impl AlwaysRefCounted for INode {
         unsafe { b::iput(obj.cast::<b::inode>().as_ptr()) };
     }
 }
-
-const S_IFMT: u32 = 0o170000;
-const S_IFDIR: u32 = 0o040000;
 
 /// An inode fresh from `iget_locked` (I_NEW set), not yet visible to others.
 struct NewINode(NonNull<b::inode>);
@@ -86,16 +84,16 @@ pub(crate) unsafe fn iget(sb: *mut b::super_block, ino: u64) -> CoreResult<ARef<
 ///
 /// # Safety
 /// `inode` is I_NEW and owned by the caller.
-unsafe fn fill(inode: *mut b::inode, a: &Attr) {
+unsafe fn fill(inode: *mut b::inode, a: &InodeAttr) {
     // SAFETY: exclusive access to an I_NEW inode (caller).
     unsafe {
         (*inode).i_mode = a.mode as u16;
         b::set_nlink(inode, a.nlink);
         b::ferrofs_inode_set_owner(inode, a.uid, a.gid);
-        b::ferrofs_inode_set_size(inode, a.size, a.blocks_512);
-        b::ferrofs_inode_set_times(inode, a.atime.0, a.atime.1, a.mtime.0, a.mtime.1, a.ctime.0, a.ctime.1);
-        (*inode).i_generation = a.generation;
-        if a.mode & S_IFMT == S_IFDIR {
+        b::ferrofs_inode_set_size(inode, a.size, a.blocks);
+        b::ferrofs_inode_set_times(inode, a.atime.sec, a.atime.nsec, a.mtime.sec, a.mtime.nsec, a.ctime.sec, a.ctime.nsec);
+        (*inode).i_generation = a.generation as u32;
+        if a.file_type() == crate::format::FileType::Dir {
             b::ferrofs_inode_set_ops(inode, &dir::DIR_INODE_OPS, &dir::DIR_FILE_OPS.0);
         }
     }

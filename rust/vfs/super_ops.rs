@@ -1,32 +1,55 @@
 // SPDX-License-Identifier: GPL-2.0
-//! super_operations: statfs (and, as the adapter grows, inode lifetime,
-//! sync and freeze).
+//! super_operations: statfs and put_super (and, as the adapter grows, inode
+//! lifetime, sync and freeze).
 
 use super::bindings as b;
 use super::cell::zeroed;
 use super::fs_info::FsInfo;
 
-pub(crate) static SUPER_OPS: b::super_operations = b::super_operations { statfs: Some(statfs), ..zeroed() };
+pub(crate) static SUPER_OPS: b::super_operations = b::super_operations { statfs: Some(statfs), put_super: Some(put_super), ..zeroed() };
+
+/// The FsInfo of a mounted super_block.
+///
+/// # Safety
+/// `sb` is a live ferrofs super_block past fill_super.
+unsafe fn info_of<'a>(sb: *mut b::super_block) -> &'a FsInfo {
+    // SAFETY: per the contract, s_fs_info was set by fill_super.
+    unsafe { FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) }
+}
+
+unsafe extern "C" fn put_super(sb: *mut b::super_block) {
+    // SAFETY: the VFS calls put_super on a live, mounted super_block while
+    // its block device is still open, so the final commit can reach it.
+    let info = unsafe { info_of(sb) };
+    if let Err(e) = info.unmount() {
+        // SAFETY: s_id is a NUL-terminated array in the live super_block.
+        let dev = unsafe { kernel::str::CStr::from_char_ptr(b::ferrofs_sb_id(sb)) };
+        kernel::pr_err!("ferrofs: {}: final commit at unmount failed: {}\n", dev, e);
+    }
+}
 
 unsafe extern "C" fn statfs(dentry: *mut b::dentry, buf: *mut b::kstatfs) -> kernel::ffi::c_int {
-    // SAFETY: the VFS passes a live dentry of a mounted ferrofs and a buffer
-    // to fill; s_fs_info was set by fill_super.
-    let info = unsafe { FsInfo::from_sb_info(b::ferrofs_sb_fs_info((*dentry).d_sb)) };
-    let s = info.statfs();
-    let fsid = u64::from_le_bytes([s.uuid[0], s.uuid[1], s.uuid[2], s.uuid[3], s.uuid[4], s.uuid[5], s.uuid[6], s.uuid[7]])
-        ^ u64::from_le_bytes([s.uuid[8], s.uuid[9], s.uuid[10], s.uuid[11], s.uuid[12], s.uuid[13], s.uuid[14], s.uuid[15]]);
+    // SAFETY: the VFS passes a live dentry of a mounted ferrofs.
+    let info = unsafe { info_of((*dentry).d_sb) };
+    let s = match info.statfs() {
+        Ok(s) => s,
+        Err(e) => return super::errno_of(e).to_errno(),
+    };
+    let uuid = info.uuid();
+    let fsid = u64::from_le_bytes([uuid[0], uuid[1], uuid[2], uuid[3], uuid[4], uuid[5], uuid[6], uuid[7]])
+        ^ u64::from_le_bytes([uuid[8], uuid[9], uuid[10], uuid[11], uuid[12], uuid[13], uuid[14], uuid[15]]);
     // SAFETY: `buf` is the kernel buffer the VFS handed us to fill.
     unsafe {
         b::ferrofs_fill_statfs(
             buf,
             crate::superblock::STATFS_MAGIC as _,
             s.block_size as _,
-            s.blocks,
-            s.free,
-            s.free,
+            s.total_blocks,
+            s.free_blocks,
+            s.avail_blocks,
             s.files,
             s.free_files,
-            255,
+            s.name_max as _,
             fsid,
         )
     };

@@ -84,9 +84,7 @@ fn superblock_reader_prefers_newest_valid_copy(t: &mut Test) {
     kcheck!(t, superblock::read_superblock(&mut dev).map(|s| s.generation) == Ok(1));
     // A torn commit: only the first copy got the new generation.
     sb.generation = 2;
-    let mut buf = [0u8; 0].as_slice().len();
-    buf += superblock::SUPERBLOCK_SIZE;
-    if let Ok(mut b) = TryVec::try_from_elem(0u8, buf) {
+    if let Ok(mut b) = TryVec::try_from_elem(0u8, superblock::SUPERBLOCK_SIZE) {
         sb.encode(superblock::SUPERBLOCK_OFFSETS[0], &mut b);
         kcheck!(t, dev.write(superblock::SUPERBLOCK_OFFSETS[0], &b, true).is_ok());
     }
@@ -100,3 +98,79 @@ fn superblock_reader_prefers_newest_valid_copy(t: &mut Test) {
 }
 
 kunit_suite!(ferrofs_superblock_suite, "ferrofs_superblock", [superblock_round_trip, superblock_reader_prefers_newest_valid_copy]);
+
+/// A small formatted filesystem in kernel memory.
+fn formatted_mem_fs() -> Option<MemDevice> {
+    let mut dev = MemDevice(TryVec::try_from_elem(0u8, 1024 * 4096).ok()?);
+    let opts =
+        crate::mkfs::MkfsOptions { block_size: 4096, size_bytes: 1024 * 4096, uuid: [3; 16], label: b"kunit", now: (1_700_000_000, 5) };
+    crate::mkfs::format(&mut dev, &opts).ok()?;
+    Some(dev)
+}
+
+fn engine_mkfs_mount_root(t: &mut Test) {
+    let Some(dev) = formatted_mem_fs() else {
+        kcheck!(t, false);
+        return;
+    };
+    let Ok(mut fs) = crate::fs::Filesystem::mount(dev) else {
+        kcheck!(t, false);
+        return;
+    };
+    let root = fs.getattr(fs.root_ino());
+    kcheck!(t, root.map(|a| a.mode) == Ok(0o040755));
+    kcheck!(t, root.map(|a| (a.nlink, a.mtime.sec, a.mtime.nsec)) == Ok((2, 1_700_000_000, 5)));
+    kcheck!(t, fs.lookup(fs.root_ino(), b"missing") == Err(Error::NotFound));
+    let s = fs.statfs();
+    kcheck!(t, s.total_blocks == 1024 && s.free_blocks > 0 && s.free_blocks < 1024);
+    kcheck!(t, fs.unmount().is_ok());
+}
+
+fn engine_files_survive_remount(t: &mut Test) {
+    let Some(dev) = formatted_mem_fs() else {
+        kcheck!(t, false);
+        return;
+    };
+    let now = crate::format::Timespec { sec: 1_700_000_100, nsec: 0 };
+    let Ok(mut fs) = crate::fs::Filesystem::mount(dev) else {
+        kcheck!(t, false);
+        return;
+    };
+    let root = fs.root_ino();
+    let dir = fs.mkdir(root, b"dir", 0o755, 0, 0, now).map(|a| a.ino);
+    kcheck!(t, dir.is_ok());
+    let file = dir.and_then(|d| fs.create(d, b"file", 0o100644, 0, 0, 0, now)).map(|a| a.ino);
+    kcheck!(t, file.is_ok());
+    let data = *b"written inside the kernel, read back after a remount";
+    kcheck!(t, file.and_then(|f| fs.write(f, 8192, &data, now)) == Ok(data.len()));
+    let Ok(dev) = fs.unmount() else {
+        kcheck!(t, false);
+        return;
+    };
+    let Ok(mut fs) = crate::fs::Filesystem::mount(dev) else {
+        kcheck!(t, false);
+        return;
+    };
+    let dir = fs.lookup(root, b"dir");
+    let file = dir.and_then(|d| fs.lookup(d, b"file"));
+    let mut back = [0u8; 52];
+    kcheck!(t, file.and_then(|f| fs.read(f, 8192, &mut back)) == Ok(data.len()));
+    kcheck!(t, back == data);
+    let mut hole = [1u8; 16];
+    kcheck!(t, file.and_then(|f| fs.read(f, 0, &mut hole)) == Ok(16));
+    kcheck!(t, hole == [0u8; 16]);
+    kcheck!(t, file.and_then(|f| fs.getattr(f)).map(|a| a.size) == Ok(8192 + data.len() as u64));
+    let mut names = 0;
+    kcheck!(
+        t,
+        fs.readdir(root, 2, &mut |name, _, _, _| {
+            names += (name == b"dir") as u32;
+            true
+        })
+        .is_ok()
+    );
+    kcheck!(t, names == 1);
+    kcheck!(t, fs.unmount().is_ok());
+}
+
+kunit_suite!(ferrofs_engine_suite, "ferrofs_engine", [engine_mkfs_mount_root, engine_files_survive_remount]);

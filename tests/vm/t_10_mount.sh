@@ -14,7 +14,7 @@ check statfs-magic test "$(stat -f -c %t "$MNT")" = 46455252
 check statfs-blocks-nonzero test "$(stat -f -c %b "$MNT")" -gt 0
 check statfs-free-nonzero test "$(stat -f -c %f "$MNT")" -gt 0
 check statfs-block-size test "$(stat -f -c %S "$MNT")" = 4096
-check lookup-missing-enoent sh -c "! stat $MNT/nope 2>&1 | grep -q 'No such file'"
+check lookup-missing-enoent sh -c "stat $MNT/nope 2>&1 | grep -q 'No such file'"
 check fstype-in-proc-mounts grep -q "^$DEV1 $MNT ferrofs " /proc/mounts
 check umount umount "$MNT"
 check rmmod rmmod ferrofs
