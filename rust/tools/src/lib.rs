@@ -143,3 +143,10 @@ mod tests {
         assert_eq!(parse_uuid("0123abcd00004000800000000000ffff"), None);
     }
 }
+
+/// Whether `path` (a block device or image) is mounted, per /proc/mounts.
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(target) = std::fs::canonicalize(path) else { return false };
+    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else { return false };
+    mounts.lines().filter_map(|l| l.split_whitespace().next()).any(|dev| std::fs::canonicalize(dev).is_ok_and(|d| d == target))
+}

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
-//! ferrofs: the command-line tool (inspect, later send/receive/subvolume).
+//! ferrofs: the command-line tool (show-super, dump-tree; later send,
+//! receive, subvolume, snapshot, stats).
 
+use ferrofs_core::fs::{Filesystem, MountOptions};
 use ferrofs_core::superblock;
 use ferrofs_tools::{format_uuid, FileDevice};
+use std::io::Write;
 use std::path::Path;
 use std::process::exit;
 
-const USAGE: &str = "usage: ferrofs show-super DEVICE|FILE";
+const USAGE: &str = "usage: ferrofs show-super DEVICE|FILE
+       ferrofs dump-tree DEVICE|FILE";
 
 fn die(msg: &str) -> ! {
     eprintln!("ferrofs: {msg}");
@@ -28,10 +32,23 @@ fn show_super(path: &Path) {
     println!("log tree        block {} gen {} level {}", sb.log_tree.block, sb.log_tree.generation, sb.log_tree.level);
 }
 
+fn dump_tree(path: &Path) {
+    let dev = FileDevice::open(path, false).unwrap_or_else(|e| die(&format!("{}: {e}", path.display())));
+    let mut fs = Filesystem::mount_with(dev, MountOptions { read_only: true, ..MountOptions::default() })
+        .unwrap_or_else(|e| die(&format!("{}: {e}", path.display())));
+    let mut out = String::new();
+    if let Err(e) = fs.dump(&mut out) {
+        print!("{out}");
+        die(&format!("{}: dump stopped: {e}", path.display()));
+    }
+    let _ = std::io::stdout().write_all(out.as_bytes());
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["show-super", dev] => show_super(Path::new(dev)),
+        ["dump-tree", dev] => dump_tree(Path::new(dev)),
         ["-h" | "--help"] => println!("{USAGE}"),
         _ => die(USAGE),
     }
