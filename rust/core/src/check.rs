@@ -262,7 +262,7 @@ impl FsCheck {
                         r.add(Kind::Extent, tree, 0, ino, "extents overlap", (self.cur.ext_end, k.offset))?;
                     }
                     self.cur.ext_end = k.offset.saturating_add(e.nblocks);
-                    self.cur.ext_blocks += e.nblocks;
+                    self.cur.ext_blocks = self.cur.ext_blocks.saturating_add(e.nblocks);
                     self.refs.try_push((e.disk_block, e.nblocks))?;
                 }
                 Err(_) => r.add(Kind::BadItem, tree, 0, ino, "extent item does not decode", (k.offset, 0))?,
@@ -271,7 +271,7 @@ impl FsCheck {
                 if k.offset != self.cur.sym_part {
                     r.add(Kind::Symlink, tree, 0, ino, "symlink part missing", (self.cur.sym_part, k.offset))?;
                 }
-                self.cur.sym_part = k.offset + 1;
+                self.cur.sym_part = k.offset.saturating_add(1);
                 self.cur.sym_len += d.len() as u64;
             }
             XATTR_KEY => self.xattr(r, k, d)?,

@@ -73,7 +73,7 @@ impl<D: BlockDevice> Filesystem<D> {
         btree::insert(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_HASH_KEY, h | idx), &buf)?;
         DirEntry { ino, other: h | idx, ty, name }.encode(&mut buf)?;
         btree::insert(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_SEQ_KEY, seq), &buf)?;
-        d.size += name.len() as u64;
+        d.size = d.size.saturating_add(name.len() as u64);
         if ty == FileType::Dir {
             d.nlink = d.nlink.saturating_add(1);
         }
@@ -150,6 +150,12 @@ impl<D: BlockDevice> Filesystem<D> {
             it.rdev = rdev;
         }
         self.change(|fs| fs.new_inode(dir, name, it, 0))
+    }
+
+    /// Creates a device node, fifo or socket: `create` with the type in `mode`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn mknod(&mut self, dir: u64, name: &[u8], mode: u32, rdev: u64, uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
+        self.create(dir, name, mode, rdev, uid, gid, now)
     }
 
     /// Creates a directory.

@@ -195,7 +195,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 break;
             }
             btree::delete(&mut self.s, &mut self.fs_root, &ext_key(ino, s1))?;
-            let eend = s1 + e.nblocks;
+            let eend = s1.checked_add(e.nblocks).ok_or(Error::Corrupt("extent end overflows"))?;
             let cut_end = eend.min(end);
             self.s.free_data(e.disk_block, cut_end - s1)?;
             removed += cut_end - s1;
@@ -212,7 +212,7 @@ impl<D: BlockDevice> Filesystem<D> {
     fn map_extent(&mut self, ino: u64, fb: u64, disk: u64, n: u64) -> Result<()> {
         if fb > 0 {
             if let Some((s0, e)) = self.extent_at(ino, fb - 1)? {
-                if s0 + e.nblocks == fb && e.disk_block + e.nblocks == disk && e.nblocks + n <= MAX_EXTENT_BLOCKS {
+                if s0 + e.nblocks == fb && e.disk_block + e.nblocks == disk && e.nblocks.saturating_add(n) <= MAX_EXTENT_BLOCKS {
                     let merged = ExtentItem { nblocks: e.nblocks + n, generation: self.s.gen, ..e };
                     return btree::update(&mut self.s, &mut self.fs_root, &ext_key(ino, s0), &merged.encode());
                 }
@@ -267,7 +267,7 @@ impl<D: BlockDevice> Filesystem<D> {
             let removed = self.punch(ino, fb, got)?;
             self.map_extent(ino, fb, disk, got)?;
             done += used;
-            it.blocks = it.blocks.saturating_sub(removed) + got;
+            it.blocks = it.blocks.saturating_sub(removed).saturating_add(got);
             it.size = it.size.max(offset + done as u64);
             it.mtime = now;
             it.ctime = now;
@@ -339,7 +339,7 @@ impl<D: BlockDevice> Filesystem<D> {
                     self.s.write_blocks(nd, &blk)?;
                     let removed = self.punch(ino, fb, 1)?;
                     self.map_extent(ino, fb, nd, 1)?;
-                    it.blocks = it.blocks.saturating_sub(removed) + 1;
+                    it.blocks = it.blocks.saturating_sub(removed).saturating_add(1);
                 }
             }
         }

@@ -318,6 +318,12 @@ impl<D: BlockDevice> Filesystem<D> {
         &mut self.s
     }
 
+    /// The store and the mounted fs tree's root, for fsck tests and repair
+    /// tools that edit items directly. Bypasses every invariant.
+    pub fn raw_fs_tree(&mut self) -> (&mut Store<D>, &mut TreeRoot) {
+        (&mut self.s, &mut self.fs_root)
+    }
+
     /// Why the running transaction was aborted, if it was (the filesystem
     /// then refuses changes; the device holds the last commit).
     pub fn aborted(&self) -> Option<Error> {

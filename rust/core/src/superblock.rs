@@ -56,8 +56,22 @@ pub const MAX_BLOCK_SIZE: u32 = 65536;
 /// Longest label, in bytes.
 pub const LABEL_MAX: usize = 63;
 
+/// Incompatible feature: a log tree (fsync) awaits replay. Reserved: the
+/// log tree is designed in (see `crate::fs`) but not written yet.
+pub const INCOMPAT_LOG_TREE: u64 = 1 << 0;
+/// Incompatible feature: the fast-commit area holds records to replay.
+/// Reserved, like `INCOMPAT_LOG_TREE`.
+pub const INCOMPAT_FAST_COMMIT: u64 = 1 << 1;
+/// Incompatible feature: blocks are shared between trees (subvolumes,
+/// snapshots, reflinks; refcounts above 1). Code that copies nodes without
+/// honouring refcounts must not write such an image. Reserved.
+pub const INCOMPAT_SHARED_BLOCKS: u64 = 1 << 2;
+
 /// Incompatible features this code understands; an image with any other
-/// incompatible bit set is refused.
+/// incompatible bit set is refused. Format version 1 is the layout of
+/// `crate::node` and `crate::format` with the range-refcount allocation
+/// tree; every later capability gets a feature bit rather than a new
+/// version, so an image says exactly what it uses.
 pub const INCOMPAT_SUPPORTED: u64 = 0;
 /// Read-only-compatible features this code understands; with any other bit
 /// set the image may only be mounted read-only.

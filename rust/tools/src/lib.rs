@@ -123,6 +123,13 @@ pub fn random_uuid() -> io::Result<[u8; 16]> {
     Ok(u)
 }
 
+/// Whether `path` (a block device or image) is mounted, per /proc/mounts.
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(target) = std::fs::canonicalize(path) else { return false };
+    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else { return false };
+    mounts.lines().filter_map(|l| l.split_whitespace().next()).any(|dev| std::fs::canonicalize(dev).is_ok_and(|d| d == target))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,11 +149,4 @@ mod tests {
         assert_eq!(format_uuid(&u), "0123abcd-0000-4000-8000-00000000ffff");
         assert_eq!(parse_uuid("0123abcd00004000800000000000ffff"), None);
     }
-}
-
-/// Whether `path` (a block device or image) is mounted, per /proc/mounts.
-pub fn is_mounted(path: &Path) -> bool {
-    let Ok(target) = std::fs::canonicalize(path) else { return false };
-    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else { return false };
-    mounts.lines().filter_map(|l| l.split_whitespace().next()).any(|dev| std::fs::canonicalize(dev).is_ok_and(|d| d == target))
 }
