@@ -15,13 +15,23 @@ use std::collections::BTreeMap;
 
 type State = BTreeMap<String, String>;
 
+/// Records a commit, including one the filesystem made on its own when
+/// space ran low (noticed after the operation that made it).
+fn note(fs: &mut Filesystem<SimDev>, commits: &mut Vec<(u64, u64)>) {
+    let gen = fs.superblock().generation;
+    if commits.last().is_none_or(|&(_, g)| g != gen) {
+        commits.push((fs.device().writes, gen));
+    }
+}
+
 /// A deterministic workload; stops at the first error (the power cut).
 fn workload(fs: &mut Filesystem<SimDev>, kind: u32, seed: u64, commits: &mut Vec<(u64, u64)>) -> Result<(), Error> {
     let mut rng = Rng(seed);
     let root = fs.root_ino();
-    let mut commit = |fs: &mut Filesystem<SimDev>| -> Result<(), Error> {
+    let commit = |fs: &mut Filesystem<SimDev>, commits: &mut Vec<(u64, u64)>| -> Result<(), Error> {
+        note(fs, commits);
         fs.commit()?;
-        commits.push((fs.device().writes, fs.superblock().generation));
+        note(fs, commits);
         Ok(())
     };
     match kind {
@@ -35,50 +45,91 @@ fn workload(fs: &mut Filesystem<SimDev>, kind: u32, seed: u64, commits: &mut Vec
                 fs.write(f, rng.below(9000), &rng.bytes(len), ts(3))?;
                 files.push(f);
             }
-            commit(fs)?;
+            commit(fs, commits)?;
             fs.write(files[1], 100, &rng.bytes(20_000), ts(4))?;
             fs.truncate(files[2], 3000, ts(4))?;
             fs.rename(root, b"f0", d, b"moved", 0, ts(5))?;
             fs.set_xattr(files[3], b"user.a", &rng.bytes(9000), 0, ts(5))?;
             fs.symlink(d, b"ln", b"../f4", 0, 0, ts(5))?;
-            commit(fs)?;
+            commit(fs, commits)?;
             fs.unlink(root, b"f4", ts(6))?;
             fs.evict(files[4])?;
             fs.link(files[5], root, b"hard", ts(6))?;
             fs.write(files[5], 0, &rng.bytes(12_000), ts(6))?;
             fs.rename(root, b"hard", d, b"f1", 0, ts(7))?;
-            commit(fs)?;
+            commit(fs, commits)?;
             fs.truncate(files[3], 0, ts(8))?;
             fs.remove_xattr(files[3], b"user.a", ts(8))?;
             fs.mkdir(d, b"sub", 0o700, 0, 0, ts(8))?;
             fs.rename(root, b"dir", root, b"dir2", 0, ts(9))?;
-            commit(fs)?;
+            commit(fs, commits)?;
         }
         // Enough entries to split and then merge tree nodes.
         1 => {
             for i in 0..220 {
                 fs.create(root, format!("entry-with-a-longish-name-{i:04}").as_bytes(), 0o644, 0, 0, 0, ts(1))?;
                 if i % 70 == 69 {
-                    commit(fs)?;
+                    commit(fs, commits)?;
                 }
             }
-            commit(fs)?;
+            commit(fs, commits)?;
             for i in (0..220).filter(|i| i % 4 != 1) {
                 let n = format!("entry-with-a-longish-name-{i:04}");
                 let ino = fs.lookup(root, n.as_bytes())?;
                 fs.unlink(root, n.as_bytes(), ts(2))?;
                 fs.evict(ino)?;
                 if i % 80 == 79 {
-                    commit(fs)?;
+                    commit(fs, commits)?;
                 }
             }
-            commit(fs)?;
+            commit(fs, commits)?;
+        }
+        // A nearly full filesystem: fill until out of space, delete, refill.
+        3 => {
+            let mut files = Vec::new();
+            'fill: for i in 0..40 {
+                let f = match fs.create(root, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(1)) {
+                    Ok(a) => a.ino,
+                    Err(Error::NoSpace) => break,
+                    Err(e) => return Err(e),
+                };
+                files.push(f);
+                note(fs, commits);
+                for k in 0..4 {
+                    let r = fs.write(f, k * 30_000, &rng.bytes(30_000), ts(1));
+                    note(fs, commits);
+                    match r {
+                        Ok(30_000) => {}
+                        Ok(_) | Err(Error::NoSpace) => break 'fill,
+                        Err(e) => return Err(e),
+                    }
+                }
+                if i % 3 == 2 {
+                    commit(fs, commits)?;
+                }
+            }
+            commit(fs, commits)?;
+            for (i, &f) in files.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+                fs.unlink(root, format!("f{i}").as_bytes(), ts(2))?;
+                note(fs, commits);
+                fs.evict(f)?;
+                note(fs, commits);
+            }
+            let g = fs.create(root, b"refill", 0o644, 0, 0, 0, ts(3))?.ino;
+            note(fs, commits);
+            let r = fs.write(g, 0, &rng.bytes(300_000), ts(3));
+            note(fs, commits);
+            match r {
+                Ok(_) | Err(Error::NoSpace) => {}
+                Err(e) => return Err(e),
+            }
+            commit(fs, commits)?;
         }
         // Many small overwrites of one file, with and without commits between.
         _ => {
             let f = fs.create(root, b"data", 0o644, 0, 0, 0, ts(1))?.ino;
             fs.write(f, 0, &rng.bytes(64 << 10), ts(1))?;
-            commit(fs)?;
+            commit(fs, commits)?;
             for round in 0..4 {
                 for _ in 0..6 {
                     let off = rng.below(80 << 10);
@@ -88,7 +139,7 @@ fn workload(fs: &mut Filesystem<SimDev>, kind: u32, seed: u64, commits: &mut Vec
                 if round % 2 == 0 {
                     fs.truncate(f, rng.below(90 << 10), ts(3))?;
                 }
-                commit(fs)?;
+                commit(fs, commits)?;
             }
         }
     }
@@ -101,9 +152,14 @@ fn crash_at_every_write() {
     let mut states_checked = 0u64;
     let mut cut_points = 0u64;
     let base_seed = seed_or(7);
-    for kind in 0..3u32 {
-        let seed = base_seed + kind as u64;
-        let base = fresh(24 << 20);
+    let runs: Vec<(u32, u64)> = if full() {
+        (0..4).flat_map(|k| (0..6).map(move |s| (k, s))).collect()
+    } else {
+        vec![(0, 0), (0, 1), (1, 0), (2, 0), (2, 1), (3, 0)]
+    };
+    for (kind, extra) in runs {
+        let seed = base_seed + kind as u64 + 100 * extra;
+        let base = fresh(if kind == 3 { 2 << 20 } else { 24 << 20 });
         let base_gen = mount(base.clone()).superblock().generation;
         // Reference run: the state after each commit, by generation.
         let mut fs = mount(base.clone());
@@ -157,7 +213,10 @@ fn crash_at_every_write() {
                 }
                 // The crash state must also take new work and survive a remount.
                 let root = m.root_ino();
-                m.create(root, b"after-crash", 0o644, 0, 0, 0, ts(99)).unwrap_or_else(|e| panic!("{what}: create after crash: {e:?}"));
+                match m.create(root, b"after-crash", 0o644, 0, 0, 0, ts(99)) {
+                    Ok(_) | Err(Error::NoSpace) => {}
+                    Err(e) => panic!("{what}: create after crash: {e:?}"),
+                }
                 let mut m = mount(m.unmount().unwrap());
                 assert_check_clean(&mut m, &what);
                 states_checked += 1;
