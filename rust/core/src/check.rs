@@ -98,7 +98,6 @@ impl core::fmt::Display for Problem {
 }
 
 /// What `check` found and did.
-#[derive(Debug)]
 pub struct Report {
     /// Every violation found.
     pub problems: TryVec<Problem>,
@@ -154,7 +153,6 @@ struct Ino {
 }
 
 /// Per-inode state while its items stream past.
-#[derive(Default)]
 struct Cur {
     ino: u64,
     item: Option<InodeItem>,
@@ -170,6 +168,27 @@ struct Cur {
     subdirs: u32,
     name_bytes: u64,
     max_seq: u64,
+}
+
+impl Default for Cur {
+    fn default() -> Self {
+        Cur {
+            ino: 0,
+            item: None,
+            ext_end: 0,
+            ext_blocks: 0,
+            sym_len: 0,
+            sym_part: 0,
+            xattr_base: None,
+            xattr_part: 0,
+            xattr_left: 0,
+            hash: TryVec::new(),
+            seq_seen: 0,
+            subdirs: 0,
+            name_bytes: 0,
+            max_seq: 0,
+        }
+    }
 }
 
 struct FsCheck {

@@ -13,6 +13,7 @@
 //!     cookies 0 and 1 are the VFS's "." and ".."; entries start at 2
 //! statfs() -> StatFs
 //! create(dir, name, mode, rdev, uid, gid, now) -> Result<InodeAttr>   (regular, fifo, socket, devices)
+//! mknod(dir, name, mode, rdev, uid, gid, now) -> Result<InodeAttr>    (same as create)
 //! mkdir(dir, name, mode, uid, gid, now) -> Result<InodeAttr>
 //! symlink(dir, name, target, uid, gid, now) -> Result<InodeAttr>
 //! link(ino, dir, name, now) -> Result<InodeAttr>
@@ -25,7 +26,9 @@
 //! set_xattr(ino, name, value, flags, now);  list_xattr(ino, buf) -> Result<usize>;  remove_xattr(ino, name, now)
 //! evict(ino) -> Result<()>      the VFS dropped its last reference; frees the inode if nlink is 0
 //! trees() -> Result<TryVec<TreeInfo>>   every tree, for fsck and dump-tree
+//! check(repair) -> Result<check::Report>;  dump(&mut dyn core::fmt::Write) -> Result<()>
 //! commit() -> Result<()>;  unmount(self) -> Result<D>
+//! aborted() -> Option<Error>;  stats() -> store::Stats;  superblock() -> &Superblock
 //! ```
 //!
 //! Unlinking the last name of an inode puts it on the orphan list instead
@@ -38,26 +41,57 @@
 //! anything. A failure after changes began aborts the transaction (see
 //! `crate::store`).
 //!
+//! Limits: names 1..=255 bytes; symlink targets 1..=4095 bytes; xattr
+//! names 1..=255 bytes, values up to 64 KiB, any number per inode; files up
+//! to `MAX_FILE_SIZE` = 2^48 bytes (256 TiB); 65000 links per inode.
+//!
+//! Concurrency is the caller's: every method takes `&mut self`, the kernel
+//! adapter serialises calls with one lock per filesystem. The dirty metadata
+//! a transaction holds is bounded by `MountOptions::dirty_limit` (the store
+//! commits on its own when it is reached, at an operation boundary).
+//!
 //! # Designed in, not yet implemented
 //!
-//! - Subvolumes and snapshots: the root tree holds one `ROOT_ITEM` per fs
-//!   tree (id 5 is the default subvolume, later ones from 256). A snapshot
-//!   copies a root item and adds one reference to the old root node; nodes
-//!   are then shared and counted in the allocation tree, and copy-on-write of
-//!   a shared node (refcount > 1) adds a reference to each of its children
-//!   before dropping its own (btrfs' scheme). Data extents are shared the
-//!   same way per block range. Every CoW decision that today asks "did this
-//!   transaction allocate it" must then also ask "is its refcount 1".
-//! - Incremental send: every node records its generation and every pointer
-//!   its child's, so a tree diff skips subtrees whose pointer generation is
-//!   older than the parent snapshot; inode and extent items carry the
-//!   transid of their last change.
-//! - Log tree and fast commit: the superblock's `log_tree` pointer and
-//!   fast-commit area are reserved for fsync. A log tree is a tree of id
-//!   `LOG_TREE_ID` whose nodes are allocated and counted like any other;
-//!   an image with a non-empty log tree or fast-commit area will set an
-//!   incompatible feature bit so older code refuses to mount it without
-//!   replay.
+//! **Subvolumes and snapshots.** The root tree holds one
+//! `(tree id, ROOT_ITEM, 0)` per fs tree: id 5 is the default subvolume,
+//! later ones count from `FIRST_SUBVOL_ID` (256). A root item carries the
+//! root pointer, inode counters, flags (read-only), the generation a
+//! snapshot was taken at and its source's UUID; names in the namespace will
+//! be `(parent tree, ROOT_REF, child tree)` / `ROOT_BACKREF` items with the
+//! directory and name, like btrfs. A snapshot copies the source's root item
+//! and adds one reference to its root node in the allocation tree; from
+//! then on nodes and data blocks are shared and counted there. Copying a
+//! node whose refcount is above one (shared) first adds a reference to each
+//! of its children (or each data range its leaves point at) and then drops
+//! its own; a node with refcount one is copied as today. Deleting a
+//! subvolume walks its tree iteratively, dropping references and descending
+//! only into nodes whose count reaches zero. Every copy-on-write shortcut
+//! that today asks "did this transaction allocate it" (`Store::cow`, the
+//! in-place data rewrite in `crate::file`) must then also ask "is its
+//! refcount one" (`Store::refcount`). Images with shared blocks set
+//! `INCOMPAT_SHARED_BLOCKS` so code without this logic refuses them.
+//!
+//! **Incremental send.** Every node records the generation that wrote it
+//! and every interior pointer its child's generation; inode items carry the
+//! transid of their last change and extents the generation that wrote them.
+//! A diff of snapshot B against parent A walks both trees together and skips
+//! any subtree whose pointer is identical (same block and generation) in
+//! both, or whose generation is not newer than A's snapshot generation, so
+//! its cost is proportional to what changed.
+//!
+//! **Log tree and fast commit (fsync).** The superblock reserves a log tree
+//! pointer and a fast-commit area. An fsync that cannot use a fast-commit
+//! record copies the inode's changed items (inode, names, extents, xattrs)
+//! into a tree of id `LOG_TREE_ID`, writes its nodes, flushes, and publishes
+//! the log root in the superblock (FUA) without a full commit; blocks of
+//! the log tree are counted in the allocation tree like any other, under
+//! the transaction that made them, so a crash before the next commit leaves
+//! them allocated only in the state that points at the log. Fast-commit
+//! records are appended to the area as CRC-tailed logical records carrying
+//! the checksums of the data they reference. Mount replays the log tree,
+//! then the fast-commit records up to the first bad CRC, fixes link counts,
+//! and commits. Either area being non-empty sets `INCOMPAT_LOG_TREE` /
+//! `INCOMPAT_FAST_COMMIT`, so code that cannot replay refuses the image.
 
 use crate::btree::{self, Cursor, Dir, TreeRoot};
 use crate::device::BlockDevice;

@@ -25,7 +25,6 @@ use crate::error::{Error, Result};
 use crate::mem::TryVec;
 
 /// A set of block ranges, kept sorted, disjoint and merged.
-#[derive(Debug)]
 pub struct ExtentSet {
     v: TryVec<(u64, u64)>,
     total: u64,
@@ -225,7 +224,6 @@ pub struct RefOp {
 }
 
 /// Everything the allocator keeps in memory.
-#[derive(Debug)]
 pub struct Space {
     /// Blocks nobody references and the last commit does not need.
     pub free: ExtentSet,

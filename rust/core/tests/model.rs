@@ -6,7 +6,8 @@
 //! an operation touched, after each commit for every inode changed since
 //! the last comparison, and for all inodes after every remount. `check`
 //! must be clean after every commit and remount. A failing seed prints itself;
-//! replay one with `FERROFS_SEED=<seed>`; `FERROFS_FULL=1` runs longer.
+//! replay one with `FERROFS_SEED=<seed>` (`FERROFS_STEPS=<n>` sets the
+//! length); `FERROFS_FULL=1` runs more seeds, longer.
 
 mod common;
 use common::model::*;
@@ -338,10 +339,11 @@ fn run_seed(seed: u64, steps: usize) -> (u64, u64, u64) {
 #[test]
 fn model_random_sequences() {
     let (seeds, steps): (Vec<u64>, usize) = match std::env::var("FERROFS_SEED").ok().and_then(|s| s.parse().ok()) {
-        Some(s) => (vec![s], if full() { 20_000 } else { 1500 }),
-        None if full() => ((1..=64).collect(), 5000),
+        Some(s) => (vec![s], 1500),
+        None if full() => ((1..=64).collect(), 2000),
         None => ((1..=6).collect(), 1200),
     };
+    let steps = std::env::var("FERROFS_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(steps);
     let t = std::time::Instant::now();
     let (mut ops, mut commits, mut remounts) = (0, 0, 0);
     for &s in &seeds {
