@@ -58,6 +58,44 @@ struct inode *ferrofs_file_inode(struct file *file);
 struct dentry *ferrofs_d_splice_alias(struct inode *inode, struct dentry *dentry);
 const unsigned char *ferrofs_dentry_name(const struct dentry *dentry, u32 *len);
 
+/* Namespace operations */
+void ferrofs_now(s64 *sec, u32 *nsec);
+void ferrofs_new_owner(struct mnt_idmap *idmap, const struct inode *dir, u32 *mode, u32 *uid, u32 *gid);
+void ferrofs_d_instantiate(struct dentry *dentry, struct inode *inode);
+void ferrofs_init_special_inode(struct inode *inode, u32 mode, u64 rdev);
+u64 ferrofs_encode_dev(dev_t dev);
+u32 ferrofs_inode_uid(const struct inode *inode);
+u32 ferrofs_inode_gid(const struct inode *inode);
+u32 ferrofs_inode_nlink(const struct inode *inode);
+struct inode *ferrofs_dentry_inode(const struct dentry *dentry);
+const char *ferrofs_link_copy(struct delayed_call *done, const char *target, size_t len);
+unsigned int ferrofs_nofs_save(void);
+void ferrofs_nofs_restore(unsigned int flags);
+
+/* setattr: the fields of an iattr, after setattr_prepare */
+struct ferrofs_iattr {
+	unsigned int valid;
+	u32 mode, uid, gid;
+	u64 size;
+	s64 atime_sec, mtime_sec, ctime_sec;
+	u32 atime_nsec, mtime_nsec, ctime_nsec;
+};
+int ferrofs_setattr_prepare(struct mnt_idmap *idmap, struct dentry *dentry, struct iattr *attr,
+			    struct ferrofs_iattr *out);
+extern const unsigned int FERROFS_ATTR_MODE, FERROFS_ATTR_UID, FERROFS_ATTR_GID, FERROFS_ATTR_SIZE,
+	FERROFS_ATTR_ATIME, FERROFS_ATTR_MTIME, FERROFS_ATTR_CTIME;
+
+/* File I/O without the page cache (interim data path) */
+loff_t ferrofs_kiocb_pos(const struct kiocb *iocb);
+void ferrofs_kiocb_set_pos(struct kiocb *iocb, loff_t pos);
+struct inode *ferrofs_kiocb_inode(const struct kiocb *iocb);
+size_t ferrofs_iter_count(const struct iov_iter *iter);
+size_t ferrofs_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *iter);
+size_t ferrofs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *iter);
+void ferrofs_evict_prepare(struct inode *inode);
+int ferrofs_kiocb_remove_privs(struct kiocb *iocb);
+ssize_t ferrofs_write_sync(struct kiocb *iocb, ssize_t count);
+
 /* Errors as pointers */
 void *ferrofs_err_ptr(long error);
 

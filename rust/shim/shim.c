@@ -5,6 +5,10 @@
  */
 #include <linux/crc32c.h>
 #include <linux/err.h>
+#include <linux/sched/mm.h>
+#include <linux/uio.h>
+#include <linux/cred.h>
+#include <linux/mnt_idmapping.h>
 #include "ferrofs_shim.h"
 
 u32 ferrofs_crc32c(u32 seed, const void *data, size_t len)
@@ -179,6 +183,167 @@ const unsigned char *ferrofs_dentry_name(const struct dentry *dentry, u32 *len)
 {
 	*len = dentry->d_name.len;
 	return dentry->d_name.name;
+}
+
+void ferrofs_now(s64 *sec, u32 *nsec)
+{
+	struct timespec64 ts;
+
+	ktime_get_coarse_real_ts64(&ts);
+	*sec = ts.tv_sec;
+	*nsec = ts.tv_nsec;
+}
+
+/* The owner and mode of a new inode in @dir, as inode_init_owner() sets them. */
+void ferrofs_new_owner(struct mnt_idmap *idmap, const struct inode *dir, u32 *mode, u32 *uid, u32 *gid)
+{
+	kuid_t kuid = mapped_fsuid(idmap, i_user_ns(dir));
+	kgid_t kgid;
+
+	if (dir->i_mode & S_ISGID) {
+		kgid = dir->i_gid;
+		if (S_ISDIR(*mode))
+			*mode |= S_ISGID;
+	} else {
+		kgid = mapped_fsgid(idmap, i_user_ns(dir));
+	}
+	*uid = from_kuid(&init_user_ns, kuid);
+	*gid = from_kgid(&init_user_ns, kgid);
+}
+
+void ferrofs_d_instantiate(struct dentry *dentry, struct inode *inode)
+{
+	d_instantiate(dentry, inode);
+}
+
+void ferrofs_init_special_inode(struct inode *inode, u32 mode, u64 rdev)
+{
+	init_special_inode(inode, mode, new_decode_dev(rdev));
+}
+
+/* Device numbers are stored in the portable new_encode_dev() form. */
+u64 ferrofs_encode_dev(dev_t dev)
+{
+	return new_encode_dev(dev);
+}
+
+u32 ferrofs_inode_uid(const struct inode *inode)
+{
+	return i_uid_read(inode);
+}
+
+u32 ferrofs_inode_gid(const struct inode *inode)
+{
+	return i_gid_read(inode);
+}
+
+u32 ferrofs_inode_nlink(const struct inode *inode)
+{
+	return inode->i_nlink;
+}
+
+struct inode *ferrofs_dentry_inode(const struct dentry *dentry)
+{
+	return d_inode(dentry);
+}
+
+/* A kmalloc'd NUL-terminated copy of a symlink target, freed by @done. */
+const char *ferrofs_link_copy(struct delayed_call *done, const char *target, size_t len)
+{
+	char *copy = kmemdup_nul(target, len, GFP_KERNEL);
+
+	if (!copy)
+		return ERR_PTR(-ENOMEM);
+	set_delayed_call(done, kfree_link, copy);
+	return copy;
+}
+
+unsigned int ferrofs_nofs_save(void)
+{
+	return memalloc_nofs_save();
+}
+
+void ferrofs_nofs_restore(unsigned int flags)
+{
+	memalloc_nofs_restore(flags);
+}
+
+const unsigned int FERROFS_ATTR_MODE = ATTR_MODE, FERROFS_ATTR_UID = ATTR_UID,
+	FERROFS_ATTR_GID = ATTR_GID, FERROFS_ATTR_SIZE = ATTR_SIZE, FERROFS_ATTR_ATIME = ATTR_ATIME,
+	FERROFS_ATTR_MTIME = ATTR_MTIME, FERROFS_ATTR_CTIME = ATTR_CTIME;
+
+/*
+ * Checks the change with setattr_prepare() (permissions, limits, and the
+ * setuid/setgid clearing it decides) and flattens what is to be set.
+ */
+int ferrofs_setattr_prepare(struct mnt_idmap *idmap, struct dentry *dentry, struct iattr *attr,
+			    struct ferrofs_iattr *out)
+{
+	int err = setattr_prepare(idmap, dentry, attr);
+
+	if (err)
+		return err;
+	out->valid = attr->ia_valid;
+	out->mode = attr->ia_mode;
+	out->uid = from_vfsuid(idmap, i_user_ns(d_inode(dentry)), attr->ia_vfsuid).val;
+	out->gid = from_vfsgid(idmap, i_user_ns(d_inode(dentry)), attr->ia_vfsgid).val;
+	out->uid = from_kuid(&init_user_ns, KUIDT_INIT(out->uid));
+	out->gid = from_kgid(&init_user_ns, KGIDT_INIT(out->gid));
+	out->size = attr->ia_size;
+	out->atime_sec = attr->ia_atime.tv_sec;
+	out->atime_nsec = attr->ia_atime.tv_nsec;
+	out->mtime_sec = attr->ia_mtime.tv_sec;
+	out->mtime_nsec = attr->ia_mtime.tv_nsec;
+	out->ctime_sec = attr->ia_ctime.tv_sec;
+	out->ctime_nsec = attr->ia_ctime.tv_nsec;
+	return 0;
+}
+
+loff_t ferrofs_kiocb_pos(const struct kiocb *iocb)
+{
+	return iocb->ki_pos;
+}
+
+void ferrofs_kiocb_set_pos(struct kiocb *iocb, loff_t pos)
+{
+	iocb->ki_pos = pos;
+}
+
+struct inode *ferrofs_kiocb_inode(const struct kiocb *iocb)
+{
+	return file_inode(iocb->ki_filp);
+}
+
+size_t ferrofs_iter_count(const struct iov_iter *iter)
+{
+	return iov_iter_count(iter);
+}
+
+size_t ferrofs_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *iter)
+{
+	return copy_to_iter(addr, bytes, iter);
+}
+
+size_t ferrofs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *iter)
+{
+	return copy_from_iter(addr, bytes, iter);
+}
+
+/* What every evict_inode does before the filesystem forgets the inode. */
+void ferrofs_evict_prepare(struct inode *inode)
+{
+	truncate_inode_pages_final(&inode->i_data);
+	clear_inode(inode);
+}
+
+int ferrofs_kiocb_remove_privs(struct kiocb *iocb)
+{
+	return file_remove_privs(iocb->ki_filp);
+}
+
+ssize_t ferrofs_write_sync(struct kiocb *iocb, ssize_t count)
+{
+	return generic_write_sync(iocb, count);
 }
 
 void *ferrofs_err_ptr(long error)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Directory operations: lookup and readdir.
+//! Directory operations: lookup and readdir (the namespace changes are in
+//! `namei`).
 //!
 //! readdir positions are the core's stable per-directory cookies (0 and 1
 //! are "." and ".."), so telldir/seekdir stay valid while entries come and
@@ -9,7 +10,7 @@
 use super::bindings as b;
 use super::cell::{zeroed, Vtable};
 use super::fs_info::FsInfo;
-use super::{errno_of, inode};
+use super::{errno_of, inode, namei};
 use crate::error::Error as CoreError;
 use kernel::prelude::*;
 
@@ -18,7 +19,19 @@ const READDIR_BATCH: usize = 64;
 /// Longest name ferrofs stores.
 const NAME_MAX: usize = 255;
 
-pub(crate) static DIR_INODE_OPS: b::inode_operations = b::inode_operations { lookup: Some(lookup), ..zeroed() };
+pub(crate) static DIR_INODE_OPS: b::inode_operations = b::inode_operations {
+    lookup: Some(lookup),
+    create: Some(namei::create),
+    link: Some(namei::link),
+    unlink: Some(namei::unlink),
+    symlink: Some(namei::symlink),
+    mkdir: Some(namei::mkdir),
+    rmdir: Some(namei::rmdir),
+    mknod: Some(namei::mknod),
+    rename: Some(namei::rename),
+    setattr: Some(namei::setattr),
+    ..zeroed()
+};
 
 pub(crate) static DIR_FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_operations {
     llseek: Some(b::generic_file_llseek),

@@ -79,12 +79,21 @@ impl FsInfo {
     }
 
     /// Runs `f` on the mounted core; `Err(Io)` after put_super.
-    fn with_core<T>(&self, f: impl FnOnce(&mut Filesystem<KernelDevice>) -> Result<T>) -> Result<T> {
+    ///
+    /// Allocations under the lock must not recurse into filesystem reclaim,
+    /// which can evict ferrofs inodes and so take this same lock: the core
+    /// runs in a NOFS allocation scope.
+    pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut Filesystem<KernelDevice>) -> Result<T>) -> Result<T> {
         let mut guard = self.core.lock();
-        match guard.as_mut() {
+        // SAFETY: plain task-flag save/restore, paired below.
+        let nofs = unsafe { super::bindings::ferrofs_nofs_save() };
+        let r = match guard.as_mut() {
             Some(fs) => f(fs),
             None => Err(Error::Io),
-        }
+        };
+        // SAFETY: restores what ferrofs_nofs_save returned on this task.
+        unsafe { super::bindings::ferrofs_nofs_restore(nofs) };
+        r
     }
 
     /// Attributes of inode `ino`.
@@ -126,7 +135,8 @@ impl FsInfo {
 
     /// Commits and releases the core; later calls fail with EIO.
     pub(crate) fn unmount(&self) -> Result<()> {
-        match self.core.lock().take() {
+        let taken = self.core.lock().take();
+        match taken {
             Some(fs) => fs.unmount().map(drop),
             None => Ok(()),
         }

@@ -5,9 +5,11 @@
 //! core on first use.
 
 use super::bindings as b;
-use super::dir;
+use super::cell::zeroed;
 use super::fs_info::FsInfo;
+use super::{dir, file, namei};
 use crate::error::Result as CoreResult;
+use crate::format::FileType;
 use crate::fs::InodeAttr;
 use core::ptr::NonNull;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
@@ -87,14 +89,38 @@ pub(crate) unsafe fn iget(sb: *mut b::super_block, ino: u64) -> CoreResult<ARef<
 unsafe fn fill(inode: *mut b::inode, a: &InodeAttr) {
     // SAFETY: exclusive access to an I_NEW inode (caller).
     unsafe {
+        refresh(inode, a);
+        (*inode).i_generation = a.generation as u32;
+        match a.file_type() {
+            FileType::Dir => b::ferrofs_inode_set_ops(inode, &dir::DIR_INODE_OPS, &dir::DIR_FILE_OPS.0),
+            FileType::Regular => b::ferrofs_inode_set_ops(inode, &SETATTR_ONLY_OPS, &file::FILE_OPS.0),
+            FileType::Symlink => b::ferrofs_inode_set_ops(inode, &SYMLINK_INODE_OPS, core::ptr::null()),
+            FileType::Fifo | FileType::CharDev | FileType::BlockDev | FileType::Socket => {
+                b::ferrofs_inode_set_ops(inode, &SETATTR_ONLY_OPS, core::ptr::null());
+                b::ferrofs_init_special_inode(inode, a.mode, a.rdev);
+            }
+        }
+    }
+}
+
+/// Brings a VFS inode's attributes in line with the core's.
+///
+/// # Safety
+/// `inode` is live and the caller holds what serialises its attribute
+/// updates (I_NEW, or the VFS inode lock for the operation).
+pub(crate) unsafe fn refresh(inode: *mut b::inode, a: &InodeAttr) {
+    // SAFETY: per the contract.
+    unsafe {
         (*inode).i_mode = a.mode as u16;
         b::set_nlink(inode, a.nlink);
         b::ferrofs_inode_set_owner(inode, a.uid, a.gid);
         b::ferrofs_inode_set_size(inode, a.size, a.blocks);
         b::ferrofs_inode_set_times(inode, a.atime.sec, a.atime.nsec, a.mtime.sec, a.mtime.nsec, a.ctime.sec, a.ctime.nsec);
-        (*inode).i_generation = a.generation as u32;
-        if a.file_type() == crate::format::FileType::Dir {
-            b::ferrofs_inode_set_ops(inode, &dir::DIR_INODE_OPS, &dir::DIR_FILE_OPS.0);
-        }
     }
 }
+
+/// Regular files and special files: only attribute changes go to us.
+static SETATTR_ONLY_OPS: b::inode_operations = b::inode_operations { setattr: Some(namei::setattr), ..zeroed() };
+
+static SYMLINK_INODE_OPS: b::inode_operations =
+    b::inode_operations { get_link: Some(namei::get_link), setattr: Some(namei::setattr), ..zeroed() };

@@ -23,14 +23,24 @@ pub(crate) mod bindings {
 pub(crate) mod cell;
 pub(crate) mod device;
 pub(crate) mod dir;
+pub(crate) mod file;
 pub(crate) mod fs_info;
 pub(crate) mod fs_type;
 pub(crate) mod inode;
 pub(crate) mod kunit;
+pub(crate) mod namei;
 pub(crate) mod super_ops;
 mod tests;
 
 /// The kernel error for a core error: the same errno.
 pub(crate) fn errno_of(e: crate::error::Error) -> kernel::error::Error {
     kernel::error::Error::from_errno(-e.errno())
+}
+
+/// The current time, for the core's timestamps.
+pub(crate) fn now() -> crate::format::Timespec {
+    let (mut sec, mut nsec) = (0i64, 0u32);
+    // SAFETY: writes two integers through valid pointers.
+    unsafe { bindings::ferrofs_now(&mut sec, &mut nsec) };
+    crate::format::Timespec { sec, nsec }
 }

@@ -1,12 +1,49 @@
 // SPDX-License-Identifier: GPL-2.0
-//! super_operations: statfs and put_super (and, as the adapter grows, inode
-//! lifetime, sync and freeze).
+//! super_operations: statfs, put_super, evict_inode and sync_fs (freeze
+//! and remount come with the full adapter).
 
 use super::bindings as b;
 use super::cell::zeroed;
 use super::fs_info::FsInfo;
 
-pub(crate) static SUPER_OPS: b::super_operations = b::super_operations { statfs: Some(statfs), put_super: Some(put_super), ..zeroed() };
+pub(crate) static SUPER_OPS: b::super_operations = b::super_operations {
+    statfs: Some(statfs),
+    put_super: Some(put_super),
+    evict_inode: Some(evict_inode),
+    sync_fs: Some(sync_fs),
+    ..zeroed()
+};
+
+unsafe extern "C" fn evict_inode(inode: *mut b::inode) {
+    // SAFETY: the VFS evicts a live inode of ours exactly once; after
+    // clear_inode only its number and link count are read.
+    unsafe {
+        b::ferrofs_evict_prepare(inode);
+        if b::ferrofs_inode_nlink(inode) != 0 || b::is_bad_inode(inode) {
+            return;
+        }
+        let (info, sb, ino) = super::namei::parts(inode);
+        // An unlinked inode leaves the orphan list and gives its space back.
+        if let Err(e) = info.with_core(|fs| fs.evict(ino)) {
+            if e != crate::error::Error::ReadOnly {
+                let dev = kernel::str::CStr::from_char_ptr(b::ferrofs_sb_id(sb));
+                kernel::pr_err!("ferrofs: {}: freeing inode {} failed: {}\n", dev, ino, e);
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn sync_fs(sb: *mut b::super_block, wait: kernel::ffi::c_int) -> kernel::ffi::c_int {
+    if wait == 0 {
+        return 0;
+    }
+    // SAFETY: the VFS syncs a live, mounted super_block.
+    let info = unsafe { info_of(sb) };
+    match info.with_core(|fs| if fs.superblock().needs_read_only() { Ok(()) } else { fs.commit() }) {
+        Ok(()) | Err(crate::error::Error::ReadOnly) => 0,
+        Err(e) => super::errno_of(e).to_errno(),
+    }
+}
 
 /// The FsInfo of a mounted super_block.
 ///

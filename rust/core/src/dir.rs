@@ -182,7 +182,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let mut it = Self::fresh(S_IFLNK | 0o777, uid, gid, now);
         it.size = target.len() as u64;
         let part = crate::node::max_item_data(self.s.bs);
-        let parts = target.len().div_ceil(part);
+        let parts = crate::store::div_ceil(target.len() as u64, part as u64) as usize;
         self.change(|fs| {
             let a = fs.new_inode(dir, name, it, parts as u64)?;
             for (i, chunk) in target.chunks(part).enumerate() {

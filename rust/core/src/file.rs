@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::format::*;
 use crate::fs::{Filesystem, InodeAttr, SetAttr};
 use crate::mem::TryVec;
+use crate::store::divisor;
 
 /// Most blocks one write step allocates.
 const CHUNK_BLOCKS: u64 = 256;
@@ -74,14 +75,14 @@ impl<D: BlockDevice> Filesystem<D> {
         let mut done = 0usize;
         while done < n {
             let pos = offset + done as u64;
-            let fb = pos / bs64;
-            let inblk = (pos % bs64) as usize;
+            let fb = pos / divisor(bs64);
+            let inblk = (pos % divisor(bs64)) as usize;
             match self.extent_at(ino, fb)? {
                 Some((start, e)) => {
                     let disk = e.disk_block + (fb - start);
                     let run = start + e.nblocks - fb;
                     if inblk == 0 && n - done >= bs {
-                        let nb = run.min(((n - done) / bs) as u64).min(CHUNK_BLOCKS) as usize;
+                        let nb = run.min((n - done) as u64 / divisor(bs as u64)).min(CHUNK_BLOCKS) as usize;
                         let dst = buf.get_mut(done..done + nb * bs).ok_or(Error::Invalid("read buffer"))?;
                         self.s.read_blocks(disk, dst)?;
                         done += nb * bs;
@@ -137,7 +138,7 @@ impl<D: BlockDevice> Filesystem<D> {
             let left = data.len() - used;
             if inblk == 0 && left >= bs {
                 // A run of whole blocks straight from the caller's buffer.
-                let whole = ((left / bs) as u64).min(nblocks - j);
+                let whole = (left as u64 / divisor(bs as u64)).min(nblocks - j);
                 let len = whole as usize * bs;
                 self.s.write_blocks(disk + j, &data[used..used + len])?;
                 used += len;
@@ -239,11 +240,11 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         let data = &data[..len];
         let bs64 = self.s.bs as u64;
-        let last_fb = (offset + len as u64 - 1) / bs64;
+        let last_fb = (offset + len as u64 - 1) / divisor(bs64);
         let mut done = 0usize;
         while done < len {
             let pos = offset + done as u64;
-            let fb = pos / bs64;
+            let fb = pos / divisor(bs64);
             let want = (last_fb - fb + 1).min(CHUNK_BLOCKS);
             if let Some((start, e)) = self.extent_at(ino, fb)? {
                 // Blocks only this transaction has seen are rewritten in place.
@@ -321,11 +322,11 @@ impl<D: BlockDevice> Filesystem<D> {
             return Ok(InodeItem { size, ..it });
         }
         let bs64 = self.s.bs as u64;
-        let mut it = self.shrink_blocks(ino, size.div_ceil(bs64))?;
-        let tail = (size % bs64) as usize;
+        let mut it = self.shrink_blocks(ino, crate::store::div_ceil(size, bs64))?;
+        let tail = (size % divisor(bs64)) as usize;
         if tail != 0 {
             // Zero what lies past the new end in the last block.
-            let fb = size / bs64;
+            let fb = size / divisor(bs64);
             if let Some((start, e)) = self.extent_at(ino, fb)? {
                 let mut blk = TryVec::try_from_elem(0u8, self.s.bs)?;
                 let disk = e.disk_block + (fb - start);

@@ -54,7 +54,7 @@ pub fn format_with_owner(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>, owne
     if opts.now.1 >= 1_000_000_000 {
         return Err(Error::Invalid("nanoseconds out of range"));
     }
-    let total_blocks = opts.size_bytes / opts.block_size as u64;
+    let total_blocks = opts.size_bytes / crate::store::divisor(opts.block_size as u64);
     let first = first_usable_block(opts.block_size);
     if total_blocks < first + MIN_FREE_BLOCKS {
         return Err(Error::Invalid("device too small for a ferrofs filesystem"));

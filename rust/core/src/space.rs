@@ -174,10 +174,11 @@ impl ExtentSet {
             return Ok(None);
         }
         let n = self.v.len();
-        let first = self.first_ending_after(hint) % n;
+        let per = crate::store::divisor(n as u64);
+        let first = (self.first_ending_after(hint) as u64 % per) as usize;
         let mut best: Option<usize> = None;
         for k in 0..n {
-            let i = (first + k) % n;
+            let i = ((first + k) as u64 % per) as usize;
             let (_, l) = self.v[i];
             if l >= want {
                 best = Some(i);

@@ -63,6 +63,20 @@ pub struct Stats {
 }
 
 /// The device plus everything a transaction holds in memory.
+/// A divisor that cannot be zero, so dividing by it has no panic path
+/// (the kernel's objtool also cannot follow division-by-zero panics).
+/// Block sizes and counts are validated long before they divide anything;
+/// the fallback of 1 only keeps this total.
+pub(crate) fn divisor(x: u64) -> core::num::NonZeroU64 {
+    core::num::NonZeroU64::new(x).unwrap_or(core::num::NonZeroU64::MIN)
+}
+
+/// `a / b` rounded up, without a division-by-zero panic path (see `divisor`).
+pub(crate) fn div_ceil(a: u64, b: u64) -> u64 {
+    let d = divisor(b);
+    a / d + u64::from(a % d != 0)
+}
+
 pub struct Store<D: BlockDevice> {
     /// The device.
     pub dev: D,
@@ -314,13 +328,13 @@ impl<D: BlockDevice> Store<D> {
 
     /// Reads whole data blocks from `blk` into `buf`.
     pub fn read_blocks(&mut self, blk: u64, buf: &mut [u8]) -> Result<()> {
-        self.check_range(blk, (buf.len() / self.bs) as u64)?;
+        self.check_range(blk, buf.len() as u64 / divisor(self.bs as u64))?;
         self.dev.read(blk * self.bs as u64, buf)
     }
 
     /// Writes whole data blocks from `blk`.
     pub fn write_blocks(&mut self, blk: u64, buf: &[u8]) -> Result<()> {
-        self.check_range(blk, (buf.len() / self.bs) as u64)?;
+        self.check_range(blk, buf.len() as u64 / divisor(self.bs as u64))?;
         self.stats.data_bytes_written += buf.len() as u64;
         self.dev.write(blk * self.bs as u64, buf, false)
     }

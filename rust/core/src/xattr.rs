@@ -80,7 +80,7 @@ impl<D: BlockDevice> Filesystem<D> {
     fn xattr_parts(&self, name_len: usize, value_len: usize) -> (usize, usize, u64) {
         let max = crate::node::max_item_data(self.s.bs);
         let first = (max - HEAD - name_len).min(value_len);
-        let rest = (value_len - first).div_ceil(max);
+        let rest = crate::store::div_ceil((value_len - first) as u64, max as u64) as usize;
         (first, max, 1 + rest as u64)
     }
 

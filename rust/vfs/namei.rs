@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Namespace operations of directories (create, mkdir, mknod, symlink,
+//! link, unlink, rmdir, rename), setattr for every inode, and symlink
+//! targets. Each runs one core call under the mount's lock, then brings the
+//! VFS inodes it touched up to date from the core's attributes.
+
+use super::bindings as b;
+use super::fs_info::FsInfo;
+use super::inode::{self, refresh};
+use super::{errno_of, now};
+use crate::error::{Error as CoreError, Result as CoreResult};
+use crate::format::Timespec;
+use crate::fs::{InodeAttr, SetAttr};
+use kernel::ffi::c_int;
+use kernel::types::ARef;
+
+/// Longest name ferrofs stores.
+const NAME_MAX: usize = 255;
+/// rename(2) flags the VFS passes through.
+const RENAME_NOREPLACE: u32 = 1;
+const RENAME_EXCHANGE: u32 = 2;
+
+/// The FsInfo, super_block and inode number behind a VFS inode.
+///
+/// # Safety
+/// `inode` is a live ferrofs inode.
+pub(crate) unsafe fn parts<'a>(inode: *mut b::inode) -> (&'a FsInfo, *mut b::super_block, u64) {
+    // SAFETY: a live ferrofs inode belongs to a mounted super_block whose
+    // s_fs_info was set by fill_super and outlives the inode.
+    unsafe {
+        let sb = b::ferrofs_inode_sb(inode);
+        (FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)), sb, b::ferrofs_inode_ino(inode))
+    }
+}
+
+/// The name of a dentry, checked against NAME_MAX.
+///
+/// # Safety
+/// `dentry` is live and its name stable for `'a` (the VFS holds the
+/// parent's lock during namespace operations).
+pub(crate) unsafe fn name_of<'a>(dentry: *const b::dentry) -> CoreResult<&'a [u8]> {
+    let mut len = 0u32;
+    // SAFETY: per the contract.
+    let name = unsafe { core::slice::from_raw_parts(b::ferrofs_dentry_name(dentry, &mut len), len as usize) };
+    if name.len() > NAME_MAX {
+        return Err(CoreError::NameTooLong);
+    }
+    Ok(name)
+}
+
+fn to_c(r: CoreResult<()>) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => errno_of(e).to_errno(),
+    }
+}
+
+/// Re-reads `ino`'s attributes into its VFS inode.
+///
+/// # Safety
+/// `inode` is a live ferrofs inode whose number is `ino`.
+unsafe fn resync(info: &FsInfo, inode: *mut b::inode, ino: u64) -> CoreResult<()> {
+    let attr = info.with_core(|fs| fs.getattr(ino))?;
+    // SAFETY: per the contract.
+    unsafe { refresh(inode, &attr) };
+    Ok(())
+}
+
+/// What kind of inode a namespace call makes.
+enum NewKind<'a> {
+    Node { rdev: u64 },
+    Dir,
+    Symlink(&'a [u8]),
+}
+
+/// Makes a new inode named by `dentry` in `dir`, and instantiates the
+/// dentry with it.
+///
+/// # Safety
+/// The VFS arguments of a create/mkdir/mknod/symlink call.
+unsafe fn make(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::dentry, mode: u32, kind: NewKind<'_>) -> CoreResult<()> {
+    // SAFETY: live VFS objects (caller); the parent is locked.
+    let ((info, sb, dir_ino), name) = unsafe { (parts(dir), name_of(dentry)?) };
+    let (mut mode, mut uid, mut gid) = (mode, 0u32, 0u32);
+    // SAFETY: live idmap and directory.
+    unsafe { b::ferrofs_new_owner(idmap, dir, &mut mode, &mut uid, &mut gid) };
+    let t = now();
+    let attr: InodeAttr = info.with_core(|fs| match kind {
+        NewKind::Node { rdev } => fs.create(dir_ino, name, mode, rdev, uid, gid, t),
+        NewKind::Dir => fs.mkdir(dir_ino, name, mode, uid, gid, t),
+        NewKind::Symlink(target) => fs.symlink(dir_ino, name, target, uid, gid, t),
+    })?;
+    // SAFETY: `sb` is live and mounted.
+    let new = unsafe { inode::iget(sb, attr.ino) }?;
+    // SAFETY: the parent is live and locked; the dentry takes over our
+    // reference to the new inode.
+    unsafe {
+        resync(info, dir, dir_ino)?;
+        b::ferrofs_d_instantiate(dentry, ARef::into_raw(new).as_ptr().cast());
+    }
+    Ok(())
+}
+
+pub(crate) unsafe extern "C" fn create(
+    idmap: *mut b::mnt_idmap,
+    dir: *mut b::inode,
+    dentry: *mut b::dentry,
+    mode: b::umode_t,
+    _excl: bool,
+) -> c_int {
+    // SAFETY: called by the VFS with live, locked objects.
+    to_c(unsafe { make(idmap, dir, dentry, mode as u32, NewKind::Node { rdev: 0 }) })
+}
+
+pub(crate) unsafe extern "C" fn mknod(
+    idmap: *mut b::mnt_idmap,
+    dir: *mut b::inode,
+    dentry: *mut b::dentry,
+    mode: b::umode_t,
+    rdev: b::dev_t,
+) -> c_int {
+    // SAFETY: pure conversion of a device number.
+    let rdev = unsafe { b::ferrofs_encode_dev(rdev) };
+    // SAFETY: called by the VFS with live, locked objects.
+    to_c(unsafe { make(idmap, dir, dentry, mode as u32, NewKind::Node { rdev }) })
+}
+
+pub(crate) unsafe extern "C" fn mkdir(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::dentry, mode: b::umode_t) -> c_int {
+    // SAFETY: called by the VFS with live, locked objects.
+    to_c(unsafe { make(idmap, dir, dentry, mode as u32, NewKind::Dir) })
+}
+
+pub(crate) unsafe extern "C" fn symlink(
+    idmap: *mut b::mnt_idmap,
+    dir: *mut b::inode,
+    dentry: *mut b::dentry,
+    target: *const kernel::ffi::c_char,
+) -> c_int {
+    // SAFETY: the VFS passes a NUL-terminated target that lives for the call.
+    let target = unsafe { kernel::str::CStr::from_char_ptr(target) }.as_bytes();
+    // SAFETY: called by the VFS with live, locked objects.
+    to_c(unsafe { make(idmap, dir, dentry, 0o777, NewKind::Symlink(target)) })
+}
+
+pub(crate) unsafe extern "C" fn link(old: *mut b::dentry, dir: *mut b::inode, dentry: *mut b::dentry) -> c_int {
+    // SAFETY: called by the VFS with live objects; `old` is positive.
+    let r = unsafe {
+        let target = b::ferrofs_dentry_inode(old);
+        let ((info, _, dir_ino), (_, _, ino)) = (parts(dir), parts(target));
+        name_of(dentry).and_then(|name| {
+            let t = now();
+            let attr = info.with_core(|fs| fs.link(ino, dir_ino, name, t))?;
+            refresh(target, &attr);
+            resync(info, dir, dir_ino)?;
+            // The new dentry takes a reference of its own.
+            b::ihold(target);
+            b::ferrofs_d_instantiate(dentry, target);
+            Ok(())
+        })
+    };
+    to_c(r)
+}
+
+/// unlink and rmdir: remove the name, then update both inodes.
+///
+/// # Safety
+/// The VFS arguments of an unlink/rmdir call.
+unsafe fn remove(dir: *mut b::inode, dentry: *mut b::dentry, is_dir: bool) -> CoreResult<()> {
+    // SAFETY: live, locked objects (caller); the dentry is positive.
+    let ((info, _, dir_ino), name, victim) = unsafe { (parts(dir), name_of(dentry)?, b::ferrofs_dentry_inode(dentry)) };
+    // SAFETY: the victim is live while its dentry is.
+    let (_, _, victim_ino) = unsafe { parts(victim) };
+    let t = now();
+    info.with_core(|fs| if is_dir { fs.rmdir(dir_ino, name, t) } else { fs.unlink(dir_ino, name, t) })?;
+    // SAFETY: both inodes are live and locked by the VFS.
+    unsafe {
+        resync(info, dir, dir_ino)?;
+        // The last name may be gone: the inode lives on as an orphan until
+        // evict, so its attributes can still be read.
+        resync(info, victim, victim_ino)
+    }
+}
+
+pub(crate) unsafe extern "C" fn unlink(dir: *mut b::inode, dentry: *mut b::dentry) -> c_int {
+    // SAFETY: called by the VFS with live, locked objects.
+    to_c(unsafe { remove(dir, dentry, false) })
+}
+
+pub(crate) unsafe extern "C" fn rmdir(dir: *mut b::inode, dentry: *mut b::dentry) -> c_int {
+    // SAFETY: called by the VFS with live, locked objects.
+    to_c(unsafe { remove(dir, dentry, true) })
+}
+
+pub(crate) unsafe extern "C" fn rename(
+    _idmap: *mut b::mnt_idmap,
+    old_dir: *mut b::inode,
+    old: *mut b::dentry,
+    new_dir: *mut b::inode,
+    new: *mut b::dentry,
+    flags: u32,
+) -> c_int {
+    if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0 {
+        return errno_of(CoreError::Invalid("unsupported rename flag")).to_errno();
+    }
+    // SAFETY: the VFS holds the rename locks on both directories and the
+    // inodes involved; `old` is positive, `new` may be negative.
+    let r = unsafe {
+        let ((info, _, odir), (_, _, ndir)) = (parts(old_dir), parts(new_dir));
+        let moved = b::ferrofs_dentry_inode(old);
+        let replaced = b::ferrofs_dentry_inode(new);
+        name_of(old).and_then(|oname| name_of(new).map(|nname| (oname, nname))).and_then(|(oname, nname)| {
+            let t = now();
+            info.with_core(|fs| fs.rename(odir, oname, ndir, nname, flags, t))?;
+            for inode in [old_dir, new_dir, moved, replaced] {
+                if !inode.is_null() {
+                    let (_, _, ino) = parts(inode);
+                    resync(info, inode, ino)?;
+                }
+            }
+            Ok(())
+        })
+    };
+    to_c(r)
+}
+
+pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, iattr: *mut b::iattr) -> c_int {
+    let mut f = b::ferrofs_iattr::default();
+    // SAFETY: live objects from the VFS; setattr_prepare checks permission
+    // and limits before we change anything.
+    let rc = unsafe { b::ferrofs_setattr_prepare(idmap, dentry, iattr, &mut f) };
+    if rc != 0 {
+        return rc;
+    }
+    // SAFETY: the dentry is positive and its inode locked by the VFS.
+    let inode = unsafe { b::ferrofs_dentry_inode(dentry) };
+    // SAFETY: as above.
+    let (info, _, ino) = unsafe { parts(inode) };
+    // SAFETY: the constants are plain integers exported by the shim.
+    let has = |bit: &u32| f.valid & *bit != 0;
+    // SAFETY: reading immutable constants defined in shim.c.
+    let (m, u, g, s, a, mt, c) = unsafe {
+        (
+            has(&b::FERROFS_ATTR_MODE),
+            has(&b::FERROFS_ATTR_UID),
+            has(&b::FERROFS_ATTR_GID),
+            has(&b::FERROFS_ATTR_SIZE),
+            has(&b::FERROFS_ATTR_ATIME),
+            has(&b::FERROFS_ATTR_MTIME),
+            has(&b::FERROFS_ATTR_CTIME),
+        )
+    };
+    let ts = |sec: i64, nsec: u32| Timespec { sec, nsec };
+    let change = SetAttr {
+        mode: m.then_some(f.mode),
+        uid: u.then_some(f.uid),
+        gid: g.then_some(f.gid),
+        size: s.then_some(f.size),
+        atime: a.then(|| ts(f.atime_sec, f.atime_nsec)),
+        mtime: mt.then(|| ts(f.mtime_sec, f.mtime_nsec)),
+        ctime: c.then(|| ts(f.ctime_sec, f.ctime_nsec)),
+        flags: None,
+    };
+    let t = now();
+    let r = info.with_core(|fs| fs.setattr(ino, &change, t)).map(|attr| {
+        // SAFETY: the inode is live and locked.
+        unsafe { refresh(inode, &attr) }
+    });
+    to_c(r)
+}
+
+pub(crate) unsafe extern "C" fn get_link(
+    dentry: *mut b::dentry,
+    inode: *mut b::inode,
+    done: *mut b::delayed_call,
+) -> *const kernel::ffi::c_char {
+    if dentry.is_null() {
+        // RCU walk: reading the core may sleep, so ask for a ref walk.
+        // SAFETY: ERR_PTR encoding of a negative errno.
+        return unsafe { b::ferrofs_err_ptr(kernel::error::code::ECHILD.to_errno() as _) }.cast();
+    }
+    // SAFETY: the VFS passes a live symlink inode.
+    let (info, _, ino) = unsafe { parts(inode) };
+    match info.with_core(|fs| fs.readlink(ino)) {
+        // SAFETY: `done` is the VFS's delayed call, which frees the copy.
+        Ok(target) => unsafe { b::ferrofs_link_copy(done, target.as_ptr().cast(), target.len()) },
+        // SAFETY: ERR_PTR encoding of a negative errno.
+        Err(e) => unsafe { b::ferrofs_err_ptr(errno_of(e).to_errno() as _) }.cast(),
+    }
+}
