@@ -37,6 +37,7 @@ pub(crate) static DIR_FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_oper
     llseek: Some(b::generic_file_llseek),
     read: Some(b::generic_read_dir),
     iterate_shared: Some(iterate_shared),
+    fsync: Some(super::file::fsync),
     ..zeroed()
 });
 

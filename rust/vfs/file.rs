@@ -134,9 +134,9 @@ unsafe extern "C" fn write_iter(iocb: *mut b::kiocb, from: *mut b::iov_iter) -> 
     unsafe { b::ferrofs_write_sync(iocb, done as isize) }
 }
 
-/// fsync and fdatasync: a full transaction commit (the cheaper fsync tiers
+/// fsync and fdatasync, of files and directories: a full transaction commit (the cheaper fsync tiers
 /// come later), so the file's data and metadata are durable on return.
-unsafe extern "C" fn fsync(file: *mut b::file, _start: i64, _end: i64, _datasync: c_int) -> c_int {
+pub(crate) unsafe extern "C" fn fsync(file: *mut b::file, _start: i64, _end: i64, _datasync: c_int) -> c_int {
     // SAFETY: the VFS passes an open ferrofs file.
     let (info, _, _) = unsafe { parts(b::ferrofs_file_inode(file)) };
     match info.with_core(|fs| fs.commit()) {

@@ -11,7 +11,7 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | root (1) | `(tree id, ROOT_ITEM, 0)` | [`RootItem`]: where a tree is, its counters |
-//! | alloc (2) | `(first block, REFCOUNT, block count)` | refcount `u64` of every block in the range |
+//! | alloc (2) | `(first block, REFCOUNT, 0)` | block count `u64`, then the refcount `u64` of every block in the range |
 //! | fs (5, later 256+) | `(ino, INODE, 0)` | [`InodeItem`] |
 //! | fs | `(ino, XATTR, hash32 << 32 \| idx << 16 \| part)` | part 0: name + value head; parts 1..: value tail |
 //! | fs | `(dir, DIR_HASH, hash32 << 32 \| idx)` | [`DirEntry`] (lookup index) |

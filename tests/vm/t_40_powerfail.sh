@@ -1,0 +1,52 @@
+# Power failure with dm-flakey: after fsync returns, the file's data and
+# name survive losing every later write; unsynced work may be lost but the
+# filesystem stays consistent (fsck clean) and mountable.
+. "$(dirname "$0")/lib.sh"
+sectors=$(blockdev --getsz "$DEV1")
+FLAKEY=/dev/mapper/ferrofs-flakey
+flakey_table() { # up|drop
+  case $1 in
+    up) echo "0 $sectors flakey $DEV1 0 180 0" ;;
+    drop) echo "0 $sectors flakey $DEV1 0 0 180 1 drop_writes" ;;
+  esac
+}
+flakey() {
+  dmsetup suspend ferrofs-flakey && dmsetup load ferrofs-flakey --table "$(flakey_table "$1")" && dmsetup resume ferrofs-flakey
+}
+fsync_file() { python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$1"; }
+
+dmsetup create ferrofs-flakey --table "$(flakey_table up)" || { fail flakey-create; exit 0; }
+mkfs.ferrofs -q -f "$FLAKEY"
+mount -t ferrofs "$FLAKEY" "$MNT" || { fail flakey-mount; dmsetup remove ferrofs-flakey; exit 0; }
+
+# What is made durable by fsync.
+mkdir "$MNT/dir"
+head -c 200000 /dev/urandom > /tmp/synced
+cp /tmp/synced "$MNT/dir/synced"
+fsync_file "$MNT/dir/synced"
+echo before > "$MNT/renamed-src"
+fsync_file "$MNT/renamed-src"
+mv "$MNT/renamed-src" "$MNT/renamed-dst"
+fsync_file "$MNT/renamed-dst"
+check dir-fsync fsync_file "$MNT"
+head -c 100000 /dev/urandom > "$MNT/truncated"
+truncate -s 4000 "$MNT/truncated"
+fsync_file "$MNT/truncated"
+head -c 4000 "$MNT/truncated" > /tmp/truncated
+
+# What is not: the device drops every write from here on.
+echo lost > "$MNT/unsynced"
+flakey drop
+echo also-lost > "$MNT/dir/after-drop"
+umount "$MNT"
+flakey up
+
+check powerfail-fsck-clean fsck.ferrofs -n "$FLAKEY"
+check powerfail-remount mount -t ferrofs "$FLAKEY" "$MNT"
+check fsynced-data-survives cmp /tmp/synced "$MNT/dir/synced"
+check fsynced-rename-survives sh -c "test -e $MNT/renamed-dst && ! test -e $MNT/renamed-src && test \"\$(cat $MNT/renamed-dst)\" = before"
+check fsynced-truncate-survives sh -c "test \$(stat -c %s $MNT/truncated) = 4000 && cmp /tmp/truncated $MNT/truncated"
+check dropped-write-not-visible sh -c "! test -e $MNT/dir/after-drop"
+umount "$MNT"
+check powerfail-fsck-clean-after-remount fsck.ferrofs -n "$FLAKEY"
+dmsetup remove ferrofs-flakey
