@@ -81,7 +81,10 @@ enum NewKind<'a> {
 unsafe fn make(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::dentry, mode: u32, kind: NewKind<'_>) -> CoreResult<()> {
     // SAFETY: live VFS objects (caller); the parent is locked.
     let ((info, sb, dir_ino), name) = unsafe { (parts(dir), name_of(dentry)?) };
-    let (mut mode, mut uid, mut gid) = (mode, 0u32, 0u32);
+    // The VFS hands mkdir the permission bits only; the owner rules (a
+    // setgid parent makes setgid subdirectories) need the type too.
+    let typed = if matches!(kind, NewKind::Dir) { mode | crate::format::S_IFDIR } else { mode };
+    let (mut mode, mut uid, mut gid) = (typed, 0u32, 0u32);
     // SAFETY: live idmap and directory.
     unsafe { b::ferrofs_new_owner(idmap, dir, &mut mode, &mut uid, &mut gid) };
     let t = now();

@@ -1,0 +1,150 @@
+# Differential stress: one seeded random sequence of file-system operations
+# applied to two directory trees (ferrofs and a reference filesystem); every
+# operation must have the same outcome (success or the same errno) on both,
+# and the trees must match afterwards.
+# usage: diffstress.py SEED OPS ROOT_A ROOT_B   (exit 1 on the first divergence)
+import errno
+import os
+import random
+import stat
+import sys
+
+seed, nops, roots = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:5]
+rng = random.Random(seed)
+NAMES = ["a", "b", "c", "dir1", "dir2", "x" * 40, "y" * 255]
+
+
+def rel_paths(root):
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            out.append(os.path.relpath(os.path.join(dirpath, n), root))
+    return sorted(out)
+
+
+def pick_dir(root):
+    dirs = ["."] + [p for p in rel_paths(root) if os.path.isdir(os.path.join(root, p)) and not os.path.islink(os.path.join(root, p))]
+    return rng.choice(dirs)
+
+
+def pick_any(root):
+    paths = rel_paths(root)
+    return rng.choice(paths) if paths else "missing"
+
+
+def new_path(root):
+    return os.path.normpath(os.path.join(pick_dir(root), rng.choice(NAMES)))
+
+
+def make_op(root):
+    """Draws one operation (as data) from the state of the first tree."""
+    kind = rng.choice(["create", "write", "write", "truncate", "mkdir", "rmdir", "unlink", "rename", "link", "symlink", "chmod", "read"])
+    if kind in ("create", "mkdir", "symlink"):
+        return (kind, new_path(root), rng.randrange(1 << 30))
+    if kind == "write":
+        off = rng.choice([0, rng.randrange(70000), rng.randrange(1 << 22)])
+        return (kind, pick_any(root), off, rng.randrange(1, 20000), rng.randrange(1 << 30))
+    if kind == "truncate":
+        return (kind, pick_any(root), rng.choice([0, rng.randrange(10000), rng.randrange(1 << 21)]))
+    if kind in ("rename", "link"):
+        return (kind, pick_any(root), new_path(root) if rng.random() < 0.6 else pick_any(root))
+    if kind == "chmod":
+        return (kind, pick_any(root), rng.choice([0o644, 0o600, 0o755, 0o4755, 0o2711]))
+    return (kind, pick_any(root))
+
+
+def apply(root, op):
+    """Runs op under root; returns ('ok', detail) or ('err', errno name)."""
+    p = lambda rel: os.path.join(root, rel)
+    kind = op[0]
+    try:
+        if kind == "create":
+            fd = os.open(p(op[1]), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.close(fd)
+        elif kind == "mkdir":
+            os.mkdir(p(op[1]), 0o755)
+        elif kind == "symlink":
+            os.symlink("target-%d" % op[2], p(op[1]))
+        elif kind == "write":
+            data = random.Random(op[4]).randbytes(op[3])
+            fd = os.open(p(op[1]), os.O_WRONLY | os.O_NOFOLLOW)
+            try:
+                os.pwrite(fd, data, op[2])
+            finally:
+                os.close(fd)
+        elif kind == "truncate":
+            if os.path.islink(p(op[1])):
+                raise OSError(errno.ELOOP, "symlink")
+            os.truncate(p(op[1]), op[2])
+        elif kind == "rmdir":
+            os.rmdir(p(op[1]))
+        elif kind == "unlink":
+            os.unlink(p(op[1]))
+        elif kind == "rename":
+            os.rename(p(op[1]), p(op[2]))
+        elif kind == "link":
+            os.link(p(op[1]), p(op[2]), follow_symlinks=False)
+        elif kind == "chmod":
+            os.chmod(p(op[1]), op[2], follow_symlinks=False)
+        elif kind == "read":
+            fd = os.open(p(op[1]), os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                return ("ok", len(os.read(fd, 1 << 20)))
+            finally:
+                os.close(fd)
+        return ("ok", None)
+    except OSError as e:
+        return ("err", errno.errorcode.get(e.errno, str(e.errno)))
+    except NotImplementedError:
+        return ("err", "ENOTSUP")
+
+
+def snapshot(root):
+    """Names, types, modes, sizes, contents, link counts, symlink targets."""
+    out = {}
+    for rel in rel_paths(root):
+        if rel.split(os.sep)[0] == "lost+found":
+            continue
+        full = os.path.join(root, rel)
+        st = os.lstat(full)
+        entry = {"mode": oct(st.st_mode)}
+        if stat.S_ISREG(st.st_mode):
+            with open(full, "rb") as f:
+                entry["data"] = f.read()
+            entry["nlink"] = st.st_nlink
+            entry["size"] = st.st_size
+        elif stat.S_ISLNK(st.st_mode):
+            entry["target"] = os.readlink(full)
+        out[rel] = entry
+    return out
+
+
+def compare(a, b, when):
+    if a == b:
+        return True
+    print("diverged %s (seed %d):" % (when, seed))
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            ea, eb = a.get(k), b.get(k)
+            short = lambda e: None if e is None else {x: (len(y) if x == "data" else y) for x, y in e.items()}
+            print("  %s: ferrofs %s / reference %s" % (k, short(ea), short(eb)))
+    return False
+
+
+def main():
+    for i in range(nops):
+        op = make_op(roots[1])
+        ra, rb = apply(roots[0], op), apply(roots[1], op)
+        if ra != rb:
+            print("op %d %r: ferrofs %r, reference %r (seed %d)" % (i, op[:3], ra, rb, seed))
+            return 1
+    if not compare(snapshot(roots[0]), snapshot(roots[1]), "after %d ops" % nops):
+        return 1
+    print("seed %d: %d operations, %d paths match" % (seed, nops, len(rel_paths(roots[0]))))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 5 and sys.argv[5] == "--compare-only":
+        sys.exit(0 if compare(snapshot(roots[0]), snapshot(roots[1]), "after remount") else 1)
+    sys.exit(main())
