@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The seed corpus under `corpus/<target>/`, cut from the sample image:
+//! `write_seed_corpus` (ignored; run it after a format change) rewrites it,
+//! and the other tests check that the seeds still get past the decoders,
+//! since a seed that is refused at once teaches the fuzzer nothing.
+//!
+//! `cargo test --manifest-path rust/core/fuzz/Cargo.toml -- --ignored`
+
+use ferrofs_core::alloc_tree::decode_record;
+use ferrofs_core::format::*;
+use ferrofs_core::fs::Filesystem;
+use ferrofs_core::mkfs::{self, MkfsOptions};
+use ferrofs_core::node;
+use ferrofs_core::superblock::{Superblock, SUPERBLOCK_OFFSETS, SUPERBLOCK_SIZE};
+use ferrofs_core::walk::Visit;
+use ferrofs_core_fuzz::{sample_image, MemDev, IMAGE_SIZE, IMAGE_UUID, PAGE};
+use std::path::PathBuf;
+
+/// The item types in the order the `items` target's first byte picks them.
+const ITEM_TYPES: [(u8, &str); 6] = [
+    (INODE_KEY, "inode"),
+    (DIR_HASH_KEY, "dir-hash"),
+    (DIR_SEQ_KEY, "dir-seq"),
+    (EXTENT_KEY, "extent"),
+    (ROOT_ITEM_KEY, "root-item"),
+    (REFCOUNT_KEY, "refcount"),
+];
+
+/// Every node of every tree in the image: (tree id, block, bytes).
+fn nodes(img: &[u8]) -> Vec<(u64, u64, Vec<u8>)> {
+    let mut fs = Filesystem::mount(MemDev::new(img, img.len() as u64)).expect("mount");
+    let mut out = Vec::new();
+    for t in fs.trees().expect("trees").iter() {
+        let root = t.root;
+        fs.store()
+            .walk(&root, &mut |_, v| {
+                if let Visit::Node { block, buf, .. } = v {
+                    out.push((root.id, block, buf.to_vec()));
+                }
+                Ok(())
+            })
+            .expect("walk");
+    }
+    out
+}
+
+/// An image with 8 KiB blocks, so the node layout code is fuzzed at more
+/// than one block size (the largest seed sets libFuzzer's input length).
+fn image_8k() -> Vec<u8> {
+    let size = 4 << 20;
+    let mut dev = MemDev::new(&[], size);
+    let opts = MkfsOptions { block_size: 8192, size_bytes: size, uuid: IMAGE_UUID, label: b"fuzz-8k", now: (1000, 0) };
+    mkfs::format(&mut dev, &opts).expect("mkfs");
+    let mut fs = Filesystem::mount(dev).expect("mount");
+    let root = fs.root_ino();
+    let f = fs.create(root, b"file", 0o644, 0, 0, 0, Timespec { sec: 1, nsec: 0 }).expect("create").ino;
+    fs.write(f, 0, &[3u8; 10000], Timespec { sec: 1, nsec: 0 }).expect("write");
+    fs.unmount().expect("unmount").into_image()
+}
+
+/// The seed files, by target: (target, file name, bytes).
+fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let img = sample_image();
+    let mut out = Vec::new();
+    for (i, off) in SUPERBLOCK_OFFSETS.iter().enumerate() {
+        let o = *off as usize;
+        out.push(("superblock", format!("copy-{i}"), img[o..o + SUPERBLOCK_SIZE].to_vec()));
+    }
+    let all = nodes(&img);
+    // The first leaf and the first interior node of each tree.
+    let mut kinds = Vec::new();
+    for (tree, block, buf) in &all {
+        let kind = (*tree, node::level(buf) > 0);
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+            out.push(("node", format!("tree-{tree}-{}-{block}", if kind.1 { "interior" } else { "leaf" }), buf.clone()));
+        }
+    }
+    let (_, block, leaf) = nodes(&image_8k()).into_iter().find(|(tree, _, b)| *tree == FS_TREE_ID && node::level(b) == 0).expect("fs leaf");
+    out.push(("node", format!("tree-5-leaf-{block}-8k"), leaf));
+    for (sel, (ty, name)) in ITEM_TYPES.iter().enumerate() {
+        let found = all
+            .iter()
+            .filter(|(_, _, b)| node::level(b) == 0)
+            .find_map(|(_, _, b)| (0..node::nritems(b)).map(|i| (node::item_key(b, i), node::item_data(b, i))).find(|(k, _)| k.ty == *ty));
+        let (key, data) = found.unwrap_or_else(|| panic!("no {name} item in the sample image"));
+        let mut seed = vec![sel as u8];
+        if *ty == REFCOUNT_KEY {
+            seed.extend_from_slice(&key.objectid.to_le_bytes());
+        }
+        seed.extend_from_slice(data);
+        out.push(("items", (*name).to_string(), seed));
+    }
+    // Flags only (no damage): read-write, read-only, read-write with changes.
+    for (flags, name) in [(0u8, "rw"), (2, "ro"), (4, "rw-change")] {
+        out.push(("mount", name.to_string(), vec![flags]));
+    }
+    // A no-op patch of the item count of each of the first used pages, so
+    // the patch layout is there for the fuzzer to mutate.
+    let used: Vec<usize> = img.chunks(PAGE).enumerate().filter(|(_, p)| p.iter().any(|&b| b != 0)).map(|(i, _)| i).collect();
+    for (sel, &page) in used.iter().enumerate().take(6) {
+        let at = page * PAGE + 48;
+        let mut seed = vec![0u8, sel as u8, 48, 0, 4];
+        seed.extend_from_slice(&img[at..at + 4]);
+        out.push(("mount", format!("patch-page-{page}"), seed));
+    }
+    out
+}
+
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+#[test]
+#[ignore = "rewrites corpus/; run after a format change"]
+fn write_seed_corpus() {
+    let root = corpus_dir();
+    for target in ["superblock", "node", "items", "mount"] {
+        let dir = root.join(target);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+    }
+    for (target, name, bytes) in seeds() {
+        std::fs::write(root.join(target).join(name), bytes).expect("write seed");
+    }
+}
+
+#[test]
+fn sample_image_is_clean() {
+    let img = sample_image();
+    let mut fs = Filesystem::mount(MemDev::new(&img, IMAGE_SIZE)).expect("mount");
+    let r = fs.check(false).expect("check");
+    assert!(r.is_clean(), "{:?}", r.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+    let levels: Vec<u8> = fs.trees().expect("trees").iter().map(|t| t.root.level).collect();
+    assert!(levels.iter().any(|&l| l > 0), "no tree has an interior node: {levels:?}");
+}
+
+/// The committed seeds, as the fuzzer reads them.
+fn committed() -> Vec<(String, String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for target in ["superblock", "node", "items", "mount"] {
+        let dir = corpus_dir().join(target);
+        for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = e.expect("corpus entry").path();
+            let name = path.file_name().expect("file name").to_string_lossy().into_owned();
+            out.push((target.to_string(), name, std::fs::read(&path).expect("read seed")));
+        }
+    }
+    out
+}
+
+#[test]
+fn committed_seeds_pass_the_decoders() {
+    let seeds = committed();
+    for target in ["superblock", "node", "items", "mount"] {
+        assert!(seeds.iter().any(|(t, _, _)| t == target), "no seeds for {target}");
+    }
+    for (target, name, b) in seeds {
+        match target.as_str() {
+            "superblock" => {
+                let off = SUPERBLOCK_OFFSETS[name.ends_with('1') as usize];
+                Superblock::decode(&b, off).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            }
+            "node" => node::validate_structure(&b, IMAGE_SIZE / PAGE as u64).unwrap_or_else(|e| panic!("{name}: {e:?}")),
+            "items" => {
+                let (ty, _) = ITEM_TYPES[b[0] as usize];
+                let v = if ty == REFCOUNT_KEY { &b[9..] } else { &b[1..] };
+                let ok = match ty {
+                    INODE_KEY => InodeItem::decode(v).is_ok(),
+                    DIR_HASH_KEY | DIR_SEQ_KEY => DirEntry::decode(v).is_ok(),
+                    EXTENT_KEY => ExtentItem::decode(v).is_ok(),
+                    ROOT_ITEM_KEY => RootItem::decode(v).is_ok(),
+                    _ => decode_record(&Key::new(u64::from_le_bytes(b[1..9].try_into().expect("8 bytes")), ty, 0), v).is_ok(),
+                };
+                assert!(ok, "{name} does not decode");
+            }
+            _ => {}
+        }
+    }
+}
