@@ -101,9 +101,16 @@ impl<D: BlockDevice> Filesystem<D> {
                         Some((start, _)) => start.saturating_mul(bs64),
                         None => u64::MAX,
                     };
+                    // The point search found no extent at `fb`, so the next
+                    // one must start past it; if the forward search says
+                    // otherwise the tree's keys contradict each other (a
+                    // damaged image), and looping would never end.
+                    if next <= pos {
+                        return Err(Error::Corrupt("extent index is inconsistent"));
+                    }
                     let end = next.min(offset + n as u64);
                     let stop = (end - offset) as usize;
-                    buf[done..stop].fill(0);
+                    buf.get_mut(done..stop).ok_or(Error::Corrupt("extent index is inconsistent"))?.fill(0);
                     done = stop;
                 }
             }
