@@ -132,8 +132,11 @@ def compare(a, b, when):
 
 
 def main():
+    verbose = os.environ.get("FERROFS_DIFF_VERBOSE")
     for i in range(nops):
         op = make_op(roots[1])
+        if verbose:
+            print("op %d %r" % (i, op[:3]), file=sys.stderr, flush=True)
         ra, rb = apply(roots[0], op), apply(roots[1], op)
         if ra != rb:
             print("op %d %r: ferrofs %r, reference %r (seed %d)" % (i, op[:3], ra, rb, seed))
