@@ -498,20 +498,18 @@ impl Cursor {
 /// The first item at or after `from` whose key has the same objectid and
 /// type, as `(key, value)`.
 pub fn first_in<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, from: Key, out: &mut TryVec<u8>) -> Result<Option<Key>> {
-    let mut c = Cursor::new(from, Dir::Forward);
-    match c.next(s, root)? {
-        Some((k, d)) if k.objectid == from.objectid && k.ty == from.ty => {
-            out.clear();
-            out.try_extend_from_slice(d)?;
-            Ok(Some(k))
-        }
-        _ => Ok(None),
-    }
+    nearest_in(s, root, from, Dir::Forward, out)
 }
 
 /// The last item at or before `from` whose key has the same objectid and type.
 pub fn last_in<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, from: Key, out: &mut TryVec<u8>) -> Result<Option<Key>> {
-    let mut c = Cursor::new(from, Dir::Backward);
+    nearest_in(s, root, from, Dir::Backward, out)
+}
+
+/// The nearest item from `from` in direction `dir` that shares its
+/// objectid and type; its value is copied into `out`.
+fn nearest_in<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, from: Key, dir: Dir, out: &mut TryVec<u8>) -> Result<Option<Key>> {
+    let mut c = Cursor::new(from, dir);
     match c.next(s, root)? {
         Some((k, d)) if k.objectid == from.objectid && k.ty == from.ty => {
             out.clear();
