@@ -5,6 +5,8 @@
 
 SHELL := /bin/bash
 export KDIR
+# rustup's cargo, also when the caller's PATH lacks it (CI's plain environment).
+export PATH := $(if $(shell command -v cargo),$(PATH),$(HOME)/.cargo/bin:$(PATH))
 CARGO ?= cargo
 TOOLS := mkfs.ferrofs fsck.ferrofs ferrofs
 

@@ -14,3 +14,9 @@ kernel_dir() { printf '%s/linux-%s-%s' "$FERROFS_CACHE" "$(kernel_src_version)" 
 kmake_args=(LLVM=-19 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc HOSTRUSTC=/usr/bin/rustc BINDGEN="$FERROFS_BINDGEN")
 kernel_path() { printf '%s' "/usr/lib/llvm-19/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"; }
 mkdir -p "$FERROFS_CACHE"
+# rustup's cargo for the userspace crates, even when a login profile did not
+# put it on PATH (as in CI's plain environment).
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  PATH=$HOME/.cargo/bin:$PATH
+  export PATH
+fi
