@@ -274,7 +274,8 @@ const unsigned int FERROFS_ATTR_MODE = ATTR_MODE, FERROFS_ATTR_UID = ATTR_UID,
 
 /*
  * Checks the change with setattr_prepare() (permissions, limits, and the
- * setuid/setgid clearing it decides) and flattens what is to be set.
+ * setuid/setgid clearing it decides), applies setattr_copy()'s setgid rule
+ * to a new mode, and flattens what is to be set.
  */
 int ferrofs_setattr_prepare(struct mnt_idmap *idmap, struct dentry *dentry, struct iattr *attr,
 			    struct ferrofs_iattr *out)
@@ -285,6 +286,15 @@ int ferrofs_setattr_prepare(struct mnt_idmap *idmap, struct dentry *dentry, stru
 		return err;
 	out->valid = attr->ia_valid;
 	out->mode = attr->ia_mode;
+	if (attr->ia_valid & ATTR_MODE) {
+		/* As setattr_copy(): only a member of the (new) group keeps S_ISGID. */
+		struct inode *inode = d_inode(dentry);
+		vfsgid_t group = (attr->ia_valid & ATTR_GID) ? attr->ia_vfsgid :
+							       i_gid_into_vfsgid(idmap, inode);
+
+		if (!in_group_or_capable(idmap, inode, group))
+			out->mode &= ~S_ISGID;
+	}
 	out->uid = from_vfsuid(idmap, i_user_ns(d_inode(dentry)), attr->ia_vfsuid).val;
 	out->gid = from_vfsgid(idmap, i_user_ns(d_inode(dentry)), attr->ia_vfsgid).val;
 	out->uid = from_kuid(&init_user_ns, KUIDT_INIT(out->uid));

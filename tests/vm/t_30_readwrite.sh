@@ -30,6 +30,8 @@ check chardev-works sh -c 'echo x > a/null'
 check chardev-rdev test "$(stat -c %t:%T a/null)" = 1:3
 check chmod sh -c 'chmod 0640 a/file && test "$(stat -c %a a/file)" = 640'
 check chown sh -c 'chown 1234:5678 a/file && test "$(stat -c %u:%g a/file)" = 1234:5678'
+check chmod-sgid-needs-group-membership sh -c 'touch a/sg && chown 1000:2000 a/sg && setpriv --reuid 1000 --regid 1000 --clear-groups chmod 2755 a/sg && test "$(stat -c %a a/sg)" = 755'
+check chmod-sgid-kept-for-root sh -c 'chmod 2755 a/sg && test "$(stat -c %a a/sg)" = 2755 && rm a/sg'
 check utimes-ns sh -c 'touch -d "2001-02-03 04:05:06.123456789" a/file && test "$(stat -c %y a/file)" = "2001-02-03 04:05:06.123456789 +0000"'
 check truncate-down sh -c 'truncate -s 5 a/file && test "$(cat a/file)" = hello'
 check truncate-up sh -c 'truncate -s 100 a/file && test "$(stat -c %s a/file)" = 100 && test "$(tail -c 95 a/file | tr -d "\0" | wc -c)" = 0'
