@@ -9,15 +9,12 @@
 
 use super::bindings as b;
 use super::cell::{zeroed, Vtable};
-use super::fs_info::FsInfo;
 use super::{errno_of, inode, namei};
 use crate::error::Error as CoreError;
 use kernel::prelude::*;
 
 /// How many entries one trip into the core fetches.
 const READDIR_BATCH: usize = 64;
-/// Longest name ferrofs stores.
-const NAME_MAX: usize = 255;
 
 pub(crate) static DIR_INODE_OPS: b::inode_operations = b::inode_operations {
     lookup: Some(lookup),
@@ -41,36 +38,19 @@ pub(crate) static DIR_FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_oper
     ..zeroed()
 });
 
-/// The FsInfo and inode number behind a VFS inode.
-///
-/// # Safety
-/// `inode` is a live ferrofs inode.
-unsafe fn info_of<'a>(inode: *mut b::inode) -> (&'a FsInfo, u64) {
-    // SAFETY: a live ferrofs inode belongs to a mounted super_block whose
-    // s_fs_info was set by fill_super and outlives the inode.
-    unsafe {
-        let sb = b::ferrofs_inode_sb(inode);
-        (FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)), b::ferrofs_inode_ino(inode))
-    }
-}
-
 unsafe extern "C" fn lookup(dir: *mut b::inode, dentry: *mut b::dentry, _flags: u32) -> *mut b::dentry {
-    let mut len = 0u32;
     // SAFETY: the VFS passes a live dentry whose name is stable during lookup.
-    let name = unsafe {
-        let p = b::ferrofs_dentry_name(dentry, &mut len);
-        core::slice::from_raw_parts(p, len as usize)
-    };
-    if name.len() > NAME_MAX {
+    let name = match unsafe { namei::name_of(dentry) } {
+        Ok(n) => n,
         // SAFETY: ERR_PTR encoding of a negative errno.
-        return unsafe { b::ferrofs_err_ptr(errno_of(CoreError::NameTooLong).to_errno() as _) }.cast();
-    }
+        Err(e) => return unsafe { b::ferrofs_err_ptr(errno_of(e).to_errno() as _) }.cast(),
+    };
     // SAFETY: `dir` is a live ferrofs directory inode.
-    let (info, dir_ino) = unsafe { info_of(dir) };
+    let (info, sb, dir_ino) = unsafe { namei::parts(dir) };
     let found = match info.lookup(dir_ino, name) {
         Ok(ino) => {
             // SAFETY: the super_block of a live inode is live and mounted.
-            match unsafe { inode::iget(b::ferrofs_inode_sb(dir), ino) } {
+            match unsafe { inode::iget(sb, ino, None) } {
                 Ok(i) => kernel::types::ARef::into_raw(i).as_ptr().cast::<b::inode>(),
                 // SAFETY: ERR_PTR encoding of a negative errno.
                 Err(e) => return unsafe { b::ferrofs_err_ptr(errno_of(e).to_errno() as _) }.cast(),
@@ -101,7 +81,7 @@ unsafe fn try_iterate(file: *mut b::file, ctx: *mut b::dir_context) -> Result {
         return Ok(());
     }
     // SAFETY: the inode of an open file is live.
-    let (info, dir_ino) = unsafe { info_of(b::ferrofs_file_inode(file)) };
+    let (info, _, dir_ino) = unsafe { namei::parts(b::ferrofs_file_inode(file)) };
     loop {
         let mut batch = KVec::new();
         // SAFETY: live context (caller).

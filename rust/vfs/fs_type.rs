@@ -134,7 +134,7 @@ unsafe fn try_fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> Res
     // SAFETY: `sb` is live and its FsInfo is set.
     let root_ino = unsafe { fs_info::FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) }.root_ino();
     // SAFETY: `sb` is live and its FsInfo is set.
-    let root = unsafe { inode::iget(sb, root_ino) }.map_err(|e| {
+    let root = unsafe { inode::iget(sb, root_ino, None) }.map_err(|e| {
         // SAFETY: live mount objects.
         unsafe { mount_error(sb, fc, e) }
     })?;

@@ -57,12 +57,13 @@ impl Drop for NewINode {
     }
 }
 
-/// Returns the inode `ino` of `sb`, reading it from the core if the VFS does
-/// not have it cached.
+/// Returns the inode `ino` of `sb`. If the VFS does not have it cached it is
+/// filled from `known` (attributes the caller just got from the core, as
+/// after a create) or else read from the core.
 ///
 /// # Safety
 /// `sb` is a live ferrofs super_block whose `s_fs_info` is set.
-pub(crate) unsafe fn iget(sb: *mut b::super_block, ino: u64) -> CoreResult<ARef<INode>> {
+pub(crate) unsafe fn iget(sb: *mut b::super_block, ino: u64, known: Option<&InodeAttr>) -> CoreResult<ARef<INode>> {
     // SAFETY: `sb` is live (caller).
     let raw = unsafe { b::iget_locked(sb, ino as _) };
     let Some(raw) = NonNull::new(raw) else {
@@ -74,11 +75,18 @@ pub(crate) unsafe fn iget(sb: *mut b::super_block, ino: u64) -> CoreResult<ARef<
         return Ok(unsafe { ARef::from_raw(raw.cast()) });
     }
     let new = NewINode(raw);
-    // SAFETY: `sb` is live with its FsInfo set (caller).
-    let info = unsafe { FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) };
-    let attr = info.getattr(ino)?;
+    let read;
+    let attr = match known {
+        Some(a) => a,
+        None => {
+            // SAFETY: `sb` is live with its FsInfo set (caller).
+            let info = unsafe { FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) };
+            read = info.getattr(ino)?;
+            &read
+        }
+    };
     // SAFETY: the inode is I_NEW, so only we touch it.
-    unsafe { fill(new.0.as_ptr(), &attr) };
+    unsafe { fill(new.0.as_ptr(), attr) };
     Ok(new.unlock())
 }
 

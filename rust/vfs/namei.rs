@@ -9,16 +9,10 @@ use super::fs_info::FsInfo;
 use super::inode::{self, refresh};
 use super::{errno_of, now};
 use crate::error::{Error as CoreError, Result as CoreResult};
-use crate::format::Timespec;
-use crate::fs::{InodeAttr, SetAttr};
+use crate::format::{Timespec, NAME_MAX};
+use crate::fs::{InodeAttr, SetAttr, RENAME_EXCHANGE, RENAME_NOREPLACE};
 use kernel::ffi::c_int;
 use kernel::types::ARef;
-
-/// Longest name ferrofs stores.
-const NAME_MAX: usize = 255;
-/// rename(2) flags the VFS passes through.
-const RENAME_NOREPLACE: u32 = 1;
-const RENAME_EXCHANGE: u32 = 2;
 
 /// The FsInfo, super_block and inode number behind a VFS inode.
 ///
@@ -94,7 +88,7 @@ unsafe fn make(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::den
         NewKind::Symlink(target) => fs.symlink(dir_ino, name, target, uid, gid, t),
     })?;
     // SAFETY: `sb` is live and mounted.
-    let new = unsafe { inode::iget(sb, attr.ino) }?;
+    let new = unsafe { inode::iget(sb, attr.ino, Some(&attr)) }?;
     // SAFETY: the parent is live and locked; the dentry takes over our
     // reference to the new inode.
     unsafe {
