@@ -45,7 +45,8 @@ void ferrofs_inode_set_times(struct inode *inode, s64 a_sec, u32 a_nsec,
 void ferrofs_inode_set_size(struct inode *inode, u64 size, u64 blocks);
 bool ferrofs_inode_is_new(struct inode *inode);
 void ferrofs_inode_set_ops(struct inode *inode, const struct inode_operations *iop,
-			   const struct file_operations *fop);
+			   const struct file_operations *fop,
+			   const struct address_space_operations *aops);
 u64 ferrofs_inode_ino(struct inode *inode);
 struct super_block *ferrofs_inode_sb(struct inode *inode);
 
@@ -101,5 +102,8 @@ void *ferrofs_err_ptr(long error);
 
 /* KUnit */
 void ferrofs_kunit_fail(struct kunit *test, const char *file, int line, const char *msg);
+
+/* Extended attributes, POSIX ACLs and inode flags: see ferrofs_shim_xattr.h */
+#include "ferrofs_shim_xattr.h"
 
 #endif

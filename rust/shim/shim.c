@@ -133,10 +133,13 @@ bool ferrofs_inode_is_new(struct inode *inode)
 }
 
 void ferrofs_inode_set_ops(struct inode *inode, const struct inode_operations *iop,
-			   const struct file_operations *fop)
+			   const struct file_operations *fop,
+			   const struct address_space_operations *aops)
 {
 	inode->i_op = iop;
 	inode->i_fop = fop;
+	if (aops)
+		inode->i_mapping->a_ops = aops;
 }
 
 u64 ferrofs_inode_ino(struct inode *inode)

@@ -66,3 +66,7 @@ unsafe impl PlainC for super::bindings::inode_operations {}
 unsafe impl PlainC for super::bindings::kunit_case {}
 // SAFETY: a name array, fn pointers, pointers and integers.
 unsafe impl PlainC for super::bindings::kunit_suite {}
+// SAFETY: fn pointers only.
+unsafe impl PlainC for super::bindings::address_space_operations {}
+// SAFETY: a name/prefix pointer, flags and fn pointers.
+unsafe impl PlainC for super::bindings::xattr_handler {}

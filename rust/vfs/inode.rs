@@ -7,7 +7,7 @@
 use super::bindings as b;
 use super::cell::zeroed;
 use super::fs_info::FsInfo;
-use super::{dir, file, namei};
+use super::{aops, dir, file, namei};
 use crate::error::Result as CoreResult;
 use crate::format::FileType;
 use crate::fs::InodeAttr;
@@ -100,11 +100,11 @@ unsafe fn fill(inode: *mut b::inode, a: &InodeAttr) {
         refresh(inode, a);
         (*inode).i_generation = a.generation as u32;
         match a.file_type() {
-            FileType::Dir => b::ferrofs_inode_set_ops(inode, &dir::DIR_INODE_OPS, &dir::DIR_FILE_OPS.0),
-            FileType::Regular => b::ferrofs_inode_set_ops(inode, &SETATTR_ONLY_OPS, &file::FILE_OPS.0),
-            FileType::Symlink => b::ferrofs_inode_set_ops(inode, &SYMLINK_INODE_OPS, core::ptr::null()),
+            FileType::Dir => b::ferrofs_inode_set_ops(inode, &dir::DIR_INODE_OPS, &dir::DIR_FILE_OPS.0, core::ptr::null()),
+            FileType::Regular => b::ferrofs_inode_set_ops(inode, &SETATTR_ONLY_OPS, &file::FILE_OPS.0, &aops::FILE_AOPS.0),
+            FileType::Symlink => b::ferrofs_inode_set_ops(inode, &SYMLINK_INODE_OPS, core::ptr::null(), core::ptr::null()),
             FileType::Fifo | FileType::CharDev | FileType::BlockDev | FileType::Socket => {
-                b::ferrofs_inode_set_ops(inode, &SETATTR_ONLY_OPS, core::ptr::null());
+                b::ferrofs_inode_set_ops(inode, &SETATTR_ONLY_OPS, core::ptr::null(), core::ptr::null());
                 b::ferrofs_init_special_inode(inode, a.mode, a.rdev);
             }
         }

@@ -20,6 +20,7 @@ pub(crate) mod bindings {
     include!("bindings_generated.rs");
 }
 
+pub(crate) mod aops;
 pub(crate) mod cell;
 pub(crate) mod device;
 pub(crate) mod dir;
