@@ -19,9 +19,8 @@
 /* Checksums */
 u32 ferrofs_crc32c(u32 seed, const void *data, size_t len);
 
-/* Block I/O through the block device's buffer cache. */
-int ferrofs_read_block(struct super_block *sb, sector_t block, void *out);
-int ferrofs_write_block(struct super_block *sb, sector_t block, const void *data, bool fua);
+/* Block I/O: bios straight to the device, no buffer cache. */
+int ferrofs_bdev_io(struct super_block *sb, u64 offset, void *buf, size_t len, bool write, bool fua);
 int ferrofs_flush_bdev(struct super_block *sb);
 u64 ferrofs_bdev_bytes(struct super_block *sb);
 

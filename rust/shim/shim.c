@@ -9,6 +9,11 @@
 #include <linux/uio.h>
 #include <linux/cred.h>
 #include <linux/mnt_idmapping.h>
+#include <linux/bio.h>
+#include <linux/vmalloc.h>
+#include <linux/highmem.h>
+#include <linux/pagemap.h>
+#include <linux/writeback.h>
 #include "ferrofs_shim.h"
 
 u32 ferrofs_crc32c(u32 seed, const void *data, size_t len)
@@ -16,33 +21,48 @@ u32 ferrofs_crc32c(u32 seed, const void *data, size_t len)
 	return crc32c(seed, data, len);
 }
 
-/* Copies one block (of the super_block's block size) into @out. */
-int ferrofs_read_block(struct super_block *sb, sector_t block, void *out)
+/*
+ * Reads or writes @len bytes at byte @offset of the mounted device straight
+ * to or from @buf (kmalloc'd, vmalloc'd or a mapped folio), in bios of up
+ * to BIO_MAX_VECS pages, and waits. No buffer cache: the core keeps its own
+ * node cache, and data must not linger in a second copy of the device.
+ */
+int ferrofs_bdev_io(struct super_block *sb, u64 offset, void *buf, size_t len, bool write, bool fua)
 {
-	struct buffer_head *bh = sb_bread(sb, block);
+	blk_opf_t opf = write ? REQ_OP_WRITE | REQ_SYNC | (fua ? REQ_FUA : 0) : REQ_OP_READ;
+	bool vmapped = is_vmalloc_addr(buf);
+	char *p = buf;
+	int ret = 0;
 
-	if (!bh)
-		return -EIO;
-	memcpy(out, bh->b_data, sb->s_blocksize);
-	brelse(bh);
-	return 0;
-}
+	if (((unsigned long)buf | offset | len) & (SECTOR_SIZE - 1))
+		return -EINVAL;
+	if (vmapped && write)
+		flush_kernel_vmap_range(buf, len);
+	while (len) {
+		unsigned int pages = min_t(size_t, DIV_ROUND_UP(offset_in_page(p) + len, PAGE_SIZE), BIO_MAX_VECS);
+		struct bio *bio = bio_alloc(sb->s_bdev, pages, opf, GFP_NOFS);
+		size_t added = 0;
 
-/* Writes one block from @data and waits for it; FUA when asked. */
-int ferrofs_write_block(struct super_block *sb, sector_t block, const void *data, bool fua)
-{
-	struct buffer_head *bh = sb_getblk(sb, block);
-	int ret;
+		bio->bi_iter.bi_sector = offset >> SECTOR_SHIFT;
+		while (added < len) {
+			char *q = p + added;
+			struct page *page = vmapped ? vmalloc_to_page(q) : virt_to_page(q);
+			unsigned int n = min_t(size_t, PAGE_SIZE - offset_in_page(q), len - added);
 
-	if (!bh)
-		return -ENOMEM;
-	lock_buffer(bh);
-	memcpy(bh->b_data, data, sb->s_blocksize);
-	set_buffer_uptodate(bh);
-	unlock_buffer(bh);
-	mark_buffer_dirty(bh);
-	ret = __sync_dirty_buffer(bh, REQ_SYNC | (fua ? REQ_FUA : 0));
-	brelse(bh);
+			if (bio_add_page(bio, page, n, offset_in_page(q)) != n)
+				break;
+			added += n;
+		}
+		ret = added ? submit_bio_wait(bio) : -EIO;
+		bio_put(bio);
+		if (ret)
+			break;
+		p += added;
+		offset += added;
+		len -= added;
+	}
+	if (vmapped && !write)
+		invalidate_kernel_vmap_range(buf, p - (char *)buf);
 	return ret;
 }
 

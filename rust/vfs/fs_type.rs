@@ -99,7 +99,7 @@ unsafe fn try_fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> Res
     }
     // SAFETY: block size set just above; the device lives in FsInfo, which
     // the super_block owns until kill_sb.
-    let mut dev = unsafe { KernelDevice::new(sb, page) };
+    let mut dev = unsafe { KernelDevice::new(sb) };
     let core_sb = match superblock::read_superblock(&mut dev) {
         Ok(s) => s,
         // SAFETY: live mount objects.

@@ -233,10 +233,17 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Writes `data` at `offset`; returns the bytes written, which is less
     /// than asked only when space ran out part way.
     pub fn write(&mut self, ino: u64, offset: u64, data: &[u8], now: Timespec) -> Result<usize> {
-        self.change(|fs| fs.write_inner(ino, offset, data, now))
+        self.change(|fs| fs.write_inner(ino, offset, data, Some(now)))
     }
 
-    fn write_inner(&mut self, ino: u64, offset: u64, data: &[u8], now: Timespec) -> Result<usize> {
+    /// Like [`Self::write`] but leaves the inode's times alone: the page
+    /// cache writes back data long after the write(2) that set mtime, and
+    /// the kernel hands over the times itself with `setattr`.
+    pub fn write_data(&mut self, ino: u64, offset: u64, data: &[u8]) -> Result<usize> {
+        self.change(|fs| fs.write_inner(ino, offset, data, None))
+    }
+
+    fn write_inner(&mut self, ino: u64, offset: u64, data: &[u8], now: Option<Timespec>) -> Result<usize> {
         let mut it = self.regular(ino)?;
         if offset >= MAX_FILE_SIZE {
             return Err(Error::FileTooBig);
@@ -277,13 +284,15 @@ impl<D: BlockDevice> Filesystem<D> {
             done += used;
             it.blocks = it.blocks.saturating_sub(removed).saturating_add(got);
             it.size = it.size.max(offset + done as u64);
-            it.mtime = now;
-            it.ctime = now;
+            if let Some(t) = now {
+                (it.mtime, it.ctime) = (t, t);
+            }
             self.write_inode(ino, &mut it)?;
             self.s.apply_refs()?;
         }
-        it.mtime = now;
-        it.ctime = now;
+        if let Some(t) = now {
+            (it.mtime, it.ctime) = (t, t);
+        }
         self.write_inode(ino, &mut it)?;
         Ok(done)
     }

@@ -107,6 +107,25 @@ fn file_data_round_trip() {
     assert_eq!(fs.getattr(f).unwrap().blocks, 2 * 8);
 }
 
+#[test]
+fn write_data_keeps_times() {
+    let mut fs = mount(fresh(16 << 20));
+    let root = fs.root_ino();
+    let f = fs.create(root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(f, 0, b"abc", ts(2)).unwrap();
+    assert_eq!(fs.write_data(f, 8192, &[7u8; 4096]).unwrap(), 4096);
+    let a = fs.getattr(f).unwrap();
+    assert_eq!((a.mtime, a.ctime, a.size), (ts(2), ts(2), 12288));
+    let dev = fs.unmount().unwrap();
+    let mut fs = mount(dev);
+    let mut buf = vec![1u8; 12288];
+    assert_eq!(fs.read(f, 0, &mut buf).unwrap(), 12288);
+    assert_eq!(&buf[..3], b"abc");
+    assert!(buf[3..8192].iter().all(|&b| b == 0));
+    assert!(buf[8192..].iter().all(|&b| b == 7));
+    assert_eq!(fs.getattr(f).unwrap().mtime, ts(2));
+}
+
 fn assert_clean(fs: &mut ferrofs_core::fs::Filesystem<SimDev>) {
     let r = fs.check(false).unwrap();
     if !r.is_clean() {
