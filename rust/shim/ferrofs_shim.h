@@ -42,6 +42,7 @@ void ferrofs_inode_set_owner(struct inode *inode, u32 uid, u32 gid);
 void ferrofs_inode_set_times(struct inode *inode, s64 a_sec, u32 a_nsec,
 			     s64 m_sec, u32 m_nsec, s64 c_sec, u32 c_nsec);
 void ferrofs_inode_set_size(struct inode *inode, u64 size, u64 blocks);
+void ferrofs_inode_set_ctime(struct inode *inode, s64 sec, u32 nsec);
 bool ferrofs_inode_is_new(struct inode *inode);
 void ferrofs_inode_set_ops(struct inode *inode, const struct inode_operations *iop,
 			   const struct file_operations *fop,
@@ -95,6 +96,34 @@ size_t ferrofs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *iter);
 void ferrofs_evict_prepare(struct inode *inode);
 int ferrofs_kiocb_remove_privs(struct kiocb *iocb);
 ssize_t ferrofs_write_sync(struct kiocb *iocb, ssize_t count);
+
+/* Page cache */
+struct inode *ferrofs_mapping_host(struct address_space *mapping);
+struct address_space *ferrofs_inode_mapping(struct inode *inode);
+struct inode *ferrofs_folio_inode(struct folio *folio);
+loff_t ferrofs_folio_pos(struct folio *folio);
+size_t ferrofs_folio_size(struct folio *folio);
+void *ferrofs_folio_map(struct folio *folio);
+void ferrofs_folio_unmap(void *addr);
+bool ferrofs_folio_uptodate(struct folio *folio);
+void ferrofs_folio_mark_uptodate(struct folio *folio);
+void ferrofs_folio_zero(struct folio *folio, size_t start, size_t end);
+void ferrofs_folio_start_writeback(struct folio *folio);
+void ferrofs_folio_put(struct folio *folio);
+bool ferrofs_folio_reserve(struct folio *folio);
+bool ferrofs_folio_unreserve(struct folio *folio);
+bool ferrofs_folio_reserved(struct folio *folio);
+struct folio *ferrofs_write_begin_folio(struct address_space *mapping, loff_t pos);
+struct folio *ferrofs_readahead_folio(struct readahead_control *rac);
+loff_t ferrofs_readahead_pos(struct readahead_control *rac);
+size_t ferrofs_readahead_length(struct readahead_control *rac);
+struct address_space *ferrofs_readahead_mapping(struct readahead_control *rac);
+loff_t ferrofs_i_size_read(const struct inode *inode);
+void ferrofs_i_size_write(struct inode *inode, loff_t size);
+void ferrofs_inode_set_blocks(struct inode *inode, u64 blocks);
+void ferrofs_inode_times(const struct inode *inode, s64 *sec, u32 *nsec);
+void ferrofs_mapping_set_error(struct address_space *mapping, int error);
+long ferrofs_ptr_err(const void *ptr);
 
 /* Errors as pointers */
 void *ferrofs_err_ptr(long error);

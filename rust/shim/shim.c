@@ -147,6 +147,11 @@ void ferrofs_inode_set_size(struct inode *inode, u64 size, u64 blocks)
 	inode->i_blocks = blocks;
 }
 
+void ferrofs_inode_set_ctime(struct inode *inode, s64 sec, u32 nsec)
+{
+	inode_set_ctime(inode, sec, nsec);
+}
+
 bool ferrofs_inode_is_new(struct inode *inode)
 {
 	return inode->i_state & I_NEW;
@@ -387,4 +392,155 @@ void *ferrofs_err_ptr(long error)
 void ferrofs_kunit_fail(struct kunit *test, const char *file, int line, const char *msg)
 {
 	KUNIT_FAIL(test, "%s:%d: %s", file, line, msg);
+}
+
+struct inode *ferrofs_mapping_host(struct address_space *mapping)
+{
+	return mapping->host;
+}
+
+struct address_space *ferrofs_inode_mapping(struct inode *inode)
+{
+	return inode->i_mapping;
+}
+
+struct inode *ferrofs_folio_inode(struct folio *folio)
+{
+	return folio->mapping->host;
+}
+
+loff_t ferrofs_folio_pos(struct folio *folio)
+{
+	return folio_pos(folio);
+}
+
+size_t ferrofs_folio_size(struct folio *folio)
+{
+	return folio_size(folio);
+}
+
+/* ferrofs does not enable large folios, so one page maps the whole folio. */
+void *ferrofs_folio_map(struct folio *folio)
+{
+	return kmap_local_folio(folio, 0);
+}
+
+void ferrofs_folio_unmap(void *addr)
+{
+	kunmap_local(addr);
+}
+
+bool ferrofs_folio_uptodate(struct folio *folio)
+{
+	return folio_test_uptodate(folio);
+}
+
+void ferrofs_folio_mark_uptodate(struct folio *folio)
+{
+	folio_mark_uptodate(folio);
+}
+
+void ferrofs_folio_zero(struct folio *folio, size_t start, size_t end)
+{
+	folio_zero_segment(folio, start, end);
+}
+
+void ferrofs_folio_start_writeback(struct folio *folio)
+{
+	folio_start_writeback(folio);
+}
+
+void ferrofs_folio_put(struct folio *folio)
+{
+	folio_put(folio);
+}
+
+/*
+ * A dirty folio holds one block of reserved space until it is written back
+ * or thrown away; folio->private marks it (a tag, not a pointer), so the
+ * VFS calls invalidate_folio/release_folio for it. Safe under spinlocks:
+ * dirty_folio can be called with the page table lock held.
+ */
+bool ferrofs_folio_reserve(struct folio *folio)
+{
+	if (folio_test_private(folio))
+		return false;
+	folio_attach_private(folio, (void *)1UL);
+	return true;
+}
+
+bool ferrofs_folio_unreserve(struct folio *folio)
+{
+	if (!folio_test_private(folio))
+		return false;
+	folio_detach_private(folio);
+	return true;
+}
+
+bool ferrofs_folio_reserved(struct folio *folio)
+{
+	return folio_test_private(folio);
+}
+
+struct folio *ferrofs_write_begin_folio(struct address_space *mapping, loff_t pos)
+{
+	return __filemap_get_folio(mapping, pos >> PAGE_SHIFT, FGP_WRITEBEGIN, mapping_gfp_mask(mapping));
+}
+
+struct folio *ferrofs_readahead_folio(struct readahead_control *rac)
+{
+	return readahead_folio(rac);
+}
+
+loff_t ferrofs_readahead_pos(struct readahead_control *rac)
+{
+	return readahead_pos(rac);
+}
+
+size_t ferrofs_readahead_length(struct readahead_control *rac)
+{
+	return readahead_length(rac);
+}
+
+struct address_space *ferrofs_readahead_mapping(struct readahead_control *rac)
+{
+	return rac->mapping;
+}
+
+loff_t ferrofs_i_size_read(const struct inode *inode)
+{
+	return i_size_read(inode);
+}
+
+void ferrofs_i_size_write(struct inode *inode, loff_t size)
+{
+	i_size_write(inode, size);
+}
+
+/* i_blocks changes at writeback too, outside the inode lock. */
+void ferrofs_inode_set_blocks(struct inode *inode, u64 blocks)
+{
+	spin_lock(&inode->i_lock);
+	inode->i_blocks = blocks;
+	spin_unlock(&inode->i_lock);
+}
+
+/* atime, mtime, ctime as three (sec, nsec) pairs. */
+void ferrofs_inode_times(const struct inode *inode, s64 *sec, u32 *nsec)
+{
+	struct timespec64 a = inode_get_atime(inode), m = inode_get_mtime(inode), c = inode_get_ctime(inode);
+
+	sec[0] = a.tv_sec, nsec[0] = a.tv_nsec;
+	sec[1] = m.tv_sec, nsec[1] = m.tv_nsec;
+	sec[2] = c.tv_sec, nsec[2] = c.tv_nsec;
+}
+
+void ferrofs_mapping_set_error(struct address_space *mapping, int error)
+{
+	mapping_set_error(mapping, error);
+}
+
+long ferrofs_ptr_err(const void *ptr)
+{
+	return IS_ERR(ptr) ? PTR_ERR(ptr) : 0;
 }

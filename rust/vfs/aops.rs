@@ -1,7 +1,444 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The page cache of regular files: address_space_operations over the core.
+//!
+//! Reads fill folios from the core (readahead reads the whole window in one
+//! core call, so a run of extents goes out as large bios); buffered writes
+//! dirty folios, and writeback hands runs of contiguous dirty folios to the
+//! core in one `write_data` call of up to `BATCH` bytes. The folio lock is
+//! always taken before the per-mount core lock, never after.
+//!
+//! Space: each dirty folio holds one block promised by `FsInfo`, tagged on
+//! the folio (`folio->private`), so write_begin can refuse with ENOSPC
+//! before the data is accepted rather than lose it at writeback.
 
 use super::bindings as b;
 use super::cell::{zeroed, Vtable};
+use super::fs_info::FsInfo;
+use super::namei::parts;
+use super::errno_of;
+use crate::error::Error as CoreError;
+use crate::mem::TryVec;
+use kernel::alloc::flags::GFP_KERNEL;
+use kernel::ffi::{c_int, c_uint, c_void};
+use kernel::prelude::*;
 
-pub(crate) static FILE_AOPS: Vtable<b::address_space_operations> = Vtable(b::address_space_operations { ..zeroed() });
+/// Most bytes one writeback or readahead trip hands to the core.
+const BATCH: usize = 1 << 20;
+
+pub(crate) static FILE_AOPS: Vtable<b::address_space_operations> = Vtable(b::address_space_operations {
+    read_folio: Some(read_folio),
+    readahead: Some(readahead),
+    writepages: Some(writepages),
+    dirty_folio: Some(dirty_folio),
+    write_begin: Some(write_begin),
+    write_end: Some(write_end),
+    invalidate_folio: Some(invalidate_folio),
+    release_folio: Some(release_folio),
+    ..zeroed()
+});
+
+/// The bytes of a (single-page) folio, mapped for the duration of `f`.
+///
+/// # Safety
+/// The caller holds the folio lock or otherwise owns the folio's contents.
+unsafe fn with_folio_bytes<T>(folio: *mut b::folio, f: impl FnOnce(&mut [u8]) -> T) -> T {
+    // SAFETY: the folio is live and ours (contract); ferrofs never enables
+    // large folios, so the one mapped page covers folio_size bytes.
+    unsafe {
+        let len = b::ferrofs_folio_size(folio);
+        let addr = b::ferrofs_folio_map(folio);
+        let r = f(core::slice::from_raw_parts_mut(addr.cast::<u8>(), len));
+        b::ferrofs_folio_unmap(addr);
+        r
+    }
+}
+
+/// Reads a locked folio's contents from the core; zero past the end of the
+/// file. Leaves the folio locked.
+///
+/// # Safety
+/// `folio` is locked and belongs to a live ferrofs regular file.
+unsafe fn fill_folio(folio: *mut b::folio) -> c_int {
+    // SAFETY: a locked folio of ours has a live mapping and host.
+    let inode = unsafe { b::ferrofs_folio_inode(folio) };
+    // SAFETY: as above.
+    let (info, _, ino) = unsafe { parts(inode) };
+    // SAFETY: as above.
+    let pos = unsafe { b::ferrofs_folio_pos(folio) } as u64;
+    // SAFETY: locked folio (contract).
+    let r = unsafe {
+        with_folio_bytes(folio, |bytes| {
+            let n = info.with_core(|fs| fs.read(ino, pos, bytes))?;
+            if let Some(tail) = bytes.get_mut(n..) {
+                tail.fill(0);
+            }
+            Ok(())
+        })
+    };
+    match r {
+        Ok(()) => 0,
+        Err(e) => errno_of(e).to_errno(),
+    }
+}
+
+unsafe extern "C" fn read_folio(_file: *mut b::file, folio: *mut b::folio) -> c_int {
+    // SAFETY: the VFS passes a locked folio of our mapping.
+    let rc = unsafe { fill_folio(folio) };
+    // SAFETY: marks it uptodate on success and unlocks it either way.
+    unsafe { b::folio_end_read(folio, rc == 0) };
+    rc
+}
+
+unsafe extern "C" fn readahead(rac: *mut b::readahead_control) {
+    // SAFETY: the VFS passes a live readahead_control of our mapping.
+    let inode = unsafe { b::ferrofs_mapping_host(b::ferrofs_readahead_mapping(rac)) };
+    // SAFETY: the mapping's host is a live ferrofs inode.
+    let (info, _, ino) = unsafe { parts(inode) };
+    // SAFETY: live readahead_control.
+    let (mut pos, mut left) = unsafe { (b::ferrofs_readahead_pos(rac) as u64, b::ferrofs_readahead_length(rac)) };
+    let Ok(mut buf) = KVVec::from_elem(0u8, left.min(BATCH), GFP_KERNEL) else {
+        // Without a window buffer the folios are read one by one via
+        // read_folio; the VFS unlocks what readahead leaves.
+        return;
+    };
+    while left > 0 {
+        let chunk = left.min(buf.len());
+        let Some(window) = buf.get_mut(..chunk) else { return };
+        let got = info.with_core(|fs| fs.read(ino, pos, window));
+        let Ok(n) = got else { return };
+        if let Some(tail) = window.get_mut(n..) {
+            tail.fill(0);
+        }
+        let mut off = 0usize;
+        while off < chunk {
+            // SAFETY: live readahead_control; each folio comes back locked.
+            let folio = unsafe { b::ferrofs_readahead_folio(rac) };
+            if folio.is_null() {
+                return;
+            }
+            // SAFETY: the folio is locked and ours until folio_end_read.
+            let copied = unsafe {
+                with_folio_bytes(folio, |bytes| match window.get(off..off + bytes.len()) {
+                    Some(src) => {
+                        bytes.copy_from_slice(src);
+                        bytes.len()
+                    }
+                    None => 0,
+                })
+            };
+            // SAFETY: marks it uptodate if filled, and unlocks it.
+            unsafe { b::folio_end_read(folio, copied > 0) };
+            if copied == 0 {
+                return;
+            }
+            off += copied;
+        }
+        pos += chunk as u64;
+        left -= chunk;
+    }
+}
+
+/// Runs of contiguous dirty folios on their way to the core.
+struct Batch {
+    /// File offset of `data[0]`.
+    pos: u64,
+    data: TryVec<u8>,
+    /// Folios under writeback whose bytes are in `data`.
+    folios: TryVec<*mut b::folio>,
+}
+
+impl Batch {
+    /// Writes the batch into the core and ends writeback of its folios.
+    ///
+    /// # Safety
+    /// Every folio in `self.folios` is under writeback, unlocked, and held
+    /// by the page cache of `inode`.
+    unsafe fn flush(&mut self, info: &FsInfo, inode: *mut b::inode, ino: u64) -> c_int {
+        if self.folios.is_empty() {
+            return 0;
+        }
+        let pos = self.pos;
+        let data = &self.data;
+        let r = info.with_core(|fs| {
+            let n = fs.write_data(ino, pos, data)?;
+            if n < data.len() {
+                return Err(CoreError::NoSpace);
+            }
+            fs.getattr(ino)
+        });
+        let rc = match r {
+            Ok(attr) => {
+                // SAFETY: live inode; the shim takes i_lock for i_blocks.
+                unsafe { b::ferrofs_inode_set_blocks(inode, attr.blocks) };
+                0
+            }
+            Err(e) => {
+                let errno = errno_of(e).to_errno();
+                // SAFETY: live inode and mapping; fsync will report it.
+                unsafe { b::ferrofs_mapping_set_error(b::ferrofs_inode_mapping(inode), errno) };
+                errno
+            }
+        };
+        for &folio in self.folios.iter() {
+            // SAFETY: under writeback since we started it (contract).
+            unsafe { b::folio_end_writeback(folio) };
+        }
+        self.folios.clear();
+        self.data.clear();
+        rc
+    }
+}
+
+unsafe extern "C" fn writepages(mapping: *mut b::address_space, wbc: *mut b::writeback_control) -> c_int {
+    // SAFETY: the VFS passes a live mapping of a ferrofs regular file.
+    let inode = unsafe { b::ferrofs_mapping_host(mapping) };
+    // SAFETY: as above.
+    let (info, _, ino) = unsafe { parts(inode) };
+    // Allocated up front: nothing allocates while folios are under writeback.
+    let (Ok(data), Ok(folios)) = (TryVec::try_with_capacity(BATCH), TryVec::try_with_capacity(BATCH >> 12)) else {
+        return ENOMEM.to_errno();
+    };
+    let mut batch = Batch { pos: 0, data, folios };
+    let mut first_error = 0;
+    let mut error: c_int = 0;
+    let mut folio: *mut b::folio = core::ptr::null_mut();
+    loop {
+        // SAFETY: the iteration protocol of writeback_iter: pass back the
+        // previous folio and its result; each folio returned is locked with
+        // its dirty bit cleared for I/O.
+        folio = unsafe { b::writeback_iter(mapping, wbc, folio, &mut error) };
+        if folio.is_null() {
+            break;
+        }
+        error = 0;
+        // SAFETY: the folio is locked and ours until we unlock it.
+        let (pos, size, isize) =
+            unsafe { (b::ferrofs_folio_pos(folio) as u64, b::ferrofs_folio_size(folio), b::ferrofs_i_size_read(inode) as u64) };
+        if pos >= isize {
+            // Past EOF: a truncate is removing it.
+            // SAFETY: locked folio of ours.
+            unsafe {
+                if b::ferrofs_folio_unreserve(folio) {
+                    info.release_dirty();
+                }
+                b::folio_unlock(folio);
+            }
+            continue;
+        }
+        let len = (isize - pos).min(size as u64) as usize;
+        let joins = !batch.folios.is_empty() && batch.pos + batch.data.len() as u64 == pos && batch.data.len() + size <= BATCH;
+        if !joins {
+            // SAFETY: the batch's folios are ours under writeback.
+            let rc = unsafe { batch.flush(info, inode, ino) };
+            if first_error == 0 {
+                first_error = rc;
+            }
+            batch.pos = pos;
+        }
+        // SAFETY: locked folio; bytes past EOF never reach the disk and are
+        // zero in the cache, as a later extension must read zeros there.
+        let copied = unsafe {
+            if len < size {
+                b::ferrofs_folio_zero(folio, len, size);
+            }
+            with_folio_bytes(folio, |bytes| bytes.get(..len).map(|src| batch.data.try_extend_from_slice(src)))
+        };
+        let queued = matches!(copied, Some(Ok(()))) && batch.folios.try_push(folio).is_ok();
+        // SAFETY: locked folio; writeback is ended by `flush` (or just
+        // below when it could not be queued).
+        unsafe {
+            if b::ferrofs_folio_unreserve(folio) {
+                info.release_dirty();
+            }
+            b::ferrofs_folio_start_writeback(folio);
+            b::folio_unlock(folio);
+            if !queued {
+                batch.data.truncate(batch.data.len().saturating_sub(len));
+                b::ferrofs_mapping_set_error(mapping, ENOMEM.to_errno());
+                b::folio_end_writeback(folio);
+                error = ENOMEM.to_errno();
+            }
+        }
+        if len < size {
+            // EOF: nothing can follow in this batch.
+            // SAFETY: the batch's folios are ours under writeback.
+            let rc = unsafe { batch.flush(info, inode, ino) };
+            if first_error == 0 {
+                first_error = rc;
+            }
+        }
+    }
+    // SAFETY: the batch's folios are ours under writeback.
+    let rc = unsafe { batch.flush(info, inode, ino) };
+    [first_error, rc, error].into_iter().find(|&e| e != 0).unwrap_or(0)
+}
+
+unsafe extern "C" fn dirty_folio(mapping: *mut b::address_space, folio: *mut b::folio) -> bool {
+    // SAFETY: the VFS passes a folio of our mapping; tagging does not
+    // sleep (this may run under the page table lock).
+    unsafe {
+        if b::ferrofs_folio_reserve(folio) {
+            let (info, _, _) = parts(b::ferrofs_mapping_host(mapping));
+            info.reserve_dirty();
+        }
+        b::filemap_dirty_folio(mapping, folio)
+    }
+}
+
+unsafe extern "C" fn invalidate_folio(folio: *mut b::folio, offset: usize, len: usize) {
+    // SAFETY: the VFS passes a locked folio of ours being truncated.
+    unsafe {
+        if offset == 0 && len == b::ferrofs_folio_size(folio) && b::ferrofs_folio_unreserve(folio) {
+            let (info, _, _) = parts(b::ferrofs_folio_inode(folio));
+            info.release_dirty();
+        }
+    }
+}
+
+unsafe extern "C" fn release_folio(folio: *mut b::folio, _gfp: b::gfp_t) -> bool {
+    // SAFETY: the VFS passes a locked, clean folio of ours; a clean folio
+    // holds no promise any more, so the tag can go.
+    unsafe {
+        if b::ferrofs_folio_unreserve(folio) {
+            let (info, _, _) = parts(b::ferrofs_folio_inode(folio));
+            info.release_dirty();
+        }
+    }
+    true
+}
+
+/// Refuses a write that would dirty one more folio when the promised blocks
+/// would no longer fit; first writes this file back and commits, which
+/// turns promises into real blocks and frees the blocks they replaced.
+///
+/// # Safety
+/// `inode` is a live ferrofs regular file; no folio of it is locked by us.
+unsafe fn reserve_room(info: &FsInfo, inode: *mut b::inode) -> c_int {
+    match info.room_for_one_more() {
+        Ok(true) => return 0,
+        Ok(false) => {}
+        Err(e) => return errno_of(e).to_errno(),
+    }
+    // SAFETY: live inode (contract); no folio lock held, so writeback of
+    // this mapping cannot wait on us.
+    unsafe { b::filemap_write_and_wait_range(b::ferrofs_inode_mapping(inode), 0, i64::MAX) };
+    if let Err(e) = info.with_core(|fs| fs.commit()) {
+        return errno_of(e).to_errno();
+    }
+    match info.room_for_one_more() {
+        Ok(true) => 0,
+        Ok(false) => ENOSPC.to_errno(),
+        Err(e) => errno_of(e).to_errno(),
+    }
+}
+
+/// The locked, referenced folio at `pos`, created if missing.
+///
+/// # Safety
+/// `mapping` is a live mapping of ours; the caller holds no folio lock of it.
+unsafe fn grab_folio(mapping: *mut b::address_space, pos: i64) -> Result<*mut b::folio, c_int> {
+    // SAFETY: per the contract.
+    let folio = unsafe { b::ferrofs_write_begin_folio(mapping, pos) };
+    // SAFETY: pointer classification only.
+    match unsafe { b::ferrofs_ptr_err(folio.cast()) } {
+        0 => Ok(folio),
+        err => Err(err as c_int),
+    }
+}
+
+unsafe extern "C" fn write_begin(
+    _file: *mut b::file,
+    mapping: *mut b::address_space,
+    pos: i64,
+    len: c_uint,
+    foliop: *mut *mut b::folio,
+    _fsdata: *mut *mut c_void,
+) -> c_int {
+    // SAFETY: the VFS passes a live mapping of ours, with the inode locked.
+    let inode = unsafe { b::ferrofs_mapping_host(mapping) };
+    // SAFETY: as above.
+    let (info, _, _) = unsafe { parts(inode) };
+    // SAFETY: as above; nothing is locked by us yet.
+    let mut folio = match unsafe { grab_folio(mapping, pos) } {
+        Ok(f) => f,
+        Err(rc) => return rc,
+    };
+    // SAFETY: the folio is locked and referenced by us.
+    if !unsafe { b::ferrofs_folio_reserved(folio) } {
+        // Check for space without the folio: making room writes this file
+        // back, which locks its folios. The folio is looked up afresh
+        // afterwards, as a truncate may have removed it meanwhile.
+        // SAFETY: our locked, referenced folio; then a live inode.
+        let rc = unsafe {
+            b::folio_unlock(folio);
+            b::ferrofs_folio_put(folio);
+            reserve_room(info, inode)
+        };
+        if rc != 0 {
+            return rc;
+        }
+        // SAFETY: as above.
+        folio = match unsafe { grab_folio(mapping, pos) } {
+            Ok(f) => f,
+            Err(rc) => return rc,
+        };
+    }
+    // SAFETY: the folio is locked and referenced by us.
+    unsafe {
+        let (fpos, size) = (b::ferrofs_folio_pos(folio), b::ferrofs_folio_size(folio));
+        let whole = pos == fpos && len as usize == size;
+        if !b::ferrofs_folio_uptodate(folio) && !whole {
+            let rc = if fpos >= b::ferrofs_i_size_read(inode) {
+                // Wholly past EOF: nothing to read, the rest reads as zero.
+                b::ferrofs_folio_zero(folio, 0, size);
+                0
+            } else {
+                fill_folio(folio)
+            };
+            if rc != 0 {
+                b::folio_unlock(folio);
+                b::ferrofs_folio_put(folio);
+                return rc;
+            }
+            b::ferrofs_folio_mark_uptodate(folio);
+        }
+        *foliop = folio;
+    }
+    0
+}
+
+unsafe extern "C" fn write_end(
+    _file: *mut b::file,
+    mapping: *mut b::address_space,
+    pos: i64,
+    len: c_uint,
+    copied: c_uint,
+    folio: *mut b::folio,
+    _fsdata: *mut c_void,
+) -> c_int {
+    // SAFETY: the VFS passes back the locked folio from write_begin, with
+    // the inode still locked.
+    unsafe {
+        let inode = b::ferrofs_mapping_host(mapping);
+        let mut copied = copied;
+        if !b::ferrofs_folio_uptodate(folio) {
+            // Only a whole-folio write skips the read; a short copy into it
+            // leaves stale bytes, so take none of it and let the VFS retry.
+            if copied < len {
+                copied = 0;
+            } else {
+                b::ferrofs_folio_mark_uptodate(folio);
+            }
+        }
+        if copied > 0 {
+            let end = pos + copied as i64;
+            if end > b::ferrofs_i_size_read(inode) {
+                b::ferrofs_i_size_write(inode, end);
+            }
+            b::folio_mark_dirty(folio);
+        }
+        b::folio_unlock(folio);
+        b::ferrofs_folio_put(folio);
+        copied as c_int
+    }
+}

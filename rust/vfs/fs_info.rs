@@ -13,6 +13,7 @@ use crate::format::FileType;
 use crate::fs::{Filesystem, InodeAttr, MountOptions, StatFs};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::prelude::*;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::sync::Mutex;
 
 /// One directory entry handed from the core to the VFS.
@@ -31,6 +32,10 @@ pub(crate) struct FsInfo {
     /// `None` once put_super has unmounted the core.
     #[pin]
     core: Mutex<Option<Filesystem<KernelDevice>>>,
+    /// Blocks promised to dirty page-cache folios not yet written back (one
+    /// per folio tagged in `aops`), so a buffered write that could not be
+    /// written back fails with ENOSPC at write(2) and not later.
+    dirty_reserved: AtomicU64,
 }
 
 impl FsInfo {
@@ -38,7 +43,15 @@ impl FsInfo {
     pub(crate) fn new(dev: KernelDevice, read_only: bool) -> Result<Pin<KBox<Self>>> {
         let fs = Filesystem::mount_with(dev, MountOptions { read_only, ..MountOptions::default() })?;
         let (root_ino, uuid) = (fs.root_ino(), fs.superblock().uuid);
-        KBox::pin_init(pin_init!(FsInfo { root_ino, uuid, core <- kernel::new_mutex!(Some(fs), "ferrofs::FsInfo::core") }), GFP_KERNEL)
+        KBox::pin_init(
+            pin_init!(FsInfo {
+                root_ino,
+                uuid,
+                core <- kernel::new_mutex!(Some(fs), "ferrofs::FsInfo::core"),
+                dirty_reserved: AtomicU64::new(0),
+            }),
+            GFP_KERNEL,
+        )
             .map_err(|_| Error::NoMemory)
     }
 
@@ -71,6 +84,26 @@ impl FsInfo {
     /// Inode number of the root directory.
     pub(crate) fn root_ino(&self) -> u64 {
         self.root_ino
+    }
+
+    /// Counts one more block promised to a dirty folio.
+    pub(crate) fn reserve_dirty(&self) {
+        self.dirty_reserved.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Gives back the block of a folio written back or thrown away.
+    pub(crate) fn release_dirty(&self) {
+        // Never below zero, even if a tag outlived a remount of the count.
+        let _ = self.dirty_reserved.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// Whether the core has room for every promised block plus one more
+    /// and the tree nodes that writing them back will copy: a margin of 64
+    /// blocks and one in 16 of the promised ones.
+    pub(crate) fn room_for_one_more(&self) -> Result<bool> {
+        let promised = self.dirty_reserved.load(Ordering::Relaxed);
+        let avail = self.statfs()?.avail_blocks;
+        Ok(avail > promised + 1 + 64 + promised / 16)
     }
 
     /// Filesystem UUID.

@@ -111,19 +111,49 @@ unsafe fn fill(inode: *mut b::inode, a: &InodeAttr) {
     }
 }
 
-/// Brings a VFS inode's attributes in line with the core's.
+/// Brings a VFS inode's attributes in line with the core's, after a core
+/// call changed them.
+///
+/// A regular file already in memory keeps its own size, access and
+/// modification times: the page cache runs ahead of the core there (see
+/// `file`), so only the fields the core decides are taken.
 ///
 /// # Safety
 /// `inode` is live and the caller holds what serialises its attribute
 /// updates (I_NEW, or the VFS inode lock for the operation).
 pub(crate) unsafe fn refresh(inode: *mut b::inode, a: &InodeAttr) {
     // SAFETY: per the contract.
+    let vfs_ahead = a.file_type() == FileType::Regular && !unsafe { b::ferrofs_inode_is_new(inode) };
+    // SAFETY: per the contract.
+    unsafe { refresh_fields(inode, a, Fields { size: !vfs_ahead, times: !vfs_ahead }) }
+}
+
+/// Which of the fields the VFS inode may run ahead on to take from the core.
+pub(crate) struct Fields {
+    pub(crate) size: bool,
+    pub(crate) times: bool,
+}
+
+/// `refresh` with an explicit choice of size and times.
+///
+/// # Safety
+/// As for `refresh`.
+pub(crate) unsafe fn refresh_fields(inode: *mut b::inode, a: &InodeAttr, take: Fields) {
+    // SAFETY: per the contract.
     unsafe {
         (*inode).i_mode = a.mode as u16;
         b::set_nlink(inode, a.nlink);
         b::ferrofs_inode_set_owner(inode, a.uid, a.gid);
-        b::ferrofs_inode_set_size(inode, a.size, a.blocks);
-        b::ferrofs_inode_set_times(inode, a.atime.sec, a.atime.nsec, a.mtime.sec, a.mtime.nsec, a.ctime.sec, a.ctime.nsec);
+        if take.size {
+            b::ferrofs_inode_set_size(inode, a.size, a.blocks);
+        } else {
+            b::ferrofs_inode_set_blocks(inode, a.blocks);
+        }
+        if take.times {
+            b::ferrofs_inode_set_times(inode, a.atime.sec, a.atime.nsec, a.mtime.sec, a.mtime.nsec, a.ctime.sec, a.ctime.nsec);
+        } else {
+            b::ferrofs_inode_set_ctime(inode, a.ctime.sec, a.ctime.nsec);
+        }
     }
 }
 

@@ -6,10 +6,10 @@
 
 use super::bindings as b;
 use super::fs_info::FsInfo;
-use super::inode::{self, refresh};
+use super::inode::{self, refresh, refresh_fields, Fields};
 use super::{errno_of, now};
 use crate::error::{Error as CoreError, Result as CoreResult};
-use crate::format::{Timespec, NAME_MAX};
+use crate::format::{Timespec, NAME_MAX, S_IFMT, S_IFREG};
 use crate::fs::{InodeAttr, SetAttr, RENAME_EXCHANGE, RENAME_NOREPLACE};
 use kernel::ffi::c_int;
 use kernel::types::ARef;
@@ -247,21 +247,54 @@ pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b
         )
     };
     let ts = |sec: i64, nsec: u32| Timespec { sec, nsec };
+    // SAFETY: the inode is live and locked.
+    let regular = unsafe { (*inode).i_mode } as u32 & S_IFMT == S_IFREG;
+    if regular {
+        // The VFS inode's times run ahead of the core's (see `file`): hand
+        // them over with the change, so taking the result back is exact.
+        let (mut sec, mut nsec) = ([0i64; 3], [0u32; 3]);
+        // SAFETY: live inode; three slots each.
+        unsafe { b::ferrofs_inode_times(inode, sec.as_mut_ptr(), nsec.as_mut_ptr()) };
+        if !a {
+            (f.atime_sec, f.atime_nsec) = (sec[0], nsec[0]);
+        }
+        if !mt {
+            (f.mtime_sec, f.mtime_nsec) = (sec[1], nsec[1]);
+        }
+    }
+    let old_size = if regular && s {
+        // SAFETY: live, locked inode.
+        let old = unsafe { b::ferrofs_i_size_read(inode) };
+        // Page cache first: drops the folios past the new end and zeroes the
+        // tail of the last one, and waits for their writeback, so nothing
+        // written back later can reach past the end the core is given.
+        // SAFETY: live, locked inode.
+        unsafe { b::truncate_setsize(inode, f.size as i64) };
+        Some(old)
+    } else {
+        None
+    };
     let change = SetAttr {
         mode: m.then_some(f.mode),
         uid: u.then_some(f.uid),
         gid: g.then_some(f.gid),
         size: s.then_some(f.size),
-        atime: a.then(|| ts(f.atime_sec, f.atime_nsec)),
-        mtime: mt.then(|| ts(f.mtime_sec, f.mtime_nsec)),
+        atime: (a || regular).then(|| ts(f.atime_sec, f.atime_nsec)),
+        mtime: (mt || regular).then(|| ts(f.mtime_sec, f.mtime_nsec)),
         ctime: c.then(|| ts(f.ctime_sec, f.ctime_nsec)),
         flags: None,
     };
     let t = now();
     let r = info.with_core(|fs| fs.setattr(ino, &change, t)).map(|attr| {
-        // SAFETY: the inode is live and locked.
-        unsafe { refresh(inode, &attr) }
+        // SAFETY: the inode is live and locked; the core's size is current
+        // only when this change set it.
+        unsafe { refresh_fields(inode, &attr, Fields { size: s || !regular, times: true }) }
     });
+    if let (Err(_), Some(old)) = (&r, old_size) {
+        // The core kept the old size; so must the VFS.
+        // SAFETY: live, locked inode.
+        unsafe { b::ferrofs_i_size_write(inode, old) };
+    }
     to_c(r)
 }
 

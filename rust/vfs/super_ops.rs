@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! super_operations: statfs, put_super, evict_inode and sync_fs (freeze
-//! and remount come with the full adapter).
+//! super_operations: statfs, put_super, evict_inode, write_inode, sync_fs
+//! and freeze.
 
 use super::bindings as b;
 use super::cell::zeroed;
@@ -11,8 +11,29 @@ pub(crate) static SUPER_OPS: b::super_operations = b::super_operations {
     put_super: Some(put_super),
     evict_inode: Some(evict_inode),
     sync_fs: Some(sync_fs),
+    write_inode: Some(write_inode),
+    freeze_fs: Some(freeze_fs),
     ..zeroed()
 };
+
+/// Writeback of a dirty inode: the times a write(2) or mmap set reach the
+/// core (data goes through `aops`, sizes at data writeback).
+unsafe extern "C" fn write_inode(inode: *mut b::inode, _wbc: *mut b::writeback_control) -> kernel::ffi::c_int {
+    // SAFETY: the VFS writes back a live inode of ours.
+    let (info, _, ino) = unsafe { super::namei::parts(inode) };
+    // SAFETY: as above.
+    match unsafe { super::file::push_times(info, inode, ino) } {
+        Ok(()) | Err(crate::error::Error::ReadOnly) | Err(crate::error::Error::NotFound) => 0,
+        Err(e) => super::errno_of(e).to_errno(),
+    }
+}
+
+/// FIFREEZE: the VFS has stopped writers and synced (sync_fs with wait), so
+/// everything is committed; a last commit covers anything that raced in.
+unsafe extern "C" fn freeze_fs(sb: *mut b::super_block) -> kernel::ffi::c_int {
+    // SAFETY: the VFS freezes a live, mounted super_block.
+    unsafe { sync_fs(sb, 1) }
+}
 
 unsafe extern "C" fn evict_inode(inode: *mut b::inode) {
     // SAFETY: the VFS evicts a live inode of ours exactly once; after
