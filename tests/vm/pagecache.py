@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+# Page-cache behaviour of a mounted ferrofs, checked from userspace: mmap
+# reads and shared writes, partial-block zeroing on truncate, holes, splice,
+# O_DIRECT refusal, times kept across writeback, ENOSPC at write(2) on a
+# full filesystem. Prints PASS/FAIL lines like lib.sh.
+import ctypes
+import errno
+import mmap
+import os
+import sys
+import time
+
+mnt = sys.argv[1]
+phase = sys.argv[2]
+
+
+def check(name, cond, detail=""):
+    print(("PASS " if cond else "FAIL ") + name + ("" if cond or not detail else ": " + str(detail)))
+
+
+def path(name):
+    return os.path.join(mnt, name)
+
+
+def pattern(n, seed):
+    return bytes((i * 131 + seed) & 0xFF for i in range(n))
+
+
+def write_file(name, data):
+    with open(path(name), "wb") as f:
+        f.write(data)
+
+
+def read_file(name):
+    with open(path(name), "rb") as f:
+        return f.read()
+
+
+def errno_of(fn):
+    try:
+        fn()
+        return "OK"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+
+
+def before_remount():
+    # mmap read of data written through write(2).
+    data = pattern(50000, 1)
+    write_file("m", data)
+    with open(path("m"), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:
+        check("mmap-read-sees-write", m[:] == data)
+    # Shared writable mapping: stores reach the file and survive msync.
+    with open(path("m"), "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+        m[100:105] = b"HELLO"
+        m[45000:45003] = b"END"
+        m.flush()
+    got = read_file("m")
+    check("mmap-write-read-back", got[100:105] == b"HELLO" and got[45000:45003] == b"END" and got[:100] == data[:100])
+    # A private mapping's stores stay private.
+    with open(path("m"), "r+b") as f, mmap.mmap(f.fileno(), 0, flags=mmap.MAP_PRIVATE) as m:
+        m[0:4] = b"PRIV"
+    check("mmap-private-not-written", read_file("m")[:4] == data[:4])
+    # Page cache and read(2) agree after a write at an odd offset.
+    write_file("odd", pattern(10000, 2))
+    fd = os.open(path("odd"), os.O_RDWR)
+    os.pwrite(fd, b"xyz", 4095)
+    check("pwrite-across-pages", os.pread(fd, 5, 4094) == bytes([pattern(10000, 2)[4094]]) + b"xyz" + bytes([pattern(10000, 2)[4098]]))
+    # Truncate down to mid-block, then up: the tail reads as zeros even
+    # though the old bytes were in the cache.
+    os.ftruncate(fd, 5000)
+    os.ftruncate(fd, 9000)
+    tail = os.pread(fd, 4000, 5000)
+    check("truncate-zeroes-partial-block", tail == bytes(4000), tail[:16])
+    os.close(fd)
+    # mmap store past EOF within the last page must not show after extension.
+    write_file("eof", b"a" * 100)
+    with open(path("eof"), "r+b") as f:
+        # Python's mmap refuses to map past EOF; libc does not. A store into
+        # the mapped page past EOF is allowed and is not file data.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        addr = libc.mmap(None, 4096, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, f.fileno(), 0)
+        check("mmap-eof-page", addr not in (None, ctypes.c_void_p(-1).value))
+        if addr not in (None, ctypes.c_void_p(-1).value):
+            ctypes.memset(addr + 200, 0x55, 1)
+            libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(4096))
+        os.fsync(f.fileno())
+        os.truncate(path("eof"), 300)
+    check("mmap-past-eof-not-exposed", read_file("eof")[100:] == bytes(200))
+    # Holes in a sparse file read as zeros through the cache and mmap.
+    fd = os.open(path("sparse"), os.O_RDWR | os.O_CREAT, 0o644)
+    os.pwrite(fd, b"Z", 8 * 1024 * 1024)
+    with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as m:
+        check("hole-via-mmap", m[4096:8192] == bytes(4096) and m[8 * 1024 * 1024] == ord("Z"))
+    os.close(fd)
+    # splice from a pipe into a file and from a file into a pipe.
+    r, w = os.pipe()
+    os.write(w, b"spliced!")
+    fd = os.open(path("spl"), os.O_RDWR | os.O_CREAT, 0o644)
+    n = os.splice(r, fd, 8)
+    check("splice-to-file", n == 8 and os.pread(fd, 8, 0) == b"spliced!")
+    n = os.splice(fd, w, 8, offset_src=0)
+    check("splice-from-file", n == 8 and os.read(r, 8) == b"spliced!")
+    os.close(fd)
+    os.close(r)
+    os.close(w)
+    # O_DIRECT is refused cleanly.
+    check("odirect-einval", errno_of(lambda: os.close(os.open(path("m"), os.O_RDWR | os.O_DIRECT))) == "EINVAL")
+    # mtime set by write(2) survives writeback done long after.
+    write_file("times", b"t" * 5000)
+    st = os.stat(path("times"))
+    with open(path("mtime.expect"), "w") as f:
+        f.write("%d" % st.st_mtime_ns)
+    time.sleep(1.2)
+    os.sync()
+    check("mtime-kept-by-writeback", os.stat(path("times")).st_mtime_ns == st.st_mtime_ns)
+    check("blocks-after-sync", os.stat(path("times")).st_blocks == 16, os.stat(path("times")).st_blocks)
+    # Big sequential write and read back (many readahead windows).
+    big = os.urandom(1 << 20) * 24
+    write_file("big", big)
+    check("big-read-back", read_file("big") == big)
+    with open(path("big.sum"), "w") as f:
+        f.write(str(hash(big[::4099])))
+
+
+def after_remount():
+    got = read_file("m")
+    check("mmap-write-durable", got[100:105] == b"HELLO" and got[45000:45003] == b"END")
+    check("truncated-file-after-remount", read_file("odd")[5000:9000] == bytes(4000) and len(read_file("odd")) == 9000)
+    with open(path("mtime.expect")) as f:
+        want = int(f.read())
+    check("mtime-after-remount", os.stat(path("times")).st_mtime_ns == want, (os.stat(path("times")).st_mtime_ns, want))
+    check("sparse-after-remount", os.stat(path("sparse")).st_size == 8 * 1024 * 1024 + 1)
+
+
+def fill():
+    # Fill a small filesystem: write(2) itself reports ENOSPC, and what it
+    # accepted is all there after sync.
+    accepted = 0
+    err = "none"
+    chunk = b"F" * (1 << 20)
+    fd = os.open(path("fill"), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while True:
+            accepted += os.write(fd, chunk)
+    except OSError as e:
+        err = errno.errorcode.get(e.errno, str(e.errno))
+    check("enospc-at-write", err == "ENOSPC", err)
+    fsync = errno_of(lambda: os.fsync(fd))
+    check("fsync-after-enospc-ok", fsync == "OK", fsync)
+    os.close(fd)
+    st = os.stat(path("fill"))
+    check("accepted-bytes-present", st.st_size == accepted, (st.st_size, accepted))
+    with open(path("fill"), "rb") as f:
+        ok = all(c == chunk[: len(c)] for c in iter(lambda: f.read(1 << 20), b""))
+    check("accepted-bytes-readable", ok)
+    os.unlink(path("fill"))
+    os.sync()
+    write_file("after", b"x" * 100000)
+    check("write-after-cleanup", read_file("after") == b"x" * 100000)
+
+
+try:
+    {"before": before_remount, "after": after_remount, "fill": fill}[phase]()
+except Exception as e:  # a crash of the checker is a failure, not a skip
+    check("pagecache-" + phase + "-completed", False, repr(e))

@@ -1,0 +1,19 @@
+# The page-cache data path: mmap, splice, truncate zeroing, O_DIRECT,
+# times across writeback, ENOSPC at write(2); then fsck and remount.
+. "$(dirname "$0")/lib.sh"
+mkfs.ferrofs -q -f "$DEV1"
+mount -t ferrofs "$DEV1" "$MNT" || { fail pc-mount; exit 0; }
+python3 "$FERROFS_ROOT/tests/vm/pagecache.py" "$MNT" before
+check pc-umount umount "$MNT"
+check pc-fsck fsck.ferrofs -n "$DEV1"
+mount -t ferrofs "$DEV1" "$MNT" || { fail pc-remount; exit 0; }
+python3 "$FERROFS_ROOT/tests/vm/pagecache.py" "$MNT" after
+umount "$MNT"
+
+# A small filesystem for ENOSPC.
+dd if=/dev/zero of="$DEV2" bs=1M count=64 status=none
+mkfs.ferrofs -q -f "$DEV2" 64M
+mount -t ferrofs "$DEV2" "$MNT" || { fail pc-small-mount; exit 0; }
+python3 "$FERROFS_ROOT/tests/vm/pagecache.py" "$MNT" fill
+check pc-small-umount umount "$MNT"
+check pc-small-fsck fsck.ferrofs -n "$DEV2"
