@@ -2,8 +2,13 @@
 # applied to two directory trees (ferrofs and a reference filesystem); every
 # operation must have the same outcome (success or the same errno) on both,
 # and the trees must match afterwards.
-# usage: diffstress.py SEED OPS ROOT_A ROOT_B   (exit 1 on the first divergence)
+# usage: diffstress.py SEED OPS ROOT_A ROOT_B [--compare-only | --procs N]
+#   (exit 1 on the first divergence). With --procs N, N processes run at
+#   once, each its own sequence (seed*1000+k) in its own subdirectory pK of
+#   both roots, so the filesystems see concurrent calls while each
+#   sequence's outcomes stay deterministic.
 import errno
+import mmap
 import os
 import random
 import stat
@@ -38,12 +43,14 @@ def new_path(root):
 
 def make_op(root):
     """Draws one operation (as data) from the state of the first tree."""
-    kind = rng.choice(["create", "write", "write", "truncate", "mkdir", "rmdir", "unlink", "rename", "link", "symlink", "chmod", "read"])
+    kind = rng.choice(["create", "write", "write", "mmapwrite", "truncate", "mkdir", "rmdir", "unlink", "rename", "link", "symlink", "chmod", "read", "fsync"])
     if kind in ("create", "mkdir", "symlink"):
         return (kind, new_path(root), rng.randrange(1 << 30))
     if kind == "write":
         off = rng.choice([0, rng.randrange(70000), rng.randrange(1 << 22)])
         return (kind, pick_any(root), off, rng.randrange(1, 20000), rng.randrange(1 << 30))
+    if kind == "mmapwrite":
+        return (kind, pick_any(root), rng.random(), rng.randrange(1, 9000), rng.randrange(1 << 30))
     if kind == "truncate":
         return (kind, pick_any(root), rng.choice([0, rng.randrange(10000), rng.randrange(1 << 21)]))
     if kind in ("rename", "link"):
@@ -70,6 +77,27 @@ def apply(root, op):
             fd = os.open(p(op[1]), os.O_WRONLY | os.O_NOFOLLOW)
             try:
                 os.pwrite(fd, data, op[2])
+            finally:
+                os.close(fd)
+        elif kind == "mmapwrite":
+            # A store through a shared mapping at a point inside the file
+            # (the fraction op[2] of its size), clipped to the size.
+            fd = os.open(p(op[1]), os.O_RDWR | os.O_NOFOLLOW)
+            try:
+                size = os.fstat(fd).st_size
+                if size == 0:
+                    return ("ok", "empty")
+                off = int(op[2] * size)
+                data = random.Random(op[4]).randbytes(min(op[3], size - off))
+                with mmap.mmap(fd, size) as m:
+                    m[off : off + len(data)] = data
+                    m.flush()
+            finally:
+                os.close(fd)
+        elif kind == "fsync":
+            fd = os.open(p(op[1]), os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                os.fsync(fd)
             finally:
                 os.close(fd)
         elif kind == "truncate":
@@ -147,7 +175,31 @@ def main():
     return 0
 
 
+def run_procs(n):
+    """Forks n sequences at once, each in its own subdirectory."""
+    global seed, rng, roots
+    base, pids = (seed, list(roots)), []
+    for k in range(n):
+        sub = ["%s/p%d" % (r, k) for r in base[1]]
+        for d in sub:
+            os.mkdir(d)
+        pid = os.fork()
+        if pid == 0:
+            seed, roots = base[0] * 1000 + k, sub
+            rng = random.Random(seed)
+            os._exit(main())
+        pids.append(pid)
+    failed = sum(os.waitpid(pid, 0)[1] != 0 for pid in pids)
+    seed, roots = base
+    if failed or not compare(snapshot(roots[0]), snapshot(roots[1]), "after %d processes" % n):
+        return 1
+    print("%d processes at once: trees match" % n)
+    return 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 5 and sys.argv[5] == "--compare-only":
         sys.exit(0 if compare(snapshot(roots[0]), snapshot(roots[1]), "after remount") else 1)
+    if len(sys.argv) > 6 and sys.argv[5] == "--procs":
+        sys.exit(run_procs(int(sys.argv[6])))
     sys.exit(main())
