@@ -33,6 +33,23 @@ bool ferrofs_sb_rdonly(struct super_block *sb);
 void ferrofs_sb_set_fs_info(struct super_block *sb, void *info);
 void *ferrofs_sb_fs_info(struct super_block *sb);
 void ferrofs_fc_set_ops(struct fs_context *fc, const struct fs_context_operations *ops);
+void *ferrofs_fc_private(struct fs_context *fc);
+void ferrofs_fc_set_private(struct fs_context *fc, void *private);
+struct super_block *ferrofs_fc_root_sb(struct fs_context *fc);
+/* Whether a reconfigure changes SB_RDONLY, and to what. */
+bool ferrofs_fc_changes_rdonly(struct fs_context *fc, bool *to_rdonly);
+const char *ferrofs_param_key(struct fs_parameter *param);
+/* The value of a string parameter, NULL for a flag or another type. */
+const char *ferrofs_param_string(struct fs_parameter *param);
+extern const int FERROFS_ENOPARAM;
+void ferrofs_seq_puts(struct seq_file *m, const char *s);
+void ferrofs_sb_force_rdonly(struct super_block *sb);
+
+/* Periodic commit: a delayed work calling @tick every interval. */
+struct ferrofs_ticker;
+struct ferrofs_ticker *ferrofs_ticker_new(struct super_block *sb, void (*tick)(struct super_block *sb));
+void ferrofs_ticker_set(struct ferrofs_ticker *t, unsigned int secs);
+void ferrofs_ticker_free(struct ferrofs_ticker *t);
 
 void ferrofs_fill_statfs(struct kstatfs *buf, long type, long bsize, u64 blocks, u64 bfree,
 			 u64 bavail, u64 files, u64 ffree, long namelen, u64 fsid);

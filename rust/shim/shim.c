@@ -14,6 +14,9 @@
 #include <linux/highmem.h>
 #include <linux/pagemap.h>
 #include <linux/writeback.h>
+#include <linux/fs_parser.h>
+#include <linux/seq_file.h>
+#include <linux/workqueue.h>
 #include "ferrofs_shim.h"
 
 u32 ferrofs_crc32c(u32 seed, const void *data, size_t len)
@@ -543,4 +546,100 @@ void ferrofs_mapping_set_error(struct address_space *mapping, int error)
 long ferrofs_ptr_err(const void *ptr)
 {
 	return IS_ERR(ptr) ? PTR_ERR(ptr) : 0;
+}
+
+void *ferrofs_fc_private(struct fs_context *fc)
+{
+	return fc->fs_private;
+}
+
+void ferrofs_fc_set_private(struct fs_context *fc, void *private)
+{
+	fc->fs_private = private;
+}
+
+struct super_block *ferrofs_fc_root_sb(struct fs_context *fc)
+{
+	return fc->root->d_sb;
+}
+
+bool ferrofs_fc_changes_rdonly(struct fs_context *fc, bool *to_rdonly)
+{
+	*to_rdonly = fc->sb_flags & SB_RDONLY;
+	return (fc->sb_flags_mask & SB_RDONLY) && *to_rdonly != sb_rdonly(fc->root->d_sb);
+}
+
+const char *ferrofs_param_key(struct fs_parameter *param)
+{
+	return param->key;
+}
+
+const char *ferrofs_param_string(struct fs_parameter *param)
+{
+	return param->type == fs_value_is_string ? param->string : NULL;
+}
+
+const int FERROFS_ENOPARAM = ENOPARAM;
+
+void ferrofs_seq_puts(struct seq_file *m, const char *s)
+{
+	seq_puts(m, s);
+}
+
+/* After an error: no new writer gets in (ext4's errors=remount-ro). */
+void ferrofs_sb_force_rdonly(struct super_block *sb)
+{
+	WRITE_ONCE(sb->s_flags, sb->s_flags | SB_RDONLY);
+}
+
+struct ferrofs_ticker {
+	struct delayed_work work;
+	struct super_block *sb;
+	void (*tick)(struct super_block *sb);
+	unsigned long interval;	/* jiffies; 0 while stopped */
+};
+
+static void ferrofs_ticker_fn(struct work_struct *work)
+{
+	struct ferrofs_ticker *t = container_of(to_delayed_work(work), struct ferrofs_ticker, work);
+	unsigned long interval;
+
+	t->tick(t->sb);
+	interval = READ_ONCE(t->interval);
+	if (interval)
+		queue_delayed_work(system_long_wq, &t->work, interval);
+}
+
+struct ferrofs_ticker *ferrofs_ticker_new(struct super_block *sb, void (*tick)(struct super_block *sb))
+{
+	struct ferrofs_ticker *t = kzalloc(sizeof(*t), GFP_KERNEL);
+
+	if (!t)
+		return NULL;
+	INIT_DELAYED_WORK(&t->work, ferrofs_ticker_fn);
+	t->sb = sb;
+	t->tick = tick;
+	return t;
+}
+
+/* (Re)arms the ticker to fire every @secs seconds; 0 stops it. */
+void ferrofs_ticker_set(struct ferrofs_ticker *t, unsigned int secs)
+{
+	unsigned long interval = secs * HZ;
+
+	WRITE_ONCE(t->interval, interval);
+	if (interval)
+		mod_delayed_work(system_long_wq, &t->work, interval);
+	else
+		cancel_delayed_work_sync(&t->work);
+}
+
+/* Stops the ticker, waiting for a running tick, and frees it. */
+void ferrofs_ticker_free(struct ferrofs_ticker *t)
+{
+	if (!t)
+		return;
+	WRITE_ONCE(t->interval, 0);
+	cancel_delayed_work_sync(&t->work);
+	kfree(t);
 }

@@ -28,6 +28,11 @@ impl KernelDevice {
         KernelDevice { sb, size }
     }
 
+    /// The super_block whose device this is.
+    pub(crate) fn super_block(&self) -> *mut b::super_block {
+        self.sb
+    }
+
     fn check(&self, offset: u64, len: usize) -> Result<()> {
         let end = offset.checked_add(len as u64).ok_or(Error::Io)?;
         if (offset | len as u64) & 511 != 0 || end > self.size {

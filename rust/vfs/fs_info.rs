@@ -13,7 +13,8 @@ use crate::format::FileType;
 use crate::fs::{Filesystem, InodeAttr, MountOptions, StatFs};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::prelude::*;
-use core::sync::atomic::{AtomicU64, Ordering};
+use super::bindings as b;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::sync::Mutex;
 
 /// One directory entry handed from the core to the VFS.
@@ -36,6 +37,12 @@ pub(crate) struct FsInfo {
     /// per folio tagged in `aops`), so a buffered write that could not be
     /// written back fails with ENOSPC at write(2) and not later.
     dirty_reserved: AtomicU64,
+    /// Seconds between background commits.
+    commit_secs: AtomicU32,
+    /// The background-commit work, from the end of fill_super to put_super.
+    ticker: AtomicPtr<b::ferrofs_ticker>,
+    /// Set once the filesystem has been stopped by an error (reported once).
+    failed: AtomicBool,
 }
 
 impl FsInfo {
@@ -49,6 +56,9 @@ impl FsInfo {
                 uuid,
                 core <- kernel::new_mutex!(Some(fs), "ferrofs::FsInfo::core"),
                 dirty_reserved: AtomicU64::new(0),
+                commit_secs: AtomicU32::new(super::options::DEFAULT_COMMIT_SECS),
+                ticker: AtomicPtr::new(core::ptr::null_mut()),
+                failed: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -106,6 +116,46 @@ impl FsInfo {
         Ok(avail > promised + 1 + 64 + promised / 16)
     }
 
+    /// Starts committing every `secs` seconds in the background, so work
+    /// not fsynced is at risk for at most about that long.
+    ///
+    /// # Safety
+    /// `sb` is the live super_block this FsInfo hangs off; `stop_commits`
+    /// runs before the core is unmounted.
+    pub(crate) unsafe fn start_commits(&self, sb: *mut b::super_block, secs: u32) -> kernel::error::Result {
+        // SAFETY: `sb` outlives the ticker (contract); `periodic_commit`
+        // matches the callback type.
+        let t = unsafe { b::ferrofs_ticker_new(sb, Some(super::super_ops::periodic_commit)) };
+        if t.is_null() {
+            return Err(kernel::error::code::ENOMEM);
+        }
+        self.ticker.store(t, Ordering::Release);
+        self.set_commit_interval(secs);
+        Ok(())
+    }
+
+    /// Changes the background commit interval (remount with `commit=N`).
+    pub(crate) fn set_commit_interval(&self, secs: u32) {
+        self.commit_secs.store(secs, Ordering::Relaxed);
+        let t = self.ticker.load(Ordering::Acquire);
+        if !t.is_null() {
+            // SAFETY: the ticker lives until stop_commits takes it.
+            unsafe { b::ferrofs_ticker_set(t, secs) };
+        }
+    }
+
+    /// The background commit interval in seconds.
+    pub(crate) fn commit_interval(&self) -> u32 {
+        self.commit_secs.load(Ordering::Relaxed)
+    }
+
+    /// Stops background commits, waiting for one in progress.
+    pub(crate) fn stop_commits(&self) {
+        let t = self.ticker.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: taken out of `self.ticker` just now, so freed only once.
+        unsafe { b::ferrofs_ticker_free(t) };
+    }
+
     /// Filesystem UUID.
     pub(crate) fn uuid(&self) -> [u8; 16] {
         self.uuid
@@ -121,12 +171,41 @@ impl FsInfo {
         // SAFETY: plain task-flag save/restore, paired below.
         let nofs = unsafe { super::bindings::ferrofs_nofs_save() };
         let r = match guard.as_mut() {
-            Some(fs) => f(fs),
+            Some(fs) => {
+                let r = f(fs);
+                if let Err(Error::Corrupt(_) | Error::Io) = r {
+                    // Damage or a failed device: stop writing before a
+                    // wrong decision reaches the disk.
+                    if let Err(e) = r {
+                        fs.abort(e);
+                    }
+                }
+                if let Some(why) = fs.aborted() {
+                    self.report_failure(fs, why);
+                }
+                r
+            }
             None => Err(Error::Io),
         };
         // SAFETY: restores what ferrofs_nofs_save returned on this task.
         unsafe { super::bindings::ferrofs_nofs_restore(nofs) };
         r
+    }
+
+    /// Once per mount: one dmesg line, and the super_block made read-only
+    /// so no new writer starts (the core already refuses every change).
+    fn report_failure(&self, fs: &mut Filesystem<KernelDevice>, why: Error) {
+        if self.failed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let sb = fs.device().super_block();
+        // SAFETY: the device's super_block is live while its core is mounted;
+        // s_id is NUL-terminated.
+        unsafe {
+            let dev = kernel::str::CStr::from_char_ptr(b::ferrofs_sb_id(sb));
+            kernel::pr_err!("ferrofs: {}: stopped after an error ({}); the filesystem is now read-only\n", dev, why);
+            b::ferrofs_sb_force_rdonly(sb);
+        }
     }
 
     /// Attributes of inode `ino`.

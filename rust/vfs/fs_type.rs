@@ -5,7 +5,9 @@
 use super::bindings as b;
 use super::cell::{zeroed, KernelStatic};
 use super::device::KernelDevice;
+use super::options::{self, MountParams, ParamError};
 use super::{errno_of, fs_info, inode, super_ops};
+use kernel::alloc::flags::GFP_KERNEL;
 use crate::error::Error as CoreError;
 use crate::superblock;
 use kernel::error::to_result;
@@ -20,7 +22,13 @@ const FS_NAME: &CStr = c_str!("ferrofs");
 /// and lockdep wants its lock_class_keys in static storage.
 static FS_TYPE: KernelStatic<b::file_system_type> = KernelStatic::new(zeroed());
 
-static CONTEXT_OPS: b::fs_context_operations = b::fs_context_operations { get_tree: Some(get_tree), ..zeroed() };
+static CONTEXT_OPS: b::fs_context_operations = b::fs_context_operations {
+    get_tree: Some(get_tree),
+    parse_param: Some(parse_param),
+    reconfigure: Some(reconfigure),
+    free: Some(free_fs_context),
+    ..zeroed()
+};
 
 /// Keeps `ferrofs` registered while alive.
 pub(crate) struct Registration;
@@ -53,9 +61,92 @@ impl Drop for Registration {
 }
 
 unsafe extern "C" fn init_fs_context(fc: *mut b::fs_context) -> kernel::ffi::c_int {
+    let Ok(params) = KBox::new(MountParams::default(), GFP_KERNEL) else {
+        return ENOMEM.to_errno();
+    };
     // SAFETY: the VFS hands us a live fs_context being set up for our type;
-    // CONTEXT_OPS is static.
-    unsafe { b::ferrofs_fc_set_ops(fc, &CONTEXT_OPS) };
+    // CONTEXT_OPS is static; the params box is freed by free_fs_context.
+    unsafe {
+        b::ferrofs_fc_set_ops(fc, &CONTEXT_OPS);
+        b::ferrofs_fc_set_private(fc, KBox::into_raw(params).cast());
+    }
+    0
+}
+
+unsafe extern "C" fn free_fs_context(fc: *mut b::fs_context) {
+    // SAFETY: fs_private is the box init_fs_context made (or null if that
+    // failed); the VFS frees a context once.
+    unsafe {
+        let p = b::ferrofs_fc_private(fc).cast::<MountParams>();
+        if !p.is_null() {
+            b::ferrofs_fc_set_private(fc, core::ptr::null_mut());
+            drop(KBox::from_raw(p));
+        }
+    }
+}
+
+/// The options parsed so far into a live fs_context of ours.
+///
+/// # Safety
+/// `fc` is a live fs_context set up by init_fs_context, not yet freed.
+unsafe fn params_of<'a>(fc: *mut b::fs_context) -> Option<&'a mut MountParams> {
+    // SAFETY: per the contract, fs_private is our box or null; the VFS
+    // serialises calls on one context.
+    unsafe { b::ferrofs_fc_private(fc).cast::<MountParams>().as_mut() }
+}
+
+/// Logs `msg` in the fs_context (dmesg for mount(2), the fd log for fsopen).
+///
+/// # Safety
+/// `fc` is live.
+unsafe fn log_error(fc: *mut b::fs_context, msg: &str) {
+    if let Ok(text) = CString::try_from_fmt(fmt!("{}", msg)) {
+        // SAFETY: `fc` is live; `text` is NUL-terminated and outlives the call.
+        unsafe { b::ferrofs_fc_error(fc, text.as_char_ptr()) };
+    }
+}
+
+unsafe extern "C" fn parse_param(fc: *mut b::fs_context, param: *mut b::fs_parameter) -> kernel::ffi::c_int {
+    // SAFETY: the VFS passes a live context of ours and a parameter whose
+    // key (and string value, if any) are NUL-terminated for the call.
+    let (params, key, value) = unsafe {
+        let value = b::ferrofs_param_string(param);
+        (
+            params_of(fc),
+            CStr::from_char_ptr(b::ferrofs_param_key(param)).as_bytes(),
+            (!value.is_null()).then(|| CStr::from_char_ptr(value).as_bytes()),
+        )
+    };
+    let Some(params) = params else { return ENOMEM.to_errno() };
+    match options::parse(params, key, value) {
+        Ok(()) => 0,
+        // The VFS handles `source` and reports anything else as unknown.
+        // SAFETY: reading an immutable constant exported by the shim.
+        Err(ParamError::Unknown) => -unsafe { b::FERROFS_ENOPARAM },
+        Err(ParamError::Bad(why)) => {
+            // SAFETY: live context.
+            unsafe { log_error(fc, why) };
+            EINVAL.to_errno()
+        }
+    }
+}
+
+unsafe extern "C" fn reconfigure(fc: *mut b::fs_context) -> kernel::ffi::c_int {
+    // SAFETY: the VFS reconfigures a live, mounted super_block of ours
+    // through `fc`, holding s_umount.
+    let (sb, params) = unsafe { (b::ferrofs_fc_root_sb(fc), params_of(fc).copied().unwrap_or_default()) };
+    // SAFETY: mounted super_block; its FsInfo is set.
+    let info = unsafe { fs_info::FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) };
+    let mut to_rdonly = false;
+    // SAFETY: live context of a mounted super_block.
+    if unsafe { b::ferrofs_fc_changes_rdonly(fc, &mut to_rdonly) } {
+        // SAFETY: live context.
+        unsafe { log_error(fc, "switching between read-only and read-write is not supported yet") };
+        return EINVAL.to_errno();
+    }
+    if let Some(secs) = params.commit_secs {
+        info.set_commit_interval(secs);
+    }
     0
 }
 
@@ -145,7 +236,11 @@ unsafe fn try_fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> Res
     }
     // SAFETY: `sb` is ours; the root dentry is new and referenced.
     unsafe { (*sb).s_root = dentry };
-    Ok(())
+    // SAFETY: `fc` is the live context of this mount.
+    let secs = unsafe { params_of(fc) }.and_then(|p| p.commit_secs).unwrap_or(options::DEFAULT_COMMIT_SECS);
+    // SAFETY: `sb` is live with its FsInfo set; put_super stops the ticker
+    // before the core goes away.
+    unsafe { fs_info::FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)).start_commits(sb, secs) }
 }
 
 unsafe extern "C" fn kill_sb(sb: *mut b::super_block) {

@@ -30,7 +30,9 @@ pub(crate) mod fs_type;
 pub(crate) mod inode;
 pub(crate) mod kunit;
 pub(crate) mod namei;
+pub(crate) mod options;
 pub(crate) mod super_ops;
+mod options_tests;
 mod tests;
 
 /// The kernel error for a core error: the same errno.

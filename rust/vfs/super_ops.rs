@@ -13,8 +13,31 @@ pub(crate) static SUPER_OPS: b::super_operations = b::super_operations {
     sync_fs: Some(sync_fs),
     write_inode: Some(write_inode),
     freeze_fs: Some(freeze_fs),
+    show_options: Some(show_options),
     ..zeroed()
 };
+
+/// The background commit: whatever the core holds uncommitted (written
+/// back data, namespace changes) becomes durable every `commit=` seconds.
+pub(crate) unsafe extern "C" fn periodic_commit(sb: *mut b::super_block) {
+    // SAFETY: the ticker runs only between fill_super and put_super, on a
+    // live super_block whose FsInfo is set.
+    let info = unsafe { info_of(sb) };
+    // A frozen or read-only filesystem has nothing to commit; an error
+    // here is reported by with_core and stops the filesystem.
+    let _ = info.with_core(|fs| if fs.is_writable() { fs.commit() } else { Ok(()) });
+}
+
+unsafe extern "C" fn show_options(m: *mut b::seq_file, root: *mut b::dentry) -> kernel::ffi::c_int {
+    // SAFETY: the VFS passes the root dentry of a mounted ferrofs.
+    let info = unsafe { info_of((*root).d_sb) };
+    let mut buf = [0u8; 24];
+    if let Some(text) = super::options::show_commit(info.commit_interval(), &mut buf) {
+        // SAFETY: `text` is NUL-terminated; `m` is the live seq_file.
+        unsafe { b::ferrofs_seq_puts(m, text.as_ptr().cast()) };
+    }
+    0
+}
 
 /// Writeback of a dirty inode: the times a write(2) or mmap set reach the
 /// core (data goes through `aops`, sizes at data writeback).
@@ -79,6 +102,7 @@ unsafe extern "C" fn put_super(sb: *mut b::super_block) {
     // SAFETY: the VFS calls put_super on a live, mounted super_block while
     // its block device is still open, so the final commit can reach it.
     let info = unsafe { info_of(sb) };
+    info.stop_commits();
     if let Err(e) = info.unmount() {
         // SAFETY: s_id is a NUL-terminated array in the live super_block.
         let dev = unsafe { kernel::str::CStr::from_char_ptr(b::ferrofs_sb_id(sb)) };

@@ -23,3 +23,9 @@ check reinsmod insmod "$FERROFS_ROOT/ferrofs.ko"
 check fs-alias-modinfo sh -c "modinfo -F alias '$FERROFS_ROOT/ferrofs.ko' | grep -qx fs-ferrofs"
 check mount-again mount -t ferrofs "$DEV1" "$MNT"
 check umount-again umount "$MNT"
+check mount-commit-option mount -t ferrofs -o commit=1 "$DEV1" "$MNT"
+check commit-option-shown grep -q "^$DEV1 $MNT ferrofs rw,relatime,commit=1 " /proc/mounts
+check remount-commit mount -o remount,commit=30 "$MNT"
+check remount-commit-shown grep -q "^$DEV1 $MNT ferrofs rw,relatime,commit=30 " /proc/mounts
+check remount-commit-default sh -c "mount -o remount,commit=0 $MNT && ! grep -q commit= /proc/mounts"
+check umount-third umount "$MNT"

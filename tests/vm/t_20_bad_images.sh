@@ -50,6 +50,12 @@ expect device-too-small-einval "$DEV2" EINVAL "smaller than the filesystem"
 mkfs.ferrofs -q -f "$DEV2"
 mark_dmesg
 check unknown-option-einval test "$(mount_errno "$DEV2" "$MNT" ferrofs bogus_option)" = EINVAL
+check unknown-option-logged sh -c "dmesg | grep -q 'Unknown parameter .bogus_option.'"
+for bad in commit=abc commit=-1 commit=86401 commit; do
+  mark_dmesg
+  check "malformed-$bad-einval" test "$(mount_errno "$DEV2" "$MNT" ferrofs "$bad")" = EINVAL
+  check "malformed-$bad-logged" sh -c "dmesg | grep -q 'ferrofs: commit: '"
+done
 
 # mkfs without -f asks before overwriting, and a "no" writes nothing.
 before=$(dd if="$DEV2" bs=4096 skip=16 count=1 status=none | md5sum)

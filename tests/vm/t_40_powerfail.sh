@@ -50,3 +50,20 @@ check dropped-write-not-visible sh -c "! test -e $MNT/dir/after-drop"
 umount "$MNT"
 check powerfail-fsck-clean-after-remount fsck.ferrofs -n "$FLAKEY"
 dmsetup remove ferrofs-flakey
+
+# The background commit: with commit=1, a name made without any fsync is
+# durable a couple of seconds later.
+dmsetup create ferrofs-flakey --table "$(flakey_table up)" || { fail flakey-create-2; exit 0; }
+mount -t ferrofs -o commit=1 "$FLAKEY" "$MNT" || { fail bg-mount; dmsetup remove ferrofs-flakey; exit 0; }
+mkdir "$MNT/bg-dir" && : > "$MNT/bg-dir/bg-file"
+sleep 3
+flakey drop
+: > "$MNT/bg-dir/too-late"
+umount "$MNT"
+flakey up
+mount -t ferrofs "$FLAKEY" "$MNT"
+check bg-commit-survives test -e "$MNT/bg-dir/bg-file"
+check bg-commit-later-lost sh -c "! test -e $MNT/bg-dir/too-late"
+umount "$MNT"
+check bg-fsck-clean fsck.ferrofs -n "$FLAKEY"
+dmsetup remove ferrofs-flakey

@@ -500,6 +500,19 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(self.s.dev)
     }
 
+    /// Whether a change could be made now (mounted read-write, not aborted).
+    pub fn is_writable(&self) -> bool {
+        self.check_writable().is_ok()
+    }
+
+    /// Stops the filesystem: nothing more is changed or committed (the first
+    /// reason is kept and `aborted` reports it); reads keep working.
+    pub fn abort(&mut self, why: Error) {
+        if self.s.aborted.is_none() {
+            self.s.aborted = Some(why);
+        }
+    }
+
     pub(crate) fn check_writable(&self) -> Result<()> {
         if self.opts.read_only {
             return Err(Error::ReadOnly);

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0
+//! KUnit suite for the mount-option parser and its /proc/mounts text, run
+//! at insmod.
+
+use super::kunit::{kcheck, kunit_suite, Test};
+use super::options::{parse, show_commit, MountParams, ParamError, DEFAULT_COMMIT_SECS};
+
+fn commit_values(t: &mut Test) {
+    let mut p = MountParams::default();
+    kcheck!(t, parse(&mut p, b"commit", Some(b"30")) == Ok(()));
+    kcheck!(t, p.commit_secs == Some(30));
+    kcheck!(t, parse(&mut p, b"commit", Some(b"0")) == Ok(()));
+    kcheck!(t, p.commit_secs == Some(DEFAULT_COMMIT_SECS));
+    kcheck!(t, parse(&mut p, b"commit", Some(b"86400")) == Ok(()));
+    kcheck!(t, p.commit_secs == Some(86400));
+}
+
+fn commit_rejects_malformed(t: &mut Test) {
+    let mut p = MountParams::default();
+    for bad in [&b""[..], b"-1", b"5s", b"86401", b"99999999999", b" 5"] {
+        kcheck!(t, matches!(parse(&mut p, b"commit", Some(bad)), Err(ParamError::Bad(_))));
+    }
+    kcheck!(t, matches!(parse(&mut p, b"commit", None), Err(ParamError::Bad(_))));
+    kcheck!(t, p.commit_secs.is_none());
+}
+
+fn unknown_is_left_to_the_vfs(t: &mut Test) {
+    let mut p = MountParams::default();
+    kcheck!(t, parse(&mut p, b"source", Some(b"/dev/vdb")) == Err(ParamError::Unknown));
+    kcheck!(t, parse(&mut p, b"bogus", None) == Err(ParamError::Unknown));
+    kcheck!(t, p == MountParams::default());
+}
+
+fn show_text(t: &mut Test) {
+    let mut buf = [0u8; 24];
+    kcheck!(t, show_commit(DEFAULT_COMMIT_SECS, &mut buf).is_none());
+    kcheck!(t, show_commit(30, &mut buf) == Some(&b",commit=30\0"[..]));
+    kcheck!(t, show_commit(86400, &mut buf) == Some(&b",commit=86400\0"[..]));
+    kcheck!(t, show_commit(1, &mut buf) == Some(&b",commit=1\0"[..]));
+}
+
+kunit_suite!(ferrofs_options_suite, "ferrofs_options", [commit_values, commit_rejects_malformed, unknown_is_left_to_the_vfs, show_text]);
