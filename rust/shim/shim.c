@@ -643,3 +643,16 @@ void ferrofs_ticker_free(struct ferrofs_ticker *t)
 	cancel_delayed_work_sync(&t->work);
 	kfree(t);
 }
+
+int ferrofs_get_user_u32(const u32 __user *uptr, u32 *out)
+{
+	return get_user(*out, uptr);
+}
+
+/* sync_filesystem wants s_umount held. */
+void ferrofs_sync_sb(struct super_block *sb)
+{
+	down_read(&sb->s_umount);
+	sync_filesystem(sb);
+	up_read(&sb->s_umount);
+}

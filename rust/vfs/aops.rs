@@ -358,6 +358,9 @@ unsafe extern "C" fn write_begin(
     let inode = unsafe { b::ferrofs_mapping_host(mapping) };
     // SAFETY: as above.
     let (info, _, _) = unsafe { parts(inode) };
+    if info.is_shut_down() {
+        return EIO.to_errno();
+    }
     // SAFETY: as above; nothing is locked by us yet.
     let mut folio = match unsafe { grab_folio(mapping, pos) } {
         Ok(f) => f,

@@ -35,6 +35,7 @@ pub(crate) static DIR_FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_oper
     read: Some(b::generic_read_dir),
     iterate_shared: Some(iterate_shared),
     fsync: Some(super::file::fsync),
+    unlocked_ioctl: Some(super::ioctl::ioctl),
     ..zeroed()
 });
 

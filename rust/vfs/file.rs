@@ -24,6 +24,7 @@ pub(crate) static FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_operatio
     fsync: Some(fsync),
     splice_read: Some(b::filemap_splice_read),
     splice_write: Some(b::iter_file_splice_write),
+    unlocked_ioctl: Some(super::ioctl::ioctl),
     ..zeroed()
 });
 

@@ -43,6 +43,8 @@ pub(crate) struct FsInfo {
     ticker: AtomicPtr<b::ferrofs_ticker>,
     /// Set once the filesystem has been stopped by an error (reported once).
     failed: AtomicBool,
+    /// Set by FS_IOC_SHUTDOWN: changes fail with EIO, no read-only flip.
+    shut_down: AtomicBool,
 }
 
 impl FsInfo {
@@ -59,6 +61,7 @@ impl FsInfo {
                 commit_secs: AtomicU32::new(super::options::DEFAULT_COMMIT_SECS),
                 ticker: AtomicPtr::new(core::ptr::null_mut()),
                 failed: AtomicBool::new(false),
+                shut_down: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -183,7 +186,12 @@ impl FsInfo {
                 if let Some(why) = fs.aborted() {
                     self.report_failure(fs, why);
                 }
-                r
+                match r {
+                    // After FS_IOC_SHUTDOWN changes fail with EIO, as on xfs
+                    // and ext4, not with the EROFS of an aborted core.
+                    Err(Error::ReadOnly) if self.is_shut_down() => Err(Error::Io),
+                    r => r,
+                }
             }
             None => Err(Error::Io),
         };
@@ -192,8 +200,9 @@ impl FsInfo {
         r
     }
 
-    /// Once per mount: one dmesg line, and the super_block made read-only
-    /// so no new writer starts (the core already refuses every change).
+    /// Once per mount: one dmesg line, and (after an error) the super_block
+    /// made read-only so no new writer starts; the core already refuses
+    /// every change.
     fn report_failure(&self, fs: &mut Filesystem<KernelDevice>, why: Error) {
         if self.failed.swap(true, Ordering::Relaxed) {
             return;
@@ -203,9 +212,23 @@ impl FsInfo {
         // s_id is NUL-terminated.
         unsafe {
             let dev = kernel::str::CStr::from_char_ptr(b::ferrofs_sb_id(sb));
-            kernel::pr_err!("ferrofs: {}: stopped after an error ({}); the filesystem is now read-only\n", dev, why);
-            b::ferrofs_sb_force_rdonly(sb);
+            if self.is_shut_down() {
+                kernel::pr_warn!("ferrofs: {}: shut down (FS_IOC_SHUTDOWN); later changes fail with EIO\n", dev);
+            } else {
+                kernel::pr_err!("ferrofs: {}: stopped after an error ({}); the filesystem is now read-only\n", dev, why);
+                b::ferrofs_sb_force_rdonly(sb);
+            }
         }
+    }
+
+    /// Records an FS_IOC_SHUTDOWN (before the core is aborted).
+    pub(crate) fn mark_shut_down(&self) {
+        self.shut_down.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether FS_IOC_SHUTDOWN stopped this filesystem.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Relaxed)
     }
 
     /// Attributes of inode `ino`.

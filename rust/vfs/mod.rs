@@ -28,6 +28,7 @@ pub(crate) mod file;
 pub(crate) mod fs_info;
 pub(crate) mod fs_type;
 pub(crate) mod inode;
+pub(crate) mod ioctl;
 pub(crate) mod kunit;
 pub(crate) mod namei;
 pub(crate) mod options;
