@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+# Parallel stress in one shared directory tree: several processes racing
+# creates, writes, mmap stores, truncates, renames, links, unlinks, fsyncs
+# and syncs on the same names. Outcomes are not compared (the races make
+# them nondeterministic); the point is that the kernel stays quiet (no
+# lockdep, might-sleep or hung-task report) and the result checks clean.
+# usage: parstress.py ROOT PROCS SECONDS SEED
+import errno
+import mmap
+import os
+import random
+import sys
+import time
+
+root, procs, secs, seed = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+NAMES = ["f%d" % i for i in range(12)] + ["d%d/f%d" % (i % 3, i) for i in range(12)]
+EXPECTED = {errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR, errno.EINVAL, errno.ENODATA}
+
+
+def one(rng):
+    p = os.path.join(root, rng.choice(NAMES))
+    q = os.path.join(root, rng.choice(NAMES))
+    k = rng.randrange(10)
+    if k == 0:
+        os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o644))
+    elif k == 1:
+        fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+        try:
+            os.pwrite(fd, rng.randbytes(rng.randrange(1, 30000)), rng.randrange(200000))
+        finally:
+            os.close(fd)
+    elif k == 2:
+        fd = os.open(p, os.O_RDWR)
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                with mmap.mmap(fd, size) as m:
+                    off = rng.randrange(size)
+                    m[off : off + 1] = b"m"
+        finally:
+            os.close(fd)
+    elif k == 3:
+        os.truncate(p, rng.randrange(100000))
+    elif k == 4:
+        os.rename(p, q)
+    elif k == 5:
+        os.link(p, q)
+    elif k == 6:
+        os.unlink(p)
+    elif k == 7:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.read(fd, 65536)
+        finally:
+            os.close(fd)
+    elif k == 8:
+        os.setxattr(p, "user.k%d" % rng.randrange(3), rng.randbytes(rng.randrange(1, 200)))
+    else:
+        if rng.random() < 0.1:
+            os.sync()
+        else:
+            os.listdir(os.path.dirname(p))
+
+
+def worker(k):
+    rng = random.Random(seed * 100 + k)
+    end = time.monotonic() + secs
+    n = 0
+    while time.monotonic() < end:
+        try:
+            one(rng)
+        except OSError as e:
+            if e.errno not in EXPECTED and e.errno != errno.EOPNOTSUPP:
+                print("process %d: unexpected %s" % (k, e), flush=True)
+                return 1
+        n += 1
+    print("process %d: %d operations" % (k, n), flush=True)
+    return 0
+
+
+for d in range(3):
+    os.makedirs(os.path.join(root, "d%d" % d), exist_ok=True)
+pids = []
+for k in range(procs):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(worker(k))
+    pids.append(pid)
+sys.exit(1 if sum(os.waitpid(pid, 0)[1] != 0 for pid in pids) else 0)
