@@ -33,7 +33,7 @@ pub(crate) mod kunit;
 pub(crate) mod namei;
 pub(crate) mod options;
 pub(crate) mod super_ops;
-mod options_tests;
+mod adapter_tests;
 mod tests;
 
 /// The kernel error for a core error: the same errno.

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-//! KUnit suite for the mount-option parser and its /proc/mounts text, run
-//! at insmod.
+//! KUnit suites for the adapter's own helpers, run at insmod: the
+//! mount-option parser and its /proc/mounts text, the shutdown flags.
 
 use super::kunit::{kcheck, kunit_suite, Test};
+use super::ioctl::Shutdown;
 use super::options::{parse, show_commit, MountParams, ParamError, DEFAULT_COMMIT_SECS};
 
 fn commit_values(t: &mut Test) {
@@ -40,3 +41,14 @@ fn show_text(t: &mut Test) {
 }
 
 kunit_suite!(ferrofs_options_suite, "ferrofs_options", [commit_values, commit_rejects_malformed, unknown_is_left_to_the_vfs, show_text]);
+
+fn shutdown_flags(t: &mut Test) {
+    kcheck!(t, Shutdown::from_flags(0) == Some(Shutdown::SyncAll));
+    kcheck!(t, Shutdown::from_flags(1) == Some(Shutdown::CommitOnly));
+    kcheck!(t, Shutdown::from_flags(2) == Some(Shutdown::Immediate));
+    for bad in [3u32, 4, 0x8000_0000, u32::MAX] {
+        kcheck!(t, Shutdown::from_flags(bad).is_none());
+    }
+}
+
+kunit_suite!(ferrofs_ioctl_suite, "ferrofs_ioctl", [shutdown_flags]);
