@@ -32,6 +32,7 @@ pub(crate) mod kunit;
 pub(crate) mod namei;
 pub(crate) mod super_ops;
 mod tests;
+pub(crate) mod xattr;
 
 /// The kernel error for a core error: the same errno.
 pub(crate) fn errno_of(e: crate::error::Error) -> kernel::error::Error {
