@@ -18,7 +18,7 @@ use super::inode::refresh;
 use super::namei::parts;
 use super::{errno_of, now};
 use crate::error::{Error as CoreError, Result as CoreResult};
-use crate::format::{Timespec, S_IFDIR, S_IFLNK, S_IFMT, XATTR_NAME_MAX, XATTR_VALUE_MAX};
+use crate::format::{Timespec, S_IFDIR, S_IFMT, XATTR_NAME_MAX, XATTR_VALUE_MAX};
 use crate::fs::{Filesystem, InodeAttr, SetAttr};
 use crate::mem::TryVec;
 use kernel::c_str;
@@ -406,19 +406,13 @@ unsafe fn try_set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, acl: *mu
 
 /// After setattr changed a mode: brings the access ACL's owner, mask and
 /// other entries in line with it (posix_acl_chmod, which calls `set_acl`).
-/// Symlinks have no ACL (fchmodat2 can still change their mode), so there
-/// is nothing to do for them, where posix_acl_chmod would say EOPNOTSUPP.
+/// Symlinks, which have no ACL operations, never get here: notify_change
+/// refuses mode changes on them with EOPNOTSUPP.
 ///
 /// # Safety
 /// The VFS arguments of the setattr, after the new mode reached the core
 /// and the VFS inode; the core lock is not held.
 pub(crate) unsafe fn chmod_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry) -> c_int {
-    // SAFETY: per the contract: a positive dentry whose inode the VFS holds
-    // locked.
-    let mode = unsafe { (*b::ferrofs_dentry_inode(dentry)).i_mode } as u32;
-    if mode & S_IFMT == S_IFLNK {
-        return 0;
-    }
     // SAFETY: per the contract.
     unsafe { b::ferrofs_acl_chmod(idmap, dentry) }
 }
