@@ -220,6 +220,7 @@ unsafe fn try_fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> Res
         (*sb).s_time_min = i64::MIN;
         (*sb).s_time_max = i64::MAX;
         (*sb).s_op = &super_ops::SUPER_OPS;
+        super::xattr::init_sb(sb);
         b::ferrofs_sb_set_fs_info(sb, fs_info::FsInfo::into_foreign(info));
     }
     // SAFETY: `sb` is live and its FsInfo is set.

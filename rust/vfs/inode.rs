@@ -7,7 +7,7 @@
 use super::bindings as b;
 use super::cell::zeroed;
 use super::fs_info::FsInfo;
-use super::{aops, dir, file, namei};
+use super::{aops, dir, file, namei, xattr};
 use crate::error::Result as CoreResult;
 use crate::format::FileType;
 use crate::fs::InodeAttr;
@@ -99,12 +99,13 @@ unsafe fn fill(inode: *mut b::inode, a: &InodeAttr) {
     unsafe {
         refresh(inode, a);
         (*inode).i_generation = a.generation as u32;
+        xattr::apply_flags(inode, a.flags);
         match a.file_type() {
             FileType::Dir => b::ferrofs_inode_set_ops(inode, &dir::DIR_INODE_OPS, &dir::DIR_FILE_OPS.0, core::ptr::null()),
-            FileType::Regular => b::ferrofs_inode_set_ops(inode, &SETATTR_ONLY_OPS, &file::FILE_OPS.0, &aops::FILE_AOPS.0),
+            FileType::Regular => b::ferrofs_inode_set_ops(inode, &FILE_INODE_OPS, &file::FILE_OPS.0, &aops::FILE_AOPS.0),
             FileType::Symlink => b::ferrofs_inode_set_ops(inode, &SYMLINK_INODE_OPS, core::ptr::null(), core::ptr::null()),
             FileType::Fifo | FileType::CharDev | FileType::BlockDev | FileType::Socket => {
-                b::ferrofs_inode_set_ops(inode, &SETATTR_ONLY_OPS, core::ptr::null(), core::ptr::null());
+                b::ferrofs_inode_set_ops(inode, &SPECIAL_INODE_OPS, core::ptr::null(), core::ptr::null());
                 b::ferrofs_init_special_inode(inode, a.mode, a.rdev);
             }
         }
@@ -157,8 +158,28 @@ pub(crate) unsafe fn refresh_fields(inode: *mut b::inode, a: &InodeAttr, take: F
     }
 }
 
-/// Regular files and special files: only attribute changes go to us.
-static SETATTR_ONLY_OPS: b::inode_operations = b::inode_operations { setattr: Some(namei::setattr), ..zeroed() };
+/// Regular files: attributes, xattrs, ACLs and inode flags (data goes
+/// through `file::FILE_OPS`).
+static FILE_INODE_OPS: b::inode_operations = b::inode_operations {
+    setattr: Some(namei::setattr),
+    listxattr: Some(xattr::listxattr),
+    get_inode_acl: Some(xattr::get_inode_acl),
+    set_acl: Some(xattr::set_acl),
+    fileattr_get: Some(xattr::fileattr_get),
+    fileattr_set: Some(xattr::fileattr_set),
+    ..zeroed()
+};
 
+/// Fifos, sockets and device nodes: as regular files but without inode
+/// flags, as in ext4 (FS_IOC_GETFLAGS on an open device reaches its driver).
+static SPECIAL_INODE_OPS: b::inode_operations = b::inode_operations {
+    setattr: Some(namei::setattr),
+    listxattr: Some(xattr::listxattr),
+    get_inode_acl: Some(xattr::get_inode_acl),
+    set_acl: Some(xattr::set_acl),
+    ..zeroed()
+};
+
+/// Symlinks: no ACLs (their permissions are never checked) and no flags.
 static SYMLINK_INODE_OPS: b::inode_operations =
-    b::inode_operations { get_link: Some(namei::get_link), setattr: Some(namei::setattr), ..zeroed() };
+    b::inode_operations { get_link: Some(namei::get_link), setattr: Some(namei::setattr), listxattr: Some(xattr::listxattr), ..zeroed() };

@@ -35,6 +35,7 @@ pub(crate) mod options;
 pub(crate) mod super_ops;
 mod adapter_tests;
 mod tests;
+pub(crate) mod xattr;
 
 /// The kernel error for a core error: the same errno.
 pub(crate) fn errno_of(e: crate::error::Error) -> kernel::error::Error {

@@ -81,11 +81,17 @@ unsafe fn make(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::den
     let (mut mode, mut uid, mut gid) = (typed, 0u32, 0u32);
     // SAFETY: live idmap and directory.
     unsafe { b::ferrofs_new_owner(idmap, dir, &mut mode, &mut uid, &mut gid) };
+    // The umask or the directory's default ACL shapes the mode (SB_POSIXACL).
+    // SAFETY: the parent is live and locked; the core lock is not held.
+    let acls = unsafe { super::xattr::InheritedAcls::new(dir, &mut mode, matches!(kind, NewKind::Symlink(_))) }?;
     let t = now();
-    let attr: InodeAttr = info.with_core(|fs| match kind {
-        NewKind::Node { rdev } => fs.create(dir_ino, name, mode, rdev, uid, gid, t),
-        NewKind::Dir => fs.mkdir(dir_ino, name, mode, uid, gid, t),
-        NewKind::Symlink(target) => fs.symlink(dir_ino, name, target, uid, gid, t),
+    let attr: InodeAttr = info.with_core(|fs| {
+        let made = match kind {
+            NewKind::Node { rdev } => fs.create(dir_ino, name, mode, rdev, uid, gid, t),
+            NewKind::Dir => fs.mkdir(dir_ino, name, mode, uid, gid, t),
+            NewKind::Symlink(target) => fs.symlink(dir_ino, name, target, uid, gid, t),
+        };
+        acls.store(fs, dir_ino, name, made, t)
     })?;
     // SAFETY: `sb` is live and mounted.
     let new = unsafe { inode::iget(sb, attr.ino, Some(&attr)) }?;
@@ -294,6 +300,10 @@ pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b
         // The core kept the old size; so must the VFS.
         // SAFETY: live, locked inode.
         unsafe { b::ferrofs_i_size_write(inode, old) };
+    }
+    if m && r.is_ok() {
+        // SAFETY: the VFS arguments; the new mode is in place, the core lock free.
+        return unsafe { super::xattr::chmod_acl(idmap, dentry) };
     }
     to_c(r)
 }

@@ -198,3 +198,45 @@ fn orphan_reclaimed_at_mount() {
     assert_eq!(fs.getattr(f), Err(Error::NotFound));
     assert_clean(&mut fs);
 }
+
+#[test]
+fn inode_flags_set_by_setattr_survive_remount() {
+    use ferrofs_core::fs::SetAttr;
+    let mut fs = mount(fresh(16 << 20));
+    let root = fs.root_ino();
+    let f = fs.create(root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    // FS_IMMUTABLE_FL | FS_NODUMP_FL, as the kernel's FS_IOC_SETFLAGS stores them.
+    let a = fs.setattr(f, &SetAttr { flags: Some(0x10 | 0x40), ..SetAttr::default() }, ts(2)).unwrap();
+    assert_eq!((a.flags, a.mode, a.ctime, a.mtime), (0x50, 0o100644, ts(2), ts(1)));
+    // Other attribute changes leave the flags alone.
+    fs.setattr(f, &SetAttr { mode: Some(0o600), ..SetAttr::default() }, ts(3)).unwrap();
+    let dev = fs.unmount().unwrap();
+    let mut fs = mount(dev);
+    assert_eq!(fs.getattr(f).unwrap().flags, 0x50);
+    fs.setattr(f, &SetAttr { flags: Some(0), ..SetAttr::default() }, ts(4)).unwrap();
+    assert_eq!(fs.getattr(f).unwrap().flags, 0);
+    assert_clean(&mut fs);
+}
+
+#[test]
+fn create_undone_after_failed_acl_store_leaves_nothing() {
+    // The kernel adapter's create path: create, store the inherited ACL
+    // xattrs, and on failure unlink (or rmdir) and evict the new inode.
+    let mut fs = mount(fresh(16 << 20));
+    let root = fs.root_ino();
+    let free = fs.statfs().free_blocks;
+    let d = fs.mkdir(root, b"d", 0o755, 0, 0, ts(1)).unwrap().ino;
+    fs.set_xattr(d, b"system.posix_acl_default", &[2, 0, 0, 0], 0, ts(1)).unwrap();
+    fs.set_xattr(d, b"system.posix_acl_access", &[2, 0, 0, 0], 0, ts(1)).unwrap();
+    assert_eq!(fs.set_xattr(d, b"system.posix_acl_access", b"again", 1, ts(1)), Err(Error::Exists));
+    fs.rmdir(root, b"d", ts(2)).unwrap();
+    fs.evict(d).unwrap();
+    let f = fs.create(root, b"f", 0o100644, 0, 0, 0, ts(3)).unwrap().ino;
+    fs.set_xattr(f, b"system.posix_acl_access", &[2, 0, 0, 0], 0, ts(3)).unwrap();
+    fs.unlink(root, b"f", ts(4)).unwrap();
+    fs.evict(f).unwrap();
+    assert_eq!(fs.lookup(root, b"f"), Err(Error::NotFound));
+    assert_clean(&mut fs);
+    fs.commit().unwrap();
+    assert!(fs.statfs().free_blocks + 8 >= free);
+}

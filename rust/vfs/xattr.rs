@@ -1,0 +1,689 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Extended attributes, POSIX ACLs and inode flags: the `user.`, `trusted.`
+//! and `security.` handlers (`sb->s_xattr`), listxattr, get_inode_acl and
+//! set_acl over the `system.posix_acl_*` xattrs, the ACLs a new inode
+//! inherits, and FS_IOC_GETFLAGS/SETFLAGS through fileattr_get/fileattr_set.
+//!
+//! The core stores every attribute under its full name (`user.x`,
+//! `system.posix_acl_access`) and ACLs in the VFS's xattr format of the
+//! initial user namespace. The VFS hands the handlers kernel buffers (it
+//! copies user memory in and out itself), so nothing here touches user
+//! memory, with or without the core lock. Values travel in heap buffers of
+//! at most 64 KiB, never on the stack.
+
+use super::bindings as b;
+use super::cell::{zeroed, Vtable};
+use super::device::KernelDevice;
+use super::inode::refresh;
+use super::namei::parts;
+use super::{errno_of, now};
+use crate::error::{Error as CoreError, Result as CoreResult};
+use crate::format::{Timespec, S_IFDIR, S_IFMT, XATTR_NAME_MAX, XATTR_VALUE_MAX};
+use crate::fs::{Filesystem, InodeAttr, SetAttr};
+use crate::mem::TryVec;
+use kernel::c_str;
+use kernel::error::code::{EACCES, ECHILD, EINVAL, EPERM, ERANGE};
+use kernel::error::{to_result, Error, Result};
+use kernel::ffi::{c_char, c_int, c_void};
+use kernel::str::CStr;
+
+/// The stored names of the access and default ACL.
+pub(crate) const ACL_ACCESS: &[u8] = b"system.posix_acl_access";
+pub(crate) const ACL_DEFAULT: &[u8] = b"system.posix_acl_default";
+
+const USER_PREFIX: &[u8] = b"user.";
+const TRUSTED_PREFIX: &[u8] = b"trusted.";
+const SECURITY_PREFIX: &[u8] = b"security.";
+
+const fn handler(prefix: &'static CStr) -> b::xattr_handler {
+    b::xattr_handler { prefix: prefix.as_char_ptr(), get: Some(xattr_get), set: Some(xattr_set), ..zeroed() }
+}
+
+static USER: Vtable<b::xattr_handler> = Vtable(handler(c_str!("user.")));
+static TRUSTED: Vtable<b::xattr_handler> = Vtable(handler(c_str!("trusted.")));
+static SECURITY: Vtable<b::xattr_handler> = Vtable(handler(c_str!("security.")));
+
+/// `sb->s_xattr`, NULL-terminated. The ACL names need no handler: the VFS
+/// routes `system.posix_acl_*` to get_inode_acl and set_acl.
+static HANDLERS: Vtable<[*const b::xattr_handler; 4]> = Vtable([&USER.0, &TRUSTED.0, &SECURITY.0, core::ptr::null()]);
+
+/// Installs the xattr handlers on a new super_block and turns on POSIX
+/// ACLs, which also hands the umask to `InheritedAcls::new`.
+///
+/// # Safety
+/// `sb` is the super_block fill_super is setting up, before its first
+/// inode is read (inodes take IOP_XATTR from `s_xattr` when allocated).
+pub(crate) unsafe fn init_sb(sb: *mut b::super_block) {
+    // SAFETY: per the contract; HANDLERS is static and NULL-terminated.
+    unsafe { b::ferrofs_sb_init_xattr(sb, HANDLERS.0.as_ptr()) }
+}
+
+/// `prefix` followed by `suffix`, in `out`: the name the core stores.
+/// `None` past the 255 bytes a name may have.
+fn full_name<'a>(prefix: &[u8], suffix: &[u8], out: &'a mut [u8; XATTR_NAME_MAX]) -> Option<&'a [u8]> {
+    let len = prefix.len().checked_add(suffix.len())?;
+    let dst = out.get_mut(..len)?;
+    let (p, s) = dst.split_at_mut(prefix.len());
+    p.copy_from_slice(prefix);
+    s.copy_from_slice(suffix);
+    Some(dst)
+}
+
+/// The full name a handler call is about. The VFS caps names at 255 bytes
+/// and reports longer ones as ERANGE; so do we, should one get through.
+///
+/// # Safety
+/// `handler` is one of ours; `suffix` is NUL-terminated and lives for `'a`.
+unsafe fn handler_name<'a>(handler: *const b::xattr_handler, suffix: *const c_char, out: &'a mut [u8; XATTR_NAME_MAX]) -> Result<&'a [u8]> {
+    // SAFETY: our handlers' prefixes are static C strings; the suffix is
+    // valid per the contract.
+    let (prefix, suffix) = unsafe { (CStr::from_char_ptr((*handler).prefix).as_bytes(), CStr::from_char_ptr(suffix).as_bytes()) };
+    full_name(prefix, suffix, out).ok_or(ERANGE)
+}
+
+/// The core's `set_xattr` flags for the VFS's XATTR_CREATE/XATTR_REPLACE.
+fn core_set_flags(flags: c_int) -> u32 {
+    // SAFETY: reading constants defined in xattr_shim.c.
+    let (create, replace) = unsafe { (b::FERROFS_XATTR_CREATE, b::FERROFS_XATTR_REPLACE) };
+    let mut f = 0;
+    if flags & create != 0 {
+        f |= crate::fs::XATTR_CREATE;
+    }
+    if flags & replace != 0 {
+        f |= crate::fs::XATTR_REPLACE;
+    }
+    f
+}
+
+unsafe extern "C" fn xattr_get(
+    handler: *const b::xattr_handler,
+    _dentry: *mut b::dentry,
+    inode: *mut b::inode,
+    name: *const c_char,
+    buffer: *mut c_void,
+    size: usize,
+) -> c_int {
+    // SAFETY: the VFS calls with one of our handlers, a live inode of ours,
+    // the NUL-terminated name suffix and a kernel buffer of `size` bytes.
+    match unsafe { try_get(handler, inode, name, buffer, size) } {
+        Ok(n) => n as c_int,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+/// See `xattr_get`.
+unsafe fn try_get(
+    handler: *const b::xattr_handler,
+    inode: *mut b::inode,
+    suffix: *const c_char,
+    buffer: *mut c_void,
+    size: usize,
+) -> Result<usize> {
+    let mut buf = [0u8; XATTR_NAME_MAX];
+    // SAFETY: per the contract.
+    let name = unsafe { handler_name(handler, suffix, &mut buf) }?;
+    // SAFETY: a live ferrofs inode.
+    let (info, _, ino) = unsafe { parts(inode) };
+    if size == 0 {
+        return info.with_core(|fs| fs.get_xattr(ino, name, &mut [])).map_err(errno_of);
+    }
+    // The value is read into our own buffer first: the caller's may be
+    // uninitialised memory, which must not become a `&mut [u8]`.
+    let mut value = TryVec::try_from_elem(0u8, size.min(XATTR_VALUE_MAX)).map_err(errno_of)?;
+    let n = info.with_core(|fs| fs.get_xattr(ino, name, &mut value)).map_err(errno_of)?.min(value.len());
+    // SAFETY: `buffer` has room for `size` bytes and `n <= value.len() <=
+    // size`; the two buffers are distinct allocations.
+    unsafe { core::ptr::copy_nonoverlapping(value.as_ptr(), buffer.cast::<u8>(), n) };
+    Ok(n)
+}
+
+unsafe extern "C" fn xattr_set(
+    handler: *const b::xattr_handler,
+    _idmap: *mut b::mnt_idmap,
+    _dentry: *mut b::dentry,
+    inode: *mut b::inode,
+    name: *const c_char,
+    value: *const c_void,
+    size: usize,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: the VFS calls with one of our handlers, a live inode of ours
+    // that it holds locked, the NUL-terminated name suffix, and either NULL
+    // (remove) or a kernel buffer of `size` bytes.
+    match unsafe { try_set(handler, inode, name, value, size, flags) } {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+/// See `xattr_set`.
+unsafe fn try_set(
+    handler: *const b::xattr_handler,
+    inode: *mut b::inode,
+    suffix: *const c_char,
+    value: *const c_void,
+    size: usize,
+    flags: c_int,
+) -> Result {
+    let mut buf = [0u8; XATTR_NAME_MAX];
+    // SAFETY: per the contract.
+    let name = unsafe { handler_name(handler, suffix, &mut buf) }?;
+    // SAFETY: a live ferrofs inode.
+    let (info, _, ino) = unsafe { parts(inode) };
+    let value: Option<&[u8]> = match (value.is_null(), size) {
+        (true, _) => None,
+        // An empty value comes as "" with size 0.
+        (false, 0) => Some(&[]),
+        // SAFETY: the VFS copied the value into a kernel buffer of `size`
+        // bytes that lives for the call.
+        (false, _) => Some(unsafe { core::slice::from_raw_parts(value.cast::<u8>(), size) }),
+    };
+    let t = now();
+    let attr = info
+        .with_core(|fs| {
+            match value {
+                Some(v) => fs.set_xattr(ino, name, v, core_set_flags(flags), t)?,
+                None => fs.remove_xattr(ino, name, t)?,
+            }
+            fs.getattr(ino)
+        })
+        .map_err(errno_of)?;
+    // SAFETY: the VFS holds the inode lock for the change.
+    unsafe { refresh(inode, &attr) };
+    Ok(())
+}
+
+/// Whether listxattr shows a stored name: `user.`, `security.` and the
+/// ACLs always, `trusted.` only to CAP_SYS_ADMIN (as ext4 does), and
+/// nothing of a namespace the VFS could not read back.
+fn listed(name: &[u8], may_trusted: bool) -> bool {
+    let in_ns = |p: &[u8]| name.len() > p.len() && name.starts_with(p);
+    in_ns(USER_PREFIX) || in_ns(SECURITY_PREFIX) || name == ACL_ACCESS || name == ACL_DEFAULT || (may_trusted && in_ns(TRUSTED_PREFIX))
+}
+
+/// Keeps, in place at the front of `list` (NUL-terminated names), the
+/// names listxattr shows; returns their length.
+fn retain_listed(list: &mut [u8], may_trusted: bool) -> usize {
+    let (mut kept, mut start) = (0usize, 0usize);
+    while let Some(len) = list.get(start..).and_then(|rest| rest.iter().position(|&c| c == 0)) {
+        let next = start + len + 1;
+        if list.get(start..start + len).is_some_and(|name| listed(name, may_trusted)) {
+            // `kept <= start` and `next <= list.len()`: both ranges lie
+            // inside the slice.
+            list.copy_within(start..next, kept);
+            kept += len + 1;
+        }
+        start = next;
+    }
+    kept
+}
+
+/// Whether a NUL-separated list holds a `trusted.` name.
+fn any_trusted(list: &[u8]) -> bool {
+    list.split(|&c| c == 0).any(|n| n.starts_with(TRUSTED_PREFIX))
+}
+
+pub(crate) unsafe extern "C" fn listxattr(dentry: *mut b::dentry, buffer: *mut c_char, size: usize) -> isize {
+    // SAFETY: the VFS passes a positive dentry of ours and a kernel buffer
+    // of `size` bytes (or none for a size query).
+    match unsafe { try_list(dentry, buffer, size) } {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// # Safety
+/// See `listxattr`.
+unsafe fn try_list(dentry: *mut b::dentry, buffer: *mut c_char, size: usize) -> Result<usize> {
+    // SAFETY: a positive dentry of a live ferrofs inode.
+    let (info, _, ino) = unsafe { parts(b::ferrofs_dentry_inode(dentry)) };
+    let mut all = info
+        .with_core(|fs| {
+            let n = fs.list_xattr(ino, &mut [])?;
+            let mut v = TryVec::try_from_elem(0u8, n)?;
+            if n > 0 {
+                fs.list_xattr(ino, &mut v)?;
+            }
+            Ok(v)
+        })
+        .map_err(errno_of)?;
+    // SAFETY: plain capability check of the current task.
+    let may_trusted = any_trusted(&all) && unsafe { b::capable(b::CAP_SYS_ADMIN as c_int) };
+    let n = retain_listed(&mut all, may_trusted);
+    if size == 0 {
+        return Ok(n);
+    }
+    if n > size {
+        return Err(ERANGE);
+    }
+    // SAFETY: `buffer` has room for `size >= n` bytes; `all` holds at least
+    // `n` and is a distinct allocation.
+    unsafe { core::ptr::copy_nonoverlapping(all.as_ptr(), buffer.cast::<u8>(), n) };
+    Ok(n)
+}
+
+/// The stored name of an ACL type, `None` for a type the VFS does not have.
+fn acl_name(ty: c_int) -> Option<&'static [u8]> {
+    // SAFETY: reading constants defined in xattr_shim.c.
+    let (access, default) = unsafe { (b::FERROFS_ACL_TYPE_ACCESS, b::FERROFS_ACL_TYPE_DEFAULT) };
+    match ty {
+        t if t == access => Some(ACL_ACCESS),
+        t if t == default => Some(ACL_DEFAULT),
+        _ => None,
+    }
+}
+
+/// A stored value, `None` if absent. Allocates under the core lock, which
+/// runs in a NOFS scope.
+fn read_value(fs: &mut Filesystem<KernelDevice>, ino: u64, name: &[u8]) -> CoreResult<Option<TryVec<u8>>> {
+    let len = match fs.get_xattr(ino, name, &mut []) {
+        Ok(len) => len,
+        Err(CoreError::NoData) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut v = TryVec::try_from_elem(0u8, len)?;
+    if len > 0 {
+        fs.get_xattr(ino, name, &mut v)?;
+    }
+    Ok(Some(v))
+}
+
+fn err_ptr<T>(e: Error) -> *mut T {
+    // SAFETY: ERR_PTR encoding of a negative errno.
+    unsafe { b::ferrofs_err_ptr(e.to_errno() as _) }.cast()
+}
+
+/// get_inode_acl: the VFS caches what this returns (NULL for no ACL).
+pub(crate) unsafe extern "C" fn get_inode_acl(inode: *mut b::inode, ty: c_int, rcu: bool) -> *mut b::posix_acl {
+    if rcu {
+        // Reading the core may sleep: ask for a reference walk.
+        return err_ptr(ECHILD);
+    }
+    let Some(name) = acl_name(ty) else { return err_ptr(EINVAL) };
+    // SAFETY: the VFS passes a live inode of ours.
+    let (info, _, ino) = unsafe { parts(inode) };
+    match info.with_core(|fs| read_value(fs, ino, name)) {
+        Ok(None) => core::ptr::null_mut(),
+        // SAFETY: `v` is valid for its length; the result is a new
+        // reference, NULL or an ERR_PTR, all of which the VFS expects.
+        Ok(Some(v)) => unsafe { b::ferrofs_acl_from_xattr(v.as_ptr().cast(), v.len()) },
+        Err(e) => err_ptr(errno_of(e)),
+    }
+}
+
+/// An ACL in the stored format, `None` for no ACL.
+///
+/// # Safety
+/// `acl` is NULL or a posix_acl the caller holds a reference to.
+unsafe fn encode(acl: *const b::posix_acl) -> Result<Option<TryVec<u8>>> {
+    if acl.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: a live ACL (caller).
+    let size = unsafe { b::ferrofs_acl_xattr_size(acl) };
+    let mut v = TryVec::try_from_elem(0u8, size).map_err(errno_of)?;
+    // SAFETY: `v` has room for `size` bytes.
+    let n = unsafe { b::ferrofs_acl_to_xattr(acl, v.as_mut_ptr().cast(), size) };
+    if n < 0 {
+        return Err(Error::from_errno(n));
+    }
+    v.truncate(n as usize);
+    Ok(Some(v))
+}
+
+pub(crate) unsafe extern "C" fn set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, acl: *mut b::posix_acl, ty: c_int) -> c_int {
+    // SAFETY: the VFS passes a positive dentry of ours with its inode
+    // locked, and an ACL it holds a reference to (or NULL to remove).
+    match unsafe { try_set_acl(idmap, dentry, acl, ty) } {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+/// See `set_acl`.
+unsafe fn try_set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, acl: *mut b::posix_acl, ty: c_int) -> Result {
+    let name = acl_name(ty).ok_or(EINVAL)?;
+    // SAFETY: a positive dentry (caller).
+    let inode = unsafe { b::ferrofs_dentry_inode(dentry) };
+    // SAFETY: the inode is live and locked.
+    let old_mode = unsafe { (*inode).i_mode } as u32;
+    let (mut mode, mut acl) = (old_mode, acl);
+    if name == ACL_ACCESS && !acl.is_null() {
+        // The mode's group bits become the ACL's mask; an ACL the mode says
+        // all of is not stored (acl becomes NULL). Only our copy of the
+        // pointer changes: the caller still owns its reference.
+        // SAFETY: live objects, inode locked.
+        to_result(unsafe { b::ferrofs_acl_update_mode(idmap, inode, &mut mode, &mut acl) })?;
+    }
+    if name == ACL_DEFAULT && old_mode & S_IFMT != S_IFDIR {
+        return if acl.is_null() { Ok(()) } else { Err(EACCES) };
+    }
+    // SAFETY: `acl` is NULL or the caller's live ACL.
+    let value = unsafe { encode(acl) }?;
+    // SAFETY: a live ferrofs inode.
+    let (info, _, ino) = unsafe { parts(inode) };
+    let t = now();
+    let r = info.with_core(|fs| {
+        match &value {
+            Some(v) => fs.set_xattr(ino, name, v, 0, t)?,
+            None => match fs.remove_xattr(ino, name, t) {
+                Ok(()) | Err(CoreError::NoData) => {}
+                Err(e) => return Err(e),
+            },
+        }
+        if mode != old_mode {
+            fs.setattr(ino, &SetAttr { mode: Some(mode), ..SetAttr::default() }, t)?;
+        }
+        fs.getattr(ino)
+    });
+    match r {
+        Ok(attr) => {
+            // SAFETY: the inode is locked; set_cached_acl takes its own
+            // reference to `acl`.
+            unsafe {
+                refresh(inode, &attr);
+                b::ferrofs_set_cached_acl(inode, ty, acl);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            // Part of the change may have reached the core: drop what the
+            // VFS has cached and take the core's attributes as they are.
+            // SAFETY: as above.
+            unsafe {
+                b::ferrofs_forget_cached_acl(inode, ty);
+                if let Ok(attr) = info.with_core(|fs| fs.getattr(ino)) {
+                    refresh(inode, &attr);
+                }
+            }
+            Err(errno_of(e))
+        }
+    }
+}
+
+/// After setattr changed a mode: brings the access ACL's owner, mask and
+/// other entries in line with it (posix_acl_chmod, which calls `set_acl`).
+/// Symlinks, which have no ACL operations, never get here: notify_change
+/// refuses mode changes on them with EOPNOTSUPP.
+///
+/// # Safety
+/// The VFS arguments of the setattr, after the new mode reached the core
+/// and the VFS inode; the core lock is not held.
+pub(crate) unsafe fn chmod_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { b::ferrofs_acl_chmod(idmap, dentry) }
+}
+
+/// The core error for an errno from a kernel ACL helper, for the create
+/// path, which speaks core errors; those the core has map back exactly.
+fn core_error_of(e: Error) -> CoreError {
+    use crate::error::errno::*;
+    match -e.to_errno() {
+        ENOMEM => CoreError::NoMemory,
+        ENOSPC => CoreError::NoSpace,
+        EUCLEAN => CoreError::Corrupt("damaged default ACL"),
+        EROFS => CoreError::ReadOnly,
+        EOPNOTSUPP => CoreError::NotSupported,
+        EPERM => CoreError::NotPermitted,
+        E2BIG => CoreError::ArgTooBig,
+        ENODATA => CoreError::NoData,
+        ERANGE => CoreError::Range,
+        EINVAL => CoreError::Invalid("invalid default ACL"),
+        _ => CoreError::Io,
+    }
+}
+
+/// The ACLs a new inode inherits from its directory's default ACL, encoded
+/// before the core lock is taken.
+pub(crate) struct InheritedAcls {
+    default: Option<TryVec<u8>>,
+    access: Option<TryVec<u8>>,
+}
+
+impl InheritedAcls {
+    /// Runs posix_acl_create for a new inode of `*mode` (with its type
+    /// bits) in `dir`: applies the directory's default ACL, or the umask
+    /// when it has none, to `*mode`, and keeps the ACLs to store. A symlink
+    /// gets neither, as its mode is fixed.
+    ///
+    /// # Safety
+    /// `dir` is a live ferrofs directory the VFS holds locked for the
+    /// create; the core lock is not held (the default ACL may need reading).
+    pub(crate) unsafe fn new(dir: *mut b::inode, mode: &mut u32, symlink: bool) -> CoreResult<Self> {
+        let mut acls = InheritedAcls { default: None, access: None };
+        if symlink {
+            return Ok(acls);
+        }
+        let (mut default, mut access) = (core::ptr::null_mut(), core::ptr::null_mut());
+        // SAFETY: per the contract; both out-pointers are valid.
+        let r = to_result(unsafe { b::ferrofs_acl_create(dir, mode, &mut default, &mut access) }).and_then(|()| {
+            // SAFETY: each is NULL or an ACL posix_acl_create gave us.
+            unsafe {
+                acls.default = encode(default)?;
+                acls.access = encode(access)?;
+            }
+            Ok(())
+        });
+        for acl in [default, access] {
+            if !acl.is_null() {
+                // SAFETY: we own these references and are done with them.
+                unsafe { b::ferrofs_acl_release(acl) };
+            }
+        }
+        r.map(|()| acls).map_err(core_error_of)
+    }
+
+    /// Stores the ACLs on `created`, the inode a core create just made as
+    /// `name` in `dir`, under the same lock. If that fails the name is
+    /// removed and the inode freed again: no inode may live with a mode
+    /// computed for an ACL it lacks.
+    pub(crate) fn store(
+        &self,
+        fs: &mut Filesystem<KernelDevice>,
+        dir: u64,
+        name: &[u8],
+        created: CoreResult<InodeAttr>,
+        now: Timespec,
+    ) -> CoreResult<InodeAttr> {
+        let attr = created?;
+        let mut r = Ok(());
+        for (xname, value) in [(ACL_DEFAULT, &self.default), (ACL_ACCESS, &self.access)] {
+            if let Some(v) = value {
+                r = r.and_then(|()| fs.set_xattr(attr.ino, xname, v, crate::fs::XATTR_CREATE, now));
+            }
+        }
+        if let Err(e) = r {
+            let undone = if attr.mode & S_IFMT == S_IFDIR { fs.rmdir(dir, name, now) } else { fs.unlink(dir, name, now) };
+            // The VFS never saw the inode, so nothing else will evict it. If
+            // undoing fails too, the transaction is aborted and the first
+            // error is the one worth reporting.
+            let _ = undone.and_then(|()| fs.evict(attr.ino));
+            return Err(e);
+        }
+        Ok(attr)
+    }
+}
+
+/// The inode flags ferrofs keeps (FS_*_FL, as FS_IOC_GETFLAGS reports them).
+const SUPPORTED_FLAGS: u32 = b::FS_SYNC_FL | b::FS_IMMUTABLE_FL | b::FS_APPEND_FL | b::FS_NODUMP_FL | b::FS_NOATIME_FL;
+
+/// Each stored flag the VFS enforces, and its `i_flags` bit.
+const VFS_FLAGS: [(u32, u32); 4] =
+    [(b::FS_SYNC_FL, b::S_SYNC), (b::FS_IMMUTABLE_FL, b::S_IMMUTABLE), (b::FS_APPEND_FL, b::S_APPEND), (b::FS_NOATIME_FL, b::S_NOATIME)];
+
+/// The `i_flags` bits for stored flags, and the mask of all of them.
+fn vfs_flags(flags: u32) -> (u32, u32) {
+    VFS_FLAGS.iter().fold((0, 0), |(set, mask), &(fl, s)| (if flags & fl != 0 { set | s } else { set }, mask | s))
+}
+
+/// The flags to store when FS_IOC_SETFLAGS asks for `wanted` on an inode
+/// that has `old`: EOPNOTSUPP for a flag ferrofs lacks (as ext4), EPERM for
+/// changing other flags of an inode that is and stays immutable (ext4's
+/// rule; the VFS already limits changing immutable and append-only
+/// themselves to CAP_LINUX_IMMUTABLE). Bits of `old` outside the supported
+/// set are kept.
+fn new_flags(old: u32, wanted: u32) -> Result<u32> {
+    if wanted & !SUPPORTED_FLAGS != 0 {
+        return Err(errno_of(CoreError::NotSupported));
+    }
+    let imm = b::FS_IMMUTABLE_FL;
+    if old & imm != 0 && wanted & imm != 0 && old & SUPPORTED_FLAGS != wanted {
+        return Err(EPERM);
+    }
+    Ok((old & !SUPPORTED_FLAGS) | wanted)
+}
+
+/// Mirrors stored flags into the VFS inode's `i_flags`, where the VFS
+/// enforces them (writes, unlink, rename, link, setattr, xattrs).
+///
+/// # Safety
+/// `inode` is live, and I_NEW or locked by the caller.
+pub(crate) unsafe fn apply_flags(inode: *mut b::inode, flags: u32) {
+    let (set, mask) = vfs_flags(flags);
+    // SAFETY: per the contract; inode_set_flags updates i_flags atomically.
+    unsafe { b::inode_set_flags(inode, set, mask) }
+}
+
+pub(crate) unsafe extern "C" fn fileattr_get(dentry: *mut b::dentry, fa: *mut b::fileattr) -> c_int {
+    // SAFETY: the VFS passes a positive dentry of ours and its fileattr.
+    let (info, _, ino) = unsafe { parts(b::ferrofs_dentry_inode(dentry)) };
+    match info.with_core(|fs| fs.getattr(ino)) {
+        Ok(attr) => {
+            // SAFETY: `fa` is the caller's live fileattr.
+            unsafe { b::ferrofs_fileattr_fill_flags(fa, attr.flags & SUPPORTED_FLAGS) };
+            0
+        }
+        Err(e) => errno_of(e).to_errno(),
+    }
+}
+
+pub(crate) unsafe extern "C" fn fileattr_set(_idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, fa: *mut b::fileattr) -> c_int {
+    // SAFETY: vfs_fileattr_set calls with a positive dentry of ours, its
+    // inode locked, and the checked fileattr.
+    match unsafe { try_fileattr_set(dentry, fa) } {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+/// See `fileattr_set`.
+unsafe fn try_fileattr_set(dentry: *mut b::dentry, fa: *mut b::fileattr) -> Result {
+    // FS_IOC_FSSETXATTR fields with no FS_*_FL equivalent (extent size
+    // hints, project ids, other xflags) are not kept.
+    // SAFETY: `fa` is live (caller).
+    if unsafe { b::ferrofs_fileattr_has_fsx(fa) } {
+        return Err(errno_of(CoreError::NotSupported));
+    }
+    // SAFETY: as above.
+    let wanted = unsafe { b::ferrofs_fileattr_flags(fa) };
+    // SAFETY: a positive dentry (caller).
+    let inode = unsafe { b::ferrofs_dentry_inode(dentry) };
+    // SAFETY: a live ferrofs inode.
+    let (info, _, ino) = unsafe { parts(inode) };
+    // The inode lock keeps the flags from changing between here and the
+    // setattr: every change goes through this function.
+    let old = info.with_core(|fs| fs.getattr(ino)).map_err(errno_of)?.flags;
+    let flags = new_flags(old, wanted)?;
+    let t = now();
+    let attr = info.with_core(|fs| fs.setattr(ino, &SetAttr { flags: Some(flags), ..SetAttr::default() }, t)).map_err(errno_of)?;
+    // SAFETY: the inode is locked by vfs_fileattr_set.
+    unsafe {
+        refresh(inode, &attr);
+        apply_flags(inode, attr.flags);
+    }
+    Ok(())
+}
+
+mod tests {
+    //! KUnit cases for the pure helpers above.
+    use super::super::kunit::{kcheck, kunit_suite, Test};
+    use super::*;
+
+    fn names_join_prefix(t: &mut Test) {
+        let mut out = [0u8; XATTR_NAME_MAX];
+        kcheck!(t, full_name(b"user.", b"x", &mut out) == Some(&b"user.x"[..]));
+        kcheck!(t, full_name(b"security.", b"selinux", &mut out) == Some(&b"security.selinux"[..]));
+        let long = [b'n'; 250];
+        kcheck!(t, full_name(b"user.", &long, &mut out).map(|n| n.len()) == Some(255));
+        kcheck!(t, full_name(b"trusted.", &long, &mut out).is_none());
+    }
+
+    fn list_shows_handled_namespaces(t: &mut Test) {
+        let stored = *b"user.a\0trusted.t\0system.posix_acl_access\0other.z\0security.s\0system.posix_acl_default\0user.\0";
+        let mut list = stored;
+        let n = retain_listed(&mut list, false);
+        kcheck!(t, list.get(..n) == Some(&b"user.a\0system.posix_acl_access\0security.s\0system.posix_acl_default\0"[..]));
+        let mut list = stored;
+        let n = retain_listed(&mut list, true);
+        kcheck!(t, list.get(..n) == Some(&b"user.a\0trusted.t\0system.posix_acl_access\0security.s\0system.posix_acl_default\0"[..]));
+        kcheck!(t, any_trusted(&stored) && !any_trusted(b"user.trusted.\0"));
+        let mut empty = [0u8; 0];
+        kcheck!(t, retain_listed(&mut empty, true) == 0);
+        // A name without its NUL is dropped, not shown half-terminated.
+        let mut torn = *b"user.a\0user.b";
+        kcheck!(t, retain_listed(&mut torn, true) == 7);
+    }
+
+    fn flags_map_to_vfs(t: &mut Test) {
+        let all = b::S_SYNC | b::S_IMMUTABLE | b::S_APPEND | b::S_NOATIME;
+        kcheck!(t, vfs_flags(0) == (0, all));
+        kcheck!(t, vfs_flags(b::FS_IMMUTABLE_FL | b::FS_APPEND_FL) == (b::S_IMMUTABLE | b::S_APPEND, all));
+        kcheck!(t, vfs_flags(b::FS_NODUMP_FL) == (0, all));
+        kcheck!(t, vfs_flags(SUPPORTED_FLAGS) == (all, all));
+        kcheck!(t, vfs_flags(b::FS_SYNC_FL | b::FS_NOATIME_FL) == (b::S_SYNC | b::S_NOATIME, all));
+    }
+
+    fn setflags_rules(t: &mut Test) {
+        let (imm, app, nodump) = (b::FS_IMMUTABLE_FL, b::FS_APPEND_FL, b::FS_NODUMP_FL);
+        kcheck!(t, new_flags(0, imm | nodump) == Ok(imm | nodump));
+        kcheck!(t, new_flags(imm, 0) == Ok(0));
+        kcheck!(t, new_flags(imm, imm) == Ok(imm));
+        kcheck!(t, new_flags(imm, imm | nodump) == Err(EPERM));
+        kcheck!(t, new_flags(app, app | nodump) == Ok(app | nodump));
+        kcheck!(t, new_flags(0, b::FS_COMPR_FL) == Err(errno_of(CoreError::NotSupported)));
+        kcheck!(t, new_flags(0, b::FS_DIRSYNC_FL | nodump) == Err(errno_of(CoreError::NotSupported)));
+        // Stored bits ferrofs does not know are left alone.
+        kcheck!(t, new_flags(b::FS_NOCOW_FL | nodump, app) == Ok(b::FS_NOCOW_FL | app));
+    }
+
+    fn acl_types_and_flags(t: &mut Test) {
+        // SAFETY: reading constants defined in xattr_shim.c.
+        let (access, default, create, replace) =
+            unsafe { (b::FERROFS_ACL_TYPE_ACCESS, b::FERROFS_ACL_TYPE_DEFAULT, b::FERROFS_XATTR_CREATE, b::FERROFS_XATTR_REPLACE) };
+        kcheck!(t, acl_name(access) == Some(ACL_ACCESS) && acl_name(default) == Some(ACL_DEFAULT));
+        kcheck!(t, acl_name(0).is_none());
+        kcheck!(t, core_set_flags(0) == 0);
+        kcheck!(t, core_set_flags(create) == crate::fs::XATTR_CREATE);
+        kcheck!(t, core_set_flags(replace) == crate::fs::XATTR_REPLACE);
+    }
+
+    fn acl_errors_map_back(t: &mut Test) {
+        let errs = [
+            CoreError::NoMemory,
+            CoreError::NoSpace,
+            CoreError::Corrupt("x"),
+            CoreError::ReadOnly,
+            CoreError::NotSupported,
+            CoreError::NotPermitted,
+            CoreError::ArgTooBig,
+            CoreError::NoData,
+            CoreError::Range,
+            CoreError::Invalid("x"),
+            CoreError::Io,
+        ];
+        for e in errs {
+            kcheck!(t, core_error_of(errno_of(e)).errno() == e.errno());
+        }
+        kcheck!(t, core_error_of(EACCES) == CoreError::Io);
+    }
+
+    kunit_suite!(
+        ferrofs_xattr_suite,
+        "ferrofs_xattr",
+        [names_join_prefix, list_shows_handled_namespaces, flags_map_to_vfs, setflags_rules, acl_types_and_flags, acl_errors_map_back]
+    );
+}
