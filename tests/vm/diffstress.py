@@ -43,12 +43,18 @@ def new_path(root):
 
 def make_op(root):
     """Draws one operation (as data) from the state of the first tree."""
-    kind = rng.choice(["create", "write", "write", "mmapwrite", "truncate", "mkdir", "rmdir", "unlink", "rename", "link", "symlink", "chmod", "read", "fsync"])
+    kind = rng.choice(["create", "write", "write", "mmapwrite", "truncate", "mkdir", "rmdir", "unlink", "rename", "link", "symlink", "chmod", "read", "fsync", "setxattr", "removexattr"])
     if kind in ("create", "mkdir", "symlink"):
         return (kind, new_path(root), rng.randrange(1 << 30))
     if kind == "write":
         off = rng.choice([0, rng.randrange(70000), rng.randrange(1 << 22)])
         return (kind, pick_any(root), off, rng.randrange(1, 20000), rng.randrange(1 << 30))
+    if kind == "setxattr":
+        # ext4 keeps an inode's xattrs in one block: four values of at most
+        # 600 bytes stay below that, so its ENOSPC never decides an outcome.
+        return (kind, pick_any(root), "user.k%d" % rng.randrange(4), rng.randrange(1, 600), rng.randrange(1 << 30))
+    if kind == "removexattr":
+        return (kind, pick_any(root), "user.k%d" % rng.randrange(4))
     if kind == "mmapwrite":
         return (kind, pick_any(root), rng.random(), rng.randrange(1, 9000), rng.randrange(1 << 30))
     if kind == "truncate":
@@ -94,6 +100,10 @@ def apply(root, op):
                     m.flush()
             finally:
                 os.close(fd)
+        elif kind == "setxattr":
+            os.setxattr(p(op[1]), op[2], random.Random(op[4]).randbytes(op[3]), follow_symlinks=False)
+        elif kind == "removexattr":
+            os.removexattr(p(op[1]), op[2], follow_symlinks=False)
         elif kind == "fsync":
             fd = os.open(p(op[1]), os.O_RDONLY | os.O_NOFOLLOW)
             try:
@@ -128,7 +138,8 @@ def apply(root, op):
 
 
 def snapshot(root):
-    """Names, types, modes, sizes, contents, link counts, symlink targets."""
+    """Names, types, modes, sizes, contents, link counts, symlink targets,
+    user xattrs."""
     out = {}
     for rel in rel_paths(root):
         if rel.split(os.sep)[0] == "lost+found":
@@ -143,6 +154,9 @@ def snapshot(root):
             entry["size"] = st.st_size
         elif stat.S_ISLNK(st.st_mode):
             entry["target"] = os.readlink(full)
+        names = sorted(n for n in os.listxattr(full, follow_symlinks=False) if n.startswith("user."))
+        if names:
+            entry["xattrs"] = {n: os.getxattr(full, n, follow_symlinks=False) for n in names}
         out[rel] = entry
     return out
 
@@ -154,7 +168,11 @@ def compare(a, b, when):
     for k in sorted(set(a) | set(b)):
         if a.get(k) != b.get(k):
             ea, eb = a.get(k), b.get(k)
-            short = lambda e: None if e is None else {x: (len(y) if x == "data" else y) for x, y in e.items()}
+            def short(e):
+                if e is None:
+                    return None
+                brief = {"data": len, "xattrs": lambda xs: {n: len(v) for n, v in xs.items()}}
+                return {x: brief.get(x, lambda y: y)(y) for x, y in e.items()}
             print("  %s: ferrofs %s / reference %s" % (k, short(ea), short(eb)))
     return False
 
