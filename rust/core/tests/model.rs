@@ -144,8 +144,14 @@ impl Run {
                 self.same(&desc, r.map(|_| ()), mr)?;
             }
             21..=24 => {
-                // Nameless ones too: tmpfiles, and unlinked files still open.
-                let cands: Vec<u64> = self.m.inodes.iter().filter(|(_, i)| !i.is_dir()).map(|(k, _)| *k).collect();
+                // Nameless ones too (tmpfiles, unlinked files still open),
+                // half of the time when there are any.
+                let nameless: Vec<u64> = self.m.inodes.iter().filter(|(_, i)| !i.is_dir() && i.nlink == 0).map(|(k, _)| *k).collect();
+                let cands: Vec<u64> = if !nameless.is_empty() && self.rng.below(2) == 0 {
+                    nameless
+                } else {
+                    self.m.inodes.iter().filter(|(_, i)| !i.is_dir()).map(|(k, _)| *k).collect()
+                };
                 let Some(ino) = self.pick(&cands) else { return Ok(()) };
                 let n = name(&mut self.rng);
                 desc = format!("link {ino} -> {dir}");
