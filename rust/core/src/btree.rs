@@ -14,6 +14,13 @@
 //! and below pointer `i+1`'s key; a child's level is its parent's minus one;
 //! a pointer records the generation its child was written in, which is never
 //! newer than the parent's.
+//!
+//! Every descent also checks the ones a damaged image could break on the way
+//! (`Store::node` the level and generation, `Range` the keys), so that keys
+//! seen along any path, and by a cursor across leaves, always increase: a
+//! corrupted interior key becomes `Error::Corrupt` instead of a lookup in the
+//! wrong leaf or a cursor going round in circles. Only the first and last key
+//! of each node entered are compared, two comparisons per level.
 
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
@@ -35,10 +42,39 @@ pub struct TreeRoot {
     pub level: u8,
 }
 
+/// The keys a node may hold, `[lo, hi)`, as its parent's pointers give it.
+/// The root's range is unbounded: `Key::default()` is the smallest key and
+/// `hi: None` means no upper bound.
+#[derive(Debug, Clone, Copy, Default)]
+struct Range {
+    lo: Key,
+    hi: Option<Key>,
+}
+
+impl Range {
+    /// The range of child `slot` of the interior node `b`, whose own range
+    /// is `self`: from that pointer's key to the next one's (the last child
+    /// inherits the parent's upper bound).
+    fn child(&self, b: &[u8], slot: usize) -> Range {
+        let hi = if slot + 1 < node::nritems(b) { Some(node::ptr_key(b, slot + 1)) } else { self.hi };
+        Range { lo: node::ptr_key(b, slot), hi }
+    }
+
+    /// Refuses a node whose keys leave the range.
+    fn check(&self, b: &[u8]) -> Result<()> {
+        if node::keys_within(b, &self.lo, self.hi.as_ref()) {
+            Ok(())
+        } else {
+            Err(Error::Corrupt("node keys outside the range its parent gives"))
+        }
+    }
+}
+
 #[derive(Default)]
 struct Path {
     blk: [u64; MAX_LEVEL],
     slot: [usize; MAX_LEVEL],
+    range: [Range; MAX_LEVEL],
 }
 
 fn needs_split(b: &[u8], need: usize) -> bool {
@@ -177,14 +213,19 @@ fn descend_for_write<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key:
     let mut p = Path::default();
     let mut blk = root.block;
     let mut level = root.level as usize;
+    let mut range = Range::default();
     while level > 0 {
         p.blk[level] = blk;
+        p.range[level] = range;
         let b = s.dirty_node(blk)?;
         let mut slot = node::child_slot(b, key);
+        let mut child_range = range.child(b, slot);
         let (ck, cblk, cgen) = (node::ptr_key(b, slot), node::ptr_block(b, slot), node::ptr_gen(b, slot));
+        child_range.check(s.node(cblk, cgen, (level - 1) as u8)?)?;
         let nc = s.cow(cblk, cgen, (level - 1) as u8, root.id)?;
         // An insert below the leftmost key lowers the bound on the way down.
         let nk = if need.is_some() && slot == 0 && *key < ck { *key } else { ck };
+        child_range.lo = nk;
         let gen = s.gen;
         node::set_ptr(s.node_mut(blk)?, slot, &nk, nc, gen);
         let mut child = nc;
@@ -195,14 +236,19 @@ fn descend_for_write<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key:
                 if *key >= sk {
                     child = sib;
                     slot += 1;
+                    child_range.lo = sk;
+                } else {
+                    child_range.hi = Some(sk);
                 }
             }
         }
         p.slot[level] = slot;
         blk = child;
+        range = child_range;
         level -= 1;
     }
     p.blk[0] = blk;
+    p.range[0] = range;
     Ok(p)
 }
 
@@ -283,7 +329,10 @@ fn rebalance<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, p: &Path) ->
         if pslot > 0 {
             let pb = s.dirty_node(parent)?;
             let (lk, lblk, lgen) = (node::ptr_key(pb, pslot - 1), node::ptr_block(pb, pslot - 1), node::ptr_gen(pb, pslot - 1));
-            let lused = fill(s.node(lblk, lgen, level as u8)?);
+            let left_range = p.range[level + 1].child(pb, pslot - 1);
+            let lb = s.node(lblk, lgen, level as u8)?;
+            left_range.check(lb)?;
+            let lused = fill(lb);
             if lused + used <= cap * 3 / 4 {
                 let nl = s.cow(lblk, lgen, level as u8, root.id)?;
                 let gen = s.gen;
@@ -298,7 +347,9 @@ fn rebalance<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, p: &Path) ->
         if pslot + 1 < pn {
             let pb = s.dirty_node(parent)?;
             let (rblk, rgen) = (node::ptr_block(pb, pslot + 1), node::ptr_gen(pb, pslot + 1));
+            let right_range = p.range[level + 1].child(pb, pslot + 1);
             let rb = s.node(rblk, rgen, level as u8)?;
+            right_range.check(rb)?;
             if fill(rb) + used <= cap * 3 / 4 {
                 let mut tmp = TryVec::try_with_capacity(rb.len())?;
                 tmp.try_extend_from_slice(rb)?;
@@ -327,12 +378,15 @@ fn rebalance<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, p: &Path) ->
 /// Finds the leaf and slot holding `key`, without copying anything.
 fn find<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<Option<(u64, u64, usize)>> {
     let (mut blk, mut gen, mut level) = (root.block, root.generation, root.level);
+    let mut range = Range::default();
     loop {
         let b = s.node(blk, gen, level)?;
+        range.check(b)?;
         if level == 0 {
             return Ok(node::leaf_search(b, key).ok().map(|slot| (blk, gen, slot)));
         }
         let slot = node::child_slot(b, key);
+        range = range.child(b, slot);
         blk = node::ptr_block(b, slot);
         gen = node::ptr_gen(b, slot);
         level -= 1;
@@ -375,6 +429,7 @@ pub struct Cursor {
     blk: [u64; MAX_LEVEL],
     gen: [u64; MAX_LEVEL],
     slot: [usize; MAX_LEVEL],
+    range: [Range; MAX_LEVEL],
     top: usize,
     seq: u64,
     start: Key,
@@ -391,6 +446,7 @@ impl Cursor {
             blk: [0; MAX_LEVEL],
             gen: [0; MAX_LEVEL],
             slot: [0; MAX_LEVEL],
+            range: [Range::default(); MAX_LEVEL],
             top: 0,
             seq: 0,
             start,
@@ -404,10 +460,13 @@ impl Cursor {
     fn seek<D: BlockDevice>(&mut self, s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<()> {
         self.top = root.level as usize;
         let (mut blk, mut gen) = (root.block, root.generation);
+        let mut range = Range::default();
         for level in (0..=self.top).rev() {
             let b = s.node(blk, gen, level as u8)?;
+            range.check(b)?;
             self.blk[level] = blk;
             self.gen[level] = gen;
+            self.range[level] = range;
             if level == 0 {
                 self.slot[0] = match (node::leaf_search(b, key), self.dir) {
                     (Ok(i), Dir::Forward) | (Err(i), _) => i,
@@ -416,6 +475,7 @@ impl Cursor {
             } else {
                 let sl = node::child_slot(b, key);
                 self.slot[level] = sl;
+                range = range.child(b, sl);
                 blk = node::ptr_block(b, sl);
                 gen = node::ptr_gen(b, sl);
             }
@@ -477,10 +537,14 @@ impl Cursor {
             while l > 0 {
                 let b = s.node(self.blk[l], self.gen[l], l as u8)?;
                 let (c, cg) = (node::ptr_block(b, self.slot[l]), node::ptr_gen(b, self.slot[l]));
+                let range = self.range[l].child(b, self.slot[l]);
                 l -= 1;
                 self.blk[l] = c;
                 self.gen[l] = cg;
-                let cn = node::nritems(s.node(c, cg, l as u8)?);
+                self.range[l] = range;
+                let cb = s.node(c, cg, l as u8)?;
+                range.check(cb)?;
+                let cn = node::nritems(cb);
                 self.slot[l] = match self.dir {
                     Dir::Forward => 0,
                     Dir::Backward if l == 0 => cn,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Namespace operations: directory entries in their two indexes, create,
-//! mkdir, mknod, symlink, link, unlink, rmdir, rename, and freeing inodes
-//! (evict and the orphan list).
+//! mkdir, mknod, symlink, tmpfile, link, unlink, rmdir, rename, and freeing
+//! inodes (evict and the orphan list).
 //!
 //! Each entry is stored twice: under `(dir, DIR_HASH, hash32 << 32 | idx)`
 //! for lookup by name, and under `(dir, DIR_SEQ, seq)` for readdir, where
@@ -192,6 +192,28 @@ impl<D: BlockDevice> Filesystem<D> {
         })
     }
 
+    /// Creates a regular file with no name (O_TMPFILE): link count 0 and
+    /// already on the orphan list, so `evict` frees it, or the next
+    /// read-write mount after a crash, unless `link` gives it a name first.
+    /// `mode` may carry `S_IFREG` or no type bits; any other type is refused.
+    pub fn tmpfile(&mut self, mode: u32, uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
+        if mode & S_IFMT != 0 && mode & S_IFMT != S_IFREG {
+            return Err(Error::Invalid("tmpfile makes only regular files"));
+        }
+        let mut it = Self::fresh(S_IFREG | (mode & 0o7777), uid, gid, now);
+        it.nlink = 0;
+        self.change(|fs| {
+            fs.reserve(3, 0)?;
+            let ino = fs.next_ino()?;
+            it.generation = fs.s.gen;
+            it.transid = fs.s.gen;
+            btree::insert(&mut fs.s, &mut fs.fs_root, &inode_key(ino), &it.encode())?;
+            btree::insert(&mut fs.s, &mut fs.fs_root, &orphan_key(ino), &[])?;
+            fs.root_item.inode_count += 1;
+            Ok(fs.attr_of(ino, &it))
+        })
+    }
+
     /// The target of a symlink.
     pub fn readlink(&mut self, ino: u64) -> Result<TryVec<u8>> {
         let it = self.read_inode(ino)?;
@@ -221,7 +243,10 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(out)
     }
 
-    /// Adds another name for `ino` in `dir`.
+    /// Adds another name for `ino` in `dir`. An inode with no name yet
+    /// (a tmpfile, or unlinked but still open; the VFS decides which may be
+    /// linked) comes off the orphan list, so neither `evict` nor a mount
+    /// frees it.
     pub fn link(&mut self, ino: u64, dir: u64, name: &[u8], now: Timespec) -> Result<InodeAttr> {
         self.change(|fs| {
             check_name(name)?;
@@ -237,7 +262,10 @@ impl<D: BlockDevice> Filesystem<D> {
                 return Err(Error::Exists);
             }
             fs.reserve(2 + ENTRY_ITEMS, 0)?;
-            if it.nlink == 0 {
+            // Looked up first: a failed delete would already have copied the
+            // path, and an inode at 0 links without an orphan item (fsck
+            // flags it) must still get its name rather than abort.
+            if it.nlink == 0 && btree::get_len(&mut fs.s, &fs.fs_root, &orphan_key(ino))?.is_some() {
                 btree::delete(&mut fs.s, &mut fs.fs_root, &orphan_key(ino))?;
             }
             it.nlink += 1;

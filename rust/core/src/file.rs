@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Regular file data: extents with holes, read, write, truncate, setattr.
+//! Regular file data: extents with holes, read, write, truncate, setattr,
+//! fallocate, hole punching, SEEK_DATA/SEEK_HOLE and the extent map.
 //!
 //! A file is a set of non-overlapping extent items `(ino, EXTENT, first file
 //! block) -> (disk block, block count)`; missing blocks are holes and read as
@@ -8,25 +9,43 @@
 //! is never overwritten. Blocks this transaction allocated are the exception:
 //! nothing committed points at them, so they are rewritten in place.
 //! Bytes past the end of file inside the last block are kept zero, so
-//! growing a file never exposes old data. Files may grow to
-//! `MAX_FILE_SIZE` (2^48 bytes).
+//! growing a file never exposes old data. Whole blocks past the end of file
+//! exist only through `fallocate` with `keep_size`, which fills them with
+//! zeros, so the same holds for them. Files may grow to `MAX_FILE_SIZE`
+//! (2^48 bytes).
 
 use crate::btree::{self, TreeRoot};
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
 use crate::format::*;
-use crate::fs::{Filesystem, InodeAttr, SetAttr};
+use crate::fs::{ExtentEmit, Filesystem, InodeAttr, SetAttr};
 use crate::mem::TryVec;
-use crate::store::divisor;
+use crate::store::{div_ceil, divisor};
 
 /// Most blocks one write step allocates.
 const CHUNK_BLOCKS: u64 = 256;
+/// Most bytes of zeros `fallocate` writes with one device call (the size of
+/// the zero buffer it holds).
+const ZERO_CHUNK_BYTES: u64 = 256 << 10;
 /// Longest extent item made by merging.
 const MAX_EXTENT_BLOCKS: u64 = 1 << 20;
 
 fn ext_key(ino: u64, fb: u64) -> Key {
     Key::new(ino, EXTENT_KEY, fb)
 }
+
+/// The end of the byte range `[offset, offset + len)` of fallocate and hole
+/// punching: EINVAL when empty, EFBIG past the largest file (as the VFS's
+/// own check).
+fn range_end(offset: u64, len: u64) -> Result<u64> {
+    if len == 0 {
+        return Err(Error::Invalid("empty range"));
+    }
+    offset.checked_add(len).filter(|&e| e <= MAX_FILE_SIZE).ok_or(Error::FileTooBig)
+}
+
+/// A run of new blocks for a hole: (first file block, first disk block, count).
+type Run = (u64, u64, u64);
 
 impl<D: BlockDevice> Filesystem<D> {
     /// The extent covering file block `fb`, as (first file block, extent).
@@ -342,26 +361,32 @@ impl<D: BlockDevice> Filesystem<D> {
         let tail = (size % divisor(bs64)) as usize;
         if tail != 0 {
             // Zero what lies past the new end in the last block.
-            let fb = size / divisor(bs64);
-            if let Some((start, e)) = self.extent_at(ino, fb)? {
-                let mut blk = TryVec::try_from_elem(0u8, self.s.bs)?;
-                let disk = e.disk_block + (fb - start);
-                self.s.read_blocks(disk, &mut blk)?;
-                blk[tail..].fill(0);
-                if self.s.space.txn_alloc.contains(disk, 1) {
-                    self.s.write_blocks(disk, &blk)?;
-                } else {
-                    self.reserve(6, 1)?;
-                    let (nd, _) = self.s.alloc_data(1)?;
-                    self.s.write_blocks(nd, &blk)?;
-                    let removed = self.punch(ino, fb, 1)?;
-                    self.map_extent(ino, fb, nd, 1)?;
-                    it.blocks = it.blocks.saturating_sub(removed).saturating_add(1);
-                }
-            }
+            self.zero_in_block(ino, size / divisor(bs64), tail, self.s.bs, &mut it)?;
         }
         it.size = size;
         Ok(it)
+    }
+
+    /// Zeroes bytes `[from, to)` of file block `fb` if it is mapped: in
+    /// place when this transaction allocated the block, else in a new copy
+    /// (reserving 6 items and a block for that) like a write.
+    fn zero_in_block(&mut self, ino: u64, fb: u64, from: usize, to: usize, it: &mut InodeItem) -> Result<()> {
+        let Some((start, e)) = self.extent_at(ino, fb)? else { return Ok(()) };
+        let mut blk = TryVec::try_from_elem(0u8, self.s.bs)?;
+        let disk = e.disk_block + (fb - start);
+        self.s.read_blocks(disk, &mut blk)?;
+        blk.get_mut(from..to).ok_or(Error::Invalid("byte range outside the block"))?.fill(0);
+        if self.s.space.txn_alloc.contains(disk, 1) {
+            self.s.touch();
+            return self.s.write_blocks(disk, &blk);
+        }
+        self.reserve(6, 1)?;
+        let (nd, _) = self.s.alloc_data(1)?;
+        self.s.write_blocks(nd, &blk)?;
+        let removed = self.punch(ino, fb, 1)?;
+        self.map_extent(ino, fb, nd, 1)?;
+        it.blocks = it.blocks.saturating_sub(removed).saturating_add(1);
+        Ok(())
     }
 
     /// Changes attributes; a size change truncates or extends.
@@ -400,5 +425,287 @@ impl<D: BlockDevice> Filesystem<D> {
     pub fn truncate(&mut self, ino: u64, size: u64, now: Timespec) -> Result<()> {
         let a = SetAttr { size: Some(size), mtime: Some(now), ctime: Some(now), ..Default::default() };
         self.setattr(ino, &a, now).map(|_| ())
+    }
+
+    /// SEEK_DATA: the first byte at or after `offset` that lies in a mapped
+    /// block and below the size, `None` when there is none (also when
+    /// `offset >= size`). Block granularity: a mapped block is data even
+    /// where it holds zeros.
+    pub fn seek_data(&mut self, ino: u64, offset: u64) -> Result<Option<u64>> {
+        let it = self.regular(ino)?;
+        if offset >= it.size {
+            return Ok(None);
+        }
+        let bs64 = self.s.bs as u64;
+        let fb = offset / divisor(bs64);
+        if self.extent_at(ino, fb)?.is_some() {
+            return Ok(Some(offset));
+        }
+        match self.extent_from(ino, fb)? {
+            // Nothing covers `fb`, so the next extent starts past it.
+            Some((start, _)) if start <= fb => Err(Error::Corrupt("extent index is inconsistent")),
+            Some((start, _)) => {
+                let pos = start.saturating_mul(bs64);
+                Ok((pos < it.size).then_some(pos))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// SEEK_HOLE: the first byte at or after `offset` in no mapped block, or
+    /// the size when the file is mapped from there to its end (the implicit
+    /// hole at EOF); `offset` itself when `offset >= size`.
+    pub fn seek_hole(&mut self, ino: u64, offset: u64) -> Result<u64> {
+        let it = self.regular(ino)?;
+        if offset >= it.size {
+            return Ok(offset);
+        }
+        let bs64 = self.s.bs as u64;
+        let mut fb = offset / divisor(bs64);
+        let mut pos = offset;
+        // `extent_at` only returns an extent ending past `fb`, so each step
+        // moves forward.
+        while let Some((start, e)) = self.extent_at(ino, fb)? {
+            fb = start.checked_add(e.nblocks).ok_or(Error::Corrupt("extent end overflows"))?;
+            pos = fb.saturating_mul(bs64);
+            if pos >= it.size {
+                return Ok(it.size);
+            }
+        }
+        Ok(pos)
+    }
+
+    /// The extent map from byte `from` on (FIEMAP): `emit(logical, physical,
+    /// length)`, all in bytes (physical from the start of the device), once
+    /// per extent item in file order, starting with the one that covers
+    /// `from` (whole, so its logical start may lie before `from`); stops
+    /// when `emit` returns false. Items are reported as stored: two adjacent
+    /// ones may continue each other on disk. Extents past the end of file
+    /// (from `fallocate` with `keep_size`) are included; inodes other than
+    /// regular files have none.
+    pub fn extents(&mut self, ino: u64, from: u64, emit: &mut ExtentEmit<'_>) -> Result<()> {
+        if self.read_inode(ino)?.file_type() != FileType::Regular {
+            return Ok(());
+        }
+        let bs64 = self.s.bs as u64;
+        let fb = from / divisor(bs64);
+        let first = match self.extent_at(ino, fb)? {
+            Some((start, _)) => start,
+            None => fb,
+        };
+        let root = self.fs_root;
+        let mut c = btree::Cursor::new(ext_key(ino, first), btree::Dir::Forward);
+        while let Some((k, d)) = c.next(&mut self.s, &root)? {
+            if k.objectid != ino || k.ty != EXTENT_KEY {
+                break;
+            }
+            let e = ExtentItem::decode(d)?;
+            if !emit(k.offset.saturating_mul(bs64), e.disk_block.saturating_mul(bs64), e.nblocks.saturating_mul(bs64)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The holes among file blocks `[first, last)`, as (first block, count).
+    fn holes_in(&mut self, ino: u64, first: u64, last: u64) -> Result<TryVec<(u64, u64)>> {
+        let mut holes = TryVec::new();
+        let mut pos = first;
+        if let Some((start, e)) = self.extent_at(ino, first)? {
+            pos = start.checked_add(e.nblocks).ok_or(Error::Corrupt("extent end overflows"))?;
+        }
+        while pos < last {
+            match self.extent_from(ino, pos)? {
+                Some((start, e)) if start < last => {
+                    if start < pos {
+                        return Err(Error::Corrupt("extents overlap"));
+                    }
+                    if start > pos {
+                        holes.try_push((pos, start - pos))?;
+                    }
+                    // Past `start >= pos` since extents are never empty.
+                    pos = start.checked_add(e.nblocks).ok_or(Error::Corrupt("extent end overflows"))?;
+                }
+                _ => {
+                    holes.try_push((pos, last - pos))?;
+                    break;
+                }
+            }
+        }
+        Ok(holes)
+    }
+
+    /// Takes disk blocks for every hole and fills them with zeros without
+    /// changing any tree. Unless the data blocks, plus one item per run and
+    /// one for the inode, can all be had and written, everything taken is
+    /// given back and the error returned, so the caller has changed nothing.
+    fn take_blocks_for(&mut self, holes: &[(u64, u64)]) -> Result<TryVec<Run>> {
+        let mark = self.s.space.mark();
+        let mut runs: TryVec<Run> = TryVec::new();
+        let r = self.take_runs(holes, &mut runs).and_then(|()| {
+            if self.fits(1 + runs.len() as u64, 0, false) {
+                self.write_zeros(&runs)
+            } else {
+                Err(Error::NoSpace)
+            }
+        });
+        match r {
+            Ok(()) => Ok(runs),
+            Err(e) => {
+                self.s.space.undo_allocations(&mark, runs.iter().map(|&(_, disk, n)| (disk, n)))?;
+                Err(e)
+            }
+        }
+    }
+
+    fn take_runs(&mut self, holes: &[(u64, u64)], runs: &mut TryVec<Run>) -> Result<()> {
+        for &(fb, n) in holes {
+            let mut done = 0;
+            while done < n {
+                let (disk, got) = self.s.alloc_data((n - done).min(MAX_EXTENT_BLOCKS))?;
+                runs.try_push((fb + done, disk, got))?;
+                done += got;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_zeros(&mut self, runs: &[Run]) -> Result<()> {
+        let bs64 = self.s.bs as u64;
+        let per = (ZERO_CHUNK_BYTES / divisor(bs64)).max(1);
+        let most = runs.iter().map(|r| r.2).max().unwrap_or(0).min(per);
+        let zeros: TryVec<u8> = TryVec::try_from_elem(0u8, (most * bs64) as usize)?;
+        for &(_, disk, n) in runs {
+            let mut done = 0;
+            while done < n {
+                let k = (n - done).min(most);
+                let buf = zeros.get(..(k * bs64) as usize).ok_or(Error::Invalid("zero buffer"))?;
+                self.s.write_blocks(disk + done, buf)?;
+                done += k;
+            }
+        }
+        Ok(())
+    }
+
+    /// fallocate mode 0 (`keep_size` false) and `FALLOC_FL_KEEP_SIZE`:
+    /// every hole among the blocks `[offset, offset + len)` touches gets
+    /// new blocks, written with zeros (there are no unwritten extents yet, so
+    /// this costs a write of every new block). Without `keep_size` the size
+    /// grows to `offset + len` if that is larger. ctime is set; mtime only
+    /// when the size changed. All or nothing: the space is taken before any
+    /// tree changes, and `NoSpace` changes nothing. `Invalid` for `len`
+    /// 0, `FileTooBig` past `MAX_FILE_SIZE`.
+    pub fn fallocate(&mut self, ino: u64, offset: u64, len: u64, keep_size: bool, now: Timespec) -> Result<()> {
+        self.change(|fs| fs.fallocate_inner(ino, offset, len, keep_size, false, now))
+    }
+
+    fn fallocate_inner(&mut self, ino: u64, offset: u64, len: u64, keep_size: bool, set_mtime: bool, now: Timespec) -> Result<()> {
+        let mut it = self.regular(ino)?;
+        let end = range_end(offset, len)?;
+        let bs64 = self.s.bs as u64;
+        let (first, last) = (offset / divisor(bs64), div_ceil(end, bs64));
+        let holes = self.holes_in(ino, first, last)?;
+        let want = holes.iter().map(|h| h.1).sum::<u64>();
+        self.reserve(1 + holes.len() as u64, want)?;
+        let runs = if want > 0 { self.take_blocks_for(&holes)? } else { TryVec::new() };
+        for &(fb, disk, n) in runs.iter() {
+            self.map_extent(ino, fb, disk, n)?;
+        }
+        it.blocks = it.blocks.saturating_add(want);
+        if !keep_size && end > it.size {
+            it.size = end;
+            it.mtime = now;
+        }
+        if set_mtime {
+            it.mtime = now;
+        }
+        it.ctime = now;
+        self.write_inode(ino, &mut it)
+    }
+
+    /// `FALLOC_FL_PUNCH_HOLE`: frees every block all of whose bytes below
+    /// the size lie in `[offset, offset + len)` and zeroes the range's
+    /// bytes in the partial blocks at its edges (copy-on-write, like a
+    /// write; a hole there stays a hole). The size never changes; the part
+    /// of the range at or past the size is left alone (blocks `fallocate`
+    /// kept there too), and a range wholly past it changes nothing, times
+    /// included. Otherwise mtime and ctime are set. The edges are reserved
+    /// up front; each extent freed is a step of its own (a removal, or 3
+    /// items when it splits an extent), so on a nearly full filesystem a
+    /// `NoSpace` part way leaves a consistent, partly punched file.
+    /// `Invalid` for `len` 0, `FileTooBig` past `MAX_FILE_SIZE`.
+    pub fn punch_hole(&mut self, ino: u64, offset: u64, len: u64, now: Timespec) -> Result<()> {
+        self.change(|fs| fs.punch_hole_inner(ino, offset, len, now))
+    }
+
+    fn punch_hole_inner(&mut self, ino: u64, offset: u64, len: u64, now: Timespec) -> Result<()> {
+        let mut it = self.regular(ino)?;
+        let end = range_end(offset, len)?.min(it.size);
+        if offset >= end {
+            return Ok(());
+        }
+        let bs = self.s.bs;
+        let bs64 = bs as u64;
+        let first_whole = div_ceil(offset, bs64);
+        // Past the size a block holds only zeros, so the last block goes
+        // whole when the range reaches the end of file.
+        let end_whole = if end == it.size { div_ceil(end, bs64) } else { end / divisor(bs64) };
+        let head_fb = offset / divisor(bs64);
+        let head_in = (offset % divisor(bs64)) as usize;
+        let head = (head_in != 0).then(|| (head_fb, head_in, (end - head_fb * bs64).min(bs64) as usize));
+        let tail_fb = end / divisor(bs64);
+        let tail_in = (end % divisor(bs64)) as usize;
+        let tail = (end_whole.saturating_mul(bs64) < end && head.is_none_or(|h| h.0 != tail_fb)).then_some((tail_fb, 0, tail_in));
+        let edges = u64::from(head.is_some()) + u64::from(tail.is_some());
+        self.reserve(1 + 6 * edges, edges)?;
+        for (fb, from, to) in head.into_iter().chain(tail) {
+            self.zero_in_block(ino, fb, from, to, &mut it)?;
+        }
+        (it.mtime, it.ctime) = (now, now);
+        self.write_inode(ino, &mut it)?;
+        let mut pos = first_whole;
+        while pos < end_whole {
+            let (start, e) = match self.extent_at(ino, pos)? {
+                Some(x) => x,
+                None => match self.extent_from(ino, pos)? {
+                    Some((start, _)) if start <= pos => return Err(Error::Corrupt("extent index is inconsistent")),
+                    Some(x) if x.0 < end_whole => x,
+                    _ => break,
+                },
+            };
+            let eend = start.checked_add(e.nblocks).ok_or(Error::Corrupt("extent end overflows"))?;
+            let (from, to) = (start.max(pos), eend.min(end_whole));
+            // Cutting an extent short of its end inserts its tail.
+            if eend > to {
+                self.reserve(3, 0)?;
+            } else {
+                self.reserve_delete(2)?;
+            }
+            let removed = self.punch(ino, from, to - from)?;
+            it.blocks = it.blocks.saturating_sub(removed);
+            self.write_inode(ino, &mut it)?;
+            self.s.apply_refs()?;
+            pos = to;
+        }
+        Ok(())
+    }
+
+    /// `FALLOC_FL_ZERO_RANGE`: `punch_hole` over the range, then
+    /// `fallocate` of it, so the range reads as zeros and every block it
+    /// touches is allocated (freshly, written with zeros). Without
+    /// `keep_size` the size grows to `offset + len` if that is larger.
+    /// mtime and ctime are set. The blocks of the whole range are reserved
+    /// first, since those the punch frees are reusable only after a commit.
+    pub fn zero_range(&mut self, ino: u64, offset: u64, len: u64, keep_size: bool, now: Timespec) -> Result<()> {
+        self.change(|fs| {
+            fs.regular(ino)?;
+            let end = range_end(offset, len)?;
+            let bs64 = fs.s.bs as u64;
+            let (first, last) = (offset / divisor(bs64), div_ceil(end, bs64));
+            let k = fs.count_extents(ino, first, last - first)?;
+            fs.reserve(16 + 4 * k, last - first)?;
+            fs.punch_hole_inner(ino, offset, len, now)?;
+            fs.fallocate_inner(ino, offset, len, keep_size, true, now)
+        })
     }
 }

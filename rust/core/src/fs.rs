@@ -16,20 +16,56 @@
 //! mknod(dir, name, mode, rdev, uid, gid, now) -> Result<InodeAttr>    (same as create)
 //! mkdir(dir, name, mode, uid, gid, now) -> Result<InodeAttr>
 //! symlink(dir, name, target, uid, gid, now) -> Result<InodeAttr>
-//! link(ino, dir, name, now) -> Result<InodeAttr>
+//! tmpfile(mode, uid, gid, now) -> Result<InodeAttr>      regular, nlink 0, on the orphan list (O_TMPFILE)
+//! link(ino, dir, name, now) -> Result<InodeAttr>          nlink 0: taken off the orphan list
 //! unlink(dir, name, now) / rmdir(dir, name, now) -> Result<()>
 //! rename(olddir, oldname, newdir, newname, flags, now) -> Result<()>  RENAME_NOREPLACE | RENAME_EXCHANGE
 //! setattr(ino, &SetAttr, now) -> Result<InodeAttr>               (size = truncate)
 //! read(ino, offset, buf) -> Result<usize>;  write(ino, offset, data, now) -> Result<usize>
+//! write_data(ino, offset, data) -> Result<usize>          write leaving the times alone (writeback)
 //! truncate(ino, size, now) -> Result<()>;  readlink(ino) -> Result<TryVec<u8>>
+//! fallocate(ino, offset, len, keep_size, now) -> Result<()>        mode 0 / KEEP_SIZE, all or nothing
+//! punch_hole(ino, offset, len, now) -> Result<()>                  PUNCH_HOLE (size kept)
+//! zero_range(ino, offset, len, keep_size, now) -> Result<()>       ZERO_RANGE
+//! seek_data(ino, offset) -> Result<Option<u64>>;  seek_hole(ino, offset) -> Result<u64>
+//! extents(ino, from, emit(logical, physical, len) -> bool) -> Result<()>   bytes, for FIEMAP
 //! get_xattr(ino, name, buf) -> Result<usize>   (empty buf: size query; Err(Range) if too small)
 //! set_xattr(ino, name, value, flags, now);  list_xattr(ino, buf) -> Result<usize>;  remove_xattr(ino, name, now)
 //! evict(ino) -> Result<()>      the VFS dropped its last reference; frees the inode if nlink is 0
 //! trees() -> Result<TryVec<TreeInfo>>   every tree, for fsck and dump-tree
 //! check(repair) -> Result<check::Report>;  dump(&mut dyn core::fmt::Write) -> Result<()>
 //! commit() -> Result<()>;  unmount(self) -> Result<D>
-//! aborted() -> Option<Error>;  stats() -> store::Stats;  superblock() -> &Superblock
+//! set_read_only(read_only) -> Result<()>                  remount
+//! abort(why: Error);  aborted() -> Option<Error>;  is_writable() -> bool
+//! stats() -> store::Stats;  superblock() -> &Superblock
 //! ```
+//!
+//! Edge cases the adapter relies on (details at each method):
+//!
+//! - `tmpfile` accepts `mode` with `S_IFREG` or no type bits (else
+//!   `Invalid`). Its inode is freed by `evict`, or after a crash by the next
+//!   read-write mount, unless `link` named it first; `evict` of an inode
+//!   with links frees nothing.
+//! - `fallocate`, `punch_hole`, `zero_range`: `len` 0 is `Invalid`,
+//!   `offset + len` past `MAX_FILE_SIZE` is `FileTooBig`; regular files only
+//!   (`IsDir` / `Invalid`). New blocks are written with zeros: there are no
+//!   unwritten extents, so preallocating costs a write of every new block.
+//!   `fallocate` changes nothing when it returns `NoSpace`; with
+//!   `keep_size` it may map blocks past the size. `punch_hole` never changes
+//!   the size and ignores the part of the range at or past it.
+//! - `seek_data` returns `None` and `seek_hole` returns `offset` when
+//!   `offset >= size` (the adapter turns both into ENXIO); below the size,
+//!   `seek_data` gives the first byte in a mapped block (`None` if none
+//!   below the size) and `seek_hole` the first byte in no mapped block or
+//!   the size. Block granularity.
+//! - `extents` reports each extent item, the one covering `from` included
+//!   whole, in bytes; blocks past the size are included.
+//! - `set_read_only(true)` commits first; `set_read_only(false)` is
+//!   `ReadOnly` after an abort or when the superblock needs read-only, and
+//!   reclaims orphans like mount.
+//! - `abort` keeps the first reason; afterwards every change and `commit`
+//!   is `ReadOnly`, nothing more reaches the device (unmount included), and
+//!   reads see the trees in memory.
 //!
 //! Unlinking the last name of an inode puts it on the orphan list instead
 //! of freeing it: the VFS may still have it open. `evict` frees it; at
@@ -209,6 +245,10 @@ pub struct TreeInfo {
 /// The callback `readdir` feeds: `(name, ino, type, next_cookie)`,
 /// returning false to stop.
 pub type DirEmit<'a> = dyn FnMut(&[u8], u64, FileType, u64) -> bool + 'a;
+
+/// The callback `extents` feeds: `(logical, physical, length)` in bytes,
+/// returning false to stop.
+pub type ExtentEmit<'a> = dyn FnMut(u64, u64, u64) -> bool + 'a;
 
 /// `rename` flag: fail if the new name exists.
 pub const RENAME_NOREPLACE: u32 = 1;
@@ -507,10 +547,40 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Stops the filesystem: nothing more is changed or committed (the first
     /// reason is kept and `aborted` reports it); reads keep working.
+    /// What the running transaction changed is dropped with it: the device
+    /// keeps the last commit, and `unmount` writes nothing.
     pub fn abort(&mut self, why: Error) {
         if self.s.aborted.is_none() {
             self.s.aborted = Some(why);
         }
+    }
+
+    /// Remount. To read-only: commits what is pending (unless aborted), then
+    /// refuses every change with `ReadOnly`; a failed commit aborts (see
+    /// `commit`) and is returned, read-only either way. To read-write:
+    /// `ReadOnly` if the transaction was aborted or the superblock has
+    /// read-only compatible features this code lacks; otherwise changes are
+    /// allowed again and the orphan list is reclaimed and committed, as at
+    /// mount (if that fails the filesystem stays read-only and the error is
+    /// returned).
+    pub fn set_read_only(&mut self, read_only: bool) -> Result<()> {
+        if read_only == self.opts.read_only {
+            return Ok(());
+        }
+        if read_only {
+            let r = if self.s.aborted.is_none() { self.commit() } else { Ok(()) };
+            self.opts.read_only = true;
+            return r;
+        }
+        if self.s.aborted.is_some() || self.s.sb.needs_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        self.opts.read_only = false;
+        let r = self.change(|fs| fs.reclaim_orphans());
+        if r.is_err() {
+            self.opts.read_only = true;
+        }
+        r
     }
 
     pub(crate) fn check_writable(&self) -> Result<()> {
@@ -545,20 +615,27 @@ impl<D: BlockDevice> Filesystem<D> {
         if self.opts.dirty_limit != 0 && self.s.dirty_nodes() >= self.opts.dirty_limit {
             self.commit()?;
         }
-        let hf = self.fs_root.level as u64 + 2;
-        let ha = self.s.alloc_tree.level as u64 + 2;
-        let (per_item, floor) = if delete { (hf + ha, self.global_reserve / 2) } else { (2 * hf + ha, self.global_reserve) };
-        let need = data.saturating_add(items.saturating_mul(per_item)).saturating_add(floor);
-        if self.s.space.free.total() >= need {
+        if self.fits(items, data, delete) {
             return Ok(());
         }
         if self.s.space.pinned.total() > 0 {
             self.commit()?;
-            if self.s.space.free.total() >= need {
+            if self.fits(items, data, delete) {
                 return Ok(());
             }
         }
         Err(Error::NoSpace)
+    }
+
+    /// Whether the free blocks cover `items` tree changes and `data` data
+    /// blocks plus the global reserve (half of it for removals), without
+    /// committing; see `reserve`.
+    pub(crate) fn fits(&self, items: u64, data: u64, delete: bool) -> bool {
+        let hf = self.fs_root.level as u64 + 2;
+        let ha = self.s.alloc_tree.level as u64 + 2;
+        let (per_item, floor) = if delete { (hf + ha, self.global_reserve / 2) } else { (2 * hf + ha, self.global_reserve) };
+        let need = data.saturating_add(items.saturating_mul(per_item)).saturating_add(floor);
+        self.s.space.free.total() >= need
     }
 
     /// Runs a changing operation: refuses it when read-only, applies queued

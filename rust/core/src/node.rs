@@ -364,6 +364,22 @@ pub fn first_key(b: &[u8]) -> Key {
     }
 }
 
+/// Last key in a node of either kind (the default key when empty).
+pub fn last_key(b: &[u8]) -> Key {
+    match nritems(b) {
+        0 => Key::default(),
+        n if level(b) == 0 => item_key(b, n - 1),
+        n => ptr_key(b, n - 1),
+    }
+}
+
+/// Whether every key of a node lies in `[lo, hi)` (no upper bound when
+/// `hi` is `None`), the range its parent gives it. Keys inside a validated
+/// node increase, so the first and the last key decide.
+pub fn keys_within(b: &[u8], lo: &Key, hi: Option<&Key>) -> bool {
+    nritems(b) == 0 || (first_key(b) >= *lo && hi.is_none_or(|h| last_key(b) < *h))
+}
+
 /// What a node must look like, as known from the pointer that led to it.
 #[derive(Debug, Clone, Copy)]
 pub struct Expect<'a> {

@@ -265,6 +265,30 @@ impl Space {
         Ok((s, l))
     }
 
+    /// Where the allocator stands now, so that `undo_allocations` can give
+    /// back what `allocate` hands out after this point.
+    pub fn mark(&self) -> AllocMark {
+        AllocMark { queue_len: self.queue.len(), queue_last: self.queue.last().copied(), hint: self.hint }
+    }
+
+    /// Returns the runs `allocate` gave out since `m` to the free set and
+    /// forgets their queued references, for an operation that must either
+    /// get all of its space or change nothing (fallocate). Only `allocate`
+    /// may have run since the mark.
+    pub fn undo_allocations(&mut self, m: &AllocMark, runs: impl IntoIterator<Item = (u64, u64)>) -> Result<()> {
+        self.queue.truncate(m.queue_len);
+        // The first run may have been merged into the op queued before the mark.
+        if let (Some(q), Some(old)) = (self.queue.last_mut(), m.queue_last) {
+            *q = old;
+        }
+        for (s, l) in runs {
+            self.txn_alloc.remove(s, l)?;
+            self.free.insert(s, l)?;
+        }
+        self.hint = m.hint;
+        Ok(())
+    }
+
     /// A range whose count reached zero: free at once if this transaction
     /// allocated it, pinned until commit otherwise.
     pub fn release(&mut self, start: u64, len: u64) -> Result<()> {
@@ -290,6 +314,14 @@ impl Space {
         self.txn_alloc.clear();
         Ok(())
     }
+}
+
+/// The allocator's position taken by `Space::mark`.
+#[derive(Debug, Clone, Copy)]
+pub struct AllocMark {
+    queue_len: usize,
+    queue_last: Option<RefOp>,
+    hint: u64,
 }
 
 /// One record of the allocation tree.
@@ -406,6 +438,26 @@ mod tests {
         assert_eq!(s.take(50, 4).unwrap(), Some((50, 4)));
         assert_eq!(s.take(0, 1000).unwrap(), Some((54, 86)));
         assert_eq!(s.total(), 2 + 4 + 10);
+    }
+
+    #[test]
+    fn undo_allocations_restores_everything() {
+        let mut sp = Space::new();
+        sp.free.insert(100, 50).unwrap();
+        sp.free.insert(300, 10).unwrap();
+        let a = sp.allocate(5).unwrap();
+        let m = sp.mark();
+        let (free, txn, queue, hint) = (sp.free.ranges().to_vec(), sp.txn_alloc.ranges().to_vec(), sp.queue.to_vec(), sp.hint);
+        // The first run continues the queued one, so it merges into it.
+        let b = sp.allocate(20).unwrap();
+        assert_eq!(b.0, a.0 + a.1);
+        assert_eq!(sp.queue.len(), queue.len());
+        let c = sp.allocate(40).unwrap();
+        sp.undo_allocations(&m, [b, c]).unwrap();
+        assert_eq!(sp.free.ranges(), &free[..]);
+        assert_eq!(sp.txn_alloc.ranges(), &txn[..]);
+        assert_eq!(&sp.queue[..], &queue[..]);
+        assert_eq!(sp.hint, hint);
     }
 
     #[test]

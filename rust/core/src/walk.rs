@@ -77,12 +77,7 @@ impl<D: BlockDevice> Store<D> {
                 continue;
             }
             let n = node::nritems(&buf);
-            let range_ok = n == 0 || {
-                let first = node::first_key(&buf);
-                let last = if t.level == 0 { node::item_key(&buf, n - 1) } else { node::ptr_key(&buf, n - 1) };
-                first >= t.lo && t.hi.is_none_or(|h| last < h)
-            };
-            if !range_ok {
+            if !node::keys_within(&buf, &t.lo, t.hi.as_ref()) {
                 f(self, Visit::Bad { block: t.block, error: Error::Corrupt("node keys outside the range its parent gives") })?;
                 continue;
             }

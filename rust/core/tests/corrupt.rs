@@ -3,11 +3,20 @@
 //! recomputed checksum (so structure checks and item decoders are reached).
 //! Mount, check and every read path must return errors, never panic or
 //! read out of bounds; `check` must name a problem for damage it can see.
+//! Also: an interior key moved inside its node's order (checksum
+//! recomputed), which only the key ranges checked on descent can see; every
+//! file operation over it must return `Corrupt` in bounded time.
 
 mod common;
 use common::*;
 use ferrofs_core::device::BlockDevice;
+use ferrofs_core::error::Error;
 use ferrofs_core::fs::Filesystem;
+use ferrofs_core::node;
+use ferrofs_core::walk::Visit;
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::Duration;
 
 fn populated() -> SimDev {
     let mut fs = mount(fresh(16 << 20));
@@ -128,4 +137,115 @@ fn superblock_pointing_nowhere_is_refused() {
     sb.root_tree.block = 40;
     ferrofs_core::superblock::write_superblock(&mut dev, &sb).unwrap();
     assert!(Filesystem::mount(dev).is_err());
+}
+
+/// Runs `f` on its own thread and waits for it at most a minute, so that a
+/// loop that never ends fails the test instead of hanging it.
+fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(v) => v,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no answer within 60 s"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: panicked"),
+    }
+}
+
+/// An image whose fs tree has a root over many leaves, most of them full
+/// of one file's extents (every other block written); returns the image,
+/// the file, its size, and every node of the fs tree by block.
+fn many_extents() -> (SimDev, u64, u64, HashMap<u64, Vec<u8>>) {
+    let mut fs = mount(fresh(64 << 20));
+    let root = fs.root_ino();
+    let f = fs.create(root, b"sparse", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    for i in 0..3000u64 {
+        fs.write(f, 2 * i * 4096, &[(i % 251) as u8 + 1; 4096], ts(1)).unwrap();
+    }
+    let size = fs.getattr(f).unwrap().size;
+    let mut dev = fs.unmount().unwrap();
+    let mut fs = mount(dev.clone());
+    let tree = fs.trees().unwrap().iter().map(|t| t.root).find(|r| r.id == ferrofs_core::format::FS_TREE_ID).unwrap();
+    assert!(tree.level >= 1, "fs tree of one level");
+    let mut nodes = HashMap::new();
+    fs.store()
+        .walk(&tree, &mut |_, v| {
+            if let Visit::Node { block, buf, .. } = v {
+                nodes.insert(block, buf.to_vec());
+            }
+            Ok(())
+        })
+        .unwrap();
+    dev.flush().unwrap();
+    (dev, f, size, nodes)
+}
+
+#[test]
+fn interior_keys_outside_their_child_are_corrupt_not_a_hang() {
+    let (base, f, size, nodes) = many_extents();
+    // A level-1 node and a pointer in the middle of the file's extents.
+    let (&pblk, pbuf) = nodes.iter().find(|(_, b)| node::level(b) == 1 && node::nritems(b) >= 8).expect("no interior node");
+    let n = node::nritems(pbuf);
+    let i = (1..n - 1)
+        .find(|&i| node::ptr_key(pbuf, i - 1).objectid == f && node::ptr_key(pbuf, i + 1).objectid == f && i > n / 3)
+        .expect("no pointer inside the file's extents");
+    let left = &nodes[&node::ptr_block(pbuf, i - 1)];
+    let right = &nodes[&node::ptr_block(pbuf, i)];
+    assert!(node::nritems(left) >= 2 && node::nritems(right) >= 2);
+    // Lowered onto the left child's last key, or raised onto the right
+    // child's second: both keep the interior node's own order intact.
+    let variants = [("lowered", node::item_key(left, node::nritems(left) - 1)), ("raised", node::item_key(right, 1))];
+    let mut refused = 0;
+    for (how, key) in variants {
+        let mut buf = pbuf.clone();
+        node::set_ptr(&mut buf, i, &key, node::ptr_block(pbuf, i), node::ptr_gen(pbuf, i));
+        node::seal(&mut buf);
+        let mut dev = base.clone();
+        dev.write(pblk * 4096, &buf, true).unwrap();
+        type Op = fn(&mut Filesystem<SimDev>, u64, u64) -> Result<(), Error>;
+        let ops: [(&str, Op); 9] = [
+            ("read", |fs, f, size| fs.read(f, 0, &mut vec![0u8; size as usize]).map(|_| ())),
+            ("write", |fs, f, size| fs.write(f, 0, &vec![1u8; size as usize], ts(2)).map(|_| ())),
+            ("truncate", |fs, f, _| fs.truncate(f, 0, ts(2))),
+            ("punch_hole", |fs, f, size| fs.punch_hole(f, 0, size, ts(2))),
+            ("fallocate", |fs, f, size| fs.fallocate(f, 0, size, false, ts(2))),
+            ("extents", |fs, f, _| fs.extents(f, 0, &mut |_, _, _| true)),
+            ("seek", |fs, f, size| {
+                let mut pos = 0;
+                while let Some(d) = fs.seek_data(f, pos)? {
+                    pos = fs.seek_hole(f, d)?;
+                    assert!(pos > d && pos <= size);
+                }
+                Ok(())
+            }),
+            ("unlink and evict", |fs, f, _| {
+                let root = fs.root_ino();
+                fs.unlink(root, b"sparse", ts(2))?;
+                fs.evict(f)
+            }),
+            ("rewrite every block", |fs, f, size| {
+                let mut off = 0;
+                while off < size {
+                    fs.write(f, off, &[3u8; 100], ts(2))?;
+                    off += 4096;
+                }
+                Ok(())
+            }),
+        ];
+        for (what, op) in ops {
+            let dev = dev.clone();
+            let name = format!("{how} key, {what}");
+            let r = bounded(&name, move || {
+                let mut fs = mount(dev);
+                op(&mut fs, f, size)
+            });
+            assert!(matches!(r, Err(Error::Corrupt(_))), "{name}: {r:?}");
+            refused += 1;
+        }
+        let r =
+            bounded(how, move || mount(dev).check(false).map(|r| r.problems.iter().any(|p| p.kind == ferrofs_core::check::Kind::BadNode)));
+        assert_eq!(r, Ok(true), "{how} key: check does not flag the node");
+    }
+    println!("corrupt: a moved interior key ({} variants): {refused} operations over it all returned Corrupt", variants.len());
 }

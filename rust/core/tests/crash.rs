@@ -125,6 +125,32 @@ fn workload(fs: &mut Filesystem<SimDev>, kind: u32, seed: u64, commits: &mut Vec
             }
             commit(fs, commits)?;
         }
+        // Preallocation, hole punching and tmpfiles: fallocate growing the
+        // size and past it, punch and zero ranges over committed and new
+        // blocks, a tmpfile that gets a name and one left open at the crash
+        // (freed by the next mount).
+        4 => {
+            let f = fs.create(root, b"pre", 0o644, 0, 0, 0, ts(1))?.ino;
+            fs.write(f, 0, &rng.bytes(50_000), ts(1))?;
+            fs.fallocate(f, 50_000, 100_000, false, ts(2))?;
+            fs.fallocate(f, 200_000, 30_000, true, ts(2))?;
+            let t = fs.tmpfile(0o600, 0, 0, ts(2))?.ino;
+            fs.write(t, 0, &rng.bytes(20_000), ts(2))?;
+            commit(fs, commits)?;
+            fs.punch_hole(f, 10_000, 30_000, ts(3))?;
+            fs.zero_range(f, 120_000, 20_000, false, ts(3))?;
+            fs.write(f, 130_000, &rng.bytes(3000), ts(3))?;
+            fs.link(t, root, b"named", ts(3))?;
+            fs.evict(t)?;
+            let u = fs.tmpfile(0o600, 0, 0, ts(3))?.ino;
+            fs.fallocate(u, 0, 64 << 10, false, ts(3))?;
+            commit(fs, commits)?;
+            fs.punch_hole(f, 0, 1 << 20, ts(4))?;
+            fs.zero_range(f, 160_000, 50_000, true, ts(4))?;
+            fs.write(t, 30_000, &rng.bytes(5000), ts(4))?;
+            fs.truncate(f, 70_000, ts(4))?;
+            commit(fs, commits)?;
+        }
         // Many small overwrites of one file, with and without commits between.
         _ => {
             let f = fs.create(root, b"data", 0o644, 0, 0, 0, ts(1))?.ino;
@@ -153,9 +179,9 @@ fn crash_at_every_write() {
     let mut cut_points = 0u64;
     let base_seed = seed_or(7);
     let runs: Vec<(u32, u64)> = if full() {
-        (0..4).flat_map(|k| (0..6).map(move |s| (k, s))).collect()
+        (0..5).flat_map(|k| (0..6).map(move |s| (k, s))).collect()
     } else {
-        vec![(0, 0), (0, 1), (1, 0), (2, 0), (2, 1), (3, 0)]
+        vec![(0, 0), (0, 1), (1, 0), (2, 0), (2, 1), (3, 0), (4, 0)]
     };
     for (kind, extra) in runs {
         let seed = base_seed + kind as u64 + 100 * extra;

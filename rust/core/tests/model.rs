@@ -2,10 +2,11 @@
 //! Model test: seeded random sequences of every operation, applied to the
 //! core and to the reference model; the visible state (attributes, link
 //! counts, directory listings with cookies, lookups, symlinks, xattr names)
-//! is compared after every operation. Contents are compared for the inode
-//! an operation touched, after each commit for every inode changed since
-//! the last comparison, and for all inodes after every remount. `check`
-//! must be clean after every commit and remount. A failing seed prints itself;
+//! is compared after every operation. Contents, the extent map and
+//! SEEK_DATA/SEEK_HOLE answers are compared for the inode an operation
+//! touched, after each commit for every inode changed since the last
+//! comparison, and for all inodes after every remount. `check` must be
+//! clean after every commit and remount. A failing seed prints itself;
 //! replay one with `FERROFS_SEED=<seed>` (`FERROFS_STEPS=<n>` sets the
 //! length); `FERROFS_FULL=1` runs more seeds, longer.
 
@@ -102,7 +103,7 @@ impl Run {
         let dir = self.pick(&dirs).unwrap();
         let ents = self.m.entries();
         let mut focus = Vec::new();
-        let op = self.rng.below(100);
+        let op = self.rng.below(116);
         let desc;
         match op {
             0..=11 => {
@@ -143,7 +144,14 @@ impl Run {
                 self.same(&desc, r.map(|_| ()), mr)?;
             }
             21..=24 => {
-                let cands: Vec<u64> = self.m.inodes.iter().filter(|(_, i)| !i.is_dir() && i.nlink > 0).map(|(k, _)| *k).collect();
+                // Nameless ones too (tmpfiles, unlinked files still open),
+                // half of the time when there are any.
+                let nameless: Vec<u64> = self.m.inodes.iter().filter(|(_, i)| !i.is_dir() && i.nlink == 0).map(|(k, _)| *k).collect();
+                let cands: Vec<u64> = if !nameless.is_empty() && self.rng.below(2) == 0 {
+                    nameless
+                } else {
+                    self.m.inodes.iter().filter(|(_, i)| !i.is_dir()).map(|(k, _)| *k).collect()
+                };
                 let Some(ino) = self.pick(&cands) else { return Ok(()) };
                 let n = name(&mut self.rng);
                 desc = format!("link {ino} -> {dir}");
@@ -279,6 +287,7 @@ impl Run {
                     self.evict(Some(ino))?;
                 } else {
                     self.fs().evict(ino).map_err(|e| format!("evict linked {ino}: {e:?}"))?;
+                    self.fs().getattr(ino).map_err(|e| format!("linked {ino} gone after evict: {e:?}"))?;
                 }
             }
             92..=96 => {
@@ -291,7 +300,76 @@ impl Run {
                 let touched: Vec<u64> = std::mem::take(&mut self.touched).into_iter().collect();
                 return compare(self.fs.as_mut().unwrap(), &self.m, false, &touched);
             }
-            _ => {
+            100..=101 => {
+                let mode = [0o600, 0o100640, 0o40755][self.rng.below(3) as usize];
+                desc = format!("tmpfile mode {mode:o}");
+                match self.fs().tmpfile(mode, 5, 6, now) {
+                    Err(Error::Invalid(_)) if mode & 0o170000 == 0o40000 => {}
+                    Ok(a) if mode & 0o170000 != 0o40000 && a.nlink == 0 => self.m.tmpfile(a.ino, 0o100000 | (mode & 0o7777), 5, 6),
+                    r => return Err(format!("{desc}: {r:?}")),
+                }
+            }
+            102..=105 | 109..=110 => {
+                let files = self.files();
+                let Some(ino) = self.pick(&files) else { return Ok(()) };
+                let (off, len) = match self.rng.below(12) {
+                    0 => (self.rng.below(1 << 16), 0),
+                    1 => ((1 << 48) - self.rng.below(4096), 4096 + self.rng.below(100)),
+                    2 => (self.rng.below(1 << 20), 1 + self.rng.below(1 << 18)),
+                    _ => (self.rng.below(300 << 10), 1 + self.rng.below(40_000)),
+                };
+                let keep = self.rng.below(2) == 0;
+                let (r, mr) = if op <= 105 {
+                    desc = format!("fallocate {ino} off {off} len {len} keep_size {keep}");
+                    (self.fs().fallocate(ino, off, len, keep, now), self.m.fallocate(ino, off, len, keep))
+                } else {
+                    desc = format!("zero_range {ino} off {off} len {len} keep_size {keep}");
+                    (self.fs().zero_range(ino, off, len, keep, now), self.m.zero_range(ino, off, len, keep))
+                };
+                self.same(&desc, r, mr)?;
+                focus.push(ino);
+            }
+            106..=108 => {
+                let files = self.files();
+                let Some(ino) = self.pick(&files) else { return Ok(()) };
+                let size = self.m.inodes[&ino].size();
+                let off = match self.rng.below(4) {
+                    0 => size.saturating_sub(self.rng.below(9000)),
+                    _ => self.rng.below(300 << 10),
+                };
+                let len = match self.rng.below(8) {
+                    0 => 1 << 40,
+                    1 => 0,
+                    _ => 1 + self.rng.below(60_000),
+                };
+                desc = format!("punch_hole {ino} off {off} len {len}");
+                let r = self.fs().punch_hole(ino, off, len, now);
+                let mr = self.m.punch_hole(ino, off, len);
+                self.same(&desc, r, mr)?;
+                focus.push(ino);
+            }
+            111 => {
+                // The VFS refuses a read-only remount while unlinked files are open.
+                if self.m.open.iter().any(|i| self.m.inodes[i].nlink == 0) {
+                    return Ok(());
+                }
+                desc = "remount read-only and back".into();
+                self.fs().set_read_only(true).map_err(|e| format!("set_read_only(true): {e:?}"))?;
+                let root = self.m.root;
+                match self.fs().create(root, b"refused", 0o644, 0, 0, 0, now) {
+                    Err(Error::ReadOnly) => {}
+                    r => return Err(format!("create while read-only: {r:?}")),
+                }
+                self.fs().set_read_only(false).map_err(|e| format!("set_read_only(false): {e:?}"))?;
+                self.check_clean()?;
+            }
+            112..=115 => {
+                let files = self.files();
+                let Some(ino) = self.pick(&files) else { return Ok(()) };
+                desc = format!("extent map and seeks of {ino}");
+                focus.push(ino);
+            }
+            97..=99 => {
                 desc = "remount".into();
                 let dev = self.fs.take().unwrap().unmount().map_err(|e| format!("unmount: {e:?}"))?;
                 self.fs = Some(Filesystem::mount(dev).map_err(|e| format!("mount: {e:?}"))?);
@@ -302,6 +380,7 @@ impl Run {
                 self.touched.clear();
                 return compare(self.fs.as_mut().unwrap(), &self.m, true, &[]);
             }
+            _ => unreachable!(),
         }
         self.ops += 1;
         self.log.push(desc);

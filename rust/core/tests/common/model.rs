@@ -148,6 +148,13 @@ impl Model {
         Ok(())
     }
 
+    /// A nameless regular file, held open by whoever made it.
+    pub fn tmpfile(&mut self, ino: u64, mode: u32, uid: u32, gid: u32) {
+        let body = Body::File { data: vec![], blocks: Default::default() };
+        self.inodes.insert(ino, MInode { mode, uid, gid, nlink: 0, rdev: 0, body, xattrs: BTreeMap::new() });
+        self.open.insert(ino);
+    }
+
     pub fn link(&mut self, ino: u64, dir: u64, name: &[u8]) -> R<()> {
         Self::check_name(name)?;
         if self.inodes[&ino].is_dir() {
@@ -302,10 +309,91 @@ impl Model {
 
     pub fn truncate(&mut self, ino: u64, size: u64) -> R<()> {
         let Body::File { data, blocks } = &mut self.inodes.get_mut(&ino).unwrap().body else { return Err(Error::Invalid("x")) };
+        // Only shrinking drops blocks (preallocated ones past the old size
+        // included); growing keeps them.
+        if size < data.len() as u64 {
+            let keep = size.div_ceil(BS);
+            blocks.retain(|&b| b < keep);
+        }
         data.resize(size as usize, 0);
-        let keep = size.div_ceil(BS);
-        blocks.retain(|&b| b < keep);
         Ok(())
+    }
+
+    fn range_end(off: u64, len: u64) -> R<u64> {
+        if len == 0 {
+            return Err(Error::Invalid("x"));
+        }
+        off.checked_add(len).filter(|&e| e <= 1 << 48).ok_or(Error::FileTooBig)
+    }
+
+    fn file_mut(&mut self, ino: u64) -> (&mut Vec<u8>, &mut BTreeSet<u64>) {
+        match &mut self.inodes.get_mut(&ino).unwrap().body {
+            Body::File { data, blocks } => (data, blocks),
+            _ => panic!("not a file"),
+        }
+    }
+
+    /// Every block the range touches is allocated; the size grows to its
+    /// end unless `keep_size`.
+    pub fn fallocate(&mut self, ino: u64, off: u64, len: u64, keep_size: bool) -> R<()> {
+        let end = Self::range_end(off, len)?;
+        let (data, blocks) = self.file_mut(ino);
+        blocks.extend(off / BS..end.div_ceil(BS));
+        if !keep_size && end > data.len() as u64 {
+            data.resize(end as usize, 0);
+        }
+        Ok(())
+    }
+
+    /// Zeroes the range below the size and drops each block that has bytes
+    /// below the size, all of them in the range (blocks wholly past the
+    /// size stay).
+    pub fn punch_hole(&mut self, ino: u64, off: u64, len: u64) -> R<()> {
+        let end = Self::range_end(off, len)?;
+        let (data, blocks) = self.file_mut(ino);
+        let size = data.len() as u64;
+        let end = end.min(size);
+        if off >= end {
+            return Ok(());
+        }
+        data[off as usize..end as usize].fill(0);
+        blocks.retain(|&b| !(b * BS >= off && b * BS < size && ((b + 1) * BS).min(size) <= end));
+        Ok(())
+    }
+
+    pub fn zero_range(&mut self, ino: u64, off: u64, len: u64, keep_size: bool) -> R<()> {
+        self.punch_hole(ino, off, len)?;
+        self.fallocate(ino, off, len, keep_size)
+    }
+
+    /// SEEK_DATA as the core defines it, from the block set.
+    pub fn seek_data(&self, ino: u64, off: u64) -> Option<u64> {
+        let Body::File { data, blocks } = &self.inodes[&ino].body else { panic!() };
+        let size = data.len() as u64;
+        if off >= size {
+            return None;
+        }
+        if blocks.contains(&(off / BS)) {
+            return Some(off);
+        }
+        blocks.range(off / BS + 1..).next().map(|b| b * BS).filter(|&p| p < size)
+    }
+
+    /// SEEK_HOLE as the core defines it, from the block set.
+    pub fn seek_hole(&self, ino: u64, off: u64) -> u64 {
+        let Body::File { data, blocks } = &self.inodes[&ino].body else { panic!() };
+        let size = data.len() as u64;
+        if off >= size {
+            return off;
+        }
+        let mut b = off / BS;
+        if !blocks.contains(&b) {
+            return off;
+        }
+        while blocks.contains(&b) {
+            b += 1;
+        }
+        (b * BS).min(size)
     }
 
     pub fn set_xattr(&mut self, ino: u64, name: &[u8], value: &[u8], flags: u32) -> R<()> {
@@ -385,6 +473,9 @@ pub fn compare(fs: &mut Filesystem<SimDev>, m: &Model, data: bool, focus: &[u64]
                     return Err(format!("file {ino}: blocks model {} core {}", blocks.len() as u64 * 8, a.blocks));
                 }
                 if data || focus.contains(&ino) {
+                    compare_map(fs, m, ino, blocks, d.len() as u64)?;
+                }
+                if data || focus.contains(&ino) {
                     let mut buf = vec![0xeeu8; d.len() + 100];
                     let n = fs.read(ino, 0, &mut buf).map_err(|e| format!("read {ino}: {e:?}"))?;
                     if n != d.len() || buf[..n] != d[..] {
@@ -418,6 +509,52 @@ pub fn compare(fs: &mut Filesystem<SimDev>, m: &Model, data: bool, focus: &[u64]
                     return Err(format!("xattr {k:?} of {ino} differs"));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// The extent map against the model's blocks: which file blocks `extents`
+/// reports (in order, without overlap, on distinct disk blocks), and
+/// `seek_data` / `seek_hole` at the edges of every mapped run, around the
+/// size and at a few places in between.
+fn compare_map(fs: &mut Filesystem<SimDev>, m: &Model, ino: u64, blocks: &BTreeSet<u64>, size: u64) -> Result<(), String> {
+    let mut got = BTreeSet::new();
+    let mut disk = BTreeSet::new();
+    let mut last_end = 0;
+    let mut bad = None;
+    fs.extents(ino, 0, &mut |l, p, n| {
+        if l < last_end || l % BS != 0 || p % BS != 0 || n == 0 || n % BS != 0 {
+            bad = Some((l, p, n));
+        }
+        last_end = l + n;
+        for i in 0..n / BS {
+            got.insert(l / BS + i);
+            if !disk.insert(p / BS + i) {
+                bad = Some((l, p, n));
+            }
+        }
+        true
+    })
+    .map_err(|e| format!("extents {ino}: {e:?}"))?;
+    if let Some(b) = bad {
+        return Err(format!("file {ino}: malformed extent (logical, physical, len) {b:?}"));
+    }
+    if got != *blocks {
+        let want: Vec<u64> = blocks.iter().copied().collect();
+        let got: Vec<u64> = got.into_iter().collect();
+        return Err(format!("file {ino}: extent map covers blocks {got:?}, model {want:?}"));
+    }
+    let mut probes = vec![0, size.saturating_sub(1), size, size + 1, size / 3, size / 2 + 1];
+    for &b in blocks {
+        probes.extend([b * BS, (b * BS).saturating_sub(1), b * BS + BS - 1, b * BS + BS]);
+    }
+    for off in probes {
+        let d = fs.seek_data(ino, off).map_err(|e| format!("seek_data {ino} {off}: {e:?}"))?;
+        let h = fs.seek_hole(ino, off).map_err(|e| format!("seek_hole {ino} {off}: {e:?}"))?;
+        let (wd, wh) = (m.seek_data(ino, off), m.seek_hole(ino, off));
+        if (d, h) != (wd, wh) {
+            return Err(format!("file {ino} size {size} at {off}: core seek_data/seek_hole {d:?}/{h}, model {wd:?}/{wh}"));
         }
     }
     Ok(())
