@@ -14,6 +14,8 @@
 #include <linux/buffer_head.h>
 #include <linux/statfs.h>
 #include <linux/blkdev.h>
+#include <linux/fiemap.h>
+#include <linux/falloc.h>
 #include <kunit/test.h>
 
 /* Checksums */
@@ -143,6 +145,19 @@ void ferrofs_inode_set_blocks(struct inode *inode, u64 blocks);
 void ferrofs_inode_times(const struct inode *inode, s64 *sec, u32 *nsec);
 void ferrofs_mapping_set_error(struct address_space *mapping, int error);
 long ferrofs_ptr_err(const void *ptr);
+
+/* O_TMPFILE */
+void ferrofs_d_tmpfile(struct file *file, struct inode *inode);
+int ferrofs_finish_open_simple(struct file *file);
+
+/* llseek, fallocate, fiemap */
+void ferrofs_inode_lock(struct inode *inode);
+void ferrofs_inode_unlock(struct inode *inode);
+loff_t ferrofs_setpos(struct file *file, loff_t pos);
+extern const int FERROFS_SEEK_DATA, FERROFS_SEEK_HOLE, FERROFS_FALLOC_KEEP_SIZE,
+	FERROFS_FALLOC_PUNCH_HOLE, FERROFS_FALLOC_ZERO_RANGE;
+int ferrofs_fiemap_prep(struct inode *inode, struct fiemap_extent_info *fieinfo, u64 start, u64 *len);
+int ferrofs_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phys, u64 len, bool last);
 
 /* Errors as pointers */
 void *ferrofs_err_ptr(long error);

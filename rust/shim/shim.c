@@ -656,3 +656,45 @@ void ferrofs_sync_sb(struct super_block *sb)
 	sync_filesystem(sb);
 	up_read(&sb->s_umount);
 }
+
+void ferrofs_d_tmpfile(struct file *file, struct inode *inode)
+{
+	d_tmpfile(file, inode);
+}
+
+int ferrofs_finish_open_simple(struct file *file)
+{
+	return finish_open_simple(file, 0);
+}
+
+void ferrofs_inode_lock(struct inode *inode)
+{
+	inode_lock(inode);
+}
+
+void ferrofs_inode_unlock(struct inode *inode)
+{
+	inode_unlock(inode);
+}
+
+/* Sets f_pos for SEEK_DATA/SEEK_HOLE within the file size limit. */
+loff_t ferrofs_setpos(struct file *file, loff_t pos)
+{
+	return vfs_setpos(file, pos, file->f_inode->i_sb->s_maxbytes);
+}
+
+const int FERROFS_SEEK_DATA = SEEK_DATA, FERROFS_SEEK_HOLE = SEEK_HOLE,
+	FERROFS_FALLOC_KEEP_SIZE = FALLOC_FL_KEEP_SIZE,
+	FERROFS_FALLOC_PUNCH_HOLE = FALLOC_FL_PUNCH_HOLE,
+	FERROFS_FALLOC_ZERO_RANGE = FALLOC_FL_ZERO_RANGE;
+
+int ferrofs_fiemap_prep(struct inode *inode, struct fiemap_extent_info *fieinfo, u64 start, u64 *len)
+{
+	return fiemap_prep(inode, fieinfo, start, len, 0);
+}
+
+/* 0: go on; 1: the caller's array is full; negative: error. */
+int ferrofs_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phys, u64 len, bool last)
+{
+	return fiemap_fill_next_extent(fieinfo, logical, phys, len, last ? FIEMAP_EXTENT_LAST : 0);
+}

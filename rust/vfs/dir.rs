@@ -17,6 +17,7 @@ use kernel::prelude::*;
 const READDIR_BATCH: usize = 64;
 
 pub(crate) static DIR_INODE_OPS: b::inode_operations = b::inode_operations {
+    tmpfile: Some(namei::tmpfile),
     lookup: Some(lookup),
     create: Some(namei::create),
     link: Some(namei::link),

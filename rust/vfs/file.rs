@@ -17,7 +17,8 @@ use crate::fs::SetAttr;
 use kernel::ffi::c_int;
 
 pub(crate) static FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_operations {
-    llseek: Some(b::generic_file_llseek),
+    llseek: Some(super::extents::llseek),
+    fallocate: Some(super::extents::fallocate),
     read_iter: Some(b::generic_file_read_iter),
     write_iter: Some(b::generic_file_write_iter),
     mmap: Some(b::generic_file_mmap),

@@ -140,9 +140,17 @@ unsafe extern "C" fn reconfigure(fc: *mut b::fs_context) -> kernel::ffi::c_int {
     let mut to_rdonly = false;
     // SAFETY: live context of a mounted super_block.
     if unsafe { b::ferrofs_fc_changes_rdonly(fc, &mut to_rdonly) } {
-        // SAFETY: live context.
-        unsafe { log_error(fc, "switching between read-only and read-write is not supported yet") };
-        return EINVAL.to_errno();
+        if to_rdonly {
+            // The VFS has made sure no file is open for writing; write the
+            // page cache back so the final commit holds everything.
+            // SAFETY: s_umount is held by the reconfigure.
+            unsafe { b::sync_filesystem(sb) };
+        }
+        if let Err(e) = info.with_core(|fs| fs.set_read_only(to_rdonly)) {
+            // SAFETY: live context.
+            unsafe { log_error(fc, if to_rdonly { "could not commit before going read-only" } else { "cannot go read-write after an error" }) };
+            return errno_of(e).to_errno();
+        }
     }
     if let Some(secs) = params.commit_secs {
         info.set_commit_interval(secs);

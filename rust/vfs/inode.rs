@@ -162,6 +162,7 @@ pub(crate) unsafe fn refresh_fields(inode: *mut b::inode, a: &InodeAttr, take: F
 /// through `file::FILE_OPS`).
 static FILE_INODE_OPS: b::inode_operations = b::inode_operations {
     setattr: Some(namei::setattr),
+    fiemap: Some(super::extents::fiemap),
     listxattr: Some(xattr::listxattr),
     get_inode_acl: Some(xattr::get_inode_acl),
     set_acl: Some(xattr::set_acl),

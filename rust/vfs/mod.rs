@@ -24,6 +24,7 @@ pub(crate) mod aops;
 pub(crate) mod cell;
 pub(crate) mod device;
 pub(crate) mod dir;
+pub(crate) mod extents;
 pub(crate) mod file;
 pub(crate) mod fs_info;
 pub(crate) mod fs_type;

@@ -104,6 +104,37 @@ unsafe fn make(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::den
     Ok(())
 }
 
+/// O_TMPFILE: a regular file with no name, on the orphan list until a
+/// linkat(2) names it, freed at its last close otherwise.
+pub(crate) unsafe extern "C" fn tmpfile(idmap: *mut b::mnt_idmap, dir: *mut b::inode, file: *mut b::file, mode: b::umode_t) -> c_int {
+    // SAFETY: called by the VFS with a live, locked directory and the file
+    // being opened.
+    let r = unsafe {
+        let (info, sb, dir_ino) = parts(dir);
+        let (mut mode, mut uid, mut gid) = (mode as u32 | crate::format::S_IFREG, 0u32, 0u32);
+        b::ferrofs_new_owner(idmap, dir, &mut mode, &mut uid, &mut gid);
+        super::xattr::InheritedAcls::new(dir, &mut mode, false).and_then(|acls| {
+            let t = now();
+            let attr = info.with_core(|fs| {
+                let made = fs.tmpfile(mode, uid, gid, t);
+                acls.store(fs, dir_ino, &[], made, t)
+            })?;
+            let new = inode::iget(sb, attr.ino, Some(&attr))?;
+            let raw: *mut b::inode = ARef::into_raw(new).as_ptr().cast();
+            // d_tmpfile drops the one link it expects the new inode to have
+            // (the core's is already 0) and marks it linkable.
+            b::set_nlink(raw, 1);
+            b::ferrofs_d_tmpfile(file, raw);
+            Ok(())
+        })
+    };
+    match r {
+        // SAFETY: the file's dentry now has its inode.
+        Ok(()) => unsafe { b::ferrofs_finish_open_simple(file) },
+        Err(e) => errno_of(e).to_errno(),
+    }
+}
+
 pub(crate) unsafe extern "C" fn create(
     idmap: *mut b::mnt_idmap,
     dir: *mut b::inode,

@@ -477,7 +477,8 @@ impl InheritedAcls {
     }
 
     /// Stores the ACLs on `created`, the inode a core create just made as
-    /// `name` in `dir`, under the same lock. If that fails the name is
+    /// `name` in `dir` (an empty name: an O_TMPFILE inode), under the same
+    /// lock. If that fails the name is
     /// removed and the inode freed again: no inode may live with a mode
     /// computed for an ACL it lacks.
     pub(crate) fn store(
@@ -496,7 +497,12 @@ impl InheritedAcls {
             }
         }
         if let Err(e) = r {
-            let undone = if attr.mode & S_IFMT == S_IFDIR { fs.rmdir(dir, name, now) } else { fs.unlink(dir, name, now) };
+            let undone = match name {
+                // An O_TMPFILE inode has no name; it is already an orphan.
+                [] => Ok(()),
+                _ if attr.mode & S_IFMT == S_IFDIR => fs.rmdir(dir, name, now),
+                _ => fs.unlink(dir, name, now),
+            };
             // The VFS never saw the inode, so nothing else will evict it. If
             // undoing fails too, the transaction is aborted and the first
             // error is the one worth reporting.

@@ -1,0 +1,29 @@
+# SEEK_DATA/SEEK_HOLE, fallocate, FIEMAP, O_TMPFILE, then remount
+# read-only (everything written back and committed, nothing written while
+# read-only) and back; fsck clean throughout.
+. "$(dirname "$0")/lib.sh"
+mkfs.ferrofs -q -f "$DEV1" 1G
+mount -t ferrofs "$DEV1" "$MNT" || { fail ext-mount; exit 0; }
+python3 "$FERROFS_ROOT/tests/vm/extents.py" "$MNT"
+check ext-umount umount "$MNT"
+check ext-fsck fsck.ferrofs -n "$DEV1"
+
+mount -t ferrofs "$DEV1" "$MNT"
+echo keep > "$MNT/keep"
+head -c 3000000 /dev/urandom > /tmp/dirty
+cp /tmp/dirty "$MNT/dirty"
+check remount-ro mount -o remount,ro "$MNT"
+check ro-in-proc-mounts grep -q "^$DEV1 $MNT ferrofs ro" /proc/mounts
+writes=$(awk '{print $5}' /sys/block/vdb/stat)
+check ro-refuses-create sh -c "! touch $MNT/x 2>/tmp/err && grep -q 'Read-only' /tmp/err"
+check ro-reads test "$(cat "$MNT/keep")" = keep
+sleep 6
+check ro-writes-nothing test "$(awk '{print $5}' /sys/block/vdb/stat)" = "$writes"
+check remount-rw mount -o remount,rw "$MNT"
+check rw-writes sh -c "echo more >> $MNT/keep && test \"\$(cat $MNT/keep)\" = 'keep
+more'"
+check rw-umount umount "$MNT"
+check rw-fsck fsck.ferrofs -n "$DEV1"
+mount -t ferrofs "$DEV1" "$MNT"
+check ro-remount-had-committed cmp /tmp/dirty "$MNT/dirty"
+umount "$MNT"
