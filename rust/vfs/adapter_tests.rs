@@ -2,8 +2,8 @@
 //! KUnit suites for the adapter's own helpers, run at insmod: the
 //! mount-option parser and its /proc/mounts text, the shutdown flags.
 
-use super::kunit::{kcheck, kunit_suite, Test};
 use super::ioctl::Shutdown;
+use super::kunit::{kcheck, kunit_suite, Test};
 use super::options::{parse, show_commit, MountParams, ParamError, DEFAULT_COMMIT_SECS};
 
 fn commit_values(t: &mut Test) {

@@ -13,9 +13,9 @@
 
 use super::bindings as b;
 use super::cell::{zeroed, Vtable};
+use super::errno_of;
 use super::fs_info::FsInfo;
 use super::namei::parts;
-use super::errno_of;
 use crate::error::Error as CoreError;
 use crate::mem::TryVec;
 use kernel::alloc::flags::GFP_KERNEL;

@@ -54,15 +54,16 @@ pub(crate) unsafe extern "C" fn llseek(file: *mut b::file, offset: i64, whence: 
         Err(kernel::error::code::ENXIO)
     } else {
         // SAFETY: live inode, locked by us, no folio locked.
-        let found = unsafe { settle(inode) }.and_then(|()| {
-            info.with_core(|fs| {
-                if whence == seek_data {
-                    fs.seek_data(ino, offset as u64)
-                } else {
-                    fs.seek_hole(ino, offset as u64).map(Some)
-                }
-            })
-        });
+        let found =
+            unsafe { settle(inode) }.and_then(|()| {
+                info.with_core(|fs| {
+                    if whence == seek_data {
+                        fs.seek_data(ino, offset as u64)
+                    } else {
+                        fs.seek_hole(ino, offset as u64).map(Some)
+                    }
+                })
+            });
         match found {
             // The core's size can trail i_size by nothing after a settle;
             // an answer past i_size would still be an implicit hole there.

@@ -8,9 +8,9 @@
 
 use super::bindings as b;
 use super::cell::{zeroed, Vtable};
+use super::errno_of;
 use super::fs_info::FsInfo;
 use super::namei::parts;
-use super::errno_of;
 use crate::error::Result as CoreResult;
 use crate::format::Timespec;
 use crate::fs::SetAttr;

@@ -7,14 +7,14 @@
 //! copying to or from user memory (readdir copies a batch out first), so a
 //! page fault cannot nest inside it.
 
+use super::bindings as b;
 use super::device::KernelDevice;
 use crate::error::{Error, Result};
 use crate::format::FileType;
 use crate::fs::{Filesystem, InodeAttr, MountOptions, StatFs};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::prelude::*;
-use super::bindings as b;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::sync::Mutex;
 
 /// One directory entry handed from the core to the VFS.
@@ -65,7 +65,7 @@ impl FsInfo {
             }),
             GFP_KERNEL,
         )
-            .map_err(|_| Error::NoMemory)
+        .map_err(|_| Error::NoMemory)
     }
 
     /// Hands ownership to the super_block as an opaque pointer.

@@ -7,9 +7,9 @@ use super::cell::{zeroed, KernelStatic};
 use super::device::KernelDevice;
 use super::options::{self, MountParams, ParamError};
 use super::{errno_of, fs_info, inode, super_ops};
-use kernel::alloc::flags::GFP_KERNEL;
 use crate::error::Error as CoreError;
 use crate::superblock;
+use kernel::alloc::flags::GFP_KERNEL;
 use kernel::error::to_result;
 use kernel::prelude::*;
 use kernel::str::CString;
@@ -148,7 +148,9 @@ unsafe extern "C" fn reconfigure(fc: *mut b::fs_context) -> kernel::ffi::c_int {
         }
         if let Err(e) = info.with_core(|fs| fs.set_read_only(to_rdonly)) {
             // SAFETY: live context.
-            unsafe { log_error(fc, if to_rdonly { "could not commit before going read-only" } else { "cannot go read-write after an error" }) };
+            unsafe {
+                log_error(fc, if to_rdonly { "could not commit before going read-only" } else { "cannot go read-write after an error" })
+            };
             return errno_of(e).to_errno();
         }
     }

@@ -20,6 +20,7 @@ pub(crate) mod bindings {
     include!("bindings_generated.rs");
 }
 
+mod adapter_tests;
 pub(crate) mod aops;
 pub(crate) mod cell;
 pub(crate) mod device;
@@ -34,7 +35,6 @@ pub(crate) mod kunit;
 pub(crate) mod namei;
 pub(crate) mod options;
 pub(crate) mod super_ops;
-mod adapter_tests;
 mod tests;
 pub(crate) mod xattr;
 
