@@ -609,7 +609,7 @@ mod tests {
     use super::super::kunit::{kcheck, kunit_suite, Test};
     use super::*;
 
-    fn names_join_prefix(t: &mut Test) {
+    fn prefix_join(t: &mut Test) {
         let mut out = [0u8; XATTR_NAME_MAX];
         kcheck!(t, full_name(b"user.", b"x", &mut out) == Some(&b"user.x"[..]));
         kcheck!(t, full_name(b"security.", b"selinux", &mut out) == Some(&b"security.selinux"[..]));
@@ -618,7 +618,7 @@ mod tests {
         kcheck!(t, full_name(b"trusted.", &long, &mut out).is_none());
     }
 
-    fn list_shows_handled_namespaces(t: &mut Test) {
+    fn list_filter(t: &mut Test) {
         let stored = *b"user.a\0trusted.t\0system.posix_acl_access\0other.z\0security.s\0system.posix_acl_default\0user.\0";
         let mut list = stored;
         let n = retain_listed(&mut list, false);
@@ -634,7 +634,7 @@ mod tests {
         kcheck!(t, retain_listed(&mut torn, true) == 7);
     }
 
-    fn flags_map_to_vfs(t: &mut Test) {
+    fn flag_map(t: &mut Test) {
         let all = b::S_SYNC | b::S_IMMUTABLE | b::S_APPEND | b::S_NOATIME;
         kcheck!(t, vfs_flags(0) == (0, all));
         kcheck!(t, vfs_flags(b::FS_IMMUTABLE_FL | b::FS_APPEND_FL) == (b::S_IMMUTABLE | b::S_APPEND, all));
@@ -656,7 +656,7 @@ mod tests {
         kcheck!(t, new_flags(b::FS_NOCOW_FL | nodump, app) == Ok(b::FS_NOCOW_FL | app));
     }
 
-    fn acl_types_and_flags(t: &mut Test) {
+    fn acl_and_set_flags(t: &mut Test) {
         // SAFETY: reading constants defined in xattr_shim.c.
         let (access, default, create, replace) =
             unsafe { (b::FERROFS_ACL_TYPE_ACCESS, b::FERROFS_ACL_TYPE_DEFAULT, b::FERROFS_XATTR_CREATE, b::FERROFS_XATTR_REPLACE) };
@@ -667,7 +667,7 @@ mod tests {
         kcheck!(t, core_set_flags(replace) == crate::fs::XATTR_REPLACE);
     }
 
-    fn acl_errors_map_back(t: &mut Test) {
+    fn errno_map(t: &mut Test) {
         let errs = [
             CoreError::NoMemory,
             CoreError::NoSpace,
@@ -687,9 +687,5 @@ mod tests {
         kcheck!(t, core_error_of(EACCES) == CoreError::Io);
     }
 
-    kunit_suite!(
-        ferrofs_xattr_suite,
-        "ferrofs_xattr",
-        [names_join_prefix, list_shows_handled_namespaces, flags_map_to_vfs, setflags_rules, acl_types_and_flags, acl_errors_map_back]
-    );
+    kunit_suite!(ferrofs_xattr_suite, "ferrofs_xattr", [prefix_join, list_filter, flag_map, setflags_rules, acl_and_set_flags, errno_map]);
 }
