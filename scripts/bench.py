@@ -430,7 +430,9 @@ def cmd_report(args):
     lines.append(f"ratio columns: rate / rate of {CONFIGS[REFERENCE]['label']} (the reference, ext4 defaults) "
                  f"and / rate of {CONFIGS[SECOND_REFERENCE]['label']}; higher is faster")
     lines.append("device columns are per op, from /sys/block/<dev>/stat deltas over the phase "
-                 "(fields 7, 5, 16, 3): KiB written, write requests, flushes, KiB read")
+                 "(fields 7, 5, 16, 3): KiB written, write requests, flushes, KiB read;")
+    lines.append("  a flush with no data counts in field 5 as a write request of 0 sectors, and on a device "
+                 "without FUA (virtio-blk) each FUA write is a write plus one more flush")
     titles = {
         "append": f"(1) append 4 KiB + fsync, {params['appends']} appends to one file; op = one write+fsync",
         "smallfiles": f"(2) create + write 4 KiB + fsync + close, {params['small_files']} files in one directory; op = one file",
