@@ -1,0 +1,537 @@
+#!/usr/bin/env python3
+# The benchmark behind scripts/bench: the workloads (`run`), the driver that
+# makes each filesystem and runs them inside the VM (`guest`), and the table
+# made from the raw results on the host (`report`).
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+
+# Each configuration: how its filesystem is made and mounted. ext4 is made
+# with its inode tables and journal written up front, since lazy init would
+# write them from a kernel thread in the middle of a measurement; discards
+# are off at mkfs everywhere, so each run starts from the same device state.
+CONFIGS = {
+    "ext4": {
+        "label": "ext4",
+        "mkfs": ["mkfs.ext4", "-F", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0,nodiscard"],
+        "type": "ext4",
+        "opts": None,
+    },
+    "ext4-fc": {
+        "label": "ext4 fast_commit",
+        "mkfs": ["mkfs.ext4", "-F", "-q", "-O", "fast_commit", "-E", "lazy_itable_init=0,lazy_journal_init=0,nodiscard"],
+        "type": "ext4",
+        "opts": None,
+    },
+    "btrfs": {
+        "label": "btrfs",
+        "mkfs": ["mkfs.btrfs", "-f", "-q", "-K"],
+        "type": "btrfs",
+        "opts": None,
+    },
+    "btrfs-notreelog": {
+        "label": "btrfs notreelog",
+        "mkfs": ["mkfs.btrfs", "-f", "-q", "-K"],
+        "type": "btrfs",
+        "opts": "notreelog",
+    },
+    "ferrofs": {
+        "label": "ferrofs",
+        "mkfs": ["mkfs.ferrofs", "-f", "-q"],
+        "type": "ferrofs",
+        "opts": None,
+    },
+}
+REFERENCE = "ext4"
+SECOND_REFERENCE = "ext4-fc"
+
+WORKLOADS = ["append", "smallfiles", "seq", "createunlink"]
+# The rows of the table: (workload, phase, unit of one op, rate unit).
+PHASES = {
+    "append": [("append", "append", "op", "ops/s")],
+    "smallfiles": [("smallfiles", "file", "file", "ops/s")],
+    "seq": [("seq-write", "MiB", "MiB", "MiB/s"), ("seq-read", "MiB", "MiB", "MiB/s")],
+    "createunlink": [("create", "file", "file", "ops/s"), ("unlink", "file", "file", "ops/s")],
+}
+
+# Under /tmp (a tmpfs in the guest; /mnt is the host's, read-only), one
+# per configuration, so a mount stuck after a hang leaves the others free.
+MOUNT_BASE = "/tmp/bench-mnt"
+BLOCK = 4096
+MIB = 1 << 20
+
+
+# --- workloads (run in a child process, one per cell) ---------------------
+
+def dev_stat(dev):
+    with open(f"/sys/block/{dev}/stat") as f:
+        return [int(x) for x in f.read().split()]
+
+
+def stat_delta(before, after):
+    d = [a - b for a, b in zip(after, before)]
+    # /sys/block/<dev>/stat fields (1-based): 1 read I/Os, 3 read sectors,
+    # 5 write I/Os, 7 write sectors, 12 discard I/Os, 16 flush I/Os.
+    return {
+        "read_ios": d[0],
+        "read_sectors": d[2],
+        "write_ios": d[4],
+        "write_sectors": d[6],
+        "discard_ios": d[11] if len(d) > 11 else 0,
+        "flush_ios": d[15] if len(d) > 15 else 0,
+    }
+
+
+class Phase:
+    """Times one phase and takes the device counters around it; the final
+    sync or fsync belongs inside the phase, so its writes count."""
+
+    def __init__(self, out, dev, name, ops):
+        self.out, self.dev, self.name, self.ops = out, dev, name, ops
+
+    def __enter__(self):
+        self.before = dev_stat(self.dev)
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        seconds = time.perf_counter() - self.t0
+        after = dev_stat(self.dev)
+        if exc_type is None:
+            emit(self.out, {"phase": self.name, "ops": self.ops, "seconds": seconds,
+                            "dev": stat_delta(self.before, after)})
+        else:
+            emit(self.out, {"phase": self.name, "error": describe(exc), "ops": self.ops, "seconds": seconds})
+            exc.bench_reported = True  # the workload stops here, its later phases unrun
+        return False
+
+
+def describe(exc):
+    if isinstance(exc, OSError) and exc.errno is not None:
+        import errno as errno_mod
+        name = errno_mod.errorcode.get(exc.errno, str(exc.errno))
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{name} {exc.strerror}{where}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def emit(out, record):
+    out.write(json.dumps(record) + "\n")
+    out.flush()
+
+
+def drop_caches():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def wl_append(out, dev, d, n):
+    path = os.path.join(d, "log")
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+    try:
+        os.fsync(fd)
+        os.sync()
+        buf = b"a" * BLOCK
+        with Phase(out, dev, "append", n) as ph:
+            for i in range(n):
+                ph.ops = i  # an error reports how far it got
+                if os.write(fd, buf) != BLOCK:
+                    raise OSError(0, "short write")
+                os.fsync(fd)
+            ph.ops = n
+    finally:
+        os.close(fd)
+
+
+def wl_smallfiles(out, dev, d, n):
+    sub = os.path.join(d, "small")
+    os.mkdir(sub)
+    os.sync()
+    buf = b"s" * BLOCK
+    with Phase(out, dev, "smallfiles", n) as ph:
+        for i in range(n):
+            ph.ops = i
+            fd = os.open(os.path.join(sub, f"f{i:07d}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            try:
+                if os.write(fd, buf) != BLOCK:
+                    raise OSError(0, "short write")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        ph.ops = n
+
+
+def pattern():
+    # Not zeros and not one repeated byte, so nothing can be elided.
+    return bytes(range(256)) * (MIB // 256)
+
+
+def wl_seq(out, dev, d, mib):
+    path = os.path.join(d, "big")
+    buf = pattern()
+    os.sync()
+    with Phase(out, dev, "seq-write", mib):
+        fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
+        try:
+            for _ in range(mib):
+                if os.write(fd, buf) != MIB:
+                    raise OSError(0, "short write")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    drop_caches()
+    with Phase(out, dev, "seq-read", mib):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            done = 0
+            while True:
+                chunk = os.read(fd, MIB)
+                if not chunk:
+                    break
+                # Reads come back in whole MiB here (a regular file at EOF
+                # aligned on MiB); compare what was written.
+                if chunk != buf[:len(chunk)]:
+                    raise ValueError(f"data differs in the MiB at {done}")
+                done += len(chunk)
+        finally:
+            os.close(fd)
+        if done != mib * MIB:
+            raise ValueError(f"read {done} bytes, wrote {mib * MIB}")
+
+
+def wl_createunlink(out, dev, d, n):
+    sub = os.path.join(d, "many")
+    os.mkdir(sub)
+    os.sync()
+    names = [os.path.join(sub, f"f{i:07d}") for i in range(n)]
+    with Phase(out, dev, "create", n) as ph:
+        for i, name in enumerate(names):
+            ph.ops = i
+            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        ph.ops = n
+        os.sync()
+    with Phase(out, dev, "unlink", n) as ph:
+        for i, name in enumerate(names):
+            ph.ops = i
+            os.unlink(name)
+        ph.ops = n
+        os.sync()
+
+
+def cmd_run(args):
+    fn = {"append": wl_append, "smallfiles": wl_smallfiles, "seq": wl_seq,
+          "createunlink": wl_createunlink}[args.workload]
+    with open(args.out, "a") as out:
+        try:
+            fn(out, args.dev, args.dir, args.count)
+        except Exception as e:
+            if not getattr(e, "bench_reported", False):
+                raise
+
+
+# --- the driver inside the VM ----------------------------------------------
+
+def sh(cmd, timeout):
+    """Runs a command; returns (ok, text). A command the kernel holds past
+    its time (an unkillable process) counts as hung."""
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, f"{' '.join(cmd)}: still running after {timeout} s"
+    return p.returncode == 0, p.stdout.strip()
+
+
+def dmesg_lines():
+    ok, text = sh(["dmesg"], 60)
+    return text.splitlines() if ok else []
+
+
+def counts_for(params, wl):
+    return {"append": params["appends"], "smallfiles": params["small_files"],
+            "seq": params["seq_mib"], "createunlink": params["files"]}[wl]
+
+
+def run_cell(params, cfg_name, dev, wl):
+    """One workload on a freshly made filesystem. Returns one record per
+    phase; a phase that did not complete carries "error"."""
+    cfg = CONFIGS[cfg_name]
+    phases = [p[0] for p in PHASES[wl]]
+    seen = len(dmesg_lines())
+
+    def fail_all(msg, done=()):
+        got = {r["phase"] for r in done}
+        return list(done) + [{"phase": p, "error": msg} for p in phases if p not in got]
+
+    ok, text = sh(cfg["mkfs"] + [f"/dev/{dev}"], 900)
+    if not ok:
+        return fail_all(f"mkfs failed: {text[-300:]}"), False
+    mnt = os.path.join(MOUNT_BASE, cfg_name)
+    os.makedirs(mnt, exist_ok=True)
+    mount = ["mount", "-t", cfg["type"]] + (["-o", cfg["opts"]] if cfg["opts"] else []) + [f"/dev/{dev}", mnt]
+    ok, text = sh(mount, 300)
+    if not ok:
+        return fail_all(f"mount failed: {text[-300:]}"), False
+    work = os.path.join(mnt, "w")
+    os.mkdir(work)
+    os.sync()
+
+    rec_path = f"/tmp/bench-{cfg_name}-{wl}.jsonl"
+    err_path = rec_path + ".err"
+    if os.path.exists(rec_path):
+        os.unlink(rec_path)
+    cmd = [sys.executable, os.path.abspath(__file__), "run", wl, "--dir", work, "--dev", dev,
+           "--count", str(counts_for(params, wl)), "--out", rec_path]
+    hung = False
+    with open(err_path, "w") as err:
+        child = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT)
+        try:
+            child.wait(timeout=params["cell_timeout"])
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            child.kill()
+            try:
+                child.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                hung = True
+    records = []
+    if os.path.exists(rec_path):
+        with open(rec_path) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    with open(err_path) as f:
+        stderr_text = f.read().strip()
+    if timed_out:
+        what = "stuck in the kernel after SIGKILL (hang)" if hung else "killed"
+        records = fail_all(f"timed out after {params['cell_timeout']} s, {what}", records)
+    elif child.returncode != 0:
+        last = stderr_text.splitlines()[-1] if stderr_text else ""
+        records = fail_all(f"exit {child.returncode}: {last[-300:]}", records)
+    else:
+        records = fail_all("not run (an earlier phase failed)", records)
+
+    usable = not hung
+    if usable:
+        ok, text = sh(["umount", mnt], 600)
+        if not ok:
+            usable = False
+            for r in records:
+                r.setdefault("note", f"umount failed: {text[-300:]}")
+    new = dmesg_lines()[seen:]
+    if any("error" in r for r in records) or not usable:
+        for r in records:
+            r["dmesg"] = new[-60:]
+        if stderr_text:
+            for r in records:
+                r["stderr"] = stderr_text[-2000:]
+    return records, usable
+
+
+def cmd_guest(args):
+    with open(os.path.join(args.out, "params.json")) as f:
+        params = json.load(f)
+    results = os.path.join(args.out, "results.jsonl")
+    info = {"kernel": os.uname().release, "devices": {}}
+    devs = params["devices"]
+    for cfg_name, dev in zip(params["configs"], devs):
+        with open(f"/sys/block/{dev}/queue/write_cache") as f:
+            wc = f.read().strip()
+        with open(f"/sys/block/{dev}/size") as f:
+            size = int(f.read()) * 512
+        info["devices"][dev] = {"config": cfg_name, "write_cache": wc, "bytes": size}
+    with open(os.path.join(args.out, "guest.json"), "w") as f:
+        json.dump(info, f, indent=1)
+
+    # Workload by workload, every configuration in turn, so that the numbers
+    # compared with each other are taken close together in time (the host's
+    # load may change over a run); ferrofs last within each workload.
+    usable = {c: True for c in params["configs"]}
+    for wl in params["workloads"]:
+        for cfg_name, dev in zip(params["configs"], devs):
+            t0 = time.time()
+            if usable[cfg_name]:
+                print(f"bench: {wl} on {cfg_name} (/dev/{dev}) ...", flush=True)
+                records, usable[cfg_name] = run_cell(params, cfg_name, dev, wl)
+            else:
+                records = [{"phase": p[0], "error": "not run: the device is still busy from an earlier hang or failed umount"}
+                           for p in PHASES[wl]]
+            t1 = time.time()
+            for r in records:
+                r.update({"config": cfg_name, "workload": wl, "device": dev,
+                          "cell_wall_s": round(t1 - t0, 3)})
+                line = {k: v for k, v in r.items() if k not in ("dmesg", "stderr")}
+                print("bench:   " + json.dumps(line), flush=True)
+            with open(results, "a") as f:
+                for r in records:
+                    f.write(json.dumps(r) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+
+# --- the table on the host ---------------------------------------------------
+
+def fmt_rate(x):
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def fmt_num(x):
+    if x == 0:
+        return "0"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    if abs(x) >= 0.01:
+        return f"{x:.2f}"
+    return f"{x:.4f}"
+
+
+def cmd_report(args):
+    with open(os.path.join(args.out, "params.json")) as f:
+        params = json.load(f)
+    guest = {}
+    gpath = os.path.join(args.out, "guest.json")
+    if os.path.exists(gpath):
+        with open(gpath) as f:
+            guest = json.load(f)
+    cells = {}
+    rpath = os.path.join(args.out, "results.jsonl")
+    if os.path.exists(rpath):
+        with open(rpath) as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    cells[(r["config"], r["phase"])] = r
+
+    def rate(r):
+        if r is None or "error" in r or r["seconds"] <= 0:
+            return None
+        return r["ops"] / r["seconds"]
+
+    lines = []
+    lines.append(f"ferrofs benchmark {params['stamp']}  ({params['mode']} run)")
+    lines.append(f"kernel {guest.get('kernel', '?')} (test kernel: KASAN, lockdep), {params.get('accel', '?')}, "
+                 f"2 vCPUs, {params['mem']} memory; each configuration on its own fresh {params['disk_size']} sparse "
+                 f"virtio disk (cache=unsafe), filesystem re-made before each workload")
+    wc = {d["write_cache"] for d in guest.get("devices", {}).values()}
+    if wc:
+        lines.append(f"device write cache as the guest sees it: {', '.join(sorted(wc))}")
+    lines.append(f"counts: appends={params['appends']}  small files={params['small_files']}  "
+                 f"sequential={params['seq_mib']} MiB (1 MiB writes/reads)  create/unlink files={params['files']}")
+    lines.append(f"ratio columns: rate / rate of {CONFIGS[REFERENCE]['label']} (the reference, ext4 defaults) "
+                 f"and / rate of {CONFIGS[SECOND_REFERENCE]['label']}; higher is faster")
+    lines.append("device columns are per op, from /sys/block/<dev>/stat deltas over the phase "
+                 "(fields 7, 5, 16, 3): KiB written, write requests, flushes, KiB read;")
+    lines.append("  a flush with no data counts in field 5 as a write request of 0 sectors, and on a device "
+                 "without FUA (virtio-blk) each FUA write is a write plus one more flush")
+    titles = {
+        "append": f"(1) append 4 KiB + fsync, {params['appends']} appends to one file; op = one write+fsync",
+        "smallfiles": f"(2) create + write 4 KiB + fsync + close, {params['small_files']} files in one directory; op = one file",
+        "seq-write": f"(3a) sequential write {params['seq_mib']} MiB + final fsync; op = 1 MiB",
+        "seq-read": f"(3b) sequential read {params['seq_mib']} MiB after drop_caches; op = 1 MiB",
+        "create": f"(4a) create {params['files']} empty files in one directory + sync; op = one file",
+        "unlink": f"(4b) unlink those {params['files']} files + sync; op = one file",
+    }
+    header = f"  {'config':<17}{'rate':>12}  {'vs ext4':>8}  {'vs ext4fc':>9}  {'KiB wr/op':>10}  {'wr req/op':>10}  {'flush/op':>9}  {'KiB rd/op':>10}  {'time s':>8}"
+    csv_rows = []
+    for wl in params["workloads"]:
+        for phase, _, unit, rate_unit in PHASES[wl]:
+            lines.append("")
+            lines.append(titles[phase] + f"  [rate in {rate_unit}]")
+            lines.append(header)
+            ref = rate(cells.get((REFERENCE, phase)))
+            ref2 = rate(cells.get((SECOND_REFERENCE, phase)))
+            for cfg in params["configs"]:
+                r = cells.get((cfg, phase))
+                label = CONFIGS[cfg]["label"]
+                row = {"config": cfg, "workload": wl, "phase": phase, "rate_unit": rate_unit}
+                if r is None:
+                    msg = "error: no result (the VM ended before this cell finished)"
+                    lines.append(f"  {label:<17}{msg}")
+                    row["error"] = msg
+                elif "error" in r:
+                    msg = "error: " + r["error"]
+                    if r.get("ops"):
+                        msg += f" (after {r['ops']} ops)"
+                    lines.append(f"  {label:<17}{msg}")
+                    row["error"] = msg
+                else:
+                    x = rate(r)
+                    ops = r["ops"]
+                    dv = r["dev"]
+                    kw = dv["write_sectors"] * 512 / 1024 / ops
+                    wr = dv["write_ios"] / ops
+                    fl = dv["flush_ios"] / ops
+                    kr = dv["read_sectors"] * 512 / 1024 / ops
+                    vs = f"{x / ref:.2f}" if ref else "-"
+                    vs2 = f"{x / ref2:.2f}" if ref2 else "-"
+                    lines.append(f"  {label:<17}{fmt_rate(x):>12}  {vs:>8}  {vs2:>9}  {fmt_num(kw):>10}  "
+                                 f"{fmt_num(wr):>10}  {fmt_num(fl):>9}  {fmt_num(kr):>10}  {r['seconds']:>8.2f}")
+                    row.update({"rate": x, "vs_ext4": x / ref if ref else None,
+                                "vs_ext4_fc": x / ref2 if ref2 else None, "ops": ops,
+                                "seconds": r["seconds"], "kib_written_per_op": kw,
+                                "write_ios_per_op": wr, "flushes_per_op": fl, "kib_read_per_op": kr,
+                                **dv})
+                note = r.get("note") if r else None
+                if note:
+                    lines.append(f"  {'':<17}note: {note}")
+                csv_rows.append(row)
+    lines.append("")
+    load_path = os.path.join(args.out, "hostload.log")
+    if os.path.exists(load_path):
+        # Other VMs on the same 2 cores slow every configuration, and not
+        # evenly over time: say how busy the host was.
+        loads, vms = [], []
+        with open(load_path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3:
+                    loads.append(float(parts[1]))
+                    vms.append(int(parts[2]))
+        if loads:
+            lines.append(f"host during the run ({len(loads)} samples): 1-min load average {min(loads):.2f}..{max(loads):.2f} "
+                         f"(mean {sum(loads) / len(loads):.2f}); other QEMU processes {min(vms)}..{max(vms)}")
+    if params.get("wall_s") is not None:
+        lines.append(f"VM wall time {params['wall_s']} s; VM exit status {params.get('vm_status', '?')}")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(args.out, "table.txt"), "w") as f:
+        f.write(text)
+    fields = ["config", "workload", "phase", "rate_unit", "rate", "vs_ext4", "vs_ext4_fc", "ops", "seconds",
+              "kib_written_per_op", "write_ios_per_op", "flushes_per_op", "kib_read_per_op", "read_ios",
+              "read_sectors", "write_ios", "write_sectors", "discard_ios", "flush_ios", "error"]
+    with open(os.path.join(args.out, "results.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for row in csv_rows:
+            w.writerow(row)
+    sys.stdout.write(text)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("workload", choices=WORKLOADS)
+    r.add_argument("--dir", required=True)
+    r.add_argument("--dev", required=True)
+    r.add_argument("--count", type=int, required=True)
+    r.add_argument("--out", required=True)
+    g = sub.add_parser("guest")
+    g.add_argument("--out", required=True)
+    p = sub.add_parser("report")
+    p.add_argument("--out", required=True)
+    args = ap.parse_args()
+    {"run": cmd_run, "guest": cmd_guest, "report": cmd_report}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
