@@ -297,6 +297,13 @@ pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b
         }
         if !mt {
             (f.mtime_sec, f.mtime_nsec) = (sec[1], nsec[1]);
+            // SAFETY: live, locked inode.
+            if s && f.size as i64 != unsafe { b::ferrofs_i_size_read(inode) } {
+                // A size change is a modification even when truncate(2)
+                // asks for no time (POSIX; ext4 does the same).
+                let t = now();
+                (f.mtime_sec, f.mtime_nsec) = (t.sec, t.nsec);
+            }
         }
     }
     let old_size = if regular && s {

@@ -117,6 +117,18 @@ def before_remount():
     os.sync()
     check("mtime-kept-by-writeback", os.stat(path("times")).st_mtime_ns == st.st_mtime_ns)
     check("blocks-after-sync", os.stat(path("times")).st_blocks == 16, os.stat(path("times")).st_blocks)
+    # truncate(2) asks the filesystem for no time change, yet a size
+    # change must move mtime and ctime.
+    os.utime(path("times"), ns=(1_000_000_000, 1_000_000_000))
+    os.truncate(path("times"), 100)
+    st = os.stat(path("times"))
+    check("truncate-down-moves-mtime", st.st_mtime_ns > 1_000_000_000 and st.st_ctime_ns >= st.st_mtime_ns, st.st_mtime_ns)
+    os.utime(path("times"), ns=(1_000_000_000, 1_000_000_000))
+    os.truncate(path("times"), 9000)
+    check("truncate-up-moves-mtime", os.stat(path("times")).st_mtime_ns > 1_000_000_000)
+    os.utime(path("times"), ns=(1_000_000_000, st.st_mtime_ns))
+    with open(path("mtime.expect"), "w") as f:
+        f.write("%d" % st.st_mtime_ns)
     # Big sequential write and read back (many readahead windows).
     big = os.urandom(1 << 20) * 24
     write_file("big", big)
