@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! KUnit suites for the adapter's own helpers, run at insmod: the
-//! mount-option parser and its /proc/mounts text, the shutdown flags.
+//! mount-option parser and its /proc/mounts text, the shutdown flags, the
+//! fallocate modes.
 
 use super::ioctl::Shutdown;
 use super::kunit::{kcheck, kunit_suite, Test};
@@ -52,3 +53,20 @@ fn shutdown_flags(t: &mut Test) {
 }
 
 kunit_suite!(ferrofs_ioctl_suite, "ferrofs_ioctl", [shutdown_flags]);
+
+fn fallocate_modes(t: &mut Test) {
+    use super::extents::Falloc;
+    // The kernel's FALLOC_FL_* values.
+    let (keep, punch, zero, collapse, insert, unshare) = (0x01, 0x02, 0x10, 0x08, 0x20, 0x40);
+    let mode = |m: u32| Falloc::from_mode(m, keep, punch, zero);
+    kcheck!(t, mode(0) == Some(Falloc::Allocate { keep_size: false }));
+    kcheck!(t, mode(keep) == Some(Falloc::Allocate { keep_size: true }));
+    kcheck!(t, mode(punch | keep) == Some(Falloc::PunchHole));
+    kcheck!(t, mode(zero) == Some(Falloc::ZeroRange { keep_size: false }));
+    kcheck!(t, mode(zero | keep) == Some(Falloc::ZeroRange { keep_size: true }));
+    for unsupported in [punch, collapse, insert, unshare, punch | zero | keep, collapse | keep] {
+        kcheck!(t, mode(unsupported).is_none());
+    }
+}
+
+kunit_suite!(ferrofs_extents_suite, "ferrofs_extents", [fallocate_modes]);
