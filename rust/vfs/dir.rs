@@ -9,7 +9,7 @@
 
 use super::bindings as b;
 use super::cell::{zeroed, Vtable};
-use super::{errno_of, inode, namei, xattr};
+use super::{errno_of, inode, namei};
 use crate::error::Error as CoreError;
 use kernel::prelude::*;
 
@@ -27,13 +27,7 @@ pub(crate) static DIR_INODE_OPS: b::inode_operations = b::inode_operations {
     rmdir: Some(namei::rmdir),
     mknod: Some(namei::mknod),
     rename: Some(namei::rename),
-    setattr: Some(namei::setattr),
-    listxattr: Some(xattr::listxattr),
-    get_inode_acl: Some(xattr::get_inode_acl),
-    set_acl: Some(xattr::set_acl),
-    fileattr_get: Some(xattr::fileattr_get),
-    fileattr_set: Some(xattr::fileattr_set),
-    ..zeroed()
+    ..super::inode::ATTR_ACL_FLAG_OPS
 };
 
 pub(crate) static DIR_FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_operations {

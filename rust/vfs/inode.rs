@@ -158,28 +158,26 @@ pub(crate) unsafe fn refresh_fields(inode: *mut b::inode, a: &InodeAttr, take: F
     }
 }
 
-/// Regular files: attributes, xattrs, ACLs and inode flags (data goes
-/// through `file::FILE_OPS`).
-static FILE_INODE_OPS: b::inode_operations = b::inode_operations {
+/// Attributes, xattrs and ACLs: what every inode type but symlinks has.
+const ATTR_ACL_OPS: b::inode_operations = b::inode_operations {
     setattr: Some(namei::setattr),
-    fiemap: Some(super::extents::fiemap),
     listxattr: Some(xattr::listxattr),
     get_inode_acl: Some(xattr::get_inode_acl),
     set_acl: Some(xattr::set_acl),
-    fileattr_get: Some(xattr::fileattr_get),
-    fileattr_set: Some(xattr::fileattr_set),
     ..zeroed()
 };
 
+/// `ATTR_ACL_OPS` plus inode flags: regular files and directories.
+pub(crate) const ATTR_ACL_FLAG_OPS: b::inode_operations =
+    b::inode_operations { fileattr_get: Some(xattr::fileattr_get), fileattr_set: Some(xattr::fileattr_set), ..ATTR_ACL_OPS };
+
+/// Regular files: attributes, xattrs, ACLs, inode flags and FIEMAP (data
+/// goes through `file::FILE_OPS`).
+static FILE_INODE_OPS: b::inode_operations = b::inode_operations { fiemap: Some(super::extents::fiemap), ..ATTR_ACL_FLAG_OPS };
+
 /// Fifos, sockets and device nodes: as regular files but without inode
 /// flags, as in ext4 (FS_IOC_GETFLAGS on an open device reaches its driver).
-static SPECIAL_INODE_OPS: b::inode_operations = b::inode_operations {
-    setattr: Some(namei::setattr),
-    listxattr: Some(xattr::listxattr),
-    get_inode_acl: Some(xattr::get_inode_acl),
-    set_acl: Some(xattr::set_acl),
-    ..zeroed()
-};
+static SPECIAL_INODE_OPS: b::inode_operations = ATTR_ACL_OPS;
 
 /// Symlinks: no ACLs (their permissions are never checked) and no flags.
 static SYMLINK_INODE_OPS: b::inode_operations =
