@@ -52,11 +52,11 @@ check powerfail-fsck-clean-after-remount fsck.ferrofs -n "$FLAKEY"
 dmsetup remove ferrofs-flakey
 
 # The background commit: with commit=1, a name made without any fsync is
-# durable a couple of seconds later.
+# durable a few seconds later (8 s: room for a slow, loaded TCG guest).
 dmsetup create ferrofs-flakey --table "$(flakey_table up)" || { fail flakey-create-2; exit 0; }
 mount -t ferrofs -o commit=1 "$FLAKEY" "$MNT" || { fail bg-mount; dmsetup remove ferrofs-flakey; exit 0; }
 mkdir "$MNT/bg-dir" && : > "$MNT/bg-dir/bg-file"
-sleep 3
+sleep 8
 flakey drop
 : > "$MNT/bg-dir/too-late"
 umount "$MNT"
