@@ -152,7 +152,7 @@ pub(crate) unsafe extern "C" fn fallocate(file: *mut b::file, mode: c_int, offse
             // SAFETY: live, locked inode. The core set the times; the size
             // grows here (the page cache may hold a larger one still).
             unsafe {
-                refresh_fields(inode, &attr, Fields { size: false, times: true });
+                refresh_fields(inode, &attr, Fields { size: false, times: true, atime: false });
                 let end = offset.saturating_add(len) as i64;
                 if !how.keeps_size() && end > b::ferrofs_i_size_read(inode) {
                     b::ferrofs_i_size_write(inode, end);

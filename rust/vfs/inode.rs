@@ -117,22 +117,28 @@ unsafe fn fill(inode: *mut b::inode, a: &InodeAttr) {
 ///
 /// A regular file already in memory keeps its own size, access and
 /// modification times: the page cache runs ahead of the core there (see
-/// `file`), so only the fields the core decides are taken.
+/// `file`), so only the fields the core decides are taken. Any inode
+/// already in memory keeps its atime: reads move it in the VFS inode and
+/// `write_inode` hands it to the core later, so the core's may be older.
 ///
 /// # Safety
 /// `inode` is live and the caller holds what serialises its attribute
 /// updates (I_NEW, or the VFS inode lock for the operation).
 pub(crate) unsafe fn refresh(inode: *mut b::inode, a: &InodeAttr) {
     // SAFETY: per the contract.
-    let vfs_ahead = a.file_type() == FileType::Regular && !unsafe { b::ferrofs_inode_is_new(inode) };
+    let new = unsafe { b::ferrofs_inode_is_new(inode) };
+    let vfs_ahead = a.file_type() == FileType::Regular && !new;
     // SAFETY: per the contract.
-    unsafe { refresh_fields(inode, a, Fields { size: !vfs_ahead, times: !vfs_ahead }) }
+    unsafe { refresh_fields(inode, a, Fields { size: !vfs_ahead, times: !vfs_ahead, atime: new }) }
 }
 
 /// Which of the fields the VFS inode may run ahead on to take from the core.
 pub(crate) struct Fields {
     pub(crate) size: bool,
+    /// Modification time (ctime is always taken).
     pub(crate) times: bool,
+    /// Access time; only with `times`.
+    pub(crate) atime: bool,
 }
 
 /// `refresh` with an explicit choice of size and times.
@@ -151,7 +157,14 @@ pub(crate) unsafe fn refresh_fields(inode: *mut b::inode, a: &InodeAttr, take: F
             b::ferrofs_inode_set_blocks(inode, a.blocks);
         }
         if take.times {
-            b::ferrofs_inode_set_times(inode, a.atime.sec, a.atime.nsec, a.mtime.sec, a.mtime.nsec, a.ctime.sec, a.ctime.nsec);
+            let atime = if take.atime {
+                (a.atime.sec, a.atime.nsec)
+            } else {
+                let (mut sec, mut nsec) = ([0i64; 3], [0u32; 3]);
+                b::ferrofs_inode_times(inode, sec.as_mut_ptr(), nsec.as_mut_ptr());
+                (sec[0], nsec[0])
+            };
+            b::ferrofs_inode_set_times(inode, atime.0, atime.1, a.mtime.sec, a.mtime.nsec, a.ctime.sec, a.ctime.nsec);
         } else {
             b::ferrofs_inode_set_ctime(inode, a.ctime.sec, a.ctime.nsec);
         }

@@ -332,7 +332,7 @@ pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b
     let r = info.with_core(|fs| fs.setattr(ino, &change, t)).map(|attr| {
         // SAFETY: the inode is live and locked; the core's size is current
         // only when this change set it.
-        unsafe { refresh_fields(inode, &attr, Fields { size: s || !regular, times: true }) }
+        unsafe { refresh_fields(inode, &attr, Fields { size: s || !regular, times: true, atime: a || regular }) }
     });
     if let (Err(_), Some(old)) = (&r, old_size) {
         // The core kept the old size; so must the VFS.
