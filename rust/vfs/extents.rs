@@ -204,7 +204,12 @@ pub(crate) unsafe extern "C" fn fiemap(inode: *mut b::inode, fieinfo: *mut b::fi
                 1 => return 0,
                 e => return e,
             }
-            from = logical + elen;
+            // The core bounds extents below the maximum file size; an
+            // overflow here would still be damage, never a wrap.
+            from = match logical.checked_add(elen) {
+                Some(next) => next,
+                None => return errno_of(CoreError::corrupt("extent end overflows")).to_errno(),
+            };
         }
         if !more {
             return 0;

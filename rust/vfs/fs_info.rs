@@ -176,7 +176,7 @@ impl FsInfo {
         let r = match guard.as_mut() {
             Some(fs) => {
                 let r = f(fs);
-                if let Err(Error::Corrupt(_) | Error::Io) = r {
+                if let Err(Error::Corrupt(_) | Error::Bug(_) | Error::Io) = r {
                     // Damage or a failed device: stop writing before a
                     // wrong decision reaches the disk.
                     if let Err(e) = r {

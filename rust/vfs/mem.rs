@@ -37,6 +37,16 @@ fn nomem(_: kernel::alloc::AllocError) -> Error {
     Error::NoMemory
 }
 
+/// `kvmalloc` WARNs above `INT_MAX` bytes. The core bounds every size it
+/// takes from disk long before that (the userspace host panics there so its
+/// tests find any that slips through); here such a request fails quietly.
+fn within_kvmalloc_limit<T>(total_elems: usize) -> Result<()> {
+    match total_elems.checked_mul(core::mem::size_of::<T>()) {
+        Some(bytes) if bytes <= i32::MAX as usize => Ok(()),
+        _ => Err(Error::NoMemory),
+    }
+}
+
 impl<T> TryVec<T> {
     /// An empty vector; allocates nothing.
     pub(crate) const fn new() -> Self {
@@ -45,11 +55,13 @@ impl<T> TryVec<T> {
 
     /// An empty vector with room for `n` elements.
     pub(crate) fn try_with_capacity(n: usize) -> Result<Self> {
+        within_kvmalloc_limit::<T>(n)?;
         KVVec::with_capacity(n, GFP_KERNEL).map(TryVec).map_err(nomem)
     }
 
     /// Makes room for `n` more elements.
     pub(crate) fn try_reserve(&mut self, n: usize) -> Result<()> {
+        within_kvmalloc_limit::<T>(self.0.len().saturating_add(n))?;
         self.0.reserve(n, GFP_KERNEL).map_err(nomem)
     }
 
@@ -116,17 +128,20 @@ impl<T> TryVec<T> {
 impl<T: Clone> TryVec<T> {
     /// Appends a copy of every element of `other`.
     pub(crate) fn try_extend_from_slice(&mut self, other: &[T]) -> Result<()> {
+        within_kvmalloc_limit::<T>(self.0.len().saturating_add(other.len()))?;
         self.0.extend_from_slice(other, GFP_KERNEL).map_err(nomem)
     }
 
     /// A vector of `n` copies of `value`.
     pub(crate) fn try_from_elem(value: T, n: usize) -> Result<Self> {
+        within_kvmalloc_limit::<T>(n)?;
         KVVec::from_elem(value, n, GFP_KERNEL).map(TryVec).map_err(nomem)
     }
 
     /// Grows or shrinks to `n` elements, filling with `value`.
     pub(crate) fn try_resize(&mut self, n: usize, value: T) -> Result<()> {
         if n > self.0.len() {
+            within_kvmalloc_limit::<T>(n)?;
             self.0.extend_with(n - self.0.len(), value, GFP_KERNEL).map_err(nomem)
         } else {
             self.truncate(n);

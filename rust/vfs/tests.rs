@@ -67,7 +67,7 @@ fn superblock_round_trip(t: &mut Test) {
     buf[200] ^= 0x40;
     kcheck!(
         t,
-        superblock::Superblock::decode(&buf, superblock::SUPERBLOCK_OFFSETS[0]) == Err(Error::Corrupt("superblock checksum mismatch"))
+        superblock::Superblock::decode(&buf, superblock::SUPERBLOCK_OFFSETS[0]) == Err(Error::corrupt("superblock checksum mismatch"))
     );
     buf[8] = 0;
     kcheck!(t, superblock::Superblock::decode(&buf, superblock::SUPERBLOCK_OFFSETS[0]) == Err(Error::NotFerrofs));

@@ -424,7 +424,7 @@ fn core_error_of(e: Error) -> CoreError {
     match -e.to_errno() {
         ENOMEM => CoreError::NoMemory,
         ENOSPC => CoreError::NoSpace,
-        EUCLEAN => CoreError::Corrupt("damaged default ACL"),
+        EUCLEAN => CoreError::corrupt("damaged default ACL"),
         EROFS => CoreError::ReadOnly,
         EOPNOTSUPP => CoreError::NotSupported,
         EPERM => CoreError::NotPermitted,
@@ -671,7 +671,7 @@ mod tests {
         let errs = [
             CoreError::NoMemory,
             CoreError::NoSpace,
-            CoreError::Corrupt("x"),
+            CoreError::corrupt("x"),
             CoreError::ReadOnly,
             CoreError::NotSupported,
             CoreError::NotPermitted,

@@ -23,11 +23,11 @@ pub const REFCOUNT_ITEM_SIZE: usize = 16;
 /// Decodes a refcount record.
 pub fn decode_record(key: &Key, data: &[u8]) -> Result<RefRecord> {
     if key.ty != REFCOUNT_KEY || key.offset != 0 || data.len() != REFCOUNT_ITEM_SIZE {
-        return Err(Error::Corrupt("malformed refcount record"));
+        return Err(Error::corrupt("malformed refcount record"));
     }
     let r = RefRecord { start: key.objectid, len: get_u64(data, 0)?, count: get_u64(data, 8)? };
     if r.len == 0 || r.count == 0 || r.start.checked_add(r.len).is_none() {
-        return Err(Error::Corrupt("refcount record with an empty range or count"));
+        return Err(Error::corrupt("refcount record with an empty range or count"));
     }
     Ok(r)
 }
@@ -80,7 +80,7 @@ impl<D: BlockDevice> Store<D> {
             }
             rounds += 1;
             if rounds > 10_000 {
-                return Err(Error::Corrupt("allocation tree updates do not converge"));
+                return Err(Error::corrupt("allocation tree updates do not converge"));
             }
             for op in batch.iter() {
                 self.apply_one(op, &mut old, &mut new, &mut freed)?;
@@ -95,7 +95,7 @@ impl<D: BlockDevice> Store<D> {
         new: &mut TryVec<RefRecord>,
         freed: &mut TryVec<(u64, u64)>,
     ) -> Result<()> {
-        let end = op.start.checked_add(op.len).ok_or(Error::Corrupt("refcount range overflows"))?;
+        let end = op.start.checked_add(op.len).ok_or(Error::corrupt("refcount range overflows"))?;
         let mut root = self.alloc_tree;
         gather(self, &root, op.start, end, old)?;
         freed.clear();
@@ -132,7 +132,7 @@ impl<D: BlockDevice> Store<D> {
         while let Some((k, d)) = c.next(self, &root)? {
             let r = decode_record(&k, d)?;
             if r.start < pos || r.start + r.len > total {
-                return Err(Error::Corrupt("refcount records overlap or leave the filesystem"));
+                return Err(Error::corrupt("refcount records overlap or leave the filesystem"));
             }
             if r.start > pos {
                 gaps.try_push((pos, r.start - pos))?;

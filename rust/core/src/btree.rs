@@ -65,7 +65,7 @@ impl Range {
         if node::keys_within(b, &self.lo, self.hi.as_ref()) {
             Ok(())
         } else {
-            Err(Error::Corrupt("node keys outside the range its parent gives"))
+            Err(Error::corrupt("node keys outside the range its parent gives"))
         }
     }
 }
@@ -156,7 +156,7 @@ fn split<D: BlockDevice>(s: &mut Store<D>, blk: u64, owner: u64) -> Result<(u64,
     let n = node::nritems(&tmp);
     let lvl = node::level(&tmp);
     if n < 2 {
-        return Err(Error::Corrupt("splitting a node with fewer than two entries"));
+        return Err(Error::corrupt("splitting a node with fewer than two entries"));
     }
     let k = if lvl == 0 {
         let half = node::leaf_used(&tmp) / 2;
@@ -200,7 +200,7 @@ fn descend_for_write<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key:
         let full = needs_split(s.dirty_node(root.block)?, need);
         if full {
             if root.level as usize + 1 >= MAX_LEVEL {
-                return Err(Error::Corrupt("tree too deep"));
+                return Err(Error::corrupt("tree too deep"));
             }
             let first = node::first_key(s.dirty_node(root.block)?);
             let nr = s.new_node(root.id, root.level + 1)?;

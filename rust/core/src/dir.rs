@@ -11,7 +11,7 @@
 
 use crate::btree::{self, Cursor, Dir};
 use crate::device::BlockDevice;
-use crate::error::{Error, Result};
+use crate::error::{CorruptAt, Error, Result};
 use crate::format::*;
 use crate::fs::{check_name, inode_key, Filesystem, InodeAttr, LINK_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE};
 use crate::mem::TryVec;
@@ -127,7 +127,7 @@ impl<D: BlockDevice> Filesystem<D> {
             it.next_seq = 2;
         }
         btree::insert(&mut self.s, &mut self.fs_root, &inode_key(ino), &it.encode())?;
-        self.root_item.inode_count += 1;
+        self.root_item.inode_count = self.root_item.inode_count.saturating_add(1);
         self.add_entry(dir, name, ino, it.file_type(), it.ctime)?;
         Ok(self.attr_of(ino, &it))
     }
@@ -209,7 +209,7 @@ impl<D: BlockDevice> Filesystem<D> {
             it.transid = fs.s.gen;
             btree::insert(&mut fs.s, &mut fs.fs_root, &inode_key(ino), &it.encode())?;
             btree::insert(&mut fs.s, &mut fs.fs_root, &orphan_key(ino), &[])?;
-            fs.root_item.inode_count += 1;
+            fs.root_item.inode_count = fs.root_item.inode_count.saturating_add(1);
             Ok(fs.attr_of(ino, &it))
         })
     }
@@ -220,6 +220,7 @@ impl<D: BlockDevice> Filesystem<D> {
         if it.file_type() != FileType::Symlink {
             return Err(Error::Invalid("not a symlink"));
         }
+        // Decoding bounded the size by SYMLINK_MAX.
         let mut out = TryVec::try_with_capacity(it.size as usize)?;
         let root = self.fs_root;
         let mut c = Cursor::new(Key::new(ino, SYMLINK_KEY, 0), Dir::Forward);
@@ -229,16 +230,16 @@ impl<D: BlockDevice> Filesystem<D> {
                 break;
             }
             if k.offset != part {
-                return Err(Error::Corrupt("symlink target parts out of sequence"));
+                return Err(Error::corrupt("symlink target parts out of sequence"));
             }
             part += 1;
             out.try_extend_from_slice(d)?;
             if out.len() > SYMLINK_MAX {
-                return Err(Error::Corrupt("symlink target too long"));
+                return Err(Error::corrupt("symlink target too long"));
             }
         }
         if out.len() as u64 != it.size {
-            return Err(Error::Corrupt("symlink target length differs from inode size"));
+            return Err(Error::corrupt("symlink target length differs from inode size"));
         }
         Ok(out)
     }
@@ -325,8 +326,14 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Whether `anc` is `ino` or one of its ancestors.
+    ///
+    /// The parent chain comes from disk, so it may loop. Brent's cycle
+    /// detection finds any loop within a small multiple of its length plus
+    /// the chain before it, whatever the root item's counters claim, and
+    /// each step reads one inode that must exist: the walk is bounded by
+    /// the directories really in the tree.
     fn is_ancestor(&mut self, anc: u64, mut ino: u64) -> Result<bool> {
-        let mut steps = 0u64;
+        let (mut saved, mut power, mut steps) = (ino, 1u64, 0u64);
         loop {
             if ino == anc {
                 return Ok(true);
@@ -334,11 +341,19 @@ impl<D: BlockDevice> Filesystem<D> {
             if ino == self.root_item.root_dir {
                 return Ok(false);
             }
-            let it = self.read_dir_inode(ino)?;
-            ino = it.parent;
+            let it = self.read_dir_inode(ino).map_err(|e| match e {
+                Error::NotFound | Error::NotDir => Error::corrupt("directory's parent is not a directory"),
+                e => e,
+            });
+            ino = it.at_ino(ino)?.parent;
+            if ino == saved {
+                return Err(Error::corrupt("directory parents form a loop").at_ino(ino));
+            }
             steps += 1;
-            if steps > self.root_item.inode_count + 1 {
-                return Err(Error::Corrupt("directory parents form a loop"));
+            if steps == power {
+                saved = ino;
+                power = power.saturating_mul(2);
+                steps = 0;
             }
         }
     }
@@ -492,7 +507,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 if k.ty == EXTENT_KEY {
                     let mut v = TryVec::new();
                     if btree::get_into(&mut self.s, &self.fs_root, k, &mut v)? {
-                        let e = ExtentItem::decode(&v)?;
+                        let e = ExtentItem::decode_bounded(&v, k.offset, &self.s.bounds()).at_ino(ino)?;
                         self.s.free_data(e.disk_block, e.nblocks)?;
                     }
                 }

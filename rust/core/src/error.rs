@@ -2,7 +2,8 @@
 //! The core's error type and its one-to-one mapping to Linux errnos.
 //!
 //! Variants that describe a bad image carry a short static reason, so the
-//! kernel can print one clear line and the tools can name the problem.
+//! kernel can print one clear line and the tools can name the problem;
+//! `Corrupt` also carries where the damage is (block, inode) when known.
 
 /// Result of every fallible core operation.
 pub type Result<T> = core::result::Result<T, Error>;
@@ -13,7 +14,10 @@ pub enum Error {
     /// No ferrofs magic where the superblock should be.
     NotFerrofs,
     /// On-disk data failed a checksum or a structural check.
-    Corrupt(&'static str),
+    Corrupt(Corruption),
+    /// An internal invariant of the core failed: a bug, not bad input.
+    /// The filesystem stops writing, as for corruption.
+    Bug(&'static str),
     /// A valid image that needs a feature or version this code lacks.
     Unsupported(&'static str),
     /// The device is smaller than the filesystem it holds.
@@ -59,6 +63,57 @@ pub enum Error {
     ArgTooBig,
 }
 
+/// What was wrong with the image, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Corruption {
+    /// What was wrong.
+    pub what: &'static str,
+    /// The metadata block it was found in; 0 when not known.
+    pub block: u64,
+    /// The inode it belongs to; 0 when not known.
+    pub ino: u64,
+}
+
+impl Error {
+    /// Corruption with no place known yet (see `CorruptAt`).
+    pub const fn corrupt(what: &'static str) -> Error {
+        Error::Corrupt(Corruption { what, block: 0, ino: 0 })
+    }
+}
+
+/// Adds where corruption was found to an error on its way up; the first
+/// place recorded (the innermost) wins.
+pub trait CorruptAt {
+    /// Records the metadata block.
+    fn at_block(self, block: u64) -> Self;
+    /// Records the inode.
+    fn at_ino(self, ino: u64) -> Self;
+}
+
+impl CorruptAt for Error {
+    fn at_block(self, block: u64) -> Self {
+        match self {
+            Error::Corrupt(c) if c.block == 0 => Error::Corrupt(Corruption { block, ..c }),
+            e => e,
+        }
+    }
+    fn at_ino(self, ino: u64) -> Self {
+        match self {
+            Error::Corrupt(c) if c.ino == 0 => Error::Corrupt(Corruption { ino, ..c }),
+            e => e,
+        }
+    }
+}
+
+impl<T> CorruptAt for Result<T> {
+    fn at_block(self, block: u64) -> Self {
+        self.map_err(|e| e.at_block(block))
+    }
+    fn at_ino(self, ino: u64) -> Self {
+        self.map_err(|e| e.at_ino(ino))
+    }
+}
+
 /// Linux errno values; the same numbers on every architecture ferrofs builds for.
 pub mod errno {
     #![allow(missing_docs)]
@@ -92,6 +147,7 @@ impl Error {
         match self {
             Error::NotFerrofs | Error::Unsupported(_) | Error::DeviceTooSmall | Error::Invalid(_) => EINVAL,
             Error::Corrupt(_) => EUCLEAN,
+            Error::Bug(_) => EIO,
             Error::NoMemory => ENOMEM,
             Error::Io => EIO,
             Error::NoSpace => ENOSPC,
@@ -117,7 +173,8 @@ impl Error {
     pub fn reason(self) -> &'static str {
         match self {
             Error::NotFerrofs => "not a ferrofs filesystem",
-            Error::Corrupt(r) | Error::Unsupported(r) | Error::Invalid(r) => r,
+            Error::Corrupt(c) => c.what,
+            Error::Bug(r) | Error::Unsupported(r) | Error::Invalid(r) => r,
             Error::DeviceTooSmall => "device is smaller than the filesystem",
             Error::NoMemory => "out of memory",
             Error::Io => "I/O error",
@@ -144,7 +201,16 @@ impl Error {
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Error::Corrupt(r) => write!(f, "corrupt filesystem: {r}"),
+            Error::Corrupt(c) => {
+                write!(f, "corrupt filesystem: {}", c.what)?;
+                match (c.block, c.ino) {
+                    (0, 0) => Ok(()),
+                    (b, 0) => write!(f, " (block {b})"),
+                    (0, i) => write!(f, " (inode {i})"),
+                    (b, i) => write!(f, " (block {b}, inode {i})"),
+                }
+            }
+            Error::Bug(r) => write!(f, "internal error: {r}"),
             Error::Unsupported(r) => write!(f, "unsupported: {r}"),
             other => f.write_str(other.reason()),
         }

@@ -16,7 +16,7 @@
 
 use crate::btree::{self, TreeRoot};
 use crate::device::BlockDevice;
-use crate::error::{Error, Result};
+use crate::error::{CorruptAt, Error, Result};
 use crate::format::*;
 use crate::fs::{ExtentEmit, Filesystem, InodeAttr, SetAttr};
 use crate::mem::TryVec;
@@ -54,7 +54,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let root = self.fs_root;
         match btree::last_in(&mut self.s, &root, ext_key(ino, fb), &mut buf)? {
             Some(k) => {
-                let e = ExtentItem::decode(&buf)?;
+                let e = ExtentItem::decode_bounded(&buf, k.offset, &self.s.bounds()).at_ino(ino)?;
                 Ok(if k.offset.checked_add(e.nblocks).is_some_and(|end| end > fb) { Some((k.offset, e)) } else { None })
             }
             None => Ok(None),
@@ -66,7 +66,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let mut buf = TryVec::new();
         let root: TreeRoot = self.fs_root;
         match btree::first_in(&mut self.s, &root, ext_key(ino, fb), &mut buf)? {
-            Some(k) => Ok(Some((k.offset, ExtentItem::decode(&buf)?))),
+            Some(k) => Ok(Some((k.offset, ExtentItem::decode_bounded(&buf, k.offset, &self.s.bounds()).at_ino(ino)?))),
             None => Ok(None),
         }
     }
@@ -102,7 +102,7 @@ impl<D: BlockDevice> Filesystem<D> {
                     let run = start + e.nblocks - fb;
                     if inblk == 0 && n - done >= bs {
                         let nb = run.min((n - done) as u64 / divisor(bs as u64)).min(CHUNK_BLOCKS) as usize;
-                        let dst = buf.get_mut(done..done + nb * bs).ok_or(Error::Invalid("read buffer"))?;
+                        let dst = buf.get_mut(done..done + nb * bs).ok_or(Error::Bug("read buffer"))?;
                         self.s.read_blocks(disk, dst)?;
                         done += nb * bs;
                     } else {
@@ -125,11 +125,11 @@ impl<D: BlockDevice> Filesystem<D> {
                     // otherwise the tree's keys contradict each other (a
                     // damaged image), and looping would never end.
                     if next <= pos {
-                        return Err(Error::Corrupt("extent index is inconsistent"));
+                        return Err(Error::corrupt("extent index is inconsistent"));
                     }
                     let end = next.min(offset + n as u64);
                     let stop = (end - offset) as usize;
-                    buf.get_mut(done..stop).ok_or(Error::Corrupt("extent index is inconsistent"))?.fill(0);
+                    buf.get_mut(done..stop).ok_or(Error::corrupt("extent index is inconsistent"))?.fill(0);
                     done = stop;
                 }
             }
@@ -222,7 +222,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 break;
             }
             btree::delete(&mut self.s, &mut self.fs_root, &ext_key(ino, s1))?;
-            let eend = s1.checked_add(e.nblocks).ok_or(Error::Corrupt("extent end overflows"))?;
+            let eend = s1.checked_add(e.nblocks).ok_or(Error::corrupt("extent end overflows"))?;
             let cut_end = eend.min(end);
             self.s.free_data(e.disk_block, cut_end - s1)?;
             removed += cut_end - s1;
@@ -326,8 +326,8 @@ impl<D: BlockDevice> Filesystem<D> {
             let mut buf = TryVec::new();
             let root = self.fs_root;
             let Some(k) = btree::last_in(&mut self.s, &root, ext_key(ino, u64::MAX), &mut buf)? else { return Ok(it) };
-            let e = ExtentItem::decode(&buf)?;
-            let eend = k.offset.checked_add(e.nblocks).ok_or(Error::Corrupt("extent end overflows"))?;
+            let e = ExtentItem::decode_bounded(&buf, k.offset, &self.s.bounds()).at_ino(ino)?;
+            let eend = k.offset.checked_add(e.nblocks).ok_or(Error::corrupt("extent end overflows"))?;
             if eend <= keep {
                 return Ok(it);
             }
@@ -375,7 +375,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let mut blk = TryVec::try_from_elem(0u8, self.s.bs)?;
         let disk = e.disk_block + (fb - start);
         self.s.read_blocks(disk, &mut blk)?;
-        blk.get_mut(from..to).ok_or(Error::Invalid("byte range outside the block"))?.fill(0);
+        blk.get_mut(from..to).ok_or(Error::Bug("byte range outside the block"))?.fill(0);
         if self.s.space.txn_alloc.contains(disk, 1) {
             self.s.touch();
             return self.s.write_blocks(disk, &blk);
@@ -443,7 +443,7 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         match self.extent_from(ino, fb)? {
             // Nothing covers `fb`, so the next extent starts past it.
-            Some((start, _)) if start <= fb => Err(Error::Corrupt("extent index is inconsistent")),
+            Some((start, _)) if start <= fb => Err(Error::corrupt("extent index is inconsistent")),
             Some((start, _)) => {
                 let pos = start.saturating_mul(bs64);
                 Ok((pos < it.size).then_some(pos))
@@ -466,7 +466,7 @@ impl<D: BlockDevice> Filesystem<D> {
         // `extent_at` only returns an extent ending past `fb`, so each step
         // moves forward.
         while let Some((start, e)) = self.extent_at(ino, fb)? {
-            fb = start.checked_add(e.nblocks).ok_or(Error::Corrupt("extent end overflows"))?;
+            fb = start.checked_add(e.nblocks).ok_or(Error::corrupt("extent end overflows"))?;
             pos = fb.saturating_mul(bs64);
             if pos >= it.size {
                 return Ok(it.size);
@@ -494,13 +494,15 @@ impl<D: BlockDevice> Filesystem<D> {
             None => fb,
         };
         let root = self.fs_root;
+        let bounds = self.s.bounds();
         let mut c = btree::Cursor::new(ext_key(ino, first), btree::Dir::Forward);
         while let Some((k, d)) = c.next(&mut self.s, &root)? {
             if k.objectid != ino || k.ty != EXTENT_KEY {
                 break;
             }
-            let e = ExtentItem::decode(d)?;
-            if !emit(k.offset.saturating_mul(bs64), e.disk_block.saturating_mul(bs64), e.nblocks.saturating_mul(bs64)) {
+            let e = ExtentItem::decode_bounded(d, k.offset, &bounds).at_ino(ino)?;
+            // Bounded at decode: these products stay below 2^64.
+            if !emit(k.offset * bs64, e.disk_block * bs64, e.nblocks * bs64) {
                 break;
             }
         }
@@ -512,19 +514,19 @@ impl<D: BlockDevice> Filesystem<D> {
         let mut holes = TryVec::new();
         let mut pos = first;
         if let Some((start, e)) = self.extent_at(ino, first)? {
-            pos = start.checked_add(e.nblocks).ok_or(Error::Corrupt("extent end overflows"))?;
+            pos = start.checked_add(e.nblocks).ok_or(Error::corrupt("extent end overflows"))?;
         }
         while pos < last {
             match self.extent_from(ino, pos)? {
                 Some((start, e)) if start < last => {
                     if start < pos {
-                        return Err(Error::Corrupt("extents overlap"));
+                        return Err(Error::corrupt("extents overlap"));
                     }
                     if start > pos {
                         holes.try_push((pos, start - pos))?;
                     }
                     // Past `start >= pos` since extents are never empty.
-                    pos = start.checked_add(e.nblocks).ok_or(Error::Corrupt("extent end overflows"))?;
+                    pos = start.checked_add(e.nblocks).ok_or(Error::corrupt("extent end overflows"))?;
                 }
                 _ => {
                     holes.try_push((pos, last - pos))?;
@@ -579,7 +581,7 @@ impl<D: BlockDevice> Filesystem<D> {
             let mut done = 0;
             while done < n {
                 let k = (n - done).min(most);
-                let buf = zeros.get(..(k * bs64) as usize).ok_or(Error::Invalid("zero buffer"))?;
+                let buf = zeros.get(..(k * bs64) as usize).ok_or(Error::Bug("zero buffer"))?;
                 self.s.write_blocks(disk + done, buf)?;
                 done += k;
             }
@@ -668,12 +670,12 @@ impl<D: BlockDevice> Filesystem<D> {
             let (start, e) = match self.extent_at(ino, pos)? {
                 Some(x) => x,
                 None => match self.extent_from(ino, pos)? {
-                    Some((start, _)) if start <= pos => return Err(Error::Corrupt("extent index is inconsistent")),
+                    Some((start, _)) if start <= pos => return Err(Error::corrupt("extent index is inconsistent")),
                     Some(x) if x.0 < end_whole => x,
                     _ => break,
                 },
             };
-            let eend = start.checked_add(e.nblocks).ok_or(Error::Corrupt("extent end overflows"))?;
+            let eend = start.checked_add(e.nblocks).ok_or(Error::corrupt("extent end overflows"))?;
             let (from, to) = (start.max(pos), eend.min(end_whole));
             // Cutting an extent short of its end inserts its tail.
             if eend > to {

@@ -82,6 +82,8 @@ pub const FIRST_SUBVOL_ID: u64 = 256;
 
 /// Inode number of the root directory of every subvolume.
 pub const ROOT_DIR_INO: u64 = 256;
+/// Inode numbers stay below this (room above for special object ids).
+pub const LAST_INO_LIMIT: u64 = u64::MAX - 256;
 /// Object id under which orphan items live.
 pub const ORPHAN_OBJECTID: u64 = 1;
 
@@ -115,6 +117,38 @@ pub const XATTR_VALUE_MAX: usize = 65536;
 /// Largest file size: 2^48 bytes (256 TiB). Block indices then fit easily in
 /// a u64 and every byte offset arithmetic stays far from overflow.
 pub const MAX_FILE_SIZE: u64 = 1 << 48;
+
+/// What the superblock says of the filesystem that bounds every item in it.
+/// Decoders that take it refuse values no valid image of that size can
+/// hold, so the arithmetic on decoded values cannot overflow afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Blocks in the filesystem.
+    pub total_blocks: u64,
+    /// Block size in bytes (a checked power of two).
+    pub block_size: u32,
+}
+
+impl Bounds {
+    /// The largest number of file blocks any file may map.
+    pub fn max_file_blocks(&self) -> u64 {
+        MAX_FILE_SIZE / (self.block_size.max(1) as u64)
+    }
+
+    /// Whether blocks `[first, first + count)` lie inside the filesystem,
+    /// past the superblocks.
+    pub fn blocks_inside(&self, first: u64, count: u64) -> bool {
+        first >= crate::superblock::first_usable_block(self.block_size)
+            && first.checked_add(count).is_some_and(|end| end <= self.total_blocks)
+    }
+
+    /// The most inodes a filesystem of this size can hold: every inode item
+    /// takes at least its bytes plus an item header in some leaf.
+    pub fn max_inodes(&self) -> u64 {
+        let per_block = self.block_size as u64 / (INODE_ITEM_SIZE + crate::node::ITEM_SIZE) as u64;
+        self.total_blocks.saturating_mul(per_block)
+    }
+}
 
 /// File types, numbered as the `DT_*` values readdir reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -200,32 +234,32 @@ pub struct Timespec {
 pub fn get_u16(b: &[u8], off: usize) -> Result<u16> {
     match b.get(off..off.wrapping_add(2)) {
         Some(s) => Ok(u16::from_le_bytes([s[0], s[1]])),
-        None => Err(Error::Corrupt("item too short")),
+        None => Err(Error::corrupt("item too short")),
     }
 }
 
 /// Reads a little-endian u32 at `off`, or reports corruption.
 pub fn get_u32(b: &[u8], off: usize) -> Result<u32> {
     let mut a = [0u8; 4];
-    a.copy_from_slice(b.get(off..off.wrapping_add(4)).ok_or(Error::Corrupt("item too short"))?);
+    a.copy_from_slice(b.get(off..off.wrapping_add(4)).ok_or(Error::corrupt("item too short"))?);
     Ok(u32::from_le_bytes(a))
 }
 
 /// Reads a little-endian u64 at `off`, or reports corruption.
 pub fn get_u64(b: &[u8], off: usize) -> Result<u64> {
     let mut a = [0u8; 8];
-    a.copy_from_slice(b.get(off..off.wrapping_add(8)).ok_or(Error::Corrupt("item too short"))?);
+    a.copy_from_slice(b.get(off..off.wrapping_add(8)).ok_or(Error::corrupt("item too short"))?);
     Ok(u64::from_le_bytes(a))
 }
 
 /// Reads a byte at `off`, or reports corruption.
 pub fn get_u8(b: &[u8], off: usize) -> Result<u8> {
-    b.get(off).copied().ok_or(Error::Corrupt("item too short"))
+    b.get(off).copied().ok_or(Error::corrupt("item too short"))
 }
 
 /// Writes `v` at `off`; a short buffer is a caller bug reported as `Invalid`.
 pub fn put_bytes(b: &mut [u8], off: usize, v: &[u8]) -> Result<()> {
-    b.get_mut(off..off.wrapping_add(v.len())).ok_or(Error::Invalid("encode buffer too short"))?.copy_from_slice(v);
+    b.get_mut(off..off.wrapping_add(v.len())).ok_or(Error::Bug("encode buffer too short"))?.copy_from_slice(v);
     Ok(())
 }
 
@@ -243,7 +277,7 @@ fn get_time(b: &[u8], off: usize) -> Result<Timespec> {
     let sec = get_u64(b, off)? as i64;
     let nsec = get_u32(b, off + 8)?;
     if nsec >= 1_000_000_000 {
-        return Err(Error::Corrupt("inode timestamp nanoseconds out of range"));
+        return Err(Error::corrupt("inode timestamp nanoseconds out of range"));
     }
     Ok(Timespec { sec, nsec })
 }
@@ -342,7 +376,7 @@ impl InodeItem {
     /// Decodes and sanity-checks an inode item.
     pub fn decode(b: &[u8]) -> Result<Self> {
         if b.len() != INODE_ITEM_SIZE {
-            return Err(Error::Corrupt("inode item has the wrong size"));
+            return Err(Error::corrupt("inode item has the wrong size"));
         }
         let it = InodeItem {
             mode: get_u32(b, 0)?,
@@ -363,10 +397,24 @@ impl InodeItem {
             next_seq: get_u64(b, 120)?,
         };
         if FileType::from_mode(it.mode).is_none() {
-            return Err(Error::Corrupt("inode has no valid file type"));
+            return Err(Error::corrupt("inode has no valid file type"));
         }
         if it.size > MAX_FILE_SIZE {
-            return Err(Error::Corrupt("inode size beyond the maximum"));
+            return Err(Error::corrupt("inode size beyond the maximum"));
+        }
+        // The target length is used to size a buffer: bound it here.
+        if it.file_type() == FileType::Symlink && (it.size == 0 || it.size > SYMLINK_MAX as u64) {
+            return Err(Error::corrupt("symlink size outside 1..=4095"));
+        }
+        Ok(it)
+    }
+
+    /// `decode`, then the checks that need the filesystem's size: the
+    /// block count fits the filesystem.
+    pub fn decode_bounded(b: &[u8], bounds: &Bounds) -> Result<Self> {
+        let it = Self::decode(b)?;
+        if it.blocks > bounds.total_blocks {
+            return Err(Error::corrupt("inode block count beyond the filesystem size"));
         }
         Ok(it)
     }
@@ -424,11 +472,11 @@ impl<'a> DirEntry<'a> {
     pub fn decode(b: &'a [u8]) -> Result<Self> {
         let ino = get_u64(b, 0)?;
         let other = get_u64(b, 8)?;
-        let ty = FileType::from_dt(get_u8(b, 16)?).ok_or(Error::Corrupt("directory entry has a bad type"))?;
+        let ty = FileType::from_dt(get_u8(b, 16)?).ok_or(Error::corrupt("directory entry has a bad type"))?;
         let n = get_u8(b, 17)? as usize;
-        let name = b.get(DIR_ENTRY_HEADER..).ok_or(Error::Corrupt("directory entry too short"))?;
+        let name = b.get(DIR_ENTRY_HEADER..).ok_or(Error::corrupt("directory entry too short"))?;
         if n == 0 || name.len() != n {
-            return Err(Error::Corrupt("directory entry name length mismatch"));
+            return Err(Error::corrupt("directory entry name length mismatch"));
         }
         Ok(DirEntry { ino, other, ty, name })
     }
@@ -462,11 +510,26 @@ impl ExtentItem {
     /// Decodes an extent item.
     pub fn decode(b: &[u8]) -> Result<Self> {
         if b.len() != EXTENT_ITEM_SIZE {
-            return Err(Error::Corrupt("extent item has the wrong size"));
+            return Err(Error::corrupt("extent item has the wrong size"));
         }
         let e = ExtentItem { disk_block: get_u64(b, 0)?, nblocks: get_u64(b, 8)?, generation: get_u64(b, 16)? };
         if e.nblocks == 0 || e.disk_block.checked_add(e.nblocks).is_none() {
-            return Err(Error::Corrupt("extent item with a bad block range"));
+            return Err(Error::corrupt("extent item with a bad block range"));
+        }
+        Ok(e)
+    }
+
+    /// `decode` for the extent keyed at `file_block`, then the checks that
+    /// need the filesystem's size: the disk blocks lie inside the
+    /// filesystem and the file blocks below the maximum file size, so
+    /// every byte offset computed from it fits a u64.
+    pub fn decode_bounded(b: &[u8], file_block: u64, bounds: &Bounds) -> Result<Self> {
+        let e = Self::decode(b)?;
+        if !bounds.blocks_inside(e.disk_block, e.nblocks) {
+            return Err(Error::corrupt("extent points outside the filesystem"));
+        }
+        if file_block.checked_add(e.nblocks).is_none_or(|end| end > bounds.max_file_blocks()) {
+            return Err(Error::corrupt("extent maps past the maximum file size"));
         }
         Ok(e)
     }
@@ -531,10 +594,10 @@ impl RootItem {
     /// Decodes a root item.
     pub fn decode(b: &[u8]) -> Result<Self> {
         if b.len() != ROOT_ITEM_SIZE {
-            return Err(Error::Corrupt("root item has the wrong size"));
+            return Err(Error::corrupt("root item has the wrong size"));
         }
         let mut parent_uuid = [0u8; 16];
-        parent_uuid.copy_from_slice(b.get(64..80).ok_or(Error::Corrupt("root item too short"))?);
+        parent_uuid.copy_from_slice(b.get(64..80).ok_or(Error::corrupt("root item too short"))?);
         let r = RootItem {
             block: get_u64(b, 0)?,
             generation: get_u64(b, 8)?,
@@ -547,7 +610,28 @@ impl RootItem {
             parent_uuid,
         };
         if r.block == 0 || r.level as usize >= crate::node::MAX_LEVEL {
-            return Err(Error::Corrupt("root item points nowhere"));
+            return Err(Error::corrupt("root item points nowhere"));
+        }
+        Ok(r)
+    }
+
+    /// `decode`, then the checks that need the filesystem's size: the root
+    /// block inside it, the root directory's number, and inode counters
+    /// a filesystem of this size can hold (they feed statfs and the
+    /// bounds of every walk up the directory tree).
+    pub fn decode_bounded(b: &[u8], bounds: &Bounds) -> Result<Self> {
+        let r = Self::decode(b)?;
+        if !bounds.blocks_inside(r.block, 1) {
+            return Err(Error::corrupt("root item points outside the filesystem"));
+        }
+        if r.root_dir != ROOT_DIR_INO {
+            return Err(Error::corrupt("root item names a wrong root directory"));
+        }
+        if r.last_ino < ROOT_DIR_INO || r.last_ino >= LAST_INO_LIMIT {
+            return Err(Error::corrupt("root item's highest inode number out of range"));
+        }
+        if r.inode_count == 0 || r.inode_count > bounds.max_inodes() || r.inode_count > r.last_ino - ROOT_DIR_INO + 1 {
+            return Err(Error::corrupt("root item's inode count out of range"));
         }
         Ok(r)
     }

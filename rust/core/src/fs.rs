@@ -131,7 +131,7 @@
 
 use crate::btree::{self, Cursor, Dir, TreeRoot};
 use crate::device::BlockDevice;
-use crate::error::{Error, Result};
+use crate::error::{CorruptAt, Error, Result};
 use crate::format::*;
 use crate::mem::TryVec;
 use crate::store::Store;
@@ -301,7 +301,7 @@ impl<D: BlockDevice> Filesystem<D> {
             return Err(Error::ReadOnly);
         }
         if sb.root_tree.block == 0 || sb.alloc_tree.block == 0 {
-            return Err(Error::Corrupt("superblock has no root or allocation tree"));
+            return Err(Error::corrupt("superblock has no root or allocation tree"));
         }
         let mut s = Store::new(dev, sb)?;
         s.cache_limit = opts.cache_blocks.max(64);
@@ -309,14 +309,14 @@ impl<D: BlockDevice> Filesystem<D> {
         s.node(rt.block, rt.generation, rt.level)?;
         s.node(at.block, at.generation, at.level)?;
         s.load_free_space()?;
-        let ri = btree::get(&mut s, &rt, &Key::new(FS_TREE_ID, ROOT_ITEM_KEY, 0))?.ok_or(Error::Corrupt("no default subvolume"))?;
-        let root_item = RootItem::decode(&ri)?;
+        let ri = btree::get(&mut s, &rt, &Key::new(FS_TREE_ID, ROOT_ITEM_KEY, 0))?.ok_or(Error::corrupt("no default subvolume"))?;
+        let root_item = RootItem::decode_bounded(&ri, &s.bounds())?;
         let fs_root = TreeRoot { id: FS_TREE_ID, block: root_item.block, generation: root_item.generation, level: root_item.level };
         s.node(fs_root.block, fs_root.generation, fs_root.level)?;
         let total = s.sb.total_blocks;
         let mut fs = Filesystem { s, fs_root, root_item, opts, global_reserve: (total / 64).clamp(24, 4096), op_seq: 0 };
         if !fs.getattr(root_item.root_dir)?.file_type().eq(&FileType::Dir) {
-            return Err(Error::Corrupt("root directory is not a directory"));
+            return Err(Error::corrupt("root directory is not a directory"));
         }
         if !opts.read_only {
             fs.reclaim_orphans()?;
@@ -409,7 +409,7 @@ impl<D: BlockDevice> Filesystem<D> {
         if !btree::get_into(&mut self.s, &self.fs_root, &inode_key(ino), &mut buf)? {
             return Err(Error::NotFound);
         }
-        InodeItem::decode(&buf)
+        InodeItem::decode_bounded(&buf, &self.s.bounds()).at_ino(ino)
     }
 
     pub(crate) fn write_inode(&mut self, ino: u64, it: &mut InodeItem) -> Result<()> {
@@ -490,7 +490,7 @@ impl<D: BlockDevice> Filesystem<D> {
             total_blocks: self.s.sb.total_blocks,
             free_blocks: free,
             avail_blocks: free.saturating_sub(self.global_reserve),
-            files: self.root_item.inode_count + free,
+            files: self.root_item.inode_count.saturating_add(free),
             free_files: free,
             name_max: NAME_MAX as u32,
         }
@@ -656,7 +656,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Hands out a new inode number.
     pub(crate) fn next_ino(&mut self) -> Result<u64> {
         let ino = self.root_item.last_ino.checked_add(1).ok_or(Error::NoSpace)?;
-        if ino >= u64::MAX - 256 {
+        if ino >= LAST_INO_LIMIT {
             return Err(Error::NoSpace);
         }
         self.root_item.last_ino = ino;

@@ -9,6 +9,18 @@ use crate::error::{Error, Result};
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
 
+/// Largest allocation the kernel host makes without a warning: `kvmalloc`
+/// WARNs above `INT_MAX` bytes (mm/util.c), and the VM suite fails on any
+/// WARN. The userspace host panics there instead, so the userspace tests
+/// catch a size taken from disk before it reaches an allocation.
+const KERNEL_ALLOC_LIMIT: usize = i32::MAX as usize;
+
+/// Panics where the kernel host would WARN: see `KERNEL_ALLOC_LIMIT`.
+fn check_kernel_limit<T>(total_elems: usize) {
+    let bytes = total_elems.saturating_mul(core::mem::size_of::<T>());
+    assert!(bytes <= KERNEL_ALLOC_LIMIT, "allocation of {bytes} bytes: the kernel would WARN (kvmalloc above INT_MAX)");
+}
+
 /// A growable array whose every allocation can fail with `Error::NoMemory`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct TryVec<T>(Vec<T>);
@@ -21,6 +33,7 @@ impl<T> TryVec<T> {
 
     /// An empty vector with room for `n` elements.
     pub fn try_with_capacity(n: usize) -> Result<Self> {
+        check_kernel_limit::<T>(n);
         let mut v = Vec::new();
         v.try_reserve_exact(n).map_err(|_| Error::NoMemory)?;
         Ok(TryVec(v))
@@ -28,6 +41,7 @@ impl<T> TryVec<T> {
 
     /// Makes room for `n` more elements.
     pub fn try_reserve(&mut self, n: usize) -> Result<()> {
+        check_kernel_limit::<T>(self.0.len().saturating_add(n));
         self.0.try_reserve(n).map_err(|_| Error::NoMemory)
     }
 

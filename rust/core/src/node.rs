@@ -104,7 +104,7 @@ fn wr_key(b: &mut [u8], off: usize, k: &Key) {
 }
 
 fn corrupt(_: core::ops::Range<usize>) -> Error {
-    Error::Corrupt("node layout out of bounds")
+    Error::corrupt("node layout out of bounds")
 }
 
 /// Moves `range` of `b` to start at `dest`, reporting instead of panicking
@@ -253,7 +253,7 @@ pub fn leaf_insert(b: &mut [u8], slot: usize, key: &Key, data: &[u8]) -> Result<
     let n = nritems(b);
     let len = data.len();
     if slot > n || leaf_free(b) < ITEM_SIZE + len {
-        return Err(Error::Corrupt("leaf insert without room"));
+        return Err(Error::corrupt("leaf insert without room"));
     }
     let dstart = data_start(b);
     let end = if slot == 0 { b.len() } else { item_off(b, slot - 1) };
@@ -267,7 +267,7 @@ pub fn leaf_insert(b: &mut [u8], slot: usize, key: &Key, data: &[u8]) -> Result<
     wr_key(b, h, key);
     wr32(b, h + KEY_SIZE, (end - len) as u32);
     wr32(b, h + KEY_SIZE + 4, len as u32);
-    b.get_mut(end - len..end).ok_or(Error::Corrupt("leaf data out of bounds"))?.copy_from_slice(data);
+    b.get_mut(end - len..end).ok_or(Error::corrupt("leaf data out of bounds"))?.copy_from_slice(data);
     set_nritems(b, n + 1);
     Ok(())
 }
@@ -276,7 +276,7 @@ pub fn leaf_insert(b: &mut [u8], slot: usize, key: &Key, data: &[u8]) -> Result<
 pub fn leaf_delete(b: &mut [u8], slot: usize) -> Result<()> {
     let n = nritems(b);
     if slot >= n {
-        return Err(Error::Corrupt("leaf delete past the end"));
+        return Err(Error::corrupt("leaf delete past the end"));
     }
     let off = item_off(b, slot);
     let len = item_len(b, slot);
@@ -318,7 +318,7 @@ pub fn set_ptr(b: &mut [u8], i: usize, key: &Key, block: u64, generation: u64) {
 pub fn ptr_insert(b: &mut [u8], slot: usize, key: &Key, block: u64, generation: u64) -> Result<()> {
     let n = nritems(b);
     if slot > n || n >= ptr_capacity(b.len()) {
-        return Err(Error::Corrupt("interior insert without room"));
+        return Err(Error::corrupt("interior insert without room"));
     }
     move_bytes(b, ptr_off(slot)..ptr_off(n), ptr_off(slot + 1))?;
     set_ptr(b, slot, key, block, generation);
@@ -330,7 +330,7 @@ pub fn ptr_insert(b: &mut [u8], slot: usize, key: &Key, block: u64, generation: 
 pub fn ptr_delete(b: &mut [u8], slot: usize) -> Result<()> {
     let n = nritems(b);
     if slot >= n {
-        return Err(Error::Corrupt("interior delete past the end"));
+        return Err(Error::corrupt("interior delete past the end"));
     }
     move_bytes(b, ptr_off(slot + 1)..ptr_off(n), ptr_off(slot))?;
     set_nritems(b, n - 1);
@@ -398,25 +398,25 @@ pub struct Expect<'a> {
 /// Validates a node read from disk: checksum, identity, then structure.
 pub fn validate(b: &[u8], e: &Expect<'_>) -> Result<()> {
     if b.len() < 4096 {
-        return Err(Error::Corrupt("node buffer too short"));
+        return Err(Error::corrupt("node buffer too short"));
     }
     if rd32(b, OFF_MAGIC) != NODE_MAGIC {
-        return Err(Error::Corrupt("node has no magic"));
+        return Err(Error::corrupt("node has no magic"));
     }
     if stored_csum(b) != crate::crc32c::checksum(b.get(4..).unwrap_or(&[])) {
-        return Err(Error::Corrupt("node checksum mismatch"));
+        return Err(Error::corrupt("node checksum mismatch"));
     }
     if blocknr(b) != e.blocknr {
-        return Err(Error::Corrupt("node is not at the block it records"));
+        return Err(Error::corrupt("node is not at the block it records"));
     }
     if b.get(OFF_UUID..OFF_UUID + 16) != Some(&e.uuid[..]) {
-        return Err(Error::Corrupt("node belongs to another filesystem"));
+        return Err(Error::corrupt("node belongs to another filesystem"));
     }
     if generation(b) != e.generation {
-        return Err(Error::Corrupt("node generation differs from its parent pointer"));
+        return Err(Error::corrupt("node generation differs from its parent pointer"));
     }
     if level(b) != e.level {
-        return Err(Error::Corrupt("node level differs from its parent"));
+        return Err(Error::corrupt("node level differs from its parent"));
     }
     validate_structure(b, e.total_blocks)
 }
@@ -424,16 +424,16 @@ pub fn validate(b: &[u8], e: &Expect<'_>) -> Result<()> {
 /// Structure checks that need no context: counts, bounds, packing, key order.
 pub fn validate_structure(b: &[u8], total_blocks: u64) -> Result<()> {
     if b.get(OFF_RESERVED..HEADER_SIZE).is_none_or(|r| r.iter().any(|&x| x != 0)) {
-        return Err(Error::Corrupt("node reserved bytes are not zero"));
+        return Err(Error::corrupt("node reserved bytes are not zero"));
     }
     if level(b) as usize >= MAX_LEVEL {
-        return Err(Error::Corrupt("node level too high"));
+        return Err(Error::corrupt("node level too high"));
     }
     let n = nritems(b);
     let bs = b.len();
     if level(b) == 0 {
         if n > (bs - HEADER_SIZE) / ITEM_SIZE {
-            return Err(Error::Corrupt("leaf item count too high"));
+            return Err(Error::corrupt("leaf item count too high"));
         }
         let floor = item_hdr(n);
         let mut end = bs;
@@ -441,28 +441,28 @@ pub fn validate_structure(b: &[u8], total_blocks: u64) -> Result<()> {
             let off = item_off(b, i);
             let len = item_len(b, i);
             if off < floor || off.checked_add(len) != Some(end) {
-                return Err(Error::Corrupt("leaf item data misplaced"));
+                return Err(Error::corrupt("leaf item data misplaced"));
             }
             end = off;
             if i > 0 && item_key(b, i - 1) >= item_key(b, i) {
-                return Err(Error::Corrupt("leaf keys out of order"));
+                return Err(Error::corrupt("leaf keys out of order"));
             }
         }
     } else {
         if n == 0 || n > ptr_capacity(bs) {
-            return Err(Error::Corrupt("interior pointer count out of range"));
+            return Err(Error::corrupt("interior pointer count out of range"));
         }
         let gen = generation(b);
         for i in 0..n {
             let blk = ptr_block(b, i);
             if blk == 0 || blk >= total_blocks {
-                return Err(Error::Corrupt("child pointer outside the filesystem"));
+                return Err(Error::corrupt("child pointer outside the filesystem"));
             }
             if ptr_gen(b, i) > gen {
-                return Err(Error::Corrupt("child newer than its parent"));
+                return Err(Error::corrupt("child newer than its parent"));
             }
             if i > 0 && ptr_key(b, i - 1) >= ptr_key(b, i) {
-                return Err(Error::Corrupt("interior keys out of order"));
+                return Err(Error::corrupt("interior keys out of order"));
             }
         }
     }

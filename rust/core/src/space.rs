@@ -62,17 +62,17 @@ impl ExtentSet {
         if len == 0 {
             return Ok(());
         }
-        let end = start.checked_add(len).ok_or(Error::Corrupt("block range overflows"))?;
+        let end = start.checked_add(len).ok_or(Error::corrupt("block range overflows"))?;
         let i = self.v.partition_point(|&(s, _)| s < start);
         if let Some(&(s, _)) = self.v.get(i) {
             if s < end {
-                return Err(Error::Corrupt("block range added twice"));
+                return Err(Error::corrupt("block range added twice"));
             }
         }
         if i > 0 {
             if let Some(&(s, l)) = self.v.get(i - 1) {
                 if s + l > start {
-                    return Err(Error::Corrupt("block range added twice"));
+                    return Err(Error::corrupt("block range added twice"));
                 }
             }
         }
@@ -107,10 +107,10 @@ impl ExtentSet {
             return Ok(());
         }
         let i = self.first_ending_after(start);
-        let &(s, l) = self.v.get(i).ok_or(Error::Corrupt("removing blocks not in the set"))?;
+        let &(s, l) = self.v.get(i).ok_or(Error::corrupt("removing blocks not in the set"))?;
         let end = start + len;
         if s > start || s + l < end {
-            return Err(Error::Corrupt("removing blocks not in the set"));
+            return Err(Error::corrupt("removing blocks not in the set"));
         }
         let (left, right) = (start - s, s + l - end);
         match (left, right) {
@@ -347,12 +347,12 @@ pub fn recount(
     out: &mut TryVec<RefRecord>,
     freed: &mut TryVec<(u64, u64)>,
 ) -> Result<()> {
-    let end = start.checked_add(len).ok_or(Error::Corrupt("refcount range overflows"))?;
+    let end = start.checked_add(len).ok_or(Error::corrupt("refcount range overflows"))?;
     let mut cuts: TryVec<u64> = TryVec::try_with_capacity(old.len() * 2 + 2)?;
     cuts.try_push(start)?;
     cuts.try_push(end)?;
     for r in old {
-        let e = r.start.checked_add(r.len).ok_or(Error::Corrupt("refcount record overflows"))?;
+        let e = r.start.checked_add(r.len).ok_or(Error::corrupt("refcount record overflows"))?;
         cuts.try_push(r.start)?;
         cuts.try_push(e)?;
     }
@@ -375,10 +375,10 @@ pub fn recount(
         let after = if !inside {
             before
         } else if delta > 0 {
-            before.checked_add(1).ok_or(Error::Corrupt("refcount overflows"))?
+            before.checked_add(1).ok_or(Error::corrupt("refcount overflows"))?
         } else {
             if before == 0 {
-                return Err(Error::Corrupt("freeing a block with no references"));
+                return Err(Error::corrupt("freeing a block with no references"));
             }
             before - 1
         };

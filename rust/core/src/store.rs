@@ -32,7 +32,7 @@
 
 use crate::btree::TreeRoot;
 use crate::device::BlockDevice;
-use crate::error::{Error, Result};
+use crate::error::{CorruptAt, Error, Result};
 use crate::mem::TryVec;
 use crate::node;
 use crate::space::Space;
@@ -113,7 +113,7 @@ impl<D: BlockDevice> Store<D> {
     /// A store over `dev` at the state `sb` describes; the caller loads
     /// free space (`crate::alloc_tree`) before changing anything.
     pub fn new(dev: D, sb: Superblock) -> Result<Self> {
-        let gen = sb.generation.checked_add(1).ok_or(Error::Corrupt("generation overflows"))?;
+        let gen = sb.generation.checked_add(1).ok_or(Error::corrupt("generation overflows"))?;
         Ok(Store {
             dev,
             bs: sb.block_size as usize,
@@ -169,11 +169,16 @@ impl<D: BlockDevice> Store<D> {
     }
 
     fn check_range(&self, blk: u64, len: u64) -> Result<()> {
-        let end = blk.checked_add(len).ok_or(Error::Corrupt("block number overflows"))?;
+        let end = blk.checked_add(len).ok_or(Error::corrupt("block number overflows"))?;
         if blk < first_usable_block(self.sb.block_size) || end > self.sb.total_blocks {
-            return Err(Error::Corrupt("block outside the filesystem"));
+            return Err(Error::corrupt("block outside the filesystem"));
         }
         Ok(())
+    }
+
+    /// What the superblock says bounds every item (see `format::Bounds`).
+    pub fn bounds(&self) -> crate::format::Bounds {
+        crate::format::Bounds { total_blocks: self.sb.total_blocks, block_size: self.sb.block_size }
     }
 
     /// The node at `blk`, which its parent says has generation `gen` and
@@ -186,17 +191,17 @@ impl<D: BlockDevice> Store<D> {
                 let s = &mut self.cache[i];
                 s.stamp = clock;
                 if node::generation(&s.buf) != gen || node::level(&s.buf) != level {
-                    return Err(Error::Corrupt("node generation or level differs from its parent pointer"));
+                    return Err(Error::corrupt("node generation or level differs from its parent pointer").at_block(blk));
                 }
                 i
             }
             Err(_) => {
-                self.check_range(blk, 1)?;
+                self.check_range(blk, 1).at_block(blk)?;
                 let mut buf = TryVec::try_from_elem(0u8, self.bs)?;
                 self.dev.read(blk * self.bs as u64, &mut buf)?;
                 self.stats.meta_reads += 1;
                 let e = node::Expect { blocknr: blk, generation: gen, level, uuid: &self.sb.uuid, total_blocks: self.sb.total_blocks };
-                node::validate(&buf, &e)?;
+                node::validate(&buf, &e).at_block(blk)?;
                 self.evict();
                 let i = self.find(blk).unwrap_or_else(|i| i);
                 self.cache.try_insert(i, Slot { blk, dirty: false, stamp: self.clock, buf })?;
@@ -211,7 +216,7 @@ impl<D: BlockDevice> Store<D> {
     pub fn dirty_node(&mut self, blk: u64) -> Result<&[u8]> {
         match self.find(blk) {
             Ok(i) if self.cache[i].dirty => Ok(&self.cache[i].buf),
-            _ => Err(Error::Corrupt("expected a node of the running transaction")),
+            _ => Err(Error::Bug("expected a node of the running transaction")),
         }
     }
 
@@ -220,7 +225,7 @@ impl<D: BlockDevice> Store<D> {
         self.mod_seq += 1;
         match self.find(blk) {
             Ok(i) if self.cache[i].dirty => Ok(&mut self.cache[i].buf),
-            _ => Err(Error::Corrupt("changing a node the transaction does not own")),
+            _ => Err(Error::Bug("changing a node the transaction does not own")),
         }
     }
 

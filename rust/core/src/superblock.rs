@@ -244,20 +244,20 @@ impl Superblock {
     /// device size; `check_device_size` does that.
     pub fn decode(buf: &[u8], self_offset: u64) -> Result<Self> {
         if buf.len() < SUPERBLOCK_SIZE {
-            return Err(Error::Invalid("superblock buffer too short"));
+            return Err(Error::Bug("superblock buffer too short"));
         }
         let b = &buf[..SUPERBLOCK_SIZE];
         if b[OFF_MAGIC..OFF_MAGIC + 8] != MAGIC {
             return Err(Error::NotFerrofs);
         }
         if get_u32(b, OFF_CSUM) != crc32c::checksum(&b[4..]) {
-            return Err(Error::Corrupt("superblock checksum mismatch"));
+            return Err(Error::corrupt("superblock checksum mismatch"));
         }
         if get_u64(b, OFF_SELF_OFFSET) != self_offset {
-            return Err(Error::Corrupt("superblock copy is not at the offset it records"));
+            return Err(Error::corrupt("superblock copy is not at the offset it records"));
         }
         if get_u32(b, 4) != 0 || b[OFF_RESERVED..].iter().any(|&x| x != 0) {
-            return Err(Error::Corrupt("superblock reserved bytes are not zero"));
+            return Err(Error::corrupt("superblock reserved bytes are not zero"));
         }
         let version = get_u32(b, OFF_VERSION);
         if version != FORMAT_VERSION {
@@ -268,13 +268,13 @@ impl Superblock {
             return Err(Error::Unsupported("unknown incompatible feature"));
         }
         let block_size = get_u32(b, OFF_BLOCK_SIZE);
-        check_block_size(block_size).map_err(|_| Error::Corrupt("invalid block size"))?;
+        check_block_size(block_size).map_err(|_| Error::corrupt("invalid block size"))?;
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(&b[OFF_UUID..OFF_UUID + 16]);
         let mut label = [0u8; 64];
         label.copy_from_slice(&b[OFF_LABEL..OFF_LABEL + 64]);
         if label[LABEL_MAX] != 0 {
-            return Err(Error::Corrupt("label is not NUL terminated"));
+            return Err(Error::corrupt("label is not NUL terminated"));
         }
         let sb = Superblock {
             version,
@@ -301,29 +301,29 @@ impl Superblock {
     fn check_geometry(&self) -> Result<()> {
         let first = first_usable_block(self.block_size);
         if self.total_blocks <= first {
-            return Err(Error::Corrupt("total block count is too small"));
+            return Err(Error::corrupt("total block count is too small"));
         }
         if self.total_blocks.checked_mul(self.block_size as u64).is_none() {
-            return Err(Error::Corrupt("total block count overflows"));
+            return Err(Error::corrupt("total block count overflows"));
         }
         if self.blocks_used > self.total_blocks {
-            return Err(Error::Corrupt("more blocks used than exist"));
+            return Err(Error::corrupt("more blocks used than exist"));
         }
         for p in [&self.root_tree, &self.log_tree, &self.alloc_tree] {
             if p.block != 0 && (p.block < first || p.block >= self.total_blocks) {
-                return Err(Error::Corrupt("tree pointer outside the filesystem"));
+                return Err(Error::corrupt("tree pointer outside the filesystem"));
             }
             if p.level as usize >= crate::node::MAX_LEVEL {
-                return Err(Error::Corrupt("tree pointer level too high"));
+                return Err(Error::corrupt("tree pointer level too high"));
             }
             if p.generation > self.generation {
-                return Err(Error::Corrupt("tree pointer newer than the superblock"));
+                return Err(Error::corrupt("tree pointer newer than the superblock"));
             }
         }
         if self.fast_commit_blocks != 0 {
             let end = self.fast_commit_start.checked_add(self.fast_commit_blocks);
             if self.fast_commit_start < first || end.is_none_or(|e| e > self.total_blocks) {
-                return Err(Error::Corrupt("fast-commit area outside the filesystem"));
+                return Err(Error::corrupt("fast-commit area outside the filesystem"));
             }
         }
         Ok(())
@@ -445,7 +445,7 @@ mod tests {
 
         let mut b = encoded(&sb, off);
         b[100] ^= 1;
-        assert_eq!(Superblock::decode(&b, off), Err(Error::Corrupt("superblock checksum mismatch")));
+        assert_eq!(Superblock::decode(&b, off), Err(Error::corrupt("superblock checksum mismatch")));
 
         assert!(matches!(Superblock::decode(&encoded(&sb, off), SUPERBLOCK_OFFSETS[1]), Err(Error::Corrupt(_))));
 

@@ -7,7 +7,7 @@
 
 use crate::btree::TreeRoot;
 use crate::device::BlockDevice;
-use crate::error::{Error, Result};
+use crate::error::{CorruptAt, Error, Result};
 use crate::format::Key;
 use crate::mem::TryVec;
 use crate::node;
@@ -52,18 +52,18 @@ impl<D: BlockDevice> Store<D> {
             buf.try_extend_from_slice(self.dirty_node(t.block)?)?;
             node::validate_structure(buf, self.sb.total_blocks)?;
             if node::generation(buf) != t.gen || node::level(buf) != t.level {
-                return Err(Error::Corrupt("node generation or level differs from its parent pointer"));
+                return Err(Error::corrupt("node generation or level differs from its parent pointer"));
             }
             return Ok(());
         }
         if t.block < crate::superblock::first_usable_block(self.sb.block_size) || t.block >= self.sb.total_blocks {
-            return Err(Error::Corrupt("block outside the filesystem"));
+            return Err(Error::corrupt("block outside the filesystem"));
         }
         buf.try_resize(self.bs, 0)?;
         self.dev.read(t.block * self.bs as u64, buf)?;
         let e =
             node::Expect { blocknr: t.block, generation: t.gen, level: t.level, uuid: &self.sb.uuid, total_blocks: self.sb.total_blocks };
-        node::validate(buf, &e)
+        node::validate(buf, &e).at_block(t.block)
     }
 
     /// Calls `f` for every node of the tree at `root`, leaves in key order.
@@ -78,11 +78,11 @@ impl<D: BlockDevice> Store<D> {
             }
             let n = node::nritems(&buf);
             if !node::keys_within(&buf, &t.lo, t.hi.as_ref()) {
-                f(self, Visit::Bad { block: t.block, error: Error::Corrupt("node keys outside the range its parent gives") })?;
+                f(self, Visit::Bad { block: t.block, error: Error::corrupt("node keys outside the range its parent gives") })?;
                 continue;
             }
             if t.depth >= node::MAX_LEVEL {
-                f(self, Visit::Bad { block: t.block, error: Error::Corrupt("tree deeper than the maximum") })?;
+                f(self, Visit::Bad { block: t.block, error: Error::corrupt("tree deeper than the maximum") })?;
                 continue;
             }
             if t.level > 0 {

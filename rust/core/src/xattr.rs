@@ -30,10 +30,10 @@ struct Head<'a> {
 fn decode_head(d: &[u8]) -> Result<Head<'_>> {
     let nl = get_u8(d, 0)? as usize;
     let vl = get_u32(d, 1)? as usize;
-    let name = d.get(HEAD..HEAD + nl).ok_or(Error::Corrupt("xattr name runs past its item"))?;
+    let name = d.get(HEAD..HEAD + nl).ok_or(Error::corrupt("xattr name runs past its item"))?;
     let first = d.get(HEAD + nl..).unwrap_or(&[]);
     if nl == 0 || vl > XATTR_VALUE_MAX || first.len() > vl {
-        return Err(Error::Corrupt("malformed xattr item"));
+        return Err(Error::corrupt("malformed xattr item"));
     }
     Ok(Head { name, value_len: vl, first })
 }
@@ -100,7 +100,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 break;
             }
             if k.offset & 0xffff != part {
-                return Err(Error::Corrupt("xattr parts out of sequence"));
+                return Err(Error::corrupt("xattr parts out of sequence"));
             }
             let chunk = if part == 0 {
                 let h = decode_head(d)?;
@@ -115,13 +115,13 @@ impl<D: BlockDevice> Filesystem<D> {
             } else {
                 d
             };
-            let dst = buf.get_mut(got..got + chunk.len()).ok_or(Error::Corrupt("xattr value longer than recorded"))?;
+            let dst = buf.get_mut(got..got + chunk.len()).ok_or(Error::corrupt("xattr value longer than recorded"))?;
             dst.copy_from_slice(chunk);
             got += chunk.len();
             part += 1;
         }
         if got != vl {
-            return Err(Error::Corrupt("xattr value shorter than recorded"));
+            return Err(Error::corrupt("xattr value shorter than recorded"));
         }
         Ok(vl)
     }

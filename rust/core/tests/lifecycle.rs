@@ -190,7 +190,7 @@ fn abort_stops_every_write_to_the_device() {
     let t = fs.tmpfile(0o600, 0, 0, ts(2)).unwrap().ino;
     let (writes, flushes, fua) = (fs.device().writes, fs.device().flushes, fs.device().fua_writes);
     fs.abort(Error::Io);
-    fs.abort(Error::Corrupt("second reason"));
+    fs.abort(Error::corrupt("second reason"));
     assert_eq!(fs.aborted(), Some(Error::Io));
     assert!(!fs.is_writable());
     // Every change and commit is refused...
