@@ -5,59 +5,82 @@
 
 // The core, compiled from the same files as the userspace library (the
 // list must match rust/core/src/lib.rs; `make check` compares them). Its
-// `pub` items are not exported from a module, hence the allows.
+// `pub` items are not exported from a module, hence the allows; the core
+// holds no unsafe code, and the compiler keeps it so here too.
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/alloc_tree.rs"]
 mod alloc_tree;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/btree.rs"]
 mod btree;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/check.rs"]
 mod check;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/crc32c.rs"]
 mod crc32c;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/device.rs"]
 mod device;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/dir.rs"]
 mod dir;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/dump.rs"]
 mod dump;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/error.rs"]
 mod error;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/file.rs"]
 mod file;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/format.rs"]
 mod format;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/fs.rs"]
 mod fs;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
+#[path = "core/src/le.rs"]
+mod le;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/mkfs.rs"]
 mod mkfs;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/node.rs"]
 mod node;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/space.rs"]
 mod space;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/store.rs"]
 mod store;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/superblock.rs"]
 mod superblock;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/walk.rs"]
 mod walk;
 #[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/xattr.rs"]
 mod xattr;
 

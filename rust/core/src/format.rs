@@ -25,6 +25,7 @@
 //! count are merged, so the tree stays small for sequential allocation.
 
 use crate::error::{Error, Result};
+pub use crate::le::{Field, Limit};
 
 /// A B-tree key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
@@ -635,6 +636,102 @@ impl RootItem {
         }
         Ok(r)
     }
+}
+
+/// The fields of each item type's value, by name, with what bounds them
+/// (the layout tables above, for `ferrofs debug set` and the hostile-image
+/// tests). Variable parts (names, symlink bytes, xattr values) appear as
+/// their first byte.
+pub fn item_fields(ty: u8) -> &'static [Field] {
+    const TIME_NSEC: Limit = Limit::Value(999_999_999);
+    const INODE: &[Field] = &[
+        Field::new("mode", 0, 4),
+        Field::new("uid", 4, 4),
+        Field::new("gid", 8, 4),
+        Field::limited("nlink", 12, 4, Limit::Value(crate::fs::LINK_MAX as u64)),
+        Field::limited("size", 16, 8, Limit::Value(MAX_FILE_SIZE)),
+        Field::limited("blocks", 24, 8, Limit::TotalBlocks),
+        Field::new("rdev", 32, 8),
+        Field::new("generation", 40, 8),
+        Field::new("transid", 48, 8),
+        Field::new("flags", 56, 4),
+        Field::new("pad", 60, 4),
+        Field::new("atime_sec", 64, 8),
+        Field::limited("atime_nsec", 72, 4, TIME_NSEC),
+        Field::new("mtime_sec", 76, 8),
+        Field::limited("mtime_nsec", 84, 4, TIME_NSEC),
+        Field::new("ctime_sec", 88, 8),
+        Field::limited("ctime_nsec", 96, 4, TIME_NSEC),
+        Field::new("btime_sec", 100, 8),
+        Field::limited("btime_nsec", 108, 4, TIME_NSEC),
+        Field::new("parent", 112, 8),
+        Field::new("next_seq", 120, 8),
+        Field::new("reserved", 128, 8),
+    ];
+    const DIR: &[Field] = &[
+        Field::new("ino", 0, 8),
+        Field::new("other", 8, 8),
+        Field::limited("type", 16, 1, Limit::Value(12)),
+        Field::limited("name_len", 17, 1, Limit::Value(NAME_MAX as u64)),
+        Field::new("name0", 18, 1),
+    ];
+    const EXTENT: &[Field] = &[
+        Field::limited("disk_block", 0, 8, Limit::TotalBlocks),
+        Field::limited("nblocks", 8, 8, Limit::TotalBlocks),
+        Field::new("generation", 16, 8),
+    ];
+    const ROOT: &[Field] = &[
+        Field::limited("block", 0, 8, Limit::TotalBlocks),
+        Field::new("generation", 8, 8),
+        Field::limited("level", 16, 1, Limit::Value(crate::node::MAX_LEVEL as u64 - 1)),
+        Field::new("last_ino", 24, 8),
+        Field::new("inode_count", 32, 8),
+        Field::new("root_dir", 40, 8),
+        Field::new("flags", 48, 8),
+        Field::new("snapshot_gen", 56, 8),
+        Field::new("parent_uuid", 64, 8),
+    ];
+    const REFCOUNT: &[Field] = &[Field::limited("len", 0, 8, Limit::TotalBlocks), Field::new("count", 8, 8)];
+    const XATTR: &[Field] = &[
+        Field::limited("name_len", 0, 1, Limit::Value(XATTR_NAME_MAX as u64)),
+        Field::limited("value_len", 1, 4, Limit::Value(XATTR_VALUE_MAX as u64)),
+        Field::new("name0", 5, 1),
+    ];
+    const SYMLINK: &[Field] = &[Field::new("byte0", 0, 1)];
+    match ty {
+        INODE_KEY => INODE,
+        DIR_HASH_KEY | DIR_SEQ_KEY => DIR,
+        EXTENT_KEY => EXTENT,
+        ROOT_ITEM_KEY => ROOT,
+        REFCOUNT_KEY => REFCOUNT,
+        XATTR_KEY => XATTR,
+        SYMLINK_KEY => SYMLINK,
+        _ => &[],
+    }
+}
+
+/// The name of an item type, as dump-tree prints it and `ferrofs debug`
+/// takes it.
+pub fn item_type_name(ty: u8) -> Option<&'static str> {
+    Some(match ty {
+        INODE_KEY => "inode",
+        XATTR_KEY => "xattr",
+        DIR_HASH_KEY => "dir_hash",
+        DIR_SEQ_KEY => "dir_seq",
+        SYMLINK_KEY => "symlink",
+        EXTENT_KEY => "extent",
+        ORPHAN_KEY => "orphan",
+        ROOT_ITEM_KEY => "root_item",
+        REFCOUNT_KEY => "refcount",
+        _ => return None,
+    })
+}
+
+/// The item type called `name` (see `item_type_name`).
+pub fn item_type_by_name(name: &str) -> Option<u8> {
+    [INODE_KEY, XATTR_KEY, DIR_HASH_KEY, DIR_SEQ_KEY, SYMLINK_KEY, EXTENT_KEY, ORPHAN_KEY, ROOT_ITEM_KEY, REFCOUNT_KEY]
+        .into_iter()
+        .find(|&t| item_type_name(t) == Some(name))
 }
 
 /// The name hash used by directory and xattr indexes: CRC-32C of the name.

@@ -31,6 +31,7 @@ pub mod error;
 pub mod file;
 pub mod format;
 pub mod fs;
+pub mod le;
 #[path = "mem_alloc.rs"]
 pub mod mem;
 pub mod mkfs;

@@ -29,6 +29,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::Key;
+use crate::le::{Field, Limit};
 
 /// Size of the node header.
 pub const HEADER_SIZE: usize = 64;
@@ -62,6 +63,54 @@ pub fn max_item_data(bs: usize) -> usize {
 /// Pointers an interior node holds.
 pub fn ptr_capacity(bs: usize) -> usize {
     (bs - HEADER_SIZE) / PTR_SIZE
+}
+
+/// The node header's fields by name (see `crate::le`); the checksum is
+/// left out: editing tools re-seal it.
+pub const HEADER_FIELDS: &[Field] = &[
+    Field::new("magic", OFF_MAGIC, 4),
+    Field::limited("blocknr", OFF_BLOCKNR, 8, Limit::TotalBlocks),
+    Field::new("generation", OFF_GEN, 8),
+    Field::new("uuid", OFF_UUID, 8),
+    Field::new("owner", OFF_OWNER, 8),
+    Field::limited("nritems", OFF_NRITEMS, 4, Limit::BlockSize),
+    Field::limited("level", OFF_LEVEL, 1, Limit::Value(MAX_LEVEL as u64 - 1)),
+    Field::new("reserved", OFF_RESERVED, 1),
+];
+
+/// A leaf item header's fields, relative to `item_header_offset(i)`.
+pub const ITEM_HEADER_FIELDS: &[Field] = &[
+    Field::new("key_objectid", 0, 8),
+    Field::new("key_type", 8, 1),
+    Field::new("key_offset", 9, 8),
+    Field::limited("data_offset", KEY_SIZE, 4, Limit::BlockSize),
+    Field::limited("data_len", KEY_SIZE + 4, 4, Limit::BlockSize),
+];
+
+/// An interior pointer's fields, relative to `ptr_offset(i)`.
+pub const PTR_FIELDS: &[Field] = &[
+    Field::new("key_objectid", 0, 8),
+    Field::new("key_type", 8, 1),
+    Field::new("key_offset", 9, 8),
+    Field::limited("block", KEY_SIZE, 8, Limit::TotalBlocks),
+    Field::new("generation", KEY_SIZE + 8, 8),
+];
+
+/// Byte offset of leaf item `i`'s header.
+pub fn item_header_offset(i: usize) -> usize {
+    item_hdr(i)
+}
+
+/// Byte offset of interior pointer `i`.
+pub fn ptr_offset(i: usize) -> usize {
+    ptr_off(i)
+}
+
+/// Byte range of leaf item `i`'s data, as its header says (unchecked:
+/// for editing tools; `item_data` is the checked reader).
+pub fn item_data_range(b: &[u8], i: usize) -> core::ops::Range<usize> {
+    let off = item_off(b, i);
+    off..off.saturating_add(item_len(b, i))
 }
 
 fn rd32(b: &[u8], off: usize) -> u32 {

@@ -392,7 +392,8 @@ impl<D: BlockDevice> Store<D> {
         self.stats.commit_bytes += written * bs + 2 * superblock::SUPERBLOCK_SIZE as u64;
         self.sb = sb;
         self.space.committed()?;
-        self.gen += 1;
+        // Below superblock::GENERATION_LIMIT, checked at mount.
+        self.gen = self.gen.saturating_add(1);
         self.mod_seq += 1;
         self.evict();
         Ok(())

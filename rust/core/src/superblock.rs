@@ -35,6 +35,7 @@
 use crate::crc32c;
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
+use crate::le::{Field, Limit};
 use crate::mem::TryVec;
 
 /// Size of the superblock record, whatever the block size.
@@ -49,6 +50,10 @@ pub const MAGIC: [u8; 8] = *b"FERROFS\0";
 pub const STATFS_MAGIC: u32 = 0x4645_5252;
 /// The format version this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// Generations stay below 2^62: a million commits a second would take over
+/// 100,000 years to get there, and every `generation + n` stays far from
+/// overflow.
+pub const GENERATION_LIMIT: u64 = 1 << 62;
 /// Smallest and largest supported block size.
 pub const MIN_BLOCK_SIZE: u32 = 4096;
 /// Largest supported block size.
@@ -96,6 +101,41 @@ const OFF_FC_START: usize = 208;
 const OFF_FC_BLOCKS: usize = 216;
 const OFF_ALLOC_TREE: usize = 224;
 const OFF_RESERVED: usize = 248;
+
+/// The superblock's fields by name (see `crate::le`); the checksum is left
+/// out: editing tools re-seal it. Tree pointers appear as `<tree>_block`,
+/// `<tree>_generation` and `<tree>_level`.
+pub const FIELDS: &[Field] = &[
+    Field::new("version", OFF_VERSION, 4),
+    Field::limited("block_size", OFF_BLOCK_SIZE, 4, Limit::Value(MAX_BLOCK_SIZE as u64)),
+    Field::new("incompat", OFF_INCOMPAT, 8),
+    Field::new("ro_compat", OFF_RO_COMPAT, 8),
+    Field::new("compat", OFF_COMPAT, 8),
+    Field::new("uuid", OFF_UUID, 8),
+    Field::new("label0", OFF_LABEL, 1),
+    Field::limited("total_blocks", OFF_TOTAL_BLOCKS, 8, Limit::TotalBlocks),
+    Field::new("generation", OFF_GENERATION, 8),
+    Field::new("self_offset", OFF_SELF_OFFSET, 8),
+    Field::limited("blocks_used", OFF_BLOCKS_USED, 8, Limit::TotalBlocks),
+    Field::limited("root_tree_block", OFF_ROOT_TREE, 8, Limit::TotalBlocks),
+    Field::new("root_tree_generation", OFF_ROOT_TREE + 8, 8),
+    Field::limited("root_tree_level", OFF_ROOT_TREE + 16, 1, Limit::Value(crate::node::MAX_LEVEL as u64 - 1)),
+    Field::limited("log_tree_block", OFF_LOG_TREE, 8, Limit::TotalBlocks),
+    Field::limited("fast_commit_start", OFF_FC_START, 8, Limit::TotalBlocks),
+    Field::limited("fast_commit_blocks", OFF_FC_BLOCKS, 8, Limit::TotalBlocks),
+    Field::limited("alloc_tree_block", OFF_ALLOC_TREE, 8, Limit::TotalBlocks),
+    Field::new("alloc_tree_generation", OFF_ALLOC_TREE + 8, 8),
+    Field::limited("alloc_tree_level", OFF_ALLOC_TREE + 16, 1, Limit::Value(crate::node::MAX_LEVEL as u64 - 1)),
+    Field::new("reserved", OFF_RESERVED, 8),
+];
+
+/// Recomputes a superblock copy's checksum after an edit.
+pub fn seal(buf: &mut [u8]) {
+    if buf.len() >= SUPERBLOCK_SIZE {
+        let c = crc32c::checksum(&buf[4..SUPERBLOCK_SIZE]);
+        buf[OFF_CSUM..OFF_CSUM + 4].copy_from_slice(&c.to_le_bytes());
+    }
+}
 
 /// Where a tree's root block is, and the generation and level it has.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -308,6 +348,9 @@ impl Superblock {
         }
         if self.blocks_used > self.total_blocks {
             return Err(Error::corrupt("more blocks used than exist"));
+        }
+        if self.generation >= GENERATION_LIMIT {
+            return Err(Error::corrupt("generation beyond the limit"));
         }
         for p in [&self.root_tree, &self.log_tree, &self.alloc_tree] {
             if p.block != 0 && (p.block < first || p.block >= self.total_blocks) {
