@@ -657,6 +657,10 @@ impl<D: BlockDevice> Filesystem<D> {
             if let Some((last, count)) = counters {
                 fs.root_item.last_ino = last;
                 fs.root_item.inode_count = count;
+                // Written now: a repair of the counters alone changes no
+                // tree, and the commit would otherwise find nothing to do.
+                fs.reserve(2, 0)?;
+                fs.store_root_item(false)?;
                 r.repaired += 1;
             }
             Ok(())

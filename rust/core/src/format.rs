@@ -617,9 +617,8 @@ impl RootItem {
     }
 
     /// `decode`, then the checks that need the filesystem's size: the root
-    /// block inside it, the root directory's number, and inode counters
-    /// a filesystem of this size can hold (they feed statfs and the
-    /// bounds of every walk up the directory tree).
+    /// block inside it and the root directory's number (see also
+    /// `check_counters`).
     pub fn decode_bounded(b: &[u8], bounds: &Bounds) -> Result<Self> {
         let r = Self::decode(b)?;
         if !bounds.blocks_inside(r.block, 1) {
@@ -628,13 +627,20 @@ impl RootItem {
         if r.root_dir != ROOT_DIR_INO {
             return Err(Error::corrupt("root item names a wrong root directory"));
         }
+        Ok(r)
+    }
+
+    /// Whether the inode counters are ones a filesystem of this size can
+    /// hold (they feed statfs and new inode numbers); fsck can repair them.
+    pub fn check_counters(&self, bounds: &Bounds) -> Result<()> {
+        let r = self;
         if r.last_ino < ROOT_DIR_INO || r.last_ino >= LAST_INO_LIMIT {
             return Err(Error::corrupt("root item's highest inode number out of range"));
         }
         if r.inode_count == 0 || r.inode_count > bounds.max_inodes() || r.inode_count > r.last_ino - ROOT_DIR_INO + 1 {
             return Err(Error::corrupt("root item's inode count out of range"));
         }
-        Ok(r)
+        Ok(())
     }
 }
 

@@ -147,11 +147,16 @@ pub struct MountOptions {
     pub dirty_limit: usize,
     /// Clean metadata blocks to keep cached.
     pub cache_blocks: usize,
+    /// For fsck: mount even when the root item's inode counters are out of
+    /// range (they are then taken as unknown), so `check` can count the
+    /// inodes and repair them. The kernel never sets it: it relies on the
+    /// counters' bounds.
+    pub tolerate_bad_counters: bool,
 }
 
 impl Default for MountOptions {
     fn default() -> Self {
-        MountOptions { read_only: false, dirty_limit: 16384, cache_blocks: 4096 }
+        MountOptions { read_only: false, dirty_limit: 16384, cache_blocks: 4096, tolerate_bad_counters: false }
     }
 }
 
@@ -310,7 +315,14 @@ impl<D: BlockDevice> Filesystem<D> {
         s.node(at.block, at.generation, at.level)?;
         s.load_free_space()?;
         let ri = btree::get(&mut s, &rt, &Key::new(FS_TREE_ID, ROOT_ITEM_KEY, 0))?.ok_or(Error::corrupt("no default subvolume"))?;
-        let root_item = RootItem::decode_bounded(&ri, &s.bounds())?;
+        let mut root_item = RootItem::decode_bounded(&ri, &s.bounds())?;
+        if let Err(e) = root_item.check_counters(&s.bounds()) {
+            if !opts.tolerate_bad_counters {
+                return Err(e);
+            }
+            root_item.last_ino = root_item.last_ino.clamp(ROOT_DIR_INO, LAST_INO_LIMIT - 1);
+            root_item.inode_count = 1;
+        }
         let fs_root = TreeRoot { id: FS_TREE_ID, block: root_item.block, generation: root_item.generation, level: root_item.level };
         s.node(fs_root.block, fs_root.generation, fs_root.level)?;
         let total = s.sb.total_blocks;
@@ -344,7 +356,7 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Writes the fs tree's root item into the root tree.
-    fn store_root_item(&mut self, new: bool) -> Result<()> {
+    pub(crate) fn store_root_item(&mut self, new: bool) -> Result<()> {
         self.root_item.block = self.fs_root.block;
         self.root_item.generation = self.fs_root.generation;
         self.root_item.level = self.fs_root.level;

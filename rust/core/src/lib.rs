@@ -27,6 +27,7 @@ pub mod crc32c;
 pub mod device;
 pub mod dir;
 pub mod dump;
+pub mod edit;
 pub mod error;
 pub mod file;
 pub mod format;

@@ -19,22 +19,18 @@
 
 mod common;
 use common::*;
-use ferrofs_core::device::BlockDevice;
+use ferrofs_core::edit::{self, Place, Target};
 use ferrofs_core::error::Error;
-use ferrofs_core::format::{self, FileType, Key, Limit};
-use ferrofs_core::fs::{Filesystem, MountOptions, RENAME_NOREPLACE};
-use ferrofs_core::le::Field;
-use ferrofs_core::node;
-use ferrofs_core::superblock::{self, SUPERBLOCK_OFFSETS, SUPERBLOCK_SIZE};
-use ferrofs_core::walk::Visit;
-use std::collections::{BTreeMap, HashMap};
+use ferrofs_core::format::{self, FileType, Key};
+use ferrofs_core::fs::{Filesystem, RENAME_NOREPLACE};
+use ferrofs_core::superblock;
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const DEV_SIZE: u64 = 16 << 20;
-const BS: usize = 4096;
 /// A case running this long is a hang: the kernel would soft-lock.
 const CASE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -66,140 +62,44 @@ fn base_image() -> SimDev {
     fs.unmount().unwrap()
 }
 
-/// Mounted read-only, so the orphan is not reclaimed and the trees read
-/// are exactly the base image's.
-fn mount_ro(d: SimDev) -> Filesystem<SimDev> {
-    Filesystem::mount_with(d, MountOptions { read_only: true, ..Default::default() }).unwrap()
-}
-
-/// Where a field lives: a metadata block (node) or both superblock copies.
-#[derive(Clone, Copy, Debug)]
-enum Place {
-    Superblock,
-    Node { block: u64, base: usize },
-}
-
+/// One edit: a field and the value written into it.
 #[derive(Clone, Debug)]
 struct Case {
-    what: String,
-    place: Place,
-    field: Field,
+    target: Target,
     value: u64,
 }
 
-fn read_page(d: &mut SimDev, off: u64) -> Vec<u8> {
-    let mut b = vec![0u8; BS];
-    d.read(off, &mut b).unwrap();
-    b
-}
-
-/// The values to try for `f` whose current value is `orig`.
-fn values(f: &Field, orig: u64, total_blocks: u64) -> Vec<u64> {
-    let max = f.max();
-    let mut v = vec![0, 1, max, max - 1, orig.wrapping_add(1) & max, orig.wrapping_sub(1) & max];
-    let limit = match f.limit {
-        Limit::None => None,
-        Limit::Value(l) => Some(l),
-        Limit::TotalBlocks => Some(total_blocks),
-        Limit::BlockSize => Some(BS as u64),
-    };
-    if let Some(l) = limit {
-        v.extend([l.saturating_sub(1), l, l.saturating_add(1)].into_iter().filter(|&x| x <= max));
+impl Case {
+    fn describe(&self) -> String {
+        format!("{} = {:#x}", self.target, self.value)
     }
-    v.sort_unstable();
-    v.dedup();
-    v.retain(|&x| x != orig);
-    v
 }
 
-/// Every case over `base`: sampled unless `all`.
-fn cases(base: &SimDev, all: bool) -> Vec<Case> {
+/// Every field of the image at each of its boundary values.
+fn cases(base: &SimDev) -> Vec<Case> {
     let mut dev = base.clone();
-    let sb = read_page(&mut dev, SUPERBLOCK_OFFSETS[0]);
-    let total_blocks = superblock::FIELDS.iter().find(|f| f.name == "total_blocks").unwrap().get(&sb).unwrap();
+    let sb = superblock::read_superblock(&mut dev).unwrap();
+    let targets = edit::targets(&mut dev).unwrap();
     let mut out = Vec::new();
-    for f in superblock::FIELDS {
-        for v in values(f, f.get(&sb).unwrap(), total_blocks) {
-            out.push(Case { what: format!("superblock.{}", f.name), place: Place::Superblock, field: *f, value: v });
-        }
-    }
-    let mut fs = mount_ro(dev);
-    let trees: Vec<_> = fs.trees().unwrap().iter().map(|t| t.root).collect();
-    let mut nodes: Vec<(u64, u64, Vec<u8>)> = Vec::new();
-    for t in trees {
-        fs.store()
-            .walk(&t, &mut |_, v| {
-                if let Visit::Node { block, buf, .. } = v {
-                    nodes.push((t.id, block, buf.to_vec()));
-                }
-                Ok(())
-            })
-            .unwrap();
-    }
-    drop(fs);
-    for (tree, block, buf) in &nodes {
-        let node_case = |what: String, base: usize, f: &Field, out: &mut Vec<Case>| {
-            let orig = f.get(&buf[base..]).unwrap();
-            for v in values(f, orig, total_blocks) {
-                out.push(Case { what: what.clone(), place: Place::Node { block: *block, base }, field: *f, value: v });
-            }
-        };
-        for f in node::HEADER_FIELDS {
-            node_case(format!("tree {tree} node {block} header.{}", f.name), 0, f, &mut out);
-        }
-        let n = node::nritems(buf);
-        if node::level(buf) > 0 {
-            for i in 0..n {
-                for f in node::PTR_FIELDS {
-                    node_case(format!("tree {tree} node {block} ptr {i}.{}", f.name), node::ptr_offset(i), f, &mut out);
-                }
-            }
-            continue;
-        }
-        let mut per_type: HashMap<u8, usize> = HashMap::new();
-        for i in 0..n {
-            let k = node::item_key(buf, i);
-            let seen = per_type.entry(k.ty).or_default();
-            *seen += 1;
-            if !all && *seen > 2 {
-                continue;
-            }
-            let ty = format::item_type_name(k.ty).unwrap_or("?");
-            for f in node::ITEM_HEADER_FIELDS {
-                node_case(format!("tree {tree} node {block} item {i} ({ty}) header.{}", f.name), node::item_header_offset(i), f, &mut out);
-            }
-            let data = node::item_data_range(buf, i);
-            for f in format::item_fields(k.ty) {
-                if f.offset + f.width <= data.len() {
-                    node_case(format!("tree {tree} node {block} item {i} ({ty}).{}", f.name), data.start, f, &mut out);
-                }
-            }
+    for t in targets.iter() {
+        for &value in t.boundary_values(sb.total_blocks, sb.block_size).iter() {
+            out.push(Case { target: *t, value });
         }
     }
     out
 }
 
-/// The image of one case: the field changed and the checksum re-sealed.
-fn apply(base: &SimDev, c: &Case) -> SimDev {
+/// The image of a group of edits, each re-sealed.
+fn apply(base: &SimDev, group: &[Case]) -> SimDev {
     let mut d = base.clone();
-    match c.place {
-        Place::Superblock => {
-            for off in SUPERBLOCK_OFFSETS {
-                let mut b = read_page(&mut d, off);
-                c.field.set(&mut b[..SUPERBLOCK_SIZE], c.value).unwrap();
-                superblock::seal(&mut b);
-                d.write(off, &b, true).unwrap();
-            }
-        }
-        Place::Node { block, base } => {
-            let off = block * BS as u64;
-            let mut b = read_page(&mut d, off);
-            c.field.set(&mut b[base..], c.value).unwrap();
-            node::seal(&mut b);
-            d.write(off, &b, true).unwrap();
-        }
+    // Node edits first: they read the block size from the superblock,
+    // which a superblock edit may have damaged on purpose.
+    for c in group.iter().filter(|c| c.target.place != Place::Superblock) {
+        edit::set(&mut d, c.target.place, &c.target.field, c.value).unwrap();
     }
-    d.flush().unwrap();
+    for c in group.iter().filter(|c| c.target.place == Place::Superblock) {
+        edit::set(&mut d, c.target.place, &c.target.field, c.value).unwrap();
+    }
     d
 }
 
@@ -333,17 +233,9 @@ fn drive(dev: SimDev, tally: &mut Tally) {
 fn kinds_of(cases: &[Case]) -> BTreeMap<String, usize> {
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for c in cases {
-        let kind = match c.place {
-            Place::Superblock => "superblock".to_string(),
-            Place::Node { .. } => {
-                let w = &c.what;
-                match (w.find('('), w.find(')')) {
-                    (Some(a), Some(b)) if !w[b..].contains("header.") => format!("item {}", &w[a + 1..b]),
-                    (Some(_), Some(_)) => "item header".to_string(),
-                    _ if w.contains(" ptr ") => "interior pointer".to_string(),
-                    _ => "node header".to_string(),
-                }
-            }
+        let kind = match edit::kind(&c.target) {
+            (k, None) => k.to_string(),
+            (k, Some(ty)) => format!("{k} {ty}"),
         };
         *kinds.entry(kind).or_default() += 1;
     }
@@ -378,12 +270,9 @@ fn run_groups(base: &SimDev, groups: &[Vec<Case>]) -> (Vec<String>, usize) {
     }));
     let (mut mounted, mut failures) = (0usize, Vec::new());
     for g in groups {
-        let what = g.iter().map(|c| format!("{} = {:#x}", c.what, c.value)).collect::<Vec<_>>().join(", ");
+        let what = g.iter().map(Case::describe).collect::<Vec<_>>().join(", ");
         *current.lock().unwrap() = (what.clone(), Instant::now());
-        let mut dev = base.clone();
-        for c in g {
-            dev = apply(&dev, c);
-        }
+        let dev = apply(base, g);
         let mut tally = Tally::default();
         if catch_unwind(AssertUnwindSafe(|| drive(dev, &mut tally))).is_err() {
             failures.push(format!("{what}: {}", panic_msg.lock().unwrap()));
@@ -411,7 +300,7 @@ fn assert_no_failures(failures: &[String]) {
 #[test]
 fn every_field_at_its_boundaries() {
     let base = base_image();
-    let cases = cases(&base, !sampled());
+    let cases = cases(&base);
     // What the list covers, so the test cannot pass on an empty one.
     let kinds = kinds_of(&cases);
     for want in [
@@ -454,7 +343,7 @@ fn every_field_at_its_boundaries() {
 #[test]
 fn several_fields_at_once() {
     let base = base_image();
-    let cases = cases(&base, true);
+    let cases = cases(&base);
     let mut rng = Rng(seed_or(12));
     let n = if full() { 20_000 } else { 3_000 };
     let groups: Vec<Vec<Case>> =
@@ -469,12 +358,6 @@ fn several_fields_at_once() {
         failures.len()
     );
     assert_no_failures(&failures);
-}
-
-/// `FERROFS_HOSTILE_SAMPLE=1` runs the first two items of each type per
-/// leaf only (the default is every item: the whole list takes seconds).
-fn sampled() -> bool {
-    std::env::var("FERROFS_HOSTILE_SAMPLE").is_ok()
 }
 
 /// The three crafted images that oopsed or hung the kernel, each kept as a
@@ -518,24 +401,7 @@ fn crafted_images_that_broke_the_kernel() {
 /// Sets `field` of the item at `key` in tree `tree` in place and re-seals
 /// the node, as a crafted image would have it.
 fn edit_item(d: &mut SimDev, tree: u64, key: Key, field: &str, value: u64) {
-    let mut fs = mount_ro(d.clone());
-    let root = fs.trees().unwrap().iter().map(|t| t.root).find(|r| r.id == tree).unwrap();
-    let mut hit = None;
-    fs.store()
-        .walk(&root, &mut |_, v| {
-            if let Visit::Node { block, buf, .. } = v {
-                if node::level(buf) == 0 {
-                    if let Ok(i) = node::leaf_search(buf, &key) {
-                        hit = Some((block, node::item_data_range(buf, i).start));
-                    }
-                }
-            }
-            Ok(())
-        })
-        .unwrap();
-    drop(fs);
-    let (block, base) = hit.expect("item to edit");
+    let place = edit::locate_item(d, tree, &key).unwrap();
     let f = *ferrofs_core::le::find(format::item_fields(key.ty), field).unwrap();
-    let c = Case { what: String::new(), place: Place::Node { block, base }, field: f, value };
-    *d = apply(d, &c);
+    edit::set(d, place, &f, value).unwrap();
 }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-//! ferrofs: the command-line tool (show-super, dump-tree; later send,
-//! receive, subvolume, snapshot, stats).
+//! ferrofs: the command-line tool (show-super, dump-tree, and the `debug`
+//! field editor for crafted-image tests; later send, receive, subvolume,
+//! snapshot, stats).
 
+use ferrofs_core::edit;
 use ferrofs_core::fs::{Filesystem, MountOptions};
 use ferrofs_core::superblock;
 use ferrofs_tools::{format_uuid, FileDevice};
@@ -10,7 +12,13 @@ use std::path::Path;
 use std::process::exit;
 
 const USAGE: &str = "usage: ferrofs show-super DEVICE|FILE
-       ferrofs dump-tree DEVICE|FILE";
+       ferrofs dump-tree DEVICE|FILE
+       ferrofs debug fields DEVICE|FILE     every editable field: SPEC VALUE [BOUNDARY VALUES...]
+       ferrofs debug get DEVICE|FILE SPEC
+       ferrofs debug set DEVICE|FILE SPEC VALUE   writes the field, re-seals the checksum
+
+SPEC: super.F | node.B.header.F | node.B.ptr.I.F | node.B.item.I.header.F |
+      node.B.item.I.F | item.TREE.OBJECTID.TYPE.OFFSET.F  (see ferrofs.rst)";
 
 fn die(msg: &str) -> ! {
     eprintln!("ferrofs: {msg}");
@@ -44,11 +52,59 @@ fn dump_tree(path: &Path) {
     let _ = std::io::stdout().write_all(out.as_bytes());
 }
 
+fn open_rw(path: &Path, write: bool) -> FileDevice {
+    FileDevice::open(path, write).unwrap_or_else(|e| die(&format!("{}: {e}", path.display())))
+}
+
+/// Lists every editable field with its value and the boundary values a
+/// hostile-image test writes into it.
+fn debug_fields(path: &Path) {
+    let mut dev = open_rw(path, false);
+    let sb = superblock::read_superblock(&mut dev).unwrap_or_else(|e| die(&format!("{}: {e}", path.display())));
+    let targets = edit::targets(&mut dev).unwrap_or_else(|e| die(&format!("{}: {e}", path.display())));
+    let mut out = String::new();
+    for t in targets.iter() {
+        out.push_str(&format!("{t} {:#x}", t.value));
+        for v in t.boundary_values(sb.total_blocks, sb.block_size).iter() {
+            out.push_str(&format!(" {v:#x}"));
+        }
+        out.push('\n');
+    }
+    let _ = std::io::stdout().write_all(out.as_bytes());
+}
+
+fn parse_value(s: &str) -> u64 {
+    let r = match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.unwrap_or_else(|_| die(&format!("{s}: not a number")))
+}
+
+fn debug_get_set(path: &Path, spec: &str, value: Option<&str>) {
+    let mut dev = open_rw(path, value.is_some());
+    let (place, field) = edit::resolve(&mut dev, spec).unwrap_or_else(|e| die(&format!("{spec}: {e}")));
+    match value {
+        None => match edit::get(&mut dev, place, &field) {
+            Ok(v) => println!("{v:#x}"),
+            Err(e) => die(&format!("{spec}: {e}")),
+        },
+        Some(v) => {
+            if let Err(e) = edit::set(&mut dev, place, &field, parse_value(v)) {
+                die(&format!("{spec}: {e}"));
+            }
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["show-super", dev] => show_super(Path::new(dev)),
         ["dump-tree", dev] => dump_tree(Path::new(dev)),
+        ["debug", "fields", dev] => debug_fields(Path::new(dev)),
+        ["debug", "get", dev, spec] => debug_get_set(Path::new(dev), spec, None),
+        ["debug", "set", dev, spec, value] => debug_get_set(Path::new(dev), spec, Some(value)),
         ["-h" | "--help"] => println!("{USAGE}"),
         _ => die(USAGE),
     }

@@ -59,7 +59,8 @@ fn main() {
         eprintln!("fsck.ferrofs: {name}: {e}");
         exit(FSCK_OPERATIONAL)
     });
-    let mut fs = match Filesystem::mount_with(dev, MountOptions { read_only: !repair, ..MountOptions::default() }) {
+    let opts = MountOptions { read_only: !repair, tolerate_bad_counters: true, ..MountOptions::default() };
+    let mut fs = match Filesystem::mount_with(dev, opts) {
         Ok(fs) => fs,
         Err(Error::Io) => {
             eprintln!("fsck.ferrofs: {name}: I/O error while opening the filesystem");
