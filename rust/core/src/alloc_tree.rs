@@ -74,7 +74,7 @@ impl<D: BlockDevice> Store<D> {
         let mut new = TryVec::new();
         let mut freed = TryVec::new();
         loop {
-            let batch = core::mem::replace(&mut self.space.queue, TryVec::new());
+            let batch = core::mem::take(&mut self.space.queue);
             if batch.is_empty() {
                 return Ok(());
             }

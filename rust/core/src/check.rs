@@ -99,6 +99,7 @@ impl core::fmt::Display for Problem {
 }
 
 /// What `check` found and did.
+#[derive(Default)]
 pub struct Report {
     /// Every violation found.
     pub problems: TryVec<Problem>,
@@ -112,11 +113,6 @@ pub struct Report {
     pub repaired: u64,
 }
 
-impl Default for Report {
-    fn default() -> Self {
-        Report { problems: TryVec::new(), nodes: 0, items: 0, inodes: 0, repaired: 0 }
-    }
-}
 
 impl Report {
     /// Whether nothing is wrong.
@@ -154,6 +150,7 @@ struct Ino {
 }
 
 /// Per-inode state while its items stream past.
+#[derive(Default)]
 struct Cur {
     ino: u64,
     item: Option<InodeItem>,
@@ -171,26 +168,6 @@ struct Cur {
     max_seq: u64,
 }
 
-impl Default for Cur {
-    fn default() -> Self {
-        Cur {
-            ino: 0,
-            item: None,
-            ext_end: 0,
-            ext_blocks: 0,
-            sym_len: 0,
-            sym_part: 0,
-            xattr_base: None,
-            xattr_part: 0,
-            xattr_left: 0,
-            hash: TryVec::new(),
-            seq_seen: 0,
-            subdirs: 0,
-            name_bytes: 0,
-            max_seq: 0,
-        }
-    }
-}
 
 struct FsCheck {
     tree: u64,
@@ -625,7 +602,7 @@ impl<D: BlockDevice> Filesystem<D> {
             while fc.inodes.get(ii).is_some_and(|x| x.ino < o) {
                 ii += 1;
             }
-            if fc.inodes.get(ii).is_none_or(|x| x.ino != o) {
+            if fc.inodes.get(ii).map_or(true, |x| x.ino != o) {
                 r.add(Kind::Orphan, id, 0, o, "orphan item for a missing inode", (0, 0))?;
             }
         }

@@ -657,7 +657,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let head = (head_in != 0).then(|| (head_fb, head_in, (end - head_fb * bs64).min(bs64) as usize));
         let tail_fb = end / divisor(bs64);
         let tail_in = (end % divisor(bs64)) as usize;
-        let tail = (end_whole.saturating_mul(bs64) < end && head.is_none_or(|h| h.0 != tail_fb)).then_some((tail_fb, 0, tail_in));
+        let tail = (end_whole.saturating_mul(bs64) < end && head.map_or(true, |h| h.0 != tail_fb)).then_some((tail_fb, 0, tail_in));
         let edges = u64::from(head.is_some()) + u64::from(tail.is_some());
         self.reserve(1 + 6 * edges, edges)?;
         for (fb, from, to) in head.into_iter().chain(tail) {

@@ -529,7 +529,7 @@ impl ExtentItem {
         if !bounds.blocks_inside(e.disk_block, e.nblocks) {
             return Err(Error::corrupt("extent points outside the filesystem"));
         }
-        if file_block.checked_add(e.nblocks).is_none_or(|end| end > bounds.max_file_blocks()) {
+        if file_block.checked_add(e.nblocks).map_or(true, |end| end > bounds.max_file_blocks()) {
             return Err(Error::corrupt("extent maps past the maximum file size"));
         }
         Ok(e)

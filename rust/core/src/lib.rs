@@ -15,6 +15,9 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
+// The kernel builds this code with its Clippy MSRV of 1.78, before
+// `Option::is_none_or` (1.82): `map_or(true, ..)` is the spelling both accept.
+#![allow(clippy::unnecessary_map_or)]
 
 extern crate alloc;
 #[cfg(test)]

@@ -22,8 +22,15 @@ fn check_kernel_limit<T>(total_elems: usize) {
 }
 
 /// A growable array whose every allocation can fail with `Error::NoMemory`.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct TryVec<T>(Vec<T>);
+
+/// Empty, for any element type (as the kernel host's).
+impl<T> Default for TryVec<T> {
+    fn default() -> Self {
+        TryVec(Vec::new())
+    }
+}
 
 impl<T> TryVec<T> {
     /// An empty vector; allocates nothing.

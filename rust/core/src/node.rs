@@ -426,7 +426,7 @@ pub fn last_key(b: &[u8]) -> Key {
 /// `hi` is `None`), the range its parent gives it. Keys inside a validated
 /// node increase, so the first and the last key decide.
 pub fn keys_within(b: &[u8], lo: &Key, hi: Option<&Key>) -> bool {
-    nritems(b) == 0 || (first_key(b) >= *lo && hi.is_none_or(|h| last_key(b) < *h))
+    nritems(b) == 0 || (first_key(b) >= *lo && hi.map_or(true, |h| last_key(b) < *h))
 }
 
 /// What a node must look like, as known from the pointer that led to it.
@@ -472,7 +472,7 @@ pub fn validate(b: &[u8], e: &Expect<'_>) -> Result<()> {
 
 /// Structure checks that need no context: counts, bounds, packing, key order.
 pub fn validate_structure(b: &[u8], total_blocks: u64) -> Result<()> {
-    if b.get(OFF_RESERVED..HEADER_SIZE).is_none_or(|r| r.iter().any(|&x| x != 0)) {
+    if b.get(OFF_RESERVED..HEADER_SIZE).map_or(true, |r| r.iter().any(|&x| x != 0)) {
         return Err(Error::corrupt("node reserved bytes are not zero"));
     }
     if level(b) as usize >= MAX_LEVEL {

@@ -184,7 +184,7 @@ impl ExtentSet {
                 best = Some(i);
                 break;
             }
-            if best.is_none_or(|b| self.v[b].1 < l) {
+            if best.map_or(true, |b| self.v[b].1 < l) {
                 best = Some(i);
             }
             // A bounded search: giving a shorter run beats scanning forever.

@@ -365,7 +365,7 @@ impl Superblock {
         }
         if self.fast_commit_blocks != 0 {
             let end = self.fast_commit_start.checked_add(self.fast_commit_blocks);
-            if self.fast_commit_start < first || end.is_none_or(|e| e > self.total_blocks) {
+            if self.fast_commit_start < first || end.map_or(true, |e| e > self.total_blocks) {
                 return Err(Error::corrupt("fast-commit area outside the filesystem"));
             }
         }
@@ -421,7 +421,7 @@ pub fn read_superblock(dev: &mut dyn BlockDevice) -> Result<Superblock> {
         let r = dev.read(off, &mut buf).and_then(|()| Superblock::decode(&buf, off));
         match r {
             Ok(sb) => {
-                if best.as_ref().is_none_or(|b| sb.generation > b.generation) {
+                if best.as_ref().map_or(true, |b| sb.generation > b.generation) {
                     best = Some(sb);
                 }
             }
