@@ -113,7 +113,6 @@ pub struct Report {
     pub repaired: u64,
 }
 
-
 impl Report {
     /// Whether nothing is wrong.
     pub fn is_clean(&self) -> bool {
@@ -167,7 +166,6 @@ struct Cur {
     name_bytes: u64,
     max_seq: u64,
 }
-
 
 struct FsCheck {
     tree: u64,
@@ -329,16 +327,14 @@ impl FsCheck {
             if self.cur.xattr_base.is_some() && self.cur.xattr_left != 0 {
                 r.add(Kind::Xattr, tree, 0, ino, "xattr value shorter than recorded", (0, self.cur.xattr_left))?;
             }
-            let nl = d.first().copied().unwrap_or(0) as usize;
-            let vl = get_u32(d, 1).unwrap_or(u32::MAX) as u64;
-            match d.get(5..5 + nl) {
-                Some(name) if nl > 0 && vl <= XATTR_VALUE_MAX as u64 && (d.len() - 5 - nl) as u64 <= vl => {
-                    if (name_hash(name) as u64) != k.offset >> 32 {
+            match XattrHead::decode(d) {
+                Ok(h) => {
+                    if (name_hash(h.name) as u64) != k.offset >> 32 {
                         r.add(Kind::Xattr, tree, 0, ino, "xattr under the wrong name hash", (k.offset, 0))?;
                     }
                     self.cur.xattr_base = Some(base);
                     self.cur.xattr_part = 1;
-                    self.cur.xattr_left = vl - (d.len() - 5 - nl) as u64;
+                    self.cur.xattr_left = (h.value_len - h.first.len()) as u64;
                 }
                 _ => {
                     self.cur.xattr_base = None;

@@ -79,13 +79,14 @@ fn item(out: &mut dyn Write, k: &Key, d: &[u8]) -> Result<()> {
             Ok(e) => w(write!(out, "disk {} blocks {} gen {}", e.disk_block, e.nblocks, e.generation)),
             Err(e) => w(write!(out, "<bad extent: {}>", e.reason())),
         },
-        XATTR_KEY if k.offset & 0xffff == 0 => {
-            let nl = d.first().copied().unwrap_or(0) as usize;
-            let vl = get_u32(d, 1).unwrap_or(0);
-            w(write!(out, "value_len {vl} name \""))?;
-            bytes(out, d.get(5..5 + nl).unwrap_or(&[]))?;
-            w(write!(out, "\" inline {}", d.len().saturating_sub(5 + nl)))
-        }
+        XATTR_KEY if k.offset & 0xffff == 0 => match XattrHead::decode(d) {
+            Ok(h) => {
+                w(write!(out, "value_len {} name \"", h.value_len))?;
+                bytes(out, h.name)?;
+                w(write!(out, "\" inline {}", h.first.len()))
+            }
+            Err(e) => w(write!(out, "<bad xattr head: {}>", e.reason())),
+        },
         XATTR_KEY => w(write!(out, "value part, {} bytes", d.len())),
         SYMLINK_KEY => {
             w(out.write_char('"'))?;

@@ -233,24 +233,17 @@ pub struct Timespec {
 
 /// Reads a little-endian u16 at `off`, or reports corruption.
 pub fn get_u16(b: &[u8], off: usize) -> Result<u16> {
-    match b.get(off..off.wrapping_add(2)) {
-        Some(s) => Ok(u16::from_le_bytes([s[0], s[1]])),
-        None => Err(Error::corrupt("item too short")),
-    }
+    crate::le::u16_at(b, off).ok_or(Error::corrupt("item too short"))
 }
 
 /// Reads a little-endian u32 at `off`, or reports corruption.
 pub fn get_u32(b: &[u8], off: usize) -> Result<u32> {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(b.get(off..off.wrapping_add(4)).ok_or(Error::corrupt("item too short"))?);
-    Ok(u32::from_le_bytes(a))
+    crate::le::u32_at(b, off).ok_or(Error::corrupt("item too short"))
 }
 
 /// Reads a little-endian u64 at `off`, or reports corruption.
 pub fn get_u64(b: &[u8], off: usize) -> Result<u64> {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(b.get(off..off.wrapping_add(8)).ok_or(Error::corrupt("item too short"))?);
-    Ok(u64::from_le_bytes(a))
+    crate::le::u64_at(b, off).ok_or(Error::corrupt("item too short"))
 }
 
 /// Reads a byte at `off`, or reports corruption.
@@ -258,10 +251,9 @@ pub fn get_u8(b: &[u8], off: usize) -> Result<u8> {
     b.get(off).copied().ok_or(Error::corrupt("item too short"))
 }
 
-/// Writes `v` at `off`; a short buffer is a caller bug reported as `Invalid`.
+/// Writes `v` at `off`; a short buffer is a caller bug.
 pub fn put_bytes(b: &mut [u8], off: usize, v: &[u8]) -> Result<()> {
-    b.get_mut(off..off.wrapping_add(v.len())).ok_or(Error::Bug("encode buffer too short"))?.copy_from_slice(v);
-    Ok(())
+    crate::le::put_at(b, off, v).ok_or(Error::Bug("encode buffer too short"))
 }
 
 /// Writes a little-endian u32.
@@ -641,6 +633,55 @@ impl RootItem {
             return Err(Error::corrupt("root item's inode count out of range"));
         }
         Ok(())
+    }
+}
+
+/// Size of an xattr part 0 header before the name.
+pub const XATTR_HEAD_SIZE: usize = 5;
+
+/// Part 0 of an extended attribute, at `(ino, XATTR, hash32 << 32 | idx
+/// << 16 | 0)`; parts 1.. hold the rest of the value, raw.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 1 | name length (1..=255) |
+/// | 1 | 4 | value length (at most `XATTR_VALUE_MAX`) |
+/// | 5 | n | name |
+/// | 5 + n | rest | the value's first bytes |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XattrHead<'a> {
+    /// The attribute's name.
+    pub name: &'a [u8],
+    /// Length of the whole value.
+    pub value_len: usize,
+    /// The value's bytes held in this part.
+    pub first: &'a [u8],
+}
+
+impl<'a> XattrHead<'a> {
+    /// Decodes part 0 of an attribute.
+    pub fn decode(d: &'a [u8]) -> Result<Self> {
+        let nl = get_u8(d, 0)? as usize;
+        let vl = get_u32(d, 1)? as usize;
+        let name = d.get(XATTR_HEAD_SIZE..XATTR_HEAD_SIZE + nl).ok_or(Error::corrupt("xattr name runs past its item"))?;
+        let first = d.get(XATTR_HEAD_SIZE + nl..).unwrap_or(&[]);
+        if nl == 0 || vl > XATTR_VALUE_MAX || first.len() > vl {
+            return Err(Error::corrupt("malformed xattr item"));
+        }
+        Ok(XattrHead { name, value_len: vl, first })
+    }
+
+    /// Encodes into `out` (cleared first).
+    pub fn encode(&self, out: &mut crate::mem::TryVec<u8>) -> Result<()> {
+        if self.name.is_empty() || self.name.len() > XATTR_NAME_MAX || self.value_len > XATTR_VALUE_MAX {
+            return Err(Error::Bug("xattr head out of range"));
+        }
+        out.clear();
+        out.try_reserve(XATTR_HEAD_SIZE + self.name.len() + self.first.len())?;
+        out.try_push(self.name.len() as u8)?;
+        out.try_extend_from_slice(&(self.value_len as u32).to_le_bytes())?;
+        out.try_extend_from_slice(self.name)?;
+        out.try_extend_from_slice(self.first)
     }
 }
 

@@ -1,11 +1,40 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Named little-endian fields of on-disk structures: the tables each codec
-//! module publishes (`format::item_fields`, `node::HEADER_FIELDS`,
+//! Little-endian integers in on-disk bytes: the one set of readers and
+//! writers every codec uses (`format`, `node`, `superblock`), and named
+//! fields of on-disk structures: the tables each codec module publishes (`format::item_fields`, `node::HEADER_FIELDS`,
 //! `superblock::FIELDS`, ...) so that `ferrofs debug set` and the
 //! hostile-image tests edit images by field name through the same layout the
 //! codecs use, never through offsets of their own.
 
 use crate::error::{Error, Result};
+
+/// The little-endian integer of `N` bytes at `off`, or None past the end.
+fn read<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {
+    let mut a = [0u8; N];
+    a.copy_from_slice(b.get(off..off.checked_add(N)?)?);
+    Some(a)
+}
+
+/// The u16 at `off`, or None past the end.
+pub fn u16_at(b: &[u8], off: usize) -> Option<u16> {
+    read(b, off).map(u16::from_le_bytes)
+}
+
+/// The u32 at `off`, or None past the end.
+pub fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+    read(b, off).map(u32::from_le_bytes)
+}
+
+/// The u64 at `off`, or None past the end.
+pub fn u64_at(b: &[u8], off: usize) -> Option<u64> {
+    read(b, off).map(u64::from_le_bytes)
+}
+
+/// Writes `v` at `off`; None (nothing written) past the end.
+pub fn put_at(b: &mut [u8], off: usize, v: &[u8]) -> Option<()> {
+    b.get_mut(off..off.checked_add(v.len())?)?.copy_from_slice(v);
+    Some(())
+}
 
 /// What bounds a field's valid values, so hostile-image tests can write the
 /// values on both sides of each limit.

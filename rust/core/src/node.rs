@@ -29,7 +29,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::Key;
-use crate::le::{Field, Limit};
+use crate::le::{self, Field, Limit};
 
 /// Size of the node header.
 pub const HEADER_SIZE: usize = 64;
@@ -113,31 +113,22 @@ pub fn item_data_range(b: &[u8], i: usize) -> core::ops::Range<usize> {
     off..off.saturating_add(item_len(b, i))
 }
 
+// Accessors on a validated node clamp instead of failing (see above):
+// past the end reads as zero and writes nothing.
 fn rd32(b: &[u8], off: usize) -> u32 {
-    match b.get(off..off + 4) {
-        Some(s) => u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
-        None => 0,
-    }
+    le::u32_at(b, off).unwrap_or(0)
 }
 
 fn rd64(b: &[u8], off: usize) -> u64 {
-    let mut a = [0u8; 8];
-    if let Some(s) = b.get(off..off + 8) {
-        a.copy_from_slice(s);
-    }
-    u64::from_le_bytes(a)
+    le::u64_at(b, off).unwrap_or(0)
 }
 
 fn wr32(b: &mut [u8], off: usize, v: u32) {
-    if let Some(s) = b.get_mut(off..off + 4) {
-        s.copy_from_slice(&v.to_le_bytes());
-    }
+    let _ = le::put_at(b, off, &v.to_le_bytes());
 }
 
 fn wr64(b: &mut [u8], off: usize, v: u64) {
-    if let Some(s) = b.get_mut(off..off + 8) {
-        s.copy_from_slice(&v.to_le_bytes());
-    }
+    let _ = le::put_at(b, off, &v.to_le_bytes());
 }
 
 fn rd_key(b: &[u8], off: usize) -> Key {

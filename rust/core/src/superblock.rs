@@ -35,7 +35,7 @@
 use crate::crc32c;
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
-use crate::le::{Field, Limit};
+use crate::le::{self, Field, Limit};
 use crate::mem::TryVec;
 
 /// Size of the superblock record, whatever the block size.
@@ -183,22 +183,22 @@ pub struct Superblock {
     pub alloc_tree: TreePointer,
 }
 
+// Decode and encode work on whole SUPERBLOCK_SIZE buffers (checked on
+// entry), so every field is in range: past the end would read as zero.
 fn get_u32(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+    le::u32_at(b, off).unwrap_or(0)
 }
 
 fn get_u64(b: &[u8], off: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[off..off + 8]);
-    u64::from_le_bytes(a)
+    le::u64_at(b, off).unwrap_or(0)
 }
 
 fn put_u32(b: &mut [u8], off: usize, v: u32) {
-    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+    let _ = le::put_at(b, off, &v.to_le_bytes());
 }
 
 fn put_u64(b: &mut [u8], off: usize, v: u64) {
-    b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    let _ = le::put_at(b, off, &v.to_le_bytes());
 }
 
 fn get_tree_pointer(b: &[u8], off: usize) -> TreePointer {

@@ -14,28 +14,14 @@ use crate::format::*;
 use crate::fs::{Filesystem, XATTR_CREATE, XATTR_REPLACE};
 use crate::mem::TryVec;
 
-const HEAD: usize = 5;
+const HEAD: usize = XATTR_HEAD_SIZE;
 
 fn xkey(ino: u64, base: u64, part: u64) -> Key {
     Key::new(ino, XATTR_KEY, base | part)
 }
 
-/// Decoded part 0 of an attribute.
-struct Head<'a> {
-    name: &'a [u8],
-    value_len: usize,
-    first: &'a [u8],
-}
-
-fn decode_head(d: &[u8]) -> Result<Head<'_>> {
-    let nl = get_u8(d, 0)? as usize;
-    let vl = get_u32(d, 1)? as usize;
-    let name = d.get(HEAD..HEAD + nl).ok_or(Error::corrupt("xattr name runs past its item"))?;
-    let first = d.get(HEAD + nl..).unwrap_or(&[]);
-    if nl == 0 || vl > XATTR_VALUE_MAX || first.len() > vl {
-        return Err(Error::corrupt("malformed xattr item"));
-    }
-    Ok(Head { name, value_len: vl, first })
+fn decode_head(d: &[u8]) -> Result<XattrHead<'_>> {
+    XattrHead::decode(d)
 }
 
 fn check_xattr_name(name: &[u8]) -> Result<()> {
@@ -161,11 +147,8 @@ impl<D: BlockDevice> Filesystem<D> {
                 }
                 Err(b) => b,
             };
-            let mut head = TryVec::try_with_capacity(HEAD + name.len() + first)?;
-            head.try_push(name.len() as u8)?;
-            head.try_extend_from_slice(&(value.len() as u32).to_le_bytes())?;
-            head.try_extend_from_slice(name)?;
-            head.try_extend_from_slice(&value[..first])?;
+            let mut head = TryVec::new();
+            XattrHead { name, value_len: value.len(), first: &value[..first] }.encode(&mut head)?;
             btree::insert(&mut fs.s, &mut fs.fs_root, &xkey(ino, base, 0), &head)?;
             for (i, chunk) in value[first..].chunks(max).enumerate() {
                 btree::insert(&mut fs.s, &mut fs.fs_root, &xkey(ino, base, i as u64 + 1), chunk)?;
