@@ -81,6 +81,17 @@ unsafe fn fill_folio(folio: *mut b::folio) -> c_int {
     }
 }
 
+/// `->read_folio`: fills one folio of a regular file from the core.
+///
+/// # Safety
+/// Called by the page cache with `folio` locked and referenced, in the page
+/// cache of a ferrofs regular file (the only inodes with `FILE_AOPS`).
+/// locking.rst has the mapping's invalidate_lock held shared, but nothing
+/// here relies on it: the folio lock keeps the folio in the mapping, so
+/// `folio->mapping->host` is a live inode of a super_block whose FsInfo is
+/// set. The folio is ours to fill and is unlocked here (`folio_end_read`)
+/// whatever the result, as the operation requires. `_file` may be NULL and
+/// is not used.
 unsafe extern "C" fn read_folio(_file: *mut b::file, folio: *mut b::folio) -> c_int {
     // SAFETY: the VFS passes a locked folio of our mapping.
     let rc = unsafe { fill_folio(folio) };
@@ -89,6 +100,16 @@ unsafe extern "C" fn read_folio(_file: *mut b::file, folio: *mut b::folio) -> c_
     rc
 }
 
+/// `->readahead`: reads the whole window in one core call, then copies it
+/// into the folios.
+///
+/// # Safety
+/// Called by the page cache with `rac` a live readahead_control of the
+/// mapping of a live ferrofs regular file, whose invalidate_lock is held
+/// shared (locking.rst). The window's folios are already in the page cache,
+/// locked and referenced by `rac`; each one `readahead_folio` hands out is
+/// ours to fill and unlock (`folio_end_read`), and the VFS (read_pages)
+/// unlocks and drops those left untaken, so returning early is allowed.
 unsafe extern "C" fn readahead(rac: *mut b::readahead_control) {
     // SAFETY: the VFS passes a live readahead_control of our mapping.
     let inode = unsafe { b::ferrofs_mapping_host(b::ferrofs_readahead_mapping(rac)) };
@@ -189,6 +210,18 @@ impl Batch {
     }
 }
 
+/// `->writepages`: hands runs of contiguous dirty folios to the core.
+///
+/// # Safety
+/// Called through do_writepages (flusher threads, sync, fsync,
+/// filemap_write_and_wait_range) with `mapping` the page cache of a
+/// ferrofs regular file whose inode the caller keeps live, and `wbc` its
+/// live writeback_control. The caller holds no folio lock of `mapping`
+/// (each folio is locked by `writeback_iter`, which returns it locked with
+/// its dirty bit cleared for I/O) and may or may not hold the inode's
+/// i_rwsem, so nothing here takes it. Every folio is unlocked after
+/// `folio_start_writeback`, and all writeback started here is ended before
+/// returning.
 unsafe extern "C" fn writepages(mapping: *mut b::address_space, wbc: *mut b::writeback_control) -> c_int {
     // SAFETY: the VFS passes a live mapping of a ferrofs regular file.
     let inode = unsafe { b::ferrofs_mapping_host(mapping) };
@@ -273,6 +306,16 @@ unsafe extern "C" fn writepages(mapping: *mut b::address_space, wbc: *mut b::wri
     [first_error, rc, error].into_iter().find(|&e| e != 0).unwrap_or(0)
 }
 
+/// `->dirty_folio`: tags the folio with one promised block (if it has none
+/// yet), then marks it dirty.
+///
+/// # Safety
+/// Called when `folio`, a folio of `mapping` (the page cache of a ferrofs
+/// regular file), is marked dirty. The caller holds the folio lock or found
+/// the folio under the page table lock, so it cannot be truncated and
+/// `mapping->host` stays live (locking.rst). The caller may hold spinlocks,
+/// so this must not sleep: the tag (`folio_attach_private`), the atomic
+/// count and filemap_dirty_folio do not.
 unsafe extern "C" fn dirty_folio(mapping: *mut b::address_space, folio: *mut b::folio) -> bool {
     // SAFETY: the VFS passes a folio of our mapping; tagging does not
     // sleep (this may run under the page table lock).
@@ -285,6 +328,15 @@ unsafe extern "C" fn dirty_folio(mapping: *mut b::address_space, folio: *mut b::
     }
 }
 
+/// `->invalidate_folio`: gives back the block promised to a folio that a
+/// truncate, hole punch or eviction removes whole.
+///
+/// # Safety
+/// Called with `folio` locked (locking.rst) and still attached to the page
+/// cache of a ferrofs regular file (`folio->mapping` is cleared only after
+/// this returns), `offset..offset + len` the part of it being invalidated.
+/// The inode may be being evicted (truncate_inode_pages_final), but its
+/// memory and its super_block's FsInfo outlive the call.
 unsafe extern "C" fn invalidate_folio(folio: *mut b::folio, offset: usize, len: usize) {
     // SAFETY: the VFS passes a locked folio of ours being truncated.
     unsafe {
@@ -295,6 +347,15 @@ unsafe extern "C" fn invalidate_folio(folio: *mut b::folio, offset: usize, len: 
     }
 }
 
+/// `->release_folio`: the page cache is about to let go of `folio`; gives
+/// back its promised block if it still holds one, and always agrees.
+///
+/// # Safety
+/// Called by filemap_release_folio with `folio` locked and not under
+/// writeback (locking.rst), `folio->mapping` the page cache of a live
+/// ferrofs regular file. locking.rst allows a dirty folio here (reclaim
+/// offers only clean ones; invalidate_inode_pages2 can offer a dirty one):
+/// its tag and promise are dropped all the same.
 unsafe extern "C" fn release_folio(folio: *mut b::folio, _gfp: b::gfp_t) -> bool {
     // SAFETY: the VFS passes a locked, clean folio of ours; a clean folio
     // holds no promise any more, so the tag can go.
@@ -346,6 +407,18 @@ unsafe fn grab_folio(mapping: *mut b::address_space, pos: i64) -> Result<*mut b:
     }
 }
 
+/// `->write_begin`: finds or creates the folio at `pos`, locked, after
+/// making sure a block can be promised for it, and reads in the bytes the
+/// write does not cover.
+///
+/// # Safety
+/// Called by generic_perform_write with the i_rwsem of `mapping->host` (a
+/// live ferrofs regular file) held exclusively (locking.rst) and no folio of
+/// `mapping` locked by the caller, which lets `reserve_room` write the file
+/// back; `pos..pos + len` lies within one page, and `foliop` is writable.
+/// On success `*foliop` is a locked folio holding a reference of ours,
+/// which the VFS passes back to `write_end`. `_file` may be NULL and
+/// `_fsdata` is not used.
 unsafe extern "C" fn write_begin(
     _file: *mut b::file,
     mapping: *mut b::address_space,
@@ -410,6 +483,14 @@ unsafe extern "C" fn write_begin(
     0
 }
 
+/// `->write_end`: accepts the bytes copied into the folio, grows i_size,
+/// dirties the folio, and unlocks and releases it.
+///
+/// # Safety
+/// Called after a successful `write_begin` for the same `mapping`, `pos` and
+/// `len`, with `folio` the locked folio it returned (and its reference) and
+/// `copied <= len` bytes copied in; the i_rwsem of the host is still held
+/// exclusively (locking.rst), which serialises the i_size update.
 unsafe extern "C" fn write_end(
     _file: *mut b::file,
     mapping: *mut b::address_space,

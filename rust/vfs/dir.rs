@@ -39,6 +39,14 @@ pub(crate) static DIR_FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_oper
     ..zeroed()
 });
 
+/// `->lookup`: looks `dentry`'s name up in `dir` and splices in the inode,
+/// or leaves the dentry negative.
+///
+/// # Safety
+/// Called by the VFS with `dir` a live ferrofs directory whose i_rwsem it
+/// holds (shared at least, locking.rst) and `dentry` a new negative dentry
+/// for the name under it, whose name that lock keeps stable for the call.
+/// `_flags` (LOOKUP_*) is not used.
 unsafe extern "C" fn lookup(dir: *mut b::inode, dentry: *mut b::dentry, _flags: u32) -> *mut b::dentry {
     // SAFETY: the VFS passes a live dentry whose name is stable during lookup.
     let name = match unsafe { namei::name_of(dentry) } {
@@ -66,6 +74,13 @@ unsafe extern "C" fn lookup(dir: *mut b::inode, dentry: *mut b::dentry, _flags: 
     unsafe { b::ferrofs_d_splice_alias(found, dentry) }
 }
 
+/// `->iterate_shared`: readdir, in core cookie order.
+///
+/// # Safety
+/// Called by iterate_dir with `file` an open ferrofs directory whose i_rwsem
+/// is held shared (locking.rst) and `ctx` the live dir_context of the call,
+/// `ctx->pos` loaded from f_pos (any value userspace may have set). The
+/// entries are copied out with no ferrofs lock held.
 unsafe extern "C" fn iterate_shared(file: *mut b::file, ctx: *mut b::dir_context) -> kernel::ffi::c_int {
     // SAFETY: the VFS passes a live open directory and its dir_context.
     match unsafe { try_iterate(file, ctx) } {
@@ -74,8 +89,11 @@ unsafe extern "C" fn iterate_shared(file: *mut b::file, ctx: *mut b::dir_context
     }
 }
 
+/// readdir's body, with a kernel `Result`.
+///
 /// # Safety
-/// `file` is an open ferrofs directory and `ctx` its live dir_context.
+/// As for `iterate_shared`: `file` is an open ferrofs directory whose
+/// i_rwsem is held shared and `ctx` its live dir_context.
 unsafe fn try_iterate(file: *mut b::file, ctx: *mut b::dir_context) -> Result {
     // SAFETY: live file and context (caller).
     if !unsafe { b::ferrofs_dir_emit_dots(file, ctx) } {

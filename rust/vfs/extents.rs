@@ -34,6 +34,14 @@ unsafe fn settle(inode: *mut b::inode) -> CoreResult<()> {
     }
 }
 
+/// `->llseek` of regular files: SEEK_DATA and SEEK_HOLE from the core's
+/// extents, every other whence through generic_file_llseek.
+///
+/// # Safety
+/// Called by vfs_llseek with `file` an open ferrofs regular file (only
+/// `FILE_OPS` has this) and no lock held: llseek does its own locking
+/// (locking.rst), here the inode's i_rwsem around the search, taken with
+/// no folio lock or core lock held.
 pub(crate) unsafe extern "C" fn llseek(file: *mut b::file, offset: i64, whence: c_int) -> i64 {
     // SAFETY: reading immutable constants exported by the shim.
     let (seek_data, seek_hole) = unsafe { (b::FERROFS_SEEK_DATA, b::FERROFS_SEEK_HOLE) };
@@ -111,6 +119,14 @@ impl Falloc {
     }
 }
 
+/// `->fallocate`: allocate (as zeros), punch a hole, or zero a range.
+///
+/// # Safety
+/// Called by vfs_fallocate with `file` an open ferrofs regular file,
+/// opened for writing, inside file_start_write and without the inode's
+/// i_rwsem (taken here for the whole change, as by a write). vfs_fallocate
+/// has checked that `offset >= 0`, `len > 0` and that `offset + len`
+/// neither overflows nor passes s_maxbytes.
 pub(crate) unsafe extern "C" fn fallocate(file: *mut b::file, mode: c_int, offset: i64, len: i64) -> isize {
     // SAFETY: reading immutable constants exported by the shim.
     let (keep, punch, zero) =
@@ -167,6 +183,14 @@ pub(crate) unsafe extern "C" fn fallocate(file: *mut b::file, mode: c_int, offse
     rc as isize
 }
 
+/// `->fiemap` of regular files (FS_IOC_FIEMAP).
+///
+/// # Safety
+/// Called by ioctl_fiemap with `inode` a live ferrofs regular file (only
+/// `FILE_INODE_OPS` has this) held by the open file, without its i_rwsem
+/// (locking.rst), and `fieinfo` the live request, whose extent array is
+/// user memory written only by fiemap_fill_next_extent, with no ferrofs
+/// lock held.
 pub(crate) unsafe extern "C" fn fiemap(inode: *mut b::inode, fieinfo: *mut b::fiemap_extent_info, start: u64, len: u64) -> c_int {
     let mut len = len;
     // SAFETY: the VFS passes a live inode of ours and the request; prep

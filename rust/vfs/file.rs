@@ -47,6 +47,12 @@ pub(crate) unsafe fn push_times(info: &FsInfo, inode: *mut b::inode, ino: u64) -
 /// fsync and fdatasync, of files and directories: the range's dirty pages
 /// written back, then a full transaction commit (the cheaper fsync tiers
 /// come later), so the file's data and metadata are durable on return.
+///
+/// # Safety
+/// Called by vfs_fsync_range with `file` an open ferrofs regular file or
+/// directory (both tables have this), taking no lock around it: no
+/// i_rwsem, folio lock or core lock is held, as writeback here locks the
+/// file's folios and then the core lock is taken.
 pub(crate) unsafe extern "C" fn fsync(file: *mut b::file, start: i64, end: i64, _datasync: c_int) -> c_int {
     // SAFETY: the VFS passes an open ferrofs file.
     let rc = unsafe { b::file_write_and_wait_range(file, start, end) };

@@ -60,6 +60,15 @@ impl Drop for Registration {
     }
 }
 
+/// `file_system_type::init_fs_context`: hangs our operations and a
+/// `MountParams` box on a new context (mount, or remount).
+///
+/// # Safety
+/// Called by alloc_fs_context, or by finish_clean_context to reuse a
+/// reconfigure context, with `fc` a live fs_context of our type that no
+/// other operation uses yet and whose `fs_private` is NULL (fresh, or
+/// cleared by vfs_clean_context after `free_fs_context`). The VFS calls
+/// `free_fs_context` once for each successful call, which frees the box.
 unsafe extern "C" fn init_fs_context(fc: *mut b::fs_context) -> kernel::ffi::c_int {
     let Ok(params) = KBox::new(MountParams::default(), GFP_KERNEL) else {
         return ENOMEM.to_errno();
@@ -73,6 +82,12 @@ unsafe extern "C" fn init_fs_context(fc: *mut b::fs_context) -> kernel::ffi::c_i
     0
 }
 
+/// `fs_context_operations::free`: frees the `MountParams` box.
+///
+/// # Safety
+/// Called by put_fs_context or vfs_clean_context, once per successful
+/// `init_fs_context`, with `fc` live and used by no other operation; its
+/// `fs_private` is the box `init_fs_context` made, or NULL.
 unsafe extern "C" fn free_fs_context(fc: *mut b::fs_context) {
     // SAFETY: fs_private is the box init_fs_context made (or null if that
     // failed); the VFS frees a context once.
@@ -98,7 +113,8 @@ unsafe fn params_of<'a>(fc: *mut b::fs_context) -> Option<&'a mut MountParams> {
 /// Logs `msg` in the fs_context (dmesg for mount(2), the fd log for fsopen).
 ///
 /// # Safety
-/// `fc` is live.
+/// `fc` is a live fs_context and the caller one of its operations, which
+/// the VFS serialises (the log written to has no lock of its own).
 unsafe fn log_error(fc: *mut b::fs_context, msg: &str) {
     if let Ok(text) = CString::try_from_fmt(fmt!("{}", msg)) {
         // SAFETY: `fc` is live; `text` is NUL-terminated and outlives the call.
@@ -106,6 +122,15 @@ unsafe fn log_error(fc: *mut b::fs_context, msg: &str) {
     }
 }
 
+/// `fs_context_operations::parse_param`: one `key[=value]` of mount(2) or
+/// fsconfig(2); `source` and the generic flags are left to the VFS.
+///
+/// # Safety
+/// Called by vfs_parse_fs_param with `fc` a live context set up by
+/// `init_fs_context`, its operations serialised by the VFS (fsconfig holds
+/// `fc->uapi_mutex`; mount(2) owns its context alone), and `param` live for
+/// the call, with a NUL-terminated `key` and, when its type is
+/// `fs_value_is_string`, a NUL-terminated `string`.
 unsafe extern "C" fn parse_param(fc: *mut b::fs_context, param: *mut b::fs_parameter) -> kernel::ffi::c_int {
     // SAFETY: the VFS passes a live context of ours and a parameter whose
     // key (and string value, if any) are NUL-terminated for the call.
@@ -131,6 +156,16 @@ unsafe extern "C" fn parse_param(fc: *mut b::fs_context, param: *mut b::fs_param
     }
 }
 
+/// `fs_context_operations::reconfigure`: remount, read-only or read-write,
+/// and `commit=`.
+///
+/// # Safety
+/// Called by reconfigure_super with `fc` a live reconfiguration context set
+/// up by `init_fs_context` and `fc->root` the root of a mounted ferrofs
+/// super_block (past fill_super, so its FsInfo is set), whose s_umount the
+/// caller holds exclusively, as sync_filesystem requires. The super_block
+/// is not frozen; unless the remount is forced, going read-only has been
+/// refused while files are open for writing.
 unsafe extern "C" fn reconfigure(fc: *mut b::fs_context) -> kernel::ffi::c_int {
     // SAFETY: the VFS reconfigures a live, mounted super_block of ours
     // through `fc`, holding s_umount.
@@ -160,11 +195,27 @@ unsafe extern "C" fn reconfigure(fc: *mut b::fs_context) -> kernel::ffi::c_int {
     0
 }
 
+/// `fs_context_operations::get_tree`: mounts through get_tree_bdev.
+///
+/// # Safety
+/// Called by vfs_get_tree with `fc` a live mount context set up by
+/// `init_fs_context`, its parameters parsed, used by no other operation.
 unsafe extern "C" fn get_tree(fc: *mut b::fs_context) -> kernel::ffi::c_int {
     // SAFETY: `fc` is live (VFS); fill_super matches the expected signature.
     unsafe { b::ferrofs_get_tree_bdev(fc, Some(fill_super)) }
 }
 
+/// fill_super for get_tree_bdev: reads and checks the ferrofs superblock,
+/// mounts the core, installs the FsInfo and the root dentry, and starts the
+/// background commits.
+///
+/// # Safety
+/// Called by get_tree_bdev with `sb` a new super_block of our type that no
+/// other task can reach yet (not SB_BORN), whose s_umount the caller holds
+/// exclusively, with its block device open (`s_bdev`, set by
+/// setup_bdev_super) and `s_fs_info` NULL; `fc` is the live mount context
+/// set up by `init_fs_context`. On an error the VFS tears the super_block
+/// down through `kill_sb`, which frees the FsInfo if one was set here.
 unsafe extern "C" fn fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> kernel::ffi::c_int {
     // SAFETY: the VFS gives us a new, locked super_block with its block
     // device open, and the fs_context of this mount.
@@ -189,8 +240,12 @@ unsafe fn mount_error(sb: *mut b::super_block, fc: *mut b::fs_context, e: CoreEr
     errno_of(e)
 }
 
+/// fill_super's body, with a kernel `Result`.
+///
 /// # Safety
-/// See `fill_super`.
+/// As for `fill_super`: `sb` is the new, exclusively locked super_block
+/// with its block device open and no FsInfo yet, and `fc` the live mount
+/// context.
 unsafe fn try_fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> Result {
     let page = kernel::page::PAGE_SIZE as u32;
     // SAFETY: `sb` is live and ours until fill_super returns.
@@ -254,6 +309,17 @@ unsafe fn try_fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> Res
     unsafe { fs_info::FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)).start_commits(sb, secs) }
 }
 
+/// `file_system_type::kill_sb`: shuts the super_block down, then frees the
+/// FsInfo.
+///
+/// # Safety
+/// Called by deactivate_locked_super once per super_block of our type, when
+/// its last active reference goes (also after setup_bdev_super or
+/// fill_super failed), with s_umount held exclusively (locking.rst); its
+/// `s_fs_info` is NULL or the FsInfo fill_super set. When
+/// kill_block_super returns, every inode has been evicted and, if
+/// fill_super got as far as `s_root`, `put_super` has run; only then is the
+/// FsInfo dropped, and nothing reaches it afterwards.
 unsafe extern "C" fn kill_sb(sb: *mut b::super_block) {
     // SAFETY: the VFS calls kill_sb once per super_block of our type.
     let info = unsafe { b::ferrofs_sb_fs_info(sb) };

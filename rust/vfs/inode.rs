@@ -26,6 +26,13 @@ unsafe impl AlwaysRefCounted for INode {
         unsafe { b::ihold(self.0.get()) };
     }
 
+    /// Gives one reference back with `iput`.
+    ///
+    /// # Safety
+    /// As the trait requires: the caller owns a reference to the live inode
+    /// `obj` (from `inc_ref`, `iget_locked` or the VFS) that it gives up here,
+    /// and does not use the inode afterwards unless it owns another. It runs
+    /// where sleeping is allowed: the last `iput` can evict the inode.
     unsafe fn dec_ref(obj: NonNull<Self>) {
         // SAFETY: the caller owns one reference, which we give back.
         unsafe { b::iput(obj.cast::<b::inode>().as_ptr()) };

@@ -36,6 +36,13 @@ impl Shutdown {
     }
 }
 
+/// `->unlocked_ioctl` of files and directories.
+///
+/// # Safety
+/// Called by vfs_ioctl with `file` an open ferrofs file or directory, held
+/// by the caller for the call, and no lock held; `arg` is the caller's
+/// unchecked argument, which reaches memory only through the user-copy
+/// helpers.
 pub(crate) unsafe extern "C" fn ioctl(file: *mut b::file, cmd: c_uint, arg: c_ulong) -> c_long {
     match cmd {
         // SAFETY: the VFS passes an open ferrofs file and the user argument.
@@ -44,6 +51,14 @@ pub(crate) unsafe extern "C" fn ioctl(file: *mut b::file, cmd: c_uint, arg: c_ul
     }
 }
 
+/// FS_IOC_SHUTDOWN: checks CAP_SYS_ADMIN, reads the flags word, optionally
+/// syncs, then stops the filesystem.
+///
+/// # Safety
+/// `file` is an open ferrofs file or directory and the caller holds no
+/// lock of this filesystem (the sync takes s_umount, writeback takes folio
+/// locks); `arg` is the ioctl's argument, a user pointer read only with
+/// get_user.
 unsafe fn shutdown(file: *mut b::file, arg: c_ulong) -> c_long {
     // SAFETY: plain capability check on the current task.
     if !unsafe { b::capable(b::CAP_SYS_ADMIN as i32) } {
@@ -51,7 +66,7 @@ unsafe fn shutdown(file: *mut b::file, arg: c_ulong) -> c_long {
     }
     let mut flags = 0u32;
     // SAFETY: copies a u32 from the user pointer `arg`, with fault handling.
-    if unsafe { b::ferrofs_get_user_u32(arg as usize as *const u32, &mut flags) } != 0 {
+    if unsafe { b::ferrofs_get_user_u32(arg as *const u32, &mut flags) } != 0 {
         return EFAULT.to_errno() as c_long;
     }
     let Some(mode) = Shutdown::from_flags(flags) else { return EINVAL.to_errno() as c_long };

@@ -54,6 +54,11 @@ macro_rules! kunit_suite {
             use $crate::vfs::cell::{zeroed, KernelStatic};
 
             $(
+                /// KUnit's entry point for the case of the same name.
+                ///
+                /// # Safety
+                /// Called by KUnit's runner with `t` the live `struct kunit`
+                /// of this case, valid until the case returns.
                 unsafe extern "C" fn $case(t: *mut b::kunit) {
                     super::$case(&mut $crate::vfs::kunit::Test::new(t));
                 }

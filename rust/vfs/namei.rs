@@ -71,7 +71,10 @@ enum NewKind<'a> {
 /// dentry with it.
 ///
 /// # Safety
-/// The VFS arguments of a create/mkdir/mknod/symlink call.
+/// `idmap`, `dir` and `dentry` are the arguments of a `create`, `mknod`,
+/// `mkdir` or `symlink` call in progress: `dir` a live ferrofs directory
+/// whose i_rwsem the VFS holds exclusively, `dentry` a negative dentry in
+/// it whose name that lock keeps stable. No core lock is held.
 unsafe fn make(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::dentry, mode: u32, kind: NewKind<'_>) -> CoreResult<()> {
     // SAFETY: live VFS objects (caller); the parent is locked.
     let ((info, sb, dir_ino), name) = unsafe { (parts(dir), name_of(dentry)?) };
@@ -106,9 +109,19 @@ unsafe fn make(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::den
 
 /// O_TMPFILE: a regular file with no name, on the orphan list until a
 /// linkat(2) names it, freed at its last close otherwise.
+///
+/// # Safety
+/// Called by vfs_tmpfile with `dir` a live ferrofs directory, pinned by
+/// the caller's path but *not* locked (locking.rst: tmpfile takes no
+/// i_rwsem), `idmap` the mount's idmap, `file` the file being opened, whose
+/// `f_path.dentry` is a new negative dentry under `dir`, and `mode` the new
+/// file's mode. Nothing here needs the directory lock: the core lock
+/// serialises the create, `ferrofs_new_owner` only reads the directory's
+/// mode and group (as inode_init_owner does for other filesystems'
+/// tmpfile), and posix_acl_create needs only a live directory.
 pub(crate) unsafe extern "C" fn tmpfile(idmap: *mut b::mnt_idmap, dir: *mut b::inode, file: *mut b::file, mode: b::umode_t) -> c_int {
-    // SAFETY: called by the VFS with a live, locked directory and the file
-    // being opened.
+    // SAFETY: called by the VFS with a live directory (not locked for
+    // tmpfile) and the file being opened.
     let r = unsafe {
         let (info, sb, dir_ino) = parts(dir);
         let (mut mode, mut uid, mut gid) = (mode as u32 | crate::format::S_IFREG, 0u32, 0u32);
@@ -135,6 +148,16 @@ pub(crate) unsafe extern "C" fn tmpfile(idmap: *mut b::mnt_idmap, dir: *mut b::i
     }
 }
 
+/// `->create`: a regular file (open with O_CREAT, creat(2), mknod(2) of
+/// S_IFREG).
+///
+/// # Safety
+/// Called by vfs_create or lookup_open with `dir` a live ferrofs directory
+/// whose i_rwsem the VFS holds exclusively (locking.rst), `dentry` a
+/// negative dentry in it whose name that lock keeps stable, `idmap` the
+/// mount's idmap and `mode` the new file's mode (S_IFREG and permission
+/// bits). `_excl` (O_EXCL) is not used: the dentry is negative under the
+/// lock, so the name is new.
 pub(crate) unsafe extern "C" fn create(
     idmap: *mut b::mnt_idmap,
     dir: *mut b::inode,
@@ -146,6 +169,15 @@ pub(crate) unsafe extern "C" fn create(
     to_c(unsafe { make(idmap, dir, dentry, mode as u32, NewKind::Node { rdev: 0 }) })
 }
 
+/// `->mknod`: a device node, fifo or socket.
+///
+/// # Safety
+/// Called by vfs_mknod with `dir` a live ferrofs directory whose i_rwsem the
+/// VFS holds exclusively (locking.rst), `dentry` a negative dentry in it
+/// whose name that lock keeps stable, `idmap` the mount's idmap, `mode` the
+/// new inode's mode (type and permission bits: a device, fifo or socket
+/// from mknod(2), which sends S_IFREG to `create`) and `rdev` its device
+/// number.
 pub(crate) unsafe extern "C" fn mknod(
     idmap: *mut b::mnt_idmap,
     dir: *mut b::inode,
@@ -159,11 +191,25 @@ pub(crate) unsafe extern "C" fn mknod(
     to_c(unsafe { make(idmap, dir, dentry, mode as u32, NewKind::Node { rdev }) })
 }
 
+/// `->mkdir`.
+///
+/// # Safety
+/// Called by vfs_mkdir with `dir` a live ferrofs directory whose i_rwsem the
+/// VFS holds exclusively (locking.rst), `dentry` a negative dentry in it
+/// whose name that lock keeps stable, `idmap` the mount's idmap and `mode`
+/// the permission bits only (`make` adds S_IFDIR).
 pub(crate) unsafe extern "C" fn mkdir(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::dentry, mode: b::umode_t) -> c_int {
     // SAFETY: called by the VFS with live, locked objects.
     to_c(unsafe { make(idmap, dir, dentry, mode as u32, NewKind::Dir) })
 }
 
+/// `->symlink`.
+///
+/// # Safety
+/// Called by vfs_symlink with `dir` a live ferrofs directory whose i_rwsem
+/// the VFS holds exclusively (locking.rst), `dentry` a negative dentry in it
+/// whose name that lock keeps stable, `idmap` the mount's idmap and
+/// `target` a NUL-terminated kernel copy of the target, live for the call.
 pub(crate) unsafe extern "C" fn symlink(
     idmap: *mut b::mnt_idmap,
     dir: *mut b::inode,
@@ -176,6 +222,14 @@ pub(crate) unsafe extern "C" fn symlink(
     to_c(unsafe { make(idmap, dir, dentry, 0o777, NewKind::Symlink(target)) })
 }
 
+/// `->link`: a new name `dentry` in `dir` for the inode of `old`.
+///
+/// # Safety
+/// Called by vfs_link with `old` a positive dentry of a live ferrofs inode
+/// that is not a directory, on the same super_block as `dir`, a live ferrofs
+/// directory, and `dentry` a negative dentry in `dir` whose name is stable;
+/// the VFS holds the i_rwsem of both `dir` and the source inode exclusively
+/// (locking.rst).
 pub(crate) unsafe extern "C" fn link(old: *mut b::dentry, dir: *mut b::inode, dentry: *mut b::dentry) -> c_int {
     // SAFETY: called by the VFS with live objects; `old` is positive.
     let r = unsafe {
@@ -198,7 +252,10 @@ pub(crate) unsafe extern "C" fn link(old: *mut b::dentry, dir: *mut b::inode, de
 /// unlink and rmdir: remove the name, then update both inodes.
 ///
 /// # Safety
-/// The VFS arguments of an unlink/rmdir call.
+/// `dir` and `dentry` are the arguments of an `unlink` or `rmdir` call in
+/// progress: `dentry` a positive dentry in `dir`, and the VFS holding the
+/// i_rwsem of both `dir` and the victim inode exclusively. No core lock is
+/// held.
 unsafe fn remove(dir: *mut b::inode, dentry: *mut b::dentry, is_dir: bool) -> CoreResult<()> {
     // SAFETY: live, locked objects (caller); the dentry is positive.
     let ((info, _, dir_ino), name, victim) = unsafe { (parts(dir), name_of(dentry)?, b::ferrofs_dentry_inode(dentry)) };
@@ -215,16 +272,42 @@ unsafe fn remove(dir: *mut b::inode, dentry: *mut b::dentry, is_dir: bool) -> Co
     }
 }
 
+/// `->unlink`.
+///
+/// # Safety
+/// Called by vfs_unlink with `dir` a live ferrofs directory and `dentry` a
+/// positive dentry in it naming a non-directory; the VFS holds the i_rwsem
+/// of both `dir` and the victim inode exclusively (locking.rst).
 pub(crate) unsafe extern "C" fn unlink(dir: *mut b::inode, dentry: *mut b::dentry) -> c_int {
     // SAFETY: called by the VFS with live, locked objects.
     to_c(unsafe { remove(dir, dentry, false) })
 }
 
+/// `->rmdir`.
+///
+/// # Safety
+/// Called by vfs_rmdir with `dir` a live ferrofs directory and `dentry` a
+/// positive dentry in it naming a directory; the VFS holds the i_rwsem of
+/// both `dir` and the victim directory exclusively (locking.rst).
 pub(crate) unsafe extern "C" fn rmdir(dir: *mut b::inode, dentry: *mut b::dentry) -> c_int {
     // SAFETY: called by the VFS with live, locked objects.
     to_c(unsafe { remove(dir, dentry, true) })
 }
 
+/// `->rename`, with RENAME_NOREPLACE and RENAME_EXCHANGE.
+///
+/// # Safety
+/// Called by vfs_rename with `old_dir` and `new_dir` live ferrofs directories
+/// of one super_block, whose i_rwsem the VFS holds exclusively, `old` a
+/// positive dentry in `old_dir` and `new` a dentry in `new_dir`, negative
+/// or positive (positive for RENAME_EXCHANGE); both names are stable. The
+/// VFS also holds exclusively the i_rwsem of every non-directory involved,
+/// of a directory that `new` replaces and of each directory that changes
+/// parent; a cross-directory rename holds s_vfs_rename_sem (locking.rst,
+/// vfs_rename). A directory that stays in its parent (renamed there, or
+/// exchanged with a sibling) is not locked, yet is refreshed below like the
+/// other inodes. `flags` may hold bits the VFS passes on
+/// (RENAME_WHITEOUT), which are refused.
 pub(crate) unsafe extern "C" fn rename(
     _idmap: *mut b::mnt_idmap,
     old_dir: *mut b::inode,
@@ -257,6 +340,14 @@ pub(crate) unsafe extern "C" fn rename(
     to_c(r)
 }
 
+/// `->setattr` of every inode type: chmod, chown, truncate, utimes.
+///
+/// # Safety
+/// Called by notify_change with `dentry` a positive dentry of a live
+/// ferrofs inode whose i_rwsem the VFS holds exclusively (locking.rst;
+/// notify_change checks it), `iattr` the live requested change (checked
+/// here by setattr_prepare) and `idmap` the mount's idmap. No folio lock or
+/// core lock is held, so truncate_setsize may wait for writeback.
 pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, iattr: *mut b::iattr) -> c_int {
     let mut f = b::ferrofs_iattr::default();
     // SAFETY: live objects from the VFS; setattr_prepare checks permission
@@ -269,7 +360,6 @@ pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b
     let inode = unsafe { b::ferrofs_dentry_inode(dentry) };
     // SAFETY: as above.
     let (info, _, ino) = unsafe { parts(inode) };
-    // SAFETY: the constants are plain integers exported by the shim.
     let has = |bit: &u32| f.valid & *bit != 0;
     // SAFETY: reading immutable constants defined in shim.c.
     let (m, u, g, s, a, mt, c) = unsafe {
@@ -346,6 +436,16 @@ pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b
     to_c(r)
 }
 
+/// `->get_link` of symlinks: the target, read from the core.
+///
+/// # Safety
+/// Called during path walk or by vfs_readlink/vfs_get_link with `inode` a
+/// ferrofs symlink and `done` the caller's empty delayed_call, which it
+/// runs once done with the returned string; no i_rwsem is held
+/// (locking.rst).
+/// In RCU-walk mode `dentry` is NULL and `inode` only RCU-protected: it is
+/// not touched then (ECHILD asks for a ref-walk). Otherwise `dentry` is a
+/// positive dentry of `inode`, which keeps it live for the call.
 pub(crate) unsafe extern "C" fn get_link(
     dentry: *mut b::dentry,
     inode: *mut b::inode,

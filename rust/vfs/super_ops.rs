@@ -19,6 +19,13 @@ pub(crate) static SUPER_OPS: b::super_operations = b::super_operations {
 
 /// The background commit: whatever the core holds uncommitted (written
 /// back data, namespace changes) becomes durable every `commit=` seconds.
+///
+/// # Safety
+/// Called only by the FsInfo's ticker (see `FsInfo::start_commits`), from
+/// a workqueue with no lock held, with `sb` the ferrofs super_block the
+/// ticker was made for. The ticker runs from the end of fill_super until
+/// `put_super` stops it (`stop_commits` waits for a running tick), so `sb`
+/// is live and its FsInfo set for the whole call.
 pub(crate) unsafe extern "C" fn periodic_commit(sb: *mut b::super_block) {
     // SAFETY: the ticker runs only between fill_super and put_super, on a
     // live super_block whose FsInfo is set.
@@ -28,6 +35,13 @@ pub(crate) unsafe extern "C" fn periodic_commit(sb: *mut b::super_block) {
     let _ = info.with_core(|fs| if fs.is_writable() { fs.commit() } else { Ok(()) });
 }
 
+/// `->show_options`: the ferrofs options /proc/mounts shows after the VFS's.
+///
+/// # Safety
+/// Called by show_vfsmnt/show_mountinfo with `m` the live seq_file and
+/// `root` the root dentry of a ferrofs mount (any directory, for a bind
+/// mount), held by the mount under namespace_sem (s_umount is not held,
+/// locking.rst), so its super_block is past fill_super and its FsInfo set.
 unsafe extern "C" fn show_options(m: *mut b::seq_file, root: *mut b::dentry) -> kernel::ffi::c_int {
     // SAFETY: the VFS passes the root dentry of a mounted ferrofs.
     let info = unsafe { info_of((*root).d_sb) };
@@ -41,6 +55,12 @@ unsafe extern "C" fn show_options(m: *mut b::seq_file, root: *mut b::dentry) -> 
 
 /// Writeback of a dirty inode: the times a write(2) or mmap set reach the
 /// core (data goes through `aops`, sizes at data writeback).
+///
+/// # Safety
+/// Called by the writeback code (__writeback_single_inode) with `inode` a
+/// ferrofs inode of any type, never a bad one, kept live by the caller for
+/// the call (I_SYNC set), on a super_block whose FsInfo is set; no i_rwsem
+/// or s_umount is held (locking.rst).
 unsafe extern "C" fn write_inode(inode: *mut b::inode, _wbc: *mut b::writeback_control) -> kernel::ffi::c_int {
     // SAFETY: the VFS writes back a live inode of ours.
     let (info, _, ino) = unsafe { super::namei::parts(inode) };
@@ -51,13 +71,29 @@ unsafe extern "C" fn write_inode(inode: *mut b::inode, _wbc: *mut b::writeback_c
     }
 }
 
-/// FIFREEZE: the VFS has stopped writers and synced (sync_fs with wait), so
-/// everything is committed; a last commit covers anything that raced in.
+/// FIFREEZE: everything is committed by now; a last commit covers
+/// anything that raced in.
+///
+/// # Safety
+/// Called by freeze_super with `sb` a mounted ferrofs super_block (FsInfo
+/// set) whose s_umount it holds exclusively (locking.rst), after it has
+/// stopped writers and page faults and synced the filesystem (sync_fs with
+/// wait), and stopped internal writers.
 unsafe extern "C" fn freeze_fs(sb: *mut b::super_block) -> kernel::ffi::c_int {
     // SAFETY: the VFS freezes a live, mounted super_block.
     unsafe { sync_fs(sb, 1) }
 }
 
+/// `->evict_inode`: drops the page cache, and frees an unlinked inode's
+/// items and space in the core.
+///
+/// # Safety
+/// Called by evict() once per inode, with `inode` a ferrofs inode that has
+/// no references left and is I_FREEING, so nothing else uses it, and no
+/// writeback of it running; its super_block's FsInfo is set (evict_inodes
+/// runs before `put_super`, and kill_sb frees the FsInfo only after both).
+/// It may be a bad inode (iget_failed), which is left alone. After
+/// clear_inode only its link count, number and super_block are read.
 unsafe extern "C" fn evict_inode(inode: *mut b::inode) {
     // SAFETY: the VFS evicts a live inode of ours exactly once; after
     // clear_inode only its number and link count are read.
@@ -77,6 +113,13 @@ unsafe extern "C" fn evict_inode(inode: *mut b::inode) {
     }
 }
 
+/// `->sync_fs`: with `wait`, commits.
+///
+/// # Safety
+/// Called by sync_filesystem (sync(2), syncfs(2), freeze, remount, unmount)
+/// with `sb` a ferrofs super_block whose FsInfo is set (it has `s_root`, so
+/// fill_super got past that) and s_umount held, at least shared
+/// (locking.rst).
 unsafe extern "C" fn sync_fs(sb: *mut b::super_block, wait: kernel::ffi::c_int) -> kernel::ffi::c_int {
     if wait == 0 {
         return 0;
@@ -98,6 +141,14 @@ unsafe fn info_of<'a>(sb: *mut b::super_block) -> &'a FsInfo {
     unsafe { FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) }
 }
 
+/// `->put_super`: stops the background commits and unmounts the core with
+/// a final commit.
+///
+/// # Safety
+/// Called once by generic_shutdown_super (from `kill_sb`), with s_umount
+/// held exclusively (locking.rst), for a super_block on which fill_super set
+/// the FsInfo and `s_root`, after every inode has been evicted and while
+/// its block device is still open, so the final commit can reach it.
 unsafe extern "C" fn put_super(sb: *mut b::super_block) {
     // SAFETY: the VFS calls put_super on a live, mounted super_block while
     // its block device is still open, so the final commit can reach it.
@@ -110,6 +161,13 @@ unsafe extern "C" fn put_super(sb: *mut b::super_block) {
     }
 }
 
+/// `->statfs`.
+///
+/// # Safety
+/// Called by statfs_by_dentry with `dentry` a dentry of a mounted ferrofs,
+/// pinned by the caller (by its path, or with s_umount held shared for
+/// ustat(2), locking.rst), so its super_block's FsInfo is set, and `buf` the
+/// caller's kstatfs to fill.
 unsafe extern "C" fn statfs(dentry: *mut b::dentry, buf: *mut b::kstatfs) -> kernel::ffi::c_int {
     // SAFETY: the VFS passes a live dentry of a mounted ferrofs.
     let info = unsafe { info_of((*dentry).d_sb) };

@@ -95,6 +95,15 @@ fn core_set_flags(flags: c_int) -> u32 {
     f
 }
 
+/// `xattr_handler::get` of the `user.`, `trusted.` and `security.` handlers.
+///
+/// # Safety
+/// Called by __vfs_getxattr with `handler` one of our static handlers,
+/// `inode` a live ferrofs inode (no i_rwsem held, locking.rst), `name` the
+/// NUL-terminated rest of the name past the handler's prefix, and `buffer`
+/// a kernel buffer (never user memory) with room for `size` bytes when
+/// `size > 0`; for a size query (`size == 0`) it is not touched. `_dentry`
+/// is not used.
 unsafe extern "C" fn xattr_get(
     handler: *const b::xattr_handler,
     _dentry: *mut b::dentry,
@@ -111,8 +120,10 @@ unsafe extern "C" fn xattr_get(
     }
 }
 
+/// xattr_get's body, with a kernel `Result`.
+///
 /// # Safety
-/// See `xattr_get`.
+/// As for `xattr_get` (whose `name` is `suffix` here).
 unsafe fn try_get(
     handler: *const b::xattr_handler,
     inode: *mut b::inode,
@@ -138,6 +149,16 @@ unsafe fn try_get(
     Ok(n)
 }
 
+/// `xattr_handler::set` of the `user.`, `trusted.` and `security.` handlers:
+/// set, or remove when `value` is NULL.
+///
+/// # Safety
+/// Called by __vfs_setxattr (an empty value comes as "" with size 0) or
+/// __vfs_removexattr (`value` NULL, XATTR_REPLACE) with `handler` one of our
+/// static handlers, `inode` a live ferrofs inode whose i_rwsem the VFS holds
+/// exclusively (locking.rst), `name` the NUL-terminated rest of the name
+/// past the handler's prefix, and `value` NULL or a kernel buffer of `size`
+/// bytes, live for the call. `_idmap` and `_dentry` are not used.
 unsafe extern "C" fn xattr_set(
     handler: *const b::xattr_handler,
     _idmap: *mut b::mnt_idmap,
@@ -157,8 +178,10 @@ unsafe extern "C" fn xattr_set(
     }
 }
 
+/// xattr_set's body, with a kernel `Result`.
+///
 /// # Safety
-/// See `xattr_set`.
+/// As for `xattr_set` (whose `name` is `suffix` here).
 unsafe fn try_set(
     handler: *const b::xattr_handler,
     inode: *mut b::inode,
@@ -225,6 +248,14 @@ fn any_trusted(list: &[u8]) -> bool {
     list.split(|&c| c == 0).any(|n| n.starts_with(TRUSTED_PREFIX))
 }
 
+/// `->listxattr`: the stored names the caller may see, NUL-terminated one
+/// after another.
+///
+/// # Safety
+/// Called by vfs_listxattr with `dentry` a positive dentry of a live ferrofs
+/// inode (no i_rwsem held, locking.rst) and `buffer` a kernel buffer (never
+/// user memory) with room for `size` bytes when `size > 0`; for a size query
+/// (`size == 0`) it may be NULL and is not touched.
 pub(crate) unsafe extern "C" fn listxattr(dentry: *mut b::dentry, buffer: *mut c_char, size: usize) -> isize {
     // SAFETY: the VFS passes a positive dentry of ours and a kernel buffer
     // of `size` bytes (or none for a size query).
@@ -234,8 +265,10 @@ pub(crate) unsafe extern "C" fn listxattr(dentry: *mut b::dentry, buffer: *mut c
     }
 }
 
+/// listxattr's body, with a kernel `Result`.
+///
 /// # Safety
-/// See `listxattr`.
+/// As for `listxattr`.
 unsafe fn try_list(dentry: *mut b::dentry, buffer: *mut c_char, size: usize) -> Result<usize> {
     // SAFETY: a positive dentry of a live ferrofs inode.
     let (info, _, ino) = unsafe { parts(b::ferrofs_dentry_inode(dentry)) };
@@ -296,6 +329,14 @@ fn err_ptr<T>(e: Error) -> *mut T {
 }
 
 /// get_inode_acl: the VFS caches what this returns (NULL for no ACL).
+///
+/// # Safety
+/// Called by the ACL code (__get_acl, for get_inode_acl() and the
+/// permission checks; get_cached_acl_rcu in RCU-walk) with `inode` a
+/// ferrofs inode other than a symlink and `ty` an ACL type. With `rcu` set
+/// (RCU-walk) the inode is only RCU-protected and is not touched;
+/// otherwise it is live, kept so by the caller, and no i_rwsem is held
+/// (locking.rst).
 pub(crate) unsafe extern "C" fn get_inode_acl(inode: *mut b::inode, ty: c_int, rcu: bool) -> *mut b::posix_acl {
     if rcu {
         // Reading the core may sleep: ask for a reference walk.
@@ -333,6 +374,15 @@ unsafe fn encode(acl: *const b::posix_acl) -> Result<Option<TryVec<u8>>> {
     Ok(Some(v))
 }
 
+/// `->set_acl`: stores, or with `acl` NULL removes, an access or default
+/// ACL, and the mode change an access ACL implies.
+///
+/// # Safety
+/// Called by vfs_set_acl/vfs_remove_acl, or by posix_acl_chmod from our
+/// `setattr`, with `dentry` a positive dentry of a live ferrofs inode (not
+/// a symlink) whose i_rwsem is held exclusively, `acl` NULL or an ACL the
+/// caller holds a reference to for the call, and `idmap` the mount's idmap;
+/// no core lock is held.
 pub(crate) unsafe extern "C" fn set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, acl: *mut b::posix_acl, ty: c_int) -> c_int {
     // SAFETY: the VFS passes a positive dentry of ours with its inode
     // locked, and an ACL it holds a reference to (or NULL to remove).
@@ -342,8 +392,10 @@ pub(crate) unsafe extern "C" fn set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b
     }
 }
 
+/// set_acl's body, with a kernel `Result`.
+///
 /// # Safety
-/// See `set_acl`.
+/// As for `set_acl`.
 unsafe fn try_set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, acl: *mut b::posix_acl, ty: c_int) -> Result {
     let name = acl_name(ty).ok_or(EINVAL)?;
     // SAFETY: a positive dentry (caller).
@@ -410,8 +462,9 @@ unsafe fn try_set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, acl: *mu
 /// refuses mode changes on them with EOPNOTSUPP.
 ///
 /// # Safety
-/// The VFS arguments of the setattr, after the new mode reached the core
-/// and the VFS inode; the core lock is not held.
+/// The VFS arguments of the setattr, whose inode's i_rwsem the VFS holds
+/// exclusively, after the new mode reached the core and the VFS inode; the
+/// core lock is not held (posix_acl_chmod calls `set_acl`).
 pub(crate) unsafe fn chmod_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry) -> c_int {
     // SAFETY: per the contract.
     unsafe { b::ferrofs_acl_chmod(idmap, dentry) }
@@ -450,8 +503,10 @@ impl InheritedAcls {
     /// gets neither, as its mode is fixed.
     ///
     /// # Safety
-    /// `dir` is a live ferrofs directory the VFS holds locked for the
-    /// create; the core lock is not held (the default ACL may need reading).
+    /// `dir` is a live ferrofs directory, its i_rwsem held exclusively by
+    /// the VFS for create, mknod, mkdir and symlink, and not at all for
+    /// tmpfile (posix_acl_create needs only a live directory); the core lock
+    /// is not held (the default ACL may need reading).
     pub(crate) unsafe fn new(dir: *mut b::inode, mode: &mut u32, symlink: bool) -> CoreResult<Self> {
         let mut acls = InheritedAcls { default: None, access: None };
         if symlink {
@@ -553,6 +608,13 @@ pub(crate) unsafe fn apply_flags(inode: *mut b::inode, flags: u32) {
     unsafe { b::inode_set_flags(inode, set, mask) }
 }
 
+/// `->fileattr_get` (FS_IOC_GETFLAGS, FS_IOC_FSGETXATTR).
+///
+/// # Safety
+/// Called by vfs_fileattr_get with `dentry` a positive dentry of a live
+/// ferrofs regular file or directory (the only inodes with this operation),
+/// its i_rwsem held exclusively (from vfs_fileattr_set) or not at all
+/// (locking.rst), and `fa` the caller's live fileattr to fill.
 pub(crate) unsafe extern "C" fn fileattr_get(dentry: *mut b::dentry, fa: *mut b::fileattr) -> c_int {
     // SAFETY: the VFS passes a positive dentry of ours and its fileattr.
     let (info, _, ino) = unsafe { parts(b::ferrofs_dentry_inode(dentry)) };
@@ -566,6 +628,14 @@ pub(crate) unsafe extern "C" fn fileattr_get(dentry: *mut b::dentry, fa: *mut b:
     }
 }
 
+/// `->fileattr_set` (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR).
+///
+/// # Safety
+/// Called by vfs_fileattr_set with `dentry` a positive dentry of a live
+/// ferrofs regular file or directory whose i_rwsem it holds exclusively
+/// (locking.rst), and `fa` the requested attributes, already checked by
+/// fileattr_set_prepare (changing immutable or append-only needs
+/// CAP_LINUX_IMMUTABLE). `_idmap` is not used.
 pub(crate) unsafe extern "C" fn fileattr_set(_idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, fa: *mut b::fileattr) -> c_int {
     // SAFETY: vfs_fileattr_set calls with a positive dentry of ours, its
     // inode locked, and the checked fileattr.
@@ -575,8 +645,10 @@ pub(crate) unsafe extern "C" fn fileattr_set(_idmap: *mut b::mnt_idmap, dentry: 
     }
 }
 
+/// fileattr_set's body, with a kernel `Result`.
+///
 /// # Safety
-/// See `fileattr_set`.
+/// As for `fileattr_set`.
 unsafe fn try_fileattr_set(dentry: *mut b::dentry, fa: *mut b::fileattr) -> Result {
     // FS_IOC_FSSETXATTR fields with no FS_*_FL equivalent (extent size
     // hints, project ids, other xflags) are not kept.
