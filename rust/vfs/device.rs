@@ -36,7 +36,7 @@ impl KernelDevice {
     fn check(&self, offset: u64, len: usize) -> Result<()> {
         let end = offset.checked_add(len as u64).ok_or(Error::Io)?;
         if (offset | len as u64) & 511 != 0 || end > self.size {
-            return Err(Error::Invalid("device I/O not in whole sectors within the device"));
+            return Err(Error::Bug("device I/O not in whole sectors within the device"));
         }
         Ok(())
     }
@@ -49,7 +49,7 @@ impl KernelDevice {
         match unsafe { b::ferrofs_bdev_io(self.sb, offset, ptr.cast(), len, write, fua) } {
             0 => Ok(()),
             rc if rc == -(crate::error::errno::ENOMEM) => Err(Error::NoMemory),
-            rc if rc == -(crate::error::errno::EINVAL) => Err(Error::Invalid("device buffer not sector aligned")),
+            rc if rc == -(crate::error::errno::EINVAL) => Err(Error::Bug("device buffer not sector aligned")),
             _ => Err(Error::Io),
         }
     }

@@ -73,7 +73,7 @@ impl<T> TryVec<T> {
     /// Inserts `value` at `index`, shifting the tail right.
     pub(crate) fn try_insert(&mut self, index: usize, value: T) -> Result<()> {
         if index > self.0.len() {
-            return Err(Error::Invalid("TryVec::try_insert index out of range"));
+            return Err(Error::Bug("TryVec::try_insert index out of range"));
         }
         self.try_push(value)?;
         self.0[index..].rotate_right(1);
