@@ -18,7 +18,7 @@ img=$work/case.img
 # The base image, made through the kernel: every file type, a sparse file
 # with xattrs (one spread over several items), a hard link, a long symlink,
 # and a directory with enough long names for a two-level fs tree.
-truncate -s 32M "$base"
+truncate -s 16M "$base"
 mkfs.ferrofs -q -f "$base"
 loop=$(losetup -f --show "$base")
 mount -t ferrofs "$loop" "$MNT" || { fail hostile-base-mount; exit 0; }
@@ -43,55 +43,11 @@ ferrofs debug fields "$base" | awk '{ for (i = 3; i <= NF; i++) print $1, $i }' 
 shuf -n "$count" --random-source=<(yes "$seed") "$work/all" >"$work/sample"
 total=$(wc -l <"$work/all")
 
-# The user's operations on a mounted image; errors are expected, reports not.
-drive() {
-  stat -f "$MNT" >/dev/null
-  ls -laR "$MNT" >/dev/null
-  find "$MNT" -maxdepth 3 2>/dev/null | head -64 | while read -r f; do
-    stat "$f" >/dev/null
-    if [ -L "$f" ]; then readlink "$f" >/dev/null; continue; fi
-    if [ -f "$f" ]; then
-      head -c 70000 "$f" >/dev/null
-      xfs_io -r -c 'fiemap' -c 'seek -d 0' -c 'seek -h 0' "$f" >/dev/null
-    fi
-    getfattr -d "$f" >/dev/null
-  done
-  echo new >"$MNT/new" && setfattr -n user.n -v x "$MNT/new"
-  dd if=/dev/zero of="$MNT/data" bs=1 count=6000 seek=4096 conv=notrunc status=none
-  truncate -s 3000 "$MNT/data"
-  mv "$MNT/e" "$MNT/d/e"
-  mv "$MNT/ln" "$MNT/ln2"
-  rm -f "$MNT/d/inner" "$MNT/fifo"
-  xfs_io -c fsync "$MNT/new"
-  sync
-} 2>/dev/null
-
-report() { dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|soft lockup|blocked for more than|panicked|Call Trace' | head -5; }
-
-n=0 mounted=0 bad=0
-while read -r spec value; do
-  cp --sparse=always "$base" "$img"
-  if ! ferrofs debug set "$img" "$spec" "$value" 2>"$work/err"; then
-    fail "hostile-vm-edit $spec=$value" "$(cat "$work/err")"
-    continue
-  fi
-  n=$((n + 1))
-  mark_dmesg
-  loop=$(losetup -f --show "$img")
-  if mount -t ferrofs "$loop" "$MNT" 2>/dev/null; then
-    mounted=$((mounted + 1))
-    timeout 120 bash -c "$(declare -f drive); MNT=$MNT drive"
-    umount "$MNT" 2>/dev/null || umount -l "$MNT"
-  fi
-  losetup -d "$loop"
-  timeout 120 fsck.ferrofs -n "$img" >/dev/null 2>&1
-  r=$(report)
-  if [ -n "$r" ]; then
-    bad=$((bad + 1))
-    fail "hostile-vm $spec=$value" "$r"
-  fi
-done <"$work/sample"
-echo "hostile images in the VM: $n cases of $total (seed $seed), $mounted mounted, $bad with a kernel report"
-check hostile-vm-cases-ran test "$n" -ge "$count" -a "$mounted" -gt 0
-check hostile-vm-no-kernel-report test "$bad" -eq 0
+# The cases, in one process (tests/vm/hostile.py): edit, loop, mount, the
+# user's operations, umount, fsck, and the kernel log scanned after each.
+python3 "$FERROFS_ROOT/tests/vm/hostile.py" "$base" "$work" "$MNT" <"$work/sample" | tee "$work/out"
+read -r n mounted bad < <(sed -n 's/^hostile: \([0-9]*\) cases, \([0-9]*\) mounted, \([0-9]*\) with.*/\1 \2 \3/p' "$work/out")
+echo "hostile images in the VM: ${n:-0} cases of $total (seed $seed), ${mounted:-0} mounted, ${bad:-0} with a kernel report"
+check hostile-vm-cases-ran test "${n:-0}" -ge "$count" -a "${mounted:-0}" -gt 0
+check hostile-vm-no-kernel-report test "${bad:-1}" -eq 0
 rm -rf "$work"
