@@ -10,20 +10,13 @@
 //! land on superblocks, nodes and file data rather than on empty space.
 #![no_main]
 
-use ferrofs_core::format::{FileType, Timespec, S_IFREG};
-use ferrofs_core::fs::{Filesystem, MountOptions, SetAttr};
+use ferrofs_core::fs::{Filesystem, MountOptions};
 use ferrofs_core::node::{self, NODE_MAGIC};
 use ferrofs_core::superblock::SUPERBLOCK_OFFSETS;
-use ferrofs_core_fuzz::{reseal_superblock, sample_image, MemDev, IMAGE_SIZE, PAGE};
+use ferrofs_core_fuzz::{change_things, read_everything, reseal_superblock, sample_image, MemDev, IMAGE_SIZE, PAGE};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
-
-/// Bounds on the walk, so a directory that a damaged tree makes huge or
-/// cyclic costs milliseconds, not the run.
-const MAX_INODES: usize = 64;
-const MAX_ENTRIES: usize = 512;
-const MAX_READ: usize = 64 << 10;
 
 struct Image {
     bytes: Vec<u8>,
@@ -37,10 +30,6 @@ fn image() -> &'static Image {
         let used_pages = bytes.chunks(PAGE).enumerate().filter(|(_, p)| p.iter().any(|&b| b != 0)).map(|(i, _)| i as u64).collect();
         Image { bytes, used_pages }
     })
-}
-
-fn now() -> Timespec {
-    Timespec { sec: 2000, nsec: 0 }
 }
 
 fn patched(img: &'static Image, data: &[u8], reseal: bool) -> MemDev<'static> {
@@ -66,67 +55,6 @@ fn patched(img: &'static Image, data: &[u8], reseal: bool) -> MemDev<'static> {
         }
     }
     dev
-}
-
-/// Every read the VFS could make, from the root down; all errors are fine.
-fn read_everything(fs: &mut Filesystem<MemDev<'static>>) {
-    let root = fs.root_ino();
-    let _ = fs.getattr(root);
-    let mut todo = vec![root];
-    let mut seen = BTreeSet::from([root]);
-    let mut buf = vec![0u8; MAX_READ];
-    while let Some(dir) = todo.pop() {
-        let mut ents = Vec::new();
-        let _ = fs.readdir(dir, 0, &mut |name, ino, ty, _| {
-            ents.push((name.to_vec(), ino, ty));
-            ents.len() < MAX_ENTRIES
-        });
-        let _ = fs.lookup(dir, b"no such name");
-        for (name, ino, ty) in ents {
-            let _ = fs.lookup(dir, &name);
-            if seen.len() >= MAX_INODES || !seen.insert(ino) {
-                continue;
-            }
-            let Ok(attr) = fs.getattr(ino) else { continue };
-            match attr.file_type() {
-                FileType::Regular => {
-                    let _ = fs.read(ino, 0, &mut buf);
-                    let _ = fs.read(ino, attr.size.saturating_sub(100), &mut buf[..4096]);
-                }
-                FileType::Symlink => {
-                    let _ = fs.readlink(ino);
-                }
-                FileType::Dir if ty == FileType::Dir => todo.push(ino),
-                _ => {}
-            }
-            read_xattrs(fs, ino, &mut buf);
-        }
-    }
-}
-
-fn read_xattrs(fs: &mut Filesystem<MemDev<'static>>, ino: u64, buf: &mut [u8]) {
-    let Ok(n) = fs.list_xattr(ino, &mut []) else { return };
-    let mut names = vec![0u8; n.min(MAX_READ)];
-    let Ok(n) = fs.list_xattr(ino, &mut names) else { return };
-    for name in names[..n.min(names.len())].split(|&c| c == 0).filter(|s| !s.is_empty()) {
-        let _ = fs.get_xattr(ino, name, &mut []);
-        let _ = fs.get_xattr(ino, name, buf);
-    }
-}
-
-/// Changes that walk and rewrite damaged trees: create, write, xattr,
-/// truncate, rename and unlink.
-fn change_things(fs: &mut Filesystem<MemDev<'static>>) {
-    let root = fs.root_ino();
-    let Ok(a) = fs.create(root, b"fuzz-new", S_IFREG | 0o644, 0, 0, 0, now()) else { return };
-    let _ = fs.write(a.ino, 3000, &[9u8; 6000], now());
-    let _ = fs.set_xattr(a.ino, b"user.fuzz", b"value", 0, now());
-    if let Ok(big) = fs.lookup(root, b"big") {
-        let _ = fs.setattr(big, &SetAttr { size: Some(100), ..Default::default() }, now());
-    }
-    let _ = fs.rename(root, b"fuzz-new", root, b"short", 0, now());
-    let _ = fs.unlink(root, b"hardlink", now());
-    let _ = fs.commit();
 }
 
 struct Sink;
