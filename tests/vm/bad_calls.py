@@ -148,13 +148,15 @@ libc.umount2(mnt.encode(), 0)
 # mount leaves the device as it was: it still mounts with defaults and
 # holds the file.
 for opts in ("commit=abc", "commit=-1", "commit=86401", "commit=99999999999999999999", "commit=", "commit",
-             "commit=1x", "commit= 5", "commit=0x10", "bogus", "commit=5,bogus", "=5", "ro,commit=abc",
+             "commit=1x", "commit= 5", "commit=0x10", "bogus", "commit=5,bogus", "ro,commit=abc",
              "a" * 4000):
     e = mount_errno(opts)
     check(f"mount-option-{opts[:24]}-einval", e == errno.EINVAL, errno.errorcode.get(e, e))
     if e == 0:
         libc.umount2(mnt.encode(), 0)
-for opts in ("commit=5,commit=7", "commit=0", "commit=86400", "commit=1,commit=1"):
+# A repeated option: the last one wins, as on ext4. An option with an empty
+# name ("=5") never reaches a filesystem: the VFS's option splitter drops it.
+for opts in ("commit=5,commit=7", "commit=0", "commit=86400", "commit=1,commit=1", "=5"):
     e = mount_errno(opts)
     check(f"mount-option-{opts}-accepted", e == 0, errno.errorcode.get(e, e))
     if e == 0:

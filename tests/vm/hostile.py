@@ -24,10 +24,10 @@ FS_IOC_FIEMAP = 0xC020660B
 SEEK_DATA, SEEK_HOLE = 3, 4
 
 
-def quiet(fn, *args):
+def quiet(fn, *args, **kwargs):
     """Runs one operation; an OSError is an answer, not a failure."""
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except OSError:
         return None
 
