@@ -218,25 +218,103 @@ fn inode_flags_set_by_setattr_survive_remount() {
     assert_clean(&mut fs);
 }
 
+/// The kernel adapter's `InheritedAcls::store` (rust/vfs/xattr.rs) over the
+/// core alone: stores each ACL on the inode a create just made as `name` in
+/// `dir`, with XATTR_CREATE, and on the first refusal removes the name
+/// (rmdir for a directory) and evicts the inode, which the VFS never saw.
+/// The adapter ignores an undo error (the transaction is aborted then); here
+/// it fails the test, so the cause is named instead of a later symptom.
+fn store_acls(
+    fs: &mut ferrofs_core::fs::Filesystem<SimDev>,
+    dir: u64,
+    name: &[u8],
+    attr: ferrofs_core::fs::InodeAttr,
+    acls: &[(&[u8], &[u8])],
+    now: ferrofs_core::format::Timespec,
+) -> Result<ferrofs_core::fs::InodeAttr, Error> {
+    use ferrofs_core::format::{S_IFDIR, S_IFMT};
+    let mut r = Ok(());
+    for &(xname, value) in acls {
+        r = r.and_then(|()| fs.set_xattr(attr.ino, xname, value, ferrofs_core::fs::XATTR_CREATE, now));
+    }
+    if let Err(e) = r {
+        let undone = if attr.mode & S_IFMT == S_IFDIR { fs.rmdir(dir, name, now) } else { fs.unlink(dir, name, now) };
+        undone.and_then(|()| fs.evict(attr.ino)).unwrap_or_else(|u| panic!("undoing the create of {name:?} after {e:?}: {u:?}"));
+        return Err(e);
+    }
+    Ok(attr)
+}
+
+/// Inodes the filesystem holds (statfs counts them on top of the free blocks).
+fn inode_count(fs: &ferrofs_core::fs::Filesystem<SimDev>) -> u64 {
+    let s = fs.statfs();
+    s.files - s.free_files
+}
+
+/// After an undone create of `name` (inode `ino`) in `dir`: no entry, no
+/// inode, no xattr, the inode count as `inodes`, and check clean.
+fn assert_create_undone(fs: &mut ferrofs_core::fs::Filesystem<SimDev>, dir: u64, name: &[u8], ino: u64, inodes: u64, what: &str) {
+    assert_eq!(fs.lookup(dir, name), Err(Error::NotFound), "{what}: the name is still there");
+    assert!(list(fs, dir).iter().all(|e| e.0 != name && e.1 != ino), "{what}: readdir still lists it: {:?}", list(fs, dir));
+    assert_eq!(fs.getattr(ino), Err(Error::NotFound), "{what}: inode {ino} is still there");
+    assert_eq!(inode_count(fs), inodes, "{what}: inode count");
+    assert_check_clean(fs, what);
+}
+
 #[test]
 fn create_undone_after_failed_acl_store_leaves_nothing() {
-    // The kernel adapter's create path: create, store the inherited ACL
-    // xattrs, and on failure unlink (or rmdir) and evict the new inode.
+    use ferrofs_core::format::XATTR_VALUE_MAX;
+    const DEFAULT: &[u8] = b"system.posix_acl_default";
+    const ACCESS: &[u8] = b"system.posix_acl_access";
+    // A directory whose default ACL is stored and whose access ACL is then
+    // refused (a value over the format's limit): the undo must take the
+    // stored ACL away with the directory.
     let mut fs = mount(fresh(16 << 20));
     let root = fs.root_ino();
+    let inodes = inode_count(&fs);
     let free = fs.statfs().free_blocks;
-    let d = fs.mkdir(root, b"d", 0o755, 0, 0, ts(1)).unwrap().ino;
-    fs.set_xattr(d, b"system.posix_acl_default", &[2, 0, 0, 0], 0, ts(1)).unwrap();
-    fs.set_xattr(d, b"system.posix_acl_access", &[2, 0, 0, 0], 0, ts(1)).unwrap();
-    assert_eq!(fs.set_xattr(d, b"system.posix_acl_access", b"again", 1, ts(1)), Err(Error::Exists));
-    fs.rmdir(root, b"d", ts(2)).unwrap();
-    fs.evict(d).unwrap();
-    let f = fs.create(root, b"f", 0o100644, 0, 0, 0, ts(3)).unwrap().ino;
-    fs.set_xattr(f, b"system.posix_acl_access", &[2, 0, 0, 0], 0, ts(3)).unwrap();
-    fs.unlink(root, b"f", ts(4)).unwrap();
-    fs.evict(f).unwrap();
-    assert_eq!(fs.lookup(root, b"f"), Err(Error::NotFound));
-    assert_clean(&mut fs);
+    let too_big = vec![2u8; XATTR_VALUE_MAX + 1];
+    let d = fs.mkdir(root, b"d", 0o40755, 0, 0, ts(1)).unwrap();
+    assert_eq!(inode_count(&fs), inodes + 1);
+    let r = store_acls(&mut fs, root, b"d", d, &[(DEFAULT, &[2, 0, 0, 0]), (ACCESS, &too_big)], ts(1));
+    assert_eq!(r, Err(Error::ArgTooBig));
+    assert_create_undone(&mut fs, root, b"d", d.ino, inodes, "dir, access ACL too big");
+    assert_eq!(fs.getattr(root).unwrap().nlink, 2, "the parent keeps a link from the undone directory");
+
+    // A regular file on a filesystem too full for its ACL but not for the
+    // create: the realistic way the store fails (ENOSPC). A 64 KiB value
+    // needs many more tree changes than a create, so filling the disk a
+    // little at a time finds a point where only the ACL is refused.
+    let filler = fs.create(root, b"filler", 0o100644, 0, 0, 0, ts(2)).unwrap().ino;
+    let inodes = inode_count(&fs);
+    let big = vec![2u8; XATTR_VALUE_MAX];
+    let mut off = 0u64;
+    while fs.statfs().avail_blocks > 512 {
+        off += fs.write(filler, off, &[7u8; 1 << 20], ts(2)).unwrap() as u64;
+    }
+    let (f, r) = loop {
+        let f = fs.create(root, b"f", 0o100644, 0, 0, 0, ts(3)).expect("the disk filled up before the ACL was ever refused");
+        match store_acls(&mut fs, root, b"f", f, &[(ACCESS, &big)], ts(3)) {
+            Err(e) => break (f, e),
+            // Stored: take it away again as a plain unlink would, fill more.
+            Ok(_) => {
+                fs.unlink(root, b"f", ts(3)).unwrap();
+                fs.evict(f.ino).unwrap();
+                off += fs.write(filler, off, &[7u8; 8 * 4096], ts(3)).unwrap() as u64;
+            }
+        }
+    };
+    assert_eq!(r, Error::NoSpace);
+    assert_create_undone(&mut fs, root, b"f", f.ino, inodes, "file, disk full for the ACL");
+
+    // Durable as well: after a remount (nothing left on the orphan list to
+    // reclaim) the same holds, and all the space comes back.
+    let dev = fs.unmount().unwrap();
+    let mut fs = mount(dev);
+    assert_create_undone(&mut fs, root, b"d", d.ino, inodes, "dir, after remount");
+    assert_create_undone(&mut fs, root, b"f", f.ino, inodes, "file, after remount");
+    fs.unlink(root, b"filler", ts(4)).unwrap();
+    fs.evict(filler).unwrap();
     fs.commit().unwrap();
-    assert!(fs.statfs().free_blocks + 8 >= free);
+    assert!(fs.statfs().free_blocks + 8 >= free, "space not given back: {} free, {free} at first", fs.statfs().free_blocks);
 }
