@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+# A mount point, or --self-test to check only the FIEMAP output parser.
 mnt = sys.argv[1]
 B = 4096
 
@@ -33,6 +34,54 @@ def fallocate(fd, mode, off, length):
     if _libc.fallocate(fd, mode, off, length) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
+
+
+FIEMAP_EXTENT_LAST = 0x1
+
+
+def fiemap_flags(out):
+    """The FLAGS of each extent `xfs_io -c "fiemap -v"` lists, as integers,
+    in order; holes (rows with "hole" and no FLAGS column) are left out.
+    None when an extent row's last field is not a 0x number."""
+    flags = []
+    for line in out.splitlines():
+        f = line.split()
+        if not f or not f[0].rstrip(":").isdigit() or "hole" in f:
+            continue
+        if not f[-1].startswith("0x"):
+            return None
+        flags.append(int(f[-1], 16))
+    return flags
+
+
+def last_flag_ok(flags):
+    """FIEMAP_EXTENT_LAST on the last extent and on no other: the bit, not
+    the text (0x1000 and 0x10 start with "0x1" too)."""
+    return bool(flags) and all(bool(fl & FIEMAP_EXTENT_LAST) == (i == len(flags) - 1) for i, fl in enumerate(flags))
+
+
+def self_test():
+    """The parser and the rule on made-up xfs_io output, so the check on the
+    real output cannot pass by accepting anything."""
+    head = "/mnt/f:\n EXT: FILE-OFFSET BLOCK-RANGE TOTAL FLAGS\n"
+    hole = "   1: [88..159]: hole 72\n"
+
+    def out(a, b):
+        return head + "   0: [0..87]: 2048..2135 88 " + a + "\n" + hole + "   2: [160..191]: 3000..3031 32 " + b + "\n"
+
+    cases = [
+        (out("0x0", "0x1"), True),
+        (out("0x0", "0x801"), True),  # UNWRITTEN | LAST
+        (out("0x0", "0x1000"), False),  # MERGED only
+        (out("0x0", "0x10"), False),
+        (out("0x0", "0x0"), False),
+        (out("0x1", "0x1"), False),  # LAST on an earlier extent too
+        (out("0x1", "0x0"), False),
+        (head + hole, False),  # no extents at all
+        (out("0x0", "1"), False),  # not a 0x field: not parsed as flags
+    ]
+    bad = [(o, want) for o, want in cases if (fiemap_flags(o) is not None and last_flag_ok(fiemap_flags(o))) != want]
+    check("fiemap-last-flag-self-test", not bad, bad)
 
 
 def seeks(fd, off):
@@ -91,9 +140,9 @@ def main():
 
     # FIEMAP through xfs_io: the fallocated file's extents, the last flagged.
     out = subprocess.run(["xfs_io", "-c", "fiemap -v", q], capture_output=True, text=True).stdout
-    rows = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
-    check("fiemap-lists-extents", len(rows) >= 2, out)
-    check("fiemap-last-flag", rows and rows[-1].split()[-1] in ("0x1", "0x00000001", "0x0001", "1") or "0x1" in (rows[-1] if rows else ""), out)
+    flags = fiemap_flags(out)
+    check("fiemap-lists-extents", flags is not None and len(flags) >= 2, out)
+    check("fiemap-last-flag", flags is not None and last_flag_ok(flags), out)
 
     # O_TMPFILE: no name until linkat; space back after the last close.
     t = os.open(mnt, os.O_TMPFILE | os.O_RDWR, 0o600)
@@ -119,4 +168,6 @@ def main():
     # leftover one from a crash is covered by the core's orphan tests.
 
 
-main()
+self_test()
+if mnt != "--self-test":
+    main()
