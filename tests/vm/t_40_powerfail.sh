@@ -17,7 +17,12 @@ fsync_file() { python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); 
 
 dmsetup create ferrofs-flakey --table "$(flakey_table up)" || { fail flakey-create; exit 0; }
 mkfs.ferrofs -q -f "$FLAKEY"
-mount -t ferrofs "$FLAKEY" "$MNT" || { fail flakey-mount; dmsetup remove ferrofs-flakey; exit 0; }
+# The longest commit interval the option takes (a day): no background
+# commit runs during the fsync checks, so only fsync can have made their
+# data durable before the writes are dropped (with the default 5 s, a
+# commit could, and an fsync that did nothing would pass).
+mount -t ferrofs -o commit=86400 "$FLAKEY" "$MNT" || { fail flakey-mount; dmsetup remove ferrofs-flakey; exit 0; }
+check fsync-mount-commit-86400 grep -q " $MNT ferrofs [^ ]*commit=86400" /proc/mounts
 
 # What is made durable by fsync.
 mkdir "$MNT/dir"
