@@ -1,6 +1,6 @@
 # Power failure with dm-flakey: after fsync returns, the file's data and
-# name survive losing every later write; unsynced work may be lost but the
-# filesystem stays consistent (fsck clean) and mountable.
+# name survive losing every later write; unsynced work is lost (no commit
+# ran) and the filesystem stays consistent (fsck clean) and mountable.
 . "$(dirname "$0")/lib.sh"
 sectors=$(blockdev --getsz "$DEV1")
 FLAKEY=/dev/mapper/ferrofs-flakey
