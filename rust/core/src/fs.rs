@@ -327,7 +327,11 @@ impl<D: BlockDevice> Filesystem<D> {
         s.node(fs_root.block, fs_root.generation, fs_root.level)?;
         let total = s.sb.total_blocks;
         let mut fs = Filesystem { s, fs_root, root_item, opts, global_reserve: (total / 64).clamp(24, 4096), op_seq: 0 };
-        if !fs.getattr(root_item.root_dir)?.file_type().eq(&FileType::Dir) {
+        let root_attr = fs.getattr(root_item.root_dir).map_err(|e| match e {
+            Error::NotFound => Error::corrupt("root directory's inode is missing"),
+            e => e,
+        })?;
+        if root_attr.file_type() != FileType::Dir {
             return Err(Error::corrupt("root directory is not a directory"));
         }
         if !opts.read_only {
