@@ -19,7 +19,7 @@
 
 mod common;
 use common::*;
-use ferrofs_core::edit::{self, Place, Target};
+use ferrofs_core::edit::{self, Part, Place, Target};
 use ferrofs_core::error::Error;
 use ferrofs_core::format::{self, FileType, Key};
 use ferrofs_core::fs::{Filesystem, RENAME_NOREPLACE};
@@ -360,8 +360,9 @@ fn several_fields_at_once() {
     assert_no_failures(&failures);
 }
 
-/// The three crafted images that oopsed or hung the kernel, each kept as a
-/// named regression case beside the campaign.
+/// The three crafted images that oopsed or hung the kernel, and the FIEMAP
+/// overflow found by reading the code, each kept as a named regression case
+/// beside the campaign.
 #[test]
 fn crafted_images_that_broke_the_kernel() {
     // An fs-tree root item claiming ~2^64 inodes: statfs overflowed.
@@ -396,6 +397,32 @@ fn crafted_images_that_broke_the_kernel() {
         other => panic!("rename into a self-parented directory: {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(5));
+
+    // An extent keyed near 2^64 file blocks: FIEMAP added its byte start
+    // and length unchecked. Now the extent fails to decode, and nothing
+    // past the maximum file size is ever reported.
+    let mut d = base_image();
+    let mut fs = mount(d.clone());
+    let data = fs.lookup(fs.root_ino(), b"data").unwrap();
+    drop(fs);
+    let targets = edit::targets(&mut d).unwrap();
+    let last_extent = targets
+        .iter()
+        .rev()
+        .find(|t| {
+            matches!(t.part, Part::ItemHeader(_, k) if k.objectid == data && k.ty == format::EXTENT_KEY) && t.field.name == "key_offset"
+        })
+        .copied()
+        .expect("data has extents");
+    edit::set(&mut d, last_extent.place, &last_extent.field, u64::MAX - 1).unwrap();
+    let mut fs = mount(d);
+    let mut past_max = false;
+    let r = fs.extents(data, 0, &mut |logical, _, len| {
+        past_max |= logical.checked_add(len).is_none_or(|end| end > format::MAX_FILE_SIZE);
+        true
+    });
+    assert!(matches!(r, Err(Error::Corrupt(c)) if c.what == "extent maps past the maximum file size" && c.ino == data), "{r:?}");
+    assert!(!past_max);
 }
 
 /// Sets `field` of the item at `key` in tree `tree` in place and re-seals
