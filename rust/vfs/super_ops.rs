@@ -62,12 +62,18 @@ unsafe extern "C" fn show_options(m: *mut b::seq_file, root: *mut b::dentry) -> 
 /// the call (I_SYNC set), on a super_block whose FsInfo is set; no i_rwsem
 /// or s_umount is held (locking.rst).
 unsafe extern "C" fn write_inode(inode: *mut b::inode, _wbc: *mut b::writeback_control) -> kernel::ffi::c_int {
-    // SAFETY: the VFS writes back a live inode of ours.
-    let (info, _, ino) = unsafe { super::namei::parts(inode) };
-    // SAFETY: as above.
-    match unsafe { super::file::push_times(info, inode, ino) } {
-        Ok(()) | Err(crate::error::Error::ReadOnly) | Err(crate::error::Error::NotFound) => 0,
-        Err(e) => super::errno_of(e).to_errno(),
+    // SAFETY: the writeback code passes a live ferrofs inode, kept live for
+    // the call, of a super_block whose FsInfo is set.
+    let inode = unsafe { super::inode::INode::from_raw(inode) };
+    super::types::from_result(|| write_times(inode))
+}
+
+/// write_inode's body: a read-only mount or an inode already gone from the
+/// core has nothing to write.
+fn write_times(inode: &super::inode::INode) -> kernel::error::Result {
+    match super::file::push_times(inode) {
+        Ok(()) | Err(crate::error::Error::ReadOnly) | Err(crate::error::Error::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
