@@ -133,6 +133,28 @@ impl Drop for INodeLock<'_> {
 pub(crate) struct Locked<'a>(&'a INode);
 
 impl<'a> Locked<'a> {
+    /// Vouches that the VFS holds `inode`'s i_rwsem for the call.
+    ///
+    /// # Safety
+    /// The i_rwsem of `inode` is held exclusively for `'a`, on behalf of
+    /// the calling thread (by the VFS around the current callback).
+    pub(crate) unsafe fn assume(inode: &'a INode) -> Self {
+        // INVARIANT: the caller guarantees the lock for 'a.
+        Locked(inode)
+    }
+
+    /// The inode, without the lock's guarantee.
+    pub(crate) fn inode(self) -> &'a INode {
+        self.0
+    }
+
+    /// i_mode: file type and permission bits.
+    pub(crate) fn mode(self) -> u32 {
+        // SAFETY: live inode whose i_rwsem is held (type invariant), which
+        // keeps i_mode from changing under this read.
+        unsafe { (*self.as_ptr()).i_mode as u32 }
+    }
+
     /// Sets i_size (i_size_write).
     pub(crate) fn set_size(self, size: i64) {
         // SAFETY: live inode whose i_rwsem is held (type invariant), as
@@ -140,11 +162,27 @@ impl<'a> Locked<'a> {
         unsafe { b::ferrofs_i_size_write(self.as_ptr(), size) }
     }
 
+    /// Sets i_size and drops the page cache past it (truncate_setsize),
+    /// waiting for writeback of the folios it drops. The caller must hold
+    /// no folio lock or core lock.
+    pub(crate) fn truncate_setsize(self, size: i64) {
+        // SAFETY: live inode whose i_rwsem is held (type invariant), as
+        // truncate_setsize requires.
+        unsafe { b::truncate_setsize(self.as_ptr(), size) }
+    }
+
     /// Drops the page cache of bytes `start..=end` (truncate_pagecache_range).
     pub(crate) fn truncate_pagecache_range(self, start: i64, end: i64) {
         // SAFETY: live inode whose i_rwsem is held (type invariant), which
         // keeps writes from bringing pages of the range back meanwhile.
         unsafe { b::truncate_pagecache_range(self.as_ptr(), start, end) }
+    }
+
+    /// `refresh` under the lock.
+    pub(crate) fn refresh(self, a: &InodeAttr) {
+        // SAFETY: live inode whose i_rwsem is held (type invariant), which
+        // serialises its attribute updates.
+        unsafe { refresh(self.as_ptr(), a) }
     }
 
     /// `refresh_fields` under the lock.

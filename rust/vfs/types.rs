@@ -16,10 +16,12 @@
 
 use super::bindings as b;
 use super::fs_info::FsInfo;
-use super::inode::INode;
+use super::inode::{self, INode};
+use crate::error::Result as CoreResult;
+use crate::fs::InodeAttr;
 use kernel::error::Error;
 use kernel::ffi::{c_char, c_int};
-use kernel::types::Opaque;
+use kernel::types::{ARef, Opaque};
 
 /// A mounted ferrofs super_block.
 ///
@@ -61,6 +63,122 @@ impl SuperBlock {
         // SAFETY: the super_block is live (type invariant); the shim takes
         // s_umount around sync_filesystem itself.
         unsafe { b::ferrofs_sync_sb(self.as_ptr()) }
+    }
+
+    /// The inode `ino`, from the inode cache or loaded (see `inode::iget`).
+    pub(crate) fn iget(&self, ino: u64, known: Option<&InodeAttr>) -> CoreResult<ARef<INode>> {
+        // SAFETY: a live ferrofs super_block with s_fs_info set (type
+        // invariant), as iget requires.
+        unsafe { inode::iget(self.as_ptr(), ino, known) }
+    }
+}
+
+/// A dentry of a ferrofs filesystem.
+///
+/// # Invariants
+/// The dentry is live for the borrow and its name does not change during
+/// it (the VFS holds the parent directory's i_rwsem, as it does around
+/// lookup and the namespace operations).
+#[repr(transparent)]
+pub(crate) struct Dentry(Opaque<b::dentry>);
+
+impl Dentry {
+    /// Borrows a dentry as a `Dentry`.
+    ///
+    /// # Safety
+    /// `ptr` is a live dentry of a ferrofs filesystem whose name stays
+    /// stable for `'a` (its parent's i_rwsem is held for that long).
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut b::dentry) -> &'a Self {
+        // SAFETY: `Dentry` is a transparent wrapper of `dentry`.
+        // INVARIANT: the caller guarantees a live dentry with a stable name.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The C pointer, for calls not wrapped here.
+    pub(crate) fn as_ptr(&self) -> *mut b::dentry {
+        self.0.get()
+    }
+
+    /// The name (not NUL-terminated; not yet checked against NAME_MAX).
+    pub(crate) fn name(&self) -> &[u8] {
+        let mut len = 0u32;
+        // SAFETY: the dentry is live and its name stable for the borrow of
+        // `self` (type invariant); the shim returns `d_name.name` and its
+        // length.
+        unsafe { core::slice::from_raw_parts(b::ferrofs_dentry_name(self.as_ptr(), &mut len), len as usize) }
+    }
+
+    /// Gives the lookup's answer to the VFS (d_splice_alias): `inode`, or
+    /// None to leave the dentry negative. Returns what `->lookup` returns:
+    /// NULL, another dentry for the inode, or an ERR_PTR.
+    ///
+    /// # Safety
+    /// `self` is the new negative dentry of a `->lookup` in progress.
+    pub(crate) unsafe fn splice_alias(&self, inode: Option<ARef<INode>>) -> *mut b::dentry {
+        let raw = inode.map_or(core::ptr::null_mut(), |i| ARef::into_raw(i).as_ptr().cast::<b::inode>());
+        // SAFETY: a dentry of a lookup in progress (contract); d_splice_alias
+        // takes over the inode reference (NULL for a negative dentry).
+        unsafe { b::ferrofs_d_splice_alias(raw, self.as_ptr()) }
+    }
+
+    /// Makes the dentry positive with `inode`, whose reference it takes
+    /// over (d_instantiate).
+    ///
+    /// # Safety
+    /// `self` is the negative dentry of a create, mknod, mkdir, symlink or
+    /// link in progress, in a directory whose i_rwsem the VFS holds.
+    pub(crate) unsafe fn instantiate(&self, inode: ARef<INode>) {
+        // SAFETY: a negative dentry of a namespace call in progress
+        // (contract); the dentry takes over our reference.
+        unsafe { b::ferrofs_d_instantiate(self.as_ptr(), ARef::into_raw(inode).as_ptr().cast()) }
+    }
+
+    /// The inode of a positive dentry, or None for a negative one.
+    pub(crate) fn inode(&self) -> Option<&INode> {
+        // SAFETY: the dentry is live (type invariant); d_inode is read once.
+        let raw = unsafe { b::ferrofs_dentry_inode(self.as_ptr()) };
+        if raw.is_null() {
+            return None;
+        }
+        // SAFETY: a positive dentry holds a reference to its inode, a ferrofs
+        // inode, and with the parent locked it stays positive for the borrow.
+        Some(unsafe { INode::from_raw(raw) })
+    }
+}
+
+/// The idmap of the mount a VFS call came through.
+///
+/// # Invariants
+/// The idmap is live for the borrow (the call pins its mount).
+#[repr(transparent)]
+pub(crate) struct Idmap(Opaque<b::mnt_idmap>);
+
+impl Idmap {
+    /// Borrows an idmap as an `Idmap`.
+    ///
+    /// # Safety
+    /// `ptr` is the idmap of the mount of a VFS call in progress, live for
+    /// `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut b::mnt_idmap) -> &'a Self {
+        // SAFETY: `Idmap` is a transparent wrapper of `mnt_idmap`.
+        // INVARIANT: the caller guarantees a live idmap for 'a.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The C pointer, for calls not wrapped here.
+    pub(crate) fn as_ptr(&self) -> *mut b::mnt_idmap {
+        self.0.get()
+    }
+
+    /// Mode, uid and gid of a new inode of `mode` in `dir`, through this
+    /// mount's idmap (inode_init_owner's rules: a setgid directory passes
+    /// its group on, and its setgid bit to subdirectories).
+    pub(crate) fn new_owner(&self, dir: &INode, mode: u32) -> (u32, u32, u32) {
+        let (mut mode, mut uid, mut gid) = (mode, 0u32, 0u32);
+        // SAFETY: a live idmap (type invariant) and a live directory; the
+        // shim only reads the directory's mode and group.
+        unsafe { b::ferrofs_new_owner(self.as_ptr(), dir.as_ptr(), &mut mode, &mut uid, &mut gid) };
+        (mode, uid, gid)
     }
 }
 
