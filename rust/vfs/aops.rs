@@ -16,7 +16,8 @@ use super::cell::{zeroed, Vtable};
 use super::errno_of;
 use super::fs_info::FsInfo;
 use super::namei::parts;
-use crate::error::Error as CoreError;
+use super::types::{from_result, Folio};
+use crate::error::{Error as CoreError, Result as CoreResult};
 use crate::mem::TryVec;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::ffi::{c_int, c_uint, c_void};
@@ -55,30 +56,16 @@ unsafe fn with_folio_bytes<T>(folio: *mut b::folio, f: impl FnOnce(&mut [u8]) ->
 
 /// Reads a locked folio's contents from the core; zero past the end of the
 /// file. Leaves the folio locked.
-///
-/// # Safety
-/// `folio` is locked and belongs to a live ferrofs regular file.
-unsafe fn fill_folio(folio: *mut b::folio) -> c_int {
-    // SAFETY: a locked folio of ours has a live mapping and host.
-    let inode = unsafe { b::ferrofs_folio_inode(folio) };
-    // SAFETY: as above.
-    let (info, _, ino) = unsafe { parts(inode) };
-    // SAFETY: as above.
-    let pos = unsafe { b::ferrofs_folio_pos(folio) } as u64;
-    // SAFETY: locked folio (contract).
-    let r = unsafe {
-        with_folio_bytes(folio, |bytes| {
-            let n = info.with_core(|fs| fs.read(ino, pos, bytes))?;
-            if let Some(tail) = bytes.get_mut(n..) {
-                tail.fill(0);
-            }
-            Ok(())
-        })
-    };
-    match r {
-        Ok(()) => 0,
-        Err(e) => errno_of(e).to_errno(),
-    }
+fn fill_folio(folio: &Folio) -> CoreResult<()> {
+    let inode = folio.inode();
+    let (info, ino, pos) = (inode.info(), inode.ino(), folio.pos());
+    folio.with_bytes(|bytes| {
+        let n = info.with_core(|fs| fs.read(ino, pos, bytes))?;
+        if let Some(tail) = bytes.get_mut(n..) {
+            tail.fill(0);
+        }
+        Ok(())
+    })
 }
 
 /// `->read_folio`: fills one folio of a regular file from the core.
@@ -93,11 +80,14 @@ unsafe fn fill_folio(folio: *mut b::folio) -> c_int {
 /// whatever the result, as the operation requires. `_file` may be NULL and
 /// is not used.
 unsafe extern "C" fn read_folio(_file: *mut b::file, folio: *mut b::folio) -> c_int {
-    // SAFETY: the VFS passes a locked folio of our mapping.
-    let rc = unsafe { fill_folio(folio) };
-    // SAFETY: marks it uptodate on success and unlocks it either way.
-    unsafe { b::folio_end_read(folio, rc == 0) };
-    rc
+    // SAFETY: the page cache passes a locked, referenced folio of a ferrofs
+    // regular file, ours until folio_end_read below.
+    let f = unsafe { Folio::from_raw(folio) };
+    let r = fill_folio(f);
+    // SAFETY: our locked folio; marks it uptodate on success and unlocks it
+    // either way (`f` is not used after this).
+    unsafe { b::folio_end_read(folio, r.is_ok()) };
+    from_result(|| Ok(r?))
 }
 
 /// `->readahead`: reads the whole window in one core call, then copies it
@@ -338,12 +328,11 @@ unsafe extern "C" fn dirty_folio(mapping: *mut b::address_space, folio: *mut b::
 /// The inode may be being evicted (truncate_inode_pages_final), but its
 /// memory and its super_block's FsInfo outlive the call.
 unsafe extern "C" fn invalidate_folio(folio: *mut b::folio, offset: usize, len: usize) {
-    // SAFETY: the VFS passes a locked folio of ours being truncated.
-    unsafe {
-        if offset == 0 && len == b::ferrofs_folio_size(folio) && b::ferrofs_folio_unreserve(folio) {
-            let (info, _, _) = parts(b::ferrofs_folio_inode(folio));
-            info.release_dirty();
-        }
+    // SAFETY: the VFS passes a locked folio still in the page cache of a
+    // ferrofs regular file, whose inode memory outlives the call.
+    let folio = unsafe { Folio::from_raw(folio) };
+    if offset == 0 && len == folio.size() && folio.unreserve() {
+        folio.inode().info().release_dirty();
     }
 }
 
@@ -357,13 +346,12 @@ unsafe extern "C" fn invalidate_folio(folio: *mut b::folio, offset: usize, len: 
 /// offers only clean ones; invalidate_inode_pages2 can offer a dirty one):
 /// its tag and promise are dropped all the same.
 unsafe extern "C" fn release_folio(folio: *mut b::folio, _gfp: b::gfp_t) -> bool {
-    // SAFETY: the VFS passes a locked, clean folio of ours; a clean folio
-    // holds no promise any more, so the tag can go.
-    unsafe {
-        if b::ferrofs_folio_unreserve(folio) {
-            let (info, _, _) = parts(b::ferrofs_folio_inode(folio));
-            info.release_dirty();
-        }
+    // SAFETY: filemap_release_folio passes a locked folio of a live ferrofs
+    // regular file's page cache, for the call.
+    let folio = unsafe { Folio::from_raw(folio) };
+    // A clean folio holds no promise any more, so the tag can go.
+    if folio.unreserve() {
+        folio.inode().info().release_dirty();
     }
     true
 }
@@ -469,7 +457,10 @@ unsafe extern "C" fn write_begin(
                 b::ferrofs_folio_zero(folio, 0, size);
                 0
             } else {
-                fill_folio(folio)
+                match fill_folio(Folio::from_raw(folio)) {
+                    Ok(()) => 0,
+                    Err(e) => errno_of(e).to_errno(),
+                }
             };
             if rc != 0 {
                 b::folio_unlock(folio);

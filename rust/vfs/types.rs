@@ -243,6 +243,74 @@ impl File {
     }
 }
 
+/// A folio in the page cache of a ferrofs regular file.
+///
+/// # Invariants
+/// The folio is live and referenced for the borrow, and locked by this
+/// thread (or under writeback started by it), so it stays in its mapping,
+/// whose host is a live ferrofs regular-file inode.
+#[repr(transparent)]
+pub(crate) struct Folio(Opaque<b::folio>);
+
+impl Folio {
+    /// Borrows a folio as a `Folio`.
+    ///
+    /// # Safety
+    /// `ptr` is a referenced folio of a ferrofs regular file's page cache,
+    /// locked by the caller (or under its writeback) for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut b::folio) -> &'a Self {
+        // SAFETY: `Folio` is a transparent wrapper of `folio`.
+        // INVARIANT: the caller guarantees a locked folio of ours for 'a.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The C pointer, for calls not wrapped here.
+    pub(crate) fn as_ptr(&self) -> *mut b::folio {
+        self.0.get()
+    }
+
+    /// The inode whose page cache holds the folio.
+    pub(crate) fn inode(&self) -> &INode {
+        // SAFETY: a locked folio stays in its mapping, whose host is a live
+        // ferrofs inode (type invariant) that outlives its page cache.
+        unsafe { INode::from_raw(b::ferrofs_folio_inode(self.as_ptr())) }
+    }
+
+    /// Byte offset of the folio in its file.
+    pub(crate) fn pos(&self) -> u64 {
+        // SAFETY: the folio is live and in its mapping (type invariant).
+        unsafe { b::ferrofs_folio_pos(self.as_ptr()) as u64 }
+    }
+
+    /// Size of the folio in bytes.
+    pub(crate) fn size(&self) -> usize {
+        // SAFETY: the folio is live (type invariant).
+        unsafe { b::ferrofs_folio_size(self.as_ptr()) }
+    }
+
+    /// The folio's bytes, mapped for the duration of `f`.
+    pub(crate) fn with_bytes<T>(&self, f: impl FnOnce(&mut [u8]) -> T) -> T {
+        // SAFETY: the folio is locked by this thread (type invariant), so its
+        // contents are ours; ferrofs never enables large folios, so the one
+        // mapped page covers folio_size bytes, and it is unmapped after `f`.
+        unsafe {
+            let len = b::ferrofs_folio_size(self.as_ptr());
+            let addr = b::ferrofs_folio_map(self.as_ptr());
+            let r = f(core::slice::from_raw_parts_mut(addr.cast::<u8>(), len));
+            b::ferrofs_folio_unmap(addr);
+            r
+        }
+    }
+
+    /// Drops the folio's tag of a promised block (`folio->private`); true
+    /// if it had one, whose promise the caller then gives back.
+    pub(crate) fn unreserve(&self) -> bool {
+        // SAFETY: the folio is locked (type invariant), which serialises its
+        // private tag.
+        unsafe { b::ferrofs_folio_unreserve(self.as_ptr()) }
+    }
+}
+
 /// What a callback's successful value becomes at the C boundary, and what
 /// an error becomes there.
 pub(crate) trait ToCallbackReturn {
