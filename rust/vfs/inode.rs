@@ -61,6 +61,19 @@ impl INode {
         self.super_block().info()
     }
 
+    /// The link count (i_nlink).
+    pub(crate) fn nlink(&self) -> u32 {
+        // SAFETY: the inode is live (type invariant); a plain read, as the
+        // VFS's own readers of i_nlink do.
+        unsafe { b::ferrofs_inode_nlink(self.as_ptr()) }
+    }
+
+    /// Whether iget_failed marked the inode bad.
+    pub(crate) fn is_bad(&self) -> bool {
+        // SAFETY: the inode is live (type invariant).
+        unsafe { b::is_bad_inode(self.as_ptr()) }
+    }
+
     /// i_size (i_size_read).
     pub(crate) fn size(&self) -> i64 {
         // SAFETY: the inode is live (type invariant); i_size_read is the

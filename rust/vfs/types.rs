@@ -21,6 +21,7 @@ use crate::error::Result as CoreResult;
 use crate::fs::InodeAttr;
 use kernel::error::Error;
 use kernel::ffi::{c_char, c_int};
+use kernel::str::CStr;
 use kernel::types::{ARef, Opaque};
 
 /// A mounted ferrofs super_block.
@@ -54,6 +55,13 @@ impl SuperBlock {
         // SAFETY: by the type invariant `s_fs_info` is the FsInfo set by
         // fill_super, which outlives the super_block and so this borrow.
         unsafe { FsInfo::from_sb_info(b::ferrofs_sb_fs_info(self.as_ptr())) }
+    }
+
+    /// The device name (s_id), for messages.
+    pub(crate) fn id(&self) -> &CStr {
+        // SAFETY: s_id is a NUL-terminated array inside the live super_block
+        // (type invariant), set before fill_super and never changed after.
+        unsafe { CStr::from_char_ptr(b::ferrofs_sb_id(self.as_ptr())) }
     }
 
     /// Writes back and commits the whole filesystem (sync_filesystem, with
