@@ -12,6 +12,7 @@ use super::{errno_of, now};
 use crate::error::{Error as CoreError, Result as CoreResult};
 use crate::format::{Timespec, NAME_MAX, S_IFMT, S_IFREG};
 use crate::fs::{InodeAttr, SetAttr, RENAME_EXCHANGE, RENAME_NOREPLACE};
+use core::marker::PhantomData;
 use kernel::error::code::{ECHILD, ENOENT};
 use kernel::error::{to_result, Result};
 use kernel::ffi::c_int;
@@ -242,13 +243,12 @@ pub(crate) unsafe extern "C" fn symlink(
 /// (locking.rst).
 pub(crate) unsafe extern "C" fn link(old: *mut b::dentry, dir: *mut b::inode, dentry: *mut b::dentry) -> c_int {
     // SAFETY: the VFS passes these live for the call, holding the i_rwsem
-    // of `dir` and of `old`'s inode, which `old` (positive) pins.
-    let (old, dir, dentry) = unsafe { (Dentry::from_raw(old), Locked::assume(INode::from_raw(dir)), Dentry::from_raw(dentry)) };
-    from_result(|| {
-        let target = old.inode().ok_or(ENOENT)?;
-        // SAFETY: vfs_link holds the source inode's i_rwsem for the call.
-        Ok(link_to(unsafe { Locked::assume(target) }, dir, dentry)?)
-    })
+    // of `dir` and of `old`'s inode, which `old` (positive) pins. `old`'s
+    // own parent is not locked, so it is not borrowed as a `Dentry`.
+    let (target, dir, dentry) = unsafe {
+        (Locked::assume(INode::from_raw(b::ferrofs_dentry_inode(old))), Locked::assume(INode::from_raw(dir)), Dentry::from_raw(dentry))
+    };
+    from_result(|| Ok(link_to(target, dir, dentry)?))
 }
 
 /// link's body: names `target` as `dentry` in `dir`.
@@ -368,32 +368,53 @@ fn rename_in(old_dir: Locked<'_>, old: &Dentry, new_dir: Locked<'_>, new: &Dentr
     Ok(())
 }
 
-/// The request of a setattr.
+/// The arguments of a setattr call.
 ///
 /// # Invariants
-/// The live `iattr` of a notify_change call in progress.
-#[repr(transparent)]
-struct IAttr(Opaque<b::iattr>);
+/// `idmap`, `dentry` and `iattr` are the arguments of a notify_change call
+/// in progress, live for `'a`: the mount's idmap, a positive dentry of a
+/// live ferrofs inode whose i_rwsem the VFS holds exclusively, and the
+/// requested change. (The dentry's parent is not locked, so its name is
+/// not read: this is not a `Dentry`.)
+struct SetattrCall<'a> {
+    idmap: *mut b::mnt_idmap,
+    dentry: *mut b::dentry,
+    iattr: *mut b::iattr,
+    _call: PhantomData<&'a ()>,
+}
 
-impl IAttr {
-    /// Borrows a request as an `IAttr`.
+impl<'a> SetattrCall<'a> {
+    /// Wraps the arguments of a setattr.
     ///
     /// # Safety
-    /// `ptr` is the live iattr of a notify_change call in progress, for `'a`.
-    unsafe fn from_raw<'a>(ptr: *mut b::iattr) -> &'a Self {
-        // SAFETY: `IAttr` is a transparent wrapper of `iattr`.
-        // INVARIANT: the caller guarantees a live request for 'a.
-        unsafe { &*ptr.cast::<Self>() }
+    /// They are the arguments of a notify_change call in progress, for `'a`.
+    unsafe fn new(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, iattr: *mut b::iattr) -> Self {
+        // INVARIANT: the caller guarantees the arguments of a call in progress.
+        SetattrCall { idmap, dentry, iattr, _call: PhantomData }
+    }
+
+    /// The inode being changed, locked by the VFS.
+    fn inode(&self) -> Locked<'a> {
+        // SAFETY: a positive dentry pins its ferrofs inode, whose i_rwsem
+        // notify_change holds for the call (type invariant).
+        unsafe { Locked::assume(INode::from_raw(b::ferrofs_dentry_inode(self.dentry))) }
     }
 
     /// setattr_prepare (permission and limit checks), then the request's
     /// fields in plain form.
-    fn prepare(&self, idmap: &Idmap, dentry: &Dentry) -> Result<b::ferrofs_iattr> {
+    fn prepare(&self) -> Result<b::ferrofs_iattr> {
         let mut f = b::ferrofs_iattr::default();
-        // SAFETY: a live request (type invariant) of a setattr on `dentry`
-        // through `idmap`, both live.
-        to_result(unsafe { b::ferrofs_setattr_prepare(idmap.as_ptr(), dentry.as_ptr(), self.0.get(), &mut f) })?;
+        // SAFETY: the live arguments of a setattr (type invariant).
+        to_result(unsafe { b::ferrofs_setattr_prepare(self.idmap, self.dentry, self.iattr, &mut f) })?;
         Ok(f)
+    }
+
+    /// After a mode change reached the core and the VFS inode: brings the
+    /// access ACL in line (posix_acl_chmod). No core lock may be held.
+    fn chmod_acl(&self) -> Result {
+        // SAFETY: the arguments of this setattr, whose inode's i_rwsem the
+        // VFS holds (type invariant).
+        to_result(unsafe { super::xattr::chmod_acl(self.idmap, self.dentry) })
     }
 }
 
@@ -423,19 +444,16 @@ fn attr_bits() -> [u32; 7] {
 /// here by setattr_prepare) and `idmap` the mount's idmap. No folio lock or
 /// core lock is held, so truncate_setsize may wait for writeback.
 pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, iattr: *mut b::iattr) -> c_int {
-    // SAFETY: notify_change passes its idmap, a positive dentry and the
-    // live request, all for the call.
-    let (idmap, dentry, iattr) = unsafe { (Idmap::from_raw(idmap), Dentry::from_raw(dentry), IAttr::from_raw(iattr)) };
-    from_result(|| {
-        let inode = dentry.inode().ok_or(ENOENT)?;
-        // SAFETY: notify_change holds the inode's i_rwsem for the call.
-        change_attrs(idmap, dentry, unsafe { Locked::assume(inode) }, iattr)
-    })
+    // SAFETY: notify_change passes its idmap, a positive dentry whose inode
+    // it holds locked, and the live request, all for the call.
+    let call = unsafe { SetattrCall::new(idmap, dentry, iattr) };
+    from_result(|| change_attrs(&call))
 }
 
-/// setattr's body: `inode` is `dentry`'s; no folio or core lock is held.
-fn change_attrs(idmap: &Idmap, dentry: &Dentry, inode: Locked<'_>, iattr: &IAttr) -> Result {
-    let mut f = iattr.prepare(idmap, dentry)?;
+/// setattr's body; no folio or core lock is held.
+fn change_attrs(call: &SetattrCall<'_>) -> Result {
+    let mut f = call.prepare()?;
+    let inode = call.inode();
     let ino = inode.ino();
     let has = |bit: u32| f.valid & bit != 0;
     let [m, u, g, s, a, mt, c] = attr_bits().map(has);
@@ -489,9 +507,8 @@ fn change_attrs(idmap: &Idmap, dentry: &Dentry, inode: Locked<'_>, iattr: &IAttr
     }
     r?;
     if m {
-        // SAFETY: the arguments of this setattr, whose inode's i_rwsem is
-        // held (`Locked`); the new mode is in place, the core lock free.
-        return to_result(unsafe { super::xattr::chmod_acl(idmap.as_ptr(), dentry.as_ptr()) });
+        // The new mode is in place, the core lock free.
+        return call.chmod_acl();
     }
     Ok(())
 }
