@@ -341,6 +341,18 @@ impl ToCallbackReturn for () {
     }
 }
 
+/// `int` callbacks that return a count (xattr get): the count or a
+/// negative errno.
+impl ToCallbackReturn for c_int {
+    type Ret = c_int;
+    fn into_ret(self) -> c_int {
+        self
+    }
+    fn from_error(e: Error) -> c_int {
+        e.to_errno()
+    }
+}
+
 /// `loff_t` callbacks (llseek): the position or a negative errno.
 impl ToCallbackReturn for i64 {
     type Ret = i64;
@@ -370,14 +382,14 @@ fn err_ptr(e: Error) -> *mut kernel::ffi::c_void {
     unsafe { b::ferrofs_err_ptr(e.to_errno() as _) }
 }
 
-/// `struct dentry *` callbacks (lookup): the dentry (NULL allowed) or an
-/// ERR_PTR.
-impl ToCallbackReturn for *mut b::dentry {
-    type Ret = *mut b::dentry;
-    fn into_ret(self) -> *mut b::dentry {
+/// Pointer callbacks (lookup's `struct dentry *`, get_inode_acl's
+/// `struct posix_acl *`): the pointer (NULL allowed) or an ERR_PTR.
+impl<T> ToCallbackReturn for *mut T {
+    type Ret = *mut T;
+    fn into_ret(self) -> *mut T {
         self
     }
-    fn from_error(e: Error) -> *mut b::dentry {
+    fn from_error(e: Error) -> *mut T {
         err_ptr(e).cast()
     }
 }
