@@ -6,6 +6,7 @@ use super::bindings as b;
 use super::cell::{zeroed, KernelStatic};
 use super::device::KernelDevice;
 use super::options::{self, MountParams, ParamError};
+use super::types::from_result;
 use super::{errno_of, fs_info, inode, super_ops};
 use crate::error::Error as CoreError;
 use crate::superblock;
@@ -13,6 +14,7 @@ use kernel::alloc::flags::GFP_KERNEL;
 use kernel::error::to_result;
 use kernel::prelude::*;
 use kernel::str::CString;
+use kernel::types::Opaque;
 use kernel::{c_str, fmt};
 
 /// Name the type registers under, and the prefix of the fs_context log.
@@ -60,6 +62,81 @@ impl Drop for Registration {
     }
 }
 
+/// A mount or reconfigure context of ours.
+///
+/// # Invariants
+/// A live fs_context of the ferrofs type, used by no other operation for
+/// the borrow (the VFS serialises a context's operations: fsconfig holds
+/// `fc->uapi_mutex`; mount(2) owns its context alone). Its `fs_private` is
+/// NULL or a `MountParams` box made by `init`, which `take_params` frees.
+#[repr(transparent)]
+struct FsContext(Opaque<b::fs_context>);
+
+impl FsContext {
+    /// Borrows a context as an `FsContext`.
+    ///
+    /// # Safety
+    /// `ptr` is a live fs_context of our type that no other operation uses
+    /// for `'a`, whose `fs_private` is NULL or a box `init` made.
+    unsafe fn from_raw<'a>(ptr: *mut b::fs_context) -> &'a mut Self {
+        // SAFETY: `FsContext` is a transparent wrapper of `fs_context`.
+        // INVARIANT: the caller guarantees a live context of ours for 'a.
+        unsafe { &mut *ptr.cast::<Self>() }
+    }
+
+    /// Hangs our operations and a fresh `MountParams` box on the context.
+    fn init(&mut self) -> Result {
+        let params = KBox::new(MountParams::default(), GFP_KERNEL)?;
+        // SAFETY: a live context that only we use (type invariant);
+        // CONTEXT_OPS is static.
+        // INVARIANT: `fs_private` becomes a box made here.
+        unsafe {
+            b::ferrofs_fc_set_ops(self.0.get(), &CONTEXT_OPS);
+            b::ferrofs_fc_set_private(self.0.get(), KBox::into_raw(params).cast());
+        }
+        Ok(())
+    }
+
+    /// The options parsed so far; None if `init` has not run.
+    fn params(&mut self) -> Option<&mut MountParams> {
+        // SAFETY: `fs_private` is NULL or our box (type invariant); the
+        // `&mut self` borrow keeps any other reference to it out.
+        unsafe { b::ferrofs_fc_private(self.0.get()).cast::<MountParams>().as_mut() }
+    }
+
+    /// Takes the `MountParams` box off the context.
+    fn take_params(&mut self) -> Option<KBox<MountParams>> {
+        // SAFETY: a live context (type invariant).
+        let p = unsafe { b::ferrofs_fc_private(self.0.get()) }.cast::<MountParams>();
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` is the box `init` made (type invariant), given back
+        // once: `fs_private` is cleared first.
+        // INVARIANT: `fs_private` becomes NULL.
+        unsafe {
+            b::ferrofs_fc_set_private(self.0.get(), core::ptr::null_mut());
+            Some(KBox::from_raw(p))
+        }
+    }
+
+    /// Logs `msg` in the context (dmesg for mount(2), the fd log for fsopen).
+    fn log_error(&self, msg: &str) {
+        if let Ok(text) = CString::try_from_fmt(fmt!("{}", msg)) {
+            // SAFETY: a live context that only we use (type invariant);
+            // `text` is NUL-terminated and outlives the call.
+            unsafe { b::ferrofs_fc_error(self.0.get(), text.as_char_ptr()) };
+        }
+    }
+
+    /// get_tree_bdev with our fill_super: opens the device and mounts.
+    fn get_tree_bdev(&self) -> Result {
+        // SAFETY: a live mount context (type invariant), its parameters
+        // parsed; fill_super has the signature get_tree_bdev expects.
+        to_result(unsafe { b::ferrofs_get_tree_bdev(self.0.get(), Some(fill_super)) })
+    }
+}
+
 /// `file_system_type::init_fs_context`: hangs our operations and a
 /// `MountParams` box on a new context (mount, or remount).
 ///
@@ -70,16 +147,10 @@ impl Drop for Registration {
 /// cleared by vfs_clean_context after `free_fs_context`). The VFS calls
 /// `free_fs_context` once for each successful call, which frees the box.
 unsafe extern "C" fn init_fs_context(fc: *mut b::fs_context) -> kernel::ffi::c_int {
-    let Ok(params) = KBox::new(MountParams::default(), GFP_KERNEL) else {
-        return ENOMEM.to_errno();
-    };
-    // SAFETY: the VFS hands us a live fs_context being set up for our type;
-    // CONTEXT_OPS is static; the params box is freed by free_fs_context.
-    unsafe {
-        b::ferrofs_fc_set_ops(fc, &CONTEXT_OPS);
-        b::ferrofs_fc_set_private(fc, KBox::into_raw(params).cast());
-    }
-    0
+    // SAFETY: the VFS passes a live context of our type, used by nothing
+    // else yet, with `fs_private` NULL.
+    let fc = unsafe { FsContext::from_raw(fc) };
+    from_result(|| fc.init())
 }
 
 /// `fs_context_operations::free`: frees the `MountParams` box.
@@ -89,15 +160,10 @@ unsafe extern "C" fn init_fs_context(fc: *mut b::fs_context) -> kernel::ffi::c_i
 /// `init_fs_context`, with `fc` live and used by no other operation; its
 /// `fs_private` is the box `init_fs_context` made, or NULL.
 unsafe extern "C" fn free_fs_context(fc: *mut b::fs_context) {
-    // SAFETY: fs_private is the box init_fs_context made (or null if that
-    // failed); the VFS frees a context once.
-    unsafe {
-        let p = b::ferrofs_fc_private(fc).cast::<MountParams>();
-        if !p.is_null() {
-            b::ferrofs_fc_set_private(fc, core::ptr::null_mut());
-            drop(KBox::from_raw(p));
-        }
-    }
+    // SAFETY: the VFS passes a live context of ours, used by nothing else,
+    // whose `fs_private` is our box or NULL.
+    let fc = unsafe { FsContext::from_raw(fc) };
+    drop(fc.take_params());
 }
 
 /// The options parsed so far into a live fs_context of ours.
@@ -132,26 +198,37 @@ unsafe fn log_error(fc: *mut b::fs_context, msg: &str) {
 /// the call, with a NUL-terminated `key` and, when its type is
 /// `fs_value_is_string`, a NUL-terminated `string`.
 unsafe extern "C" fn parse_param(fc: *mut b::fs_context, param: *mut b::fs_parameter) -> kernel::ffi::c_int {
-    // SAFETY: the VFS passes a live context of ours and a parameter whose
-    // key (and string value, if any) are NUL-terminated for the call.
-    let (params, key, value) = unsafe {
+    // SAFETY: the VFS passes a live context of ours, which it lets only this
+    // operation use, and a parameter whose key (and string value, if any)
+    // are NUL-terminated for the call.
+    let (fc, key, value) = unsafe {
         let value = b::ferrofs_param_string(param);
         (
-            params_of(fc),
+            FsContext::from_raw(fc),
             CStr::from_char_ptr(b::ferrofs_param_key(param)).as_bytes(),
             (!value.is_null()).then(|| CStr::from_char_ptr(value).as_bytes()),
         )
     };
-    let Some(params) = params else { return ENOMEM.to_errno() };
+    from_result(|| parse_one(fc, key, value))
+}
+
+/// ENOPARAM: "not one of ours", which the VFS turns into its own handling
+/// (`source`) or an unknown-parameter error.
+fn enoparam() -> Error {
+    // SAFETY: reading an immutable constant exported by the shim.
+    Error::from_errno(-unsafe { b::FERROFS_ENOPARAM })
+}
+
+/// parse_param's body.
+fn parse_one(fc: &mut FsContext, key: &[u8], value: Option<&[u8]>) -> Result {
+    let params = fc.params().ok_or(ENOMEM)?;
     match options::parse(params, key, value) {
-        Ok(()) => 0,
+        Ok(()) => Ok(()),
         // The VFS handles `source` and reports anything else as unknown.
-        // SAFETY: reading an immutable constant exported by the shim.
-        Err(ParamError::Unknown) => -unsafe { b::FERROFS_ENOPARAM },
+        Err(ParamError::Unknown) => Err(enoparam()),
         Err(ParamError::Bad(why)) => {
-            // SAFETY: live context.
-            unsafe { log_error(fc, why) };
-            EINVAL.to_errno()
+            fc.log_error(why);
+            Err(EINVAL)
         }
     }
 }
@@ -201,8 +278,10 @@ unsafe extern "C" fn reconfigure(fc: *mut b::fs_context) -> kernel::ffi::c_int {
 /// Called by vfs_get_tree with `fc` a live mount context set up by
 /// `init_fs_context`, its parameters parsed, used by no other operation.
 unsafe extern "C" fn get_tree(fc: *mut b::fs_context) -> kernel::ffi::c_int {
-    // SAFETY: `fc` is live (VFS); fill_super matches the expected signature.
-    unsafe { b::ferrofs_get_tree_bdev(fc, Some(fill_super)) }
+    // SAFETY: the VFS passes a live mount context of ours, its parameters
+    // parsed, used by no other operation.
+    let fc = unsafe { FsContext::from_raw(fc) };
+    from_result(|| fc.get_tree_bdev())
 }
 
 /// fill_super for get_tree_bdev: reads and checks the ferrofs superblock,
