@@ -6,7 +6,7 @@ use super::bindings as b;
 use super::cell::{zeroed, KernelStatic};
 use super::device::KernelDevice;
 use super::options::{self, MountParams, ParamError};
-use super::types::from_result;
+use super::types::{from_result, SuperBlock};
 use super::{errno_of, fs_info, inode, super_ops};
 use crate::error::Error as CoreError;
 use crate::superblock;
@@ -176,18 +176,6 @@ unsafe fn params_of<'a>(fc: *mut b::fs_context) -> Option<&'a mut MountParams> {
     unsafe { b::ferrofs_fc_private(fc).cast::<MountParams>().as_mut() }
 }
 
-/// Logs `msg` in the fs_context (dmesg for mount(2), the fd log for fsopen).
-///
-/// # Safety
-/// `fc` is a live fs_context and the caller one of its operations, which
-/// the VFS serialises (the log written to has no lock of its own).
-unsafe fn log_error(fc: *mut b::fs_context, msg: &str) {
-    if let Ok(text) = CString::try_from_fmt(fmt!("{}", msg)) {
-        // SAFETY: `fc` is live; `text` is NUL-terminated and outlives the call.
-        unsafe { b::ferrofs_fc_error(fc, text.as_char_ptr()) };
-    }
-}
-
 /// `fs_context_operations::parse_param`: one `key[=value]` of mount(2) or
 /// fsconfig(2); `source` and the generic flags are left to the VFS.
 ///
@@ -244,32 +232,74 @@ fn parse_one(fc: &mut FsContext, key: &[u8], value: Option<&[u8]>) -> Result {
 /// is not frozen; unless the remount is forced, going read-only has been
 /// refused while files are open for writing.
 unsafe extern "C" fn reconfigure(fc: *mut b::fs_context) -> kernel::ffi::c_int {
-    // SAFETY: the VFS reconfigures a live, mounted super_block of ours
-    // through `fc`, holding s_umount.
-    let (sb, params) = unsafe { (b::ferrofs_fc_root_sb(fc), params_of(fc).copied().unwrap_or_default()) };
-    // SAFETY: mounted super_block; its FsInfo is set.
-    let info = unsafe { fs_info::FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) };
-    let mut to_rdonly = false;
-    // SAFETY: live context of a mounted super_block.
-    if unsafe { b::ferrofs_fc_changes_rdonly(fc, &mut to_rdonly) } {
+    // SAFETY: reconfigure_super passes a live reconfiguration context of
+    // ours, used by no other operation, whose root is a mounted ferrofs
+    // super_block; it holds that super_block's s_umount exclusively.
+    let r = unsafe { Reconfigure::from_raw(fc) };
+    from_result(|| remount(r))
+}
+
+/// A remount in progress.
+///
+/// # Invariants
+/// `fc` is a reconfiguration context whose `fc->root` is the root of `sb`,
+/// a mounted ferrofs super_block whose s_umount this thread holds
+/// exclusively for `'a` (reconfigure_super).
+struct Reconfigure<'a> {
+    fc: &'a mut FsContext,
+    sb: &'a SuperBlock,
+}
+
+impl<'a> Reconfigure<'a> {
+    /// Wraps a reconfiguration context.
+    ///
+    /// # Safety
+    /// `fc` is a live reconfiguration context of ours, used by no other
+    /// operation for `'a`, whose root is a mounted ferrofs super_block whose
+    /// s_umount the caller holds exclusively for `'a`.
+    unsafe fn from_raw(fc: *mut b::fs_context) -> Self {
+        // SAFETY: per the contract; the root's super_block is mounted, so
+        // its FsInfo is set.
+        // INVARIANT: the caller guarantees the context, root and lock.
+        unsafe { Reconfigure { sb: SuperBlock::from_raw(b::ferrofs_fc_root_sb(fc)), fc: FsContext::from_raw(fc) } }
+    }
+
+    /// Some(to_read_only) when the remount changes read-only.
+    fn changes_rdonly(&self) -> Option<bool> {
+        let mut to_rdonly = false;
+        // SAFETY: a live reconfiguration context with its root set (type
+        // invariant).
+        unsafe { b::ferrofs_fc_changes_rdonly(self.fc.0.get(), &mut to_rdonly) }.then_some(to_rdonly)
+    }
+
+    /// Writes the page cache back and commits (sync_filesystem, whose
+    /// s_umount we hold).
+    fn sync(&self) {
+        // SAFETY: a mounted super_block whose s_umount this thread holds
+        // exclusively (type invariant), as sync_filesystem requires.
+        unsafe { b::sync_filesystem(self.sb.as_ptr()) };
+    }
+}
+
+/// reconfigure's body: read-only or read-write, and `commit=`.
+fn remount(r: Reconfigure<'_>) -> Result {
+    let params = r.fc.params().copied().unwrap_or_default();
+    let info = r.sb.info();
+    if let Some(to_rdonly) = r.changes_rdonly() {
         if to_rdonly {
             // The VFS has made sure no file is open for writing; write the
             // page cache back so the final commit holds everything.
-            // SAFETY: s_umount is held by the reconfigure.
-            unsafe { b::sync_filesystem(sb) };
+            r.sync();
         }
         if let Err(e) = info.with_core(|fs| fs.set_read_only(to_rdonly)) {
-            // SAFETY: live context.
-            unsafe {
-                log_error(fc, if to_rdonly { "could not commit before going read-only" } else { "cannot go read-write after an error" })
-            };
-            return errno_of(e).to_errno();
+            r.fc.log_error(if to_rdonly { "could not commit before going read-only" } else { "cannot go read-write after an error" });
+            return Err(e.into());
         }
     }
     if let Some(secs) = params.commit_secs {
         info.set_commit_interval(secs);
     }
-    0
+    Ok(())
 }
 
 /// `fs_context_operations::get_tree`: mounts through get_tree_bdev.
