@@ -5,16 +5,17 @@
 use super::bindings as b;
 use super::cell::{zeroed, KernelStatic};
 use super::device::KernelDevice;
+use super::inode::INode;
 use super::options::{self, MountParams, ParamError};
 use super::types::{from_result, SuperBlock};
-use super::{errno_of, fs_info, inode, super_ops};
+use super::{errno_of, fs_info, super_ops};
 use crate::error::Error as CoreError;
 use crate::superblock;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::error::to_result;
 use kernel::prelude::*;
 use kernel::str::CString;
-use kernel::types::Opaque;
+use kernel::types::{ARef, Opaque};
 use kernel::{c_str, fmt};
 
 /// Name the type registers under, and the prefix of the fs_context log.
@@ -128,13 +129,6 @@ impl FsContext {
             unsafe { b::ferrofs_fc_error(self.0.get(), text.as_char_ptr()) };
         }
     }
-
-    /// get_tree_bdev with our fill_super: opens the device and mounts.
-    fn get_tree_bdev(&self) -> Result {
-        // SAFETY: a live mount context (type invariant), its parameters
-        // parsed; fill_super has the signature get_tree_bdev expects.
-        to_result(unsafe { b::ferrofs_get_tree_bdev(self.0.get(), Some(fill_super)) })
-    }
 }
 
 /// `file_system_type::init_fs_context`: hangs our operations and a
@@ -164,16 +158,6 @@ unsafe extern "C" fn free_fs_context(fc: *mut b::fs_context) {
     // whose `fs_private` is our box or NULL.
     let fc = unsafe { FsContext::from_raw(fc) };
     drop(fc.take_params());
-}
-
-/// The options parsed so far into a live fs_context of ours.
-///
-/// # Safety
-/// `fc` is a live fs_context set up by init_fs_context, not yet freed.
-unsafe fn params_of<'a>(fc: *mut b::fs_context) -> Option<&'a mut MountParams> {
-    // SAFETY: per the contract, fs_private is our box or null; the VFS
-    // serialises calls on one context.
-    unsafe { b::ferrofs_fc_private(fc).cast::<MountParams>().as_mut() }
 }
 
 /// `fs_context_operations::parse_param`: one `key[=value]` of mount(2) or
@@ -309,9 +293,9 @@ fn remount(r: Reconfigure<'_>) -> Result {
 /// `init_fs_context`, its parameters parsed, used by no other operation.
 unsafe extern "C" fn get_tree(fc: *mut b::fs_context) -> kernel::ffi::c_int {
     // SAFETY: the VFS passes a live mount context of ours, its parameters
-    // parsed, used by no other operation.
-    let fc = unsafe { FsContext::from_raw(fc) };
-    from_result(|| fc.get_tree_bdev())
+    // parsed; fill_super has the signature get_tree_bdev expects. No
+    // `FsContext` is borrowed here: fill_super borrows the context in turn.
+    from_result(|| to_result(unsafe { b::ferrofs_get_tree_bdev(fc, Some(fill_super)) }))
 }
 
 /// fill_super for get_tree_bdev: reads and checks the ferrofs superblock,
@@ -326,96 +310,131 @@ unsafe extern "C" fn get_tree(fc: *mut b::fs_context) -> kernel::ffi::c_int {
 /// set up by `init_fs_context`. On an error the VFS tears the super_block
 /// down through `kill_sb`, which frees the FsInfo if one was set here.
 unsafe extern "C" fn fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> kernel::ffi::c_int {
-    // SAFETY: the VFS gives us a new, locked super_block with its block
-    // device open, and the fs_context of this mount.
-    match unsafe { try_fill_super(sb, fc) } {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
+    // SAFETY: get_tree_bdev passes a new super_block of ours that no other
+    // task can reach, locked, with its device open and no FsInfo, and the
+    // live mount context, which no other operation uses meanwhile.
+    let (sb, fc) = unsafe { (NewSuperBlock::from_raw(sb), FsContext::from_raw(fc)) };
+    from_result(|| fill(sb, fc))
+}
+
+/// A super_block fill_super is setting up.
+///
+/// # Invariants
+/// A new super_block of our type that no other task can reach yet (not
+/// SB_BORN), whose s_umount this thread holds exclusively, with its block
+/// device open; `s_fs_info` is NULL until `install` sets it, and kill_sb
+/// frees what was installed.
+#[repr(transparent)]
+struct NewSuperBlock(Opaque<b::super_block>);
+
+impl NewSuperBlock {
+    /// Borrows a super_block being filled as a `NewSuperBlock`.
+    ///
+    /// # Safety
+    /// `ptr` is the super_block of a fill_super in progress, as the type
+    /// invariant says, for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::super_block) -> &'a Self {
+        // SAFETY: `NewSuperBlock` is a transparent wrapper of `super_block`.
+        // INVARIANT: the caller guarantees a new super_block of ours.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The C pointer, for calls not wrapped here.
+    fn as_ptr(&self) -> *mut b::super_block {
+        self.0.get()
+    }
+
+    /// The device name (s_id), for messages.
+    fn id(&self) -> &CStr {
+        // SAFETY: s_id is a NUL-terminated array in the live super_block
+        // (type invariant), set before fill_super.
+        unsafe { CStr::from_char_ptr(b::ferrofs_sb_id(self.as_ptr())) }
+    }
+
+    /// sb_set_blocksize; false if the device cannot do `size`.
+    fn set_blocksize(&self, size: u32) -> bool {
+        // SAFETY: a new super_block with its device open, only ours (type
+        // invariant).
+        unsafe { b::sb_set_blocksize(self.as_ptr(), size as i32) != 0 }
+    }
+
+    /// Whether the mount is read-only (SB_RDONLY).
+    fn rdonly(&self) -> bool {
+        // SAFETY: a live super_block (type invariant).
+        unsafe { b::ferrofs_sb_rdonly(self.as_ptr()) }
+    }
+
+    /// Sets ferrofs's limits and operations, the xattr handlers and the
+    /// FsInfo, which kill_sb frees; from here on the super_block is a
+    /// `SuperBlock`.
+    fn install(&self, info: Pin<KBox<fs_info::FsInfo>>) -> &SuperBlock {
+        // SAFETY: the super_block is ours alone until fill_super returns,
+        // before its first inode is read (type invariant); kill_sb releases
+        // the FsInfo whether or not the rest of the mount succeeds.
+        unsafe {
+            let sb = self.as_ptr();
+            (*sb).s_magic = superblock::STATFS_MAGIC as _;
+            (*sb).s_maxbytes = i64::MAX;
+            (*sb).s_time_gran = 1;
+            (*sb).s_time_min = i64::MIN;
+            (*sb).s_time_max = i64::MAX;
+            (*sb).s_op = &super_ops::SUPER_OPS;
+            super::xattr::init_sb(sb);
+            b::ferrofs_sb_set_fs_info(sb, fs_info::FsInfo::into_foreign(info));
+            SuperBlock::from_raw(sb)
+        }
+    }
+
+    /// Makes `root` the root dentry (d_make_root, s_root).
+    fn set_root(&self, root: ARef<INode>) -> Result {
+        // SAFETY: d_make_root consumes the inode reference, also on failure.
+        let dentry = unsafe { b::d_make_root(ARef::into_raw(root).as_ptr().cast()) };
+        if dentry.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: the super_block is ours alone (type invariant); the root
+        // dentry is new and referenced.
+        unsafe { (*self.as_ptr()).s_root = dentry };
+        Ok(())
     }
 }
 
 /// Reports a mount failure through the fs_context log (which reaches dmesg
 /// as "ferrofs: <dev>: <reason>") and turns it into an errno.
-///
-/// # Safety
-/// `sb` and `fc` are the live objects of the mount in progress.
-unsafe fn mount_error(sb: *mut b::super_block, fc: *mut b::fs_context, e: CoreError) -> Error {
-    // SAFETY: s_id is a NUL-terminated array in the live super_block.
-    let dev = unsafe { CStr::from_char_ptr(b::ferrofs_sb_id(sb)) };
-    if let Ok(msg) = CString::try_from_fmt(fmt!("{}: {}", dev, e)) {
-        // SAFETY: `fc` is live; `msg` is NUL-terminated and outlives the call.
-        unsafe { b::ferrofs_fc_error(fc, msg.as_char_ptr()) };
+fn mount_error(sb: &NewSuperBlock, fc: &FsContext, e: CoreError) -> Error {
+    if let Ok(msg) = CString::try_from_fmt(fmt!("{}: {}", sb.id(), e)) {
+        // SAFETY: a live context only we use (FsContext's invariant); `msg`
+        // is NUL-terminated and outlives the call.
+        unsafe { b::ferrofs_fc_error(fc.0.get(), msg.as_char_ptr()) };
     }
     errno_of(e)
 }
 
-/// fill_super's body, with a kernel `Result`.
-///
-/// # Safety
-/// As for `fill_super`: `sb` is the new, exclusively locked super_block
-/// with its block device open and no FsInfo yet, and `fc` the live mount
-/// context.
-unsafe fn try_fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> Result {
+/// fill_super's body.
+fn fill(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
     let page = kernel::page::PAGE_SIZE as u32;
-    // SAFETY: `sb` is live and ours until fill_super returns.
-    if unsafe { b::sb_set_blocksize(sb, page as i32) } == 0 {
-        // SAFETY: as above.
-        return Err(unsafe { mount_error(sb, fc, CoreError::Unsupported("device sector size is larger than the page size")) });
+    if !sb.set_blocksize(page) {
+        return Err(mount_error(sb, fc, CoreError::Unsupported("device sector size is larger than the page size")));
     }
-    // SAFETY: block size set just above; the device lives in FsInfo, which
-    // the super_block owns until kill_sb.
-    let mut dev = unsafe { KernelDevice::new(sb) };
-    let core_sb = match superblock::read_superblock(&mut dev) {
-        Ok(s) => s,
-        // SAFETY: live mount objects.
-        Err(e) => return Err(unsafe { mount_error(sb, fc, e) }),
-    };
+    // SAFETY: the super_block's device is open (NewSuperBlock) and its
+    // block size set just above; the device goes into the FsInfo, which the
+    // super_block owns until kill_sb, or is dropped here on an error.
+    let mut dev = unsafe { KernelDevice::new(sb.as_ptr()) };
+    let core_sb = superblock::read_superblock(&mut dev).map_err(|e| mount_error(sb, fc, e))?;
     if core_sb.block_size != page {
-        // SAFETY: live mount objects.
-        return Err(unsafe { mount_error(sb, fc, CoreError::Unsupported("block size differs from the page size")) });
+        return Err(mount_error(sb, fc, CoreError::Unsupported("block size differs from the page size")));
     }
     if core_sb.needs_read_only() {
-        // SAFETY: live mount objects.
-        return Err(unsafe { mount_error(sb, fc, CoreError::Unsupported("read-only-compatible features need a read-only mount")) });
+        return Err(mount_error(sb, fc, CoreError::Unsupported("read-only-compatible features need a read-only mount")));
     }
-    // SAFETY: `sb` is live.
-    let read_only = unsafe { b::ferrofs_sb_rdonly(sb) };
-    let info = match fs_info::FsInfo::new(dev, read_only) {
-        Ok(i) => i,
-        // SAFETY: live mount objects.
-        Err(e) => return Err(unsafe { mount_error(sb, fc, e) }),
-    };
-    // SAFETY: `sb` is ours until fill_super returns; the FsInfo pointer is
-    // released in kill_sb whether or not the rest of the mount succeeds.
-    unsafe {
-        (*sb).s_magic = superblock::STATFS_MAGIC as _;
-        (*sb).s_maxbytes = i64::MAX;
-        (*sb).s_time_gran = 1;
-        (*sb).s_time_min = i64::MIN;
-        (*sb).s_time_max = i64::MAX;
-        (*sb).s_op = &super_ops::SUPER_OPS;
-        super::xattr::init_sb(sb);
-        b::ferrofs_sb_set_fs_info(sb, fs_info::FsInfo::into_foreign(info));
-    }
-    // SAFETY: `sb` is live and its FsInfo is set.
-    let root_ino = unsafe { fs_info::FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) }.root_ino();
-    // SAFETY: `sb` is live and its FsInfo is set.
-    let root = unsafe { inode::iget(sb, root_ino, None) }.map_err(|e| {
-        // SAFETY: live mount objects.
-        unsafe { mount_error(sb, fc, e) }
-    })?;
-    // SAFETY: d_make_root consumes the inode reference, also on failure.
-    let dentry = unsafe { b::d_make_root(kernel::types::ARef::into_raw(root).as_ptr().cast()) };
-    if dentry.is_null() {
-        return Err(ENOMEM);
-    }
-    // SAFETY: `sb` is ours; the root dentry is new and referenced.
-    unsafe { (*sb).s_root = dentry };
-    // SAFETY: `fc` is the live context of this mount.
-    let secs = unsafe { params_of(fc) }.and_then(|p| p.commit_secs).unwrap_or(options::DEFAULT_COMMIT_SECS);
-    // SAFETY: `sb` is live with its FsInfo set; put_super stops the ticker
-    // before the core goes away.
-    unsafe { fs_info::FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)).start_commits(sb, secs) }
+    let info = fs_info::FsInfo::new(dev, sb.rdonly()).map_err(|e| mount_error(sb, fc, e))?;
+    let mounted = sb.install(info);
+    let root = mounted.iget(mounted.info().root_ino(), None).map_err(|e| mount_error(sb, fc, e))?;
+    sb.set_root(root)?;
+    let secs = fc.params().and_then(|p| p.commit_secs).unwrap_or(options::DEFAULT_COMMIT_SECS);
+    // SAFETY: `mounted` is live with its FsInfo set; put_super stops the
+    // ticker before the core is unmounted.
+    unsafe { mounted.info().start_commits(mounted.as_ptr(), secs) }
 }
 
 /// `file_system_type::kill_sb`: shuts the super_block down, then frees the
