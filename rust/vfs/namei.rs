@@ -6,9 +6,9 @@
 
 use super::bindings as b;
 use super::fs_info::FsInfo;
-use super::inode::{self, refresh, Fields, INode, Locked};
+use super::inode::{refresh, Fields, INode, Locked};
+use super::now;
 use super::types::{from_result, Dentry, Idmap};
-use super::{errno_of, now};
 use crate::error::{Error as CoreError, Result as CoreResult};
 use crate::format::{Timespec, NAME_MAX, S_IFMT, S_IFREG};
 use crate::fs::{InodeAttr, SetAttr, RENAME_EXCHANGE, RENAME_NOREPLACE};
@@ -121,32 +121,68 @@ fn make(idmap: &Idmap, dir: Locked<'_>, dentry: &Dentry, mode: u32, kind: NewKin
 /// mode and group (as inode_init_owner does for other filesystems'
 /// tmpfile), and posix_acl_create needs only a live directory.
 pub(crate) unsafe extern "C" fn tmpfile(idmap: *mut b::mnt_idmap, dir: *mut b::inode, file: *mut b::file, mode: b::umode_t) -> c_int {
-    // SAFETY: called by the VFS with a live directory (not locked for
-    // tmpfile) and the file being opened.
-    let r = unsafe {
-        let (info, sb, dir_ino) = parts(dir);
-        let (mut mode, mut uid, mut gid) = (mode as u32 | crate::format::S_IFREG, 0u32, 0u32);
-        b::ferrofs_new_owner(idmap, dir, &mut mode, &mut uid, &mut gid);
-        super::xattr::InheritedAcls::new(dir, &mut mode, false).and_then(|acls| {
-            let t = now();
-            let attr = info.with_core(|fs| {
-                let made = fs.tmpfile(mode, uid, gid, t);
-                acls.store(fs, dir_ino, &[], made, t)
-            })?;
-            let new = inode::iget(sb, attr.ino, Some(&attr))?;
-            let raw: *mut b::inode = ARef::into_raw(new).as_ptr().cast();
-            // d_tmpfile drops the one link it expects the new inode to have
-            // (the core's is already 0) and marks it linkable.
-            b::set_nlink(raw, 1);
-            b::ferrofs_d_tmpfile(file, raw);
-            Ok(())
-        })
-    };
-    match r {
-        // SAFETY: the file's dentry now has its inode.
-        Ok(()) => unsafe { b::ferrofs_finish_open_simple(file) },
-        Err(e) => errno_of(e).to_errno(),
+    // SAFETY: vfs_tmpfile passes the mount's idmap, a live directory of ours
+    // pinned by the caller's path (not locked), and the file being opened,
+    // whose dentry is a new negative dentry under `dir`, all for the call.
+    let (idmap, dir, file) = unsafe { (Idmap::from_raw(idmap), INode::from_raw(dir), TmpFile::from_raw(file)) };
+    from_result(|| make_tmpfile(idmap, dir, file, mode as u32))
+}
+
+/// The file an O_TMPFILE open is making.
+///
+/// # Invariants
+/// The file of a vfs_tmpfile call in progress, live for the borrow: not
+/// open yet (so not a `File`), its `f_path.dentry` a new negative dentry
+/// under the directory of the call.
+#[repr(transparent)]
+struct TmpFile(Opaque<b::file>);
+
+impl TmpFile {
+    /// Borrows the file of a tmpfile call as a `TmpFile`.
+    ///
+    /// # Safety
+    /// `ptr` is the file of a vfs_tmpfile call in progress, for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::file) -> &'a Self {
+        // SAFETY: `TmpFile` is a transparent wrapper of `file`.
+        // INVARIANT: the caller guarantees the file of a tmpfile call.
+        unsafe { &*ptr.cast::<Self>() }
     }
+
+    /// Gives the file's dentry the new, unnamed `inode` (d_tmpfile) and
+    /// opens the file (finish_open_simple).
+    fn open_with(&self, inode: ARef<INode>) -> Result {
+        let raw: *mut b::inode = ARef::into_raw(inode).as_ptr().cast();
+        // SAFETY: the file of a tmpfile call, whose dentry is negative (type
+        // invariant), and a new inode nobody else has yet, whose reference
+        // the dentry takes over. d_tmpfile drops the one link it expects
+        // the new inode to have (the core's is already 0) and marks it
+        // linkable.
+        unsafe {
+            b::set_nlink(raw, 1);
+            b::ferrofs_d_tmpfile(self.0.get(), raw);
+        }
+        // SAFETY: the file's dentry now has its inode.
+        to_result(unsafe { b::ferrofs_finish_open_simple(self.0.get()) })
+    }
+}
+
+/// tmpfile's body: no i_rwsem is held. None is needed: the core lock
+/// serialises the create, `new_owner` only reads the directory's mode and
+/// group (as inode_init_owner does for other filesystems' tmpfile), and
+/// posix_acl_create needs only a live directory.
+fn make_tmpfile(idmap: &Idmap, dir: &INode, file: &TmpFile, mode: u32) -> Result {
+    let dir_ino = dir.ino();
+    let (mut mode, uid, gid) = idmap.new_owner(dir, mode | crate::format::S_IFREG);
+    // SAFETY: `dir` is a live ferrofs directory, which is all
+    // posix_acl_create needs for tmpfile; the core lock is not held.
+    let acls = unsafe { super::xattr::InheritedAcls::new(dir.as_ptr(), &mut mode, false) }?;
+    let t = now();
+    let attr = dir.info().with_core(|fs| {
+        let made = fs.tmpfile(mode, uid, gid, t);
+        acls.store(fs, dir_ino, &[], made, t)
+    })?;
+    let new = dir.super_block().iget(attr.ino, Some(&attr))?;
+    file.open_with(new)
 }
 
 /// `->create`: a regular file (open with O_CREAT, creat(2), mknod(2) of
