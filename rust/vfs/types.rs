@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Typed views of the VFS objects callbacks receive (super_block, dentry,
-//! file, folio) and `from_result`, the one place where a callback's
-//! `Result` becomes an errno or an ERR_PTR.
+//! mount idmap, file, folio) and `from_result`, the one place where a
+//! callback's `Result` becomes an errno or an ERR_PTR.
 //!
 //! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
 //! [`include/linux/dcache.h`](srctree/include/linux/dcache.h),
@@ -12,7 +12,9 @@
 //! pointer the VFS passed to a callback (`from_raw`), for no longer than the
 //! call; the `# Invariants` section of each says what such a borrow
 //! guarantees, and the callback's `// SAFETY:` comment says why the kernel
-//! gives that guarantee. The inode wrapper, `INode`, lives in `inode`.
+//! gives that guarantee. The inode wrapper, `INode`, and its lock witness
+//! `Locked` live in `inode`; wrappers of objects only one file uses (the
+//! FIEMAP request, the dir_context, the fs_context, ACLs) live in that file.
 
 use super::bindings as b;
 use super::fs_info::FsInfo;
