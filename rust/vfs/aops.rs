@@ -24,6 +24,7 @@ use core::ptr::NonNull;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::ffi::{c_int, c_uint, c_void};
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 /// Most bytes one writeback or readahead trip hands to the core.
 const BATCH: usize = 1 << 20;
@@ -103,12 +104,100 @@ unsafe extern "C" fn read_folio(_file: *mut b::file, folio: *mut b::folio) -> c_
 /// ours to fill and unlock (`folio_end_read`), and the VFS (read_pages)
 /// unlocks and drops those left untaken, so returning early is allowed.
 unsafe extern "C" fn readahead(rac: *mut b::readahead_control) {
-    // SAFETY: the VFS passes a live readahead_control of our mapping.
-    let inode = unsafe { b::ferrofs_mapping_host(b::ferrofs_readahead_mapping(rac)) };
-    // SAFETY: the mapping's host is a live ferrofs inode.
-    let (info, _, ino) = unsafe { parts(inode) };
-    // SAFETY: live readahead_control.
-    let (mut pos, mut left) = unsafe { (b::ferrofs_readahead_pos(rac) as u64, b::ferrofs_readahead_length(rac)) };
+    // SAFETY: the page cache passes a live readahead_control of a ferrofs
+    // regular file's mapping, under its invalidate_lock, for the call.
+    let rac = unsafe { Readahead::from_raw(rac) };
+    read_window(rac);
+}
+
+/// A readahead request.
+///
+/// # Invariants
+/// A live readahead_control of the page cache of a live ferrofs regular
+/// file, whose invalidate_lock the page cache holds shared, for the
+/// borrow; each folio it hands out is locked, stays in the page cache and
+/// is ours to fill and end (folio_end_read) once.
+#[repr(transparent)]
+struct Readahead(Opaque<b::readahead_control>);
+
+impl Readahead {
+    /// Borrows a readahead_control as a `Readahead`.
+    ///
+    /// # Safety
+    /// `ptr` is the readahead_control of a `->readahead` call in progress on
+    /// a ferrofs regular file, for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::readahead_control) -> &'a Self {
+        // SAFETY: `Readahead` is a transparent wrapper of the C struct.
+        // INVARIANT: the caller guarantees a live request of ours for 'a.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The file being read.
+    fn inode(&self) -> &INode {
+        // SAFETY: a live request (type invariant): its mapping's host is a
+        // live ferrofs inode that outlives its page cache.
+        unsafe { INode::from_raw(b::ferrofs_mapping_host(b::ferrofs_readahead_mapping(self.0.get()))) }
+    }
+
+    /// File offset and length of the window.
+    fn window(&self) -> (u64, usize) {
+        // SAFETY: a live request (type invariant).
+        unsafe { (b::ferrofs_readahead_pos(self.0.get()) as u64, b::ferrofs_readahead_length(self.0.get())) }
+    }
+
+    /// The window's next folio, locked, or None at its end.
+    fn next_folio(&self) -> Option<ReadFolio<'_>> {
+        // SAFETY: a live request (type invariant); the folio comes back
+        // locked, in our page cache, ours to end.
+        let folio = unsafe { b::ferrofs_readahead_folio(self.0.get()) };
+        if folio.is_null() {
+            return None;
+        }
+        // SAFETY: as just said; it stays in the page cache while locked.
+        // INVARIANT: locked, ours, not yet ended.
+        Some(ReadFolio(unsafe { Folio::from_raw(folio) }))
+    }
+}
+
+/// A folio readahead handed out: locked, to be filled and ended once.
+///
+/// # Invariants
+/// `.0` is locked by this thread and not yet ended; `end` (or, failing
+/// that, drop) ends it with folio_end_read, which unlocks it.
+struct ReadFolio<'a>(&'a Folio);
+
+impl ReadFolio<'_> {
+    /// Marks the folio uptodate if `ok`, and unlocks it.
+    fn end(self, ok: bool) {
+        let p = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: locked by us and not yet ended (type invariant); `self` is
+        // gone, so nothing touches the folio afterwards.
+        unsafe { b::folio_end_read(p, ok) };
+    }
+}
+
+impl core::ops::Deref for ReadFolio<'_> {
+    type Target = Folio;
+    fn deref(&self) -> &Folio {
+        self.0
+    }
+}
+
+impl Drop for ReadFolio<'_> {
+    fn drop(&mut self) {
+        // SAFETY: locked by us and not yet ended (type invariant).
+        unsafe { b::folio_end_read(self.0.as_ptr(), false) };
+    }
+}
+
+/// readahead's body: reads the window from the core in runs of up to
+/// `BATCH` bytes and copies each run into its folios. Returning early is
+/// allowed: the VFS (read_pages) unlocks and drops the folios left untaken.
+fn read_window(rac: &Readahead) {
+    let inode = rac.inode();
+    let (info, ino) = (inode.info(), inode.ino());
+    let (mut pos, mut left) = rac.window();
     let Ok(mut buf) = KVVec::from_elem(0u8, left.min(BATCH), GFP_KERNEL) else {
         // Without a window buffer the folios are read one by one via
         // read_folio; the VFS unlocks what readahead leaves.
@@ -124,23 +213,15 @@ unsafe extern "C" fn readahead(rac: *mut b::readahead_control) {
         }
         let mut off = 0usize;
         while off < chunk {
-            // SAFETY: live readahead_control; each folio comes back locked.
-            let folio = unsafe { b::ferrofs_readahead_folio(rac) };
-            if folio.is_null() {
-                return;
-            }
-            // SAFETY: the folio is locked and ours until folio_end_read.
-            let copied = unsafe {
-                with_folio_bytes(folio, |bytes| match window.get(off..off + bytes.len()) {
-                    Some(src) => {
-                        bytes.copy_from_slice(src);
-                        bytes.len()
-                    }
-                    None => 0,
-                })
-            };
-            // SAFETY: marks it uptodate if filled, and unlocks it.
-            unsafe { b::folio_end_read(folio, copied > 0) };
+            let Some(folio) = rac.next_folio() else { return };
+            let copied = folio.with_bytes(|bytes| match window.get(off..off + bytes.len()) {
+                Some(src) => {
+                    bytes.copy_from_slice(src);
+                    bytes.len()
+                }
+                None => 0,
+            });
+            folio.end(copied > 0);
             if copied == 0 {
                 return;
             }
