@@ -15,12 +15,16 @@ use super::bindings as b;
 use super::cell::{zeroed, Vtable};
 use super::errno_of;
 use super::fs_info::FsInfo;
+use super::inode::{INode, Locked};
 use super::namei::parts;
-use crate::error::Error as CoreError;
+use super::types::{from_result, Folio};
+use crate::error::{Error as CoreError, Result as CoreResult};
 use crate::mem::TryVec;
+use core::ptr::NonNull;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::ffi::{c_int, c_uint, c_void};
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 /// Most bytes one writeback or readahead trip hands to the core.
 const BATCH: usize = 1 << 20;
@@ -55,30 +59,16 @@ unsafe fn with_folio_bytes<T>(folio: *mut b::folio, f: impl FnOnce(&mut [u8]) ->
 
 /// Reads a locked folio's contents from the core; zero past the end of the
 /// file. Leaves the folio locked.
-///
-/// # Safety
-/// `folio` is locked and belongs to a live ferrofs regular file.
-unsafe fn fill_folio(folio: *mut b::folio) -> c_int {
-    // SAFETY: a locked folio of ours has a live mapping and host.
-    let inode = unsafe { b::ferrofs_folio_inode(folio) };
-    // SAFETY: as above.
-    let (info, _, ino) = unsafe { parts(inode) };
-    // SAFETY: as above.
-    let pos = unsafe { b::ferrofs_folio_pos(folio) } as u64;
-    // SAFETY: locked folio (contract).
-    let r = unsafe {
-        with_folio_bytes(folio, |bytes| {
-            let n = info.with_core(|fs| fs.read(ino, pos, bytes))?;
-            if let Some(tail) = bytes.get_mut(n..) {
-                tail.fill(0);
-            }
-            Ok(())
-        })
-    };
-    match r {
-        Ok(()) => 0,
-        Err(e) => errno_of(e).to_errno(),
-    }
+fn fill_folio(folio: &Folio) -> CoreResult<()> {
+    let inode = folio.inode();
+    let (info, ino, pos) = (inode.info(), inode.ino(), folio.pos());
+    folio.with_bytes(|bytes| {
+        let n = info.with_core(|fs| fs.read(ino, pos, bytes))?;
+        if let Some(tail) = bytes.get_mut(n..) {
+            tail.fill(0);
+        }
+        Ok(())
+    })
 }
 
 /// `->read_folio`: fills one folio of a regular file from the core.
@@ -93,11 +83,14 @@ unsafe fn fill_folio(folio: *mut b::folio) -> c_int {
 /// whatever the result, as the operation requires. `_file` may be NULL and
 /// is not used.
 unsafe extern "C" fn read_folio(_file: *mut b::file, folio: *mut b::folio) -> c_int {
-    // SAFETY: the VFS passes a locked folio of our mapping.
-    let rc = unsafe { fill_folio(folio) };
-    // SAFETY: marks it uptodate on success and unlocks it either way.
-    unsafe { b::folio_end_read(folio, rc == 0) };
-    rc
+    // SAFETY: the page cache passes a locked, referenced folio of a ferrofs
+    // regular file, ours until folio_end_read below.
+    let f = unsafe { Folio::from_raw(folio) };
+    let r = fill_folio(f);
+    // SAFETY: our locked folio; marks it uptodate on success and unlocks it
+    // either way (`f` is not used after this).
+    unsafe { b::folio_end_read(folio, r.is_ok()) };
+    from_result(|| Ok(r?))
 }
 
 /// `->readahead`: reads the whole window in one core call, then copies it
@@ -111,12 +104,100 @@ unsafe extern "C" fn read_folio(_file: *mut b::file, folio: *mut b::folio) -> c_
 /// ours to fill and unlock (`folio_end_read`), and the VFS (read_pages)
 /// unlocks and drops those left untaken, so returning early is allowed.
 unsafe extern "C" fn readahead(rac: *mut b::readahead_control) {
-    // SAFETY: the VFS passes a live readahead_control of our mapping.
-    let inode = unsafe { b::ferrofs_mapping_host(b::ferrofs_readahead_mapping(rac)) };
-    // SAFETY: the mapping's host is a live ferrofs inode.
-    let (info, _, ino) = unsafe { parts(inode) };
-    // SAFETY: live readahead_control.
-    let (mut pos, mut left) = unsafe { (b::ferrofs_readahead_pos(rac) as u64, b::ferrofs_readahead_length(rac)) };
+    // SAFETY: the page cache passes a live readahead_control of a ferrofs
+    // regular file's mapping, under its invalidate_lock, for the call.
+    let rac = unsafe { Readahead::from_raw(rac) };
+    read_window(rac);
+}
+
+/// A readahead request.
+///
+/// # Invariants
+/// A live readahead_control of the page cache of a live ferrofs regular
+/// file, whose invalidate_lock the page cache holds shared, for the
+/// borrow; each folio it hands out is locked, stays in the page cache and
+/// is ours to fill and end (folio_end_read) once.
+#[repr(transparent)]
+struct Readahead(Opaque<b::readahead_control>);
+
+impl Readahead {
+    /// Borrows a readahead_control as a `Readahead`.
+    ///
+    /// # Safety
+    /// `ptr` is the readahead_control of a `->readahead` call in progress on
+    /// a ferrofs regular file, for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::readahead_control) -> &'a Self {
+        // SAFETY: `Readahead` is a transparent wrapper of the C struct.
+        // INVARIANT: the caller guarantees a live request of ours for 'a.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The file being read.
+    fn inode(&self) -> &INode {
+        // SAFETY: a live request (type invariant): its mapping's host is a
+        // live ferrofs inode that outlives its page cache.
+        unsafe { INode::from_raw(b::ferrofs_mapping_host(b::ferrofs_readahead_mapping(self.0.get()))) }
+    }
+
+    /// File offset and length of the window.
+    fn window(&self) -> (u64, usize) {
+        // SAFETY: a live request (type invariant).
+        unsafe { (b::ferrofs_readahead_pos(self.0.get()) as u64, b::ferrofs_readahead_length(self.0.get())) }
+    }
+
+    /// The window's next folio, locked, or None at its end.
+    fn next_folio(&self) -> Option<ReadFolio<'_>> {
+        // SAFETY: a live request (type invariant); the folio comes back
+        // locked, in our page cache, ours to end.
+        let folio = unsafe { b::ferrofs_readahead_folio(self.0.get()) };
+        if folio.is_null() {
+            return None;
+        }
+        // SAFETY: as just said; it stays in the page cache while locked.
+        // INVARIANT: locked, ours, not yet ended.
+        Some(ReadFolio(unsafe { Folio::from_raw(folio) }))
+    }
+}
+
+/// A folio readahead handed out: locked, to be filled and ended once.
+///
+/// # Invariants
+/// `.0` is locked by this thread and not yet ended; `end` (or, failing
+/// that, drop) ends it with folio_end_read, which unlocks it.
+struct ReadFolio<'a>(&'a Folio);
+
+impl ReadFolio<'_> {
+    /// Marks the folio uptodate if `ok`, and unlocks it.
+    fn end(self, ok: bool) {
+        let p = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: locked by us and not yet ended (type invariant); `self` is
+        // gone, so nothing touches the folio afterwards.
+        unsafe { b::folio_end_read(p, ok) };
+    }
+}
+
+impl core::ops::Deref for ReadFolio<'_> {
+    type Target = Folio;
+    fn deref(&self) -> &Folio {
+        self.0
+    }
+}
+
+impl Drop for ReadFolio<'_> {
+    fn drop(&mut self) {
+        // SAFETY: locked by us and not yet ended (type invariant).
+        unsafe { b::folio_end_read(self.0.as_ptr(), false) };
+    }
+}
+
+/// readahead's body: reads the window from the core in runs of up to
+/// `BATCH` bytes and copies each run into its folios. Returning early is
+/// allowed: the VFS (read_pages) unlocks and drops the folios left untaken.
+fn read_window(rac: &Readahead) {
+    let inode = rac.inode();
+    let (info, ino) = (inode.info(), inode.ino());
+    let (mut pos, mut left) = rac.window();
     let Ok(mut buf) = KVVec::from_elem(0u8, left.min(BATCH), GFP_KERNEL) else {
         // Without a window buffer the folios are read one by one via
         // read_folio; the VFS unlocks what readahead leaves.
@@ -132,23 +213,15 @@ unsafe extern "C" fn readahead(rac: *mut b::readahead_control) {
         }
         let mut off = 0usize;
         while off < chunk {
-            // SAFETY: live readahead_control; each folio comes back locked.
-            let folio = unsafe { b::ferrofs_readahead_folio(rac) };
-            if folio.is_null() {
-                return;
-            }
-            // SAFETY: the folio is locked and ours until folio_end_read.
-            let copied = unsafe {
-                with_folio_bytes(folio, |bytes| match window.get(off..off + bytes.len()) {
-                    Some(src) => {
-                        bytes.copy_from_slice(src);
-                        bytes.len()
-                    }
-                    None => 0,
-                })
-            };
-            // SAFETY: marks it uptodate if filled, and unlocks it.
-            unsafe { b::folio_end_read(folio, copied > 0) };
+            let Some(folio) = rac.next_folio() else { return };
+            let copied = folio.with_bytes(|bytes| match window.get(off..off + bytes.len()) {
+                Some(src) => {
+                    bytes.copy_from_slice(src);
+                    bytes.len()
+                }
+                None => 0,
+            });
+            folio.end(copied > 0);
             if copied == 0 {
                 return;
             }
@@ -338,12 +411,11 @@ unsafe extern "C" fn dirty_folio(mapping: *mut b::address_space, folio: *mut b::
 /// The inode may be being evicted (truncate_inode_pages_final), but its
 /// memory and its super_block's FsInfo outlive the call.
 unsafe extern "C" fn invalidate_folio(folio: *mut b::folio, offset: usize, len: usize) {
-    // SAFETY: the VFS passes a locked folio of ours being truncated.
-    unsafe {
-        if offset == 0 && len == b::ferrofs_folio_size(folio) && b::ferrofs_folio_unreserve(folio) {
-            let (info, _, _) = parts(b::ferrofs_folio_inode(folio));
-            info.release_dirty();
-        }
+    // SAFETY: the VFS passes a locked folio still in the page cache of a
+    // ferrofs regular file, whose inode memory outlives the call.
+    let folio = unsafe { Folio::from_raw(folio) };
+    if offset == 0 && len == folio.size() && folio.unreserve() {
+        folio.inode().info().release_dirty();
     }
 }
 
@@ -357,53 +429,149 @@ unsafe extern "C" fn invalidate_folio(folio: *mut b::folio, offset: usize, len: 
 /// offers only clean ones; invalidate_inode_pages2 can offer a dirty one):
 /// its tag and promise are dropped all the same.
 unsafe extern "C" fn release_folio(folio: *mut b::folio, _gfp: b::gfp_t) -> bool {
-    // SAFETY: the VFS passes a locked, clean folio of ours; a clean folio
-    // holds no promise any more, so the tag can go.
-    unsafe {
-        if b::ferrofs_folio_unreserve(folio) {
-            let (info, _, _) = parts(b::ferrofs_folio_inode(folio));
-            info.release_dirty();
-        }
+    // SAFETY: filemap_release_folio passes a locked folio of a live ferrofs
+    // regular file's page cache, for the call.
+    let folio = unsafe { Folio::from_raw(folio) };
+    // A clean folio holds no promise any more, so the tag can go.
+    if folio.unreserve() {
+        folio.inode().info().release_dirty();
     }
     true
 }
 
 /// Refuses a write that would dirty one more folio when the promised blocks
 /// would no longer fit; first writes this file back and commits, which
-/// turns promises into real blocks and frees the blocks they replaced.
-///
-/// # Safety
-/// `inode` is a live ferrofs regular file; no folio of it is locked by us.
-unsafe fn reserve_room(info: &FsInfo, inode: *mut b::inode) -> c_int {
-    match info.room_for_one_more() {
-        Ok(true) => return 0,
-        Ok(false) => {}
-        Err(e) => return errno_of(e).to_errno(),
+/// turns promises into real blocks and frees the blocks they replaced. No
+/// folio of the file may be locked by us.
+fn reserve_room(inode: &INode) -> Result {
+    let info = inode.info();
+    if info.room_for_one_more()? {
+        return Ok(());
     }
-    // SAFETY: live inode (contract); no folio lock held, so writeback of
-    // this mapping cannot wait on us.
-    unsafe { b::filemap_write_and_wait_range(b::ferrofs_inode_mapping(inode), 0, i64::MAX) };
-    if let Err(e) = info.with_core(|fs| fs.commit()) {
-        return errno_of(e).to_errno();
-    }
-    match info.room_for_one_more() {
-        Ok(true) => 0,
-        Ok(false) => ENOSPC.to_errno(),
-        Err(e) => errno_of(e).to_errno(),
+    // No folio lock is held, so writeback of this mapping cannot wait on
+    // us; its result is not needed (the commit and the check decide).
+    let _ = inode.write_back_all();
+    info.with_core(|fs| fs.commit())?;
+    if info.room_for_one_more()? {
+        Ok(())
+    } else {
+        Err(ENOSPC)
     }
 }
 
-/// The locked, referenced folio at `pos`, created if missing.
+/// The page cache of a regular file during a buffered write.
 ///
-/// # Safety
-/// `mapping` is a live mapping of ours; the caller holds no folio lock of it.
-unsafe fn grab_folio(mapping: *mut b::address_space, pos: i64) -> Result<*mut b::folio, c_int> {
-    // SAFETY: per the contract.
-    let folio = unsafe { b::ferrofs_write_begin_folio(mapping, pos) };
-    // SAFETY: pointer classification only.
-    match unsafe { b::ferrofs_ptr_err(folio.cast()) } {
-        0 => Ok(folio),
-        err => Err(err as c_int),
+/// # Invariants
+/// `mapping` is the page cache of `inode`, a live ferrofs regular file
+/// whose i_rwsem this thread holds (generic_perform_write, between
+/// write_begin and write_end), for `'a`.
+struct WriteMapping<'a> {
+    mapping: *mut b::address_space,
+    inode: Locked<'a>,
+}
+
+impl<'a> WriteMapping<'a> {
+    /// Wraps the mapping of a buffered write.
+    ///
+    /// # Safety
+    /// `mapping` is the page cache of a live ferrofs regular file whose
+    /// i_rwsem the caller's write holds for `'a`.
+    unsafe fn from_raw(mapping: *mut b::address_space) -> Self {
+        // SAFETY: a live mapping's host is its live inode; the write holds
+        // its i_rwsem (contract).
+        // INVARIANT: as the contract says.
+        unsafe { WriteMapping { mapping, inode: Locked::assume(INode::from_raw(b::ferrofs_mapping_host(mapping))) } }
+    }
+
+    /// The locked, referenced folio at `pos`, created if missing. No
+    /// folio of the mapping may be locked by us.
+    fn grab(&self, pos: i64) -> Result<OwnedFolio> {
+        // SAFETY: a live mapping of ours (type invariant).
+        let folio = unsafe { b::ferrofs_write_begin_folio(self.mapping, pos) };
+        // SAFETY: pointer classification only.
+        match unsafe { b::ferrofs_ptr_err(folio.cast()) } {
+            // SAFETY: a folio of our page cache, locked and referenced for us.
+            0 => Ok(unsafe { OwnedFolio::from_raw(folio) }),
+            err => Err(Error::from_errno(err as c_int)),
+        }
+    }
+}
+
+/// A folio this thread has locked, with a reference it owns.
+///
+/// # Invariants
+/// `.0` is a folio of a ferrofs regular file's page cache, locked by this
+/// thread, with one reference owned by this value; dropping it unlocks the
+/// folio and drops the reference.
+struct OwnedFolio(NonNull<b::folio>);
+
+impl OwnedFolio {
+    /// Takes over a locked folio and one reference to it.
+    ///
+    /// # Safety
+    /// `ptr` is a folio of a ferrofs regular file's page cache, locked by
+    /// this thread, whose reference the caller hands over.
+    unsafe fn from_raw(ptr: *mut b::folio) -> Self {
+        // SAFETY: a live folio is not NULL (contract).
+        // INVARIANT: the caller hands over the lock and the reference.
+        OwnedFolio(unsafe { NonNull::new_unchecked(ptr) })
+    }
+
+    /// Hands the lock and the reference to the caller (the VFS).
+    fn into_raw(self) -> *mut b::folio {
+        let p = self.0.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+
+    /// Zeroes bytes `start..end` of the folio.
+    fn zero(&self, start: usize, end: usize) {
+        // SAFETY: our locked folio (type invariant).
+        unsafe { b::ferrofs_folio_zero(self.0.as_ptr(), start, end) }
+    }
+
+    /// Marks the folio's contents current.
+    fn mark_uptodate(&self) {
+        // SAFETY: our locked folio (type invariant).
+        unsafe { b::ferrofs_folio_mark_uptodate(self.0.as_ptr()) }
+    }
+
+    /// Marks the folio dirty (through `dirty_folio`).
+    fn mark_dirty(&self) {
+        // SAFETY: our locked folio (type invariant).
+        unsafe { b::folio_mark_dirty(self.0.as_ptr()) };
+    }
+
+    /// Whether the folio holds its file's current data.
+    fn uptodate(&self) -> bool {
+        // SAFETY: our locked folio (type invariant).
+        unsafe { b::ferrofs_folio_uptodate(self.0.as_ptr()) }
+    }
+
+    /// Whether the folio carries the tag of a promised block.
+    fn reserved(&self) -> bool {
+        // SAFETY: our locked folio (type invariant), which serialises its tag.
+        unsafe { b::ferrofs_folio_reserved(self.0.as_ptr()) }
+    }
+}
+
+impl core::ops::Deref for OwnedFolio {
+    type Target = Folio;
+    fn deref(&self) -> &Folio {
+        // SAFETY: a locked, referenced folio of ours (type invariant), for
+        // as long as this value lives.
+        unsafe { Folio::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for OwnedFolio {
+    fn drop(&mut self) {
+        // SAFETY: we hold the lock and the reference (type invariant) and
+        // give both back.
+        unsafe {
+            b::folio_unlock(self.0.as_ptr());
+            b::ferrofs_folio_put(self.0.as_ptr());
+        }
     }
 }
 
@@ -427,60 +595,45 @@ unsafe extern "C" fn write_begin(
     foliop: *mut *mut b::folio,
     _fsdata: *mut *mut c_void,
 ) -> c_int {
-    // SAFETY: the VFS passes a live mapping of ours, with the inode locked.
-    let inode = unsafe { b::ferrofs_mapping_host(mapping) };
-    // SAFETY: as above.
-    let (info, _, _) = unsafe { parts(inode) };
-    if info.is_shut_down() {
-        return EIO.to_errno();
+    // SAFETY: generic_perform_write passes the page cache of a live ferrofs
+    // regular file whose i_rwsem it holds, for the call.
+    let w = unsafe { WriteMapping::from_raw(mapping) };
+    from_result(|| {
+        let folio = begin_write(&w, pos, len)?;
+        // SAFETY: `foliop` is writable; the VFS takes over the folio's lock
+        // and reference and passes them back to write_end.
+        unsafe { *foliop = folio.into_raw() };
+        Ok(())
+    })
+}
+
+/// write_begin's body: the locked folio at `pos`, holding a promised block,
+/// and with the bytes the write of `len` does not cover read in.
+fn begin_write(w: &WriteMapping<'_>, pos: i64, len: c_uint) -> Result<OwnedFolio> {
+    if w.inode.info().is_shut_down() {
+        return Err(EIO);
     }
-    // SAFETY: as above; nothing is locked by us yet.
-    let mut folio = match unsafe { grab_folio(mapping, pos) } {
-        Ok(f) => f,
-        Err(rc) => return rc,
-    };
-    // SAFETY: the folio is locked and referenced by us.
-    if !unsafe { b::ferrofs_folio_reserved(folio) } {
+    let mut folio = w.grab(pos)?;
+    if !folio.reserved() {
         // Check for space without the folio: making room writes this file
         // back, which locks its folios. The folio is looked up afresh
         // afterwards, as a truncate may have removed it meanwhile.
-        // SAFETY: our locked, referenced folio; then a live inode.
-        let rc = unsafe {
-            b::folio_unlock(folio);
-            b::ferrofs_folio_put(folio);
-            reserve_room(info, inode)
-        };
-        if rc != 0 {
-            return rc;
-        }
-        // SAFETY: as above.
-        folio = match unsafe { grab_folio(mapping, pos) } {
-            Ok(f) => f,
-            Err(rc) => return rc,
-        };
+        drop(folio);
+        reserve_room(&w.inode)?;
+        folio = w.grab(pos)?;
     }
-    // SAFETY: the folio is locked and referenced by us.
-    unsafe {
-        let (fpos, size) = (b::ferrofs_folio_pos(folio), b::ferrofs_folio_size(folio));
-        let whole = pos == fpos && len as usize == size;
-        if !b::ferrofs_folio_uptodate(folio) && !whole {
-            let rc = if fpos >= b::ferrofs_i_size_read(inode) {
-                // Wholly past EOF: nothing to read, the rest reads as zero.
-                b::ferrofs_folio_zero(folio, 0, size);
-                0
-            } else {
-                fill_folio(folio)
-            };
-            if rc != 0 {
-                b::folio_unlock(folio);
-                b::ferrofs_folio_put(folio);
-                return rc;
-            }
-            b::ferrofs_folio_mark_uptodate(folio);
+    let (fpos, size) = (folio.pos() as i64, folio.size());
+    let whole = pos == fpos && len as usize == size;
+    if !folio.uptodate() && !whole {
+        if fpos >= w.inode.size() {
+            // Wholly past EOF: nothing to read, the rest reads as zero.
+            folio.zero(0, size);
+        } else {
+            fill_folio(&folio)?;
         }
-        *foliop = folio;
+        folio.mark_uptodate();
     }
-    0
+    Ok(folio)
 }
 
 /// `->write_end`: accepts the bytes copied into the folio, grows i_size,
@@ -500,29 +653,30 @@ unsafe extern "C" fn write_end(
     folio: *mut b::folio,
     _fsdata: *mut c_void,
 ) -> c_int {
-    // SAFETY: the VFS passes back the locked folio from write_begin, with
-    // the inode still locked.
-    unsafe {
-        let inode = b::ferrofs_mapping_host(mapping);
-        let mut copied = copied;
-        if !b::ferrofs_folio_uptodate(folio) {
-            // Only a whole-folio write skips the read; a short copy into it
-            // leaves stale bytes, so take none of it and let the VFS retry.
-            if copied < len {
-                copied = 0;
-            } else {
-                b::ferrofs_folio_mark_uptodate(folio);
-            }
+    // SAFETY: the VFS passes back the folio write_begin returned, locked and
+    // with our reference, and the host's i_rwsem is still held.
+    let (w, folio) = unsafe { (WriteMapping::from_raw(mapping), OwnedFolio::from_raw(folio)) };
+    end_write(&w, folio, pos, len, copied) as c_int
+}
+
+/// write_end's body: the bytes taken; the folio is unlocked and released.
+fn end_write(w: &WriteMapping<'_>, folio: OwnedFolio, pos: i64, len: c_uint, copied: c_uint) -> c_uint {
+    let mut copied = copied;
+    if !folio.uptodate() {
+        // Only a whole-folio write skips the read; a short copy into it
+        // leaves stale bytes, so take none of it and let the VFS retry.
+        if copied < len {
+            copied = 0;
+        } else {
+            folio.mark_uptodate();
         }
-        if copied > 0 {
-            let end = pos + copied as i64;
-            if end > b::ferrofs_i_size_read(inode) {
-                b::ferrofs_i_size_write(inode, end);
-            }
-            b::folio_mark_dirty(folio);
-        }
-        b::folio_unlock(folio);
-        b::ferrofs_folio_put(folio);
-        copied as c_int
     }
+    if copied > 0 {
+        let end = pos + copied as i64;
+        if end > w.inode.size() {
+            w.inode.set_size(end);
+        }
+        folio.mark_dirty();
+    }
+    copied
 }

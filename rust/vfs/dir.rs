@@ -9,9 +9,12 @@
 
 use super::bindings as b;
 use super::cell::{zeroed, Vtable};
-use super::{errno_of, inode, namei};
+use super::inode::INode;
+use super::namei;
+use super::types::{from_result, Dentry, File};
 use crate::error::Error as CoreError;
 use kernel::prelude::*;
+use kernel::types::{ARef, Opaque};
 
 /// How many entries one trip into the core fetches.
 const READDIR_BATCH: usize = 64;
@@ -48,30 +51,72 @@ pub(crate) static DIR_FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_oper
 /// for the name under it, whose name that lock keeps stable for the call.
 /// `_flags` (LOOKUP_*) is not used.
 unsafe extern "C" fn lookup(dir: *mut b::inode, dentry: *mut b::dentry, _flags: u32) -> *mut b::dentry {
-    // SAFETY: the VFS passes a live dentry whose name is stable during lookup.
-    let name = match unsafe { namei::name_of(dentry) } {
-        Ok(n) => n,
-        // SAFETY: ERR_PTR encoding of a negative errno.
-        Err(e) => return unsafe { b::ferrofs_err_ptr(errno_of(e).to_errno() as _) }.cast(),
-    };
-    // SAFETY: `dir` is a live ferrofs directory inode.
-    let (info, sb, dir_ino) = unsafe { namei::parts(dir) };
-    let found = match info.lookup(dir_ino, name) {
-        Ok(ino) => {
-            // SAFETY: the super_block of a live inode is live and mounted.
-            match unsafe { inode::iget(sb, ino, None) } {
-                Ok(i) => kernel::types::ARef::into_raw(i).as_ptr().cast::<b::inode>(),
-                // SAFETY: ERR_PTR encoding of a negative errno.
-                Err(e) => return unsafe { b::ferrofs_err_ptr(errno_of(e).to_errno() as _) }.cast(),
-            }
-        }
-        Err(CoreError::NotFound) => core::ptr::null_mut(),
-        // SAFETY: ERR_PTR encoding of a negative errno.
-        Err(e) => return unsafe { b::ferrofs_err_ptr(errno_of(e).to_errno() as _) }.cast(),
-    };
-    // SAFETY: d_splice_alias takes over the inode reference (or NULL for a
-    // negative dentry) and handles the dentry.
-    unsafe { b::ferrofs_d_splice_alias(found, dentry) }
+    // SAFETY: the VFS passes a live directory, locked for the call, and a
+    // dentry under it whose name that lock keeps stable.
+    let (dir, dentry) = unsafe { (INode::from_raw(dir), Dentry::from_raw(dentry)) };
+    from_result(|| {
+        let found = lookup_in(dir, dentry)?;
+        // SAFETY: `dentry` is the new negative dentry of this lookup.
+        Ok(unsafe { dentry.splice_alias(found) })
+    })
+}
+
+/// lookup's body: the inode `dentry`'s name leads to in `dir`, or None.
+fn lookup_in(dir: &INode, dentry: &Dentry) -> Result<Option<ARef<INode>>> {
+    let name = namei::checked_name(dentry)?;
+    match dir.info().lookup(dir.ino(), name) {
+        Ok(ino) => Ok(Some(dir.super_block().iget(ino, None)?)),
+        Err(CoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The position and output of a readdir.
+///
+/// # Invariants
+/// The dir_context of an iterate_shared call in progress, live for the
+/// borrow and used by this thread only.
+#[repr(transparent)]
+struct DirContext(Opaque<b::dir_context>);
+
+impl DirContext {
+    /// Borrows a dir_context as a `DirContext`.
+    ///
+    /// # Safety
+    /// `ptr` is the dir_context of an iterate_shared call in progress, live
+    /// for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::dir_context) -> &'a Self {
+        // SAFETY: `DirContext` is a transparent wrapper of `dir_context`.
+        // INVARIANT: the caller guarantees a live context for 'a.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// Emits "." and ".." of `dir` if the position is before them; false
+    /// once the caller's buffer is full.
+    fn emit_dots(&self, dir: &File) -> bool {
+        // SAFETY: a live context (type invariant) and an open directory.
+        unsafe { b::ferrofs_dir_emit_dots(dir.as_ptr(), self.0.get()) }
+    }
+
+    /// The position: a core cookie (any value userspace may have set).
+    fn pos(&self) -> u64 {
+        // SAFETY: a live context (type invariant).
+        unsafe { b::ferrofs_dir_pos(self.0.get()) as u64 }
+    }
+
+    /// Moves the position on.
+    fn set_pos(&self, pos: i64) {
+        // SAFETY: a live context (type invariant).
+        unsafe { b::ferrofs_dir_set_pos(self.0.get(), pos) }
+    }
+
+    /// Copies one entry out (dir_emit); false once the buffer is full.
+    /// Must be called with no ferrofs lock held (the copy may fault).
+    fn emit(&self, name: &[u8], ino: u64, dtype: u32) -> bool {
+        // SAFETY: a live context (type invariant); `name` is valid for its
+        // length.
+        unsafe { b::ferrofs_dir_emit(self.0.get(), name.as_ptr().cast(), name.len() as i32, ino, dtype) }
+    }
 }
 
 /// `->iterate_shared`: readdir, in core cookie order.
@@ -82,43 +127,32 @@ unsafe extern "C" fn lookup(dir: *mut b::inode, dentry: *mut b::dentry, _flags: 
 /// `ctx->pos` loaded from f_pos (any value userspace may have set). The
 /// entries are copied out with no ferrofs lock held.
 unsafe extern "C" fn iterate_shared(file: *mut b::file, ctx: *mut b::dir_context) -> kernel::ffi::c_int {
-    // SAFETY: the VFS passes a live open directory and its dir_context.
-    match unsafe { try_iterate(file, ctx) } {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    // SAFETY: the VFS passes an open directory and the live dir_context of
+    // this call, both for the call.
+    let (file, ctx) = unsafe { (File::from_raw(file), DirContext::from_raw(ctx)) };
+    from_result(|| iterate(file, ctx))
 }
 
-/// readdir's body, with a kernel `Result`.
-///
-/// # Safety
-/// As for `iterate_shared`: `file` is an open ferrofs directory whose
-/// i_rwsem is held shared and `ctx` its live dir_context.
-unsafe fn try_iterate(file: *mut b::file, ctx: *mut b::dir_context) -> Result {
-    // SAFETY: live file and context (caller).
-    if !unsafe { b::ferrofs_dir_emit_dots(file, ctx) } {
+/// readdir's body; the caller holds no ferrofs lock.
+fn iterate(file: &File, ctx: &DirContext) -> Result {
+    if !ctx.emit_dots(file) {
         return Ok(());
     }
-    // SAFETY: the inode of an open file is live.
-    let (info, _, dir_ino) = unsafe { namei::parts(b::ferrofs_file_inode(file)) };
+    let dir = file.inode();
+    let (info, dir_ino) = (dir.info(), dir.ino());
     loop {
         let mut batch = KVec::new();
-        // SAFETY: live context (caller).
-        let pos = unsafe { b::ferrofs_dir_pos(ctx) } as u64;
-        info.readdir(dir_ino, pos, &mut batch, READDIR_BATCH).map_err(errno_of)?;
+        info.readdir(dir_ino, ctx.pos(), &mut batch, READDIR_BATCH)?;
         if batch.is_empty() {
             return Ok(());
         }
         for e in batch.iter() {
-            // SAFETY: live context; `name` is valid for its length. The core
-            // lock is not held here, so faults while copying out are fine.
-            // FileType's values are the DT_* constants.
-            unsafe {
-                if !b::ferrofs_dir_emit(ctx, e.name.as_ptr().cast(), e.name.len() as i32, e.ino, e.file_type as u32) {
-                    return Ok(());
-                }
-                b::ferrofs_dir_set_pos(ctx, e.next_cookie as i64);
+            // The core lock is not held here, so faults while copying out
+            // are fine. FileType's values are the DT_* constants.
+            if !ctx.emit(&e.name, e.ino, e.file_type as u32) {
+                return Ok(());
             }
+            ctx.set_pos(e.next_cookie as i64);
         }
     }
 }

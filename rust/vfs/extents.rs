@@ -10,28 +10,24 @@
 
 use super::bindings as b;
 use super::file::push_times;
-use super::inode::{refresh_fields, Fields};
-use super::namei::parts;
-use super::{errno_of, now};
-use crate::error::{Error as CoreError, Result as CoreResult};
+use super::inode::{Fields, INode};
+use super::now;
+use super::types::{from_result, File};
+use crate::error::Error as CoreError;
 use kernel::alloc::flags::GFP_KERNEL;
+use kernel::error::code::ENXIO;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 /// Extents fetched from the core per trip (copying them to the user's
 /// array happens outside the core lock).
 const FIEMAP_BATCH: usize = 64;
 
-/// Writes back every dirty page of `inode` so the core sees all its data.
-///
-/// # Safety
-/// `inode` is a live ferrofs regular file; no folio of it is locked by us.
-unsafe fn settle(inode: *mut b::inode) -> CoreResult<()> {
-    // SAFETY: per the contract.
-    match unsafe { b::filemap_write_and_wait_range(b::ferrofs_inode_mapping(inode), 0, i64::MAX) } {
-        0 => Ok(()),
-        _ => Err(CoreError::Io),
-    }
+/// SEEK_DATA and SEEK_HOLE.
+fn seek_whences() -> (c_int, c_int) {
+    // SAFETY: reading immutable constants exported by the shim.
+    unsafe { (b::FERROFS_SEEK_DATA, b::FERROFS_SEEK_HOLE) }
 }
 
 /// `->llseek` of regular files: SEEK_DATA and SEEK_HOLE from the core's
@@ -43,50 +39,41 @@ unsafe fn settle(inode: *mut b::inode) -> CoreResult<()> {
 /// (locking.rst), here the inode's i_rwsem around the search, taken with
 /// no folio lock or core lock held.
 pub(crate) unsafe extern "C" fn llseek(file: *mut b::file, offset: i64, whence: c_int) -> i64 {
-    // SAFETY: reading immutable constants exported by the shim.
-    let (seek_data, seek_hole) = unsafe { (b::FERROFS_SEEK_DATA, b::FERROFS_SEEK_HOLE) };
+    // SAFETY: the VFS passes an open ferrofs file, held open for the call.
+    let file = unsafe { File::from_raw(file) };
+    from_result(|| seek(file, offset, whence))
+}
+
+/// llseek's body; the caller holds no lock of this filesystem.
+fn seek(file: &File, offset: i64, whence: c_int) -> Result<i64> {
+    let (seek_data, seek_hole) = seek_whences();
     if whence != seek_data && whence != seek_hole {
-        // SAFETY: the VFS's own llseek for the other whences.
-        return unsafe { b::generic_file_llseek(file, offset, whence) };
+        // The position or a negative errno, passed on as it is.
+        return Ok(file.generic_llseek(offset, whence));
     }
-    // SAFETY: an open ferrofs regular file.
-    let inode = unsafe { b::ferrofs_file_inode(file) };
-    // SAFETY: as above.
-    let (info, _, ino) = unsafe { parts(inode) };
-    // SAFETY: live inode; the lock keeps writes and truncates out while
-    // the answer is worked out.
-    unsafe { b::ferrofs_inode_lock(inode) };
-    // SAFETY: live inode.
-    let size = unsafe { b::ferrofs_i_size_read(inode) };
-    let r = if offset < 0 || offset >= size {
-        Err(kernel::error::code::ENXIO)
-    } else {
-        // SAFETY: live inode, locked by us, no folio locked.
-        let found =
-            unsafe { settle(inode) }.and_then(|()| {
-                info.with_core(|fs| {
-                    if whence == seek_data {
-                        fs.seek_data(ino, offset as u64)
-                    } else {
-                        fs.seek_hole(ino, offset as u64).map(Some)
-                    }
-                })
-            });
-        match found {
-            // The core's size can trail i_size by nothing after a settle;
-            // an answer past i_size would still be an implicit hole there.
-            Ok(Some(pos)) => Ok((pos as i64).min(size)),
-            Ok(None) => Err(kernel::error::code::ENXIO),
-            Err(e) => Err(errno_of(e)),
+    let inode = file.inode();
+    let ino = inode.ino();
+    let pos = {
+        // The lock keeps writes and truncates out while the answer is
+        // worked out.
+        let inode = inode.lock();
+        let size = inode.size();
+        if offset < 0 || offset >= size {
+            return Err(ENXIO);
         }
+        inode.write_back_all()?;
+        let found = inode.info().with_core(|fs| {
+            if whence == seek_data {
+                fs.seek_data(ino, offset as u64)
+            } else {
+                fs.seek_hole(ino, offset as u64).map(Some)
+            }
+        })?;
+        // The core's size can trail i_size by nothing after a write-back;
+        // an answer past i_size would still be an implicit hole there.
+        (found.ok_or(ENXIO)? as i64).min(size)
     };
-    // SAFETY: locked above.
-    unsafe { b::ferrofs_inode_unlock(inode) };
-    match r {
-        // SAFETY: an open file; vfs_setpos checks the limit and sets f_pos.
-        Ok(pos) => unsafe { b::ferrofs_setpos(file, pos) },
-        Err(e) => e.to_errno() as i64,
-    }
+    file.set_pos(pos)
 }
 
 /// The fallocate modes ferrofs carries out.
@@ -119,6 +106,12 @@ impl Falloc {
     }
 }
 
+/// FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE and FALLOC_FL_ZERO_RANGE.
+fn falloc_flags() -> (u32, u32, u32) {
+    // SAFETY: reading immutable constants exported by the shim.
+    unsafe { (b::FERROFS_FALLOC_KEEP_SIZE as u32, b::FERROFS_FALLOC_PUNCH_HOLE as u32, b::FERROFS_FALLOC_ZERO_RANGE as u32) }
+}
+
 /// `->fallocate`: allocate (as zeros), punch a hole, or zero a range.
 ///
 /// # Safety
@@ -128,59 +121,84 @@ impl Falloc {
 /// has checked that `offset >= 0`, `len > 0` and that `offset + len`
 /// neither overflows nor passes s_maxbytes.
 pub(crate) unsafe extern "C" fn fallocate(file: *mut b::file, mode: c_int, offset: i64, len: i64) -> isize {
-    // SAFETY: reading immutable constants exported by the shim.
-    let (keep, punch, zero) =
-        unsafe { (b::FERROFS_FALLOC_KEEP_SIZE as u32, b::FERROFS_FALLOC_PUNCH_HOLE as u32, b::FERROFS_FALLOC_ZERO_RANGE as u32) };
-    let Some(how) = Falloc::from_mode(mode as u32, keep, punch, zero) else {
-        return errno_of(CoreError::NotSupported).to_errno() as isize;
-    };
+    // SAFETY: the VFS passes an open ferrofs file, held open for the call.
+    let file = unsafe { File::from_raw(file) };
     // vfs_fallocate has checked offset >= 0, len > 0 and the size limit.
-    let (offset, len) = (offset as u64, len as u64);
-    // SAFETY: an open ferrofs regular file, opened for writing.
-    let inode = unsafe { b::ferrofs_file_inode(file) };
-    // SAFETY: as above.
-    let (info, _, ino) = unsafe { parts(inode) };
-    // SAFETY: live inode; held across the whole change like a write.
-    unsafe { b::ferrofs_inode_lock(inode) };
-    // SAFETY: live, locked inode; no folio locked by us.
-    let r = unsafe {
-        settle(inode).and_then(|()| {
-            if how != (Falloc::Allocate { keep_size: true }) && how != (Falloc::Allocate { keep_size: false }) {
-                // Punched or zeroed bytes must not come back from the cache.
-                b::truncate_pagecache_range(inode, offset as i64, offset.saturating_add(len - 1) as i64);
-            }
-            push_times(info, inode, ino)
-        })
+    from_result(|| allocate(file.inode(), mode as u32, offset as u64, len as u64).map(|()| 0isize))
+}
+
+/// fallocate's body, for `len > 0` bytes at `offset`; the caller holds no
+/// lock of this filesystem.
+fn allocate(inode: &INode, mode: u32, offset: u64, len: u64) -> Result {
+    let (keep, punch, zero) = falloc_flags();
+    let how = Falloc::from_mode(mode, keep, punch, zero).ok_or(CoreError::NotSupported)?;
+    // Held across the whole change, like a write.
+    let inode = inode.lock();
+    let ino = inode.ino();
+    inode.write_back_all()?;
+    if how != (Falloc::Allocate { keep_size: true }) && how != (Falloc::Allocate { keep_size: false }) {
+        // Punched or zeroed bytes must not come back from the cache.
+        inode.truncate_pagecache_range(offset as i64, offset.saturating_add(len - 1) as i64);
     }
-    .and_then(|()| {
-        let t = now();
-        info.with_core(|fs| {
-            match how {
-                Falloc::Allocate { keep_size } => fs.fallocate(ino, offset, len, keep_size, t)?,
-                Falloc::PunchHole => fs.punch_hole(ino, offset, len, t)?,
-                Falloc::ZeroRange { keep_size } => fs.zero_range(ino, offset, len, keep_size, t)?,
-            }
-            fs.getattr(ino)
-        })
-    });
-    let rc = match r {
-        Ok(attr) => {
-            // SAFETY: live, locked inode. The core set the times; the size
-            // grows here (the page cache may hold a larger one still).
-            unsafe {
-                refresh_fields(inode, &attr, Fields { size: false, times: true, atime: false });
-                let end = offset.saturating_add(len) as i64;
-                if !how.keeps_size() && end > b::ferrofs_i_size_read(inode) {
-                    b::ferrofs_i_size_write(inode, end);
-                }
-            }
-            0
+    push_times(&inode)?;
+    let t = now();
+    let attr = inode.info().with_core(|fs| {
+        match how {
+            Falloc::Allocate { keep_size } => fs.fallocate(ino, offset, len, keep_size, t)?,
+            Falloc::PunchHole => fs.punch_hole(ino, offset, len, t)?,
+            Falloc::ZeroRange { keep_size } => fs.zero_range(ino, offset, len, keep_size, t)?,
         }
-        Err(e) => errno_of(e).to_errno(),
-    };
-    // SAFETY: locked above.
-    unsafe { b::ferrofs_inode_unlock(inode) };
-    rc as isize
+        fs.getattr(ino)
+    })?;
+    // The core set the times; the size grows here (the page cache may hold
+    // a larger one still).
+    inode.refresh_fields(&attr, Fields { size: false, times: true, atime: false });
+    let end = offset.saturating_add(len) as i64;
+    if !how.keeps_size() && end > inode.size() {
+        inode.set_size(end);
+    }
+    Ok(())
+}
+
+/// A FIEMAP request in progress.
+///
+/// # Invariants
+/// The fiemap_extent_info of an ioctl_fiemap call, live for the borrow;
+/// its extent array is user memory, written only through
+/// fiemap_fill_next_extent.
+#[repr(transparent)]
+struct FiemapInfo(Opaque<b::fiemap_extent_info>);
+
+impl FiemapInfo {
+    /// Borrows a request as a `FiemapInfo`.
+    ///
+    /// # Safety
+    /// `ptr` is the live request of an ioctl_fiemap call in progress, live
+    /// for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::fiemap_extent_info) -> &'a Self {
+        // SAFETY: `FiemapInfo` is a transparent wrapper of the C struct.
+        // INVARIANT: the caller guarantees a live request for 'a.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// fiemap_prep: checks the flags, writes back for FIEMAP_FLAG_SYNC and
+    /// clamps `len` to the file size limit.
+    fn prep(&self, inode: &INode, start: u64, len: &mut u64) -> Result {
+        // SAFETY: a live request (type invariant) and a live inode.
+        kernel::error::to_result(unsafe { b::ferrofs_fiemap_prep(inode.as_ptr(), self.0.get(), start, len) })
+    }
+
+    /// Copies one extent to the user's array; `Ok(true)` once the array is
+    /// full. Must be called with no ferrofs lock held (it may fault).
+    fn fill(&self, logical: u64, physical: u64, len: u64, last: bool) -> Result<bool> {
+        // SAFETY: a live request (type invariant); the shim writes the user
+        // array through fiemap_fill_next_extent.
+        match unsafe { b::ferrofs_fiemap_fill(self.0.get(), logical, physical, len, last) } {
+            0 => Ok(false),
+            1 => Ok(true),
+            e => Err(Error::from_errno(e)),
+        }
+    }
 }
 
 /// `->fiemap` of regular files (FS_IOC_FIEMAP).
@@ -192,51 +210,44 @@ pub(crate) unsafe extern "C" fn fallocate(file: *mut b::file, mode: c_int, offse
 /// user memory written only by fiemap_fill_next_extent, with no ferrofs
 /// lock held.
 pub(crate) unsafe extern "C" fn fiemap(inode: *mut b::inode, fieinfo: *mut b::fiemap_extent_info, start: u64, len: u64) -> c_int {
+    // SAFETY: ioctl_fiemap passes a ferrofs inode pinned by the open file
+    // and its live request, both for the call.
+    let (inode, fieinfo) = unsafe { (INode::from_raw(inode), FiemapInfo::from_raw(fieinfo)) };
+    from_result(|| map_extents(inode, fieinfo, start, len))
+}
+
+/// fiemap's body; the caller holds no lock of this filesystem.
+fn map_extents(inode: &INode, fieinfo: &FiemapInfo, start: u64, len: u64) -> Result {
     let mut len = len;
-    // SAFETY: the VFS passes a live inode of ours and the request; prep
-    // checks the flags and writes back for FIEMAP_FLAG_SYNC.
-    let rc = unsafe { b::ferrofs_fiemap_prep(inode, fieinfo, start, &mut len) };
-    if rc != 0 {
-        return rc;
-    }
-    // SAFETY: live inode.
-    let (info, _, ino) = unsafe { parts(inode) };
+    fieinfo.prep(inode, start, &mut len)?;
+    let (info, ino) = (inode.info(), inode.ino());
     let end = start.saturating_add(len);
     let mut from = start;
     loop {
         // One extra extent tells whether the last one sent is the last.
         let mut batch: KVec<(u64, u64, u64)> = KVec::new();
-        let got = info.with_core(|fs| {
+        info.with_core(|fs| {
             fs.extents(ino, from, &mut |logical, physical, elen| {
                 if logical >= end || batch.len() > FIEMAP_BATCH {
                     return false;
                 }
                 batch.push((logical, physical, elen), GFP_KERNEL).is_ok()
             })
-        });
-        if let Err(e) = got {
-            return errno_of(e).to_errno();
-        }
+        })?;
         let more = batch.len() > FIEMAP_BATCH;
         let send = batch.len().min(FIEMAP_BATCH);
         for (i, &(logical, physical, elen)) in batch.iter().take(send).enumerate() {
             let last = !more && i + 1 == send;
-            // SAFETY: live request; copies one extent to the user's array
-            // with no ferrofs lock held.
-            match unsafe { b::ferrofs_fiemap_fill(fieinfo, logical, physical, elen, last) } {
-                0 => {}
-                1 => return 0,
-                e => return e,
+            // With no ferrofs lock held: the copy may fault.
+            if fieinfo.fill(logical, physical, elen, last)? {
+                return Ok(());
             }
             // The core bounds extents below the maximum file size; an
             // overflow here would still be damage, never a wrap.
-            from = match logical.checked_add(elen) {
-                Some(next) => next,
-                None => return errno_of(CoreError::corrupt("extent end overflows")).to_errno(),
-            };
+            from = logical.checked_add(elen).ok_or(CoreError::corrupt("extent end overflows"))?;
         }
         if !more {
-            return 0;
+            return Ok(());
         }
     }
 }

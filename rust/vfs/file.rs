@@ -8,13 +8,12 @@
 
 use super::bindings as b;
 use super::cell::{zeroed, Vtable};
-use super::errno_of;
-use super::fs_info::FsInfo;
-use super::namei::parts;
+use super::inode::INode;
+use super::types::{from_result, File};
 use crate::error::Result as CoreResult;
-use crate::format::Timespec;
 use crate::fs::SetAttr;
 use kernel::ffi::c_int;
+use kernel::prelude::*;
 
 pub(crate) static FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_operations {
     llseek: Some(super::extents::llseek),
@@ -31,17 +30,10 @@ pub(crate) static FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_operatio
 
 /// Hands the VFS inode's times to the core (they run ahead of it between
 /// a write(2) and writeback).
-///
-/// # Safety
-/// `inode` is a live ferrofs inode whose number is `ino`.
-pub(crate) unsafe fn push_times(info: &FsInfo, inode: *mut b::inode, ino: u64) -> CoreResult<()> {
-    let (mut sec, mut nsec) = ([0i64; 3], [0u32; 3]);
-    // SAFETY: live inode (contract); the arrays have the three slots the
-    // shim fills.
-    unsafe { b::ferrofs_inode_times(inode, sec.as_mut_ptr(), nsec.as_mut_ptr()) };
-    let t = |i: usize| Timespec { sec: sec[i], nsec: nsec[i] };
-    let change = SetAttr { atime: Some(t(0)), mtime: Some(t(1)), ctime: Some(t(2)), ..SetAttr::default() };
-    info.with_core(|fs| fs.setattr(ino, &change, t(2)).map(drop))
+pub(crate) fn push_times(inode: &INode) -> CoreResult<()> {
+    let [atime, mtime, ctime] = inode.times();
+    let change = SetAttr { atime: Some(atime), mtime: Some(mtime), ctime: Some(ctime), ..SetAttr::default() };
+    inode.info().with_core(|fs| fs.setattr(inode.ino(), &change, ctime).map(drop))
 }
 
 /// fsync and fdatasync, of files and directories: the range's dirty pages
@@ -54,19 +46,15 @@ pub(crate) unsafe fn push_times(info: &FsInfo, inode: *mut b::inode, ino: u64) -
 /// i_rwsem, folio lock or core lock is held, as writeback here locks the
 /// file's folios and then the core lock is taken.
 pub(crate) unsafe extern "C" fn fsync(file: *mut b::file, start: i64, end: i64, _datasync: c_int) -> c_int {
-    // SAFETY: the VFS passes an open ferrofs file.
-    let rc = unsafe { b::file_write_and_wait_range(file, start, end) };
-    if rc != 0 {
-        return rc;
-    }
-    // SAFETY: the VFS passes an open ferrofs file.
-    let inode = unsafe { b::ferrofs_file_inode(file) };
-    // SAFETY: as above.
-    let (info, _, ino) = unsafe { parts(inode) };
-    // SAFETY: live inode of an open file.
-    let r = unsafe { push_times(info, inode, ino) }.and_then(|()| info.with_core(|fs| fs.commit()));
-    match r {
-        Ok(()) => 0,
-        Err(e) => errno_of(e).to_errno(),
-    }
+    // SAFETY: the VFS passes an open ferrofs file, held open for the call.
+    let file = unsafe { File::from_raw(file) };
+    from_result(|| do_fsync(file, start, end))
+}
+
+/// fsync's body; the caller holds no lock of this filesystem.
+fn do_fsync(file: &File, start: i64, end: i64) -> Result {
+    file.write_and_wait_range(start, end)?;
+    let inode = file.inode();
+    push_times(inode)?;
+    Ok(inode.info().with_core(|fs| fs.commit())?)
 }

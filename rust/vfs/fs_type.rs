@@ -5,14 +5,17 @@
 use super::bindings as b;
 use super::cell::{zeroed, KernelStatic};
 use super::device::KernelDevice;
+use super::inode::INode;
 use super::options::{self, MountParams, ParamError};
-use super::{errno_of, fs_info, inode, super_ops};
+use super::types::{from_result, SuperBlock};
+use super::{errno_of, fs_info, super_ops};
 use crate::error::Error as CoreError;
 use crate::superblock;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::error::to_result;
 use kernel::prelude::*;
 use kernel::str::CString;
+use kernel::types::{ARef, Opaque};
 use kernel::{c_str, fmt};
 
 /// Name the type registers under, and the prefix of the fs_context log.
@@ -60,6 +63,74 @@ impl Drop for Registration {
     }
 }
 
+/// A mount or reconfigure context of ours.
+///
+/// # Invariants
+/// A live fs_context of the ferrofs type, used by no other operation for
+/// the borrow (the VFS serialises a context's operations: fsconfig holds
+/// `fc->uapi_mutex`; mount(2) owns its context alone). Its `fs_private` is
+/// NULL or a `MountParams` box made by `init`, which `take_params` frees.
+#[repr(transparent)]
+struct FsContext(Opaque<b::fs_context>);
+
+impl FsContext {
+    /// Borrows a context as an `FsContext`.
+    ///
+    /// # Safety
+    /// `ptr` is a live fs_context of our type that no other operation uses
+    /// for `'a`, whose `fs_private` is NULL or a box `init` made.
+    unsafe fn from_raw<'a>(ptr: *mut b::fs_context) -> &'a mut Self {
+        // SAFETY: `FsContext` is a transparent wrapper of `fs_context`.
+        // INVARIANT: the caller guarantees a live context of ours for 'a.
+        unsafe { &mut *ptr.cast::<Self>() }
+    }
+
+    /// Hangs our operations and a fresh `MountParams` box on the context.
+    fn init(&mut self) -> Result {
+        let params = KBox::new(MountParams::default(), GFP_KERNEL)?;
+        // SAFETY: a live context that only we use (type invariant);
+        // CONTEXT_OPS is static.
+        // INVARIANT: `fs_private` becomes a box made here.
+        unsafe {
+            b::ferrofs_fc_set_ops(self.0.get(), &CONTEXT_OPS);
+            b::ferrofs_fc_set_private(self.0.get(), KBox::into_raw(params).cast());
+        }
+        Ok(())
+    }
+
+    /// The options parsed so far; None if `init` has not run.
+    fn params(&mut self) -> Option<&mut MountParams> {
+        // SAFETY: `fs_private` is NULL or our box (type invariant); the
+        // `&mut self` borrow keeps any other reference to it out.
+        unsafe { b::ferrofs_fc_private(self.0.get()).cast::<MountParams>().as_mut() }
+    }
+
+    /// Takes the `MountParams` box off the context.
+    fn take_params(&mut self) -> Option<KBox<MountParams>> {
+        // SAFETY: a live context (type invariant).
+        let p = unsafe { b::ferrofs_fc_private(self.0.get()) }.cast::<MountParams>();
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` is the box `init` made (type invariant), given back
+        // once: `fs_private` is cleared first.
+        // INVARIANT: `fs_private` becomes NULL.
+        unsafe {
+            b::ferrofs_fc_set_private(self.0.get(), core::ptr::null_mut());
+            Some(KBox::from_raw(p))
+        }
+    }
+
+    /// Logs `msg` in the context (dmesg for mount(2), the fd log for fsopen).
+    fn log_error(&self, msg: &str) {
+        if let Ok(text) = CString::try_from_fmt(fmt!("{}", msg)) {
+            // SAFETY: a live context that only we use (type invariant);
+            // `text` is NUL-terminated and outlives the call.
+            unsafe { b::ferrofs_fc_error(self.0.get(), text.as_char_ptr()) };
+        }
+    }
+}
+
 /// `file_system_type::init_fs_context`: hangs our operations and a
 /// `MountParams` box on a new context (mount, or remount).
 ///
@@ -70,16 +141,10 @@ impl Drop for Registration {
 /// cleared by vfs_clean_context after `free_fs_context`). The VFS calls
 /// `free_fs_context` once for each successful call, which frees the box.
 unsafe extern "C" fn init_fs_context(fc: *mut b::fs_context) -> kernel::ffi::c_int {
-    let Ok(params) = KBox::new(MountParams::default(), GFP_KERNEL) else {
-        return ENOMEM.to_errno();
-    };
-    // SAFETY: the VFS hands us a live fs_context being set up for our type;
-    // CONTEXT_OPS is static; the params box is freed by free_fs_context.
-    unsafe {
-        b::ferrofs_fc_set_ops(fc, &CONTEXT_OPS);
-        b::ferrofs_fc_set_private(fc, KBox::into_raw(params).cast());
-    }
-    0
+    // SAFETY: the VFS passes a live context of our type, used by nothing
+    // else yet, with `fs_private` NULL.
+    let fc = unsafe { FsContext::from_raw(fc) };
+    from_result(|| fc.init())
 }
 
 /// `fs_context_operations::free`: frees the `MountParams` box.
@@ -89,37 +154,10 @@ unsafe extern "C" fn init_fs_context(fc: *mut b::fs_context) -> kernel::ffi::c_i
 /// `init_fs_context`, with `fc` live and used by no other operation; its
 /// `fs_private` is the box `init_fs_context` made, or NULL.
 unsafe extern "C" fn free_fs_context(fc: *mut b::fs_context) {
-    // SAFETY: fs_private is the box init_fs_context made (or null if that
-    // failed); the VFS frees a context once.
-    unsafe {
-        let p = b::ferrofs_fc_private(fc).cast::<MountParams>();
-        if !p.is_null() {
-            b::ferrofs_fc_set_private(fc, core::ptr::null_mut());
-            drop(KBox::from_raw(p));
-        }
-    }
-}
-
-/// The options parsed so far into a live fs_context of ours.
-///
-/// # Safety
-/// `fc` is a live fs_context set up by init_fs_context, not yet freed.
-unsafe fn params_of<'a>(fc: *mut b::fs_context) -> Option<&'a mut MountParams> {
-    // SAFETY: per the contract, fs_private is our box or null; the VFS
-    // serialises calls on one context.
-    unsafe { b::ferrofs_fc_private(fc).cast::<MountParams>().as_mut() }
-}
-
-/// Logs `msg` in the fs_context (dmesg for mount(2), the fd log for fsopen).
-///
-/// # Safety
-/// `fc` is a live fs_context and the caller one of its operations, which
-/// the VFS serialises (the log written to has no lock of its own).
-unsafe fn log_error(fc: *mut b::fs_context, msg: &str) {
-    if let Ok(text) = CString::try_from_fmt(fmt!("{}", msg)) {
-        // SAFETY: `fc` is live; `text` is NUL-terminated and outlives the call.
-        unsafe { b::ferrofs_fc_error(fc, text.as_char_ptr()) };
-    }
+    // SAFETY: the VFS passes a live context of ours, used by nothing else,
+    // whose `fs_private` is our box or NULL.
+    let fc = unsafe { FsContext::from_raw(fc) };
+    drop(fc.take_params());
 }
 
 /// `fs_context_operations::parse_param`: one `key[=value]` of mount(2) or
@@ -132,26 +170,37 @@ unsafe fn log_error(fc: *mut b::fs_context, msg: &str) {
 /// the call, with a NUL-terminated `key` and, when its type is
 /// `fs_value_is_string`, a NUL-terminated `string`.
 unsafe extern "C" fn parse_param(fc: *mut b::fs_context, param: *mut b::fs_parameter) -> kernel::ffi::c_int {
-    // SAFETY: the VFS passes a live context of ours and a parameter whose
-    // key (and string value, if any) are NUL-terminated for the call.
-    let (params, key, value) = unsafe {
+    // SAFETY: the VFS passes a live context of ours, which it lets only this
+    // operation use, and a parameter whose key (and string value, if any)
+    // are NUL-terminated for the call.
+    let (fc, key, value) = unsafe {
         let value = b::ferrofs_param_string(param);
         (
-            params_of(fc),
+            FsContext::from_raw(fc),
             CStr::from_char_ptr(b::ferrofs_param_key(param)).as_bytes(),
             (!value.is_null()).then(|| CStr::from_char_ptr(value).as_bytes()),
         )
     };
-    let Some(params) = params else { return ENOMEM.to_errno() };
+    from_result(|| parse_one(fc, key, value))
+}
+
+/// ENOPARAM: "not one of ours", which the VFS turns into its own handling
+/// (`source`) or an unknown-parameter error.
+fn enoparam() -> Error {
+    // SAFETY: reading an immutable constant exported by the shim.
+    Error::from_errno(-unsafe { b::FERROFS_ENOPARAM })
+}
+
+/// parse_param's body.
+fn parse_one(fc: &mut FsContext, key: &[u8], value: Option<&[u8]>) -> Result {
+    let params = fc.params().ok_or(ENOMEM)?;
     match options::parse(params, key, value) {
-        Ok(()) => 0,
+        Ok(()) => Ok(()),
         // The VFS handles `source` and reports anything else as unknown.
-        // SAFETY: reading an immutable constant exported by the shim.
-        Err(ParamError::Unknown) => -unsafe { b::FERROFS_ENOPARAM },
+        Err(ParamError::Unknown) => Err(enoparam()),
         Err(ParamError::Bad(why)) => {
-            // SAFETY: live context.
-            unsafe { log_error(fc, why) };
-            EINVAL.to_errno()
+            fc.log_error(why);
+            Err(EINVAL)
         }
     }
 }
@@ -167,32 +216,74 @@ unsafe extern "C" fn parse_param(fc: *mut b::fs_context, param: *mut b::fs_param
 /// is not frozen; unless the remount is forced, going read-only has been
 /// refused while files are open for writing.
 unsafe extern "C" fn reconfigure(fc: *mut b::fs_context) -> kernel::ffi::c_int {
-    // SAFETY: the VFS reconfigures a live, mounted super_block of ours
-    // through `fc`, holding s_umount.
-    let (sb, params) = unsafe { (b::ferrofs_fc_root_sb(fc), params_of(fc).copied().unwrap_or_default()) };
-    // SAFETY: mounted super_block; its FsInfo is set.
-    let info = unsafe { fs_info::FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) };
-    let mut to_rdonly = false;
-    // SAFETY: live context of a mounted super_block.
-    if unsafe { b::ferrofs_fc_changes_rdonly(fc, &mut to_rdonly) } {
+    // SAFETY: reconfigure_super passes a live reconfiguration context of
+    // ours, used by no other operation, whose root is a mounted ferrofs
+    // super_block; it holds that super_block's s_umount exclusively.
+    let r = unsafe { Reconfigure::from_raw(fc) };
+    from_result(|| remount(r))
+}
+
+/// A remount in progress.
+///
+/// # Invariants
+/// `fc` is a reconfiguration context whose `fc->root` is the root of `sb`,
+/// a mounted ferrofs super_block whose s_umount this thread holds
+/// exclusively for `'a` (reconfigure_super).
+struct Reconfigure<'a> {
+    fc: &'a mut FsContext,
+    sb: &'a SuperBlock,
+}
+
+impl<'a> Reconfigure<'a> {
+    /// Wraps a reconfiguration context.
+    ///
+    /// # Safety
+    /// `fc` is a live reconfiguration context of ours, used by no other
+    /// operation for `'a`, whose root is a mounted ferrofs super_block whose
+    /// s_umount the caller holds exclusively for `'a`.
+    unsafe fn from_raw(fc: *mut b::fs_context) -> Self {
+        // SAFETY: per the contract; the root's super_block is mounted, so
+        // its FsInfo is set.
+        // INVARIANT: the caller guarantees the context, root and lock.
+        unsafe { Reconfigure { sb: SuperBlock::from_raw(b::ferrofs_fc_root_sb(fc)), fc: FsContext::from_raw(fc) } }
+    }
+
+    /// Some(to_read_only) when the remount changes read-only.
+    fn changes_rdonly(&self) -> Option<bool> {
+        let mut to_rdonly = false;
+        // SAFETY: a live reconfiguration context with its root set (type
+        // invariant).
+        unsafe { b::ferrofs_fc_changes_rdonly(self.fc.0.get(), &mut to_rdonly) }.then_some(to_rdonly)
+    }
+
+    /// Writes the page cache back and commits (sync_filesystem, whose
+    /// s_umount we hold).
+    fn sync(&self) {
+        // SAFETY: a mounted super_block whose s_umount this thread holds
+        // exclusively (type invariant), as sync_filesystem requires.
+        unsafe { b::sync_filesystem(self.sb.as_ptr()) };
+    }
+}
+
+/// reconfigure's body: read-only or read-write, and `commit=`.
+fn remount(r: Reconfigure<'_>) -> Result {
+    let params = r.fc.params().copied().unwrap_or_default();
+    let info = r.sb.info();
+    if let Some(to_rdonly) = r.changes_rdonly() {
         if to_rdonly {
             // The VFS has made sure no file is open for writing; write the
             // page cache back so the final commit holds everything.
-            // SAFETY: s_umount is held by the reconfigure.
-            unsafe { b::sync_filesystem(sb) };
+            r.sync();
         }
         if let Err(e) = info.with_core(|fs| fs.set_read_only(to_rdonly)) {
-            // SAFETY: live context.
-            unsafe {
-                log_error(fc, if to_rdonly { "could not commit before going read-only" } else { "cannot go read-write after an error" })
-            };
-            return errno_of(e).to_errno();
+            r.fc.log_error(if to_rdonly { "could not commit before going read-only" } else { "cannot go read-write after an error" });
+            return Err(e.into());
         }
     }
     if let Some(secs) = params.commit_secs {
         info.set_commit_interval(secs);
     }
-    0
+    Ok(())
 }
 
 /// `fs_context_operations::get_tree`: mounts through get_tree_bdev.
@@ -201,8 +292,10 @@ unsafe extern "C" fn reconfigure(fc: *mut b::fs_context) -> kernel::ffi::c_int {
 /// Called by vfs_get_tree with `fc` a live mount context set up by
 /// `init_fs_context`, its parameters parsed, used by no other operation.
 unsafe extern "C" fn get_tree(fc: *mut b::fs_context) -> kernel::ffi::c_int {
-    // SAFETY: `fc` is live (VFS); fill_super matches the expected signature.
-    unsafe { b::ferrofs_get_tree_bdev(fc, Some(fill_super)) }
+    // SAFETY: the VFS passes a live mount context of ours, its parameters
+    // parsed; fill_super has the signature get_tree_bdev expects. No
+    // `FsContext` is borrowed here: fill_super borrows the context in turn.
+    from_result(|| to_result(unsafe { b::ferrofs_get_tree_bdev(fc, Some(fill_super)) }))
 }
 
 /// fill_super for get_tree_bdev: reads and checks the ferrofs superblock,
@@ -217,96 +310,131 @@ unsafe extern "C" fn get_tree(fc: *mut b::fs_context) -> kernel::ffi::c_int {
 /// set up by `init_fs_context`. On an error the VFS tears the super_block
 /// down through `kill_sb`, which frees the FsInfo if one was set here.
 unsafe extern "C" fn fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> kernel::ffi::c_int {
-    // SAFETY: the VFS gives us a new, locked super_block with its block
-    // device open, and the fs_context of this mount.
-    match unsafe { try_fill_super(sb, fc) } {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
+    // SAFETY: get_tree_bdev passes a new super_block of ours that no other
+    // task can reach, locked, with its device open and no FsInfo, and the
+    // live mount context, which no other operation uses meanwhile.
+    let (sb, fc) = unsafe { (NewSuperBlock::from_raw(sb), FsContext::from_raw(fc)) };
+    from_result(|| fill(sb, fc))
+}
+
+/// A super_block fill_super is setting up.
+///
+/// # Invariants
+/// A new super_block of our type that no other task can reach yet (not
+/// SB_BORN), whose s_umount this thread holds exclusively, with its block
+/// device open; `s_fs_info` is NULL until `install` sets it, and kill_sb
+/// frees what was installed.
+#[repr(transparent)]
+struct NewSuperBlock(Opaque<b::super_block>);
+
+impl NewSuperBlock {
+    /// Borrows a super_block being filled as a `NewSuperBlock`.
+    ///
+    /// # Safety
+    /// `ptr` is the super_block of a fill_super in progress, as the type
+    /// invariant says, for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::super_block) -> &'a Self {
+        // SAFETY: `NewSuperBlock` is a transparent wrapper of `super_block`.
+        // INVARIANT: the caller guarantees a new super_block of ours.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The C pointer, for calls not wrapped here.
+    fn as_ptr(&self) -> *mut b::super_block {
+        self.0.get()
+    }
+
+    /// The device name (s_id), for messages.
+    fn id(&self) -> &CStr {
+        // SAFETY: s_id is a NUL-terminated array in the live super_block
+        // (type invariant), set before fill_super.
+        unsafe { CStr::from_char_ptr(b::ferrofs_sb_id(self.as_ptr())) }
+    }
+
+    /// sb_set_blocksize; false if the device cannot do `size`.
+    fn set_blocksize(&self, size: u32) -> bool {
+        // SAFETY: a new super_block with its device open, only ours (type
+        // invariant).
+        unsafe { b::sb_set_blocksize(self.as_ptr(), size as i32) != 0 }
+    }
+
+    /// Whether the mount is read-only (SB_RDONLY).
+    fn rdonly(&self) -> bool {
+        // SAFETY: a live super_block (type invariant).
+        unsafe { b::ferrofs_sb_rdonly(self.as_ptr()) }
+    }
+
+    /// Sets ferrofs's limits and operations, the xattr handlers and the
+    /// FsInfo, which kill_sb frees; from here on the super_block is a
+    /// `SuperBlock`.
+    fn install(&self, info: Pin<KBox<fs_info::FsInfo>>) -> &SuperBlock {
+        // SAFETY: the super_block is ours alone until fill_super returns,
+        // before its first inode is read (type invariant); kill_sb releases
+        // the FsInfo whether or not the rest of the mount succeeds.
+        unsafe {
+            let sb = self.as_ptr();
+            (*sb).s_magic = superblock::STATFS_MAGIC as _;
+            (*sb).s_maxbytes = i64::MAX;
+            (*sb).s_time_gran = 1;
+            (*sb).s_time_min = i64::MIN;
+            (*sb).s_time_max = i64::MAX;
+            (*sb).s_op = &super_ops::SUPER_OPS;
+            super::xattr::init_sb(sb);
+            b::ferrofs_sb_set_fs_info(sb, fs_info::FsInfo::into_foreign(info));
+            SuperBlock::from_raw(sb)
+        }
+    }
+
+    /// Makes `root` the root dentry (d_make_root, s_root).
+    fn set_root(&self, root: ARef<INode>) -> Result {
+        // SAFETY: d_make_root consumes the inode reference, also on failure.
+        let dentry = unsafe { b::d_make_root(ARef::into_raw(root).as_ptr().cast()) };
+        if dentry.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: the super_block is ours alone (type invariant); the root
+        // dentry is new and referenced.
+        unsafe { (*self.as_ptr()).s_root = dentry };
+        Ok(())
     }
 }
 
 /// Reports a mount failure through the fs_context log (which reaches dmesg
 /// as "ferrofs: <dev>: <reason>") and turns it into an errno.
-///
-/// # Safety
-/// `sb` and `fc` are the live objects of the mount in progress.
-unsafe fn mount_error(sb: *mut b::super_block, fc: *mut b::fs_context, e: CoreError) -> Error {
-    // SAFETY: s_id is a NUL-terminated array in the live super_block.
-    let dev = unsafe { CStr::from_char_ptr(b::ferrofs_sb_id(sb)) };
-    if let Ok(msg) = CString::try_from_fmt(fmt!("{}: {}", dev, e)) {
-        // SAFETY: `fc` is live; `msg` is NUL-terminated and outlives the call.
-        unsafe { b::ferrofs_fc_error(fc, msg.as_char_ptr()) };
+fn mount_error(sb: &NewSuperBlock, fc: &FsContext, e: CoreError) -> Error {
+    if let Ok(msg) = CString::try_from_fmt(fmt!("{}: {}", sb.id(), e)) {
+        // SAFETY: a live context only we use (FsContext's invariant); `msg`
+        // is NUL-terminated and outlives the call.
+        unsafe { b::ferrofs_fc_error(fc.0.get(), msg.as_char_ptr()) };
     }
     errno_of(e)
 }
 
-/// fill_super's body, with a kernel `Result`.
-///
-/// # Safety
-/// As for `fill_super`: `sb` is the new, exclusively locked super_block
-/// with its block device open and no FsInfo yet, and `fc` the live mount
-/// context.
-unsafe fn try_fill_super(sb: *mut b::super_block, fc: *mut b::fs_context) -> Result {
+/// fill_super's body.
+fn fill(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
     let page = kernel::page::PAGE_SIZE as u32;
-    // SAFETY: `sb` is live and ours until fill_super returns.
-    if unsafe { b::sb_set_blocksize(sb, page as i32) } == 0 {
-        // SAFETY: as above.
-        return Err(unsafe { mount_error(sb, fc, CoreError::Unsupported("device sector size is larger than the page size")) });
+    if !sb.set_blocksize(page) {
+        return Err(mount_error(sb, fc, CoreError::Unsupported("device sector size is larger than the page size")));
     }
-    // SAFETY: block size set just above; the device lives in FsInfo, which
-    // the super_block owns until kill_sb.
-    let mut dev = unsafe { KernelDevice::new(sb) };
-    let core_sb = match superblock::read_superblock(&mut dev) {
-        Ok(s) => s,
-        // SAFETY: live mount objects.
-        Err(e) => return Err(unsafe { mount_error(sb, fc, e) }),
-    };
+    // SAFETY: the super_block's device is open (NewSuperBlock) and its
+    // block size set just above; the device goes into the FsInfo, which the
+    // super_block owns until kill_sb, or is dropped here on an error.
+    let mut dev = unsafe { KernelDevice::new(sb.as_ptr()) };
+    let core_sb = superblock::read_superblock(&mut dev).map_err(|e| mount_error(sb, fc, e))?;
     if core_sb.block_size != page {
-        // SAFETY: live mount objects.
-        return Err(unsafe { mount_error(sb, fc, CoreError::Unsupported("block size differs from the page size")) });
+        return Err(mount_error(sb, fc, CoreError::Unsupported("block size differs from the page size")));
     }
     if core_sb.needs_read_only() {
-        // SAFETY: live mount objects.
-        return Err(unsafe { mount_error(sb, fc, CoreError::Unsupported("read-only-compatible features need a read-only mount")) });
+        return Err(mount_error(sb, fc, CoreError::Unsupported("read-only-compatible features need a read-only mount")));
     }
-    // SAFETY: `sb` is live.
-    let read_only = unsafe { b::ferrofs_sb_rdonly(sb) };
-    let info = match fs_info::FsInfo::new(dev, read_only) {
-        Ok(i) => i,
-        // SAFETY: live mount objects.
-        Err(e) => return Err(unsafe { mount_error(sb, fc, e) }),
-    };
-    // SAFETY: `sb` is ours until fill_super returns; the FsInfo pointer is
-    // released in kill_sb whether or not the rest of the mount succeeds.
-    unsafe {
-        (*sb).s_magic = superblock::STATFS_MAGIC as _;
-        (*sb).s_maxbytes = i64::MAX;
-        (*sb).s_time_gran = 1;
-        (*sb).s_time_min = i64::MIN;
-        (*sb).s_time_max = i64::MAX;
-        (*sb).s_op = &super_ops::SUPER_OPS;
-        super::xattr::init_sb(sb);
-        b::ferrofs_sb_set_fs_info(sb, fs_info::FsInfo::into_foreign(info));
-    }
-    // SAFETY: `sb` is live and its FsInfo is set.
-    let root_ino = unsafe { fs_info::FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) }.root_ino();
-    // SAFETY: `sb` is live and its FsInfo is set.
-    let root = unsafe { inode::iget(sb, root_ino, None) }.map_err(|e| {
-        // SAFETY: live mount objects.
-        unsafe { mount_error(sb, fc, e) }
-    })?;
-    // SAFETY: d_make_root consumes the inode reference, also on failure.
-    let dentry = unsafe { b::d_make_root(kernel::types::ARef::into_raw(root).as_ptr().cast()) };
-    if dentry.is_null() {
-        return Err(ENOMEM);
-    }
-    // SAFETY: `sb` is ours; the root dentry is new and referenced.
-    unsafe { (*sb).s_root = dentry };
-    // SAFETY: `fc` is the live context of this mount.
-    let secs = unsafe { params_of(fc) }.and_then(|p| p.commit_secs).unwrap_or(options::DEFAULT_COMMIT_SECS);
-    // SAFETY: `sb` is live with its FsInfo set; put_super stops the ticker
-    // before the core goes away.
-    unsafe { fs_info::FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)).start_commits(sb, secs) }
+    let info = fs_info::FsInfo::new(dev, sb.rdonly()).map_err(|e| mount_error(sb, fc, e))?;
+    let mounted = sb.install(info);
+    let root = mounted.iget(mounted.info().root_ino(), None).map_err(|e| mount_error(sb, fc, e))?;
+    sb.set_root(root)?;
+    let secs = fc.params().and_then(|p| p.commit_secs).unwrap_or(options::DEFAULT_COMMIT_SECS);
+    // SAFETY: `mounted` is live with its FsInfo set; put_super stops the
+    // ticker before the core is unmounted.
+    unsafe { mounted.info().start_commits(mounted.as_ptr(), secs) }
 }
 
 /// `file_system_type::kill_sb`: shuts the super_block down, then frees the

@@ -7,16 +7,211 @@
 use super::bindings as b;
 use super::cell::zeroed;
 use super::fs_info::FsInfo;
+use super::types::SuperBlock;
 use super::{aops, dir, file, namei, xattr};
 use crate::error::Result as CoreResult;
-use crate::format::FileType;
+use crate::format::{FileType, Timespec};
 use crate::fs::InodeAttr;
 use core::ptr::NonNull;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
 /// A VFS inode of a ferrofs filesystem.
+///
+/// # Invariants
+/// The inode is live for every borrow of it (an `ARef` holds a reference;
+/// a borrow from `from_raw` is covered by what pins the inode for the
+/// call), and it belongs to a mounted ferrofs super_block whose
+/// `s_fs_info` is set, which outlives the inode.
 #[repr(transparent)]
 pub(crate) struct INode(Opaque<b::inode>);
+
+impl INode {
+    /// Borrows an inode as an `INode`.
+    ///
+    /// # Safety
+    /// `ptr` is a ferrofs inode kept live for `'a` (by a reference the
+    /// caller holds or by the VFS object that pins it, such as an open file
+    /// or a positive dentry), of a super_block whose fill_super is done.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut b::inode) -> &'a Self {
+        // SAFETY: `INode` is a transparent wrapper of `inode`.
+        // INVARIANT: the caller guarantees a live ferrofs inode for 'a.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The C pointer, for calls not wrapped here.
+    pub(crate) fn as_ptr(&self) -> *mut b::inode {
+        self.0.get()
+    }
+
+    /// The inode number (the core's).
+    pub(crate) fn ino(&self) -> u64 {
+        // SAFETY: the inode is live (type invariant); i_ino never changes.
+        unsafe { b::ferrofs_inode_ino(self.as_ptr()) }
+    }
+
+    /// The super_block the inode belongs to.
+    pub(crate) fn super_block(&self) -> &SuperBlock {
+        // SAFETY: a live ferrofs inode's super_block is mounted, has its
+        // s_fs_info set and outlives the inode (type invariant).
+        unsafe { SuperBlock::from_raw(b::ferrofs_inode_sb(self.as_ptr())) }
+    }
+
+    /// The mount's state.
+    pub(crate) fn info(&self) -> &FsInfo {
+        self.super_block().info()
+    }
+
+    /// The link count (i_nlink).
+    pub(crate) fn nlink(&self) -> u32 {
+        // SAFETY: the inode is live (type invariant); a plain read, as the
+        // VFS's own readers of i_nlink do.
+        unsafe { b::ferrofs_inode_nlink(self.as_ptr()) }
+    }
+
+    /// Whether iget_failed marked the inode bad.
+    pub(crate) fn is_bad(&self) -> bool {
+        // SAFETY: the inode is live (type invariant).
+        unsafe { b::is_bad_inode(self.as_ptr()) }
+    }
+
+    /// i_size (i_size_read).
+    pub(crate) fn size(&self) -> i64 {
+        // SAFETY: the inode is live (type invariant); i_size_read is the
+        // VFS's lock-free read.
+        unsafe { b::ferrofs_i_size_read(self.as_ptr()) }
+    }
+
+    /// The VFS inode's atime, mtime and ctime, in that order.
+    pub(crate) fn times(&self) -> [Timespec; 3] {
+        let (mut sec, mut nsec) = ([0i64; 3], [0u32; 3]);
+        // SAFETY: the inode is live (type invariant); the arrays have the
+        // three slots the shim fills.
+        unsafe { b::ferrofs_inode_times(self.as_ptr(), sec.as_mut_ptr(), nsec.as_mut_ptr()) };
+        [0, 1, 2].map(|i| Timespec { sec: sec[i], nsec: nsec[i] })
+    }
+
+    /// Writes back every dirty page of the inode and waits for it
+    /// (filemap_write_and_wait_range over the whole file). The caller must
+    /// hold no folio lock of this inode, or it deadlocks.
+    pub(crate) fn write_back_all(&self) -> CoreResult<()> {
+        // SAFETY: the inode and so its mapping are live (type invariant).
+        match unsafe { b::filemap_write_and_wait_range(b::ferrofs_inode_mapping(self.as_ptr()), 0, i64::MAX) } {
+            0 => Ok(()),
+            _ => Err(crate::error::Error::Io),
+        }
+    }
+
+    /// Takes the inode's i_rwsem exclusively (inode_lock) until the guard
+    /// drops. The caller must not hold it already, nor a folio lock or the
+    /// core lock (lock order: i_rwsem, folio, core).
+    pub(crate) fn lock(&self) -> INodeLock<'_> {
+        // SAFETY: the inode is live (type invariant).
+        unsafe { b::ferrofs_inode_lock(self.as_ptr()) };
+        // INVARIANT: we took the lock just above and hold it until the
+        // guard drops.
+        INodeLock(Locked(self))
+    }
+}
+
+/// The i_rwsem of an inode, taken by `INode::lock` and given back on drop.
+///
+/// # Invariants
+/// This thread took the i_rwsem of `.0` exclusively and gives it back
+/// only when the guard drops.
+pub(crate) struct INodeLock<'a>(Locked<'a>);
+
+impl<'a> core::ops::Deref for INodeLock<'a> {
+    type Target = Locked<'a>;
+    fn deref(&self) -> &Locked<'a> {
+        &self.0
+    }
+}
+
+impl Drop for INodeLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: we hold the lock (type invariant) and give it back.
+        unsafe { b::ferrofs_inode_unlock(self.as_ptr()) };
+    }
+}
+
+/// An inode whose i_rwsem is held exclusively for the borrow: by an
+/// `INodeLock` of this thread, or by the VFS around the callback that lent
+/// the inode. Attribute updates that the VFS serialises with i_rwsem go
+/// through here.
+///
+/// # Invariants
+/// The i_rwsem of `.0` is held exclusively for `'a`, on behalf of this
+/// thread.
+#[derive(Clone, Copy)]
+pub(crate) struct Locked<'a>(&'a INode);
+
+impl<'a> Locked<'a> {
+    /// Vouches that the VFS holds `inode`'s i_rwsem for the call.
+    ///
+    /// # Safety
+    /// The i_rwsem of `inode` is held exclusively for `'a`, on behalf of
+    /// the calling thread (by the VFS around the current callback).
+    pub(crate) unsafe fn assume(inode: &'a INode) -> Self {
+        // INVARIANT: the caller guarantees the lock for 'a.
+        Locked(inode)
+    }
+
+    /// The inode, without the lock's guarantee.
+    pub(crate) fn inode(self) -> &'a INode {
+        self.0
+    }
+
+    /// i_mode: file type and permission bits.
+    pub(crate) fn mode(self) -> u32 {
+        // SAFETY: live inode whose i_rwsem is held (type invariant), which
+        // keeps i_mode from changing under this read.
+        unsafe { (*self.as_ptr()).i_mode as u32 }
+    }
+
+    /// Sets i_size (i_size_write).
+    pub(crate) fn set_size(self, size: i64) {
+        // SAFETY: live inode whose i_rwsem is held (type invariant), as
+        // i_size_write requires.
+        unsafe { b::ferrofs_i_size_write(self.as_ptr(), size) }
+    }
+
+    /// Sets i_size and drops the page cache past it (truncate_setsize),
+    /// waiting for writeback of the folios it drops. The caller must hold
+    /// no folio lock or core lock.
+    pub(crate) fn truncate_setsize(self, size: i64) {
+        // SAFETY: live inode whose i_rwsem is held (type invariant), as
+        // truncate_setsize requires.
+        unsafe { b::truncate_setsize(self.as_ptr(), size) }
+    }
+
+    /// Drops the page cache of bytes `start..=end` (truncate_pagecache_range).
+    pub(crate) fn truncate_pagecache_range(self, start: i64, end: i64) {
+        // SAFETY: live inode whose i_rwsem is held (type invariant), which
+        // keeps writes from bringing pages of the range back meanwhile.
+        unsafe { b::truncate_pagecache_range(self.as_ptr(), start, end) }
+    }
+
+    /// `refresh` under the lock.
+    pub(crate) fn refresh(self, a: &InodeAttr) {
+        // SAFETY: live inode whose i_rwsem is held (type invariant), which
+        // serialises its attribute updates.
+        unsafe { refresh(self.as_ptr(), a) }
+    }
+
+    /// `refresh_fields` under the lock.
+    pub(crate) fn refresh_fields(self, a: &InodeAttr, take: Fields) {
+        // SAFETY: live inode whose i_rwsem is held (type invariant), which
+        // serialises its attribute updates.
+        unsafe { refresh_fields(self.as_ptr(), a, take) }
+    }
+}
+
+impl<'a> core::ops::Deref for Locked<'a> {
+    type Target = INode;
+    fn deref(&self) -> &INode {
+        self.0
+    }
+}
 
 // SAFETY: inodes are refcounted by the VFS: `ihold` takes a reference and
 // `iput` drops one, freeing the inode only when the last one goes.

@@ -5,7 +5,7 @@
 
 use super::bindings as b;
 use super::fs_info::FsInfo;
-use super::namei::parts;
+use super::types::{from_result, File};
 use crate::error::Error as CoreError;
 use kernel::ffi::{c_long, c_uint, c_ulong};
 use kernel::prelude::*;
@@ -44,40 +44,45 @@ impl Shutdown {
 /// unchecked argument, which reaches memory only through the user-copy
 /// helpers.
 pub(crate) unsafe extern "C" fn ioctl(file: *mut b::file, cmd: c_uint, arg: c_ulong) -> c_long {
-    match cmd {
-        // SAFETY: the VFS passes an open ferrofs file and the user argument.
-        FS_IOC_SHUTDOWN => unsafe { shutdown(file, arg) },
-        _ => ENOTTY.to_errno() as c_long,
+    // SAFETY: the VFS passes an open ferrofs file, held open for the call.
+    let file = unsafe { File::from_raw(file) };
+    from_result(|| match cmd {
+        FS_IOC_SHUTDOWN => shutdown(file, arg).map(|()| 0isize),
+        _ => Err(ENOTTY),
+    })
+}
+
+/// Whether the current task has CAP_SYS_ADMIN.
+fn capable_sys_admin() -> bool {
+    // SAFETY: a plain capability check on the current task.
+    unsafe { b::capable(b::CAP_SYS_ADMIN as i32) }
+}
+
+/// Reads a u32 from the user address `uptr` (get_user).
+fn get_user_u32(uptr: c_ulong) -> Result<u32> {
+    let mut v = 0u32;
+    // SAFETY: get_user checks the user address and handles faults, so any
+    // value of `uptr` is allowed; `v` is a valid kernel destination.
+    match unsafe { b::ferrofs_get_user_u32(uptr as *const u32, &mut v) } {
+        0 => Ok(v),
+        _ => Err(EFAULT),
     }
 }
 
 /// FS_IOC_SHUTDOWN: checks CAP_SYS_ADMIN, reads the flags word, optionally
-/// syncs, then stops the filesystem.
-///
-/// # Safety
-/// `file` is an open ferrofs file or directory and the caller holds no
-/// lock of this filesystem (the sync takes s_umount, writeback takes folio
-/// locks); `arg` is the ioctl's argument, a user pointer read only with
-/// get_user.
-unsafe fn shutdown(file: *mut b::file, arg: c_ulong) -> c_long {
-    // SAFETY: plain capability check on the current task.
-    if !unsafe { b::capable(b::CAP_SYS_ADMIN as i32) } {
-        return EPERM.to_errno() as c_long;
+/// syncs, then stops the filesystem. The caller holds no lock of this
+/// filesystem (the sync takes s_umount, writeback takes folio locks).
+fn shutdown(file: &File, arg: c_ulong) -> Result {
+    if !capable_sys_admin() {
+        return Err(EPERM);
     }
-    let mut flags = 0u32;
-    // SAFETY: copies a u32 from the user pointer `arg`, with fault handling.
-    if unsafe { b::ferrofs_get_user_u32(arg as *const u32, &mut flags) } != 0 {
-        return EFAULT.to_errno() as c_long;
-    }
-    let Some(mode) = Shutdown::from_flags(flags) else { return EINVAL.to_errno() as c_long };
-    // SAFETY: the file is open, so its inode and super_block are live.
-    let (info, sb, _) = unsafe { parts(b::ferrofs_file_inode(file)) };
+    let mode = Shutdown::from_flags(get_user_u32(arg)?).ok_or(EINVAL)?;
+    let sb = file.inode().super_block();
     if mode == Shutdown::SyncAll {
-        // SAFETY: live super_block; the shim takes s_umount for the sync.
-        unsafe { b::ferrofs_sync_sb(sb) };
+        sb.sync();
     }
-    stop(info, mode);
-    0
+    stop(sb.info(), mode);
+    Ok(())
 }
 
 /// Stops the filesystem: after this every change fails with EIO and

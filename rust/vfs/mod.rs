@@ -36,11 +36,18 @@ pub(crate) mod namei;
 pub(crate) mod options;
 pub(crate) mod super_ops;
 mod tests;
+pub(crate) mod types;
 pub(crate) mod xattr;
 
 /// The kernel error for a core error: the same errno.
 pub(crate) fn errno_of(e: crate::error::Error) -> kernel::error::Error {
     kernel::error::Error::from_errno(-e.errno())
+}
+
+impl From<crate::error::Error> for kernel::error::Error {
+    fn from(e: crate::error::Error) -> Self {
+        errno_of(e)
+    }
 }
 
 /// The current time, for the core's timestamps.

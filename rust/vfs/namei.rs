@@ -6,13 +6,17 @@
 
 use super::bindings as b;
 use super::fs_info::FsInfo;
-use super::inode::{self, refresh, refresh_fields, Fields};
-use super::{errno_of, now};
+use super::inode::{refresh, Fields, INode, Locked};
+use super::now;
+use super::types::{from_result, Dentry, Idmap};
 use crate::error::{Error as CoreError, Result as CoreResult};
 use crate::format::{Timespec, NAME_MAX, S_IFMT, S_IFREG};
 use crate::fs::{InodeAttr, SetAttr, RENAME_EXCHANGE, RENAME_NOREPLACE};
+use core::marker::PhantomData;
+use kernel::error::code::{ECHILD, ENOENT};
+use kernel::error::{to_result, Result};
 use kernel::ffi::c_int;
-use kernel::types::ARef;
+use kernel::types::{ARef, Opaque};
 
 /// The FsInfo, super_block and inode number behind a VFS inode.
 ///
@@ -28,32 +32,26 @@ pub(crate) unsafe fn parts<'a>(inode: *mut b::inode) -> (&'a FsInfo, *mut b::sup
 }
 
 /// The name of a dentry, checked against NAME_MAX.
-///
-/// # Safety
-/// `dentry` is live and its name stable for `'a` (the VFS holds the
-/// parent's lock during namespace operations).
-pub(crate) unsafe fn name_of<'a>(dentry: *const b::dentry) -> CoreResult<&'a [u8]> {
-    let mut len = 0u32;
-    // SAFETY: per the contract.
-    let name = unsafe { core::slice::from_raw_parts(b::ferrofs_dentry_name(dentry, &mut len), len as usize) };
+pub(crate) fn checked_name(dentry: &Dentry) -> CoreResult<&[u8]> {
+    let name = dentry.name();
     if name.len() > NAME_MAX {
         return Err(CoreError::NameTooLong);
     }
     Ok(name)
 }
 
-fn to_c(r: CoreResult<()>) -> c_int {
-    match r {
-        Ok(()) => 0,
-        Err(e) => errno_of(e).to_errno(),
-    }
+/// Re-reads `inode`'s attributes from the core into it.
+fn resync(inode: Locked<'_>) -> CoreResult<()> {
+    let attr = inode.info().with_core(|fs| fs.getattr(inode.ino()))?;
+    inode.refresh(&attr);
+    Ok(())
 }
 
 /// Re-reads `ino`'s attributes into its VFS inode.
 ///
 /// # Safety
 /// `inode` is a live ferrofs inode whose number is `ino`.
-unsafe fn resync(info: &FsInfo, inode: *mut b::inode, ino: u64) -> CoreResult<()> {
+unsafe fn resync_raw(info: &FsInfo, inode: *mut b::inode, ino: u64) -> CoreResult<()> {
     let attr = info.with_core(|fs| fs.getattr(ino))?;
     // SAFETY: per the contract.
     unsafe { refresh(inode, &attr) };
@@ -67,26 +65,32 @@ enum NewKind<'a> {
     Symlink(&'a [u8]),
 }
 
-/// Makes a new inode named by `dentry` in `dir`, and instantiates the
-/// dentry with it.
+/// The arguments of `create`, `mknod`, `mkdir` and `symlink`, typed.
 ///
 /// # Safety
-/// `idmap`, `dir` and `dentry` are the arguments of a `create`, `mknod`,
-/// `mkdir` or `symlink` call in progress: `dir` a live ferrofs directory
-/// whose i_rwsem the VFS holds exclusively, `dentry` a negative dentry in
-/// it whose name that lock keeps stable. No core lock is held.
-unsafe fn make(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::dentry, mode: u32, kind: NewKind<'_>) -> CoreResult<()> {
-    // SAFETY: live VFS objects (caller); the parent is locked.
-    let ((info, sb, dir_ino), name) = unsafe { (parts(dir), name_of(dentry)?) };
+/// `idmap` is the mount's idmap, `dir` a live ferrofs directory whose
+/// i_rwsem the VFS holds exclusively, and `dentry` a negative dentry in it
+/// whose name that lock keeps stable, all for `'a`.
+unsafe fn make_args<'a>(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::dentry) -> (&'a Idmap, Locked<'a>, &'a Dentry) {
+    // SAFETY: per the contract.
+    unsafe { (Idmap::from_raw(idmap), Locked::assume(INode::from_raw(dir)), Dentry::from_raw(dentry)) }
+}
+
+/// Makes a new inode named by `dentry` in `dir`, and instantiates the
+/// dentry with it. `dentry` is a negative dentry in `dir`; no core lock is
+/// held.
+fn make(idmap: &Idmap, dir: Locked<'_>, dentry: &Dentry, mode: u32, kind: NewKind<'_>) -> CoreResult<()> {
+    let name = checked_name(dentry)?;
+    let (info, dir_ino) = (dir.info(), dir.ino());
     // The VFS hands mkdir the permission bits only; the owner rules (a
     // setgid parent makes setgid subdirectories) need the type too.
     let typed = if matches!(kind, NewKind::Dir) { mode | crate::format::S_IFDIR } else { mode };
-    let (mut mode, mut uid, mut gid) = (typed, 0u32, 0u32);
-    // SAFETY: live idmap and directory.
-    unsafe { b::ferrofs_new_owner(idmap, dir, &mut mode, &mut uid, &mut gid) };
+    let (mut mode, uid, gid) = idmap.new_owner(&dir, typed);
     // The umask or the directory's default ACL shapes the mode (SB_POSIXACL).
-    // SAFETY: the parent is live and locked; the core lock is not held.
-    let acls = unsafe { super::xattr::InheritedAcls::new(dir, &mut mode, matches!(kind, NewKind::Symlink(_))) }?;
+    // SAFETY: `dir` is a live ferrofs directory whose i_rwsem is held
+    // (`Locked`), for a create, mknod, mkdir or symlink; the core lock is
+    // not held.
+    let acls = unsafe { super::xattr::InheritedAcls::new(dir.as_ptr(), &mut mode, matches!(kind, NewKind::Symlink(_))) }?;
     let t = now();
     let attr: InodeAttr = info.with_core(|fs| {
         let made = match kind {
@@ -96,14 +100,11 @@ unsafe fn make(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::den
         };
         acls.store(fs, dir_ino, name, made, t)
     })?;
-    // SAFETY: `sb` is live and mounted.
-    let new = unsafe { inode::iget(sb, attr.ino, Some(&attr)) }?;
-    // SAFETY: the parent is live and locked; the dentry takes over our
-    // reference to the new inode.
-    unsafe {
-        resync(info, dir, dir_ino)?;
-        b::ferrofs_d_instantiate(dentry, ARef::into_raw(new).as_ptr().cast());
-    }
+    let new = dir.super_block().iget(attr.ino, Some(&attr))?;
+    resync(dir)?;
+    // SAFETY: `dentry` is the negative dentry of this create, in the locked
+    // `dir`; it takes over our reference to the new inode.
+    unsafe { dentry.instantiate(new) };
     Ok(())
 }
 
@@ -120,32 +121,68 @@ unsafe fn make(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::den
 /// mode and group (as inode_init_owner does for other filesystems'
 /// tmpfile), and posix_acl_create needs only a live directory.
 pub(crate) unsafe extern "C" fn tmpfile(idmap: *mut b::mnt_idmap, dir: *mut b::inode, file: *mut b::file, mode: b::umode_t) -> c_int {
-    // SAFETY: called by the VFS with a live directory (not locked for
-    // tmpfile) and the file being opened.
-    let r = unsafe {
-        let (info, sb, dir_ino) = parts(dir);
-        let (mut mode, mut uid, mut gid) = (mode as u32 | crate::format::S_IFREG, 0u32, 0u32);
-        b::ferrofs_new_owner(idmap, dir, &mut mode, &mut uid, &mut gid);
-        super::xattr::InheritedAcls::new(dir, &mut mode, false).and_then(|acls| {
-            let t = now();
-            let attr = info.with_core(|fs| {
-                let made = fs.tmpfile(mode, uid, gid, t);
-                acls.store(fs, dir_ino, &[], made, t)
-            })?;
-            let new = inode::iget(sb, attr.ino, Some(&attr))?;
-            let raw: *mut b::inode = ARef::into_raw(new).as_ptr().cast();
-            // d_tmpfile drops the one link it expects the new inode to have
-            // (the core's is already 0) and marks it linkable.
-            b::set_nlink(raw, 1);
-            b::ferrofs_d_tmpfile(file, raw);
-            Ok(())
-        })
-    };
-    match r {
-        // SAFETY: the file's dentry now has its inode.
-        Ok(()) => unsafe { b::ferrofs_finish_open_simple(file) },
-        Err(e) => errno_of(e).to_errno(),
+    // SAFETY: vfs_tmpfile passes the mount's idmap, a live directory of ours
+    // pinned by the caller's path (not locked), and the file being opened,
+    // whose dentry is a new negative dentry under `dir`, all for the call.
+    let (idmap, dir, file) = unsafe { (Idmap::from_raw(idmap), INode::from_raw(dir), TmpFile::from_raw(file)) };
+    from_result(|| make_tmpfile(idmap, dir, file, mode as u32))
+}
+
+/// The file an O_TMPFILE open is making.
+///
+/// # Invariants
+/// The file of a vfs_tmpfile call in progress, live for the borrow: not
+/// open yet (so not a `File`), its `f_path.dentry` a new negative dentry
+/// under the directory of the call.
+#[repr(transparent)]
+struct TmpFile(Opaque<b::file>);
+
+impl TmpFile {
+    /// Borrows the file of a tmpfile call as a `TmpFile`.
+    ///
+    /// # Safety
+    /// `ptr` is the file of a vfs_tmpfile call in progress, for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::file) -> &'a Self {
+        // SAFETY: `TmpFile` is a transparent wrapper of `file`.
+        // INVARIANT: the caller guarantees the file of a tmpfile call.
+        unsafe { &*ptr.cast::<Self>() }
     }
+
+    /// Gives the file's dentry the new, unnamed `inode` (d_tmpfile) and
+    /// opens the file (finish_open_simple).
+    fn open_with(&self, inode: ARef<INode>) -> Result {
+        let raw: *mut b::inode = ARef::into_raw(inode).as_ptr().cast();
+        // SAFETY: the file of a tmpfile call, whose dentry is negative (type
+        // invariant), and a new inode nobody else has yet, whose reference
+        // the dentry takes over. d_tmpfile drops the one link it expects
+        // the new inode to have (the core's is already 0) and marks it
+        // linkable.
+        unsafe {
+            b::set_nlink(raw, 1);
+            b::ferrofs_d_tmpfile(self.0.get(), raw);
+        }
+        // SAFETY: the file's dentry now has its inode.
+        to_result(unsafe { b::ferrofs_finish_open_simple(self.0.get()) })
+    }
+}
+
+/// tmpfile's body: no i_rwsem is held. None is needed: the core lock
+/// serialises the create, `new_owner` only reads the directory's mode and
+/// group (as inode_init_owner does for other filesystems' tmpfile), and
+/// posix_acl_create needs only a live directory.
+fn make_tmpfile(idmap: &Idmap, dir: &INode, file: &TmpFile, mode: u32) -> Result {
+    let dir_ino = dir.ino();
+    let (mut mode, uid, gid) = idmap.new_owner(dir, mode | crate::format::S_IFREG);
+    // SAFETY: `dir` is a live ferrofs directory, which is all
+    // posix_acl_create needs for tmpfile; the core lock is not held.
+    let acls = unsafe { super::xattr::InheritedAcls::new(dir.as_ptr(), &mut mode, false) }?;
+    let t = now();
+    let attr = dir.info().with_core(|fs| {
+        let made = fs.tmpfile(mode, uid, gid, t);
+        acls.store(fs, dir_ino, &[], made, t)
+    })?;
+    let new = dir.super_block().iget(attr.ino, Some(&attr))?;
+    file.open_with(new)
 }
 
 /// `->create`: a regular file (open with O_CREAT, creat(2), mknod(2) of
@@ -165,8 +202,16 @@ pub(crate) unsafe extern "C" fn create(
     mode: b::umode_t,
     _excl: bool,
 ) -> c_int {
-    // SAFETY: called by the VFS with live, locked objects.
-    to_c(unsafe { make(idmap, dir, dentry, mode as u32, NewKind::Node { rdev: 0 }) })
+    // SAFETY: the VFS passes its idmap, a locked directory and a negative
+    // dentry in it, for the call.
+    let (idmap, dir, dentry) = unsafe { make_args(idmap, dir, dentry) };
+    from_result(|| Ok(make(idmap, dir, dentry, mode as u32, NewKind::Node { rdev: 0 })?))
+}
+
+/// The core's encoding of a VFS device number.
+fn encode_dev(rdev: b::dev_t) -> u64 {
+    // SAFETY: a pure conversion of a device number.
+    unsafe { b::ferrofs_encode_dev(rdev) }
 }
 
 /// `->mknod`: a device node, fifo or socket.
@@ -185,10 +230,10 @@ pub(crate) unsafe extern "C" fn mknod(
     mode: b::umode_t,
     rdev: b::dev_t,
 ) -> c_int {
-    // SAFETY: pure conversion of a device number.
-    let rdev = unsafe { b::ferrofs_encode_dev(rdev) };
-    // SAFETY: called by the VFS with live, locked objects.
-    to_c(unsafe { make(idmap, dir, dentry, mode as u32, NewKind::Node { rdev }) })
+    // SAFETY: the VFS passes its idmap, a locked directory and a negative
+    // dentry in it, for the call.
+    let (idmap, dir, dentry) = unsafe { make_args(idmap, dir, dentry) };
+    from_result(|| Ok(make(idmap, dir, dentry, mode as u32, NewKind::Node { rdev: encode_dev(rdev) })?))
 }
 
 /// `->mkdir`.
@@ -199,8 +244,10 @@ pub(crate) unsafe extern "C" fn mknod(
 /// whose name that lock keeps stable, `idmap` the mount's idmap and `mode`
 /// the permission bits only (`make` adds S_IFDIR).
 pub(crate) unsafe extern "C" fn mkdir(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *mut b::dentry, mode: b::umode_t) -> c_int {
-    // SAFETY: called by the VFS with live, locked objects.
-    to_c(unsafe { make(idmap, dir, dentry, mode as u32, NewKind::Dir) })
+    // SAFETY: the VFS passes its idmap, a locked directory and a negative
+    // dentry in it, for the call.
+    let (idmap, dir, dentry) = unsafe { make_args(idmap, dir, dentry) };
+    from_result(|| Ok(make(idmap, dir, dentry, mode as u32, NewKind::Dir)?))
 }
 
 /// `->symlink`.
@@ -216,10 +263,10 @@ pub(crate) unsafe extern "C" fn symlink(
     dentry: *mut b::dentry,
     target: *const kernel::ffi::c_char,
 ) -> c_int {
-    // SAFETY: the VFS passes a NUL-terminated target that lives for the call.
-    let target = unsafe { kernel::str::CStr::from_char_ptr(target) }.as_bytes();
-    // SAFETY: called by the VFS with live, locked objects.
-    to_c(unsafe { make(idmap, dir, dentry, 0o777, NewKind::Symlink(target)) })
+    // SAFETY: the VFS passes its idmap, a locked directory, a negative
+    // dentry in it and a NUL-terminated target, all for the call.
+    let ((idmap, dir, dentry), target) = unsafe { (make_args(idmap, dir, dentry), kernel::str::CStr::from_char_ptr(target)) };
+    from_result(|| Ok(make(idmap, dir, dentry, 0o777, NewKind::Symlink(target.as_bytes()))?))
 }
 
 /// `->link`: a new name `dentry` in `dir` for the inode of `old`.
@@ -231,45 +278,55 @@ pub(crate) unsafe extern "C" fn symlink(
 /// the VFS holds the i_rwsem of both `dir` and the source inode exclusively
 /// (locking.rst).
 pub(crate) unsafe extern "C" fn link(old: *mut b::dentry, dir: *mut b::inode, dentry: *mut b::dentry) -> c_int {
-    // SAFETY: called by the VFS with live objects; `old` is positive.
-    let r = unsafe {
-        let target = b::ferrofs_dentry_inode(old);
-        let ((info, _, dir_ino), (_, _, ino)) = (parts(dir), parts(target));
-        name_of(dentry).and_then(|name| {
-            let t = now();
-            let attr = info.with_core(|fs| fs.link(ino, dir_ino, name, t))?;
-            refresh(target, &attr);
-            resync(info, dir, dir_ino)?;
-            // The new dentry takes a reference of its own.
-            b::ihold(target);
-            b::ferrofs_d_instantiate(dentry, target);
-            Ok(())
-        })
+    // SAFETY: the VFS passes these live for the call, holding the i_rwsem
+    // of `dir` and of `old`'s inode, which `old` (positive) pins. `old`'s
+    // own parent is not locked, so it is not borrowed as a `Dentry`.
+    let (target, dir, dentry) = unsafe {
+        (Locked::assume(INode::from_raw(b::ferrofs_dentry_inode(old))), Locked::assume(INode::from_raw(dir)), Dentry::from_raw(dentry))
     };
-    to_c(r)
+    from_result(|| Ok(link_to(target, dir, dentry)?))
 }
 
-/// unlink and rmdir: remove the name, then update both inodes.
+/// link's body: names `target` as `dentry` in `dir`.
+fn link_to(target: Locked<'_>, dir: Locked<'_>, dentry: &Dentry) -> CoreResult<()> {
+    let name = checked_name(dentry)?;
+    let t = now();
+    let attr = dir.info().with_core(|fs| fs.link(target.ino(), dir.ino(), name, t))?;
+    target.refresh(&attr);
+    resync(dir)?;
+    // SAFETY: `dentry` is the negative dentry of this link, in the locked
+    // `dir`; it takes a reference of its own to the inode.
+    unsafe { dentry.instantiate(ARef::from(target.inode())) };
+    Ok(())
+}
+
+/// unlink and rmdir: remove the name, then update both inodes. `dentry`
+/// is a positive dentry in `dir` naming `victim`; no core lock is held.
+fn remove(dir: Locked<'_>, dentry: &Dentry, victim: Locked<'_>, is_dir: bool) -> CoreResult<()> {
+    let name = checked_name(dentry)?;
+    let dir_ino = dir.ino();
+    let t = now();
+    dir.info().with_core(|fs| if is_dir { fs.rmdir(dir_ino, name, t) } else { fs.unlink(dir_ino, name, t) })?;
+    resync(dir)?;
+    // The last name may be gone: the inode lives on as an orphan until
+    // evict, so its attributes can still be read.
+    resync(victim)
+}
+
+/// The arguments of `unlink` and `rmdir`, typed, then `remove`.
 ///
 /// # Safety
-/// `dir` and `dentry` are the arguments of an `unlink` or `rmdir` call in
-/// progress: `dentry` a positive dentry in `dir`, and the VFS holding the
-/// i_rwsem of both `dir` and the victim inode exclusively. No core lock is
-/// held.
-unsafe fn remove(dir: *mut b::inode, dentry: *mut b::dentry, is_dir: bool) -> CoreResult<()> {
-    // SAFETY: live, locked objects (caller); the dentry is positive.
-    let ((info, _, dir_ino), name, victim) = unsafe { (parts(dir), name_of(dentry)?, b::ferrofs_dentry_inode(dentry)) };
-    // SAFETY: the victim is live while its dentry is.
-    let (_, _, victim_ino) = unsafe { parts(victim) };
-    let t = now();
-    info.with_core(|fs| if is_dir { fs.rmdir(dir_ino, name, t) } else { fs.unlink(dir_ino, name, t) })?;
-    // SAFETY: both inodes are live and locked by the VFS.
-    unsafe {
-        resync(info, dir, dir_ino)?;
-        // The last name may be gone: the inode lives on as an orphan until
-        // evict, so its attributes can still be read.
-        resync(info, victim, victim_ino)
-    }
+/// `dir` is a live ferrofs directory and `dentry` a positive dentry in it;
+/// the VFS holds the i_rwsem of both `dir` and the victim inode exclusively
+/// for the call.
+unsafe fn remove_raw(dir: *mut b::inode, dentry: *mut b::dentry, is_dir: bool) -> c_int {
+    // SAFETY: per the contract.
+    let (dir, dentry) = unsafe { (Locked::assume(INode::from_raw(dir)), Dentry::from_raw(dentry)) };
+    from_result(|| {
+        let victim = dentry.inode().ok_or(ENOENT)?;
+        // SAFETY: the VFS holds the victim's i_rwsem (contract).
+        Ok(remove(dir, dentry, unsafe { Locked::assume(victim) }, is_dir)?)
+    })
 }
 
 /// `->unlink`.
@@ -279,8 +336,9 @@ unsafe fn remove(dir: *mut b::inode, dentry: *mut b::dentry, is_dir: bool) -> Co
 /// positive dentry in it naming a non-directory; the VFS holds the i_rwsem
 /// of both `dir` and the victim inode exclusively (locking.rst).
 pub(crate) unsafe extern "C" fn unlink(dir: *mut b::inode, dentry: *mut b::dentry) -> c_int {
-    // SAFETY: called by the VFS with live, locked objects.
-    to_c(unsafe { remove(dir, dentry, false) })
+    // SAFETY: the VFS passes a locked directory and a positive dentry in
+    // it whose inode it has locked too, for the call.
+    unsafe { remove_raw(dir, dentry, false) }
 }
 
 /// `->rmdir`.
@@ -290,8 +348,9 @@ pub(crate) unsafe extern "C" fn unlink(dir: *mut b::inode, dentry: *mut b::dentr
 /// positive dentry in it naming a directory; the VFS holds the i_rwsem of
 /// both `dir` and the victim directory exclusively (locking.rst).
 pub(crate) unsafe extern "C" fn rmdir(dir: *mut b::inode, dentry: *mut b::dentry) -> c_int {
-    // SAFETY: called by the VFS with live, locked objects.
-    to_c(unsafe { remove(dir, dentry, true) })
+    // SAFETY: the VFS passes a locked directory and a positive dentry in
+    // it whose inode it has locked too, for the call.
+    unsafe { remove_raw(dir, dentry, true) }
 }
 
 /// `->rename`, with RENAME_NOREPLACE and RENAME_EXCHANGE.
@@ -316,28 +375,100 @@ pub(crate) unsafe extern "C" fn rename(
     new: *mut b::dentry,
     flags: u32,
 ) -> c_int {
-    if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0 {
-        return errno_of(CoreError::Invalid("unsupported rename flag")).to_errno();
-    }
-    // SAFETY: the VFS holds the rename locks on both directories and the
-    // inodes involved; `old` is positive, `new` may be negative.
-    let r = unsafe {
-        let ((info, _, odir), (_, _, ndir)) = (parts(old_dir), parts(new_dir));
-        let moved = b::ferrofs_dentry_inode(old);
-        let replaced = b::ferrofs_dentry_inode(new);
-        name_of(old).and_then(|oname| name_of(new).map(|nname| (oname, nname))).and_then(|(oname, nname)| {
-            let t = now();
-            info.with_core(|fs| fs.rename(odir, oname, ndir, nname, flags, t))?;
-            for inode in [old_dir, new_dir, moved, replaced] {
-                if !inode.is_null() {
-                    let (_, _, ino) = parts(inode);
-                    resync(info, inode, ino)?;
-                }
-            }
-            Ok(())
-        })
+    // SAFETY: the VFS passes two locked directories and a dentry in each
+    // with a stable name, all live for the call.
+    let (old_dir, old, new_dir, new) = unsafe {
+        (Locked::assume(INode::from_raw(old_dir)), Dentry::from_raw(old), Locked::assume(INode::from_raw(new_dir)), Dentry::from_raw(new))
     };
-    to_c(r)
+    from_result(|| Ok(rename_in(old_dir, old, new_dir, new, flags)?))
+}
+
+/// rename's body; no core lock is held.
+fn rename_in(old_dir: Locked<'_>, old: &Dentry, new_dir: Locked<'_>, new: &Dentry, flags: u32) -> CoreResult<()> {
+    if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0 {
+        return Err(CoreError::Invalid("unsupported rename flag"));
+    }
+    let (moved, replaced) = (old.inode(), new.inode());
+    let (oname, nname) = (checked_name(old)?, checked_name(new)?);
+    let t = now();
+    old_dir.info().with_core(|fs| fs.rename(old_dir.ino(), oname, new_dir.ino(), nname, flags, t))?;
+    resync(old_dir)?;
+    resync(new_dir)?;
+    for inode in [moved, replaced].into_iter().flatten() {
+        // SAFETY: a live inode, pinned by its dentry. The VFS holds its
+        // i_rwsem unless it is a directory that stays in its parent, which
+        // is refreshed all the same (see `rename`'s # Safety; unchanged
+        // from before the typed wrappers).
+        unsafe { resync_raw(inode.info(), inode.as_ptr(), inode.ino()) }?;
+    }
+    Ok(())
+}
+
+/// The arguments of a setattr call.
+///
+/// # Invariants
+/// `idmap`, `dentry` and `iattr` are the arguments of a notify_change call
+/// in progress, live for `'a`: the mount's idmap, a positive dentry of a
+/// live ferrofs inode whose i_rwsem the VFS holds exclusively, and the
+/// requested change. (The dentry's parent is not locked, so its name is
+/// not read: this is not a `Dentry`.)
+struct SetattrCall<'a> {
+    idmap: *mut b::mnt_idmap,
+    dentry: *mut b::dentry,
+    iattr: *mut b::iattr,
+    _call: PhantomData<&'a ()>,
+}
+
+impl<'a> SetattrCall<'a> {
+    /// Wraps the arguments of a setattr.
+    ///
+    /// # Safety
+    /// They are the arguments of a notify_change call in progress, for `'a`.
+    unsafe fn new(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, iattr: *mut b::iattr) -> Self {
+        // INVARIANT: the caller guarantees the arguments of a call in progress.
+        SetattrCall { idmap, dentry, iattr, _call: PhantomData }
+    }
+
+    /// The inode being changed, locked by the VFS.
+    fn inode(&self) -> Locked<'a> {
+        // SAFETY: a positive dentry pins its ferrofs inode, whose i_rwsem
+        // notify_change holds for the call (type invariant).
+        unsafe { Locked::assume(INode::from_raw(b::ferrofs_dentry_inode(self.dentry))) }
+    }
+
+    /// setattr_prepare (permission and limit checks), then the request's
+    /// fields in plain form.
+    fn prepare(&self) -> Result<b::ferrofs_iattr> {
+        let mut f = b::ferrofs_iattr::default();
+        // SAFETY: the live arguments of a setattr (type invariant).
+        to_result(unsafe { b::ferrofs_setattr_prepare(self.idmap, self.dentry, self.iattr, &mut f) })?;
+        Ok(f)
+    }
+
+    /// After a mode change reached the core and the VFS inode: brings the
+    /// access ACL in line (posix_acl_chmod). No core lock may be held.
+    fn chmod_acl(&self) -> Result {
+        // SAFETY: the arguments of this setattr, whose inode's i_rwsem the
+        // VFS holds (type invariant).
+        to_result(unsafe { super::xattr::chmod_acl(self.idmap, self.dentry) })
+    }
+}
+
+/// ATTR_MODE, ATTR_UID, ATTR_GID, ATTR_SIZE, ATTR_ATIME, ATTR_MTIME and
+/// ATTR_CTIME.
+fn attr_bits() -> [u32; 7] {
+    // SAFETY: reading immutable constants defined in shim.c.
+    unsafe {
+        [
+            b::FERROFS_ATTR_MODE,
+            b::FERROFS_ATTR_UID,
+            b::FERROFS_ATTR_GID,
+            b::FERROFS_ATTR_SIZE,
+            b::FERROFS_ATTR_ATIME,
+            b::FERROFS_ATTR_MTIME,
+            b::FERROFS_ATTR_CTIME,
+        ]
+    }
 }
 
 /// `->setattr` of every inode type: chmod, chown, truncate, utimes.
@@ -349,46 +480,31 @@ pub(crate) unsafe extern "C" fn rename(
 /// here by setattr_prepare) and `idmap` the mount's idmap. No folio lock or
 /// core lock is held, so truncate_setsize may wait for writeback.
 pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, iattr: *mut b::iattr) -> c_int {
-    let mut f = b::ferrofs_iattr::default();
-    // SAFETY: live objects from the VFS; setattr_prepare checks permission
-    // and limits before we change anything.
-    let rc = unsafe { b::ferrofs_setattr_prepare(idmap, dentry, iattr, &mut f) };
-    if rc != 0 {
-        return rc;
-    }
-    // SAFETY: the dentry is positive and its inode locked by the VFS.
-    let inode = unsafe { b::ferrofs_dentry_inode(dentry) };
-    // SAFETY: as above.
-    let (info, _, ino) = unsafe { parts(inode) };
-    let has = |bit: &u32| f.valid & *bit != 0;
-    // SAFETY: reading immutable constants defined in shim.c.
-    let (m, u, g, s, a, mt, c) = unsafe {
-        (
-            has(&b::FERROFS_ATTR_MODE),
-            has(&b::FERROFS_ATTR_UID),
-            has(&b::FERROFS_ATTR_GID),
-            has(&b::FERROFS_ATTR_SIZE),
-            has(&b::FERROFS_ATTR_ATIME),
-            has(&b::FERROFS_ATTR_MTIME),
-            has(&b::FERROFS_ATTR_CTIME),
-        )
-    };
+    // SAFETY: notify_change passes its idmap, a positive dentry whose inode
+    // it holds locked, and the live request, all for the call.
+    let call = unsafe { SetattrCall::new(idmap, dentry, iattr) };
+    from_result(|| change_attrs(&call))
+}
+
+/// setattr's body; no folio or core lock is held.
+fn change_attrs(call: &SetattrCall<'_>) -> Result {
+    let mut f = call.prepare()?;
+    let inode = call.inode();
+    let ino = inode.ino();
+    let has = |bit: u32| f.valid & bit != 0;
+    let [m, u, g, s, a, mt, c] = attr_bits().map(has);
     let ts = |sec: i64, nsec: u32| Timespec { sec, nsec };
-    // SAFETY: the inode is live and locked.
-    let regular = unsafe { (*inode).i_mode } as u32 & S_IFMT == S_IFREG;
+    let regular = inode.mode() & S_IFMT == S_IFREG;
     if regular {
         // The VFS inode's times run ahead of the core's (see `file`): hand
         // them over with the change, so taking the result back is exact.
-        let (mut sec, mut nsec) = ([0i64; 3], [0u32; 3]);
-        // SAFETY: live inode; three slots each.
-        unsafe { b::ferrofs_inode_times(inode, sec.as_mut_ptr(), nsec.as_mut_ptr()) };
+        let [atime, mtime, _] = inode.times();
         if !a {
-            (f.atime_sec, f.atime_nsec) = (sec[0], nsec[0]);
+            (f.atime_sec, f.atime_nsec) = (atime.sec, atime.nsec);
         }
         if !mt {
-            (f.mtime_sec, f.mtime_nsec) = (sec[1], nsec[1]);
-            // SAFETY: live, locked inode.
-            if s && f.size as i64 != unsafe { b::ferrofs_i_size_read(inode) } {
+            (f.mtime_sec, f.mtime_nsec) = (mtime.sec, mtime.nsec);
+            if s && f.size as i64 != inode.size() {
                 // A size change is a modification even when truncate(2)
                 // asks for no time (POSIX; ext4 does the same).
                 let t = now();
@@ -397,13 +513,11 @@ pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b
         }
     }
     let old_size = if regular && s {
-        // SAFETY: live, locked inode.
-        let old = unsafe { b::ferrofs_i_size_read(inode) };
+        let old = inode.size();
         // Page cache first: drops the folios past the new end and zeroes the
         // tail of the last one, and waits for their writeback, so nothing
         // written back later can reach past the end the core is given.
-        // SAFETY: live, locked inode.
-        unsafe { b::truncate_setsize(inode, f.size as i64) };
+        inode.truncate_setsize(f.size as i64);
         Some(old)
     } else {
         None
@@ -419,21 +533,49 @@ pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b
         flags: None,
     };
     let t = now();
-    let r = info.with_core(|fs| fs.setattr(ino, &change, t)).map(|attr| {
-        // SAFETY: the inode is live and locked; the core's size is current
-        // only when this change set it.
-        unsafe { refresh_fields(inode, &attr, Fields { size: s || !regular, times: true, atime: a || regular }) }
+    let r = inode.info().with_core(|fs| fs.setattr(ino, &change, t)).map(|attr| {
+        // The core's size is current only when this change set it.
+        inode.refresh_fields(&attr, Fields { size: s || !regular, times: true, atime: a || regular })
     });
     if let (Err(_), Some(old)) = (&r, old_size) {
         // The core kept the old size; so must the VFS.
-        // SAFETY: live, locked inode.
-        unsafe { b::ferrofs_i_size_write(inode, old) };
+        inode.set_size(old);
     }
-    if m && r.is_ok() {
-        // SAFETY: the VFS arguments; the new mode is in place, the core lock free.
-        return unsafe { super::xattr::chmod_acl(idmap, dentry) };
+    r?;
+    if m {
+        // The new mode is in place, the core lock free.
+        return call.chmod_acl();
     }
-    to_c(r)
+    Ok(())
+}
+
+/// The delayed_call of a get_link, which frees the returned string.
+///
+/// # Invariants
+/// The caller's empty delayed_call of a get_link call in progress, live
+/// for the borrow.
+#[repr(transparent)]
+struct DelayedCall(Opaque<b::delayed_call>);
+
+impl DelayedCall {
+    /// Borrows a delayed_call as a `DelayedCall`.
+    ///
+    /// # Safety
+    /// `ptr` is the empty delayed_call of a get_link call in progress,
+    /// live for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::delayed_call) -> &'a Self {
+        // SAFETY: `DelayedCall` is a transparent wrapper of `delayed_call`.
+        // INVARIANT: the caller guarantees a live, empty one for 'a.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// A NUL-terminated copy of `s` that this delayed call frees, or an
+    /// ERR_PTR: what get_link returns.
+    fn link_copy(&self, s: &[u8]) -> *const kernel::ffi::c_char {
+        // SAFETY: a live delayed_call (type invariant); the shim copies `s`
+        // and sets the call to free the copy.
+        unsafe { b::ferrofs_link_copy(self.0.get(), s.as_ptr().cast(), s.len()) }
+    }
 }
 
 /// `->get_link` of symlinks: the target, read from the core.
@@ -453,15 +595,13 @@ pub(crate) unsafe extern "C" fn get_link(
 ) -> *const kernel::ffi::c_char {
     if dentry.is_null() {
         // RCU walk: reading the core may sleep, so ask for a ref walk.
-        // SAFETY: ERR_PTR encoding of a negative errno.
-        return unsafe { b::ferrofs_err_ptr(kernel::error::code::ECHILD.to_errno() as _) }.cast();
+        return from_result::<*const kernel::ffi::c_char>(|| Err(ECHILD));
     }
-    // SAFETY: the VFS passes a live symlink inode.
-    let (info, _, ino) = unsafe { parts(inode) };
-    match info.with_core(|fs| fs.readlink(ino)) {
-        // SAFETY: `done` is the VFS's delayed call, which frees the copy.
-        Ok(target) => unsafe { b::ferrofs_link_copy(done, target.as_ptr().cast(), target.len()) },
-        // SAFETY: ERR_PTR encoding of a negative errno.
-        Err(e) => unsafe { b::ferrofs_err_ptr(errno_of(e).to_errno() as _) }.cast(),
-    }
+    // SAFETY: in ref-walk mode the VFS passes a symlink inode pinned by its
+    // positive `dentry`, and its empty delayed_call, for the call.
+    let (inode, done) = unsafe { (INode::from_raw(inode), DelayedCall::from_raw(done)) };
+    from_result(|| {
+        let target = inode.info().with_core(|fs| fs.readlink(inode.ino()))?;
+        Ok(done.link_copy(&target))
+    })
 }

@@ -4,7 +4,11 @@
 
 use super::bindings as b;
 use super::cell::zeroed;
-use super::fs_info::FsInfo;
+use super::inode::INode;
+use super::types::{from_result, SuperBlock};
+use crate::error::Error as CoreError;
+use kernel::str::CStr;
+use kernel::types::Opaque;
 
 pub(crate) static SUPER_OPS: b::super_operations = b::super_operations {
     statfs: Some(statfs),
@@ -29,10 +33,35 @@ pub(crate) static SUPER_OPS: b::super_operations = b::super_operations {
 pub(crate) unsafe extern "C" fn periodic_commit(sb: *mut b::super_block) {
     // SAFETY: the ticker runs only between fill_super and put_super, on a
     // live super_block whose FsInfo is set.
-    let info = unsafe { info_of(sb) };
+    let sb = unsafe { SuperBlock::from_raw(sb) };
     // A frozen or read-only filesystem has nothing to commit; an error
     // here is reported by with_core and stops the filesystem.
-    let _ = info.with_core(|fs| if fs.is_writable() { fs.commit() } else { Ok(()) });
+    let _ = sb.info().with_core(|fs| if fs.is_writable() { fs.commit() } else { Ok(()) });
+}
+
+/// The seq_file of a /proc/mounts read.
+///
+/// # Invariants
+/// A live seq_file being filled by a show_options call in progress.
+#[repr(transparent)]
+struct SeqFile(Opaque<b::seq_file>);
+
+impl SeqFile {
+    /// Borrows a seq_file as a `SeqFile`.
+    ///
+    /// # Safety
+    /// `ptr` is the seq_file of a show call in progress, live for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::seq_file) -> &'a Self {
+        // SAFETY: `SeqFile` is a transparent wrapper of `seq_file`.
+        // INVARIANT: the caller guarantees a live seq_file for 'a.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// Appends `text` (seq_puts).
+    fn puts(&self, text: &CStr) {
+        // SAFETY: a live seq_file (type invariant); `text` is NUL-terminated.
+        unsafe { b::ferrofs_seq_puts(self.0.get(), text.as_char_ptr()) };
+    }
 }
 
 /// `->show_options`: the ferrofs options /proc/mounts shows after the VFS's.
@@ -43,14 +72,21 @@ pub(crate) unsafe extern "C" fn periodic_commit(sb: *mut b::super_block) {
 /// mount), held by the mount under namespace_sem (s_umount is not held,
 /// locking.rst), so its super_block is past fill_super and its FsInfo set.
 unsafe extern "C" fn show_options(m: *mut b::seq_file, root: *mut b::dentry) -> kernel::ffi::c_int {
-    // SAFETY: the VFS passes the root dentry of a mounted ferrofs.
-    let info = unsafe { info_of((*root).d_sb) };
-    let mut buf = [0u8; 24];
-    if let Some(text) = super::options::show_commit(info.commit_interval(), &mut buf) {
-        // SAFETY: `text` is NUL-terminated; `m` is the live seq_file.
-        unsafe { b::ferrofs_seq_puts(m, text.as_ptr().cast()) };
-    }
+    // SAFETY: the VFS passes the live seq_file and a dentry held by a
+    // ferrofs mount, whose super_block is mounted (FsInfo set); d_sb never
+    // changes.
+    let (m, sb) = unsafe { (SeqFile::from_raw(m), SuperBlock::from_raw((*root).d_sb)) };
+    show(m, sb);
     0
+}
+
+/// show_options' body.
+fn show(m: &SeqFile, sb: &SuperBlock) {
+    let mut buf = [0u8; 24];
+    // show_commit ends its text with the one NUL.
+    if let Some(Ok(text)) = super::options::show_commit(sb.info().commit_interval(), &mut buf).map(CStr::from_bytes_with_nul) {
+        m.puts(text);
+    }
 }
 
 /// Writeback of a dirty inode: the times a write(2) or mmap set reach the
@@ -62,12 +98,18 @@ unsafe extern "C" fn show_options(m: *mut b::seq_file, root: *mut b::dentry) -> 
 /// the call (I_SYNC set), on a super_block whose FsInfo is set; no i_rwsem
 /// or s_umount is held (locking.rst).
 unsafe extern "C" fn write_inode(inode: *mut b::inode, _wbc: *mut b::writeback_control) -> kernel::ffi::c_int {
-    // SAFETY: the VFS writes back a live inode of ours.
-    let (info, _, ino) = unsafe { super::namei::parts(inode) };
-    // SAFETY: as above.
-    match unsafe { super::file::push_times(info, inode, ino) } {
-        Ok(()) | Err(crate::error::Error::ReadOnly) | Err(crate::error::Error::NotFound) => 0,
-        Err(e) => super::errno_of(e).to_errno(),
+    // SAFETY: the writeback code passes a live ferrofs inode, kept live for
+    // the call, of a super_block whose FsInfo is set.
+    let inode = unsafe { INode::from_raw(inode) };
+    from_result(|| write_times(inode))
+}
+
+/// write_inode's body: a read-only mount or an inode already gone from the
+/// core has nothing to write.
+fn write_times(inode: &INode) -> kernel::error::Result {
+    match super::file::push_times(inode) {
+        Ok(()) | Err(CoreError::ReadOnly) | Err(CoreError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -80,8 +122,9 @@ unsafe extern "C" fn write_inode(inode: *mut b::inode, _wbc: *mut b::writeback_c
 /// stopped writers and page faults and synced the filesystem (sync_fs with
 /// wait), and stopped internal writers.
 unsafe extern "C" fn freeze_fs(sb: *mut b::super_block) -> kernel::ffi::c_int {
-    // SAFETY: the VFS freezes a live, mounted super_block.
-    unsafe { sync_fs(sb, 1) }
+    // SAFETY: the VFS freezes a live, mounted super_block (FsInfo set).
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    from_result(|| commit_all(sb))
 }
 
 /// `->evict_inode`: drops the page cache, and frees an unlinked inode's
@@ -95,20 +138,26 @@ unsafe extern "C" fn freeze_fs(sb: *mut b::super_block) -> kernel::ffi::c_int {
 /// It may be a bad inode (iget_failed), which is left alone. After
 /// clear_inode only its link count, number and super_block are read.
 unsafe extern "C" fn evict_inode(inode: *mut b::inode) {
-    // SAFETY: the VFS evicts a live inode of ours exactly once; after
-    // clear_inode only its number and link count are read.
-    unsafe {
-        b::ferrofs_evict_prepare(inode);
-        if b::ferrofs_inode_nlink(inode) != 0 || b::is_bad_inode(inode) {
-            return;
-        }
-        let (info, sb, ino) = super::namei::parts(inode);
-        // An unlinked inode leaves the orphan list and gives its space back.
-        if let Err(e) = info.with_core(|fs| fs.evict(ino)) {
-            if e != crate::error::Error::ReadOnly {
-                let dev = kernel::str::CStr::from_char_ptr(b::ferrofs_sb_id(sb));
-                kernel::pr_err!("ferrofs: {}: freeing inode {} failed: {}\n", dev, ino, e);
-            }
+    // SAFETY: evict() passes an inode of ours that nothing else uses, whose
+    // memory and super_block (FsInfo set) outlive the call.
+    let inode = unsafe { INode::from_raw(inode) };
+    // SAFETY: this is the inode's one ->evict_inode, which must drop its
+    // page cache and end with clear_inode: the shim does both.
+    unsafe { b::ferrofs_evict_prepare(inode.as_ptr()) };
+    free_if_unlinked(inode);
+}
+
+/// evict_inode's body after clear_inode: an unlinked inode leaves the
+/// orphan list and gives its space back.
+fn free_if_unlinked(inode: &INode) {
+    if inode.nlink() != 0 || inode.is_bad() {
+        return;
+    }
+    let ino = inode.ino();
+    let sb = inode.super_block();
+    if let Err(e) = sb.info().with_core(|fs| fs.evict(ino)) {
+        if e != CoreError::ReadOnly {
+            kernel::pr_err!("ferrofs: {}: freeing inode {} failed: {}\n", sb.id(), ino, e);
         }
     }
 }
@@ -121,24 +170,18 @@ unsafe extern "C" fn evict_inode(inode: *mut b::inode) {
 /// fill_super got past that) and s_umount held, at least shared
 /// (locking.rst).
 unsafe extern "C" fn sync_fs(sb: *mut b::super_block, wait: kernel::ffi::c_int) -> kernel::ffi::c_int {
-    if wait == 0 {
-        return 0;
-    }
-    // SAFETY: the VFS syncs a live, mounted super_block.
-    let info = unsafe { info_of(sb) };
-    match info.with_core(|fs| if fs.superblock().needs_read_only() { Ok(()) } else { fs.commit() }) {
-        Ok(()) | Err(crate::error::Error::ReadOnly) => 0,
-        Err(e) => super::errno_of(e).to_errno(),
-    }
+    // SAFETY: the VFS syncs a live, mounted super_block (FsInfo set).
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    from_result(|| if wait == 0 { Ok(()) } else { commit_all(sb) })
 }
 
-/// The FsInfo of a mounted super_block.
-///
-/// # Safety
-/// `sb` is a live ferrofs super_block past fill_super.
-unsafe fn info_of<'a>(sb: *mut b::super_block) -> &'a FsInfo {
-    // SAFETY: per the contract, s_fs_info was set by fill_super.
-    unsafe { FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) }
+/// sync_fs with wait, and freeze: commits unless the filesystem has gone
+/// read-only.
+fn commit_all(sb: &SuperBlock) -> kernel::error::Result {
+    match sb.info().with_core(|fs| if fs.superblock().needs_read_only() { Ok(()) } else { fs.commit() }) {
+        Ok(()) | Err(CoreError::ReadOnly) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `->put_super`: stops the background commits and unmounts the core with
@@ -150,14 +193,56 @@ unsafe fn info_of<'a>(sb: *mut b::super_block) -> &'a FsInfo {
 /// the FsInfo and `s_root`, after every inode has been evicted and while
 /// its block device is still open, so the final commit can reach it.
 unsafe extern "C" fn put_super(sb: *mut b::super_block) {
-    // SAFETY: the VFS calls put_super on a live, mounted super_block while
-    // its block device is still open, so the final commit can reach it.
-    let info = unsafe { info_of(sb) };
+    // SAFETY: the VFS calls put_super on a live, mounted super_block (FsInfo
+    // set) while its block device is still open.
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    unmount(sb);
+}
+
+/// put_super's body.
+fn unmount(sb: &SuperBlock) {
+    let info = sb.info();
     info.stop_commits();
     if let Err(e) = info.unmount() {
-        // SAFETY: s_id is a NUL-terminated array in the live super_block.
-        let dev = unsafe { kernel::str::CStr::from_char_ptr(b::ferrofs_sb_id(sb)) };
-        kernel::pr_err!("ferrofs: {}: final commit at unmount failed: {}\n", dev, e);
+        kernel::pr_err!("ferrofs: {}: final commit at unmount failed: {}\n", sb.id(), e);
+    }
+}
+
+/// The kstatfs a statfs fills.
+///
+/// # Invariants
+/// The caller's live kstatfs of a statfs call in progress.
+#[repr(transparent)]
+struct KStatfs(Opaque<b::kstatfs>);
+
+impl KStatfs {
+    /// Borrows a kstatfs as a `KStatfs`.
+    ///
+    /// # Safety
+    /// `ptr` is the kstatfs of a statfs call in progress, live for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::kstatfs) -> &'a Self {
+        // SAFETY: `KStatfs` is a transparent wrapper of `kstatfs`.
+        // INVARIANT: the caller guarantees a live kstatfs for 'a.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// Fills it from the core's numbers.
+    fn fill(&self, s: &crate::fs::StatFs, fsid: u64) {
+        // SAFETY: a live kstatfs (type invariant), ours to fill.
+        unsafe {
+            b::ferrofs_fill_statfs(
+                self.0.get(),
+                crate::superblock::STATFS_MAGIC as _,
+                s.block_size as _,
+                s.total_blocks,
+                s.free_blocks,
+                s.avail_blocks,
+                s.files,
+                s.free_files,
+                s.name_max as _,
+                fsid,
+            )
+        };
     }
 }
 
@@ -169,29 +254,19 @@ unsafe extern "C" fn put_super(sb: *mut b::super_block) {
 /// ustat(2), locking.rst), so its super_block's FsInfo is set, and `buf` the
 /// caller's kstatfs to fill.
 unsafe extern "C" fn statfs(dentry: *mut b::dentry, buf: *mut b::kstatfs) -> kernel::ffi::c_int {
-    // SAFETY: the VFS passes a live dentry of a mounted ferrofs.
-    let info = unsafe { info_of((*dentry).d_sb) };
-    let s = match info.statfs() {
-        Ok(s) => s,
-        Err(e) => return super::errno_of(e).to_errno(),
-    };
+    // SAFETY: the VFS passes a pinned dentry of a mounted ferrofs (d_sb never
+    // changes; FsInfo set) and its kstatfs, both for the call.
+    let (sb, buf) = unsafe { (SuperBlock::from_raw((*dentry).d_sb), KStatfs::from_raw(buf)) };
+    from_result(|| fill_statfs(sb, buf))
+}
+
+/// statfs' body.
+fn fill_statfs(sb: &SuperBlock, buf: &KStatfs) -> kernel::error::Result {
+    let info = sb.info();
+    let s = info.statfs()?;
     let uuid = info.uuid();
     let fsid = u64::from_le_bytes([uuid[0], uuid[1], uuid[2], uuid[3], uuid[4], uuid[5], uuid[6], uuid[7]])
         ^ u64::from_le_bytes([uuid[8], uuid[9], uuid[10], uuid[11], uuid[12], uuid[13], uuid[14], uuid[15]]);
-    // SAFETY: `buf` is the kernel buffer the VFS handed us to fill.
-    unsafe {
-        b::ferrofs_fill_statfs(
-            buf,
-            crate::superblock::STATFS_MAGIC as _,
-            s.block_size as _,
-            s.total_blocks,
-            s.free_blocks,
-            s.avail_blocks,
-            s.files,
-            s.free_files,
-            s.name_max as _,
-            fsid,
-        )
-    };
-    0
+    buf.fill(&s, fsid);
+    Ok(())
 }

@@ -14,18 +14,20 @@
 use super::bindings as b;
 use super::cell::{zeroed, Vtable};
 use super::device::KernelDevice;
-use super::inode::refresh;
-use super::namei::parts;
+use super::inode::{INode, Locked};
+use super::types::{from_result, Idmap};
 use super::{errno_of, now};
 use crate::error::{Error as CoreError, Result as CoreResult};
 use crate::format::{Timespec, S_IFDIR, S_IFMT, XATTR_NAME_MAX, XATTR_VALUE_MAX};
 use crate::fs::{Filesystem, InodeAttr, SetAttr};
 use crate::mem::TryVec;
+use core::mem::MaybeUninit;
 use kernel::c_str;
 use kernel::error::code::{EACCES, ECHILD, EINVAL, EPERM, ERANGE};
 use kernel::error::{to_result, Error, Result};
 use kernel::ffi::{c_char, c_int, c_void};
 use kernel::str::CStr;
+use kernel::types::Opaque;
 
 /// The stored names of the access and default ACL.
 pub(crate) const ACL_ACCESS: &[u8] = b"system.posix_acl_access";
@@ -69,16 +71,41 @@ fn full_name<'a>(prefix: &[u8], suffix: &[u8], out: &'a mut [u8; XATTR_NAME_MAX]
     Some(dst)
 }
 
-/// The full name a handler call is about. The VFS caps names at 255 bytes
-/// and reports longer ones as ERANGE; so do we, should one get through.
+/// The prefix of one of our handlers.
 ///
 /// # Safety
-/// `handler` is one of ours; `suffix` is NUL-terminated and lives for `'a`.
-unsafe fn handler_name<'a>(handler: *const b::xattr_handler, suffix: *const c_char, out: &'a mut [u8; XATTR_NAME_MAX]) -> Result<&'a [u8]> {
-    // SAFETY: our handlers' prefixes are static C strings; the suffix is
-    // valid per the contract.
-    let (prefix, suffix) = unsafe { (CStr::from_char_ptr((*handler).prefix).as_bytes(), CStr::from_char_ptr(suffix).as_bytes()) };
+/// `handler` is one of our static handlers.
+unsafe fn handler_prefix(handler: *const b::xattr_handler) -> &'static [u8] {
+    // SAFETY: our handlers' prefixes are static C strings (contract).
+    unsafe { CStr::from_char_ptr((*handler).prefix).as_bytes() }
+}
+
+/// The full name a handler call is about. The VFS caps names at 255 bytes
+/// and reports longer ones as ERANGE; so do we, should one get through.
+fn handler_name<'a>(prefix: &[u8], suffix: &[u8], out: &'a mut [u8; XATTR_NAME_MAX]) -> Result<&'a [u8]> {
     full_name(prefix, suffix, out).ok_or(ERANGE)
+}
+
+/// A kernel output buffer of `size` bytes as a slice, empty for a size
+/// query (`size == 0`, when the pointer may be NULL).
+///
+/// # Safety
+/// When `size > 0`, `buffer` is a kernel buffer with room for `size` bytes,
+/// possibly uninitialised, that only the caller writes for `'a`.
+unsafe fn out_buffer<'a>(buffer: *mut c_void, size: usize) -> &'a mut [MaybeUninit<u8>] {
+    if size == 0 {
+        return &mut [];
+    }
+    // SAFETY: per the contract; MaybeUninit<u8> accepts any contents.
+    unsafe { core::slice::from_raw_parts_mut(buffer.cast::<MaybeUninit<u8>>(), size) }
+}
+
+/// Copies `src` to the front of `dst`, which the caller has checked is
+/// large enough (anything past `dst`'s end is not copied).
+fn write_out(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        d.write(s);
+    }
 }
 
 /// The core's `set_xattr` flags for the VFS's XATTR_CREATE/XATTR_REPLACE.
@@ -113,39 +140,27 @@ unsafe extern "C" fn xattr_get(
     size: usize,
 ) -> c_int {
     // SAFETY: the VFS calls with one of our handlers, a live inode of ours,
-    // the NUL-terminated name suffix and a kernel buffer of `size` bytes.
-    match unsafe { try_get(handler, inode, name, buffer, size) } {
-        Ok(n) => n as c_int,
-        Err(e) => e.to_errno(),
-    }
+    // the NUL-terminated name suffix and a kernel buffer of `size` bytes
+    // (none for a size query), all for the call.
+    let (prefix, suffix, inode, out) =
+        unsafe { (handler_prefix(handler), CStr::from_char_ptr(name), INode::from_raw(inode), out_buffer(buffer, size)) };
+    from_result(|| get(prefix, suffix.as_bytes(), inode, out).map(|n| n as c_int))
 }
 
-/// xattr_get's body, with a kernel `Result`.
-///
-/// # Safety
-/// As for `xattr_get` (whose `name` is `suffix` here).
-unsafe fn try_get(
-    handler: *const b::xattr_handler,
-    inode: *mut b::inode,
-    suffix: *const c_char,
-    buffer: *mut c_void,
-    size: usize,
-) -> Result<usize> {
+/// xattr_get's body: the value's length, and the value in `out` unless it
+/// is empty (a size query).
+fn get(prefix: &[u8], suffix: &[u8], inode: &INode, out: &mut [MaybeUninit<u8>]) -> Result<usize> {
     let mut buf = [0u8; XATTR_NAME_MAX];
-    // SAFETY: per the contract.
-    let name = unsafe { handler_name(handler, suffix, &mut buf) }?;
-    // SAFETY: a live ferrofs inode.
-    let (info, _, ino) = unsafe { parts(inode) };
-    if size == 0 {
-        return info.with_core(|fs| fs.get_xattr(ino, name, &mut [])).map_err(errno_of);
+    let name = handler_name(prefix, suffix, &mut buf)?;
+    let (info, ino) = (inode.info(), inode.ino());
+    if out.is_empty() {
+        return Ok(info.with_core(|fs| fs.get_xattr(ino, name, &mut []))?);
     }
     // The value is read into our own buffer first: the caller's may be
     // uninitialised memory, which must not become a `&mut [u8]`.
-    let mut value = TryVec::try_from_elem(0u8, size.min(XATTR_VALUE_MAX)).map_err(errno_of)?;
-    let n = info.with_core(|fs| fs.get_xattr(ino, name, &mut value)).map_err(errno_of)?.min(value.len());
-    // SAFETY: `buffer` has room for `size` bytes and `n <= value.len() <=
-    // size`; the two buffers are distinct allocations.
-    unsafe { core::ptr::copy_nonoverlapping(value.as_ptr(), buffer.cast::<u8>(), n) };
+    let mut value = TryVec::try_from_elem(0u8, out.len().min(XATTR_VALUE_MAX))?;
+    let n = info.with_core(|fs| fs.get_xattr(ino, name, &mut value))?.min(value.len());
+    write_out(out, value.get(..n).unwrap_or(&[]));
     Ok(n)
 }
 
@@ -171,50 +186,33 @@ unsafe extern "C" fn xattr_set(
 ) -> c_int {
     // SAFETY: the VFS calls with one of our handlers, a live inode of ours
     // that it holds locked, the NUL-terminated name suffix, and either NULL
-    // (remove) or a kernel buffer of `size` bytes.
-    match unsafe { try_set(handler, inode, name, value, size, flags) } {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    // (remove) or a kernel buffer of `size` bytes (an empty value: "", 0),
+    // all for the call.
+    let (prefix, suffix, inode, value) = unsafe {
+        let value: Option<&[u8]> = match (value.is_null(), size) {
+            (true, _) => None,
+            (false, 0) => Some(&[]),
+            (false, _) => Some(core::slice::from_raw_parts(value.cast::<u8>(), size)),
+        };
+        (handler_prefix(handler), CStr::from_char_ptr(name), Locked::assume(INode::from_raw(inode)), value)
+    };
+    from_result(|| set(prefix, suffix.as_bytes(), inode, value, flags))
 }
 
-/// xattr_set's body, with a kernel `Result`.
-///
-/// # Safety
-/// As for `xattr_set` (whose `name` is `suffix` here).
-unsafe fn try_set(
-    handler: *const b::xattr_handler,
-    inode: *mut b::inode,
-    suffix: *const c_char,
-    value: *const c_void,
-    size: usize,
-    flags: c_int,
-) -> Result {
+/// xattr_set's body: sets `value`, or removes the name for None.
+fn set(prefix: &[u8], suffix: &[u8], inode: Locked<'_>, value: Option<&[u8]>, flags: c_int) -> Result {
     let mut buf = [0u8; XATTR_NAME_MAX];
-    // SAFETY: per the contract.
-    let name = unsafe { handler_name(handler, suffix, &mut buf) }?;
-    // SAFETY: a live ferrofs inode.
-    let (info, _, ino) = unsafe { parts(inode) };
-    let value: Option<&[u8]> = match (value.is_null(), size) {
-        (true, _) => None,
-        // An empty value comes as "" with size 0.
-        (false, 0) => Some(&[]),
-        // SAFETY: the VFS copied the value into a kernel buffer of `size`
-        // bytes that lives for the call.
-        (false, _) => Some(unsafe { core::slice::from_raw_parts(value.cast::<u8>(), size) }),
-    };
+    let name = handler_name(prefix, suffix, &mut buf)?;
+    let ino = inode.ino();
     let t = now();
-    let attr = info
-        .with_core(|fs| {
-            match value {
-                Some(v) => fs.set_xattr(ino, name, v, core_set_flags(flags), t)?,
-                None => fs.remove_xattr(ino, name, t)?,
-            }
-            fs.getattr(ino)
-        })
-        .map_err(errno_of)?;
-    // SAFETY: the VFS holds the inode lock for the change.
-    unsafe { refresh(inode, &attr) };
+    let attr = inode.info().with_core(|fs| {
+        match value {
+            Some(v) => fs.set_xattr(ino, name, v, core_set_flags(flags), t)?,
+            None => fs.remove_xattr(ino, name, t)?,
+        }
+        fs.getattr(ino)
+    })?;
+    inode.refresh(&attr);
     Ok(())
 }
 
@@ -248,6 +246,12 @@ fn any_trusted(list: &[u8]) -> bool {
     list.split(|&c| c == 0).any(|n| n.starts_with(TRUSTED_PREFIX))
 }
 
+/// Whether the current task has CAP_SYS_ADMIN.
+fn capable_sys_admin() -> bool {
+    // SAFETY: a plain capability check of the current task.
+    unsafe { b::capable(b::CAP_SYS_ADMIN as c_int) }
+}
+
 /// `->listxattr`: the stored names the caller may see, NUL-terminated one
 /// after another.
 ///
@@ -257,43 +261,34 @@ fn any_trusted(list: &[u8]) -> bool {
 /// user memory) with room for `size` bytes when `size > 0`; for a size query
 /// (`size == 0`) it may be NULL and is not touched.
 pub(crate) unsafe extern "C" fn listxattr(dentry: *mut b::dentry, buffer: *mut c_char, size: usize) -> isize {
-    // SAFETY: the VFS passes a positive dentry of ours and a kernel buffer
-    // of `size` bytes (or none for a size query).
-    match unsafe { try_list(dentry, buffer, size) } {
-        Ok(n) => n as isize,
-        Err(e) => e.to_errno() as isize,
-    }
+    // SAFETY: the VFS passes a positive dentry, which pins its ferrofs
+    // inode, and a kernel buffer of `size` bytes (none for a size query),
+    // both for the call.
+    let (inode, out) = unsafe { (INode::from_raw(b::ferrofs_dentry_inode(dentry)), out_buffer(buffer.cast(), size)) };
+    from_result(|| list(inode, out).map(|n| n as isize))
 }
 
-/// listxattr's body, with a kernel `Result`.
-///
-/// # Safety
-/// As for `listxattr`.
-unsafe fn try_list(dentry: *mut b::dentry, buffer: *mut c_char, size: usize) -> Result<usize> {
-    // SAFETY: a positive dentry of a live ferrofs inode.
-    let (info, _, ino) = unsafe { parts(b::ferrofs_dentry_inode(dentry)) };
-    let mut all = info
-        .with_core(|fs| {
-            let n = fs.list_xattr(ino, &mut [])?;
-            let mut v = TryVec::try_from_elem(0u8, n)?;
-            if n > 0 {
-                fs.list_xattr(ino, &mut v)?;
-            }
-            Ok(v)
-        })
-        .map_err(errno_of)?;
-    // SAFETY: plain capability check of the current task.
-    let may_trusted = any_trusted(&all) && unsafe { b::capable(b::CAP_SYS_ADMIN as c_int) };
+/// listxattr's body: the list's length, and the list in `out` unless it is
+/// empty (a size query).
+fn list(inode: &INode, out: &mut [MaybeUninit<u8>]) -> Result<usize> {
+    let ino = inode.ino();
+    let mut all = inode.info().with_core(|fs| {
+        let n = fs.list_xattr(ino, &mut [])?;
+        let mut v = TryVec::try_from_elem(0u8, n)?;
+        if n > 0 {
+            fs.list_xattr(ino, &mut v)?;
+        }
+        Ok(v)
+    })?;
+    let may_trusted = any_trusted(&all) && capable_sys_admin();
     let n = retain_listed(&mut all, may_trusted);
-    if size == 0 {
+    if out.is_empty() {
         return Ok(n);
     }
-    if n > size {
+    if n > out.len() {
         return Err(ERANGE);
     }
-    // SAFETY: `buffer` has room for `size >= n` bytes; `all` holds at least
-    // `n` and is a distinct allocation.
-    unsafe { core::ptr::copy_nonoverlapping(all.as_ptr(), buffer.cast::<u8>(), n) };
+    write_out(out, all.get(..n).unwrap_or(&[]));
     Ok(n)
 }
 
@@ -323,9 +318,47 @@ fn read_value(fs: &mut Filesystem<KernelDevice>, ino: u64, name: &[u8]) -> CoreR
     Ok(Some(v))
 }
 
-fn err_ptr<T>(e: Error) -> *mut T {
-    // SAFETY: ERR_PTR encoding of a negative errno.
-    unsafe { b::ferrofs_err_ptr(e.to_errno() as _) }.cast()
+/// A POSIX ACL the VFS lent us.
+///
+/// # Invariants
+/// A posix_acl whose reference the caller holds for the borrow.
+#[repr(transparent)]
+pub(crate) struct PosixAcl(Opaque<b::posix_acl>);
+
+impl PosixAcl {
+    /// Borrows an ACL as a `PosixAcl`, None for NULL.
+    ///
+    /// # Safety
+    /// `ptr` is NULL or a posix_acl the caller holds a reference to for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::posix_acl) -> Option<&'a Self> {
+        // SAFETY: `PosixAcl` is a transparent wrapper of `posix_acl`.
+        // INVARIANT: the caller holds a reference for 'a.
+        unsafe { ptr.cast::<Self>().as_ref() }
+    }
+
+    /// The C pointer, for calls not wrapped here.
+    fn as_ptr(&self) -> *mut b::posix_acl {
+        self.0.get()
+    }
+
+    /// The ACL in the stored format.
+    fn encode(&self) -> Result<TryVec<u8>> {
+        // SAFETY: a live ACL (type invariant).
+        let size = unsafe { b::ferrofs_acl_xattr_size(self.as_ptr()) };
+        let mut v = TryVec::try_from_elem(0u8, size)?;
+        // SAFETY: a live ACL; `v` has room for `size` bytes.
+        let n = unsafe { b::ferrofs_acl_to_xattr(self.as_ptr(), v.as_mut_ptr().cast(), size) };
+        if n < 0 {
+            return Err(Error::from_errno(n));
+        }
+        v.truncate(n as usize);
+        Ok(v)
+    }
+}
+
+/// An ACL in the stored format, `None` for no ACL.
+fn encode(acl: Option<&PosixAcl>) -> Result<Option<TryVec<u8>>> {
+    acl.map(PosixAcl::encode).transpose()
 }
 
 /// get_inode_acl: the VFS caches what this returns (NULL for no ACL).
@@ -340,38 +373,24 @@ fn err_ptr<T>(e: Error) -> *mut T {
 pub(crate) unsafe extern "C" fn get_inode_acl(inode: *mut b::inode, ty: c_int, rcu: bool) -> *mut b::posix_acl {
     if rcu {
         // Reading the core may sleep: ask for a reference walk.
-        return err_ptr(ECHILD);
+        return from_result::<*mut b::posix_acl>(|| Err(ECHILD));
     }
-    let Some(name) = acl_name(ty) else { return err_ptr(EINVAL) };
-    // SAFETY: the VFS passes a live inode of ours.
-    let (info, _, ino) = unsafe { parts(inode) };
-    match info.with_core(|fs| read_value(fs, ino, name)) {
-        Ok(None) => core::ptr::null_mut(),
-        // SAFETY: `v` is valid for its length; the result is a new
-        // reference, NULL or an ERR_PTR, all of which the VFS expects.
-        Ok(Some(v)) => unsafe { b::ferrofs_acl_from_xattr(v.as_ptr().cast(), v.len()) },
-        Err(e) => err_ptr(errno_of(e)),
-    }
+    // SAFETY: outside RCU walk the VFS passes a live inode of ours, kept
+    // live for the call.
+    let inode = unsafe { INode::from_raw(inode) };
+    from_result(|| read_acl(inode, ty))
 }
 
-/// An ACL in the stored format, `None` for no ACL.
-///
-/// # Safety
-/// `acl` is NULL or a posix_acl the caller holds a reference to.
-unsafe fn encode(acl: *const b::posix_acl) -> Result<Option<TryVec<u8>>> {
-    if acl.is_null() {
-        return Ok(None);
+/// get_inode_acl's body: a new ACL reference, or NULL for none.
+fn read_acl(inode: &INode, ty: c_int) -> Result<*mut b::posix_acl> {
+    let name = acl_name(ty).ok_or(EINVAL)?;
+    let ino = inode.ino();
+    match inode.info().with_core(|fs| read_value(fs, ino, name))? {
+        None => Ok(core::ptr::null_mut()),
+        // SAFETY: `v` is valid for its length; the result is a new
+        // reference, NULL or an ERR_PTR, all of which the VFS expects.
+        Some(v) => Ok(unsafe { b::ferrofs_acl_from_xattr(v.as_ptr().cast(), v.len()) }),
     }
-    // SAFETY: a live ACL (caller).
-    let size = unsafe { b::ferrofs_acl_xattr_size(acl) };
-    let mut v = TryVec::try_from_elem(0u8, size).map_err(errno_of)?;
-    // SAFETY: `v` has room for `size` bytes.
-    let n = unsafe { b::ferrofs_acl_to_xattr(acl, v.as_mut_ptr().cast(), size) };
-    if n < 0 {
-        return Err(Error::from_errno(n));
-    }
-    v.truncate(n as usize);
-    Ok(Some(v))
 }
 
 /// `->set_acl`: stores, or with `acl` NULL removes, an access or default
@@ -384,39 +403,37 @@ unsafe fn encode(acl: *const b::posix_acl) -> Result<Option<TryVec<u8>>> {
 /// caller holds a reference to for the call, and `idmap` the mount's idmap;
 /// no core lock is held.
 pub(crate) unsafe extern "C" fn set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, acl: *mut b::posix_acl, ty: c_int) -> c_int {
-    // SAFETY: the VFS passes a positive dentry of ours with its inode
-    // locked, and an ACL it holds a reference to (or NULL to remove).
-    match unsafe { try_set_acl(idmap, dentry, acl, ty) } {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    // SAFETY: the VFS passes its idmap, a positive dentry (which pins its
+    // inode) whose inode it holds locked, and an ACL it holds a reference
+    // to or NULL, all for the call.
+    let (idmap, inode, acl) =
+        unsafe { (Idmap::from_raw(idmap), Locked::assume(INode::from_raw(b::ferrofs_dentry_inode(dentry))), PosixAcl::from_raw(acl)) };
+    from_result(|| store_acl(idmap, inode, acl, ty))
 }
 
-/// set_acl's body, with a kernel `Result`.
-///
-/// # Safety
-/// As for `set_acl`.
-unsafe fn try_set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, acl: *mut b::posix_acl, ty: c_int) -> Result {
+/// set_acl's body.
+fn store_acl(idmap: &Idmap, inode: Locked<'_>, acl: Option<&PosixAcl>, ty: c_int) -> Result {
     let name = acl_name(ty).ok_or(EINVAL)?;
-    // SAFETY: a positive dentry (caller).
-    let inode = unsafe { b::ferrofs_dentry_inode(dentry) };
-    // SAFETY: the inode is live and locked.
-    let old_mode = unsafe { (*inode).i_mode } as u32;
+    let old_mode = inode.mode();
     let (mut mode, mut acl) = (old_mode, acl);
-    if name == ACL_ACCESS && !acl.is_null() {
-        // The mode's group bits become the ACL's mask; an ACL the mode says
-        // all of is not stored (acl becomes NULL). Only our copy of the
-        // pointer changes: the caller still owns its reference.
-        // SAFETY: live objects, inode locked.
-        to_result(unsafe { b::ferrofs_acl_update_mode(idmap, inode, &mut mode, &mut acl) })?;
+    if name == ACL_ACCESS {
+        if let Some(a) = acl {
+            // The mode's group bits become the ACL's mask; an ACL the mode
+            // says all of is not stored (acl becomes None). Only our copy
+            // of the pointer changes: the caller still owns its reference.
+            let mut p = a.as_ptr();
+            // SAFETY: the live idmap and ACL, and the locked inode
+            // (`Locked`); the shim may only set `p` to NULL.
+            to_result(unsafe { b::ferrofs_acl_update_mode(idmap.as_ptr(), inode.as_ptr(), &mut mode, &mut p) })?;
+            acl = if p.is_null() { None } else { Some(a) };
+        }
     }
     if name == ACL_DEFAULT && old_mode & S_IFMT != S_IFDIR {
-        return if acl.is_null() { Ok(()) } else { Err(EACCES) };
+        return if acl.is_none() { Ok(()) } else { Err(EACCES) };
     }
-    // SAFETY: `acl` is NULL or the caller's live ACL.
-    let value = unsafe { encode(acl) }?;
-    // SAFETY: a live ferrofs inode.
-    let (info, _, ino) = unsafe { parts(inode) };
+    let value = encode(acl)?;
+    let ino = inode.ino();
+    let info = inode.info();
     let t = now();
     let r = info.with_core(|fs| {
         match &value {
@@ -433,25 +450,22 @@ unsafe fn try_set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, acl: *mu
     });
     match r {
         Ok(attr) => {
-            // SAFETY: the inode is locked; set_cached_acl takes its own
-            // reference to `acl`.
-            unsafe {
-                refresh(inode, &attr);
-                b::ferrofs_set_cached_acl(inode, ty, acl);
-            }
+            inode.refresh(&attr);
+            let p = acl.map_or(core::ptr::null_mut(), PosixAcl::as_ptr);
+            // SAFETY: the inode is locked (`Locked`); set_cached_acl takes
+            // its own reference to the ACL (or caches "none" for NULL).
+            unsafe { b::ferrofs_set_cached_acl(inode.as_ptr(), ty, p) };
             Ok(())
         }
         Err(e) => {
             // Part of the change may have reached the core: drop what the
             // VFS has cached and take the core's attributes as they are.
-            // SAFETY: as above.
-            unsafe {
-                b::ferrofs_forget_cached_acl(inode, ty);
-                if let Ok(attr) = info.with_core(|fs| fs.getattr(ino)) {
-                    refresh(inode, &attr);
-                }
+            // SAFETY: the inode is live and locked (`Locked`).
+            unsafe { b::ferrofs_forget_cached_acl(inode.as_ptr(), ty) };
+            if let Ok(attr) = info.with_core(|fs| fs.getattr(ino)) {
+                inode.refresh(&attr);
             }
-            Err(errno_of(e))
+            Err(e.into())
         }
     }
 }
@@ -515,11 +529,11 @@ impl InheritedAcls {
         let (mut default, mut access) = (core::ptr::null_mut(), core::ptr::null_mut());
         // SAFETY: per the contract; both out-pointers are valid.
         let r = to_result(unsafe { b::ferrofs_acl_create(dir, mode, &mut default, &mut access) }).and_then(|()| {
-            // SAFETY: each is NULL or an ACL posix_acl_create gave us.
-            unsafe {
-                acls.default = encode(default)?;
-                acls.access = encode(access)?;
-            }
+            // SAFETY: each is NULL or an ACL posix_acl_create gave us, whose
+            // reference we hold until the release below.
+            let (d, a) = unsafe { (PosixAcl::from_raw(default), PosixAcl::from_raw(access)) };
+            acls.default = encode(d)?;
+            acls.access = encode(a)?;
             Ok(())
         });
         for acl in [default, access] {
@@ -608,6 +622,43 @@ pub(crate) unsafe fn apply_flags(inode: *mut b::inode, flags: u32) {
     unsafe { b::inode_set_flags(inode, set, mask) }
 }
 
+/// The fileattr of an FS_IOC_GETFLAGS/SETFLAGS (or FSGETXATTR/FSSETXATTR).
+///
+/// # Invariants
+/// The live fileattr of a fileattr_get or fileattr_set call in progress.
+#[repr(transparent)]
+struct FileAttr(Opaque<b::fileattr>);
+
+impl FileAttr {
+    /// Borrows a fileattr as a `FileAttr`.
+    ///
+    /// # Safety
+    /// `ptr` is the fileattr of a fileattr call in progress, live for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut b::fileattr) -> &'a Self {
+        // SAFETY: `FileAttr` is a transparent wrapper of `fileattr`.
+        // INVARIANT: the caller guarantees a live fileattr for 'a.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// Fills it from FS_*_FL flags (fileattr_fill_flags).
+    fn fill_flags(&self, flags: u32) {
+        // SAFETY: a live fileattr (type invariant).
+        unsafe { b::ferrofs_fileattr_fill_flags(self.0.get(), flags) }
+    }
+
+    /// The FS_*_FL flags asked for.
+    fn flags(&self) -> u32 {
+        // SAFETY: a live fileattr (type invariant).
+        unsafe { b::ferrofs_fileattr_flags(self.0.get()) }
+    }
+
+    /// Whether it came as FS_IOC_FSSETXATTR (fields beyond the flags).
+    fn has_fsx(&self) -> bool {
+        // SAFETY: a live fileattr (type invariant).
+        unsafe { b::ferrofs_fileattr_has_fsx(self.0.get()) }
+    }
+}
+
 /// `->fileattr_get` (FS_IOC_GETFLAGS, FS_IOC_FSGETXATTR).
 ///
 /// # Safety
@@ -616,16 +667,14 @@ pub(crate) unsafe fn apply_flags(inode: *mut b::inode, flags: u32) {
 /// its i_rwsem held exclusively (from vfs_fileattr_set) or not at all
 /// (locking.rst), and `fa` the caller's live fileattr to fill.
 pub(crate) unsafe extern "C" fn fileattr_get(dentry: *mut b::dentry, fa: *mut b::fileattr) -> c_int {
-    // SAFETY: the VFS passes a positive dentry of ours and its fileattr.
-    let (info, _, ino) = unsafe { parts(b::ferrofs_dentry_inode(dentry)) };
-    match info.with_core(|fs| fs.getattr(ino)) {
-        Ok(attr) => {
-            // SAFETY: `fa` is the caller's live fileattr.
-            unsafe { b::ferrofs_fileattr_fill_flags(fa, attr.flags & SUPPORTED_FLAGS) };
-            0
-        }
-        Err(e) => errno_of(e).to_errno(),
-    }
+    // SAFETY: the VFS passes a positive dentry, which pins its ferrofs
+    // inode, and its live fileattr, both for the call.
+    let (inode, fa) = unsafe { (INode::from_raw(b::ferrofs_dentry_inode(dentry)), FileAttr::from_raw(fa)) };
+    from_result(|| {
+        let attr = inode.info().with_core(|fs| fs.getattr(inode.ino()))?;
+        fa.fill_flags(attr.flags & SUPPORTED_FLAGS);
+        Ok(())
+    })
 }
 
 /// `->fileattr_set` (FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR).
@@ -637,42 +686,31 @@ pub(crate) unsafe extern "C" fn fileattr_get(dentry: *mut b::dentry, fa: *mut b:
 /// fileattr_set_prepare (changing immutable or append-only needs
 /// CAP_LINUX_IMMUTABLE). `_idmap` is not used.
 pub(crate) unsafe extern "C" fn fileattr_set(_idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, fa: *mut b::fileattr) -> c_int {
-    // SAFETY: vfs_fileattr_set calls with a positive dentry of ours, its
-    // inode locked, and the checked fileattr.
-    match unsafe { try_fileattr_set(dentry, fa) } {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    // SAFETY: vfs_fileattr_set calls with a positive dentry of ours, which
+    // pins its inode, that inode locked, and the checked fileattr, all for
+    // the call.
+    let (inode, fa) = unsafe { (Locked::assume(INode::from_raw(b::ferrofs_dentry_inode(dentry))), FileAttr::from_raw(fa)) };
+    from_result(|| set_flags(inode, fa))
 }
 
-/// fileattr_set's body, with a kernel `Result`.
-///
-/// # Safety
-/// As for `fileattr_set`.
-unsafe fn try_fileattr_set(dentry: *mut b::dentry, fa: *mut b::fileattr) -> Result {
+/// fileattr_set's body.
+fn set_flags(inode: Locked<'_>, fa: &FileAttr) -> Result {
     // FS_IOC_FSSETXATTR fields with no FS_*_FL equivalent (extent size
     // hints, project ids, other xflags) are not kept.
-    // SAFETY: `fa` is live (caller).
-    if unsafe { b::ferrofs_fileattr_has_fsx(fa) } {
+    if fa.has_fsx() {
         return Err(errno_of(CoreError::NotSupported));
     }
-    // SAFETY: as above.
-    let wanted = unsafe { b::ferrofs_fileattr_flags(fa) };
-    // SAFETY: a positive dentry (caller).
-    let inode = unsafe { b::ferrofs_dentry_inode(dentry) };
-    // SAFETY: a live ferrofs inode.
-    let (info, _, ino) = unsafe { parts(inode) };
+    let wanted = fa.flags();
+    let (info, ino) = (inode.info(), inode.ino());
     // The inode lock keeps the flags from changing between here and the
     // setattr: every change goes through this function.
-    let old = info.with_core(|fs| fs.getattr(ino)).map_err(errno_of)?.flags;
+    let old = info.with_core(|fs| fs.getattr(ino))?.flags;
     let flags = new_flags(old, wanted)?;
     let t = now();
-    let attr = info.with_core(|fs| fs.setattr(ino, &SetAttr { flags: Some(flags), ..SetAttr::default() }, t)).map_err(errno_of)?;
-    // SAFETY: the inode is locked by vfs_fileattr_set.
-    unsafe {
-        refresh(inode, &attr);
-        apply_flags(inode, attr.flags);
-    }
+    let attr = info.with_core(|fs| fs.setattr(ino, &SetAttr { flags: Some(flags), ..SetAttr::default() }, t))?;
+    inode.refresh(&attr);
+    // SAFETY: the inode is live and locked (`Locked`).
+    unsafe { apply_flags(inode.as_ptr(), attr.flags) };
     Ok(())
 }
 
