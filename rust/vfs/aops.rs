@@ -14,12 +14,11 @@
 use super::bindings as b;
 use super::cell::{zeroed, Vtable};
 use super::errno_of;
-use super::fs_info::FsInfo;
 use super::inode::{INode, Locked};
-use super::namei::parts;
 use super::types::{from_result, Folio};
 use crate::error::{Error as CoreError, Result as CoreResult};
 use crate::mem::TryVec;
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::ffi::{c_int, c_uint, c_void};
@@ -40,22 +39,6 @@ pub(crate) static FILE_AOPS: Vtable<b::address_space_operations> = Vtable(b::add
     release_folio: Some(release_folio),
     ..zeroed()
 });
-
-/// The bytes of a (single-page) folio, mapped for the duration of `f`.
-///
-/// # Safety
-/// The caller holds the folio lock or otherwise owns the folio's contents.
-unsafe fn with_folio_bytes<T>(folio: *mut b::folio, f: impl FnOnce(&mut [u8]) -> T) -> T {
-    // SAFETY: the folio is live and ours (contract); ferrofs never enables
-    // large folios, so the one mapped page covers folio_size bytes.
-    unsafe {
-        let len = b::ferrofs_folio_size(folio);
-        let addr = b::ferrofs_folio_map(folio);
-        let r = f(core::slice::from_raw_parts_mut(addr.cast::<u8>(), len));
-        b::ferrofs_folio_unmap(addr);
-        r
-    }
-}
 
 /// Reads a locked folio's contents from the core; zero past the end of the
 /// file. Leaves the folio locked.
@@ -233,24 +216,40 @@ fn read_window(rac: &Readahead) {
 }
 
 /// Runs of contiguous dirty folios on their way to the core.
-struct Batch {
+///
+/// # Invariants
+/// Every pointer in `folios` is a folio of the page cache being written
+/// back, under writeback this writepages started and has not ended, and
+/// unlocked: it came from an `UnderWriteback`, whose duty to end the
+/// writeback the batch took over.
+struct Batch<'a> {
     /// File offset of `data[0]`.
     pos: u64,
     data: TryVec<u8>,
     /// Folios under writeback whose bytes are in `data`.
     folios: TryVec<*mut b::folio>,
+    _folio: PhantomData<&'a Folio>,
 }
 
-impl Batch {
+impl<'a> Batch<'a> {
+    /// Takes over ending `folio`'s writeback; gives it back if it cannot be
+    /// queued.
+    fn queue(&mut self, folio: UnderWriteback<'a>) -> Result<(), UnderWriteback<'a>> {
+        if self.folios.try_push(folio.0.as_ptr()).is_err() {
+            return Err(folio);
+        }
+        // INVARIANT: the batch now ends the folio's writeback (in `flush`).
+        core::mem::forget(folio);
+        Ok(())
+    }
+
     /// Writes the batch into the core and ends writeback of its folios.
-    ///
-    /// # Safety
-    /// Every folio in `self.folios` is under writeback, unlocked, and held
-    /// by the page cache of `inode`.
-    unsafe fn flush(&mut self, info: &FsInfo, inode: *mut b::inode, ino: u64) -> c_int {
+    /// `inode` is the file being written back.
+    fn flush(&mut self, inode: &INode) -> c_int {
         if self.folios.is_empty() {
             return 0;
         }
+        let (info, ino) = (inode.info(), inode.ino());
         let pos = self.pos;
         let data = &self.data;
         let r = info.with_core(|fs| {
@@ -262,24 +261,153 @@ impl Batch {
         });
         let rc = match r {
             Ok(attr) => {
-                // SAFETY: live inode; the shim takes i_lock for i_blocks.
-                unsafe { b::ferrofs_inode_set_blocks(inode, attr.blocks) };
+                inode.set_blocks(attr.blocks);
                 0
             }
             Err(e) => {
                 let errno = errno_of(e).to_errno();
-                // SAFETY: live inode and mapping; fsync will report it.
-                unsafe { b::ferrofs_mapping_set_error(b::ferrofs_inode_mapping(inode), errno) };
+                // fsync will report it.
+                inode.set_mapping_error(errno);
                 errno
             }
         };
         for &folio in self.folios.iter() {
-            // SAFETY: under writeback since we started it (contract).
+            // SAFETY: under writeback started by us and not yet ended (type
+            // invariant); the pointer is dropped from the batch just below.
             unsafe { b::folio_end_writeback(folio) };
         }
         self.folios.clear();
         self.data.clear();
         rc
+    }
+}
+
+/// A `->writepages` call in progress: the page cache being written back
+/// and writeback_iter's state.
+///
+/// # Invariants
+/// For `'a`: `mapping` is the page cache of a live ferrofs regular file and
+/// `wbc` its live writeback_control, and this thread holds no folio lock of
+/// `mapping` except that of the folio `next` last handed out, until it is
+/// unlocked. `prev` is NULL or the folio `next` last handed out, and
+/// `error` is that folio's result, as writeback_iter wants them passed
+/// back.
+struct Writeback<'a> {
+    mapping: *mut b::address_space,
+    wbc: *mut b::writeback_control,
+    prev: *mut b::folio,
+    error: c_int,
+    _inode: PhantomData<&'a INode>,
+}
+
+impl<'a> Writeback<'a> {
+    /// Starts a writeback of `mapping`.
+    ///
+    /// # Safety
+    /// `mapping` is the page cache of a ferrofs regular file whose inode
+    /// stays live for `'a`, `wbc` a writeback_control for it live for `'a`,
+    /// and the caller holds no folio lock of `mapping`.
+    unsafe fn from_raw(mapping: *mut b::address_space, wbc: *mut b::writeback_control) -> Self {
+        // INVARIANT: as the caller guarantees; no folio handed out yet.
+        Writeback { mapping, wbc, prev: core::ptr::null_mut(), error: 0, _inode: PhantomData }
+    }
+
+    /// The file being written back.
+    fn inode(&self) -> &'a INode {
+        // SAFETY: a live mapping's host is its live ferrofs inode (type
+        // invariant), live for 'a.
+        unsafe { INode::from_raw(b::ferrofs_mapping_host(self.mapping)) }
+    }
+
+    /// The next folio to write, locked with its dirty bit cleared for I/O,
+    /// or None at the end. The previous one goes back to writeback_iter
+    /// with its result (0 unless `fail` said otherwise).
+    fn next(&mut self) -> Option<WbFolio<'_, 'a>> {
+        // SAFETY: a live mapping and writeback_control (type invariant);
+        // `prev` and `error` follow writeback_iter's protocol (type
+        // invariant), and the previous folio is no longer locked by us: the
+        // `WbFolio` that held it borrowed `self` and is gone.
+        let folio = unsafe { b::writeback_iter(self.mapping, self.wbc, self.prev, &mut self.error) };
+        // INVARIANT: `folio` is now the one last handed out.
+        self.prev = folio;
+        if folio.is_null() {
+            return None;
+        }
+        self.error = 0;
+        // SAFETY: writeback_iter returns a referenced folio of `mapping`,
+        // locked for us; it stays in the page cache while locked, and under
+        // writeback after that until we end it.
+        // INVARIANT: locked by this thread, ours to unlock.
+        Some(WbFolio { folio: unsafe { Folio::from_raw(folio) }, _iter: PhantomData })
+    }
+
+    /// Records `errno` as the result of the folio `next` last handed out.
+    fn fail(&mut self, errno: c_int) {
+        self.error = errno;
+    }
+
+    /// writeback_iter's final result, once `next` returned None.
+    fn result(&self) -> c_int {
+        self.error
+    }
+}
+
+/// A folio writeback_iter handed out: locked by this thread, with its dirty
+/// bit cleared for I/O.
+///
+/// # Invariants
+/// `folio` is locked by this thread until this value is consumed or
+/// dropped, which unlocks it.
+struct WbFolio<'w, 'a> {
+    folio: &'a Folio,
+    _iter: PhantomData<&'w mut Writeback<'a>>,
+}
+
+impl<'a> WbFolio<'_, 'a> {
+    /// Unlocks the folio without writing it.
+    fn unlock(self) {
+        drop(self);
+    }
+
+    /// Starts the folio's writeback and unlocks it.
+    fn start_writeback(self) -> UnderWriteback<'a> {
+        // SAFETY: locked by this thread (type invariant), dirty bit cleared
+        // by writeback_iter.
+        unsafe { b::ferrofs_folio_start_writeback(self.folio.as_ptr()) };
+        let folio = self.folio;
+        // Unlocks it.
+        drop(self);
+        // INVARIANT: under writeback just started by us, now unlocked.
+        UnderWriteback(folio)
+    }
+}
+
+impl core::ops::Deref for WbFolio<'_, '_> {
+    type Target = Folio;
+    fn deref(&self) -> &Folio {
+        self.folio
+    }
+}
+
+impl Drop for WbFolio<'_, '_> {
+    fn drop(&mut self) {
+        // SAFETY: locked by this thread (type invariant); not used after.
+        unsafe { b::folio_unlock(self.folio.as_ptr()) };
+    }
+}
+
+/// A folio under writeback this thread started, unlocked; its contents are
+/// not touched any more. Dropping it ends the writeback.
+///
+/// # Invariants
+/// `.0` is under writeback started by this writepages and not yet ended.
+struct UnderWriteback<'a>(&'a Folio);
+
+impl Drop for UnderWriteback<'_> {
+    fn drop(&mut self) {
+        // SAFETY: under writeback started by us and not yet ended (type
+        // invariant); this ends it once.
+        unsafe { b::folio_end_writeback(self.0.as_ptr()) };
     }
 }
 
@@ -296,87 +424,126 @@ impl Batch {
 /// `folio_start_writeback`, and all writeback started here is ended before
 /// returning.
 unsafe extern "C" fn writepages(mapping: *mut b::address_space, wbc: *mut b::writeback_control) -> c_int {
-    // SAFETY: the VFS passes a live mapping of a ferrofs regular file.
-    let inode = unsafe { b::ferrofs_mapping_host(mapping) };
-    // SAFETY: as above.
-    let (info, _, ino) = unsafe { parts(inode) };
+    // SAFETY: do_writepages passes the page cache of a ferrofs regular file
+    // whose inode it keeps live, and its live writeback_control, for the
+    // call, holding no folio lock of the mapping.
+    let mut wb = unsafe { Writeback::from_raw(mapping, wbc) };
+    write_folios(&mut wb)
+}
+
+/// writepages' body: writes every folio writeback_iter hands out, in
+/// batches of contiguous runs; returns 0 or the first negative errno.
+fn write_folios(wb: &mut Writeback<'_>) -> c_int {
+    let inode = wb.inode();
+    let info = inode.info();
     // Allocated up front: nothing allocates while folios are under writeback.
     let (Ok(data), Ok(folios)) = (TryVec::try_with_capacity(BATCH), TryVec::try_with_capacity(BATCH >> 12)) else {
         return ENOMEM.to_errno();
     };
-    let mut batch = Batch { pos: 0, data, folios };
+    let mut batch = Batch { pos: 0, data, folios, _folio: PhantomData };
     let mut first_error = 0;
-    let mut error: c_int = 0;
-    let mut folio: *mut b::folio = core::ptr::null_mut();
     loop {
-        // SAFETY: the iteration protocol of writeback_iter: pass back the
-        // previous folio and its result; each folio returned is locked with
-        // its dirty bit cleared for I/O.
-        folio = unsafe { b::writeback_iter(mapping, wbc, folio, &mut error) };
-        if folio.is_null() {
-            break;
-        }
-        error = 0;
-        // SAFETY: the folio is locked and ours until we unlock it.
-        let (pos, size, isize) =
-            unsafe { (b::ferrofs_folio_pos(folio) as u64, b::ferrofs_folio_size(folio), b::ferrofs_i_size_read(inode) as u64) };
+        let Some(folio) = wb.next() else { break };
+        let (pos, size, isize) = (folio.pos(), folio.size(), inode.size() as u64);
         if pos >= isize {
             // Past EOF: a truncate is removing it.
-            // SAFETY: locked folio of ours.
-            unsafe {
-                if b::ferrofs_folio_unreserve(folio) {
-                    info.release_dirty();
-                }
-                b::folio_unlock(folio);
+            if folio.unreserve() {
+                info.release_dirty();
             }
+            folio.unlock();
             continue;
         }
         let len = (isize - pos).min(size as u64) as usize;
         let joins = !batch.folios.is_empty() && batch.pos + batch.data.len() as u64 == pos && batch.data.len() + size <= BATCH;
         if !joins {
-            // SAFETY: the batch's folios are ours under writeback.
-            let rc = unsafe { batch.flush(info, inode, ino) };
+            let rc = batch.flush(inode);
             if first_error == 0 {
                 first_error = rc;
             }
             batch.pos = pos;
         }
-        // SAFETY: locked folio; bytes past EOF never reach the disk and are
-        // zero in the cache, as a later extension must read zeros there.
-        let copied = unsafe {
-            if len < size {
-                b::ferrofs_folio_zero(folio, len, size);
-            }
-            with_folio_bytes(folio, |bytes| bytes.get(..len).map(|src| batch.data.try_extend_from_slice(src)))
-        };
-        let queued = matches!(copied, Some(Ok(()))) && batch.folios.try_push(folio).is_ok();
-        // SAFETY: locked folio; writeback is ended by `flush` (or just
-        // below when it could not be queued).
-        unsafe {
-            if b::ferrofs_folio_unreserve(folio) {
-                info.release_dirty();
-            }
-            b::ferrofs_folio_start_writeback(folio);
-            b::folio_unlock(folio);
-            if !queued {
-                batch.data.truncate(batch.data.len().saturating_sub(len));
-                b::ferrofs_mapping_set_error(mapping, ENOMEM.to_errno());
-                b::folio_end_writeback(folio);
-                error = ENOMEM.to_errno();
-            }
+        // Bytes past EOF never reach the disk and are zero in the cache, as
+        // a later extension must read zeros there.
+        if len < size {
+            folio.zero(len, size);
+        }
+        let copied = folio.with_bytes(|bytes| bytes.get(..len).map(|src| batch.data.try_extend_from_slice(src)));
+        if folio.unreserve() {
+            info.release_dirty();
+        }
+        let folio = folio.start_writeback();
+        let queued = if matches!(copied, Some(Ok(()))) { batch.queue(folio) } else { Err(folio) };
+        if let Err(folio) = queued {
+            batch.data.truncate(batch.data.len().saturating_sub(len));
+            inode.set_mapping_error(ENOMEM.to_errno());
+            // Ends its writeback.
+            drop(folio);
+            wb.fail(ENOMEM.to_errno());
         }
         if len < size {
             // EOF: nothing can follow in this batch.
-            // SAFETY: the batch's folios are ours under writeback.
-            let rc = unsafe { batch.flush(info, inode, ino) };
+            let rc = batch.flush(inode);
             if first_error == 0 {
                 first_error = rc;
             }
         }
     }
-    // SAFETY: the batch's folios are ours under writeback.
-    let rc = unsafe { batch.flush(info, inode, ino) };
-    [first_error, rc, error].into_iter().find(|&e| e != 0).unwrap_or(0)
+    let rc = batch.flush(inode);
+    [first_error, rc, wb.result()].into_iter().find(|&e| e != 0).unwrap_or(0)
+}
+
+/// A folio being marked dirty (`->dirty_folio`), and its mapping.
+///
+/// Weaker than `Folio`: the folio may be unlocked.
+///
+/// # Invariants
+/// For `'a`: `folio` is a live folio of `mapping`, the page cache of a live
+/// ferrofs regular file, and cannot be truncated out of it, because the
+/// caller holds the folio lock or found the folio mapped under the page
+/// table lock; so `mapping->host` stays live. The folio lock may not be
+/// held, so the folio's contents are not ours, and the caller may hold
+/// spinlocks, so nothing done through this value may sleep.
+struct DirtyingFolio<'a> {
+    mapping: *mut b::address_space,
+    folio: *mut b::folio,
+    _folio: PhantomData<&'a Folio>,
+}
+
+impl DirtyingFolio<'_> {
+    /// Borrows the arguments of a `->dirty_folio` call.
+    ///
+    /// # Safety
+    /// `folio` is a folio of `mapping`, the page cache of a ferrofs regular
+    /// file, that the caller keeps from being truncated (folio lock or page
+    /// table lock) for `'a`.
+    unsafe fn from_raw(mapping: *mut b::address_space, folio: *mut b::folio) -> Self {
+        // INVARIANT: as the caller guarantees.
+        DirtyingFolio { mapping, folio, _folio: PhantomData }
+    }
+
+    /// The file whose page cache holds the folio.
+    fn inode(&self) -> &INode {
+        // SAFETY: the folio cannot leave `mapping` (type invariant), so its
+        // host, a live ferrofs inode, outlives the borrow.
+        unsafe { INode::from_raw(b::ferrofs_mapping_host(self.mapping)) }
+    }
+
+    /// Tags the folio with a promised block (`folio->private`) unless it
+    /// has one; true if it was tagged now.
+    fn reserve(&self) -> bool {
+        // SAFETY: a live folio (type invariant); the shim's test and
+        // folio_attach_private (a reference and a flag bit) do not sleep and
+        // do not touch the folio's contents.
+        unsafe { b::ferrofs_folio_reserve(self.folio) }
+    }
+
+    /// Marks the folio dirty and tags it dirty in the mapping
+    /// (filemap_dirty_folio); true if it was clean.
+    fn mark_dirty(&self) -> bool {
+        // SAFETY: a folio of `mapping` kept in it (type invariant), which is
+        // what filemap_dirty_folio needs; it does not sleep.
+        unsafe { b::filemap_dirty_folio(self.mapping, self.folio) }
+    }
 }
 
 /// `->dirty_folio`: tags the folio with one promised block (if it has none
@@ -390,15 +557,18 @@ unsafe extern "C" fn writepages(mapping: *mut b::address_space, wbc: *mut b::wri
 /// so this must not sleep: the tag (`folio_attach_private`), the atomic
 /// count and filemap_dirty_folio do not.
 unsafe extern "C" fn dirty_folio(mapping: *mut b::address_space, folio: *mut b::folio) -> bool {
-    // SAFETY: the VFS passes a folio of our mapping; tagging does not
-    // sleep (this may run under the page table lock).
-    unsafe {
-        if b::ferrofs_folio_reserve(folio) {
-            let (info, _, _) = parts(b::ferrofs_mapping_host(mapping));
-            info.reserve_dirty();
-        }
-        b::filemap_dirty_folio(mapping, folio)
+    // SAFETY: the VM passes a folio of our mapping that it keeps from being
+    // truncated (folio lock or page table lock, locking.rst) for the call.
+    let folio = unsafe { DirtyingFolio::from_raw(mapping, folio) };
+    mark_folio_dirty(&folio)
+}
+
+/// dirty_folio's body; must not sleep.
+fn mark_folio_dirty(folio: &DirtyingFolio<'_>) -> bool {
+    if folio.reserve() {
+        folio.inode().info().reserve_dirty();
     }
+    folio.mark_dirty()
 }
 
 /// `->invalidate_folio`: gives back the block promised to a folio that a
@@ -522,12 +692,6 @@ impl OwnedFolio {
         let p = self.0.as_ptr();
         core::mem::forget(self);
         p
-    }
-
-    /// Zeroes bytes `start..end` of the folio.
-    fn zero(&self, start: usize, end: usize) {
-        // SAFETY: our locked folio (type invariant).
-        unsafe { b::ferrofs_folio_zero(self.0.as_ptr(), start, end) }
     }
 
     /// Marks the folio's contents current.

@@ -437,6 +437,46 @@ fn fill(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
     unsafe { mounted.info().start_commits(mounted.as_ptr(), secs) }
 }
 
+/// A super_block of ours whose `kill_sb` is in progress.
+///
+/// # Invariants
+/// A live super_block of the ferrofs type whose last active reference is
+/// gone, with s_umount held exclusively by the VFS, which calls kill_sb
+/// once for it; this value is the only one made for that call, and `kill`
+/// consumes it. Its `s_fs_info` is NULL or the FsInfo fill_super made with
+/// `into_foreign`.
+struct DyingSuperBlock(*mut b::super_block);
+
+impl DyingSuperBlock {
+    /// Takes the super_block of a kill_sb call.
+    ///
+    /// # Safety
+    /// `ptr` is the super_block of a kill_sb call in progress, and no other
+    /// `DyingSuperBlock` is made for it.
+    unsafe fn from_raw(ptr: *mut b::super_block) -> Self {
+        // INVARIANT: as the caller guarantees.
+        DyingSuperBlock(ptr)
+    }
+
+    /// Shuts the super_block down (kill_block_super: evicts every inode,
+    /// runs put_super if fill_super got as far as `s_root`, releases the
+    /// device), then hands back the FsInfo fill_super set, if any.
+    fn kill(self) -> Option<Pin<KBox<fs_info::FsInfo>>> {
+        // SAFETY: a live super_block (type invariant).
+        let info = unsafe { b::ferrofs_sb_fs_info(self.0) };
+        // SAFETY: our kill_sb in progress, under s_umount (type invariant);
+        // done once, as `self` is consumed.
+        unsafe { b::kill_block_super(self.0) };
+        if info.is_null() {
+            return None;
+        }
+        // SAFETY: `info` came from `FsInfo::into_foreign` in fill_super (type
+        // invariant); kill_block_super has evicted every inode and run
+        // put_super, so nothing uses it afterwards.
+        Some(unsafe { fs_info::FsInfo::from_foreign(info) })
+    }
+}
+
 /// `file_system_type::kill_sb`: shuts the super_block down, then frees the
 /// FsInfo.
 ///
@@ -449,13 +489,14 @@ fn fill(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
 /// fill_super got as far as `s_root`, `put_super` has run; only then is the
 /// FsInfo dropped, and nothing reaches it afterwards.
 unsafe extern "C" fn kill_sb(sb: *mut b::super_block) {
-    // SAFETY: the VFS calls kill_sb once per super_block of our type.
-    let info = unsafe { b::ferrofs_sb_fs_info(sb) };
-    // SAFETY: as above; this evicts the inodes and releases the device.
-    unsafe { b::kill_block_super(sb) };
-    if !info.is_null() {
-        // SAFETY: `info` came from `FsInfo::into_foreign` in fill_super and
-        // nothing uses it after kill_block_super.
-        drop(unsafe { fs_info::FsInfo::from_foreign(info) });
-    }
+    // SAFETY: deactivate_locked_super calls kill_sb once per super_block of
+    // our type, its last active reference gone, with s_umount held
+    // exclusively; its s_fs_info is NULL or fill_super's FsInfo.
+    let sb = unsafe { DyingSuperBlock::from_raw(sb) };
+    shut_down(sb);
+}
+
+/// kill_sb's body: the super_block goes, then its FsInfo.
+fn shut_down(sb: DyingSuperBlock) {
+    drop(sb.kill());
 }

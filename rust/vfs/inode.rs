@@ -13,6 +13,7 @@ use crate::error::Result as CoreResult;
 use crate::format::{FileType, Timespec};
 use crate::fs::InodeAttr;
 use core::ptr::NonNull;
+use kernel::ffi::c_int;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
 /// A VFS inode of a ferrofs filesystem.
@@ -99,6 +100,21 @@ impl INode {
             0 => Ok(()),
             _ => Err(crate::error::Error::Io),
         }
+    }
+
+    /// Sets i_blocks (under i_lock: writeback changes it outside the
+    /// inode lock).
+    pub(crate) fn set_blocks(&self, blocks: u64) {
+        // SAFETY: the inode is live (type invariant); the shim takes i_lock.
+        unsafe { b::ferrofs_inode_set_blocks(self.as_ptr(), blocks) }
+    }
+
+    /// Records a writeback error on the inode's page cache
+    /// (mapping_set_error), for fsync to report.
+    pub(crate) fn set_mapping_error(&self, errno: c_int) {
+        // SAFETY: the inode and so its mapping are live (type invariant);
+        // mapping_set_error only sets the mapping's error state.
+        unsafe { b::ferrofs_mapping_set_error(b::ferrofs_inode_mapping(self.as_ptr()), errno) }
     }
 
     /// Takes the inode's i_rwsem exclusively (inode_lock) until the guard

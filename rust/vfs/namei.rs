@@ -18,19 +18,6 @@ use kernel::error::{to_result, Result};
 use kernel::ffi::c_int;
 use kernel::types::{ARef, Opaque};
 
-/// The FsInfo, super_block and inode number behind a VFS inode.
-///
-/// # Safety
-/// `inode` is a live ferrofs inode.
-pub(crate) unsafe fn parts<'a>(inode: *mut b::inode) -> (&'a FsInfo, *mut b::super_block, u64) {
-    // SAFETY: a live ferrofs inode belongs to a mounted super_block whose
-    // s_fs_info was set by fill_super and outlives the inode.
-    unsafe {
-        let sb = b::ferrofs_inode_sb(inode);
-        (FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)), sb, b::ferrofs_inode_ino(inode))
-    }
-}
-
 /// The name of a dentry, checked against NAME_MAX.
 pub(crate) fn checked_name(dentry: &Dentry) -> CoreResult<&[u8]> {
     let name = dentry.name();

@@ -312,6 +312,13 @@ impl Folio {
         }
     }
 
+    /// Zeroes bytes `start..end` of the folio.
+    pub(crate) fn zero(&self, start: usize, end: usize) {
+        // SAFETY: the folio is locked by this thread (type invariant), so its
+        // contents are ours.
+        unsafe { b::ferrofs_folio_zero(self.as_ptr(), start, end) }
+    }
+
     /// Drops the folio's tag of a promised block (`folio->private`); true
     /// if it had one, whose promise the caller then gives back.
     pub(crate) fn unreserve(&self) -> bool {
