@@ -155,8 +155,7 @@ struct Cur {
     item: Option<InodeItem>,
     ext_end: u64,
     ext_blocks: u64,
-    sym_len: u64,
-    sym_part: u64,
+    sym: SymlinkParts,
     xattr_base: Option<u64>,
     xattr_part: u64,
     xattr_left: u64,
@@ -205,11 +204,11 @@ impl FsCheck {
             r.add(Kind::Extent, tree, 0, c.ino, "extents on an inode that is not a regular file", (it.blocks, c.ext_blocks))?;
         }
         if ty == FileType::Symlink {
-            if c.sym_len != it.size || c.sym_len == 0 {
-                r.add(Kind::Symlink, tree, 0, c.ino, "symlink target length differs from the size", (it.size, c.sym_len))?;
+            if c.sym.finish(it.size).is_err() || c.sym.is_empty() {
+                r.add(Kind::Symlink, tree, 0, c.ino, "symlink target length differs from the size", (it.size, c.sym.len()))?;
             }
-        } else if c.sym_part != 0 {
-            r.add(Kind::Symlink, tree, 0, c.ino, "symlink parts on an inode that is not a symlink", (0, c.sym_part))?;
+        } else if !c.sym.is_empty() {
+            r.add(Kind::Symlink, tree, 0, c.ino, "symlink parts on an inode that is not a symlink", (0, c.sym.len()))?;
         }
         if c.xattr_base.is_some() && c.xattr_left != 0 {
             r.add(Kind::Xattr, tree, 0, c.ino, "xattr value shorter than recorded", (0, c.xattr_left))?;
@@ -265,11 +264,10 @@ impl FsCheck {
                 Err(_) => r.add(Kind::BadItem, tree, 0, ino, "extent item does not decode", (k.offset, 0))?,
             },
             SYMLINK_KEY => {
-                if k.offset != self.cur.sym_part {
-                    r.add(Kind::Symlink, tree, 0, ino, "symlink part missing", (self.cur.sym_part, k.offset))?;
+                let expected = self.cur.sym.len();
+                if let Err(e) = self.cur.sym.accept(k.offset, d) {
+                    r.add(Kind::Symlink, tree, 0, ino, e.reason(), (expected, k.offset))?;
                 }
-                self.cur.sym_part = k.offset.saturating_add(1);
-                self.cur.sym_len += d.len() as u64;
             }
             XATTR_KEY => self.xattr(r, k, d)?,
             DIR_HASH_KEY => match DirEntry::decode(d) {

@@ -185,8 +185,8 @@ impl<D: BlockDevice> Filesystem<D> {
         let parts = crate::store::div_ceil(target.len() as u64, part as u64) as usize;
         self.change(|fs| {
             let a = fs.new_inode(dir, name, it, parts as u64)?;
-            for (i, chunk) in target.chunks(part).enumerate() {
-                btree::insert(&mut fs.s, &mut fs.fs_root, &Key::new(a.ino, SYMLINK_KEY, i as u64), chunk)?;
+            for (i, chunk) in SymlinkParts::split(target, part) {
+                btree::insert(&mut fs.s, &mut fs.fs_root, &Key::new(a.ino, SYMLINK_KEY, i), chunk)?;
             }
             Ok(a)
         })
@@ -224,23 +224,15 @@ impl<D: BlockDevice> Filesystem<D> {
         let mut out = TryVec::try_with_capacity(it.size as usize)?;
         let root = self.fs_root;
         let mut c = Cursor::new(Key::new(ino, SYMLINK_KEY, 0), Dir::Forward);
-        let mut part = 0u64;
+        let mut parts = SymlinkParts::default();
         while let Some((k, d)) = c.next(&mut self.s, &root)? {
             if k.objectid != ino || k.ty != SYMLINK_KEY {
                 break;
             }
-            if k.offset != part {
-                return Err(Error::corrupt("symlink target parts out of sequence"));
-            }
-            part += 1;
+            parts.accept(k.offset, d).at_ino(ino)?;
             out.try_extend_from_slice(d)?;
-            if out.len() > SYMLINK_MAX {
-                return Err(Error::corrupt("symlink target too long"));
-            }
         }
-        if out.len() as u64 != it.size {
-            return Err(Error::corrupt("symlink target length differs from inode size"));
-        }
+        parts.finish(it.size).at_ino(ino)?;
         Ok(out)
     }
 

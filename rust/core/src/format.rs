@@ -685,6 +685,58 @@ impl<'a> XattrHead<'a> {
     }
 }
 
+/// A symlink's target, stored as parts `(ino, SYMLINK, 0..)` holding its
+/// bytes in order, each as large as a leaf item may be, the last shorter.
+/// `SymlinkParts` checks the parts as they stream past in key order, for
+/// readlink and fsck alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SymlinkParts {
+    next: u64,
+    len: u64,
+}
+
+impl SymlinkParts {
+    /// The parts of `target` for items of at most `part_size` bytes, with
+    /// their key offsets.
+    pub fn split(target: &[u8], part_size: usize) -> impl Iterator<Item = (u64, &[u8])> {
+        target.chunks(part_size.max(1)).enumerate().map(|(i, c)| (i as u64, c))
+    }
+
+    /// Takes the part keyed `part` holding `bytes`: parts come in sequence
+    /// from 0, and the target is at most `SYMLINK_MAX` bytes. After an
+    /// error the next part is expected after this one.
+    pub fn accept(&mut self, part: u64, bytes: &[u8]) -> Result<()> {
+        let expected = self.next;
+        self.next = part.saturating_add(1);
+        self.len = self.len.saturating_add(bytes.len() as u64);
+        if part != expected {
+            return Err(Error::corrupt("symlink target parts out of sequence"));
+        }
+        if self.len > SYMLINK_MAX as u64 {
+            return Err(Error::corrupt("symlink target too long"));
+        }
+        Ok(())
+    }
+
+    /// Bytes taken so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no part was taken.
+    pub fn is_empty(&self) -> bool {
+        self.next == 0
+    }
+
+    /// Checks the parts taken against the inode's size.
+    pub fn finish(&self, size: u64) -> Result<()> {
+        if self.len != size {
+            return Err(Error::corrupt("symlink target length differs from inode size"));
+        }
+        Ok(())
+    }
+}
+
 /// The fields of each item type's value, by name, with what bounds them
 /// (the layout tables above, for `ferrofs debug set` and the hostile-image
 /// tests). Variable parts (names, symlink bytes, xattr values) appear as
@@ -825,6 +877,24 @@ mod tests {
         bad[16] = 99;
         assert!(DirEntry::decode(&bad).is_err());
         assert!(DirEntry::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn symlink_parts_in_sequence_and_bounded() {
+        let target = [b'x'; 2500];
+        let mut p = SymlinkParts::default();
+        let parts: alloc::vec::Vec<_> = SymlinkParts::split(&target, 1000).collect();
+        assert_eq!(parts.iter().map(|(i, c)| (*i, c.len())).collect::<alloc::vec::Vec<_>>(), [(0, 1000), (1, 1000), (2, 500)]);
+        for (i, c) in parts {
+            p.accept(i, c).unwrap();
+        }
+        assert_eq!(p.finish(2500), Ok(()));
+        assert!(p.finish(2499).is_err());
+        let mut p = SymlinkParts::default();
+        assert!(p.accept(1, b"a").is_err());
+        let mut p = SymlinkParts::default();
+        p.accept(0, &[b'y'; 4000]).unwrap();
+        assert_eq!(p.accept(1, &[b'y'; 96]), Err(Error::corrupt("symlink target too long")));
     }
 
     #[test]
