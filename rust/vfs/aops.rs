@@ -323,10 +323,10 @@ impl<'a> Writeback<'a> {
     /// or None at the end. The previous one goes back to writeback_iter
     /// with its result (0 unless `fail` said otherwise).
     fn next(&mut self) -> Option<WbFolio<'_, 'a>> {
-        // SAFETY: a live mapping and writeback_control (type invariant);
-        // `prev` and `error` follow writeback_iter's protocol (type
-        // invariant), and the previous folio is no longer locked by us: the
-        // `WbFolio` that held it borrowed `self` and is gone.
+        // The previous folio is no longer locked by us: the `WbFolio` that
+        // held it borrowed `self` and is gone.
+        // SAFETY: a live mapping and writeback_control, with `prev` and
+        // `error` kept by writeback_iter's protocol (type invariants).
         let folio = unsafe { b::writeback_iter(self.mapping, self.wbc, self.prev, &mut self.error) };
         // INVARIANT: `folio` is now the one last handed out.
         self.prev = folio;
@@ -334,11 +334,11 @@ impl<'a> Writeback<'a> {
             return None;
         }
         self.error = 0;
-        // SAFETY: writeback_iter returns a referenced folio of `mapping`,
-        // locked for us; it stays in the page cache while locked, and under
-        // writeback after that until we end it.
         // INVARIANT: locked by this thread, ours to unlock.
-        Some(WbFolio { folio: unsafe { Folio::from_raw(folio) }, _iter: PhantomData })
+        // SAFETY: writeback_iter returns a referenced folio of `mapping`,
+        // locked for us, so it stays in the page cache while we hold it.
+        let folio = unsafe { Folio::from_raw(folio) };
+        Some(WbFolio { folio, _iter: PhantomData })
     }
 
     /// Records `errno` as the result of the folio `next` last handed out.

@@ -108,7 +108,7 @@ impl Falloc {
 
 /// FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE and FALLOC_FL_ZERO_RANGE.
 fn falloc_flags() -> (u32, u32, u32) {
-    // SAFETY: reading immutable constants exported by the shim.
+    // SAFETY: reads three immutable constants the shim exports.
     unsafe { (b::FERROFS_FALLOC_KEEP_SIZE as u32, b::FERROFS_FALLOC_PUNCH_HOLE as u32, b::FERROFS_FALLOC_ZERO_RANGE as u32) }
 }
 

@@ -139,11 +139,10 @@ impl TmpFile {
     /// opens the file (finish_open_simple).
     fn open_with(&self, inode: ARef<INode>) -> Result {
         let raw: *mut b::inode = ARef::into_raw(inode).as_ptr().cast();
-        // SAFETY: the file of a tmpfile call, whose dentry is negative (type
-        // invariant), and a new inode nobody else has yet, whose reference
-        // the dentry takes over. d_tmpfile drops the one link it expects
-        // the new inode to have (the core's is already 0) and marks it
-        // linkable.
+        // d_tmpfile drops the one link it expects the new inode to have (the
+        // core's is already 0) and marks it linkable.
+        // SAFETY: the file of a tmpfile call, with a negative dentry (type
+        // invariant), and a new inode only we have, whose reference it takes.
         unsafe {
             b::set_nlink(raw, 1);
             b::ferrofs_d_tmpfile(self.0.get(), raw);
@@ -382,10 +381,9 @@ fn rename_in(old_dir: Locked<'_>, old: &Dentry, new_dir: Locked<'_>, new: &Dentr
     resync(old_dir)?;
     resync(new_dir)?;
     for inode in [moved, replaced].into_iter().flatten() {
-        // SAFETY: a live inode, pinned by its dentry. The VFS holds its
-        // i_rwsem unless it is a directory that stays in its parent, which
-        // is refreshed all the same (see `rename`'s # Safety; unchanged
-        // from before the typed wrappers).
+        // The VFS holds its i_rwsem unless it is a directory that stays in
+        // its parent, which is refreshed all the same (see `rename`'s # Safety).
+        // SAFETY: a live inode, pinned by its dentry.
         unsafe { resync_raw(inode.info(), inode.as_ptr(), inode.ino()) }?;
     }
     Ok(())
@@ -444,7 +442,7 @@ impl<'a> SetattrCall<'a> {
 /// ATTR_MODE, ATTR_UID, ATTR_GID, ATTR_SIZE, ATTR_ATIME, ATTR_MTIME and
 /// ATTR_CTIME.
 fn attr_bits() -> [u32; 7] {
-    // SAFETY: reading immutable constants defined in shim.c.
+    // SAFETY: reads immutable constants that shim.c defines.
     unsafe {
         [
             b::FERROFS_ATTR_MODE,

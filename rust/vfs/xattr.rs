@@ -139,11 +139,12 @@ unsafe extern "C" fn xattr_get(
     buffer: *mut c_void,
     size: usize,
 ) -> c_int {
-    // SAFETY: the VFS calls with one of our handlers, a live inode of ours,
-    // the NUL-terminated name suffix and a kernel buffer of `size` bytes
-    // (none for a size query), all for the call.
-    let (prefix, suffix, inode, out) =
-        unsafe { (handler_prefix(handler), CStr::from_char_ptr(name), INode::from_raw(inode), out_buffer(buffer, size)) };
+    // The VFS calls with one of our handlers, a live inode of ours, the
+    // NUL-terminated name suffix and a kernel buffer of `size` bytes (none
+    // for a size query), all for the call.
+    // SAFETY: each pointer is what its wrapper requires, as above.
+    let parts = unsafe { (handler_prefix(handler), CStr::from_char_ptr(name), INode::from_raw(inode), out_buffer(buffer, size)) };
+    let (prefix, suffix, inode, out) = parts;
     from_result(|| get(prefix, suffix.as_bytes(), inode, out).map(|n| n as c_int))
 }
 
@@ -184,10 +185,11 @@ unsafe extern "C" fn xattr_set(
     size: usize,
     flags: c_int,
 ) -> c_int {
-    // SAFETY: the VFS calls with one of our handlers, a live inode of ours
-    // that it holds locked, the NUL-terminated name suffix, and either NULL
-    // (remove) or a kernel buffer of `size` bytes (an empty value: "", 0),
-    // all for the call.
+    // The VFS calls with one of our handlers, a live inode of ours that it
+    // holds locked, the NUL-terminated name suffix, and either NULL (remove)
+    // or a kernel buffer of `size` bytes (an empty value: "", 0), all for
+    // the call.
+    // SAFETY: each pointer is what its wrapper requires, as above.
     let (prefix, suffix, inode, value) = unsafe {
         let value: Option<&[u8]> = match (value.is_null(), size) {
             (true, _) => None,
@@ -387,9 +389,12 @@ fn read_acl(inode: &INode, ty: c_int) -> Result<*mut b::posix_acl> {
     let ino = inode.ino();
     match inode.info().with_core(|fs| read_value(fs, ino, name))? {
         None => Ok(core::ptr::null_mut()),
-        // SAFETY: `v` is valid for its length; the result is a new
-        // reference, NULL or an ERR_PTR, all of which the VFS expects.
-        Some(v) => Ok(unsafe { b::ferrofs_acl_from_xattr(v.as_ptr().cast(), v.len()) }),
+        Some(v) => {
+            // SAFETY: `v` is valid for its length; the result is a new
+            // reference, NULL or an ERR_PTR, all of which the VFS expects.
+            let acl = unsafe { b::ferrofs_acl_from_xattr(v.as_ptr().cast(), v.len()) };
+            Ok(acl)
+        }
     }
 }
 
@@ -403,11 +408,13 @@ fn read_acl(inode: &INode, ty: c_int) -> Result<*mut b::posix_acl> {
 /// caller holds a reference to for the call, and `idmap` the mount's idmap;
 /// no core lock is held.
 pub(crate) unsafe extern "C" fn set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b::dentry, acl: *mut b::posix_acl, ty: c_int) -> c_int {
-    // SAFETY: the VFS passes its idmap, a positive dentry (which pins its
-    // inode) whose inode it holds locked, and an ACL it holds a reference
-    // to or NULL, all for the call.
-    let (idmap, inode, acl) =
+    // The VFS passes its idmap, a positive dentry (which pins its inode)
+    // whose inode it holds locked, and an ACL it holds a reference to or
+    // NULL, all for the call.
+    // SAFETY: each pointer is what its wrapper requires, as above.
+    let parts =
         unsafe { (Idmap::from_raw(idmap), Locked::assume(INode::from_raw(b::ferrofs_dentry_inode(dentry))), PosixAcl::from_raw(acl)) };
+    let (idmap, inode, acl) = parts;
     from_result(|| store_acl(idmap, inode, acl, ty))
 }
 
