@@ -212,7 +212,8 @@ fn raw_block_size<D: BlockDevice>(dev: &mut D) -> Result<usize> {
     Ok(bs as usize)
 }
 
-fn num(s: &str) -> Result<u64> {
+/// A number as specs and values are written: decimal, or hex after `0x`.
+pub fn parse_number(s: &str) -> Result<u64> {
     let r = match s.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16),
         None => s.parse(),
@@ -237,23 +238,25 @@ pub fn resolve<D: BlockDevice>(dev: &mut D, spec: &str) -> Result<(Place, Field)
         ["item", t, o, y, x, f] => {
             let ty = match item_type_by_name(y) {
                 Some(ty) => ty,
-                None => u8::try_from(num(y)?).map_err(|_| bad)?,
+                None => u8::try_from(parse_number(y)?).map_err(|_| bad)?,
             };
-            let key = Key::new(num(o)?, ty, num(x)?);
-            let place = locate_item(dev, num(t)?, &key)?;
+            let key = Key::new(parse_number(o)?, ty, parse_number(x)?);
+            let place = locate_item(dev, parse_number(t)?, &key)?;
             Ok((place, field(item_fields(ty), f)?))
         }
         ["node", b, rest @ ..] => {
-            let block = num(b)?;
+            let block = parse_number(b)?;
             let bs = raw_block_size(dev)?;
             let buf = read_block(dev, block.checked_mul(bs as u64).ok_or(bad)?, bs)?;
             let at = |base: usize| Place::Node { block, base };
             match rest {
                 ["header", f] => Ok((at(0), field(node::HEADER_FIELDS, f)?)),
-                ["ptr", i, f] => Ok((at(node::ptr_offset(num(i)? as usize)), field(node::PTR_FIELDS, f)?)),
-                ["item", i, "header", f] => Ok((at(node::item_header_offset(num(i)? as usize)), field(node::ITEM_HEADER_FIELDS, f)?)),
+                ["ptr", i, f] => Ok((at(node::ptr_offset(parse_number(i)? as usize)), field(node::PTR_FIELDS, f)?)),
+                ["item", i, "header", f] => {
+                    Ok((at(node::item_header_offset(parse_number(i)? as usize)), field(node::ITEM_HEADER_FIELDS, f)?))
+                }
                 ["item", i, f] => {
-                    let i = num(i)? as usize;
+                    let i = parse_number(i)? as usize;
                     let ty = node::item_key(&buf, i).ty;
                     Ok((at(node::item_data_range(&buf, i).start), field(item_fields(ty), f)?))
                 }

@@ -14,14 +14,8 @@ use crate::format::*;
 use crate::fs::{Filesystem, XATTR_CREATE, XATTR_REPLACE};
 use crate::mem::TryVec;
 
-const HEAD: usize = XATTR_HEAD_SIZE;
-
 fn xkey(ino: u64, base: u64, part: u64) -> Key {
     Key::new(ino, XATTR_KEY, base | part)
-}
-
-fn decode_head(d: &[u8]) -> Result<XattrHead<'_>> {
-    XattrHead::decode(d)
 }
 
 fn check_xattr_name(name: &[u8]) -> Result<()> {
@@ -50,7 +44,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 continue;
             }
             let idx = (k.offset >> 16) & 0xffff;
-            if decode_head(d)?.name == name {
+            if XattrHead::decode(d)?.name == name {
                 return Ok(Ok(k.offset));
             }
             if idx == next_idx {
@@ -65,7 +59,7 @@ impl<D: BlockDevice> Filesystem<D> {
 
     fn xattr_parts(&self, name_len: usize, value_len: usize) -> (usize, usize, u64) {
         let max = crate::node::max_item_data(self.s.bs);
-        let first = (max - HEAD - name_len).min(value_len);
+        let first = (max - XATTR_HEAD_SIZE - name_len).min(value_len);
         let rest = crate::store::div_ceil((value_len - first) as u64, max as u64) as usize;
         (first, max, 1 + rest as u64)
     }
@@ -89,7 +83,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 return Err(Error::corrupt("xattr parts out of sequence"));
             }
             let chunk = if part == 0 {
-                let h = decode_head(d)?;
+                let h = XattrHead::decode(d)?;
                 vl = h.value_len;
                 if buf.is_empty() {
                     return Ok(vl);
@@ -190,7 +184,7 @@ impl<D: BlockDevice> Filesystem<D> {
             if k.offset & 0xffff != 0 {
                 continue;
             }
-            let name = decode_head(d)?.name;
+            let name = XattrHead::decode(d)?.name;
             if !buf.is_empty() {
                 let dst = buf.get_mut(n..n + name.len() + 1).ok_or(Error::Range)?;
                 dst[..name.len()].copy_from_slice(name);

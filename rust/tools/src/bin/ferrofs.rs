@@ -74,11 +74,7 @@ fn debug_fields(path: &Path) {
 }
 
 fn parse_value(s: &str) -> u64 {
-    let r = match s.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16),
-        None => s.parse(),
-    };
-    r.unwrap_or_else(|_| die(&format!("{s}: not a number")))
+    edit::parse_number(s).unwrap_or_else(|_| die(&format!("{s}: not a number")))
 }
 
 fn debug_get_set(path: &Path, spec: &str, value: Option<&str>) {
