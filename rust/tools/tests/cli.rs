@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The tools as a user runs them: mkfs.ferrofs options and confirmation,
-//! fsck.ferrofs exit codes on clean and deliberately damaged images.
+//! fsck.ferrofs exit codes on clean and deliberately damaged images, and the
+//! command-line surface of all three (help, version, usage errors, every
+//! accepted form of their arguments).
 
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -19,12 +21,18 @@ fn scratch(name: &str) -> PathBuf {
     p
 }
 
-fn run(name: &str, args: &[&str], stdin: &str) -> (i32, String) {
+/// Runs a tool: its exit code, stdout and stderr.
+fn run_split(name: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
     let mut child = Command::new(bin(name)).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Runs a tool: its exit code and its stdout followed by its stderr.
+fn run(name: &str, args: &[&str], stdin: &str) -> (i32, String) {
+    let (code, stdout, stderr) = run_split(name, args, stdin);
+    (code, stdout + &stderr)
 }
 
 fn mkfs(img: &Path, extra: &[&str]) {
@@ -73,14 +81,23 @@ fn mkfs_asks_before_overwriting() {
     assert!(run("ferrofs", &["show-super", img.to_str().unwrap()], "").1.contains("second"));
 }
 
+/// Values that parse but the format refuses exit 1 with mkfs's own
+/// message; arguments that do not parse are usage errors (exit 2).
 #[test]
 fn mkfs_rejects_bad_arguments() {
     let img = scratch("bad-args.img");
-    assert_ne!(run("mkfs-ferrofs", &["-b", "3000", img.to_str().unwrap(), "64M"], "").0, 0);
-    assert_ne!(run("mkfs-ferrofs", &["-L", &"x".repeat(64), img.to_str().unwrap(), "64M"], "").0, 0);
-    assert_ne!(run("mkfs-ferrofs", &["-U", "not-a-uuid", img.to_str().unwrap(), "64M"], "").0, 0);
-    assert_ne!(run("mkfs-ferrofs", &[img.to_str().unwrap(), "100K"], "").0, 0);
-    assert_ne!(run("mkfs-ferrofs", &["--bogus", img.to_str().unwrap()], "").0, 0);
+    let p = img.to_str().unwrap();
+    for args in
+        [&["-U", "not-a-uuid", p, "64M"][..], &["-b", "big", p, "64M"], &[p, "64Q"], &["--bogus", p], &[p, "64M", "extra"], &[], &["-L"]]
+    {
+        let (code, stdout, stderr) = run_split("mkfs-ferrofs", args, "");
+        assert!(code == 2 && stdout.is_empty() && stderr.starts_with("error: "), "{args:?}: {code} {stdout} {stderr}");
+    }
+    assert!(!img.exists(), "a usage error created {p}");
+    for args in [&["-b", "3000", p, "64M"][..], &["-L", &"x".repeat(64), p, "64M"], &[p, "100K"]] {
+        let (code, out) = run("mkfs-ferrofs", args, "");
+        assert!(code == 1 && out.starts_with("mkfs.ferrofs: "), "{args:?}: {code} {out}");
+    }
 }
 
 #[test]
@@ -153,4 +170,165 @@ fn debug_get_set_fields() {
     assert!(code != 0 && out.contains("no such field"), "{out}");
     let (code, out) = run("ferrofs", &["debug", "set", p, "node.99.header.level", "256"], "");
     assert!(code != 0 && out.contains("does not fit"), "{out}");
+}
+
+/// `--help` and `-h` describe every subcommand and option, on stdout, exit 0.
+#[test]
+fn help_lists_subcommands_and_options() {
+    for flag in ["--help", "-h"] {
+        let (code, out, err) = run_split("ferrofs", &[flag], "");
+        assert!(code == 0 && err.is_empty(), "{code} {err}");
+        for word in ["show-super", "dump-tree", "debug", "--version"] {
+            assert!(out.contains(word), "ferrofs {flag} lacks {word}: {out}");
+        }
+        let (code, out, _) = run_split("ferrofs", &["debug", flag], "");
+        assert_eq!(code, 0);
+        for word in ["fields", "get", "set", "SPEC: super.F"] {
+            assert!(out.contains(word), "ferrofs debug {flag} lacks {word}: {out}");
+        }
+        let (code, out, _) = run_split("mkfs-ferrofs", &[flag], "");
+        assert_eq!(code, 0);
+        for word in ["-f, --force", "-q, --quiet", "-L, --label", "-U, --uuid", "-b, --block-size", "<DEVICE|FILE>", "[SIZE]"] {
+            assert!(out.contains(word), "mkfs {flag} lacks {word}: {out}");
+        }
+        let (code, out, _) = run_split("fsck-ferrofs", &[flag], "");
+        assert_eq!(code, 0);
+        for word in ["-n", "-y", "-p", "-a", "-f", "-v", "<DEVICE|FILE>"] {
+            assert!(out.contains(word), "fsck {flag} lacks {word}: {out}");
+        }
+    }
+    let (code, out, _) = run_split("ferrofs", &["help", "debug"], "");
+    assert!(code == 0 && out.contains("fields"), "{out}");
+}
+
+/// `--version` and `-V` print the tool's name and the crate's version.
+#[test]
+fn version_prints_the_version() {
+    for (bin, name) in [("mkfs-ferrofs", "mkfs.ferrofs"), ("fsck-ferrofs", "fsck.ferrofs"), ("ferrofs", "ferrofs")] {
+        for flag in ["--version", "-V"] {
+            assert_eq!(run_split(bin, &[flag], ""), (0, format!("{name} {}\n", env!("CARGO_PKG_VERSION")), String::new()), "{bin} {flag}");
+        }
+    }
+}
+
+/// A command line that does not parse exits 2 (fsck: 16, as fsck(8) has
+/// it) with an error on stderr and nothing on stdout, before any device is
+/// opened or written.
+#[test]
+fn usage_errors_exit_with_the_usage_code() {
+    let img = scratch("usage.img");
+    mkfs(&img, &["-L", "untouched"]);
+    let p = img.to_str().unwrap();
+    let cases: &[(&str, &[&str], i32)] = &[
+        ("ferrofs", &[], 2),
+        ("ferrofs", &["--bogus"], 2),
+        ("ferrofs", &["frobnicate", p], 2),
+        ("ferrofs", &["show-super"], 2),
+        ("ferrofs", &["show-super", p, "extra"], 2),
+        ("ferrofs", &["dump-tree", "--bogus", p], 2),
+        ("ferrofs", &["debug"], 2),
+        ("ferrofs", &["debug", "edit", p], 2),
+        ("ferrofs", &["debug", "get", p], 2),
+        ("ferrofs", &["debug", "set", p, "super.label0"], 2),
+        ("ferrofs", &["debug", "set", p, "super.label0", "xyz"], 2),
+        ("ferrofs", &["debug", "set", p, "super.label0", "0x41", "extra"], 2),
+        ("mkfs-ferrofs", &["--bogus", "-f", "-L", "changed", p], 2),
+        ("mkfs-ferrofs", &["-f", "-L", "changed", "-U", "0123", p], 2),
+        ("fsck-ferrofs", &[], 16),
+        ("fsck-ferrofs", &["--bogus", p], 16),
+        ("fsck-ferrofs", &["-x", p], 16),
+        ("fsck-ferrofs", &["-y", p, p], 16),
+        ("fsck-ferrofs", &["-C0", p], 16),
+    ];
+    for (bin, args, want) in cases {
+        let (code, stdout, stderr) = run_split(bin, args, "");
+        assert_eq!(code, *want, "{bin} {args:?}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{bin} {args:?}: usage error on stdout: {stdout}");
+        assert!(stderr.starts_with("error: ") || stderr.contains("\nUsage: "), "{bin} {args:?}: {stderr}");
+    }
+    let (code, out) = run("ferrofs", &["show-super", p], "");
+    assert!(code == 0 && out.contains("untouched"), "{out}");
+    assert_eq!(fsck(&img).0, 0);
+}
+
+/// Every form of mkfs.ferrofs's arguments that tests/ and scripts/ use:
+/// long options, repeated options (the last wins), options after the
+/// operands, `--`, a label starting with '-', quiet and chatty output.
+#[test]
+fn mkfs_accepts_every_form() {
+    let img = scratch("forms.img");
+    let p = img.to_str().unwrap();
+    let show = |want: &[&str]| {
+        let (code, out) = run("ferrofs", &["show-super", p], "");
+        assert_eq!(code, 0, "{out}");
+        for w in want {
+            assert!(out.contains(w), "{w} not in {out}");
+        }
+    };
+    let uuid = "fedcba98-7654-4321-8fed-cba987654321";
+    let (code, stdout, _) =
+        run_split("mkfs-ferrofs", &["--quiet", "--label", "long", "--uuid", uuid, "--block-size", "4096", p, "64M"], "");
+    assert_eq!((code, stdout.as_str()), (0, ""));
+    show(&["label           long", uuid, "total blocks    16384"]);
+    // As tests/fstests/ferrofs.rc makes a sized filesystem: -f in the
+    // default options and again, -b twice, the size in bytes.
+    let (code, out) = run("mkfs-ferrofs", &["-f", "-f", "-b", "4096", "-q", "-b", "4K", p, "33554432"], "");
+    assert_eq!(code, 0, "{out}");
+    show(&["label           \n", "total blocks    8192"]);
+    let (code, out) = run("mkfs-ferrofs", &[p, "-f", "-L", "first", "-L", "after", "-U", uuid, "48M"], "");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("label 'after'") && out.contains("block size 4096, 12288 blocks"), "{out}");
+    show(&["label           after", "total blocks    12288"]);
+    // Without SIZE: the whole file, which a smaller SIZE never shrank.
+    let (code, out) = run("mkfs-ferrofs", &["-q", "-f", "-L", "-dash", "--", p], "");
+    assert_eq!(code, 0, "{out}");
+    show(&["label           -dash", "total blocks    16384"]);
+    let (code, out) = run("mkfs-ferrofs", &["-qfL=joined", p], "");
+    assert_eq!(code, 0, "{out}");
+    show(&["label           joined"]);
+    // No -f and no answer: the existing filesystem stays.
+    let (code, out) = run("mkfs-ferrofs", &["-q", "--label", "gone", p], "");
+    assert!(code == 1 && out.contains("Overwrite it?"), "{out}");
+    show(&["label           joined"]);
+    assert_eq!(fsck(&img).0, 0);
+}
+
+/// Every form of fsck.ferrofs's arguments: -n, -y, -p and -a, the last of
+/// them winning; -f accepted; -v; options in any order.
+#[test]
+fn fsck_accepts_every_form() {
+    let img = scratch("fsck-forms.img");
+    mkfs(&img, &[]);
+    let p = img.to_str().unwrap();
+    for args in [
+        &["-n", p][..],
+        &[p],
+        &["-f", p],
+        &["-y", p],
+        &["-p", p],
+        &["-a", p],
+        &["-a", "-f", "-n", p],
+        &["-fy", p],
+        &[p, "-n"],
+        &["-y", "-a", "-f", "-f", "-n", "-n", p],
+    ] {
+        let (code, out) = run("fsck-ferrofs", args, "");
+        assert!(code == 0 && out.ends_with(": clean\n"), "{args:?}: {code} {out}");
+        assert!(!out.contains("checked"), "{args:?}: verbose without -v: {out}");
+    }
+    let (code, out) = run("fsck-ferrofs", &["-v", "-n", p], "");
+    assert!(code == 0 && out.contains("checked 3 nodes"), "{out}");
+
+    // A counter out of range: found with -n, repaired with -y, -p or -a,
+    // whichever of them comes last deciding.
+    let damage = || assert_eq!(run("ferrofs", &["debug", "set", p, "item.1.5.root_item.0.inode_count", "7"], "").0, 0);
+    for repair in ["-y", "-p", "-a"] {
+        damage();
+        let (code, out) = run("fsck-ferrofs", &[repair, "-n", p], "");
+        assert_eq!(code, 4, "{repair} -n must only check: {out}");
+        assert_eq!(fsck(&img).0, 4, "{repair} -n wrote to the image");
+        let (code, out) = run("fsck-ferrofs", &["-n", repair, p], "");
+        assert_eq!(code, 1, "-n {repair} must repair: {out}");
+        assert_eq!(fsck(&img).0, 0);
+    }
 }

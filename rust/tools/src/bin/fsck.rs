@@ -2,6 +2,7 @@
 //! fsck.ferrofs: checks a ferrofs filesystem (every invariant the core's
 //! `check` knows), optionally repairs what is safe, with fsck(8) exit codes.
 
+use clap::Parser;
 use ferrofs_core::error::Error;
 use ferrofs_core::fs::{Filesystem, MountOptions};
 use ferrofs_tools::{format_uuid, is_mounted, FileDevice};
@@ -15,41 +16,46 @@ const FSCK_UNCORRECTED: i32 = 4;
 const FSCK_OPERATIONAL: i32 = 8;
 const FSCK_USAGE: i32 = 16;
 
-const USAGE: &str = "usage: fsck.ferrofs [-n | -y | -p | -a] [-f] [-v] DEVICE|FILE
-  -n        check only, open read-only (the default)
-  -y -p -a  repair what is safe to repair (leaked blocks, link counts, counters)
-  -f        accepted for fsck(8); every run is a full check
-  -v        print what was checked";
+/// Checks a ferrofs filesystem: every invariant the core knows.
+///
+/// Exit codes follow fsck(8): 0 clean, 1 problems repaired and now clean,
+/// 4 problems left, 8 operational error, 16 usage error.
+// args_override_self: fsck(8) and scripts may repeat an option (-y -a);
+// that is not an error.
+#[derive(Parser)]
+#[command(name = "fsck.ferrofs", bin_name = "fsck.ferrofs", version, args_override_self = true)]
+struct Args {
+    /// Check only, open read-only (the default)
+    // -n and -y/-p/-a override each other: the last one given wins.
+    #[arg(short = 'n', overrides_with = "repair")]
+    check_only: bool,
+    /// Repair what is safe to repair (leaked blocks, link counts, counters)
+    #[arg(short = 'y', visible_short_aliases = ['p', 'a'], overrides_with = "check_only")]
+    repair: bool,
+    /// Accepted for fsck(8); every run is a full check
+    // Parsed so that fsck(8)'s -f is accepted, never read.
+    #[arg(short = 'f')]
+    #[allow(dead_code)]
+    force: bool,
+    /// Print what was checked
+    #[arg(short = 'v')]
+    verbose: bool,
+    /// The block device or image file to check
+    #[arg(value_name = "DEVICE|FILE")]
+    target: PathBuf,
+}
 
 fn main() {
-    let mut target = None;
-    let mut verbose = false;
-    let mut repair = false;
-    for arg in std::env::args().skip(1) {
-        match arg.as_str() {
-            "-n" => repair = false,
-            "-y" | "-p" | "-a" => repair = true,
-            "-f" => {}
-            "-v" => verbose = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                exit(FSCK_OK)
-            }
-            a if a.starts_with('-') => {
-                eprintln!("fsck.ferrofs: unknown option '{a}'\n{USAGE}");
-                exit(FSCK_USAGE)
-            }
-            a if target.is_none() => target = Some(PathBuf::from(a)),
-            _ => {
-                eprintln!("{USAGE}");
-                exit(FSCK_USAGE)
-            }
-        }
-    }
-    let Some(target) = target else {
-        eprintln!("{USAGE}");
-        exit(FSCK_USAGE)
-    };
+    let args = Args::try_parse().unwrap_or_else(|e| {
+        // Help and --version print to stdout and succeed; every other parse
+        // error is a usage error, which fsck(8) numbers 16
+        // (the parser's own exit code would be 2).
+        let code = if e.use_stderr() { FSCK_USAGE } else { FSCK_OK };
+        let _ = e.print();
+        exit(code)
+    });
+    let (target, verbose) = (args.target, args.verbose);
+    let repair = args.repair && !args.check_only;
     let name = target.display().to_string();
     if repair && is_mounted(&target) {
         eprintln!("fsck.ferrofs: {name} is mounted; refusing to repair it (use -n to check)");

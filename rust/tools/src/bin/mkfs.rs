@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! mkfs.ferrofs: writes an empty ferrofs filesystem onto a device or file.
 
+use clap::Parser;
 use ferrofs_core::mkfs::{self, MkfsOptions};
 use ferrofs_core::superblock::{self, Superblock};
 use ferrofs_tools::{format_uuid, parse_size, parse_uuid, random_uuid, FileDevice};
@@ -9,64 +10,59 @@ use std::path::PathBuf;
 use std::process::exit;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const USAGE: &str = "usage: mkfs.ferrofs [-f] [-q] [-L LABEL] [-U UUID] [-b BLOCKSIZE] DEVICE|FILE [SIZE]";
-
+/// Writes an empty ferrofs filesystem onto a device or image file.
+///
+/// A missing FILE is created when SIZE is given; SIZE also extends a shorter
+/// regular file. An existing ferrofs filesystem is overwritten only after a
+/// yes on stdin, or with -f.
+// args_override_self: a repeated option takes its last value instead of
+// being an error, as tests/fstests/ferrofs.rc passes -f and -b both in its
+// default options and again on the command line.
+#[derive(Parser)]
+#[command(name = "mkfs.ferrofs", bin_name = "mkfs.ferrofs", version, args_override_self = true)]
 struct Args {
+    /// Overwrite an existing filesystem without asking
+    #[arg(short, long)]
     force: bool,
+    /// Print nothing on success
+    #[arg(short, long)]
     quiet: bool,
-    label: String,
+    /// Filesystem label, at most 63 bytes
+    // A label may start with '-': the next word is always the label.
+    #[arg(short = 'L', long, value_name = "LABEL", allow_hyphen_values = true)]
+    label: Option<String>,
+    /// Filesystem UUID, 8-4-4-4-12 hex (default: random)
+    #[arg(short = 'U', long, value_name = "UUID", value_parser = uuid_arg)]
     uuid: Option<[u8; 16]>,
+    /// Block size in bytes: a power of two, 4096..65536 (K suffix accepted)
+    #[arg(short = 'b', long, value_name = "BLOCKSIZE", default_value = "4096", value_parser = block_size_arg)]
     block_size: u32,
+    /// The block device or image file to format
+    #[arg(value_name = "DEVICE|FILE")]
     target: PathBuf,
+    /// Filesystem size in bytes, or with a K, M, G or T suffix (default: the whole device or file)
+    #[arg(value_name = "SIZE", value_parser = size_arg)]
     size: Option<u64>,
+}
+
+// Values that do not parse are usage errors; values that parse but the
+// format refuses (a block size of 3000, a too-long label) are left to
+// mkfs::format, which says why.
+fn uuid_arg(s: &str) -> Result<[u8; 16], String> {
+    parse_uuid(s).ok_or_else(|| "expected 8-4-4-4-12 hex digits".to_string())
+}
+
+fn block_size_arg(s: &str) -> Result<u32, String> {
+    parse_size(s).and_then(|n| u32::try_from(n).ok()).ok_or_else(|| "not a block size".to_string())
+}
+
+fn size_arg(s: &str) -> Result<u64, String> {
+    parse_size(s).ok_or_else(|| "expected a number of bytes, with an optional K, M, G or T suffix".to_string())
 }
 
 fn die(msg: &str) -> ! {
     eprintln!("mkfs.ferrofs: {msg}");
     exit(1)
-}
-
-fn parse_args() -> Args {
-    let mut a = Args { force: false, quiet: false, label: String::new(), uuid: None, block_size: 4096, target: PathBuf::new(), size: None };
-    let mut positional = Vec::new();
-    let mut it = std::env::args().skip(1);
-    let mut only_positional = false;
-    while let Some(arg) = it.next() {
-        if only_positional || !arg.starts_with('-') || arg == "-" {
-            positional.push(arg);
-            continue;
-        }
-        let mut value = |name: &str| it.next().unwrap_or_else(|| die(&format!("{name} needs a value\n{USAGE}")));
-        match arg.as_str() {
-            "--" => only_positional = true,
-            "-f" | "--force" => a.force = true,
-            "-q" | "--quiet" => a.quiet = true,
-            "-L" | "--label" => a.label = value("-L"),
-            "-U" | "--uuid" => {
-                let v = value("-U");
-                a.uuid = Some(parse_uuid(&v).unwrap_or_else(|| die(&format!("invalid UUID '{v}'"))));
-            }
-            "-b" | "--block-size" => {
-                let v = value("-b");
-                a.block_size =
-                    parse_size(&v).and_then(|n| u32::try_from(n).ok()).unwrap_or_else(|| die(&format!("invalid block size '{v}'")));
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                exit(0)
-            }
-            _ => die(&format!("unknown option '{arg}'\n{USAGE}")),
-        }
-    }
-    match positional.len() {
-        1 | 2 => {}
-        _ => die(USAGE),
-    }
-    a.target = PathBuf::from(&positional[0]);
-    if let Some(s) = positional.get(1) {
-        a.size = Some(parse_size(s).unwrap_or_else(|| die(&format!("invalid size '{s}'"))));
-    }
-    a
 }
 
 /// Whether the device already holds a ferrofs filesystem (or looks like one).
@@ -83,7 +79,7 @@ fn describe(sb: &Superblock) -> String {
 }
 
 fn main() {
-    let args = parse_args();
+    let args = Args::parse();
     let is_regular_missing = !args.target.exists();
     if is_regular_missing {
         if args.size.is_none() {
@@ -115,7 +111,7 @@ fn main() {
         block_size: args.block_size,
         size_bytes: size,
         uuid,
-        label: args.label.as_bytes(),
+        label: args.label.as_deref().unwrap_or_default().as_bytes(),
         now: (now.as_secs() as i64, now.subsec_nanos()),
     };
     match mkfs::format(&mut dev, &opts) {
