@@ -67,6 +67,10 @@ mod space;
 mod store;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/subvol.rs"]
+mod subvol;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/superblock.rs"]
 mod superblock;
 #[allow(unreachable_pub, dead_code, missing_docs)]

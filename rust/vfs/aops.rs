@@ -46,7 +46,7 @@ fn fill_folio(folio: &Folio) -> CoreResult<()> {
     let inode = folio.inode();
     let (info, ino, pos) = (inode.info(), inode.ino(), folio.pos());
     folio.with_bytes(|bytes| {
-        let n = info.with_core(|fs| fs.read(ino, pos, bytes))?;
+        let n = info.with_core(|fs| fs.read(crate::subvol::SubvolId::DEFAULT, ino, pos, bytes))?;
         if let Some(tail) = bytes.get_mut(n..) {
             tail.fill(0);
         }
@@ -189,7 +189,7 @@ fn read_window(rac: &Readahead) {
     while left > 0 {
         let chunk = left.min(buf.len());
         let Some(window) = buf.get_mut(..chunk) else { return };
-        let got = info.with_core(|fs| fs.read(ino, pos, window));
+        let got = info.with_core(|fs| fs.read(crate::subvol::SubvolId::DEFAULT, ino, pos, window));
         let Ok(n) = got else { return };
         if let Some(tail) = window.get_mut(n..) {
             tail.fill(0);
@@ -253,11 +253,11 @@ impl<'a> Batch<'a> {
         let pos = self.pos;
         let data = &self.data;
         let r = info.with_core(|fs| {
-            let n = fs.write_data(ino, pos, data)?;
+            let n = fs.write_data(crate::subvol::SubvolId::DEFAULT, ino, pos, data)?;
             if n < data.len() {
                 return Err(CoreError::NoSpace);
             }
-            fs.getattr(ino)
+            fs.getattr(crate::subvol::SubvolId::DEFAULT, ino)
         });
         let rc = match r {
             Ok(attr) => {

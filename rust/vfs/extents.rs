@@ -64,9 +64,9 @@ fn seek(file: &File, offset: i64, whence: c_int) -> Result<i64> {
         inode.write_back_all()?;
         let found = inode.info().with_core(|fs| {
             if whence == seek_data {
-                fs.seek_data(ino, offset as u64)
+                fs.seek_data(crate::subvol::SubvolId::DEFAULT, ino, offset as u64)
             } else {
-                fs.seek_hole(ino, offset as u64).map(Some)
+                fs.seek_hole(crate::subvol::SubvolId::DEFAULT, ino, offset as u64).map(Some)
             }
         })?;
         // The core's size can trail i_size by nothing after a write-back;
@@ -144,11 +144,11 @@ fn allocate(inode: &INode, mode: u32, offset: u64, len: u64) -> Result {
     let t = now();
     let attr = inode.info().with_core(|fs| {
         match how {
-            Falloc::Allocate { keep_size } => fs.fallocate(ino, offset, len, keep_size, t)?,
-            Falloc::PunchHole => fs.punch_hole(ino, offset, len, t)?,
-            Falloc::ZeroRange { keep_size } => fs.zero_range(ino, offset, len, keep_size, t)?,
+            Falloc::Allocate { keep_size } => fs.fallocate(crate::subvol::SubvolId::DEFAULT, ino, offset, len, keep_size, t)?,
+            Falloc::PunchHole => fs.punch_hole(crate::subvol::SubvolId::DEFAULT, ino, offset, len, t)?,
+            Falloc::ZeroRange { keep_size } => fs.zero_range(crate::subvol::SubvolId::DEFAULT, ino, offset, len, keep_size, t)?,
         }
-        fs.getattr(ino)
+        fs.getattr(crate::subvol::SubvolId::DEFAULT, ino)
     })?;
     // The core set the times; the size grows here (the page cache may hold
     // a larger one still).
@@ -227,7 +227,7 @@ fn map_extents(inode: &INode, fieinfo: &FiemapInfo, start: u64, len: u64) -> Res
         // One extra extent tells whether the last one sent is the last.
         let mut batch: KVec<(u64, u64, u64)> = KVec::new();
         info.with_core(|fs| {
-            fs.extents(ino, from, &mut |logical, physical, elen| {
+            fs.extents(crate::subvol::SubvolId::DEFAULT, ino, from, &mut |logical, physical, elen| {
                 if logical >= end || batch.len() > FIEMAP_BATCH {
                     return false;
                 }

@@ -233,19 +233,19 @@ impl FsInfo {
 
     /// Attributes of inode `ino`.
     pub(crate) fn getattr(&self, ino: u64) -> Result<InodeAttr> {
-        self.with_core(|fs| fs.getattr(ino))
+        self.with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, ino))
     }
 
     /// The inode number `name` refers to in directory `dir`.
     pub(crate) fn lookup(&self, dir: u64, name: &[u8]) -> Result<u64> {
-        self.with_core(|fs| fs.lookup(dir, name))
+        self.with_core(|fs| fs.lookup(crate::subvol::SubvolId::DEFAULT, dir, name))
     }
 
     /// Appends up to `max` entries of `dir` from `cookie` on to `out`.
     pub(crate) fn readdir(&self, dir: u64, cookie: u64, out: &mut KVec<DirEntryOut>, max: usize) -> Result<()> {
         self.with_core(|fs| {
             let mut failed = None;
-            fs.readdir(dir, cookie, &mut |name, ino, file_type, next_cookie| {
+            fs.readdir(crate::subvol::SubvolId::DEFAULT, dir, cookie, &mut |name, ino, file_type, next_cookie| {
                 if out.len() >= max {
                     return false;
                 }

@@ -29,7 +29,7 @@ pub(crate) fn checked_name(dentry: &Dentry) -> CoreResult<&[u8]> {
 
 /// Re-reads `inode`'s attributes from the core into it.
 fn resync(inode: Locked<'_>) -> CoreResult<()> {
-    let attr = inode.info().with_core(|fs| fs.getattr(inode.ino()))?;
+    let attr = inode.info().with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, inode.ino()))?;
     inode.refresh(&attr);
     Ok(())
 }
@@ -39,7 +39,7 @@ fn resync(inode: Locked<'_>) -> CoreResult<()> {
 /// # Safety
 /// `inode` is a live ferrofs inode whose number is `ino`.
 unsafe fn resync_raw(info: &FsInfo, inode: *mut b::inode, ino: u64) -> CoreResult<()> {
-    let attr = info.with_core(|fs| fs.getattr(ino))?;
+    let attr = info.with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, ino))?;
     // SAFETY: per the contract.
     unsafe { refresh(inode, &attr) };
     Ok(())
@@ -81,9 +81,9 @@ fn make(idmap: &Idmap, dir: Locked<'_>, dentry: &Dentry, mode: u32, kind: NewKin
     let t = now();
     let attr: InodeAttr = info.with_core(|fs| {
         let made = match kind {
-            NewKind::Node { rdev } => fs.create(dir_ino, name, mode, rdev, uid, gid, t),
-            NewKind::Dir => fs.mkdir(dir_ino, name, mode, uid, gid, t),
-            NewKind::Symlink(target) => fs.symlink(dir_ino, name, target, uid, gid, t),
+            NewKind::Node { rdev } => fs.create(crate::subvol::SubvolId::DEFAULT, dir_ino, name, mode, rdev, uid, gid, t),
+            NewKind::Dir => fs.mkdir(crate::subvol::SubvolId::DEFAULT, dir_ino, name, mode, uid, gid, t),
+            NewKind::Symlink(target) => fs.symlink(crate::subvol::SubvolId::DEFAULT, dir_ino, name, target, uid, gid, t),
         };
         acls.store(fs, dir_ino, name, made, t)
     })?;
@@ -164,7 +164,7 @@ fn make_tmpfile(idmap: &Idmap, dir: &INode, file: &TmpFile, mode: u32) -> Result
     let acls = unsafe { super::xattr::InheritedAcls::new(dir.as_ptr(), &mut mode, false) }?;
     let t = now();
     let attr = dir.info().with_core(|fs| {
-        let made = fs.tmpfile(mode, uid, gid, t);
+        let made = fs.tmpfile(crate::subvol::SubvolId::DEFAULT, mode, uid, gid, t);
         acls.store(fs, dir_ino, &[], made, t)
     })?;
     let new = dir.super_block().iget(attr.ino, Some(&attr))?;
@@ -277,7 +277,7 @@ pub(crate) unsafe extern "C" fn link(old: *mut b::dentry, dir: *mut b::inode, de
 fn link_to(target: Locked<'_>, dir: Locked<'_>, dentry: &Dentry) -> CoreResult<()> {
     let name = checked_name(dentry)?;
     let t = now();
-    let attr = dir.info().with_core(|fs| fs.link(target.ino(), dir.ino(), name, t))?;
+    let attr = dir.info().with_core(|fs| fs.link(crate::subvol::SubvolId::DEFAULT, target.ino(), dir.ino(), name, t))?;
     target.refresh(&attr);
     resync(dir)?;
     // SAFETY: `dentry` is the negative dentry of this link, in the locked
@@ -292,7 +292,7 @@ fn remove(dir: Locked<'_>, dentry: &Dentry, victim: Locked<'_>, is_dir: bool) ->
     let name = checked_name(dentry)?;
     let dir_ino = dir.ino();
     let t = now();
-    dir.info().with_core(|fs| if is_dir { fs.rmdir(dir_ino, name, t) } else { fs.unlink(dir_ino, name, t) })?;
+    dir.info().with_core(|fs| if is_dir { fs.rmdir(crate::subvol::SubvolId::DEFAULT, dir_ino, name, t) } else { fs.unlink(crate::subvol::SubvolId::DEFAULT, dir_ino, name, t) })?;
     resync(dir)?;
     // The last name may be gone: the inode lives on as an orphan until
     // evict, so its attributes can still be read.
@@ -377,7 +377,7 @@ fn rename_in(old_dir: Locked<'_>, old: &Dentry, new_dir: Locked<'_>, new: &Dentr
     let (moved, replaced) = (old.inode(), new.inode());
     let (oname, nname) = (checked_name(old)?, checked_name(new)?);
     let t = now();
-    old_dir.info().with_core(|fs| fs.rename(old_dir.ino(), oname, new_dir.ino(), nname, flags, t))?;
+    old_dir.info().with_core(|fs| fs.rename(crate::subvol::SubvolId::DEFAULT, old_dir.ino(), oname, new_dir.ino(), nname, flags, t))?;
     resync(old_dir)?;
     resync(new_dir)?;
     for inode in [moved, replaced].into_iter().flatten() {
@@ -518,7 +518,7 @@ fn change_attrs(call: &SetattrCall<'_>) -> Result {
         flags: None,
     };
     let t = now();
-    let r = inode.info().with_core(|fs| fs.setattr(ino, &change, t)).map(|attr| {
+    let r = inode.info().with_core(|fs| fs.setattr(crate::subvol::SubvolId::DEFAULT, ino, &change, t)).map(|attr| {
         // The core's size is current only when this change set it.
         inode.refresh_fields(&attr, Fields { size: s || !regular, times: true, atime: a || regular })
     });
@@ -586,7 +586,7 @@ pub(crate) unsafe extern "C" fn get_link(
     // positive `dentry`, and its empty delayed_call, for the call.
     let (inode, done) = unsafe { (INode::from_raw(inode), DelayedCall::from_raw(done)) };
     from_result(|| {
-        let target = inode.info().with_core(|fs| fs.readlink(inode.ino()))?;
+        let target = inode.info().with_core(|fs| fs.readlink(crate::subvol::SubvolId::DEFAULT, inode.ino()))?;
         Ok(done.link_copy(&target))
     })
 }

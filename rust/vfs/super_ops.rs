@@ -155,7 +155,7 @@ fn free_if_unlinked(inode: &INode) {
     }
     let ino = inode.ino();
     let sb = inode.super_block();
-    if let Err(e) = sb.info().with_core(|fs| fs.evict(ino)) {
+    if let Err(e) = sb.info().with_core(|fs| fs.evict(crate::subvol::SubvolId::DEFAULT, ino)) {
         if e != CoreError::ReadOnly {
             kernel::pr_err!("ferrofs: {}: freeing inode {} failed: {}\n", sb.id(), ino, e);
         }

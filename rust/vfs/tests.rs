@@ -117,10 +117,10 @@ fn engine_mkfs_mount_root(t: &mut Test) {
         kcheck!(t, false);
         return;
     };
-    let root = fs.getattr(fs.root_ino());
+    let root = fs.getattr(crate::subvol::SubvolId::DEFAULT, fs.root_ino());
     kcheck!(t, root.map(|a| a.mode) == Ok(0o040755));
     kcheck!(t, root.map(|a| (a.nlink, a.mtime.sec, a.mtime.nsec)) == Ok((2, 1_700_000_000, 5)));
-    kcheck!(t, fs.lookup(fs.root_ino(), b"missing") == Err(Error::NotFound));
+    kcheck!(t, fs.lookup(crate::subvol::SubvolId::DEFAULT, fs.root_ino(), b"missing") == Err(Error::NotFound));
     let s = fs.statfs();
     kcheck!(t, s.total_blocks == 1024 && s.free_blocks > 0 && s.free_blocks < 1024);
     kcheck!(t, fs.unmount().is_ok());
@@ -137,12 +137,12 @@ fn engine_files_survive_remount(t: &mut Test) {
         return;
     };
     let root = fs.root_ino();
-    let dir = fs.mkdir(root, b"dir", 0o755, 0, 0, now).map(|a| a.ino);
+    let dir = fs.mkdir(crate::subvol::SubvolId::DEFAULT, root, b"dir", 0o755, 0, 0, now).map(|a| a.ino);
     kcheck!(t, dir.is_ok());
-    let file = dir.and_then(|d| fs.create(d, b"file", 0o100644, 0, 0, 0, now)).map(|a| a.ino);
+    let file = dir.and_then(|d| fs.create(crate::subvol::SubvolId::DEFAULT, d, b"file", 0o100644, 0, 0, 0, now)).map(|a| a.ino);
     kcheck!(t, file.is_ok());
     let data = *b"written inside the kernel, read back after a remount";
-    kcheck!(t, file.and_then(|f| fs.write(f, 8192, &data, now)) == Ok(data.len()));
+    kcheck!(t, file.and_then(|f| fs.write(crate::subvol::SubvolId::DEFAULT, f, 8192, &data, now)) == Ok(data.len()));
     let Ok(dev) = fs.unmount() else {
         kcheck!(t, false);
         return;
@@ -151,19 +151,19 @@ fn engine_files_survive_remount(t: &mut Test) {
         kcheck!(t, false);
         return;
     };
-    let dir = fs.lookup(root, b"dir");
-    let file = dir.and_then(|d| fs.lookup(d, b"file"));
+    let dir = fs.lookup(crate::subvol::SubvolId::DEFAULT, root, b"dir");
+    let file = dir.and_then(|d| fs.lookup(crate::subvol::SubvolId::DEFAULT, d, b"file"));
     let mut back = [0u8; 52];
-    kcheck!(t, file.and_then(|f| fs.read(f, 8192, &mut back)) == Ok(data.len()));
+    kcheck!(t, file.and_then(|f| fs.read(crate::subvol::SubvolId::DEFAULT, f, 8192, &mut back)) == Ok(data.len()));
     kcheck!(t, back == data);
     let mut hole = [1u8; 16];
-    kcheck!(t, file.and_then(|f| fs.read(f, 0, &mut hole)) == Ok(16));
+    kcheck!(t, file.and_then(|f| fs.read(crate::subvol::SubvolId::DEFAULT, f, 0, &mut hole)) == Ok(16));
     kcheck!(t, hole == [0u8; 16]);
-    kcheck!(t, file.and_then(|f| fs.getattr(f)).map(|a| a.size) == Ok(8192 + data.len() as u64));
+    kcheck!(t, file.and_then(|f| fs.getattr(crate::subvol::SubvolId::DEFAULT, f)).map(|a| a.size) == Ok(8192 + data.len() as u64));
     let mut names = 0;
     kcheck!(
         t,
-        fs.readdir(root, 2, &mut |name, _, _, _| {
+        fs.readdir(crate::subvol::SubvolId::DEFAULT, root, 2, &mut |name, _, _, _| {
             names += (name == b"dir") as u32;
             true
         })

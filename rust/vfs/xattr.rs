@@ -155,12 +155,12 @@ fn get(prefix: &[u8], suffix: &[u8], inode: &INode, out: &mut [MaybeUninit<u8>])
     let name = handler_name(prefix, suffix, &mut buf)?;
     let (info, ino) = (inode.info(), inode.ino());
     if out.is_empty() {
-        return Ok(info.with_core(|fs| fs.get_xattr(ino, name, &mut []))?);
+        return Ok(info.with_core(|fs| fs.get_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, &mut []))?);
     }
     // The value is read into our own buffer first: the caller's may be
     // uninitialised memory, which must not become a `&mut [u8]`.
     let mut value = TryVec::try_from_elem(0u8, out.len().min(XATTR_VALUE_MAX))?;
-    let n = info.with_core(|fs| fs.get_xattr(ino, name, &mut value))?.min(value.len());
+    let n = info.with_core(|fs| fs.get_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, &mut value))?.min(value.len());
     write_out(out, value.get(..n).unwrap_or(&[]));
     Ok(n)
 }
@@ -209,10 +209,10 @@ fn set(prefix: &[u8], suffix: &[u8], inode: Locked<'_>, value: Option<&[u8]>, fl
     let t = now();
     let attr = inode.info().with_core(|fs| {
         match value {
-            Some(v) => fs.set_xattr(ino, name, v, core_set_flags(flags), t)?,
-            None => fs.remove_xattr(ino, name, t)?,
+            Some(v) => fs.set_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, v, core_set_flags(flags), t)?,
+            None => fs.remove_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, t)?,
         }
-        fs.getattr(ino)
+        fs.getattr(crate::subvol::SubvolId::DEFAULT, ino)
     })?;
     inode.refresh(&attr);
     Ok(())
@@ -275,10 +275,10 @@ pub(crate) unsafe extern "C" fn listxattr(dentry: *mut b::dentry, buffer: *mut c
 fn list(inode: &INode, out: &mut [MaybeUninit<u8>]) -> Result<usize> {
     let ino = inode.ino();
     let mut all = inode.info().with_core(|fs| {
-        let n = fs.list_xattr(ino, &mut [])?;
+        let n = fs.list_xattr(crate::subvol::SubvolId::DEFAULT, ino, &mut [])?;
         let mut v = TryVec::try_from_elem(0u8, n)?;
         if n > 0 {
-            fs.list_xattr(ino, &mut v)?;
+            fs.list_xattr(crate::subvol::SubvolId::DEFAULT, ino, &mut v)?;
         }
         Ok(v)
     })?;
@@ -308,14 +308,14 @@ fn acl_name(ty: c_int) -> Option<&'static [u8]> {
 /// A stored value, `None` if absent. Allocates under the core lock, which
 /// runs in a NOFS scope.
 fn read_value(fs: &mut Filesystem<KernelDevice>, ino: u64, name: &[u8]) -> CoreResult<Option<TryVec<u8>>> {
-    let len = match fs.get_xattr(ino, name, &mut []) {
+    let len = match fs.get_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, &mut []) {
         Ok(len) => len,
         Err(CoreError::NoData) => return Ok(None),
         Err(e) => return Err(e),
     };
     let mut v = TryVec::try_from_elem(0u8, len)?;
     if len > 0 {
-        fs.get_xattr(ino, name, &mut v)?;
+        fs.get_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, &mut v)?;
     }
     Ok(Some(v))
 }
@@ -444,16 +444,16 @@ fn store_acl(idmap: &Idmap, inode: Locked<'_>, acl: Option<&PosixAcl>, ty: c_int
     let t = now();
     let r = info.with_core(|fs| {
         match &value {
-            Some(v) => fs.set_xattr(ino, name, v, 0, t)?,
-            None => match fs.remove_xattr(ino, name, t) {
+            Some(v) => fs.set_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, v, 0, t)?,
+            None => match fs.remove_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, t) {
                 Ok(()) | Err(CoreError::NoData) => {}
                 Err(e) => return Err(e),
             },
         }
         if mode != old_mode {
-            fs.setattr(ino, &SetAttr { mode: Some(mode), ..SetAttr::default() }, t)?;
+            fs.setattr(crate::subvol::SubvolId::DEFAULT, ino, &SetAttr { mode: Some(mode), ..SetAttr::default() }, t)?;
         }
-        fs.getattr(ino)
+        fs.getattr(crate::subvol::SubvolId::DEFAULT, ino)
     });
     match r {
         Ok(attr) => {
@@ -469,7 +469,7 @@ fn store_acl(idmap: &Idmap, inode: Locked<'_>, acl: Option<&PosixAcl>, ty: c_int
             // VFS has cached and take the core's attributes as they are.
             // SAFETY: the inode is live and locked (`Locked`).
             unsafe { b::ferrofs_forget_cached_acl(inode.as_ptr(), ty) };
-            if let Ok(attr) = info.with_core(|fs| fs.getattr(ino)) {
+            if let Ok(attr) = info.with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, ino)) {
                 inode.refresh(&attr);
             }
             Err(e.into())
@@ -569,20 +569,20 @@ impl InheritedAcls {
         let mut r = Ok(());
         for (xname, value) in [(ACL_DEFAULT, &self.default), (ACL_ACCESS, &self.access)] {
             if let Some(v) = value {
-                r = r.and_then(|()| fs.set_xattr(attr.ino, xname, v, crate::fs::XATTR_CREATE, now));
+                r = r.and_then(|()| fs.set_xattr(crate::subvol::SubvolId::DEFAULT, attr.ino, xname, v, crate::fs::XATTR_CREATE, now));
             }
         }
         if let Err(e) = r {
             let undone = match name {
                 // An O_TMPFILE inode has no name; it is already an orphan.
                 [] => Ok(()),
-                _ if attr.mode & S_IFMT == S_IFDIR => fs.rmdir(dir, name, now),
-                _ => fs.unlink(dir, name, now),
+                _ if attr.mode & S_IFMT == S_IFDIR => fs.rmdir(crate::subvol::SubvolId::DEFAULT, dir, name, now),
+                _ => fs.unlink(crate::subvol::SubvolId::DEFAULT, dir, name, now),
             };
             // The VFS never saw the inode, so nothing else will evict it. If
             // undoing fails too, the transaction is aborted and the first
             // error is the one worth reporting.
-            let _ = undone.and_then(|()| fs.evict(attr.ino));
+            let _ = undone.and_then(|()| fs.evict(crate::subvol::SubvolId::DEFAULT, attr.ino));
             return Err(e);
         }
         Ok(attr)
@@ -678,7 +678,7 @@ pub(crate) unsafe extern "C" fn fileattr_get(dentry: *mut b::dentry, fa: *mut b:
     // inode, and its live fileattr, both for the call.
     let (inode, fa) = unsafe { (INode::from_raw(b::ferrofs_dentry_inode(dentry)), FileAttr::from_raw(fa)) };
     from_result(|| {
-        let attr = inode.info().with_core(|fs| fs.getattr(inode.ino()))?;
+        let attr = inode.info().with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, inode.ino()))?;
         fa.fill_flags(attr.flags & SUPPORTED_FLAGS);
         Ok(())
     })
@@ -711,10 +711,10 @@ fn set_flags(inode: Locked<'_>, fa: &FileAttr) -> Result {
     let (info, ino) = (inode.info(), inode.ino());
     // The inode lock keeps the flags from changing between here and the
     // setattr: every change goes through this function.
-    let old = info.with_core(|fs| fs.getattr(ino))?.flags;
+    let old = info.with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, ino))?.flags;
     let flags = new_flags(old, wanted)?;
     let t = now();
-    let attr = info.with_core(|fs| fs.setattr(ino, &SetAttr { flags: Some(flags), ..SetAttr::default() }, t))?;
+    let attr = info.with_core(|fs| fs.setattr(crate::subvol::SubvolId::DEFAULT, ino, &SetAttr { flags: Some(flags), ..SetAttr::default() }, t))?;
     inode.refresh(&attr);
     // SAFETY: the inode is live and locked (`Locked`).
     unsafe { apply_flags(inode.as_ptr(), attr.flags) };

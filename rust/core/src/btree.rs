@@ -40,6 +40,10 @@ pub struct TreeRoot {
     pub generation: u64,
     /// Level of the root node.
     pub level: u8,
+    /// Nodes of this generation or older may be shared with another tree
+    /// (the last snapshot taken of or as this tree; 0 if none): copying one
+    /// asks the allocation tree whether it is (`Store::cow`).
+    pub last_snapshot: u64,
 }
 
 /// The keys a node may hold, `[lo, hi)`, as its parent's pointers give it.
@@ -194,7 +198,8 @@ fn split<D: BlockDevice>(s: &mut Store<D>, blk: u64, owner: u64) -> Result<(u64,
 /// more pointer) are split first.
 fn descend_for_write<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, need: Option<usize>) -> Result<Path> {
     s.touch();
-    root.block = s.cow(root.block, root.generation, root.level, root.id)?;
+    let r = *root;
+    root.block = s.cow(r.block, r.generation, r.level, &r)?;
     root.generation = s.gen;
     if let Some(need) = need {
         let full = needs_split(s.dirty_node(root.block)?, need);
@@ -222,7 +227,7 @@ fn descend_for_write<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key:
         let mut child_range = range.child(b, slot);
         let (ck, cblk, cgen) = (node::ptr_key(b, slot), node::ptr_block(b, slot), node::ptr_gen(b, slot));
         child_range.check(s.node(cblk, cgen, (level - 1) as u8)?)?;
-        let nc = s.cow(cblk, cgen, (level - 1) as u8, root.id)?;
+        let nc = s.cow(cblk, cgen, (level - 1) as u8, root)?;
         // An insert below the leftmost key lowers the bound on the way down.
         let nk = if need.is_some() && slot == 0 && *key < ck { *key } else { ck };
         child_range.lo = nk;
@@ -334,7 +339,7 @@ fn rebalance<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, p: &Path) ->
             left_range.check(lb)?;
             let lused = fill(lb);
             if lused + used <= cap * 3 / 4 {
-                let nl = s.cow(lblk, lgen, level as u8, root.id)?;
+                let nl = s.cow(lblk, lgen, level as u8, root)?;
                 let gen = s.gen;
                 node::set_ptr(s.node_mut(parent)?, pslot - 1, &lk, nl, gen);
                 let tmp = copy_node(s, blk)?;
@@ -355,7 +360,7 @@ fn rebalance<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, p: &Path) ->
                 tmp.try_extend_from_slice(rb)?;
                 append_all(s, blk, &tmp)?;
                 node::ptr_delete(s.node_mut(parent)?, pslot + 1)?;
-                s.free_node(rblk)?;
+                s.release_copied(rblk, rgen, level as u8, root)?;
                 continue;
             }
         }

@@ -11,7 +11,19 @@
 //! indexes against each other and the name hashes; directory parents and
 //! sizes; extents (order, overlap, below the largest file size, block
 //! count; blocks past the end of file are preallocation, not damage);
-//! symlink and xattr parts; the orphan list; the subvolume's inode counters.
+//! symlink and xattr parts; the orphan list; the subvolume's inode counters;
+//! back-references (every entry has its `INODE_REF` and every `INODE_REF`
+//! its entry); subvolume entries against `ROOT_REF` / `ROOT_BACKREF`; the
+//! list of subvolumes being deleted against their root items.
+//!
+//! Sharing: a node or data extent several trees share is referenced once
+//! by each parent node or root item pointing at it, so the walk counts
+//! each node's own references (its children, its leaf's extents) only the
+//! first time it meets the node, whichever tree it comes through, and
+//! each tree's items are still checked in full. A node may be owned by
+//! another fs tree when it is old enough to be shared (written no later
+//! than the tree's last snapshot). A tree being dropped is walked only
+//! from its drop progress on: everything left of it is already freed.
 
 use crate::alloc_tree::decode_record;
 use crate::btree::TreeRoot;
@@ -63,6 +75,11 @@ pub enum Kind {
     Counter,
     /// A required item (root item, root directory) is missing.
     Missing,
+    /// A directory entry and its back-reference (`INODE_REF`, or the root
+    /// refs of a subvolume) disagree.
+    BackRef,
+    /// A subvolume's root item, its refs, or the deletion list disagree.
+    Subvolume,
 }
 
 /// One violation.
@@ -131,13 +148,19 @@ impl Report {
 /// Called for every leaf item during a check.
 type ItemVisitor<'a> = dyn FnMut(&mut Report, &Key, &[u8]) -> Result<()> + 'a;
 
-/// A name pointing at an inode.
+/// A name pointing at an inode (or at a subvolume, `subvol`).
 #[derive(Clone, Copy)]
 struct Link {
     target: u64,
     from: u64,
     ty: FileType,
+    seq: u64,
+    name_crc: u32,
+    subvol: bool,
 }
+
+/// A back-reference: `(inode or child subvolume, directory, seq, name crc)`.
+type BackRef = (u64, u64, u64, u32);
 
 /// An inode as the checks need it.
 #[derive(Clone, Copy)]
@@ -171,8 +194,8 @@ struct FsCheck {
     cur: Cur,
     inodes: TryVec<Ino>,
     links: TryVec<Link>,
+    backrefs: TryVec<BackRef>,
     orphans: TryVec<u64>,
-    refs: TryVec<(u64, u64)>,
     max_ino: u64,
     bs: u64,
 }
@@ -252,6 +275,15 @@ impl FsCheck {
                 Ok(it) => self.cur.item = Some(it),
                 Err(_) => r.add(Kind::BadItem, tree, 0, ino, "inode item does not decode", (0, 0))?,
             },
+            INODE_REF_KEY => match NameRef::decode(d) {
+                Ok(n) => {
+                    if NameRef::hash(n.dir, n.name) >> 32 != k.offset >> 32 {
+                        r.add(Kind::BackRef, tree, 0, ino, "back-reference under the wrong hash", (n.dir, k.offset))?;
+                    }
+                    self.backrefs.try_push((ino, n.dir, n.seq, crate::crc32c::checksum(n.name)))?;
+                }
+                Err(_) => r.add(Kind::BadItem, tree, 0, ino, "back-reference does not decode", (k.offset, 0))?,
+            },
             EXTENT_KEY => match ExtentItem::decode(d) {
                 Ok(e) => {
                     if k.offset < self.cur.ext_end {
@@ -259,7 +291,6 @@ impl FsCheck {
                     }
                     self.cur.ext_end = k.offset.saturating_add(e.nblocks);
                     self.cur.ext_blocks = self.cur.ext_blocks.saturating_add(e.nblocks);
-                    self.refs.try_push((e.disk_block, e.nblocks))?;
                 }
                 Err(_) => r.add(Kind::BadItem, tree, 0, ino, "extent item does not decode", (k.offset, 0))?,
             },
@@ -313,7 +344,13 @@ impl FsCheck {
         if e.ty == FileType::Dir {
             self.cur.subdirs += 1;
         }
-        self.links.try_push(Link { target: e.ino, from: dir, ty: e.ty })
+        if e.subvol {
+            // Named from the root tree, not from this one.
+            let name_crc = crate::crc32c::checksum(e.name);
+            return self.links.try_push(Link { target: e.ino, from: dir, ty: e.ty, seq: k.offset, name_crc, subvol: true });
+        }
+        let name_crc = crate::crc32c::checksum(e.name);
+        self.links.try_push(Link { target: e.ino, from: dir, ty: e.ty, seq: k.offset, name_crc, subvol: false })
     }
 
     fn xattr(&mut self, r: &mut Report, k: &Key, d: &[u8]) -> Result<()> {
@@ -420,6 +457,121 @@ fn compare_refs(r: &mut Report, actual: &[RefRecord], recorded: &[RefRecord], le
     Ok(())
 }
 
+/// Blocks whose own references were already counted (see the module doc).
+struct Seen(TryVec<u64>);
+
+impl Seen {
+    fn new(total_blocks: u64) -> Result<Self> {
+        Ok(Seen(TryVec::try_from_elem(0u64, (total_blocks / 64 + 1) as usize)?))
+    }
+
+    /// Marks `blk`; true the first time.
+    fn first(&mut self, blk: u64) -> bool {
+        let (w, bit) = ((blk / 64) as usize, 1u64 << (blk % 64));
+        match self.0.get_mut(w) {
+            Some(x) if *x & bit == 0 => {
+                *x |= bit;
+                true
+            }
+            Some(_) => false,
+            // Outside the filesystem: the walk reports it as a bad node.
+            None => true,
+        }
+    }
+}
+
+/// What the root tree says of subvolumes, for the cross-checks.
+#[derive(Default)]
+struct RootTreeItems {
+    roots: TryVec<(u64, RootItem)>,
+    /// `(parent, child, dir, seq, name crc)` from `ROOT_REF` items.
+    refs: TryVec<(u64, u64, u64, u64, u32)>,
+    /// The same from `ROOT_BACKREF` items.
+    backrefs: TryVec<(u64, u64, u64, u64, u32)>,
+    dead: TryVec<u64>,
+}
+
+impl RootTreeItems {
+    fn item(&mut self, r: &mut Report, k: &Key, d: &[u8]) -> Result<()> {
+        match k.ty {
+            ROOT_ITEM_KEY => match RootItem::decode(d) {
+                Ok(ri) => self.roots.try_push((k.objectid, ri))?,
+                Err(_) => r.add(Kind::BadItem, ROOT_TREE_ID, 0, 0, "root item does not decode", (k.objectid, 0))?,
+            },
+            ROOT_REF_KEY | ROOT_BACKREF_KEY => match NameRef::decode(d) {
+                Ok(n) => {
+                    let crc = crate::crc32c::checksum(n.name);
+                    if k.ty == ROOT_REF_KEY {
+                        self.refs.try_push((k.objectid, k.offset, n.dir, n.seq, crc))?;
+                    } else {
+                        self.backrefs.try_push((k.offset, k.objectid, n.dir, n.seq, crc))?;
+                    }
+                }
+                Err(_) => r.add(Kind::BadItem, ROOT_TREE_ID, 0, 0, "root ref does not decode", (k.objectid, k.offset))?,
+            },
+            ORPHAN_KEY if k.objectid == DEAD_ROOTS_OBJECTID => self.dead.try_push(k.offset)?,
+            _ => r.add(Kind::BadItem, ROOT_TREE_ID, 0, 0, "unknown item in the root tree", (k.objectid, k.ty as u64))?,
+        }
+        Ok(())
+    }
+
+    /// Root refs against backrefs, subvolume entries and root items; the
+    /// deletion list against the deleted flags.
+    fn cross_check(&mut self, r: &mut Report, subvol_links: &mut TryVec<(u64, u64, u64, u64, u32)>) -> Result<()> {
+        self.refs.sort_unstable();
+        self.backrefs.sort_unstable();
+        subvol_links.sort_unstable();
+        if self.refs[..] != self.backrefs[..] {
+            r.add(
+                Kind::Subvolume,
+                ROOT_TREE_ID,
+                0,
+                0,
+                "root refs and root backrefs differ",
+                (self.refs.len() as u64, self.backrefs.len() as u64),
+            )?;
+        }
+        if self.refs[..] != subvol_links[..] {
+            r.add(
+                Kind::BackRef,
+                ROOT_TREE_ID,
+                0,
+                0,
+                "subvolume entries and root refs differ",
+                (subvol_links.len() as u64, self.refs.len() as u64),
+            )?;
+        }
+        self.dead.sort_unstable();
+        for &(id, ri) in self.roots.iter() {
+            let live = !ri.is_dead();
+            let named = self.refs.iter().filter(|x| x.1 == id).count();
+            if live && id != FS_TREE_ID && named != 1 {
+                r.add(Kind::Subvolume, id, 0, 0, "subvolume is not named exactly once", (1, named as u64))?;
+            }
+            if !live && named != 0 {
+                r.add(Kind::Subvolume, id, 0, 0, "deleted subvolume still has a name", (0, named as u64))?;
+            }
+            if ri.is_dead() != self.dead.binary_search(&id).is_ok() {
+                r.add(Kind::Subvolume, id, 0, 0, "deleted flag and deletion list disagree", (ri.is_dead() as u64, 0))?;
+            }
+            if id == FS_TREE_ID && !live {
+                r.add(Kind::Subvolume, id, 0, 0, "the default subvolume is marked deleted", (0, 0))?;
+            }
+        }
+        for &id in self.dead.iter() {
+            if !self.roots.iter().any(|x| x.0 == id) {
+                r.add(Kind::Subvolume, id, 0, 0, "deletion list names a missing root item", (0, 0))?;
+            }
+        }
+        for x in self.refs.iter() {
+            if !self.roots.iter().any(|(id, ri)| *id == x.1 && !ri.is_dead()) {
+                r.add(Kind::Subvolume, x.0, 0, 0, "root ref names a missing subvolume", (x.1, 0))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl<D: BlockDevice> Filesystem<D> {
     /// Checks every invariant; with `repair`, fixes leaked blocks, link
     /// counts and counters, and commits. Commits first if there are
@@ -431,14 +583,15 @@ impl<D: BlockDevice> Filesystem<D> {
         let mut r = Report::default();
         let mut refs: TryVec<(u64, u64)> = TryVec::new();
         let mut records: TryVec<RefRecord> = TryVec::new();
-        let mut roots: TryVec<(u64, RootItem)> = TryVec::new();
+        let mut rti = RootTreeItems::default();
+        let mut seen = Seen::new(self.s.sb.total_blocks)?;
         let bs = self.s.bs as u64;
 
         // Root tree and allocation tree.
         for root in [self.s.root_tree, self.s.alloc_tree] {
             let rec = &mut records;
-            let rts = &mut roots;
-            self.walk_tree(&root, &mut r, &mut refs, &mut |r, k, d| {
+            let rt = &mut rti;
+            self.walk_tree(&root, Key::default(), &mut r, &mut refs, &mut seen, &mut |r, k, d| {
                 if root.id == ALLOC_TREE_ID {
                     match decode_record(k, d) {
                         Ok(x) => {
@@ -449,40 +602,45 @@ impl<D: BlockDevice> Filesystem<D> {
                         }
                         Err(_) => r.add(Kind::BadItem, ALLOC_TREE_ID, k.objectid, 0, "refcount record does not decode", (0, 0))?,
                     }
-                } else if k.ty == ROOT_ITEM_KEY {
-                    match RootItem::decode(d) {
-                        Ok(ri) => rts.try_push((k.objectid, ri))?,
-                        Err(_) => r.add(Kind::BadItem, ROOT_TREE_ID, 0, 0, "root item does not decode", (k.objectid, 0))?,
-                    }
+                    Ok(())
                 } else {
-                    r.add(Kind::BadItem, ROOT_TREE_ID, 0, 0, "unknown item in the root tree", (k.objectid, k.ty as u64))?;
+                    rt.item(r, k, d)
                 }
-                Ok(())
             })?;
         }
-        if !roots.iter().any(|(id, _)| *id == FS_TREE_ID) {
+        if !rti.roots.iter().any(|(id, _)| *id == FS_TREE_ID) {
             r.add(Kind::Missing, ROOT_TREE_ID, 0, 0, "no root item for the default subvolume", (0, 0))?;
         }
 
         // Every fs tree.
-        let mut nlink_fixes: TryVec<(u64, u32)> = TryVec::new();
+        let mut nlink_fixes: TryVec<(u64, u64, u32)> = TryVec::new();
         let mut counter_fix = None;
-        for &(id, ri) in roots.iter() {
-            let root = TreeRoot { id, block: ri.block, generation: ri.generation, level: ri.level };
+        let mut subvol_links = TryVec::new();
+        for i in 0..rti.roots.len() {
+            let (id, ri) = rti.roots[i];
+            let root = crate::subvol::tree_root(id, &ri);
+            if ri.is_dead() {
+                // Only what is left to drop, and only its references.
+                self.walk_tree(&root, ri.drop_progress, &mut r, &mut refs, &mut seen, &mut |_, _, _| Ok(()))?;
+                continue;
+            }
             let mut fc = FsCheck {
                 tree: id,
                 cur: Cur::default(),
                 inodes: TryVec::new(),
                 links: TryVec::new(),
+                backrefs: TryVec::new(),
                 orphans: TryVec::new(),
-                refs: TryVec::new(),
                 max_ino: 0,
                 bs,
             };
-            self.walk_tree(&root, &mut r, &mut refs, &mut |r, k, d| fc.item(r, k, d))?;
+            self.walk_tree(&root, Key::default(), &mut r, &mut refs, &mut seen, &mut |r, k, d| fc.item(r, k, d))?;
             fc.finish_inode(&mut r)?;
-            refs.try_extend_from_slice(&fc.refs)?;
+            for l in fc.links.iter().filter(|l| l.subvol) {
+                subvol_links.try_push((id, l.target, l.from, l.seq, l.name_crc))?;
+            }
             self.check_links(id, &ri, &mut fc, &mut r, &mut nlink_fixes)?;
+            check_backrefs(id, &mut fc, &mut r)?;
             if fc.max_ino > ri.last_ino || fc.inodes.len() as u64 != ri.inode_count {
                 r.add(Kind::Counter, id, 0, 0, "subvolume inode counters are wrong", (ri.inode_count, fc.inodes.len() as u64))?;
                 if id == FS_TREE_ID {
@@ -490,6 +648,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 }
             }
         }
+        rti.cross_check(&mut r, &mut subvol_links)?;
 
         // References against the allocation tree.
         let actual = coverage(&mut refs)?;
@@ -507,18 +666,48 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(r)
     }
 
-    fn walk_tree(&mut self, root: &TreeRoot, r: &mut Report, refs: &mut TryVec<(u64, u64)>, items: &mut ItemVisitor<'_>) -> Result<()> {
+    /// Walks one tree from key `from` on: checks each node, counts the
+    /// references it holds the first time any tree meets it (`seen`), and
+    /// hands every leaf item to `items`.
+    #[allow(clippy::too_many_arguments)]
+    fn walk_tree(
+        &mut self,
+        root: &TreeRoot,
+        from: Key,
+        r: &mut Report,
+        refs: &mut TryVec<(u64, u64)>,
+        seen: &mut Seen,
+        items: &mut ItemVisitor<'_>,
+    ) -> Result<()> {
         let id = root.id;
-        self.s.walk(root, &mut |_, v| match v {
-            Visit::Bad { block, error } => {
-                refs.try_push((block, 1))?;
-                r.add(Kind::BadNode, id, block, 0, error.reason(), (0, 0))
-            }
+        let bounds = self.s.bounds();
+        // The root item's (or superblock's) reference to the root node.
+        refs.try_push((root.block, 1))?;
+        let mut held = TryVec::new();
+        self.s.walk_from(root, from, &mut |_, v| match v {
+            Visit::Bad { block, error } => r.add(Kind::BadNode, id, block, 0, error.reason(), (0, 0)),
             Visit::Node { block, buf, .. } => {
                 r.nodes += 1;
-                refs.try_push((block, 1))?;
-                if node::owner(buf) != id {
-                    r.add(Kind::Owner, id, block, 0, "node owned by another tree", (id, node::owner(buf)))?;
+                let owner = node::owner(buf);
+                let may_share = is_fs_tree(id) && is_fs_tree(owner) && node::generation(buf) <= root.last_snapshot;
+                if owner != id && !may_share {
+                    r.add(Kind::Owner, id, block, 0, "node owned by another tree", (id, owner))?;
+                }
+                if seen.first(block) {
+                    match crate::store::children_of(buf, &bounds, &mut held) {
+                        Ok(()) => {
+                            let n = held.len();
+                            for (i, &x) in held.iter().enumerate() {
+                                // Children left of `from` are dropped already.
+                                if node::level(buf) > 0 && i + 1 < n && node::ptr_key(buf, i + 1) <= from {
+                                    continue;
+                                }
+                                refs.try_push(x)?;
+                            }
+                        }
+                        // The item checks report the extent that does not decode.
+                        Err(_) => held.clear(),
+                    }
                 }
                 if node::level(buf) == 0 {
                     for i in 0..node::nritems(buf) {
@@ -531,7 +720,13 @@ impl<D: BlockDevice> Filesystem<D> {
         })
     }
 
-    fn check_links(&mut self, id: u64, ri: &RootItem, fc: &mut FsCheck, r: &mut Report, fixes: &mut TryVec<(u64, u32)>) -> Result<()> {
+    fn check_links(&mut self, id: u64, ri: &RootItem, fc: &mut FsCheck, r: &mut Report, fixes: &mut TryVec<(u64, u64, u32)>) -> Result<()> {
+        // Subvolume entries are checked against the root refs instead.
+        let mut inode_links = TryVec::try_with_capacity(fc.links.len())?;
+        for l in fc.links.iter().filter(|l| !l.subvol) {
+            inode_links.try_push(*l)?;
+        }
+        fc.links = inode_links;
         fc.links.sort_unstable_by_key(|l| l.target);
         fc.orphans.sort_unstable();
         let mut li = 0;
@@ -582,7 +777,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 }
             } else if ino.nlink as usize != names.len() {
                 r.add(Kind::Nlink, id, 0, ino.ino, "link count differs from the names", (names.len() as u64, ino.nlink as u64))?;
-                fixes.try_push((ino.ino, names.len() as u32))?;
+                fixes.try_push((id, ino.ino, names.len() as u32))?;
             }
             if (ino.nlink == 0) != orphan {
                 r.add(Kind::Orphan, id, 0, ino.ino, "orphan list and link count disagree", (ino.nlink as u64, orphan as u64))?;
@@ -603,7 +798,7 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(())
     }
 
-    fn repair(&mut self, leaks: &[(u64, u64, u64)], nlink: &[(u64, u32)], counters: Option<(u64, u64)>, r: &mut Report) -> Result<()> {
+    fn repair(&mut self, leaks: &[(u64, u64, u64)], nlink: &[(u64, u64, u32)], counters: Option<(u64, u64)>, r: &mut Report) -> Result<()> {
         self.check_writable()?;
         self.change(|fs| {
             for &(start, len, extra) in leaks {
@@ -612,30 +807,65 @@ impl<D: BlockDevice> Filesystem<D> {
                 }
                 r.repaired += 1;
             }
-            for &(ino, n) in nlink {
+            for &(tree, ino, n) in nlink {
+                fs.enter(crate::subvol::SubvolId(tree))?;
+                if fs.sv.item.is_read_only() {
+                    continue;
+                }
                 fs.reserve(4, 0)?;
                 let mut it = fs.read_inode(ino)?;
                 let key = Key::new(ORPHAN_OBJECTID, ORPHAN_KEY, ino);
                 if it.nlink == 0 && n > 0 {
-                    let _ = crate::btree::delete(&mut fs.s, &mut fs.fs_root, &key);
+                    let _ = crate::btree::delete(&mut fs.s, &mut fs.sv.root, &key);
                 } else if n == 0 && it.nlink > 0 {
-                    crate::btree::upsert(&mut fs.s, &mut fs.fs_root, &key, &[])?;
+                    crate::btree::upsert(&mut fs.s, &mut fs.sv.root, &key, &[])?;
                 }
                 it.nlink = n;
                 fs.write_inode(ino, &mut it)?;
                 r.repaired += 1;
             }
             if let Some((last, count)) = counters {
-                fs.root_item.last_ino = last;
-                fs.root_item.inode_count = count;
+                fs.enter(crate::subvol::SubvolId::DEFAULT)?;
+                fs.sv.item.last_ino = last;
+                fs.sv.item.inode_count = count;
                 // Written now: a repair of the counters alone changes no
                 // tree, and the commit would otherwise find nothing to do.
                 fs.reserve(2, 0)?;
-                fs.store_root_item(false)?;
+                fs.store_root_items()?;
                 r.repaired += 1;
             }
             Ok(())
         })?;
         self.commit()
     }
+}
+
+/// Every entry naming an inode has its back-reference and every
+/// back-reference its entry.
+fn check_backrefs(id: u64, fc: &mut FsCheck, r: &mut Report) -> Result<()> {
+    let mut want: TryVec<BackRef> = TryVec::try_with_capacity(fc.links.len())?;
+    for l in fc.links.iter().filter(|l| !l.subvol) {
+        want.try_push((l.target, l.from, l.seq, l.name_crc))?;
+    }
+    want.sort_unstable();
+    fc.backrefs.sort_unstable();
+    let (mut i, mut j) = (0, 0);
+    while i < want.len() || j < fc.backrefs.len() {
+        match (want.get(i), fc.backrefs.get(j)) {
+            (Some(a), Some(b)) if a == b => {
+                i += 1;
+                j += 1;
+            }
+            (Some(a), b) if b.map_or(true, |b| a < b) => {
+                r.add(Kind::BackRef, id, 0, a.0, "directory entry has no back-reference", (a.1, a.2))?;
+                i += 1;
+            }
+            (_, Some(b)) => {
+                r.add(Kind::BackRef, id, 0, b.0, "back-reference has no directory entry", (b.1, b.2))?;
+                j += 1;
+            }
+            _ => break,
+        }
+    }
+    Ok(())
 }

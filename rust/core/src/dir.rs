@@ -8,6 +8,14 @@
 //! `seq` comes from a per-directory counter that only grows, so a readdir
 //! cookie (`seq + 1`) keeps its place while entries come and go. Each copy
 //! names the other's key offset, so removal needs one lookup.
+//!
+//! Every entry naming an inode of the same tree has a back-reference,
+//! `(ino, INODE_REF, hash32(dir, name) << 32 | idx)` holding the directory,
+//! the entry's sequence number and the name, written and removed with the
+//! entry: the names of any inode can be listed without scanning
+//! directories (fsync logging and send need them). An entry naming another
+//! subvolume (`DirEntry::subvol`) has its back-reference in the root tree
+//! instead (`ROOT_REF` / `ROOT_BACKREF`, see `crate::subvol`).
 
 use crate::btree::{self, Cursor, Dir};
 use crate::device::BlockDevice;
@@ -15,6 +23,7 @@ use crate::error::{CorruptAt, Error, Result};
 use crate::format::*;
 use crate::fs::{check_name, inode_key, Filesystem, InodeAttr, LINK_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE};
 use crate::mem::TryVec;
+use crate::subvol::SubvolId;
 
 /// A directory entry found by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,20 +32,60 @@ pub(crate) struct Found {
     pub seq: u64,
     pub ino: u64,
     pub ty: FileType,
+    /// `ino` is a subvolume's tree id.
+    pub subvol: bool,
 }
 
-/// Tree changes one entry add or remove makes (two index items and the
-/// directory inode), for reservations.
-const ENTRY_ITEMS: u64 = 3;
+/// What a new entry points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub ino: u64,
+    pub ty: FileType,
+    /// `ino` is a subvolume's tree id.
+    pub subvol: bool,
+}
+
+impl Target {
+    pub(crate) fn inode(ino: u64, ty: FileType) -> Self {
+        Target { ino, ty, subvol: false }
+    }
+}
+
+impl Found {
+    fn target(&self) -> Target {
+        Target { ino: self.ino, ty: self.ty, subvol: self.subvol }
+    }
+}
+
+/// Tree changes one entry add or remove makes (two index items, the
+/// back-reference and the directory inode), for reservations.
+pub(crate) const ENTRY_ITEMS: u64 = 4;
 
 fn orphan_key(ino: u64) -> Key {
     Key::new(ORPHAN_OBJECTID, ORPHAN_KEY, ino)
 }
 
+/// The first free collision index in the run of keys `(objectid, ty,
+/// hash | idx)` of one 32-bit hash.
+fn free_slot<D: BlockDevice>(s: &mut crate::store::Store<D>, root: &crate::btree::TreeRoot, objectid: u64, ty: u8, h: u64) -> Result<u64> {
+    let mut idx = 0u64;
+    let mut c = Cursor::new(Key::new(objectid, ty, h), Dir::Forward);
+    while let Some((k, _)) = c.next(s, root)? {
+        if k.objectid != objectid || k.ty != ty || k.offset >> 32 != h >> 32 || k.offset & 0xffff_ffff != idx {
+            break;
+        }
+        idx += 1;
+    }
+    if idx > 0xffff_ffff {
+        return Err(Error::NoSpace);
+    }
+    Ok(h | idx)
+}
+
 impl<D: BlockDevice> Filesystem<D> {
     pub(crate) fn find_entry(&mut self, dir: u64, name: &[u8]) -> Result<Option<Found>> {
         let h = (name_hash(name) as u64) << 32;
-        let root = self.fs_root;
+        let root = self.sv.root;
         let mut c = Cursor::new(Key::new(dir, DIR_HASH_KEY, h), Dir::Forward);
         while let Some((k, d)) = c.next(&mut self.s, &root)? {
             if k.objectid != dir || k.ty != DIR_HASH_KEY || k.offset >> 32 != h >> 32 {
@@ -44,50 +93,78 @@ impl<D: BlockDevice> Filesystem<D> {
             }
             let e = DirEntry::decode(d)?;
             if e.name == name {
-                return Ok(Some(Found { hash_off: k.offset, seq: e.other, ino: e.ino, ty: e.ty }));
+                return Ok(Some(Found { hash_off: k.offset, seq: e.other, ino: e.ino, ty: e.ty, subvol: e.subvol }));
             }
         }
         Ok(None)
     }
 
-    /// Adds `name -> ino` to `dir`'s two indexes and updates the directory.
-    pub(crate) fn add_entry(&mut self, dir: u64, name: &[u8], ino: u64, ty: FileType, now: Timespec) -> Result<()> {
-        let mut d = self.read_dir_inode(dir)?;
-        let h = (name_hash(name) as u64) << 32;
-        let root = self.fs_root;
-        let mut idx = 0u64;
-        let mut c = Cursor::new(Key::new(dir, DIR_HASH_KEY, h), Dir::Forward);
-        while let Some((k, _)) = c.next(&mut self.s, &root)? {
-            if k.objectid != dir || k.ty != DIR_HASH_KEY || k.offset >> 32 != h >> 32 || k.offset & 0xffff_ffff != idx {
+    /// The key of `ino`'s back-reference for `name` in `dir`, if it has one.
+    pub(crate) fn find_inode_ref(&mut self, ino: u64, dir: u64, name: &[u8]) -> Result<Option<Key>> {
+        let h = NameRef::hash(dir, name);
+        let root = self.sv.root;
+        let mut c = Cursor::new(Key::new(ino, INODE_REF_KEY, h), Dir::Forward);
+        while let Some((k, d)) = c.next(&mut self.s, &root)? {
+            if k.objectid != ino || k.ty != INODE_REF_KEY || k.offset >> 32 != h >> 32 {
                 break;
             }
-            idx += 1;
+            let r = NameRef::decode(d).at_ino(ino)?;
+            if r.dir == dir && r.name == name {
+                return Ok(Some(k));
+            }
         }
-        if idx > 0xffff_ffff {
-            return Err(Error::NoSpace);
-        }
+        Ok(None)
+    }
+
+    fn add_inode_ref(&mut self, ino: u64, dir: u64, seq: u64, name: &[u8]) -> Result<()> {
+        let root = self.sv.root;
+        let off = free_slot(&mut self.s, &root, ino, INODE_REF_KEY, NameRef::hash(dir, name))?;
+        let mut buf = TryVec::new();
+        NameRef { dir, seq, name }.encode(&mut buf)?;
+        btree::insert(&mut self.s, &mut self.sv.root, &Key::new(ino, INODE_REF_KEY, off), &buf)
+    }
+
+    fn remove_inode_ref(&mut self, ino: u64, dir: u64, name: &[u8]) -> Result<()> {
+        let k = self.find_inode_ref(ino, dir, name)?.ok_or(Error::corrupt("directory entry has no back-reference").at_ino(ino))?;
+        btree::delete(&mut self.s, &mut self.sv.root, &k)
+    }
+
+    /// Adds `name -> t` to `dir`'s two indexes, with its back-reference,
+    /// and updates the directory. Returns the entry's sequence number.
+    pub(crate) fn add_entry(&mut self, dir: u64, name: &[u8], t: Target, now: Timespec) -> Result<u64> {
+        let mut d = self.read_dir_inode(dir)?;
+        let root = self.sv.root;
+        let hash_off = free_slot(&mut self.s, &root, dir, DIR_HASH_KEY, (name_hash(name) as u64) << 32)?;
         let seq = d.next_seq.max(2);
         d.next_seq = seq.checked_add(1).ok_or(Error::NoSpace)?;
         let mut buf = TryVec::new();
-        DirEntry { ino, other: seq, ty, name }.encode(&mut buf)?;
-        btree::insert(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_HASH_KEY, h | idx), &buf)?;
-        DirEntry { ino, other: h | idx, ty, name }.encode(&mut buf)?;
-        btree::insert(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_SEQ_KEY, seq), &buf)?;
+        DirEntry { ino: t.ino, other: seq, ty: t.ty, subvol: t.subvol, name }.encode(&mut buf)?;
+        btree::insert(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, hash_off), &buf)?;
+        DirEntry { ino: t.ino, other: hash_off, ty: t.ty, subvol: t.subvol, name }.encode(&mut buf)?;
+        btree::insert(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_SEQ_KEY, seq), &buf)?;
+        if !t.subvol {
+            self.add_inode_ref(t.ino, dir, seq, name)?;
+        }
         d.size = d.size.saturating_add(name.len() as u64);
-        if ty == FileType::Dir {
+        if t.ty == FileType::Dir {
             d.nlink = d.nlink.saturating_add(1);
         }
         d.mtime = now;
         d.ctime = now;
-        self.write_inode(dir, &mut d)
+        self.write_inode(dir, &mut d)?;
+        Ok(seq)
     }
 
-    /// Removes an entry found by `find_entry` and updates the directory.
-    pub(crate) fn remove_entry(&mut self, dir: u64, f: &Found, name_len: usize, now: Timespec) -> Result<()> {
+    /// Removes an entry found by `find_entry`, with its back-reference,
+    /// and updates the directory.
+    pub(crate) fn remove_entry(&mut self, dir: u64, f: &Found, name: &[u8], now: Timespec) -> Result<()> {
         let mut d = self.read_dir_inode(dir)?;
-        btree::delete(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_HASH_KEY, f.hash_off))?;
-        btree::delete(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_SEQ_KEY, f.seq))?;
-        d.size = d.size.saturating_sub(name_len as u64);
+        btree::delete(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, f.hash_off))?;
+        btree::delete(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_SEQ_KEY, f.seq))?;
+        if !f.subvol {
+            self.remove_inode_ref(f.ino, dir, name)?;
+        }
+        d.size = d.size.saturating_sub(name.len() as u64);
         if f.ty == FileType::Dir {
             d.nlink = d.nlink.saturating_sub(1);
         }
@@ -96,18 +173,26 @@ impl<D: BlockDevice> Filesystem<D> {
         self.write_inode(dir, &mut d)
     }
 
-    /// Points an existing entry at another inode (rename exchange).
-    fn repoint_entry(&mut self, dir: u64, f: &Found, name: &[u8], ino: u64, ty: FileType) -> Result<()> {
+    /// Points an existing entry at another target (rename exchange),
+    /// moving the back-reference from the old target to the new.
+    fn repoint_entry(&mut self, dir: u64, f: &Found, name: &[u8], t: Target) -> Result<()> {
         let mut buf = TryVec::new();
-        DirEntry { ino, other: f.seq, ty, name }.encode(&mut buf)?;
-        btree::update(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_HASH_KEY, f.hash_off), &buf)?;
-        DirEntry { ino, other: f.hash_off, ty, name }.encode(&mut buf)?;
-        btree::update(&mut self.s, &mut self.fs_root, &Key::new(dir, DIR_SEQ_KEY, f.seq), &buf)
+        DirEntry { ino: t.ino, other: f.seq, ty: t.ty, subvol: t.subvol, name }.encode(&mut buf)?;
+        btree::update(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, f.hash_off), &buf)?;
+        DirEntry { ino: t.ino, other: f.hash_off, ty: t.ty, subvol: t.subvol, name }.encode(&mut buf)?;
+        btree::update(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_SEQ_KEY, f.seq), &buf)?;
+        if !f.subvol {
+            self.remove_inode_ref(f.ino, dir, name)?;
+        }
+        if !t.subvol {
+            self.add_inode_ref(t.ino, dir, f.seq, name)?;
+        }
+        Ok(())
     }
 
-    fn dir_is_empty(&mut self, dir: u64) -> Result<bool> {
+    pub(crate) fn dir_is_empty(&mut self, dir: u64) -> Result<bool> {
         let mut buf = TryVec::new();
-        let root = self.fs_root;
+        let root = self.sv.root;
         Ok(btree::first_in(&mut self.s, &root, Key::new(dir, DIR_SEQ_KEY, 0), &mut buf)?.is_none())
     }
 
@@ -126,9 +211,9 @@ impl<D: BlockDevice> Filesystem<D> {
             it.parent = dir;
             it.next_seq = 2;
         }
-        btree::insert(&mut self.s, &mut self.fs_root, &inode_key(ino), &it.encode())?;
-        self.root_item.inode_count = self.root_item.inode_count.saturating_add(1);
-        self.add_entry(dir, name, ino, it.file_type(), it.ctime)?;
+        btree::insert(&mut self.s, &mut self.sv.root, &inode_key(ino), &it.encode())?;
+        self.sv.item.inode_count = self.sv.item.inode_count.saturating_add(1);
+        self.add_entry(dir, name, Target::inode(ino, it.file_type()), it.ctime)?;
         Ok(self.attr_of(ino, &it))
     }
 
@@ -139,7 +224,18 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Creates a regular file, fifo, socket or device node. `mode` carries
     /// the type bits (none means regular).
     #[allow(clippy::too_many_arguments)]
-    pub fn create(&mut self, dir: u64, name: &[u8], mode: u32, rdev: u64, uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
+    pub fn create(
+        &mut self,
+        sv: SubvolId,
+        dir: u64,
+        name: &[u8],
+        mode: u32,
+        rdev: u64,
+        uid: u32,
+        gid: u32,
+        now: Timespec,
+    ) -> Result<InodeAttr> {
+        self.enter(sv)?;
         let mode = if mode & S_IFMT == 0 { mode | S_IFREG } else { mode };
         let ty = FileType::from_mode(mode).ok_or(Error::Invalid("unknown file type"))?;
         if matches!(ty, FileType::Dir | FileType::Symlink) {
@@ -154,12 +250,25 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Creates a device node, fifo or socket: `create` with the type in `mode`.
     #[allow(clippy::too_many_arguments)]
-    pub fn mknod(&mut self, dir: u64, name: &[u8], mode: u32, rdev: u64, uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
-        self.create(dir, name, mode, rdev, uid, gid, now)
+    pub fn mknod(
+        &mut self,
+        sv: SubvolId,
+        dir: u64,
+        name: &[u8],
+        mode: u32,
+        rdev: u64,
+        uid: u32,
+        gid: u32,
+        now: Timespec,
+    ) -> Result<InodeAttr> {
+        self.enter(sv)?;
+        self.create(sv, dir, name, mode, rdev, uid, gid, now)
     }
 
     /// Creates a directory.
-    pub fn mkdir(&mut self, dir: u64, name: &[u8], mode: u32, uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn mkdir(&mut self, sv: SubvolId, dir: u64, name: &[u8], mode: u32, uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
+        self.enter(sv)?;
         let mut it = Self::fresh(S_IFDIR | (mode & 0o7777), uid, gid, now);
         it.nlink = 2;
         self.change(|fs| {
@@ -172,7 +281,9 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Creates a symlink to `target` (1 to 4095 bytes).
-    pub fn symlink(&mut self, dir: u64, name: &[u8], target: &[u8], uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn symlink(&mut self, sv: SubvolId, dir: u64, name: &[u8], target: &[u8], uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
+        self.enter(sv)?;
         if target.len() > SYMLINK_MAX {
             return Err(Error::NameTooLong);
         }
@@ -186,7 +297,7 @@ impl<D: BlockDevice> Filesystem<D> {
         self.change(|fs| {
             let a = fs.new_inode(dir, name, it, parts as u64)?;
             for (i, chunk) in SymlinkParts::split(target, part) {
-                btree::insert(&mut fs.s, &mut fs.fs_root, &Key::new(a.ino, SYMLINK_KEY, i), chunk)?;
+                btree::insert(&mut fs.s, &mut fs.sv.root, &Key::new(a.ino, SYMLINK_KEY, i), chunk)?;
             }
             Ok(a)
         })
@@ -196,7 +307,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// already on the orphan list, so `evict` frees it, or the next
     /// read-write mount after a crash, unless `link` gives it a name first.
     /// `mode` may carry `S_IFREG` or no type bits; any other type is refused.
-    pub fn tmpfile(&mut self, mode: u32, uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
+    pub fn tmpfile(&mut self, sv: SubvolId, mode: u32, uid: u32, gid: u32, now: Timespec) -> Result<InodeAttr> {
+        self.enter(sv)?;
         if mode & S_IFMT != 0 && mode & S_IFMT != S_IFREG {
             return Err(Error::Invalid("tmpfile makes only regular files"));
         }
@@ -207,22 +319,23 @@ impl<D: BlockDevice> Filesystem<D> {
             let ino = fs.next_ino()?;
             it.generation = fs.s.gen;
             it.transid = fs.s.gen;
-            btree::insert(&mut fs.s, &mut fs.fs_root, &inode_key(ino), &it.encode())?;
-            btree::insert(&mut fs.s, &mut fs.fs_root, &orphan_key(ino), &[])?;
-            fs.root_item.inode_count = fs.root_item.inode_count.saturating_add(1);
+            btree::insert(&mut fs.s, &mut fs.sv.root, &inode_key(ino), &it.encode())?;
+            btree::insert(&mut fs.s, &mut fs.sv.root, &orphan_key(ino), &[])?;
+            fs.sv.item.inode_count = fs.sv.item.inode_count.saturating_add(1);
             Ok(fs.attr_of(ino, &it))
         })
     }
 
     /// The target of a symlink.
-    pub fn readlink(&mut self, ino: u64) -> Result<TryVec<u8>> {
+    pub fn readlink(&mut self, sv: SubvolId, ino: u64) -> Result<TryVec<u8>> {
+        self.enter(sv)?;
         let it = self.read_inode(ino)?;
         if it.file_type() != FileType::Symlink {
             return Err(Error::Invalid("not a symlink"));
         }
         // Decoding bounded the size by SYMLINK_MAX.
         let mut out = TryVec::try_with_capacity(it.size as usize)?;
-        let root = self.fs_root;
+        let root = self.sv.root;
         let mut c = Cursor::new(Key::new(ino, SYMLINK_KEY, 0), Dir::Forward);
         let mut parts = SymlinkParts::default();
         while let Some((k, d)) = c.next(&mut self.s, &root)? {
@@ -240,7 +353,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// (a tmpfile, or unlinked but still open; the VFS decides which may be
     /// linked) comes off the orphan list, so neither `evict` nor a mount
     /// frees it.
-    pub fn link(&mut self, ino: u64, dir: u64, name: &[u8], now: Timespec) -> Result<InodeAttr> {
+    pub fn link(&mut self, sv: SubvolId, ino: u64, dir: u64, name: &[u8], now: Timespec) -> Result<InodeAttr> {
+        self.enter(sv)?;
         self.change(|fs| {
             check_name(name)?;
             let mut it = fs.read_inode(ino)?;
@@ -258,13 +372,13 @@ impl<D: BlockDevice> Filesystem<D> {
             // Looked up first: a failed delete would already have copied the
             // path, and an inode at 0 links without an orphan item (fsck
             // flags it) must still get its name rather than abort.
-            if it.nlink == 0 && btree::get_len(&mut fs.s, &fs.fs_root, &orphan_key(ino))?.is_some() {
-                btree::delete(&mut fs.s, &mut fs.fs_root, &orphan_key(ino))?;
+            if it.nlink == 0 && btree::get_len(&mut fs.s, &fs.sv.root, &orphan_key(ino))?.is_some() {
+                btree::delete(&mut fs.s, &mut fs.sv.root, &orphan_key(ino))?;
             }
             it.nlink += 1;
             it.ctime = now;
             fs.write_inode(ino, &mut it)?;
-            fs.add_entry(dir, name, ino, it.file_type(), now)?;
+            fs.add_entry(dir, name, Target::inode(ino, it.file_type()), now)?;
             Ok(fs.attr_of(ino, &it))
         })
     }
@@ -275,13 +389,14 @@ impl<D: BlockDevice> Filesystem<D> {
         it.nlink = if whole_dir { 0 } else { it.nlink.saturating_sub(1) };
         it.ctime = now;
         if it.nlink == 0 {
-            btree::insert(&mut self.s, &mut self.fs_root, &orphan_key(ino), &[])?;
+            btree::insert(&mut self.s, &mut self.sv.root, &orphan_key(ino), &[])?;
         }
         self.write_inode(ino, &mut it)
     }
 
     /// Removes a non-directory name.
-    pub fn unlink(&mut self, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
+    pub fn unlink(&mut self, sv: SubvolId, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
+        self.enter(sv)?;
         self.change(|fs| {
             if name.len() > NAME_MAX {
                 return Err(Error::NameTooLong);
@@ -292,13 +407,14 @@ impl<D: BlockDevice> Filesystem<D> {
                 return Err(Error::IsDir);
             }
             fs.reserve_delete(ENTRY_ITEMS + 2)?;
-            fs.remove_entry(dir, &f, name.len(), now)?;
+            fs.remove_entry(dir, &f, name, now)?;
             fs.drop_link(f.ino, false, now)
         })
     }
 
     /// Removes an empty directory.
-    pub fn rmdir(&mut self, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
+    pub fn rmdir(&mut self, sv: SubvolId, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
+        self.enter(sv)?;
         self.change(|fs| {
             if name.len() > NAME_MAX {
                 return Err(Error::NameTooLong);
@@ -308,11 +424,14 @@ impl<D: BlockDevice> Filesystem<D> {
             if f.ty != FileType::Dir {
                 return Err(Error::NotDir);
             }
+            if f.subvol {
+                return fs.rmdir_subvolume(dir, &f, name, now);
+            }
             if !fs.dir_is_empty(f.ino)? {
                 return Err(Error::NotEmpty);
             }
             fs.reserve_delete(ENTRY_ITEMS + 2)?;
-            fs.remove_entry(dir, &f, name.len(), now)?;
+            fs.remove_entry(dir, &f, name, now)?;
             fs.drop_link(f.ino, true, now)
         })
     }
@@ -330,7 +449,7 @@ impl<D: BlockDevice> Filesystem<D> {
             if ino == anc {
                 return Ok(true);
             }
-            if ino == self.root_item.root_dir {
+            if ino == self.sv.item.root_dir {
                 return Ok(false);
             }
             let it = self.read_dir_inode(ino).map_err(|e| match e {
@@ -351,7 +470,9 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Renames, with `RENAME_NOREPLACE` or `RENAME_EXCHANGE`.
-    pub fn rename(&mut self, odir: u64, oname: &[u8], ndir: u64, nname: &[u8], flags: u32, now: Timespec) -> Result<()> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn rename(&mut self, sv: SubvolId, odir: u64, oname: &[u8], ndir: u64, nname: &[u8], flags: u32, now: Timespec) -> Result<()> {
+        self.enter(sv)?;
         if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0 || flags == RENAME_NOREPLACE | RENAME_EXCHANGE {
             return Err(Error::Invalid("unsupported rename flags"));
         }
@@ -375,12 +496,16 @@ impl<D: BlockDevice> Filesystem<D> {
             return Err(Error::Exists);
         }
         if let Some(d) = dst {
-            if d.ino == src.ino {
+            if d.target() == src.target() {
                 return Ok(());
+            }
+            // A subvolume's name moves, but nothing replaces or swaps with it.
+            if d.subvol || (src.subvol && exchange) {
+                return Err(Error::CrossDevice);
             }
         }
         let src_dir = src.ty == FileType::Dir;
-        if src_dir && odir != ndir && self.is_ancestor(src.ino, ndir)? {
+        if src_dir && !src.subvol && odir != ndir && self.is_ancestor(src.ino, ndir)? {
             return Err(Error::Invalid("cannot move a directory under itself"));
         }
         if let Some(d) = dst {
@@ -408,8 +533,8 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         self.reserve(4 * ENTRY_ITEMS + 4, 0)?;
         if let (true, Some(d)) = (exchange, dst) {
-            self.repoint_entry(odir, &src, oname, d.ino, d.ty)?;
-            self.repoint_entry(ndir, &d, nname, src.ino, src.ty)?;
+            self.repoint_entry(odir, &src, oname, d.target())?;
+            self.repoint_entry(ndir, &d, nname, src.target())?;
             for (ino, newparent) in [(src.ino, ndir), (d.ino, odir)] {
                 let mut it = self.read_inode(ino)?;
                 it.ctime = now;
@@ -436,11 +561,14 @@ impl<D: BlockDevice> Filesystem<D> {
             return Ok(());
         }
         if let Some(d) = dst {
-            self.remove_entry(ndir, &d, nname.len(), now)?;
+            self.remove_entry(ndir, &d, nname, now)?;
             self.drop_link(d.ino, d.ty == FileType::Dir, now)?;
         }
-        self.remove_entry(odir, &src, oname.len(), now)?;
-        self.add_entry(ndir, nname, src.ino, src.ty, now)?;
+        self.remove_entry(odir, &src, oname, now)?;
+        let seq = self.add_entry(ndir, nname, src.target(), now)?;
+        if src.subvol {
+            return self.move_root_ref(SubvolId(src.ino), ndir, seq, nname);
+        }
         let mut it = self.read_inode(src.ino)?;
         it.ctime = now;
         if src_dir {
@@ -451,7 +579,8 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// The VFS dropped its last reference to `ino`: free it if no name
     /// points at it any more.
-    pub fn evict(&mut self, ino: u64) -> Result<()> {
+    pub fn evict(&mut self, sv: SubvolId, ino: u64) -> Result<()> {
+        self.enter(sv)?;
         self.change(|fs| match fs.read_inode(ino) {
             Ok(it) if it.nlink == 0 => fs.evict_orphan(ino),
             Ok(_) | Err(Error::NotFound) => Ok(()),
@@ -471,7 +600,7 @@ impl<D: BlockDevice> Filesystem<D> {
             if it.nlink != 0 {
                 // Linked again (or never unlinked): only the orphan item goes.
                 self.reserve_delete(1)?;
-                return btree::delete(&mut self.s, &mut self.fs_root, &orphan_key(ino)).or_else(|e| match e {
+                return btree::delete(&mut self.s, &mut self.sv.root, &orphan_key(ino)).or_else(|e| match e {
                     Error::NotFound => Ok(()),
                     e => Err(e),
                 });
@@ -483,7 +612,7 @@ impl<D: BlockDevice> Filesystem<D> {
         // Everything else keyed by the inode, in batches.
         loop {
             let mut keys: TryVec<Key> = TryVec::new();
-            let root = self.fs_root;
+            let root = self.sv.root;
             let mut c = Cursor::new(Key::new(ino, INODE_KEY + 1, 0), Dir::Forward);
             while let Some((k, _)) = c.next(&mut self.s, &root)? {
                 if k.objectid != ino || keys.len() >= 16 {
@@ -498,21 +627,21 @@ impl<D: BlockDevice> Filesystem<D> {
             for k in keys.iter() {
                 if k.ty == EXTENT_KEY {
                     let mut v = TryVec::new();
-                    if btree::get_into(&mut self.s, &self.fs_root, k, &mut v)? {
+                    if btree::get_into(&mut self.s, &self.sv.root, k, &mut v)? {
                         let e = ExtentItem::decode_bounded(&v, k.offset, &self.s.bounds()).at_ino(ino)?;
                         self.s.free_data(e.disk_block, e.nblocks)?;
                     }
                 }
-                btree::delete(&mut self.s, &mut self.fs_root, k)?;
+                btree::delete(&mut self.s, &mut self.sv.root, k)?;
             }
             self.s.apply_refs()?;
         }
         self.reserve_delete(2)?;
         if it.is_some() {
-            btree::delete(&mut self.s, &mut self.fs_root, &inode_key(ino))?;
-            self.root_item.inode_count = self.root_item.inode_count.saturating_sub(1);
+            btree::delete(&mut self.s, &mut self.sv.root, &inode_key(ino))?;
+            self.sv.item.inode_count = self.sv.item.inode_count.saturating_sub(1);
         }
-        match btree::delete(&mut self.s, &mut self.fs_root, &orphan_key(ino)) {
+        match btree::delete(&mut self.s, &mut self.sv.root, &orphan_key(ino)) {
             Ok(()) | Err(Error::NotFound) => Ok(()),
             Err(e) => Err(e),
         }

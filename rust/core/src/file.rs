@@ -21,6 +21,7 @@ use crate::format::*;
 use crate::fs::{ExtentEmit, Filesystem, InodeAttr, SetAttr};
 use crate::mem::TryVec;
 use crate::store::{div_ceil, divisor};
+use crate::subvol::SubvolId;
 
 /// Most blocks one write step allocates.
 const CHUNK_BLOCKS: u64 = 256;
@@ -51,7 +52,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The extent covering file block `fb`, as (first file block, extent).
     pub(crate) fn extent_at(&mut self, ino: u64, fb: u64) -> Result<Option<(u64, ExtentItem)>> {
         let mut buf = TryVec::new();
-        let root = self.fs_root;
+        let root = self.sv.root;
         match btree::last_in(&mut self.s, &root, ext_key(ino, fb), &mut buf)? {
             Some(k) => {
                 let e = ExtentItem::decode_bounded(&buf, k.offset, &self.s.bounds()).at_ino(ino)?;
@@ -64,7 +65,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The first extent starting at or after file block `fb`.
     fn extent_from(&mut self, ino: u64, fb: u64) -> Result<Option<(u64, ExtentItem)>> {
         let mut buf = TryVec::new();
-        let root: TreeRoot = self.fs_root;
+        let root: TreeRoot = self.sv.root;
         match btree::first_in(&mut self.s, &root, ext_key(ino, fb), &mut buf)? {
             Some(k) => Ok(Some((k.offset, ExtentItem::decode_bounded(&buf, k.offset, &self.s.bounds()).at_ino(ino)?))),
             None => Ok(None),
@@ -82,7 +83,8 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Reads up to `buf.len()` bytes from `offset`; returns the count (0 at
     /// or past the end of file).
-    pub fn read(&mut self, ino: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
+    pub fn read(&mut self, sv: SubvolId, ino: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        self.enter(sv)?;
         let it = self.regular(ino)?;
         if offset >= it.size {
             return Ok(0);
@@ -187,7 +189,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Number of extents overlapping file blocks `[fb, fb+n)`.
     fn count_extents(&mut self, ino: u64, fb: u64, n: u64) -> Result<u64> {
         let mut count = u64::from(self.extent_at(ino, fb)?.is_some_and(|(s, _)| s < fb));
-        let root = self.fs_root;
+        let root = self.sv.root;
         let mut c = btree::Cursor::new(ext_key(ino, fb), btree::Dir::Forward);
         while let Some((k, _)) = c.next(&mut self.s, &root)? {
             if k.objectid != ino || k.ty != EXTENT_KEY || k.offset >= fb + n {
@@ -208,12 +210,12 @@ impl<D: BlockDevice> Filesystem<D> {
                 let eend = s0 + e.nblocks;
                 let cut_end = eend.min(end);
                 let head = ExtentItem { nblocks: fb - s0, ..e };
-                btree::update(&mut self.s, &mut self.fs_root, &ext_key(ino, s0), &head.encode())?;
+                btree::update(&mut self.s, &mut self.sv.root, &ext_key(ino, s0), &head.encode())?;
                 self.s.free_data(e.disk_block + (fb - s0), cut_end - fb)?;
                 removed += cut_end - fb;
                 if eend > end {
                     let tail = ExtentItem { disk_block: e.disk_block + (end - s0), nblocks: eend - end, ..e };
-                    btree::insert(&mut self.s, &mut self.fs_root, &ext_key(ino, end), &tail.encode())?;
+                    btree::insert(&mut self.s, &mut self.sv.root, &ext_key(ino, end), &tail.encode())?;
                 }
             }
         }
@@ -221,14 +223,14 @@ impl<D: BlockDevice> Filesystem<D> {
             if s1 >= end {
                 break;
             }
-            btree::delete(&mut self.s, &mut self.fs_root, &ext_key(ino, s1))?;
+            btree::delete(&mut self.s, &mut self.sv.root, &ext_key(ino, s1))?;
             let eend = s1.checked_add(e.nblocks).ok_or(Error::corrupt("extent end overflows"))?;
             let cut_end = eend.min(end);
             self.s.free_data(e.disk_block, cut_end - s1)?;
             removed += cut_end - s1;
             if eend > end {
                 let tail = ExtentItem { disk_block: e.disk_block + (end - s1), nblocks: eend - end, ..e };
-                btree::insert(&mut self.s, &mut self.fs_root, &ext_key(ino, end), &tail.encode())?;
+                btree::insert(&mut self.s, &mut self.sv.root, &ext_key(ino, end), &tail.encode())?;
             }
         }
         Ok(removed)
@@ -241,24 +243,26 @@ impl<D: BlockDevice> Filesystem<D> {
             if let Some((s0, e)) = self.extent_at(ino, fb - 1)? {
                 if s0 + e.nblocks == fb && e.disk_block + e.nblocks == disk && e.nblocks.saturating_add(n) <= MAX_EXTENT_BLOCKS {
                     let merged = ExtentItem { nblocks: e.nblocks + n, generation: self.s.gen, ..e };
-                    return btree::update(&mut self.s, &mut self.fs_root, &ext_key(ino, s0), &merged.encode());
+                    return btree::update(&mut self.s, &mut self.sv.root, &ext_key(ino, s0), &merged.encode());
                 }
             }
         }
         let e = ExtentItem { disk_block: disk, nblocks: n, generation: self.s.gen };
-        btree::insert(&mut self.s, &mut self.fs_root, &ext_key(ino, fb), &e.encode())
+        btree::insert(&mut self.s, &mut self.sv.root, &ext_key(ino, fb), &e.encode())
     }
 
     /// Writes `data` at `offset`; returns the bytes written, which is less
     /// than asked only when space ran out part way.
-    pub fn write(&mut self, ino: u64, offset: u64, data: &[u8], now: Timespec) -> Result<usize> {
+    pub fn write(&mut self, sv: SubvolId, ino: u64, offset: u64, data: &[u8], now: Timespec) -> Result<usize> {
+        self.enter(sv)?;
         self.change(|fs| fs.write_inner(ino, offset, data, Some(now)))
     }
 
     /// Like [`Self::write`] but leaves the inode's times alone: the page
     /// cache writes back data long after the write(2) that set mtime, and
     /// the kernel hands over the times itself with `setattr`.
-    pub fn write_data(&mut self, ino: u64, offset: u64, data: &[u8]) -> Result<usize> {
+    pub fn write_data(&mut self, sv: SubvolId, ino: u64, offset: u64, data: &[u8]) -> Result<usize> {
+        self.enter(sv)?;
         self.change(|fs| fs.write_inner(ino, offset, data, None))
     }
 
@@ -324,7 +328,7 @@ impl<D: BlockDevice> Filesystem<D> {
         loop {
             let mut it = self.read_inode(ino)?;
             let mut buf = TryVec::new();
-            let root = self.fs_root;
+            let root = self.sv.root;
             let Some(k) = btree::last_in(&mut self.s, &root, ext_key(ino, u64::MAX), &mut buf)? else { return Ok(it) };
             let e = ExtentItem::decode_bounded(&buf, k.offset, &self.s.bounds()).at_ino(ino)?;
             let eend = k.offset.checked_add(e.nblocks).ok_or(Error::corrupt("extent end overflows"))?;
@@ -335,9 +339,9 @@ impl<D: BlockDevice> Filesystem<D> {
             let from = k.offset.max(keep);
             if from > k.offset {
                 let head = ExtentItem { nblocks: from - k.offset, ..e };
-                btree::update(&mut self.s, &mut self.fs_root, &k, &head.encode())?;
+                btree::update(&mut self.s, &mut self.sv.root, &k, &head.encode())?;
             } else {
-                btree::delete(&mut self.s, &mut self.fs_root, &k)?;
+                btree::delete(&mut self.s, &mut self.sv.root, &k)?;
             }
             self.s.free_data(e.disk_block + (from - k.offset), eend - from)?;
             it.blocks = it.blocks.saturating_sub(eend - from);
@@ -390,7 +394,8 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Changes attributes; a size change truncates or extends.
-    pub fn setattr(&mut self, ino: u64, a: &SetAttr, now: Timespec) -> Result<InodeAttr> {
+    pub fn setattr(&mut self, sv: SubvolId, ino: u64, a: &SetAttr, now: Timespec) -> Result<InodeAttr> {
+        self.enter(sv)?;
         self.change(|fs| {
             let mut it = fs.read_inode(ino)?;
             fs.reserve(2, 0)?;
@@ -422,16 +427,18 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Truncates or extends a regular file, updating mtime and ctime.
-    pub fn truncate(&mut self, ino: u64, size: u64, now: Timespec) -> Result<()> {
+    pub fn truncate(&mut self, sv: SubvolId, ino: u64, size: u64, now: Timespec) -> Result<()> {
+        self.enter(sv)?;
         let a = SetAttr { size: Some(size), mtime: Some(now), ctime: Some(now), ..Default::default() };
-        self.setattr(ino, &a, now).map(|_| ())
+        self.setattr(sv, ino, &a, now).map(|_| ())
     }
 
     /// SEEK_DATA: the first byte at or after `offset` that lies in a mapped
     /// block and below the size, `None` when there is none (also when
     /// `offset >= size`). Block granularity: a mapped block is data even
     /// where it holds zeros.
-    pub fn seek_data(&mut self, ino: u64, offset: u64) -> Result<Option<u64>> {
+    pub fn seek_data(&mut self, sv: SubvolId, ino: u64, offset: u64) -> Result<Option<u64>> {
+        self.enter(sv)?;
         let it = self.regular(ino)?;
         if offset >= it.size {
             return Ok(None);
@@ -455,7 +462,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// SEEK_HOLE: the first byte at or after `offset` in no mapped block, or
     /// the size when the file is mapped from there to its end (the implicit
     /// hole at EOF); `offset` itself when `offset >= size`.
-    pub fn seek_hole(&mut self, ino: u64, offset: u64) -> Result<u64> {
+    pub fn seek_hole(&mut self, sv: SubvolId, ino: u64, offset: u64) -> Result<u64> {
+        self.enter(sv)?;
         let it = self.regular(ino)?;
         if offset >= it.size {
             return Ok(offset);
@@ -483,7 +491,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// ones may continue each other on disk. Extents past the end of file
     /// (from `fallocate` with `keep_size`) are included; inodes other than
     /// regular files have none.
-    pub fn extents(&mut self, ino: u64, from: u64, emit: &mut ExtentEmit<'_>) -> Result<()> {
+    pub fn extents(&mut self, sv: SubvolId, ino: u64, from: u64, emit: &mut ExtentEmit<'_>) -> Result<()> {
+        self.enter(sv)?;
         if self.read_inode(ino)?.file_type() != FileType::Regular {
             return Ok(());
         }
@@ -493,7 +502,7 @@ impl<D: BlockDevice> Filesystem<D> {
             Some((start, _)) => start,
             None => fb,
         };
-        let root = self.fs_root;
+        let root = self.sv.root;
         let bounds = self.s.bounds();
         let mut c = btree::Cursor::new(ext_key(ino, first), btree::Dir::Forward);
         while let Some((k, d)) = c.next(&mut self.s, &root)? {
@@ -597,7 +606,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// when the size changed. All or nothing: the space is taken before any
     /// tree changes, and `NoSpace` changes nothing. `Invalid` for `len`
     /// 0, `FileTooBig` past `MAX_FILE_SIZE`.
-    pub fn fallocate(&mut self, ino: u64, offset: u64, len: u64, keep_size: bool, now: Timespec) -> Result<()> {
+    pub fn fallocate(&mut self, sv: SubvolId, ino: u64, offset: u64, len: u64, keep_size: bool, now: Timespec) -> Result<()> {
+        self.enter(sv)?;
         self.change(|fs| fs.fallocate_inner(ino, offset, len, keep_size, false, now))
     }
 
@@ -636,7 +646,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// items when it splits an extent), so on a nearly full filesystem a
     /// `NoSpace` part way leaves a consistent, partly punched file.
     /// `Invalid` for `len` 0, `FileTooBig` past `MAX_FILE_SIZE`.
-    pub fn punch_hole(&mut self, ino: u64, offset: u64, len: u64, now: Timespec) -> Result<()> {
+    pub fn punch_hole(&mut self, sv: SubvolId, ino: u64, offset: u64, len: u64, now: Timespec) -> Result<()> {
+        self.enter(sv)?;
         self.change(|fs| fs.punch_hole_inner(ino, offset, len, now))
     }
 
@@ -698,7 +709,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// `keep_size` the size grows to `offset + len` if that is larger.
     /// mtime and ctime are set. The blocks of the whole range are reserved
     /// first, since those the punch frees are reusable only after a commit.
-    pub fn zero_range(&mut self, ino: u64, offset: u64, len: u64, keep_size: bool, now: Timespec) -> Result<()> {
+    pub fn zero_range(&mut self, sv: SubvolId, ino: u64, offset: u64, len: u64, keep_size: bool, now: Timespec) -> Result<()> {
+        self.enter(sv)?;
         self.change(|fs| {
             fs.regular(ino)?;
             let end = range_end(offset, len)?;

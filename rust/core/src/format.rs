@@ -10,9 +10,13 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | root (1) | `(tree id, ROOT_ITEM, 0)` | [`RootItem`]: where a tree is, its counters |
+//! | root (1) | `(tree id, ROOT_ITEM, 0)` | [`RootItem`]: where a tree is, its counters, identity |
+//! | root | `(parent tree, ROOT_REF, child tree)` | [`NameRef`]: the child subvolume's name in the parent |
+//! | root | `(child tree, ROOT_BACKREF, parent tree)` | [`NameRef`]: the same, found from the child |
+//! | root | `(DEAD_ROOTS_OBJECTID, ORPHAN, tree id)` | empty: a deleted subvolume whose tree is being dropped |
 //! | alloc (2) | `(first block, REFCOUNT, 0)` | block count `u64`, then the refcount `u64` of every block in the range |
 //! | fs (5, later 256+) | `(ino, INODE, 0)` | [`InodeItem`] |
+//! | fs | `(ino, INODE_REF, hash32(dir, name) << 32 \| idx)` | [`NameRef`]: one name of the inode (back-reference) |
 //! | fs | `(ino, XATTR, hash32 << 32 \| idx << 16 \| part)` | part 0: name + value head; parts 1..: value tail |
 //! | fs | `(dir, DIR_HASH, hash32 << 32 \| idx)` | [`DirEntry`] (lookup index) |
 //! | fs | `(dir, DIR_SEQ, seq)` | [`DirEntry`] (readdir index, cookie = seq + 1) |
@@ -81,15 +85,27 @@ pub const FS_TREE_ID: u64 = 5;
 /// First tree id for subvolumes and snapshots created later.
 pub const FIRST_SUBVOL_ID: u64 = 256;
 
+/// Whether `id` names an fs tree (a subvolume), whose leaves hold inodes
+/// and data extents.
+pub fn is_fs_tree(id: u64) -> bool {
+    id == FS_TREE_ID || (FIRST_SUBVOL_ID..=LAST_SUBVOL_ID).contains(&id)
+}
+
 /// Inode number of the root directory of every subvolume.
 pub const ROOT_DIR_INO: u64 = 256;
 /// Inode numbers stay below this (room above for special object ids).
 pub const LAST_INO_LIMIT: u64 = u64::MAX - 256;
 /// Object id under which orphan items live.
 pub const ORPHAN_OBJECTID: u64 = 1;
+/// Object id, in the root tree, of the list of subvolumes being deleted.
+pub const DEAD_ROOTS_OBJECTID: u64 = u64::MAX - 4;
+/// Highest tree id a subvolume may have (ids above are special objects).
+pub const LAST_SUBVOL_ID: u64 = u64::MAX - 256;
 
 /// Item types.
 pub const INODE_KEY: u8 = 1;
+/// A name of an inode: the back-reference of one directory entry.
+pub const INODE_REF_KEY: u8 = 12;
 /// Extended attribute part.
 pub const XATTR_KEY: u8 = 16;
 /// Directory entry by name hash.
@@ -104,6 +120,10 @@ pub const EXTENT_KEY: u8 = 64;
 pub const ORPHAN_KEY: u8 = 80;
 /// Root item (root tree).
 pub const ROOT_ITEM_KEY: u8 = 128;
+/// A child subvolume's name, keyed by the parent (root tree).
+pub const ROOT_REF_KEY: u8 = 132;
+/// A subvolume's name, keyed by the subvolume (root tree).
+pub const ROOT_BACKREF_KEY: u8 = 144;
 /// Refcount record (alloc tree).
 pub const REFCOUNT_KEY: u8 = 160;
 
@@ -427,27 +447,38 @@ impl InodeItem {
 ///
 /// | offset | size | field |
 /// |---|---|---|
-/// | 0 | 8 | inode number |
+/// | 0 | 8 | inode number, or the tree id of a subvolume (flag bit 0) |
 /// | 8 | 8 | the other index's key offset (seq in a hash item, hash key in a seq item) |
 /// | 16 | 1 | `DT_*` type |
-/// | 17 | 1 | name length (1..=255) |
-/// | 18 | n | name |
+/// | 17 | 1 | flags: bit 0 the entry names a subvolume (its root directory); others zero |
+/// | 18 | 1 | name length (1..=255) |
+/// | 19 | n | name |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DirEntry<'a> {
-    /// Inode the name points at.
+    /// Inode the name points at, or the subvolume's tree id when `subvol`.
     pub ino: u64,
     /// Cross-reference into the other index.
     pub other: u64,
-    /// Type of the inode.
+    /// Type of the inode (`Dir` for a subvolume).
     pub ty: FileType,
+    /// The entry names another subvolume's root directory.
+    pub subvol: bool,
     /// The name.
     pub name: &'a [u8],
 }
 
 /// Size of a directory entry header before the name.
-pub const DIR_ENTRY_HEADER: usize = 18;
+pub const DIR_ENTRY_HEADER: usize = 19;
+
+/// `DirEntry` flag: the entry names a subvolume.
+const DIR_ENTRY_SUBVOL: u8 = 1;
 
 impl<'a> DirEntry<'a> {
+    /// An entry for an inode of the same tree.
+    pub fn inode(ino: u64, other: u64, ty: FileType, name: &'a [u8]) -> Self {
+        DirEntry { ino, other, ty, subvol: false, name }
+    }
+
     /// Encodes into `out` (cleared first).
     pub fn encode(&self, out: &mut crate::mem::TryVec<u8>) -> Result<()> {
         if self.name.is_empty() || self.name.len() > NAME_MAX {
@@ -457,6 +488,7 @@ impl<'a> DirEntry<'a> {
         out.try_extend_from_slice(&self.ino.to_le_bytes())?;
         out.try_extend_from_slice(&self.other.to_le_bytes())?;
         out.try_push(self.ty.dt())?;
+        out.try_push(if self.subvol { DIR_ENTRY_SUBVOL } else { 0 })?;
         out.try_push(self.name.len() as u8)?;
         out.try_extend_from_slice(self.name)
     }
@@ -466,12 +498,76 @@ impl<'a> DirEntry<'a> {
         let ino = get_u64(b, 0)?;
         let other = get_u64(b, 8)?;
         let ty = FileType::from_dt(get_u8(b, 16)?).ok_or(Error::corrupt("directory entry has a bad type"))?;
-        let n = get_u8(b, 17)? as usize;
+        let flags = get_u8(b, 17)?;
+        let n = get_u8(b, 18)? as usize;
         let name = b.get(DIR_ENTRY_HEADER..).ok_or(Error::corrupt("directory entry too short"))?;
         if n == 0 || name.len() != n {
             return Err(Error::corrupt("directory entry name length mismatch"));
         }
-        Ok(DirEntry { ino, other, ty, name })
+        if flags & !DIR_ENTRY_SUBVOL != 0 {
+            return Err(Error::corrupt("directory entry has unknown flags"));
+        }
+        let subvol = flags & DIR_ENTRY_SUBVOL != 0;
+        if subvol && (ty != FileType::Dir || !(FIRST_SUBVOL_ID..=LAST_SUBVOL_ID).contains(&ino)) {
+            return Err(Error::corrupt("subvolume entry with a bad type or tree id"));
+        }
+        Ok(DirEntry { ino, other, ty, subvol, name })
+    }
+}
+
+/// A name, as back-references record it: the value of `INODE_REF` (a name
+/// of an inode), `ROOT_REF` and `ROOT_BACKREF` (the name of a subvolume in
+/// its parent).
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | directory holding the name |
+/// | 8 | 8 | the entry's sequence number in that directory (`DIR_SEQ` offset) |
+/// | 16 | 1 | name length (1..=255) |
+/// | 17 | n | name |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameRef<'a> {
+    /// The directory.
+    pub dir: u64,
+    /// The entry's sequence number in it.
+    pub seq: u64,
+    /// The name.
+    pub name: &'a [u8],
+}
+
+/// Size of a `NameRef` header before the name.
+pub const NAME_REF_HEADER: usize = 17;
+
+impl<'a> NameRef<'a> {
+    /// Encodes into `out` (cleared first).
+    pub fn encode(&self, out: &mut crate::mem::TryVec<u8>) -> Result<()> {
+        if self.name.is_empty() || self.name.len() > NAME_MAX {
+            return Err(Error::NameTooLong);
+        }
+        out.clear();
+        out.try_extend_from_slice(&self.dir.to_le_bytes())?;
+        out.try_extend_from_slice(&self.seq.to_le_bytes())?;
+        out.try_push(self.name.len() as u8)?;
+        out.try_extend_from_slice(self.name)
+    }
+
+    /// Decodes a name reference.
+    pub fn decode(b: &'a [u8]) -> Result<Self> {
+        let dir = get_u64(b, 0)?;
+        let seq = get_u64(b, 8)?;
+        let n = get_u8(b, 16)? as usize;
+        let name = b.get(NAME_REF_HEADER..).ok_or(Error::corrupt("name reference too short"))?;
+        if n == 0 || name.len() != n {
+            return Err(Error::corrupt("name reference length mismatch"));
+        }
+        Ok(NameRef { dir, seq, name })
+    }
+
+    /// The hash part of an `INODE_REF` key offset for `name` in `dir`.
+    pub fn hash(dir: u64, name: &[u8]) -> u64 {
+        let mut h = crate::crc32c::update(0, &dir.to_le_bytes());
+        h = crate::crc32c::update(h, name);
+        (h as u64) << 32
     }
 }
 
@@ -528,21 +624,31 @@ impl ExtentItem {
     }
 }
 
-/// A tree's root and per-tree counters, the value of a `ROOT_ITEM`.
+/// A subvolume's tree root, counters and identity, the value of a
+/// `ROOT_ITEM`. Generations and times follow the subvolume model send
+/// needs: `ctransid`/`ctime` the last change, `otransid`/`otime` creation,
+/// `stransid`/`stime` and `rtransid`/`rtime` what `receive` set.
 ///
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 8 | root block |
 /// | 8 | 8 | root generation |
 /// | 16 | 1 | root level |
-/// | 17 | 7 | zero |
+/// | 17 | 1 | drop progress: key type |
+/// | 18 | 6 | zero |
 /// | 24 | 8 | highest inode number handed out |
 /// | 32 | 8 | number of inodes |
-/// | 40 | 8 | root directory inode |
-/// | 48 | 8 | flags (bit 0: read-only snapshot) |
-/// | 56 | 8 | generation of the snapshot source (0: not a snapshot) |
-/// | 64 | 16 | parent subvolume UUID (zero for none) |
-/// | 80 | 48 | zero, reserved |
+/// | 40 | 8 | root directory inode (256) |
+/// | 48 | 8 | flags: bit 0 read-only, bit 1 deleted (tree being dropped) |
+/// | 56 | 8 | last snapshot: nodes of this generation or older may be shared |
+/// | 64 | 16 | UUID |
+/// | 80 | 16 | parent UUID: the snapshot's source (zero for none) |
+/// | 96 | 16 | received UUID (zero for none) |
+/// | 112 | 32 | ctransid, otransid, stransid, rtransid |
+/// | 144 | 48 | ctime, otime, stime, rtime (i64 seconds + u32 ns each) |
+/// | 192 | 8 | drop progress: object id (first key not yet dropped) |
+/// | 200 | 8 | drop progress: offset |
+/// | 208 | 48 | zero, reserved |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RootItem {
     /// Root node.
@@ -557,31 +663,74 @@ pub struct RootItem {
     pub inode_count: u64,
     /// Root directory inode number.
     pub root_dir: u64,
-    /// Flags.
+    /// `ROOT_RDONLY`, `ROOT_DEAD`.
     pub flags: u64,
-    /// Generation the snapshot was taken at.
-    pub snapshot_gen: u64,
+    /// Generation of the last snapshot taken of (or as) this tree.
+    pub last_snapshot: u64,
+    /// This subvolume's UUID.
+    pub uuid: [u8; 16],
     /// UUID of the snapshot's source.
     pub parent_uuid: [u8; 16],
+    /// UUID of the subvolume this one was received from.
+    pub received_uuid: [u8; 16],
+    /// Transaction of the last change.
+    pub ctransid: u64,
+    /// Transaction that created it.
+    pub otransid: u64,
+    /// Transaction of the sender's snapshot (receive).
+    pub stransid: u64,
+    /// Transaction that received it.
+    pub rtransid: u64,
+    /// Time of the last change.
+    pub ctime: Timespec,
+    /// Creation time.
+    pub otime: Timespec,
+    /// Send time (receive).
+    pub stime: Timespec,
+    /// Receive time.
+    pub rtime: Timespec,
+    /// While deleted: the first key of the tree not yet dropped.
+    pub drop_progress: Key,
 }
 
 /// Encoded size of a root item.
-pub const ROOT_ITEM_SIZE: usize = 128;
+pub const ROOT_ITEM_SIZE: usize = 256;
+/// Root item flag: a read-only subvolume (snapshot).
+pub const ROOT_RDONLY: u64 = 1;
+/// Root item flag: deleted, its tree is being dropped.
+pub const ROOT_DEAD: u64 = 2;
+/// Root item flags this code knows.
+pub const ROOT_FLAGS_KNOWN: u64 = ROOT_RDONLY | ROOT_DEAD;
 
 impl RootItem {
     /// Encodes into a fixed-size array.
     pub fn encode(&self) -> [u8; ROOT_ITEM_SIZE] {
         let mut b = [0u8; ROOT_ITEM_SIZE];
-        b[0..8].copy_from_slice(&self.block.to_le_bytes());
-        b[8..16].copy_from_slice(&self.generation.to_le_bytes());
-        b[16] = self.level;
-        b[24..32].copy_from_slice(&self.last_ino.to_le_bytes());
-        b[32..40].copy_from_slice(&self.inode_count.to_le_bytes());
-        b[40..48].copy_from_slice(&self.root_dir.to_le_bytes());
-        b[48..56].copy_from_slice(&self.flags.to_le_bytes());
-        b[56..64].copy_from_slice(&self.snapshot_gen.to_le_bytes());
-        b[64..80].copy_from_slice(&self.parent_uuid);
+        // The buffer is sized for every field, so these writes cannot fail.
+        let _ = self.encode_into(&mut b);
         b
+    }
+
+    fn encode_into(&self, b: &mut [u8]) -> Result<()> {
+        put_u64(b, 0, self.block)?;
+        put_u64(b, 8, self.generation)?;
+        put_bytes(b, 16, &[self.level, self.drop_progress.ty])?;
+        put_u64(b, 24, self.last_ino)?;
+        put_u64(b, 32, self.inode_count)?;
+        put_u64(b, 40, self.root_dir)?;
+        put_u64(b, 48, self.flags)?;
+        put_u64(b, 56, self.last_snapshot)?;
+        put_bytes(b, 64, &self.uuid)?;
+        put_bytes(b, 80, &self.parent_uuid)?;
+        put_bytes(b, 96, &self.received_uuid)?;
+        for (i, g) in [self.ctransid, self.otransid, self.stransid, self.rtransid].into_iter().enumerate() {
+            put_u64(b, 112 + 8 * i, g)?;
+        }
+        for (i, t) in [self.ctime, self.otime, self.stime, self.rtime].into_iter().enumerate() {
+            put_time(b, 144 + 12 * i, t)?;
+        }
+        put_u64(b, 192, self.drop_progress.objectid)?;
+        put_u64(b, 200, self.drop_progress.offset)
     }
 
     /// Decodes a root item.
@@ -589,8 +738,11 @@ impl RootItem {
         if b.len() != ROOT_ITEM_SIZE {
             return Err(Error::corrupt("root item has the wrong size"));
         }
-        let mut parent_uuid = [0u8; 16];
-        parent_uuid.copy_from_slice(b.get(64..80).ok_or(Error::corrupt("root item too short"))?);
+        let uuid = |off: usize| -> Result<[u8; 16]> {
+            let mut u = [0u8; 16];
+            u.copy_from_slice(b.get(off..off + 16).ok_or(Error::corrupt("root item too short"))?);
+            Ok(u)
+        };
         let r = RootItem {
             block: get_u64(b, 0)?,
             generation: get_u64(b, 8)?,
@@ -599,13 +751,37 @@ impl RootItem {
             inode_count: get_u64(b, 32)?,
             root_dir: get_u64(b, 40)?,
             flags: get_u64(b, 48)?,
-            snapshot_gen: get_u64(b, 56)?,
-            parent_uuid,
+            last_snapshot: get_u64(b, 56)?,
+            uuid: uuid(64)?,
+            parent_uuid: uuid(80)?,
+            received_uuid: uuid(96)?,
+            ctransid: get_u64(b, 112)?,
+            otransid: get_u64(b, 120)?,
+            stransid: get_u64(b, 128)?,
+            rtransid: get_u64(b, 136)?,
+            ctime: get_time(b, 144)?,
+            otime: get_time(b, 156)?,
+            stime: get_time(b, 168)?,
+            rtime: get_time(b, 180)?,
+            drop_progress: Key::new(get_u64(b, 192)?, get_u8(b, 17)?, get_u64(b, 200)?),
         };
         if r.block == 0 || r.level as usize >= crate::node::MAX_LEVEL {
             return Err(Error::corrupt("root item points nowhere"));
         }
+        if r.flags & !ROOT_FLAGS_KNOWN != 0 {
+            return Err(Error::corrupt("root item has unknown flags"));
+        }
         Ok(r)
+    }
+
+    /// Whether the subvolume refuses changes.
+    pub fn is_read_only(&self) -> bool {
+        self.flags & ROOT_RDONLY != 0
+    }
+
+    /// Whether the subvolume is deleted and its tree being dropped.
+    pub fn is_dead(&self) -> bool {
+        self.flags & ROOT_DEAD != 0
     }
 
     /// `decode`, then the checks that need the filesystem's size: the root
@@ -771,8 +947,9 @@ pub fn item_fields(ty: u8) -> &'static [Field] {
         Field::new("ino", 0, 8),
         Field::new("other", 8, 8),
         Field::limited("type", 16, 1, Limit::Value(12)),
-        Field::limited("name_len", 17, 1, Limit::Value(NAME_MAX as u64)),
-        Field::new("name0", 18, 1),
+        Field::limited("flags", 17, 1, Limit::Value(1)),
+        Field::limited("name_len", 18, 1, Limit::Value(NAME_MAX as u64)),
+        Field::new("name0", 19, 1),
     ];
     const EXTENT: &[Field] = &[
         Field::limited("disk_block", 0, 8, Limit::TotalBlocks),
@@ -783,12 +960,27 @@ pub fn item_fields(ty: u8) -> &'static [Field] {
         Field::limited("block", 0, 8, Limit::TotalBlocks),
         Field::new("generation", 8, 8),
         Field::limited("level", 16, 1, Limit::Value(crate::node::MAX_LEVEL as u64 - 1)),
+        Field::new("drop_type", 17, 1),
         Field::new("last_ino", 24, 8),
         Field::new("inode_count", 32, 8),
         Field::new("root_dir", 40, 8),
-        Field::new("flags", 48, 8),
-        Field::new("snapshot_gen", 56, 8),
-        Field::new("parent_uuid", 64, 8),
+        Field::limited("flags", 48, 8, Limit::Value(ROOT_FLAGS_KNOWN)),
+        Field::new("last_snapshot", 56, 8),
+        Field::new("uuid", 64, 8),
+        Field::new("parent_uuid", 80, 8),
+        Field::new("received_uuid", 96, 8),
+        Field::new("ctransid", 112, 8),
+        Field::new("otransid", 120, 8),
+        Field::new("ctime_sec", 144, 8),
+        Field::limited("ctime_nsec", 152, 4, TIME_NSEC),
+        Field::new("drop_objectid", 192, 8),
+        Field::new("drop_offset", 200, 8),
+    ];
+    const NAME_REF: &[Field] = &[
+        Field::new("dir", 0, 8),
+        Field::new("seq", 8, 8),
+        Field::limited("name_len", 16, 1, Limit::Value(NAME_MAX as u64)),
+        Field::new("name0", 17, 1),
     ];
     const REFCOUNT: &[Field] = &[Field::limited("len", 0, 8, Limit::TotalBlocks), Field::new("count", 8, 8)];
     const XATTR: &[Field] = &[
@@ -802,6 +994,7 @@ pub fn item_fields(ty: u8) -> &'static [Field] {
         DIR_HASH_KEY | DIR_SEQ_KEY => DIR,
         EXTENT_KEY => EXTENT,
         ROOT_ITEM_KEY => ROOT,
+        INODE_REF_KEY | ROOT_REF_KEY | ROOT_BACKREF_KEY => NAME_REF,
         REFCOUNT_KEY => REFCOUNT,
         XATTR_KEY => XATTR,
         SYMLINK_KEY => SYMLINK,
@@ -822,15 +1015,31 @@ pub fn item_type_name(ty: u8) -> Option<&'static str> {
         ORPHAN_KEY => "orphan",
         ROOT_ITEM_KEY => "root_item",
         REFCOUNT_KEY => "refcount",
+        INODE_REF_KEY => "inode_ref",
+        ROOT_REF_KEY => "root_ref",
+        ROOT_BACKREF_KEY => "root_backref",
         _ => return None,
     })
 }
 
 /// The item type called `name` (see `item_type_name`).
 pub fn item_type_by_name(name: &str) -> Option<u8> {
-    [INODE_KEY, XATTR_KEY, DIR_HASH_KEY, DIR_SEQ_KEY, SYMLINK_KEY, EXTENT_KEY, ORPHAN_KEY, ROOT_ITEM_KEY, REFCOUNT_KEY]
-        .into_iter()
-        .find(|&t| item_type_name(t) == Some(name))
+    [
+        INODE_KEY,
+        INODE_REF_KEY,
+        XATTR_KEY,
+        DIR_HASH_KEY,
+        DIR_SEQ_KEY,
+        SYMLINK_KEY,
+        EXTENT_KEY,
+        ORPHAN_KEY,
+        ROOT_ITEM_KEY,
+        ROOT_REF_KEY,
+        ROOT_BACKREF_KEY,
+        REFCOUNT_KEY,
+    ]
+    .into_iter()
+    .find(|&t| item_type_name(t) == Some(name))
 }
 
 /// The name hash used by directory and xattr indexes: CRC-32C of the name.
@@ -870,7 +1079,7 @@ mod tests {
     #[test]
     fn dir_entry_rejects_garbage() {
         let mut v = crate::mem::TryVec::new();
-        DirEntry { ino: 300, other: 2, ty: FileType::Regular, name: b"abc" }.encode(&mut v).unwrap();
+        DirEntry::inode(300, 2, FileType::Regular, b"abc").encode(&mut v).unwrap();
         assert_eq!(DirEntry::decode(&v).unwrap().name, b"abc");
         assert!(DirEntry::decode(&v[..v.len() - 1]).is_err());
         let mut bad = v.try_clone().unwrap();
@@ -905,5 +1114,43 @@ mod tests {
         let r = RootItem { block: 50, generation: 2, level: 1, last_ino: 256, inode_count: 1, root_dir: 256, ..Default::default() };
         assert_eq!(RootItem::decode(&r.encode()).unwrap(), r);
         assert!(RootItem::decode(&RootItem { level: 9, ..r }.encode()).is_err());
+        assert!(RootItem::decode(&RootItem { flags: 4, ..r }.encode()).is_err());
+        let full = RootItem {
+            flags: ROOT_RDONLY,
+            last_snapshot: 9,
+            uuid: [1; 16],
+            parent_uuid: [2; 16],
+            received_uuid: [3; 16],
+            ctransid: 4,
+            otransid: 5,
+            stransid: 6,
+            rtransid: 7,
+            ctime: Timespec { sec: 8, nsec: 9 },
+            otime: Timespec { sec: -1, nsec: 10 },
+            stime: Timespec { sec: 11, nsec: 0 },
+            rtime: Timespec { sec: 12, nsec: 999_999_999 },
+            drop_progress: Key::new(300, EXTENT_KEY, 17),
+            ..r
+        };
+        assert_eq!(RootItem::decode(&full.encode()).unwrap(), full);
+    }
+
+    #[test]
+    fn name_refs_and_subvolume_entries() {
+        let mut v = crate::mem::TryVec::new();
+        NameRef { dir: 256, seq: 9, name: b"abc" }.encode(&mut v).unwrap();
+        assert_eq!(NameRef::decode(&v).unwrap(), NameRef { dir: 256, seq: 9, name: b"abc" });
+        assert!(NameRef::decode(&v[..v.len() - 1]).is_err());
+        assert!(NameRef { dir: 1, seq: 2, name: b"" }.encode(&mut v).is_err());
+        assert_ne!(NameRef::hash(256, b"a"), NameRef::hash(257, b"a"));
+        let e = DirEntry { ino: 300, other: 2, ty: FileType::Dir, subvol: true, name: b"sv" };
+        e.encode(&mut v).unwrap();
+        assert_eq!(DirEntry::decode(&v).unwrap(), e);
+        v[17] = 2;
+        assert!(DirEntry::decode(&v).is_err());
+        DirEntry { ino: 5, ..e }.encode(&mut v).unwrap();
+        assert!(DirEntry::decode(&v).is_err(), "a subvolume entry names a subvolume tree id");
+        DirEntry { ty: FileType::Regular, ..e }.encode(&mut v).unwrap();
+        assert!(DirEntry::decode(&v).is_err());
     }
 }

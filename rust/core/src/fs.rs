@@ -135,6 +135,8 @@ use crate::error::{CorruptAt, Error, Result};
 use crate::format::*;
 use crate::mem::TryVec;
 use crate::store::Store;
+pub use crate::subvol::SubvolId;
+use crate::subvol::Subvolume;
 use crate::superblock;
 
 /// Mount-time choices.
@@ -269,8 +271,10 @@ pub const LINK_MAX: u32 = 65000;
 /// A mounted filesystem.
 pub struct Filesystem<D: BlockDevice> {
     pub(crate) s: Store<D>,
-    pub(crate) fs_root: TreeRoot,
-    pub(crate) root_item: RootItem,
+    /// The subvolume the running operation works in (see `enter`).
+    pub(crate) sv: Subvolume,
+    /// The other subvolumes opened since mount.
+    pub(crate) parked: TryVec<Subvolume>,
     pub(crate) opts: MountOptions,
     pub(crate) global_reserve: u64,
     /// `mod_seq` when the running operation began changing trees.
@@ -314,20 +318,10 @@ impl<D: BlockDevice> Filesystem<D> {
         s.node(rt.block, rt.generation, rt.level)?;
         s.node(at.block, at.generation, at.level)?;
         s.load_free_space()?;
-        let ri = btree::get(&mut s, &rt, &Key::new(FS_TREE_ID, ROOT_ITEM_KEY, 0))?.ok_or(Error::corrupt("no default subvolume"))?;
-        let mut root_item = RootItem::decode_bounded(&ri, &s.bounds())?;
-        if let Err(e) = root_item.check_counters(&s.bounds()) {
-            if !opts.tolerate_bad_counters {
-                return Err(e);
-            }
-            root_item.last_ino = root_item.last_ino.clamp(ROOT_DIR_INO, LAST_INO_LIMIT - 1);
-            root_item.inode_count = 1;
-        }
-        let fs_root = TreeRoot { id: FS_TREE_ID, block: root_item.block, generation: root_item.generation, level: root_item.level };
-        s.node(fs_root.block, fs_root.generation, fs_root.level)?;
+        let sv = Subvolume::load(&mut s, SubvolId::DEFAULT, opts.tolerate_bad_counters)?.ok_or(Error::corrupt("no default subvolume"))?;
         let total = s.sb.total_blocks;
-        let mut fs = Filesystem { s, fs_root, root_item, opts, global_reserve: (total / 64).clamp(24, 4096), op_seq: 0 };
-        let root_attr = fs.getattr(root_item.root_dir).map_err(|e| match e {
+        let mut fs = Filesystem { s, sv, parked: TryVec::new(), opts, global_reserve: (total / 64).clamp(24, 4096), op_seq: 0 };
+        let root_attr = fs.getattr(SubvolId::DEFAULT, ROOT_DIR_INO).map_err(|e| match e {
             Error::NotFound => Error::corrupt("root directory's inode is missing"),
             e => e,
         })?;
@@ -344,41 +338,46 @@ impl<D: BlockDevice> Filesystem<D> {
     /// set up (used by mkfs).
     pub(crate) fn create_new(mut s: Store<D>, root_dir: InodeItem) -> Result<Self> {
         let at = s.new_node(ALLOC_TREE_ID, 0)?;
-        s.alloc_tree = TreeRoot { id: ALLOC_TREE_ID, block: at, generation: s.gen, level: 0 };
+        s.alloc_tree = TreeRoot { id: ALLOC_TREE_ID, block: at, generation: s.gen, level: 0, last_snapshot: 0 };
         let rt = s.new_node(ROOT_TREE_ID, 0)?;
-        s.root_tree = TreeRoot { id: ROOT_TREE_ID, block: rt, generation: s.gen, level: 0 };
+        s.root_tree = TreeRoot { id: ROOT_TREE_ID, block: rt, generation: s.gen, level: 0, last_snapshot: 0 };
         let ft = s.new_node(FS_TREE_ID, 0)?;
-        let fs_root = TreeRoot { id: FS_TREE_ID, block: ft, generation: s.gen, level: 0 };
-        let root_item = RootItem { last_ino: ROOT_DIR_INO, inode_count: 1, root_dir: ROOT_DIR_INO, ..Default::default() };
+        let root = TreeRoot { id: FS_TREE_ID, block: ft, generation: s.gen, level: 0, last_snapshot: 0 };
+        // The default subvolume's UUID is the filesystem's.
+        let item = RootItem {
+            last_ino: ROOT_DIR_INO,
+            inode_count: 1,
+            root_dir: ROOT_DIR_INO,
+            uuid: s.sb.uuid,
+            otransid: s.gen,
+            ctransid: s.gen,
+            otime: root_dir.ctime,
+            ctime: root_dir.ctime,
+            ..Default::default()
+        };
         let total = s.sb.total_blocks;
-        let mut fs =
-            Filesystem { s, fs_root, root_item, opts: MountOptions::default(), global_reserve: (total / 64).clamp(24, 4096), op_seq: 0 };
+        let sv = Subvolume { id: SubvolId::DEFAULT, root, item, stored: item };
+        let mut fs = Filesystem {
+            s,
+            sv,
+            parked: TryVec::new(),
+            opts: MountOptions::default(),
+            global_reserve: (total / 64).clamp(24, 4096),
+            op_seq: 0,
+        };
         let ino = InodeItem { transid: fs.s.gen, generation: fs.s.gen, ..root_dir };
-        btree::insert(&mut fs.s, &mut fs.fs_root, &inode_key(ROOT_DIR_INO), &ino.encode())?;
-        fs.store_root_item(true)?;
+        btree::insert(&mut fs.s, &mut fs.sv.root, &inode_key(ROOT_DIR_INO), &ino.encode())?;
+        let (key, data) = (Key::new(FS_TREE_ID, ROOT_ITEM_KEY, 0), fs.sv.current_item().encode());
+        let mut rt = fs.s.root_tree;
+        btree::insert(&mut fs.s, &mut rt, &key, &data)?;
+        fs.s.root_tree = rt;
+        fs.sv.stored = fs.sv.current_item();
         Ok(fs)
-    }
-
-    /// Writes the fs tree's root item into the root tree.
-    pub(crate) fn store_root_item(&mut self, new: bool) -> Result<()> {
-        self.root_item.block = self.fs_root.block;
-        self.root_item.generation = self.fs_root.generation;
-        self.root_item.level = self.fs_root.level;
-        let key = Key::new(FS_TREE_ID, ROOT_ITEM_KEY, 0);
-        let mut rt = self.s.root_tree;
-        let data = self.root_item.encode();
-        if new {
-            btree::insert(&mut self.s, &mut rt, &key, &data)?;
-        } else {
-            btree::update(&mut self.s, &mut rt, &key, &data)?;
-        }
-        self.s.root_tree = rt;
-        Ok(())
     }
 
     /// Inode number of the root directory.
     pub fn root_ino(&self) -> u64 {
-        self.root_item.root_dir
+        self.sv.item.root_dir
     }
 
     /// Block size.
@@ -411,7 +410,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The store and the mounted fs tree's root, for fsck tests and repair
     /// tools that edit items directly. Bypasses every invariant.
     pub fn raw_fs_tree(&mut self) -> (&mut Store<D>, &mut TreeRoot) {
-        (&mut self.s, &mut self.fs_root)
+        (&mut self.s, &mut self.sv.root)
     }
 
     /// Why the running transaction was aborted, if it was (the filesystem
@@ -422,7 +421,7 @@ impl<D: BlockDevice> Filesystem<D> {
 
     pub(crate) fn read_inode(&mut self, ino: u64) -> Result<InodeItem> {
         let mut buf = TryVec::new();
-        if !btree::get_into(&mut self.s, &self.fs_root, &inode_key(ino), &mut buf)? {
+        if !btree::get_into(&mut self.s, &self.sv.root, &inode_key(ino), &mut buf)? {
             return Err(Error::NotFound);
         }
         InodeItem::decode_bounded(&buf, &self.s.bounds()).at_ino(ino)
@@ -430,7 +429,7 @@ impl<D: BlockDevice> Filesystem<D> {
 
     pub(crate) fn write_inode(&mut self, ino: u64, it: &mut InodeItem) -> Result<()> {
         it.transid = self.s.gen;
-        btree::update(&mut self.s, &mut self.fs_root, &inode_key(ino), &it.encode())
+        btree::update(&mut self.s, &mut self.sv.root, &inode_key(ino), &it.encode())
     }
 
     pub(crate) fn attr_of(&self, ino: u64, it: &InodeItem) -> InodeAttr {
@@ -453,7 +452,8 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Attributes of an inode.
-    pub fn getattr(&mut self, ino: u64) -> Result<InodeAttr> {
+    pub fn getattr(&mut self, sv: SubvolId, ino: u64) -> Result<InodeAttr> {
+        self.enter(sv)?;
         let it = self.read_inode(ino)?;
         Ok(self.attr_of(ino, &it))
     }
@@ -467,13 +467,21 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// The inode a name in a directory points at.
-    pub fn lookup(&mut self, dir: u64, name: &[u8]) -> Result<u64> {
+    pub fn lookup(&mut self, sv: SubvolId, dir: u64, name: &[u8]) -> Result<u64> {
+        self.lookup_at(sv, dir, name).map(|(_, ino)| ino)
+    }
+
+    /// `lookup` that also says which subvolume the inode is in: a name
+    /// that is a subvolume gives that subvolume's root directory.
+    pub fn lookup_at(&mut self, sv: SubvolId, dir: u64, name: &[u8]) -> Result<(SubvolId, u64)> {
+        self.enter(sv)?;
         if name.len() > NAME_MAX {
             return Err(Error::NameTooLong);
         }
         self.read_dir_inode(dir)?;
         match self.find_entry(dir, name)? {
-            Some(e) => Ok(e.ino),
+            Some(e) if e.subvol => Ok((SubvolId(e.ino), ROOT_DIR_INO)),
+            Some(e) => Ok((sv, e.ino)),
             None => Err(Error::NotFound),
         }
     }
@@ -481,16 +489,18 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Lists a directory from `cookie` on. `emit(name, ino, type,
     /// next_cookie)` returns false to stop. Cookies are stable: an entry's
     /// cookie never changes while it exists, and new entries get larger ones.
-    pub fn readdir(&mut self, dir: u64, cookie: u64, emit: &mut DirEmit<'_>) -> Result<()> {
+    pub fn readdir(&mut self, sv: SubvolId, dir: u64, cookie: u64, emit: &mut DirEmit<'_>) -> Result<()> {
+        self.enter(sv)?;
         self.read_dir_inode(dir)?;
-        let root = self.fs_root;
+        let root = self.sv.root;
         let mut c = Cursor::new(Key::new(dir, DIR_SEQ_KEY, cookie.max(2)), Dir::Forward);
         while let Some((k, d)) = c.next(&mut self.s, &root)? {
             if k.objectid != dir || k.ty != DIR_SEQ_KEY {
                 break;
             }
             let e = DirEntry::decode(d)?;
-            if !emit(e.name, e.ino, e.ty, k.offset.saturating_add(1)) {
+            let ino = if e.subvol { ROOT_DIR_INO } else { e.ino };
+            if !emit(e.name, ino, e.ty, k.offset.saturating_add(1)) {
                 break;
             }
         }
@@ -506,7 +516,7 @@ impl<D: BlockDevice> Filesystem<D> {
             total_blocks: self.s.sb.total_blocks,
             free_blocks: free,
             avail_blocks: free.saturating_sub(self.global_reserve),
-            files: self.root_item.inode_count.saturating_add(free),
+            files: self.inode_count().saturating_add(free),
             free_files: free,
             name_max: NAME_MAX as u32,
         }
@@ -527,8 +537,10 @@ impl<D: BlockDevice> Filesystem<D> {
             }
         }
         for &(id, ri) in found.iter() {
-            let root =
-                if id == FS_TREE_ID { self.fs_root } else { TreeRoot { id, block: ri.block, generation: ri.generation, level: ri.level } };
+            let root = match self.open_subvol(SubvolId(id)) {
+                Some(sv) => sv.root,
+                None => crate::subvol::tree_root(id, &ri),
+            };
             v.try_push(TreeInfo { root })?;
         }
         Ok(v)
@@ -540,7 +552,7 @@ impl<D: BlockDevice> Filesystem<D> {
         if !self.s.is_dirty() {
             return Ok(());
         }
-        let r = self.s.apply_refs().and_then(|()| self.store_root_item(false));
+        let r = self.s.apply_refs().and_then(|()| self.store_root_items());
         if let Err(e) = r {
             self.s.aborted = Some(e);
             return Err(e);
@@ -647,7 +659,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// blocks plus the global reserve (half of it for removals), without
     /// committing; see `reserve`.
     pub(crate) fn fits(&self, items: u64, data: u64, delete: bool) -> bool {
-        let hf = self.fs_root.level as u64 + 2;
+        let hf = self.sv.root.level as u64 + 2;
         let ha = self.s.alloc_tree.level as u64 + 2;
         let (per_item, floor) = if delete { (hf + ha, self.global_reserve / 2) } else { (2 * hf + ha, self.global_reserve) };
         let need = data.saturating_add(items.saturating_mul(per_item)).saturating_add(floor);
@@ -659,6 +671,9 @@ impl<D: BlockDevice> Filesystem<D> {
     /// after changing trees.
     pub(crate) fn change<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         self.check_writable()?;
+        if self.sv.item.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
         self.op_seq = self.s.mod_seq();
         let r = f(self).and_then(|v| self.s.apply_refs().map(|()| v));
         if let Err(e) = r {
@@ -671,11 +686,11 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Hands out a new inode number.
     pub(crate) fn next_ino(&mut self) -> Result<u64> {
-        let ino = self.root_item.last_ino.checked_add(1).ok_or(Error::NoSpace)?;
+        let ino = self.sv.item.last_ino.checked_add(1).ok_or(Error::NoSpace)?;
         if ino >= LAST_INO_LIMIT {
             return Err(Error::NoSpace);
         }
-        self.root_item.last_ino = ino;
+        self.sv.item.last_ino = ino;
         Ok(ino)
     }
 
@@ -683,7 +698,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let mut any = false;
         loop {
             let mut buf = TryVec::new();
-            let root = self.fs_root;
+            let root = self.sv.root;
             let Some(k) = btree::first_in(&mut self.s, &root, Key::new(ORPHAN_OBJECTID, ORPHAN_KEY, 0), &mut buf)? else { break };
             any = true;
             self.evict_orphan(k.offset)?;

@@ -42,6 +42,7 @@ pub mod mkfs;
 pub mod node;
 pub mod space;
 pub mod store;
+pub mod subvol;
 pub mod superblock;
 pub mod walk;
 pub mod xattr;

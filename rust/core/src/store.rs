@@ -109,6 +109,31 @@ fn ptr_of(r: &TreeRoot) -> TreePointer {
     TreePointer { block: r.block, generation: r.generation, level: r.level }
 }
 
+/// The blocks node `b` holds references to: each child of an interior
+/// node, each data extent of an fs-tree leaf, as `(first block, count)`.
+/// A node shared by several trees holds one reference for all of them.
+pub fn children_of(b: &[u8], bounds: &crate::format::Bounds, out: &mut TryVec<(u64, u64)>) -> Result<()> {
+    use crate::format::{ExtentItem, EXTENT_KEY};
+    out.clear();
+    if node::level(b) > 0 {
+        for i in 0..node::nritems(b) {
+            out.try_push((node::ptr_block(b, i), 1))?;
+        }
+        return Ok(());
+    }
+    if !crate::format::is_fs_tree(node::owner(b)) {
+        return Ok(());
+    }
+    for i in 0..node::nritems(b) {
+        let k = node::item_key(b, i);
+        if k.ty == EXTENT_KEY {
+            let e = ExtentItem::decode_bounded(node::item_data(b, i), k.offset, bounds).at_ino(k.objectid)?;
+            out.try_push((e.disk_block, e.nblocks))?;
+        }
+    }
+    Ok(())
+}
+
 impl<D: BlockDevice> Store<D> {
     /// A store over `dev` at the state `sb` describes; the caller loads
     /// free space (`crate::alloc_tree`) before changing anything.
@@ -123,12 +148,14 @@ impl<D: BlockDevice> Store<D> {
                 block: sb.root_tree.block,
                 generation: sb.root_tree.generation,
                 level: sb.root_tree.level,
+                last_snapshot: 0,
             },
             alloc_tree: TreeRoot {
                 id: crate::format::ALLOC_TREE_ID,
                 block: sb.alloc_tree.block,
                 generation: sb.alloc_tree.generation,
                 level: sb.alloc_tree.level,
+                last_snapshot: 0,
             },
             sb,
             space: Space::new(),
@@ -288,9 +315,10 @@ impl<D: BlockDevice> Store<D> {
         Ok(blk)
     }
 
-    /// Copy-on-write: the block to change instead of `blk`. Nodes the
-    /// running transaction already owns are changed in place.
-    pub fn cow(&mut self, blk: u64, gen: u64, level: u8, owner: u64) -> Result<u64> {
+    /// Copy-on-write: the block to change instead of `blk`, a node of the
+    /// tree `root`. Nodes the running transaction already owns are changed
+    /// in place. The old node's reference is dropped (`release_copied`).
+    pub fn cow(&mut self, blk: u64, gen: u64, level: u8, root: &TreeRoot) -> Result<u64> {
         if gen == self.gen && self.is_dirty_node(blk) {
             return Ok(blk);
         }
@@ -298,11 +326,42 @@ impl<D: BlockDevice> Store<D> {
         let nb = self.alloc_block()?;
         let mut buf = TryVec::try_with_capacity(self.bs)?;
         buf.try_extend_from_slice(self.node(blk, gen, level)?)?;
-        node::set_identity(&mut buf, nb, self.gen, owner);
+        node::set_identity(&mut buf, nb, self.gen, root.id);
         self.insert_dirty(nb, buf)?;
-        self.free_node(blk)?;
+        self.release_copied(blk, gen, level, root)?;
         self.mod_seq += 1;
         Ok(nb)
+    }
+
+    /// Whether a node of generation `gen` in tree `root` may be shared with
+    /// another tree: only nodes written before the tree's last snapshot
+    /// can be, and those are asked of the allocation tree.
+    pub fn is_shared(&mut self, blk: u64, gen: u64, root: &TreeRoot) -> Result<bool> {
+        if gen > root.last_snapshot {
+            return Ok(false);
+        }
+        // Queued changes first, so the count is this moment's.
+        self.apply_refs()?;
+        Ok(self.refcount(blk)? > 1)
+    }
+
+    /// Drops tree `root`'s reference to node `blk` whose contents now live
+    /// on in a copy (copy-on-write, or a merge into a sibling). A node only
+    /// this tree references goes, its children passing to the copy. A
+    /// shared node stays for the other trees, so the copy first takes its
+    /// own reference on every child, or for a leaf on every data extent.
+    pub fn release_copied(&mut self, blk: u64, gen: u64, level: u8, root: &TreeRoot) -> Result<()> {
+        if !self.is_shared(blk, gen, root)? {
+            return self.free_node(blk);
+        }
+        let mut refs: TryVec<(u64, u64)> = TryVec::new();
+        let bounds = self.bounds();
+        children_of(self.node(blk, gen, level)?, &bounds, &mut refs).at_block(blk)?;
+        for &(start, len) in refs.iter() {
+            self.space.queue(start, len, 1)?;
+        }
+        self.mod_seq += 1;
+        self.space.queue(blk, 1, -1)
     }
 
     /// Drops a reference to a node; the block is released when the

@@ -48,8 +48,11 @@ pub const SUPERBLOCK_OFFSETS: [u64; 2] = [64 * 1024, 128 * 1024];
 pub const MAGIC: [u8; 8] = *b"FERROFS\0";
 /// The `f_type` statfs reports.
 pub const STATFS_MAGIC: u32 = 0x4645_5252;
-/// The format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this code writes and reads. Version 2 added
+/// subvolumes: back-references (`INODE_REF`), the larger root item with
+/// UUIDs, generations and times, root refs, and subvolume directory
+/// entries. Version 1 images are refused, not upgraded.
+pub const FORMAT_VERSION: u32 = 2;
 /// Generations stay below 2^62: a million commits a second would take over
 /// 100,000 years to get there, and every `generation + n` stays far from
 /// overflow.
@@ -301,7 +304,10 @@ impl Superblock {
         }
         let version = get_u32(b, OFF_VERSION);
         if version != FORMAT_VERSION {
-            return Err(Error::Unsupported("unknown format version"));
+            return Err(Error::Unsupported(match version {
+                1 => "format version 1 image, this ferrofs reads format version 2 only (make a new filesystem and copy the files)",
+                _ => "unknown format version, this ferrofs reads format version 2 only",
+            }));
         }
         let incompat = get_u64(b, OFF_INCOMPAT);
         if incompat & !INCOMPAT_SUPPORTED != 0 {
@@ -495,9 +501,13 @@ mod tests {
         let mut bad = sb.clone();
         bad.incompat = 1 << 40;
         assert!(matches!(Superblock::decode(&encoded(&bad, off), off), Err(Error::Unsupported(_))));
-        let mut bad = sb.clone();
-        bad.version = 2;
-        assert!(matches!(Superblock::decode(&encoded(&bad, off), off), Err(Error::Unsupported(_))));
+        for v in [1, 3] {
+            let mut bad = sb.clone();
+            bad.version = v;
+            let Err(Error::Unsupported(why)) = Superblock::decode(&encoded(&bad, off), off) else { panic!("version {v} accepted") };
+            assert!(why.contains("format version 2"), "{why}");
+            assert_eq!(v == 1, why.contains("version 1"), "{why}");
+        }
         let mut bad = sb.clone();
         bad.block_size = 5000;
         assert!(matches!(Superblock::decode(&encoded(&bad, off), off), Err(Error::Corrupt(_))));

@@ -68,6 +68,12 @@ impl<D: BlockDevice> Store<D> {
 
     /// Calls `f` for every node of the tree at `root`, leaves in key order.
     pub fn walk(&mut self, root: &TreeRoot, f: &mut dyn FnMut(&mut Self, Visit<'_>) -> Result<()>) -> Result<()> {
+        self.walk_from(root, Key::default(), f)
+    }
+
+    /// `walk` leaving out every subtree whose keys all lie below `from`
+    /// (for a tree being dropped: those nodes are freed already).
+    pub fn walk_from(&mut self, root: &TreeRoot, from: Key, f: &mut dyn FnMut(&mut Self, Visit<'_>) -> Result<()>) -> Result<()> {
         let mut stack: TryVec<Todo> = TryVec::new();
         stack.try_push(Todo { block: root.block, gen: root.generation, level: root.level, depth: 0, lo: Key::default(), hi: None })?;
         let mut buf = TryVec::new();
@@ -88,6 +94,9 @@ impl<D: BlockDevice> Store<D> {
             if t.level > 0 {
                 for i in (0..n).rev() {
                     let hi = if i + 1 < n { Some(node::ptr_key(&buf, i + 1)) } else { t.hi };
+                    if hi.is_some_and(|h| h <= from) {
+                        continue;
+                    }
                     stack.try_push(Todo {
                         block: node::ptr_block(&buf, i),
                         gen: node::ptr_gen(&buf, i),

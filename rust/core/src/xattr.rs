@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::format::*;
 use crate::fs::{Filesystem, XATTR_CREATE, XATTR_REPLACE};
 use crate::mem::TryVec;
+use crate::subvol::SubvolId;
 
 fn xkey(ino: u64, base: u64, part: u64) -> Key {
     Key::new(ino, XATTR_KEY, base | part)
@@ -33,7 +34,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// with a free slot for it otherwise.
     fn find_xattr(&mut self, ino: u64, name: &[u8]) -> Result<core::result::Result<u64, u64>> {
         let h = (name_hash(name) as u64) << 32;
-        let root = self.fs_root;
+        let root = self.sv.root;
         let mut c = Cursor::new(xkey(ino, h, 0), Dir::Forward);
         let mut next_idx = 0u64;
         while let Some((k, d)) = c.next(&mut self.s, &root)? {
@@ -66,11 +67,12 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Reads an attribute into `buf`; with an empty `buf` only returns the
     /// size. `Err(NoData)` if absent, `Err(Range)` if `buf` is too small.
-    pub fn get_xattr(&mut self, ino: u64, name: &[u8], buf: &mut [u8]) -> Result<usize> {
+    pub fn get_xattr(&mut self, sv: SubvolId, ino: u64, name: &[u8], buf: &mut [u8]) -> Result<usize> {
+        self.enter(sv)?;
         check_xattr_name(name)?;
         self.read_inode(ino)?;
         let Ok(base) = self.find_xattr(ino, name)? else { return Err(Error::NoData) };
-        let root = self.fs_root;
+        let root = self.sv.root;
         let mut c = Cursor::new(xkey(ino, base, 0), Dir::Forward);
         let mut vl = 0;
         let mut got = 0;
@@ -109,17 +111,18 @@ impl<D: BlockDevice> Filesystem<D> {
     fn delete_xattr_parts(&mut self, ino: u64, base: u64) -> Result<()> {
         loop {
             let mut buf = TryVec::new();
-            let root = self.fs_root;
+            let root = self.sv.root;
             let Some(k) = btree::last_in(&mut self.s, &root, xkey(ino, base, 0xffff), &mut buf)? else { return Ok(()) };
             if k.offset & !0xffff != base {
                 return Ok(());
             }
-            btree::delete(&mut self.s, &mut self.fs_root, &k)?;
+            btree::delete(&mut self.s, &mut self.sv.root, &k)?;
         }
     }
 
     /// Sets an attribute; `flags` may be `XATTR_CREATE` or `XATTR_REPLACE`.
-    pub fn set_xattr(&mut self, ino: u64, name: &[u8], value: &[u8], flags: u32, now: Timespec) -> Result<()> {
+    pub fn set_xattr(&mut self, sv: SubvolId, ino: u64, name: &[u8], value: &[u8], flags: u32, now: Timespec) -> Result<()> {
+        self.enter(sv)?;
         check_xattr_name(name)?;
         if value.len() > XATTR_VALUE_MAX {
             return Err(Error::ArgTooBig);
@@ -143,9 +146,9 @@ impl<D: BlockDevice> Filesystem<D> {
             };
             let mut head = TryVec::new();
             XattrHead { name, value_len: value.len(), first: &value[..first] }.encode(&mut head)?;
-            btree::insert(&mut fs.s, &mut fs.fs_root, &xkey(ino, base, 0), &head)?;
+            btree::insert(&mut fs.s, &mut fs.sv.root, &xkey(ino, base, 0), &head)?;
             for (i, chunk) in value[first..].chunks(max).enumerate() {
-                btree::insert(&mut fs.s, &mut fs.fs_root, &xkey(ino, base, i as u64 + 1), chunk)?;
+                btree::insert(&mut fs.s, &mut fs.sv.root, &xkey(ino, base, i as u64 + 1), chunk)?;
             }
             it.ctime = now;
             fs.write_inode(ino, &mut it)
@@ -153,14 +156,15 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Removes an attribute; `Err(NoData)` if absent.
-    pub fn remove_xattr(&mut self, ino: u64, name: &[u8], now: Timespec) -> Result<()> {
+    pub fn remove_xattr(&mut self, sv: SubvolId, ino: u64, name: &[u8], now: Timespec) -> Result<()> {
+        self.enter(sv)?;
         check_xattr_name(name)?;
         self.change(|fs| {
             let mut it = fs.read_inode(ino)?;
             let Ok(base) = fs.find_xattr(ino, name)? else { return Err(Error::NoData) };
             let (_, _, parts) = {
                 let mut b = [0u8; 0];
-                let vl = fs.get_xattr(ino, name, &mut b)?;
+                let vl = fs.get_xattr(sv, ino, name, &mut b)?;
                 fs.xattr_parts(name.len(), vl)
             };
             fs.reserve_delete(parts + 1)?;
@@ -172,9 +176,10 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Lists attribute names, each followed by a NUL, into `buf`; with an
     /// empty `buf` only returns the size needed. Order: by name hash.
-    pub fn list_xattr(&mut self, ino: u64, buf: &mut [u8]) -> Result<usize> {
+    pub fn list_xattr(&mut self, sv: SubvolId, ino: u64, buf: &mut [u8]) -> Result<usize> {
+        self.enter(sv)?;
         self.read_inode(ino)?;
-        let root = self.fs_root;
+        let root = self.sv.root;
         let mut c = Cursor::new(xkey(ino, 0, 0), Dir::Forward);
         let mut n = 0usize;
         while let Some((k, d)) = c.next(&mut self.s, &root)? {

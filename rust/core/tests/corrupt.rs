@@ -8,6 +8,8 @@
 //! file operation over it must return `Corrupt` in bounded time.
 
 mod common;
+use ferrofs_core::subvol::SubvolId;
+const SV: SubvolId = SubvolId::DEFAULT;
 use common::*;
 use ferrofs_core::device::BlockDevice;
 use ferrofs_core::error::Error;
@@ -21,15 +23,15 @@ use std::time::Duration;
 fn populated() -> SimDev {
     let mut fs = mount(fresh(16 << 20));
     let root = fs.root_ino();
-    let d = fs.mkdir(root, b"dir", 0o755, 0, 0, ts(1)).unwrap().ino;
+    let d = fs.mkdir(SV, root, b"dir", 0o755, 0, 0, ts(1)).unwrap().ino;
     for i in 0..120 {
-        let f = fs.create(if i % 3 == 0 { d } else { root }, format!("file-{i}").as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+        let f = fs.create(SV, if i % 3 == 0 { d } else { root }, format!("file-{i}").as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino;
         if i % 10 == 0 {
-            fs.write(f, 0, &vec![i as u8; 9000], ts(1)).unwrap();
-            fs.set_xattr(f, b"user.k", &vec![1u8; 2500], 0, ts(1)).unwrap();
+            fs.write(SV, f, 0, &vec![i as u8; 9000], ts(1)).unwrap();
+            fs.set_xattr(SV, f, b"user.k", &vec![1u8; 2500], 0, ts(1)).unwrap();
         }
     }
-    fs.symlink(root, b"ln", &[b'z'; 3000], 0, 0, ts(1)).unwrap();
+    fs.symlink(SV, root, b"ln", &[b'z'; 3000], 0, 0, ts(1)).unwrap();
     fs.unmount().unwrap()
 }
 
@@ -61,19 +63,19 @@ fn poke(fs: &mut Filesystem<SimDev>) -> bool {
             break;
         }
         let mut ents = Vec::new();
-        let r = fs.readdir(dir, 0, &mut |n, i, t, _| {
+        let r = fs.readdir(SV, dir, 0, &mut |n, i, t, _| {
             ents.push((n.to_vec(), i, t));
             true
         });
         any |= failed("readdir", r, false);
         for (n, i, t) in ents {
-            any |= failed("lookup", fs.lookup(dir, &n), false);
-            any |= failed("getattr", fs.getattr(i), false);
+            any |= failed("lookup", fs.lookup(SV, dir, &n), false);
+            any |= failed("getattr", fs.getattr(SV, i), false);
             let mut buf = vec![0u8; 20_000];
-            failed("read", fs.read(i, 0, &mut buf), true);
-            failed("readlink", fs.readlink(i), true);
-            failed("list_xattr", fs.list_xattr(i, &mut buf), true);
-            failed("get_xattr", fs.get_xattr(i, b"user.k", &mut buf), true);
+            failed("read", fs.read(SV, i, 0, &mut buf), true);
+            failed("readlink", fs.readlink(SV, i), true);
+            failed("list_xattr", fs.list_xattr(SV, i, &mut buf), true);
+            failed("get_xattr", fs.get_xattr(SV, i, b"user.k", &mut buf), true);
             if t == ferrofs_core::format::FileType::Dir {
                 todo.push(i);
             }
@@ -182,11 +184,11 @@ fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static
 fn many_extents() -> (SimDev, u64, u64, HashMap<u64, Vec<u8>>) {
     let mut fs = mount(fresh(64 << 20));
     let root = fs.root_ino();
-    let f = fs.create(root, b"sparse", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    let f = fs.create(SV, root, b"sparse", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
     for i in 0..3000u64 {
-        fs.write(f, 2 * i * 4096, &[(i % 251) as u8 + 1; 4096], ts(1)).unwrap();
+        fs.write(SV, f, 2 * i * 4096, &[(i % 251) as u8 + 1; 4096], ts(1)).unwrap();
     }
-    let size = fs.getattr(f).unwrap().size;
+    let size = fs.getattr(SV, f).unwrap().size;
     let mut dev = fs.unmount().unwrap();
     let mut fs = mount(dev.clone());
     let tree = fs.trees().unwrap().iter().map(|t| t.root).find(|r| r.id == ferrofs_core::format::FS_TREE_ID).unwrap();
@@ -228,29 +230,29 @@ fn interior_keys_outside_their_child_are_corrupt_not_a_hang() {
         dev.write(pblk * 4096, &buf, true).unwrap();
         type Op = fn(&mut Filesystem<SimDev>, u64, u64) -> Result<(), Error>;
         let ops: [(&str, Op); 9] = [
-            ("read", |fs, f, size| fs.read(f, 0, &mut vec![0u8; size as usize]).map(|_| ())),
-            ("write", |fs, f, size| fs.write(f, 0, &vec![1u8; size as usize], ts(2)).map(|_| ())),
-            ("truncate", |fs, f, _| fs.truncate(f, 0, ts(2))),
-            ("punch_hole", |fs, f, size| fs.punch_hole(f, 0, size, ts(2))),
-            ("fallocate", |fs, f, size| fs.fallocate(f, 0, size, false, ts(2))),
-            ("extents", |fs, f, _| fs.extents(f, 0, &mut |_, _, _| true)),
+            ("read", |fs, f, size| fs.read(SV, f, 0, &mut vec![0u8; size as usize]).map(|_| ())),
+            ("write", |fs, f, size| fs.write(SV, f, 0, &vec![1u8; size as usize], ts(2)).map(|_| ())),
+            ("truncate", |fs, f, _| fs.truncate(SV, f, 0, ts(2))),
+            ("punch_hole", |fs, f, size| fs.punch_hole(SV, f, 0, size, ts(2))),
+            ("fallocate", |fs, f, size| fs.fallocate(SV, f, 0, size, false, ts(2))),
+            ("extents", |fs, f, _| fs.extents(SV, f, 0, &mut |_, _, _| true)),
             ("seek", |fs, f, size| {
                 let mut pos = 0;
-                while let Some(d) = fs.seek_data(f, pos)? {
-                    pos = fs.seek_hole(f, d)?;
+                while let Some(d) = fs.seek_data(SV, f, pos)? {
+                    pos = fs.seek_hole(SV, f, d)?;
                     assert!(pos > d && pos <= size);
                 }
                 Ok(())
             }),
             ("unlink and evict", |fs, f, _| {
                 let root = fs.root_ino();
-                fs.unlink(root, b"sparse", ts(2))?;
-                fs.evict(f)
+                fs.unlink(SV, root, b"sparse", ts(2))?;
+                fs.evict(SV, f)
             }),
             ("rewrite every block", |fs, f, size| {
                 let mut off = 0;
                 while off < size {
-                    fs.write(f, off, &[3u8; 100], ts(2))?;
+                    fs.write(SV, f, off, &[3u8; 100], ts(2))?;
                     off += 4096;
                 }
                 Ok(())

@@ -7,6 +7,8 @@
 //! one whose superblock was being written). Prints how many states it checked.
 
 mod common;
+use ferrofs_core::subvol::SubvolId;
+const SV: SubvolId = SubvolId::DEFAULT;
 use common::*;
 use ferrofs_core::error::Error;
 use ferrofs_core::fs::Filesystem;
@@ -37,37 +39,37 @@ fn workload(fs: &mut Filesystem<SimDev>, kind: u32, seed: u64, commits: &mut Vec
     match kind {
         // Mixed namespace and data operations.
         0 => {
-            let d = fs.mkdir(root, b"dir", 0o755, 0, 0, ts(1))?.ino;
+            let d = fs.mkdir(SV, root, b"dir", 0o755, 0, 0, ts(1))?.ino;
             let mut files = Vec::new();
             for i in 0..6 {
-                let f = fs.create(if i % 2 == 0 { root } else { d }, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(2))?.ino;
+                let f = fs.create(SV, if i % 2 == 0 { root } else { d }, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(2))?.ino;
                 let len = [10, 5000, 70_000][i % 3];
-                fs.write(f, rng.below(9000), &rng.bytes(len), ts(3))?;
+                fs.write(SV, f, rng.below(9000), &rng.bytes(len), ts(3))?;
                 files.push(f);
             }
             commit(fs, commits)?;
-            fs.write(files[1], 100, &rng.bytes(20_000), ts(4))?;
-            fs.truncate(files[2], 3000, ts(4))?;
-            fs.rename(root, b"f0", d, b"moved", 0, ts(5))?;
-            fs.set_xattr(files[3], b"user.a", &rng.bytes(9000), 0, ts(5))?;
-            fs.symlink(d, b"ln", b"../f4", 0, 0, ts(5))?;
+            fs.write(SV, files[1], 100, &rng.bytes(20_000), ts(4))?;
+            fs.truncate(SV, files[2], 3000, ts(4))?;
+            fs.rename(SV, root, b"f0", d, b"moved", 0, ts(5))?;
+            fs.set_xattr(SV, files[3], b"user.a", &rng.bytes(9000), 0, ts(5))?;
+            fs.symlink(SV, d, b"ln", b"../f4", 0, 0, ts(5))?;
             commit(fs, commits)?;
-            fs.unlink(root, b"f4", ts(6))?;
-            fs.evict(files[4])?;
-            fs.link(files[5], root, b"hard", ts(6))?;
-            fs.write(files[5], 0, &rng.bytes(12_000), ts(6))?;
-            fs.rename(root, b"hard", d, b"f1", 0, ts(7))?;
+            fs.unlink(SV, root, b"f4", ts(6))?;
+            fs.evict(SV, files[4])?;
+            fs.link(SV, files[5], root, b"hard", ts(6))?;
+            fs.write(SV, files[5], 0, &rng.bytes(12_000), ts(6))?;
+            fs.rename(SV, root, b"hard", d, b"f1", 0, ts(7))?;
             commit(fs, commits)?;
-            fs.truncate(files[3], 0, ts(8))?;
-            fs.remove_xattr(files[3], b"user.a", ts(8))?;
-            fs.mkdir(d, b"sub", 0o700, 0, 0, ts(8))?;
-            fs.rename(root, b"dir", root, b"dir2", 0, ts(9))?;
+            fs.truncate(SV, files[3], 0, ts(8))?;
+            fs.remove_xattr(SV, files[3], b"user.a", ts(8))?;
+            fs.mkdir(SV, d, b"sub", 0o700, 0, 0, ts(8))?;
+            fs.rename(SV, root, b"dir", root, b"dir2", 0, ts(9))?;
             commit(fs, commits)?;
         }
         // Enough entries to split and then merge tree nodes.
         1 => {
             for i in 0..220 {
-                fs.create(root, format!("entry-with-a-longish-name-{i:04}").as_bytes(), 0o644, 0, 0, 0, ts(1))?;
+                fs.create(SV, root, format!("entry-with-a-longish-name-{i:04}").as_bytes(), 0o644, 0, 0, 0, ts(1))?;
                 if i % 70 == 69 {
                     commit(fs, commits)?;
                 }
@@ -75,9 +77,9 @@ fn workload(fs: &mut Filesystem<SimDev>, kind: u32, seed: u64, commits: &mut Vec
             commit(fs, commits)?;
             for i in (0..220).filter(|i| i % 4 != 1) {
                 let n = format!("entry-with-a-longish-name-{i:04}");
-                let ino = fs.lookup(root, n.as_bytes())?;
-                fs.unlink(root, n.as_bytes(), ts(2))?;
-                fs.evict(ino)?;
+                let ino = fs.lookup(SV, root, n.as_bytes())?;
+                fs.unlink(SV, root, n.as_bytes(), ts(2))?;
+                fs.evict(SV, ino)?;
                 if i % 80 == 79 {
                     commit(fs, commits)?;
                 }
@@ -88,7 +90,7 @@ fn workload(fs: &mut Filesystem<SimDev>, kind: u32, seed: u64, commits: &mut Vec
         3 => {
             let mut files = Vec::new();
             'fill: for i in 0..40 {
-                let f = match fs.create(root, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(1)) {
+                let f = match fs.create(SV, root, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(1)) {
                     Ok(a) => a.ino,
                     Err(Error::NoSpace) => break,
                     Err(e) => return Err(e),
@@ -96,7 +98,7 @@ fn workload(fs: &mut Filesystem<SimDev>, kind: u32, seed: u64, commits: &mut Vec
                 files.push(f);
                 note(fs, commits);
                 for k in 0..4 {
-                    let r = fs.write(f, k * 30_000, &rng.bytes(30_000), ts(1));
+                    let r = fs.write(SV, f, k * 30_000, &rng.bytes(30_000), ts(1));
                     note(fs, commits);
                     match r {
                         Ok(30_000) => {}
@@ -110,14 +112,14 @@ fn workload(fs: &mut Filesystem<SimDev>, kind: u32, seed: u64, commits: &mut Vec
             }
             commit(fs, commits)?;
             for (i, &f) in files.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
-                fs.unlink(root, format!("f{i}").as_bytes(), ts(2))?;
+                fs.unlink(SV, root, format!("f{i}").as_bytes(), ts(2))?;
                 note(fs, commits);
-                fs.evict(f)?;
+                fs.evict(SV, f)?;
                 note(fs, commits);
             }
-            let g = fs.create(root, b"refill", 0o644, 0, 0, 0, ts(3))?.ino;
+            let g = fs.create(SV, root, b"refill", 0o644, 0, 0, 0, ts(3))?.ino;
             note(fs, commits);
-            let r = fs.write(g, 0, &rng.bytes(300_000), ts(3));
+            let r = fs.write(SV, g, 0, &rng.bytes(300_000), ts(3));
             note(fs, commits);
             match r {
                 Ok(_) | Err(Error::NoSpace) => {}
@@ -130,40 +132,40 @@ fn workload(fs: &mut Filesystem<SimDev>, kind: u32, seed: u64, commits: &mut Vec
         // blocks, a tmpfile that gets a name and one left open at the crash
         // (freed by the next mount).
         4 => {
-            let f = fs.create(root, b"pre", 0o644, 0, 0, 0, ts(1))?.ino;
-            fs.write(f, 0, &rng.bytes(50_000), ts(1))?;
-            fs.fallocate(f, 50_000, 100_000, false, ts(2))?;
-            fs.fallocate(f, 200_000, 30_000, true, ts(2))?;
-            let t = fs.tmpfile(0o600, 0, 0, ts(2))?.ino;
-            fs.write(t, 0, &rng.bytes(20_000), ts(2))?;
+            let f = fs.create(SV, root, b"pre", 0o644, 0, 0, 0, ts(1))?.ino;
+            fs.write(SV, f, 0, &rng.bytes(50_000), ts(1))?;
+            fs.fallocate(SV, f, 50_000, 100_000, false, ts(2))?;
+            fs.fallocate(SV, f, 200_000, 30_000, true, ts(2))?;
+            let t = fs.tmpfile(SV, 0o600, 0, 0, ts(2))?.ino;
+            fs.write(SV, t, 0, &rng.bytes(20_000), ts(2))?;
             commit(fs, commits)?;
-            fs.punch_hole(f, 10_000, 30_000, ts(3))?;
-            fs.zero_range(f, 120_000, 20_000, false, ts(3))?;
-            fs.write(f, 130_000, &rng.bytes(3000), ts(3))?;
-            fs.link(t, root, b"named", ts(3))?;
-            fs.evict(t)?;
-            let u = fs.tmpfile(0o600, 0, 0, ts(3))?.ino;
-            fs.fallocate(u, 0, 64 << 10, false, ts(3))?;
+            fs.punch_hole(SV, f, 10_000, 30_000, ts(3))?;
+            fs.zero_range(SV, f, 120_000, 20_000, false, ts(3))?;
+            fs.write(SV, f, 130_000, &rng.bytes(3000), ts(3))?;
+            fs.link(SV, t, root, b"named", ts(3))?;
+            fs.evict(SV, t)?;
+            let u = fs.tmpfile(SV, 0o600, 0, 0, ts(3))?.ino;
+            fs.fallocate(SV, u, 0, 64 << 10, false, ts(3))?;
             commit(fs, commits)?;
-            fs.punch_hole(f, 0, 1 << 20, ts(4))?;
-            fs.zero_range(f, 160_000, 50_000, true, ts(4))?;
-            fs.write(t, 30_000, &rng.bytes(5000), ts(4))?;
-            fs.truncate(f, 70_000, ts(4))?;
+            fs.punch_hole(SV, f, 0, 1 << 20, ts(4))?;
+            fs.zero_range(SV, f, 160_000, 50_000, true, ts(4))?;
+            fs.write(SV, t, 30_000, &rng.bytes(5000), ts(4))?;
+            fs.truncate(SV, f, 70_000, ts(4))?;
             commit(fs, commits)?;
         }
         // Many small overwrites of one file, with and without commits between.
         _ => {
-            let f = fs.create(root, b"data", 0o644, 0, 0, 0, ts(1))?.ino;
-            fs.write(f, 0, &rng.bytes(64 << 10), ts(1))?;
+            let f = fs.create(SV, root, b"data", 0o644, 0, 0, 0, ts(1))?.ino;
+            fs.write(SV, f, 0, &rng.bytes(64 << 10), ts(1))?;
             commit(fs, commits)?;
             for round in 0..4 {
                 for _ in 0..6 {
                     let off = rng.below(80 << 10);
                     let len = 1 + rng.below(6000) as usize;
-                    fs.write(f, off, &rng.bytes(len), ts(2))?;
+                    fs.write(SV, f, off, &rng.bytes(len), ts(2))?;
                 }
                 if round % 2 == 0 {
-                    fs.truncate(f, rng.below(90 << 10), ts(3))?;
+                    fs.truncate(SV, f, rng.below(90 << 10), ts(3))?;
                 }
                 commit(fs, commits)?;
             }
@@ -239,7 +241,7 @@ fn crash_at_every_write() {
                 }
                 // The crash state must also take new work and survive a remount.
                 let root = m.root_ino();
-                match m.create(root, b"after-crash", 0o644, 0, 0, 0, ts(99)) {
+                match m.create(SV, root, b"after-crash", 0o644, 0, 0, 0, ts(99)) {
                     Ok(_) | Err(Error::NoSpace) => {}
                     Err(e) => panic!("{what}: create after crash: {e:?}"),
                 }

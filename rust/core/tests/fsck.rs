@@ -4,6 +4,8 @@
 //! hashes collide.
 
 mod common;
+use ferrofs_core::subvol::SubvolId;
+const SV: SubvolId = SubvolId::DEFAULT;
 use common::*;
 use ferrofs_core::btree;
 use ferrofs_core::check::Kind;
@@ -35,7 +37,7 @@ fn leaked_blocks_are_found_and_repaired() {
 fn wrong_link_count_is_found_and_repaired() {
     let mut fs = mount(fresh(16 << 20));
     let root = fs.root_ino();
-    let f = fs.create(root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
     {
         let (s, t) = fs.raw_fs_tree();
         let key = Key::new(f, INODE_KEY, 0);
@@ -47,16 +49,16 @@ fn wrong_link_count_is_found_and_repaired() {
     assert_eq!(kinds(&mut fs), vec![(Kind::Nlink, f, 0)]);
     fs.check(true).unwrap();
     assert_check_clean(&mut fs, "after repair");
-    assert_eq!(fs.getattr(f).unwrap().nlink, 1);
+    assert_eq!(fs.getattr(SV, f).unwrap().nlink, 1);
 }
 
 #[test]
 fn broken_directory_index_and_double_use_are_named() {
     let mut fs = mount(fresh(16 << 20));
     let root = fs.root_ino();
-    let a = fs.create(root, b"a", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
-    let b = fs.create(root, b"b", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
-    fs.write(a, 0, &[1u8; 8192], ts(1)).unwrap();
+    let a = fs.create(SV, root, b"a", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    let b = fs.create(SV, root, b"b", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(SV, a, 0, &[1u8; 8192], ts(1)).unwrap();
     fs.commit().unwrap();
     {
         let (s, t) = fs.raw_fs_tree();
@@ -105,21 +107,21 @@ fn hash_collisions_in_directories_and_xattrs() {
     assert_eq!(name_hash(&x), name_hash(&y));
     let mut fs = mount(fresh(16 << 20));
     let root = fs.root_ino();
-    let fx = fs.create(root, &x, 0o644, 0, 0, 0, ts(1)).unwrap().ino;
-    let fy = fs.create(root, &y, 0o644, 0, 0, 0, ts(1)).unwrap().ino;
-    assert_eq!(fs.lookup(root, &x).unwrap(), fx);
-    assert_eq!(fs.lookup(root, &y).unwrap(), fy);
-    fs.set_xattr(fx, &x, b"one", 0, ts(2)).unwrap();
-    fs.set_xattr(fx, &y, b"two", 0, ts(2)).unwrap();
+    let fx = fs.create(SV, root, &x, 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    let fy = fs.create(SV, root, &y, 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    assert_eq!(fs.lookup(SV, root, &x).unwrap(), fx);
+    assert_eq!(fs.lookup(SV, root, &y).unwrap(), fy);
+    fs.set_xattr(SV, fx, &x, b"one", 0, ts(2)).unwrap();
+    fs.set_xattr(SV, fx, &y, b"two", 0, ts(2)).unwrap();
     let mut b = [0u8; 3];
-    fs.get_xattr(fx, &y, &mut b).unwrap();
+    fs.get_xattr(SV, fx, &y, &mut b).unwrap();
     assert_eq!(&b, b"two");
     assert_check_clean(&mut fs, "collisions");
-    fs.unlink(root, &x, ts(3)).unwrap();
-    fs.evict(fx).unwrap();
-    assert_eq!(fs.lookup(root, &y).unwrap(), fy);
+    fs.unlink(SV, root, &x, ts(3)).unwrap();
+    fs.evict(SV, fx).unwrap();
+    assert_eq!(fs.lookup(SV, root, &y).unwrap(), fy);
     // The free collision slot is reused.
-    let fz = fs.create(root, &x, 0o644, 0, 0, 0, ts(4)).unwrap().ino;
-    assert_eq!(fs.lookup(root, &x).unwrap(), fz);
+    let fz = fs.create(SV, root, &x, 0o644, 0, 0, 0, ts(4)).unwrap().ino;
+    assert_eq!(fs.lookup(SV, root, &x).unwrap(), fz);
     assert_check_clean(&mut fs, "collisions after reuse");
 }

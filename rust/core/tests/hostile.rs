@@ -18,6 +18,8 @@
 //! `FERROFS_FULL=1`).
 
 mod common;
+use ferrofs_core::subvol::SubvolId;
+const SV: SubvolId = SubvolId::DEFAULT;
 use common::*;
 use ferrofs_core::edit::{self, Part, Place, Target};
 use ferrofs_core::error::Error;
@@ -40,25 +42,25 @@ const CASE_LIMIT: Duration = Duration::from_secs(60);
 fn base_image() -> SimDev {
     let mut fs = mount(fresh(DEV_SIZE));
     let root = fs.root_ino();
-    let d = fs.mkdir(root, b"d", 0o755, 1, 1, ts(1)).unwrap().ino;
-    fs.mkdir(root, b"e", 0o700, 0, 0, ts(1)).unwrap();
-    fs.mkdir(d, b"sub", 0o755, 0, 0, ts(1)).unwrap();
-    let data = fs.create(root, b"data", 0o644, 0, 0, 0, ts(2)).unwrap().ino;
-    fs.write(data, 0, &[7u8; 9000], ts(2)).unwrap();
-    fs.write(data, 65536, &[9u8; 5000], ts(2)).unwrap();
-    fs.set_xattr(data, b"user.small", b"v", 0, ts(2)).unwrap();
-    fs.set_xattr(data, b"user.big", &[3u8; 3000], 0, ts(2)).unwrap();
-    fs.link(data, d, b"data-link", ts(2)).unwrap();
-    fs.symlink(root, b"ln", b"d/sub", 0, 0, ts(3)).unwrap();
-    fs.symlink(root, b"longln", &[b'z'; 3000], 0, 0, ts(3)).unwrap();
-    fs.create(root, b"fifo", 0o010644, 0, 0, 0, ts(4)).unwrap();
-    fs.create(root, b"chr", 0o020644, 0x0103, 0, 0, ts(4)).unwrap();
-    fs.create(d, b"inner", 0o600, 0, 0, 0, ts(4)).unwrap();
+    let d = fs.mkdir(SV, root, b"d", 0o755, 1, 1, ts(1)).unwrap().ino;
+    fs.mkdir(SV, root, b"e", 0o700, 0, 0, ts(1)).unwrap();
+    fs.mkdir(SV, d, b"sub", 0o755, 0, 0, ts(1)).unwrap();
+    let data = fs.create(SV, root, b"data", 0o644, 0, 0, 0, ts(2)).unwrap().ino;
+    fs.write(SV, data, 0, &[7u8; 9000], ts(2)).unwrap();
+    fs.write(SV, data, 65536, &[9u8; 5000], ts(2)).unwrap();
+    fs.set_xattr(SV, data, b"user.small", b"v", 0, ts(2)).unwrap();
+    fs.set_xattr(SV, data, b"user.big", &[3u8; 3000], 0, ts(2)).unwrap();
+    fs.link(SV, data, d, b"data-link", ts(2)).unwrap();
+    fs.symlink(SV, root, b"ln", b"d/sub", 0, 0, ts(3)).unwrap();
+    fs.symlink(SV, root, b"longln", &[b'z'; 3000], 0, 0, ts(3)).unwrap();
+    fs.create(SV, root, b"fifo", 0o010644, 0, 0, 0, ts(4)).unwrap();
+    fs.create(SV, root, b"chr", 0o020644, 0x0103, 0, 0, ts(4)).unwrap();
+    fs.create(SV, d, b"inner", 0o600, 0, 0, 0, ts(4)).unwrap();
     for i in 0..24u8 {
         let name = vec![b'a' + i % 26; 200 + i as usize];
-        fs.create(d, &name, 0o644, 0, 0, 0, ts(5)).unwrap();
+        fs.create(SV, d, &name, 0o644, 0, 0, 0, ts(5)).unwrap();
     }
-    fs.tmpfile(0o600, 0, 0, ts(6)).unwrap();
+    fs.tmpfile(SV, 0o600, 0, 0, ts(6)).unwrap();
     fs.unmount().unwrap()
 }
 
@@ -142,15 +144,15 @@ fn drive(dev: SimDev, tally: &mut Tally) {
             break;
         }
         let mut ents = Vec::new();
-        let r = fs.readdir(dir, 0, &mut |n, i, ty, _| {
+        let r = fs.readdir(SV, dir, 0, &mut |n, i, ty, _| {
             ents.push((n.to_vec(), i, ty));
             ents.len() < 256
         });
         settle(&mut fs, r, t);
         for (name, ino, ty) in ents {
-            let r = fs.lookup(dir, &name);
+            let r = fs.lookup(SV, dir, &name);
             settle(&mut fs, r, t);
-            let r = fs.getattr(ino);
+            let r = fs.getattr(SV, ino);
             if settle(&mut fs, r, t).is_some() {
                 if ty == FileType::Dir {
                     dirs.push(ino);
@@ -161,63 +163,63 @@ fn drive(dev: SimDev, tally: &mut Tally) {
     }
     let mut buf = vec![0u8; 1 << 16];
     for &(ino, _) in files.iter().take(48) {
-        let r = fs.getattr(ino);
+        let r = fs.getattr(SV, ino);
         let Some(a) = settle(&mut fs, r, t) else { continue };
-        let r = fs.read(ino, 0, &mut buf);
+        let r = fs.read(SV, ino, 0, &mut buf);
         settle(&mut fs, r, t);
-        let r = fs.read(ino, a.size.saturating_sub(4096), &mut buf[..8192]);
+        let r = fs.read(SV, ino, a.size.saturating_sub(4096), &mut buf[..8192]);
         settle(&mut fs, r, t);
         let mut n = 0;
-        let r = fs.extents(ino, 0, &mut |_, _, _| {
+        let r = fs.extents(SV, ino, 0, &mut |_, _, _| {
             n += 1;
             n < 512
         });
         settle(&mut fs, r, t);
-        let r = fs.seek_data(ino, 0);
+        let r = fs.seek_data(SV, ino, 0);
         settle(&mut fs, r, t);
-        let r = fs.seek_hole(ino, 0);
+        let r = fs.seek_hole(SV, ino, 0);
         settle(&mut fs, r, t);
-        let r = fs.readlink(ino);
+        let r = fs.readlink(SV, ino);
         settle(&mut fs, r, t);
-        let r = fs.list_xattr(ino, &mut buf);
+        let r = fs.list_xattr(SV, ino, &mut buf);
         settle(&mut fs, r, t);
         for x in [&b"user.small"[..], b"user.big", b"user.none"] {
-            let r = fs.get_xattr(ino, x, &mut buf);
+            let r = fs.get_xattr(SV, ino, x, &mut buf);
             settle(&mut fs, r, t);
         }
     }
     // Changes, as a user would make them next.
-    let r = fs.create(root, b"new", 0o644, 0, 0, 0, ts(10));
+    let r = fs.create(SV, root, b"new", 0o644, 0, 0, 0, ts(10));
     if let Some(a) = settle(&mut fs, r, t) {
-        let r = fs.write(a.ino, 0, &[1u8; 10000], ts(10));
+        let r = fs.write(SV, a.ino, 0, &[1u8; 10000], ts(10));
         settle(&mut fs, r, t);
-        let r = fs.set_xattr(a.ino, b"user.n", b"x", 0, ts(10));
+        let r = fs.set_xattr(SV, a.ino, b"user.n", b"x", 0, ts(10));
         settle(&mut fs, r, t);
     }
-    let lk = fs.lookup(root, b"data");
+    let lk = fs.lookup(SV, root, b"data");
     if let Some(data) = settle(&mut fs, lk, t) {
-        let r = fs.write(data, 4096, &[2u8; 6000], ts(11));
+        let r = fs.write(SV, data, 4096, &[2u8; 6000], ts(11));
         settle(&mut fs, r, t);
-        let r = fs.truncate(data, 3000, ts(11));
+        let r = fs.truncate(SV, data, 3000, ts(11));
         settle(&mut fs, r, t);
     }
-    let r = fs.rename(root, b"e", root, b"d", 0, ts(12));
+    let r = fs.rename(SV, root, b"e", root, b"d", 0, ts(12));
     settle(&mut fs, r, t);
-    let lk = fs.lookup(root, b"d");
+    let lk = fs.lookup(SV, root, b"d");
     if let Some(d) = settle(&mut fs, lk, t) {
-        let r = fs.rename(root, b"e", d, b"e", RENAME_NOREPLACE, ts(12));
+        let r = fs.rename(SV, root, b"e", d, b"e", RENAME_NOREPLACE, ts(12));
         settle(&mut fs, r, t);
-        let r = fs.unlink(d, b"inner", ts(12));
+        let r = fs.unlink(SV, d, b"inner", ts(12));
         settle(&mut fs, r, t);
     }
-    let r = fs.rename(root, b"ln", root, b"ln2", 0, ts(12));
+    let r = fs.rename(SV, root, b"ln", root, b"ln2", 0, ts(12));
     settle(&mut fs, r, t);
-    let r = fs.unlink(root, b"fifo", ts(13));
+    let r = fs.unlink(SV, root, b"fifo", ts(13));
     settle(&mut fs, r, t);
     let r = fs.commit();
     settle(&mut fs, r, t);
     for (ino, _) in files.iter().take(48) {
-        let r = fs.evict(*ino);
+        let r = fs.evict(SV, *ino);
         settle(&mut fs, r, t);
     }
     let Ok(dev) = fs.unmount() else { return };
@@ -373,11 +375,11 @@ fn crafted_images_that_broke_the_kernel() {
     // A symlink whose inode claims 2^48 bytes: readlink sized a buffer by it.
     let mut d = base_image();
     let mut fs = mount(d.clone());
-    let ln = fs.lookup(fs.root_ino(), b"ln").unwrap();
+    let ln = fs.lookup(SV, fs.root_ino(), b"ln").unwrap();
     drop(fs);
     edit_item(&mut d, format::FS_TREE_ID, Key::new(ln, format::INODE_KEY, 0), "size", 1 << 48);
     let mut fs = mount(d);
-    match fs.readlink(ln) {
+    match fs.readlink(SV, ln) {
         Err(Error::Corrupt(c)) => assert_eq!((c.what, c.ino), ("symlink size outside 1..=4095", ln)),
         other => panic!("readlink of a 2^48-byte symlink: {other:?}"),
     }
@@ -387,12 +389,12 @@ fn crafted_images_that_broke_the_kernel() {
     let mut d = base_image();
     let mut fs = mount(d.clone());
     let root = fs.root_ino();
-    let dd = fs.lookup(root, b"d").unwrap();
+    let dd = fs.lookup(SV, root, b"d").unwrap();
     drop(fs);
     edit_item(&mut d, format::FS_TREE_ID, Key::new(dd, format::INODE_KEY, 0), "parent", dd);
     let mut fs = mount(d);
     let started = Instant::now();
-    match fs.rename(root, b"e", dd, b"e", 0, ts(9)) {
+    match fs.rename(SV, root, b"e", dd, b"e", 0, ts(9)) {
         Err(Error::Corrupt(c)) => assert_eq!(c.what, "directory parents form a loop"),
         other => panic!("rename into a self-parented directory: {other:?}"),
     }
@@ -403,7 +405,7 @@ fn crafted_images_that_broke_the_kernel() {
     // past the maximum file size is ever reported.
     let mut d = base_image();
     let mut fs = mount(d.clone());
-    let data = fs.lookup(fs.root_ino(), b"data").unwrap();
+    let data = fs.lookup(SV, fs.root_ino(), b"data").unwrap();
     drop(fs);
     let targets = edit::targets(&mut d).unwrap();
     let last_extent = targets
@@ -417,7 +419,7 @@ fn crafted_images_that_broke_the_kernel() {
     edit::set(&mut d, last_extent.place, &last_extent.field, u64::MAX - 1).unwrap();
     let mut fs = mount(d);
     let mut past_max = false;
-    let r = fs.extents(data, 0, &mut |logical, _, len| {
+    let r = fs.extents(SV, data, 0, &mut |logical, _, len| {
         past_max |= logical.checked_add(len).is_none_or(|end| end > format::MAX_FILE_SIZE);
         true
     });

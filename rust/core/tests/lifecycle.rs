@@ -4,6 +4,8 @@
 //! and back, and abort (nothing more reaches the device).
 
 mod common;
+use ferrofs_core::subvol::SubvolId;
+const SV: SubvolId = SubvolId::DEFAULT;
 use common::*;
 use ferrofs_core::btree;
 use ferrofs_core::error::Error;
@@ -19,20 +21,20 @@ fn tmpfile_is_freed_at_evict() {
     let mut fs = mount(fresh(16 << 20));
     fs.commit().unwrap();
     let free = fs.statfs().free_blocks;
-    let t = fs.tmpfile(0o640, 3, 4, ts(5)).unwrap();
+    let t = fs.tmpfile(SV, 0o640, 3, 4, ts(5)).unwrap();
     assert_eq!((t.mode, t.nlink, t.uid, t.gid, t.size, t.ctime), (0o100640, 0, 3, 4, 0, ts(5)));
-    assert_eq!(fs.write(t.ino, 0, &[1u8; 50_000], ts(6)).unwrap(), 50_000);
-    assert_eq!(fs.getattr(t.ino).unwrap().nlink, 0);
+    assert_eq!(fs.write(SV, t.ino, 0, &[1u8; 50_000], ts(6)).unwrap(), 50_000);
+    assert_eq!(fs.getattr(SV, t.ino).unwrap().nlink, 0);
     // Nameless and on the orphan list: consistent.
     assert_check_clean(&mut fs, "open tmpfile");
-    fs.evict(t.ino).unwrap();
-    assert_eq!(fs.getattr(t.ino), Err(Error::NotFound));
+    fs.evict(SV, t.ino).unwrap();
+    assert_eq!(fs.getattr(SV, t.ino), Err(Error::NotFound));
     fs.commit().unwrap();
     assert_check_clean(&mut fs, "after evict");
     assert_eq!(fs.statfs().free_blocks, free);
-    assert!(matches!(fs.tmpfile(0o40755, 0, 0, ts(7)), Err(Error::Invalid(_))));
-    assert!(matches!(fs.tmpfile(0o20644, 0, 0, ts(7)), Err(Error::Invalid(_))));
-    assert_eq!(fs.tmpfile(0o100600, 0, 0, ts(7)).unwrap().mode, 0o100600);
+    assert!(matches!(fs.tmpfile(SV, 0o40755, 0, 0, ts(7)), Err(Error::Invalid(_))));
+    assert!(matches!(fs.tmpfile(SV, 0o20644, 0, 0, ts(7)), Err(Error::Invalid(_))));
+    assert_eq!(fs.tmpfile(SV, 0o100600, 0, 0, ts(7)).unwrap().mode, 0o100600);
 }
 
 #[test]
@@ -40,15 +42,15 @@ fn tmpfile_open_at_a_crash_is_freed_at_mount() {
     let mut fs = mount(fresh(16 << 20));
     fs.commit().unwrap();
     let free = fs.statfs().free_blocks;
-    let t = fs.tmpfile(0o600, 0, 0, ts(1)).unwrap().ino;
-    fs.write(t, 0, &[2u8; 70_000], ts(1)).unwrap();
+    let t = fs.tmpfile(SV, 0o600, 0, 0, ts(1)).unwrap().ino;
+    fs.write(SV, t, 0, &[2u8; 70_000], ts(1)).unwrap();
     fs.commit().unwrap();
     let crashed = fs.device().crash_drop_all();
     // A read-only mount leaves it; a read-write one frees it.
     let mut r = Filesystem::mount_with(crashed.clone(), ro()).unwrap();
-    assert_eq!(r.getattr(t).unwrap().size, 70_000);
+    assert_eq!(r.getattr(SV, t).unwrap().size, 70_000);
     let mut fs = mount(crashed);
-    assert_eq!(fs.getattr(t), Err(Error::NotFound));
+    assert_eq!(fs.getattr(SV, t), Err(Error::NotFound));
     assert_check_clean(&mut fs, "after mount");
     assert_eq!(fs.statfs().free_blocks, free);
 }
@@ -57,37 +59,37 @@ fn tmpfile_open_at_a_crash_is_freed_at_mount() {
 fn linked_tmpfile_survives_evict_and_mount() {
     let mut fs = mount(fresh(16 << 20));
     let root = fs.root_ino();
-    let t = fs.tmpfile(0o644, 0, 0, ts(1)).unwrap().ino;
-    fs.write(t, 0, b"kept", ts(1)).unwrap();
+    let t = fs.tmpfile(SV, 0o644, 0, 0, ts(1)).unwrap().ino;
+    fs.write(SV, t, 0, b"kept", ts(1)).unwrap();
     // The orphan item is committed before the name comes.
     fs.commit().unwrap();
-    let a = fs.link(t, root, b"named", ts(2)).unwrap();
+    let a = fs.link(SV, t, root, b"named", ts(2)).unwrap();
     assert_eq!((a.nlink, a.ctime), (1, ts(2)));
-    fs.evict(t).unwrap();
-    assert_eq!(fs.getattr(t).unwrap().nlink, 1);
+    fs.evict(SV, t).unwrap();
+    assert_eq!(fs.getattr(SV, t).unwrap().nlink, 1);
     assert_check_clean(&mut fs, "linked tmpfile");
     // A crash before that commit: the name is lost and the inode freed.
     let before_link = {
         let mut f2 = mount(fresh(16 << 20));
-        let t2 = f2.tmpfile(0o644, 0, 0, ts(1)).unwrap().ino;
+        let t2 = f2.tmpfile(SV, 0o644, 0, 0, ts(1)).unwrap().ino;
         f2.commit().unwrap();
-        f2.link(t2, root, b"named", ts(2)).unwrap();
+        f2.link(SV, t2, root, b"named", ts(2)).unwrap();
         let mut m = mount(f2.device().crash_drop_all());
-        assert_eq!(m.getattr(t2), Err(Error::NotFound));
+        assert_eq!(m.getattr(SV, t2), Err(Error::NotFound));
         assert_check_clean(&mut m, "crash before the link's commit");
-        m.lookup(root, b"named")
+        m.lookup(SV, root, b"named")
     };
     assert_eq!(before_link, Err(Error::NotFound));
     // After it: kept, also through a crash.
     fs.commit().unwrap();
     let mut m = mount(fs.device().crash_drop_all());
-    assert_eq!(m.lookup(root, b"named").unwrap(), t);
+    assert_eq!(m.lookup(SV, root, b"named").unwrap(), t);
     let mut buf = [0u8; 4];
-    assert_eq!(m.read(t, 0, &mut buf).unwrap(), 4);
+    assert_eq!(m.read(SV, t, 0, &mut buf).unwrap(), 4);
     assert_eq!(&buf, b"kept");
     assert_check_clean(&mut m, "linked tmpfile after a crash");
     let mut fs = mount(fs.unmount().unwrap());
-    assert_eq!(fs.getattr(t).unwrap().nlink, 1);
+    assert_eq!(fs.getattr(SV, t).unwrap().nlink, 1);
     assert_check_clean(&mut fs, "linked tmpfile after remount");
 }
 
@@ -95,12 +97,12 @@ fn linked_tmpfile_survives_evict_and_mount() {
 fn link_at_zero_links_without_orphan_item_does_not_abort() {
     let mut fs = mount(fresh(16 << 20));
     let root = fs.root_ino();
-    let t = fs.tmpfile(0o644, 0, 0, ts(1)).unwrap().ino;
+    let t = fs.tmpfile(SV, 0o644, 0, 0, ts(1)).unwrap().ino;
     {
         let (s, tree) = fs.raw_fs_tree();
         btree::delete(s, tree, &Key::new(ORPHAN_OBJECTID, ORPHAN_KEY, t)).unwrap();
     }
-    assert_eq!(fs.link(t, root, b"x", ts(2)).unwrap().nlink, 1);
+    assert_eq!(fs.link(SV, t, root, b"x", ts(2)).unwrap().nlink, 1);
     assert_eq!(fs.aborted(), None);
     assert_check_clean(&mut fs, "linked without an orphan item");
 }
@@ -109,29 +111,29 @@ fn link_at_zero_links_without_orphan_item_does_not_abort() {
 fn read_only_and_back() {
     let mut fs = mount(fresh(16 << 20));
     let root = fs.root_ino();
-    let f = fs.create(root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
-    fs.write(f, 0, b"pending", ts(1)).unwrap();
+    let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(SV, f, 0, b"pending", ts(1)).unwrap();
     let gen = fs.superblock().generation;
     fs.set_read_only(true).unwrap();
     // The pending change was committed on the way.
     assert_eq!(fs.superblock().generation, gen + 1);
     assert!(!fs.is_writable());
     let writes = fs.device().writes;
-    assert_eq!(fs.create(root, b"g", 0o644, 0, 0, 0, ts(2)).unwrap_err(), Error::ReadOnly);
-    assert_eq!(fs.write(f, 0, b"x", ts(2)).unwrap_err(), Error::ReadOnly);
-    assert_eq!(fs.fallocate(f, 0, 10, false, ts(2)).unwrap_err(), Error::ReadOnly);
-    assert_eq!(fs.tmpfile(0o600, 0, 0, ts(2)).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.create(SV, root, b"g", 0o644, 0, 0, 0, ts(2)).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.write(SV, f, 0, b"x", ts(2)).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.fallocate(SV, f, 0, 10, false, ts(2)).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.tmpfile(SV, 0o600, 0, 0, ts(2)).unwrap_err(), Error::ReadOnly);
     assert_eq!(fs.commit(), Err(Error::ReadOnly));
     let mut buf = [0u8; 7];
-    assert_eq!(fs.read(f, 0, &mut buf).unwrap(), 7);
+    assert_eq!(fs.read(SV, f, 0, &mut buf).unwrap(), 7);
     assert_eq!(&buf, b"pending");
     fs.set_read_only(true).unwrap();
     assert_eq!(fs.device().writes, writes);
     fs.set_read_only(false).unwrap();
     assert!(fs.is_writable());
-    fs.write(f, 0, b"P", ts(3)).unwrap();
+    fs.write(SV, f, 0, b"P", ts(3)).unwrap();
     let mut fs = mount(fs.unmount().unwrap());
-    assert_eq!(fs.read(f, 0, &mut buf).unwrap(), 7);
+    assert_eq!(fs.read(SV, f, 0, &mut buf).unwrap(), 7);
     assert_eq!(&buf, b"Pending");
     assert_check_clean(&mut fs, "after read-only round trip");
 }
@@ -140,17 +142,17 @@ fn read_only_and_back() {
 fn read_write_again_reclaims_orphans() {
     let mut fs = mount(fresh(16 << 20));
     let root = fs.root_ino();
-    let f = fs.create(root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
-    fs.write(f, 0, &[5u8; 30_000], ts(1)).unwrap();
+    let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(SV, f, 0, &[5u8; 30_000], ts(1)).unwrap();
     fs.commit().unwrap();
     let free = fs.statfs().free_blocks;
     // Unlinked while open, then the power goes.
-    fs.unlink(root, b"f", ts(2)).unwrap();
+    fs.unlink(SV, root, b"f", ts(2)).unwrap();
     fs.commit().unwrap();
     let mut fs = Filesystem::mount_with(fs.device().crash_drop_all(), ro()).unwrap();
-    assert_eq!(fs.getattr(f).unwrap().nlink, 0);
+    assert_eq!(fs.getattr(SV, f).unwrap().nlink, 0);
     fs.set_read_only(false).unwrap();
-    assert_eq!(fs.getattr(f), Err(Error::NotFound));
+    assert_eq!(fs.getattr(SV, f), Err(Error::NotFound));
     assert!(fs.statfs().free_blocks >= free + 7);
     assert_check_clean(&mut fs, "orphans reclaimed at read-write remount");
 }
@@ -172,45 +174,45 @@ fn read_write_is_refused_after_abort_or_for_ro_compat_features() {
     assert_eq!(fs.set_read_only(false), Err(Error::ReadOnly));
     assert!(!fs.is_writable());
     let root = fs.root_ino();
-    assert_eq!(fs.create(root, b"g", 0o644, 0, 0, 0, ts(2)).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.create(SV, root, b"g", 0o644, 0, 0, 0, ts(2)).unwrap_err(), Error::ReadOnly);
 }
 
 #[test]
 fn abort_stops_every_write_to_the_device() {
     let mut fs = mount(fresh(16 << 20));
     let root = fs.root_ino();
-    let f = fs.create(root, b"kept", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
-    fs.write(f, 0, &[1u8; 20_000], ts(1)).unwrap();
+    let f = fs.create(SV, root, b"kept", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(SV, f, 0, &[1u8; 20_000], ts(1)).unwrap();
     fs.commit().unwrap();
     let committed = visible(&mut mount(fs.device().crash_drop_all()));
     // Uncommitted work, then the shutdown.
-    let g = fs.create(root, b"lost", 0o644, 0, 0, 0, ts(2)).unwrap().ino;
-    fs.write(g, 0, &[2u8; 9000], ts(2)).unwrap();
-    fs.write(f, 0, b"changed", ts(2)).unwrap();
-    let t = fs.tmpfile(0o600, 0, 0, ts(2)).unwrap().ino;
+    let g = fs.create(SV, root, b"lost", 0o644, 0, 0, 0, ts(2)).unwrap().ino;
+    fs.write(SV, g, 0, &[2u8; 9000], ts(2)).unwrap();
+    fs.write(SV, f, 0, b"changed", ts(2)).unwrap();
+    let t = fs.tmpfile(SV, 0o600, 0, 0, ts(2)).unwrap().ino;
     let (writes, flushes, fua) = (fs.device().writes, fs.device().flushes, fs.device().fua_writes);
     fs.abort(Error::Io);
     fs.abort(Error::corrupt("second reason"));
     assert_eq!(fs.aborted(), Some(Error::Io));
     assert!(!fs.is_writable());
     // Every change and commit is refused...
-    assert_eq!(fs.create(root, b"x", 0o644, 0, 0, 0, ts(3)).unwrap_err(), Error::ReadOnly);
-    assert_eq!(fs.write(f, 0, b"y", ts(3)).unwrap_err(), Error::ReadOnly);
-    assert_eq!(fs.write_data(f, 0, b"y").unwrap_err(), Error::ReadOnly);
-    assert_eq!(fs.truncate(f, 0, ts(3)).unwrap_err(), Error::ReadOnly);
-    assert_eq!(fs.fallocate(f, 0, 1 << 20, false, ts(3)).unwrap_err(), Error::ReadOnly);
-    assert_eq!(fs.punch_hole(f, 0, 100, ts(3)).unwrap_err(), Error::ReadOnly);
-    assert_eq!(fs.unlink(root, b"kept", ts(3)).unwrap_err(), Error::ReadOnly);
-    assert_eq!(fs.set_xattr(f, b"user.a", b"v", 0, ts(3)).unwrap_err(), Error::ReadOnly);
-    assert_eq!(fs.evict(t).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.create(SV, root, b"x", 0o644, 0, 0, 0, ts(3)).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.write(SV, f, 0, b"y", ts(3)).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.write_data(SV, f, 0, b"y").unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.truncate(SV, f, 0, ts(3)).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.fallocate(SV, f, 0, 1 << 20, false, ts(3)).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.punch_hole(SV, f, 0, 100, ts(3)).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.unlink(SV, root, b"kept", ts(3)).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.set_xattr(SV, f, b"user.a", b"v", 0, ts(3)).unwrap_err(), Error::ReadOnly);
+    assert_eq!(fs.evict(SV, t).unwrap_err(), Error::ReadOnly);
     assert_eq!(fs.commit(), Err(Error::ReadOnly));
     assert_eq!(fs.set_read_only(true), Ok(()));
     // ...reads keep working on what is in memory...
     let mut buf = [0u8; 7];
-    assert_eq!(fs.read(f, 0, &mut buf).unwrap(), 7);
+    assert_eq!(fs.read(SV, f, 0, &mut buf).unwrap(), 7);
     assert_eq!(&buf, b"changed");
-    assert_eq!(fs.lookup(root, b"lost").unwrap(), g);
-    assert_eq!(fs.seek_data(g, 0).unwrap(), Some(0));
+    assert_eq!(fs.lookup(SV, root, b"lost").unwrap(), g);
+    assert_eq!(fs.seek_data(SV, g, 0).unwrap(), Some(0));
     // ...and nothing more reaches the device, unmount included.
     let dev = fs.unmount().unwrap();
     assert_eq!((dev.writes, dev.flushes, dev.fua_writes), (writes, flushes, fua));

@@ -11,6 +11,8 @@
 //! length); `FERROFS_FULL=1` runs more seeds, longer.
 
 mod common;
+use ferrofs_core::subvol::SubvolId;
+const SV: SubvolId = SubvolId::DEFAULT;
 use common::model::*;
 use common::*;
 use ferrofs_core::error::Error;
@@ -88,8 +90,8 @@ impl Run {
     /// Frees what the model freed (the VFS would evict it now).
     fn evict(&mut self, freed: Option<u64>) -> Result<(), String> {
         if let Some(ino) = freed {
-            self.fs().evict(ino).map_err(|e| format!("evict {ino}: {e:?}"))?;
-            if self.fs().getattr(ino) != Err(Error::NotFound) {
+            self.fs().evict(SV, ino).map_err(|e| format!("evict {ino}: {e:?}"))?;
+            if self.fs().getattr(SV, ino) != Err(Error::NotFound) {
                 return Err(format!("inode {ino} survived evict"));
             }
         }
@@ -117,7 +119,7 @@ impl Run {
                     _ => (0o100644, 0),
                 };
                 desc = format!("create {dir}/{} mode {mode:o}", String::from_utf8_lossy(&n[..n.len().min(8)]));
-                let r = self.fs().create(dir, &n, mode, rdev, 7, 8, now);
+                let r = self.fs().create(SV, dir, &n, mode, rdev, 7, 8, now);
                 let ino = r.as_ref().map(|a| a.ino).unwrap_or(0);
                 let body =
                     if mode & 0o170000 == 0o100000 { Body::File { data: vec![], blocks: Default::default() } } else { Body::Special };
@@ -127,7 +129,7 @@ impl Run {
             12..=17 => {
                 let n = name(&mut self.rng);
                 desc = format!("mkdir {dir}/{}", String::from_utf8_lossy(&n[..n.len().min(8)]));
-                let r = self.fs().mkdir(dir, &n, 0o750, 3, 4, now);
+                let r = self.fs().mkdir(SV, dir, &n, 0o750, 3, 4, now);
                 let ino = r.as_ref().map(|a| a.ino).unwrap_or(0);
                 let body = Body::Dir { entries: Default::default(), next_seq: 2, parent: dir };
                 let mr = self.m.new_inode(dir, &n, ino, 0o40750, 0, body, 3, 4);
@@ -138,7 +140,7 @@ impl Run {
                 let len = if self.rng.below(4) == 0 { 1 + self.rng.below(4095) as usize } else { 1 + self.rng.below(40) as usize };
                 let target: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
                 desc = format!("symlink {dir} len {len}");
-                let r = self.fs().symlink(dir, &n, &target, 1, 1, now);
+                let r = self.fs().symlink(SV, dir, &n, &target, 1, 1, now);
                 let ino = r.as_ref().map(|a| a.ino).unwrap_or(0);
                 let mr = self.m.new_inode(dir, &n, ino, 0o120777, 0, Body::Symlink(target), 1, 1);
                 self.same(&desc, r.map(|_| ()), mr)?;
@@ -155,7 +157,7 @@ impl Run {
                 let Some(ino) = self.pick(&cands) else { return Ok(()) };
                 let n = name(&mut self.rng);
                 desc = format!("link {ino} -> {dir}");
-                let r = self.fs().link(ino, dir, &n, now).map(|_| ());
+                let r = self.fs().link(SV, ino, dir, &n, now).map(|_| ());
                 let mr = self.m.link(ino, dir, &n);
                 self.same(&desc, r, mr)?;
             }
@@ -163,7 +165,7 @@ impl Run {
                 let Some((d, n, _)) = self.pick(&ents) else { return Ok(()) };
                 let n = if self.rng.below(10) == 0 { name(&mut self.rng) } else { n };
                 desc = format!("unlink {d}/{}", String::from_utf8_lossy(&n[..n.len().min(8)]));
-                let r = self.fs().unlink(d, &n, now);
+                let r = self.fs().unlink(SV, d, &n, now);
                 let mr = self.m.unlink(d, &n);
                 self.same(&desc, r, mr.map(|_| ()))?;
                 if let Ok(f) = mr {
@@ -173,7 +175,7 @@ impl Run {
             34..=38 => {
                 let Some((d, n, _)) = self.pick(&ents) else { return Ok(()) };
                 desc = format!("rmdir {d}/{}", String::from_utf8_lossy(&n[..n.len().min(8)]));
-                let r = self.fs().rmdir(d, &n, now);
+                let r = self.fs().rmdir(SV, d, &n, now);
                 let mr = self.m.rmdir(d, &n);
                 self.same(&desc, r.map(|_| ()), mr.map(|_| ()))?;
                 if let Ok(f) = mr {
@@ -196,7 +198,7 @@ impl Run {
                     String::from_utf8_lossy(&n),
                     String::from_utf8_lossy(&nn[..nn.len().min(8)])
                 );
-                let r = self.fs().rename(d, &n, nd, &nn, flags, now);
+                let r = self.fs().rename(SV, d, &n, nd, &nn, flags, now);
                 let mr = self.m.rename(d, &n, nd, &nn, flags);
                 self.same(&desc, r.map(|_| ()), mr.map(|_| ()))?;
                 if let Ok(f) = mr {
@@ -216,7 +218,7 @@ impl Run {
                 };
                 let data = self.rng.bytes(len);
                 desc = format!("write {ino} off {off} len {len}");
-                let r = self.fs().write(ino, off, &data, now);
+                let r = self.fs().write(SV, ino, off, &data, now);
                 let mr = self.m.write(ino, off, &data);
                 self.same(&desc, r, mr)?;
                 focus.push(ino);
@@ -226,7 +228,7 @@ impl Run {
                 let Some(ino) = self.pick(&files) else { return Ok(()) };
                 let size = if self.rng.below(2) == 0 { self.rng.below(64 << 10) } else { self.rng.below(300 << 10) };
                 desc = format!("truncate {ino} to {size}");
-                let r = self.fs().truncate(ino, size, now);
+                let r = self.fs().truncate(SV, ino, size, now);
                 let mr = self.m.truncate(ino, size);
                 self.same(&desc, r, mr)?;
                 focus.push(ino);
@@ -238,7 +240,7 @@ impl Run {
                 let uid = self.rng.below(5) as u32;
                 desc = format!("setattr {ino} mode {mode:o} uid {uid}");
                 let a = SetAttr { mode: Some(mode), uid: Some(uid), gid: Some(uid + 1), ..Default::default() };
-                let r = self.fs().setattr(ino, &a, now).map(|_| ());
+                let r = self.fs().setattr(SV, ino, &a, now).map(|_| ());
                 let i = self.m.inodes.get_mut(&ino).unwrap();
                 i.mode = (i.mode & 0o170000) | mode;
                 i.uid = uid;
@@ -257,7 +259,7 @@ impl Run {
                 let v = self.rng.bytes(len);
                 let flags = [0, 0, 1, 2][self.rng.below(4) as usize];
                 desc = format!("setxattr {ino} len {len} flags {flags}");
-                let r = self.fs().set_xattr(ino, &xn, &v, flags, now);
+                let r = self.fs().set_xattr(SV, ino, &xn, &v, flags, now);
                 let mr = self.m.set_xattr(ino, &xn, &v, flags);
                 self.same(&desc, r, mr)?;
                 focus.push(ino);
@@ -267,7 +269,7 @@ impl Run {
                 let ino = self.pick(&inos).unwrap();
                 let xn = format!("user.x{}", self.rng.below(6)).into_bytes();
                 desc = format!("removexattr {ino}");
-                let r = self.fs().remove_xattr(ino, &xn, now);
+                let r = self.fs().remove_xattr(SV, ino, &xn, now);
                 let mr = self.m.remove_xattr(ino, &xn);
                 self.same(&desc, r, mr)?;
             }
@@ -286,8 +288,8 @@ impl Run {
                     self.m.inodes.remove(&ino);
                     self.evict(Some(ino))?;
                 } else {
-                    self.fs().evict(ino).map_err(|e| format!("evict linked {ino}: {e:?}"))?;
-                    self.fs().getattr(ino).map_err(|e| format!("linked {ino} gone after evict: {e:?}"))?;
+                    self.fs().evict(SV, ino).map_err(|e| format!("evict linked {ino}: {e:?}"))?;
+                    self.fs().getattr(SV, ino).map_err(|e| format!("linked {ino} gone after evict: {e:?}"))?;
                 }
             }
             92..=96 => {
@@ -303,7 +305,7 @@ impl Run {
             100..=101 => {
                 let mode = [0o600, 0o100640, 0o40755][self.rng.below(3) as usize];
                 desc = format!("tmpfile mode {mode:o}");
-                match self.fs().tmpfile(mode, 5, 6, now) {
+                match self.fs().tmpfile(SV, mode, 5, 6, now) {
                     Err(Error::Invalid(_)) if mode & 0o170000 == 0o40000 => {}
                     Ok(a) if mode & 0o170000 != 0o40000 && a.nlink == 0 => self.m.tmpfile(a.ino, 0o100000 | (mode & 0o7777), 5, 6),
                     r => return Err(format!("{desc}: {r:?}")),
@@ -321,10 +323,10 @@ impl Run {
                 let keep = self.rng.below(2) == 0;
                 let (r, mr) = if op <= 105 {
                     desc = format!("fallocate {ino} off {off} len {len} keep_size {keep}");
-                    (self.fs().fallocate(ino, off, len, keep, now), self.m.fallocate(ino, off, len, keep))
+                    (self.fs().fallocate(SV, ino, off, len, keep, now), self.m.fallocate(ino, off, len, keep))
                 } else {
                     desc = format!("zero_range {ino} off {off} len {len} keep_size {keep}");
-                    (self.fs().zero_range(ino, off, len, keep, now), self.m.zero_range(ino, off, len, keep))
+                    (self.fs().zero_range(SV, ino, off, len, keep, now), self.m.zero_range(ino, off, len, keep))
                 };
                 self.same(&desc, r, mr)?;
                 focus.push(ino);
@@ -343,7 +345,7 @@ impl Run {
                     _ => 1 + self.rng.below(60_000),
                 };
                 desc = format!("punch_hole {ino} off {off} len {len}");
-                let r = self.fs().punch_hole(ino, off, len, now);
+                let r = self.fs().punch_hole(SV, ino, off, len, now);
                 let mr = self.m.punch_hole(ino, off, len);
                 self.same(&desc, r, mr)?;
                 focus.push(ino);
@@ -356,7 +358,7 @@ impl Run {
                 desc = "remount read-only and back".into();
                 self.fs().set_read_only(true).map_err(|e| format!("set_read_only(true): {e:?}"))?;
                 let root = self.m.root;
-                match self.fs().create(root, b"refused", 0o644, 0, 0, 0, now) {
+                match self.fs().create(SV, root, b"refused", 0o644, 0, 0, 0, now) {
                     Err(Error::ReadOnly) => {}
                     r => return Err(format!("create while read-only: {r:?}")),
                 }

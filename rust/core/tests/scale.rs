@@ -5,6 +5,8 @@
 //! writes). Everything runs on the in-memory simulated device.
 
 mod common;
+use ferrofs_core::subvol::SubvolId;
+const SV: SubvolId = SubvolId::DEFAULT;
 use common::*;
 use ferrofs_core::btree::{self, Cursor, Dir, TreeRoot};
 use ferrofs_core::error::Error;
@@ -21,7 +23,7 @@ fn big_btree() {
     let mut fs = mount(fresh(if full() { 1 << 30 } else { 256 << 20 }));
     let s = fs.store();
     let blk = s.new_node(1000, 0).unwrap();
-    let mut root = TreeRoot { id: 1000, block: blk, generation: s.gen, level: 0 };
+    let mut root = TreeRoot { id: 1000, block: blk, generation: s.gen, level: 0, last_snapshot: 0 };
     // Insert in a scrambled order so splits happen everywhere.
     let t = Instant::now();
     let keys: Vec<u64> = (0..n).map(|i| i * 3 + 7).collect();
@@ -87,11 +89,11 @@ fn big_directory() {
     let n: u64 = if full() { 100_000 } else { 10_000 };
     let mut fs = mount(fresh(if full() { 2 << 30 } else { 256 << 20 }));
     let root = fs.root_ino();
-    let d = fs.mkdir(root, b"big", 0o755, 0, 0, ts(1)).unwrap().ino;
+    let d = fs.mkdir(SV, root, b"big", 0o755, 0, 0, ts(1)).unwrap().ino;
     let t = Instant::now();
     let mut inos = Vec::with_capacity(n as usize);
     for i in 0..n {
-        inos.push(fs.create(d, format!("file-{i:08}").as_bytes(), 0o644, 0, 0, 0, ts(2)).unwrap().ino);
+        inos.push(fs.create(SV, d, format!("file-{i:08}").as_bytes(), 0o644, 0, 0, 0, ts(2)).unwrap().ino);
         if i % 1000 == 999 {
             fs.commit().unwrap();
         }
@@ -100,12 +102,12 @@ fn big_directory() {
     let tc = t.elapsed();
     let t = Instant::now();
     for i in (0..n).rev() {
-        assert_eq!(fs.lookup(d, format!("file-{i:08}").as_bytes()).unwrap(), inos[i as usize]);
+        assert_eq!(fs.lookup(SV, d, format!("file-{i:08}").as_bytes()).unwrap(), inos[i as usize]);
     }
     let tl = t.elapsed();
     let t = Instant::now();
     let mut count = 0u64;
-    fs.readdir(d, 0, &mut |_, _, _, _| {
+    fs.readdir(SV, d, 0, &mut |_, _, _, _| {
         count += 1;
         true
     })
@@ -119,8 +121,8 @@ fn big_directory() {
     let tck = t.elapsed();
     let t = Instant::now();
     for i in 0..n {
-        fs.unlink(d, format!("file-{i:08}").as_bytes(), ts(3)).unwrap();
-        fs.evict(inos[i as usize]).unwrap();
+        fs.unlink(SV, d, format!("file-{i:08}").as_bytes(), ts(3)).unwrap();
+        fs.evict(SV, inos[i as usize]).unwrap();
         if i % 1000 == 999 {
             fs.commit().unwrap();
         }
@@ -143,7 +145,7 @@ fn sparse_4gib_file() {
     let writes: u64 = if full() { 4096 } else { 512 };
     let mut fs = mount(fresh(8 << 30));
     let root = fs.root_ino();
-    let f = fs.create(root, b"sparse", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    let f = fs.create(SV, root, b"sparse", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
     let size = 4u64 << 30;
     let mut rng = Rng(11);
     let mut spots = Vec::new();
@@ -151,13 +153,13 @@ fn sparse_4gib_file() {
     for i in 0..writes {
         let off = rng.below(size - 8192);
         let data = format!("block {i} at {off}").into_bytes();
-        fs.write(f, off, &data, ts(2)).unwrap();
+        fs.write(SV, f, off, &data, ts(2)).unwrap();
         spots.push((off, data));
     }
-    fs.write(f, size - 5, b"tail!", ts(2)).unwrap();
+    fs.write(SV, f, size - 5, b"tail!", ts(2)).unwrap();
     fs.commit().unwrap();
     let tw = t.elapsed();
-    assert_eq!(fs.getattr(f).unwrap().size, size);
+    assert_eq!(fs.getattr(SV, f).unwrap().size, size);
     let dev = fs.unmount().unwrap();
     let mut fs = mount(dev);
     let t = Instant::now();
@@ -166,7 +168,7 @@ fn sparse_4gib_file() {
     let mut covered: Vec<(u64, u64)> = Vec::new();
     for (off, data) in spots.iter().rev() {
         let mut buf = vec![0u8; data.len()];
-        assert_eq!(fs.read(f, *off, &mut buf).unwrap(), data.len());
+        assert_eq!(fs.read(SV, f, *off, &mut buf).unwrap(), data.len());
         for (k, (&a, &b)) in buf.iter().zip(data.iter()).enumerate() {
             let at = off + k as u64;
             if !covered.iter().any(|&(s, l)| at >= s && at < s + l) {
@@ -176,14 +178,14 @@ fn sparse_4gib_file() {
         covered.push((*off, data.len() as u64));
     }
     let mut buf = vec![0u8; 5];
-    fs.read(f, size - 5, &mut buf).unwrap();
+    fs.read(SV, f, size - 5, &mut buf).unwrap();
     assert_eq!(&buf, b"tail!");
     let tr = t.elapsed();
-    let a = fs.getattr(f).unwrap();
+    let a = fs.getattr(SV, f).unwrap();
     assert!(a.blocks <= (writes + 1) * 2 * 8, "{} blocks allocated", a.blocks);
     assert_check_clean(&mut fs, "sparse file");
-    fs.truncate(f, 1 << 30, ts(3)).unwrap();
-    fs.truncate(f, 0, ts(3)).unwrap();
+    fs.truncate(SV, f, 1 << 30, ts(3)).unwrap();
+    fs.truncate(SV, f, 0, ts(3)).unwrap();
     fs.commit().unwrap();
     assert_check_clean(&mut fs, "sparse file truncated");
     println!(
@@ -200,14 +202,14 @@ fn bytes_per_small_commit() {
     let root = fs.root_ino();
     let mut last = 0;
     for i in 0..2000 {
-        last = fs.create(root, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+        last = fs.create(SV, root, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino;
     }
     fs.commit().unwrap();
     let before = fs.device().bytes_written;
     let writes = fs.device().writes;
     let flushes = fs.device().flushes;
     let a = ferrofs_core::fs::SetAttr { mode: Some(0o600), ..Default::default() };
-    fs.setattr(last, &a, ts(2)).unwrap();
+    fs.setattr(SV, last, &a, ts(2)).unwrap();
     fs.commit().unwrap();
     let bytes = fs.device().bytes_written - before;
     let w = fs.device().writes - writes;
@@ -220,18 +222,18 @@ fn bytes_per_small_commit() {
 fn offsets_up_to_the_maximum() {
     let mut fs = mount(fresh(64 << 20));
     let root = fs.root_ino();
-    let f = fs.create(root, b"far", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    let f = fs.create(SV, root, b"far", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
     let tib16 = 16u64 << 40;
-    fs.write(f, tib16 - 3, b"abcdef", ts(2)).unwrap();
+    fs.write(SV, f, tib16 - 3, b"abcdef", ts(2)).unwrap();
     let max = ferrofs_core::format::MAX_FILE_SIZE;
-    fs.write(f, max - 2, b"xyz", ts(2)).unwrap();
-    assert_eq!(fs.getattr(f).unwrap().size, max);
-    assert_eq!(fs.write(f, max, b"x", ts(2)), Err(Error::FileTooBig));
-    assert_eq!(fs.truncate(f, max + 1, ts(2)), Err(Error::FileTooBig));
+    fs.write(SV, f, max - 2, b"xyz", ts(2)).unwrap();
+    assert_eq!(fs.getattr(SV, f).unwrap().size, max);
+    assert_eq!(fs.write(SV, f, max, b"x", ts(2)), Err(Error::FileTooBig));
+    assert_eq!(fs.truncate(SV, f, max + 1, ts(2)), Err(Error::FileTooBig));
     let mut b = [0u8; 6];
-    fs.read(f, tib16 - 3, &mut b).unwrap();
+    fs.read(SV, f, tib16 - 3, &mut b).unwrap();
     assert_eq!(&b, b"abcdef");
-    fs.read(f, max - 4, &mut b).unwrap();
+    fs.read(SV, f, max - 4, &mut b).unwrap();
     assert_eq!(&b[..4], b"\0\0xy");
     fs.commit().unwrap();
     assert_check_clean(&mut fs, "far offsets");

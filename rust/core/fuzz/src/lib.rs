@@ -3,6 +3,8 @@
 //! small populated image the `mount` target damages, checksum resealing, and
 //! the per-type item decoding that the `node` and `items` targets share.
 
+use ferrofs_core::subvol::SubvolId;
+const SV: SubvolId = SubvolId::DEFAULT;
 use ferrofs_core::alloc_tree::decode_record;
 use ferrofs_core::device::BlockDevice;
 use ferrofs_core::error::{Error, Result};
@@ -119,29 +121,29 @@ pub fn sample_image() -> Vec<u8> {
     mkfs::format(&mut dev, &opts).expect("mkfs");
     let mut fs = Filesystem::mount(dev).expect("mount of a fresh image");
     let root = fs.root_ino();
-    let dir = fs.mkdir(root, b"dir", 0o755, 1, 1, ts(2)).expect("mkdir").ino;
-    let sub = fs.mkdir(dir, b"sub", 0o700, 1, 1, ts(2)).expect("mkdir").ino;
-    let big = fs.create(root, b"big", 0o644, 0, 0, 0, ts(3)).expect("create").ino;
+    let dir = fs.mkdir(SV, root, b"dir", 0o755, 1, 1, ts(2)).expect("mkdir").ino;
+    let sub = fs.mkdir(SV, dir, b"sub", 0o700, 1, 1, ts(2)).expect("mkdir").ino;
+    let big = fs.create(SV, root, b"big", 0o644, 0, 0, 0, ts(3)).expect("create").ino;
     let data: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
-    fs.write(big, 0, &data, ts(3)).expect("write");
+    fs.write(SV, big, 0, &data, ts(3)).expect("write");
     // A hole between two extents.
-    fs.write(big, 5 * PAGE as u64, b"tail", ts(3)).expect("write");
-    fs.set_xattr(big, b"user.small", b"v", 0, ts(3)).expect("xattr");
-    fs.set_xattr(big, b"user.large", &[7u8; 2500], 0, ts(3)).expect("xattr");
-    let small = fs.create(sub, b"small", 0o600, 0, 0, 0, ts(4)).expect("create").ino;
-    fs.write(small, 0, b"hello", ts(4)).expect("write");
-    fs.link(small, root, b"hardlink", ts(4)).expect("link");
-    fs.symlink(root, b"short", b"dir/sub/small", 0, 0, ts(5)).expect("symlink");
-    fs.symlink(dir, b"long", &[b'z'; 3000], 0, 0, ts(5)).expect("symlink");
-    fs.mknod(root, b"fifo", S_IFIFO | 0o644, 0, 0, 0, ts(6)).expect("mknod");
-    fs.mknod(root, b"chr", S_IFCHR | 0o644, 0x0103, 0, 0, ts(6)).expect("mknod");
+    fs.write(SV, big, 5 * PAGE as u64, b"tail", ts(3)).expect("write");
+    fs.set_xattr(SV, big, b"user.small", b"v", 0, ts(3)).expect("xattr");
+    fs.set_xattr(SV, big, b"user.large", &[7u8; 2500], 0, ts(3)).expect("xattr");
+    let small = fs.create(SV, sub, b"small", 0o600, 0, 0, 0, ts(4)).expect("create").ino;
+    fs.write(SV, small, 0, b"hello", ts(4)).expect("write");
+    fs.link(SV, small, root, b"hardlink", ts(4)).expect("link");
+    fs.symlink(SV, root, b"short", b"dir/sub/small", 0, 0, ts(5)).expect("symlink");
+    fs.symlink(SV, dir, b"long", &[b'z'; 3000], 0, 0, ts(5)).expect("symlink");
+    fs.mknod(SV, root, b"fifo", S_IFIFO | 0o644, 0, 0, 0, ts(6)).expect("mknod");
+    fs.mknod(SV, root, b"chr", S_IFCHR | 0o644, 0x0103, 0, 0, ts(6)).expect("mknod");
     for i in 0..24 {
-        fs.create(dir, format!("entry-{i:02}").as_bytes(), 0o644, 0, 0, 0, ts(7)).expect("create");
+        fs.create(SV, dir, format!("entry-{i:02}").as_bytes(), 0o644, 0, 0, 0, ts(7)).expect("create");
     }
     // Unlinked while (notionally) open: stays on the orphan list.
-    let gone = fs.create(root, b"gone", 0o644, 0, 0, 0, ts(8)).expect("create").ino;
-    fs.write(gone, 0, &[1u8; 5000], ts(8)).expect("write");
-    fs.unlink(root, b"gone", ts(8)).expect("unlink");
+    let gone = fs.create(SV, root, b"gone", 0o644, 0, 0, 0, ts(8)).expect("create").ino;
+    fs.write(SV, gone, 0, &[1u8; 5000], ts(8)).expect("write");
+    fs.unlink(SV, root, b"gone", ts(8)).expect("unlink");
     fs.unmount().expect("unmount").into_image()
 }
 
@@ -206,30 +208,30 @@ fn now() -> ferrofs_core::format::Timespec {
 /// Every read the VFS could make, from the root down; all errors are fine.
 pub fn read_everything(fs: &mut Filesystem<MemDev<'_>>) {
     let root = fs.root_ino();
-    let _ = fs.getattr(root);
+    let _ = fs.getattr(SV, root);
     let mut todo = vec![root];
     let mut seen = BTreeSet::from([root]);
     let mut buf = vec![0u8; MAX_READ];
     while let Some(dir) = todo.pop() {
         let mut ents = Vec::new();
-        let _ = fs.readdir(dir, 0, &mut |name, ino, ty, _| {
+        let _ = fs.readdir(SV, dir, 0, &mut |name, ino, ty, _| {
             ents.push((name.to_vec(), ino, ty));
             ents.len() < MAX_ENTRIES
         });
-        let _ = fs.lookup(dir, b"no such name");
+        let _ = fs.lookup(SV, dir, b"no such name");
         for (name, ino, ty) in ents {
-            let _ = fs.lookup(dir, &name);
+            let _ = fs.lookup(SV, dir, &name);
             if seen.len() >= MAX_INODES || !seen.insert(ino) {
                 continue;
             }
-            let Ok(attr) = fs.getattr(ino) else { continue };
+            let Ok(attr) = fs.getattr(SV, ino) else { continue };
             match attr.file_type() {
                 FileType::Regular => {
-                    let _ = fs.read(ino, 0, &mut buf);
-                    let _ = fs.read(ino, attr.size.saturating_sub(100), &mut buf[..4096]);
+                    let _ = fs.read(SV, ino, 0, &mut buf);
+                    let _ = fs.read(SV, ino, attr.size.saturating_sub(100), &mut buf[..4096]);
                 }
                 FileType::Symlink => {
-                    let _ = fs.readlink(ino);
+                    let _ = fs.readlink(SV, ino);
                 }
                 FileType::Dir if ty == FileType::Dir => todo.push(ino),
                 _ => {}
@@ -240,12 +242,12 @@ pub fn read_everything(fs: &mut Filesystem<MemDev<'_>>) {
 }
 
 fn read_xattrs(fs: &mut Filesystem<MemDev<'_>>, ino: u64, buf: &mut [u8]) {
-    let Ok(n) = fs.list_xattr(ino, &mut []) else { return };
+    let Ok(n) = fs.list_xattr(SV, ino, &mut []) else { return };
     let mut names = vec![0u8; n.min(MAX_READ)];
-    let Ok(n) = fs.list_xattr(ino, &mut names) else { return };
+    let Ok(n) = fs.list_xattr(SV, ino, &mut names) else { return };
     for name in names[..n.min(names.len())].split(|&c| c == 0).filter(|s| !s.is_empty()) {
-        let _ = fs.get_xattr(ino, name, &mut []);
-        let _ = fs.get_xattr(ino, name, buf);
+        let _ = fs.get_xattr(SV, ino, name, &mut []);
+        let _ = fs.get_xattr(SV, ino, name, buf);
     }
 }
 
@@ -253,13 +255,13 @@ fn read_xattrs(fs: &mut Filesystem<MemDev<'_>>, ino: u64, buf: &mut [u8]) {
 /// truncate, rename and unlink.
 pub fn change_things(fs: &mut Filesystem<MemDev<'_>>) {
     let root = fs.root_ino();
-    let Ok(a) = fs.create(root, b"fuzz-new", S_IFREG | 0o644, 0, 0, 0, now()) else { return };
-    let _ = fs.write(a.ino, 3000, &[9u8; 6000], now());
-    let _ = fs.set_xattr(a.ino, b"user.fuzz", b"value", 0, now());
-    if let Ok(big) = fs.lookup(root, b"big") {
-        let _ = fs.setattr(big, &SetAttr { size: Some(100), ..Default::default() }, now());
+    let Ok(a) = fs.create(SV, root, b"fuzz-new", S_IFREG | 0o644, 0, 0, 0, now()) else { return };
+    let _ = fs.write(SV, a.ino, 3000, &[9u8; 6000], now());
+    let _ = fs.set_xattr(SV, a.ino, b"user.fuzz", b"value", 0, now());
+    if let Ok(big) = fs.lookup(SV, root, b"big") {
+        let _ = fs.setattr(SV, big, &SetAttr { size: Some(100), ..Default::default() }, now());
     }
-    let _ = fs.rename(root, b"fuzz-new", root, b"short", 0, now());
-    let _ = fs.unlink(root, b"hardlink", now());
+    let _ = fs.rename(SV, root, b"fuzz-new", root, b"short", 0, now());
+    let _ = fs.unlink(SV, root, b"hardlink", now());
     let _ = fs.commit();
 }

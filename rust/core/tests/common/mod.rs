@@ -5,6 +5,8 @@
 //! kept, partly kept, or applied out of order); a seeded RNG; helpers.
 #![allow(dead_code)]
 
+use ferrofs_core::subvol::SubvolId;
+const SV: SubvolId = SubvolId::DEFAULT;
 use ferrofs_core::device::BlockDevice;
 use ferrofs_core::error::{Error, Result};
 use ferrofs_core::format::Timespec;
@@ -236,7 +238,7 @@ pub fn visible(fs: &mut Filesystem<SimDev>) -> std::collections::BTreeMap<String
     let mut out = std::collections::BTreeMap::new();
     let mut todo = vec![(String::from("/"), fs.root_ino())];
     while let Some((path, ino)) = todo.pop() {
-        let a = fs.getattr(ino).unwrap_or_else(|e| panic!("getattr {path}: {e:?}"));
+        let a = fs.getattr(SV, ino).unwrap_or_else(|e| panic!("getattr {path}: {e:?}"));
         let mut d = format!(
             "ino {} mode {:o} uid {} gid {} nlink {} size {} blocks {} rdev {}",
             ino, a.mode, a.uid, a.gid, a.nlink, a.size, a.blocks, a.rdev
@@ -244,7 +246,7 @@ pub fn visible(fs: &mut Filesystem<SimDev>) -> std::collections::BTreeMap<String
         match a.file_type() {
             FileType::Dir => {
                 let mut ents = Vec::new();
-                fs.readdir(ino, 0, &mut |n, i, t, c| {
+                fs.readdir(SV, ino, 0, &mut |n, i, t, c| {
                     ents.push((n.to_vec(), i, t, c));
                     true
                 })
@@ -256,25 +258,25 @@ pub fn visible(fs: &mut Filesystem<SimDev>) -> std::collections::BTreeMap<String
             }
             FileType::Regular => {
                 let mut buf = vec![0u8; a.size as usize];
-                let n = fs.read(ino, 0, &mut buf).unwrap_or_else(|e| panic!("read {path}: {e:?}"));
+                let n = fs.read(SV, ino, 0, &mut buf).unwrap_or_else(|e| panic!("read {path}: {e:?}"));
                 assert_eq!(n as u64, a.size);
                 d.push_str(&format!(" data {:x}", fnv(&buf)));
             }
             FileType::Symlink => {
-                let t = fs.readlink(ino).unwrap_or_else(|e| panic!("readlink {path}: {e:?}"));
+                let t = fs.readlink(SV, ino).unwrap_or_else(|e| panic!("readlink {path}: {e:?}"));
                 d.push_str(&format!(" target {:x}", fnv(&t)));
             }
             _ => {}
         }
-        let n = fs.list_xattr(ino, &mut []).unwrap();
+        let n = fs.list_xattr(SV, ino, &mut []).unwrap();
         let mut names = vec![0u8; n];
-        fs.list_xattr(ino, &mut names).unwrap();
+        fs.list_xattr(SV, ino, &mut names).unwrap();
         let mut names: Vec<&[u8]> = names.split(|&c| c == 0).filter(|s| !s.is_empty()).collect();
         names.sort();
         for x in names {
-            let len = fs.get_xattr(ino, x, &mut []).unwrap();
+            let len = fs.get_xattr(SV, ino, x, &mut []).unwrap();
             let mut v = vec![0u8; len];
-            fs.get_xattr(ino, x, &mut v).unwrap();
+            fs.get_xattr(SV, ino, x, &mut v).unwrap();
             d.push_str(&format!(" x:{}={:x}", String::from_utf8_lossy(x), fnv(&v)));
         }
         out.insert(path, d);

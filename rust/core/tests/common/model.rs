@@ -3,6 +3,8 @@
 //! implements, and a comparison of its visible state with the core's.
 #![allow(dead_code)]
 
+use ferrofs_core::subvol::SubvolId;
+const SV: SubvolId = SubvolId::DEFAULT;
 use super::SimDev;
 use ferrofs_core::error::Error;
 use ferrofs_core::format::FileType;
@@ -443,7 +445,7 @@ impl Model {
 /// otherwise only for `focus`.
 pub fn compare(fs: &mut Filesystem<SimDev>, m: &Model, data: bool, focus: &[u64]) -> Result<(), String> {
     for (&ino, i) in &m.inodes {
-        let a = fs.getattr(ino).map_err(|e| format!("getattr {ino}: {e:?}"))?;
+        let a = fs.getattr(SV, ino).map_err(|e| format!("getattr {ino}: {e:?}"))?;
         let want = (i.mode, i.uid, i.gid, i.nlink, i.size(), i.rdev);
         let got = (a.mode, a.uid, a.gid, a.nlink, a.size, a.rdev);
         if want != got {
@@ -452,7 +454,7 @@ pub fn compare(fs: &mut Filesystem<SimDev>, m: &Model, data: bool, focus: &[u64]
         match &i.body {
             Body::Dir { entries, .. } => {
                 let mut got = Vec::new();
-                fs.readdir(ino, 0, &mut |n, i, t, c| {
+                fs.readdir(SV, ino, 0, &mut |n, i, t, c| {
                     got.push((c - 1, n.to_vec(), i, t));
                     true
                 })
@@ -462,7 +464,7 @@ pub fn compare(fs: &mut Filesystem<SimDev>, m: &Model, data: bool, focus: &[u64]
                     return Err(format!("dir {ino}: model {want:?}\n core {got:?}"));
                 }
                 for (n, i) in entries.values() {
-                    let l = fs.lookup(ino, n).map_err(|e| format!("lookup {ino}/{:?}: {e:?}", String::from_utf8_lossy(n)))?;
+                    let l = fs.lookup(SV, ino, n).map_err(|e| format!("lookup {ino}/{:?}: {e:?}", String::from_utf8_lossy(n)))?;
                     if l != *i {
                         return Err(format!("lookup {ino}/{n:?} gave {l}, want {i}"));
                     }
@@ -477,7 +479,7 @@ pub fn compare(fs: &mut Filesystem<SimDev>, m: &Model, data: bool, focus: &[u64]
                 }
                 if data || focus.contains(&ino) {
                     let mut buf = vec![0xeeu8; d.len() + 100];
-                    let n = fs.read(ino, 0, &mut buf).map_err(|e| format!("read {ino}: {e:?}"))?;
+                    let n = fs.read(SV, ino, 0, &mut buf).map_err(|e| format!("read {ino}: {e:?}"))?;
                     if n != d.len() || buf[..n] != d[..] {
                         let first = (0..n.min(d.len())).find(|&k| buf[k] != d[k]);
                         return Err(format!("file {ino}: content differs (len {} vs {}), first at {first:?}", d.len(), n));
@@ -485,16 +487,16 @@ pub fn compare(fs: &mut Filesystem<SimDev>, m: &Model, data: bool, focus: &[u64]
                 }
             }
             Body::Symlink(t) => {
-                let got = fs.readlink(ino).map_err(|e| format!("readlink {ino}: {e:?}"))?;
+                let got = fs.readlink(SV, ino).map_err(|e| format!("readlink {ino}: {e:?}"))?;
                 if got[..] != t[..] {
                     return Err(format!("symlink {ino} differs"));
                 }
             }
             Body::Special => {}
         }
-        let n = fs.list_xattr(ino, &mut []).map_err(|e| format!("listxattr {ino}: {e:?}"))?;
+        let n = fs.list_xattr(SV, ino, &mut []).map_err(|e| format!("listxattr {ino}: {e:?}"))?;
         let mut buf = vec![0u8; n];
-        fs.list_xattr(ino, &mut buf).unwrap();
+        fs.list_xattr(SV, ino, &mut buf).unwrap();
         let mut names: Vec<Vec<u8>> = buf.split(|&c| c == 0).filter(|s| !s.is_empty()).map(|s| s.to_vec()).collect();
         names.sort();
         let want: Vec<Vec<u8>> = i.xattrs.keys().cloned().collect();
@@ -504,7 +506,7 @@ pub fn compare(fs: &mut Filesystem<SimDev>, m: &Model, data: bool, focus: &[u64]
         if data || focus.contains(&ino) {
             for (k, v) in &i.xattrs {
                 let mut b = vec![0u8; v.len()];
-                let n = fs.get_xattr(ino, k, &mut b).map_err(|e| format!("getxattr {ino}: {e:?}"))?;
+                let n = fs.get_xattr(SV, ino, k, &mut b).map_err(|e| format!("getxattr {ino}: {e:?}"))?;
                 if n != v.len() || b != *v {
                     return Err(format!("xattr {k:?} of {ino} differs"));
                 }
@@ -523,7 +525,7 @@ fn compare_map(fs: &mut Filesystem<SimDev>, m: &Model, ino: u64, blocks: &BTreeS
     let mut disk = BTreeSet::new();
     let mut last_end = 0;
     let mut bad = None;
-    fs.extents(ino, 0, &mut |l, p, n| {
+    fs.extents(SV, ino, 0, &mut |l, p, n| {
         if l < last_end || l % BS != 0 || p % BS != 0 || n == 0 || n % BS != 0 {
             bad = Some((l, p, n));
         }
@@ -550,8 +552,8 @@ fn compare_map(fs: &mut Filesystem<SimDev>, m: &Model, ino: u64, blocks: &BTreeS
         probes.extend([b * BS, (b * BS).saturating_sub(1), b * BS + BS - 1, b * BS + BS]);
     }
     for off in probes {
-        let d = fs.seek_data(ino, off).map_err(|e| format!("seek_data {ino} {off}: {e:?}"))?;
-        let h = fs.seek_hole(ino, off).map_err(|e| format!("seek_hole {ino} {off}: {e:?}"))?;
+        let d = fs.seek_data(SV, ino, off).map_err(|e| format!("seek_data {ino} {off}: {e:?}"))?;
+        let h = fs.seek_hole(SV, ino, off).map_err(|e| format!("seek_hole {ino} {off}: {e:?}"))?;
         let (wd, wh) = (m.seek_data(ino, off), m.seek_hole(ino, off));
         if (d, h) != (wd, wh) {
             return Err(format!("file {ino} size {size} at {off}: core seek_data/seek_hole {d:?}/{h}, model {wd:?}/{wh}"));
