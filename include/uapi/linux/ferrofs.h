@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * ferrofs ioctls: subvolumes and snapshots. The argument structures and
+ * numbers of every ferrofs-specific ioctl; C programs include this file,
+ * the kernel module and the ferrofs tool follow it field for field.
+ * Documentation/filesystems/ferrofs.rst describes each call.
+ *
+ * Every structure has reserved fields that must be zero on input (EINVAL
+ * otherwise), so later versions can give them a meaning.
+ */
+#ifndef _UAPI_LINUX_FERROFS_H
+#define _UAPI_LINUX_FERROFS_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define FERROFS_IOCTL_MAGIC 0xf5
+
+/* Longest subvolume name, as for any directory entry. */
+#define FERROFS_SUBVOL_NAME_MAX 255
+
+/* Subvolume flag: read-only (every change fails with EROFS). */
+#define FERROFS_SUBVOL_RDONLY (1ULL << 1)
+
+/* The default subvolume, the one mkfs makes. */
+#define FERROFS_FS_TREE_OBJECTID 5ULL
+
+/*
+ * Create, snapshot and delete. The ioctl is made on an open directory
+ * (the parent of the new or deleted name).
+ *
+ * SUBVOL_CREATE: creates an empty subvolume "name" in the directory.
+ * SNAP_CREATE:   snapshots the subvolume that "fd" (an open file or
+ *                directory) belongs to as "name" in the directory;
+ *                flags may hold FERROFS_SUBVOL_RDONLY.
+ * SUBVOL_DELETE: deletes subvolume "name" in the directory; its space is
+ *                freed in the background. Needs CAP_SYS_ADMIN.
+ * The id of the new subvolume is returned in "subvolid".
+ */
+struct ferrofs_ioctl_vol_args {
+	__s64 fd;		/* in: snapshot source (SNAP_CREATE); else 0 */
+	__u64 flags;		/* in: FERROFS_SUBVOL_RDONLY (SNAP_CREATE); else 0 */
+	__u64 subvolid;		/* out: the new subvolume's id */
+	__u64 reserved[5];	/* must be zero */
+	char name[FERROFS_SUBVOL_NAME_MAX + 1];	/* NUL-terminated */
+};
+
+struct ferrofs_ioctl_timespec {
+	__s64 sec;
+	__u32 nsec;
+	__u32 reserved;
+};
+
+/*
+ * GET_SUBVOL_INFO: on any open file or directory, what the subvolume it
+ * belongs to is. LIST_SUBVOLS fills an array of these.
+ */
+struct ferrofs_ioctl_subvol_info {
+	__u64 subvolid;
+	__u64 parent_id;	/* subvolume holding its name; 0 for the default */
+	__u64 dirid;		/* directory in the parent holding the name */
+	__u64 flags;		/* FERROFS_SUBVOL_RDONLY */
+	__u64 generation;	/* generation of its tree's root */
+	__u64 ctransid;		/* transaction of the last change */
+	__u64 otransid;		/* transaction that created it */
+	__u64 stransid;		/* sender's transaction (received subvolumes) */
+	__u64 rtransid;		/* transaction that received it */
+	__u8 uuid[16];
+	__u8 parent_uuid[16];	/* the snapshot's source; zero if none */
+	__u8 received_uuid[16];
+	struct ferrofs_ioctl_timespec ctime;
+	struct ferrofs_ioctl_timespec otime;
+	struct ferrofs_ioctl_timespec stime;
+	struct ferrofs_ioctl_timespec rtime;
+	__u64 reserved[8];
+	char name[FERROFS_SUBVOL_NAME_MAX + 1];	/* empty for the default */
+};
+
+/*
+ * LIST_SUBVOLS: on any open file or directory of the filesystem, the live
+ * subvolumes with ids >= start_id, in id order, at most "count" of them,
+ * written to the array at "entries". On return "count" is how many were
+ * written and FERROFS_LIST_MORE in "flags" says more follow (call again
+ * with start_id one past the last id). Needs CAP_SYS_ADMIN.
+ */
+#define FERROFS_LIST_MORE (1U << 0)
+
+struct ferrofs_ioctl_subvol_list {
+	__u64 start_id;		/* in */
+	__u32 count;		/* in: room in entries; out: entries written */
+	__u32 flags;		/* in: zero; out: FERROFS_LIST_MORE */
+	__u64 entries;		/* in: user pointer to struct ferrofs_ioctl_subvol_info[count] */
+	__u64 reserved[4];	/* must be zero */
+};
+
+#define FERROFS_IOC_SUBVOL_CREATE _IOWR(FERROFS_IOCTL_MAGIC, 1, struct ferrofs_ioctl_vol_args)
+#define FERROFS_IOC_SNAP_CREATE _IOWR(FERROFS_IOCTL_MAGIC, 2, struct ferrofs_ioctl_vol_args)
+#define FERROFS_IOC_SUBVOL_DELETE _IOW(FERROFS_IOCTL_MAGIC, 3, struct ferrofs_ioctl_vol_args)
+/* Flags of the subvolume an open file belongs to (FERROFS_SUBVOL_RDONLY). */
+#define FERROFS_IOC_SUBVOL_GETFLAGS _IOR(FERROFS_IOCTL_MAGIC, 4, __u64)
+/* Sets them: the owner of the subvolume's root directory or CAP_SYS_ADMIN. */
+#define FERROFS_IOC_SUBVOL_SETFLAGS _IOW(FERROFS_IOCTL_MAGIC, 5, __u64)
+#define FERROFS_IOC_GET_SUBVOL_INFO _IOR(FERROFS_IOCTL_MAGIC, 6, struct ferrofs_ioctl_subvol_info)
+#define FERROFS_IOC_LIST_SUBVOLS _IOWR(FERROFS_IOCTL_MAGIC, 7, struct ferrofs_ioctl_subvol_list)
+
+#endif /* _UAPI_LINUX_FERROFS_H */
