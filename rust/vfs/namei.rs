@@ -292,7 +292,13 @@ fn remove(dir: Locked<'_>, dentry: &Dentry, victim: Locked<'_>, is_dir: bool) ->
     let name = checked_name(dentry)?;
     let dir_ino = dir.ino();
     let t = now();
-    dir.info().with_core(|fs| if is_dir { fs.rmdir(crate::subvol::SubvolId::DEFAULT, dir_ino, name, t) } else { fs.unlink(crate::subvol::SubvolId::DEFAULT, dir_ino, name, t) })?;
+    dir.info().with_core(|fs| {
+        if is_dir {
+            fs.rmdir(crate::subvol::SubvolId::DEFAULT, dir_ino, name, t)
+        } else {
+            fs.unlink(crate::subvol::SubvolId::DEFAULT, dir_ino, name, t)
+        }
+    })?;
     resync(dir)?;
     // The last name may be gone: the inode lives on as an orphan until
     // evict, so its attributes can still be read.

@@ -714,7 +714,8 @@ fn set_flags(inode: Locked<'_>, fa: &FileAttr) -> Result {
     let old = info.with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, ino))?.flags;
     let flags = new_flags(old, wanted)?;
     let t = now();
-    let attr = info.with_core(|fs| fs.setattr(crate::subvol::SubvolId::DEFAULT, ino, &SetAttr { flags: Some(flags), ..SetAttr::default() }, t))?;
+    let attr =
+        info.with_core(|fs| fs.setattr(crate::subvol::SubvolId::DEFAULT, ino, &SetAttr { flags: Some(flags), ..SetAttr::default() }, t))?;
     inode.refresh(&attr);
     // SAFETY: the inode is live and locked (`Locked`).
     unsafe { apply_flags(inode.as_ptr(), attr.flags) };

@@ -116,6 +116,26 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(None)
     }
 
+    /// Every name of inode `ino`, from its back-references: `(directory,
+    /// name)`, in key order.
+    pub fn names_of(&mut self, sv: SubvolId, ino: u64) -> Result<TryVec<(u64, TryVec<u8>)>> {
+        self.enter(sv)?;
+        self.read_inode(ino)?;
+        let root = self.sv.root;
+        let mut out = TryVec::new();
+        let mut c = Cursor::new(Key::new(ino, INODE_REF_KEY, 0), Dir::Forward);
+        while let Some((k, d)) = c.next(&mut self.s, &root)? {
+            if k.objectid != ino || k.ty != INODE_REF_KEY {
+                break;
+            }
+            let r = NameRef::decode(d).at_ino(ino)?;
+            let mut name = TryVec::new();
+            name.try_extend_from_slice(r.name)?;
+            out.try_push((r.dir, name))?;
+        }
+        Ok(out)
+    }
+
     fn add_inode_ref(&mut self, ino: u64, dir: u64, seq: u64, name: &[u8]) -> Result<()> {
         let root = self.sv.root;
         let off = free_slot(&mut self.s, &root, ino, INODE_REF_KEY, NameRef::hash(dir, name))?;

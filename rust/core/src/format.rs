@@ -91,6 +91,11 @@ pub fn is_fs_tree(id: u64) -> bool {
     id == FS_TREE_ID || (FIRST_SUBVOL_ID..=LAST_SUBVOL_ID).contains(&id)
 }
 
+/// Inode number of the stand-in a snapshot shows for a subvolume entry it
+/// copied from its source: an empty directory, as the nested subvolume is
+/// not part of the snapshot. No inode item has this number.
+pub const EMPTY_SUBVOL_DIR_INO: u64 = 2;
+
 /// Inode number of the root directory of every subvolume.
 pub const ROOT_DIR_INO: u64 = 256;
 /// Inode numbers stay below this (room above for special object ids).

@@ -454,6 +454,11 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Attributes of an inode.
     pub fn getattr(&mut self, sv: SubvolId, ino: u64) -> Result<InodeAttr> {
         self.enter(sv)?;
+        if ino == EMPTY_SUBVOL_DIR_INO {
+            let t = self.sv.item.otime;
+            let it = InodeItem { mode: S_IFDIR | 0o755, nlink: 2, atime: t, mtime: t, ctime: t, btime: t, ..Default::default() };
+            return Ok(self.attr_of(ino, &it));
+        }
         let it = self.read_inode(ino)?;
         Ok(self.attr_of(ino, &it))
     }
@@ -478,9 +483,13 @@ impl<D: BlockDevice> Filesystem<D> {
         if name.len() > NAME_MAX {
             return Err(Error::NameTooLong);
         }
+        if dir == EMPTY_SUBVOL_DIR_INO {
+            return Err(Error::NotFound);
+        }
         self.read_dir_inode(dir)?;
         match self.find_entry(dir, name)? {
-            Some(e) if e.subvol => Ok((SubvolId(e.ino), ROOT_DIR_INO)),
+            Some(e) if e.subvol && self.names_subvolume(SubvolId(e.ino))? => Ok((SubvolId(e.ino), ROOT_DIR_INO)),
+            Some(e) if e.subvol => Ok((sv, EMPTY_SUBVOL_DIR_INO)),
             Some(e) => Ok((sv, e.ino)),
             None => Err(Error::NotFound),
         }
@@ -491,6 +500,9 @@ impl<D: BlockDevice> Filesystem<D> {
     /// cookie never changes while it exists, and new entries get larger ones.
     pub fn readdir(&mut self, sv: SubvolId, dir: u64, cookie: u64, emit: &mut DirEmit<'_>) -> Result<()> {
         self.enter(sv)?;
+        if dir == EMPTY_SUBVOL_DIR_INO {
+            return Ok(());
+        }
         self.read_dir_inode(dir)?;
         let root = self.sv.root;
         let mut c = Cursor::new(Key::new(dir, DIR_SEQ_KEY, cookie.max(2)), Dir::Forward);
@@ -499,6 +511,8 @@ impl<D: BlockDevice> Filesystem<D> {
                 break;
             }
             let e = DirEntry::decode(d)?;
+            // Readdir's inode numbers are hints (lookup gives the real one):
+            // a subvolume entry reports its root directory's.
             let ino = if e.subvol { ROOT_DIR_INO } else { e.ino };
             if !emit(e.name, ino, e.ty, k.offset.saturating_add(1)) {
                 break;

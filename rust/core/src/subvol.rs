@@ -207,6 +207,14 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(SubvolId(id))
     }
 
+    /// Whether the active subvolume holds the name of subvolume `child`
+    /// (its `ROOT_REF`). A subvolume entry without one was copied into a
+    /// snapshot from its source: it names nothing there.
+    pub(crate) fn names_subvolume(&mut self, child: SubvolId) -> Result<bool> {
+        let rt = self.s.root_tree;
+        Ok(btree::get_len(&mut self.s, &rt, &Key::new(self.sv.id.0, ROOT_REF_KEY, child.0))?.is_some())
+    }
+
     /// Names subvolume `child` in directory `dir` of the active subvolume:
     /// the entry, then `ROOT_REF` and `ROOT_BACKREF` with its sequence number.
     fn link_subvolume(&mut self, child: SubvolId, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
@@ -374,6 +382,11 @@ impl<D: BlockDevice> Filesystem<D> {
     /// directory is empty (as `delete_subvolume` does, which does not ask).
     pub(crate) fn rmdir_subvolume(&mut self, dir: u64, f: &crate::dir::Found, name: &[u8], now: Timespec) -> Result<()> {
         let child = SubvolId(f.ino);
+        if !self.names_subvolume(child)? {
+            // A copied entry: only the name goes.
+            self.reserve_delete(crate::dir::ENTRY_ITEMS)?;
+            return self.remove_entry(dir, f, name, now);
+        }
         let parent = self.sv.id;
         self.enter(child)?;
         let empty = self.dir_is_empty(ROOT_DIR_INO);
@@ -396,7 +409,7 @@ impl<D: BlockDevice> Filesystem<D> {
             }
             fs.read_dir_inode(dir)?;
             let f = fs.find_entry(dir, name)?.ok_or(Error::NotFound)?;
-            if !f.subvol {
+            if !f.subvol || !fs.names_subvolume(SubvolId(f.ino))? {
                 return Err(Error::Invalid("not a subvolume"));
             }
             fs.unlink_subvolume(dir, &f, name, now)?;
@@ -465,6 +478,11 @@ impl<D: BlockDevice> Filesystem<D> {
     /// this tree references is entered, and freed once all its children
     /// are; a leaf's data extents lose one reference each.
     pub fn drop_step(&mut self) -> Result<bool> {
+        self.drop_step_limited(DROP_STEP_NODES)
+    }
+
+    /// `drop_step` freeing at most `nodes` nodes (tests use small steps).
+    pub fn drop_step_limited(&mut self, nodes: u64) -> Result<bool> {
         self.check_writable()?;
         let Some(id) = self.pending_drop()? else { return Ok(false) };
         let rt = self.s.root_tree;
@@ -474,7 +492,7 @@ impl<D: BlockDevice> Filesystem<D> {
             return Err(Error::corrupt("subvolume on the deleted list is not marked deleted"));
         }
         self.op_seq = self.s.mod_seq();
-        let r = self.drop_some(id, &mut item);
+        let r = self.drop_some(id, &mut item, nodes.max(1));
         let r = r.and_then(|finished| {
             if finished {
                 self.root_tree_delete(&root_item_key(id))?;
@@ -514,7 +532,7 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// The work of one `drop_step`: true when the whole tree is gone.
-    fn drop_some(&mut self, id: SubvolId, item: &mut RootItem) -> Result<bool> {
+    fn drop_some(&mut self, id: SubvolId, item: &mut RootItem, nodes: u64) -> Result<bool> {
         self.s.apply_refs()?;
         let root = tree_root(id.0, item);
         if self.shared_now(root.block)? {
@@ -525,7 +543,7 @@ impl<D: BlockDevice> Filesystem<D> {
             self.drop_leaf(root.block, root.generation)?;
             return Ok(true);
         }
-        let mut budget = DROP_STEP_NODES;
+        let mut budget = nodes;
         let mut stack = [DropFrame::default(); crate::node::MAX_LEVEL];
         let first = crate::node::child_slot(self.s.node(root.block, root.generation, root.level)?, &item.drop_progress);
         stack[0] = DropFrame { block: root.block, gen: root.generation, level: root.level, slot: first, hi: None };

@@ -153,6 +153,41 @@ fn workload(fs: &mut Filesystem<SimDev>, kind: u32, seed: u64, commits: &mut Vec
             fs.truncate(SV, f, 70_000, ts(4))?;
             commit(fs, commits)?;
         }
+        // A subvolume, a read-only snapshot of it, writes into the blocks
+        // they share, then both deleted and dropped in small steps.
+        5 => {
+            let sv = fs.create_subvolume(SV, root, b"sub", [1; 16], 0, 0, ts(1))?;
+            let mut files = Vec::new();
+            for i in 0..8 {
+                let f = fs.create(sv, root, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(1))?.ino;
+                fs.write(sv, f, 0, &rng.bytes(6000 + 9000 * (i % 3)), ts(1))?;
+                files.push(f);
+            }
+            for i in 0..90 {
+                fs.create(sv, root, format!("name-long-enough-to-fill-leaves-{i:03}").as_bytes(), 0o644, 0, 0, 0, ts(1))?;
+            }
+            commit(fs, commits)?;
+            let r = fs.snapshot(sv, SV, root, b"snap", true, [2; 16], ts(2));
+            note(fs, commits);
+            r?;
+            fs.write(sv, files[0], 100, &rng.bytes(3000), ts(3))?;
+            fs.unlink(sv, root, b"f1", ts(3))?;
+            fs.evict(sv, files[1])?;
+            fs.truncate(sv, files[2], 10, ts(3))?;
+            fs.create(sv, root, b"new", 0o644, 0, 0, 0, ts(3))?;
+            commit(fs, commits)?;
+            for name in [&b"sub"[..], b"snap"] {
+                fs.delete_subvolume(SV, root, name, ts(4))?;
+                commit(fs, commits)?;
+                loop {
+                    let more = fs.drop_step_limited(3);
+                    note(fs, commits);
+                    if !more? {
+                        break;
+                    }
+                }
+            }
+        }
         // Many small overwrites of one file, with and without commits between.
         _ => {
             let f = fs.create(SV, root, b"data", 0o644, 0, 0, 0, ts(1))?.ino;
@@ -181,9 +216,9 @@ fn crash_at_every_write() {
     let mut cut_points = 0u64;
     let base_seed = seed_or(7);
     let runs: Vec<(u32, u64)> = if full() {
-        (0..5).flat_map(|k| (0..6).map(move |s| (k, s))).collect()
+        (0..6).flat_map(|k| (0..6).map(move |s| (k, s))).collect()
     } else {
-        vec![(0, 0), (0, 1), (1, 0), (2, 0), (2, 1), (3, 0), (4, 0)]
+        vec![(0, 0), (0, 1), (1, 0), (2, 0), (2, 1), (3, 0), (4, 0), (5, 0)]
     };
     for (kind, extra) in runs {
         let seed = base_seed + kind as u64 + 100 * extra;

@@ -6,14 +6,19 @@
 //! SEEK_DATA/SEEK_HOLE answers are compared for the inode an operation
 //! touched, after each commit for every inode changed since the last
 //! comparison, and for all inodes after every remount. `check` must be
-//! clean after every commit and remount. A failing seed prints itself;
+//! clean after every commit and remount. The model runs in a subvolume;
+//! snapshots of it (read-only and writable, named in the default subvolume)
+//! are frozen into a copy of their visible state when taken and compared
+//! again after later changes, after every remount, after some are deleted
+//! and dropped, and at the end after the source itself is deleted and
+//! dropped. A failing seed prints itself;
 //! replay one with `FERROFS_SEED=<seed>` (`FERROFS_STEPS=<n>` sets the
 //! length); `FERROFS_FULL=1` runs more seeds, longer.
 
 mod common;
-use ferrofs_core::subvol::SubvolId;
-const SV: SubvolId = SubvolId::DEFAULT;
 use common::model::*;
+use ferrofs_core::subvol::SubvolId;
+use std::collections::BTreeMap;
 use common::*;
 use ferrofs_core::error::Error;
 use ferrofs_core::fs::{Filesystem, SetAttr};
@@ -29,6 +34,9 @@ struct Run {
     log: Vec<String>,
     /// Inodes whose data or xattrs changed since contents were last compared.
     touched: std::collections::BTreeSet<u64>,
+    /// Live snapshots of the model's subvolume: id, name, frozen state.
+    snaps: Vec<(SubvolId, String, BTreeMap<String, String>)>,
+    snaps_taken: u64,
 }
 
 fn name(rng: &mut Rng) -> Vec<u8> {
@@ -58,6 +66,18 @@ impl Run {
 
     fn files(&self) -> Vec<u64> {
         self.m.inodes.iter().filter(|(_, i)| matches!(i.body, Body::File { .. })).map(|(k, _)| *k).collect()
+    }
+
+    /// Every live snapshot still shows what it showed when taken.
+    fn compare_snapshots(&mut self, when: &str) -> Result<(), String> {
+        let fs = self.fs.as_mut().unwrap();
+        for (id, name, want) in &self.snaps {
+            let got = visible_in(fs, *id);
+            if &got != want {
+                return Err(format!("snapshot {name} ({}) changed {when}:\n want {want:#?}\n got {got:#?}", id.0));
+            }
+        }
+        Ok(())
     }
 
     fn check_clean(&mut self) -> Result<(), String> {
@@ -105,7 +125,7 @@ impl Run {
         let dir = self.pick(&dirs).unwrap();
         let ents = self.m.entries();
         let mut focus = Vec::new();
-        let op = self.rng.below(116);
+        let op = self.rng.below(122);
         let desc;
         match op {
             0..=11 => {
@@ -371,6 +391,46 @@ impl Run {
                 desc = format!("extent map and seeks of {ino}");
                 focus.push(ino);
             }
+            116..=118 => {
+                let read_only = self.rng.below(2) == 0;
+                let n = format!("snap{}", self.snaps_taken);
+                desc = format!("snapshot {n} read_only {read_only}");
+                let uuid = [self.snaps_taken as u8; 16];
+                let id = self
+                    .fs()
+                    .snapshot(SV, SubvolId::DEFAULT, 256, n.as_bytes(), read_only, uuid, now)
+                    .map_err(|e| format!("{desc}: {e:?}"))?;
+                self.snaps_taken += 1;
+                self.commits += 1;
+                let frozen = visible_in(self.fs(), id);
+                let source = visible_in(self.fs(), SV);
+                if frozen != source {
+                    return Err(format!("{desc}: the snapshot differs from its source"));
+                }
+                self.snaps.push((id, n, frozen));
+                self.check_clean()?;
+            }
+            119 => {
+                let Some(i) = (!self.snaps.is_empty()).then(|| self.rng.below(self.snaps.len() as u64) as usize) else { return Ok(()) };
+                let (id, n, _) = self.snaps.remove(i);
+                desc = format!("delete snapshot {n} ({})", id.0);
+                let r = self.fs().delete_subvolume(SubvolId::DEFAULT, 256, n.as_bytes(), now);
+                if r != Ok(id) {
+                    return Err(format!("{desc}: {r:?}"));
+                }
+                if self.fs().getattr(id, 256) != Err(Error::NotFound) {
+                    return Err(format!("{desc}: still readable"));
+                }
+                self.compare_snapshots("after a deletion")?;
+            }
+            120..=121 => {
+                desc = "drop step".into();
+                let limit = 1 + self.rng.below(8);
+                self.fs().drop_step_limited(limit).map_err(|e| format!("{desc}: {e:?}"))?;
+                self.commits += 1;
+                self.check_clean()?;
+                self.compare_snapshots("after a drop step")?;
+            }
             97..=99 => {
                 desc = "remount".into();
                 let dev = self.fs.take().unwrap().unmount().map_err(|e| format!("unmount: {e:?}"))?;
@@ -378,6 +438,7 @@ impl Run {
                 self.m.remounted();
                 self.remounts += 1;
                 self.check_clean()?;
+                self.compare_snapshots("after a remount")?;
                 self.log.push(desc.clone());
                 self.touched.clear();
                 return compare(self.fs.as_mut().unwrap(), &self.m, true, &[]);
@@ -392,8 +453,10 @@ impl Run {
 }
 
 fn run_seed(seed: u64, steps: usize) -> (u64, u64, u64) {
-    let fs = mount(fresh(64 << 20));
+    let mut fs = mount(fresh(64 << 20));
     let root = fs.root_ino();
+    let work = fs.create_subvolume(SubvolId::DEFAULT, root, b"work", [0xee; 16], 0, 0, ts(1)).unwrap();
+    assert_eq!(work, SV);
     let mut r = Run {
         rng: Rng(seed),
         fs: Some(fs),
@@ -404,6 +467,8 @@ fn run_seed(seed: u64, steps: usize) -> (u64, u64, u64) {
         remounts: 0,
         log: Vec::new(),
         touched: Default::default(),
+        snaps: Vec::new(),
+        snaps_taken: 0,
     };
     for i in 0..steps {
         if let Err(e) = r.step() {
@@ -414,6 +479,16 @@ fn run_seed(seed: u64, steps: usize) -> (u64, u64, u64) {
     r.fs().commit().unwrap();
     r.check_clean().unwrap_or_else(|e| panic!("FERROFS_SEED={seed}: final {e}"));
     compare(r.fs.as_mut().unwrap(), &r.m, true, &[]).unwrap_or_else(|e| panic!("FERROFS_SEED={seed}: final {e}"));
+    // The source goes; every snapshot stays as it was.
+    let end = ts(r.now + 1);
+    r.fs().delete_subvolume(SubvolId::DEFAULT, root, b"work", end).unwrap();
+    while r.fs().drop_step().unwrap() {}
+    r.compare_snapshots("after the source was dropped").unwrap_or_else(|e| panic!("FERROFS_SEED={seed}: {e}"));
+    r.check_clean().unwrap_or_else(|e| panic!("FERROFS_SEED={seed}: after dropping the source: {e}"));
+    let dev = r.fs.take().unwrap().unmount().unwrap();
+    r.fs = Some(mount(dev));
+    r.compare_snapshots("after the last remount").unwrap_or_else(|e| panic!("FERROFS_SEED={seed}: {e}"));
+    r.check_clean().unwrap_or_else(|e| panic!("FERROFS_SEED={seed}: last remount: {e}"));
     (r.ops, r.commits, r.remounts)
 }
 

@@ -5,6 +5,8 @@
 //!
 //! usage: cargo run --release -p ferrofs-tools --example core_bench -- IMAGE [FILES]
 
+use ferrofs_core::subvol::SubvolId;
+const SV: SubvolId = SubvolId::DEFAULT;
 use ferrofs_core::device::BlockDevice;
 use ferrofs_core::error::Result;
 use ferrofs_core::format::Timespec;
@@ -54,12 +56,12 @@ fn main() {
     let mut fs = Filesystem::mount(dev).unwrap();
     let now = Timespec { sec: 1_700_000_000, nsec: 0 };
     let root = fs.root_ino();
-    let dir = fs.mkdir(root, b"d", 0o755, 0, 0, now).unwrap().ino;
+    let dir = fs.mkdir(SV, root, b"d", 0o755, 0, 0, now).unwrap().ino;
     let names: Vec<Vec<u8>> = (0..files).map(|i| format!("file-{i:08}").into_bytes()).collect();
 
     let t = Instant::now();
     for (i, n) in names.iter().enumerate() {
-        fs.create(dir, n, 0o100644, 0, 0, 0, now).unwrap();
+        fs.create(SV, dir, n, 0o100644, 0, 0, 0, now).unwrap();
         if i % 1000 == 999 {
             fs.commit().unwrap();
         }
@@ -69,23 +71,23 @@ fn main() {
 
     let t = Instant::now();
     for n in &names {
-        fs.lookup(dir, n).unwrap();
+        fs.lookup(SV, dir, n).unwrap();
     }
     let lookup = files as f64 / t.elapsed().as_secs_f64();
 
     // One commit of a single inode's change, in a tree of `files` inodes.
-    let ino = fs.lookup(dir, &names[files as usize / 2]).unwrap();
+    let ino = fs.lookup(SV, dir, &names[files as usize / 2]).unwrap();
     let before = (fs.device().bytes, fs.device().writes, fs.device().flushes);
-    fs.setattr(ino, &SetAttr { mode: Some(0o100600), ..SetAttr::default() }, now).unwrap();
+    fs.setattr(SV, ino, &SetAttr { mode: Some(0o100600), ..SetAttr::default() }, now).unwrap();
     fs.commit().unwrap();
     let d = fs.device();
     let (bytes, writes, flushes) = (d.bytes - before.0, d.writes - before.1, d.flushes - before.2);
 
     let t = Instant::now();
     for (i, n) in names.iter().enumerate() {
-        let ino = fs.lookup(dir, n).unwrap();
-        fs.unlink(dir, n, now).unwrap();
-        fs.evict(ino).unwrap();
+        let ino = fs.lookup(SV, dir, n).unwrap();
+        fs.unlink(SV, dir, n, now).unwrap();
+        fs.evict(SV, ino).unwrap();
         if i % 1000 == 999 {
             fs.commit().unwrap();
         }

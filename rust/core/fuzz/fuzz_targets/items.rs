@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Fuzzes every item value codec in `format` (inode, directory entry,
-//! extent, root item) and the allocation tree's refcount record; the first
+//! extent, root item, back-references and root refs) and the allocation
+//! tree's refcount record; the first
 //! byte picks the item type, the rest is the value.
 #![no_main]
 
@@ -9,7 +10,8 @@ use ferrofs_core_fuzz::decode_item;
 use libfuzzer_sys::fuzz_target;
 
 /// Item types with a value decoder; the seed corpus names files by index.
-const TYPES: [u8; 6] = [INODE_KEY, DIR_HASH_KEY, DIR_SEQ_KEY, EXTENT_KEY, ROOT_ITEM_KEY, REFCOUNT_KEY];
+const TYPES: [u8; 9] =
+    [INODE_KEY, DIR_HASH_KEY, DIR_SEQ_KEY, EXTENT_KEY, ROOT_ITEM_KEY, REFCOUNT_KEY, INODE_REF_KEY, ROOT_REF_KEY, ROOT_BACKREF_KEY];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, value)) = data.split_first() else { return };

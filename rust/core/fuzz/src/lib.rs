@@ -140,6 +140,10 @@ pub fn sample_image() -> Vec<u8> {
     for i in 0..24 {
         fs.create(SV, dir, format!("entry-{i:02}").as_bytes(), 0o644, 0, 0, 0, ts(7)).expect("create");
     }
+    // A subvolume with a file, and a read-only snapshot sharing the tree.
+    let sv = fs.create_subvolume(SV, root, b"subvol", [9; 16], 0, 0, ts(7)).expect("subvolume");
+    fs.create(sv, 256, b"inside", 0o644, 0, 0, 0, ts(7)).expect("create");
+    fs.snapshot(SV, SV, dir, b"snap", true, [10; 16], ts(7)).expect("snapshot");
     // Unlinked while (notionally) open: stays on the orphan list.
     let gone = fs.create(SV, root, b"gone", 0o644, 0, 0, 0, ts(8)).expect("create").ino;
     fs.write(SV, gone, 0, &[1u8; 5000], ts(8)).expect("write");
@@ -184,6 +188,14 @@ pub fn decode_item(key: &Key, d: &[u8]) {
         ROOT_ITEM_KEY => {
             if let Ok(r) = RootItem::decode(d) {
                 assert_eq!(RootItem::decode(&r.encode()), Ok(r));
+            }
+        }
+        INODE_REF_KEY | ROOT_REF_KEY | ROOT_BACKREF_KEY => {
+            if let Ok(n) = NameRef::decode(d) {
+                let mut v = TryVec::new();
+                n.encode(&mut v).expect("encoding a decoded name reference");
+                assert_eq!(&v[..], d);
+                let _ = NameRef::hash(n.dir, n.name);
             }
         }
         REFCOUNT_KEY => {

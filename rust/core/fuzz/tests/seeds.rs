@@ -6,6 +6,8 @@
 //!
 //! `cargo test --manifest-path rust/core/fuzz/Cargo.toml -- --ignored`
 
+use ferrofs_core::subvol::SubvolId;
+const SV: SubvolId = SubvolId::DEFAULT;
 use ferrofs_core::alloc_tree::decode_record;
 use ferrofs_core::format::*;
 use ferrofs_core::fs::Filesystem;
@@ -17,13 +19,16 @@ use ferrofs_core_fuzz::{sample_image, MemDev, IMAGE_SIZE, IMAGE_UUID, PAGE};
 use std::path::PathBuf;
 
 /// The item types in the order the `items` target's first byte picks them.
-const ITEM_TYPES: [(u8, &str); 6] = [
+const ITEM_TYPES: [(u8, &str); 9] = [
     (INODE_KEY, "inode"),
     (DIR_HASH_KEY, "dir-hash"),
     (DIR_SEQ_KEY, "dir-seq"),
     (EXTENT_KEY, "extent"),
     (ROOT_ITEM_KEY, "root-item"),
     (REFCOUNT_KEY, "refcount"),
+    (INODE_REF_KEY, "inode-ref"),
+    (ROOT_REF_KEY, "root-ref"),
+    (ROOT_BACKREF_KEY, "root-backref"),
 ];
 
 /// Every node of every tree in the image: (tree id, block, bytes).
@@ -53,8 +58,8 @@ fn image_8k() -> Vec<u8> {
     mkfs::format(&mut dev, &opts).expect("mkfs");
     let mut fs = Filesystem::mount(dev).expect("mount");
     let root = fs.root_ino();
-    let f = fs.create(root, b"file", 0o644, 0, 0, 0, Timespec { sec: 1, nsec: 0 }).expect("create").ino;
-    fs.write(f, 0, &[3u8; 10000], Timespec { sec: 1, nsec: 0 }).expect("write");
+    let f = fs.create(SV, root, b"file", 0o644, 0, 0, 0, Timespec { sec: 1, nsec: 0 }).expect("create").ino;
+    fs.write(SV, f, 0, &[3u8; 10000], Timespec { sec: 1, nsec: 0 }).expect("write");
     fs.unmount().expect("unmount").into_image()
 }
 
@@ -170,6 +175,7 @@ fn committed_seeds_pass_the_decoders() {
                     DIR_HASH_KEY | DIR_SEQ_KEY => DirEntry::decode(v).is_ok(),
                     EXTENT_KEY => ExtentItem::decode(v).is_ok(),
                     ROOT_ITEM_KEY => RootItem::decode(v).is_ok(),
+                    INODE_REF_KEY | ROOT_REF_KEY | ROOT_BACKREF_KEY => NameRef::decode(v).is_ok(),
                     _ => decode_record(&Key::new(u64::from_le_bytes(b[1..9].try_into().expect("8 bytes")), ty, 0), v).is_ok(),
                 };
                 assert!(ok, "{name} does not decode");

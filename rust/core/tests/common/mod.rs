@@ -232,51 +232,65 @@ pub fn fnv(b: &[u8]) -> u64 {
 }
 
 /// Everything visible from the root, path by path: attributes, contents,
-/// targets and xattrs (times left out).
+/// targets and xattrs (times left out), into subvolumes too.
 pub fn visible(fs: &mut Filesystem<SimDev>) -> std::collections::BTreeMap<String, String> {
+    visible_in(fs, SV)
+}
+
+/// `visible` from the root of subvolume `sv`.
+pub fn visible_in(fs: &mut Filesystem<SimDev>, sv: SubvolId) -> std::collections::BTreeMap<String, String> {
     use ferrofs_core::format::FileType;
     let mut out = std::collections::BTreeMap::new();
-    let mut todo = vec![(String::from("/"), fs.root_ino())];
-    while let Some((path, ino)) = todo.pop() {
-        let a = fs.getattr(SV, ino).unwrap_or_else(|e| panic!("getattr {path}: {e:?}"));
+    let start = sv;
+    let mut todo = vec![(String::from("/"), sv, fs.root_ino())];
+    while let Some((path, sv, ino)) = todo.pop() {
+        let a = fs.getattr(sv, ino).unwrap_or_else(|e| panic!("getattr {path}: {e:?}"));
+        // Subvolumes below the start are named, so two trees compare equal
+        // whichever subvolume they start in.
+        let in_sv = if sv == start { String::new() } else { format!("sv {} ", sv.0) };
         let mut d = format!(
-            "ino {} mode {:o} uid {} gid {} nlink {} size {} blocks {} rdev {}",
+            "{in_sv}ino {} mode {:o} uid {} gid {} nlink {} size {} blocks {} rdev {}",
             ino, a.mode, a.uid, a.gid, a.nlink, a.size, a.blocks, a.rdev
         );
         match a.file_type() {
             FileType::Dir => {
                 let mut ents = Vec::new();
-                fs.readdir(SV, ino, 0, &mut |n, i, t, c| {
+                fs.readdir(sv, ino, 0, &mut |n, i, t, c| {
                     ents.push((n.to_vec(), i, t, c));
                     true
                 })
                 .unwrap_or_else(|e| panic!("readdir {path}: {e:?}"));
                 for (n, i, t, c) in ents {
                     d.push_str(&format!(" [{} {} {:?} {}]", String::from_utf8_lossy(&n), i, t, c));
-                    todo.push((format!("{path}{}/", String::from_utf8_lossy(&n)), i));
+                    let (csv, cino) = fs.lookup_at(sv, ino, &n).unwrap_or_else(|e| panic!("lookup {path}{}: {e:?}", String::from_utf8_lossy(&n)));
+                    todo.push((format!("{path}{}/", String::from_utf8_lossy(&n)), csv, cino));
                 }
             }
             FileType::Regular => {
                 let mut buf = vec![0u8; a.size as usize];
-                let n = fs.read(SV, ino, 0, &mut buf).unwrap_or_else(|e| panic!("read {path}: {e:?}"));
+                let n = fs.read(sv, ino, 0, &mut buf).unwrap_or_else(|e| panic!("read {path}: {e:?}"));
                 assert_eq!(n as u64, a.size);
                 d.push_str(&format!(" data {:x}", fnv(&buf)));
             }
             FileType::Symlink => {
-                let t = fs.readlink(SV, ino).unwrap_or_else(|e| panic!("readlink {path}: {e:?}"));
+                let t = fs.readlink(sv, ino).unwrap_or_else(|e| panic!("readlink {path}: {e:?}"));
                 d.push_str(&format!(" target {:x}", fnv(&t)));
             }
             _ => {}
         }
-        let n = fs.list_xattr(SV, ino, &mut []).unwrap();
+        if ino == ferrofs_core::format::EMPTY_SUBVOL_DIR_INO {
+            out.insert(path, d);
+            continue;
+        }
+        let n = fs.list_xattr(sv, ino, &mut []).unwrap();
         let mut names = vec![0u8; n];
-        fs.list_xattr(SV, ino, &mut names).unwrap();
+        fs.list_xattr(sv, ino, &mut names).unwrap();
         let mut names: Vec<&[u8]> = names.split(|&c| c == 0).filter(|s| !s.is_empty()).collect();
         names.sort();
         for x in names {
-            let len = fs.get_xattr(SV, ino, x, &mut []).unwrap();
+            let len = fs.get_xattr(sv, ino, x, &mut []).unwrap();
             let mut v = vec![0u8; len];
-            fs.get_xattr(SV, ino, x, &mut v).unwrap();
+            fs.get_xattr(sv, ino, x, &mut v).unwrap();
             d.push_str(&format!(" x:{}={:x}", String::from_utf8_lossy(x), fnv(&v)));
         }
         out.insert(path, d);

@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 use ferrofs_core::subvol::SubvolId;
-const SV: SubvolId = SubvolId::DEFAULT;
+/// The subvolume the model runs in: the first one created (snapshots of it
+/// are named in the default subvolume, outside the model).
+pub const SV: SubvolId = SubvolId(256);
 use super::SimDev;
 use ferrofs_core::error::Error;
 use ferrofs_core::format::FileType;
