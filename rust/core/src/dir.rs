@@ -23,7 +23,7 @@ use crate::error::{CorruptAt, Error, Result};
 use crate::format::*;
 use crate::fs::{check_name, inode_key, Filesystem, InodeAttr, LINK_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE};
 use crate::mem::TryVec;
-use crate::subvol::SubvolId;
+use crate::subvol::{ObjectItems, SubvolId};
 
 /// A directory entry found by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,15 +85,14 @@ fn free_slot<D: BlockDevice>(s: &mut crate::store::Store<D>, root: &crate::btree
 impl<D: BlockDevice> Filesystem<D> {
     pub(crate) fn find_entry(&mut self, dir: u64, name: &[u8]) -> Result<Option<Found>> {
         let h = (name_hash(name) as u64) << 32;
-        let root = self.sv.root;
-        let mut c = Cursor::new(Key::new(dir, DIR_HASH_KEY, h), Dir::Forward);
-        while let Some((k, d)) = c.next(&mut self.s, &root)? {
-            if k.objectid != dir || k.ty != DIR_HASH_KEY || k.offset >> 32 != h >> 32 {
+        let mut items = ObjectItems::new(dir, DIR_HASH_KEY, h);
+        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
+            if off >> 32 != h >> 32 {
                 break;
             }
             let e = DirEntry::decode(d)?;
             if e.name == name {
-                return Ok(Some(Found { hash_off: k.offset, seq: e.other, ino: e.ino, ty: e.ty, subvol: e.subvol }));
+                return Ok(Some(Found { hash_off: off, seq: e.other, ino: e.ino, ty: e.ty, subvol: e.subvol }));
             }
         }
         Ok(None)
@@ -102,15 +101,14 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The key of `ino`'s back-reference for `name` in `dir`, if it has one.
     pub(crate) fn find_inode_ref(&mut self, ino: u64, dir: u64, name: &[u8]) -> Result<Option<Key>> {
         let h = NameRef::hash(dir, name);
-        let root = self.sv.root;
-        let mut c = Cursor::new(Key::new(ino, INODE_REF_KEY, h), Dir::Forward);
-        while let Some((k, d)) = c.next(&mut self.s, &root)? {
-            if k.objectid != ino || k.ty != INODE_REF_KEY || k.offset >> 32 != h >> 32 {
+        let mut items = ObjectItems::new(ino, INODE_REF_KEY, h);
+        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
+            if off >> 32 != h >> 32 {
                 break;
             }
             let r = NameRef::decode(d).at_ino(ino)?;
             if r.dir == dir && r.name == name {
-                return Ok(Some(k));
+                return Ok(Some(Key::new(ino, INODE_REF_KEY, off)));
             }
         }
         Ok(None)
@@ -121,13 +119,9 @@ impl<D: BlockDevice> Filesystem<D> {
     pub fn names_of(&mut self, sv: SubvolId, ino: u64) -> Result<TryVec<(u64, TryVec<u8>)>> {
         self.enter(sv)?;
         self.read_inode(ino)?;
-        let root = self.sv.root;
         let mut out = TryVec::new();
-        let mut c = Cursor::new(Key::new(ino, INODE_REF_KEY, 0), Dir::Forward);
-        while let Some((k, d)) = c.next(&mut self.s, &root)? {
-            if k.objectid != ino || k.ty != INODE_REF_KEY {
-                break;
-            }
+        let mut items = ObjectItems::new(ino, INODE_REF_KEY, 0);
+        while let Some((_, d)) = items.next(&mut self.s, &self.sv)? {
             let r = NameRef::decode(d).at_ino(ino)?;
             let mut name = TryVec::new();
             name.try_extend_from_slice(r.name)?;
@@ -355,14 +349,10 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         // Decoding bounded the size by SYMLINK_MAX.
         let mut out = TryVec::try_with_capacity(it.size as usize)?;
-        let root = self.sv.root;
-        let mut c = Cursor::new(Key::new(ino, SYMLINK_KEY, 0), Dir::Forward);
+        let mut items = ObjectItems::new(ino, SYMLINK_KEY, 0);
         let mut parts = SymlinkParts::default();
-        while let Some((k, d)) = c.next(&mut self.s, &root)? {
-            if k.objectid != ino || k.ty != SYMLINK_KEY {
-                break;
-            }
-            parts.accept(k.offset, d).at_ino(ino)?;
+        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
+            parts.accept(off, d).at_ino(ino)?;
             out.try_extend_from_slice(d)?;
         }
         parts.finish(it.size).at_ino(ino)?;

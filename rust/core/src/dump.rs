@@ -30,6 +30,9 @@ fn bytes(out: &mut dyn Write, b: &[u8]) -> Result<()> {
 fn type_name(ty: u8) -> &'static str {
     match ty {
         INODE_KEY => "INODE",
+        INODE_REF_KEY => "INODE_REF",
+        ROOT_REF_KEY => "ROOT_REF",
+        ROOT_BACKREF_KEY => "ROOT_BACKREF",
         XATTR_KEY => "XATTR",
         DIR_HASH_KEY => "DIR_HASH",
         DIR_SEQ_KEY => "DIR_SEQ",
@@ -40,6 +43,17 @@ fn type_name(ty: u8) -> &'static str {
         REFCOUNT_KEY => "REFCOUNT",
         _ => "UNKNOWN",
     }
+}
+
+fn uuid(out: &mut dyn Write, name: &str, u: &[u8; 16]) -> Result<()> {
+    w(write!(out, " {name} "))?;
+    for (i, b) in u.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            w(out.write_char('-'))?;
+        }
+        w(write!(out, "{b:02x}"))?;
+    }
+    Ok(())
 }
 
 fn time(out: &mut dyn Write, name: &str, t: Timespec) -> Result<()> {
@@ -69,7 +83,11 @@ fn item(out: &mut dyn Write, k: &Key, d: &[u8]) -> Result<()> {
         },
         DIR_HASH_KEY | DIR_SEQ_KEY => match DirEntry::decode(d) {
             Ok(e) => {
-                w(write!(out, "ino {} type {:?} other {:#x} name \"", e.ino, e.ty, e.other))?;
+                if e.subvol {
+                    w(write!(out, "subvolume {} other {:#x} name \"", e.ino, e.other))?;
+                } else {
+                    w(write!(out, "ino {} type {:?} other {:#x} name \"", e.ino, e.ty, e.other))?;
+                }
                 bytes(out, e.name)?;
                 w(out.write_char('"'))
             }
@@ -94,12 +112,42 @@ fn item(out: &mut dyn Write, k: &Key, d: &[u8]) -> Result<()> {
             w(out.write_char('"'))
         }
         ROOT_ITEM_KEY => match RootItem::decode(d) {
-            Ok(r) => w(write!(
-                out,
-                "root {} gen {} level {} last_ino {} inodes {} root_dir {} flags {:#x}",
-                r.block, r.generation, r.level, r.last_ino, r.inode_count, r.root_dir, r.flags
-            )),
+            Ok(r) => {
+                w(write!(
+                    out,
+                    "root {} gen {} level {} last_ino {} inodes {} root_dir {} flags {:#x}{}{} last_snapshot {}",
+                    r.block,
+                    r.generation,
+                    r.level,
+                    r.last_ino,
+                    r.inode_count,
+                    r.root_dir,
+                    r.flags,
+                    if r.is_read_only() { " readonly" } else { "" },
+                    if r.is_dead() { " deleted" } else { "" },
+                    r.last_snapshot
+                ))?;
+                uuid(out, "uuid", &r.uuid)?;
+                uuid(out, "parent_uuid", &r.parent_uuid)?;
+                uuid(out, "received_uuid", &r.received_uuid)?;
+                w(write!(out, " ctransid {} otransid {} stransid {} rtransid {}", r.ctransid, r.otransid, r.stransid, r.rtransid))?;
+                time(out, "ctime", r.ctime)?;
+                time(out, "otime", r.otime)?;
+                if r.is_dead() {
+                    let p = r.drop_progress;
+                    w(write!(out, " drop_progress ({} {} {})", p.objectid, type_name(p.ty), p.offset))?;
+                }
+                Ok(())
+            }
             Err(e) => w(write!(out, "<bad root item: {}>", e.reason())),
+        },
+        INODE_REF_KEY | ROOT_REF_KEY | ROOT_BACKREF_KEY => match NameRef::decode(d) {
+            Ok(n) => {
+                w(write!(out, "dir {} seq {} name \"", n.dir, n.seq))?;
+                bytes(out, n.name)?;
+                w(out.write_char('"'))
+            }
+            Err(e) => w(write!(out, "<bad name reference: {}>", e.reason())),
         },
         REFCOUNT_KEY => match decode_record(k, d) {
             Ok(r) => w(write!(out, "blocks {}..{} count {}", r.start, r.start + r.len, r.count)),
@@ -133,6 +181,8 @@ impl<D: BlockDevice> Filesystem<D> {
             sb.fast_commit_blocks
         ))?;
         let trees = self.trees()?;
+        // Nodes several trees share are listed under the first tree only.
+        let mut listed: crate::mem::TryVec<u64> = crate::mem::TryVec::new();
         for t in trees.iter() {
             let root = t.root;
             w(writeln!(out, "tree {} root {} gen {} level {}", root.id, root.block, root.generation, root.level))?;
@@ -141,6 +191,12 @@ impl<D: BlockDevice> Filesystem<D> {
                 Visit::Node { block, buf, depth } => {
                     let n = node::nritems(buf);
                     let lvl = node::level(buf);
+                    match listed.binary_search(&block) {
+                        Ok(_) => {
+                            return w(writeln!(out, "{:indent$}node {} shared, listed above", "", block, indent = 2 + depth * 2));
+                        }
+                        Err(i) => listed.try_insert(i, block)?,
+                    }
                     w(writeln!(
                         out,
                         "{:indent$}node {} level {} gen {} owner {} items {} free {}",

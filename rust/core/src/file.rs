@@ -21,7 +21,7 @@ use crate::format::*;
 use crate::fs::{ExtentEmit, Filesystem, InodeAttr, SetAttr};
 use crate::mem::TryVec;
 use crate::store::{div_ceil, divisor};
-use crate::subvol::SubvolId;
+use crate::subvol::{ObjectItems, SubvolId};
 
 /// Most blocks one write step allocates.
 const CHUNK_BLOCKS: u64 = 256;
@@ -189,10 +189,9 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Number of extents overlapping file blocks `[fb, fb+n)`.
     fn count_extents(&mut self, ino: u64, fb: u64, n: u64) -> Result<u64> {
         let mut count = u64::from(self.extent_at(ino, fb)?.is_some_and(|(s, _)| s < fb));
-        let root = self.sv.root;
-        let mut c = btree::Cursor::new(ext_key(ino, fb), btree::Dir::Forward);
-        while let Some((k, _)) = c.next(&mut self.s, &root)? {
-            if k.objectid != ino || k.ty != EXTENT_KEY || k.offset >= fb + n {
+        let mut items = ObjectItems::new(ino, EXTENT_KEY, fb);
+        while let Some((off, _)) = items.next(&mut self.s, &self.sv)? {
+            if off >= fb + n {
                 break;
             }
             count += 1;
@@ -502,16 +501,12 @@ impl<D: BlockDevice> Filesystem<D> {
             Some((start, _)) => start,
             None => fb,
         };
-        let root = self.sv.root;
         let bounds = self.s.bounds();
-        let mut c = btree::Cursor::new(ext_key(ino, first), btree::Dir::Forward);
-        while let Some((k, d)) = c.next(&mut self.s, &root)? {
-            if k.objectid != ino || k.ty != EXTENT_KEY {
-                break;
-            }
-            let e = ExtentItem::decode_bounded(d, k.offset, &bounds).at_ino(ino)?;
+        let mut items = ObjectItems::new(ino, EXTENT_KEY, first);
+        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
+            let e = ExtentItem::decode_bounded(d, off, &bounds).at_ino(ino)?;
             // Bounded at decode: these products stay below 2^64.
-            if !emit(k.offset * bs64, e.disk_block * bs64, e.nblocks * bs64) {
+            if !emit(off * bs64, e.disk_block * bs64, e.nblocks * bs64) {
                 break;
             }
         }

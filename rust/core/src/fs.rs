@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The filesystem API the kernel adapter and the tools call: one mounted
-//! filesystem, its default subvolume's fs tree, inodes and the transaction.
+//! filesystem, its subvolumes' fs trees, inodes and the transaction.
 //!
 //! # API (stable; the kernel adapter calls exactly this)
 //!
+//! Every inode operation names its subvolume first (`sv: SubvolId`, a tree
+//! id; `SubvolId::DEFAULT` is 5), below written `sv,` once for all.
+//!
 //! ```text
 //! Filesystem::mount(dev) / mount_with(dev, MountOptions) -> Result<Filesystem<D>>
-//! root_ino() -> u64
+//! root_ino() -> u64                                       256, in every subvolume
+//! lookup_at(sv, dir, name) -> Result<(SubvolId, u64)>     a subvolume's name gives its root
 //! getattr(ino) -> Result<InodeAttr>
 //! lookup(dir, name) -> Result<u64>                       Err(NotFound)
 //! readdir(dir, cookie, emit(name, ino, FileType, next_cookie) -> bool)
@@ -36,6 +40,13 @@
 //! check(repair) -> Result<check::Report>;  dump(&mut dyn core::fmt::Write) -> Result<()>
 //! commit() -> Result<()>;  unmount(self) -> Result<D>
 //! set_read_only(read_only) -> Result<()>                  remount
+//! create_subvolume(sv, dir, name, uuid, uid, gid, now) -> Result<SubvolId>
+//! snapshot(src, sv, dir, name, read_only, uuid, now) -> Result<SubvolId>   commits first
+//! delete_subvolume(sv, dir, name, now) -> Result<SubvolId>  unlinked now, dropped by drop_step
+//! drop_step() -> Result<bool>;  pending_drop() -> Result<Option<SubvolId>>
+//! subvolume_info(id) -> Result<SubvolInfo>;  list_subvolumes() -> Result<TryVec<SubvolInfo>>
+//! set_subvolume_read_only(id, bool);  subvolume_read_only(id) -> Result<bool>
+//! names_of(sv, ino) -> Result<TryVec<(dir, name)>>       from the back-references
 //! abort(why: Error);  aborted() -> Option<Error>;  is_writable() -> bool
 //! stats() -> store::Stats;  superblock() -> &Superblock
 //! ```
@@ -63,6 +74,10 @@
 //! - `set_read_only(true)` commits first; `set_read_only(false)` is
 //!   `ReadOnly` after an abort or when the superblock needs read-only, and
 //!   reclaims orphans like mount.
+//! - Subvolumes (see `crate::subvol`): every change in a read-only one is
+//!   `ReadOnly`; an unknown or deleted one is `NotFound`; rename onto or
+//!   exchange with a subvolume's name is `CrossDevice`; `rmdir` of a
+//!   subvolume's name deletes it when its root directory is empty.
 //! - `abort` keeps the first reason; afterwards every change and `commit`
 //!   is `ReadOnly`, nothing more reaches the device (unmount included), and
 //!   reads see the trees in memory.
@@ -87,25 +102,6 @@
 //! commits on its own when it is reached, at an operation boundary).
 //!
 //! # Designed in, not yet implemented
-//!
-//! **Subvolumes and snapshots.** The root tree holds one
-//! `(tree id, ROOT_ITEM, 0)` per fs tree: id 5 is the default subvolume,
-//! later ones count from `FIRST_SUBVOL_ID` (256). A root item carries the
-//! root pointer, inode counters, flags (read-only), the generation a
-//! snapshot was taken at and its source's UUID; names in the namespace will
-//! be `(parent tree, ROOT_REF, child tree)` / `ROOT_BACKREF` items with the
-//! directory and name, like btrfs. A snapshot copies the source's root item
-//! and adds one reference to its root node in the allocation tree; from
-//! then on nodes and data blocks are shared and counted there. Copying a
-//! node whose refcount is above one (shared) first adds a reference to each
-//! of its children (or each data range its leaves point at) and then drops
-//! its own; a node with refcount one is copied as today. Deleting a
-//! subvolume walks its tree iteratively, dropping references and descending
-//! only into nodes whose count reaches zero. Every copy-on-write shortcut
-//! that today asks "did this transaction allocate it" (`Store::cow`, the
-//! in-place data rewrite in `crate::file`) must then also ask "is its
-//! refcount one" (`Store::refcount`). Images with shared blocks set
-//! `INCOMPAT_SHARED_BLOCKS` so code without this logic refuses them.
 //!
 //! **Incremental send.** Every node records the generation that wrote it
 //! and every interior pointer its child's generation; inode items carry the
@@ -504,17 +500,13 @@ impl<D: BlockDevice> Filesystem<D> {
             return Ok(());
         }
         self.read_dir_inode(dir)?;
-        let root = self.sv.root;
-        let mut c = Cursor::new(Key::new(dir, DIR_SEQ_KEY, cookie.max(2)), Dir::Forward);
-        while let Some((k, d)) = c.next(&mut self.s, &root)? {
-            if k.objectid != dir || k.ty != DIR_SEQ_KEY {
-                break;
-            }
+        let mut items = crate::subvol::ObjectItems::new(dir, DIR_SEQ_KEY, cookie.max(2));
+        while let Some((seq, d)) = items.next(&mut self.s, &self.sv)? {
             let e = DirEntry::decode(d)?;
             // Readdir's inode numbers are hints (lookup gives the real one):
             // a subvolume entry reports its root directory's.
             let ino = if e.subvol { ROOT_DIR_INO } else { e.ino };
-            if !emit(e.name, ino, e.ty, k.offset.saturating_add(1)) {
+            if !emit(e.name, ino, e.ty, seq.saturating_add(1)) {
                 break;
             }
         }

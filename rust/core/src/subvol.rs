@@ -662,3 +662,29 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(self.sv.item.is_read_only())
     }
 }
+
+/// The items of one `(objectid, type)` in a subvolume's tree, in key order
+/// from a starting offset, as `(offset, value)`. The file, directory and
+/// xattr code read through it rather than walking cursors by hand, so
+/// anything that must change what a subvolume's items look like (a log
+/// replay overlay) has one place to join.
+pub(crate) struct ObjectItems {
+    cursor: btree::Cursor,
+    objectid: u64,
+    ty: u8,
+}
+
+impl ObjectItems {
+    /// The items of `(objectid, ty)` from offset `from` on.
+    pub(crate) fn new(objectid: u64, ty: u8, from: u64) -> Self {
+        ObjectItems { cursor: btree::Cursor::new(Key::new(objectid, ty, from), btree::Dir::Forward), objectid, ty }
+    }
+
+    /// The next item, or `None` past the last one.
+    pub(crate) fn next<'s, D: BlockDevice>(&mut self, s: &'s mut Store<D>, sv: &Subvolume) -> Result<Option<(u64, &'s [u8])>> {
+        match self.cursor.next(s, &sv.root)? {
+            Some((k, d)) if k.objectid == self.objectid && k.ty == self.ty => Ok(Some((k.offset, d))),
+            _ => Ok(None),
+        }
+    }
+}

@@ -7,13 +7,13 @@
 //! 1.. hold the rest of the value, each as large as a leaf item may be.
 //! `idx` separates names whose hashes collide.
 
-use crate::btree::{self, Cursor, Dir};
+use crate::btree;
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
 use crate::format::*;
 use crate::fs::{Filesystem, XATTR_CREATE, XATTR_REPLACE};
 use crate::mem::TryVec;
-use crate::subvol::SubvolId;
+use crate::subvol::{ObjectItems, SubvolId};
 
 fn xkey(ino: u64, base: u64, part: u64) -> Key {
     Key::new(ino, XATTR_KEY, base | part)
@@ -34,11 +34,11 @@ impl<D: BlockDevice> Filesystem<D> {
     /// with a free slot for it otherwise.
     fn find_xattr(&mut self, ino: u64, name: &[u8]) -> Result<core::result::Result<u64, u64>> {
         let h = (name_hash(name) as u64) << 32;
-        let root = self.sv.root;
-        let mut c = Cursor::new(xkey(ino, h, 0), Dir::Forward);
+        let mut items = ObjectItems::new(ino, XATTR_KEY, h);
         let mut next_idx = 0u64;
-        while let Some((k, d)) = c.next(&mut self.s, &root)? {
-            if k.objectid != ino || k.ty != XATTR_KEY || k.offset >> 32 != h >> 32 {
+        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
+            let k = Key::new(ino, XATTR_KEY, off);
+            if k.offset >> 32 != h >> 32 {
                 break;
             }
             if k.offset & 0xffff != 0 {
@@ -72,13 +72,13 @@ impl<D: BlockDevice> Filesystem<D> {
         check_xattr_name(name)?;
         self.read_inode(ino)?;
         let Ok(base) = self.find_xattr(ino, name)? else { return Err(Error::NoData) };
-        let root = self.sv.root;
-        let mut c = Cursor::new(xkey(ino, base, 0), Dir::Forward);
+        let mut items = ObjectItems::new(ino, XATTR_KEY, base);
         let mut vl = 0;
         let mut got = 0;
         let mut part = 0u64;
-        while let Some((k, d)) = c.next(&mut self.s, &root)? {
-            if k.objectid != ino || k.ty != XATTR_KEY || k.offset & !0xffff != base {
+        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
+            let k = Key::new(ino, XATTR_KEY, off);
+            if k.offset & !0xffff != base {
                 break;
             }
             if k.offset & 0xffff != part {
@@ -179,14 +179,10 @@ impl<D: BlockDevice> Filesystem<D> {
     pub fn list_xattr(&mut self, sv: SubvolId, ino: u64, buf: &mut [u8]) -> Result<usize> {
         self.enter(sv)?;
         self.read_inode(ino)?;
-        let root = self.sv.root;
-        let mut c = Cursor::new(xkey(ino, 0, 0), Dir::Forward);
+        let mut items = ObjectItems::new(ino, XATTR_KEY, 0);
         let mut n = 0usize;
-        while let Some((k, d)) = c.next(&mut self.s, &root)? {
-            if k.objectid != ino || k.ty != XATTR_KEY {
-                break;
-            }
-            if k.offset & 0xffff != 0 {
+        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
+            if off & 0xffff != 0 {
                 continue;
             }
             let name = XattrHead::decode(d)?.name;

@@ -17,11 +17,11 @@
 
 mod common;
 use common::model::*;
-use ferrofs_core::subvol::SubvolId;
-use std::collections::BTreeMap;
 use common::*;
 use ferrofs_core::error::Error;
 use ferrofs_core::fs::{Filesystem, SetAttr};
+use ferrofs_core::subvol::SubvolId;
+use std::collections::BTreeMap;
 
 struct Run {
     rng: Rng,

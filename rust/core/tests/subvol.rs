@@ -291,7 +291,11 @@ fn back_references_name_every_link() {
         ferrofs_core::btree::delete(s, t, &k).unwrap();
     }
     let r = fs.check(false).unwrap();
-    assert!(r.problems.iter().any(|p| p.what == "directory entry has no back-reference"), "{:?}", r.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+    assert!(
+        r.problems.iter().any(|p| p.what == "directory entry has no back-reference"),
+        "{:?}",
+        r.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -262,7 +262,8 @@ pub fn visible_in(fs: &mut Filesystem<SimDev>, sv: SubvolId) -> std::collections
                 .unwrap_or_else(|e| panic!("readdir {path}: {e:?}"));
                 for (n, i, t, c) in ents {
                     d.push_str(&format!(" [{} {} {:?} {}]", String::from_utf8_lossy(&n), i, t, c));
-                    let (csv, cino) = fs.lookup_at(sv, ino, &n).unwrap_or_else(|e| panic!("lookup {path}{}: {e:?}", String::from_utf8_lossy(&n)));
+                    let (csv, cino) =
+                        fs.lookup_at(sv, ino, &n).unwrap_or_else(|e| panic!("lookup {path}{}: {e:?}", String::from_utf8_lossy(&n)));
                     todo.push((format!("{path}{}/", String::from_utf8_lossy(&n)), csv, cino));
                 }
             }
