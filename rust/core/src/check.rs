@@ -517,7 +517,7 @@ impl RootTreeItems {
 
     /// Root refs against backrefs, subvolume entries and root items; the
     /// deletion list against the deleted flags.
-    fn cross_check(&mut self, r: &mut Report, subvol_links: &mut TryVec<(u64, u64, u64, u64, u32)>) -> Result<()> {
+    fn cross_check(&mut self, r: &mut Report, subvol_links: &mut TryVec<(u64, u64, u64, u64, u32)>, fixes: &mut Fixes) -> Result<()> {
         self.refs.sort_unstable();
         self.backrefs.sort_unstable();
         subvol_links.sort_unstable();
@@ -550,14 +550,18 @@ impl RootTreeItems {
             }
             if ri.is_dead() != self.dead.binary_search(&id).is_ok() {
                 r.add(Kind::Subvolume, id, 0, 0, "deleted flag and deletion list disagree", (ri.is_dead() as u64, 0))?;
+                if ri.is_dead() {
+                    fixes.dead_add.try_push(id)?;
+                }
             }
             if id == FS_TREE_ID && !live {
                 r.add(Kind::Subvolume, id, 0, 0, "the default subvolume is marked deleted", (0, 0))?;
             }
         }
         for &id in self.dead.iter() {
-            if !self.roots.iter().any(|x| x.0 == id) {
-                r.add(Kind::Subvolume, id, 0, 0, "deletion list names a missing root item", (0, 0))?;
+            if !self.roots.iter().any(|x| x.0 == id && x.1.is_dead()) {
+                r.add(Kind::Subvolume, id, 0, 0, "deletion list names a missing or live subvolume", (0, 0))?;
+                fixes.dead_remove.try_push(id)?;
             }
         }
         for x in self.refs.iter() {
@@ -612,6 +616,7 @@ impl<D: BlockDevice> Filesystem<D> {
         // Every fs tree.
         let mut nlink_fixes: TryVec<(u64, u64, u32)> = TryVec::new();
         let mut counter_fix = None;
+        let mut fixes = Fixes::default();
         let mut subvol_links = TryVec::new();
         for i in 0..rti.roots.len() {
             let (id, ri) = rti.roots[i];
@@ -637,7 +642,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 subvol_links.try_push((id, l.target, l.from, l.seq, l.name_crc))?;
             }
             self.check_links(id, &ri, &mut fc, &mut r, &mut nlink_fixes)?;
-            check_backrefs(id, &mut fc, &mut r)?;
+            check_backrefs(id, &mut fc, &mut r, &mut fixes.backrefs)?;
             if fc.max_ino > ri.last_ino || fc.inodes.len() as u64 != ri.inode_count {
                 r.add(Kind::Counter, id, 0, 0, "subvolume inode counters are wrong", (ri.inode_count, fc.inodes.len() as u64))?;
                 if id == FS_TREE_ID {
@@ -645,7 +650,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 }
             }
         }
-        rti.cross_check(&mut r, &mut subvol_links)?;
+        rti.cross_check(&mut r, &mut subvol_links, &mut fixes)?;
 
         // References against the allocation tree.
         let actual = coverage(&mut refs)?;
@@ -658,7 +663,7 @@ impl<D: BlockDevice> Filesystem<D> {
         }
 
         if repair && !r.is_clean() {
-            self.repair(&leaks, &nlink_fixes, counter_fix, &mut r)?;
+            self.repair(&leaks, &nlink_fixes, counter_fix, &fixes, &mut r)?;
         }
         Ok(r)
     }
@@ -795,9 +800,37 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(())
     }
 
-    fn repair(&mut self, leaks: &[(u64, u64, u64)], nlink: &[(u64, u64, u32)], counters: Option<(u64, u64)>, r: &mut Report) -> Result<()> {
+    fn repair(
+        &mut self,
+        leaks: &[(u64, u64, u64)],
+        nlink: &[(u64, u64, u32)],
+        counters: Option<(u64, u64)>,
+        fixes: &Fixes,
+        r: &mut Report,
+    ) -> Result<()> {
         self.check_writable()?;
+        self.enter(crate::subvol::SubvolId::DEFAULT)?;
         self.change(|fs| {
+            for &(tree, ino, dir, seq, add) in fixes.backrefs.iter() {
+                fs.enter(crate::subvol::SubvolId(tree))?;
+                if fs.sv.item.is_read_only() {
+                    continue;
+                }
+                fs.reserve(2, 0)?;
+                if fs.repair_backref(ino, dir, seq, add)? {
+                    r.repaired += 1;
+                }
+            }
+            for &id in fixes.dead_add.iter() {
+                fs.reserve(2, 0)?;
+                fs.repair_dead_list(id, true)?;
+                r.repaired += 1;
+            }
+            for &id in fixes.dead_remove.iter() {
+                fs.reserve(2, 0)?;
+                fs.repair_dead_list(id, false)?;
+                r.repaired += 1;
+            }
             for &(start, len, extra) in leaks {
                 for _ in 0..extra {
                     fs.s.space.queue(start, len, -1)?;
@@ -837,9 +870,21 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 }
 
+/// Repairs found besides leaks, link counts and counters.
+#[derive(Default)]
+struct Fixes {
+    /// `(tree, inode, dir, seq, add)`: a back-reference to write from its
+    /// entry (`add`) or to remove.
+    backrefs: TryVec<(u64, u64, u64, u64, bool)>,
+    /// Deleted subvolumes missing from the deletion list.
+    dead_add: TryVec<u64>,
+    /// Deletion list entries naming no deleted subvolume.
+    dead_remove: TryVec<u64>,
+}
+
 /// Every entry naming an inode has its back-reference and every
 /// back-reference its entry.
-fn check_backrefs(id: u64, fc: &mut FsCheck, r: &mut Report) -> Result<()> {
+fn check_backrefs(id: u64, fc: &mut FsCheck, r: &mut Report, fixes: &mut TryVec<(u64, u64, u64, u64, bool)>) -> Result<()> {
     let mut want: TryVec<BackRef> = TryVec::try_with_capacity(fc.links.len())?;
     for l in fc.links.iter().filter(|l| !l.subvol) {
         want.try_push((l.target, l.from, l.seq, l.name_crc))?;
@@ -855,10 +900,12 @@ fn check_backrefs(id: u64, fc: &mut FsCheck, r: &mut Report) -> Result<()> {
             }
             (Some(a), b) if b.map_or(true, |b| a < b) => {
                 r.add(Kind::BackRef, id, 0, a.0, "directory entry has no back-reference", (a.1, a.2))?;
+                fixes.try_push((id, a.0, a.1, a.2, true))?;
                 i += 1;
             }
             (_, Some(b)) => {
                 r.add(Kind::BackRef, id, 0, b.0, "back-reference has no directory entry", (b.1, b.2))?;
+                fixes.try_push((id, b.0, b.1, b.2, false))?;
                 j += 1;
             }
             _ => break,

@@ -130,7 +130,7 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(out)
     }
 
-    fn add_inode_ref(&mut self, ino: u64, dir: u64, seq: u64, name: &[u8]) -> Result<()> {
+    pub(crate) fn add_inode_ref(&mut self, ino: u64, dir: u64, seq: u64, name: &[u8]) -> Result<()> {
         let root = self.sv.root;
         let off = free_slot(&mut self.s, &root, ino, INODE_REF_KEY, NameRef::hash(dir, name))?;
         let mut buf = TryVec::new();

@@ -143,6 +143,46 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 }
 
+impl<D: BlockDevice> Filesystem<D> {
+    /// fsck: writes the back-reference of entry `seq` of `dir` naming
+    /// `ino` (`add`), or removes `ino`'s back-reference to that entry.
+    /// Returns whether anything changed.
+    pub(crate) fn repair_backref(&mut self, ino: u64, dir: u64, seq: u64, add: bool) -> Result<bool> {
+        if add {
+            let mut buf = crate::mem::TryVec::new();
+            if !btree::get_into(&mut self.s, &self.sv.root, &Key::new(dir, DIR_SEQ_KEY, seq), &mut buf)? {
+                return Ok(false);
+            }
+            let e = DirEntry::decode(&buf)?;
+            let mut name = crate::mem::TryVec::new();
+            name.try_extend_from_slice(e.name)?;
+            self.add_inode_ref(ino, dir, seq, &name)?;
+            return Ok(true);
+        }
+        let mut found = None;
+        let mut items = ObjectItems::new(ino, INODE_REF_KEY, 0);
+        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
+            if NameRef::decode(d).is_ok_and(|n| n.dir == dir && n.seq == seq) {
+                found = Some(off);
+                break;
+            }
+        }
+        let Some(off) = found else { return Ok(false) };
+        btree::delete(&mut self.s, &mut self.sv.root, &Key::new(ino, INODE_REF_KEY, off))?;
+        Ok(true)
+    }
+
+    /// fsck: adds deleted subvolume `id` to the deletion list, or removes
+    /// a list entry that names no deleted subvolume.
+    pub(crate) fn repair_dead_list(&mut self, id: u64, add: bool) -> Result<()> {
+        if add {
+            self.root_tree_insert(&dead_key(id), &[])
+        } else {
+            self.root_tree_delete(&dead_key(id))
+        }
+    }
+}
+
 /// What `subvolume_info` and `list_subvolumes` report of one subvolume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubvolInfo {

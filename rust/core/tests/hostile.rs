@@ -38,7 +38,9 @@ const CASE_LIMIT: Duration = Duration::from_secs(60);
 
 /// A valid image with a file of every type, multi-part xattrs and symlink,
 /// a sparse file, a hard link, an orphan, and a directory big enough to
-/// give the fs tree interior nodes.
+/// give the fs tree interior nodes; a subvolume, a read-only snapshot
+/// sharing the default subvolume's nodes, and a deleted subvolume whose
+/// tree is only partly dropped.
 fn base_image() -> SimDev {
     let mut fs = mount(fresh(DEV_SIZE));
     let root = fs.root_ino();
@@ -61,6 +63,17 @@ fn base_image() -> SimDev {
         fs.create(SV, d, &name, 0o644, 0, 0, 0, ts(5)).unwrap();
     }
     fs.tmpfile(SV, 0o600, 0, 0, ts(6)).unwrap();
+    let sv = fs.create_subvolume(SV, root, b"sv", [1; 16], 0, 0, ts(7)).unwrap();
+    let f = fs.create(sv, 256, b"in-sv", 0o644, 0, 0, 0, ts(7)).unwrap().ino;
+    fs.write(sv, f, 0, &[5u8; 7000], ts(7)).unwrap();
+    fs.snapshot(SV, SV, d, b"snap", true, [2; 16], ts(8)).unwrap();
+    let gone = fs.create_subvolume(SV, root, b"gone", [3; 16], 0, 0, ts(8)).unwrap();
+    for i in 0..40u8 {
+        fs.create(gone, 256, &[b'g'; 200][..100 + i as usize], 0o644, 0, 0, 0, ts(8)).unwrap();
+    }
+    fs.delete_subvolume(SV, root, b"gone", ts(9)).unwrap();
+    fs.commit().unwrap();
+    assert!(fs.drop_step_limited(1).unwrap(), "the deleted subvolume is left half dropped");
     fs.unmount().unwrap()
 }
 
@@ -135,56 +148,56 @@ fn drive(dev: SimDev, tally: &mut Tally) {
     let t = &mut *tally;
     let _ = fs.statfs();
     let root = fs.root_ino();
-    let mut dirs = vec![root];
-    let mut files: Vec<(u64, FileType)> = Vec::new();
+    let mut dirs = vec![(SV, root)];
+    let mut files: Vec<(SubvolId, u64, FileType)> = Vec::new();
     let mut seen_dirs = 0;
-    while let Some(dir) = dirs.pop() {
+    while let Some((sv, dir)) = dirs.pop() {
         seen_dirs += 1;
         if seen_dirs > 64 {
             break;
         }
         let mut ents = Vec::new();
-        let r = fs.readdir(SV, dir, 0, &mut |n, i, ty, _| {
+        let r = fs.readdir(sv, dir, 0, &mut |n, i, ty, _| {
             ents.push((n.to_vec(), i, ty));
             ents.len() < 256
         });
         settle(&mut fs, r, t);
-        for (name, ino, ty) in ents {
-            let r = fs.lookup(SV, dir, &name);
-            settle(&mut fs, r, t);
-            let r = fs.getattr(SV, ino);
+        for (name, _, ty) in ents {
+            let r = fs.lookup_at(sv, dir, &name);
+            let Some((csv, ino)) = settle(&mut fs, r, t) else { continue };
+            let r = fs.getattr(csv, ino);
             if settle(&mut fs, r, t).is_some() {
                 if ty == FileType::Dir {
-                    dirs.push(ino);
+                    dirs.push((csv, ino));
                 }
-                files.push((ino, ty));
+                files.push((csv, ino, ty));
             }
         }
     }
     let mut buf = vec![0u8; 1 << 16];
-    for &(ino, _) in files.iter().take(48) {
-        let r = fs.getattr(SV, ino);
+    for &(sv, ino, _) in files.iter().take(64) {
+        let r = fs.getattr(sv, ino);
         let Some(a) = settle(&mut fs, r, t) else { continue };
-        let r = fs.read(SV, ino, 0, &mut buf);
+        let r = fs.read(sv, ino, 0, &mut buf);
         settle(&mut fs, r, t);
-        let r = fs.read(SV, ino, a.size.saturating_sub(4096), &mut buf[..8192]);
+        let r = fs.read(sv, ino, a.size.saturating_sub(4096), &mut buf[..8192]);
         settle(&mut fs, r, t);
         let mut n = 0;
-        let r = fs.extents(SV, ino, 0, &mut |_, _, _| {
+        let r = fs.extents(sv, ino, 0, &mut |_, _, _| {
             n += 1;
             n < 512
         });
         settle(&mut fs, r, t);
-        let r = fs.seek_data(SV, ino, 0);
+        let r = fs.seek_data(sv, ino, 0);
         settle(&mut fs, r, t);
-        let r = fs.seek_hole(SV, ino, 0);
+        let r = fs.seek_hole(sv, ino, 0);
         settle(&mut fs, r, t);
-        let r = fs.readlink(SV, ino);
+        let r = fs.readlink(sv, ino);
         settle(&mut fs, r, t);
-        let r = fs.list_xattr(SV, ino, &mut buf);
+        let r = fs.list_xattr(sv, ino, &mut buf);
         settle(&mut fs, r, t);
         for x in [&b"user.small"[..], b"user.big", b"user.none"] {
-            let r = fs.get_xattr(SV, ino, x, &mut buf);
+            let r = fs.get_xattr(sv, ino, x, &mut buf);
             settle(&mut fs, r, t);
         }
     }
@@ -216,10 +229,20 @@ fn drive(dev: SimDev, tally: &mut Tally) {
     settle(&mut fs, r, t);
     let r = fs.unlink(SV, root, b"fifo", ts(13));
     settle(&mut fs, r, t);
+    let r = fs.snapshot(SV, SV, root, b"hsnap", false, [4; 16], ts(14));
+    settle(&mut fs, r, t);
+    let r = fs.delete_subvolume(SV, root, b"sv", ts(14));
+    settle(&mut fs, r, t);
+    let r = fs.list_subvolumes();
+    settle(&mut fs, r, t);
+    for _ in 0..3 {
+        let r = fs.drop_step_limited(4);
+        settle(&mut fs, r, t);
+    }
     let r = fs.commit();
     settle(&mut fs, r, t);
-    for (ino, _) in files.iter().take(48) {
-        let r = fs.evict(SV, *ino);
+    for (sv, ino, _) in files.iter().take(64) {
+        let r = fs.evict(*sv, *ino);
         settle(&mut fs, r, t);
     }
     let Ok(dev) = fs.unmount() else { return };

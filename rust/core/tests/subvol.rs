@@ -296,6 +296,49 @@ fn back_references_name_every_link() {
         "{:?}",
         r.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>()
     );
+    let want = names(&mut fs);
+    assert_eq!(want.len(), 1, "one name left after removing a back-reference");
+    // fsck -y writes it again from the entry.
+    let r = fs.check(true).unwrap();
+    assert!(r.repaired >= 1);
+    assert_check_clean(&mut fs, "back-reference repaired");
+    assert_eq!(names(&mut fs), vec![(root, b"e".to_vec()), (root, b"g".to_vec())]);
+    // A back-reference with no entry goes.
+    let mut v = ferrofs_core::mem::TryVec::new();
+    NameRef { dir: d, seq: 999, name: b"ghost" }.encode(&mut v).unwrap();
+    {
+        let (s, t) = fs.raw_fs_tree();
+        ferrofs_core::btree::insert(s, t, &Key::new(f, INODE_REF_KEY, NameRef::hash(d, b"ghost")), &v).unwrap();
+    }
+    let r = fs.check(false).unwrap();
+    assert!(r.problems.iter().any(|p| p.what == "back-reference has no directory entry"));
+    fs.check(true).unwrap();
+    assert_check_clean(&mut fs, "stray back-reference removed");
+}
+
+#[test]
+fn fsck_repairs_the_deletion_list() {
+    let mut fs = mount(fresh(16 << 20));
+    let root = fs.root_ino();
+    let a = fs.create_subvolume(SV, root, b"a", [1; 16], 0, 0, ts(1)).unwrap();
+    fs.create(a, 256, b"f", 0o644, 0, 0, 0, ts(1)).unwrap();
+    fs.delete_subvolume(SV, root, b"a", ts(2)).unwrap();
+    fs.commit().unwrap();
+    // Lose the deletion list entry: the dead tree would never be dropped.
+    let key = Key::new(DEAD_ROOTS_OBJECTID, ORPHAN_KEY, a.0);
+    {
+        let s = fs.store();
+        let mut rt = s.root_tree;
+        ferrofs_core::btree::delete(s, &mut rt, &key).unwrap();
+        s.root_tree = rt;
+    }
+    let r = fs.check(false).unwrap();
+    assert!(r.problems.iter().any(|p| p.what == "deleted flag and deletion list disagree"));
+    fs.check(true).unwrap();
+    assert_check_clean(&mut fs, "deletion list repaired");
+    drop_all(&mut fs);
+    assert_check_clean(&mut fs, "dropped after the repair");
+    assert_eq!(fs.list_subvolumes().unwrap().len(), 1);
 }
 
 #[test]
