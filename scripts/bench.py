@@ -49,13 +49,16 @@ CONFIGS = {
 REFERENCE = "ext4"
 SECOND_REFERENCE = "ext4-fc"
 
-WORKLOADS = ["append", "smallfiles", "seq", "createunlink"]
+WORKLOADS = ["append", "smallfiles", "seq", "createunlink", "snapshot"]
 # The rows of the table: (workload, phase, unit of one op, rate unit).
 PHASES = {
     "append": [("append", "append", "op", "ops/s")],
     "smallfiles": [("smallfiles", "file", "file", "ops/s")],
     "seq": [("seq-write", "MiB", "MiB", "MiB/s"), ("seq-read", "MiB", "MiB", "MiB/s")],
     "createunlink": [("create", "file", "file", "ops/s"), ("unlink", "file", "file", "ops/s")],
+    "snapshot": [("snapshot-small", "snapshot", "snapshot", "ops/s"), ("snapshot-large", "snapshot", "snapshot", "ops/s"),
+                 ("cow-write", "write", "write", "ops/s"), ("delete", "block", "block freed", "blocks/s"),
+                 ("umount-pending", "umount", "umount", "ops/s")],
 }
 
 # Under /tmp (a tmpfs in the guest; /mnt is the host's, read-only), one
@@ -223,9 +226,105 @@ def wl_createunlink(out, dev, d, n):
         os.sync()
 
 
+def mount_of(path):
+    """(device, mount point, type, options) of the mount holding path."""
+    best = None
+    with open("/proc/mounts") as f:
+        for line in f:
+            src, mnt, fstype, opts = line.split()[:4]
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and (best is None or len(mnt) > len(best[1])):
+                best = (src, mnt, fstype, opts)
+    return best
+
+
+def free_blocks(path):
+    st = os.statvfs(path)
+    return st.f_bfree * st.f_frsize // BLOCK
+
+
+def subvolume_cli(fstype):
+    """The subvolume command of each filesystem that has one."""
+    return {"btrfs": ["btrfs"], "ferrofs": ["ferrofs"]}.get(fstype)
+
+
+def run_ok(cmd):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        raise OSError(0, f"{' '.join(cmd)}: {p.stdout.strip()[-300:]}")
+
+
+def wait_free_settles(path, limit_s=1800):
+    """Waits for a background subvolume drop: until the free block count
+    has not changed for 3 s (sync in between so freed blocks show)."""
+    last, since, t0 = free_blocks(path), time.time(), time.time()
+    while time.time() - t0 < limit_s:
+        time.sleep(0.5)
+        os.sync()
+        now = free_blocks(path)
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= 3:
+            return last, since - t0
+    raise OSError(0, f"free space still changing after {limit_s} s")
+
+
+def fill_subvolume(d, files):
+    for i in range(files):
+        os.close(os.open(os.path.join(d, f"f{i:07d}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    fd = os.open(os.path.join(d, "data"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, pattern())
+    finally:
+        os.close(fd)
+
+
+def wl_snapshot(out, dev, d, n):
+    """Snapshot creation of subvolumes of n/10 and n files, the first 4 KiB
+    overwrite after it, deletion throughput, and umount with a deletion
+    pending. Filesystems without subvolumes report every phase as an error."""
+    src_dev, mnt, fstype, opts = mount_of(d)
+    cli = subvolume_cli(fstype)
+    if cli is None:
+        for phase in ("snapshot-small", "snapshot-large", "cow-write", "delete", "umount-pending"):
+            emit(out, {"phase": phase, "error": f"{fstype} has no subvolumes"})
+        return
+    for phase, files in (("snapshot-small", max(1, n // 10)), ("snapshot-large", n)):
+        src = os.path.join(d, f"src-{files}")
+        run_ok(cli + ["subvolume", "create", src])
+        fill_subvolume(src, files)
+        os.sync()
+        with Phase(out, dev, phase, 1):
+            run_ok(cli + ["subvolume", "snapshot", "-r", src, os.path.join(d, f"snap-{files}")])
+            os.sync()
+    # The first overwrite of a shared block: one path of the tree copied.
+    big = os.path.join(d, f"src-{n}")
+    fd = os.open(os.path.join(big, "data"), os.O_WRONLY)
+    try:
+        with Phase(out, dev, "cow-write", 1):
+            os.pwrite(fd, b"w" * BLOCK, 4 * BLOCK)
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    # Deletion: the snapshot, then its source, so the blocks really go.
+    os.sync()
+    before = free_blocks(d)
+    with Phase(out, dev, "delete", 0) as ph:
+        run_ok(cli + ["subvolume", "delete", os.path.join(d, f"snap-{n}")])
+        run_ok(cli + ["subvolume", "delete", big])
+        after, _ = wait_free_settles(d)
+        ph.ops = max(0, after - before)
+    # Unmount with a deletion just started: how long it waits.
+    small = max(1, n // 10)
+    run_ok(cli + ["subvolume", "delete", os.path.join(d, f"snap-{small}")])
+    run_ok(cli + ["subvolume", "delete", os.path.join(d, f"src-{small}")])
+    with Phase(out, dev, "umount-pending", 1):
+        run_ok(["umount", mnt])
+    run_ok(["mount", "-t", fstype, "-o", opts, src_dev, mnt])
+
+
 def cmd_run(args):
     fn = {"append": wl_append, "smallfiles": wl_smallfiles, "seq": wl_seq,
-          "createunlink": wl_createunlink}[args.workload]
+          "createunlink": wl_createunlink, "snapshot": wl_snapshot}[args.workload]
     with open(args.out, "a") as out:
         try:
             fn(out, args.dev, args.dir, args.count)
@@ -254,7 +353,8 @@ def dmesg_lines():
 
 def counts_for(params, wl):
     return {"append": params["appends"], "smallfiles": params["small_files"],
-            "seq": params["seq_mib"], "createunlink": params["files"]}[wl]
+            "seq": params["seq_mib"], "createunlink": params["files"],
+            "snapshot": params.get("snap_files", 100000)}[wl]
 
 
 def run_cell(params, cfg_name, dev, wl):
@@ -440,6 +540,11 @@ def cmd_report(args):
         "seq-read": f"(3b) sequential read {params['seq_mib']} MiB after drop_caches; op = 1 MiB",
         "create": f"(4a) create {params['files']} empty files in one directory + sync; op = one file",
         "unlink": f"(4b) unlink those {params['files']} files + sync; op = one file",
+        "snapshot-small": f"(5a) read-only snapshot of a subvolume of {max(1, params.get('snap_files', 0) // 10)} files + 1 MiB file, + sync",
+        "snapshot-large": f"(5b) read-only snapshot of a subvolume of {params.get('snap_files', 0)} files + 1 MiB file, + sync",
+        "cow-write": "(5c) first 4 KiB overwrite of the 1 MiB file after the snapshot + fsync",
+        "delete": "(5d) delete the large snapshot and its source, until free space stops changing; op = one 4 KiB block freed",
+        "umount-pending": "(5e) umount right after deleting the small snapshot and its source",
     }
     header = f"  {'config':<17}{'rate':>12}  {'vs ext4':>8}  {'vs ext4fc':>9}  {'KiB wr/op':>10}  {'wr req/op':>10}  {'flush/op':>9}  {'KiB rd/op':>10}  {'time s':>8}"
     csv_rows = []
