@@ -2,11 +2,15 @@
 # applied to two directory trees (ferrofs and a reference filesystem); every
 # operation must have the same outcome (success or the same errno) on both,
 # and the trees must match afterwards.
-# usage: diffstress.py SEED OPS ROOT_A ROOT_B [--compare-only | --procs N]
+# usage: diffstress.py SEED OPS ROOT_A ROOT_B [--compare-only | --procs N [--snapshots SRC DIR]]
 #   (exit 1 on the first divergence). With --procs N, N processes run at
 #   once, each its own sequence (seed*1000+k) in its own subdirectory pK of
 #   both roots, so the filesystems see concurrent calls while each
-#   sequence's outcomes stay deterministic.
+#   sequence's outcomes stay deterministic. With --snapshots, one more
+#   process snapshots subvolume SRC (read-only, into DIR) while they run,
+#   reads each snapshot twice some time apart (it must not change while
+#   its source does) and deletes most of them again; the last ones are
+#   read once more after the writers are done.
 import errno
 import mmap
 import os
@@ -193,7 +197,39 @@ def main():
     return 0
 
 
-def run_procs(n):
+def ferrofs_cli(*args):
+    import subprocess
+    p = subprocess.run(["ferrofs"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("ferrofs %s: %s" % (" ".join(args), p.stdout.strip()))
+
+
+def snapshotter(src, snapdir, stop_when_done):
+    """Snapshots src over and over while the writers run; returns the kept
+    snapshots with what they showed when taken."""
+    kept, n = [], 0
+    os.makedirs(snapdir, exist_ok=True)
+    while True:
+        path = os.path.join(snapdir, "s%d" % n)
+        ferrofs_cli("subvolume", "snapshot", "-r", src, path)
+        first = snapshot(path)
+        # Some time passes, and the writers change the source meanwhile.
+        for _ in range(20):
+            if stop_when_done():
+                break
+            os.sched_yield()
+        if not compare(first, snapshot(path), "snapshot s%d read again while its source changes" % n):
+            raise RuntimeError("snapshot s%d changed" % n)
+        kept.append((path, first))
+        if len(kept) > 2:
+            old, _ = kept.pop(0)
+            ferrofs_cli("subvolume", "delete", old)
+        n += 1
+        if stop_when_done():
+            return kept, n
+
+
+def run_procs(n, snap=None):
     """Forks n sequences at once, each in its own subdirectory."""
     global seed, rng, roots
     base, pids = (seed, list(roots)), []
@@ -207,10 +243,41 @@ def run_procs(n):
             rng = random.Random(seed)
             os._exit(main())
         pids.append(pid)
-    failed = sum(os.waitpid(pid, 0)[1] != 0 for pid in pids)
+    snaps = None
+    if snap:
+        # In this process: it watches the writers and stops when they are done.
+        done = []
+
+        def writers_done():
+            while len(done) < len(pids):
+                pid, status = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    return False
+                done.append(status)
+            return True
+
+        try:
+            snaps = snapshotter(snap[0], snap[1], writers_done)
+        except RuntimeError as e:
+            print("snapshots: %s" % e)
+            for pid in pids:
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
+            return 1
+        failed = sum(s != 0 for s in done)
+    else:
+        failed = sum(os.waitpid(pid, 0)[1] != 0 for pid in pids)
     seed, roots = base
     if failed or not compare(snapshot(roots[0]), snapshot(roots[1]), "after %d processes" % n):
         return 1
+    if snaps is not None:
+        kept, taken = snaps
+        for path, first in kept:
+            if not compare(first, snapshot(path), "snapshot %s after the writers finished" % path):
+                return 1
+        print("%d snapshots taken while writing, each unchanged when read again" % taken)
     print("%d processes at once: trees match" % n)
     return 0
 
@@ -219,5 +286,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 5 and sys.argv[5] == "--compare-only":
         sys.exit(0 if compare(snapshot(roots[0]), snapshot(roots[1]), "after remount") else 1)
     if len(sys.argv) > 6 and sys.argv[5] == "--procs":
-        sys.exit(run_procs(int(sys.argv[6])))
+        snap = sys.argv[8:10] if len(sys.argv) > 9 and sys.argv[7] == "--snapshots" else None
+        sys.exit(run_procs(int(sys.argv[6]), snap))
     sys.exit(main())

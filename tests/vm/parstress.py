@@ -4,7 +4,10 @@
 # and syncs on the same names. Outcomes are not compared (the races make
 # them nondeterministic); the point is that the kernel stays quiet (no
 # lockdep, might-sleep or hung-task report) and the result checks clean.
-# usage: parstress.py ROOT PROCS SECONDS SEED
+# With SNAPDIR, one more process snapshots the subvolume whose root holds
+# SNAPDIR (its parent directory) into SNAPDIR and deletes the snapshots
+# again, over and over, while they race.
+# usage: parstress.py ROOT PROCS SECONDS SEED [SNAPDIR]
 import errno
 import mmap
 import os
@@ -13,6 +16,7 @@ import sys
 import time
 
 root, procs, secs, seed = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+snapdir = sys.argv[5] if len(sys.argv) > 5 else None
 NAMES = ["f%d" % i for i in range(12)] + ["d%d/f%d" % (i % 3, i) for i in range(12)]
 EXPECTED = {errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR, errno.EINVAL, errno.ENODATA}
 
@@ -85,6 +89,26 @@ def worker(k):
     return 0
 
 
+def snapshot_worker():
+    """Snapshots and deletes, as fast as it can, while the others race."""
+    import subprocess
+    os.makedirs(snapdir, exist_ok=True)
+    src = os.path.dirname(snapdir.rstrip("/"))
+    end = time.monotonic() + secs
+    n = 0
+    while time.monotonic() < end:
+        path = os.path.join(snapdir, "s%d" % n)
+        for cmd in (["snapshot"] + (["-r"] if n % 2 else []) + [src, path], ["delete", path]):
+            args = ["ferrofs", "subvolume"] + cmd
+            p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if p.returncode != 0:
+                print("snapshots: %s: %s" % (" ".join(args), p.stdout.strip()), flush=True)
+                return 1
+        n += 1
+    print("snapshots: %d made and deleted" % n, flush=True)
+    return 0
+
+
 for d in range(3):
     os.makedirs(os.path.join(root, "d%d" % d), exist_ok=True)
 pids = []
@@ -92,6 +116,11 @@ for k in range(procs):
     pid = os.fork()
     if pid == 0:
         os._exit(worker(k))
+    pids.append(pid)
+if snapdir:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(snapshot_worker())
     pids.append(pid)
 failed = 0
 for k, pid in enumerate(pids):

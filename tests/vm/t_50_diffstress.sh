@@ -1,6 +1,7 @@
 # Differential stress against ext4: the same seeded operations on both, the
 # same outcomes and trees; then four processes at once, each with its own
-# sequence; then fsck and a remount, and the trees again.
+# sequence, while a fifth snapshots the filesystem and reads each snapshot
+# back unchanged; then fsck and a remount, and the trees again.
 . "$(dirname "$0")/lib.sh"
 REF=/tmp/ferrofs-ref
 py=$FERROFS_ROOT/tests/vm/diffstress.py
@@ -13,7 +14,7 @@ for seed in ${FERROFS_DIFF_SEEDS:-1 2 3}; do
   check "diffstress-seed-$seed" python3 "$py" "$seed" "${FERROFS_DIFF_OPS:-400}" "$MNT/s$seed" "$REF/s$seed"
 done
 mkdir "$MNT/par" "$REF/par"
-check diffstress-4-processes python3 "$py" 7 "${FERROFS_DIFF_OPS:-400}" "$MNT/par" "$REF/par" --procs 4
+check diffstress-4-processes-with-snapshots python3 "$py" 7 "${FERROFS_DIFF_OPS:-400}" "$MNT/par" "$REF/par" --procs 4 --snapshots "$MNT" "$MNT/snaps"
 umount "$MNT"
 check diffstress-fsck-clean fsck.ferrofs -n "$DEV1"
 mount -t ferrofs "$DEV1" "$MNT"

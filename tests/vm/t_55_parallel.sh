@@ -1,10 +1,12 @@
 # Parallel stress: processes racing on the same names (lockdep and the
 # might-sleep checks watch the kernel), with a background commit every
-# second and a freeze/thaw in the middle; then fsck clean and remount.
+# second, snapshots made and deleted all along, and a freeze/thaw in the
+# middle; then fsck clean and remount.
 . "$(dirname "$0")/lib.sh"
 mkfs.ferrofs -q -f "$DEV1"
 mount -t ferrofs -o commit=1 "$DEV1" "$MNT" || { fail par-mount; exit 0; }
-python3 "$FERROFS_ROOT/tests/vm/parstress.py" "$MNT" 4 "${FERROFS_PAR_SECS:-40}" 1 > /tmp/par.log 2>&1 &
+mkdir "$MNT/work"
+python3 "$FERROFS_ROOT/tests/vm/parstress.py" "$MNT/work" 4 "${FERROFS_PAR_SECS:-40}" 1 "$MNT/snaps" > /tmp/par.log 2>&1 &
 stress=$!
 sleep 10
 check par-freeze xfs_io -x -c freeze "$MNT"
