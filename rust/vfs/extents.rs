@@ -227,7 +227,7 @@ fn map_extents(inode: &INode, fieinfo: &FiemapInfo, start: u64, len: u64) -> Res
         // One extra extent tells whether the last one sent is the last.
         let mut batch: KVec<(u64, u64, u64)> = KVec::new();
         info.with_core(|fs| {
-            fs.extents(crate::subvol::SubvolId::DEFAULT, ino, from, &mut |logical, physical, elen| {
+            fs.extents(crate::subvol::SubvolId::DEFAULT, ino, from, &mut |logical, physical, elen, _shared| {
                 if logical >= end || batch.len() > FIEMAP_BATCH {
                     return false;
                 }

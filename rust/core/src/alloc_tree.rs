@@ -149,6 +149,16 @@ impl<D: BlockDevice> Store<D> {
         Ok(())
     }
 
+    /// The highest reference count of any block in `[start, start + len)`
+    /// (0 if all are free).
+    pub fn max_refcount(&mut self, start: u64, len: u64) -> Result<u64> {
+        let end = start.checked_add(len).ok_or(Error::corrupt("refcount range overflows"))?;
+        let root = self.alloc_tree;
+        let mut recs = TryVec::new();
+        gather(self, &root, start, end, &mut recs)?;
+        Ok(recs.iter().filter(|r| r.start < end && r.start + r.len > start).map(|r| r.count).max().unwrap_or(0))
+    }
+
     /// Reference count of one block in the allocation tree (0 if free), for
     /// callers that must know whether a block is shared.
     pub fn refcount(&mut self, blk: u64) -> Result<u64> {

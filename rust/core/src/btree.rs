@@ -398,6 +398,28 @@ fn find<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<
     }
 }
 
+/// The nodes from the root down to the leaf that holds or would hold
+/// `key`, as `(block, generation)`, root first; returns how many.
+pub fn path_to<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key, out: &mut [(u64, u64); MAX_LEVEL]) -> Result<usize> {
+    let (mut blk, mut gen, mut level) = (root.block, root.generation, root.level);
+    let mut range = Range::default();
+    let mut n = 0;
+    loop {
+        let b = s.node(blk, gen, level)?;
+        range.check(b)?;
+        *out.get_mut(n).ok_or(Error::corrupt("tree too deep"))? = (blk, gen);
+        n += 1;
+        if level == 0 {
+            return Ok(n);
+        }
+        let slot = node::child_slot(b, key);
+        range = range.child(b, slot);
+        blk = node::ptr_block(b, slot);
+        gen = node::ptr_gen(b, slot);
+        level -= 1;
+    }
+}
+
 /// Copies the value of `key` into `out`; false if absent.
 pub fn get_into<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key, out: &mut TryVec<u8>) -> Result<bool> {
     let Some((blk, gen, slot)) = find(s, root, key)? else { return Ok(false) };

@@ -503,14 +503,57 @@ impl<D: BlockDevice> Filesystem<D> {
         };
         let bounds = self.s.bounds();
         let mut items = ObjectItems::new(ino, EXTENT_KEY, first);
-        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
-            let e = ExtentItem::decode_bounded(d, off, &bounds).at_ino(ino)?;
-            // Bounded at decode: these products stay below 2^64.
-            if !emit(off * bs64, e.disk_block * bs64, e.nblocks * bs64) {
+        let mut found: TryVec<(u64, ExtentItem)> = TryVec::new();
+        let mut leaf_shared: Option<(u64, bool)> = None;
+        loop {
+            // In batches: sharing is asked of the trees between items.
+            found.clear();
+            while found.len() < 64 {
+                let Some((off, d)) = items.next(&mut self.s, &self.sv)? else { break };
+                found.try_push((off, ExtentItem::decode_bounded(d, off, &bounds).at_ino(ino)?))?;
+            }
+            if found.is_empty() {
+                return Ok(());
+            }
+            for &(off, e) in found.iter() {
+                let shared = self.extent_shared(ino, off, &e, &mut leaf_shared)?;
+                // Bounded at decode: these products stay below 2^64.
+                if !emit(off * bs64, e.disk_block * bs64, e.nblocks * bs64, shared) {
+                    return Ok(());
+                }
+            }
+            if found.len() < 64 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Whether another subvolume sees extent `e` of `ino` at file block
+    /// `off`: its data blocks have more than one referrer, or the leaf
+    /// holding it is reached through a node more than one tree references.
+    /// `leaf` caches the answer for the last leaf asked about.
+    fn extent_shared(&mut self, ino: u64, off: u64, e: &ExtentItem, leaf: &mut Option<(u64, bool)>) -> Result<bool> {
+        if self.s.max_refcount(e.disk_block, e.nblocks)? > 1 {
+            return Ok(true);
+        }
+        let root = self.sv.root;
+        let mut path = [(0u64, 0u64); crate::node::MAX_LEVEL];
+        let n = btree::path_to(&mut self.s, &root, &ext_key(ino, off), &mut path)?;
+        let leaf_blk = path[n - 1].0;
+        if let Some((b, shared)) = *leaf {
+            if b == leaf_blk {
+                return Ok(shared);
+            }
+        }
+        let mut shared = false;
+        for &(blk, gen) in &path[..n] {
+            if gen <= root.last_snapshot && self.s.refcount(blk)? > 1 {
+                shared = true;
                 break;
             }
         }
-        Ok(())
+        *leaf = Some((leaf_blk, shared));
+        Ok(shared)
     }
 
     /// The holes among file blocks `[first, last)`, as (first block, count).

@@ -32,7 +32,7 @@
 //! punch_hole(ino, offset, len, now) -> Result<()>                  PUNCH_HOLE (size kept)
 //! zero_range(ino, offset, len, keep_size, now) -> Result<()>       ZERO_RANGE
 //! seek_data(ino, offset) -> Result<Option<u64>>;  seek_hole(ino, offset) -> Result<u64>
-//! extents(ino, from, emit(logical, physical, len) -> bool) -> Result<()>   bytes, for FIEMAP
+//! extents(ino, from, emit(logical, physical, len, shared) -> bool) -> Result<()>   bytes, for FIEMAP
 //! get_xattr(ino, name, buf) -> Result<usize>   (empty buf: size query; Err(Range) if too small)
 //! set_xattr(ino, name, value, flags, now);  list_xattr(ino, buf) -> Result<usize>;  remove_xattr(ino, name, now)
 //! evict(ino) -> Result<()>      the VFS dropped its last reference; frees the inode if nlink is 0
@@ -249,9 +249,9 @@ pub struct TreeInfo {
 /// returning false to stop.
 pub type DirEmit<'a> = dyn FnMut(&[u8], u64, FileType, u64) -> bool + 'a;
 
-/// The callback `extents` feeds: `(logical, physical, length)` in bytes,
-/// returning false to stop.
-pub type ExtentEmit<'a> = dyn FnMut(u64, u64, u64) -> bool + 'a;
+/// The callback `extents` feeds: `(logical, physical, length)` in bytes and
+/// whether another subvolume shares the extent, returning false to stop.
+pub type ExtentEmit<'a> = dyn FnMut(u64, u64, u64, bool) -> bool + 'a;
 
 /// `rename` flag: fail if the new name exists.
 pub const RENAME_NOREPLACE: u32 = 1;

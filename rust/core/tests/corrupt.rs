@@ -235,7 +235,7 @@ fn interior_keys_outside_their_child_are_corrupt_not_a_hang() {
             ("truncate", |fs, f, _| fs.truncate(SV, f, 0, ts(2))),
             ("punch_hole", |fs, f, size| fs.punch_hole(SV, f, 0, size, ts(2))),
             ("fallocate", |fs, f, size| fs.fallocate(SV, f, 0, size, false, ts(2))),
-            ("extents", |fs, f, _| fs.extents(SV, f, 0, &mut |_, _, _| true)),
+            ("extents", |fs, f, _| fs.extents(SV, f, 0, &mut |_, _, _, _| true)),
             ("seek", |fs, f, size| {
                 let mut pos = 0;
                 while let Some(d) = fs.seek_data(SV, f, pos)? {

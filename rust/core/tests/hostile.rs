@@ -183,7 +183,7 @@ fn drive(dev: SimDev, tally: &mut Tally) {
         let r = fs.read(sv, ino, a.size.saturating_sub(4096), &mut buf[..8192]);
         settle(&mut fs, r, t);
         let mut n = 0;
-        let r = fs.extents(sv, ino, 0, &mut |_, _, _| {
+        let r = fs.extents(sv, ino, 0, &mut |_, _, _, _| {
             n += 1;
             n < 512
         });
@@ -442,7 +442,7 @@ fn crafted_images_that_broke_the_kernel() {
     edit::set(&mut d, last_extent.place, &last_extent.field, u64::MAX - 1).unwrap();
     let mut fs = mount(d);
     let mut past_max = false;
-    let r = fs.extents(SV, data, 0, &mut |logical, _, len| {
+    let r = fs.extents(SV, data, 0, &mut |logical, _, len, _| {
         past_max |= logical.checked_add(len).is_none_or(|end| end > format::MAX_FILE_SIZE);
         true
     });

@@ -23,7 +23,7 @@ fn read_all(fs: &mut Filesystem<SimDev>, ino: u64) -> Vec<u8> {
 /// `(logical, physical, len)` of every extent from byte `from` on.
 fn extents(fs: &mut Filesystem<SimDev>, ino: u64, from: u64) -> Vec<(u64, u64, u64)> {
     let mut v = Vec::new();
-    fs.extents(SV, ino, from, &mut |l, p, n| {
+    fs.extents(SV, ino, from, &mut |l, p, n, _| {
         v.push((l, p, n));
         true
     })
@@ -199,7 +199,7 @@ fn punching_the_middle_of_an_extent_splits_it() {
     assert_eq!(extents(&mut fs, f, 16 * BS), vec![]);
     // emit returning false stops.
     let mut n = 0;
-    fs.extents(SV, f, 0, &mut |_, _, _| {
+    fs.extents(SV, f, 0, &mut |_, _, _, _| {
         n += 1;
         false
     })

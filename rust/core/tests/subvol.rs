@@ -384,3 +384,34 @@ fn subvolume_names_and_errors() {
     assert_eq!(names[&a.0], b"a2");
     assert_eq!(names[&s.0], b"snap");
 }
+
+#[test]
+fn extents_say_when_they_are_shared() {
+    let mut fs = mount(fresh(16 << 20));
+    let root = fs.root_ino();
+    let sv = fs.create_subvolume(SV, root, b"sv", [1; 16], 0, 0, ts(1)).unwrap();
+    let f = fs.create(sv, 256, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(sv, f, 0, &[1u8; 64 << 10], ts(1)).unwrap();
+    let shared = |fs: &mut Filesystem<SimDev>, id: SubvolId| {
+        let mut v = Vec::new();
+        fs.extents(id, f, 0, &mut |_, _, _, s| {
+            v.push(s);
+            true
+        })
+        .unwrap();
+        v
+    };
+    assert!(shared(&mut fs, sv).iter().all(|s| !s), "nothing shared before a snapshot");
+    let snap = fs.snapshot(sv, SV, root, b"snap", true, [2; 16], ts(2)).unwrap();
+    assert!(shared(&mut fs, sv).iter().all(|&s| s));
+    assert!(shared(&mut fs, snap).iter().all(|&s| s));
+    // The source rewrites the file: new blocks, its own leaf; the snapshot
+    // keeps the old ones, now its alone.
+    fs.write(sv, f, 0, &[2u8; 64 << 10], ts(3)).unwrap();
+    fs.commit().unwrap();
+    assert!(shared(&mut fs, sv).iter().all(|s| !s), "{:?}", shared(&mut fs, sv));
+    assert!(shared(&mut fs, snap).iter().all(|s| !s), "{:?}", shared(&mut fs, snap));
+    let mut buf = vec![0u8; 64 << 10];
+    fs.read(snap, f, 0, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 1));
+}

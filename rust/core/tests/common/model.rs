@@ -527,7 +527,7 @@ fn compare_map(fs: &mut Filesystem<SimDev>, m: &Model, ino: u64, blocks: &BTreeS
     let mut disk = BTreeSet::new();
     let mut last_end = 0;
     let mut bad = None;
-    fs.extents(SV, ino, 0, &mut |l, p, n| {
+    fs.extents(SV, ino, 0, &mut |l, p, n, _| {
         if l < last_end || l % BS != 0 || p % BS != 0 || n == 0 || n % BS != 0 {
             bad = Some((l, p, n));
         }
