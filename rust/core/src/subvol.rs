@@ -71,6 +71,9 @@ impl Subvolume {
         let rt = s.root_tree;
         let Some(ri) = btree::get(s, &rt, &root_item_key(id))? else { return Ok(None) };
         let mut item = RootItem::decode_bounded(&ri, &s.bounds())?;
+        // What the root tree holds, so that a repaired counter differs
+        // from it and gets written.
+        let stored = item;
         if item.is_dead() {
             return Ok(None);
         }
@@ -86,7 +89,7 @@ impl Subvolume {
         }
         let root = tree_root(id.0, &item);
         s.node(root.block, root.generation, root.level)?;
-        Ok(Some(Subvolume { id, root, item, stored: item }))
+        Ok(Some(Subvolume { id, root, item, stored }))
     }
 }
 
