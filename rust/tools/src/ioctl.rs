@@ -118,11 +118,9 @@ impl FerrofsFile {
         // The request parameter is `unsigned long` in glibc and `int` in
         // musl (`libc::Ioctl`); `as` keeps the 32 bits either way.
         let request = request as libc::Ioctl;
-        // SAFETY: the fd is open for the whole call (borrowed from `self`).
-        // By the invariant it is a ferrofs file, so the handler is ferrofs's,
-        // and by this function's contract that handler reads and writes one
-        // `T` at `arg`, a live exclusive borrow, plus only the memory that
-        // the caller vouched for behind any pointer inside it.
+        // SAFETY: the fd is open (borrowed) and on ferrofs (invariant), so
+        // by this function's contract the kernel touches only the `T` at
+        // `arg` (an exclusive borrow) and memory the caller vouched for.
         let ret = unsafe { libc::ioctl(self.file.as_raw_fd(), request, arg as *mut T) };
         if ret < 0 {
             Err(io::Error::last_os_error())
@@ -196,10 +194,9 @@ impl FerrofsFile {
             entries: entries.as_mut_ptr().expose_provenance() as u64,
             ..SubvolList::default()
         };
-        // SAFETY: IOC_LIST_SUBVOLS takes a SubvolList. Its one pointer,
-        // `entries`, points at `entries.len() >= room` initialised
-        // SubvolInfo (exclusively borrowed for the call), and the kernel
-        // writes at most `count` (= `room`) of them there.
+        // SAFETY: IOC_LIST_SUBVOLS takes a SubvolList; the kernel writes at
+        // most `count` (= `room` <= `entries.len()`) SubvolInfo at its one
+        // pointer, `entries`: an exclusive borrow, initialised.
         unsafe { self.ioctl(uapi::IOC_LIST_SUBVOLS, &mut list)? };
         if list.count > room {
             return Err(io::Error::other(format!("the kernel reported {} entries in room for {room}", list.count)));
