@@ -1,6 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Shared pieces of the ferrofs tools: a block device over a file or block
-//! special file, and small argument helpers.
+//! special file, small argument helpers, and the subvolume commands with the
+//! ioctl interface they use.
+
+// Unsafe code is allowed in `ioctl` alone.
+#![deny(unsafe_code)]
+
+pub mod ioctl;
+pub mod subvolume;
+pub mod uapi;
 
 use ferrofs_core::device::BlockDevice;
 use ferrofs_core::error::{Error, Result};
@@ -123,6 +131,16 @@ pub fn random_uuid() -> io::Result<[u8; 16]> {
     Ok(u)
 }
 
+/// An error's message without the " (os error N)" that `io::Error` adds:
+/// what strerror(3) says, as the tools print it.
+pub fn strerror(e: &io::Error) -> String {
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(code) => text.strip_suffix(&format!(" (os error {code})")).unwrap_or(&text).to_string(),
+        None => text,
+    }
+}
+
 /// Whether `path` (a block device or image) is mounted, per /proc/mounts.
 pub fn is_mounted(path: &Path) -> bool {
     let Ok(target) = std::fs::canonicalize(path) else { return false };
@@ -148,5 +166,11 @@ mod tests {
         let u = parse_uuid("0123abcd-0000-4000-8000-00000000ffff").unwrap();
         assert_eq!(format_uuid(&u), "0123abcd-0000-4000-8000-00000000ffff");
         assert_eq!(parse_uuid("0123abcd00004000800000000000ffff"), None);
+    }
+
+    #[test]
+    fn strerror_is_the_bare_message() {
+        assert_eq!(strerror(&io::Error::from_raw_os_error(libc::ENOTTY)), "Inappropriate ioctl for device");
+        assert_eq!(strerror(&io::Error::other("no room")), "no room");
     }
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The tools as a user runs them: mkfs.ferrofs options and confirmation,
-//! fsck.ferrofs exit codes on clean and deliberately damaged images, and the
+//! fsck.ferrofs exit codes on clean and deliberately damaged images, the
 //! command-line surface of all three (help, version, usage errors, every
-//! accepted form of their arguments).
+//! accepted form of their arguments), and `ferrofs subvolume` away from
+//! ferrofs (its work on a mounted ferrofs is tests/vm/t_62_subvol_cli.sh's).
 
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -178,7 +179,7 @@ fn help_lists_subcommands_and_options() {
     for flag in ["--help", "-h"] {
         let (code, out, err) = run_split("ferrofs", &[flag], "");
         assert!(code == 0 && err.is_empty(), "{code} {err}");
-        for word in ["show-super", "dump-tree", "debug", "--version"] {
+        for word in ["show-super", "dump-tree", "debug", "subvolume", "--version"] {
             assert!(out.contains(word), "ferrofs {flag} lacks {word}: {out}");
         }
         let (code, out, _) = run_split("ferrofs", &["debug", flag], "");
@@ -331,4 +332,164 @@ fn fsck_accepts_every_form() {
         assert_eq!(code, 1, "-n {repair} must repair: {out}");
         assert_eq!(fsck(&img).0, 0);
     }
+}
+
+/// A fresh empty directory for one test.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Everything under `dir`, sorted: what a command must leave as it was.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut found = vec![];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(tree(&path));
+        }
+        found.push(path);
+    }
+    found.sort();
+    found
+}
+
+/// `ferrofs subvolume --help` names every command; each command's help
+/// names its operands and options.
+#[test]
+fn subvolume_help_describes_each_command() {
+    let (code, out, err) = run_split("ferrofs", &["subvolume", "--help"], "");
+    assert!(code == 0 && err.is_empty(), "{code} {err}");
+    for word in ["create", "snapshot", "delete", "list", "show", "get-readonly", "set-readonly"] {
+        assert!(out.contains(word), "ferrofs subvolume --help lacks {word}: {out}");
+    }
+    let cases: &[(&str, &[&str])] = &[
+        ("create", &["<PATH>"]),
+        ("snapshot", &["-r, --readonly", "<SOURCE>", "<DEST>"]),
+        ("delete", &["<PATH>..."]),
+        ("list", &["--json", "<PATH>", "ID <id> gen <generation> parent <parent id> top level <parent id> path <path>", "<dir:INODE>"]),
+        ("show", &["--json", "<PATH>"]),
+        ("get-readonly", &["<PATH>"]),
+        ("set-readonly", &["<PATH>", "<READONLY>", "[possible values: true, false]"]),
+    ];
+    for (command, words) in cases {
+        for flag in ["--help", "-h"] {
+            let (code, out, err) = run_split("ferrofs", &["subvolume", command, flag], "");
+            assert!(code == 0 && err.is_empty(), "subvolume {command} {flag}: {code} {err}");
+            for word in words.iter() {
+                assert!(out.contains(word), "ferrofs subvolume {command} {flag} lacks {word}: {out}");
+            }
+        }
+    }
+    let (code, out, _) = run_split("ferrofs", &["help", "subvolume", "snapshot"], "");
+    assert!(code == 0 && out.contains("<SOURCE>"), "{out}");
+}
+
+/// Command lines that do not parse exit 2, print nothing on stdout and
+/// touch nothing.
+#[test]
+fn subvolume_usage_errors_exit_2() {
+    let dir = scratch_dir("subvol-usage");
+    std::fs::create_dir(dir.join("src")).unwrap();
+    let before = tree(&dir);
+    let d = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (src, new) = (d("src"), d("new"));
+    let cases: &[&[&str]] = &[
+        &["subvolume"],
+        &["subvolume", "frobnicate", &new],
+        &["subvolume", "create"],
+        &["subvolume", "create", &new, &d("other")],
+        &["subvolume", "create", "-p", &new],
+        &["subvolume", "snapshot"],
+        &["subvolume", "snapshot", &src],
+        &["subvolume", "snapshot", &src, &new, &d("third")],
+        &["subvolume", "snapshot", "-x", &src, &new],
+        &["subvolume", "delete"],
+        &["subvolume", "delete", "--bogus", &src],
+        &["subvolume", "list"],
+        &["subvolume", "list", &src, &new],
+        &["subvolume", "list", "--json=yes", &src],
+        &["subvolume", "show"],
+        &["subvolume", "show", "--bogus", &src],
+        &["subvolume", "get-readonly"],
+        &["subvolume", "set-readonly", &src],
+        &["subvolume", "set-readonly", &src, "maybe"],
+        &["subvolume", "set-readonly", &src, "true", "false"],
+    ];
+    for args in cases {
+        let (code, stdout, stderr) = run_split("ferrofs", args, "");
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{args:?}: usage error on stdout: {stdout}");
+        assert!(stderr.starts_with("error: ") || stderr.contains("\nUsage: "), "{args:?}: {stderr}");
+    }
+    assert_eq!(tree(&dir), before);
+}
+
+/// Away from ferrofs every command fails with exit 1 and one line naming
+/// what it tried and why, and nothing is created, deleted or changed: the
+/// tool checks the filesystem before it sends any ioctl.
+#[test]
+fn subvolume_commands_refuse_other_filesystems() {
+    let dir = scratch_dir("subvol-foreign");
+    std::fs::create_dir(dir.join("src")).unwrap();
+    std::fs::write(dir.join("file"), b"data").unwrap();
+    let before = tree(&dir);
+    let d = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (top, src, new, file) = (d(""), d("src"), d("new"), d("file"));
+    let top = top.trim_end_matches('/');
+    let not_ferrofs = |path: &str| format!("'{path}' is not on a ferrofs filesystem\n");
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (vec!["create", &new], format!("cannot create subvolume '{new}': {}", not_ferrofs(top))),
+        (vec!["snapshot", &src, &new], format!("cannot snapshot '{src}' as '{new}': {}", not_ferrofs(&src))),
+        (vec!["snapshot", "-r", &src, top], format!("cannot snapshot '{src}' as '{src}': {}", not_ferrofs(&src))),
+        (vec!["delete", &src], format!("cannot delete subvolume '{src}': {}", not_ferrofs(&src))),
+        (vec!["list", top], format!("cannot list the subvolumes of '{top}': {}", not_ferrofs(top))),
+        (vec!["list", "--json", &file], format!("cannot list the subvolumes of '{file}': {}", not_ferrofs(&file))),
+        (vec!["show", &src], format!("cannot show the subvolume of '{src}': {}", not_ferrofs(&src))),
+        (vec!["show", "--json", &file], format!("cannot show the subvolume of '{file}': {}", not_ferrofs(&file))),
+        (vec!["get-readonly", &src], format!("cannot read the read-only flag of '{src}': {}", not_ferrofs(&src))),
+        (vec!["set-readonly", &src, "true"], format!("cannot set the read-only flag of '{src}': {}", not_ferrofs(&src))),
+    ];
+    for (args, message) in cases {
+        let args: Vec<&str> = ["subvolume"].into_iter().chain(args).collect();
+        let (code, stdout, stderr) = run_split("ferrofs", &args, "");
+        assert_eq!((code, stdout.as_str(), stderr), (1, "", format!("ferrofs: {message}")), "{args:?}");
+    }
+    // Every path of delete is tried, and each failure reported.
+    let (code, stdout, stderr) = run_split("ferrofs", &["subvolume", "delete", &d("missing"), &src], "");
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    assert!(stderr.contains("No such file or directory") && stderr.contains(&not_ferrofs(&src)), "{stderr}");
+    assert_eq!(tree(&dir), before);
+}
+
+/// Paths that cannot name a subvolume or cannot be opened: refused with
+/// exit 1 before the filesystem is looked at or opened.
+#[test]
+fn subvolume_commands_refuse_bad_paths() {
+    let dir = scratch_dir("subvol-bad-paths");
+    let before = tree(&dir);
+    let top = dir.to_str().unwrap().to_string();
+    let long = format!("{top}/{}", "n".repeat(256));
+    let (dot, dotdot, missing, in_missing) =
+        (format!("{top}/."), format!("{top}/.."), format!("{top}/missing"), format!("{top}/missing/new"));
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (vec!["create", &dotdot], "invalid subvolume name '..'".to_string()),
+        (vec!["create", &dot], "invalid subvolume name '.'".to_string()),
+        (vec!["create", "/"], "invalid subvolume name ''".to_string()),
+        (vec!["create", &long], "name longer than 255 bytes".to_string()),
+        (vec!["create", &in_missing], format!("'{missing}': No such file or directory")),
+        (vec!["snapshot", &top, &long], "name longer than 255 bytes".to_string()),
+        (vec!["show", "/dev/null"], "'/dev/null' is not a regular file or directory".to_string()),
+        (vec!["delete", &missing], "No such file or directory".to_string()),
+    ];
+    for (args, why) in cases {
+        let args: Vec<&str> = ["subvolume"].into_iter().chain(args).collect();
+        let (code, stdout, stderr) = run_split("ferrofs", &args, "");
+        assert!(code == 1 && stdout.is_empty(), "{args:?}: {code} {stdout}{stderr}");
+        assert!(stderr.starts_with("ferrofs: ") && stderr.ends_with(&format!(": {why}\n")), "{args:?}: {stderr}");
+    }
+    assert_eq!(tree(&dir), before);
 }

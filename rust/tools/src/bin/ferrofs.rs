@@ -1,21 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
-//! ferrofs: the command-line tool (show-super, dump-tree, and the `debug`
-//! field editor for crafted-image tests; later send, receive, subvolume,
-//! snapshot, stats).
+//! ferrofs: the command-line tool (show-super, dump-tree, the `debug`
+//! field editor for crafted-image tests, and `subvolume` on a mounted
+//! filesystem; later send, receive, stats).
 
-use clap::{Parser, Subcommand};
+#![forbid(unsafe_code)]
+
+use clap::{ArgAction, Parser, Subcommand};
 use ferrofs_core::edit;
 use ferrofs_core::fs::{Filesystem, MountOptions};
 use ferrofs_core::superblock;
-use ferrofs_tools::{format_uuid, FileDevice};
+use ferrofs_tools::{format_uuid, subvolume, FileDevice};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::exit;
 
 /// Inspects and edits ferrofs filesystems and images.
-// One `Command` variant per subcommand. A group of subcommands (`debug`) is
-// a variant holding an enum of its own, dispatched by a function of its
-// own, so that further groups slot in beside it without touching the rest.
+// One `Command` variant per subcommand. A group of subcommands (`debug`,
+// `subvolume`) is a variant holding an enum of its own, dispatched by a
+// function of its own, so that further groups slot in beside it without
+// touching the rest.
 #[derive(Parser)]
 #[command(name = "ferrofs", bin_name = "ferrofs", version)]
 struct Cli {
@@ -40,7 +43,71 @@ enum Command {
     /// Read and write single fields of an image, for crafted-image tests
     #[command(subcommand, after_help = SPEC_HELP)]
     Debug(DebugCommand),
+    /// Create, snapshot, delete, list and inspect subvolumes of a mounted filesystem
+    #[command(subcommand)]
+    Subvolume(SubvolumeCommand),
 }
+
+#[derive(Subcommand)]
+enum SubvolumeCommand {
+    /// Create an empty subvolume at PATH, in an existing directory
+    Create {
+        /// The new subvolume: its parent directory and name
+        path: PathBuf,
+    },
+    /// Snapshot the subvolume SOURCE as DEST, or as DEST/NAME-OF-SOURCE when DEST is a directory
+    Snapshot {
+        /// Make the snapshot read-only
+        #[arg(short = 'r', long)]
+        readonly: bool,
+        /// A subvolume's root directory
+        source: PathBuf,
+        /// An existing directory, or the new snapshot's path
+        dest: PathBuf,
+    },
+    /// Delete subvolumes (their space is freed in the background)
+    Delete {
+        /// Subvolumes' root directories
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// List the filesystem's subvolumes (needs CAP_SYS_ADMIN)
+    #[command(after_help = LIST_HELP)]
+    List {
+        /// Print a JSON array of objects with the fields of `show --json` and "path"
+        #[arg(long)]
+        json: bool,
+        /// Any file or directory of the filesystem
+        path: PathBuf,
+    },
+    /// Show the subvolume PATH is in
+    Show {
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+        /// Any file or directory
+        path: PathBuf,
+    },
+    /// Print whether the subvolume PATH is in is read-only: true or false
+    GetReadonly {
+        /// Any file or directory
+        path: PathBuf,
+    },
+    /// Make a subvolume read-only (true) or writable again (false)
+    SetReadonly {
+        /// A subvolume's root directory
+        path: PathBuf,
+        /// true or false
+        #[arg(action = ArgAction::Set)]
+        readonly: bool,
+    },
+}
+
+const LIST_HELP: &str = "Each line: ID <id> gen <generation> parent <parent id> top level <parent id> path <path>
+The default subvolume (id 5) is the top level and is not listed. A path joins
+the subvolume's name under the names of the subvolumes holding it; a name kept
+in a directory other than its parent subvolume's root shows that directory as
+<dir:INODE>, which the interface does not name.";
 
 #[derive(Subcommand)]
 enum DebugCommand {
@@ -161,10 +228,39 @@ fn debug(cmd: DebugCommand) {
     }
 }
 
+fn subvolume(cmd: SubvolumeCommand) {
+    let result = match cmd {
+        SubvolumeCommand::Create { path } => subvolume::create(&path),
+        SubvolumeCommand::Snapshot { readonly, source, dest } => subvolume::snapshot(&source, &dest, readonly),
+        SubvolumeCommand::Delete { paths } => {
+            // Every path is tried; the status says whether any failed.
+            let mut failed = false;
+            for path in &paths {
+                if let Err(failure) = subvolume::delete(path) {
+                    eprintln!("ferrofs: {failure}");
+                    failed = true;
+                }
+            }
+            if failed {
+                exit(1)
+            }
+            Ok(())
+        }
+        SubvolumeCommand::List { json, path } => subvolume::list(&path, json),
+        SubvolumeCommand::Show { json, path } => subvolume::show(&path, json),
+        SubvolumeCommand::GetReadonly { path } => subvolume::get_readonly(&path),
+        SubvolumeCommand::SetReadonly { path, readonly } => subvolume::set_readonly(&path, readonly),
+    };
+    if let Err(failure) = result {
+        die(&failure.to_string());
+    }
+}
+
 fn main() {
     match Cli::parse().command {
         Command::ShowSuper { device } => show_super(&device),
         Command::DumpTree { device } => dump_tree(&device),
         Command::Debug(cmd) => debug(cmd),
+        Command::Subvolume(cmd) => subvolume(cmd),
     }
 }

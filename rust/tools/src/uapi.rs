@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The ferrofs ioctl interface on the Rust side: every structure, flag and
+//! request number of `include/uapi/linux/ferrofs.h`, field for field.
+//!
+//! The header is the contract; these definitions follow it and exist only
+//! here. `tests/uapi_layout.rs` compiles a C program against the header and
+//! compares every size, offset, constant and request number with this file.
+//! Names are the header's without the `ferrofs_ioctl_` / `FERROFS_` prefix;
+//! field names are the header's unchanged, so the two read side by side.
+//! `char` arrays are `u8` here: the bytes are what matters, and `char`'s
+//! signedness differs between architectures.
+
+use std::mem::size_of;
+
+/// `FERROFS_IOCTL_MAGIC`: the type byte of every ferrofs request number.
+pub const IOCTL_MAGIC: u8 = 0xf5;
+/// `FERROFS_SUBVOL_NAME_MAX`: the longest subvolume name, in bytes.
+pub const SUBVOL_NAME_MAX: usize = 255;
+/// `FERROFS_SUBVOL_RDONLY`: the subvolume is read-only.
+pub const SUBVOL_RDONLY: u64 = 1 << 1;
+/// `FERROFS_FS_TREE_OBJECTID`: the default subvolume, the one mkfs makes.
+pub const FS_TREE_OBJECTID: u64 = 5;
+/// `FERROFS_LIST_MORE`: `LIST_SUBVOLS` has more entries past this batch.
+pub const LIST_MORE: u32 = 1 << 0;
+
+/// `struct ferrofs_ioctl_vol_args`: create, snapshot and delete.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct VolArgs {
+    /// Snapshot source (`SNAP_CREATE`); else 0.
+    pub fd: i64,
+    /// `SUBVOL_RDONLY` (`SNAP_CREATE`); else 0.
+    pub flags: u64,
+    /// Out: the new subvolume's id.
+    pub subvolid: u64,
+    /// Must be zero.
+    pub reserved: [u64; 5],
+    /// NUL-terminated.
+    pub name: [u8; SUBVOL_NAME_MAX + 1],
+}
+
+/// `struct ferrofs_ioctl_timespec`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timespec {
+    pub sec: i64,
+    pub nsec: u32,
+    pub reserved: u32,
+}
+
+/// `struct ferrofs_ioctl_subvol_info`: what `GET_SUBVOL_INFO` returns and
+/// `LIST_SUBVOLS` fills an array of.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SubvolInfo {
+    pub subvolid: u64,
+    /// Subvolume holding its name; 0 for the default.
+    pub parent_id: u64,
+    /// Directory in the parent holding the name.
+    pub dirid: u64,
+    /// `SUBVOL_RDONLY`.
+    pub flags: u64,
+    /// Generation of its tree's root.
+    pub generation: u64,
+    /// Transaction of the last change.
+    pub ctransid: u64,
+    /// Transaction that created it.
+    pub otransid: u64,
+    /// Sender's transaction (received subvolumes).
+    pub stransid: u64,
+    /// Transaction that received it.
+    pub rtransid: u64,
+    pub uuid: [u8; 16],
+    /// The snapshot's source; zero if none.
+    pub parent_uuid: [u8; 16],
+    pub received_uuid: [u8; 16],
+    pub ctime: Timespec,
+    pub otime: Timespec,
+    pub stime: Timespec,
+    pub rtime: Timespec,
+    pub reserved: [u64; 8],
+    /// NUL-terminated; empty for the default subvolume.
+    pub name: [u8; SUBVOL_NAME_MAX + 1],
+}
+
+/// `struct ferrofs_ioctl_subvol_list`: one batch of `LIST_SUBVOLS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SubvolList {
+    /// In: the first id wanted.
+    pub start_id: u64,
+    /// In: room in `entries`; out: entries written.
+    pub count: u32,
+    /// In: zero; out: `LIST_MORE`.
+    pub flags: u32,
+    /// In: user pointer to `SubvolInfo[count]`.
+    pub entries: u64,
+    /// Must be zero.
+    pub reserved: [u64; 4],
+}
+
+impl VolArgs {
+    /// Arguments with every field zero, as the header requires of the
+    /// fields a call does not use.
+    pub const fn zeroed() -> Self {
+        VolArgs { fd: 0, flags: 0, subvolid: 0, reserved: [0; 5], name: [0; SUBVOL_NAME_MAX + 1] }
+    }
+
+    /// Zeroed arguments naming `name`, or `None` when it does not fit
+    /// (longer than `SUBVOL_NAME_MAX` bytes) or holds a NUL byte, which
+    /// would cut it short.
+    pub fn with_name(name: &[u8]) -> Option<Self> {
+        if name.len() > SUBVOL_NAME_MAX || name.contains(&0) {
+            return None;
+        }
+        let mut args = Self::zeroed();
+        args.name[..name.len()].copy_from_slice(name);
+        Some(args)
+    }
+}
+
+impl SubvolInfo {
+    /// All zero: what the kernel overwrites.
+    pub const fn zeroed() -> Self {
+        const ZERO_TIME: Timespec = Timespec { sec: 0, nsec: 0, reserved: 0 };
+        SubvolInfo {
+            subvolid: 0,
+            parent_id: 0,
+            dirid: 0,
+            flags: 0,
+            generation: 0,
+            ctransid: 0,
+            otransid: 0,
+            stransid: 0,
+            rtransid: 0,
+            uuid: [0; 16],
+            parent_uuid: [0; 16],
+            received_uuid: [0; 16],
+            ctime: ZERO_TIME,
+            otime: ZERO_TIME,
+            stime: ZERO_TIME,
+            rtime: ZERO_TIME,
+            reserved: [0; 8],
+            name: [0; SUBVOL_NAME_MAX + 1],
+        }
+    }
+
+    /// The name's bytes, up to its NUL (all of the array if the kernel
+    /// left none).
+    pub fn name_bytes(&self) -> &[u8] {
+        let end = self.name.iter().position(|&b| b == 0).unwrap_or(self.name.len());
+        &self.name[..end]
+    }
+}
+
+/// Request numbers are built as `<asm-generic/ioctl.h>` builds them: the
+/// direction, the argument's size, the type byte and the command number.
+/// The architectures with their own `<asm/ioctl.h>` use 13 size bits and a
+/// different write bit; the layout test catches any other difference.
+#[cfg(any(
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "mips",
+    target_arch = "mips32r6",
+    target_arch = "mips64",
+    target_arch = "mips64r6",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+))]
+mod ioc {
+    pub const SIZE_BITS: u32 = 13;
+    pub const WRITE: u32 = 4;
+    pub const READ: u32 = 2;
+}
+#[cfg(not(any(
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "mips",
+    target_arch = "mips32r6",
+    target_arch = "mips64",
+    target_arch = "mips64r6",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+)))]
+mod ioc {
+    pub const SIZE_BITS: u32 = 14;
+    pub const WRITE: u32 = 1;
+    pub const READ: u32 = 2;
+}
+
+/// `_IOC(dir, FERROFS_IOCTL_MAGIC, nr, size)`.
+const fn ferrofs_ioc(dir: u32, nr: u8, size: usize) -> u32 {
+    const NR_BITS: u32 = 8;
+    const TYPE_BITS: u32 = 8;
+    const SIZE_SHIFT: u32 = NR_BITS + TYPE_BITS;
+    // Evaluated at compile time for every constant below: a structure too
+    // big for the size field stops the build.
+    assert!(size < 1 << ioc::SIZE_BITS);
+    (dir << (SIZE_SHIFT + ioc::SIZE_BITS)) | ((size as u32) << SIZE_SHIFT) | ((IOCTL_MAGIC as u32) << NR_BITS) | nr as u32
+}
+
+const fn ior(nr: u8, size: usize) -> u32 {
+    ferrofs_ioc(ioc::READ, nr, size)
+}
+
+const fn iow(nr: u8, size: usize) -> u32 {
+    ferrofs_ioc(ioc::WRITE, nr, size)
+}
+
+const fn iowr(nr: u8, size: usize) -> u32 {
+    ferrofs_ioc(ioc::READ | ioc::WRITE, nr, size)
+}
+
+/// `FERROFS_IOC_SUBVOL_CREATE`.
+pub const IOC_SUBVOL_CREATE: u32 = iowr(1, size_of::<VolArgs>());
+/// `FERROFS_IOC_SNAP_CREATE`.
+pub const IOC_SNAP_CREATE: u32 = iowr(2, size_of::<VolArgs>());
+/// `FERROFS_IOC_SUBVOL_DELETE`.
+pub const IOC_SUBVOL_DELETE: u32 = iow(3, size_of::<VolArgs>());
+/// `FERROFS_IOC_SUBVOL_GETFLAGS`: the argument is a `__u64`.
+pub const IOC_SUBVOL_GETFLAGS: u32 = ior(4, size_of::<u64>());
+/// `FERROFS_IOC_SUBVOL_SETFLAGS`: the argument is a `__u64`.
+pub const IOC_SUBVOL_SETFLAGS: u32 = iow(5, size_of::<u64>());
+/// `FERROFS_IOC_GET_SUBVOL_INFO`.
+pub const IOC_GET_SUBVOL_INFO: u32 = ior(6, size_of::<SubvolInfo>());
+/// `FERROFS_IOC_LIST_SUBVOLS`.
+pub const IOC_LIST_SUBVOLS: u32 = iowr(7, size_of::<SubvolList>());
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_or_are_refused() {
+        let args = VolArgs::with_name(b"snap").unwrap();
+        assert_eq!(&args.name[..5], b"snap\0");
+        assert!(VolArgs::with_name(&[b'n'; SUBVOL_NAME_MAX]).is_some_and(|a| a.name[SUBVOL_NAME_MAX] == 0));
+        assert!(VolArgs::with_name(&[b'n'; SUBVOL_NAME_MAX + 1]).is_none());
+        assert!(VolArgs::with_name(b"a\0b").is_none());
+    }
+
+    #[test]
+    fn name_stops_at_nul_or_the_array_end() {
+        let mut info = SubvolInfo::zeroed();
+        assert_eq!(info.name_bytes(), b"");
+        info.name[..3].copy_from_slice(b"abc");
+        assert_eq!(info.name_bytes(), b"abc");
+        info.name = [b'x'; SUBVOL_NAME_MAX + 1];
+        assert_eq!(info.name_bytes().len(), SUBVOL_NAME_MAX + 1);
+    }
+}
