@@ -589,8 +589,16 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// The VFS dropped its last reference to `ino`: free it if no name
     /// points at it any more.
+    /// In a deleted subvolume nothing is freed here (its whole tree goes),
+    /// nor in a read-only one (no name can go there).
     pub fn evict(&mut self, sv: SubvolId, ino: u64) -> Result<()> {
-        self.enter(sv)?;
+        match self.enter(sv) {
+            Err(Error::NotFound) => return Ok(()),
+            r => r?,
+        }
+        if self.sv.item.is_read_only() {
+            return Ok(());
+        }
         self.change(|fs| match fs.read_inode(ino) {
             Ok(it) if it.nlink == 0 => fs.evict_orphan(ino),
             Ok(_) | Err(Error::NotFound) => Ok(()),

@@ -186,7 +186,7 @@ impl<D: BlockDevice> Filesystem<D> {
         for t in trees.iter() {
             let root = t.root;
             w(writeln!(out, "tree {} root {} gen {} level {}", root.id, root.block, root.generation, root.level))?;
-            self.s.walk(&root, &mut |_, v| match v {
+            self.s.walk_from(&root, t.from, &mut |_, v| match v {
                 Visit::Bad { block, error } => w(writeln!(out, "  node {block}: UNREADABLE: {}", error.reason())),
                 Visit::Node { block, buf, depth } => {
                     let n = node::nritems(buf);

@@ -143,7 +143,7 @@ pub fn targets<D: BlockDevice>(dev: &mut D) -> Result<TryVec<Target>> {
     for t in trees.iter() {
         let tree = t.root.id;
         let mut err = Ok(());
-        fs.store().walk(&t.root, &mut |_, v| {
+        fs.store().walk_from(&t.root, t.from, &mut |_, v| {
             if let Visit::Node { block, buf, .. } = v {
                 if let Err(e) = node_targets(tree, block, buf, &mut out) {
                     err = Err(e);
@@ -187,9 +187,10 @@ fn node_targets(tree: u64, block: u64, buf: &[u8], out: &mut TryVec<Target>) -> 
 pub fn locate_item<D: BlockDevice>(dev: &mut D, tree: u64, key: &Key) -> Result<Place> {
     let mut fs = Filesystem::mount_with(&mut *dev, MountOptions { read_only: true, ..MountOptions::default() })?;
     let trees = fs.trees()?;
-    let root = trees.iter().map(|t| t.root).find(|r| r.id == tree).ok_or(Error::NotFound)?;
+    let t = trees.iter().find(|t| t.root.id == tree).ok_or(Error::NotFound)?;
+    let (root, from) = (t.root, t.from);
     let mut hit = None;
-    fs.store().walk(&root, &mut |_, v| {
+    fs.store().walk_from(&root, from, &mut |_, v| {
         if let Visit::Node { block, buf, .. } = v {
             if node::level(buf) == 0 {
                 if let Ok(i) = node::leaf_search(buf, key) {

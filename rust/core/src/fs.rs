@@ -243,6 +243,10 @@ pub struct StatFs {
 pub struct TreeInfo {
     /// Its root.
     pub root: TreeRoot,
+    /// The first key still in the tree: a deleted subvolume's drop
+    /// progress (everything left of it is freed already), else the
+    /// smallest key. Walks start here (`Store::walk_from`).
+    pub from: Key,
 }
 
 /// The callback `readdir` feeds: `(name, ino, type, next_cookie)`,
@@ -325,7 +329,7 @@ impl<D: BlockDevice> Filesystem<D> {
             return Err(Error::corrupt("root directory is not a directory"));
         }
         if !opts.read_only {
-            fs.reclaim_orphans()?;
+            fs.reclaim_all_orphans()?;
         }
         Ok(fs)
     }
@@ -532,8 +536,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// the root tree lists (the mounted subvolume as it is in memory).
     pub fn trees(&mut self) -> Result<TryVec<TreeInfo>> {
         let mut v = TryVec::new();
-        v.try_push(TreeInfo { root: self.s.root_tree })?;
-        v.try_push(TreeInfo { root: self.s.alloc_tree })?;
+        v.try_push(TreeInfo { root: self.s.root_tree, from: Key::default() })?;
+        v.try_push(TreeInfo { root: self.s.alloc_tree, from: Key::default() })?;
         let rt = self.s.root_tree;
         let mut c = Cursor::new(Key::default(), Dir::Forward);
         let mut found: TryVec<(u64, RootItem)> = TryVec::new();
@@ -547,7 +551,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 Some(sv) => sv.root,
                 None => crate::subvol::tree_root(id, &ri),
             };
-            v.try_push(TreeInfo { root })?;
+            v.try_push(TreeInfo { root, from: ri.drop_progress })?;
         }
         Ok(v)
     }
@@ -610,7 +614,7 @@ impl<D: BlockDevice> Filesystem<D> {
             return Err(Error::ReadOnly);
         }
         self.opts.read_only = false;
-        let r = self.change(|fs| fs.reclaim_orphans());
+        let r = self.reclaim_all_orphans();
         if r.is_err() {
             self.opts.read_only = true;
         }
@@ -698,6 +702,18 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         self.sv.item.last_ino = ino;
         Ok(ino)
+    }
+
+    /// Frees the inodes on the orphan list of every writable subvolume (at
+    /// a read-write mount or remount): unlinked files that were still open
+    /// when the filesystem last went down.
+    fn reclaim_all_orphans(&mut self) -> Result<()> {
+        let active = self.sv.id;
+        for id in self.writable_subvolumes()?.iter() {
+            self.enter(*id)?;
+            self.change(|fs| fs.reclaim_orphans())?;
+        }
+        self.enter(active)
     }
 
     fn reclaim_orphans(&mut self) -> Result<()> {

@@ -660,19 +660,34 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(info)
     }
 
-    /// Every live subvolume, the default one first, in id order.
-    pub fn list_subvolumes(&mut self) -> Result<crate::mem::TryVec<SubvolInfo>> {
+    /// The ids of the live subvolumes whose root items pass `keep`, in id
+    /// order.
+    fn subvolume_ids(&mut self, keep: impl Fn(&RootItem) -> bool) -> Result<crate::mem::TryVec<SubvolId>> {
         let rt = self.s.root_tree;
-        let mut ids: crate::mem::TryVec<SubvolId> = crate::mem::TryVec::new();
+        let mut ids = crate::mem::TryVec::new();
         let mut c = btree::Cursor::new(Key::new(FS_TREE_ID, ROOT_ITEM_KEY, 0), btree::Dir::Forward);
         while let Some((k, d)) = c.next(&mut self.s, &rt)? {
             if k.objectid > LAST_SUBVOL_ID {
                 break;
             }
-            if k.ty == ROOT_ITEM_KEY && !RootItem::decode(d)?.is_dead() {
-                ids.try_push(SubvolId(k.objectid))?;
+            if k.ty == ROOT_ITEM_KEY {
+                let ri = RootItem::decode(d)?;
+                if !ri.is_dead() && keep(&ri) {
+                    ids.try_push(SubvolId(k.objectid))?;
+                }
             }
         }
+        Ok(ids)
+    }
+
+    /// The ids of every live subvolume that is not read-only.
+    pub(crate) fn writable_subvolumes(&mut self) -> Result<crate::mem::TryVec<SubvolId>> {
+        self.subvolume_ids(|ri| !ri.is_read_only())
+    }
+
+    /// Every live subvolume, the default one first, in id order.
+    pub fn list_subvolumes(&mut self) -> Result<crate::mem::TryVec<SubvolInfo>> {
+        let ids = self.subvolume_ids(|_| true)?;
         let mut out = crate::mem::TryVec::try_with_capacity(ids.len())?;
         for &id in ids.iter() {
             out.try_push(self.subvolume_info(id)?)?;

@@ -415,3 +415,31 @@ fn extents_say_when_they_are_shared() {
     fs.read(snap, f, 0, &mut buf).unwrap();
     assert!(buf.iter().all(|&b| b == 1));
 }
+
+#[test]
+fn orphans_of_every_subvolume_are_reclaimed_at_mount() {
+    let mut fs = mount(fresh(32 << 20));
+    let root = fs.root_ino();
+    let sv = fs.create_subvolume(SV, root, b"sv", [1; 16], 0, 0, ts(1)).unwrap();
+    let f = fs.create(sv, 256, b"open", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(sv, f, 0, &[7u8; 400 << 10], ts(1)).unwrap();
+    // Unlinked while open, then a snapshot holds it too: both copies are
+    // orphans, the read-only snapshot's frozen with it.
+    fs.unlink(sv, 256, b"open", ts(2)).unwrap();
+    let ro = fs.snapshot(sv, SV, root, b"ro", true, [2; 16], ts(2)).unwrap();
+    fs.commit().unwrap();
+    let with_orphan = fs.statfs().free_blocks;
+    // evict in a read-only subvolume frees nothing and is no error.
+    assert_eq!(fs.evict(ro, f), Ok(()));
+    assert!(fs.getattr(ro, f).is_ok());
+    // The "crash": remount without the eviction in the writable subvolume.
+    let mut fs = mount(fs.unmount().unwrap());
+    assert_eq!(fs.getattr(sv, f), Err(Error::NotFound), "the writable subvolume's orphan is freed at mount");
+    assert!(fs.getattr(ro, f).is_ok(), "the read-only snapshot keeps its copy");
+    assert_check_clean(&mut fs, "orphans reclaimed");
+    // Deleting the snapshot gives the data back.
+    fs.delete_subvolume(SV, root, b"ro", ts(3)).unwrap();
+    drop_all(&mut fs);
+    assert!(free_blocks(&mut fs) >= with_orphan + 100);
+    assert_eq!(fs.evict(ro, f), Ok(()), "evict in a deleted subvolume");
+}
