@@ -204,6 +204,15 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(())
     }
 
+    /// The entry `name` of directory `dir`, which must exist.
+    pub(crate) fn existing_entry(&mut self, dir: u64, name: &[u8]) -> Result<Found> {
+        if name.len() > NAME_MAX {
+            return Err(Error::NameTooLong);
+        }
+        self.read_dir_inode(dir)?;
+        self.find_entry(dir, name)?.ok_or(Error::NotFound)
+    }
+
     pub(crate) fn dir_is_empty(&mut self, dir: u64) -> Result<bool> {
         let mut buf = TryVec::new();
         let root = self.sv.root;
@@ -275,7 +284,6 @@ impl<D: BlockDevice> Filesystem<D> {
         gid: u32,
         now: Timespec,
     ) -> Result<InodeAttr> {
-        self.enter(sv)?;
         self.create(sv, dir, name, mode, rdev, uid, gid, now)
     }
 
@@ -408,11 +416,7 @@ impl<D: BlockDevice> Filesystem<D> {
     pub fn unlink(&mut self, sv: SubvolId, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
         self.enter(sv)?;
         self.change(|fs| {
-            if name.len() > NAME_MAX {
-                return Err(Error::NameTooLong);
-            }
-            fs.read_dir_inode(dir)?;
-            let f = fs.find_entry(dir, name)?.ok_or(Error::NotFound)?;
+            let f = fs.existing_entry(dir, name)?;
             if f.ty == FileType::Dir {
                 return Err(Error::IsDir);
             }
@@ -426,11 +430,7 @@ impl<D: BlockDevice> Filesystem<D> {
     pub fn rmdir(&mut self, sv: SubvolId, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
         self.enter(sv)?;
         self.change(|fs| {
-            if name.len() > NAME_MAX {
-                return Err(Error::NameTooLong);
-            }
-            fs.read_dir_inode(dir)?;
-            let f = fs.find_entry(dir, name)?.ok_or(Error::NotFound)?;
+            let f = fs.existing_entry(dir, name)?;
             if f.ty != FileType::Dir {
                 return Err(Error::NotDir);
             }

@@ -312,10 +312,7 @@ impl<D: BlockDevice> Filesystem<D> {
     ) -> Result<SubvolId> {
         self.enter(sv)?;
         self.change(|fs| {
-            fs.check_new_name(dir, name)?;
-            fs.reserve(crate::dir::ENTRY_ITEMS + SUBVOL_ITEMS, 0)?;
-            let id = fs.next_subvol_id()?;
-            let gen = fs.s.gen;
+            let (id, gen) = fs.begin_subvolume(dir, name)?;
             let blk = fs.s.new_node(id.0, 0)?;
             let mut root = TreeRoot { id: id.0, block: blk, generation: gen, level: 0, last_snapshot: 0 };
             let ino = InodeItem {
@@ -345,12 +342,27 @@ impl<D: BlockDevice> Filesystem<D> {
                 otime: now,
                 ..Default::default()
             };
-            let new = Subvolume { id, root, item, stored: item };
-            fs.root_tree_insert(&root_item_key(id), &new.current_item().encode())?;
-            fs.parked.try_push(Subvolume { stored: new.current_item(), ..new })?;
-            fs.link_subvolume(id, dir, name, now)?;
+            fs.add_subvolume(Subvolume { id, root, item, stored: item }, dir, name, now)?;
             Ok(id)
         })
+    }
+
+    /// Checks that `name` can be added to `dir` of the active subvolume,
+    /// reserves space for a new subvolume, and gives its id and the running
+    /// transaction.
+    fn begin_subvolume(&mut self, dir: u64, name: &[u8]) -> Result<(SubvolId, u64)> {
+        self.check_new_name(dir, name)?;
+        self.reserve(crate::dir::ENTRY_ITEMS + SUBVOL_ITEMS, 0)?;
+        Ok((self.next_subvol_id()?, self.s.gen))
+    }
+
+    /// Writes the root item of the new subvolume `new`, opens it, and names
+    /// it `name` in `dir` of the active subvolume.
+    fn add_subvolume(&mut self, new: Subvolume, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
+        let item = new.current_item();
+        self.root_tree_insert(&root_item_key(new.id), &item.encode())?;
+        self.parked.try_push(Subvolume { stored: item, ..new })?;
+        self.link_subvolume(new.id, dir, name, now)
     }
 
     /// Snapshots subvolume `src` as `name` in directory `dir` of subvolume
@@ -378,10 +390,7 @@ impl<D: BlockDevice> Filesystem<D> {
         self.commit()?;
         self.enter(sv)?;
         self.change(|fs| {
-            fs.check_new_name(dir, name)?;
-            fs.reserve(crate::dir::ENTRY_ITEMS + SUBVOL_ITEMS, 0)?;
-            let id = fs.next_subvol_id()?;
-            let gen = fs.s.gen;
+            let (id, gen) = fs.begin_subvolume(dir, name)?;
             let committed = gen.saturating_sub(1);
             let source = *fs.open_subvol(src).ok_or(Error::NotFound)?;
             // Every node the source has now is shared from here on.
@@ -405,11 +414,9 @@ impl<D: BlockDevice> Filesystem<D> {
                 drop_progress: Key::default(),
                 ..source.item
             };
-            let new = Subvolume { id, root, item, stored: item };
-            fs.root_tree_insert(&root_item_key(id), &new.current_item().encode())?;
-            fs.parked.try_push(Subvolume { stored: new.current_item(), ..new })?;
+            // Before the name goes in: the source may be where it goes.
             fs.set_last_snapshot(src, committed);
-            fs.link_subvolume(id, dir, name, now)?;
+            fs.add_subvolume(Subvolume { id, root, item, stored: item }, dir, name, now)?;
             Ok(id)
         })
     }
@@ -447,11 +454,7 @@ impl<D: BlockDevice> Filesystem<D> {
     pub fn delete_subvolume(&mut self, sv: SubvolId, dir: u64, name: &[u8], now: Timespec) -> Result<SubvolId> {
         self.enter(sv)?;
         self.change(|fs| {
-            if name.len() > NAME_MAX {
-                return Err(Error::NameTooLong);
-            }
-            fs.read_dir_inode(dir)?;
-            let f = fs.find_entry(dir, name)?.ok_or(Error::NotFound)?;
+            let f = fs.existing_entry(dir, name)?;
             if !f.subvol || !fs.names_subvolume(SubvolId(f.ino))? {
                 return Err(Error::Invalid("not a subvolume"));
             }
