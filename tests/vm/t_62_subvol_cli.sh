@@ -82,7 +82,9 @@ check snapshot-not-a-subvolume fails_with "'$MNT/sub/plain' is not a subvolume" 
 check snapshot-not-a-subvolume-file fails_with "'$MNT/sub/file' is not a subvolume" \
   ferrofs subvolume snapshot "$MNT/sub/file" "$MNT/bad"
 check snapshot-not-a-subvolume-made-nothing test ! -e "$MNT/bad"
-check snapshot-exists fails_with "File exists" ferrofs subvolume snapshot "$MNT/sub" "$MNT/snap"
+# DEST an existing directory holding the name already (an existing
+# directory DEST itself would get the snapshot inside it, as SOURCE's name).
+check snapshot-exists fails_with "File exists" ferrofs subvolume snapshot "$MNT/sub" "$MNT/snaps"
 check snapshot-from-elsewhere fails_with "'/tmp' is not on a ferrofs filesystem" ferrofs subvolume snapshot /tmp "$MNT/bad"
 
 # read-only flag
