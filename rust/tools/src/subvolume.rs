@@ -151,6 +151,9 @@ pub fn delete(path: &Path) -> Result<(), Failure> {
     let resolved = std::fs::canonicalize(path).map_err(|e| Failure::io(&what, &e))?;
     let subvolume = open_subvolume_root(&resolved, &what)?;
     let info = subvolume.subvolume_info().map_err(|e| Failure::io(&what, &e))?;
+    // Closed before the delete: an open directory of a subvolume is a use
+    // of it, and the kernel refuses to delete a subvolume in use (EBUSY).
+    drop(subvolume);
     if info.subvolid == uapi::FS_TREE_OBJECTID {
         return Err(Failure::new(what, "the default subvolume cannot be deleted"));
     }
