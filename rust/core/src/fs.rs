@@ -427,6 +427,18 @@ impl<D: BlockDevice> Filesystem<D> {
         InodeItem::decode_bounded(&buf, &self.s.bounds()).at_ino(ino)
     }
 
+    /// `read_inode` for calls that only read, which also see the stand-in
+    /// directory of a snapshot (`EMPTY_SUBVOL_DIR_INO`): empty, no xattrs,
+    /// the snapshot's creation time. Calls that change an inode use
+    /// `read_inode`, for which it does not exist.
+    pub(crate) fn inode_for_reading(&mut self, ino: u64) -> Result<InodeItem> {
+        if ino == EMPTY_SUBVOL_DIR_INO {
+            let t = self.sv.item.otime;
+            return Ok(InodeItem { mode: S_IFDIR | 0o755, nlink: 2, atime: t, mtime: t, ctime: t, btime: t, ..Default::default() });
+        }
+        self.read_inode(ino)
+    }
+
     pub(crate) fn write_inode(&mut self, ino: u64, it: &mut InodeItem) -> Result<()> {
         it.transid = self.s.gen;
         btree::update(&mut self.s, &mut self.sv.root, &inode_key(ino), &it.encode())
@@ -454,12 +466,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Attributes of an inode.
     pub fn getattr(&mut self, sv: SubvolId, ino: u64) -> Result<InodeAttr> {
         self.enter(sv)?;
-        if ino == EMPTY_SUBVOL_DIR_INO {
-            let t = self.sv.item.otime;
-            let it = InodeItem { mode: S_IFDIR | 0o755, nlink: 2, atime: t, mtime: t, ctime: t, btime: t, ..Default::default() };
-            return Ok(self.attr_of(ino, &it));
-        }
-        let it = self.read_inode(ino)?;
+        let it = self.inode_for_reading(ino)?;
         Ok(self.attr_of(ino, &it))
     }
 

@@ -70,7 +70,7 @@ impl<D: BlockDevice> Filesystem<D> {
     pub fn get_xattr(&mut self, sv: SubvolId, ino: u64, name: &[u8], buf: &mut [u8]) -> Result<usize> {
         self.enter(sv)?;
         check_xattr_name(name)?;
-        self.read_inode(ino)?;
+        self.inode_for_reading(ino)?;
         let Ok(base) = self.find_xattr(ino, name)? else { return Err(Error::NoData) };
         let mut items = ObjectItems::new(ino, XATTR_KEY, base);
         let mut vl = 0;
@@ -178,7 +178,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// empty `buf` only returns the size needed. Order: by name hash.
     pub fn list_xattr(&mut self, sv: SubvolId, ino: u64, buf: &mut [u8]) -> Result<usize> {
         self.enter(sv)?;
-        self.read_inode(ino)?;
+        self.inode_for_reading(ino)?;
         let mut items = ObjectItems::new(ino, XATTR_KEY, 0);
         let mut n = 0usize;
         while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {

@@ -279,10 +279,6 @@ pub fn visible_in(fs: &mut Filesystem<SimDev>, sv: SubvolId) -> std::collections
             }
             _ => {}
         }
-        if ino == ferrofs_core::format::EMPTY_SUBVOL_DIR_INO {
-            out.insert(path, d);
-            continue;
-        }
         let n = fs.list_xattr(sv, ino, &mut []).unwrap();
         let mut names = vec![0u8; n];
         fs.list_xattr(sv, ino, &mut names).unwrap();
