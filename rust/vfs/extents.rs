@@ -62,11 +62,11 @@ fn seek(file: &File, offset: i64, whence: c_int) -> Result<i64> {
             return Err(ENXIO);
         }
         inode.write_back_all()?;
-        let found = inode.info().with_core(|fs| {
+        let found = inode.with_core(|fs, sv| {
             if whence == seek_data {
-                fs.seek_data(crate::subvol::SubvolId::DEFAULT, ino, offset as u64)
+                fs.seek_data(sv, ino, offset as u64)
             } else {
-                fs.seek_hole(crate::subvol::SubvolId::DEFAULT, ino, offset as u64).map(Some)
+                fs.seek_hole(sv, ino, offset as u64).map(Some)
             }
         })?;
         // The core's size can trail i_size by nothing after a write-back;
@@ -132,6 +132,8 @@ pub(crate) unsafe extern "C" fn fallocate(file: *mut b::file, mode: c_int, offse
 fn allocate(inode: &INode, mode: u32, offset: u64, len: u64) -> Result {
     let (keep, punch, zero) = falloc_flags();
     let how = Falloc::from_mode(mode, keep, punch, zero).ok_or(CoreError::NotSupported)?;
+    // Before the page cache is cut: a read-only subvolume keeps its data.
+    inode.subvol().check_writable()?;
     // Held across the whole change, like a write.
     let inode = inode.lock();
     let ino = inode.ino();
@@ -142,13 +144,13 @@ fn allocate(inode: &INode, mode: u32, offset: u64, len: u64) -> Result {
     }
     push_times(&inode)?;
     let t = now();
-    let attr = inode.info().with_core(|fs| {
+    let attr = inode.with_core(|fs, sv| {
         match how {
-            Falloc::Allocate { keep_size } => fs.fallocate(crate::subvol::SubvolId::DEFAULT, ino, offset, len, keep_size, t)?,
-            Falloc::PunchHole => fs.punch_hole(crate::subvol::SubvolId::DEFAULT, ino, offset, len, t)?,
-            Falloc::ZeroRange { keep_size } => fs.zero_range(crate::subvol::SubvolId::DEFAULT, ino, offset, len, keep_size, t)?,
+            Falloc::Allocate { keep_size } => fs.fallocate(sv, ino, offset, len, keep_size, t)?,
+            Falloc::PunchHole => fs.punch_hole(sv, ino, offset, len, t)?,
+            Falloc::ZeroRange { keep_size } => fs.zero_range(sv, ino, offset, len, keep_size, t)?,
         }
-        fs.getattr(crate::subvol::SubvolId::DEFAULT, ino)
+        fs.getattr(sv, ino)
     })?;
     // The core set the times; the size grows here (the page cache may hold
     // a larger one still).
@@ -220,14 +222,14 @@ pub(crate) unsafe extern "C" fn fiemap(inode: *mut b::inode, fieinfo: *mut b::fi
 fn map_extents(inode: &INode, fieinfo: &FiemapInfo, start: u64, len: u64) -> Result {
     let mut len = len;
     fieinfo.prep(inode, start, &mut len)?;
-    let (info, ino) = (inode.info(), inode.ino());
+    let ino = inode.ino();
     let end = start.saturating_add(len);
     let mut from = start;
     loop {
         // One extra extent tells whether the last one sent is the last.
         let mut batch: KVec<(u64, u64, u64)> = KVec::new();
-        info.with_core(|fs| {
-            fs.extents(crate::subvol::SubvolId::DEFAULT, ino, from, &mut |logical, physical, elen| {
+        inode.with_core(|fs, sv| {
+            fs.extents(sv, ino, from, &mut |logical, physical, elen| {
                 if logical >= end || batch.len() > FIEMAP_BATCH {
                     return false;
                 }

@@ -10,6 +10,7 @@ use super::options::{self, MountParams, ParamError};
 use super::types::{from_result, SuperBlock};
 use super::{errno_of, fs_info, super_ops};
 use crate::error::Error as CoreError;
+use crate::subvol::SubvolId;
 use crate::superblock;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::error::to_result;
@@ -271,13 +272,18 @@ fn remount(r: Reconfigure<'_>) -> Result {
     let info = r.sb.info();
     if let Some(to_rdonly) = r.changes_rdonly() {
         if to_rdonly {
-            // The VFS has made sure no file is open for writing; write the
-            // page cache back so the final commit holds everything.
+            // The background drop stops after its step in progress; the
+            // VFS has made sure no file is open for writing; write the page
+            // cache back so the final commit holds everything.
+            info.stop_drops(false);
             r.sync();
         }
         if let Err(e) = info.with_core(|fs| fs.set_read_only(to_rdonly)) {
             r.fc.log_error(if to_rdonly { "could not commit before going read-only" } else { "cannot go read-write after an error" });
             return Err(e.into());
+        }
+        if !to_rdonly {
+            info.allow_drops();
         }
     }
     if let Some(secs) = params.commit_secs {
@@ -429,12 +435,22 @@ fn fill(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
     }
     let info = fs_info::FsInfo::new(dev, sb.rdonly()).map_err(|e| mount_error(sb, fc, e))?;
     let mounted = sb.install(info);
-    let root = mounted.iget(mounted.info().root_ino(), None).map_err(|e| mount_error(sb, fc, e))?;
+    // The super_block's root is the default subvolume's root directory,
+    // whatever subvolume this mount shows (see `get_tree`).
+    let root = mounted.iget(SubvolId::DEFAULT, mounted.info().root_ino(), None).map_err(|e| mount_error(sb, fc, e))?;
     sb.set_root(root)?;
     let secs = fc.params().and_then(|p| p.commit_secs).unwrap_or(options::DEFAULT_COMMIT_SECS);
     // SAFETY: `mounted` is live with its FsInfo set; put_super stops the
-    // ticker before the core is unmounted.
-    unsafe { mounted.info().start_commits(mounted.as_ptr(), secs) }
+    // ticker and the drop worker before the core is unmounted.
+    unsafe {
+        mounted.info().start_commits(mounted.as_ptr(), secs)?;
+        mounted.info().start_drops(mounted.as_ptr())?;
+    }
+    if !sb.rdonly() {
+        // Deletions an unmount or a crash interrupted go on.
+        mounted.info().allow_drops();
+    }
+    Ok(())
 }
 
 /// A super_block of ours whose `kill_sb` is in progress.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! super_operations: statfs, put_super, evict_inode, write_inode, sync_fs
-//! and freeze.
+//! super_operations: statfs, put_super, drop_inode, evict_inode,
+//! write_inode, sync_fs, freeze and thaw, /proc/mounts options; and the
+//! background work (periodic commit, drop of deleted subvolumes).
 
 use super::bindings as b;
 use super::cell::zeroed;
@@ -13,10 +14,12 @@ use kernel::types::Opaque;
 pub(crate) static SUPER_OPS: b::super_operations = b::super_operations {
     statfs: Some(statfs),
     put_super: Some(put_super),
+    drop_inode: Some(drop_inode),
     evict_inode: Some(evict_inode),
     sync_fs: Some(sync_fs),
     write_inode: Some(write_inode),
     freeze_fs: Some(freeze_fs),
+    unfreeze_fs: Some(unfreeze_fs),
     show_options: Some(show_options),
     ..zeroed()
 };
@@ -37,6 +40,39 @@ pub(crate) unsafe extern "C" fn periodic_commit(sb: *mut b::super_block) {
     // A frozen or read-only filesystem has nothing to commit; an error
     // here is reported by with_core and stops the filesystem.
     let _ = sb.info().with_core(|fs| if fs.is_writable() { fs.commit() } else { Ok(()) });
+}
+
+/// One step of the background drop of deleted subvolumes: frees a bounded
+/// piece of the first one's tree and commits, under the core lock for
+/// that step only. Returns whether more is left (the worker then runs
+/// again, so an unmount or remount waits for one step, not the whole drop).
+///
+/// # Safety
+/// Called only by the FsInfo's drop worker (see `FsInfo::start_drops`),
+/// from a workqueue with no lock held, with `sb` the ferrofs super_block
+/// the worker was made for. The worker runs from the end of fill_super
+/// until `put_super` stops it (waiting for a running step), so `sb` is
+/// live and its FsInfo set for the whole call.
+pub(crate) unsafe extern "C" fn drop_step(sb: *mut b::super_block) -> bool {
+    // SAFETY: the worker runs only between fill_super and put_super, on a
+    // live super_block whose FsInfo is set.
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    drop_some(sb)
+}
+
+/// drop_step's body.
+fn drop_some(sb: &SuperBlock) -> bool {
+    match sb.info().with_core(|fs| if fs.is_writable() { fs.drop_step() } else { Ok(false) }) {
+        Ok(more) => more,
+        // Read-only meanwhile (remount, error): a read-write mount resumes.
+        Err(CoreError::ReadOnly) => false,
+        Err(e) => {
+            // Damage and I/O errors have stopped the filesystem (with_core);
+            // anything else leaves the drop for the next mount.
+            kernel::pr_err!("ferrofs: {}: dropping a deleted subvolume failed: {}\n", sb.id(), e);
+            false
+        }
+    }
 }
 
 /// The seq_file of a /proc/mounts read.
@@ -113,8 +149,9 @@ fn write_times(inode: &INode) -> kernel::error::Result {
     }
 }
 
-/// FIFREEZE: everything is committed by now; a last commit covers
-/// anything that raced in.
+/// FIFREEZE: everything is committed by now; the background drop stops
+/// (waiting for a step in progress) and a last commit covers anything that
+/// raced in.
 ///
 /// # Safety
 /// Called by freeze_super with `sb` a mounted ferrofs super_block (FsInfo
@@ -124,7 +161,42 @@ fn write_times(inode: &INode) -> kernel::error::Result {
 unsafe extern "C" fn freeze_fs(sb: *mut b::super_block) -> kernel::ffi::c_int {
     // SAFETY: the VFS freezes a live, mounted super_block (FsInfo set).
     let sb = unsafe { SuperBlock::from_raw(sb) };
+    sb.info().stop_drops(false);
     from_result(|| commit_all(sb))
+}
+
+/// Thaw: the background drop goes on (if the mount is read-write).
+///
+/// # Safety
+/// Called by thaw_super with `sb` a mounted ferrofs super_block (FsInfo
+/// set) whose s_umount it holds exclusively (locking.rst).
+unsafe extern "C" fn unfreeze_fs(sb: *mut b::super_block) -> kernel::ffi::c_int {
+    // SAFETY: the VFS thaws a live, mounted super_block (FsInfo set).
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    if !sb.is_read_only() {
+        sb.info().allow_drops();
+    }
+    0
+}
+
+/// `->drop_inode`: whether an inode whose last reference went is evicted
+/// now rather than kept in the inode cache. Clean inodes of a subvolume
+/// being deleted go (so a busy check sees only inodes in use), as do those
+/// of a deleted one; otherwise the generic rule (unlinked or unhashed).
+///
+/// # Safety
+/// Called by iput_final with `inode` a live ferrofs inode whose i_lock it
+/// holds (so nothing here sleeps), with no references left.
+unsafe extern "C" fn drop_inode(inode: *mut b::inode) -> kernel::ffi::c_int {
+    // SAFETY: a live ferrofs inode (caller); its `Subvol` outlives it.
+    let i = unsafe { INode::from_raw(inode) };
+    // SAFETY: i_lock is held (caller), as both helpers expect.
+    unsafe {
+        if i.subvol().evict_unused() && b::ferrofs_inode_clean(inode) {
+            return 1;
+        }
+        b::ferrofs_generic_drop_inode(inode)
+    }
 }
 
 /// `->evict_inode`: drops the page cache, and frees an unlinked inode's
@@ -155,8 +227,9 @@ fn free_if_unlinked(inode: &INode) {
     }
     let ino = inode.ino();
     let sb = inode.super_block();
-    if let Err(e) = sb.info().with_core(|fs| fs.evict(crate::subvol::SubvolId::DEFAULT, ino)) {
-        if e != CoreError::ReadOnly {
+    if let Err(e) = inode.with_core(|fs, sv| fs.evict(sv, ino)) {
+        // A deleted subvolume's inodes go with its tree.
+        if e != CoreError::ReadOnly && e != CoreError::NotFound {
             kernel::pr_err!("ferrofs: {}: freeing inode {} failed: {}\n", sb.id(), ino, e);
         }
     }
@@ -203,6 +276,9 @@ unsafe extern "C" fn put_super(sb: *mut b::super_block) {
 fn unmount(sb: &SuperBlock) {
     let info = sb.info();
     info.stop_commits();
+    // Waits for a drop step in progress only: the rest goes on at the next
+    // read-write mount.
+    info.stop_drops(true);
     if let Err(e) = info.unmount() {
         kernel::pr_err!("ferrofs: {}: final commit at unmount failed: {}\n", sb.id(), e);
     }
