@@ -45,6 +45,7 @@ const char *ferrofs_param_key(struct fs_parameter *param);
 const char *ferrofs_param_string(struct fs_parameter *param);
 extern const int FERROFS_ENOPARAM;
 void ferrofs_seq_puts(struct seq_file *m, const char *s);
+void ferrofs_seq_show_option(struct seq_file *m, const char *name, const char *value);
 void ferrofs_sb_force_rdonly(struct super_block *sb);
 int ferrofs_get_user_u32(const u32 __user *uptr, u32 *out);
 void ferrofs_sync_sb(struct super_block *sb);

@@ -591,6 +591,11 @@ void ferrofs_seq_puts(struct seq_file *m, const char *s)
 	seq_puts(m, s);
 }
 
+void ferrofs_seq_show_option(struct seq_file *m, const char *name, const char *value)
+{
+	seq_show_option(m, name, value);
+}
+
 /* After an error: no new writer gets in (ext4's errors=remount-ro). */
 void ferrofs_sb_force_rdonly(struct super_block *sb)
 {

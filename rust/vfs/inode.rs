@@ -61,7 +61,10 @@ impl INode {
     }
 
     /// Runs `f` on the core for this inode's subvolume (`FsInfo::with_sv`).
-    pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut crate::fs::Filesystem<super::device::KernelDevice>, SubvolId) -> CoreResult<T>) -> CoreResult<T> {
+    pub(crate) fn with_core<T>(
+        &self,
+        f: impl FnOnce(&mut crate::fs::Filesystem<super::device::KernelDevice>, SubvolId) -> CoreResult<T>,
+    ) -> CoreResult<T> {
         self.info().with_sv(self.subvol(), f)
     }
 

@@ -151,13 +151,7 @@ impl SubvolTable {
             }
         }
         let new = KBox::new(
-            Subvol {
-                id,
-                anon_dev,
-                read_only: AtomicBool::new(read_only),
-                dying: AtomicBool::new(false),
-                deleted: AtomicBool::new(false),
-            },
+            Subvol { id, anon_dev, read_only: AtomicBool::new(read_only), dying: AtomicBool::new(false), deleted: AtomicBool::new(false) },
             GFP_KERNEL,
         )
         .map_err(|_| Error::NoMemory)?;

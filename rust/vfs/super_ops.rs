@@ -8,8 +8,12 @@ use super::cell::zeroed;
 use super::inode::INode;
 use super::types::{from_result, SuperBlock};
 use crate::error::Error as CoreError;
-use kernel::str::CStr;
+use crate::subvol::SubvolId;
+use kernel::alloc::flags::GFP_KERNEL;
+use kernel::prelude::*;
+use kernel::str::{CStr, CString};
 use kernel::types::Opaque;
+use kernel::{c_str, fmt};
 
 pub(crate) static SUPER_OPS: b::super_operations = b::super_operations {
     statfs: Some(statfs),
@@ -93,6 +97,13 @@ impl SeqFile {
         unsafe { &*ptr.cast::<Self>() }
     }
 
+    /// Appends `,name=value`, escaping what /proc/mounts cannot show raw
+    /// (seq_show_option).
+    fn show_option(&self, name: &CStr, value: &CStr) {
+        // SAFETY: a live seq_file (type invariant); both are NUL-terminated.
+        unsafe { b::ferrofs_seq_show_option(self.0.get(), name.as_char_ptr(), value.as_char_ptr()) };
+    }
+
     /// Appends `text` (seq_puts).
     fn puts(&self, text: &CStr) {
         // SAFETY: a live seq_file (type invariant); `text` is NUL-terminated.
@@ -110,19 +121,63 @@ impl SeqFile {
 unsafe extern "C" fn show_options(m: *mut b::seq_file, root: *mut b::dentry) -> kernel::ffi::c_int {
     // SAFETY: the VFS passes the live seq_file and a dentry held by a
     // ferrofs mount, whose super_block is mounted (FsInfo set); d_sb never
-    // changes.
-    let (m, sb) = unsafe { (SeqFile::from_raw(m), SuperBlock::from_raw((*root).d_sb)) };
-    show(m, sb);
+    // changes; a mount root is a positive dentry of a ferrofs directory.
+    let (m, sb, root) =
+        unsafe { (SeqFile::from_raw(m), SuperBlock::from_raw((*root).d_sb), INode::from_raw(b::ferrofs_dentry_inode(root))) };
+    show(m, sb, root);
     0
 }
 
-/// show_options' body.
-fn show(m: &SeqFile, sb: &SuperBlock) {
+/// show_options' body: `commit=` when not the default, and the subvolume
+/// the mount shows when it is not the default one.
+fn show(m: &SeqFile, sb: &SuperBlock, root: &INode) {
     let mut buf = [0u8; 24];
     // show_commit ends its text with the one NUL.
     if let Some(Ok(text)) = super::options::show_commit(sb.info().commit_interval(), &mut buf).map(CStr::from_bytes_with_nul) {
         m.puts(text);
     }
+    let sv = root.subvol().id();
+    if sv == SubvolId::DEFAULT {
+        return;
+    }
+    if let Ok(text) = CString::try_from_fmt(fmt!(",subvolid={}", sv.0)) {
+        m.puts(&text);
+    }
+    let mut path = KVec::new();
+    if subvol_path(sb, sv, &mut path).is_ok() && path.push(0, GFP_KERNEL).is_ok() {
+        if let Ok(text) = CStr::from_bytes_with_nul(&path) {
+            m.show_option(c_str!("subvol"), text);
+        }
+    }
+}
+
+/// The `subvol=` path of subvolume `sv`: its name and its parents' up to
+/// the default subvolume. `Err` when a subvolume on the way is named in a
+/// directory other than its parent's root (the core gives no directory
+/// paths yet), when the chain is too long, or on any core error.
+fn subvol_path(sb: &SuperBlock, sv: SubvolId, out: &mut KVec<u8>) -> crate::error::Result<()> {
+    use crate::error::Error;
+    let mut id = sv;
+    // The names, innermost first; at most a path's worth of levels.
+    let mut names: KVec<KVec<u8>> = KVec::new();
+    while id != SubvolId::DEFAULT {
+        if names.len() >= super::options::MAX_SUBVOL_PATH / 2 {
+            return Err(Error::Invalid("subvolume chain too long"));
+        }
+        let info = sb.info().with_core(|fs| fs.subvolume_info(id))?;
+        if info.dir != crate::format::ROOT_DIR_INO {
+            return Err(Error::Unsupported("subvolume named below its parent's root"));
+        }
+        let mut name = KVec::new();
+        name.extend_from_slice(info.name(), GFP_KERNEL).map_err(|_| Error::NoMemory)?;
+        names.push(name, GFP_KERNEL).map_err(|_| Error::NoMemory)?;
+        id = SubvolId(info.parent);
+    }
+    for name in names.iter().rev() {
+        out.push(b'/', GFP_KERNEL).map_err(|_| Error::NoMemory)?;
+        out.extend_from_slice(name, GFP_KERNEL).map_err(|_| Error::NoMemory)?;
+    }
+    Ok(())
 }
 
 /// Writeback of a dirty inode: the times a write(2) or mmap set reach the

@@ -19,9 +19,9 @@
 use super::bindings as b;
 use super::fs_info::FsInfo;
 use super::inode::{self, INode};
-use crate::subvol::SubvolId;
 use crate::error::Result as CoreResult;
 use crate::fs::InodeAttr;
+use crate::subvol::SubvolId;
 use kernel::error::Error;
 use kernel::ffi::{c_char, c_int};
 use kernel::str::CStr;
@@ -91,7 +91,6 @@ impl SuperBlock {
         // SAFETY: a live super_block (type invariant).
         unsafe { b::ferrofs_sb_rdonly(self.as_ptr()) }
     }
-
 }
 
 /// A dentry of a ferrofs filesystem.
