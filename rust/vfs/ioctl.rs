@@ -12,11 +12,12 @@
 //! dcache under that lock, and leave the dcache true afterwards: a new
 //! subvolume's dentry is instantiated, a deleted one's is invalidated.
 //!
-//! Deleting a subvolume that is in use gives EBUSY: its root's dentry
-//! referenced by anything but the delete itself (a working directory, an
-//! open directory, the root of a `subvol=` mount), or any dentry under it
-//! still referenced once the unused ones are pruned (an open file, a
-//! working directory, a mount point). The core's tree is then dropped in
+//! Deleting a subvolume that is in use gives EBUSY: any dentry under its
+//! root still referenced once the unused ones are pruned (an open file, a
+//! working directory, a mount point), or its root's dentry referenced by
+//! anything but the delete itself (a working directory, an open directory,
+//! the root of a `subvol=` mount). Inodes in use without a dentry there
+//! cannot exist: every open file, mapping and working directory pins one. The core's tree is then dropped in
 //! the background (`super_ops::drop_step`).
 
 use super::bindings as b;
@@ -502,17 +503,15 @@ fn delete_locked(file: &File, dir: &INode, name: &[u8]) -> Result {
         return Err(EINVAL);
     }
     let victim_locked = victim.lock();
-    // Our lookup holds one reference; anything more is a user of the
-    // subvolume's root (working directory, open directory, mount root).
-    if d.count() > 1 {
-        return Err(EBUSY);
-    }
     let sv = victim.subvol();
     // Unused dentries below go, and with them (evicted at once while the
-    // subvolume is dying) their clean inodes; what is left is in use.
+    // subvolume is dying) their clean inodes; a dentry left below is in
+    // use. Then our lookup holds the root's one reference (each child
+    // held one too); anything more is a user of the subvolume's root (a
+    // working directory, an open directory, a mount's root).
     sv.set_dying(true);
     d.shrink_children();
-    if d.has_children() {
+    if d.has_children() || d.count() > 1 {
         sv.set_dying(false);
         return Err(EBUSY);
     }

@@ -306,8 +306,13 @@ fn remove(dir: Locked<'_>, dentry: &Dentry, victim: Locked<'_>, is_dir: bool) ->
     // rmdir of an empty subvolume's root deletes the subvolume (the core
     // decides, as the entry says so): unless it is in use.
     let subvol_root = !victim.same_subvol(&dir);
-    if subvol_root && dentry.count() > RMDIR_OWN_REFS {
-        return Err(EBUSY);
+    if subvol_root {
+        // Cached (negative) dentries below hold references to it too: they
+        // go first, so the count tells only of users.
+        dentry.shrink_children();
+        if dentry.has_children() || dentry.count() > RMDIR_OWN_REFS {
+            return Err(EBUSY);
+        }
     }
     dir.with_core(|fs, sv| {
         if is_dir {
@@ -410,10 +415,11 @@ fn rename_in(old_dir: Locked<'_>, old: &Dentry, new_dir: Locked<'_>, new: &Dentr
     }
     let (moved, replaced) = (old.inode(), new.inode());
     // Names stay in their subvolume: moving one across is a copy, as across
-    // filesystems (mv falls back to it on EXDEV). The core refuses a rename
-    // onto or of a subvolume's own entry with CrossDevice too.
-    let crosses = |i: Option<&INode>| i.is_some_and(|i| !i.same_subvol(&old_dir));
-    if !old_dir.same_subvol(&new_dir) || crosses(moved) || crosses(replaced) {
+    // filesystems (mv falls back to it on EXDEV). A subvolume's own entry
+    // may move within its parent; replacing one is refused here (and by
+    // the core, which also refuses exchanging with one).
+    let is_subvol_root = |i: Option<&INode>| i.is_some_and(|i| !i.same_subvol(&old_dir));
+    if !old_dir.same_subvol(&new_dir) || is_subvol_root(replaced) {
         return Err(CoreError::CrossDevice);
     }
     let (oname, nname) = (checked_name(old)?, checked_name(new)?);
