@@ -241,6 +241,9 @@ pub(crate) unsafe extern "C" fn update_time(inode: *mut b::inode, flags: core::f
     if i.subvol().is_read_only() {
         return kernel::error::code::EROFS.to_errno();
     }
-    // SAFETY: the live arguments of this call, passed on.
-    unsafe { b::generic_update_time(inode, flags) }
+    // SAFETY: the live arguments of this call, passed on. It returns which
+    // times it changed, not a status: ours is 0, as inode_update_time's
+    // callers take any other value as the result of their write.
+    unsafe { b::generic_update_time(inode, flags) };
+    0
 }

@@ -263,7 +263,8 @@ unsafe extern "C" fn drop_inode(inode: *mut b::inode) -> kernel::ffi::c_int {
 /// writeback of it running; its super_block's FsInfo is set (evict_inodes
 /// runs before `put_super`, and kill_sb frees the FsInfo only after both).
 /// It may be a bad inode (iget_failed), which is left alone. After
-/// clear_inode only its link count, number and super_block are read.
+/// clear_inode only its link count, number, subvolume (i_private, whose
+/// `Subvol` lives until kill_sb frees the FsInfo) and super_block are read.
 unsafe extern "C" fn evict_inode(inode: *mut b::inode) {
     // SAFETY: evict() passes an inode of ours that nothing else uses, whose
     // memory and super_block (FsInfo set) outlive the call.
