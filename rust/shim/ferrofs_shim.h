@@ -182,6 +182,7 @@ int ferrofs_file_permission(struct file *file, struct inode *inode, int mask);
 bool ferrofs_file_owner_or_capable(struct file *file, struct inode *inode);
 struct dentry *ferrofs_fc_root(struct fs_context *fc);
 void ferrofs_fc_set_root(struct fs_context *fc, struct dentry *root);
+void ferrofs_fc_drop_root(struct fs_context *fc);
 bool ferrofs_file_writable(struct file *file);
 struct mnt_idmap *ferrofs_file_idmap(struct file *file);
 void ferrofs_uuid(u8 out[16]);

@@ -854,6 +854,20 @@ void ferrofs_fc_set_root(struct fs_context *fc, struct dentry *root)
 	fc->root = root;
 }
 
+/*
+ * Undoes a get_tree_bdev that succeeded, for a get_tree that fails after
+ * it: the root goes, and the super_block, still locked, is deactivated
+ * (which unlocks it), as the VFS does only once get_tree succeeded.
+ */
+void ferrofs_fc_drop_root(struct fs_context *fc)
+{
+	struct super_block *sb = fc->root->d_sb;
+
+	dput(fc->root);
+	fc->root = NULL;
+	deactivate_locked_super(sb);
+}
+
 bool ferrofs_file_writable(struct file *file)
 {
 	return file->f_mode & FMODE_WRITE;

@@ -310,8 +310,15 @@ unsafe extern "C" fn get_tree(fc: *mut b::fs_context) -> kernel::ffi::c_int {
         // `fc->root` to the root of a mounted ferrofs super_block (FsInfo
         // set), whose s_umount this thread holds until vfs_get_tree's
         // caller drops it.
-        let fc = unsafe { MountedContext::from_raw(fc) };
-        choose_root(fc)
+        let m = unsafe { MountedContext::from_raw(fc) };
+        let r = choose_root(m);
+        if r.is_err() {
+            // SAFETY: get_tree_bdev succeeded, so `fc->root` is a referenced
+            // root of a super_block this thread holds locked; `m` (which
+            // borrowed both) is gone, and neither is used again.
+            unsafe { b::ferrofs_fc_drop_root(fc) };
+        }
+        r
     })
 }
 
@@ -363,8 +370,9 @@ impl MountedContext<'_> {
 
 /// get_tree's last part: `subvol=` and `subvolid=` make that subvolume's
 /// root directory the mount's root (the super_block's root stays the
-/// default subvolume's). A bad value fails the mount with a log line;
-/// the VFS then drops the super_block's root and the super_block with it.
+/// default subvolume's). A bad value fails the mount with a log line; the
+/// caller then drops the root and the (still locked) super_block, which
+/// the VFS does only for a get_tree that succeeded.
 fn choose_root(mut m: MountedContext<'_>) -> Result {
     let Some(params) = m.fc.params() else { return Ok(()) };
     let (path, id) = (params.subvol_path.take(), params.subvol_id);

@@ -213,7 +213,7 @@ check mount-subvol-path mount -t ferrofs -o subvol=/sv1 "$DEV1" /tmp/mnt2
 check subvol-mount-content sh -c 'test "$(cat /tmp/mnt2/file)" = changed && test -d /tmp/mnt2/d'
 check subvol-mount-in-proc-mounts grep -q " /tmp/mnt2 ferrofs .*subvolid=$id1,subvol=/sv1" /proc/mounts
 check_is delete-mounted-subvol-busy EBUSY $SV delete "$MNT" sv1
-check write-through-subvol-mount sh -c 'echo via > /tmp/mnt2/via && test "$(cat $MNT/sv1/via)" = via'
+check write-through-subvol-mount sh -c "echo via > /tmp/mnt2/via && test \"\$(cat $MNT/sv1/via)\" = via"
 umount /tmp/mnt2
 check mount-subvolid mount -t ferrofs -o subvolid="$id1" "$DEV1" /tmp/mnt2
 check subvolid-mount-content test "$(cat /tmp/mnt2/via)" = via
