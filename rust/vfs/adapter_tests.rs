@@ -59,11 +59,9 @@ fn subvol_options(t: &mut Test) {
     kcheck!(t, path_components(b"/").next().is_none());
 }
 
-kunit_suite!(
-    ferrofs_options_suite,
-    "ferrofs_options",
-    [commit_values, commit_rejects_malformed, unknown_is_left_to_the_vfs, show_text, subvol_options]
-);
+kunit_suite!(ferrofs_options_suite, "ferrofs_options", [commit_values, commit_rejects_malformed, unknown_is_left_to_the_vfs, show_text]);
+
+kunit_suite!(ferrofs_subvol_options_suite, "ferrofs_subvol_options", [subvol_options]);
 
 fn shutdown_flags(t: &mut Test) {
     kcheck!(t, Shutdown::from_flags(0) == Some(Shutdown::SyncAll));
