@@ -45,6 +45,7 @@ const char *ferrofs_param_key(struct fs_parameter *param);
 const char *ferrofs_param_string(struct fs_parameter *param);
 extern const int FERROFS_ENOPARAM;
 void ferrofs_seq_puts(struct seq_file *m, const char *s);
+void ferrofs_seq_show_option(struct seq_file *m, const char *name, const char *value);
 void ferrofs_sb_force_rdonly(struct super_block *sb);
 int ferrofs_get_user_u32(const u32 __user *uptr, u32 *out);
 void ferrofs_sync_sb(struct super_block *sb);
@@ -157,7 +158,42 @@ loff_t ferrofs_setpos(struct file *file, loff_t pos);
 extern const int FERROFS_SEEK_DATA, FERROFS_SEEK_HOLE, FERROFS_FALLOC_KEEP_SIZE,
 	FERROFS_FALLOC_PUNCH_HOLE, FERROFS_FALLOC_ZERO_RANGE;
 int ferrofs_fiemap_prep(struct inode *inode, struct fiemap_extent_info *fieinfo, u64 start, u64 *len);
-int ferrofs_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phys, u64 len, bool last);
+int ferrofs_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phys, u64 len, bool last, bool shared);
+
+/* Subvolumes: inodes keyed by (subvolume, number), st_dev, permissions */
+struct inode *ferrofs_iget5(struct super_block *sb, unsigned long hash, u64 ino, void *subvol);
+void *ferrofs_inode_subvol(const struct inode *inode);
+void ferrofs_fill_kstat(struct mnt_idmap *idmap, const struct path *path, struct kstat *stat,
+			u32 request_mask, dev_t dev);
+bool ferrofs_inode_clean(struct inode *inode);
+int ferrofs_generic_drop_inode(struct inode *inode);
+dev_t ferrofs_sb_dev(struct super_block *sb);
+extern const int FERROFS_MAY_WRITE, FERROFS_MAY_EXEC, FERROFS_MAY_NOT_BLOCK;
+unsigned int ferrofs_d_count(const struct dentry *dentry);
+bool ferrofs_d_has_children(struct dentry *dentry);
+struct dentry *ferrofs_lookup_one(struct dentry *parent, const char *name, int len);
+struct dentry *ferrofs_file_dentry(struct file *file);
+void ferrofs_inode_lock_parent(struct inode *inode);
+void ferrofs_mark_dead_dir(struct dentry *dentry);
+void ferrofs_d_delete(struct inode *dir, struct dentry *dentry);
+int ferrofs_copy_from_user(void *to, u64 from, size_t len);
+int ferrofs_copy_to_user(u64 to, const void *from, size_t len);
+int ferrofs_file_permission(struct file *file, struct inode *inode, int mask);
+bool ferrofs_file_owner_or_capable(struct file *file, struct inode *inode);
+struct dentry *ferrofs_fc_root(struct fs_context *fc);
+void ferrofs_fc_set_root(struct fs_context *fc, struct dentry *root);
+void ferrofs_fc_drop_root(struct fs_context *fc);
+bool ferrofs_file_writable(struct file *file);
+struct mnt_idmap *ferrofs_file_idmap(struct file *file);
+void ferrofs_uuid(u8 out[16]);
+
+/* Background work: @step runs on a workqueue and again while it returns true. */
+struct ferrofs_worker;
+struct ferrofs_worker *ferrofs_worker_new(struct super_block *sb, bool (*step)(struct super_block *sb));
+void ferrofs_worker_kick(struct ferrofs_worker *w);
+void ferrofs_worker_stop(struct ferrofs_worker *w);
+void ferrofs_worker_allow(struct ferrofs_worker *w);
+void ferrofs_worker_free(struct ferrofs_worker *w);
 
 /* Errors as pointers */
 void *ferrofs_err_ptr(long error);

@@ -17,6 +17,11 @@
 #include <linux/fs_parser.h>
 #include <linux/seq_file.h>
 #include <linux/workqueue.h>
+#include <linux/namei.h>
+#include <linux/fsnotify.h>
+#include <linux/mount.h>
+#include <linux/file.h>
+#include <linux/uuid.h>
 #include "ferrofs_shim.h"
 
 u32 ferrofs_crc32c(u32 seed, const void *data, size_t len)
@@ -586,6 +591,11 @@ void ferrofs_seq_puts(struct seq_file *m, const char *s)
 	seq_puts(m, s);
 }
 
+void ferrofs_seq_show_option(struct seq_file *m, const char *name, const char *value)
+{
+	seq_show_option(m, name, value);
+}
+
 /* After an error: no new writer gets in (ext4's errors=remount-ro). */
 void ferrofs_sb_force_rdonly(struct super_block *sb)
 {
@@ -694,7 +704,243 @@ int ferrofs_fiemap_prep(struct inode *inode, struct fiemap_extent_info *fieinfo,
 }
 
 /* 0: go on; 1: the caller's array is full; negative: error. */
-int ferrofs_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phys, u64 len, bool last)
+int ferrofs_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phys, u64 len, bool last, bool shared)
 {
-	return fiemap_fill_next_extent(fieinfo, logical, phys, len, last ? FIEMAP_EXTENT_LAST : 0);
+	u32 flags = (last ? FIEMAP_EXTENT_LAST : 0) | (shared ? FIEMAP_EXTENT_SHARED : 0);
+
+	return fiemap_fill_next_extent(fieinfo, logical, phys, len, flags);
+}
+
+/*
+ * Subvolumes. A ferrofs inode is named by its subvolume and its number in
+ * that subvolume's tree, so the inode cache is keyed by both: i_ino is the
+ * number, i_private the adapter's per-subvolume state (one per subvolume
+ * per mount, alive until kill_sb).
+ */
+struct ferrofs_inode_key {
+	u64 ino;
+	void *subvol;
+};
+
+static int ferrofs_iget5_test(struct inode *inode, void *data)
+{
+	struct ferrofs_inode_key *key = data;
+
+	return inode->i_ino == key->ino && inode->i_private == key->subvol;
+}
+
+static int ferrofs_iget5_set(struct inode *inode, void *data)
+{
+	struct ferrofs_inode_key *key = data;
+
+	inode->i_ino = key->ino;
+	inode->i_private = key->subvol;
+	return 0;
+}
+
+struct inode *ferrofs_iget5(struct super_block *sb, unsigned long hash, u64 ino, void *subvol)
+{
+	struct ferrofs_inode_key key = { .ino = ino, .subvol = subvol };
+
+	return iget5_locked(sb, hash, ferrofs_iget5_test, ferrofs_iget5_set, &key);
+}
+
+void *ferrofs_inode_subvol(const struct inode *inode)
+{
+	return inode->i_private;
+}
+
+/* generic_fillattr, then the subvolume's own st_dev (0: the super_block's). */
+void ferrofs_fill_kstat(struct mnt_idmap *idmap, const struct path *path, struct kstat *stat,
+			u32 request_mask, dev_t dev)
+{
+	generic_fillattr(idmap, request_mask, d_inode(path->dentry), stat);
+	if (dev)
+		stat->dev = dev;
+}
+
+/* Nothing of the inode waits for writeback. Called under i_lock. */
+bool ferrofs_inode_clean(struct inode *inode)
+{
+	return !(inode->i_state & I_DIRTY_ALL) &&
+	       !mapping_tagged(inode->i_mapping, PAGECACHE_TAG_DIRTY) &&
+	       !mapping_tagged(inode->i_mapping, PAGECACHE_TAG_WRITEBACK);
+}
+
+int ferrofs_generic_drop_inode(struct inode *inode)
+{
+	return generic_drop_inode(inode);
+}
+
+dev_t ferrofs_sb_dev(struct super_block *sb)
+{
+	return sb->s_dev;
+}
+
+const int FERROFS_MAY_WRITE = MAY_WRITE, FERROFS_MAY_EXEC = MAY_EXEC,
+	FERROFS_MAY_NOT_BLOCK = MAY_NOT_BLOCK;
+
+unsigned int ferrofs_d_count(const struct dentry *dentry)
+{
+	return d_count(dentry);
+}
+
+bool ferrofs_d_has_children(struct dentry *dentry)
+{
+	bool any;
+
+	spin_lock(&dentry->d_lock);
+	any = !hlist_empty(&dentry->d_children);
+	spin_unlock(&dentry->d_lock);
+	return any;
+}
+
+/* lookup_one_len: the caller holds @parent's i_rwsem. */
+struct dentry *ferrofs_lookup_one(struct dentry *parent, const char *name, int len)
+{
+	return lookup_one_len(name, parent, len);
+}
+
+struct dentry *ferrofs_file_dentry(struct file *file)
+{
+	return file->f_path.dentry;
+}
+
+void ferrofs_inode_lock_parent(struct inode *inode)
+{
+	inode_lock_nested(inode, I_MUTEX_PARENT);
+}
+
+/*
+ * What vfs_rmdir does to a removed directory while it is still locked;
+ * d_invalidate then detaches what is mounted below it.
+ */
+void ferrofs_mark_dead_dir(struct dentry *dentry)
+{
+	d_inode(dentry)->i_flags |= S_DEAD;
+	dont_mount(dentry);
+}
+
+void ferrofs_d_delete(struct inode *dir, struct dentry *dentry)
+{
+	d_delete_notify(dir, dentry);
+}
+
+int ferrofs_copy_from_user(void *to, u64 from, size_t len)
+{
+	return copy_from_user(to, u64_to_user_ptr(from), len) ? -EFAULT : 0;
+}
+
+int ferrofs_copy_to_user(u64 to, const void *from, size_t len)
+{
+	return copy_to_user(u64_to_user_ptr(to), from, len) ? -EFAULT : 0;
+}
+
+int ferrofs_file_permission(struct file *file, struct inode *inode, int mask)
+{
+	return inode_permission(file_mnt_idmap(file), inode, mask);
+}
+
+bool ferrofs_file_owner_or_capable(struct file *file, struct inode *inode)
+{
+	return inode_owner_or_capable(file_mnt_idmap(file), inode);
+}
+
+struct dentry *ferrofs_fc_root(struct fs_context *fc)
+{
+	return fc->root;
+}
+
+void ferrofs_fc_set_root(struct fs_context *fc, struct dentry *root)
+{
+	fc->root = root;
+}
+
+/*
+ * Undoes a get_tree_bdev that succeeded, for a get_tree that fails after
+ * it: the root goes, and the super_block, still locked, is deactivated
+ * (which unlocks it), as the VFS does only once get_tree succeeded.
+ */
+void ferrofs_fc_drop_root(struct fs_context *fc)
+{
+	struct super_block *sb = fc->root->d_sb;
+
+	dput(fc->root);
+	fc->root = NULL;
+	deactivate_locked_super(sb);
+}
+
+bool ferrofs_file_writable(struct file *file)
+{
+	return file->f_mode & FMODE_WRITE;
+}
+
+struct mnt_idmap *ferrofs_file_idmap(struct file *file)
+{
+	return file_mnt_idmap(file);
+}
+
+/* A random (version 4) UUID for a new subvolume. */
+void ferrofs_uuid(u8 out[16])
+{
+	generate_random_uuid(out);
+}
+
+struct ferrofs_worker {
+	struct work_struct work;
+	struct super_block *sb;
+	bool (*step)(struct super_block *sb);
+	bool stopped;
+};
+
+static void ferrofs_worker_fn(struct work_struct *work)
+{
+	struct ferrofs_worker *w = container_of(work, struct ferrofs_worker, work);
+
+	if (READ_ONCE(w->stopped))
+		return;
+	/* Requeued rather than looped, so a stop waits for one step only. */
+	if (w->step(w->sb) && !READ_ONCE(w->stopped))
+		queue_work(system_long_wq, &w->work);
+}
+
+struct ferrofs_worker *ferrofs_worker_new(struct super_block *sb, bool (*step)(struct super_block *sb))
+{
+	struct ferrofs_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
+
+	if (!w)
+		return NULL;
+	INIT_WORK(&w->work, ferrofs_worker_fn);
+	w->sb = sb;
+	w->step = step;
+	w->stopped = true;
+	return w;
+}
+
+/* Runs the steps soon, unless stopped. */
+void ferrofs_worker_kick(struct ferrofs_worker *w)
+{
+	if (!READ_ONCE(w->stopped))
+		queue_work(system_long_wq, &w->work);
+}
+
+/* No step starts after this returns; one in progress is waited for. */
+void ferrofs_worker_stop(struct ferrofs_worker *w)
+{
+	WRITE_ONCE(w->stopped, true);
+	cancel_work_sync(&w->work);
+}
+
+/* Lets kicks run steps again (does not kick). */
+void ferrofs_worker_allow(struct ferrofs_worker *w)
+{
+	WRITE_ONCE(w->stopped, false);
+}
+
+void ferrofs_worker_free(struct ferrofs_worker *w)
+{
+	if (!w)
+		return;
+	ferrofs_worker_stop(w);
+	kfree(w);
 }

@@ -5,7 +5,7 @@
 
 use super::ioctl::Shutdown;
 use super::kunit::{kcheck, kunit_suite, Test};
-use super::options::{parse, show_commit, MountParams, ParamError, DEFAULT_COMMIT_SECS};
+use super::options::{parse, path_components, show_commit, MountParams, ParamError, DEFAULT_COMMIT_SECS};
 
 fn commit_values(t: &mut Test) {
     let mut p = MountParams::default();
@@ -41,7 +41,27 @@ fn show_text(t: &mut Test) {
     kcheck!(t, show_commit(1, &mut buf) == Some(&b",commit=1\0"[..]));
 }
 
+fn subvol_options(t: &mut Test) {
+    let mut p = MountParams::default();
+    kcheck!(t, parse(&mut p, b"subvol", Some(b"/a/b")) == Ok(()));
+    kcheck!(t, p.subvol_path.as_deref() == Some(&b"/a/b"[..]));
+    kcheck!(t, parse(&mut p, b"subvolid", Some(b"257")) == Ok(()));
+    kcheck!(t, p.subvol_id == Some(257));
+    kcheck!(t, parse(&mut p, b"subvolid", Some(b"18446744073709551615")) == Ok(()));
+    kcheck!(t, p.subvol_id == Some(u64::MAX));
+    for bad in [&b""[..], b"-1", b"1x", b"18446744073709551616", b" 5"] {
+        kcheck!(t, matches!(parse(&mut p, b"subvolid", Some(bad)), Err(ParamError::Bad(_))));
+    }
+    kcheck!(t, matches!(parse(&mut p, b"subvol", Some(b"")), Err(ParamError::Bad(_))));
+    kcheck!(t, matches!(parse(&mut p, b"subvol", None), Err(ParamError::Bad(_))));
+    let names: [&[u8]; 2] = [b"a", b"b"];
+    kcheck!(t, path_components(b"//a///b/").eq(names.iter().copied()));
+    kcheck!(t, path_components(b"/").next().is_none());
+}
+
 kunit_suite!(ferrofs_options_suite, "ferrofs_options", [commit_values, commit_rejects_malformed, unknown_is_left_to_the_vfs, show_text]);
+
+kunit_suite!(ferrofs_subvol_options_suite, "ferrofs_subvol_options", [subvol_options]);
 
 fn shutdown_flags(t: &mut Test) {
     kcheck!(t, Shutdown::from_flags(0) == Some(Shutdown::SyncAll));

@@ -44,9 +44,9 @@ pub(crate) static FILE_AOPS: Vtable<b::address_space_operations> = Vtable(b::add
 /// file. Leaves the folio locked.
 fn fill_folio(folio: &Folio) -> CoreResult<()> {
     let inode = folio.inode();
-    let (info, ino, pos) = (inode.info(), inode.ino(), folio.pos());
+    let (ino, pos) = (inode.ino(), folio.pos());
     folio.with_bytes(|bytes| {
-        let n = info.with_core(|fs| fs.read(crate::subvol::SubvolId::DEFAULT, ino, pos, bytes))?;
+        let n = inode.with_core(|fs, sv| fs.read(sv, ino, pos, bytes))?;
         if let Some(tail) = bytes.get_mut(n..) {
             tail.fill(0);
         }
@@ -179,7 +179,7 @@ impl Drop for ReadFolio<'_> {
 /// allowed: the VFS (read_pages) unlocks and drops the folios left untaken.
 fn read_window(rac: &Readahead) {
     let inode = rac.inode();
-    let (info, ino) = (inode.info(), inode.ino());
+    let ino = inode.ino();
     let (mut pos, mut left) = rac.window();
     let Ok(mut buf) = KVVec::from_elem(0u8, left.min(BATCH), GFP_KERNEL) else {
         // Without a window buffer the folios are read one by one via
@@ -189,7 +189,7 @@ fn read_window(rac: &Readahead) {
     while left > 0 {
         let chunk = left.min(buf.len());
         let Some(window) = buf.get_mut(..chunk) else { return };
-        let got = info.with_core(|fs| fs.read(crate::subvol::SubvolId::DEFAULT, ino, pos, window));
+        let got = inode.with_core(|fs, sv| fs.read(sv, ino, pos, window));
         let Ok(n) = got else { return };
         if let Some(tail) = window.get_mut(n..) {
             tail.fill(0);
@@ -249,15 +249,15 @@ impl<'a> Batch<'a> {
         if self.folios.is_empty() {
             return 0;
         }
-        let (info, ino) = (inode.info(), inode.ino());
+        let ino = inode.ino();
         let pos = self.pos;
         let data = &self.data;
-        let r = info.with_core(|fs| {
-            let n = fs.write_data(crate::subvol::SubvolId::DEFAULT, ino, pos, data)?;
+        let r = inode.with_core(|fs, sv| {
+            let n = fs.write_data(sv, ino, pos, data)?;
             if n < data.len() {
                 return Err(CoreError::NoSpace);
             }
-            fs.getattr(crate::subvol::SubvolId::DEFAULT, ino)
+            fs.getattr(sv, ino)
         });
         let rc = match r {
             Ok(attr) => {
@@ -777,6 +777,10 @@ fn begin_write(w: &WriteMapping<'_>, pos: i64, len: c_uint) -> Result<OwnedFolio
     if w.inode.info().is_shut_down() {
         return Err(EIO);
     }
+    // Before the page cache takes the data, which writeback could not
+    // store (a file opened for writing before its subvolume became
+    // read-only).
+    w.inode.subvol().check_writable()?;
     let mut folio = w.grab(pos)?;
     if !folio.reserved() {
         // Check for space without the folio: making room writes this file

@@ -64,8 +64,9 @@ unsafe extern "C" fn lookup(dir: *mut b::inode, dentry: *mut b::dentry, _flags: 
 /// lookup's body: the inode `dentry`'s name leads to in `dir`, or None.
 fn lookup_in(dir: &INode, dentry: &Dentry) -> Result<Option<ARef<INode>>> {
     let name = namei::checked_name(dentry)?;
-    match dir.info().lookup(dir.ino(), name) {
-        Ok(ino) => Ok(Some(dir.super_block().iget(ino, None)?)),
+    // A name that is a subvolume leads to that subvolume's root directory.
+    match dir.with_core(|fs, sv| fs.lookup_at(sv, dir.ino(), name)) {
+        Ok((sv, ino)) => Ok(Some(dir.super_block().iget(sv, ino, None)?)),
         Err(CoreError::NotFound) => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -142,7 +143,7 @@ fn iterate(file: &File, ctx: &DirContext) -> Result {
     let (info, dir_ino) = (dir.info(), dir.ino());
     loop {
         let mut batch = KVec::new();
-        info.readdir(dir_ino, ctx.pos(), &mut batch, READDIR_BATCH)?;
+        info.readdir(dir.subvol(), dir_ino, ctx.pos(), &mut batch, READDIR_BATCH)?;
         if batch.is_empty() {
             return Ok(());
         }

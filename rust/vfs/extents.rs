@@ -62,11 +62,11 @@ fn seek(file: &File, offset: i64, whence: c_int) -> Result<i64> {
             return Err(ENXIO);
         }
         inode.write_back_all()?;
-        let found = inode.info().with_core(|fs| {
+        let found = inode.with_core(|fs, sv| {
             if whence == seek_data {
-                fs.seek_data(crate::subvol::SubvolId::DEFAULT, ino, offset as u64)
+                fs.seek_data(sv, ino, offset as u64)
             } else {
-                fs.seek_hole(crate::subvol::SubvolId::DEFAULT, ino, offset as u64).map(Some)
+                fs.seek_hole(sv, ino, offset as u64).map(Some)
             }
         })?;
         // The core's size can trail i_size by nothing after a write-back;
@@ -132,6 +132,8 @@ pub(crate) unsafe extern "C" fn fallocate(file: *mut b::file, mode: c_int, offse
 fn allocate(inode: &INode, mode: u32, offset: u64, len: u64) -> Result {
     let (keep, punch, zero) = falloc_flags();
     let how = Falloc::from_mode(mode, keep, punch, zero).ok_or(CoreError::NotSupported)?;
+    // Before the page cache is cut: a read-only subvolume keeps its data.
+    inode.subvol().check_writable()?;
     // Held across the whole change, like a write.
     let inode = inode.lock();
     let ino = inode.ino();
@@ -142,13 +144,13 @@ fn allocate(inode: &INode, mode: u32, offset: u64, len: u64) -> Result {
     }
     push_times(&inode)?;
     let t = now();
-    let attr = inode.info().with_core(|fs| {
+    let attr = inode.with_core(|fs, sv| {
         match how {
-            Falloc::Allocate { keep_size } => fs.fallocate(crate::subvol::SubvolId::DEFAULT, ino, offset, len, keep_size, t)?,
-            Falloc::PunchHole => fs.punch_hole(crate::subvol::SubvolId::DEFAULT, ino, offset, len, t)?,
-            Falloc::ZeroRange { keep_size } => fs.zero_range(crate::subvol::SubvolId::DEFAULT, ino, offset, len, keep_size, t)?,
+            Falloc::Allocate { keep_size } => fs.fallocate(sv, ino, offset, len, keep_size, t)?,
+            Falloc::PunchHole => fs.punch_hole(sv, ino, offset, len, t)?,
+            Falloc::ZeroRange { keep_size } => fs.zero_range(sv, ino, offset, len, keep_size, t)?,
         }
-        fs.getattr(crate::subvol::SubvolId::DEFAULT, ino)
+        fs.getattr(sv, ino)
     })?;
     // The core set the times; the size grows here (the page cache may hold
     // a larger one still).
@@ -188,12 +190,13 @@ impl FiemapInfo {
         kernel::error::to_result(unsafe { b::ferrofs_fiemap_prep(inode.as_ptr(), self.0.get(), start, len) })
     }
 
-    /// Copies one extent to the user's array; `Ok(true)` once the array is
+    /// Copies one extent to the user's array (`shared`: another subvolume
+    /// also uses it, FIEMAP_EXTENT_SHARED); `Ok(true)` once the array is
     /// full. Must be called with no ferrofs lock held (it may fault).
-    fn fill(&self, logical: u64, physical: u64, len: u64, last: bool) -> Result<bool> {
+    fn fill(&self, logical: u64, physical: u64, len: u64, last: bool, shared: bool) -> Result<bool> {
         // SAFETY: a live request (type invariant); the shim writes the user
         // array through fiemap_fill_next_extent.
-        match unsafe { b::ferrofs_fiemap_fill(self.0.get(), logical, physical, len, last) } {
+        match unsafe { b::ferrofs_fiemap_fill(self.0.get(), logical, physical, len, last, shared) } {
             0 => Ok(false),
             1 => Ok(true),
             e => Err(Error::from_errno(e)),
@@ -220,26 +223,26 @@ pub(crate) unsafe extern "C" fn fiemap(inode: *mut b::inode, fieinfo: *mut b::fi
 fn map_extents(inode: &INode, fieinfo: &FiemapInfo, start: u64, len: u64) -> Result {
     let mut len = len;
     fieinfo.prep(inode, start, &mut len)?;
-    let (info, ino) = (inode.info(), inode.ino());
+    let ino = inode.ino();
     let end = start.saturating_add(len);
     let mut from = start;
     loop {
         // One extra extent tells whether the last one sent is the last.
-        let mut batch: KVec<(u64, u64, u64)> = KVec::new();
-        info.with_core(|fs| {
-            fs.extents(crate::subvol::SubvolId::DEFAULT, ino, from, &mut |logical, physical, elen, _shared| {
+        let mut batch: KVec<(u64, u64, u64, bool)> = KVec::new();
+        inode.with_core(|fs, sv| {
+            fs.extents(sv, ino, from, &mut |logical, physical, elen, shared| {
                 if logical >= end || batch.len() > FIEMAP_BATCH {
                     return false;
                 }
-                batch.push((logical, physical, elen), GFP_KERNEL).is_ok()
+                batch.push((logical, physical, elen, shared), GFP_KERNEL).is_ok()
             })
         })?;
         let more = batch.len() > FIEMAP_BATCH;
         let send = batch.len().min(FIEMAP_BATCH);
-        for (i, &(logical, physical, elen)) in batch.iter().take(send).enumerate() {
+        for (i, &(logical, physical, elen, shared)) in batch.iter().take(send).enumerate() {
             let last = !more && i + 1 == send;
             // With no ferrofs lock held: the copy may fault.
-            if fieinfo.fill(logical, physical, elen, last)? {
+            if fieinfo.fill(logical, physical, elen, last, shared)? {
                 return Ok(());
             }
             // The core bounds extents below the maximum file size; an

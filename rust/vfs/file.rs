@@ -33,7 +33,7 @@ pub(crate) static FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_operatio
 pub(crate) fn push_times(inode: &INode) -> CoreResult<()> {
     let [atime, mtime, ctime] = inode.times();
     let change = SetAttr { atime: Some(atime), mtime: Some(mtime), ctime: Some(ctime), ..SetAttr::default() };
-    inode.info().with_core(|fs| fs.setattr(crate::subvol::SubvolId::DEFAULT, inode.ino(), &change, ctime).map(drop))
+    inode.with_core(|fs, sv| fs.setattr(sv, inode.ino(), &change, ctime).map(drop))
 }
 
 /// fsync and fdatasync, of files and directories: the range's dirty pages

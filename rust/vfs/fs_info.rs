@@ -9,9 +9,11 @@
 
 use super::bindings as b;
 use super::device::KernelDevice;
+use super::subvol::{Subvol, SubvolTable};
 use crate::error::{Error, Result};
 use crate::format::FileType;
-use crate::fs::{Filesystem, InodeAttr, MountOptions, StatFs};
+use crate::fs::{Filesystem, MountOptions, StatFs};
+use crate::subvol::SubvolId;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::prelude::*;
@@ -41,6 +43,12 @@ pub(crate) struct FsInfo {
     commit_secs: AtomicU32,
     /// The background-commit work, from the end of fill_super to put_super.
     ticker: AtomicPtr<b::ferrofs_ticker>,
+    /// The background drop of deleted subvolumes' trees, from the end of
+    /// fill_super to put_super; stopped while read-only or frozen.
+    dropper: AtomicPtr<b::ferrofs_worker>,
+    /// The subvolumes met since mount.
+    #[pin]
+    subvols: SubvolTable,
     /// Set once the filesystem has been stopped by an error (reported once).
     failed: AtomicBool,
     /// Set by FS_IOC_SHUTDOWN: changes fail with EIO, no read-only flip.
@@ -60,6 +68,8 @@ impl FsInfo {
                 dirty_reserved: AtomicU64::new(0),
                 commit_secs: AtomicU32::new(super::options::DEFAULT_COMMIT_SECS),
                 ticker: AtomicPtr::new(core::ptr::null_mut()),
+                dropper: AtomicPtr::new(core::ptr::null_mut()),
+                subvols <- SubvolTable::new(),
                 failed: AtomicBool::new(false),
                 shut_down: AtomicBool::new(false),
             }),
@@ -159,6 +169,84 @@ impl FsInfo {
         unsafe { b::ferrofs_ticker_free(t) };
     }
 
+    /// Makes the background drop of deleted subvolumes ready; it runs once
+    /// `allow_drops` lets it.
+    ///
+    /// # Safety
+    /// `sb` is the live super_block this FsInfo hangs off; `stop_drops`
+    /// with `free` runs before the core is unmounted.
+    pub(crate) unsafe fn start_drops(&self, sb: *mut b::super_block) -> kernel::error::Result {
+        // SAFETY: `sb` outlives the worker (contract); `drop_step` matches
+        // the callback type.
+        let w = unsafe { b::ferrofs_worker_new(sb, Some(super::super_ops::drop_step)) };
+        if w.is_null() {
+            return Err(kernel::error::code::ENOMEM);
+        }
+        self.dropper.store(w, Ordering::Release);
+        Ok(())
+    }
+
+    /// Lets the background drop run and starts it: at a read-write mount
+    /// or remount (a drop an unmount or a crash interrupted goes on), after
+    /// a thaw, and after a subvolume is deleted.
+    pub(crate) fn allow_drops(&self) {
+        let w = self.dropper.load(Ordering::Acquire);
+        if !w.is_null() {
+            // SAFETY: the worker lives until `stop_drops(true)` takes it.
+            unsafe {
+                b::ferrofs_worker_allow(w);
+                b::ferrofs_worker_kick(w);
+            }
+        }
+    }
+
+    /// Starts the background drop if it is allowed (after a delete).
+    pub(crate) fn kick_drops(&self) {
+        let w = self.dropper.load(Ordering::Acquire);
+        if !w.is_null() {
+            // SAFETY: the worker lives until `stop_drops(true)` takes it.
+            unsafe { b::ferrofs_worker_kick(w) };
+        }
+    }
+
+    /// Stops the background drop, waiting only for the step in progress;
+    /// with `free`, for good (put_super).
+    pub(crate) fn stop_drops(&self, free: bool) {
+        if free {
+            let w = self.dropper.swap(core::ptr::null_mut(), Ordering::AcqRel);
+            // SAFETY: taken out of `self.dropper` just now, so freed once.
+            unsafe { b::ferrofs_worker_free(w) };
+            return;
+        }
+        let w = self.dropper.load(Ordering::Acquire);
+        if !w.is_null() {
+            // SAFETY: the worker lives until `stop_drops(true)` takes it.
+            unsafe { b::ferrofs_worker_stop(w) };
+        }
+    }
+
+    /// The adapter's state of subvolume `id`, made on first use; `NotFound`
+    /// if the core has no such live subvolume.
+    pub(crate) fn subvol(&self, id: SubvolId) -> Result<&Subvol> {
+        if let Some(s) = self.subvols.find(id) {
+            return Ok(s);
+        }
+        // Under the core lock, so a delete (which marks the entry under the
+        // same lock) cannot slip in between the check and the insert.
+        let p = self.with_core(|fs| {
+            let read_only = fs.subvolume_read_only(id)?;
+            self.subvols.get(id, read_only).map(|s| s as *const Subvol)
+        })?;
+        // SAFETY: table entries live as long as the table, so as `self`.
+        Ok(unsafe { &*p })
+    }
+
+    /// Runs `f` on the core for subvolume `sv`; `NotFound` once `sv` is
+    /// deleted (checked under the core lock, see `subvol`).
+    pub(crate) fn with_sv<T>(&self, sv: &Subvol, f: impl FnOnce(&mut Filesystem<KernelDevice>, SubvolId) -> Result<T>) -> Result<T> {
+        self.with_core(|fs| if sv.is_deleted() { Err(Error::NotFound) } else { f(fs, sv.id()) })
+    }
+
     /// Filesystem UUID.
     pub(crate) fn uuid(&self) -> [u8; 16] {
         self.uuid
@@ -231,21 +319,11 @@ impl FsInfo {
         self.shut_down.load(Ordering::Relaxed)
     }
 
-    /// Attributes of inode `ino`.
-    pub(crate) fn getattr(&self, ino: u64) -> Result<InodeAttr> {
-        self.with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, ino))
-    }
-
-    /// The inode number `name` refers to in directory `dir`.
-    pub(crate) fn lookup(&self, dir: u64, name: &[u8]) -> Result<u64> {
-        self.with_core(|fs| fs.lookup(crate::subvol::SubvolId::DEFAULT, dir, name))
-    }
-
     /// Appends up to `max` entries of `dir` from `cookie` on to `out`.
-    pub(crate) fn readdir(&self, dir: u64, cookie: u64, out: &mut KVec<DirEntryOut>, max: usize) -> Result<()> {
-        self.with_core(|fs| {
+    pub(crate) fn readdir(&self, sv: &Subvol, dir: u64, cookie: u64, out: &mut KVec<DirEntryOut>, max: usize) -> Result<()> {
+        self.with_sv(sv, |fs, sv| {
             let mut failed = None;
-            fs.readdir(crate::subvol::SubvolId::DEFAULT, dir, cookie, &mut |name, ino, file_type, next_cookie| {
+            fs.readdir(sv, dir, cookie, &mut |name, ino, file_type, next_cookie| {
                 if out.len() >= max {
                     return false;
                 }

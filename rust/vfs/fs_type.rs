@@ -10,6 +10,8 @@ use super::options::{self, MountParams, ParamError};
 use super::types::{from_result, SuperBlock};
 use super::{errno_of, fs_info, super_ops};
 use crate::error::Error as CoreError;
+use crate::format::ROOT_DIR_INO;
+use crate::subvol::SubvolId;
 use crate::superblock;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::error::to_result;
@@ -267,22 +269,28 @@ impl<'a> Reconfigure<'a> {
 
 /// reconfigure's body: read-only or read-write, and `commit=`.
 fn remount(r: Reconfigure<'_>) -> Result {
-    let params = r.fc.params().copied().unwrap_or_default();
+    let commit_secs = r.fc.params().and_then(|p| p.commit_secs);
     let info = r.sb.info();
     if let Some(to_rdonly) = r.changes_rdonly() {
         if to_rdonly {
-            // The VFS has made sure no file is open for writing; write the
-            // page cache back so the final commit holds everything.
+            // The background drop stops after its step in progress; the
+            // VFS has made sure no file is open for writing; write the page
+            // cache back so the final commit holds everything.
+            info.stop_drops(false);
             r.sync();
         }
         if let Err(e) = info.with_core(|fs| fs.set_read_only(to_rdonly)) {
             r.fc.log_error(if to_rdonly { "could not commit before going read-only" } else { "cannot go read-write after an error" });
             return Err(e.into());
         }
+        if !to_rdonly {
+            info.allow_drops();
+        }
     }
-    if let Some(secs) = params.commit_secs {
+    if let Some(secs) = commit_secs {
         info.set_commit_interval(secs);
     }
+    // subvol= and subvolid= choose a mount's root; a remount keeps it.
     Ok(())
 }
 
@@ -292,10 +300,159 @@ fn remount(r: Reconfigure<'_>) -> Result {
 /// Called by vfs_get_tree with `fc` a live mount context set up by
 /// `init_fs_context`, its parameters parsed, used by no other operation.
 unsafe extern "C" fn get_tree(fc: *mut b::fs_context) -> kernel::ffi::c_int {
-    // SAFETY: the VFS passes a live mount context of ours, its parameters
-    // parsed; fill_super has the signature get_tree_bdev expects. No
-    // `FsContext` is borrowed here: fill_super borrows the context in turn.
-    from_result(|| to_result(unsafe { b::ferrofs_get_tree_bdev(fc, Some(fill_super)) }))
+    from_result(|| {
+        // SAFETY: the VFS passes a live mount context of ours, its
+        // parameters parsed; fill_super has the signature get_tree_bdev
+        // expects. No `FsContext` is borrowed meanwhile: fill_super borrows
+        // the context in turn.
+        to_result(unsafe { b::ferrofs_get_tree_bdev(fc, Some(fill_super)) })?;
+        // SAFETY: get_tree_bdev is done with the context and has set
+        // `fc->root` to the root of a mounted ferrofs super_block (FsInfo
+        // set), whose s_umount this thread holds until vfs_get_tree's
+        // caller drops it.
+        let m = unsafe { MountedContext::from_raw(fc) };
+        let r = choose_root(m);
+        if r.is_err() {
+            // SAFETY: get_tree_bdev succeeded, so `fc->root` is a referenced
+            // root of a super_block this thread holds locked; `m` (which
+            // borrowed both) is gone, and neither is used again.
+            unsafe { b::ferrofs_fc_drop_root(fc) };
+        }
+        r
+    })
+}
+
+/// A mount context whose get_tree_bdev succeeded.
+///
+/// # Invariants
+/// `fc` is a mount context of ours used by no other operation, whose
+/// `fc->root` is a referenced dentry of `sb`, a mounted ferrofs
+/// super_block (FsInfo set).
+struct MountedContext<'a> {
+    fc: &'a mut FsContext,
+    sb: &'a SuperBlock,
+}
+
+impl MountedContext<'_> {
+    /// Wraps a context after get_tree_bdev.
+    ///
+    /// # Safety
+    /// As the type invariant says, for `'a`.
+    unsafe fn from_raw<'a>(fc: *mut b::fs_context) -> MountedContext<'a> {
+        // SAFETY: per the contract; the root's super_block is mounted.
+        // INVARIANT: the caller guarantees the context and its root.
+        unsafe { MountedContext { sb: SuperBlock::from_raw(b::ferrofs_fc_root_sb(fc)), fc: FsContext::from_raw(fc) } }
+    }
+
+    /// Makes the mount's root the root directory of subvolume `sv`.
+    fn set_root_subvol(&mut self, sv: SubvolId) -> Result {
+        let inode = self.sb.iget(sv, ROOT_DIR_INO, None)?;
+        // SAFETY: d_obtain_root takes over the inode reference, also on
+        // failure; it returns the directory's one dentry (connected if a
+        // lookup made it) or a new root-like one, or an ERR_PTR.
+        let dentry = unsafe { b::d_obtain_root(ARef::into_raw(inode).as_ptr().cast()) };
+        // SAFETY: reads the error out of a pointer that may be an ERR_PTR.
+        let err = unsafe { b::ferrofs_ptr_err(dentry.cast()) };
+        if err != 0 || dentry.is_null() {
+            return Err(if err != 0 { Error::from_errno(err as i32) } else { ENOMEM });
+        }
+        // SAFETY: a context of ours with its root set (type invariant); the
+        // new root's reference moves into the context, and the old one's,
+        // which the context held, is given back.
+        unsafe {
+            let old = b::ferrofs_fc_root(self.fc.0.get());
+            b::ferrofs_fc_set_root(self.fc.0.get(), dentry);
+            b::dput(old);
+        }
+        Ok(())
+    }
+}
+
+/// get_tree's last part: `subvol=` and `subvolid=` make that subvolume's
+/// root directory the mount's root (the super_block's root stays the
+/// default subvolume's). A bad value fails the mount with a log line; the
+/// caller then drops the root and the (still locked) super_block, which
+/// the VFS does only for a get_tree that succeeded.
+fn choose_root(mut m: MountedContext<'_>) -> Result {
+    let Some(params) = m.fc.params() else { return Ok(()) };
+    let (path, id) = (params.subvol_path.take(), params.subvol_id);
+    if path.is_none() && id.is_none() {
+        return Ok(());
+    }
+    let info = m.sb.info();
+    let by_path = match path.as_deref().map(|p| subvol_at_path(info, p)).transpose() {
+        Ok(v) => v,
+        Err(why) => return Err(mount_option_error(m.fc, "subvol", path.as_deref().unwrap_or_default(), why)),
+    };
+    let by_id = match id.map(|id| subvol_by_id(info, id).map_err(|why| (id, why))).transpose() {
+        Ok(v) => v,
+        Err((id, why)) => {
+            if let Ok(msg) = CString::try_from_fmt(fmt!("subvolid={}: {}", id, why)) {
+                m.fc.log_error(msg.to_str().unwrap_or(why));
+            }
+            return Err(EINVAL);
+        }
+    };
+    let target = match (by_path, by_id) {
+        (Some(a), Some(b)) if a != b => {
+            m.fc.log_error("subvol= and subvolid= name different subvolumes");
+            return Err(EINVAL);
+        }
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => return Ok(()),
+    };
+    if target == SubvolId::DEFAULT {
+        return Ok(());
+    }
+    m.set_root_subvol(target)
+}
+
+/// Logs "OPTION=VALUE: WHY" and gives EINVAL.
+fn mount_option_error(fc: &FsContext, option: &str, value: &[u8], why: &str) -> Error {
+    let value = core::str::from_utf8(value).unwrap_or("(not UTF-8)");
+    let text = CString::try_from_fmt(fmt!("{}={}: {}", option, value, why));
+    if let Ok(msg) = text {
+        // SAFETY: a live context only we use (FsContext's invariant); `msg`
+        // is NUL-terminated and outlives the call.
+        unsafe { b::ferrofs_fc_error(fc.0.get(), msg.as_char_ptr()) };
+    }
+    EINVAL
+}
+
+/// The subvolume whose root `path` names, walking from the default
+/// subvolume's root through the core (a name that is a subvolume enters
+/// it). Every component must be a directory, and the last one the root of
+/// a subvolume ("/" alone is the default subvolume).
+fn subvol_at_path(info: &fs_info::FsInfo, path: &[u8]) -> core::result::Result<SubvolId, &'static str> {
+    let (mut sv, mut ino) = (SubvolId::DEFAULT, ROOT_DIR_INO);
+    for name in options::path_components(path) {
+        if name == b"." || name == b".." {
+            return Err("'.' and '..' are not allowed");
+        }
+        (sv, ino) = info.with_core(|fs| fs.lookup_at(sv, ino, name)).map_err(|e| match e {
+            CoreError::NotFound => "no such file or directory",
+            CoreError::NotDir => "a component is not a directory",
+            CoreError::NameTooLong => "a component's name is too long",
+            _ => "cannot be looked up",
+        })?;
+    }
+    let attr = info.with_core(|fs| fs.getattr(sv, ino)).map_err(|_| "cannot be looked up")?;
+    if attr.file_type() != crate::format::FileType::Dir {
+        return Err("not a directory");
+    }
+    if ino != ROOT_DIR_INO {
+        return Err("not a subvolume");
+    }
+    Ok(sv)
+}
+
+/// The live subvolume `id` (0: the default one).
+fn subvol_by_id(info: &fs_info::FsInfo, id: u64) -> core::result::Result<SubvolId, &'static str> {
+    if id == 0 {
+        return Ok(SubvolId::DEFAULT);
+    }
+    let sv = SubvolId(id);
+    info.with_core(|fs| fs.subvolume_info(sv)).map(|i| i.id).map_err(|_| "no such subvolume")
 }
 
 /// fill_super for get_tree_bdev: reads and checks the ferrofs superblock,
@@ -429,12 +586,22 @@ fn fill(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
     }
     let info = fs_info::FsInfo::new(dev, sb.rdonly()).map_err(|e| mount_error(sb, fc, e))?;
     let mounted = sb.install(info);
-    let root = mounted.iget(mounted.info().root_ino(), None).map_err(|e| mount_error(sb, fc, e))?;
+    // The super_block's root is the default subvolume's root directory,
+    // whatever subvolume this mount shows (see `get_tree`).
+    let root = mounted.iget(SubvolId::DEFAULT, mounted.info().root_ino(), None).map_err(|e| mount_error(sb, fc, e))?;
     sb.set_root(root)?;
     let secs = fc.params().and_then(|p| p.commit_secs).unwrap_or(options::DEFAULT_COMMIT_SECS);
     // SAFETY: `mounted` is live with its FsInfo set; put_super stops the
-    // ticker before the core is unmounted.
-    unsafe { mounted.info().start_commits(mounted.as_ptr(), secs) }
+    // ticker and the drop worker before the core is unmounted.
+    unsafe {
+        mounted.info().start_commits(mounted.as_ptr(), secs)?;
+        mounted.info().start_drops(mounted.as_ptr())?;
+    }
+    if !sb.rdonly() {
+        // Deletions an unmount or a crash interrupted go on.
+        mounted.info().allow_drops();
+    }
+    Ok(())
 }
 
 /// A super_block of ours whose `kill_sb` is in progress.

@@ -2,16 +2,18 @@
 //! Inodes as the VFS sees them: a reference-counted wrapper (`ARef<INode>`),
 //! the `NewINode` typestate for an inode still being set up (dropping it
 //! fails it with `iget_failed`), and `iget`, which loads an inode from the
-//! core on first use.
+//! core on first use, keyed by subvolume and inode number (see `subvol`).
 
 use super::bindings as b;
 use super::cell::zeroed;
 use super::fs_info::FsInfo;
+use super::subvol::Subvol;
 use super::types::SuperBlock;
 use super::{aops, dir, file, namei, xattr};
 use crate::error::Result as CoreResult;
 use crate::format::{FileType, Timespec};
 use crate::fs::InodeAttr;
+use crate::subvol::SubvolId;
 use core::ptr::NonNull;
 use kernel::ffi::c_int;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
@@ -44,10 +46,40 @@ impl INode {
         self.0.get()
     }
 
-    /// The inode number (the core's).
+    /// The inode number (the core's, within its subvolume).
     pub(crate) fn ino(&self) -> u64 {
         // SAFETY: the inode is live (type invariant); i_ino never changes.
         unsafe { b::ferrofs_inode_ino(self.as_ptr()) }
+    }
+
+    /// The subvolume the inode belongs to.
+    pub(crate) fn subvol(&self) -> &Subvol {
+        // SAFETY: `iget` keys every ferrofs inode with its `Subvol`
+        // (i_private, set before the inode is visible and never changed),
+        // an entry of its FsInfo's table, which outlives every inode.
+        unsafe { &*b::ferrofs_inode_subvol(self.as_ptr()).cast::<Subvol>() }
+    }
+
+    /// Runs `f` on the core for this inode's subvolume (`FsInfo::with_sv`).
+    pub(crate) fn with_core<T>(
+        &self,
+        f: impl FnOnce(&mut crate::fs::Filesystem<super::device::KernelDevice>, SubvolId) -> CoreResult<T>,
+    ) -> CoreResult<T> {
+        self.info().with_sv(self.subvol(), f)
+    }
+
+    /// Whether it is a directory.
+    pub(crate) fn is_dir(&self) -> bool {
+        // SAFETY: the inode is live (type invariant); the file type bits of
+        // i_mode never change.
+        let mode = unsafe { (*self.as_ptr()).i_mode } as u32;
+        mode & crate::format::S_IFMT == crate::format::S_IFDIR
+    }
+
+    /// Whether `other` is in the same subvolume (links and renames may
+    /// not cross subvolumes).
+    pub(crate) fn same_subvol(&self, other: &INode) -> bool {
+        core::ptr::eq(self.subvol(), other.subvol())
     }
 
     /// The super_block the inode belongs to.
@@ -123,6 +155,16 @@ impl INode {
     pub(crate) fn lock(&self) -> INodeLock<'_> {
         // SAFETY: the inode is live (type invariant).
         unsafe { b::ferrofs_inode_lock(self.as_ptr()) };
+        // INVARIANT: we took the lock just above and hold it until the
+        // guard drops.
+        INodeLock(Locked(self))
+    }
+
+    /// `lock` with lockdep's parent subclass (I_MUTEX_PARENT), for a
+    /// directory one of whose entries' inode is locked next, as rmdir does.
+    pub(crate) fn lock_parent(&self) -> INodeLock<'_> {
+        // SAFETY: the inode is live (type invariant).
+        unsafe { b::ferrofs_inode_lock_parent(self.as_ptr()) };
         // INVARIANT: we took the lock just above and hold it until the
         // guard drops.
         INodeLock(Locked(self))
@@ -275,15 +317,23 @@ impl Drop for NewINode {
     }
 }
 
-/// Returns the inode `ino` of `sb`. If the VFS does not have it cached it is
-/// filled from `known` (attributes the caller just got from the core, as
-/// after a create) or else read from the core.
+/// The inode-cache hash of inode `ino` of subvolume `sv`.
+fn inode_hash(sv: SubvolId, ino: u64) -> usize {
+    (ino ^ sv.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)) as usize
+}
+
+/// Returns the inode `ino` of subvolume `sv` of `sb`. If the VFS does not
+/// have it cached it is filled from `known` (attributes the caller just got
+/// from the core, as after a create) or else read from the core.
 ///
 /// # Safety
-/// `sb` is a live ferrofs super_block whose `s_fs_info` is set.
-pub(crate) unsafe fn iget(sb: *mut b::super_block, ino: u64, known: Option<&InodeAttr>) -> CoreResult<ARef<INode>> {
-    // SAFETY: `sb` is live (caller).
-    let raw = unsafe { b::iget_locked(sb, ino as _) };
+/// `sb` is a live ferrofs super_block whose `s_fs_info` is set, and `sv` an
+/// entry of that FsInfo's subvolume table.
+pub(crate) unsafe fn iget(sb: *mut b::super_block, sv: &Subvol, ino: u64, known: Option<&InodeAttr>) -> CoreResult<ARef<INode>> {
+    let tag = (sv as *const Subvol).cast_mut().cast::<core::ffi::c_void>();
+    // SAFETY: `sb` is live (caller); `tag` outlives every inode of `sb`
+    // (contract), as the key the inode keeps in i_private must.
+    let raw = unsafe { b::ferrofs_iget5(sb, inode_hash(sv.id(), ino), ino, tag) };
     let Some(raw) = NonNull::new(raw) else {
         return Err(crate::error::Error::NoMemory);
     };
@@ -299,7 +349,7 @@ pub(crate) unsafe fn iget(sb: *mut b::super_block, ino: u64, known: Option<&Inod
         None => {
             // SAFETY: `sb` is live with its FsInfo set (caller).
             let info = unsafe { FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) };
-            read = info.getattr(ino)?;
+            read = info.with_sv(sv, |fs, id| fs.getattr(id, ino))?;
             &read
         }
     };
@@ -391,6 +441,9 @@ pub(crate) unsafe fn refresh_fields(inode: *mut b::inode, a: &InodeAttr, take: F
 
 /// Attributes, xattrs and ACLs: what every inode type but symlinks has.
 const ATTR_ACL_OPS: b::inode_operations = b::inode_operations {
+    getattr: Some(super::subvol::getattr),
+    permission: Some(super::subvol::permission),
+    update_time: Some(super::subvol::update_time),
     setattr: Some(namei::setattr),
     listxattr: Some(xattr::listxattr),
     get_inode_acl: Some(xattr::get_inode_acl),
@@ -411,5 +464,12 @@ static FILE_INODE_OPS: b::inode_operations = b::inode_operations { fiemap: Some(
 static SPECIAL_INODE_OPS: b::inode_operations = ATTR_ACL_OPS;
 
 /// Symlinks: no ACLs (their permissions are never checked) and no flags.
-static SYMLINK_INODE_OPS: b::inode_operations =
-    b::inode_operations { get_link: Some(namei::get_link), setattr: Some(namei::setattr), listxattr: Some(xattr::listxattr), ..zeroed() };
+static SYMLINK_INODE_OPS: b::inode_operations = b::inode_operations {
+    get_link: Some(namei::get_link),
+    getattr: Some(super::subvol::getattr),
+    permission: Some(super::subvol::permission),
+    update_time: Some(super::subvol::update_time),
+    setattr: Some(namei::setattr),
+    listxattr: Some(xattr::listxattr),
+    ..zeroed()
+};

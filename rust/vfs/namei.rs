@@ -5,7 +5,6 @@
 //! VFS inodes it touched up to date from the core's attributes.
 
 use super::bindings as b;
-use super::fs_info::FsInfo;
 use super::inode::{refresh, Fields, INode, Locked};
 use super::now;
 use super::types::{from_result, Dentry, Idmap};
@@ -13,7 +12,7 @@ use crate::error::{Error as CoreError, Result as CoreResult};
 use crate::format::{Timespec, NAME_MAX, S_IFMT, S_IFREG};
 use crate::fs::{InodeAttr, SetAttr, RENAME_EXCHANGE, RENAME_NOREPLACE};
 use core::marker::PhantomData;
-use kernel::error::code::{ECHILD, ENOENT};
+use kernel::error::code::{EBUSY, ECHILD, ENOENT};
 use kernel::error::{to_result, Result};
 use kernel::ffi::c_int;
 use kernel::types::{ARef, Opaque};
@@ -28,20 +27,23 @@ pub(crate) fn checked_name(dentry: &Dentry) -> CoreResult<&[u8]> {
 }
 
 /// Re-reads `inode`'s attributes from the core into it.
-fn resync(inode: Locked<'_>) -> CoreResult<()> {
-    let attr = inode.info().with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, inode.ino()))?;
+pub(crate) fn resync(inode: Locked<'_>) -> CoreResult<()> {
+    let attr = inode.with_core(|fs, sv| fs.getattr(sv, inode.ino()))?;
     inode.refresh(&attr);
     Ok(())
 }
 
-/// Re-reads `ino`'s attributes into its VFS inode.
+/// Re-reads `inode`'s attributes into it without its i_rwsem (see
+/// `rename`'s # Safety for when that is so).
 ///
 /// # Safety
-/// `inode` is a live ferrofs inode whose number is `ino`.
-unsafe fn resync_raw(info: &FsInfo, inode: *mut b::inode, ino: u64) -> CoreResult<()> {
-    let attr = info.with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, ino))?;
-    // SAFETY: per the contract.
-    unsafe { refresh(inode, &attr) };
+/// The caller holds what serialises `inode`'s attribute updates, or
+/// accepts a refresh racing with them as rename does.
+unsafe fn resync_unlocked(inode: &INode) -> CoreResult<()> {
+    let ino = inode.ino();
+    let attr = inode.with_core(|fs, sv| fs.getattr(sv, ino))?;
+    // SAFETY: per the contract; the inode is live (borrowed).
+    unsafe { refresh(inode.as_ptr(), &attr) };
     Ok(())
 }
 
@@ -68,7 +70,7 @@ unsafe fn make_args<'a>(idmap: *mut b::mnt_idmap, dir: *mut b::inode, dentry: *m
 /// held.
 fn make(idmap: &Idmap, dir: Locked<'_>, dentry: &Dentry, mode: u32, kind: NewKind<'_>) -> CoreResult<()> {
     let name = checked_name(dentry)?;
-    let (info, dir_ino) = (dir.info(), dir.ino());
+    let dir_ino = dir.ino();
     // The VFS hands mkdir the permission bits only; the owner rules (a
     // setgid parent makes setgid subdirectories) need the type too.
     let typed = if matches!(kind, NewKind::Dir) { mode | crate::format::S_IFDIR } else { mode };
@@ -79,15 +81,15 @@ fn make(idmap: &Idmap, dir: Locked<'_>, dentry: &Dentry, mode: u32, kind: NewKin
     // not held.
     let acls = unsafe { super::xattr::InheritedAcls::new(dir.as_ptr(), &mut mode, matches!(kind, NewKind::Symlink(_))) }?;
     let t = now();
-    let attr: InodeAttr = info.with_core(|fs| {
+    let attr: InodeAttr = dir.with_core(|fs, sv| {
         let made = match kind {
-            NewKind::Node { rdev } => fs.create(crate::subvol::SubvolId::DEFAULT, dir_ino, name, mode, rdev, uid, gid, t),
-            NewKind::Dir => fs.mkdir(crate::subvol::SubvolId::DEFAULT, dir_ino, name, mode, uid, gid, t),
-            NewKind::Symlink(target) => fs.symlink(crate::subvol::SubvolId::DEFAULT, dir_ino, name, target, uid, gid, t),
+            NewKind::Node { rdev } => fs.create(sv, dir_ino, name, mode, rdev, uid, gid, t),
+            NewKind::Dir => fs.mkdir(sv, dir_ino, name, mode, uid, gid, t),
+            NewKind::Symlink(target) => fs.symlink(sv, dir_ino, name, target, uid, gid, t),
         };
-        acls.store(fs, dir_ino, name, made, t)
+        acls.store(fs, sv, dir_ino, name, made, t)
     })?;
-    let new = dir.super_block().iget(attr.ino, Some(&attr))?;
+    let new = dir.super_block().iget(dir.subvol().id(), attr.ino, Some(&attr))?;
     resync(dir)?;
     // SAFETY: `dentry` is the negative dentry of this create, in the locked
     // `dir`; it takes over our reference to the new inode.
@@ -163,11 +165,11 @@ fn make_tmpfile(idmap: &Idmap, dir: &INode, file: &TmpFile, mode: u32) -> Result
     // posix_acl_create needs for tmpfile; the core lock is not held.
     let acls = unsafe { super::xattr::InheritedAcls::new(dir.as_ptr(), &mut mode, false) }?;
     let t = now();
-    let attr = dir.info().with_core(|fs| {
-        let made = fs.tmpfile(crate::subvol::SubvolId::DEFAULT, mode, uid, gid, t);
-        acls.store(fs, dir_ino, &[], made, t)
+    let attr = dir.with_core(|fs, sv| {
+        let made = fs.tmpfile(sv, mode, uid, gid, t);
+        acls.store(fs, sv, dir_ino, &[], made, t)
     })?;
-    let new = dir.super_block().iget(attr.ino, Some(&attr))?;
+    let new = dir.super_block().iget(dir.subvol().id(), attr.ino, Some(&attr))?;
     file.open_with(new)
 }
 
@@ -275,9 +277,13 @@ pub(crate) unsafe extern "C" fn link(old: *mut b::dentry, dir: *mut b::inode, de
 
 /// link's body: names `target` as `dentry` in `dir`.
 fn link_to(target: Locked<'_>, dir: Locked<'_>, dentry: &Dentry) -> CoreResult<()> {
+    // Inode numbers are per subvolume: a link cannot cross one.
+    if !target.same_subvol(&dir) {
+        return Err(CoreError::CrossDevice);
+    }
     let name = checked_name(dentry)?;
     let t = now();
-    let attr = dir.info().with_core(|fs| fs.link(crate::subvol::SubvolId::DEFAULT, target.ino(), dir.ino(), name, t))?;
+    let attr = dir.with_core(|fs, sv| fs.link(sv, target.ino(), dir.ino(), name, t))?;
     target.refresh(&attr);
     resync(dir)?;
     // SAFETY: `dentry` is the negative dentry of this link, in the locked
@@ -288,21 +294,48 @@ fn link_to(target: Locked<'_>, dir: Locked<'_>, dentry: &Dentry) -> CoreResult<(
 
 /// unlink and rmdir: remove the name, then update both inodes. `dentry`
 /// is a positive dentry in `dir` naming `victim`; no core lock is held.
-fn remove(dir: Locked<'_>, dentry: &Dentry, victim: Locked<'_>, is_dir: bool) -> CoreResult<()> {
+/// References to the victim's dentry that an rmdir(2) holds itself: the
+/// lookup's and vfs_rmdir's own. Any more mean it is in use (a working
+/// directory, an open directory, the root of a mount).
+const RMDIR_OWN_REFS: u32 = 2;
+
+fn remove(dir: Locked<'_>, dentry: &Dentry, victim: Locked<'_>, is_dir: bool) -> Result {
     let name = checked_name(dentry)?;
     let dir_ino = dir.ino();
     let t = now();
-    dir.info().with_core(|fs| {
+    // rmdir of an empty subvolume's root deletes the subvolume (the core
+    // decides, as the entry says so): unless it is in use.
+    let subvol_root = !victim.same_subvol(&dir);
+    if subvol_root {
+        // Cached (negative) dentries below hold references to it too: they
+        // go first, so the count tells only of users.
+        dentry.shrink_children();
+        if dentry.has_children() || dentry.count() > RMDIR_OWN_REFS {
+            return Err(EBUSY);
+        }
+    }
+    dir.with_core(|fs, sv| {
         if is_dir {
-            fs.rmdir(crate::subvol::SubvolId::DEFAULT, dir_ino, name, t)
+            fs.rmdir(sv, dir_ino, name, t)?;
+            if subvol_root {
+                // Under the core lock, as `FsInfo::with_sv` requires.
+                victim.subvol().mark_deleted();
+            }
+            Ok(())
         } else {
-            fs.unlink(crate::subvol::SubvolId::DEFAULT, dir_ino, name, t)
+            fs.unlink(sv, dir_ino, name, t)
         }
     })?;
     resync(dir)?;
+    if subvol_root {
+        // Its inodes are gone with it: nothing to read back; its tree is
+        // freed in the background.
+        dir.info().kick_drops();
+        return Ok(());
+    }
     // The last name may be gone: the inode lives on as an orphan until
     // evict, so its attributes can still be read.
-    resync(victim)
+    Ok(resync(victim)?)
 }
 
 /// The arguments of `unlink` and `rmdir`, typed, then `remove`.
@@ -317,7 +350,7 @@ unsafe fn remove_raw(dir: *mut b::inode, dentry: *mut b::dentry, is_dir: bool) -
     from_result(|| {
         let victim = dentry.inode().ok_or(ENOENT)?;
         // SAFETY: the VFS holds the victim's i_rwsem (contract).
-        Ok(remove(dir, dentry, unsafe { Locked::assume(victim) }, is_dir)?)
+        remove(dir, dentry, unsafe { Locked::assume(victim) }, is_dir)
     })
 }
 
@@ -381,16 +414,25 @@ fn rename_in(old_dir: Locked<'_>, old: &Dentry, new_dir: Locked<'_>, new: &Dentr
         return Err(CoreError::Invalid("unsupported rename flag"));
     }
     let (moved, replaced) = (old.inode(), new.inode());
+    // Names stay in their subvolume: moving one across is a copy, as across
+    // filesystems (mv falls back to it on EXDEV). A subvolume's own entry
+    // may move within its parent; replacing one is refused here (and by
+    // the core, which also refuses exchanging with one).
+    let is_subvol_root = |i: Option<&INode>| i.is_some_and(|i| !i.same_subvol(&old_dir));
+    if !old_dir.same_subvol(&new_dir) || is_subvol_root(replaced) {
+        return Err(CoreError::CrossDevice);
+    }
     let (oname, nname) = (checked_name(old)?, checked_name(new)?);
     let t = now();
-    old_dir.info().with_core(|fs| fs.rename(crate::subvol::SubvolId::DEFAULT, old_dir.ino(), oname, new_dir.ino(), nname, flags, t))?;
+    old_dir.with_core(|fs, sv| fs.rename(sv, old_dir.ino(), oname, new_dir.ino(), nname, flags, t))?;
     resync(old_dir)?;
     resync(new_dir)?;
     for inode in [moved, replaced].into_iter().flatten() {
         // The VFS holds its i_rwsem unless it is a directory that stays in
         // its parent, which is refreshed all the same (see `rename`'s # Safety).
-        // SAFETY: a live inode, pinned by its dentry.
-        unsafe { resync_raw(inode.info(), inode.as_ptr(), inode.ino()) }?;
+        // SAFETY: a live inode, pinned by its dentry; the VFS holds its
+        // i_rwsem or it is a directory that stays in its parent (above).
+        unsafe { resync_unlocked(inode) }?;
     }
     Ok(())
 }
@@ -479,8 +521,10 @@ pub(crate) unsafe extern "C" fn setattr(idmap: *mut b::mnt_idmap, dentry: *mut b
 
 /// setattr's body; no folio or core lock is held.
 fn change_attrs(call: &SetattrCall<'_>) -> Result {
-    let mut f = call.prepare()?;
     let inode = call.inode();
+    // Before the page cache is cut: a read-only subvolume keeps its size.
+    inode.subvol().check_writable()?;
+    let mut f = call.prepare()?;
     let ino = inode.ino();
     let has = |bit: u32| f.valid & bit != 0;
     let [m, u, g, s, a, mt, c] = attr_bits().map(has);
@@ -524,7 +568,7 @@ fn change_attrs(call: &SetattrCall<'_>) -> Result {
         flags: None,
     };
     let t = now();
-    let r = inode.info().with_core(|fs| fs.setattr(crate::subvol::SubvolId::DEFAULT, ino, &change, t)).map(|attr| {
+    let r = inode.with_core(|fs, sv| fs.setattr(sv, ino, &change, t)).map(|attr| {
         // The core's size is current only when this change set it.
         inode.refresh_fields(&attr, Fields { size: s || !regular, times: true, atime: a || regular })
     });
@@ -592,7 +636,7 @@ pub(crate) unsafe extern "C" fn get_link(
     // positive `dentry`, and its empty delayed_call, for the call.
     let (inode, done) = unsafe { (INode::from_raw(inode), DelayedCall::from_raw(done)) };
     from_result(|| {
-        let target = inode.info().with_core(|fs| fs.readlink(crate::subvol::SubvolId::DEFAULT, inode.ino()))?;
+        let target = inode.with_core(|fs, sv| fs.readlink(sv, inode.ino()))?;
         Ok(done.link_copy(&target))
     })
 }

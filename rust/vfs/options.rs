@@ -2,6 +2,9 @@
 //! Mount options: what `mount -o` may say to ferrofs, parsed from the
 //! fs_context's key/value pairs, and shown back in /proc/mounts.
 
+use kernel::alloc::flags::GFP_KERNEL;
+use kernel::prelude::*;
+
 /// Seconds between background commits unless `commit=N` says otherwise
 /// (ext4's default, and what `commit=0` means).
 pub(crate) const DEFAULT_COMMIT_SECS: u32 = 5;
@@ -10,10 +13,19 @@ pub(crate) const DEFAULT_COMMIT_SECS: u32 = 5;
 /// at risk is no longer a meaningful bound.
 pub(crate) const MAX_COMMIT_SECS: u32 = 24 * 60 * 60;
 
+/// The longest `subvol=` path accepted (PATH_MAX less its NUL).
+pub(crate) const MAX_SUBVOL_PATH: usize = 4095;
+
 /// Options given to one mount or remount; `None` = not given.
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+#[derive(Default, Debug, PartialEq, Eq)]
 pub(crate) struct MountParams {
     pub(crate) commit_secs: Option<u32>,
+    /// `subvol=PATH`: names from the default subvolume's root down to the
+    /// subvolume to show as the mount's root.
+    pub(crate) subvol_path: Option<KVec<u8>>,
+    /// `subvolid=N`: the subvolume to show as the mount's root (0 means
+    /// the default one).
+    pub(crate) subvol_id: Option<u64>,
 }
 
 /// Why an option was refused.
@@ -36,8 +48,37 @@ pub(crate) fn parse(params: &mut MountParams, key: &[u8], value: Option<&[u8]>) 
             params.commit_secs = Some(if secs == 0 { DEFAULT_COMMIT_SECS } else { secs });
             Ok(())
         }
+        b"subvol" => {
+            let path = value.filter(|v| !v.is_empty()).ok_or(ParamError::Bad("subvol: expects a path, as subvol=PATH"))?;
+            if path.len() > MAX_SUBVOL_PATH {
+                return Err(ParamError::Bad("subvol: path too long"));
+            }
+            let mut v = KVec::new();
+            v.extend_from_slice(path, GFP_KERNEL).map_err(|_| ParamError::Bad("subvol: out of memory"))?;
+            params.subvol_path = Some(v);
+            Ok(())
+        }
+        b"subvolid" => {
+            let id = value.and_then(decimal_u64).ok_or(ParamError::Bad("subvolid: expects a number, as subvolid=N"))?;
+            params.subvol_id = Some(id);
+            Ok(())
+        }
         _ => Err(ParamError::Unknown),
     }
+}
+
+/// A plain decimal number that fits in a u64.
+fn decimal_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    s.iter().try_fold(0u64, |n, &c| n.checked_mul(10)?.checked_add(u64::from(c - b'0')))
+}
+
+/// The components of a `subvol=` path: its names, with empty ones (from
+/// leading, trailing or doubled slashes) left out.
+pub(crate) fn path_components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
+    path.split(|&c| c == b'/').filter(|c| !c.is_empty())
 }
 
 /// A plain decimal number that fits in a u32.

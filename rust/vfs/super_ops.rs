@@ -1,22 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
-//! super_operations: statfs, put_super, evict_inode, write_inode, sync_fs
-//! and freeze.
+//! super_operations: statfs, put_super, drop_inode, evict_inode,
+//! write_inode, sync_fs, freeze and thaw, /proc/mounts options; and the
+//! background work (periodic commit, drop of deleted subvolumes).
 
 use super::bindings as b;
 use super::cell::zeroed;
 use super::inode::INode;
 use super::types::{from_result, SuperBlock};
 use crate::error::Error as CoreError;
-use kernel::str::CStr;
+use crate::subvol::SubvolId;
+use kernel::alloc::flags::GFP_KERNEL;
+use kernel::prelude::*;
+use kernel::str::{CStr, CString};
 use kernel::types::Opaque;
+use kernel::{c_str, fmt};
 
 pub(crate) static SUPER_OPS: b::super_operations = b::super_operations {
     statfs: Some(statfs),
     put_super: Some(put_super),
+    drop_inode: Some(drop_inode),
     evict_inode: Some(evict_inode),
     sync_fs: Some(sync_fs),
     write_inode: Some(write_inode),
     freeze_fs: Some(freeze_fs),
+    unfreeze_fs: Some(unfreeze_fs),
     show_options: Some(show_options),
     ..zeroed()
 };
@@ -39,6 +46,39 @@ pub(crate) unsafe extern "C" fn periodic_commit(sb: *mut b::super_block) {
     let _ = sb.info().with_core(|fs| if fs.is_writable() { fs.commit() } else { Ok(()) });
 }
 
+/// One step of the background drop of deleted subvolumes: frees a bounded
+/// piece of the first one's tree and commits, under the core lock for
+/// that step only. Returns whether more is left (the worker then runs
+/// again, so an unmount or remount waits for one step, not the whole drop).
+///
+/// # Safety
+/// Called only by the FsInfo's drop worker (see `FsInfo::start_drops`),
+/// from a workqueue with no lock held, with `sb` the ferrofs super_block
+/// the worker was made for. The worker runs from the end of fill_super
+/// until `put_super` stops it (waiting for a running step), so `sb` is
+/// live and its FsInfo set for the whole call.
+pub(crate) unsafe extern "C" fn drop_step(sb: *mut b::super_block) -> bool {
+    // SAFETY: the worker runs only between fill_super and put_super, on a
+    // live super_block whose FsInfo is set.
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    drop_some(sb)
+}
+
+/// drop_step's body.
+fn drop_some(sb: &SuperBlock) -> bool {
+    match sb.info().with_core(|fs| if fs.is_writable() { fs.drop_step() } else { Ok(false) }) {
+        Ok(more) => more,
+        // Read-only meanwhile (remount, error): a read-write mount resumes.
+        Err(CoreError::ReadOnly) => false,
+        Err(e) => {
+            // Damage and I/O errors have stopped the filesystem (with_core);
+            // anything else leaves the drop for the next mount.
+            kernel::pr_err!("ferrofs: {}: dropping a deleted subvolume failed: {}\n", sb.id(), e);
+            false
+        }
+    }
+}
+
 /// The seq_file of a /proc/mounts read.
 ///
 /// # Invariants
@@ -55,6 +95,13 @@ impl SeqFile {
         // SAFETY: `SeqFile` is a transparent wrapper of `seq_file`.
         // INVARIANT: the caller guarantees a live seq_file for 'a.
         unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// Appends `,name=value`, escaping what /proc/mounts cannot show raw
+    /// (seq_show_option).
+    fn show_option(&self, name: &CStr, value: &CStr) {
+        // SAFETY: a live seq_file (type invariant); both are NUL-terminated.
+        unsafe { b::ferrofs_seq_show_option(self.0.get(), name.as_char_ptr(), value.as_char_ptr()) };
     }
 
     /// Appends `text` (seq_puts).
@@ -74,19 +121,63 @@ impl SeqFile {
 unsafe extern "C" fn show_options(m: *mut b::seq_file, root: *mut b::dentry) -> kernel::ffi::c_int {
     // SAFETY: the VFS passes the live seq_file and a dentry held by a
     // ferrofs mount, whose super_block is mounted (FsInfo set); d_sb never
-    // changes.
-    let (m, sb) = unsafe { (SeqFile::from_raw(m), SuperBlock::from_raw((*root).d_sb)) };
-    show(m, sb);
+    // changes; a mount root is a positive dentry of a ferrofs directory.
+    let (m, sb, root) =
+        unsafe { (SeqFile::from_raw(m), SuperBlock::from_raw((*root).d_sb), INode::from_raw(b::ferrofs_dentry_inode(root))) };
+    show(m, sb, root);
     0
 }
 
-/// show_options' body.
-fn show(m: &SeqFile, sb: &SuperBlock) {
+/// show_options' body: `commit=` when not the default, and the subvolume
+/// the mount shows when it is not the default one.
+fn show(m: &SeqFile, sb: &SuperBlock, root: &INode) {
     let mut buf = [0u8; 24];
     // show_commit ends its text with the one NUL.
     if let Some(Ok(text)) = super::options::show_commit(sb.info().commit_interval(), &mut buf).map(CStr::from_bytes_with_nul) {
         m.puts(text);
     }
+    let sv = root.subvol().id();
+    if sv == SubvolId::DEFAULT {
+        return;
+    }
+    if let Ok(text) = CString::try_from_fmt(fmt!(",subvolid={}", sv.0)) {
+        m.puts(&text);
+    }
+    let mut path = KVec::new();
+    if subvol_path(sb, sv, &mut path).is_ok() && path.push(0, GFP_KERNEL).is_ok() {
+        if let Ok(text) = CStr::from_bytes_with_nul(&path) {
+            m.show_option(c_str!("subvol"), text);
+        }
+    }
+}
+
+/// The `subvol=` path of subvolume `sv`: its name and its parents' up to
+/// the default subvolume. `Err` when a subvolume on the way is named in a
+/// directory other than its parent's root (the core gives no directory
+/// paths yet), when the chain is too long, or on any core error.
+fn subvol_path(sb: &SuperBlock, sv: SubvolId, out: &mut KVec<u8>) -> crate::error::Result<()> {
+    use crate::error::Error;
+    let mut id = sv;
+    // The names, innermost first; at most a path's worth of levels.
+    let mut names: KVec<KVec<u8>> = KVec::new();
+    while id != SubvolId::DEFAULT {
+        if names.len() >= super::options::MAX_SUBVOL_PATH / 2 {
+            return Err(Error::Invalid("subvolume chain too long"));
+        }
+        let info = sb.info().with_core(|fs| fs.subvolume_info(id))?;
+        if info.dir != crate::format::ROOT_DIR_INO {
+            return Err(Error::Unsupported("subvolume named below its parent's root"));
+        }
+        let mut name = KVec::new();
+        name.extend_from_slice(info.name(), GFP_KERNEL).map_err(|_| Error::NoMemory)?;
+        names.push(name, GFP_KERNEL).map_err(|_| Error::NoMemory)?;
+        id = SubvolId(info.parent);
+    }
+    for name in names.iter().rev() {
+        out.push(b'/', GFP_KERNEL).map_err(|_| Error::NoMemory)?;
+        out.extend_from_slice(name, GFP_KERNEL).map_err(|_| Error::NoMemory)?;
+    }
+    Ok(())
 }
 
 /// Writeback of a dirty inode: the times a write(2) or mmap set reach the
@@ -113,8 +204,9 @@ fn write_times(inode: &INode) -> kernel::error::Result {
     }
 }
 
-/// FIFREEZE: everything is committed by now; a last commit covers
-/// anything that raced in.
+/// FIFREEZE: everything is committed by now; the background drop stops
+/// (waiting for a step in progress) and a last commit covers anything that
+/// raced in.
 ///
 /// # Safety
 /// Called by freeze_super with `sb` a mounted ferrofs super_block (FsInfo
@@ -124,7 +216,42 @@ fn write_times(inode: &INode) -> kernel::error::Result {
 unsafe extern "C" fn freeze_fs(sb: *mut b::super_block) -> kernel::ffi::c_int {
     // SAFETY: the VFS freezes a live, mounted super_block (FsInfo set).
     let sb = unsafe { SuperBlock::from_raw(sb) };
+    sb.info().stop_drops(false);
     from_result(|| commit_all(sb))
+}
+
+/// Thaw: the background drop goes on (if the mount is read-write).
+///
+/// # Safety
+/// Called by thaw_super with `sb` a mounted ferrofs super_block (FsInfo
+/// set) whose s_umount it holds exclusively (locking.rst).
+unsafe extern "C" fn unfreeze_fs(sb: *mut b::super_block) -> kernel::ffi::c_int {
+    // SAFETY: the VFS thaws a live, mounted super_block (FsInfo set).
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    if !sb.is_read_only() {
+        sb.info().allow_drops();
+    }
+    0
+}
+
+/// `->drop_inode`: whether an inode whose last reference went is evicted
+/// now rather than kept in the inode cache. Clean inodes of a subvolume
+/// being deleted go (so a busy check sees only inodes in use), as do those
+/// of a deleted one; otherwise the generic rule (unlinked or unhashed).
+///
+/// # Safety
+/// Called by iput_final with `inode` a live ferrofs inode whose i_lock it
+/// holds (so nothing here sleeps), with no references left.
+unsafe extern "C" fn drop_inode(inode: *mut b::inode) -> kernel::ffi::c_int {
+    // SAFETY: a live ferrofs inode (caller); its `Subvol` outlives it.
+    let i = unsafe { INode::from_raw(inode) };
+    // SAFETY: i_lock is held (caller), as both helpers expect.
+    unsafe {
+        if i.subvol().evict_unused() && b::ferrofs_inode_clean(inode) {
+            return 1;
+        }
+        b::ferrofs_generic_drop_inode(inode)
+    }
 }
 
 /// `->evict_inode`: drops the page cache, and frees an unlinked inode's
@@ -136,7 +263,8 @@ unsafe extern "C" fn freeze_fs(sb: *mut b::super_block) -> kernel::ffi::c_int {
 /// writeback of it running; its super_block's FsInfo is set (evict_inodes
 /// runs before `put_super`, and kill_sb frees the FsInfo only after both).
 /// It may be a bad inode (iget_failed), which is left alone. After
-/// clear_inode only its link count, number and super_block are read.
+/// clear_inode only its link count, number, subvolume (i_private, whose
+/// `Subvol` lives until kill_sb frees the FsInfo) and super_block are read.
 unsafe extern "C" fn evict_inode(inode: *mut b::inode) {
     // SAFETY: evict() passes an inode of ours that nothing else uses, whose
     // memory and super_block (FsInfo set) outlive the call.
@@ -155,8 +283,9 @@ fn free_if_unlinked(inode: &INode) {
     }
     let ino = inode.ino();
     let sb = inode.super_block();
-    if let Err(e) = sb.info().with_core(|fs| fs.evict(crate::subvol::SubvolId::DEFAULT, ino)) {
-        if e != CoreError::ReadOnly {
+    if let Err(e) = inode.with_core(|fs, sv| fs.evict(sv, ino)) {
+        // A deleted subvolume's inodes go with its tree.
+        if e != CoreError::ReadOnly && e != CoreError::NotFound {
             kernel::pr_err!("ferrofs: {}: freeing inode {} failed: {}\n", sb.id(), ino, e);
         }
     }
@@ -203,6 +332,9 @@ unsafe extern "C" fn put_super(sb: *mut b::super_block) {
 fn unmount(sb: &SuperBlock) {
     let info = sb.info();
     info.stop_commits();
+    // Waits for a drop step in progress only: the rest goes on at the next
+    // read-write mount.
+    info.stop_drops(true);
     if let Err(e) = info.unmount() {
         kernel::pr_err!("ferrofs: {}: final commit at unmount failed: {}\n", sb.id(), e);
     }

@@ -21,6 +21,7 @@ use super::fs_info::FsInfo;
 use super::inode::{self, INode};
 use crate::error::Result as CoreResult;
 use crate::fs::InodeAttr;
+use crate::subvol::SubvolId;
 use kernel::error::Error;
 use kernel::ffi::{c_char, c_int};
 use kernel::str::CStr;
@@ -75,11 +76,20 @@ impl SuperBlock {
         unsafe { b::ferrofs_sync_sb(self.as_ptr()) }
     }
 
-    /// The inode `ino`, from the inode cache or loaded (see `inode::iget`).
-    pub(crate) fn iget(&self, ino: u64, known: Option<&InodeAttr>) -> CoreResult<ARef<INode>> {
+    /// The inode `ino` of subvolume `sv`, from the inode cache or loaded
+    /// (see `inode::iget`); `NotFound` if the subvolume is gone.
+    pub(crate) fn iget(&self, sv: SubvolId, ino: u64, known: Option<&InodeAttr>) -> CoreResult<ARef<INode>> {
+        let sv = self.info().subvol(sv)?;
         // SAFETY: a live ferrofs super_block with s_fs_info set (type
-        // invariant), as iget requires.
-        unsafe { inode::iget(self.as_ptr(), ino, known) }
+        // invariant), and `sv` an entry of its own FsInfo's table, as iget
+        // requires.
+        unsafe { inode::iget(self.as_ptr(), sv, ino, known) }
+    }
+
+    /// Whether the mount is read-only (SB_RDONLY).
+    pub(crate) fn is_read_only(&self) -> bool {
+        // SAFETY: a live super_block (type invariant).
+        unsafe { b::ferrofs_sb_rdonly(self.as_ptr()) }
     }
 }
 
@@ -141,6 +151,53 @@ impl Dentry {
         // SAFETY: a negative dentry of a namespace call in progress
         // (contract); the dentry takes over our reference.
         unsafe { b::ferrofs_d_instantiate(self.as_ptr(), ARef::into_raw(inode).as_ptr().cast()) }
+    }
+
+    /// Its reference count (d_count), for telling whether it is in use.
+    pub(crate) fn count(&self) -> u32 {
+        // SAFETY: the dentry is live (type invariant); a racy read of the
+        // count, as the VFS's own busy checks make.
+        unsafe { b::ferrofs_d_count(self.as_ptr()) }
+    }
+
+    /// Prunes the unused dentries below this one (shrink_dcache_parent).
+    pub(crate) fn shrink_children(&self) {
+        // SAFETY: a live dentry (type invariant).
+        unsafe { b::shrink_dcache_parent(self.as_ptr()) }
+    }
+
+    /// Whether any dentry is still below this one.
+    pub(crate) fn has_children(&self) -> bool {
+        // SAFETY: a live dentry (type invariant); the shim takes d_lock.
+        unsafe { b::ferrofs_d_has_children(self.as_ptr()) }
+    }
+
+    /// Marks a removed directory dead, as vfs_rmdir does: lookups in it
+    /// fail and nothing can be mounted on it.
+    ///
+    /// # Safety
+    /// A positive dentry of a directory the filesystem just removed, whose
+    /// inode's i_rwsem the caller holds.
+    pub(crate) unsafe fn mark_dead_dir(&self) {
+        // SAFETY: per the contract.
+        unsafe { b::ferrofs_mark_dead_dir(self.as_ptr()) }
+    }
+
+    /// Unhashes the dentry and prunes what is below it, detaching mounts
+    /// there (d_invalidate).
+    pub(crate) fn invalidate(&self) {
+        // SAFETY: a live dentry (type invariant).
+        unsafe { b::d_invalidate(self.as_ptr()) }
+    }
+
+    /// d_delete, with the fsnotify event, after the name went from `dir`.
+    ///
+    /// # Safety
+    /// The name was removed from `dir`, whose i_rwsem the caller holds, and
+    /// the caller holds a reference to the dentry.
+    pub(crate) unsafe fn delete_from(&self, dir: &INode) {
+        // SAFETY: per the contract.
+        unsafe { b::ferrofs_d_delete(dir.as_ptr(), self.as_ptr()) }
     }
 
     /// The inode of a positive dentry, or None for a negative one.
@@ -221,6 +278,13 @@ impl File {
         // SAFETY: an open file pins its inode for as long as it is open
         // (type invariant), which outlives this borrow; it is ours.
         unsafe { INode::from_raw(b::ferrofs_file_inode(self.as_ptr())) }
+    }
+
+    /// The idmap of the mount the file was opened through.
+    pub(crate) fn idmap(&self) -> &Idmap {
+        // SAFETY: an open file pins its mount and so the mount's idmap
+        // (type invariant), for as long as the borrow of `self`.
+        unsafe { Idmap::from_raw(b::ferrofs_file_idmap(self.as_ptr())) }
     }
 
     /// Writes the byte range's dirty pages back and waits for them

@@ -21,6 +21,7 @@ use crate::error::{Error as CoreError, Result as CoreResult};
 use crate::format::{Timespec, S_IFDIR, S_IFMT, XATTR_NAME_MAX, XATTR_VALUE_MAX};
 use crate::fs::{Filesystem, InodeAttr, SetAttr};
 use crate::mem::TryVec;
+use crate::subvol::SubvolId;
 use core::mem::MaybeUninit;
 use kernel::c_str;
 use kernel::error::code::{EACCES, ECHILD, EINVAL, EPERM, ERANGE};
@@ -153,14 +154,14 @@ unsafe extern "C" fn xattr_get(
 fn get(prefix: &[u8], suffix: &[u8], inode: &INode, out: &mut [MaybeUninit<u8>]) -> Result<usize> {
     let mut buf = [0u8; XATTR_NAME_MAX];
     let name = handler_name(prefix, suffix, &mut buf)?;
-    let (info, ino) = (inode.info(), inode.ino());
+    let ino = inode.ino();
     if out.is_empty() {
-        return Ok(info.with_core(|fs| fs.get_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, &mut []))?);
+        return Ok(inode.with_core(|fs, sv| fs.get_xattr(sv, ino, name, &mut []))?);
     }
     // The value is read into our own buffer first: the caller's may be
     // uninitialised memory, which must not become a `&mut [u8]`.
     let mut value = TryVec::try_from_elem(0u8, out.len().min(XATTR_VALUE_MAX))?;
-    let n = info.with_core(|fs| fs.get_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, &mut value))?.min(value.len());
+    let n = inode.with_core(|fs, sv| fs.get_xattr(sv, ino, name, &mut value))?.min(value.len());
     write_out(out, value.get(..n).unwrap_or(&[]));
     Ok(n)
 }
@@ -205,14 +206,17 @@ unsafe extern "C" fn xattr_set(
 fn set(prefix: &[u8], suffix: &[u8], inode: Locked<'_>, value: Option<&[u8]>, flags: c_int) -> Result {
     let mut buf = [0u8; XATTR_NAME_MAX];
     let name = handler_name(prefix, suffix, &mut buf)?;
+    // security., system. and trusted. names skip inode_permission, so the
+    // read-only check of `subvol::permission` does not cover them.
+    inode.subvol().check_writable()?;
     let ino = inode.ino();
     let t = now();
-    let attr = inode.info().with_core(|fs| {
+    let attr = inode.with_core(|fs, sv| {
         match value {
-            Some(v) => fs.set_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, v, core_set_flags(flags), t)?,
-            None => fs.remove_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, t)?,
+            Some(v) => fs.set_xattr(sv, ino, name, v, core_set_flags(flags), t)?,
+            None => fs.remove_xattr(sv, ino, name, t)?,
         }
-        fs.getattr(crate::subvol::SubvolId::DEFAULT, ino)
+        fs.getattr(sv, ino)
     })?;
     inode.refresh(&attr);
     Ok(())
@@ -274,11 +278,11 @@ pub(crate) unsafe extern "C" fn listxattr(dentry: *mut b::dentry, buffer: *mut c
 /// empty (a size query).
 fn list(inode: &INode, out: &mut [MaybeUninit<u8>]) -> Result<usize> {
     let ino = inode.ino();
-    let mut all = inode.info().with_core(|fs| {
-        let n = fs.list_xattr(crate::subvol::SubvolId::DEFAULT, ino, &mut [])?;
+    let mut all = inode.with_core(|fs, sv| {
+        let n = fs.list_xattr(sv, ino, &mut [])?;
         let mut v = TryVec::try_from_elem(0u8, n)?;
         if n > 0 {
-            fs.list_xattr(crate::subvol::SubvolId::DEFAULT, ino, &mut v)?;
+            fs.list_xattr(sv, ino, &mut v)?;
         }
         Ok(v)
     })?;
@@ -307,15 +311,15 @@ fn acl_name(ty: c_int) -> Option<&'static [u8]> {
 
 /// A stored value, `None` if absent. Allocates under the core lock, which
 /// runs in a NOFS scope.
-fn read_value(fs: &mut Filesystem<KernelDevice>, ino: u64, name: &[u8]) -> CoreResult<Option<TryVec<u8>>> {
-    let len = match fs.get_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, &mut []) {
+fn read_value(fs: &mut Filesystem<KernelDevice>, sv: SubvolId, ino: u64, name: &[u8]) -> CoreResult<Option<TryVec<u8>>> {
+    let len = match fs.get_xattr(sv, ino, name, &mut []) {
         Ok(len) => len,
         Err(CoreError::NoData) => return Ok(None),
         Err(e) => return Err(e),
     };
     let mut v = TryVec::try_from_elem(0u8, len)?;
     if len > 0 {
-        fs.get_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, &mut v)?;
+        fs.get_xattr(sv, ino, name, &mut v)?;
     }
     Ok(Some(v))
 }
@@ -387,7 +391,7 @@ pub(crate) unsafe extern "C" fn get_inode_acl(inode: *mut b::inode, ty: c_int, r
 fn read_acl(inode: &INode, ty: c_int) -> Result<*mut b::posix_acl> {
     let name = acl_name(ty).ok_or(EINVAL)?;
     let ino = inode.ino();
-    match inode.info().with_core(|fs| read_value(fs, ino, name))? {
+    match inode.with_core(|fs, sv| read_value(fs, sv, ino, name))? {
         None => Ok(core::ptr::null_mut()),
         Some(v) => {
             // SAFETY: `v` is valid for its length; the result is a new
@@ -421,6 +425,7 @@ pub(crate) unsafe extern "C" fn set_acl(idmap: *mut b::mnt_idmap, dentry: *mut b
 /// set_acl's body.
 fn store_acl(idmap: &Idmap, inode: Locked<'_>, acl: Option<&PosixAcl>, ty: c_int) -> Result {
     let name = acl_name(ty).ok_or(EINVAL)?;
+    inode.subvol().check_writable()?;
     let old_mode = inode.mode();
     let (mut mode, mut acl) = (old_mode, acl);
     if name == ACL_ACCESS {
@@ -440,20 +445,19 @@ fn store_acl(idmap: &Idmap, inode: Locked<'_>, acl: Option<&PosixAcl>, ty: c_int
     }
     let value = encode(acl)?;
     let ino = inode.ino();
-    let info = inode.info();
     let t = now();
-    let r = info.with_core(|fs| {
+    let r = inode.with_core(|fs, sv| {
         match &value {
-            Some(v) => fs.set_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, v, 0, t)?,
-            None => match fs.remove_xattr(crate::subvol::SubvolId::DEFAULT, ino, name, t) {
+            Some(v) => fs.set_xattr(sv, ino, name, v, 0, t)?,
+            None => match fs.remove_xattr(sv, ino, name, t) {
                 Ok(()) | Err(CoreError::NoData) => {}
                 Err(e) => return Err(e),
             },
         }
         if mode != old_mode {
-            fs.setattr(crate::subvol::SubvolId::DEFAULT, ino, &SetAttr { mode: Some(mode), ..SetAttr::default() }, t)?;
+            fs.setattr(sv, ino, &SetAttr { mode: Some(mode), ..SetAttr::default() }, t)?;
         }
-        fs.getattr(crate::subvol::SubvolId::DEFAULT, ino)
+        fs.getattr(sv, ino)
     });
     match r {
         Ok(attr) => {
@@ -469,7 +473,7 @@ fn store_acl(idmap: &Idmap, inode: Locked<'_>, acl: Option<&PosixAcl>, ty: c_int
             // VFS has cached and take the core's attributes as they are.
             // SAFETY: the inode is live and locked (`Locked`).
             unsafe { b::ferrofs_forget_cached_acl(inode.as_ptr(), ty) };
-            if let Ok(attr) = info.with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, ino)) {
+            if let Ok(attr) = inode.with_core(|fs, sv| fs.getattr(sv, ino)) {
                 inode.refresh(&attr);
             }
             Err(e.into())
@@ -560,6 +564,7 @@ impl InheritedAcls {
     pub(crate) fn store(
         &self,
         fs: &mut Filesystem<KernelDevice>,
+        sv: SubvolId,
         dir: u64,
         name: &[u8],
         created: CoreResult<InodeAttr>,
@@ -569,20 +574,20 @@ impl InheritedAcls {
         let mut r = Ok(());
         for (xname, value) in [(ACL_DEFAULT, &self.default), (ACL_ACCESS, &self.access)] {
             if let Some(v) = value {
-                r = r.and_then(|()| fs.set_xattr(crate::subvol::SubvolId::DEFAULT, attr.ino, xname, v, crate::fs::XATTR_CREATE, now));
+                r = r.and_then(|()| fs.set_xattr(sv, attr.ino, xname, v, crate::fs::XATTR_CREATE, now));
             }
         }
         if let Err(e) = r {
             let undone = match name {
                 // An O_TMPFILE inode has no name; it is already an orphan.
                 [] => Ok(()),
-                _ if attr.mode & S_IFMT == S_IFDIR => fs.rmdir(crate::subvol::SubvolId::DEFAULT, dir, name, now),
-                _ => fs.unlink(crate::subvol::SubvolId::DEFAULT, dir, name, now),
+                _ if attr.mode & S_IFMT == S_IFDIR => fs.rmdir(sv, dir, name, now),
+                _ => fs.unlink(sv, dir, name, now),
             };
             // The VFS never saw the inode, so nothing else will evict it. If
             // undoing fails too, the transaction is aborted and the first
             // error is the one worth reporting.
-            let _ = undone.and_then(|()| fs.evict(crate::subvol::SubvolId::DEFAULT, attr.ino));
+            let _ = undone.and_then(|()| fs.evict(sv, attr.ino));
             return Err(e);
         }
         Ok(attr)
@@ -678,7 +683,7 @@ pub(crate) unsafe extern "C" fn fileattr_get(dentry: *mut b::dentry, fa: *mut b:
     // inode, and its live fileattr, both for the call.
     let (inode, fa) = unsafe { (INode::from_raw(b::ferrofs_dentry_inode(dentry)), FileAttr::from_raw(fa)) };
     from_result(|| {
-        let attr = inode.info().with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, inode.ino()))?;
+        let attr = inode.with_core(|fs, sv| fs.getattr(sv, inode.ino()))?;
         fa.fill_flags(attr.flags & SUPPORTED_FLAGS);
         Ok(())
     })
@@ -707,15 +712,15 @@ fn set_flags(inode: Locked<'_>, fa: &FileAttr) -> Result {
     if fa.has_fsx() {
         return Err(errno_of(CoreError::NotSupported));
     }
+    inode.subvol().check_writable()?;
     let wanted = fa.flags();
-    let (info, ino) = (inode.info(), inode.ino());
+    let ino = inode.ino();
     // The inode lock keeps the flags from changing between here and the
     // setattr: every change goes through this function.
-    let old = info.with_core(|fs| fs.getattr(crate::subvol::SubvolId::DEFAULT, ino))?.flags;
+    let old = inode.with_core(|fs, sv| fs.getattr(sv, ino))?.flags;
     let flags = new_flags(old, wanted)?;
     let t = now();
-    let attr =
-        info.with_core(|fs| fs.setattr(crate::subvol::SubvolId::DEFAULT, ino, &SetAttr { flags: Some(flags), ..SetAttr::default() }, t))?;
+    let attr = inode.with_core(|fs, sv| fs.setattr(sv, ino, &SetAttr { flags: Some(flags), ..SetAttr::default() }, t))?;
     inode.refresh(&attr);
     // SAFETY: the inode is live and locked (`Locked`).
     unsafe { apply_flags(inode.as_ptr(), attr.flags) };
