@@ -227,7 +227,7 @@ check mount-nested-subvol-path mount -t ferrofs -o subvol=/sv1/d/deep "$DEV1" /t
 check nested-subvol-in-proc-mounts grep -q " /tmp/mnt2 ferrofs .*subvolid=$deep_id,subvol=/sv1/d/deep" /proc/mounts
 umount /tmp/mnt2
 # A snapshot shows a nested subvolume of its source as an empty directory.
-check_ok snapshot-with-nested $SV snap sv1 "$MNT" snap2
+check_ok snapshot-with-nested $SV snap "$MNT/sv1" "$MNT" snap2
 check nested-is-empty-standin sh -c "test -d $MNT/snap2/d/deep && test -z \"\$(ls -A $MNT/snap2/d/deep)\""
 check standin-same-stdev-as-snapshot test "$(stat -c %d $MNT/snap2/d/deep)" = "$(stat -c %d $MNT/snap2)"
 umount "$MNT"
