@@ -162,6 +162,7 @@ int ferrofs_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phy
 
 /* Subvolumes: inodes keyed by (subvolume, number), st_dev, permissions */
 struct inode *ferrofs_iget5(struct super_block *sb, unsigned long hash, u64 ino, void *subvol);
+struct inode *ferrofs_new_unhashed(struct super_block *sb, u64 ino, void *subvol);
 void *ferrofs_inode_subvol(const struct inode *inode);
 void ferrofs_fill_kstat(struct mnt_idmap *idmap, const struct path *path, struct kstat *stat,
 			u32 request_mask, dev_t dev);

@@ -745,6 +745,26 @@ struct inode *ferrofs_iget5(struct super_block *sb, unsigned long hash, u64 ino,
 	return iget5_locked(sb, hash, ferrofs_iget5_test, ferrofs_iget5_set, &key);
 }
 
+/*
+ * An inode outside the inode cache, for a name that has no inode of its
+ * own (a snapshot's stand-in for a nested subvolume): each lookup gets its
+ * own, so a directory never has two dentries, and it goes at its last
+ * iput. I_NEW, like iget5_locked's, until unlock_new_inode.
+ */
+struct inode *ferrofs_new_unhashed(struct super_block *sb, u64 ino, void *subvol)
+{
+	struct inode *inode = new_inode(sb);
+
+	if (!inode)
+		return NULL;
+	inode->i_ino = ino;
+	inode->i_private = subvol;
+	spin_lock(&inode->i_lock);
+	inode->i_state |= I_NEW;
+	spin_unlock(&inode->i_lock);
+	return inode;
+}
+
 void *ferrofs_inode_subvol(const struct inode *inode)
 {
 	return inode->i_private;

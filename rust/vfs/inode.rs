@@ -324,22 +324,33 @@ fn inode_hash(sv: SubvolId, ino: u64) -> usize {
 
 /// Returns the inode `ino` of subvolume `sv` of `sb`. If the VFS does not
 /// have it cached it is filled from `known` (attributes the caller just got
-/// from the core, as after a create) or else read from the core.
+/// from the core, as after a create) or else read from the core. A
+/// snapshot's stand-in directory is never cached: each call makes one.
 ///
 /// # Safety
 /// `sb` is a live ferrofs super_block whose `s_fs_info` is set, and `sv` an
 /// entry of that FsInfo's subvolume table.
 pub(crate) unsafe fn iget(sb: *mut b::super_block, sv: &Subvol, ino: u64, known: Option<&InodeAttr>) -> CoreResult<ARef<INode>> {
     let tag = (sv as *const Subvol).cast_mut().cast::<core::ffi::c_void>();
+    // A snapshot's stand-ins for nested subvolumes all have one number in
+    // its tree, yet are different directories: each lookup gets an inode
+    // of its own, outside the inode cache.
+    let standin = ino == crate::format::EMPTY_SUBVOL_DIR_INO;
     // SAFETY: `sb` is live (caller); `tag` outlives every inode of `sb`
     // (contract), as the key the inode keeps in i_private must.
-    let raw = unsafe { b::ferrofs_iget5(sb, inode_hash(sv.id(), ino), ino, tag) };
+    let raw = unsafe {
+        if standin {
+            b::ferrofs_new_unhashed(sb, ino, tag)
+        } else {
+            b::ferrofs_iget5(sb, inode_hash(sv.id(), ino), ino, tag)
+        }
+    };
     let Some(raw) = NonNull::new(raw) else {
         return Err(crate::error::Error::NoMemory);
     };
     // SAFETY: `raw` is a referenced inode of `sb`.
     if !unsafe { b::ferrofs_inode_is_new(raw.as_ptr()) } {
-        // SAFETY: iget_locked returned a reference we now own.
+        // SAFETY: iget5_locked returned a reference we now own.
         return Ok(unsafe { ARef::from_raw(raw.cast()) });
     }
     let new = NewINode(raw);

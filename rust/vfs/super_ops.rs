@@ -151,27 +151,41 @@ fn show(m: &SeqFile, sb: &SuperBlock, root: &INode) {
     }
 }
 
-/// The `subvol=` path of subvolume `sv`: its name and its parents' up to
-/// the default subvolume. `Err` when a subvolume on the way is named in a
-/// directory other than its parent's root (the core gives no directory
-/// paths yet), when the chain is too long, or on any core error.
+/// The `subvol=` path of subvolume `sv`: the names from the default
+/// subvolume's root down to it, through every directory and subvolume on
+/// the way. `Err` on a core error or a path longer than a mount option may
+/// be (then only `subvolid=` is shown).
 fn subvol_path(sb: &SuperBlock, sv: SubvolId, out: &mut KVec<u8>) -> crate::error::Result<()> {
     use crate::error::Error;
-    let mut id = sv;
-    // The names, innermost first; at most a path's worth of levels.
+    let info = sb.info();
+    // The names, innermost first.
     let mut names: KVec<KVec<u8>> = KVec::new();
+    let mut bytes = 0usize;
+    let mut add = |name: &[u8]| -> crate::error::Result<()> {
+        bytes = bytes.saturating_add(name.len() + 1);
+        if bytes > super::options::MAX_SUBVOL_PATH {
+            return Err(Error::NameTooLong);
+        }
+        let mut v = KVec::new();
+        v.extend_from_slice(name, GFP_KERNEL).map_err(|_| Error::NoMemory)?;
+        names.push(v, GFP_KERNEL).map_err(|_| Error::NoMemory)
+    };
+    let mut id = sv;
     while id != SubvolId::DEFAULT {
-        if names.len() >= super::options::MAX_SUBVOL_PATH / 2 {
-            return Err(Error::Invalid("subvolume chain too long"));
+        let s = info.with_core(|fs| fs.subvolume_info(id))?;
+        add(s.name())?;
+        let parent = SubvolId(s.parent);
+        // The directory holding the name, up to its subvolume's root; a
+        // directory has one name. Each step adds a name, so the length
+        // bound above also ends a loop a damaged tree could make.
+        let mut dir = s.dir;
+        while dir != crate::format::ROOT_DIR_INO {
+            let up = info.with_core(|fs| fs.names_of(parent, dir))?;
+            let (above, name) = up.first().ok_or(Error::NotFound)?;
+            add(name)?;
+            dir = *above;
         }
-        let info = sb.info().with_core(|fs| fs.subvolume_info(id))?;
-        if info.dir != crate::format::ROOT_DIR_INO {
-            return Err(Error::Unsupported("subvolume named below its parent's root"));
-        }
-        let mut name = KVec::new();
-        name.extend_from_slice(info.name(), GFP_KERNEL).map_err(|_| Error::NoMemory)?;
-        names.push(name, GFP_KERNEL).map_err(|_| Error::NoMemory)?;
-        id = SubvolId(info.parent);
+        id = parent;
     }
     for name in names.iter().rev() {
         out.push(b'/', GFP_KERNEL).map_err(|_| Error::NoMemory)?;

@@ -220,6 +220,19 @@ check subvolid-mount-content test "$(cat /tmp/mnt2/via)" = via
 umount /tmp/mnt2
 check mount-subvol-and-id-agree mount -t ferrofs -o subvol=sv1,subvolid="$id1" "$DEV1" /tmp/mnt2 && umount /tmp/mnt2
 check mount-subvolid-0-default sh -c "mount -t ferrofs -o subvolid=0 $DEV1 /tmp/mnt2 && test -f /tmp/mnt2/top && umount /tmp/mnt2"
+# A subvolume named in a directory below another subvolume's root.
+out=$($SV create "$MNT/sv1/d" deep)
+deep_id=${out#OK }
+check mount-nested-subvol-path mount -t ferrofs -o subvol=/sv1/d/deep "$DEV1" /tmp/mnt2
+check nested-subvol-in-proc-mounts grep -q " /tmp/mnt2 ferrofs .*subvolid=$deep_id,subvol=/sv1/d/deep" /proc/mounts
+umount /tmp/mnt2
+# A snapshot shows a nested subvolume of its source as an empty directory;
+# two of them are two directories, both usable at once.
+check_ok create-second-nested $SV create "$MNT/sv1" deep2
+check_ok snapshot-with-nested $SV snap "$MNT/sv1" "$MNT" snap2
+check nested-is-empty-standin sh -c "test -d $MNT/snap2/d/deep && test -z \"\$(ls -A $MNT/snap2/d/deep)\""
+check standin-same-stdev-as-snapshot test "$(stat -c %d $MNT/snap2/d/deep)" = "$(stat -c %d $MNT/snap2)"
+check two-standins-at-once sh -c "cd $MNT/snap2/d/deep && test -z \"\$(ls -A $MNT/snap2/deep2)\" && test -z \"\$(ls -A .)\" && test -d $MNT/snap2/d/deep"
 umount "$MNT"
 mark_dmesg
 check_is mount-subvol-missing EINVAL mount_errno "$DEV1" /tmp/mnt2 ferrofs subvol=/nosuch
