@@ -311,6 +311,9 @@ def wl_snapshot(out, dev, d, n):
     with Phase(out, dev, "delete", 0) as ph:
         run_ok(cli + ["subvolume", "delete", os.path.join(d, f"snap-{n}")])
         run_ok(cli + ["subvolume", "delete", big])
+        if fstype == "btrfs":
+            # Its cleaner may not have started yet: wait for it to finish.
+            run_ok(["btrfs", "subvolume", "sync", mnt])
         after, _ = wait_free_settles(d)
         ph.ops = max(0, after - before)
     # Unmount with a deletion just started: how long it waits.
