@@ -241,6 +241,11 @@ pub(crate) unsafe extern "C" fn update_time(inode: *mut b::inode, flags: core::f
     if i.subvol().is_read_only() {
         return kernel::error::code::EROFS.to_errno();
     }
+    if i.ino() == crate::format::EMPTY_SUBVOL_DIR_INO {
+        // A snapshot's stand-in for a nested subvolume has no inode of its
+        // own in the core to keep times in: they stay as the core gave them.
+        return 0;
+    }
     // SAFETY: the live arguments of this call, passed on. It returns which
     // times it changed, not a status: ours is 0, as inode_update_time's
     // callers take any other value as the result of their write.
