@@ -301,15 +301,13 @@ fn remount(r: Reconfigure<'_>) -> Result {
 /// `init_fs_context`, its parameters parsed, used by no other operation.
 unsafe extern "C" fn get_tree(fc: *mut b::fs_context) -> kernel::ffi::c_int {
     from_result(|| {
-        // SAFETY: the VFS passes a live mount context of ours, its
-        // parameters parsed; fill_super has the signature get_tree_bdev
-        // expects. No `FsContext` is borrowed meanwhile: fill_super borrows
-        // the context in turn.
+        // No `FsContext` is borrowed here: fill_super borrows the context.
+        // SAFETY: a live mount context of ours with its parameters parsed;
+        // fill_super has the signature get_tree_bdev expects.
         to_result(unsafe { b::ferrofs_get_tree_bdev(fc, Some(fill_super)) })?;
-        // SAFETY: get_tree_bdev is done with the context and has set
-        // `fc->root` to the root of a mounted ferrofs super_block (FsInfo
-        // set), whose s_umount this thread holds until vfs_get_tree's
-        // caller drops it.
+        // get_tree_bdev holds s_umount until vfs_get_tree's caller drops it.
+        // SAFETY: get_tree_bdev is done with the context and set `fc->root`
+        // to the root of a mounted ferrofs super_block (FsInfo set).
         let m = unsafe { MountedContext::from_raw(fc) };
         let r = choose_root(m);
         if r.is_err() {
@@ -356,9 +354,9 @@ impl MountedContext<'_> {
         if err != 0 || dentry.is_null() {
             return Err(if err != 0 { Error::from_errno(err as i32) } else { ENOMEM });
         }
-        // SAFETY: a context of ours with its root set (type invariant); the
-        // new root's reference moves into the context, and the old one's,
+        // The new root's reference moves into the context; the old one's,
         // which the context held, is given back.
+        // SAFETY: a context of ours with its root set (type invariant).
         unsafe {
             let old = b::ferrofs_fc_root(self.fc.0.get());
             b::ferrofs_fc_set_root(self.fc.0.get(), dentry);

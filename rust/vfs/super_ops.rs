@@ -119,9 +119,9 @@ impl SeqFile {
 /// mount), held by the mount under namespace_sem (s_umount is not held,
 /// locking.rst), so its super_block is past fill_super and its FsInfo set.
 unsafe extern "C" fn show_options(m: *mut b::seq_file, root: *mut b::dentry) -> kernel::ffi::c_int {
+    // d_sb never changes; a mount root is a positive ferrofs directory dentry.
     // SAFETY: the VFS passes the live seq_file and a dentry held by a
-    // ferrofs mount, whose super_block is mounted (FsInfo set); d_sb never
-    // changes; a mount root is a positive dentry of a ferrofs directory.
+    // ferrofs mount, whose super_block is mounted (FsInfo set).
     let (m, sb, root) =
         unsafe { (SeqFile::from_raw(m), SuperBlock::from_raw((*root).d_sb), INode::from_raw(b::ferrofs_dentry_inode(root))) };
     show(m, sb, root);

@@ -81,8 +81,7 @@ impl SuperBlock {
     pub(crate) fn iget(&self, sv: SubvolId, ino: u64, known: Option<&InodeAttr>) -> CoreResult<ARef<INode>> {
         let sv = self.info().subvol(sv)?;
         // SAFETY: a live ferrofs super_block with s_fs_info set (type
-        // invariant), and `sv` an entry of its own FsInfo's table, as iget
-        // requires.
+        // invariant); `sv` is an entry of its own FsInfo's table.
         unsafe { inode::iget(self.as_ptr(), sv, ino, known) }
     }
 
