@@ -428,6 +428,13 @@ pub fn get_into<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key, ou
     Ok(true)
 }
 
+/// `f` of the value of `key`, read in place in the node (no copy), if
+/// present.
+pub fn get_with<D: BlockDevice, T>(s: &mut Store<D>, root: &TreeRoot, key: &Key, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<Option<T>> {
+    let Some((blk, gen, slot)) = find(s, root, key)? else { return Ok(None) };
+    f(node::item_data(s.node(blk, gen, 0)?, slot)).map(Some)
+}
+
 /// The value of `key`, if present.
 pub fn get<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<Option<TryVec<u8>>> {
     let mut v = TryVec::new();

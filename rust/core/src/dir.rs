@@ -133,9 +133,8 @@ impl<D: BlockDevice> Filesystem<D> {
     pub(crate) fn add_inode_ref(&mut self, ino: u64, dir: u64, seq: u64, name: &[u8]) -> Result<()> {
         let root = self.sv.root;
         let off = free_slot(&mut self.s, &root, ino, INODE_REF_KEY, NameRef::hash(dir, name))?;
-        let mut buf = TryVec::new();
-        NameRef { dir, seq, name }.encode(&mut buf)?;
-        btree::insert(&mut self.s, &mut self.sv.root, &Key::new(ino, INODE_REF_KEY, off), &buf)
+        let item = NameRef { dir, seq, name }.encode()?;
+        btree::insert(&mut self.s, &mut self.sv.root, &Key::new(ino, INODE_REF_KEY, off), &item)
     }
 
     fn remove_inode_ref(&mut self, ino: u64, dir: u64, name: &[u8]) -> Result<()> {
@@ -151,11 +150,10 @@ impl<D: BlockDevice> Filesystem<D> {
         let hash_off = free_slot(&mut self.s, &root, dir, DIR_HASH_KEY, (name_hash(name) as u64) << 32)?;
         let seq = d.next_seq.max(2);
         d.next_seq = seq.checked_add(1).ok_or(Error::NoSpace)?;
-        let mut buf = TryVec::new();
-        DirEntry { ino: t.ino, other: seq, ty: t.ty, subvol: t.subvol, name }.encode(&mut buf)?;
-        btree::insert(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, hash_off), &buf)?;
-        DirEntry { ino: t.ino, other: hash_off, ty: t.ty, subvol: t.subvol, name }.encode(&mut buf)?;
-        btree::insert(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_SEQ_KEY, seq), &buf)?;
+        let by_hash = DirEntry { ino: t.ino, other: seq, ty: t.ty, subvol: t.subvol, name }.encode()?;
+        btree::insert(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, hash_off), &by_hash)?;
+        let by_seq = DirEntry { ino: t.ino, other: hash_off, ty: t.ty, subvol: t.subvol, name }.encode()?;
+        btree::insert(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_SEQ_KEY, seq), &by_seq)?;
         if !t.subvol {
             self.add_inode_ref(t.ino, dir, seq, name)?;
         }
@@ -190,11 +188,10 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Points an existing entry at another target (rename exchange),
     /// moving the back-reference from the old target to the new.
     fn repoint_entry(&mut self, dir: u64, f: &Found, name: &[u8], t: Target) -> Result<()> {
-        let mut buf = TryVec::new();
-        DirEntry { ino: t.ino, other: f.seq, ty: t.ty, subvol: t.subvol, name }.encode(&mut buf)?;
-        btree::update(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, f.hash_off), &buf)?;
-        DirEntry { ino: t.ino, other: f.hash_off, ty: t.ty, subvol: t.subvol, name }.encode(&mut buf)?;
-        btree::update(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_SEQ_KEY, f.seq), &buf)?;
+        let by_hash = DirEntry { ino: t.ino, other: f.seq, ty: t.ty, subvol: t.subvol, name }.encode()?;
+        btree::update(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, f.hash_off), &by_hash)?;
+        let by_seq = DirEntry { ino: t.ino, other: f.hash_off, ty: t.ty, subvol: t.subvol, name }.encode()?;
+        btree::update(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_SEQ_KEY, f.seq), &by_seq)?;
         if !f.subvol {
             self.remove_inode_ref(f.ino, dir, name)?;
         }

@@ -448,6 +448,38 @@ impl InodeItem {
     }
 }
 
+/// The encoded bytes of an item that holds a name (`DirEntry`, `NameRef`):
+/// a header of at most `DIR_ENTRY_HEADER` bytes, then 1..=`NAME_MAX` name
+/// bytes, kept on the stack.
+pub struct NameItem {
+    bytes: [u8; DIR_ENTRY_HEADER + NAME_MAX],
+    len: usize,
+}
+
+impl NameItem {
+    /// An empty item for `name`; `NameTooLong` for an empty or too long one.
+    fn for_name(name: &[u8]) -> Result<Self> {
+        if name.is_empty() || name.len() > NAME_MAX {
+            return Err(Error::NameTooLong);
+        }
+        Ok(NameItem { bytes: [0; DIR_ENTRY_HEADER + NAME_MAX], len: 0 })
+    }
+
+    /// Appends `b`; the encoders stay within the header and name sizes.
+    fn put(&mut self, b: &[u8]) {
+        let end = self.len + b.len();
+        self.bytes[self.len..end].copy_from_slice(b);
+        self.len = end;
+    }
+}
+
+impl core::ops::Deref for NameItem {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 /// A directory entry, the value of both `DIR_HASH` and `DIR_SEQ` items.
 ///
 /// | offset | size | field |
@@ -484,18 +516,15 @@ impl<'a> DirEntry<'a> {
         DirEntry { ino, other, ty, subvol: false, name }
     }
 
-    /// Encodes into `out` (cleared first).
-    pub fn encode(&self, out: &mut crate::mem::TryVec<u8>) -> Result<()> {
-        if self.name.is_empty() || self.name.len() > NAME_MAX {
-            return Err(Error::NameTooLong);
-        }
-        out.clear();
-        out.try_extend_from_slice(&self.ino.to_le_bytes())?;
-        out.try_extend_from_slice(&self.other.to_le_bytes())?;
-        out.try_push(self.ty.dt())?;
-        out.try_push(if self.subvol { DIR_ENTRY_SUBVOL } else { 0 })?;
-        out.try_push(self.name.len() as u8)?;
-        out.try_extend_from_slice(self.name)
+    /// The item's bytes, built on the stack: entries are written on every
+    /// create, and a heap buffer per item showed up in profiles.
+    pub fn encode(&self) -> Result<NameItem> {
+        let mut out = NameItem::for_name(self.name)?;
+        out.put(&self.ino.to_le_bytes());
+        out.put(&self.other.to_le_bytes());
+        out.put(&[self.ty.dt(), if self.subvol { DIR_ENTRY_SUBVOL } else { 0 }, self.name.len() as u8]);
+        out.put(self.name);
+        Ok(out)
     }
 
     /// Decodes a directory entry item.
@@ -544,16 +573,14 @@ pub struct NameRef<'a> {
 pub const NAME_REF_HEADER: usize = 17;
 
 impl<'a> NameRef<'a> {
-    /// Encodes into `out` (cleared first).
-    pub fn encode(&self, out: &mut crate::mem::TryVec<u8>) -> Result<()> {
-        if self.name.is_empty() || self.name.len() > NAME_MAX {
-            return Err(Error::NameTooLong);
-        }
-        out.clear();
-        out.try_extend_from_slice(&self.dir.to_le_bytes())?;
-        out.try_extend_from_slice(&self.seq.to_le_bytes())?;
-        out.try_push(self.name.len() as u8)?;
-        out.try_extend_from_slice(self.name)
+    /// The item's bytes, built on the stack (see `DirEntry::encode`).
+    pub fn encode(&self) -> Result<NameItem> {
+        let mut out = NameItem::for_name(self.name)?;
+        out.put(&self.dir.to_le_bytes());
+        out.put(&self.seq.to_le_bytes());
+        out.put(&[self.name.len() as u8]);
+        out.put(self.name);
+        Ok(out)
     }
 
     /// Decodes a name reference.
@@ -1083,11 +1110,11 @@ mod tests {
 
     #[test]
     fn dir_entry_rejects_garbage() {
-        let mut v = crate::mem::TryVec::new();
-        DirEntry::inode(300, 2, FileType::Regular, b"abc").encode(&mut v).unwrap();
+        let v = DirEntry::inode(300, 2, FileType::Regular, b"abc").encode().unwrap();
+        assert_eq!(v.len(), DIR_ENTRY_HEADER + 3);
         assert_eq!(DirEntry::decode(&v).unwrap().name, b"abc");
         assert!(DirEntry::decode(&v[..v.len() - 1]).is_err());
-        let mut bad = v.try_clone().unwrap();
+        let mut bad = v.to_vec();
         bad[16] = 99;
         assert!(DirEntry::decode(&bad).is_err());
         assert!(DirEntry::decode(&[]).is_err());
@@ -1142,20 +1169,21 @@ mod tests {
 
     #[test]
     fn name_refs_and_subvolume_entries() {
-        let mut v = crate::mem::TryVec::new();
-        NameRef { dir: 256, seq: 9, name: b"abc" }.encode(&mut v).unwrap();
+        let v = NameRef { dir: 256, seq: 9, name: b"abc" }.encode().unwrap();
+        assert_eq!(v.len(), NAME_REF_HEADER + 3);
         assert_eq!(NameRef::decode(&v).unwrap(), NameRef { dir: 256, seq: 9, name: b"abc" });
         assert!(NameRef::decode(&v[..v.len() - 1]).is_err());
-        assert!(NameRef { dir: 1, seq: 2, name: b"" }.encode(&mut v).is_err());
+        assert!(NameRef { dir: 1, seq: 2, name: b"" }.encode().is_err());
+        assert!(NameRef { dir: 1, seq: 2, name: &[b'n'; NAME_MAX + 1] }.encode().is_err());
+        let longest = DirEntry::inode(300, 2, FileType::Regular, &[b'n'; NAME_MAX]).encode().unwrap();
+        assert_eq!(DirEntry::decode(&longest).unwrap().name.len(), NAME_MAX);
         assert_ne!(NameRef::hash(256, b"a"), NameRef::hash(257, b"a"));
         let e = DirEntry { ino: 300, other: 2, ty: FileType::Dir, subvol: true, name: b"sv" };
-        e.encode(&mut v).unwrap();
+        let mut v = e.encode().unwrap().to_vec();
         assert_eq!(DirEntry::decode(&v).unwrap(), e);
         v[17] = 2;
         assert!(DirEntry::decode(&v).is_err());
-        DirEntry { ino: 5, ..e }.encode(&mut v).unwrap();
-        assert!(DirEntry::decode(&v).is_err(), "a subvolume entry names a subvolume tree id");
-        DirEntry { ty: FileType::Regular, ..e }.encode(&mut v).unwrap();
-        assert!(DirEntry::decode(&v).is_err());
+        assert!(DirEntry::decode(&DirEntry { ino: 5, ..e }.encode().unwrap()).is_err(), "a subvolume entry names a subvolume tree id");
+        assert!(DirEntry::decode(&DirEntry { ty: FileType::Regular, ..e }.encode().unwrap()).is_err());
     }
 }

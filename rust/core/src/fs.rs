@@ -420,11 +420,9 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     pub(crate) fn read_inode(&mut self, ino: u64) -> Result<InodeItem> {
-        let mut buf = TryVec::new();
-        if !btree::get_into(&mut self.s, &self.sv.root, &inode_key(ino), &mut buf)? {
-            return Err(Error::NotFound);
-        }
-        InodeItem::decode_bounded(&buf, &self.s.bounds()).at_ino(ino)
+        let bounds = self.s.bounds();
+        let item = btree::get_with(&mut self.s, &self.sv.root, &inode_key(ino), |b| InodeItem::decode_bounded(b, &bounds));
+        item.at_ino(ino)?.ok_or(Error::NotFound)
     }
 
     /// `read_inode` for calls that only read, which also see the stand-in

@@ -262,8 +262,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// the entry, then `ROOT_REF` and `ROOT_BACKREF` with its sequence number.
     fn link_subvolume(&mut self, child: SubvolId, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
         let seq = self.add_entry(dir, name, crate::dir::Target { ino: child.0, ty: FileType::Dir, subvol: true }, now)?;
-        let mut buf = crate::mem::TryVec::new();
-        NameRef { dir, seq, name }.encode(&mut buf)?;
+        let buf = NameRef { dir, seq, name }.encode()?;
         let parent = self.sv.id.0;
         self.root_tree_insert(&Key::new(parent, ROOT_REF_KEY, child.0), &buf)?;
         self.root_tree_insert(&Key::new(child.0, ROOT_BACKREF_KEY, parent), &buf)
@@ -272,8 +271,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// A subvolume entry was renamed within the active subvolume: its root
     /// ref and backref follow.
     pub(crate) fn move_root_ref(&mut self, child: SubvolId, dir: u64, seq: u64, name: &[u8]) -> Result<()> {
-        let mut buf = crate::mem::TryVec::new();
-        NameRef { dir, seq, name }.encode(&mut buf)?;
+        let buf = NameRef { dir, seq, name }.encode()?;
         let parent = self.sv.id.0;
         let mut rt = self.s.root_tree;
         btree::update(&mut self.s, &mut rt, &Key::new(parent, ROOT_REF_KEY, child.0), &buf)?;

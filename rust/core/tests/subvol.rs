@@ -304,8 +304,7 @@ fn back_references_name_every_link() {
     assert_check_clean(&mut fs, "back-reference repaired");
     assert_eq!(names(&mut fs), vec![(root, b"e".to_vec()), (root, b"g".to_vec())]);
     // A back-reference with no entry goes.
-    let mut v = ferrofs_core::mem::TryVec::new();
-    NameRef { dir: d, seq: 999, name: b"ghost" }.encode(&mut v).unwrap();
+    let v = NameRef { dir: d, seq: 999, name: b"ghost" }.encode().unwrap();
     {
         let (s, t) = fs.raw_fs_tree();
         ferrofs_core::btree::insert(s, t, &Key::new(f, INODE_REF_KEY, NameRef::hash(d, b"ghost")), &v).unwrap();

@@ -10,7 +10,6 @@ use ferrofs_core::device::BlockDevice;
 use ferrofs_core::error::{Error, Result};
 use ferrofs_core::format::*;
 use ferrofs_core::fs::{Filesystem, SetAttr};
-use ferrofs_core::mem::TryVec;
 use ferrofs_core::mkfs::{self, MkfsOptions};
 use ferrofs_core::superblock::SUPERBLOCK_SIZE;
 use std::collections::BTreeMap;
@@ -173,8 +172,7 @@ pub fn decode_item(key: &Key, d: &[u8]) {
         }
         DIR_HASH_KEY | DIR_SEQ_KEY => {
             if let Ok(e) = DirEntry::decode(d) {
-                let mut v = TryVec::new();
-                e.encode(&mut v).expect("encoding a decoded entry");
+                let v = e.encode().expect("encoding a decoded entry");
                 assert_eq!(DirEntry::decode(&v), Ok(e));
                 assert_eq!(&v[..], d);
             }
@@ -192,8 +190,7 @@ pub fn decode_item(key: &Key, d: &[u8]) {
         }
         INODE_REF_KEY | ROOT_REF_KEY | ROOT_BACKREF_KEY => {
             if let Ok(n) = NameRef::decode(d) {
-                let mut v = TryVec::new();
-                n.encode(&mut v).expect("encoding a decoded name reference");
+                let v = n.encode().expect("encoding a decoded name reference");
                 assert_eq!(&v[..], d);
                 let _ = NameRef::hash(n.dir, n.name);
             }
