@@ -442,6 +442,7 @@ fn create(file: &File, arg: u64, what: Create) -> Result {
         dir.super_block().sync();
     }
     let id = create_locked(file, dir, name, source_subvol, args.flags & SUBVOL_RDONLY != 0)?;
+    commit_change(dir)?;
     copy_out(arg + offset_of!(VolArgs, subvolid) as u64, &id.0)
 }
 
@@ -489,8 +490,16 @@ fn delete(file: &File, arg: u64) -> Result {
     // clean and the busy check can evict the unused ones.
     dir.super_block().sync();
     delete_locked(file, dir, name)?;
+    commit_change(dir)?;
     dir.info().kick_drops();
     Ok(())
+}
+
+/// Commits a subvolume change the ioctl just made, so it is durable when
+/// the call returns (as btrfs's subvolume ioctls are): one commit, which
+/// is all a snapshot costs once the page cache is written back.
+fn commit_change(dir: &INode) -> Result {
+    Ok(dir.info().with_core(|fs| fs.commit())?)
 }
 
 /// delete's part under the directory lock and the subvolume root's.
@@ -571,7 +580,8 @@ fn set_flags(file: &File, arg: u64) -> Result {
     if let Ok(now_ro) = inode.with_core(|fs, id| fs.subvolume_read_only(id)) {
         sv.set_read_only(now_ro);
     }
-    Ok(r?)
+    r?;
+    commit_change(inode)
 }
 
 /// The uAPI form of a subvolume's description.

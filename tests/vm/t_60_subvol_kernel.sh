@@ -246,3 +246,22 @@ check_is mount-subvolid-bad EINVAL mount_errno "$DEV1" /tmp/mnt2 ferrofs subvoli
 check_is mount-subvol-and-id-differ EINVAL mount_errno "$DEV1" /tmp/mnt2 ferrofs "subvol=/snap1,subvolid=$id1"
 check nothing-mounted-after-bad-options sh -c '! grep -q " /tmp/mnt2 " /proc/mounts'
 check fsck-clean fsck.ferrofs -n "$DEV1"
+
+# Durable on return: each subvolume ioctl commits before it returns, so a
+# shutdown that writes nothing more (xfs_io shutdown, no log flush) keeps
+# what they did.
+mount -t ferrofs "$DEV1" "$MNT" || { fail durable-mount; exit 0; }
+echo kept > "$MNT/sv1/kept"
+check_ok durable-snap $SV snap "$MNT/sv1" "$MNT" durable-snap ro
+check_ok durable-create $SV create "$MNT" durable-sv
+check_ok durable-delete $SV delete "$MNT" snap1
+check_ok durable-setflags $SV setflags "$MNT/durable-sv" 1
+check shutdown-after-subvol-ioctls xfs_io -x -c shutdown "$MNT"
+umount "$MNT"
+mount -t ferrofs "$DEV1" "$MNT" || { fail durable-remount; exit 0; }
+check durable-snapshot-content test "$(cat "$MNT/durable-snap/kept")" = kept
+check_is durable-snapshot-read-only "OK 1" $SV getflags "$MNT/durable-snap"
+check_is durable-created-read-only "OK 1" $SV getflags "$MNT/durable-sv"
+check durable-delete-gone test ! -e "$MNT/snap1"
+umount "$MNT"
+check fsck-clean-after-shutdown fsck.ferrofs -n "$DEV1"
