@@ -255,13 +255,13 @@ echo kept > "$MNT/sv1/kept"
 check_ok durable-snap $SV snap "$MNT/sv1" "$MNT" durable-snap ro
 check_ok durable-create $SV create "$MNT" durable-sv
 check_ok durable-delete $SV delete "$MNT" snap1
-check_ok durable-setflags $SV setflags "$MNT/durable-sv" 1
+check_ok durable-setflags $SV setflags "$MNT/durable-sv" 2
 check shutdown-after-subvol-ioctls xfs_io -x -c shutdown "$MNT"
 umount "$MNT"
 mount -t ferrofs "$DEV1" "$MNT" || { fail durable-remount; exit 0; }
 check durable-snapshot-content test "$(cat "$MNT/durable-snap/kept")" = kept
-check_is durable-snapshot-read-only "OK 1" $SV getflags "$MNT/durable-snap"
-check_is durable-created-read-only "OK 1" $SV getflags "$MNT/durable-sv"
+check_is durable-snapshot-read-only "OK 2" $SV getflags "$MNT/durable-snap"
+check_is durable-created-read-only "OK 2" $SV getflags "$MNT/durable-sv"
 check durable-delete-gone test ! -e "$MNT/snap1"
 umount "$MNT"
 check fsck-clean-after-shutdown fsck.ferrofs -n "$DEV1"

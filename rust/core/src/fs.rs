@@ -579,6 +579,7 @@ impl<D: BlockDevice> Filesystem<D> {
     pub fn unmount(mut self) -> Result<D> {
         if !self.opts.read_only && self.s.aborted.is_none() {
             self.commit()?;
+            self.s.flush_superblock_copy()?;
         }
         Ok(self.s.dev)
     }

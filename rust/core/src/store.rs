@@ -103,6 +103,9 @@ pub struct Store<D: BlockDevice> {
     clean: usize,
     dirty: usize,
     mod_seq: u64,
+    /// The last commit's superblock copy 1 awaits a flush (see
+    /// `superblock::write_superblock`).
+    copy1_unflushed: bool,
 }
 
 fn ptr_of(r: &TreeRoot) -> TreePointer {
@@ -167,6 +170,7 @@ impl<D: BlockDevice> Store<D> {
             clean: 0,
             dirty: 0,
             mod_seq: 0,
+            copy1_unflushed: false,
         })
     }
 
@@ -422,6 +426,17 @@ impl<D: BlockDevice> Store<D> {
         r
     }
 
+    /// Makes the last commit's lazily written superblock copy 1 durable,
+    /// so both copies match on the device (at unmount).
+    pub fn flush_superblock_copy(&mut self) -> Result<()> {
+        if self.copy1_unflushed {
+            self.dev.flush()?;
+            self.stats.flushes += 1;
+            self.copy1_unflushed = false;
+        }
+        Ok(())
+    }
+
     fn commit_inner(&mut self) -> Result<()> {
         self.apply_refs()?;
         let mut sb = self.sb.clone();
@@ -445,7 +460,9 @@ impl<D: BlockDevice> Store<D> {
         self.clean = self.cache.len();
         self.dev.flush()?;
         self.stats.flushes += 1;
+        self.copy1_unflushed = false;
         superblock::write_superblock(&mut self.dev, &sb)?;
+        self.copy1_unflushed = true;
         self.stats.meta_writes += written;
         self.stats.commits += 1;
         self.stats.commit_bytes += written * bs + 2 * superblock::SUPERBLOCK_SIZE as u64;

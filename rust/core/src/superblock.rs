@@ -445,13 +445,21 @@ pub fn read_superblock(dev: &mut dyn BlockDevice) -> Result<Superblock> {
     }
 }
 
-/// Writes both copies, each forced to media; the caller has flushed
-/// everything the superblock points at before.
+/// Writes both copies; the caller has flushed everything the superblock
+/// points at before. Copy 0 is forced to media (FUA): the commit is durable
+/// when this returns. Copy 1 is written plainly and becomes durable with
+/// the next flush, which the next commit issues before it touches copy 0
+/// again. So at any instant one copy is valid and names a tree whose blocks
+/// are all durable and unreused: copy 0 unless a crash tore it mid-write,
+/// and then copy 1, the previous commit (its blocks freed since are pinned
+/// until the commit being written completes). A commit costs two flushes,
+/// not three, on a device without FUA, where each FUA write is a write and
+/// a flush.
 pub fn write_superblock(dev: &mut dyn BlockDevice, sb: &Superblock) -> Result<()> {
     let mut buf = TryVec::try_from_elem(0u8, SUPERBLOCK_SIZE)?;
-    for &off in &SUPERBLOCK_OFFSETS {
+    for (copy, &off) in SUPERBLOCK_OFFSETS.iter().enumerate() {
         sb.encode(off, &mut buf);
-        dev.write(off, &buf, true)?;
+        dev.write(off, &buf, copy == 0)?;
     }
     Ok(())
 }

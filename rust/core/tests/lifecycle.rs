@@ -8,6 +8,7 @@ use ferrofs_core::subvol::SubvolId;
 const SV: SubvolId = SubvolId::DEFAULT;
 use common::*;
 use ferrofs_core::btree;
+use ferrofs_core::device::BlockDevice;
 use ferrofs_core::error::Error;
 use ferrofs_core::format::{Key, ORPHAN_KEY, ORPHAN_OBJECTID};
 use ferrofs_core::fs::{Filesystem, MountOptions};
@@ -224,4 +225,53 @@ fn abort_stops_every_write_to_the_device() {
     let mut fs = mount(dev);
     assert_eq!(visible(&mut fs), committed);
     assert_check_clean(&mut fs, "after abort, unflushed writes kept");
+}
+
+/// A commit flushes twice: once before superblock copy 0 (FUA, a write and
+/// a flush on a device without FUA) and none for copy 1, which the next
+/// commit's first flush makes durable. When a crash tears copy 0 in the
+/// middle of a commit, copy 1 then holds the commit before it, whole.
+#[test]
+fn commit_flushes_twice_and_copy1_covers_a_torn_copy0() {
+    const STEPS: usize = 3;
+    // The workload up to the start of commit `upto`, then that commit.
+    let run = |upto: usize, cut: Option<u64>| {
+        let mut fs = mount(fresh(16 << 20));
+        let root = fs.root_ino();
+        let mut states = Vec::new();
+        for i in 0..upto {
+            let f = fs.create(SV, root, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+            fs.write(SV, f, 0, &[i as u8; 5000], ts(1)).unwrap();
+            if i + 1 == upto {
+                fs.device().cut_after = cut;
+            }
+            let before = (fs.device().flushes, fs.device().fua_writes);
+            if fs.commit().is_err() {
+                break;
+            }
+            assert_eq!(
+                (fs.device().flushes - before.0, fs.device().fua_writes - before.1),
+                (1, 1),
+                "one flush and one FUA write (copy 0) per commit"
+            );
+            states.push(visible(&mut mount(fs.device().crash_drop_all())));
+        }
+        (fs, states)
+    };
+    let (mut fs, states) = run(STEPS, None);
+    // The last commit's copy 1 is the last write; copy 0 the one before.
+    let total = fs.device().writes;
+    let dev = fs.unmount().unwrap();
+    assert_eq!(visible(&mut mount(dev.crash_drop_all())), states[STEPS - 1]);
+    // Power cut as copy 0 of the last commit is written, which tears it.
+    let (mut fs, _) = run(STEPS, Some(total - 2));
+    let mut image = fs.device().crash_drop_all();
+    let off = ferrofs_core::superblock::SUPERBLOCK_OFFSETS[0];
+    let mut torn = vec![0u8; ferrofs_core::superblock::SUPERBLOCK_SIZE];
+    image.read(off, &mut torn).unwrap();
+    torn[100..200].fill(0xa5);
+    image.write(off, &torn, true).unwrap();
+    let mut fs = mount(image);
+    assert_eq!(visible(&mut fs), states[STEPS - 2], "copy 1 holds the commit before the torn one");
+    assert_check_clean(&mut fs, "mounted from copy 1");
 }
