@@ -275,6 +275,9 @@ pub struct Filesystem<D: BlockDevice> {
     pub(crate) sv: Subvolume,
     /// The other subvolumes opened since mount.
     pub(crate) parked: TryVec<Subvolume>,
+    /// Inodes of the live subvolumes not opened since mount, as their root
+    /// items say (statfs counts these with the open ones').
+    pub(crate) unopened_inodes: u64,
     pub(crate) opts: MountOptions,
     pub(crate) global_reserve: u64,
     /// `mod_seq` when the running operation began changing trees.
@@ -320,7 +323,9 @@ impl<D: BlockDevice> Filesystem<D> {
         s.load_free_space()?;
         let sv = Subvolume::load(&mut s, SubvolId::DEFAULT, opts.tolerate_bad_counters)?.ok_or(Error::corrupt("no default subvolume"))?;
         let total = s.sb.total_blocks;
-        let mut fs = Filesystem { s, sv, parked: TryVec::new(), opts, global_reserve: (total / 64).clamp(24, 4096), op_seq: 0 };
+        let mut fs =
+            Filesystem { s, sv, parked: TryVec::new(), unopened_inodes: 0, opts, global_reserve: (total / 64).clamp(24, 4096), op_seq: 0 };
+        fs.unopened_inodes = fs.count_unopened_inodes()?;
         let root_attr = fs.getattr(SubvolId::DEFAULT, ROOT_DIR_INO).map_err(|e| match e {
             Error::NotFound => Error::corrupt("root directory's inode is missing"),
             e => e,
@@ -361,6 +366,7 @@ impl<D: BlockDevice> Filesystem<D> {
             s,
             sv,
             parked: TryVec::new(),
+            unopened_inodes: 0,
             opts: MountOptions::default(),
             global_reserve: (total / 64).clamp(24, 4096),
             op_seq: 0,

@@ -104,7 +104,10 @@ impl<D: BlockDevice> Filesystem<D> {
             Some(i) => self.parked.remove(i),
             None => {
                 self.parked.try_reserve(1)?;
-                Subvolume::load(&mut self.s, id, self.opts.tolerate_bad_counters)?.ok_or(Error::NotFound)?
+                let sv = Subvolume::load(&mut self.s, id, self.opts.tolerate_bad_counters)?.ok_or(Error::NotFound)?;
+                // Counted as open from here on.
+                self.unopened_inodes = self.unopened_inodes.saturating_sub(sv.stored.inode_count);
+                sv
             }
         };
         let prev = core::mem::replace(&mut self.sv, next);
@@ -117,9 +120,30 @@ impl<D: BlockDevice> Filesystem<D> {
         core::iter::once(&self.sv).chain(self.parked.iter()).find(|p| p.id == id)
     }
 
-    /// Inodes in the subvolumes opened since mount (for statfs).
+    /// Inodes in all live subvolumes (for statfs): the open ones as they
+    /// are now, the others as committed.
     pub(crate) fn inode_count(&self) -> u64 {
-        core::iter::once(&self.sv).chain(self.parked.iter()).fold(0u64, |n, p| n.saturating_add(p.item.inode_count))
+        let open = core::iter::once(&self.sv).chain(self.parked.iter());
+        open.fold(self.unopened_inodes, |n, p| n.saturating_add(p.item.inode_count))
+    }
+
+    /// Sums the inode counts of the live subvolumes' root items, but for
+    /// the open ones (at mount: the default subvolume). One pass over the
+    /// root items, which the root tree keeps together.
+    pub(crate) fn count_unopened_inodes(&mut self) -> Result<u64> {
+        let rt = self.s.root_tree;
+        let mut c = btree::Cursor::new(Key::default(), btree::Dir::Forward);
+        let mut n = 0u64;
+        while let Some((k, d)) = c.next(&mut self.s, &rt)? {
+            if k.ty != ROOT_ITEM_KEY {
+                continue;
+            }
+            let item = RootItem::decode(d)?;
+            if !item.is_dead() && self.open_subvol(SubvolId(k.objectid)).is_none() {
+                n = n.saturating_add(item.inode_count);
+            }
+        }
+        Ok(n)
     }
 
     /// Writes back every root item the running transaction changed (at

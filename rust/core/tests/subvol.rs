@@ -442,3 +442,33 @@ fn orphans_of_every_subvolume_are_reclaimed_at_mount() {
     assert!(free_blocks(&mut fs) >= with_orphan + 100);
     assert_eq!(fs.evict(ro, f), Ok(()), "evict in a deleted subvolume");
 }
+
+/// statfs counts the inodes of every live subvolume, also of those not
+/// opened since mount, and stops counting a deleted one.
+#[test]
+fn statfs_counts_inodes_of_every_subvolume() {
+    let mut fs = mount(fresh(64 << 20));
+    let root = fs.root_ino();
+    let used = |fs: &Filesystem<SimDev>| fs.statfs().files - fs.statfs().free_files;
+    let base = used(&fs);
+    let a = fs.create_subvolume(SV, root, b"a", [1; 16], 0, 0, ts(1)).unwrap();
+    let b = fs.create_subvolume(SV, root, b"b", [2; 16], 0, 0, ts(1)).unwrap();
+    for (sv, n) in [(a, 5), (b, 3)] {
+        for i in 0..n {
+            fs.create(sv, ROOT_DIR_INO, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(2)).unwrap();
+        }
+    }
+    // Two root directories and eight files.
+    assert_eq!(used(&fs), base + 10);
+    let _snap = fs.snapshot(a, SV, root, b"snap-a", true, [3; 16], ts(3)).unwrap();
+    assert_eq!(used(&fs), base + 16, "a snapshot's inodes count too");
+    // After a remount only the default subvolume is open.
+    let mut fs = mount(fs.unmount().unwrap());
+    assert_eq!(used(&fs), base + 16);
+    fs.create(b, ROOT_DIR_INO, b"more", 0o644, 0, 0, 0, ts(4)).unwrap();
+    assert_eq!(used(&fs), base + 17, "an opened subvolume is counted once");
+    fs.delete_subvolume(SV, root, b"a", ts(5)).unwrap();
+    assert_eq!(used(&fs), base + 11);
+    let fs = mount(fs.unmount().unwrap());
+    assert_eq!(used(&fs), base + 11);
+}
