@@ -75,6 +75,10 @@ mod subvol;
 mod superblock;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/uapi.rs"]
+mod uapi;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/xattr.rs"]
 mod xattr;
 

@@ -3,7 +3,8 @@
 //! of fstests) and the subvolume calls of
 //! [`include/uapi/linux/ferrofs.h`] (create, snapshot, delete, flags, info,
 //! list). The inode-flag ioctls come through the VFS's fileattr operations
-//! instead.
+//! instead. The subvolume calls' structures and numbers are `crate::uapi`,
+//! the one Rust definition of that header, which the tools use too.
 //!
 //! Each callback only turns its argument into typed values; user memory is
 //! reached only through the user-copy helpers, never under the core lock.
@@ -26,8 +27,9 @@ use super::inode::{INode, Locked};
 use super::types::{from_result, Dentry, File};
 use super::{namei, now};
 use crate::error::Error as CoreError;
-use crate::format::{NAME_MAX, ROOT_DIR_INO, S_IFDIR};
+use crate::format::{ROOT_DIR_INO, S_IFDIR};
 use crate::subvol::{SubvolId, SubvolInfo};
+use crate::uapi::{self, SubvolList, VolArgs, LIST_MORE, SUBVOL_NAME_MAX, SUBVOL_RDONLY};
 use core::mem::{offset_of, size_of, MaybeUninit};
 use core::ptr::NonNull;
 use kernel::ffi::{c_long, c_uint, c_ulong};
@@ -74,13 +76,13 @@ pub(crate) unsafe extern "C" fn ioctl(file: *mut b::file, cmd: c_uint, arg: c_ul
     from_result(|| {
         match cmd {
             FS_IOC_SHUTDOWN => shutdown(file, arg as c_ulong)?,
-            FERROFS_IOC_SUBVOL_CREATE => create(file, arg, Create::Subvolume)?,
-            FERROFS_IOC_SNAP_CREATE => create(file, arg, Create::Snapshot)?,
-            FERROFS_IOC_SUBVOL_DELETE => delete(file, arg)?,
-            FERROFS_IOC_SUBVOL_GETFLAGS => get_flags(file, arg)?,
-            FERROFS_IOC_SUBVOL_SETFLAGS => set_flags(file, arg)?,
-            FERROFS_IOC_GET_SUBVOL_INFO => subvol_info(file, arg)?,
-            FERROFS_IOC_LIST_SUBVOLS => list(file, arg)?,
+            uapi::IOC_SUBVOL_CREATE => create(file, arg, Create::Subvolume)?,
+            uapi::IOC_SNAP_CREATE => create(file, arg, Create::Snapshot)?,
+            uapi::IOC_SUBVOL_DELETE => delete(file, arg)?,
+            uapi::IOC_SUBVOL_GETFLAGS => get_flags(file, arg)?,
+            uapi::IOC_SUBVOL_SETFLAGS => set_flags(file, arg)?,
+            uapi::IOC_GET_SUBVOL_INFO => subvol_info(file, arg)?,
+            uapi::IOC_LIST_SUBVOLS => list(file, arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0isize)
@@ -135,87 +137,6 @@ fn stop(info: &FsInfo, mode: Shutdown) {
     });
 }
 
-/// `_IOC(dir, FERROFS_IOCTL_MAGIC, nr, size)` (asm-generic/ioctl.h).
-const fn ferrofs_ioc(dir: u32, nr: u32, size: usize) -> c_uint {
-    (dir << 30) | ((size as u32) << 16) | ((FERROFS_IOCTL_MAGIC as u32) << 8) | nr
-}
-const FERROFS_IOCTL_MAGIC: u8 = 0xf5;
-const IOC_WRITE: u32 = 1;
-const IOC_READ: u32 = 2;
-
-pub(crate) const FERROFS_IOC_SUBVOL_CREATE: c_uint = ferrofs_ioc(IOC_READ | IOC_WRITE, 1, size_of::<VolArgs>());
-pub(crate) const FERROFS_IOC_SNAP_CREATE: c_uint = ferrofs_ioc(IOC_READ | IOC_WRITE, 2, size_of::<VolArgs>());
-pub(crate) const FERROFS_IOC_SUBVOL_DELETE: c_uint = ferrofs_ioc(IOC_WRITE, 3, size_of::<VolArgs>());
-pub(crate) const FERROFS_IOC_SUBVOL_GETFLAGS: c_uint = ferrofs_ioc(IOC_READ, 4, size_of::<u64>());
-pub(crate) const FERROFS_IOC_SUBVOL_SETFLAGS: c_uint = ferrofs_ioc(IOC_WRITE, 5, size_of::<u64>());
-pub(crate) const FERROFS_IOC_GET_SUBVOL_INFO: c_uint = ferrofs_ioc(IOC_READ, 6, size_of::<SubvolInfoOut>());
-pub(crate) const FERROFS_IOC_LIST_SUBVOLS: c_uint = ferrofs_ioc(IOC_READ | IOC_WRITE, 7, size_of::<ListArgs>());
-
-/// `FERROFS_SUBVOL_RDONLY`: the uAPI's read-only flag.
-pub(crate) const SUBVOL_RDONLY: u64 = 1 << 1;
-/// `FERROFS_LIST_MORE`.
-const LIST_MORE: u32 = 1;
-
-/// `struct ferrofs_ioctl_vol_args`.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct VolArgs {
-    fd: i64,
-    flags: u64,
-    subvolid: u64,
-    reserved: [u64; 5],
-    name: [u8; NAME_MAX + 1],
-}
-
-/// `struct ferrofs_ioctl_timespec`.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct IoctlTimespec {
-    sec: i64,
-    nsec: u32,
-    reserved: u32,
-}
-
-/// `struct ferrofs_ioctl_subvol_info`.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct SubvolInfoOut {
-    subvolid: u64,
-    parent_id: u64,
-    dirid: u64,
-    flags: u64,
-    generation: u64,
-    ctransid: u64,
-    otransid: u64,
-    stransid: u64,
-    rtransid: u64,
-    uuid: [u8; 16],
-    parent_uuid: [u8; 16],
-    received_uuid: [u8; 16],
-    ctime: IoctlTimespec,
-    otime: IoctlTimespec,
-    stime: IoctlTimespec,
-    rtime: IoctlTimespec,
-    reserved: [u64; 8],
-    name: [u8; NAME_MAX + 1],
-}
-
-/// `struct ferrofs_ioctl_subvol_list`.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct ListArgs {
-    start_id: u64,
-    count: u32,
-    flags: u32,
-    entries: u64,
-    reserved: [u64; 4],
-}
-
-// The sizes the header gives (and the ioctl numbers encode).
-const _: () = assert!(size_of::<VolArgs>() == 320);
-const _: () = assert!(size_of::<SubvolInfoOut>() == 504);
-const _: () = assert!(size_of::<ListArgs>() == 56);
-
 /// Plain data copied to and from user memory.
 ///
 /// # Safety
@@ -225,12 +146,12 @@ const _: () = assert!(size_of::<ListArgs>() == 56);
 /// nothing).
 unsafe trait UserData: Copy {}
 // SAFETY: integers and integer arrays, laid out without padding (the size
-// asserts above match the sums of the fields).
+// asserts in `crate::uapi` match the sums of the fields).
 unsafe impl UserData for VolArgs {}
 // SAFETY: as above.
-unsafe impl UserData for SubvolInfoOut {}
+unsafe impl UserData for uapi::SubvolInfo {}
 // SAFETY: as above.
-unsafe impl UserData for ListArgs {}
+unsafe impl UserData for SubvolList {}
 // SAFETY: an integer.
 unsafe impl UserData for u64 {}
 
@@ -263,7 +184,7 @@ fn copy_out<T: UserData>(addr: u64, v: &T) -> Result {
 
 /// The name of a create, snapshot or delete: NUL-terminated within the
 /// field, not empty, not "." or "..", no '/'.
-fn checked_name(raw: &[u8; NAME_MAX + 1]) -> Result<&[u8]> {
+fn checked_name(raw: &[u8; SUBVOL_NAME_MAX + 1]) -> Result<&[u8]> {
     let len = raw.iter().position(|&c| c == 0).ok_or(super::errno_of(CoreError::NameTooLong))?;
     let name = &raw[..len];
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
@@ -585,9 +506,9 @@ fn set_flags(file: &File, arg: u64) -> Result {
 }
 
 /// The uAPI form of a subvolume's description.
-fn info_out(i: &SubvolInfo) -> SubvolInfoOut {
-    let ts = |t: crate::format::Timespec| IoctlTimespec { sec: t.sec, nsec: t.nsec, reserved: 0 };
-    let mut out: SubvolInfoOut = zeroed();
+fn info_out(i: &SubvolInfo) -> uapi::SubvolInfo {
+    let ts = |t: crate::format::Timespec| uapi::Timespec { sec: t.sec, nsec: t.nsec, reserved: 0 };
+    let mut out = uapi::SubvolInfo::zeroed();
     out.subvolid = i.id.0;
     out.parent_id = i.parent;
     out.dirid = i.dir;
@@ -621,7 +542,7 @@ fn list(file: &File, arg: u64) -> Result {
     if !capable_sys_admin() {
         return Err(EPERM);
     }
-    let mut args: ListArgs = copy_in(arg)?;
+    let mut args: SubvolList = copy_in(arg)?;
     if args.reserved.iter().any(|&r| r != 0) || args.flags != 0 {
         return Err(EINVAL);
     }
@@ -631,7 +552,7 @@ fn list(file: &File, arg: u64) -> Result {
     let mut at = args.entries;
     for i in wanted.by_ref().take(args.count as usize) {
         copy_out(at, &info_out(i))?;
-        at = at.checked_add(size_of::<SubvolInfoOut>() as u64).ok_or(EFAULT)?;
+        at = at.checked_add(size_of::<uapi::SubvolInfo>() as u64).ok_or(EFAULT)?;
         written += 1;
     }
     args.count = written;

@@ -12,6 +12,8 @@
 //! `node` (block layout) -> `space` (in-memory free space, refcount queue)
 //! -> `store` (cache, CoW, commit) and `alloc` (allocation tree) -> `btree`
 //! -> `fs` (API, inodes) with `dir`, `file`, `xattr` -> `check`, `dump`.
+//! Beside them, `uapi`: the ioctl interface of `include/uapi/linux/ferrofs.h`,
+//! defined once for the kernel adapter and the tools.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -44,5 +46,6 @@ pub mod space;
 pub mod store;
 pub mod subvol;
 pub mod superblock;
+pub mod uapi;
 pub mod walk;
 pub mod xattr;

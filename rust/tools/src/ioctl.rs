@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The tools' only unsafe code: the ferrofs ioctls of `uapi.rs`, sent only
-//! to files that fstatfs has shown to be on ferrofs.
+//! The tools' only unsafe code: the ferrofs ioctls of `ferrofs_core::uapi`,
+//! sent only to files that fstatfs has shown to be on ferrofs.
 //!
 //! Why the check comes first: a request number means something only to the
 //! code that defined it. On another filesystem, or on a device node (whose
@@ -11,8 +11,8 @@
 #![expect(unsafe_code, reason = "this module is where the tools' unsafe code lives")]
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
-use crate::uapi::{self, SubvolInfo, SubvolList, VolArgs};
 use ferrofs_core::superblock::STATFS_MAGIC;
+use ferrofs_core::uapi::{self, SubvolInfo, SubvolList, VolArgs};
 use std::fmt;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
@@ -111,9 +111,10 @@ impl FerrofsFile {
     ///
     /// # Safety
     /// `request` must be the `FERROFS_IOC_*` number whose argument is a `T`
-    /// (`uapi.rs`, checked against the header by `tests/uapi_layout.rs`),
-    /// and any user pointer inside `arg` must point at memory the kernel may
-    /// write as that request describes, for the duration of the call.
+    /// (`ferrofs_core::uapi`, checked against the header by
+    /// `tests/uapi_layout.rs`), and any user pointer inside `arg` must point
+    /// at memory the kernel may write as that request describes, for the
+    /// duration of the call.
     unsafe fn ioctl<T>(&self, request: u32, arg: &mut T) -> io::Result<()> {
         // The request parameter is `unsigned long` in glibc and `int` in
         // musl (`libc::Ioctl`); `as` keeps the 32 bits either way.

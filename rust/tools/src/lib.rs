@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Shared pieces of the ferrofs tools: a block device over a file or block
 //! special file, small argument helpers, and the subvolume commands with the
-//! ioctl interface they use.
+//! ioctl calls they make (the interface itself is `ferrofs_core::uapi`).
 
 // Unsafe code is allowed in `ioctl` alone.
 #![deny(unsafe_code)]
 
 pub mod ioctl;
 pub mod subvolume;
-pub mod uapi;
 
 use ferrofs_core::device::BlockDevice;
 use ferrofs_core::error::{Error, Result};

@@ -21,9 +21,9 @@
 //! strerror(3)'s text as WHY when the kernel refused.
 
 use crate::ioctl::{FerrofsFile, Kind, OpenError};
-use crate::uapi::{self, SubvolInfo, Timespec};
 use crate::{format_uuid, strerror};
 use ferrofs_core::format::ROOT_DIR_INO;
+use ferrofs_core::uapi::{self, SubvolInfo, Timespec};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};

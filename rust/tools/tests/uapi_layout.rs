@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The Rust mirror of the ioctl interface (`src/uapi.rs`) against the
-//! header it mirrors: a C program compiled with the system `cc` against
+//! The Rust definition of the ioctl interface (`rust/core/src/uapi.rs`,
+//! shared by the tools and the kernel module) against the header it
+//! follows: a C program compiled with the system `cc` against
 //! `include/uapi/linux/ferrofs.h` prints the size and alignment of every
 //! structure, the offset and size of every field, every constant and every
 //! request number; the same lines are built from the Rust definitions, and
@@ -10,7 +11,7 @@
 //! header has each of them, and equal structure sizes leave no room for a
 //! field the Rust side lacks.
 
-use ferrofs_tools::uapi::{self, SubvolInfo, SubvolList, Timespec, VolArgs};
+use ferrofs_core::uapi::{self, SubvolInfo, SubvolList, Timespec, VolArgs};
 use std::fmt::Write as _;
 use std::mem::{align_of, offset_of, size_of};
 use std::path::{Path, PathBuf};
@@ -151,7 +152,7 @@ fn rust_definitions_match_the_header() {
     let from_c = String::from_utf8(run.stdout).unwrap();
     let from_rust = rust_report();
     for (c_line, rust_line) in from_c.lines().zip(from_rust.lines()) {
-        assert_eq!(rust_line, c_line, "src/uapi.rs differs from {}", header.display());
+        assert_eq!(rust_line, c_line, "rust/core/src/uapi.rs differs from {}", header.display());
     }
     assert_eq!(from_rust, from_c);
     let _ = std::fs::remove_dir_all(&dir);

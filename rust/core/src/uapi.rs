@@ -2,15 +2,20 @@
 //! The ferrofs ioctl interface on the Rust side: every structure, flag and
 //! request number of `include/uapi/linux/ferrofs.h`, field for field.
 //!
-//! The header is the contract; these definitions follow it and exist only
-//! here. `tests/uapi_layout.rs` compiles a C program against the header and
-//! compares every size, offset, constant and request number with this file.
-//! Names are the header's without the `ferrofs_ioctl_` / `FERROFS_` prefix;
-//! field names are the header's unchanged, so the two read side by side.
-//! `char` arrays are `u8` here: the bytes are what matters, and `char`'s
-//! signedness differs between architectures.
+//! The header is the contract; this file is its one Rust definition, used
+//! by the kernel adapter (`rust/vfs/ioctl.rs`) and by the tools
+//! (`ferrofs subvolume`), so the two cannot drift apart. The tools' test
+//! `rust/tools/tests/uapi_layout.rs` compiles a C program against the
+//! header and compares every size, offset, constant and request number with
+//! this file. Names are the header's without the `ferrofs_ioctl_` /
+//! `FERROFS_` prefix; field names are the header's unchanged, so the two
+//! read side by side. `char` arrays are `u8` here: the bytes are what
+//! matters, and `char`'s signedness differs between architectures.
+//!
+//! Plain data only: the user copies and the ioctl calls themselves are the
+//! kernel adapter's and the tools' (the core holds no unsafe code).
 
-use std::mem::size_of;
+use core::mem::size_of;
 
 /// `FERROFS_IOCTL_MAGIC`: the type byte of every ferrofs request number.
 pub const IOCTL_MAGIC: u8 = 0xf5;
@@ -98,6 +103,14 @@ pub struct SubvolList {
     /// Must be zero.
     pub reserved: [u64; 4],
 }
+
+// The sizes the header gives, which the request numbers encode: a field
+// added or resized here changes every number below, and the build stops.
+const _: () = assert!(size_of::<VolArgs>() == 320);
+const _: () = assert!(size_of::<SubvolInfo>() == 504);
+const _: () = assert!(size_of::<SubvolList>() == 56);
+// A subvolume's name is a directory entry of its parent.
+const _: () = assert!(SUBVOL_NAME_MAX == crate::format::NAME_MAX);
 
 impl VolArgs {
     /// Arguments with every field zero, as the header requires of the
