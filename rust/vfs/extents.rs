@@ -137,6 +137,12 @@ fn allocate(inode: &INode, mode: u32, offset: u64, len: u64) -> Result {
     // Held across the whole change, like a write.
     let inode = inode.lock();
     let ino = inode.ino();
+    let end = offset.saturating_add(len) as i64;
+    if !how.keeps_size() && end > inode.size() {
+        // A file grown by fallocate obeys RLIMIT_FSIZE as one grown by a
+        // write does, before anything is allocated.
+        inode.check_new_size(end)?;
+    }
     inode.write_back_all()?;
     if how != (Falloc::Allocate { keep_size: true }) && how != (Falloc::Allocate { keep_size: false }) {
         // Punched or zeroed bytes must not come back from the cache.
@@ -155,7 +161,6 @@ fn allocate(inode: &INode, mode: u32, offset: u64, len: u64) -> Result {
     // The core set the times; the size grows here (the page cache may hold
     // a larger one still).
     inode.refresh_fields(&attr, Fields { size: false, times: true, atime: false });
-    let end = offset.saturating_add(len) as i64;
     if !how.keeps_size() && end > inode.size() {
         inode.set_size(end);
     }

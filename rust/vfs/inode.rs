@@ -226,6 +226,15 @@ impl<'a> Locked<'a> {
         unsafe { (*self.as_ptr()).i_mode as u32 }
     }
 
+    /// Whether the file may grow to `size` bytes (inode_newsize_ok): EFBIG,
+    /// with SIGXFSZ to the caller, past its RLIMIT_FSIZE or the largest
+    /// file size, as for a write.
+    pub(crate) fn check_new_size(self, size: i64) -> kernel::error::Result {
+        // SAFETY: live inode whose i_rwsem is held (type invariant), as
+        // inode_newsize_ok expects of a size change.
+        kernel::error::to_result(unsafe { b::inode_newsize_ok(self.as_ptr(), size) })
+    }
+
     /// Sets i_size (i_size_write).
     pub(crate) fn set_size(self, size: i64) {
         // SAFETY: live inode whose i_rwsem is held (type invariant), as

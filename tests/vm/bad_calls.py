@@ -93,7 +93,8 @@ check("shutdown-unknown-flags-einval", e == errno.EINVAL, errno.errorcode.get(e,
 flag = ctypes.c_uint32(0xFFFFFFFF)
 e = ioctl_errno(fd, FS_IOC_SHUTDOWN, ctypes.addressof(flag))
 check("shutdown-all-flags-einval", e == errno.EINVAL, errno.errorcode.get(e, e))
-e = as_user(lambda: ioctl_errno(os.open(path, os.O_RDONLY), FS_IOC_SHUTDOWN, ctypes.addressof(ctypes.c_uint32(2))))
+nolog = ctypes.c_uint32(2)
+e = as_user(lambda: ioctl_errno(os.open(path, os.O_RDONLY), FS_IOC_SHUTDOWN, ctypes.addressof(nolog)))
 check("shutdown-unprivileged-eperm", e == errno.EPERM, errno.errorcode.get(e, e))
 
 # Unknown ioctl numbers.
@@ -136,6 +137,78 @@ check("fiemap-unknown-flags-ebadr", e == errno.EBADR, errno.errorcode.get(e, e))
 # copies out only as many as exist, each checked by access_ok.
 e, _ = fiemap(0, 2**64 - 1, 0, 2**30, 1)
 check("fiemap-oversized-count-no-crash", e in (0, errno.EFAULT, errno.EINVAL), errno.errorcode.get(e, e))
+
+# The subvolume ioctls (include/uapi/linux/ferrofs.h): bad pointers, bad
+# fields of struct ferrofs_ioctl_vol_args, unknown flags, unprivileged
+# callers. The mount's subvolumes and names stay as they were.
+SUBVOL_CREATE, SNAP_CREATE, SUBVOL_DELETE = 0xC140F501, 0xC140F502, 0x4140F503
+SUBVOL_GETFLAGS, SUBVOL_SETFLAGS, GET_SUBVOL_INFO, LIST_SUBVOLS = 0x8008F504, 0x4008F505, 0x81F8F506, 0xC038F507
+dfd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
+names_before = sorted(os.listdir(mnt))
+for req, name in ((SUBVOL_CREATE, "subvol-create"), (SNAP_CREATE, "snap-create"), (SUBVOL_DELETE, "subvol-delete"),
+                  (SUBVOL_GETFLAGS, "subvol-getflags"), (SUBVOL_SETFLAGS, "subvol-setflags"),
+                  (GET_SUBVOL_INFO, "get-subvol-info"), (LIST_SUBVOLS, "list-subvols")):
+    for pname, arg in (("null", 0), ("low", BAD_PTR), ("kernel", KERNEL_PTR)):
+        e = ioctl_errno(dfd, req, arg)
+        check(f"{name}-{pname}-pointer-efault", e == errno.EFAULT, errno.errorcode.get(e, e))
+
+
+def vol_args(fd=0, flags=0, reserved=0, name=b"new"):
+    """struct ferrofs_ioctl_vol_args: fd, flags, subvolid, reserved[5],
+    name[256]. The caller keeps the buffer referenced across the call: its
+    memory goes with the last reference."""
+    raw = struct.pack("=qQQ5Q", fd, flags, 0, reserved, 0, 0, 0, 0) + name[:256].ljust(256, b"\0")
+    return ctypes.create_string_buffer(raw, len(raw))
+
+
+for name, args, want in (
+    ("create-unknown-flags-einval", vol_args(flags=1 << 5), errno.EINVAL),
+    ("create-rdonly-flag-einval", vol_args(flags=2), errno.EINVAL),
+    ("create-fd-set-einval", vol_args(fd=dfd), errno.EINVAL),
+    ("create-reserved-einval", vol_args(reserved=1), errno.EINVAL),
+    ("create-empty-name-einval", vol_args(name=b""), errno.EINVAL),
+    ("create-dot-einval", vol_args(name=b"."), errno.EINVAL),
+    ("create-dotdot-einval", vol_args(name=b".."), errno.EINVAL),
+    ("create-slash-einval", vol_args(name=b"a/b"), errno.EINVAL),
+    ("create-unterminated-enametoolong", vol_args(name=b"n" * 256), errno.ENAMETOOLONG),
+    ("create-existing-eexist", vol_args(name=b"victim"), errno.EEXIST),
+):
+    e = ioctl_errno(dfd, SUBVOL_CREATE, ctypes.addressof(args))
+    check(name, e == want, errno.errorcode.get(e, e))
+for name, args, want in (
+    ("snap-bad-fd-ebadf", vol_args(fd=999), errno.EBADF),
+    ("snap-negative-fd-ebadf", vol_args(fd=-1), errno.EBADF),
+    ("snap-unknown-flags-einval", vol_args(fd=dfd, flags=1), errno.EINVAL),
+    ("snap-reserved-einval", vol_args(fd=dfd, reserved=7), errno.EINVAL),
+):
+    e = ioctl_errno(dfd, SNAP_CREATE, ctypes.addressof(args))
+    check(name, e == want, errno.errorcode.get(e, e))
+args = vol_args()
+e = ioctl_errno(fd, SUBVOL_CREATE, ctypes.addressof(args))
+check("create-on-a-file-enotdir", e == errno.ENOTDIR, errno.errorcode.get(e, e))
+args = vol_args(name=b"victim")
+e = ioctl_errno(dfd, SUBVOL_DELETE, ctypes.addressof(args))
+check("delete-not-a-subvolume-einval", e == errno.EINVAL, errno.errorcode.get(e, e))
+args = vol_args(name=b"nosuch")
+e = ioctl_errno(dfd, SUBVOL_DELETE, ctypes.addressof(args))
+check("delete-missing-enoent", e == errno.ENOENT, errno.errorcode.get(e, e))
+args = vol_args(name=b"nosuch", flags=1)
+e = ioctl_errno(dfd, SUBVOL_DELETE, ctypes.addressof(args))
+check("delete-flags-einval", e == errno.EINVAL, errno.errorcode.get(e, e))
+bad_flags = ctypes.c_uint64(1 << 7)
+e = ioctl_errno(dfd, SUBVOL_SETFLAGS, ctypes.addressof(bad_flags))
+check("subvol-setflags-unknown-einval", e == errno.EINVAL, errno.errorcode.get(e, e))
+ro = ctypes.c_uint64(2)
+e = as_user(lambda: ioctl_errno(os.open(mnt, os.O_RDONLY | os.O_DIRECTORY), SUBVOL_SETFLAGS, ctypes.addressof(ro)))
+check("subvol-setflags-unprivileged-eperm", e == errno.EPERM, errno.errorcode.get(e, e))
+args = vol_args(name=b"victim")
+e = as_user(lambda: ioctl_errno(os.open(mnt, os.O_RDONLY | os.O_DIRECTORY), SUBVOL_DELETE, ctypes.addressof(args)))
+check("subvol-delete-unprivileged-eperm", e == errno.EPERM, errno.errorcode.get(e, e))
+flags = ctypes.c_uint64(99)
+e = ioctl_errno(dfd, SUBVOL_GETFLAGS, ctypes.addressof(flags))
+check("default-subvolume-still-writable", e == 0 and flags.value == 0, f"{errno.errorcode.get(e, e)} flags={flags.value}")
+check("bad-subvolume-ioctls-change-nothing", sorted(os.listdir(mnt)) == names_before, str(os.listdir(mnt)))
+os.close(dfd)
 
 check("bad-ioctls-change-nothing", state() == before)
 with open(path, "ab") as f:

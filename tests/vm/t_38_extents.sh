@@ -5,6 +5,21 @@
 mkfs.ferrofs -q -f "$DEV1" 1G
 mount -t ferrofs "$DEV1" "$MNT" || { fail ext-mount; exit 0; }
 python3 "$FERROFS_ROOT/tests/vm/extents.py" "$MNT"
+# fallocate obeys RLIMIT_FSIZE as a write does (EFBIG, SIGXFSZ ignored
+# here), growing nothing; within the limit, and with KEEP_SIZE, it works.
+# (bash: its ulimit -f counts KiB, where dash counts 512-byte blocks.)
+check_efbig() { # name fallocate-args...
+  local name=$1; shift
+  if bash -c 'trap "" XFSZ; ulimit -f 102400; exec fallocate "$@"' bash "$@" 2>/tmp/falloc.err; then
+    fail "$name" "fallocate $* succeeded past the limit"
+  elif grep -q "File too large" /tmp/falloc.err; then pass "$name"; else fail "$name" "$(cat /tmp/falloc.err)"; fi
+}
+check_efbig fallocate-past-rlimit-efbig -l 101M "$MNT/limited"
+check fallocate-past-rlimit-grows-nothing test "$(stat -c %s "$MNT/limited")" = 0
+check_efbig fallocate-offset-past-rlimit-efbig -o 100M -l 1M "$MNT/limited"
+check fallocate-within-rlimit bash -c "ulimit -f 102400; fallocate -l 100M $MNT/limited && test \$(stat -c %s $MNT/limited) = 104857600"
+check fallocate-keep-size-past-rlimit bash -c "ulimit -f 102400; fallocate -n -o 100M -l 1M $MNT/limited && test \$(stat -c %s $MNT/limited) = 104857600"
+rm -f "$MNT/limited"
 check ext-umount umount "$MNT"
 check ext-fsck fsck.ferrofs -n "$DEV1"
 
