@@ -35,6 +35,10 @@ mod dir;
 mod error;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/fast_commit.rs"]
+mod fast_commit;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/file.rs"]
 mod file;
 #[allow(unreachable_pub, dead_code, missing_docs)]

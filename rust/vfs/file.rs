@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Regular files: the VFS's generic page-cache read, write, mmap and splice
-//! over `aops`, and fsync as writeback plus a full commit.
+//! over `aops`, and fsync as writeback plus the core's cheapest durable
+//! tier (a fast-commit record or a full commit).
 //!
 //! While a file is in memory its VFS inode is where size and times are
 //! current: writes grow i_size and mtime in the page cache, and the core
@@ -37,8 +38,10 @@ pub(crate) fn push_times(inode: &INode) -> CoreResult<()> {
 }
 
 /// fsync and fdatasync, of files and directories: the range's dirty pages
-/// written back, then a full transaction commit (the cheaper fsync tiers
-/// come later), so the file's data and metadata are durable on return.
+/// written back, then the core makes the inode durable by the cheapest
+/// tier that can (`crate::fast_commit`: one record and one flush, or a
+/// full commit), so its data, metadata and names are durable on return.
+/// fdatasync takes the same path: a record costs no more than its data.
 ///
 /// # Safety
 /// Called by vfs_fsync_range with `file` an open ferrofs regular file or
@@ -55,6 +58,17 @@ pub(crate) unsafe extern "C" fn fsync(file: *mut b::file, start: i64, end: i64, 
 fn do_fsync(file: &File, start: i64, end: i64) -> Result {
     file.write_and_wait_range(start, end)?;
     let inode = file.inode();
+    if inode.super_block().is_read_only() {
+        // Nothing can be dirty: writeback above had nothing to write.
+        return Ok(());
+    }
+    if inode.subvol().is_deleted() {
+        // Its subvolume is gone from the core: what it wrote before the
+        // delete is committed with everything else.
+        return Ok(inode.info().with_core(|fs| fs.commit())?);
+    }
     push_times(inode)?;
-    Ok(inode.info().with_core(|fs| fs.commit())?)
+    let ino = inode.ino();
+    inode.with_core(|fs, sv| fs.fsync(sv, ino).map(drop))?;
+    Ok(())
 }

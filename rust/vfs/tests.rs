@@ -102,8 +102,14 @@ kunit_suite!(ferrofs_superblock_suite, "ferrofs_superblock", [superblock_round_t
 /// A small formatted filesystem in kernel memory.
 fn formatted_mem_fs() -> Option<MemDevice> {
     let mut dev = MemDevice(TryVec::try_from_elem(0u8, 1024 * 4096).ok()?);
-    let opts =
-        crate::mkfs::MkfsOptions { block_size: 4096, size_bytes: 1024 * 4096, uuid: [3; 16], label: b"kunit", now: (1_700_000_000, 5) };
+    let opts = crate::mkfs::MkfsOptions {
+        block_size: 4096,
+        size_bytes: 1024 * 4096,
+        uuid: [3; 16],
+        label: b"kunit",
+        now: (1_700_000_000, 5),
+        fast_commit_blocks: None,
+    };
     crate::mkfs::format(&mut dev, &opts).ok()?;
     Some(dev)
 }

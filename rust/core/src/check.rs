@@ -652,6 +652,11 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         rti.cross_check(&mut r, &mut subvol_links, &mut fixes)?;
 
+        // The superblock's one reference to the fast-commit area.
+        if self.s.sb.fast_commit_blocks > 0 {
+            refs.try_push((self.s.sb.fast_commit_start, self.s.sb.fast_commit_blocks))?;
+        }
+
         // References against the allocation tree.
         let actual = coverage(&mut refs)?;
         let mut leaks = TryVec::new();

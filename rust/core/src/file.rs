@@ -237,6 +237,16 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Maps file blocks `[fb, fb+n)` to disk blocks from `disk`, extending
     /// the previous extent when it ends right there on disk too.
+    /// Maps file blocks `[fb, fb+n)` of `ino` to the `n` free blocks at
+    /// `disk`, which it claims, dropping whatever mapped the range before
+    /// (fast-commit replay). Returns the blocks dropped.
+    pub(crate) fn replace_range(&mut self, ino: u64, fb: u64, disk: u64, n: u64) -> Result<u64> {
+        let removed = self.punch(ino, fb, n)?;
+        self.s.space.claim(disk, n)?;
+        self.map_extent(ino, fb, disk, n)?;
+        Ok(removed)
+    }
+
     fn map_extent(&mut self, ino: u64, fb: u64, disk: u64, n: u64) -> Result<()> {
         if fb > 0 {
             if let Some((s0, e)) = self.extent_at(ino, fb - 1)? {
@@ -254,7 +264,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// than asked only when space ran out part way.
     pub fn write(&mut self, sv: SubvolId, ino: u64, offset: u64, data: &[u8], now: Timespec) -> Result<usize> {
         self.enter(sv)?;
-        self.change(|fs| fs.write_inner(ino, offset, data, Some(now)))
+        self.change(|fs| fs.expressible(|fs| fs.write_inner(ino, offset, data, Some(now))))
     }
 
     /// Like [`Self::write`] but leaves the inode's times alone: the page
@@ -262,7 +272,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// the kernel hands over the times itself with `setattr`.
     pub fn write_data(&mut self, sv: SubvolId, ino: u64, offset: u64, data: &[u8]) -> Result<usize> {
         self.enter(sv)?;
-        self.change(|fs| fs.write_inner(ino, offset, data, None))
+        self.change(|fs| fs.expressible(|fs| fs.write_inner(ino, offset, data, None)))
     }
 
     fn write_inner(&mut self, ino: u64, offset: u64, data: &[u8], now: Option<Timespec>) -> Result<usize> {
@@ -398,6 +408,9 @@ impl<D: BlockDevice> Filesystem<D> {
         self.change(|fs| {
             let mut it = fs.read_inode(ino)?;
             fs.reserve(2, 0)?;
+            // A shrinking size frees blocks, which a fast-commit record
+            // cannot say; the rest it carries in the inode item.
+            let shrinks = a.size.is_some_and(|size| size < it.size);
             if let Some(size) = a.size {
                 it = fs.set_size(ino, size)?;
             }
@@ -420,7 +433,11 @@ impl<D: BlockDevice> Filesystem<D> {
                 it.flags = f;
             }
             it.ctime = a.ctime.unwrap_or(now);
-            fs.write_inode(ino, &mut it)?;
+            if shrinks {
+                fs.write_inode(ino, &mut it)?;
+            } else {
+                fs.expressible(|fs| fs.write_inode(ino, &mut it))?;
+            }
             Ok(fs.attr_of(ino, &it))
         })
     }

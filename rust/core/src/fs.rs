@@ -111,19 +111,15 @@
 //! both, or whose generation is not newer than A's snapshot generation, so
 //! its cost is proportional to what changed.
 //!
-//! **Log tree and fast commit (fsync).** The superblock reserves a log tree
-//! pointer and a fast-commit area. An fsync that cannot use a fast-commit
-//! record copies the inode's changed items (inode, names, extents, xattrs)
-//! into a tree of id `LOG_TREE_ID`, writes its nodes, flushes, and publishes
-//! the log root in the superblock (FUA) without a full commit; blocks of
-//! the log tree are counted in the allocation tree like any other, under
-//! the transaction that made them, so a crash before the next commit leaves
-//! them allocated only in the state that points at the log. Fast-commit
-//! records are appended to the area as CRC-tailed logical records carrying
-//! the checksums of the data they reference. Mount replays the log tree,
-//! then the fast-commit records up to the first bad CRC, fixes link counts,
-//! and commits. Either area being non-empty sets `INCOMPAT_LOG_TREE` /
-//! `INCOMPAT_FAST_COMMIT`, so code that cannot replay refuses the image.
+//! **Log tree (fsync beyond fast commit).** Fast commit is built
+//! (`crate::fast_commit`). The superblock also reserves a log tree
+//! pointer: an fsync that a fast-commit record cannot express would copy
+//! the inode's changed items and what recreates its names into a tree of
+//! id `LOG_TREE_ID`, write its nodes, flush, and publish the log root
+//! without a full commit; its blocks are counted in the allocation tree
+//! under the transaction that made them. Mount would replay it after the
+//! fast-commit records, fix link counts, and commit; a non-empty log tree
+//! sets `INCOMPAT_LOG_TREE`, so code that cannot replay refuses the image.
 
 use crate::btree::{self, Cursor, Dir, TreeRoot};
 use crate::device::BlockDevice;
@@ -278,6 +274,9 @@ pub struct Filesystem<D: BlockDevice> {
     /// Inodes of the live subvolumes not opened since mount, as their root
     /// items say (statfs counts these with the open ones').
     pub(crate) unopened_inodes: u64,
+    /// Inode items written now leave their inode fast-commit eligible
+    /// (see `expressible`).
+    pub(crate) fc_expressible: bool,
     pub(crate) opts: MountOptions,
     pub(crate) global_reserve: u64,
     /// `mod_seq` when the running operation began changing trees.
@@ -323,8 +322,16 @@ impl<D: BlockDevice> Filesystem<D> {
         s.load_free_space()?;
         let sv = Subvolume::load(&mut s, SubvolId::DEFAULT, opts.tolerate_bad_counters)?.ok_or(Error::corrupt("no default subvolume"))?;
         let total = s.sb.total_blocks;
-        let mut fs =
-            Filesystem { s, sv, parked: TryVec::new(), unopened_inodes: 0, opts, global_reserve: (total / 64).clamp(24, 4096), op_seq: 0 };
+        let mut fs = Filesystem {
+            s,
+            sv,
+            parked: TryVec::new(),
+            unopened_inodes: 0,
+            fc_expressible: false,
+            opts,
+            global_reserve: (total / 64).clamp(24, 4096),
+            op_seq: 0,
+        };
         fs.unopened_inodes = fs.count_unopened_inodes()?;
         let root_attr = fs.getattr(SubvolId::DEFAULT, ROOT_DIR_INO).map_err(|e| match e {
             Error::NotFound => Error::corrupt("root directory's inode is missing"),
@@ -332,6 +339,11 @@ impl<D: BlockDevice> Filesystem<D> {
         })?;
         if root_attr.file_type() != FileType::Dir {
             return Err(Error::corrupt("root directory is not a directory"));
+        }
+        // fsyncs since the last commit, from the fast-commit area: in memory
+        // only on a read-only mount.
+        if fs.replay_fast_commits()? > 0 && !opts.read_only {
+            fs.commit()?;
         }
         if !opts.read_only {
             fs.reclaim_all_orphans()?;
@@ -367,6 +379,7 @@ impl<D: BlockDevice> Filesystem<D> {
             sv,
             parked: TryVec::new(),
             unopened_inodes: 0,
+            fc_expressible: false,
             opts: MountOptions::default(),
             global_reserve: (total / 64).clamp(24, 4096),
             op_seq: 0,
@@ -445,7 +458,22 @@ impl<D: BlockDevice> Filesystem<D> {
 
     pub(crate) fn write_inode(&mut self, ino: u64, it: &mut InodeItem) -> Result<()> {
         it.transid = self.s.gen;
+        // A committed regular file changed other than by `expressible`
+        // code: its fsync needs a full commit until the next one.
+        if !self.fc_expressible && it.file_type() == FileType::Regular && it.generation < self.s.gen {
+            self.s.fc.mark(self.sv.id, ino)?;
+        }
         btree::update(&mut self.s, &mut self.sv.root, &inode_key(ino), &it.encode())
+    }
+
+    /// Runs `f` as a change a fast-commit record can express (data
+    /// writes, attribute changes that do not shrink the file): the inode
+    /// items it writes leave the inode eligible.
+    pub(crate) fn expressible<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let outer = core::mem::replace(&mut self.fc_expressible, true);
+        let r = f(self);
+        self.fc_expressible = outer;
+        r
     }
 
     pub(crate) fn attr_of(&self, ino: u64, it: &InodeItem) -> InodeAttr {

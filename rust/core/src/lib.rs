@@ -34,6 +34,7 @@ pub mod dir;
 pub mod dump;
 pub mod edit;
 pub mod error;
+pub mod fast_commit;
 pub mod file;
 pub mod format;
 pub mod fs;

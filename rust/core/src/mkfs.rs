@@ -24,6 +24,20 @@ pub struct MkfsOptions<'a> {
     pub label: &'a [u8],
     /// Creation time (seconds, nanoseconds) for the root directory.
     pub now: (i64, u32),
+    /// Blocks of the fast-commit area (fsync records): `None` for the
+    /// default (`default_fast_commit_blocks`), `Some(0)` for none (every
+    /// fsync is then a full commit).
+    pub fast_commit_blocks: Option<u64>,
+}
+
+/// The fast-commit area mkfs reserves by default: a sixty-fourth of the
+/// filesystem, at most 1024 blocks, none below 16 (a full commit empties
+/// the area, so it only has to hold the fsyncs between two commits).
+pub fn default_fast_commit_blocks(total_blocks: u64) -> u64 {
+    match total_blocks / 64 {
+        n if n < 16 => 0,
+        n => n.min(1024),
+    }
 }
 
 /// Owner of the root directory (`format` uses 0:0).
@@ -56,7 +70,8 @@ pub fn format_with_owner(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>, owne
     }
     let total_blocks = opts.size_bytes / crate::store::divisor(opts.block_size as u64);
     let first = first_usable_block(opts.block_size);
-    if total_blocks < first + MIN_FREE_BLOCKS {
+    let fc_blocks = opts.fast_commit_blocks.unwrap_or_else(|| default_fast_commit_blocks(total_blocks));
+    if total_blocks < first.saturating_add(MIN_FREE_BLOCKS).saturating_add(fc_blocks) {
         return Err(Error::Invalid("device too small for a ferrofs filesystem"));
     }
     let mut sb = Superblock::new(opts.block_size, total_blocks, opts.uuid, opts.label)?;
@@ -65,6 +80,17 @@ pub fn format_with_owner(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>, owne
     let mut s = Store::new(dev, sb)?;
     s.space.free.insert(first, total_blocks - first)?;
     s.space.hint = first;
+    if fc_blocks > 0 {
+        // Right after the superblocks, allocated (refcount 1) like any
+        // other block the filesystem uses, so free space never holds it.
+        let (start, got) = s.space.allocate(fc_blocks)?;
+        if got != fc_blocks {
+            return Err(Error::Bug("fresh free space is not contiguous"));
+        }
+        s.sb.fast_commit_start = start;
+        s.sb.fast_commit_blocks = fc_blocks;
+        s.sb.incompat |= superblock::INCOMPAT_FAST_COMMIT;
+    }
     let now = Timespec { sec: opts.now.0, nsec: opts.now.1 };
     let root = InodeItem {
         mode: S_IFDIR | 0o755,

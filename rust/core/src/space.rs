@@ -265,6 +265,18 @@ impl Space {
         Ok((s, l))
     }
 
+    /// Takes exactly `len` blocks from `start` for the running
+    /// transaction (replaying a record that names them); `Corrupt` if any
+    /// of them is not free.
+    pub fn claim(&mut self, start: u64, len: u64) -> Result<()> {
+        if !self.free.contains(start, len) {
+            return Err(Error::corrupt("claimed blocks are not free"));
+        }
+        self.free.remove(start, len)?;
+        self.txn_alloc.insert(start, len)?;
+        self.queue(start, len, 1)
+    }
+
     /// Where the allocator stands now, so that `undo_allocations` can give
     /// back what `allocate` hands out after this point.
     pub fn mark(&self) -> AllocMark {

@@ -106,6 +106,8 @@ pub struct Store<D: BlockDevice> {
     /// The last commit's superblock copy 1 awaits a flush (see
     /// `superblock::write_superblock`).
     copy1_unflushed: bool,
+    /// The fast-commit records of the running epoch (`crate::fast_commit`).
+    pub fc: crate::fast_commit::FastCommitState,
 }
 
 fn ptr_of(r: &TreeRoot) -> TreePointer {
@@ -171,6 +173,7 @@ impl<D: BlockDevice> Store<D> {
             dirty: 0,
             mod_seq: 0,
             copy1_unflushed: false,
+            fc: Default::default(),
         })
     }
 
@@ -468,6 +471,7 @@ impl<D: BlockDevice> Store<D> {
         self.stats.commit_bytes += written * bs + 2 * superblock::SUPERBLOCK_SIZE as u64;
         self.sb = sb;
         self.space.committed()?;
+        self.fc.committed();
         // Below superblock::GENERATION_LIMIT, checked at mount.
         self.gen = self.gen.saturating_add(1);
         self.mod_seq += 1;

@@ -67,8 +67,10 @@ pub const LABEL_MAX: usize = 63;
 /// Incompatible feature: a log tree (fsync) awaits replay. Reserved: the
 /// log tree is designed in (see `crate::fs`) but not written yet.
 pub const INCOMPAT_LOG_TREE: u64 = 1 << 0;
-/// Incompatible feature: the fast-commit area holds records to replay.
-/// Reserved, like `INCOMPAT_LOG_TREE`.
+/// Incompatible feature: the filesystem has a fast-commit area
+/// (`fast_commit_start`, `fast_commit_blocks`) whose records since the last
+/// commit must be replayed at mount (`crate::fast_commit`); code that
+/// cannot replay them would lose fsynced data, so it refuses the image.
 pub const INCOMPAT_FAST_COMMIT: u64 = 1 << 1;
 /// Incompatible feature: blocks are shared between trees (subvolumes,
 /// snapshots, reflinks; refcounts above 1). Code that copies nodes without
@@ -80,7 +82,7 @@ pub const INCOMPAT_SHARED_BLOCKS: u64 = 1 << 2;
 /// `crate::node` and `crate::format` with the range-refcount allocation
 /// tree; every later capability gets a feature bit rather than a new
 /// version, so an image says exactly what it uses.
-pub const INCOMPAT_SUPPORTED: u64 = 0;
+pub const INCOMPAT_SUPPORTED: u64 = INCOMPAT_FAST_COMMIT;
 /// Read-only-compatible features this code understands; with any other bit
 /// set the image may only be mounted read-only.
 pub const RO_COMPAT_SUPPORTED: u64 = 0;
@@ -368,6 +370,9 @@ impl Superblock {
             if p.generation > self.generation {
                 return Err(Error::corrupt("tree pointer newer than the superblock"));
             }
+        }
+        if (self.fast_commit_blocks != 0) != (self.incompat & INCOMPAT_FAST_COMMIT != 0) {
+            return Err(Error::corrupt("fast-commit area and its feature bit disagree"));
         }
         if self.fast_commit_blocks != 0 {
             let end = self.fast_commit_start.checked_add(self.fast_commit_blocks);

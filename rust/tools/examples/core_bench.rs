@@ -50,7 +50,14 @@ fn main() {
     let _ = std::fs::remove_file(&image);
     std::fs::File::create(&image).unwrap().set_len(1 << 30).unwrap();
     let mut dev = FileDevice::open(&image, true).unwrap();
-    let opts = MkfsOptions { block_size: 4096, size_bytes: 1 << 30, uuid: [9; 16], label: b"bench", now: (1_700_000_000, 0) };
+    let opts = MkfsOptions {
+        block_size: 4096,
+        size_bytes: 1 << 30,
+        uuid: [9; 16],
+        label: b"bench",
+        now: (1_700_000_000, 0),
+        fast_commit_blocks: None,
+    };
     mkfs::format(&mut dev, &opts).unwrap();
     let dev = Counting { dev, bytes: 0, writes: 0, flushes: 0 };
     let mut fs = Filesystem::mount(dev).unwrap();

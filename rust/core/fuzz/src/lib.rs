@@ -116,7 +116,14 @@ fn ts(sec: i64) -> Timespec {
 /// and enough entries that the fs tree has an interior level.
 pub fn sample_image() -> Vec<u8> {
     let mut dev = MemDev::new(&[], IMAGE_SIZE);
-    let opts = MkfsOptions { block_size: PAGE as u32, size_bytes: IMAGE_SIZE, uuid: IMAGE_UUID, label: b"fuzz", now: (1000, 0) };
+    let opts = MkfsOptions {
+        block_size: PAGE as u32,
+        size_bytes: IMAGE_SIZE,
+        uuid: IMAGE_UUID,
+        label: b"fuzz",
+        now: (1000, 0),
+        fast_commit_blocks: Some(8),
+    };
     mkfs::format(&mut dev, &opts).expect("mkfs");
     let mut fs = Filesystem::mount(dev).expect("mount of a fresh image");
     let root = fs.root_ino();
@@ -147,6 +154,13 @@ pub fn sample_image() -> Vec<u8> {
     let gone = fs.create(SV, root, b"gone", 0o644, 0, 0, 0, ts(8)).expect("create").ino;
     fs.write(SV, gone, 0, &[1u8; 5000], ts(8)).expect("write");
     fs.unlink(SV, root, b"gone", ts(8)).expect("unlink");
+    fs.commit().expect("commit");
+    // An fsync since that commit: a fast-commit record for mount to replay,
+    // kept by stopping the filesystem before another commit.
+    fs.write(SV, big, 9000, b"fsynced", ts(9)).expect("write");
+    let tier = fs.fsync(SV, big).expect("fsync");
+    assert_eq!(tier, ferrofs_core::fast_commit::FsyncTier::FastCommit);
+    fs.abort(Error::Io);
     fs.unmount().expect("unmount").into_image()
 }
 

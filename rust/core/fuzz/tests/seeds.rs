@@ -54,7 +54,8 @@ fn nodes(img: &[u8]) -> Vec<(u64, u64, Vec<u8>)> {
 fn image_8k() -> Vec<u8> {
     let size = 4 << 20;
     let mut dev = MemDev::new(&[], size);
-    let opts = MkfsOptions { block_size: 8192, size_bytes: size, uuid: IMAGE_UUID, label: b"fuzz-8k", now: (1000, 0) };
+    let opts =
+        MkfsOptions { block_size: 8192, size_bytes: size, uuid: IMAGE_UUID, label: b"fuzz-8k", now: (1000, 0), fast_commit_blocks: None };
     mkfs::format(&mut dev, &opts).expect("mkfs");
     let mut fs = Filesystem::mount(dev).expect("mount");
     let root = fs.root_ino();
@@ -109,6 +110,19 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         seed.extend_from_slice(&img[at..at + 4]);
         out.push(("mount", format!("patch-page-{page}"), seed));
     }
+    // The pending record of the sample image's fast-commit area: alone (the
+    // decoder) and as area contents after the flags byte (replay), as is
+    // and with the first record's epoch, sequence and CRC set right.
+    let sb =
+        Superblock::decode(&img[SUPERBLOCK_OFFSETS[0] as usize..][..SUPERBLOCK_SIZE], SUPERBLOCK_OFFSETS[0]).expect("sample superblock");
+    let area = &img[sb.fast_commit_start as usize * PAGE..][..PAGE];
+    let len = ferrofs_core::fast_commit::Record::announced_len(area).expect("a pending record");
+    out.push(("fast_commit", "record".to_string(), area[..len].to_vec()));
+    for (flags, name) in [(0u8, "area"), (1, "area-resealed")] {
+        let mut seed = vec![flags];
+        seed.extend_from_slice(area);
+        out.push(("fast_commit", name.to_string(), seed));
+    }
     out
 }
 
@@ -120,10 +134,16 @@ fn corpus_dir() -> PathBuf {
 #[ignore = "rewrites corpus/; run after a format change"]
 fn write_seed_corpus() {
     let root = corpus_dir();
-    for target in ["superblock", "node", "items", "mount"] {
+    for target in ["superblock", "node", "items", "mount", "fast_commit"] {
+        // Seeds of fixed regressions (regress-*) stay.
         let dir = root.join(target);
-        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("mkdir");
+        for e in std::fs::read_dir(&dir).expect("readdir") {
+            let e = e.expect("entry");
+            if !e.file_name().to_string_lossy().starts_with("regress-") {
+                std::fs::remove_file(e.path()).expect("remove seed");
+            }
+        }
     }
     for (target, name, bytes) in seeds() {
         std::fs::write(root.join(target).join(name), bytes).expect("write seed");

@@ -202,7 +202,8 @@ pub fn ts(sec: i64) -> Timespec {
 /// A freshly formatted simulated disk of `size` bytes.
 pub fn fresh(size: u64) -> SimDev {
     let mut d = SimDev::new(size);
-    let opts = MkfsOptions { block_size: 4096, size_bytes: size, uuid: [0x5a; 16], label: b"test", now: (1000, 0) };
+    let opts =
+        MkfsOptions { block_size: 4096, size_bytes: size, uuid: [0x5a; 16], label: b"test", now: (1000, 0), fast_commit_blocks: None };
     mkfs::format(&mut d, &opts).expect("mkfs");
     d.flush().unwrap();
     d

@@ -37,6 +37,10 @@ struct Args {
     /// Block size in bytes: a power of two, 4096..65536 (K suffix accepted)
     #[arg(short = 'b', long, value_name = "BLOCKSIZE", default_value = "4096", value_parser = block_size_arg)]
     block_size: u32,
+    /// Blocks of the fast-commit area for fsync records; 0 for none, every
+    /// fsync then a full commit (default: a 64th of the filesystem, at most 1024)
+    #[arg(long, value_name = "BLOCKS")]
+    fast_commit_blocks: Option<u64>,
     /// The block device or image file to format
     #[arg(value_name = "DEVICE|FILE")]
     target: PathBuf,
@@ -113,6 +117,7 @@ fn main() {
         uuid,
         label: args.label.as_deref().unwrap_or_default().as_bytes(),
         now: (now.as_secs() as i64, now.subsec_nanos()),
+        fast_commit_blocks: args.fast_commit_blocks,
     };
     match mkfs::format(&mut dev, &opts) {
         Ok(sb) => {

@@ -1,0 +1,513 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Fast commit: an fsync whose file changed since the last commit only by
+//! data writes and attribute changes costs one record in the fast-commit
+//! area and one cache flush; mount replays the records of the last epoch.
+//!
+//! **Records.** A record is logical and holds outcomes: the inode item as
+//! it is now, and the runs of data blocks the file gained since the last
+//! commit that no earlier record holds (file block, disk block, length,
+//! and a CRC32C of the data they hold). Records start on a block boundary,
+//! one after the other from the start of the area; each carries the
+//! generation of the last commit (its *epoch*) and its sequence number in
+//! that epoch, and a CRC32C over all of it. A commit makes every record
+//! stale at once, since the epoch moves on: nothing is ever erased.
+//!
+//! **One flush.** The data blocks went to the device when they were
+//! written (never in place of committed data); the record is written
+//! after them with no ordering between the two, and one flush makes both
+//! durable. A crash before the flush may keep the record without its
+//! data: the data CRC then fails and replay stops there. Blocks a record
+//! holds leave the running transaction's own set (`Space::txn_alloc`), so
+//! later writes copy them instead of rewriting them in place, and freeing
+//! them pins them until the next commit: the data a durable record points
+//! at never changes before that commit makes the record stale.
+//!
+//! **Eligibility.** A regular file not created since the last commit whose
+//! inode changed only through writes and attribute changes that do not
+//! shrink it. Everything else (names, links, xattrs, truncation, holes,
+//! fallocate, directories) is marked when it happens, and its fsync is a
+//! full commit, counted by reason.
+//!
+//! **Replay.** At mount the area is read from its start while records are
+//! whole: right magic, CRC, epoch and sequence; an inode of the mounted
+//! state; runs inside the filesystem, free in the committed state, not
+//! overlapping, and data matching their CRCs. The longest such prefix is
+//! applied in order (each run replaces the file's mapping of its range,
+//! then the inode item is set) and committed; a read-only mount applies
+//! it in memory only.
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 4 | magic `FFCR` |
+//! | 4 | 4 | CRC32C of the record with this field zero |
+//! | 8 | 8 | epoch: generation of the last commit |
+//! | 16 | 8 | sequence number in the epoch, from 0 |
+//! | 24 | 4 | record length in bytes |
+//! | 28 | 4 | number of runs |
+//! | 32 | 8 | subvolume id |
+//! | 40 | 8 | inode number |
+//! | 48 | 144 | inode item |
+//! | 192 | 28 each | runs: file block, disk block, blocks (u64 each), data CRC32C (u32) |
+
+use crate::device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::format::{get_u32, get_u64, put_u32, put_u64, Bounds, FileType, InodeItem, EXTENT_KEY, INODE_ITEM_SIZE};
+use crate::fs::Filesystem;
+use crate::mem::TryVec;
+use crate::store::{divisor, Store};
+use crate::subvol::{ObjectItems, SubvolId};
+
+/// First bytes of every record.
+pub const RECORD_MAGIC: [u8; 4] = *b"FFCR";
+/// Bytes before the inode item.
+const HEADER: usize = 48;
+/// Bytes of one run.
+pub const RUN_SIZE: usize = 28;
+/// Bytes of a record without runs.
+pub const RECORD_BASE: usize = HEADER + INODE_ITEM_SIZE;
+/// Most new data blocks one fast commit carries; past this a full commit
+/// costs little more than writing the data, and replay reads it all.
+pub const MAX_RECORD_DATA_BLOCKS: u64 = 256;
+
+/// A run of data blocks a record maps into its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    /// First file block.
+    pub file_block: u64,
+    /// First disk block.
+    pub disk_block: u64,
+    /// Number of blocks.
+    pub blocks: u64,
+    /// CRC32C of the run's data, block after block.
+    pub data_crc: u32,
+}
+
+/// One decoded record.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Generation of the commit the record follows.
+    pub epoch: u64,
+    /// Sequence number within the epoch.
+    pub seq: u64,
+    /// Subvolume of the inode.
+    pub subvol: SubvolId,
+    /// Inode number.
+    pub ino: u64,
+    /// The inode item as it was at the fsync.
+    pub inode: InodeItem,
+    /// New data runs since the inode's previous record of the epoch.
+    pub runs: TryVec<Run>,
+}
+
+/// Why an fsync was not a fast commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ineligible {
+    /// The filesystem has no fast-commit area.
+    NoArea,
+    /// Not a regular file (directories need their entry sets logged).
+    NotRegular,
+    /// Created since the last commit: its names are not committed.
+    New,
+    /// Names, links, xattrs, a shrinking size, holes or fallocate changed
+    /// it since the last commit.
+    Changed,
+    /// More new data than `MAX_RECORD_DATA_BLOCKS`.
+    TooMuchData,
+    /// The area has no room left for the record.
+    AreaFull,
+}
+
+impl Ineligible {
+    /// Every reason, in counter order.
+    pub const ALL: [Ineligible; 6] =
+        [Ineligible::NoArea, Ineligible::NotRegular, Ineligible::New, Ineligible::Changed, Ineligible::TooMuchData, Ineligible::AreaFull];
+
+    /// Index of the reason's counter.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Short name, for counters and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ineligible::NoArea => "no_area",
+            Ineligible::NotRegular => "not_regular",
+            Ineligible::New => "new_inode",
+            Ineligible::Changed => "changed",
+            Ineligible::TooMuchData => "too_much_data",
+            Ineligible::AreaFull => "area_full",
+        }
+    }
+}
+
+/// How an fsync was made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncTier {
+    /// Nothing changed since the last commit: nothing to write.
+    Clean,
+    /// One record and one flush.
+    FastCommit,
+    /// A full commit, and why the fast commit could not serve.
+    FullCommit(Ineligible),
+}
+
+/// Counters of the fsync tiers and of replay (all since mount).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FastCommitStats {
+    /// Fsyncs served by a record.
+    pub fast_commits: u64,
+    /// Bytes of records written.
+    pub record_bytes: u64,
+    /// Fsyncs that found nothing to make durable.
+    pub clean: u64,
+    /// Fsyncs served by a full commit, by `Ineligible::index`.
+    pub full_commits: [u64; 6],
+    /// Records replayed at mount.
+    pub replayed: u64,
+}
+
+/// The running epoch's place in the area and what it cannot log.
+#[derive(Debug, Default)]
+pub struct FastCommitState {
+    /// Block of the area, from its start, where the next record goes.
+    pub next_block: u64,
+    /// Sequence number of the next record.
+    pub next_seq: u64,
+    /// (subvolume, inode) changed since the last commit in ways a record
+    /// cannot express, sorted.
+    pub ineligible: TryVec<(u64, u64)>,
+    /// Counters.
+    pub stats: FastCommitStats,
+}
+
+impl FastCommitState {
+    /// A commit made every record stale: the area starts over.
+    pub fn committed(&mut self) {
+        self.next_block = 0;
+        self.next_seq = 0;
+        self.ineligible.clear();
+    }
+
+    /// Marks an inode as not expressible by a record until the next commit.
+    pub fn mark(&mut self, sv: SubvolId, ino: u64) -> Result<()> {
+        let k = (sv.0, ino);
+        match self.ineligible.binary_search(&k) {
+            Ok(_) => Ok(()),
+            Err(i) => self.ineligible.try_insert(i, k),
+        }
+    }
+
+    /// Whether the inode was marked.
+    pub fn is_marked(&self, sv: SubvolId, ino: u64) -> bool {
+        self.ineligible.binary_search(&(sv.0, ino)).is_ok()
+    }
+}
+
+impl Record {
+    /// Encoded length in bytes.
+    pub fn len(&self) -> usize {
+        RECORD_BASE + self.runs.len() * RUN_SIZE
+    }
+
+    /// Whether it has no runs.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// Encodes into `out` (cleared first), padded with zeros to whole
+    /// blocks of `block_size` bytes.
+    pub fn encode(&self, block_size: usize, out: &mut TryVec<u8>) -> Result<()> {
+        let len = self.len();
+        let padded = len.div_ceil(block_size.max(1)) * block_size.max(1);
+        out.clear();
+        out.try_resize(padded, 0)?;
+        out[0..4].copy_from_slice(&RECORD_MAGIC);
+        put_u64(out, 8, self.epoch)?;
+        put_u64(out, 16, self.seq)?;
+        put_u32(out, 24, len as u32)?;
+        put_u32(out, 28, self.runs.len() as u32)?;
+        put_u64(out, 32, self.subvol.0)?;
+        put_u64(out, 40, self.ino)?;
+        out[HEADER..RECORD_BASE].copy_from_slice(&self.inode.encode());
+        for (i, r) in self.runs.iter().enumerate() {
+            let o = RECORD_BASE + i * RUN_SIZE;
+            put_u64(out, o, r.file_block)?;
+            put_u64(out, o + 8, r.disk_block)?;
+            put_u64(out, o + 16, r.blocks)?;
+            put_u32(out, o + 24, r.data_crc)?;
+        }
+        // Over the record with the CRC field still zero.
+        let crc = crate::crc32c::checksum(&out[..len]);
+        put_u32(out, 4, crc)?;
+        Ok(())
+    }
+
+    /// The record length a header announces, if `b` starts with one:
+    /// `None` when the magic is wrong (the end of the records).
+    pub fn announced_len(b: &[u8]) -> Option<usize> {
+        if b.get(0..4)? != RECORD_MAGIC {
+            return None;
+        }
+        get_u32(b, 24).ok().map(|n| n as usize)
+    }
+
+    /// Decodes a record of exactly `b.len()` bytes (its announced length),
+    /// checking its CRC and the bounds of every field.
+    pub fn decode(b: &[u8], bounds: &Bounds) -> Result<Self> {
+        if b.len() < RECORD_BASE || Self::announced_len(b) != Some(b.len()) {
+            return Err(Error::corrupt("fast-commit record has a bad length"));
+        }
+        let nruns = get_u32(b, 28)? as usize;
+        if nruns.checked_mul(RUN_SIZE) != Some(b.len() - RECORD_BASE) {
+            return Err(Error::corrupt("fast-commit record length and run count disagree"));
+        }
+        // The CRC was taken with its own field zero.
+        let stored = get_u32(b, 4)?;
+        let crc = crate::crc32c::update(!0, &b[..4]);
+        let crc = crate::crc32c::update(crc, &[0; 4]);
+        if !crate::crc32c::update(crc, &b[8..]) != stored {
+            return Err(Error::corrupt("fast-commit record checksum mismatch"));
+        }
+        let inode = InodeItem::decode_bounded(&b[HEADER..RECORD_BASE], bounds)?;
+        let max_fb = bounds.max_file_blocks();
+        let mut runs = TryVec::try_with_capacity(nruns)?;
+        for i in 0..nruns {
+            let o = RECORD_BASE + i * RUN_SIZE;
+            let r = Run {
+                file_block: get_u64(b, o)?,
+                disk_block: get_u64(b, o + 8)?,
+                blocks: get_u64(b, o + 16)?,
+                data_crc: get_u32(b, o + 24)?,
+            };
+            if r.blocks == 0
+                || !bounds.blocks_inside(r.disk_block, r.blocks)
+                || r.file_block.checked_add(r.blocks).map_or(true, |e| e > max_fb)
+            {
+                return Err(Error::corrupt("fast-commit run out of range"));
+            }
+            runs.try_push(r)?;
+        }
+        Ok(Record { epoch: get_u64(b, 8)?, seq: get_u64(b, 16)?, subvol: SubvolId(get_u64(b, 32)?), ino: get_u64(b, 40)?, inode, runs })
+    }
+}
+
+/// CRC32C of `blocks` data blocks from `disk`, read in pieces of at most
+/// 64 KiB (the same value however the run is split into reads).
+fn data_crc<D: BlockDevice>(s: &mut Store<D>, disk: u64, blocks: u64) -> Result<u32> {
+    let bs = s.bs as u64;
+    let per = (65536 / divisor(bs)).max(1);
+    let mut buf = TryVec::new();
+    let mut crc = !0u32;
+    let mut done = 0;
+    while done < blocks {
+        let n = (blocks - done).min(per);
+        buf.try_resize((n * bs) as usize, 0)?;
+        s.read_blocks(disk + done, &mut buf)?;
+        crc = crate::crc32c::update(crc, &buf);
+        done += n;
+    }
+    Ok(!crc)
+}
+
+impl<D: BlockDevice> Filesystem<D> {
+    /// Makes inode `ino` of subvolume `sv` durable: its data as written to
+    /// the core so far, its attributes, and (by a full commit when a
+    /// record cannot express them) its names. Returns the tier that did it.
+    pub fn fsync(&mut self, sv: SubvolId, ino: u64) -> Result<FsyncTier> {
+        self.check_writable()?;
+        self.enter(sv)?;
+        let it = self.read_inode(ino)?;
+        if !self.s.is_dirty() {
+            self.s.fc.stats.clean += 1;
+            return Ok(FsyncTier::Clean);
+        }
+        match self.fast_commit(sv, ino, &it) {
+            Ok(()) => {
+                self.s.fc.stats.fast_commits += 1;
+                Ok(FsyncTier::FastCommit)
+            }
+            Err(FcError::Ineligible(why)) => {
+                self.commit()?;
+                self.s.fc.stats.full_commits[why.index()] += 1;
+                Ok(FsyncTier::FullCommit(why))
+            }
+            Err(FcError::Failed(e)) => Err(e),
+        }
+    }
+
+    /// The record for `ino` (whose item is `it`), written and flushed.
+    fn fast_commit(&mut self, sv: SubvolId, ino: u64, it: &InodeItem) -> core::result::Result<(), FcError> {
+        let (area_start, area_blocks) = (self.s.sb.fast_commit_start, self.s.sb.fast_commit_blocks);
+        if area_blocks == 0 {
+            return Err(FcError::Ineligible(Ineligible::NoArea));
+        }
+        if it.file_type() != FileType::Regular {
+            return Err(FcError::Ineligible(Ineligible::NotRegular));
+        }
+        if it.generation >= self.s.gen {
+            return Err(FcError::Ineligible(Ineligible::New));
+        }
+        if self.s.fc.is_marked(sv, ino) {
+            return Err(FcError::Ineligible(Ineligible::Changed));
+        }
+        let runs = self.new_runs(ino)?;
+        let rec = Record { epoch: self.s.sb.generation, seq: self.s.fc.next_seq, subvol: sv, ino, inode: *it, runs };
+        let bs = self.s.bs;
+        let nblocks = rec.len().div_ceil(bs) as u64;
+        if self.s.fc.next_block + nblocks > area_blocks {
+            return Err(FcError::Ineligible(Ineligible::AreaFull));
+        }
+        let mut buf = TryVec::new();
+        rec.encode(bs, &mut buf)?;
+        let at = (area_start + self.s.fc.next_block) * bs as u64;
+        self.s.dev.write(at, &buf, false)?;
+        self.s.dev.flush()?;
+        self.s.stats.flushes += 1;
+        self.s.fc.next_block += nblocks;
+        self.s.fc.next_seq += 1;
+        self.s.fc.stats.record_bytes += buf.len() as u64;
+        // What the record holds is as good as committed until the next
+        // commit: never rewritten in place, pinned if freed.
+        for r in rec.runs.iter() {
+            self.s.space.txn_alloc.remove(r.disk_block, r.blocks)?;
+        }
+        Ok(())
+    }
+
+    /// The runs of `ino`'s data that this transaction wrote and no record
+    /// holds yet (its extents' blocks still in `txn_alloc`), with the CRC
+    /// of their data read back from the device.
+    fn new_runs(&mut self, ino: u64) -> core::result::Result<TryVec<Run>, FcError> {
+        let bounds = self.s.bounds();
+        let gen = self.s.gen;
+        let mut extents: TryVec<(u64, u64, u64)> = TryVec::new();
+        let mut items = ObjectItems::new(ino, EXTENT_KEY, 0);
+        while let Some((fb, d)) = items.next(&mut self.s, &self.sv)? {
+            let e = crate::format::ExtentItem::decode_bounded(d, fb, &bounds)?;
+            // Extents untouched since the last commit hold no new blocks.
+            if e.generation == gen {
+                extents.try_push((fb, e.disk_block, e.nblocks))?;
+            }
+        }
+        let mut runs = TryVec::new();
+        let mut total = 0u64;
+        for &(fb, disk, n) in extents.iter() {
+            let mut pieces: TryVec<(u64, u64, bool)> = TryVec::new();
+            self.s.space.txn_alloc.split_by(disk, n, |s, l, inside| pieces.try_push((s, l, inside)))?;
+            for &(s, l, _) in pieces.iter().filter(|p| p.2) {
+                total += l;
+                if total > MAX_RECORD_DATA_BLOCKS {
+                    return Err(FcError::Ineligible(Ineligible::TooMuchData));
+                }
+                runs.try_push(Run { file_block: fb + (s - disk), disk_block: s, blocks: l, data_crc: 0 })?;
+            }
+        }
+        for r in runs.iter_mut() {
+            r.data_crc = data_crc(&mut self.s, r.disk_block, r.blocks)?;
+        }
+        Ok(runs)
+    }
+
+    /// Reads the records of the last epoch from the area and applies the
+    /// longest whole prefix (see the module's header); returns how many.
+    /// Called once at mount, before anything else changes the trees.
+    pub(crate) fn replay_fast_commits(&mut self) -> Result<u64> {
+        let (area_start, area_blocks) = (self.s.sb.fast_commit_start, self.s.sb.fast_commit_blocks);
+        if area_blocks == 0 {
+            return Ok(0);
+        }
+        let bs = self.s.bs;
+        let bounds = self.s.bounds();
+        let epoch = self.s.sb.generation;
+        let mut claimed: TryVec<(u64, u64)> = TryVec::new();
+        let mut records: TryVec<Record> = TryVec::new();
+        let mut pos = 0u64;
+        let mut buf: TryVec<u8> = TryVec::new();
+        while pos < area_blocks {
+            buf.try_resize(bs, 0)?;
+            self.s.dev.read((area_start + pos) * bs as u64, &mut buf)?;
+            let Some(len) = Record::announced_len(&buf) else { break };
+            let nblocks = (len.div_ceil(bs)) as u64;
+            if len < RECORD_BASE || nblocks > area_blocks - pos {
+                break;
+            }
+            buf.try_resize(nblocks as usize * bs, 0)?;
+            if nblocks > 1 {
+                let (_, rest) = buf.split_at_mut(bs);
+                self.s.dev.read((area_start + pos + 1) * bs as u64, rest)?;
+            }
+            let Ok(rec) = Record::decode(&buf[..len], &bounds) else { break };
+            if rec.epoch != epoch || rec.seq != records.len() as u64 || !self.replayable(&rec, &mut claimed)? {
+                break;
+            }
+            records.try_push(rec)?;
+            pos += nblocks;
+        }
+        for rec in records.iter() {
+            self.apply_record(rec)?;
+        }
+        self.s.fc.stats.replayed = records.len() as u64;
+        Ok(records.len() as u64)
+    }
+
+    /// Whether a decoded record of this epoch can be applied: a regular
+    /// file of the mounted state, runs on blocks free in it that no
+    /// earlier record claimed, and data matching the runs' CRCs.
+    fn replayable(&mut self, rec: &Record, claimed: &mut TryVec<(u64, u64)>) -> Result<bool> {
+        if rec.inode.file_type() != FileType::Regular || self.enter(rec.subvol).is_err() {
+            return Ok(false);
+        }
+        match self.read_inode(rec.ino) {
+            Ok(cur) if cur.file_type() == FileType::Regular && cur.generation == rec.inode.generation => {}
+            Ok(_) | Err(Error::NotFound) | Err(Error::Corrupt(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        for r in rec.runs.iter() {
+            if !self.s.space.free.contains(r.disk_block, r.blocks)
+                || claimed.iter().any(|&(s, l)| s < r.disk_block + r.blocks && r.disk_block < s + l)
+            {
+                return Ok(false);
+            }
+            if data_crc(&mut self.s, r.disk_block, r.blocks)? != r.data_crc {
+                return Ok(false);
+            }
+        }
+        for r in rec.runs.iter() {
+            claimed.try_push((r.disk_block, r.blocks))?;
+        }
+        Ok(true)
+    }
+
+    /// Applies one checked record: each run replaces the file's mapping
+    /// of its range, then the inode item is set as logged.
+    fn apply_record(&mut self, rec: &Record) -> Result<()> {
+        self.enter(rec.subvol)?;
+        for r in rec.runs.iter() {
+            self.replace_range(rec.ino, r.file_block, r.disk_block, r.blocks)?;
+        }
+        let mut it = rec.inode;
+        self.write_inode(rec.ino, &mut it)?;
+        self.s.apply_refs()
+    }
+}
+
+/// A fast commit's outcome short of success.
+enum FcError {
+    /// A full commit must serve the fsync.
+    Ineligible(Ineligible),
+    /// An I/O or other error: the fsync fails.
+    Failed(Error),
+}
+
+impl From<Error> for FcError {
+    fn from(e: Error) -> Self {
+        FcError::Failed(e)
+    }
+}
+
+impl<D: BlockDevice> Filesystem<D> {
+    /// The fsync tiers' and replay's counters since mount.
+    pub fn fast_commit_stats(&self) -> FastCommitStats {
+        self.s.fc.stats
+    }
+}

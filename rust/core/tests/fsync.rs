@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0
+//! fsync through the fast-commit tier: which fsyncs it serves and why the
+//! others fall to a full commit, one flush per record, the record codec
+//! against damage, and crash enumeration: a seeded workload of writes,
+//! attribute changes and namespace changes, each followed by fsync, is cut
+//! after every single write; the disk keeps none, all or a random subset
+//! of the unflushed writes; the mount replays the records. Every path must
+//! then show the state of its last completed sync point (an fsync that
+//! covered it, or a commit) or of one in flight, fsck must be clean, and a
+//! second mount must show the same.
+
+mod common;
+use common::*;
+use ferrofs_core::fast_commit::{FsyncTier, Ineligible, Record, Run, RECORD_BASE};
+use ferrofs_core::format::{InodeItem, NAME_MAX};
+use ferrofs_core::fs::{Filesystem, SetAttr};
+use ferrofs_core::subvol::SubvolId;
+use std::collections::BTreeMap;
+
+const SV: SubvolId = SubvolId::DEFAULT;
+const FILES: usize = 4;
+
+/// Paths and what `visible` says of them at one moment a sync made them
+/// durable (None: the path must not exist).
+struct SyncPoint {
+    /// Device writes before the sync began and after it ended.
+    w0: u64,
+    w1: u64,
+    states: BTreeMap<String, Option<String>>,
+}
+
+/// `visible`'s key of file `i` (paths end in a slash there).
+fn path(i: usize) -> String {
+    format!("/f{i}/")
+}
+
+/// The workload: FILES committed files, then `steps` seeded operations,
+/// each followed by an fsync (or a commit). Stops at the first error (the
+/// power cut). Returns the sync points and the tiers the fsyncs took.
+fn workload(fs: &mut Filesystem<SimDev>, seed: u64, steps: usize) -> (Vec<SyncPoint>, Vec<FsyncTier>) {
+    let mut rng = Rng(seed);
+    let root = fs.root_ino();
+    let mut inos = Vec::new();
+    let mut points = Vec::new();
+    let mut tiers = Vec::new();
+    let mut sizes = [0u64; FILES];
+    // Every path this workload ever made, and the inode behind it.
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, size) in sizes.iter_mut().enumerate() {
+        let a = fs.create(SV, root, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap();
+        let len = 1000 + 3000 * i;
+        fs.write(SV, a.ino, 0, &vec![i as u8 + 1; len], ts(1)).unwrap();
+        *size = len as u64;
+        inos.push(a.ino);
+        names.insert(path(i), i);
+    }
+    let snapshot = |fs: &mut Filesystem<SimDev>, names: &BTreeMap<String, usize>, only: Option<usize>| {
+        let v = visible(fs);
+        let states: BTreeMap<String, Option<String>> =
+            names.iter().filter(|(_, &i)| only.is_none_or(|o| o == i)).map(|(p, _)| (p.clone(), v.get(p).cloned())).collect();
+        // Nothing here removes a name: every one is there to compare.
+        assert!(states.values().all(Option::is_some), "{states:?} against {v:?}");
+        states
+    };
+    let w0 = fs.device().writes;
+    if fs.commit().is_err() {
+        return (points, tiers);
+    }
+    points.push(SyncPoint { w0, w1: fs.device().writes, states: snapshot(fs, &names, None) });
+    let mut link_no = 0;
+    for step in 0..steps {
+        let i = rng.below(FILES as u64) as usize;
+        let ino = inos[i];
+        let t = ts(10 + step as i64);
+        let r = match rng.below(12) {
+            // Appends, overwrites and growth: what a record expresses.
+            0..=3 => {
+                let len = 1 + rng.below(9000) as usize;
+                let at = sizes[i];
+                sizes[i] += len as u64;
+                fs.write(SV, ino, at, &vec![rng.below(250) as u8 + 1; len], t).map(drop)
+            }
+            4 | 5 => {
+                let at = rng.below(sizes[i].max(1));
+                let len = 1 + rng.below(6000) as usize;
+                sizes[i] = sizes[i].max(at + len as u64);
+                fs.write(SV, ino, at, &vec![rng.below(250) as u8 + 1; len], t).map(drop)
+            }
+            6 => fs.setattr(SV, ino, &SetAttr { mode: Some(0o600 + rng.below(0o100) as u32), ..Default::default() }, t).map(drop),
+            7 => {
+                sizes[i] += rng.below(20000);
+                fs.setattr(SV, ino, &SetAttr { size: Some(sizes[i]), ..Default::default() }, t).map(drop)
+            }
+            // What it does not: a full commit serves the fsync.
+            8 => {
+                sizes[i] /= 2;
+                fs.setattr(SV, ino, &SetAttr { size: Some(sizes[i]), ..Default::default() }, t).map(drop)
+            }
+            9 => {
+                link_no += 1;
+                let name = format!("l{link_no}");
+                let r = fs.link(SV, ino, root, name.as_bytes(), t).map(drop);
+                if r.is_ok() {
+                    names.insert(format!("/{name}/"), i);
+                }
+                r
+            }
+            10 => fs.set_xattr(SV, ino, b"user.k", &[step as u8; 10], 0, t),
+            _ => {
+                let w0 = fs.device().writes;
+                if fs.commit().is_err() {
+                    break;
+                }
+                points.push(SyncPoint { w0, w1: fs.device().writes, states: snapshot(fs, &names, None) });
+                continue;
+            }
+        };
+        if r.is_err() {
+            break;
+        }
+        let w0 = fs.device().writes;
+        let gen = fs.superblock().generation;
+        let tier = match fs.fsync(SV, ino) {
+            Ok(t) => t,
+            Err(_) => break,
+        };
+        assert_eq!(
+            fs.superblock().generation == gen,
+            matches!(tier, FsyncTier::FastCommit | FsyncTier::Clean),
+            "only a full commit commits"
+        );
+        tiers.push(tier);
+        let only = if tier == FsyncTier::FastCommit { Some(i) } else { None };
+        points.push(SyncPoint { w0, w1: fs.device().writes, states: snapshot(fs, &names, only) });
+    }
+    (points, tiers)
+}
+
+fn run(seed: u64, steps: usize, cut: Option<u64>) -> (Filesystem<SimDev>, Vec<SyncPoint>, Vec<FsyncTier>) {
+    let mut fs = mount(fresh(32 << 20));
+    fs.device().cut_after = cut;
+    let (points, tiers) = workload(&mut fs, seed, steps);
+    (fs, points, tiers)
+}
+
+/// The states `path` may show after a power cut once `cut` writes were done.
+fn allowed(points: &[SyncPoint], path: &str, cut: u64) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    if let Some(done) = points.iter().rev().find(|p| p.w1 <= cut && p.states.contains_key(path)) {
+        out.push(done.states[path].clone());
+    } else {
+        // Not made yet by any completed sync: it must not exist.
+        out.push(None);
+    }
+    for p in points.iter().filter(|p| p.w0 < cut && p.w1 > cut) {
+        if let Some(s) = p.states.get(path) {
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
+fn check_image(image: SimDev, points: &[SyncPoint], cut: u64, what: &str) {
+    let mut fs = Filesystem::mount(image).unwrap_or_else(|e| panic!("{what}: mount after the cut fails: {e:?}"));
+    let seen = visible(&mut fs);
+    let paths: std::collections::BTreeSet<&String> = points.iter().flat_map(|p| p.states.keys()).collect();
+    for p in paths {
+        let ok = allowed(points, p, cut);
+        let got = seen.get(p.as_str()).cloned();
+        assert!(ok.contains(&got), "{what}: {p} shows {got:?}, allowed {ok:?}");
+    }
+    assert_check_clean(&mut fs, what);
+    let again = visible(&mut mount(fs.unmount().unwrap()));
+    assert_eq!(again, seen, "{what}: a second mount shows the same");
+}
+
+#[test]
+fn fsync_tiers_and_one_flush_per_record() {
+    let mut fs = mount(fresh(32 << 20));
+    let root = fs.root_ino();
+    let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FullCommit(Ineligible::New), "a new file's name needs a commit");
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::Clean);
+    for k in 0..5u64 {
+        fs.write(SV, f, k * 4096, &[k as u8 + 1; 4096], ts(2)).unwrap();
+        let (w, fl) = (fs.device().writes, fs.device().flushes);
+        assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FastCommit);
+        assert_eq!((fs.device().writes - w, fs.device().flushes - fl), (1, 1), "one record block and one flush");
+    }
+    let d = fs.mkdir(SV, root, b"d", 0o755, 0, 0, ts(3)).unwrap().ino;
+    fs.commit().unwrap();
+    fs.create(SV, d, b"x", 0o644, 0, 0, 0, ts(3)).unwrap();
+    assert_eq!(fs.fsync(SV, d).unwrap(), FsyncTier::FullCommit(Ineligible::NotRegular));
+    fs.write(SV, f, 0, b"z", ts(4)).unwrap();
+    fs.link(SV, f, root, b"g", ts(4)).unwrap();
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FullCommit(Ineligible::Changed), "a new name needs a commit");
+    fs.write(SV, f, 0, &vec![7u8; 2 << 20], ts(5)).unwrap();
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FullCommit(Ineligible::TooMuchData));
+    let st = fs.fast_commit_stats();
+    assert_eq!((st.fast_commits, st.clean), (5, 1));
+    assert_eq!(st.full_commits[Ineligible::New.index()], 1);
+    assert_eq!(st.full_commits[Ineligible::Changed.index()], 1);
+    // The records since the last commit come back after a crash.
+    fs.write(SV, f, 100, b"after", ts(6)).unwrap();
+    fs.setattr(SV, f, &SetAttr { mode: Some(0o600), ..Default::default() }, ts(6)).unwrap();
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FastCommit);
+    let want = visible(&mut fs);
+    let mut fs = mount(fs.device().crash_drop_all());
+    assert_eq!(fs.fast_commit_stats().replayed, 1);
+    assert_eq!(visible(&mut fs), want);
+    assert_check_clean(&mut fs, "after replay");
+}
+
+#[test]
+fn area_fills_then_a_commit_empties_it() {
+    let d = {
+        let mut d = SimDev::new(32 << 20);
+        let opts = ferrofs_core::mkfs::MkfsOptions {
+            block_size: 4096,
+            size_bytes: 32 << 20,
+            uuid: [1; 16],
+            label: b"",
+            now: (1000, 0),
+            fast_commit_blocks: Some(3),
+        };
+        ferrofs_core::mkfs::format(&mut d, &opts).unwrap();
+        d
+    };
+    let mut fs = mount(d);
+    let root = fs.root_ino();
+    let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.commit().unwrap();
+    let tiers: Vec<_> = (0..5u64)
+        .map(|k| {
+            fs.write(SV, f, k * 4096, &[1; 4096], ts(2)).unwrap();
+            fs.fsync(SV, f).unwrap()
+        })
+        .collect();
+    let full = FsyncTier::FullCommit(Ineligible::AreaFull);
+    assert_eq!(tiers, [FsyncTier::FastCommit, FsyncTier::FastCommit, FsyncTier::FastCommit, full, FsyncTier::FastCommit]);
+}
+
+#[test]
+fn no_area_means_full_commits() {
+    let mut d = SimDev::new(32 << 20);
+    let opts = ferrofs_core::mkfs::MkfsOptions {
+        block_size: 4096,
+        size_bytes: 32 << 20,
+        uuid: [1; 16],
+        label: b"",
+        now: (1000, 0),
+        fast_commit_blocks: Some(0),
+    };
+    let sb = ferrofs_core::mkfs::format(&mut d, &opts).unwrap();
+    assert_eq!((sb.fast_commit_blocks, sb.incompat), (0, 0));
+    let mut fs = mount(d);
+    let root = fs.root_ino();
+    let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.commit().unwrap();
+    fs.write(SV, f, 0, b"x", ts(2)).unwrap();
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FullCommit(Ineligible::NoArea));
+    assert_check_clean(&mut fs, "no area");
+}
+
+#[test]
+fn records_refuse_damage() {
+    let bounds = ferrofs_core::format::Bounds { total_blocks: 1 << 20, block_size: 4096 };
+    let inode = InodeItem { mode: 0o100644, nlink: 1, size: 9000, blocks: 3, generation: 4, ..Default::default() };
+    let mut runs = ferrofs_core::mem::TryVec::new();
+    runs.try_push(Run { file_block: 0, disk_block: 500, blocks: 2, data_crc: 7 }).unwrap();
+    runs.try_push(Run { file_block: 5, disk_block: 900, blocks: 1, data_crc: 8 }).unwrap();
+    let rec = Record { epoch: 9, seq: 3, subvol: SV, ino: 257, inode, runs };
+    let mut b = ferrofs_core::mem::TryVec::new();
+    rec.encode(4096, &mut b).unwrap();
+    assert_eq!(b.len(), 4096);
+    let len = Record::announced_len(&b).unwrap();
+    assert_eq!(len, RECORD_BASE + 2 * 28);
+    assert_eq!(Record::decode(&b[..len], &bounds).unwrap(), rec);
+    // Every single flipped byte of the record is caught.
+    for i in 0..len {
+        let mut bad = b[..len].to_vec();
+        bad[i] ^= 0x40;
+        assert!(Record::announced_len(&bad) != Some(len) || Record::decode(&bad, &bounds).is_err(), "byte {i} flipped");
+    }
+    assert!(Record::decode(&b[..len - 1], &bounds).is_err());
+    assert_eq!(Record::announced_len(&[0u8; 4096]), None);
+    // Runs out of range are refused even with a good CRC.
+    for bad in [
+        Run { file_block: 0, disk_block: 1 << 20, blocks: 1, data_crc: 0 },
+        Run { file_block: u64::MAX, disk_block: 10, blocks: 1, data_crc: 0 },
+    ] {
+        let mut runs = ferrofs_core::mem::TryVec::new();
+        runs.try_push(bad).unwrap();
+        let r = Record { runs, ..rec.clone_header() };
+        r.encode(4096, &mut b).unwrap();
+        let len = Record::announced_len(&b).unwrap();
+        assert!(Record::decode(&b[..len], &bounds).is_err());
+    }
+    let _ = NAME_MAX;
+}
+
+trait CloneHeader {
+    fn clone_header(&self) -> Record;
+}
+
+impl CloneHeader for Record {
+    fn clone_header(&self) -> Record {
+        Record {
+            epoch: self.epoch,
+            seq: self.seq,
+            subvol: self.subvol,
+            ino: self.ino,
+            inode: self.inode,
+            runs: ferrofs_core::mem::TryVec::new(),
+        }
+    }
+}
+
+#[test]
+fn crash_at_every_write_keeps_what_fsync_made_durable() {
+    let seeds: Vec<u64> = if full() { (1..=12).collect() } else { vec![seed_or(3), 7] };
+    let steps = if full() { 60 } else { 30 };
+    let mut states = 0;
+    for seed in seeds {
+        let (mut fs, points, tiers) = run(seed, steps, None);
+        assert!(tiers.iter().filter(|t| **t == FsyncTier::FastCommit).count() >= steps / 4, "seed {seed}: most fsyncs are fast: {tiers:?}");
+        assert!(tiers.iter().any(|t| matches!(t, FsyncTier::FullCommit(Ineligible::Changed))), "seed {seed}: {tiers:?}");
+        let total = fs.device().writes;
+        let mut rng = Rng(seed ^ 0xfc);
+        for cut in points[0].w1..total {
+            let (mut fs, _, _) = run(seed, steps, Some(cut));
+            let dev = fs.device().clone();
+            check_image(dev.crash_drop_all(), &points, cut, &format!("seed {seed} cut {cut} drop"));
+            check_image(dev.crash_keep_all(), &points, cut, &format!("seed {seed} cut {cut} keep"));
+            check_image(dev.crash_random(&mut rng), &points, cut, &format!("seed {seed} cut {cut} random"));
+            states += 3;
+        }
+    }
+    println!("fsync crash states checked: {states}");
+}

@@ -1,0 +1,64 @@
+# fsync through a fast-commit record in the kernel: one device flush per
+# fsync of a file that only gained data or changed attributes since the
+# last commit; what it made durable survives a shutdown that writes nothing
+# more (xfs_io shutdown, no log flush) and is replayed at the next mount;
+# what was written after it is gone; fsync of a new name or a directory
+# still works (a full commit); fsck is clean after the replay.
+. "$(dirname "$0")/lib.sh"
+flushes() { awk '{print $16}' /sys/block/vdb/stat; }
+# fsync of PATH through a file opened read-write; prints the flushes it cost.
+fsync_flushes() {
+  python3 -c '
+import os, sys
+def flushes():
+    return int(open("/sys/block/vdb/stat").read().split()[15])
+fd = os.open(sys.argv[1], os.O_RDWR)
+before = flushes()
+os.fsync(fd)
+print(flushes() - before)
+' "$1"
+}
+
+mkfs.ferrofs -q -f "$DEV1" 1G
+# No background commit during the test: only fsync makes anything durable.
+mount -t ferrofs -o commit=86400 "$DEV1" "$MNT" || { fail fc-mount; exit 0; }
+head -c 10000 /dev/urandom > "$MNT/log"
+mkdir "$MNT/dir"
+sync
+cp "$MNT/log" /tmp/log.want
+for i in 1 2 3; do
+  head -c 4096 /dev/urandom > /tmp/chunk
+  cat /tmp/chunk >> "$MNT/log" && cat /tmp/chunk >> /tmp/log.want
+  check_is_flushes=$(fsync_flushes "$MNT/log")
+  check "append-fsync-$i-one-flush" test "$check_is_flushes" = 1
+done
+chmod 600 "$MNT/log"
+check chmod-fsync-one-flush test "$(fsync_flushes "$MNT/log")" = 1
+# Written after the last fsync: not durable, and not replayed.
+echo unsynced >> "$MNT/log"
+# A new name needs a full commit: fsync still makes it durable.
+echo new > "$MNT/dir/new"
+check new-file-fsync-works test "$(fsync_flushes "$MNT/dir/new")" -ge 1
+check shutdown-without-flush xfs_io -x -c shutdown "$MNT"
+umount "$MNT"
+mark_dmesg
+mount -t ferrofs "$DEV1" "$MNT" || { fail fc-remount; exit 0; }
+check replayed-data cmp "$MNT/log" /tmp/log.want
+check replayed-mode test "$(stat -c %a "$MNT/log")" = 600
+check new-name-durable test "$(cat "$MNT/dir/new")" = new
+umount "$MNT"
+check fsck-after-replay fsck.ferrofs -n "$DEV1"
+mount -t ferrofs "$DEV1" "$MNT"
+check still-there-after-second-mount cmp "$MNT/log" /tmp/log.want
+umount "$MNT"
+# mkfs without the area: every fsync is a full commit, and still durable.
+mkfs.ferrofs -q -f --fast-commit-blocks 0 "$DEV1" 1G
+mount -t ferrofs -o commit=86400 "$DEV1" "$MNT"
+echo a > "$MNT/f" && sync && echo b >> "$MNT/f"
+check no-area-fsync-full-commit test "$(fsync_flushes "$MNT/f")" = 2
+xfs_io -x -c shutdown "$MNT"
+umount "$MNT"
+mount -t ferrofs "$DEV1" "$MNT"
+check no-area-fsync-durable test "$(cat "$MNT/f")" = "a
+b"
+umount "$MNT"
