@@ -24,6 +24,7 @@ mkfs.ferrofs -q -f "$DEV1" 1G
 mount -t ferrofs -o commit=86400 "$DEV1" "$MNT" || { fail fc-mount; exit 0; }
 head -c 10000 /dev/urandom > "$MNT/log"
 mkdir "$MNT/dir"
+echo old > "$MNT/dir/old"
 sync
 cp "$MNT/log" /tmp/log.want
 for i in 1 2 3; do
@@ -34,11 +35,20 @@ for i in 1 2 3; do
 done
 chmod 600 "$MNT/log"
 check chmod-fsync-one-flush test "$(fsync_flushes "$MNT/log")" = 1
-# Written after the last fsync: not durable, and not replayed.
-echo unsynced >> "$MNT/log"
-# A new name needs a full commit: fsync still makes it durable.
+# A new file in a directory of the last commit: its name goes in the
+# record too, one flush.
+head -c 5000 /dev/urandom > "$MNT/dir/made"
+cp "$MNT/dir/made" /tmp/made.want
+check create-fsync-one-flush test "$(fsync_flushes "$MNT/dir/made")" = 1
+# A second name, in a directory that lost an entry since the last commit:
+# a full commit, and fsync still makes the name durable.
+rm "$MNT/dir/old"
 echo new > "$MNT/dir/new"
 check new-file-fsync-works test "$(fsync_flushes "$MNT/dir/new")" -ge 1
+# Written after the last fsync and the last commit: not durable, and no
+# record holds it. (Before a full commit it could be: the commit takes what
+# writeback has handed to the core by then.)
+echo unsynced >> "$MNT/log"
 check shutdown-without-flush xfs_io -x -c shutdown "$MNT"
 umount "$MNT"
 mark_dmesg
@@ -46,6 +56,8 @@ mount -t ferrofs "$DEV1" "$MNT" || { fail fc-remount; exit 0; }
 check replayed-data cmp "$MNT/log" /tmp/log.want
 check replayed-mode test "$(stat -c %a "$MNT/log")" = 600
 check new-name-durable test "$(cat "$MNT/dir/new")" = new
+check removal-durable test ! -e "$MNT/dir/old"
+check created-file-replayed cmp "$MNT/dir/made" /tmp/made.want
 umount "$MNT"
 check fsck-after-replay fsck.ferrofs -n "$DEV1"
 mount -t ferrofs "$DEV1" "$MNT"

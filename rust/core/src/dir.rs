@@ -145,11 +145,29 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Adds `name -> t` to `dir`'s two indexes, with its back-reference,
     /// and updates the directory. Returns the entry's sequence number.
     pub(crate) fn add_entry(&mut self, dir: u64, name: &[u8], t: Target, now: Timespec) -> Result<u64> {
-        let mut d = self.read_dir_inode(dir)?;
+        let d = self.read_dir_inode(dir)?;
         let root = self.sv.root;
         let hash_off = free_slot(&mut self.s, &root, dir, DIR_HASH_KEY, (name_hash(name) as u64) << 32)?;
         let seq = d.next_seq.max(2);
-        d.next_seq = seq.checked_add(1).ok_or(Error::NoSpace)?;
+        self.add_entry_at(dir, d, name, t, seq, hash_off, now)?;
+        Ok(seq)
+    }
+
+    /// `add_entry` at a sequence number and hash key offset chosen before
+    /// (fast-commit replay puts a name back where it was), both free;
+    /// `d` is the directory's inode item.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add_entry_at(
+        &mut self,
+        dir: u64,
+        mut d: InodeItem,
+        name: &[u8],
+        t: Target,
+        seq: u64,
+        hash_off: u64,
+        now: Timespec,
+    ) -> Result<()> {
+        d.next_seq = d.next_seq.max(seq.checked_add(1).ok_or(Error::NoSpace)?);
         let by_hash = DirEntry { ino: t.ino, other: seq, ty: t.ty, subvol: t.subvol, name }.encode()?;
         btree::insert(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, hash_off), &by_hash)?;
         let by_seq = DirEntry { ino: t.ino, other: hash_off, ty: t.ty, subvol: t.subvol, name }.encode()?;
@@ -163,13 +181,15 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         d.mtime = now;
         d.ctime = now;
-        self.write_inode(dir, &mut d)?;
-        Ok(seq)
+        self.write_inode(dir, &mut d)
     }
 
     /// Removes an entry found by `find_entry`, with its back-reference,
     /// and updates the directory.
     pub(crate) fn remove_entry(&mut self, dir: u64, f: &Found, name: &[u8], now: Timespec) -> Result<()> {
+        // A freed slot may be taken again: a fast-commit record cannot say
+        // a new name in this directory until the next commit.
+        self.s.fc.mark(self.sv.id, dir)?;
         let mut d = self.read_dir_inode(dir)?;
         btree::delete(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, f.hash_off))?;
         btree::delete(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_SEQ_KEY, f.seq))?;
@@ -188,6 +208,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Points an existing entry at another target (rename exchange),
     /// moving the back-reference from the old target to the new.
     fn repoint_entry(&mut self, dir: u64, f: &Found, name: &[u8], t: Target) -> Result<()> {
+        self.s.fc.mark(self.sv.id, dir)?;
         let by_hash = DirEntry { ino: t.ino, other: f.seq, ty: t.ty, subvol: t.subvol, name }.encode()?;
         btree::update(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, f.hash_off), &by_hash)?;
         let by_seq = DirEntry { ino: t.ino, other: f.hash_off, ty: t.ty, subvol: t.subvol, name }.encode()?;

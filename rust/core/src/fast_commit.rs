@@ -22,19 +22,23 @@
 //! them pins them until the next commit: the data a durable record points
 //! at never changes before that commit makes the record stale.
 //!
-//! **Eligibility.** A regular file not created since the last commit whose
-//! inode changed only through writes and attribute changes that do not
-//! shrink it. Everything else (names, links, xattrs, truncation, holes,
-//! fallocate, directories) is marked when it happens, and its fsync is a
-//! full commit, counted by reason.
+//! **Eligibility.** A regular file whose inode changed since the last
+//! commit only through writes and attribute changes that do not shrink it;
+//! one created since then also when it has its one name from its creation,
+//! in a directory that existed at the last commit and lost no entry since
+//! (so the name's slots are free in the committed state): the record then
+//! carries that name. Everything else (links, unlinks, renames, xattrs,
+//! truncation, holes, fallocate, directories) is marked when it happens,
+//! and its fsync is a full commit, counted by reason.
 //!
 //! **Replay.** At mount the area is read from its start while records are
 //! whole: right magic, CRC, epoch and sequence; an inode of the mounted
 //! state; runs inside the filesystem, free in the committed state, not
 //! overlapping, and data matching their CRCs. The longest such prefix is
-//! applied in order (each run replaces the file's mapping of its range,
-//! then the inode item is set) and committed; a read-only mount applies
-//! it in memory only.
+//! applied in order (a new file's inode and name are put back first, at
+//! the name's logged slots, unless an earlier record did; each run replaces
+//! the file's mapping of its range; then the inode item is set) and
+//! committed; a read-only mount applies it in memory only.
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -47,11 +51,18 @@
 //! | 32 | 8 | subvolume id |
 //! | 40 | 8 | inode number |
 //! | 48 | 144 | inode item |
-//! | 192 | 28 each | runs: file block, disk block, blocks (u64 each), data CRC32C (u32) |
+//! | 192 | 8 | new file's directory (0: the inode's names are committed) |
+//! | 200 | 8 | its entry's sequence number (`DIR_SEQ` offset) |
+//! | 208 | 8 | its entry's `DIR_HASH` offset |
+//! | 216 | 1 | name length (0 without a name) |
+//! | 217 | 255 | name, zero padded |
+//! | 472 | 28 each | runs: file block, disk block, blocks (u64 each), data CRC32C (u32) |
 
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
-use crate::format::{get_u32, get_u64, put_u32, put_u64, Bounds, FileType, InodeItem, EXTENT_KEY, INODE_ITEM_SIZE};
+use crate::format::{
+    get_u32, get_u64, get_u8, name_hash, put_u32, put_u64, Bounds, FileType, InodeItem, EXTENT_KEY, INODE_ITEM_SIZE, NAME_MAX,
+};
 use crate::fs::Filesystem;
 use crate::mem::TryVec;
 use crate::store::{divisor, Store};
@@ -63,8 +74,10 @@ pub const RECORD_MAGIC: [u8; 4] = *b"FFCR";
 const HEADER: usize = 48;
 /// Bytes of one run.
 pub const RUN_SIZE: usize = 28;
+/// Where the name section starts.
+const NAME_AT: usize = HEADER + INODE_ITEM_SIZE;
 /// Bytes of a record without runs.
-pub const RECORD_BASE: usize = HEADER + INODE_ITEM_SIZE;
+pub const RECORD_BASE: usize = NAME_AT + 25 + NAME_MAX;
 /// Most new data blocks one fast commit carries; past this a full commit
 /// costs little more than writing the data, and replay reads it all.
 pub const MAX_RECORD_DATA_BLOCKS: u64 = 256;
@@ -82,6 +95,29 @@ pub struct Run {
     pub data_crc: u32,
 }
 
+/// The one name of a file created since the last commit, where its
+/// directory entry was put.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewName {
+    /// The directory.
+    pub dir: u64,
+    /// The entry's sequence number.
+    pub seq: u64,
+    /// The entry's `DIR_HASH` key offset.
+    pub hash_off: u64,
+    /// Name length.
+    pub len: u8,
+    /// The name, zero padded.
+    pub bytes: [u8; NAME_MAX],
+}
+
+impl NewName {
+    /// The name.
+    pub fn name(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
 /// One decoded record.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Record {
@@ -95,6 +131,8 @@ pub struct Record {
     pub ino: u64,
     /// The inode item as it was at the fsync.
     pub inode: InodeItem,
+    /// Its name, for a file created since the last commit.
+    pub name: Option<NewName>,
     /// New data runs since the inode's previous record of the epoch.
     pub runs: TryVec<Run>,
 }
@@ -156,6 +194,8 @@ pub enum FsyncTier {
 pub struct FastCommitStats {
     /// Fsyncs served by a record.
     pub fast_commits: u64,
+    /// Of those, records that carried a new file's name.
+    pub new_names: u64,
     /// Bytes of records written.
     pub record_bytes: u64,
     /// Fsyncs that found nothing to make durable.
@@ -228,7 +268,14 @@ impl Record {
         put_u32(out, 28, self.runs.len() as u32)?;
         put_u64(out, 32, self.subvol.0)?;
         put_u64(out, 40, self.ino)?;
-        out[HEADER..RECORD_BASE].copy_from_slice(&self.inode.encode());
+        out[HEADER..NAME_AT].copy_from_slice(&self.inode.encode());
+        if let Some(n) = &self.name {
+            put_u64(out, NAME_AT, n.dir)?;
+            put_u64(out, NAME_AT + 8, n.seq)?;
+            put_u64(out, NAME_AT + 16, n.hash_off)?;
+            out[NAME_AT + 24] = n.len;
+            out[NAME_AT + 25..RECORD_BASE].copy_from_slice(&n.bytes);
+        }
         for (i, r) in self.runs.iter().enumerate() {
             let o = RECORD_BASE + i * RUN_SIZE;
             put_u64(out, o, r.file_block)?;
@@ -268,7 +315,23 @@ impl Record {
         if !crate::crc32c::update(crc, &b[8..]) != stored {
             return Err(Error::corrupt("fast-commit record checksum mismatch"));
         }
-        let inode = InodeItem::decode_bounded(&b[HEADER..RECORD_BASE], bounds)?;
+        let inode = InodeItem::decode_bounded(&b[HEADER..NAME_AT], bounds)?;
+        let dir = get_u64(b, NAME_AT)?;
+        let len = get_u8(b, NAME_AT + 24)?;
+        let name = match (dir, len) {
+            (0, 0) => None,
+            (0, _) | (_, 0) => return Err(Error::corrupt("fast-commit record has half a name")),
+            _ => {
+                let mut bytes = [0u8; NAME_MAX];
+                bytes.copy_from_slice(&b[NAME_AT + 25..RECORD_BASE]);
+                let n = NewName { dir, seq: get_u64(b, NAME_AT + 8)?, hash_off: get_u64(b, NAME_AT + 16)?, len, bytes };
+                crate::fs::check_name(n.name()).map_err(|_| Error::corrupt("fast-commit record has a bad name"))?;
+                if n.bytes[len as usize..].iter().any(|&c| c != 0) || n.hash_off >> 32 != name_hash(n.name()) as u64 {
+                    return Err(Error::corrupt("fast-commit record has a bad name"));
+                }
+                Some(n)
+            }
+        };
         let max_fb = bounds.max_file_blocks();
         let mut runs = TryVec::try_with_capacity(nruns)?;
         for i in 0..nruns {
@@ -287,7 +350,15 @@ impl Record {
             }
             runs.try_push(r)?;
         }
-        Ok(Record { epoch: get_u64(b, 8)?, seq: get_u64(b, 16)?, subvol: SubvolId(get_u64(b, 32)?), ino: get_u64(b, 40)?, inode, runs })
+        Ok(Record {
+            epoch: get_u64(b, 8)?,
+            seq: get_u64(b, 16)?,
+            subvol: SubvolId(get_u64(b, 32)?),
+            ino: get_u64(b, 40)?,
+            inode,
+            name,
+            runs,
+        })
     }
 }
 
@@ -344,14 +415,12 @@ impl<D: BlockDevice> Filesystem<D> {
         if it.file_type() != FileType::Regular {
             return Err(FcError::Ineligible(Ineligible::NotRegular));
         }
-        if it.generation >= self.s.gen {
-            return Err(FcError::Ineligible(Ineligible::New));
-        }
         if self.s.fc.is_marked(sv, ino) {
             return Err(FcError::Ineligible(Ineligible::Changed));
         }
+        let name = if it.generation >= self.s.gen { Some(self.new_name(sv, ino, it)?) } else { None };
         let runs = self.new_runs(ino)?;
-        let rec = Record { epoch: self.s.sb.generation, seq: self.s.fc.next_seq, subvol: sv, ino, inode: *it, runs };
+        let rec = Record { epoch: self.s.sb.generation, seq: self.s.fc.next_seq, subvol: sv, ino, inode: *it, name, runs };
         let bs = self.s.bs;
         let nblocks = rec.len().div_ceil(bs) as u64;
         if self.s.fc.next_block + nblocks > area_blocks {
@@ -366,12 +435,33 @@ impl<D: BlockDevice> Filesystem<D> {
         self.s.fc.next_block += nblocks;
         self.s.fc.next_seq += 1;
         self.s.fc.stats.record_bytes += buf.len() as u64;
+        self.s.fc.stats.new_names += u64::from(rec.name.is_some());
         // What the record holds is as good as committed until the next
         // commit: never rewritten in place, pinned if freed.
         for r in rec.runs.iter() {
             self.s.space.txn_alloc.remove(r.disk_block, r.blocks)?;
         }
         Ok(())
+    }
+
+    /// The one name of `ino`, created in this transaction, if a record can
+    /// carry it: a single link, in a directory of the last commit that
+    /// lost no entry since.
+    fn new_name(&mut self, sv: SubvolId, ino: u64, it: &InodeItem) -> core::result::Result<NewName, FcError> {
+        let new = FcError::Ineligible(Ineligible::New);
+        if it.nlink != 1 {
+            return Err(new);
+        }
+        let names = self.names_of(sv, ino)?;
+        let [(dir, name)] = &names[..] else { return Err(new) };
+        let d = self.read_dir_inode(*dir)?;
+        if d.generation >= self.s.gen || self.s.fc.is_marked(sv, *dir) {
+            return Err(new);
+        }
+        let f = self.find_entry(*dir, name)?.filter(|f| f.ino == ino).ok_or(Error::corrupt("back-reference without its entry"))?;
+        let mut bytes = [0u8; NAME_MAX];
+        bytes[..name.len()].copy_from_slice(name);
+        Ok(NewName { dir: *dir, seq: f.seq, hash_off: f.hash_off, len: name.len() as u8, bytes })
     }
 
     /// The runs of `ino`'s data that this transaction wrote and no record
@@ -437,7 +527,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 self.s.dev.read((area_start + pos + 1) * bs as u64, rest)?;
             }
             let Ok(rec) = Record::decode(&buf[..len], &bounds) else { break };
-            if rec.epoch != epoch || rec.seq != records.len() as u64 || !self.replayable(&rec, &mut claimed)? {
+            if rec.epoch != epoch || rec.seq != records.len() as u64 || !self.replayable(&rec, &records, &mut claimed)? {
                 break;
             }
             records.try_push(rec)?;
@@ -453,14 +543,23 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Whether a decoded record of this epoch can be applied: a regular
     /// file of the mounted state, runs on blocks free in it that no
     /// earlier record claimed, and data matching the runs' CRCs.
-    fn replayable(&mut self, rec: &Record, claimed: &mut TryVec<(u64, u64)>) -> Result<bool> {
+    fn replayable(&mut self, rec: &Record, earlier: &[Record], claimed: &mut TryVec<(u64, u64)>) -> Result<bool> {
         if rec.inode.file_type() != FileType::Regular || self.enter(rec.subvol).is_err() {
             return Ok(false);
         }
-        match self.read_inode(rec.ino) {
-            Ok(cur) if cur.file_type() == FileType::Regular && cur.generation == rec.inode.generation => {}
-            Ok(_) | Err(Error::NotFound) | Err(Error::Corrupt(_)) => return Ok(false),
-            Err(e) => return Err(e),
+        // A new file of an earlier record is not in the state yet: the
+        // earlier record stands for it.
+        let made_before = earlier.iter().any(|r| r.subvol == rec.subvol && r.ino == rec.ino && r.name.is_some());
+        match (self.read_inode(rec.ino), &rec.name) {
+            (Ok(cur), _) if cur.file_type() == FileType::Regular && cur.generation == rec.inode.generation => {
+                if rec.name.is_some() {
+                    return Ok(false);
+                }
+            }
+            (Err(Error::NotFound), Some(n)) if made_before || self.new_name_fits(rec.ino, n)? => {}
+            (Err(Error::NotFound), None) if made_before => {}
+            (Ok(_) | Err(Error::NotFound) | Err(Error::Corrupt(_)), _) => return Ok(false),
+            (Err(e), _) => return Err(e),
         }
         for r in rec.runs.iter() {
             if !self.s.space.free.contains(r.disk_block, r.blocks)
@@ -478,10 +577,50 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(true)
     }
 
-    /// Applies one checked record: each run replaces the file's mapping
-    /// of its range, then the inode item is set as logged.
+    /// Whether a new file `ino` can be put back under `n`: a number past
+    /// every committed one, in an existing directory whose entry slots for
+    /// it are free and which has no entry of that name.
+    fn new_name_fits(&mut self, ino: u64, n: &NewName) -> Result<bool> {
+        if ino <= self.sv.item.last_ino || ino >= crate::format::LAST_INO_LIMIT {
+            return Ok(false);
+        }
+        match self.read_dir_inode(n.dir) {
+            Ok(_) => {}
+            Err(Error::NotFound | Error::NotDir | Error::Corrupt(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        if self.find_entry(n.dir, n.name())?.is_some() {
+            return Ok(false);
+        }
+        let root = self.sv.root;
+        for k in [
+            crate::format::Key::new(n.dir, crate::format::DIR_HASH_KEY, n.hash_off),
+            crate::format::Key::new(n.dir, crate::format::DIR_SEQ_KEY, n.seq),
+        ] {
+            if crate::btree::get_len(&mut self.s, &root, &k)?.is_some() {
+                return Ok(false);
+            }
+        }
+        Ok(n.seq >= 2)
+    }
+
+    /// Applies one checked record: a new file's inode and name first (once),
+    /// then each run replaces the file's mapping of its range, then the
+    /// inode item is set as logged.
     fn apply_record(&mut self, rec: &Record) -> Result<()> {
         self.enter(rec.subvol)?;
+        if let Some(n) = &rec.name {
+            if matches!(self.read_inode(rec.ino), Err(Error::NotFound)) {
+                let mut it = InodeItem { size: 0, blocks: 0, ..rec.inode };
+                it.transid = self.s.gen;
+                crate::btree::insert(&mut self.s, &mut self.sv.root, &crate::fs::inode_key(rec.ino), &it.encode())?;
+                self.sv.item.inode_count = self.sv.item.inode_count.saturating_add(1);
+                self.sv.item.last_ino = self.sv.item.last_ino.max(rec.ino);
+                let d = self.read_dir_inode(n.dir)?;
+                let t = crate::dir::Target::inode(rec.ino, FileType::Regular);
+                self.add_entry_at(n.dir, d, n.name(), t, n.seq, n.hash_off, rec.inode.ctime)?;
+            }
+        }
         for r in rec.runs.iter() {
             self.replace_range(rec.ino, r.file_block, r.disk_block, r.blocks)?;
         }

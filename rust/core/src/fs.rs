@@ -460,7 +460,7 @@ impl<D: BlockDevice> Filesystem<D> {
         it.transid = self.s.gen;
         // A committed regular file changed other than by `expressible`
         // code: its fsync needs a full commit until the next one.
-        if !self.fc_expressible && it.file_type() == FileType::Regular && it.generation < self.s.gen {
+        if !self.fc_expressible && it.file_type() == FileType::Regular {
             self.s.fc.mark(self.sv.id, ino)?;
         }
         btree::update(&mut self.s, &mut self.sv.root, &inode_key(ino), &it.encode())

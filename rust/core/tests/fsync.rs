@@ -11,7 +11,7 @@
 
 mod common;
 use common::*;
-use ferrofs_core::fast_commit::{FsyncTier, Ineligible, Record, Run, RECORD_BASE};
+use ferrofs_core::fast_commit::{FsyncTier, Ineligible, NewName, Record, Run, RECORD_BASE};
 use ferrofs_core::format::{InodeItem, NAME_MAX};
 use ferrofs_core::fs::{Filesystem, SetAttr};
 use ferrofs_core::subvol::SubvolId;
@@ -68,11 +68,14 @@ fn workload(fs: &mut Filesystem<SimDev>, seed: u64, steps: usize) -> (Vec<SyncPo
     }
     points.push(SyncPoint { w0, w1: fs.device().writes, states: snapshot(fs, &names, None) });
     let mut link_no = 0;
+    // New files are not picked for the other operations (only the first
+    // FILES are): they only get their creating fsync.
+    let mut sizes_new: Vec<u64> = Vec::new();
     for step in 0..steps {
         let i = rng.below(FILES as u64) as usize;
         let ino = inos[i];
         let t = ts(10 + step as i64);
-        let r = match rng.below(12) {
+        let r = match rng.below(14) {
             // Appends, overwrites and growth: what a record expresses.
             0..=3 => {
                 let len = 1 + rng.below(9000) as usize;
@@ -106,6 +109,25 @@ fn workload(fs: &mut Filesystem<SimDev>, seed: u64, steps: usize) -> (Vec<SyncPo
                 r
             }
             10 => fs.set_xattr(SV, ino, b"user.k", &[step as u8; 10], 0, t),
+            // A new file with data: its name goes in the record.
+            11 | 12 => {
+                link_no += 1;
+                let name = format!("n{link_no}");
+                let r = fs.create(SV, root, name.as_bytes(), 0o644, 0, 0, 0, t);
+                let Ok(a) = r else { break };
+                if fs.write(SV, a.ino, 0, &vec![link_no as u8; 1 + rng.below(7000) as usize], t).is_err() {
+                    break;
+                }
+                inos.push(a.ino);
+                sizes_new.push(0);
+                names.insert(format!("/{name}/"), inos.len() - 1);
+                let w0 = fs.device().writes;
+                let Ok(tier) = fs.fsync(SV, a.ino) else { break };
+                tiers.push(tier);
+                let only = if tier == FsyncTier::FastCommit { Some(inos.len() - 1) } else { None };
+                points.push(SyncPoint { w0, w1: fs.device().writes, states: snapshot(fs, &names, only) });
+                continue;
+            }
             _ => {
                 let w0 = fs.device().writes;
                 if fs.commit().is_err() {
@@ -179,8 +201,22 @@ fn fsync_tiers_and_one_flush_per_record() {
     let mut fs = mount(fresh(32 << 20));
     let root = fs.root_ino();
     let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
-    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FullCommit(Ineligible::New), "a new file's name needs a commit");
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FastCommit, "a new file's one name goes in the record");
+    // Its name is durable: replayed after a crash.
+    assert!(visible(&mut mount(fs.device().crash_drop_all())).contains_key("/f/"));
+    fs.commit().unwrap();
     assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::Clean);
+    // Not in a directory that lost an entry since the last commit (its
+    // freed slots may be taken again), nor with a second name.
+    let gone = fs.create(SV, root, b"gone", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.commit().unwrap();
+    fs.unlink(SV, root, b"gone", ts(1)).unwrap();
+    fs.evict(SV, gone).unwrap();
+    let n = fs.create(SV, root, b"n", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    assert_eq!(fs.fsync(SV, n).unwrap(), FsyncTier::FullCommit(Ineligible::New));
+    let m = fs.create(SV, root, b"m", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.link(SV, m, root, b"m2", ts(1)).unwrap();
+    assert_eq!(fs.fsync(SV, m).unwrap(), FsyncTier::FullCommit(Ineligible::Changed));
     for k in 0..5u64 {
         fs.write(SV, f, k * 4096, &[k as u8 + 1; 4096], ts(2)).unwrap();
         let (w, fl) = (fs.device().writes, fs.device().flushes);
@@ -197,9 +233,9 @@ fn fsync_tiers_and_one_flush_per_record() {
     fs.write(SV, f, 0, &vec![7u8; 2 << 20], ts(5)).unwrap();
     assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FullCommit(Ineligible::TooMuchData));
     let st = fs.fast_commit_stats();
-    assert_eq!((st.fast_commits, st.clean), (5, 1));
+    assert_eq!((st.fast_commits, st.clean), (6, 1));
     assert_eq!(st.full_commits[Ineligible::New.index()], 1);
-    assert_eq!(st.full_commits[Ineligible::Changed.index()], 1);
+    assert_eq!(st.full_commits[Ineligible::Changed.index()], 2);
     // The records since the last commit come back after a crash.
     fs.write(SV, f, 100, b"after", ts(6)).unwrap();
     fs.setattr(SV, f, &SetAttr { mode: Some(0o600), ..Default::default() }, ts(6)).unwrap();
@@ -269,7 +305,10 @@ fn records_refuse_damage() {
     let mut runs = ferrofs_core::mem::TryVec::new();
     runs.try_push(Run { file_block: 0, disk_block: 500, blocks: 2, data_crc: 7 }).unwrap();
     runs.try_push(Run { file_block: 5, disk_block: 900, blocks: 1, data_crc: 8 }).unwrap();
-    let rec = Record { epoch: 9, seq: 3, subvol: SV, ino: 257, inode, runs };
+    let mut bytes = [0u8; NAME_MAX];
+    bytes[..4].copy_from_slice(b"file");
+    let name = NewName { dir: 256, seq: 5, hash_off: (ferrofs_core::format::name_hash(b"file") as u64) << 32 | 1, len: 4, bytes };
+    let rec = Record { epoch: 9, seq: 3, subvol: SV, ino: 257, inode, name: Some(name), runs };
     let mut b = ferrofs_core::mem::TryVec::new();
     rec.encode(4096, &mut b).unwrap();
     assert_eq!(b.len(), 4096);
@@ -296,7 +335,11 @@ fn records_refuse_damage() {
         let len = Record::announced_len(&b).unwrap();
         assert!(Record::decode(&b[..len], &bounds).is_err());
     }
-    let _ = NAME_MAX;
+    // A name whose hash offset does not match it is refused.
+    let r = Record { name: Some(NewName { hash_off: 1 << 32, ..name }), ..rec.clone_header() };
+    r.encode(4096, &mut b).unwrap();
+    let len = Record::announced_len(&b).unwrap();
+    assert!(Record::decode(&b[..len], &bounds).is_err());
 }
 
 trait CloneHeader {
@@ -311,6 +354,7 @@ impl CloneHeader for Record {
             subvol: self.subvol,
             ino: self.ino,
             inode: self.inode,
+            name: self.name,
             runs: ferrofs_core::mem::TryVec::new(),
         }
     }
@@ -325,6 +369,7 @@ fn crash_at_every_write_keeps_what_fsync_made_durable() {
         let (mut fs, points, tiers) = run(seed, steps, None);
         assert!(tiers.iter().filter(|t| **t == FsyncTier::FastCommit).count() >= steps / 4, "seed {seed}: most fsyncs are fast: {tiers:?}");
         assert!(tiers.iter().any(|t| matches!(t, FsyncTier::FullCommit(Ineligible::Changed))), "seed {seed}: {tiers:?}");
+        assert!(fs.fast_commit_stats().new_names > 0, "seed {seed}: new files went through records");
         let total = fs.device().writes;
         let mut rng = Rng(seed ^ 0xfc);
         for cut in points[0].w1..total {
