@@ -247,21 +247,24 @@ fn fsync_tiers_and_one_flush_per_record() {
     assert_check_clean(&mut fs, "after replay");
 }
 
+/// A fresh 32 MiB disk whose fast-commit area has `blocks` blocks.
+fn with_area(blocks: u64) -> (SimDev, ferrofs_core::superblock::Superblock) {
+    let mut d = SimDev::new(32 << 20);
+    let opts = ferrofs_core::mkfs::MkfsOptions {
+        block_size: 4096,
+        size_bytes: 32 << 20,
+        uuid: [1; 16],
+        label: b"",
+        now: (1000, 0),
+        fast_commit_blocks: Some(blocks),
+    };
+    let sb = ferrofs_core::mkfs::format(&mut d, &opts).unwrap();
+    (d, sb)
+}
+
 #[test]
 fn area_fills_then_a_commit_empties_it() {
-    let d = {
-        let mut d = SimDev::new(32 << 20);
-        let opts = ferrofs_core::mkfs::MkfsOptions {
-            block_size: 4096,
-            size_bytes: 32 << 20,
-            uuid: [1; 16],
-            label: b"",
-            now: (1000, 0),
-            fast_commit_blocks: Some(3),
-        };
-        ferrofs_core::mkfs::format(&mut d, &opts).unwrap();
-        d
-    };
+    let (d, _) = with_area(3);
     let mut fs = mount(d);
     let root = fs.root_ino();
     let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
@@ -278,16 +281,7 @@ fn area_fills_then_a_commit_empties_it() {
 
 #[test]
 fn no_area_means_full_commits() {
-    let mut d = SimDev::new(32 << 20);
-    let opts = ferrofs_core::mkfs::MkfsOptions {
-        block_size: 4096,
-        size_bytes: 32 << 20,
-        uuid: [1; 16],
-        label: b"",
-        now: (1000, 0),
-        fast_commit_blocks: Some(0),
-    };
-    let sb = ferrofs_core::mkfs::format(&mut d, &opts).unwrap();
+    let (d, sb) = with_area(0);
     assert_eq!((sb.fast_commit_blocks, sb.incompat), (0, 0));
     let mut fs = mount(d);
     let root = fs.root_ino();
