@@ -2,6 +2,9 @@
 # test kernel (cached), the module and the tools; `make run` shows a short
 # demo in the VM; `make check` runs every test. `make KDIR=/path` builds the
 # module against another Rust-enabled 6.12 tree instead of the cached one.
+# `make module-fast` builds build/fast/ferrofs.ko against the fast kernel
+# (no debug checkers; built once by `make setup-fast`), which scripts/bench
+# and scripts/fstests boot; make check stays on the debug kernel.
 
 SHELL := /bin/bash
 export KDIR
@@ -10,7 +13,7 @@ export PATH := $(if $(shell command -v cargo),$(PATH),$(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 TOOLS := mkfs.ferrofs fsck.ferrofs ferrofs
 
-.PHONY: all setup module tools run check clean
+.PHONY: all setup module tools run check clean setup-fast module-fast
 all: setup module tools
 
 setup:
@@ -19,6 +22,13 @@ setup:
 module: setup
 	@echo "==> building ferrofs.ko against $$(scripts/kdir)" >&2
 	@scripts/build-module
+
+setup-fast:
+	@scripts/setup --flavour fast
+
+module-fast: setup-fast
+	@echo "==> building build/fast/ferrofs.ko against $$(scripts/kdir --flavour fast)" >&2
+	@scripts/build-module --flavour fast
 
 tools:
 	@echo "==> building the tools (cargo build --release)" >&2

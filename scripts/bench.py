@@ -46,6 +46,11 @@ CONFIGS = {
         "opts": None,
     },
 }
+# How the table header describes each kernel flavour (scripts/build-kernel).
+KERNEL_FLAVOURS = {
+    "debug": "debug test kernel: KASAN, lockdep",
+    "fast": "fast test kernel: no KASAN, no lockdep",
+}
 REFERENCE = "ext4"
 SECOND_REFERENCE = "ext4-fc"
 
@@ -439,7 +444,8 @@ def cmd_guest(args):
     with open(os.path.join(args.out, "params.json")) as f:
         params = json.load(f)
     results = os.path.join(args.out, "results.jsonl")
-    info = {"kernel": os.uname().release, "devices": {}}
+    # scripts/vm names the flavour of the kernel it booted.
+    info = {"kernel": os.uname().release, "flavour": os.environ.get("FERROFS_KERNEL_FLAVOUR", "?"), "devices": {}}
     devs = params["devices"]
     for cfg_name, dev in zip(params["configs"], devs):
         with open(f"/sys/block/{dev}/queue/write_cache") as f:
@@ -522,7 +528,10 @@ def cmd_report(args):
 
     lines = []
     lines.append(f"ferrofs benchmark {params['stamp']}  ({params['mode']} run)")
-    lines.append(f"kernel {guest.get('kernel', '?')} (test kernel: KASAN, lockdep), {params.get('accel', '?')}, "
+    # Runs from before the flavours existed were all on the debug kernel.
+    flavour = guest.get("flavour") or params.get("kernel_flavour") or "debug"
+    lines.append(f"kernel {guest.get('kernel', '?')} ({KERNEL_FLAVOURS.get(flavour, flavour + ' test kernel')}), "
+                 f"{params.get('accel', '?')}, "
                  f"2 vCPUs, {params['mem']} memory; each configuration on its own fresh {params['disk_size']} sparse "
                  f"virtio disk (cache=unsafe), filesystem re-made before each workload")
     wc = {d["write_cache"] for d in guest.get("devices", {}).values()}
