@@ -2,7 +2,10 @@
 # Runs inside the test VM (started by scripts/fstests through scripts/vm):
 # prepares the guest for fstests, makes the TEST filesystem, runs ./check
 # over a writable overlay of the fstests tree and leaves everything in the
-# results directory, which is on the host.
+# results directory, which is on the host. A test that runs past
+# TEST_TIMEOUT seconds is killed and recorded as timed out, and ./check
+# goes on with the next one; only a guest that cannot get past the test
+# (a task stuck in the kernel) ends the run.
 #
 #   guest.sh RESULTS_DIR FSTESTS_DIR FSTYP TEST_TIMEOUT CHECK_ARGS...
 #
@@ -27,7 +30,7 @@ tree=$work/tree
 export DM_DISABLE_UDEV=1
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 
-# The test kernel has no System V IPC, so libdevmapper warns on every
+# The debug test kernel has no System V IPC, so libdevmapper warns on every
 # dmsetup call ("Kernel not configured for semaphores") and the warning
 # lands in the output of every dm-flakey test. A dmsetup first on PATH
 # drops that one line and keeps everything else, and the exit status.
@@ -39,6 +42,76 @@ cat >"$work/bin/dmsetup" <<WRAPPER
 exit \${PIPESTATUS[0]}
 WRAPPER
 chmod +x "$work/bin/dmsetup"
+
+# Each test in its own process group, so that one running too long can be
+# killed with everything it started. ./check runs each test in a systemd
+# scope when `systemd-run --scope` works; the guest has no systemd, so
+# stand-ins for the three commands check uses provide just that: a scope
+# is a new session (and process group) for the test, recorded in $scopes
+# as "<pid> <start time>" while it runs; stopping it kills what is left of
+# the group (as systemd does; check stops each scope after its test). A
+# test the watchdog killed (marked <unit>.timedout) never ran its cleanup
+# trap, so stopping its scope also unmounts what it left mounted from dm
+# and loop devices and removes those devices: else they would hold
+# SCRATCH_DEV and fail every later test. Any other use of systemctl
+# answers that systemd is not running, so tests that need systemd are
+# "not run" as before.
+scopes=$work/scopes
+mkdir -p "$scopes"
+cat >"$work/bin/systemd-run" <<STANDIN
+#!/bin/bash
+# ferrofs fstests runner's stand-in: systemd-run [--quiet] --unit UNIT --scope CMD...
+unit=
+while ((\$#)); do
+  case \$1 in
+    --quiet) shift ;;
+    --unit) unit=\$2; shift 2 ;;
+    --scope) shift; break ;;
+    *) echo "systemd-run: only --scope is supported here (no systemd in the test VM)" >&2; exit 1 ;;
+  esac
+done
+[ -n "\$unit" ] && ((\$#)) || { echo "systemd-run: usage: systemd-run --unit UNIT --scope CMD..." >&2; exit 1; }
+# A background job would get /dev/null as stdin: keep the caller's.
+exec 3<&0
+setsid "\$@" <&3 3<&- &
+pid=\$!
+exec 3<&-
+echo "\$pid \$(date +%s)" >"$scopes/\$unit.active"
+wait "\$pid"
+status=\$?
+mv -f "$scopes/\$unit.active" "$scopes/\$unit.done" 2>/dev/null
+exit "\$status"
+STANDIN
+cat >"$work/bin/systemctl" <<STANDIN
+#!/bin/bash
+# ferrofs fstests runner's stand-in: systemctl reset-failed|stop UNIT for
+# the scopes of its systemd-run; anything else finds no systemd.
+case \${1:-} in
+  reset-failed|stop)
+    for f in "$scopes/\${2:-}.active" "$scopes/\${2:-}.done"; do
+      [ -f "\$f" ] || continue
+      read -r pid _ <"\$f"
+      [ "\$1" = stop ] && kill -KILL -- "-\$pid" 2>/dev/null
+      rm -f "\$f"
+    done
+    if [ "\$1" = stop ] && [ -f "$scopes/\${2:-}.timedout" ]; then
+      awk '\$1 ~ "^/dev/(mapper/|dm-|loop)" { print \$2 }' /proc/mounts | sort -r |
+        while read -r m; do umount "\$m" || umount -l "\$m"; done
+      "$real_dmsetup" remove_all >/dev/null 2>&1
+      losetup -D 2>/dev/null
+    fi
+    rm -f "$scopes/\${2:-}.timedout"
+    exit 0 ;;
+  *) echo "systemctl: systemd is not running in the test VM" >&2; exit 1 ;;
+esac
+STANDIN
+cat >"$work/bin/systemd-escape" <<'STANDIN'
+#!/bin/bash
+# ferrofs fstests runner's stand-in: a unit name from one string.
+(($# == 1)) || { echo "systemd-escape: one plain string only here" >&2; exit 1; }
+printf '%s\n' "$1" | sed -e 's|^/*||' -e 's|/|-|g' -e 's|[^A-Za-z0-9:_.-]|_|g'
+STANDIN
+chmod +x "$work/bin/systemd-run" "$work/bin/systemctl" "$work/bin/systemd-escape"
 export PATH=$work/bin:$PATH
 
 # fstests' users and group. The guest's /etc is a throwaway overlay of the
@@ -91,20 +164,81 @@ export HOST_OPTIONS=$results/local.config
 
 "${mkfs_test[@]}" "$TEST_DEV" >"$results/mkfs-test.log" 2>&1 || die "mkfs of $TEST_DEV failed: $(cat "$results/mkfs-test.log")"
 
-# A test that runs past TEST_TIMEOUT seconds is taken as hung: its name and
-# the kernel log (with the hung-task reports) are saved, and the VM is
-# powered off, since a task stuck in the kernel cannot be killed.
+# The watchdog, every 10 s. A test (its scope) running past TEST_TIMEOUT
+# seconds is timed out: its name goes to timeouts.txt, its processes, the
+# blocked tasks (sysrq w) and the kernel log since the test began to
+# timeouts/<test>.txt, and it is killed with SIGKILL, its process group
+# and every process descended from it (fsstress, for one, makes a group of
+# its own). SIGKILL, not SIGTERM: a test's TERM trap runs its cleanup and
+# exits with its status, which many tests set to 0 at the start, so a
+# killed test would pass. ./check then records it as failed (exit status
+# 137) and goes on. The run ends only when the guest cannot get past a
+# test: ./check still on the same test TEST_TIMEOUT seconds after the kill
+# (a task stuck in the kernel cannot be killed), or, with no scope to kill
+# (an fstests without systemd scope support, or ./check itself stuck),
+# 2 x TEST_TIMEOUT after the test began. Then the test's name and the
+# kernel log go to hung and hung-dmesg.txt and the VM is powered off.
+descendants() { # pid: it and every process descended from it
+  ps -eo pid=,ppid= 2>/dev/null | awk -v root="$1" '
+    { parent[$1] = $2 }
+    END { for (p in parent) { q = p; while (q in parent && q != root && q > 1) q = parent[q]; if (q == root) print p } }'
+}
+kill_tree() { # pid
+  local pid=$1 round p
+  # Twice, for children forked in between; each listing comes before the
+  # kill, as a child orphaned by its parent's death is no longer traceable.
+  for round in 1 2; do
+    for p in $(descendants "$pid"); do kill -KILL "$p" 2>/dev/null; done
+    kill -KILL -- "-$pid" 2>/dev/null
+    sleep 1
+  done
+}
+time_out() { # test scope-file
+  local t=$1 f=$2 pid start log
+  read -r pid start <"$f" || return 0
+  log=$results/timeouts/${t//\//-}.txt
+  mkdir -p "$results/timeouts"
+  echo "$t $test_timeout" >>"$results/timeouts.txt"
+  : >"${f%.active}.timedout"
+  echo "fstests-guest: $t still running after ${test_timeout}s; killing it (process group $pid) and going on" >&2
+  [ -w /proc/sysrq-trigger ] && echo w >/proc/sysrq-trigger
+  {
+    echo "# $t ran past ${test_timeout}s and was killed; its processes then:"
+    ps -o pid,pgid,stat,etime,wchan:32,args -p "$(descendants "$pid" | paste -sd, -)" 2>/dev/null
+    echo "# the kernel log since the test began (sysrq w: blocked tasks):"
+    # check writes "run fstests <test> at <time>" to the log at each start.
+    dmesg | awk -v mark="run fstests $t at" 'index($0, mark) { n = 0 } { line[n++] = $0 } END { for (i = 0; i < n; i++) print line[i] }' | tail -n 400
+  } >"$log" 2>&1
+  kill_tree "$pid"
+  sync
+}
 watchdog() {
-  local last='' since=$SECONDS cur
+  local last='' since=$SECONDS killed_at='' cur f name now start
   while sleep 10; do
     cur=$(grep -oE '^[a-z0-9]+/[0-9]+' "$results/check.out" 2>/dev/null | tail -n1)
-    if [ "$cur" != "$last" ]; then last=$cur since=$SECONDS; continue; fi
-    [ -n "$cur" ] && ((SECONDS - since > test_timeout)) || continue
-    echo "$cur" >"$results/hung"
+    if [ "$cur" != "$last" ]; then last=$cur since=$SECONDS killed_at=''; continue; fi
+    [ -n "$cur" ] || continue
+    now=$(date +%s)
+    for f in "$scopes"/*.active; do
+      [ -f "$f" ] || continue
+      read -r _ start <"$f" 2>/dev/null || continue
+      if ((now - start > test_timeout)) && [ -z "$killed_at" ]; then
+        time_out "$cur" "$f"
+        killed_at=$SECONDS
+      fi
+    done
+    if [ -n "$killed_at" ]; then
+      ((SECONDS - killed_at > test_timeout)) || continue
+      name="$cur (killed after ${test_timeout}s, yet still running ${test_timeout}s later)"
+    else
+      ((SECONDS - since > 2 * test_timeout)) || continue
+      name="$cur (no scope to kill; ./check on it for over $((2 * test_timeout))s)"
+    fi
+    echo "$name" >"$results/hung"
     [ -w /proc/sysrq-trigger ] && echo w >/proc/sysrq-trigger
     dmesg >"$results/hung-dmesg.txt"
     sync
-    echo "fstests-guest: $cur still running after ${test_timeout}s; powering off" >&2
+    echo "fstests-guest: $name: the guest is wedged; powering off" >&2
     busybox poweroff -f
   done
 }
