@@ -578,8 +578,17 @@ impl<D: BlockDevice> Filesystem<D> {
     /// counts and counters, and commits. Commits first if there are
     /// uncommitted changes, so what is checked is what is on disk.
     pub fn check(&mut self, repair: bool) -> Result<Report> {
-        if self.s.is_dirty() && self.check_writable().is_ok() {
-            self.commit()?;
+        if self.s.is_dirty() {
+            if self.check_writable().is_ok() {
+                self.commit()?;
+            } else {
+                // A read-only mount that replayed fast-commit records in
+                // memory: root items and refcounts brought in line as a
+                // commit would, without writing anything.
+                self.s.apply_refs()?;
+                self.store_root_items()?;
+                self.s.apply_refs()?;
+            }
         }
         let mut r = Report::default();
         let mut refs: TryVec<(u64, u64)> = TryVec::new();

@@ -241,6 +241,13 @@ fn fsync_tiers_and_one_flush_per_record() {
     fs.setattr(SV, f, &SetAttr { mode: Some(0o600), ..Default::default() }, ts(6)).unwrap();
     assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FastCommit);
     let want = visible(&mut fs);
+    // A read-only mount replays in memory, checks clean, writes nothing.
+    let image = fs.device().crash_drop_all();
+    let ro = ferrofs_core::fs::MountOptions { read_only: true, ..Default::default() };
+    let mut rofs = Filesystem::mount_with(image.clone(), ro).unwrap();
+    assert_eq!(visible(&mut rofs), want);
+    assert_check_clean(&mut rofs, "read-only mount with records replayed in memory");
+    assert_eq!(rofs.unmount().unwrap().writes, image.writes, "a read-only mount writes nothing");
     let mut fs = mount(fs.device().crash_drop_all());
     assert_eq!(fs.fast_commit_stats().replayed, 1);
     assert_eq!(visible(&mut fs), want);
