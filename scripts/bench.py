@@ -4,8 +4,10 @@
 # made from the raw results on the host (`report`).
 import argparse
 import csv
+import fcntl
 import json
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -62,7 +64,7 @@ PHASES = {
     "seq": [("seq-write", "MiB", "MiB", "MiB/s"), ("seq-read", "MiB", "MiB", "MiB/s")],
     "createunlink": [("create", "file", "file", "ops/s"), ("unlink", "file", "file", "ops/s")],
     "snapshot": [("snapshot-small", "snapshot", "snapshot", "ops/s"), ("snapshot-large", "snapshot", "snapshot", "ops/s"),
-                 ("cow-write", "write", "write", "ops/s"), ("delete", "block", "block freed", "blocks/s"),
+                 ("snapshot-ioctl", "snapshot", "snapshot", "ops/s"), ("cow-write", "write", "write", "ops/s"), ("delete", "block", "block freed", "blocks/s"),
                  ("umount-pending", "umount", "umount", "ops/s")],
 }
 
@@ -252,6 +254,26 @@ def subvolume_cli(fstype):
     return {"btrfs": ["btrfs"], "ferrofs": ["ferrofs"]}.get(fstype)
 
 
+def snapshot_ioctl(fstype, src, dstdir, name):
+    """A read-only snapshot of `src` named `name` in `dstdir` by the
+    filesystem's own ioctl, from this process: no command's start-up in it.
+    btrfs: BTRFS_IOC_SNAP_CREATE_V2 (struct btrfs_ioctl_vol_args_v2, 4096
+    bytes, BTRFS_SUBVOL_RDONLY); ferrofs: FERROFS_IOC_SNAP_CREATE
+    (include/uapi/linux/ferrofs.h, FERROFS_SUBVOL_RDONLY)."""
+    sfd = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
+    dfd = os.open(dstdir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if fstype == "btrfs":
+            args = struct.pack("=qQQ4Q", sfd, 0, 1 << 1, 0, 0, 0, 0) + name.encode().ljust(4040, b"\0")
+            fcntl.ioctl(dfd, 0x50009417, bytearray(args))
+        else:
+            args = struct.pack("=qQQ5Q", sfd, 1 << 1, 0, 0, 0, 0, 0, 0) + name.encode().ljust(256, b"\0")
+            fcntl.ioctl(dfd, 0xC140F502, bytearray(args))
+    finally:
+        os.close(sfd)
+        os.close(dfd)
+
+
 def run_ok(cmd):
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if p.returncode != 0:
@@ -290,7 +312,7 @@ def wl_snapshot(out, dev, d, n):
     src_dev, mnt, fstype, opts = mount_of(d)
     cli = subvolume_cli(fstype)
     if cli is None:
-        for phase in ("snapshot-small", "snapshot-large", "cow-write", "delete", "umount-pending"):
+        for phase in ("snapshot-small", "snapshot-large", "snapshot-ioctl", "cow-write", "delete", "umount-pending"):
             emit(out, {"phase": phase, "error": f"{fstype} has no subvolumes"})
         return
     for phase, files in (("snapshot-small", max(1, n // 10)), ("snapshot-large", n)):
@@ -301,8 +323,19 @@ def wl_snapshot(out, dev, d, n):
         with Phase(out, dev, phase, 1):
             run_ok(cli + ["subvolume", "snapshot", "-r", src, os.path.join(d, f"snap-{files}")])
             os.sync()
-    # The first overwrite of a shared block: one path of the tree copied.
+    # The large snapshot again, by the ioctl alone; then gone again (space
+    # settled) so the phases after it see what they saw without it.
     big = os.path.join(d, f"src-{n}")
+    again = os.path.join(d, "snap-ioctl")
+    os.sync()
+    with Phase(out, dev, "snapshot-ioctl", 1):
+        snapshot_ioctl(fstype, big, d, "snap-ioctl")
+        os.sync()
+    run_ok(cli + ["subvolume", "delete", again])
+    if fstype == "btrfs":
+        run_ok(["btrfs", "subvolume", "sync", mnt])
+    wait_free_settles(d)
+    # The first overwrite of a shared block: one path of the tree copied.
     fd = os.open(os.path.join(big, "data"), os.O_WRONLY)
     try:
         with Phase(out, dev, "cow-write", 1):
@@ -554,6 +587,7 @@ def cmd_report(args):
         "unlink": f"(4b) unlink those {params['files']} files + sync; op = one file",
         "snapshot-small": f"(5a) read-only snapshot of a subvolume of {max(1, params.get('snap_files', 0) // 10)} files + 1 MiB file, + sync",
         "snapshot-large": f"(5b) read-only snapshot of a subvolume of {params.get('snap_files', 0)} files + 1 MiB file, + sync",
+        "snapshot-ioctl": f"(5b') the same snapshot by the ioctl alone (no command started), + sync",
         "cow-write": "(5c) first 4 KiB overwrite of the 1 MiB file after the snapshot + fsync",
         "delete": "(5d) delete the large snapshot and its source, until free space stops changing; op = one 4 KiB block freed",
         "umount-pending": "(5e) umount right after deleting the small snapshot and its source",
