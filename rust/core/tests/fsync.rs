@@ -384,3 +384,64 @@ fn crash_at_every_write_keeps_what_fsync_made_durable() {
     }
     println!("fsync crash states checked: {states}");
 }
+
+/// A device whose state the test keeps when a mount that failed drops
+/// its handle.
+struct Shared(std::rc::Rc<std::cell::RefCell<SimDev>>);
+
+impl ferrofs_core::device::BlockDevice for Shared {
+    fn size_bytes(&self) -> u64 {
+        self.0.borrow().size_bytes()
+    }
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> ferrofs_core::error::Result<()> {
+        self.0.borrow_mut().read(offset, buf)
+    }
+    fn write(&mut self, offset: u64, buf: &[u8], fua: bool) -> ferrofs_core::error::Result<()> {
+        self.0.borrow_mut().write(offset, buf, fua)
+    }
+    fn flush(&mut self) -> ferrofs_core::error::Result<()> {
+        self.0.borrow_mut().flush()
+    }
+}
+
+/// A crash during replay: the mount that replays is cut after every single
+/// write of its commit; mounting what the disk then holds (unflushed writes
+/// dropped, kept, or a random subset) gives the same files as a replay that
+/// ran to the end, since the epoch only moves with the replay's commit.
+#[test]
+fn crash_during_replay_replays_again_to_the_same_state() {
+    let mut fs = mount(fresh(32 << 20));
+    let root = fs.root_ino();
+    let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(SV, f, 0, &[1; 5000], ts(1)).unwrap();
+    fs.commit().unwrap();
+    for k in 0..4u64 {
+        fs.write(SV, f, 5000 + k * 3000, &[k as u8 + 2; 3000], ts(2)).unwrap();
+        assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FastCommit);
+    }
+    let g = fs.create(SV, root, b"g", 0o600, 0, 0, 0, ts(3)).unwrap().ino;
+    fs.write(SV, g, 0, b"new file", ts(3)).unwrap();
+    assert_eq!(fs.fsync(SV, g).unwrap(), FsyncTier::FastCommit);
+    let want = visible(&mut fs);
+    let pending = fs.device().crash_drop_all();
+    // How many writes a whole replay makes.
+    let start = pending.writes;
+    let mut whole = mount(pending.clone());
+    assert_eq!(visible(&mut whole), want);
+    let writes = whole.device().writes - start;
+    assert!(writes > 2, "the replay commits");
+    let mut rng = Rng(11);
+    for cut in start..start + writes {
+        let mut dev = pending.clone();
+        dev.cut_after = Some(cut);
+        let shared = std::rc::Rc::new(std::cell::RefCell::new(dev));
+        // The replay's commit fails at the cut, and the mount with it.
+        assert!(Filesystem::mount(Shared(shared.clone())).is_err(), "cut {cut}: the mount fails");
+        let dead = shared.borrow().clone();
+        for (what, image) in [("drop", dead.crash_drop_all()), ("keep", dead.crash_keep_all()), ("random", dead.crash_random(&mut rng))] {
+            let mut fs = Filesystem::mount(image).unwrap_or_else(|e| panic!("cut {cut} {what}: {e:?}"));
+            assert_eq!(visible(&mut fs), want, "cut {cut} {what}");
+            assert_check_clean(&mut fs, &format!("cut {cut} {what}"));
+        }
+    }
+}
