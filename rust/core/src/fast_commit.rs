@@ -156,25 +156,9 @@ pub enum Ineligible {
 }
 
 impl Ineligible {
-    /// Every reason, in counter order.
-    pub const ALL: [Ineligible; 6] =
-        [Ineligible::NoArea, Ineligible::NotRegular, Ineligible::New, Ineligible::Changed, Ineligible::TooMuchData, Ineligible::AreaFull];
-
     /// Index of the reason's counter.
     pub fn index(self) -> usize {
         self as usize
-    }
-
-    /// Short name, for counters and messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Ineligible::NoArea => "no_area",
-            Ineligible::NotRegular => "not_regular",
-            Ineligible::New => "new_inode",
-            Ineligible::Changed => "changed",
-            Ineligible::TooMuchData => "too_much_data",
-            Ineligible::AreaFull => "area_full",
-        }
     }
 }
 
@@ -430,8 +414,7 @@ impl<D: BlockDevice> Filesystem<D> {
         rec.encode(bs, &mut buf)?;
         let at = (area_start + self.s.fc.next_block) * bs as u64;
         self.s.dev.write(at, &buf, false)?;
-        self.s.dev.flush()?;
-        self.s.stats.flushes += 1;
+        self.s.flush()?;
         self.s.fc.next_block += nblocks;
         self.s.fc.next_seq += 1;
         self.s.fc.stats.record_bytes += buf.len() as u64;

@@ -429,13 +429,21 @@ impl<D: BlockDevice> Store<D> {
         r
     }
 
+    /// Flushes the device cache, counted. Any flush also makes the last
+    /// commit's lazily written superblock copy 1 durable.
+    pub fn flush(&mut self) -> Result<()> {
+        self.dev.flush()?;
+        self.stats.flushes += 1;
+        self.copy1_unflushed = false;
+        Ok(())
+    }
+
     /// Makes the last commit's lazily written superblock copy 1 durable,
-    /// so both copies match on the device (at unmount).
+    /// so both copies match on the device (at unmount), unless a flush
+    /// since did.
     pub fn flush_superblock_copy(&mut self) -> Result<()> {
         if self.copy1_unflushed {
-            self.dev.flush()?;
-            self.stats.flushes += 1;
-            self.copy1_unflushed = false;
+            self.flush()?;
         }
         Ok(())
     }
@@ -461,9 +469,7 @@ impl<D: BlockDevice> Store<D> {
         }
         self.dirty = 0;
         self.clean = self.cache.len();
-        self.dev.flush()?;
-        self.stats.flushes += 1;
-        self.copy1_unflushed = false;
+        self.flush()?;
         superblock::write_superblock(&mut self.dev, &sb)?;
         self.copy1_unflushed = true;
         self.stats.meta_writes += written;
