@@ -63,6 +63,10 @@ mod mkfs;
 mod node;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/send_stream.rs"]
+mod send_stream;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/space.rs"]
 mod space;
 #[allow(unreachable_pub, dead_code, missing_docs)]

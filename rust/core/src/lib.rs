@@ -13,7 +13,8 @@
 //! -> `store` (cache, CoW, commit) and `alloc` (allocation tree) -> `btree`
 //! -> `fs` (API, inodes) with `dir`, `file`, `xattr` -> `check`, `dump`.
 //! Beside them, `uapi`: the ioctl interface of `include/uapi/linux/ferrofs.h`,
-//! defined once for the kernel adapter and the tools.
+//! defined once for the kernel adapter and the tools; `send_stream`: the
+//! btrfs send stream codec, for the kernel's send and `ferrofs receive`.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -43,6 +44,7 @@ pub mod le;
 pub mod mem;
 pub mod mkfs;
 pub mod node;
+pub mod send_stream;
 pub mod space;
 pub mod store;
 pub mod subvol;
