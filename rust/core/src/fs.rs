@@ -277,6 +277,8 @@ pub struct Filesystem<D: BlockDevice> {
     /// Inode items written now leave their inode fast-commit eligible
     /// (see `expressible`).
     pub(crate) fc_expressible: bool,
+    /// Snapshots a send is reading, once per send (see `crate::send`).
+    pub(crate) sending: TryVec<SubvolId>,
     pub(crate) opts: MountOptions,
     pub(crate) global_reserve: u64,
     /// `mod_seq` when the running operation began changing trees.
@@ -328,6 +330,7 @@ impl<D: BlockDevice> Filesystem<D> {
             parked: TryVec::new(),
             unopened_inodes: 0,
             fc_expressible: false,
+            sending: TryVec::new(),
             opts,
             global_reserve: (total / 64).clamp(24, 4096),
             op_seq: 0,
@@ -380,6 +383,7 @@ impl<D: BlockDevice> Filesystem<D> {
             parked: TryVec::new(),
             unopened_inodes: 0,
             fc_expressible: false,
+            sending: TryVec::new(),
             opts: MountOptions::default(),
             global_reserve: (total / 64).clamp(24, 4096),
             op_seq: 0,

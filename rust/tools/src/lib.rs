@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod ioctl;
+pub mod send;
 pub mod subvolume;
 
 use ferrofs_core::device::BlockDevice;
