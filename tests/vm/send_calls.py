@@ -4,6 +4,7 @@
 # full pipe with EINTR; writers to the filesystem go on while a send
 # waits on its output; a finished send leaves its snapshots deletable.
 # Usage: send_calls.py MNT SNAP1 SNAP2 (read-only snapshots, SNAP2 newer)
+import ctypes
 import errno
 import fcntl
 import os
@@ -74,6 +75,10 @@ refused("too-many-clone-sources", S1, lambda w: args(w, clones=(65, 0)), errno.E
 refused("clone-sources-fault", S1, lambda w: args(w, clones=(1, 8)), errno.EFAULT)
 refused("bad-fd", S1, lambda w: args(99999), errno.EBADF)
 refused("negative-fd", S1, lambda w: args(-1), errno.EBADF)
+writable_id = (ctypes.c_uint64 * 1)(5)
+refused("writable-clone-source", S1, lambda w: args(w, clones=(1, ctypes.addressof(writable_id))), errno.EPERM)
+missing_id = (ctypes.c_uint64 * 1)(99999)
+refused("missing-clone-source", S1, lambda w: args(w, clones=(1, ctypes.addressof(missing_id))), errno.ENOENT)
 ro = os.open("/dev/null", os.O_RDONLY)
 refused("read-only-fd", S1, lambda w: args(ro), errno.EBADF)
 os.close(ro)

@@ -21,7 +21,12 @@ type Fs = Filesystem<SimDev>;
 
 /// Runs a whole send with steps of `budget` bytes.
 fn send_with(fs: &mut Fs, req: SendRequest, budget: usize) -> Result<Vec<u8>, Error> {
-    let mut st = fs.send_begin(req)?;
+    send_cloning(fs, req, &[], budget)
+}
+
+/// `send_with` naming clone sources.
+fn send_cloning(fs: &mut Fs, req: SendRequest, clones: &[SubvolId], budget: usize) -> Result<Vec<u8>, Error> {
+    let mut st = fs.send_begin(req, clones)?;
     let mut out = Vec::new();
     let r = loop {
         let mut buf = TryVec::new();
@@ -164,6 +169,15 @@ impl Receiver {
                     let ino = Self::resolve(fs, cur, path);
                     fs.punch_hole(cur, ino, offset, len, now).unwrap();
                 }
+                Command::Clone { path, offset, len, clone_uuid, clone_path, clone_offset, .. } => {
+                    let from = self.by_uuid[&clone_uuid];
+                    let src = Self::resolve(fs, from, clone_path);
+                    let mut buf = vec![0u8; len as usize];
+                    let n = fs.read(from, src, clone_offset, &mut buf).unwrap();
+                    assert_eq!(n as u64, len, "clone past the source's end");
+                    let ino = Self::resolve(fs, cur, path);
+                    fs.write(cur, ino, offset, &buf, now).unwrap();
+                }
                 Command::UpdateExtent { .. } => {}
                 Command::End => break,
                 c => panic!("receiver: unexpected {c:?}"),
@@ -290,6 +304,17 @@ fn full_send_recreates_the_snapshot() {
     let mut rng = Rng(seed_or(1));
     let mut fs = mount(fresh(64 << 20));
     populate(&mut fs, &mut rng);
+    // More entries than one batch of the walk, a directory among them.
+    let root = fs.root_ino();
+    let many = fs.mkdir(SV, root, b"many", 0o755, 0, 0, ts(4)).unwrap().ino;
+    for i in 0..150 {
+        if i == 70 {
+            let sub = fs.mkdir(SV, many, b"sub", 0o755, 0, 0, ts(4)).unwrap().ino;
+            fs.create(SV, sub, b"leaf", 0o644, 0, 0, 0, ts(4)).unwrap();
+        }
+        let f = fs.create(SV, many, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(4)).unwrap().ino;
+        fs.write(SV, f, 0, &rng.bytes(i * 37), ts(4)).unwrap();
+    }
     let s1 = snap(&mut fs, SV, "s1");
     let stream = send(&mut fs, s1, None);
     let mut dst = mount(fresh(64 << 20));
@@ -535,17 +560,22 @@ fn send_refuses_bad_requests_and_keeps_its_snapshots() {
         (req(SubvolId(999), None, 0, 1), Error::NotFound),
     ];
     for (r, want) in bad {
-        assert_eq!(fs.send_begin(r).err(), Some(want), "{r:?}");
+        assert_eq!(fs.send_begin(r, &[]).err(), Some(want), "{r:?}");
     }
     // A snapshot of another subvolume shares nothing with s1.
     let other = fs.create_subvolume(SV, root, b"other", [9; 16], 0, 0, ts(1)).unwrap();
     let o1 = snap(&mut fs, other, "o1");
-    assert_eq!(fs.send_begin(req(s1, Some(o1), 0, 1)).err(), Some(Error::Invalid("send parent unrelated to the source")));
-    let st = fs.send_begin(req(s1, None, 0, 1)).unwrap();
+    assert_eq!(fs.send_begin(req(s1, Some(o1), 0, 1), &[]).err(), Some(Error::Invalid("send parent unrelated to the source")));
+    // Clone sources must be read-only snapshots too.
+    assert_eq!(fs.send_begin(req(s1, None, 0, 1), &[SV]).err(), Some(Error::NotPermitted));
+    assert_eq!(fs.send_begin(req(s1, None, 0, 1), &[SubvolId(999)]).err(), Some(Error::NotFound));
+    let st = fs.send_begin(req(s1, None, 0, 1), &[o1]).unwrap();
+    assert_eq!(fs.delete_subvolume(SV, root, b"o1", ts(2)), Err(Error::NotPermitted));
     assert_eq!(fs.delete_subvolume(SV, root, b"s1", ts(2)), Err(Error::NotPermitted));
     assert_eq!(fs.set_subvolume_read_only(s1, false), Err(Error::NotPermitted));
     fs.send_end(st);
     fs.delete_subvolume(SV, root, b"s1", ts(2)).unwrap();
+    fs.delete_subvolume(SV, root, b"o1", ts(2)).unwrap();
 }
 
 /// Flags: NO_FILE_DATA sends extents' places only; version 2 punches
@@ -588,4 +618,47 @@ fn send_flags_shape_the_stream() {
     let bare = send_with(&mut fs, bare, 1 << 20).unwrap();
     let bn = names(&bare, true);
     assert_eq!(bn[..], v2n[..v2n.len() - 1]);
+}
+
+/// A full send naming a clone source the receiver has: the blocks the two
+/// snapshots share go as CLONE from it, the rest as WRITE, and the result
+/// is the snapshot.
+#[test]
+fn full_send_clones_what_a_clone_source_shares() {
+    let mut rng = Rng(seed_or(5));
+    let mut fs = mount(fresh(64 << 20));
+    let root = fs.root_ino();
+    let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(SV, f, 0, &rng.bytes(200_000), ts(1)).unwrap();
+    let g = fs.create(SV, root, b"g", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(SV, g, 0, &rng.bytes(50_001), ts(1)).unwrap();
+    let s1 = snap(&mut fs, SV, "s1");
+    fs.write(SV, f, 100_000, &rng.bytes(10_000), ts(2)).unwrap();
+    fs.rename(SV, root, b"g", root, b"g2", 0, ts(2)).unwrap();
+    let s2 = snap(&mut fs, SV, "s2");
+    let req = SendRequest { source: s2, parent: None, flags: 0, version: 1 };
+    let plain = send_with(&mut fs, req, 1 << 20).unwrap();
+    let cloned = send_cloning(&mut fs, req, &[s1], 1 << 20).unwrap();
+    let (version, mut at) = (decode_stream_header(&cloned).unwrap(), HEADER_LEN);
+    let (mut clones, mut writes) = (0, 0);
+    while at < cloned.len() {
+        let (c, used) = decode_command(&cloned[at..], version).unwrap();
+        match c {
+            Command::Clone { clone_path, offset, clone_offset, .. } => {
+                assert!(clone_path == b"f" || clone_path == b"g", "{c:?}");
+                assert_eq!(offset, clone_offset);
+                clones += 1;
+            }
+            Command::Write { .. } => writes += 1,
+            _ => {}
+        }
+        at += used;
+    }
+    assert!(clones >= 3 && writes >= 1, "{clones} clones, {writes} writes");
+    assert!(cloned.len() * 4 < plain.len(), "cloned stream {} bytes, plain {}", cloned.len(), plain.len());
+    let mut dst = mount(fresh(64 << 20));
+    let mut rx = Receiver::new();
+    rx.apply(&mut dst, &send(&mut fs, s1, None));
+    let got = rx.apply(&mut dst, &cloned);
+    assert_same(&mut fs, s2, &mut dst, got, "s2 cloned from s1");
 }
