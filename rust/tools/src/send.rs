@@ -109,7 +109,7 @@ pub fn send(opts: &SendOptions) -> Result<(), SendError> {
     let mut progress = Progress::new(!opts.quiet && io::stderr().is_terminal(), estimate);
     let (mut reader, writer) = io::pipe().map_err(|e| SendError(format!("pipe: {}", strerror(&e))))?;
     let kernel = std::thread::spawn(move || {
-        let r = snap.send(&writer, parent, &clones, flags, version);
+        let r = snap.send(&writer, parent, &clones, flags, version, 0);
         drop(writer);
         r
     });
