@@ -63,6 +63,10 @@ mod mkfs;
 mod node;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/node_cache.rs"]
+mod node_cache;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/send.rs"]
 mod send;
 #[allow(unreachable_pub, dead_code, missing_docs)]

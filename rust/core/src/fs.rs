@@ -412,6 +412,19 @@ impl<D: BlockDevice> Filesystem<D> {
         self.s.stats
     }
 
+    /// Clean metadata nodes cached: what `shrink_cache` can give back.
+    pub fn cached_clean_nodes(&self) -> usize {
+        self.s.clean_nodes()
+    }
+
+    /// Memory reclaim: drops up to `n` clean cached nodes, least recently
+    /// used first, and returns how many went (see `Store::shrink`). Never
+    /// fails and allocates nothing; a later read of a dropped node reads
+    /// it from the device again.
+    pub fn shrink_cache(&mut self, n: usize) -> usize {
+        self.s.shrink(n)
+    }
+
     /// The device (for tests and tools that inspect it while mounted).
     pub fn device(&mut self) -> &mut D {
         &mut self.s.dev

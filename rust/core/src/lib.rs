@@ -46,6 +46,7 @@ pub mod le;
 pub mod mem;
 pub mod mkfs;
 pub mod node;
+pub mod node_cache;
 pub mod send;
 pub mod send_plan;
 pub mod send_stream;

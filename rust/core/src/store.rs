@@ -35,15 +35,9 @@ use crate::device::BlockDevice;
 use crate::error::{CorruptAt, Error, Result};
 use crate::mem::TryVec;
 use crate::node;
+use crate::node_cache::NodeCache;
 use crate::space::Space;
 use crate::superblock::{self, first_usable_block, Superblock, TreePointer};
-
-struct Slot {
-    blk: u64,
-    dirty: bool,
-    stamp: u64,
-    buf: TryVec<u8>,
-}
 
 /// Counters for tests and sysfs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -98,10 +92,7 @@ pub struct Store<D: BlockDevice> {
     pub stats: Stats,
     /// Most clean nodes kept in the cache.
     pub cache_limit: usize,
-    cache: TryVec<Slot>,
-    clock: u64,
-    clean: usize,
-    dirty: usize,
+    cache: NodeCache,
     mod_seq: u64,
     /// The last commit's superblock copy 1 awaits a flush (see
     /// `superblock::write_superblock`).
@@ -167,10 +158,7 @@ impl<D: BlockDevice> Store<D> {
             aborted: None,
             stats: Stats::default(),
             cache_limit: 4096,
-            cache: TryVec::new(),
-            clock: 0,
-            clean: 0,
-            dirty: 0,
+            cache: NodeCache::new(),
             mod_seq: 0,
             copy1_unflushed: false,
             fc: Default::default(),
@@ -190,16 +178,24 @@ impl<D: BlockDevice> Store<D> {
 
     /// Number of dirty nodes held for the next commit.
     pub fn dirty_nodes(&self) -> usize {
-        self.dirty
+        self.cache.dirty_len()
+    }
+
+    /// Number of clean nodes cached (what `shrink` can drop).
+    pub fn clean_nodes(&self) -> usize {
+        self.cache.clean_len()
+    }
+
+    /// Drops up to `n` clean cached nodes, least recently used first, for
+    /// memory reclaim; returns how many went. Dirty nodes stay: they are
+    /// the running transaction's only copy. Allocates nothing.
+    pub fn shrink(&mut self, n: usize) -> usize {
+        self.cache.drop_oldest_clean(n)
     }
 
     /// Whether the running transaction changed anything.
     pub fn is_dirty(&self) -> bool {
-        self.dirty > 0 || !self.space.queue.is_empty() || self.space.txn_alloc.total() > 0 || self.space.pinned.total() > 0
-    }
-
-    fn find(&self, blk: u64) -> core::result::Result<usize, usize> {
-        self.cache.binary_search_by_key(&blk, |s| s.blk)
+        self.cache.dirty_len() > 0 || !self.space.queue.is_empty() || self.space.txn_alloc.total() > 0 || self.space.pinned.total() > 0
     }
 
     fn check_range(&self, blk: u64, len: u64) -> Result<()> {
@@ -218,18 +214,16 @@ impl<D: BlockDevice> Store<D> {
     /// The node at `blk`, which its parent says has generation `gen` and
     /// level `level`; read and validated on a cache miss.
     pub fn node(&mut self, blk: u64, gen: u64, level: u8) -> Result<&[u8]> {
-        self.clock += 1;
-        let i = match self.find(blk) {
-            Ok(i) => {
-                let clock = self.clock;
-                let s = &mut self.cache[i];
-                s.stamp = clock;
-                if node::generation(&s.buf) != gen || node::level(&s.buf) != level {
+        let id = match self.cache.find(blk) {
+            Some(id) => {
+                self.cache.touch(id);
+                let b = self.cache.buf(id);
+                if node::generation(b) != gen || node::level(b) != level {
                     return Err(Error::corrupt("node generation or level differs from its parent pointer").at_block(blk));
                 }
-                i
+                id
             }
-            Err(_) => {
+            None => {
                 self.check_range(blk, 1).at_block(blk)?;
                 let mut buf = TryVec::try_from_elem(0u8, self.bs)?;
                 self.dev.read(blk * self.bs as u64, &mut buf)?;
@@ -237,19 +231,16 @@ impl<D: BlockDevice> Store<D> {
                 let e = node::Expect { blocknr: blk, generation: gen, level, uuid: &self.sb.uuid, total_blocks: self.sb.total_blocks };
                 node::validate(&buf, &e).at_block(blk)?;
                 self.evict();
-                let i = self.find(blk).unwrap_or_else(|i| i);
-                self.cache.try_insert(i, Slot { blk, dirty: false, stamp: self.clock, buf })?;
-                self.clean += 1;
-                i
+                self.cache.insert(blk, false, buf)?
             }
         };
-        Ok(&self.cache[i].buf)
+        Ok(self.cache.buf(id))
     }
 
     /// A node the running transaction owns (copied or created by it).
     pub fn dirty_node(&mut self, blk: u64) -> Result<&[u8]> {
-        match self.find(blk) {
-            Ok(i) if self.cache[i].dirty => Ok(&self.cache[i].buf),
+        match self.cache.find(blk) {
+            Some(id) if self.cache.is_dirty(id) => Ok(self.cache.buf(id)),
             _ => Err(Error::Bug("expected a node of the running transaction")),
         }
     }
@@ -257,54 +248,31 @@ impl<D: BlockDevice> Store<D> {
     /// A node the running transaction owns, for changing.
     pub fn node_mut(&mut self, blk: u64) -> Result<&mut [u8]> {
         self.mod_seq += 1;
-        match self.find(blk) {
-            Ok(i) if self.cache[i].dirty => Ok(&mut self.cache[i].buf),
+        match self.cache.find(blk) {
+            Some(id) if self.cache.is_dirty(id) => Ok(self.cache.buf_mut(id)),
             _ => Err(Error::Bug("changing a node the transaction does not own")),
         }
     }
 
     /// Whether `blk` is a node the running transaction owns.
     pub fn is_dirty_node(&self, blk: u64) -> bool {
-        matches!(self.find(blk), Ok(i) if self.cache[i].dirty)
+        matches!(self.cache.find(blk), Some(id) if self.cache.is_dirty(id))
     }
 
     fn insert_dirty(&mut self, blk: u64, buf: TryVec<u8>) -> Result<()> {
-        match self.find(blk) {
-            Ok(i) => {
-                let s = &mut self.cache[i];
-                if !s.dirty {
-                    self.clean -= 1;
-                    self.dirty += 1;
-                }
-                s.dirty = true;
-                s.buf = buf;
-            }
-            Err(i) => {
-                self.cache.try_insert(i, Slot { blk, dirty: true, stamp: self.clock, buf })?;
-                self.dirty += 1;
+        match self.cache.find(blk) {
+            Some(id) => self.cache.set_dirty(id, buf),
+            None => {
+                self.cache.insert(blk, true, buf)?;
             }
         }
         Ok(())
     }
 
-    /// Drops old clean nodes once there are more than `cache_limit`: those
-    /// not used during the last `cache_limit / 2` lookups go.
+    /// Drops the least recently used clean nodes past `cache_limit`.
     fn evict(&mut self) {
-        if self.clean <= self.cache_limit {
-            return;
-        }
-        let keep_after = self.clock.saturating_sub((self.cache_limit / 2) as u64);
-        let mut w = 0;
-        for r in 0..self.cache.len() {
-            let s = &self.cache[r];
-            if s.dirty || s.stamp >= keep_after {
-                self.cache.swap(w, r);
-                w += 1;
-            }
-        }
-        let dropped = self.cache.len() - w;
-        self.cache.truncate(w);
-        self.clean -= dropped;
+        let over = self.cache.clean_len().saturating_sub(self.cache_limit);
+        self.cache.drop_oldest_clean(over);
     }
 
     /// Allocates one metadata block.
@@ -374,13 +342,8 @@ impl<D: BlockDevice> Store<D> {
     /// Drops a reference to a node; the block is released when the
     /// allocation tree sees its count reach zero.
     pub fn free_node(&mut self, blk: u64) -> Result<()> {
-        if let Ok(i) = self.find(blk) {
-            if self.cache[i].dirty {
-                self.dirty -= 1;
-            } else {
-                self.clean -= 1;
-            }
-            self.cache.remove(i);
+        if let Some(id) = self.cache.find(blk) {
+            self.cache.remove(id);
         }
         self.mod_seq += 1;
         self.space.queue(blk, 1, -1)
@@ -456,19 +419,17 @@ impl<D: BlockDevice> Store<D> {
         sb.alloc_tree = ptr_of(&self.alloc_tree);
         sb.blocks_used = sb.total_blocks - self.space.free.total() - self.space.pinned.total();
         let bs = self.bs as u64;
-        let mut written = 0u64;
-        for i in 0..self.cache.len() {
-            let s = &mut self.cache[i];
-            if !s.dirty {
-                continue;
-            }
-            node::seal(&mut s.buf);
-            self.dev.write(s.blk * bs, &s.buf, false)?;
-            s.dirty = false;
-            written += 1;
+        // In block order, as the device lays them out.
+        let mut dirty = TryVec::new();
+        self.cache.dirty_slots(&mut dirty)?;
+        for &id in dirty.iter() {
+            let blk = self.cache.blk(id);
+            let buf = self.cache.buf_mut(id);
+            node::seal(buf);
+            self.dev.write(blk * bs, buf, false)?;
         }
-        self.dirty = 0;
-        self.clean = self.cache.len();
+        let written = dirty.len() as u64;
+        self.cache.mark_all_clean();
         self.flush()?;
         superblock::write_superblock(&mut self.dev, &sb)?;
         self.copy1_unflushed = true;
