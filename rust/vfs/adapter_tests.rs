@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! KUnit suites for the adapter's own helpers, run at insmod: the
 //! mount-option parser and its /proc/mounts text, the shutdown flags, the
-//! fallocate modes.
+//! fallocate modes, the core lock's try-lock.
 
 use super::ioctl::Shutdown;
 use super::kunit::{kcheck, kunit_suite, Test};
@@ -90,3 +90,24 @@ fn fallocate_modes(t: &mut Test) {
 }
 
 kunit_suite!(ferrofs_extents_suite, "ferrofs_extents", [fallocate_modes]);
+
+/// Reclaim's try-lock fails while the core lock is held, by this task too,
+/// and succeeds once it is free.
+fn core_lock_try_lock(t: &mut Test) {
+    use super::core_lock::CoreLock;
+    use kernel::alloc::flags::GFP_KERNEL;
+    use kernel::prelude::*;
+    let Ok(lock) = KBox::pin_init(CoreLock::new(5u32), GFP_KERNEL) else {
+        kcheck!(t, false);
+        return;
+    };
+    {
+        let mut held = lock.lock();
+        *held += 1;
+        kcheck!(t, lock.try_lock().is_none());
+    }
+    kcheck!(t, lock.try_lock().map(|g| *g) == Some(6));
+    kcheck!(t, *lock.lock() == 6);
+}
+
+kunit_suite!(ferrofs_core_lock_suite, "ferrofs_core_lock", [core_lock_try_lock]);

@@ -5,19 +5,20 @@
 //! One mutex serialises every call into the core for this mount (the core
 //! is a single-writer engine taking `&mut self`). It is never held while
 //! copying to or from user memory (readdir copies a batch out first), so a
-//! page fault cannot nest inside it.
+//! page fault cannot nest inside it. Memory reclaim only ever try-locks it
+//! (`shrink_cache`): the core allocates while holding it.
 
 use super::bindings as b;
+use super::core_lock::CoreLock;
 use super::device::KernelDevice;
 use super::subvol::{Subvol, SubvolTable};
 use crate::error::{Error, Result};
 use crate::format::FileType;
 use crate::fs::{Filesystem, MountOptions, StatFs};
 use crate::subvol::SubvolId;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::prelude::*;
-use kernel::sync::Mutex;
 
 /// One directory entry handed from the core to the VFS.
 pub(crate) struct DirEntryOut {
@@ -34,7 +35,13 @@ pub(crate) struct FsInfo {
     uuid: [u8; 16],
     /// `None` once put_super has unmounted the core.
     #[pin]
-    core: Mutex<Option<Filesystem<KernelDevice>>>,
+    core: CoreLock<Option<Filesystem<KernelDevice>>>,
+    /// The core's count of clean cached nodes as of the last call into it,
+    /// for the shrinker's count, which must not take the lock.
+    clean_nodes: AtomicUsize,
+    /// The shrinker of the node cache, from the end of fill_super to
+    /// put_super.
+    shrinker: AtomicPtr<b::ferrofs_shrinker>,
     /// Blocks promised to dirty page-cache folios not yet written back (one
     /// per folio tagged in `aops`), so a buffered write that could not be
     /// written back fails with ENOSPC at write(2) and not later.
@@ -56,15 +63,18 @@ pub(crate) struct FsInfo {
 }
 
 impl FsInfo {
-    /// Mounts the core filesystem on `dev`.
-    pub(crate) fn new(dev: KernelDevice, read_only: bool) -> Result<Pin<KBox<Self>>> {
-        let fs = Filesystem::mount_with(dev, MountOptions { read_only, ..MountOptions::default() })?;
-        let (root_ino, uuid) = (fs.root_ino(), fs.superblock().uuid);
+    /// Mounts the core filesystem on `dev`, caching up to `cache_blocks`
+    /// clean metadata nodes.
+    pub(crate) fn new(dev: KernelDevice, read_only: bool, cache_blocks: usize) -> Result<Pin<KBox<Self>>> {
+        let fs = Filesystem::mount_with(dev, MountOptions { read_only, cache_blocks, ..MountOptions::default() })?;
+        let (root_ino, uuid, clean) = (fs.root_ino(), fs.superblock().uuid, fs.cached_clean_nodes());
         KBox::pin_init(
             pin_init!(FsInfo {
                 root_ino,
                 uuid,
-                core <- kernel::new_mutex!(Some(fs), "ferrofs::FsInfo::core"),
+                core <- CoreLock::new(Some(fs)),
+                clean_nodes: AtomicUsize::new(clean),
+                shrinker: AtomicPtr::new(core::ptr::null_mut()),
                 dirty_reserved: AtomicU64::new(0),
                 commit_secs: AtomicU32::new(super::options::DEFAULT_COMMIT_SECS),
                 ticker: AtomicPtr::new(core::ptr::null_mut()),
@@ -167,6 +177,51 @@ impl FsInfo {
         let t = self.ticker.swap(core::ptr::null_mut(), Ordering::AcqRel);
         // SAFETY: taken out of `self.ticker` just now, so freed only once.
         unsafe { b::ferrofs_ticker_free(t) };
+    }
+
+    /// Registers the shrinker of the node cache.
+    ///
+    /// # Safety
+    /// `sb` is the live super_block this FsInfo hangs off; `stop_shrinker`
+    /// runs before the core is unmounted.
+    pub(crate) unsafe fn start_shrinker(&self, sb: *mut b::super_block) -> kernel::error::Result {
+        // SAFETY: `sb` outlives the shrinker (contract); the callbacks
+        // match the types the shim calls.
+        let s = unsafe { b::ferrofs_shrinker_new(sb, Some(super::reclaim::count_nodes), Some(super::reclaim::scan_nodes)) };
+        if s.is_null() {
+            return Err(kernel::error::code::ENOMEM);
+        }
+        self.shrinker.store(s, Ordering::Release);
+        Ok(())
+    }
+
+    /// Unregisters the shrinker, waiting for a callback in progress.
+    pub(crate) fn stop_shrinker(&self) {
+        let s = self.shrinker.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: taken out of `self.shrinker` just now, so freed only once.
+        unsafe { b::ferrofs_shrinker_free(s) };
+    }
+
+    /// Clean metadata nodes cached, as of the last call into the core.
+    pub(crate) fn cached_clean_nodes(&self) -> usize {
+        self.clean_nodes.load(Ordering::Relaxed)
+    }
+
+    /// Memory reclaim: drops up to `nr` clean cached nodes, least recently
+    /// used first, and returns how many went; `None` if the core lock is
+    /// taken (reclaim must not wait for it: its holder may be allocating,
+    /// possibly this very task). Allocates nothing.
+    pub(crate) fn shrink_cache(&self, nr: usize) -> Option<usize> {
+        let mut guard = self.core.try_lock()?;
+        let freed = match guard.as_mut() {
+            Some(fs) => {
+                let freed = fs.shrink_cache(nr);
+                self.clean_nodes.store(fs.cached_clean_nodes(), Ordering::Relaxed);
+                freed
+            }
+            None => 0,
+        };
+        Some(freed)
     }
 
     /// Makes the background drop of deleted subvolumes ready; it runs once
@@ -274,6 +329,7 @@ impl FsInfo {
                 if let Some(why) = fs.aborted() {
                     self.report_failure(fs, why);
                 }
+                self.clean_nodes.store(fs.cached_clean_nodes(), Ordering::Relaxed);
                 match r {
                     // After FS_IOC_SHUTDOWN changes fail with EIO, as on xfs
                     // and ext4, not with the EROFS of an aborted core.
@@ -349,6 +405,7 @@ impl FsInfo {
     /// Commits and releases the core; later calls fail with EIO.
     pub(crate) fn unmount(&self) -> Result<()> {
         let taken = self.core.lock().take();
+        self.clean_nodes.store(0, Ordering::Relaxed);
         match taken {
             Some(fs) => fs.unmount().map(drop),
             None => Ok(()),

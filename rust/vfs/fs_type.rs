@@ -582,7 +582,8 @@ fn fill(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
     if core_sb.needs_read_only() {
         return Err(mount_error(sb, fc, CoreError::Unsupported("read-only-compatible features need a read-only mount")));
     }
-    let info = fs_info::FsInfo::new(dev, sb.rdonly()).map_err(|e| mount_error(sb, fc, e))?;
+    let cache_blocks = super::reclaim::cache_blocks(page);
+    let info = fs_info::FsInfo::new(dev, sb.rdonly(), cache_blocks).map_err(|e| mount_error(sb, fc, e))?;
     let mounted = sb.install(info);
     // The super_block's root is the default subvolume's root directory,
     // whatever subvolume this mount shows (see `get_tree`).
@@ -590,10 +591,11 @@ fn fill(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
     sb.set_root(root)?;
     let secs = fc.params().and_then(|p| p.commit_secs).unwrap_or(options::DEFAULT_COMMIT_SECS);
     // SAFETY: `mounted` is live with its FsInfo set; put_super stops the
-    // ticker and the drop worker before the core is unmounted.
+    // ticker, the drop worker and the shrinker before the core is unmounted.
     unsafe {
         mounted.info().start_commits(mounted.as_ptr(), secs)?;
         mounted.info().start_drops(mounted.as_ptr())?;
+        mounted.info().start_shrinker(mounted.as_ptr())?;
     }
     if !sb.rdonly() {
         // Deletions an unmount or a crash interrupted go on.

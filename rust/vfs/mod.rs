@@ -23,6 +23,7 @@ pub(crate) mod bindings {
 mod adapter_tests;
 pub(crate) mod aops;
 pub(crate) mod cell;
+pub(crate) mod core_lock;
 pub(crate) mod device;
 pub(crate) mod dir;
 pub(crate) mod extents;
@@ -34,6 +35,7 @@ pub(crate) mod ioctl;
 pub(crate) mod kunit;
 pub(crate) mod namei;
 pub(crate) mod options;
+pub(crate) mod reclaim;
 pub(crate) mod send;
 pub(crate) mod subvol;
 pub(crate) mod super_ops;

@@ -327,8 +327,8 @@ fn commit_all(sb: &SuperBlock) -> kernel::error::Result {
     }
 }
 
-/// `->put_super`: stops the background commits and unmounts the core with
-/// a final commit.
+/// `->put_super`: stops the background commits and the node cache's
+/// shrinker, and unmounts the core with a final commit.
 ///
 /// # Safety
 /// Called once by generic_shutdown_super (from `kill_sb`), with s_umount
@@ -349,6 +349,8 @@ fn unmount(sb: &SuperBlock) {
     // Waits for a drop step in progress only: the rest goes on at the next
     // read-write mount.
     info.stop_drops(true);
+    // Reclaim stops reaching into the core before it goes.
+    info.stop_shrinker();
     if let Err(e) = info.unmount() {
         kernel::pr_err!("ferrofs: {}: final commit at unmount failed: {}\n", sb.id(), e);
     }

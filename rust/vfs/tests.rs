@@ -179,4 +179,41 @@ fn engine_files_survive_remount(t: &mut Test) {
     kcheck!(t, fs.unmount().is_ok());
 }
 
-kunit_suite!(ferrofs_engine_suite, "ferrofs_engine", [engine_mkfs_mount_root, engine_files_survive_remount]);
+/// The node cache in the kernel's allocator: reclaim drops clean nodes
+/// only, and what it dropped reads back from the device.
+fn engine_cache_shrinks(t: &mut Test) {
+    use crate::subvol::SubvolId;
+    let Some(dev) = formatted_mem_fs() else {
+        kcheck!(t, false);
+        return;
+    };
+    let now = crate::format::Timespec { sec: 1_700_000_100, nsec: 0 };
+    let opts = crate::fs::MountOptions { cache_blocks: 4096, ..crate::fs::MountOptions::default() };
+    let Ok(mut fs) = crate::fs::Filesystem::mount_with(dev, opts) else {
+        kcheck!(t, false);
+        return;
+    };
+    let root = fs.root_ino();
+    let mut name = *b"file-000";
+    for i in 0..300u32 {
+        name[5..].copy_from_slice(&[b'0' + (i / 100) as u8, b'0' + (i / 10 % 10) as u8, b'0' + (i % 10) as u8]);
+        kcheck!(t, fs.create(SubvolId::DEFAULT, root, &name, 0o100644, 0, 0, 0, now).is_ok());
+    }
+    kcheck!(t, fs.commit().is_ok());
+    let cached = fs.cached_clean_nodes();
+    kcheck!(t, cached > 2);
+    kcheck!(t, fs.shrink_cache(2) == 2 && fs.cached_clean_nodes() == cached - 2);
+    // A change in flight: its dirty nodes survive reclaim.
+    kcheck!(t, fs.create(SubvolId::DEFAULT, root, b"late", 0o100644, 0, 0, 0, now).is_ok());
+    let dirty = fs.store().dirty_nodes();
+    kcheck!(t, dirty > 0);
+    kcheck!(t, fs.shrink_cache(usize::MAX) > 0 && fs.cached_clean_nodes() == 0);
+    kcheck!(t, fs.store().dirty_nodes() == dirty);
+    let reads = fs.stats().meta_reads;
+    kcheck!(t, fs.lookup(SubvolId::DEFAULT, root, b"file-123").is_ok());
+    kcheck!(t, fs.lookup(SubvolId::DEFAULT, root, b"late").is_ok());
+    kcheck!(t, fs.stats().meta_reads > reads);
+    kcheck!(t, fs.unmount().is_ok());
+}
+
+kunit_suite!(ferrofs_engine_suite, "ferrofs_engine", [engine_mkfs_mount_root, engine_files_survive_remount, engine_cache_shrinks]);
