@@ -177,6 +177,13 @@ impl NodeCache {
             self.remove(self.clean.head);
             dropped += 1;
         }
+        if self.len() == 0 {
+            // Emptied (drop_caches on an idle filesystem): the slab and the
+            // index go too, so reclaim leaves nothing sized by the peak.
+            self.slots = TryVec::new();
+            self.index = TryVec::new();
+            self.free = NIL;
+        }
         dropped
     }
 
@@ -301,6 +308,11 @@ impl NodeCache {
         let n = self.index.len();
         let mut hole = bucket_of(self.slots[id as usize].blk, n);
         while self.index[hole] != id {
+            if self.index[hole] == NIL {
+                // Not indexed: cannot happen for a cached slot, and must not
+                // loop if it did.
+                return;
+            }
             hole = (hole + 1) & (n - 1);
         }
         let mut b = hole;
@@ -432,5 +444,11 @@ mod tests {
         c.dirty_slots(&mut ids).unwrap();
         let blks: Vec<u64> = ids.iter().map(|&id| c.blk(id)).collect();
         assert_eq!(blks, [102, 105, 108]);
+        // Emptied, the cache gives its slab back and works on.
+        c.mark_all_clean();
+        assert_eq!(c.drop_oldest_clean(usize::MAX), 3);
+        assert!(c.slots.is_empty() && c.index.is_empty());
+        c.insert(7, false, node(7)).unwrap();
+        assert_eq!(c.find(7).map(|id| c.buf(id)), Some(&7u64.to_le_bytes()[..]));
     }
 }
