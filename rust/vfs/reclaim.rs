@@ -21,7 +21,8 @@ pub(crate) fn cache_blocks(block_size: u32) -> usize {
     // SAFETY: reads a counter; no precondition.
     let pages = unsafe { b::ferrofs_totalram_pages() } as u64;
     let bytes = pages.saturating_mul(kernel::page::PAGE_SIZE as u64) / RAM_SHARE;
-    let blocks = bytes / u64::from(block_size.max(1));
+    // A NonZero divisor: no division-by-zero panic path (see store::divisor).
+    let blocks = bytes / crate::store::divisor(u64::from(block_size));
     let floor = MountOptions::default().cache_blocks;
     usize::try_from(blocks).unwrap_or(usize::MAX).max(floor)
 }
