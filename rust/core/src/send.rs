@@ -227,17 +227,17 @@ impl Sink {
             self.skip -= 1;
             return Ok(());
         }
-        let bytes = self.enc.encode(cmd)?;
         if self.skip == 1 {
             // The receiver's last command: it must be this one.
             self.skip = 0;
+            let bytes = self.enc.encode(cmd)?;
             let crc = bytes.get(6..10).map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
             if crc != self.last_crc {
                 return Err(Error::Invalid("send resume token does not match this send"));
             }
             return Ok(());
         }
-        out.try_extend_from_slice(bytes)
+        self.enc.encode_append(cmd, out)
     }
 
     /// Whether the next command is left out without being looked at (not
