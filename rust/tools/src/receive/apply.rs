@@ -399,7 +399,7 @@ impl Applier {
     ) -> Result<(), String> {
         let src_root = self.subvolume_dir(clone_uuid, clone_ctransid, "clone source")?;
         let at = resolve(&src_root, clone_path)?;
-        let src = posix::open_file(at.dir.as_fd(), &at.name, libc::O_RDONLY).map_err(|e| io_msg("clone: open source", clone_path, &e))?;
+        let src = copy::open_read(at.dir.as_fd(), &at.name).map_err(|e| io_msg("clone: open source", clone_path, &e))?;
         let dst = self.file(path)?;
         match posix::clone_range(dst, &src, clone_offset, len, offset) {
             Ok(()) => Ok(()),

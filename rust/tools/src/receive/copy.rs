@@ -11,6 +11,11 @@
 //! clears set-id bits and file capabilities; directory times are set once
 //! their contents are in place. Nothing is followed: names are opened
 //! relative to directory fds with `O_NOFOLLOW`.
+//!
+//! The parent stays as it was, atimes included (btrfs keeps received
+//! subvolumes read-only): files are read with `O_NOATIME`, and a
+//! directory's or symlink's atime, which listing or readlink may update,
+//! is put back after it is read.
 
 use super::paths::cname;
 use crate::posix;
@@ -39,6 +44,25 @@ fn read_link_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<CString> {
     p.extend_from_slice(name.to_bytes());
     let target = std::fs::read_link(OsStr::from_bytes(&p))?;
     CString::new(target.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Opens `name` in `dir` for reading without updating its atime where the
+/// caller may ask that (`O_NOATIME` needs ownership or CAP_FOWNER).
+pub fn open_read(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<File> {
+    match posix::open_file(dir, name, libc::O_RDONLY | libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => posix::open_file(dir, name, libc::O_RDONLY),
+        r => r,
+    }
+}
+
+/// Puts back the atime of `name` in `dir` (as `st` had it) if reading it
+/// changed it.
+fn restore_atime(dir: BorrowedFd<'_>, name: &CStr, st: &libc::stat) -> io::Result<()> {
+    let now = posix::lstatat(dir, name)?;
+    if (now.st_atime, now.st_atime_nsec) == (st.st_atime, st.st_atime_nsec) {
+        return Ok(());
+    }
+    posix::lutimensat(dir, name, (st.st_atime, st.st_atime_nsec), (now.st_mtime, now.st_mtime_nsec))
 }
 
 /// Copies the bytes of `src` into the empty `dst`: a clone of the whole
@@ -111,14 +135,16 @@ fn copy_dir(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, dst_root: BorrowedFd<'_>, 
                 let s = posix::open_dir(src, name).map_err(|e| at(name, e))?;
                 let d = posix::open_dir(dst, name).map_err(|e| at(name, e))?;
                 copy_dir(s.as_fd(), d.as_fd(), dst_root, &path, seen)?;
+                restore_atime(src, name, &st).map_err(|e| at(name, e))?;
             }
             libc::S_IFREG => {
-                let s = posix::open_file(src, name, libc::O_RDONLY).map_err(|e| at(name, e))?;
+                let s = open_read(src, name).map_err(|e| at(name, e))?;
                 let d = posix::openat(dst, name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600).map_err(|e| at(name, e))?;
                 copy_contents(&s, &File::from(d)).map_err(|e| at(name, e))?;
             }
             libc::S_IFLNK => {
                 let target = read_link_at(src, name).map_err(|e| at(name, e))?;
+                restore_atime(src, name, &st).map_err(|e| at(name, e))?;
                 posix::symlinkat(&target, dst, name).map_err(|e| at(name, e))?;
             }
             _ => posix::mknodat(dst, name, kind | 0o600, st.st_rdev).map_err(|e| at(name, e))?,
@@ -131,8 +157,10 @@ fn copy_dir(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, dst_root: BorrowedFd<'_>, 
 /// Copies the tree of directory `src` into the empty directory `dst`, the
 /// root's own owner, mode, attributes and times included.
 pub fn copy_tree(src: &OwnedFd, dst: &OwnedFd) -> Result<(), String> {
+    let root = |e: io::Error| format!("copying the root: {}", crate::strerror(&e));
+    let st = posix::lstatat(src.as_fd(), c"").map_err(root)?;
     let mut seen = Seen::new();
     copy_dir(src.as_fd(), dst.as_fd(), dst.as_fd(), b"", &mut seen)?;
-    let st = posix::lstatat(src.as_fd(), c"").map_err(|e| format!("copying the root: {}", crate::strerror(&e)))?;
-    copy_attrs(src.as_fd(), c"", dst.as_fd(), c"", &st).map_err(|e| format!("copying the root: {}", crate::strerror(&e)))
+    restore_atime(src.as_fd(), c"", &st).map_err(root)?;
+    copy_attrs(src.as_fd(), c"", dst.as_fd(), c"", &st).map_err(root)
 }

@@ -9,7 +9,7 @@
 use crate::posix;
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// A resolved path: the directory holding the last component, and its name
 /// (empty for the subvolume's root, which `dir` then is).
@@ -57,16 +57,20 @@ pub fn resolve(root: &OwnedFd, path: &[u8]) -> Result<At, String> {
     };
     let mut dir = root.try_clone().map_err(|e| format!("{}: {}", show(), crate::strerror(&e)))?;
     for d in dirs {
-        dir = posix::open_dir(dir.as_fd(), &cname(d)?).map_err(|e| format!("{}: {}", show(), describe_walk_error(&e)))?;
+        let c = cname(d)?;
+        dir = match posix::open_dir(dir.as_fd(), &c) {
+            Ok(next) => next,
+            Err(e) => return Err(format!("{}: {}", show(), describe_walk_error(dir.as_fd(), &c, &e))),
+        };
     }
     Ok(At { dir, name: cname(last)? })
 }
 
-/// A walk error, saying so when a component was a symlink (`ELOOP` from
-/// `O_NOFOLLOW`) or not a directory.
-fn describe_walk_error(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(libc::ELOOP) => "a directory on the way is a symlink (not followed)".to_string(),
+/// A failed step of the walk, saying so when the component is a symlink
+/// (refused by `O_NOFOLLOW` as ELOOP or, with `O_DIRECTORY`, ENOTDIR).
+fn describe_walk_error(dir: BorrowedFd<'_>, name: &CStr, e: &io::Error) -> String {
+    match posix::lstatat(dir, name) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => format!("'{}' is a symlink (not followed)", show(name)),
         _ => crate::strerror(e),
     }
 }
