@@ -3,10 +3,12 @@
 # links, a FIFO, device nodes, modes, owners and times is snapshotted, sent
 # full and then incrementally after renames, deletes, new files, a
 # directory moved under its sibling, an overwrite, a punched hole, a shrink
-# and a name swap; each stream is received onto ext4 and the result compared with the
-# btrfs snapshot (tests/vm/tree_compare.py), in protocol versions 1 and 2
-# and as one concatenated input. `ferrofs receive --dump` must print what
-# `btrfs receive --dump` prints for the same stream.
+# and a name swap; each stream is received onto ext4 (and tmpfs and
+# ferrofs) and the result compared with the btrfs snapshot
+# (tests/vm/tree_compare.py), in protocol versions 1 and 2, as one
+# concatenated input and in btrfs send's own multi-subvolume forms.
+# `ferrofs receive --dump` must print what `btrfs receive --dump` prints for
+# the same stream.
 . "$(dirname "$0")/lib.sh"
 EXT=/tmp/t70-ext4
 S=$EXT/streams
@@ -30,7 +32,7 @@ if [ "$(printf '%s\n6.10\n' "$v" | sort -V | head -1)" = 6.10 ]; then dump_forma
 mkfs.btrfs -q -f "$DEV1" >/dev/null && mount -o noatime "$DEV1" "$MNT" || { fail receive-btrfs-mount; exit 0; }
 mkdir -p "$EXT"
 mkfs.ext4 -q -F "$DEV2" && mount -o noatime "$DEV2" "$EXT" || { fail receive-ext4-mount; umount "$MNT"; exit 0; }
-mkdir -p "$S" "$EXT"/r1 "$EXT"/r2 "$EXT"/r3 "$EXT"/r4 "$EXT"/r5
+mkdir -p "$S" "$EXT"/r1 "$EXT"/r2 "$EXT"/r3 "$EXT"/r4 "$EXT"/r5 "$EXT"/r6
 cd / || exit 0
 
 # The first tree.
@@ -134,6 +136,38 @@ check receive-concatenated-trees sh -c "python3 $FERROFS_ROOT/tests/vm/tree_comp
 btrfs send -q -f "$S/multi.v1" "$MNT/snap1" "$MNT/snap2" 2>/dev/null
 check receive-btrfs-multi ferrofs receive -f "$S/multi.v1" "$EXT/r4"
 check receive-btrfs-multi-trees sh -c "python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap1 $EXT/r4/snap1 && python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap2 $EXT/r4/snap2"
+
+# btrfs send -e: one stream holding both subvolumes, one END at the end.
+btrfs send -q -e -f "$S/multi-e.v1" "$MNT/snap1" "$MNT/snap2" 2>/dev/null
+check receive-one-stream-two-subvolumes test "$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read().count(b"btrfs-stream\0"))' "$S/multi-e.v1")" = 1
+check receive-one-stream-two-subvolumes-apply ferrofs receive -f "$S/multi-e.v1" "$EXT/r6"
+check receive-one-stream-two-subvolumes-trees sh -c "python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap1 $EXT/r6/snap1 && python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap2 $EXT/r6/snap2"
+
+# The same streams onto tmpfs and onto ferrofs (an image on the ext4 disk,
+# through a loop device): any filesystem with xattrs and device nodes.
+TMPFS=/tmp/t70-tmpfs FERRO=/tmp/t70-ferrofs
+mkdir -p "$TMPFS" "$FERRO"
+if mount -t tmpfs -o size=256M,noatime none "$TMPFS"; then
+  mkdir "$TMPFS/r"
+  check receive-tmpfs sh -c "ferrofs receive -f $S/full.v1 $TMPFS/r && ferrofs receive -f $S/incr.v2 $TMPFS/r"
+  check receive-tmpfs-trees sh -c "python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap1 $TMPFS/r/snap1 && python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap2 $TMPFS/r/snap2"
+  umount "$TMPFS"
+else
+  fail receive-tmpfs-mount
+fi
+truncate -s 1G "$EXT/ferrofs.img"
+mkfs.ferrofs -q -f "$EXT/ferrofs.img"
+loop=$(losetup -f --show "$EXT/ferrofs.img")
+if mount -t ferrofs -o noatime "$loop" "$FERRO"; then
+  mkdir "$FERRO/r"
+  check receive-ferrofs sh -c "ferrofs receive -f $S/full.v1 $FERRO/r && ferrofs receive -f $S/incr.v1 $FERRO/r"
+  check receive-ferrofs-trees sh -c "python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap1 $FERRO/r/snap1 && python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap2 $FERRO/r/snap2"
+  umount "$FERRO"
+  check receive-ferrofs-fsck fsck.ferrofs -n "$loop"
+else
+  fail receive-ferrofs-mount
+fi
+losetup -d "$loop"
 
 # An incremental stream whose parent was never received is refused and
 # leaves nothing behind.
