@@ -603,3 +603,82 @@ remove_xattr    ./sv/a_very_long_path_name_that_is_longer_than_thirty_two name=u
     assert_eq!(String::from_utf8_lossy(&out).lines().count(), 2);
     assert!(err.contains(&format!("bad CRC in command 3 (rename) at byte {at}")), "{err}");
 }
+
+/// The installed btrfs-progs, and which dump format matches it; None
+/// without btrfs-progs.
+fn btrfs_progs() -> Option<&'static str> {
+    let out = Process::new("btrfs").arg("--version").output().ok()?;
+    let v = String::from_utf8_lossy(&out.stdout);
+    let v = v.trim().strip_prefix("btrfs-progs v")?;
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next()?, parts.next().unwrap_or(0));
+    Some(if (major, minor) >= (6, 10) { "current" } else { "progs-6.2" })
+}
+
+#[test]
+fn btrfs_receive_reads_what_the_encoder_writes() {
+    let Some(format) = btrfs_progs() else {
+        eprintln!("btrfs-progs not installed: skipped");
+        return;
+    };
+    let data = pattern(48 << 10, 6);
+    let big = pattern(128 << 10, 7);
+    let mut cmds = vec![
+        Command::Subvol { path: b"enc", uuid: U1, ctransid: 12 },
+        Command::Mkfile { path: b"o257-12-0", ino: 257 },
+        Command::Rename { from: b"o257-12-0", to: b"a file" },
+        Command::Mkdir { path: b"d", ino: 258 },
+        Command::Mknod { path: b"d/n", ino: 259, mode: 0o60600, rdev: 0x0700 },
+        Command::Mkfifo { path: b"d/p", ino: 260 },
+        Command::Mksock { path: b"d/s", ino: 261 },
+        Command::Symlink { path: b"d/l", ino: 262, target: b"../a file" },
+        Command::Link { path: b"d/h", target: b"a file" },
+        Command::SetXattr { path: b"a file", name: b"user.k", data: b"value" },
+        Command::RemoveXattr { path: b"a file", name: b"user.k" },
+        Command::Write { path: b"a file", offset: 0, data: &data },
+        Command::Clone {
+            path: b"a file",
+            offset: 1 << 20,
+            len: 4096,
+            clone_uuid: U1,
+            clone_ctransid: 12,
+            clone_path: b"d/h",
+            clone_offset: 0,
+        },
+        Command::Truncate { path: b"a file", size: 3 << 20 },
+        Command::Chown { path: b"a file", uid: 1000, gid: 100 },
+        Command::Chmod { path: b"a file", mode: 0o640 },
+        Command::Utimes { path: b"a file", atime: t(1_700_000_001, 1), mtime: t(1_700_000_002, 2), ctime: t(1_700_000_003, 3) },
+        Command::UpdateExtent { path: b"a file", offset: 4096, len: 8192 },
+        Command::Unlink { path: b"d/h" },
+        Command::Rmdir { path: b"d" },
+    ];
+    for version in [1, 2] {
+        if version == 2 {
+            cmds[11] = Command::Write { path: b"a file", offset: 0, data: &big };
+            cmds.push(Command::Fallocate { path: b"a file", mode: 3, offset: 0, len: 4096 });
+            cmds.push(Command::Fileattr { path: b"a file", attr: 0x10 });
+            cmds.push(Command::EncodedWrite {
+                path: b"a file",
+                offset: 8192,
+                unencoded_file_len: 4096,
+                unencoded_len: 4096,
+                unencoded_offset: 0,
+                compression: 1,
+                encryption: 0,
+                data: b"compressed bytes",
+            });
+        }
+        let mut all = cmds.clone();
+        all.push(Command::End);
+        let input = stream(version, &all);
+        let file = scratch("btrfs-reads").join(format!("v{version}.stream"));
+        std::fs::write(&file, &input).unwrap();
+        let out = Process::new("btrfs").args(["receive", "--dump", "-f"]).arg(&file).env("TZ", "UTC").output().unwrap();
+        assert!(out.status.success(), "btrfs receive --dump refused the v{version} stream: {}", String::from_utf8_lossy(&out.stderr));
+        let (code, ours, err) = receive(&["--dump", "--dump-format", format], &input, &[("TZ", "UTC")]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&out.stdout), "v{version}");
+        assert_eq!(String::from_utf8_lossy(&ours).lines().count(), all.len() - 1);
+    }
+}
