@@ -269,7 +269,7 @@ impl Applier {
             Command::Mknod { path, mode, rdev, .. } => {
                 let at = self.at(path)?;
                 let kind = (mode as libc::mode_t) & libc::S_IFMT;
-                if kind != libc::S_IFCHR && kind != libc::S_IFBLK || mode > u64::from(u32::MAX) {
+                if (kind != libc::S_IFCHR && kind != libc::S_IFBLK) || mode > u64::from(u32::MAX) {
                     return Err(format!("mknod '{}': mode {mode:o} is not a device", String::from_utf8_lossy(path)));
                 }
                 // The stream's rdev is the kernel's new_encode_dev form,
