@@ -222,6 +222,29 @@ pub fn fallocate(file: &File, mode: i32, offset: u64, len: u64) -> io::Result<()
     check(unsafe { libc::fallocate(file.as_raw_fd(), mode, offset, len) })
 }
 
+/// `lseek(fd, offset, SEEK_DATA)`: the start of the first data at or after
+/// `offset`, or None when only a hole follows (ENXIO).
+pub fn seek_data(file: &File, offset: u64) -> io::Result<Option<u64>> {
+    lseek(file, offset, libc::SEEK_DATA)
+}
+
+/// `lseek(fd, offset, SEEK_HOLE)`: the start of the first hole at or after
+/// `offset` (the end of the file counts as one), None past the end.
+pub fn seek_hole(file: &File, offset: u64) -> io::Result<Option<u64>> {
+    lseek(file, offset, libc::SEEK_HOLE)
+}
+
+fn lseek(file: &File, offset: u64, whence: libc::c_int) -> io::Result<Option<u64>> {
+    let offset = i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: an open fd (borrowed from `file`) and plain integers.
+    let r = unsafe { libc::lseek(file.as_raw_fd(), offset, whence) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ENXIO) { Ok(None) } else { Err(e) };
+    }
+    Ok(Some(r as u64))
+}
+
 /// `FICLONERANGE`: shares `len` bytes at `src_offset` of `src` into `dst`
 /// at `dst_offset` (a length of 0 means to the end of `src`).
 pub fn clone_range(dst: &File, src: &File, src_offset: u64, len: u64, dst_offset: u64) -> io::Result<()> {

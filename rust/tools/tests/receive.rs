@@ -257,6 +257,31 @@ fn an_incremental_stream_applies_to_a_copy_of_its_received_parent() {
 }
 
 #[test]
+fn a_parent_copied_for_a_snapshot_keeps_its_holes() {
+    let dir = scratch("sparse");
+    let data = pattern(4096, 8);
+    let full = [
+        Command::Subvol { path: b"p", uuid: U1, ctransid: 1 },
+        Command::Mkfile { path: b"sparse", ino: 257 },
+        Command::Write { path: b"sparse", offset: 0, data: &data },
+        Command::Write { path: b"sparse", offset: 64 << 20, data: &data },
+        Command::Truncate { path: b"sparse", size: 128 << 20 },
+        Command::End,
+    ];
+    receive_ok(&dir, &stream(1, &full));
+    let snap = [Command::Snapshot { path: b"c", uuid: U2, ctransid: 2, clone_uuid: U1, clone_ctransid: 1 }, Command::End];
+    receive_ok(&dir, &stream(1, &snap));
+    let (p, c) = (lmeta(&dir.join("p/sparse")), lmeta(&dir.join("c/sparse")));
+    assert_eq!(c.len(), 128 << 20);
+    // 512-byte blocks: far below the 128 MiB a filled copy would take.
+    assert!(c.blocks() <= p.blocks() + 64, "copy allocated {} blocks, parent {}", c.blocks(), p.blocks());
+    let bytes = std::fs::read(dir.join("c/sparse")).unwrap();
+    assert_eq!(&bytes[..4096], &data[..]);
+    assert_eq!(&bytes[64 << 20..(64 << 20) + 4096], &data[..]);
+    assert!(bytes[4096..64 << 20].iter().all(|&b| b == 0) && bytes[(64 << 20) + 4096..].iter().all(|&b| b == 0));
+}
+
+#[test]
 fn concatenated_streams_and_a_parent_that_is_not_there() {
     let dir = scratch("concat");
     let (big, tail, new) = (pattern(90_000, 1), pattern(5000, 2), pattern(8192, 3));

@@ -4,7 +4,8 @@
 //! changes apply to an exact copy, as a btrfs snapshot would be.
 //!
 //! Everything a stream can later refer to is kept: file contents (shared
-//! with FICLONERANGE where the filesystem can, else copied), directories,
+//! with FICLONERANGE where the filesystem can, else copied with their
+//! holes left holes), directories,
 //! symlinks, device nodes, FIFOs, sockets, hard links (an inode met again
 //! is linked, not copied), extended attributes, owners, modes and times.
 //! Owners are set before modes and attributes after both, since chown
@@ -66,14 +67,44 @@ fn restore_atime(dir: BorrowedFd<'_>, name: &CStr, st: &libc::stat) -> io::Resul
 }
 
 /// Copies the bytes of `src` into the empty `dst`: a clone of the whole
-/// file when the filesystem shares extents, else a copy.
+/// file when the filesystem shares extents, else a copy of its data
+/// segments (SEEK_DATA / SEEK_HOLE) that leaves its holes holes; a plain
+/// copy where the filesystem cannot say where its holes are.
 pub fn copy_contents(src: &File, dst: &File) -> io::Result<()> {
     if posix::clone_range(dst, src, 0, 0, 0).is_ok() {
         return Ok(());
     }
-    let mut s = src;
-    let mut d = dst;
-    io::copy(&mut s, &mut d)?;
+    let size = src.metadata()?.len();
+    dst.set_len(size)?;
+    let mut at = 0;
+    while at < size {
+        let data = match posix::seek_data(src, at) {
+            Ok(Some(d)) => d,
+            Ok(None) => break,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return copy_segment(src, dst, at, size),
+            Err(e) => return Err(e),
+        };
+        let hole = posix::seek_hole(src, data)?.unwrap_or(size).min(size);
+        copy_segment(src, dst, data, hole)?;
+        at = hole;
+    }
+    Ok(())
+}
+
+/// Copies bytes [start, end) of `src` to the same place in `dst`.
+fn copy_segment(src: &File, dst: &File, start: u64, end: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; (end - start).min(1 << 20) as usize];
+    let mut at = start;
+    while at < end {
+        let n = (end - at).min(buf.len() as u64) as usize;
+        let got = src.read_at(&mut buf[..n], at)?;
+        if got == 0 {
+            break; // the file shrank under us: its new end
+        }
+        dst.write_all_at(&buf[..got], at)?;
+        at += got as u64;
+    }
     Ok(())
 }
 
