@@ -10,6 +10,7 @@
 //! whole before it is decoded, after its header has bounded its length by
 //! the version's limit, so a hostile length cannot make a large allocation.
 
+use ferrofs_core::error::Error;
 use ferrofs_core::send_stream::{
     command_name, decode_command, decode_command_header, decode_stream_header, Command, CMD_HEADER_LEN, HEADER_LEN,
 };
@@ -105,7 +106,11 @@ impl<R: Read> StreamReader<R> {
             if got < HEADER_LEN {
                 return Err(self.error("truncated stream header", None, at));
             }
-            let version = decode_stream_header(&h).map_err(|e| self.error(e.reason(), None, at))?;
+            // "unsupported: send stream version ...", "not a btrfs send stream ...".
+            let version = decode_stream_header(&h).map_err(|e| {
+                let reason = if matches!(e, Error::Unsupported(_)) { e.to_string() } else { e.reason().to_string() };
+                self.error(reason, None, at)
+            })?;
             self.version = Some(version);
             self.streams += 1;
             return Ok(Event::Header { version });
