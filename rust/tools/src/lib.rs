@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Shared pieces of the ferrofs tools: a block device over a file or block
-//! special file, small argument helpers, the subvolume commands with the
-//! ioctl calls they make (the interface itself is `ferrofs_core::uapi`), and
-//! `receive` for btrfs send streams with the system calls it makes.
+//! special file, small argument helpers, the subvolume and send commands
+//! with the ioctl calls they make (the interface itself is
+//! `ferrofs_core::uapi`), and `receive` for btrfs send streams with the
+//! system calls it makes.
 
 // Unsafe code is allowed in `ioctl` and `posix` alone.
 #![deny(unsafe_code)]
@@ -10,6 +11,7 @@
 pub mod ioctl;
 pub mod posix;
 pub mod receive;
+pub mod send;
 pub mod subvolume;
 
 use ferrofs_core::device::BlockDevice;
