@@ -5,17 +5,18 @@
 # directory moved under its sibling, an overwrite, a punched hole, a shrink
 # and a name swap; each stream is received onto ext4 (and tmpfs and
 # ferrofs) and the result compared with the btrfs snapshot
-# (tests/vm/tree_compare.py), in protocol versions 1 and 2, as one
+# (tests/vm/treecmp.py), in protocol versions 1 and 2, as one
 # concatenated input and as btrfs send -e writes two subvolumes.
 # `ferrofs receive --dump` must print what `btrfs receive --dump` prints for
 # the same stream.
 . "$(dirname "$0")/lib.sh"
 EXT=/tmp/t70-ext4
 S=$EXT/streams
-compare() { # tree tree: no differences (printed if any)
-  local out
-  out=$(python3 "$FERROFS_ROOT/tests/vm/tree_compare.py" "$1" "$2" 2>&1)
-  [ -z "$out" ] || { echo "$out" | head -20; return 1; }
+compare() { # tree tree: no differences (printed if any); atimes too
+  python3 "$FERROFS_ROOT/tests/vm/treecmp.py" --atime --all-dirs "$1" "$2"
+}
+compare_both() { # dir: DIR/snap1 and DIR/snap2 are the two btrfs snapshots
+  compare "$MNT/snap1" "$1/snap1" && compare "$MNT/snap2" "$1/snap2"
 }
 dump_same() { # stream: both tools print the same lines
   local want got
@@ -106,7 +107,7 @@ check receive-v1-incremental sh -c "ferrofs receive $EXT/r1 < $S/incr.v1"
 check receive-v1-incremental-tree compare "$MNT/snap2" "$EXT/r1/snap2"
 check receive-v1-parent-untouched compare "$MNT/snap1" "$EXT/r1/snap1"
 # The comparer sees differences where there are some.
-check receive-compare-can-fail sh -c "! python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap1 $EXT/r1/snap2 >/dev/null"
+check receive-compare-can-fail sh -c "! python3 $FERROFS_ROOT/tests/vm/treecmp.py --atime --all-dirs $MNT/snap1 $EXT/r1/snap2 >/dev/null"
 check receive-dump-is-not-empty test "$(btrfs receive --dump -f "$S/full.v1" | wc -l)" -gt 40
 uuid1=$(btrfs subvolume show "$MNT/snap1" | sed -n 's/^[[:space:]]*UUID:[[:space:]]*//p')
 uuid2=$(btrfs subvolume show "$MNT/snap2" | sed -n 's/^[[:space:]]*UUID:[[:space:]]*//p')
@@ -132,13 +133,13 @@ fi
 # Two streams in one input, as `cat full incr` (or `btrfs send A B`) gives.
 cat "$S/full.v1" "$S/incr.v1" > "$S/both.v1"
 check receive-concatenated ferrofs receive -f "$S/both.v1" "$EXT/r3"
-check receive-concatenated-trees sh -c "python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap1 $EXT/r3/snap1 && python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap2 $EXT/r3/snap2"
+check receive-concatenated-trees compare_both "$EXT/r3"
 
 # btrfs send -e: one stream holding both subvolumes, one END at the end.
 btrfs send -q -e -f "$S/multi-e.v1" "$MNT/snap1" "$MNT/snap2" 2>/dev/null
 check receive-one-stream-two-subvolumes test "$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read().count(b"btrfs-stream\0"))' "$S/multi-e.v1")" = 1
 check receive-one-stream-two-subvolumes-apply ferrofs receive -f "$S/multi-e.v1" "$EXT/r6"
-check receive-one-stream-two-subvolumes-trees sh -c "python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap1 $EXT/r6/snap1 && python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap2 $EXT/r6/snap2"
+check receive-one-stream-two-subvolumes-trees compare_both "$EXT/r6"
 
 # The same streams onto tmpfs and onto ferrofs (an image on the ext4 disk,
 # through a loop device): any filesystem with xattrs and device nodes.
@@ -147,7 +148,7 @@ mkdir -p "$TMPFS" "$FERRO"
 if mount -t tmpfs -o size=256M,noatime none "$TMPFS"; then
   mkdir "$TMPFS/r"
   check receive-tmpfs sh -c "ferrofs receive -f $S/full.v1 $TMPFS/r && ferrofs receive -f $S/incr.v2 $TMPFS/r"
-  check receive-tmpfs-trees sh -c "python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap1 $TMPFS/r/snap1 && python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap2 $TMPFS/r/snap2"
+  check receive-tmpfs-trees compare_both "$TMPFS/r"
   umount "$TMPFS"
 else
   fail receive-tmpfs-mount
@@ -158,7 +159,7 @@ loop=$(losetup -f --show "$EXT/ferrofs.img")
 if mount -t ferrofs -o noatime "$loop" "$FERRO"; then
   mkdir "$FERRO/r"
   check receive-ferrofs sh -c "ferrofs receive -f $S/full.v1 $FERRO/r && ferrofs receive -f $S/incr.v1 $FERRO/r"
-  check receive-ferrofs-trees sh -c "python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap1 $FERRO/r/snap1 && python3 $FERROFS_ROOT/tests/vm/tree_compare.py $MNT/snap2 $FERRO/r/snap2"
+  check receive-ferrofs-trees compare_both "$FERRO/r"
   umount "$FERRO"
   check receive-ferrofs-fsck fsck.ferrofs -n "$loop"
 else
