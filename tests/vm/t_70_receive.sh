@@ -7,6 +7,7 @@
 # ferrofs) and the result compared with the btrfs snapshot
 # (tests/vm/treecmp.py), in protocol versions 1 and 2, as one
 # concatenated input and as btrfs send -e writes two subvolumes.
+# Streams from ferrofs send are received and compared the same way.
 # `ferrofs receive --dump` must print what `btrfs receive --dump` prints for
 # the same stream.
 . "$(dirname "$0")/lib.sh"
@@ -160,6 +161,39 @@ if mount -t ferrofs -o noatime "$loop" "$FERRO"; then
   mkdir "$FERRO/r"
   check receive-ferrofs sh -c "ferrofs receive -f $S/full.v1 $FERRO/r && ferrofs receive -f $S/incr.v1 $FERRO/r"
   check receive-ferrofs-trees compare_both "$FERRO/r"
+
+  # ferrofs send to ferrofs receive: a ferrofs subvolume sent full and
+  # incrementally (v1, then v2), received onto ext4.
+  (
+    set -e
+    ferrofs subvolume create "$FERRO/src" >/dev/null
+    cd "$FERRO/src"
+    mkdir -p a/b
+    head -c 150000 /dev/urandom > a/big
+    ln a/big a/b/link
+    ln -s ../big a/b/sym
+    mkfifo fifo
+    mknod null c 1 3
+    setfattr -n user.k -v v a/big
+    chown 5:6 a/b; chmod 0711 a/b
+    truncate -s 4M sparse; printf z | dd of=sparse bs=1 seek=3000000 conv=notrunc status=none
+    touch -d '2011-11-11 11:11:11.5' a/big
+  )
+  ferrofs subvolume snapshot -r "$FERRO/src" "$FERRO/f1" >/dev/null
+  (
+    set -e
+    cd "$FERRO/src"
+    mv a/b b-up; rm fifo; echo more >> a/big; mkdir a/new; echo n > a/new/f
+    setfattr -x user.k a/big; truncate -s 1000 sparse
+  )
+  ferrofs subvolume snapshot -r "$FERRO/src" "$FERRO/f2" >/dev/null
+  mkdir "$EXT/r7"
+  check receive-from-ferrofs-send sh -c "ferrofs send -q $FERRO/f1 | ferrofs receive $EXT/r7 && ferrofs send -q --proto 2 -p $FERRO/f1 $FERRO/f2 | ferrofs receive $EXT/r7"
+  check receive-from-ferrofs-send-full-tree compare "$FERRO/f1" "$EXT/r7/f1"
+  check receive-from-ferrofs-send-incremental-tree compare "$FERRO/f2" "$EXT/r7/f2"
+  ferrofs send -q -f "$S/ferrofs.v1" "$FERRO/f1" && ferrofs send -q --proto 2 -p "$FERRO/f1" -f "$S/ferrofs-incr.v2" "$FERRO/f2"
+  check receive-dump-ferrofs-send-v1 dump_same "$S/ferrofs.v1"
+  check receive-dump-ferrofs-send-v2 dump_same "$S/ferrofs-incr.v2"
   umount "$FERRO"
   check receive-ferrofs-fsck fsck.ferrofs -n "$loop"
 else
