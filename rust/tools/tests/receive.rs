@@ -479,6 +479,48 @@ fn damaged_streams_are_refused_with_the_command_and_offset() {
 }
 
 #[test]
+fn hostile_values_are_errors_not_panics() {
+    let big = u64::MAX - 10;
+    let cases: [(Command<'_>, &str); 9] = [
+        (Command::Write { path: b"f", offset: big, data: b"x" }, "write beyond the largest file offset"),
+        (
+            Command::Clone { path: b"f", offset: 0, len: 20, clone_uuid: U1, clone_ctransid: 1, clone_path: b"f", clone_offset: big },
+            "range beyond the largest file offset",
+        ),
+        (
+            Command::Clone { path: b"f", offset: 0, len: u64::MAX, clone_uuid: U1, clone_ctransid: 1, clone_path: b"f", clone_offset: 0 },
+            "range beyond the largest file offset",
+        ),
+        (Command::Fallocate { path: b"f", mode: 0, offset: big, len: 20 }, "fallocate beyond the largest file offset"),
+        (Command::Truncate { path: b"f", size: u64::MAX }, "truncate 'f'"),
+        (Command::Utimes { path: b"f", atime: t(u64::MAX, 0), mtime: t(0, 0), ctime: t(0, 0) }, "out of range"),
+        (Command::Chown { path: b"f", uid: 1 << 32, gid: 0 }, "out of range"),
+        (Command::Mknod { path: b"n", ino: 1, mode: 0o100644, rdev: 0 }, "is not a device"),
+        (
+            Command::EncodedWrite {
+                path: b"f",
+                offset: 0,
+                unencoded_file_len: big,
+                unencoded_len: 1,
+                unencoded_offset: big,
+                compression: 0,
+                encryption: 0,
+                data: b"x",
+            },
+            "lengths do not match its data",
+        ),
+    ];
+    for (cmd, want) in cases {
+        let dir = scratch("hostile");
+        let cmds = [Command::Subvol { path: b"s", uuid: U1, ctransid: 1 }, Command::Mkfile { path: b"f", ino: 257 }, cmd, Command::End];
+        let (code, _, err) = receive(&[dir.to_str().unwrap()], &stream(2, &cmds), &[]);
+        assert_eq!(code, 1, "{cmd:?}: {err}");
+        assert!(err.contains(&format!("command 3 ({})", cmd.name())) && err.contains(want), "{cmd:?}: {err}");
+        assert!(!dir.join("s").exists());
+    }
+}
+
+#[test]
 fn paths_never_leave_the_subvolume() {
     let outside = scratch("outside");
     std::fs::write(outside.join("victim"), b"keep").unwrap();

@@ -141,8 +141,7 @@ fn copy_range(src: &File, src_off: u64, dst: &File, dst_off: u64, len: u64, same
             }
             got += r;
         }
-        // A source shorter than the range: copy what it has (a clone
-        // reaches the source's end at most).
+        // A source that shrank under us: copy what it has.
         dst.write_all_at(&b[..got], dst_off + rel)?;
         if got < b.len() && !backwards {
             break;
@@ -397,6 +396,10 @@ impl Applier {
         clone_path: &[u8],
         clone_offset: u64,
     ) -> Result<(), String> {
+        let fits = |o: u64| o.checked_add(len).is_some_and(|e| e <= i64::MAX as u64);
+        if !fits(offset) || !fits(clone_offset) {
+            return Err(format!("clone '{}': range beyond the largest file offset", String::from_utf8_lossy(path)));
+        }
         let src_root = self.subvolume_dir(clone_uuid, clone_ctransid, "clone source")?;
         let at = resolve(&src_root, clone_path)?;
         let src = copy::open_read(at.dir.as_fd(), &at.name).map_err(|e| io_msg("clone: open source", clone_path, &e))?;
@@ -409,6 +412,9 @@ impl Applier {
                     use std::os::unix::fs::MetadataExt;
                     matches!((a, b), (Ok(a), Ok(b)) if a.dev() == b.dev() && a.ino() == b.ino())
                 };
+                // A clone reaches the source's end at most.
+                let src_len = src.metadata().map_err(|e| io_msg("clone", clone_path, &e))?.len();
+                let len = len.min(src_len.saturating_sub(clone_offset));
                 copy_range(&src, clone_offset, dst, offset, len, same).map_err(|e| io_msg("clone", path, &e))
             }
             Err(e) => Err(io_msg("clone", path, &e)),
