@@ -29,8 +29,8 @@ def check(name, ok, detail=""):
     failures += not ok
 
 
-def args(fd, parent=0, flags=0, version=0, clones=(0, 0), reserved32=0, reserved=(0, 0, 0, 0)):
-    return struct.pack("<qQQQQII4Q", fd, clones[0], clones[1], parent, flags, version, reserved32, *reserved)
+def args(fd, parent=0, flags=0, version=0, clones=(0, 0), resume_crc=0, resume=0, reserved=(0, 0, 0)):
+    return struct.pack("<qQQQQIIQ3Q", fd, clones[0], clones[1], parent, flags, version, resume_crc, resume, *reserved)
 
 
 def subvol_id(path):
@@ -69,8 +69,10 @@ refused("writable-parent", S2, lambda w: args(w, parent=5), errno.EPERM)
 refused("missing-parent", S2, lambda w: args(w, parent=99999), errno.ENOENT)
 refused("unknown-flag", S1, lambda w: args(w, flags=0x100), errno.EINVAL)
 refused("version-3", S1, lambda w: args(w, flags=0x8, version=3), errno.EINVAL)
-refused("reserved32", S1, lambda w: args(w, reserved32=1), errno.EINVAL)
-refused("reserved", S1, lambda w: args(w, reserved=(0, 0, 7, 0)), errno.EINVAL)
+refused("resume-crc-without-flag", S1, lambda w: args(w, resume_crc=1), errno.EINVAL)
+refused("resume-count-without-flag", S1, lambda w: args(w, resume=3), errno.EINVAL)
+refused("resume-wrong-crc", S1, lambda w: args(w, flags=0x10, resume=2, resume_crc=12345), errno.EINVAL)
+refused("reserved", S1, lambda w: args(w, reserved=(0, 7, 0)), errno.EINVAL)
 refused("too-many-clone-sources", S1, lambda w: args(w, clones=(65, 0)), errno.EINVAL)
 refused("clone-sources-fault", S1, lambda w: args(w, clones=(1, 8)), errno.EFAULT)
 refused("bad-fd", S1, lambda w: args(99999), errno.EBADF)

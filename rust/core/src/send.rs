@@ -40,8 +40,15 @@ pub const SEND_OMIT_STREAM_HEADER: u64 = 0x2;
 pub const SEND_OMIT_END_CMD: u64 = 0x4;
 /// Flag: `version` is valid (else version 1).
 pub const SEND_VERSION: u64 = 0x8;
+/// Flag: resume an interrupted transfer (`SendRequest::resume`).
+pub const SEND_RESUME: u64 = 0x10;
 /// Every flag send understands.
-pub const SEND_FLAGS: u64 = SEND_NO_FILE_DATA | SEND_OMIT_STREAM_HEADER | SEND_OMIT_END_CMD | SEND_VERSION;
+pub const SEND_FLAGS: u64 = SEND_NO_FILE_DATA | SEND_OMIT_STREAM_HEADER | SEND_OMIT_END_CMD | SEND_VERSION | SEND_RESUME;
+/// The xattr a resumed stream sets on the received subvolume's top
+/// directory right after SUBVOL or SNAPSHOT, its value the number of
+/// commands left out in decimal: `ferrofs receive` takes it as the sign to
+/// go on with the partial subvolume (and does not set it).
+pub const RESUME_XATTR: &[u8] = b"user.ferrofs.resume";
 /// Highest stream version send writes.
 pub const SEND_MAX_VERSION: u32 = 2;
 /// `FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE`: how a version 2 stream
@@ -63,6 +70,16 @@ pub struct SendRequest {
     pub flags: u64,
     /// Stream version, when `flags` has `SEND_VERSION`.
     pub version: u32,
+    /// With `SEND_RESUME`: how many commands after SUBVOL or SNAPSHOT the
+    /// receiver applied before the transfer broke. The stream is the one
+    /// the same request without it would be, those commands left out (the
+    /// commands come out the same every time for the same snapshots).
+    pub resume: u64,
+    /// With `SEND_RESUME` and `resume` > 0: the CRC (from its header) of
+    /// the last command the receiver applied. The send checks that its own
+    /// command there is the same one: another snapshot, parent, clone
+    /// source or option would make another stream.
+    pub resume_crc: u32,
 }
 
 /// A file whose data is being sent, resumable at `pos`.
@@ -122,7 +139,7 @@ struct Frame {
 /// A send in progress.
 pub struct SendSession {
     req: SendRequest,
-    pub(crate) enc: StreamEncoder,
+    pub(crate) sink: Sink,
     stage: Stage,
     /// Full send: the directories being walked, the root first.
     stack: TryVec<Frame>,
@@ -192,10 +209,42 @@ pub(crate) fn check_path(p: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Appends one encoded command to the step's output.
-pub(crate) fn emit(enc: &mut StreamEncoder, out: &mut TryVec<u8>, cmd: &Command<'_>) -> Result<()> {
-    let bytes = enc.encode(cmd)?;
-    out.try_extend_from_slice(bytes)
+/// Where commands go: encoded into the step's output, except the first
+/// `skip` after the SUBVOL or SNAPSHOT command of a resumed send, which
+/// the receiver applied already.
+pub(crate) struct Sink {
+    pub enc: StreamEncoder,
+    /// Commands still to leave out.
+    pub skip: u64,
+    /// The CRC the last command left out must have.
+    pub last_crc: u32,
+}
+
+impl Sink {
+    /// Appends one encoded command to the step's output (or leaves it out).
+    pub(crate) fn emit(&mut self, out: &mut TryVec<u8>, cmd: &Command<'_>) -> Result<()> {
+        if self.skip > 1 {
+            self.skip -= 1;
+            return Ok(());
+        }
+        let bytes = self.enc.encode(cmd)?;
+        if self.skip == 1 {
+            // The receiver's last command: it must be this one.
+            self.skip = 0;
+            let crc = bytes.get(6..10).map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+            if crc != self.last_crc {
+                return Err(Error::Invalid("send resume token does not match this send"));
+            }
+            return Ok(());
+        }
+        out.try_extend_from_slice(bytes)
+    }
+
+    /// Whether the next command is left out without being looked at (not
+    /// the last one left out, whose CRC is checked).
+    fn skips_blind(&self) -> bool {
+        self.skip > 1
+    }
 }
 
 impl<D: BlockDevice> Filesystem<D> {
@@ -239,7 +288,7 @@ impl<D: BlockDevice> Filesystem<D> {
         self.sending.try_reserve(sources.len() + 1)?;
         let session = SendSession {
             req: SendRequest { version, ..req },
-            enc,
+            sink: Sink { enc, skip: 0, last_crc: req.resume_crc },
             stage: Stage::Begin,
             stack: TryVec::new(),
             path: TryVec::new(),
@@ -303,8 +352,11 @@ impl<D: BlockDevice> Filesystem<D> {
                     }
                 }
                 Stage::End => {
+                    if st.sink.skip > 0 {
+                        return Err(Error::Invalid("send resume position past the end of the stream"));
+                    }
                     if st.req.flags & SEND_OMIT_END_CMD == 0 {
-                        emit(&mut st.enc, out, &Command::End)?;
+                        st.sink.emit(out, &Command::End)?;
                     }
                     st.stage = Stage::Done;
                 }
@@ -317,14 +369,16 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The stream header and the SUBVOL or SNAPSHOT command.
     fn send_start(&mut self, st: &mut SendSession, out: &mut TryVec<u8>) -> Result<()> {
         if st.req.flags & SEND_OMIT_STREAM_HEADER == 0 {
-            out.try_extend_from_slice(&stream_header(st.enc.version()))?;
+            out.try_extend_from_slice(&stream_header(st.sink.enc.version()))?;
         }
+        let resume = if st.req.flags & SEND_RESUME != 0 { st.req.resume } else { 0 };
         let info = self.subvolume_info(st.req.source)?;
         let (uuid, ctransid) = stream_identity(&info.item);
         let name = info.name();
         match st.req.parent {
             None => {
-                emit(&mut st.enc, out, &Command::Subvol { path: name, uuid, ctransid })?;
+                st.sink.emit(out, &Command::Subvol { path: name, uuid, ctransid })?;
+                self.resume_marker(st, out, resume)?;
                 let root = self.root_ino();
                 let new = self.getattr(st.req.source, root)?;
                 // The root directory exists on the receiver: its attributes
@@ -336,11 +390,34 @@ impl<D: BlockDevice> Filesystem<D> {
             Some(parent) => {
                 let p = self.subvolume_info(parent)?;
                 let (clone_uuid, clone_ctransid) = stream_identity(&p.item);
-                emit(&mut st.enc, out, &Command::Snapshot { path: name, uuid, ctransid, clone_uuid, clone_ctransid })?;
+                st.sink.emit(out, &Command::Snapshot { path: name, uuid, ctransid, clone_uuid, clone_ctransid })?;
+                self.resume_marker(st, out, resume)?;
                 st.plan = Some(self.plan_incremental(st.req.source, parent)?);
                 st.stage = Stage::Incremental;
             }
         }
+        Ok(())
+    }
+
+    /// For a resumed send: the marker `ferrofs receive` knows it by, then
+    /// the commands the receiver has are left out.
+    fn resume_marker(&mut self, st: &mut SendSession, out: &mut TryVec<u8>, resume: u64) -> Result<()> {
+        if st.req.flags & SEND_RESUME == 0 {
+            return Ok(());
+        }
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = resume;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        st.sink.emit(out, &Command::SetXattr { path: b"", name: RESUME_XATTR, data: &digits[at..] })?;
+        st.sink.skip = resume;
         Ok(())
     }
 
@@ -381,7 +458,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let a = self.getattr(src, ino)?;
         if a.file_type() != FileType::Dir && a.nlink > 1 {
             match st.linked.binary_search_by_key(&ino, |e| e.0) {
-                Ok(i) => return emit(&mut st.enc, out, &Command::Link { path: &path, target: &st.linked[i].1 }),
+                Ok(i) => return st.sink.emit(out, &Command::Link { path: &path, target: &st.linked[i].1 }),
                 Err(i) => {
                     let mut first = TryVec::new();
                     first.try_extend_from_slice(&path)?;
@@ -434,10 +511,10 @@ impl<D: BlockDevice> Filesystem<D> {
             FileType::CharDev | FileType::BlockDev => Command::Mknod { path, ino, mode: a.mode as u64, rdev: a.rdev },
             FileType::Symlink => {
                 let target = self.readlink(st.req.source, ino)?;
-                return emit(&mut st.enc, out, &Command::Symlink { path, ino, target: &target });
+                return st.sink.emit(out, &Command::Symlink { path, ino, target: &target });
             }
         };
-        emit(&mut st.enc, out, &cmd)
+        st.sink.emit(out, &cmd)
     }
 
     /// Queues inode `a`'s content at `path`: its data (all of it, or for a
@@ -508,41 +585,50 @@ impl<D: BlockDevice> Filesystem<D> {
                     clone_path: &clone_path,
                     clone_offset: start,
                 };
-                return emit(&mut st.enc, out, &cmd);
+                return st.sink.emit(out, &cmd);
             }
         }
-        let max = max_write(st.enc.version()) as u64;
+        let max = max_write(st.sink.enc.version()) as u64;
         let len = (stop - start).min(max);
         let job = st.data.as_mut().ok_or(Error::Bug("send data job vanished"))?;
         job.pos = start + len;
         let path = &job.path;
         if st.req.flags & SEND_NO_FILE_DATA != 0 && data {
-            return emit(&mut st.enc, out, &Command::UpdateExtent { path, offset: start, len });
+            return st.sink.emit(out, &Command::UpdateExtent { path, offset: start, len });
         }
-        if !data && st.enc.version() >= 2 {
+        if !data && st.sink.enc.version() >= 2 {
             let cmd = Command::Fallocate { path, mode: PUNCH_HOLE_KEEP_SIZE, offset: start, len };
-            return emit(&mut st.enc, out, &cmd);
+            return st.sink.emit(out, &cmd);
+        }
+        if data && st.sink.skips_blind() {
+            // A WRITE the receiver has: its data need not be read.
+            st.sink.skip -= 1;
+            return Ok(());
         }
         if data {
             let ahead_end = st.ahead_start + st.ahead_len as u64;
             if st.ahead_ino != ino || start < st.ahead_start || start + len > ahead_end {
-                // Read on from here to the end of the run, up to READ_AHEAD.
-                let want = (stop - start).min(READ_AHEAD as u64).max(len) as usize;
+                // Read on from the block holding `start` to the end of the
+                // run, up to READ_AHEAD: block-aligned, so the blocks go
+                // straight from the device into the (page-aligned) buffer.
+                let bs = self.s.bs as u64;
+                let from = start / bs * bs;
+                let want = (stop - from).min(READ_AHEAD as u64).max(start - from + len) as usize;
                 if st.ahead.len() < want {
                     st.ahead.try_resize(want, 0)?;
                 }
-                let n = self.read(src, ino, start, &mut st.ahead[..want])?;
+                let n = self.read(src, ino, from, &mut st.ahead[..want])?;
                 // Bytes past what read returned (the file ends) are zeros.
                 st.ahead[n..want].fill(0);
-                (st.ahead_ino, st.ahead_start, st.ahead_len) = (ino, start, want);
+                (st.ahead_ino, st.ahead_start, st.ahead_len) = (ino, from, want);
             }
             let off = (start - st.ahead_start) as usize;
             let job = st.data.as_ref().ok_or(Error::Bug("send data job vanished"))?;
             let cmd = Command::Write { path: &job.path, offset: start, data: &st.ahead[off..off + len as usize] };
-            return emit(&mut st.enc, out, &cmd);
+            return st.sink.emit(out, &cmd);
         }
         // A hole in a version 1 stream: zeros.
-        emit(&mut st.enc, out, &Command::Write { path, offset: start, data: &st.zeros[..len as usize] })
+        st.sink.emit(out, &Command::Write { path, offset: start, data: &st.zeros[..len as usize] })
     }
 
     /// A clone source that has the same file with the same blocks at
@@ -616,15 +702,15 @@ impl<D: BlockDevice> Filesystem<D> {
         if ty == FileType::Regular {
             let old_size = f.old.map_or(0, |o| o.size);
             if a.size != old_size || self.ends_in_hole(st.req.source, f.ino, a.size)? && f.old.is_none() {
-                emit(&mut st.enc, out, &Command::Truncate { path, size: a.size })?;
+                st.sink.emit(out, &Command::Truncate { path, size: a.size })?;
             }
         }
         self.send_xattrs(st, out, f)?;
         if f.old.map_or(true, |o| o.uid != a.uid || o.gid != a.gid) {
-            emit(&mut st.enc, out, &Command::Chown { path, uid: a.uid as u64, gid: a.gid as u64 })?;
+            st.sink.emit(out, &Command::Chown { path, uid: a.uid as u64, gid: a.gid as u64 })?;
         }
         if ty != FileType::Symlink && f.old.map_or(true, |o| o.mode != a.mode) {
-            emit(&mut st.enc, out, &Command::Chmod { path, mode: (a.mode & 0o7777) as u64 })?;
+            st.sink.emit(out, &Command::Chmod { path, mode: (a.mode & 0o7777) as u64 })?;
         }
         if !f.defer_times {
             self.send_times(st, out, path, a)?;
@@ -643,7 +729,7 @@ impl<D: BlockDevice> Filesystem<D> {
 
     pub(crate) fn send_times(&mut self, st: &mut SendSession, out: &mut TryVec<u8>, path: &[u8], a: &InodeAttr) -> Result<()> {
         let cmd = Command::Utimes { path, atime: stream_time(a.atime), mtime: stream_time(a.mtime), ctime: stream_time(a.ctime) };
-        emit(&mut st.enc, out, &cmd)
+        st.sink.emit(out, &cmd)
     }
 
     /// SET_XATTR for every attribute that is new or changed, REMOVE_XATTR
@@ -671,11 +757,11 @@ impl<D: BlockDevice> Filesystem<D> {
                     }
                 }
             }
-            emit(&mut st.enc, out, &Command::SetXattr { path: &f.path, name, data: &value })?;
+            st.sink.emit(out, &Command::SetXattr { path: &f.path, name, data: &value })?;
         }
         for name in old_names.split(|&c| c == 0).filter(|n| !n.is_empty()) {
             if !has_name(&new_names, name) {
-                emit(&mut st.enc, out, &Command::RemoveXattr { path: &f.path, name })?;
+                st.sink.emit(out, &Command::RemoveXattr { path: &f.path, name })?;
             }
         }
         Ok(())

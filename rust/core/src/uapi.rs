@@ -112,6 +112,8 @@ pub const SEND_FLAG_OMIT_STREAM_HEADER: u64 = 0x2;
 pub const SEND_FLAG_OMIT_END_CMD: u64 = 0x4;
 /// `FERROFS_SEND_FLAG_VERSION`: `version` says the stream version.
 pub const SEND_FLAG_VERSION: u64 = 0x8;
+/// `FERROFS_SEND_FLAG_RESUME`: `resume_commands` is valid.
+pub const SEND_FLAG_RESUME: u64 = 0x10;
 /// `FERROFS_SEND_MAX_CLONE_SOURCES`: the most clone sources one call takes.
 pub const SEND_MAX_CLONE_SOURCES: u64 = 64;
 
@@ -131,10 +133,14 @@ pub struct SendArgs {
     pub flags: u64,
     /// Stream version (1 or 2) with `SEND_FLAG_VERSION`.
     pub version: u32,
+    /// With `SEND_FLAG_RESUME`: the CRC in the header of the last command
+    /// the receiver applied (checked against this send's); else zero.
+    pub resume_crc: u32,
+    /// With `SEND_FLAG_RESUME`: commands after SUBVOL/SNAPSHOT the
+    /// receiver applied already, left out of this stream; else zero.
+    pub resume_commands: u64,
     /// Must be zero.
-    pub reserved32: u32,
-    /// Must be zero.
-    pub reserved: [u64; 4],
+    pub reserved: [u64; 3],
 }
 
 // The sizes the header gives, which the request numbers encode: a field
@@ -148,6 +154,7 @@ const _: () = assert!(SEND_FLAG_NO_FILE_DATA == crate::send::SEND_NO_FILE_DATA);
 const _: () = assert!(SEND_FLAG_OMIT_STREAM_HEADER == crate::send::SEND_OMIT_STREAM_HEADER);
 const _: () = assert!(SEND_FLAG_OMIT_END_CMD == crate::send::SEND_OMIT_END_CMD);
 const _: () = assert!(SEND_FLAG_VERSION == crate::send::SEND_VERSION);
+const _: () = assert!(SEND_FLAG_RESUME == crate::send::SEND_RESUME);
 // A subvolume's name is a directory entry of its parent.
 const _: () = assert!(SUBVOL_NAME_MAX == crate::format::NAME_MAX);
 

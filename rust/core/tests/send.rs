@@ -45,7 +45,7 @@ fn send_cloning(fs: &mut Fs, req: SendRequest, clones: &[SubvolId], budget: usiz
 }
 
 fn send(fs: &mut Fs, source: SubvolId, parent: Option<SubvolId>) -> Vec<u8> {
-    send_with(fs, SendRequest { source, parent, flags: 0, version: 1 }, 1 << 20).unwrap()
+    send_with(fs, SendRequest { source, parent, flags: 0, version: 1, resume: 0, resume_crc: 0 }, 1 << 20).unwrap()
 }
 
 fn snap(fs: &mut Fs, src: SubvolId, name: &str) -> SubvolId {
@@ -95,6 +95,13 @@ impl Receiver {
             at += used;
             let cur = sv.unwrap_or(SV);
             match cmd {
+                Command::Subvol { uuid, .. } | Command::Snapshot { uuid, .. } if self.by_uuid.contains_key(&uuid) => {
+                    // A resumed stream: on with the partial subvolume.
+                    sv = Some(self.by_uuid[&uuid]);
+                    let (marker, used) = decode_command(&stream[at..], version).unwrap();
+                    assert!(matches!(marker, Command::SetXattr { name: RESUME_XATTR, .. }), "{marker:?}");
+                    at += used;
+                }
                 Command::Subvol { path, uuid, .. } => {
                     let id = fs.create_subvolume(SV, top, path, [7; 16], 0, 0, now).unwrap();
                     self.by_uuid.insert(uuid, id);
@@ -321,7 +328,7 @@ fn full_send_recreates_the_snapshot() {
     let got = Receiver::new().apply(&mut dst, &stream);
     assert_same(&mut fs, s1, &mut dst, got, "full");
     // The same stream whatever the step size.
-    let small = send_with(&mut fs, SendRequest { source: s1, parent: None, flags: 0, version: 1 }, 1).unwrap();
+    let small = send_with(&mut fs, SendRequest { source: s1, parent: None, flags: 0, version: 1, resume: 0, resume_crc: 0 }, 1).unwrap();
     assert_eq!(small, stream);
     assert_check_clean(&mut fs, "after send");
 }
@@ -549,7 +556,7 @@ fn send_refuses_bad_requests_and_keeps_its_snapshots() {
     let root = fs.root_ino();
     fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap();
     let s1 = snap(&mut fs, SV, "s1");
-    let req = |source, parent, flags, version| SendRequest { source, parent, flags, version };
+    let req = |source, parent, flags, version| SendRequest { source, parent, flags, version, resume: 0, resume_crc: 0 };
     let bad = [
         (req(SV, None, 0, 1), Error::NotPermitted),
         (req(s1, Some(SV), 0, 1), Error::NotPermitted),
@@ -605,16 +612,33 @@ fn send_flags_shape_the_stream() {
         }
         v
     };
-    let nodata = send_with(&mut fs, SendRequest { source: s1, parent: None, flags: SEND_NO_FILE_DATA, version: 0 }, 1 << 20).unwrap();
+    let nodata = send_with(
+        &mut fs,
+        SendRequest { source: s1, parent: None, flags: SEND_NO_FILE_DATA, version: 0, resume: 0, resume_crc: 0 },
+        1 << 20,
+    )
+    .unwrap();
     let n = names(&nodata, false);
     assert!(n.contains(&"extent 0 49152".to_string()) && !n.iter().any(|c| c.starts_with("write")), "{n:?}");
     let v1 = names(&send(&mut fs, s2, Some(s1)), false);
     assert!(v1.contains(&"write 8192 16384".to_string()), "{v1:?}");
-    let v2 = send_with(&mut fs, SendRequest { source: s2, parent: Some(s1), flags: SEND_VERSION, version: 2 }, 1 << 20).unwrap();
+    let v2 = send_with(
+        &mut fs,
+        SendRequest { source: s2, parent: Some(s1), flags: SEND_VERSION, version: 2, resume: 0, resume_crc: 0 },
+        1 << 20,
+    )
+    .unwrap();
     assert_eq!(decode_stream_header(&v2).unwrap(), 2);
     let v2n = names(&v2, false);
     assert!(v2n.contains(&"fallocate 3 8192 16384".to_string()) && !v2n.iter().any(|c| c.starts_with("write")), "{v2n:?}");
-    let bare = SendRequest { source: s2, parent: Some(s1), flags: SEND_VERSION | SEND_OMIT_STREAM_HEADER | SEND_OMIT_END_CMD, version: 2 };
+    let bare = SendRequest {
+        source: s2,
+        parent: Some(s1),
+        flags: SEND_VERSION | SEND_OMIT_STREAM_HEADER | SEND_OMIT_END_CMD,
+        version: 2,
+        resume: 0,
+        resume_crc: 0,
+    };
     let bare = send_with(&mut fs, bare, 1 << 20).unwrap();
     let bn = names(&bare, true);
     assert_eq!(bn[..], v2n[..v2n.len() - 1]);
@@ -636,7 +660,7 @@ fn full_send_clones_what_a_clone_source_shares() {
     fs.write(SV, f, 100_000, &rng.bytes(10_000), ts(2)).unwrap();
     fs.rename(SV, root, b"g", root, b"g2", 0, ts(2)).unwrap();
     let s2 = snap(&mut fs, SV, "s2");
-    let req = SendRequest { source: s2, parent: None, flags: 0, version: 1 };
+    let req = SendRequest { source: s2, parent: None, flags: 0, version: 1, resume: 0, resume_crc: 0 };
     let plain = send_with(&mut fs, req, 1 << 20).unwrap();
     let cloned = send_cloning(&mut fs, req, &[s1], 1 << 20).unwrap();
     let (version, mut at) = (decode_stream_header(&cloned).unwrap(), HEADER_LEN);
@@ -661,4 +685,65 @@ fn full_send_clones_what_a_clone_source_shares() {
     rx.apply(&mut dst, &send(&mut fs, s1, None));
     let got = rx.apply(&mut dst, &cloned);
     assert_same(&mut fs, s2, &mut dst, got, "s2 cloned from s1");
+}
+
+/// The commands of a stream (after its header), as byte ranges.
+fn commands(stream: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let version = decode_stream_header(stream).unwrap();
+    let (mut at, mut out) = (HEADER_LEN, Vec::new());
+    while at < stream.len() {
+        let (_, used) = decode_command(&stream[at..], version).unwrap();
+        out.push(at..at + used);
+        at += used;
+    }
+    out
+}
+
+/// A transfer broken after any command and resumed: the resumed stream is
+/// SUBVOL/SNAPSHOT, the marker, then exactly the rest of the stream, and
+/// the receiver ends with the snapshot, as from an unbroken transfer.
+#[test]
+fn resumed_send_goes_on_where_the_receiver_stopped() {
+    let mut rng = Rng(seed_or(6));
+    let mut fs = mount(fresh(64 << 20));
+    populate(&mut fs, &mut rng);
+    let s1 = snap(&mut fs, SV, "s1");
+    let root = fs.root_ino();
+    let f = fs.lookup(SV, root, b"f").unwrap();
+    fs.write(SV, f, 1000, &rng.bytes(150_000), ts(5)).unwrap();
+    fs.rename(SV, root, b"a", root, b"a2", 0, ts(5)).unwrap();
+    let s2 = snap(&mut fs, SV, "s2");
+    for (source, parent, name) in [(s1, None, "full"), (s2, Some(s1), "incremental")] {
+        let req = SendRequest { source, parent, flags: 0, version: 1, resume: 0, resume_crc: 0 };
+        let whole = send_with(&mut fs, req, 1 << 20).unwrap();
+        let cmds = commands(&whole);
+        let n = cmds.len() - 1; // after SUBVOL/SNAPSHOT
+        for k in [0, 1, n / 3, n / 2, n - 1] {
+            let crc = u32::from_le_bytes(whole[cmds[k].start + 6..cmds[k].start + 10].try_into().unwrap());
+            let resume = SendRequest { flags: SEND_RESUME, resume: k as u64, resume_crc: crc, ..req };
+            let resumed = send_with(&mut fs, resume, 1 << 20).unwrap();
+            if k > 0 {
+                // Another command at that place: another stream, refused.
+                let wrong = SendRequest { resume_crc: crc ^ 1, ..resume };
+                let e = send_with(&mut fs, wrong, 1 << 20).err();
+                assert_eq!(e, Some(Error::Invalid("send resume token does not match this send")), "{name} {k}");
+            }
+            let rc = commands(&resumed);
+            assert_eq!(&resumed[rc[0].clone()], &whole[cmds[0].clone()], "{name} {k}: first command");
+            let rest: Vec<&[u8]> = rc[2..].iter().map(|r| &resumed[r.clone()]).collect();
+            let want: Vec<&[u8]> = cmds[1 + k..].iter().map(|r| &whole[r.clone()]).collect();
+            assert!(rest == want, "{name} {k}: resumed stream differs");
+            // Applied after the broken transfer's first commands: the snapshot.
+            let mut dst = mount(fresh(64 << 20));
+            let mut rx = Receiver::new();
+            if parent.is_some() {
+                rx.apply(&mut dst, &send(&mut fs, s1, None));
+            }
+            rx.apply(&mut dst, &whole[..cmds[k].end]);
+            let got = rx.apply(&mut dst, &resumed);
+            assert_same(&mut fs, source, &mut dst, got, &format!("{name} resumed after {k}"));
+        }
+        let past = SendRequest { flags: SEND_RESUME, resume: n as u64 + 1, resume_crc: 0, ..req };
+        assert_eq!(send_with(&mut fs, past, 1 << 20).err(), Some(Error::Invalid("send resume position past the end of the stream")));
+    }
 }

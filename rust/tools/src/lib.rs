@@ -11,6 +11,7 @@
 pub mod ioctl;
 pub mod posix;
 pub mod receive;
+pub mod resume_token;
 pub mod send;
 pub mod subvolume;
 

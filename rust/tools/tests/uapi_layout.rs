@@ -72,7 +72,7 @@ fn layouts() -> Vec<Layout> {
         layout!("ferrofs_ioctl_subvol_list", SubvolList { start_id, count, flags, entries, reserved }),
         layout!(
             "ferrofs_ioctl_send_args",
-            SendArgs { send_fd, clone_sources_count, clone_sources, parent_root, flags, version, reserved32, reserved }
+            SendArgs { send_fd, clone_sources_count, clone_sources, parent_root, flags, version, resume_crc, resume_commands, reserved }
         ),
     ]
 }
@@ -96,6 +96,7 @@ fn constants() -> Vec<(&'static str, u64)> {
         ("FERROFS_SEND_FLAG_OMIT_STREAM_HEADER", uapi::SEND_FLAG_OMIT_STREAM_HEADER),
         ("FERROFS_SEND_FLAG_OMIT_END_CMD", uapi::SEND_FLAG_OMIT_END_CMD),
         ("FERROFS_SEND_FLAG_VERSION", uapi::SEND_FLAG_VERSION),
+        ("FERROFS_SEND_FLAG_RESUME", uapi::SEND_FLAG_RESUME),
         ("FERROFS_SEND_MAX_CLONE_SOURCES", uapi::SEND_MAX_CLONE_SOURCES),
         ("FERROFS_IOC_SEND", uapi::IOC_SEND.into()),
     ]
