@@ -137,7 +137,9 @@ pub fn lutimensat(dir: BorrowedFd<'_>, name: &CStr, atime: (i64, i64), mtime: (i
 
 /// The path that names `name` in the directory `dir` without following
 /// `name` if it is a symlink (for the xattr calls, which take paths only):
-/// `/proc/self/fd/<dir>/<name>`, or the directory itself for an empty name.
+/// `/proc/self/fd/<dir>/<name>`, or for an empty name `/proc/self/fd/<dir>`,
+/// a magic link the xattr calls must then follow (their non-`l` forms) to
+/// reach the directory rather than the link.
 fn proc_path(dir: BorrowedFd<'_>, name: &CStr) -> CString {
     let mut p = format!("/proc/self/fd/{}", dir.as_raw_fd()).into_bytes();
     if !name.is_empty() {
@@ -150,16 +152,28 @@ fn proc_path(dir: BorrowedFd<'_>, name: &CStr) -> CString {
 /// `lsetxattr` of `name` in `dir` (not following a symlink there).
 pub fn lsetxattr(dir: BorrowedFd<'_>, name: &CStr, attr: &CStr, value: &[u8]) -> io::Result<()> {
     let path = proc_path(dir, name);
-    // SAFETY: NUL-terminated path and attribute name; lsetxattr reads
+    // SAFETY: NUL-terminated path and attribute name; (l)setxattr reads
     // `value.len()` bytes from `value`. All live for the call only.
-    check(unsafe { libc::lsetxattr(path.as_ptr(), attr.as_ptr(), value.as_ptr().cast(), value.len(), 0) })
+    check(unsafe {
+        if name.is_empty() {
+            libc::setxattr(path.as_ptr(), attr.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        } else {
+            libc::lsetxattr(path.as_ptr(), attr.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        }
+    })
 }
 
 /// `lremovexattr` of `name` in `dir`.
 pub fn lremovexattr(dir: BorrowedFd<'_>, name: &CStr, attr: &CStr) -> io::Result<()> {
     let path = proc_path(dir, name);
-    // SAFETY: NUL-terminated strings, for the call only.
-    check(unsafe { libc::lremovexattr(path.as_ptr(), attr.as_ptr()) })
+    // SAFETY: NUL-terminated strings, for the call only, in either form.
+    check(unsafe {
+        if name.is_empty() {
+            libc::removexattr(path.as_ptr(), attr.as_ptr())
+        } else {
+            libc::lremovexattr(path.as_ptr(), attr.as_ptr())
+        }
+    })
 }
 
 /// The names of the extended attributes of `name` in `dir` (not following
@@ -167,15 +181,27 @@ pub fn lremovexattr(dir: BorrowedFd<'_>, name: &CStr, attr: &CStr) -> io::Result
 pub fn llistxattr(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Vec<Vec<u8>>> {
     let path = proc_path(dir, name);
     loop {
-        // SAFETY: with a null buffer and size 0 llistxattr only returns
+        // SAFETY: with a null buffer and size 0 (l)listxattr only returns
         // the size it needs.
-        let need = unsafe { libc::llistxattr(path.as_ptr(), std::ptr::null_mut(), 0) };
+        let need = unsafe {
+            if name.is_empty() {
+                libc::listxattr(path.as_ptr(), std::ptr::null_mut(), 0)
+            } else {
+                libc::llistxattr(path.as_ptr(), std::ptr::null_mut(), 0)
+            }
+        };
         if need < 0 {
             return Err(io::Error::last_os_error());
         }
         let mut buf = vec![0u8; need as usize];
-        // SAFETY: llistxattr writes at most `buf.len()` bytes into `buf`.
-        let got = unsafe { libc::llistxattr(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        // SAFETY: (l)listxattr writes at most `buf.len()` bytes into `buf`.
+        let got = unsafe {
+            if name.is_empty() {
+                libc::listxattr(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+            } else {
+                libc::llistxattr(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+            }
+        };
         if got < 0 {
             let e = io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::ERANGE) {
@@ -192,15 +218,27 @@ pub fn llistxattr(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Vec<Vec<u8>>> 
 pub fn lgetxattr(dir: BorrowedFd<'_>, name: &CStr, attr: &CStr) -> io::Result<Vec<u8>> {
     let path = proc_path(dir, name);
     loop {
-        // SAFETY: with a null buffer and size 0 lgetxattr only returns the
+        // SAFETY: with a null buffer and size 0 (l)getxattr only returns the
         // size it needs.
-        let need = unsafe { libc::lgetxattr(path.as_ptr(), attr.as_ptr(), std::ptr::null_mut(), 0) };
+        let need = unsafe {
+            if name.is_empty() {
+                libc::getxattr(path.as_ptr(), attr.as_ptr(), std::ptr::null_mut(), 0)
+            } else {
+                libc::lgetxattr(path.as_ptr(), attr.as_ptr(), std::ptr::null_mut(), 0)
+            }
+        };
         if need < 0 {
             return Err(io::Error::last_os_error());
         }
         let mut buf = vec![0u8; need as usize];
-        // SAFETY: lgetxattr writes at most `buf.len()` bytes into `buf`.
-        let got = unsafe { libc::lgetxattr(path.as_ptr(), attr.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        // SAFETY: (l)getxattr writes at most `buf.len()` bytes into `buf`.
+        let got = unsafe {
+            if name.is_empty() {
+                libc::getxattr(path.as_ptr(), attr.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+            } else {
+                libc::lgetxattr(path.as_ptr(), attr.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+            }
+        };
         if got < 0 {
             let e = io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::ERANGE) {

@@ -146,6 +146,7 @@ fn full_commands<'a>(big: &'a [u8], tail: &'a [u8]) -> Vec<Command<'a>> {
         Command::Chmod { path: b"dir/sticky", mode: 0o1777 },
         Command::Chmod { path: b"dir", mode: 0o750 },
         Command::Utimes { path: b"dir", atime: t(1_234_567_890, 1), mtime: t(1_234_567_891, 2), ctime: t(1, 0) },
+        Command::SetXattr { path: b"", name: b"user.root", data: b"top" },
         Command::Chmod { path: b"", mode: 0o755 },
         Command::Chown { path: b"", uid: 0, gid: 0 },
         Command::Utimes { path: b"", atime: t(1_111_111_111, 0), mtime: t(1_222_222_222, 0), ctime: t(1, 0) },
@@ -189,6 +190,7 @@ fn a_full_stream_makes_the_tree_byte_for_byte() {
     assert_eq!(times(&s.join("dir")), ((1_234_567_890, 1), (1_234_567_891, 2)));
     assert_eq!(lmeta(&s).permissions().mode() & 0o7777, 0o755);
     assert_eq!(times(&s), ((1_111_111_111, 0), (1_222_222_222, 0)));
+    assert_eq!(xattr(&s, "user.root").as_deref(), Some(&b"top"[..]), "an xattr of the subvolume's root");
     let map = std::fs::read_to_string(dir.join(".ferrofs-received")).unwrap();
     assert!(map.ends_with("\n11111111-1111-1111-1111-111111111111 7 snap1\n"), "{map}");
     // The same stream again: the subvolume exists; nothing is removed.
@@ -250,6 +252,7 @@ fn an_incremental_stream_applies_to_a_copy_of_its_received_parent() {
     let m = lmeta(&s.join("file"));
     assert_eq!((m.uid(), m.gid(), m.permissions().mode() & 0o7777), (1234, 5678, 0o4755));
     assert_eq!(xattr(&s.join("file"), "user.bin").as_deref(), Some(&b"\x00\xff\x10"[..]));
+    assert_eq!(xattr(&s, "user.root").as_deref(), Some(&b"top"[..]), "the root's xattrs copied");
     assert_eq!(lmeta(&s.join("null")).rdev(), libc::makedev(1, 3));
     assert!(lmeta(&s.join("fifo")).file_type().is_fifo());
     let map = std::fs::read_to_string(dir.join(".ferrofs-received")).unwrap();
@@ -751,4 +754,66 @@ fn btrfs_receive_reads_what_the_encoder_writes() {
         assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&out.stdout), "v{version}");
         assert_eq!(String::from_utf8_lossy(&ours).lines().count(), all.len() - 1);
     }
+}
+
+#[test]
+fn a_stream_that_broke_off_resumes_into_its_kept_partial() {
+    let dir = scratch("resume");
+    let data = pattern(40_000, 9);
+    let cmds = [
+        Command::Subvol { path: b"r", uuid: U3, ctransid: 5 },
+        Command::Mkdir { path: b"d", ino: 257 },
+        Command::Mkfile { path: b"d/f", ino: 258 },
+        Command::Write { path: b"d/f", offset: 0, data: &data[..20_000] },
+        Command::Write { path: b"d/f", offset: 20_000, data: &data[20_000..] },
+        Command::SetXattr { path: b"d/f", name: b"user.x", data: b"1" },
+        Command::Utimes { path: b"d/f", atime: t(10, 1), mtime: t(20, 2), ctime: t(30, 3) },
+        Command::End,
+    ];
+    let whole = stream(2, &cmds);
+    // Cut inside the second write: SUBVOL and three commands applied.
+    let cut = offset_of(2, &cmds, 5) + 100;
+    let (code, _, err) = receive(&["--keep-partial", dir.to_str().unwrap()], &whole[..cut], &[]);
+    assert_eq!(code, 1);
+    let line = err.lines().find_map(|l| l.strip_prefix("resume token: ")).unwrap_or_else(|| panic!("no token: {err}"));
+    let token: ferrofs_tools::resume_token::ResumeToken = line.parse().unwrap();
+    let mut enc = StreamEncoder::new(2).unwrap();
+    let last = enc.encode(&cmds[3]).unwrap();
+    let crc = u32::from_le_bytes(last[6..10].try_into().unwrap());
+    assert_eq!((token.uuid, token.ctransid, token.parent, token.version, token.commands, token.crc), (U3, 5, None, 2, 3, crc));
+    assert!(dir.join("r.partial/d/f").exists() && !dir.join("r").exists());
+
+    // The resumed stream, as `ferrofs send --resume` writes it: the same
+    // SUBVOL, the marker with the count, the commands after it.
+    let marker = Command::SetXattr { path: b"", name: ferrofs_core::send::RESUME_XATTR, data: b"3" };
+    let mut resumed = vec![cmds[0], marker];
+    resumed.extend_from_slice(&cmds[4..]);
+    // A count that is not the partial's is refused, and the partial stays.
+    let mut wrong = resumed.clone();
+    wrong[1] = Command::SetXattr { path: b"", name: ferrofs_core::send::RESUME_XATTR, data: b"2" };
+    let (code, _, err) = receive(&["--keep-partial", dir.to_str().unwrap()], &stream(2, &wrong), &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("the stream resumes 'r' after 2 commands, its kept partial after 3"), "{err}");
+    assert!(dir.join("r.partial").exists());
+    let (code, _, err) = receive(&[dir.to_str().unwrap()], &stream(2, &resumed), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("Resuming r after 3 commands"), "{err}");
+    assert!(!dir.join("r.partial").exists());
+    assert_eq!(times(&dir.join("r/d/f")), ((10, 1), (20, 2)));
+    assert_eq!(std::fs::read(dir.join("r/d/f")).unwrap(), data);
+    assert_eq!(xattr(&dir.join("r/d/f"), "user.x").as_deref(), Some(&b"1"[..]));
+    assert_eq!(xattr(&dir.join("r"), "user.ferrofs.partial"), None, "the token is gone");
+    assert_eq!(xattr(&dir.join("r"), "user.ferrofs.resume"), None, "the marker is not set");
+    let map = std::fs::read_to_string(dir.join(".ferrofs-received")).unwrap();
+    assert!(map.contains("33333333-3333-3333-3333-333333333333 5 r\n"), "{map}");
+
+    // A resumed stream with no partial to go on with.
+    let other = scratch("resume-none");
+    let (code, _, err) = receive(&[other.to_str().unwrap()], &stream(2, &resumed), &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("a resumed stream, but no partial subvolume kept by the same transfer is here"), "{err}");
+    // A refused command gives no token (it would be refused again).
+    let bad = [Command::Subvol { path: b"q", uuid: U1, ctransid: 1 }, Command::Rmdir { path: b"missing" }, Command::End];
+    let (_, _, err) = receive(&["--keep-partial", other.to_str().unwrap()], &stream(2, &bad), &[]);
+    assert!(err.contains("partial subvolume kept as") && !err.contains("resume token"), "{err}");
 }

@@ -67,7 +67,7 @@ enum Command {
         /// No progress line
         #[arg(short = 'q', long)]
         quiet: bool,
-        /// Go on with an interrupted transfer: the token `ferrofs receive --token` prints
+        /// Go on with an interrupted transfer: the token `ferrofs receive --keep-partial` prints
         #[arg(long, value_name = "TOKEN")]
         resume: Option<ferrofs_tools::resume_token::ResumeToken>,
         /// The read-only snapshot's root directory

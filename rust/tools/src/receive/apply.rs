@@ -30,7 +30,10 @@
 use super::copy;
 use super::map::{Entry, ReceivedMap};
 use super::paths::{self, cname, resolve, At};
+use super::resume;
+use crate::resume_token::ResumeToken;
 use crate::{format_uuid, posix, strerror};
+use ferrofs_core::send::RESUME_XATTR;
 use ferrofs_core::send_stream::{Command, StreamTime};
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -48,6 +51,12 @@ struct Current {
     root: OwnedFd,
     uuid: [u8; 16],
     ctransid: u64,
+    /// The parent of a SNAPSHOT (UUID, ctransid).
+    parent: Option<([u8; 16], u64)>,
+    /// Commands after SUBVOL or SNAPSHOT applied, and the CRC of the last:
+    /// the position a resume token records.
+    applied: u64,
+    last_crc: u32,
     /// FILEATTR commands, applied at the end: (path, btrfs inode flags).
     fileattrs: Vec<(Vec<u8>, u64)>,
 }
@@ -62,6 +71,10 @@ pub struct Applier {
     /// The file the last write-like command opened, by path: consecutive
     /// writes to one file reuse it.
     open_file: Option<(Vec<u8>, File)>,
+    /// The version of the stream being read.
+    version: u32,
+    /// A SUBVOL or SNAPSHOT that may resume a kept partial subvolume.
+    pending: Option<resume::Pending>,
     /// Subvolumes received completely, by name.
     pub received: Vec<String>,
     /// Warnings to print (attributes the destination cannot hold).
@@ -165,6 +178,8 @@ impl Applier {
             keep_partial,
             cur: None,
             open_file: None,
+            version: 1,
+            pending: None,
             received: Vec::new(),
             warnings: Vec::new(),
         })
@@ -203,7 +218,7 @@ impl Applier {
     }
 
     /// Creates the subvolume's directory and makes it current.
-    fn start(&mut self, path: &[u8], uuid: [u8; 16], ctransid: u64) -> Result<(), String> {
+    fn start(&mut self, path: &[u8], uuid: [u8; 16], ctransid: u64, parent: Option<([u8; 16], u64)>) -> Result<(), String> {
         self.finish()?;
         let name = Self::subvol_name(path)?;
         posix::mkdirat(self.dest_fd.as_fd(), &name, 0o700).map_err(|e| {
@@ -214,7 +229,98 @@ impl Applier {
             }
         })?;
         let root = posix::open_dir(self.dest_fd.as_fd(), &name).map_err(|e| io_msg("open", path, &e))?;
-        self.cur = Some(Current { name: path.to_vec(), root, uuid, ctransid, fileattrs: Vec::new() });
+        self.cur = Some(Current { name: path.to_vec(), root, uuid, ctransid, parent, applied: 0, last_crc: 0, fileattrs: Vec::new() });
+        Ok(())
+    }
+
+    /// Starts a subvolume afresh: its directory, and for a SNAPSHOT the copy
+    /// of its parent.
+    fn begin(&mut self, path: &[u8], uuid: [u8; 16], ctransid: u64, parent: Option<([u8; 16], u64)>) -> Result<(), String> {
+        self.finish()?;
+        let Some((clone_uuid, clone_ctransid)) = parent else {
+            return self.start(path, uuid, ctransid, None);
+        };
+        let source = self.subvolume_dir(&clone_uuid, clone_ctransid, "parent")?;
+        self.start(path, uuid, ctransid, parent)?;
+        copy::copy_tree(&source, &self.cur()?.root)
+    }
+
+    /// A SUBVOL or SNAPSHOT: resumable if a kept partial of the same
+    /// transfer is there (decided by the next command), else begun.
+    fn subvolume_command(&mut self, path: &[u8], uuid: [u8; 16], ctransid: u64, parent: Option<([u8; 16], u64)>) -> Result<(), String> {
+        self.finish()?;
+        let name = Self::subvol_name(path)?;
+        if let Some(token) = resume::stored_token(self.dest_fd.as_fd(), name.as_bytes()) {
+            if token.uuid == uuid && token.ctransid == ctransid && token.parent == parent && token.version == self.version {
+                self.pending = Some(resume::Pending { path: path.to_vec(), uuid, ctransid, parent, token });
+                return Ok(());
+            }
+        }
+        self.begin(path, uuid, ctransid, parent)
+    }
+
+    /// The command after a resumable SUBVOL or SNAPSHOT: the resume marker
+    /// continues the kept partial; anything else begins the subvolume afresh.
+    fn settle_pending(&mut self, c: &Command<'_>) -> Result<bool, String> {
+        let Some(p) = self.pending.take() else { return Ok(false) };
+        let Command::SetXattr { path: b"", name, data } = *c else {
+            self.begin(&p.path, p.uuid, p.ctransid, p.parent)?;
+            return Ok(false);
+        };
+        if name != RESUME_XATTR {
+            self.begin(&p.path, p.uuid, p.ctransid, p.parent)?;
+            return Ok(false);
+        }
+        let show = String::from_utf8_lossy(&p.path).into_owned();
+        if resume::marker_count(data) != Some(p.token.commands) {
+            return Err(format!(
+                "the stream resumes '{show}' after {} commands, its kept partial after {}",
+                String::from_utf8_lossy(data),
+                p.token.commands
+            ));
+        }
+        let (name, kept) = (cname(&p.path)?, cname(&resume::partial_name(&p.path))?);
+        posix::renameat(self.dest_fd.as_fd(), &kept, self.dest_fd.as_fd(), &name)
+            .map_err(|e| format!("resuming '{show}': renaming {show}.partial back: {}", strerror(&e)))?;
+        let root = posix::open_dir(self.dest_fd.as_fd(), &name).map_err(|e| io_msg("open", &p.path, &e))?;
+        resume::clear_token(root.as_fd()).map_err(|e| io_msg("resuming", &p.path, &e))?;
+        eprintln!("Resuming {show} after {} commands", p.token.commands);
+        self.cur = Some(Current {
+            name: p.path,
+            root,
+            uuid: p.uuid,
+            ctransid: p.ctransid,
+            parent: p.parent,
+            applied: p.token.commands,
+            last_crc: p.token.crc,
+            fileattrs: Vec::new(),
+        });
+        Ok(true)
+    }
+
+    /// Sets the version of the stream whose commands follow.
+    pub fn set_version(&mut self, version: u32) {
+        self.version = version;
+    }
+
+    /// Applies one command whose header carried `crc`, counting it for a
+    /// resume token.
+    pub fn apply_counted(&mut self, c: &Command<'_>, crc: u32) -> Result<(), String> {
+        if self.settle_pending(c)? {
+            return Ok(());
+        }
+        if let Command::SetXattr { path: b"", name, .. } = *c {
+            if name == RESUME_XATTR {
+                return Err("a resumed stream, but no partial subvolume kept by the same transfer is here".to_string());
+            }
+        }
+        self.apply(c)?;
+        if !matches!(c, Command::Subvol { .. } | Command::Snapshot { .. } | Command::End) {
+            if let Some(cur) = self.cur.as_mut() {
+                cur.applied += 1;
+                cur.last_crc = crc;
+            }
+        }
         Ok(())
     }
 
@@ -246,14 +352,11 @@ impl Applier {
         match *c {
             Command::Subvol { path, uuid, ctransid } => {
                 eprintln!("At subvol {}", String::from_utf8_lossy(path));
-                self.start(path, uuid, ctransid)
+                self.subvolume_command(path, uuid, ctransid, None)
             }
             Command::Snapshot { path, uuid, ctransid, clone_uuid, clone_ctransid } => {
                 eprintln!("At snapshot {}", String::from_utf8_lossy(path));
-                self.finish()?;
-                let parent = self.subvolume_dir(&clone_uuid, clone_ctransid, "parent")?;
-                self.start(path, uuid, ctransid)?;
-                copy::copy_tree(&parent, &self.cur()?.root)
+                self.subvolume_command(path, uuid, ctransid, Some((clone_uuid, clone_ctransid)))
             }
             Command::Mkfile { path, .. } => {
                 let at = self.at(path)?;
@@ -471,6 +574,9 @@ impl Applier {
     /// Ends the input: a subvolume still open (no END yet) is an error.
     pub fn end_of_input(&mut self) -> Result<(), String> {
         self.open_file = None;
+        if let Some(p) = &self.pending {
+            return Err(format!("subvolume '{}' ends without an END command", String::from_utf8_lossy(&p.path)));
+        }
         match &self.cur {
             Some(c) => Err(format!("subvolume '{}' ends without an END command", String::from_utf8_lossy(&c.name))),
             None => Ok(()),
@@ -478,21 +584,37 @@ impl Applier {
     }
 
     /// After an error: removes the partial subvolume, or renames it to
-    /// `<name>.partial` with `keep_partial`. Says what it did.
-    pub fn abort(&mut self) -> Option<String> {
+    /// `<name>.partial` with `keep_partial`; when the stream broke off
+    /// (`resumable`) a kept partial also gets its resume token. Says what it
+    /// did.
+    pub fn abort(&mut self, resumable: bool) -> Option<String> {
         self.open_file = None;
+        self.pending = None;
         let cur = self.cur.take()?;
-        drop(cur.root);
         let dir = self.dest.join(OsStr::from_bytes(&cur.name));
         if self.keep_partial {
-            let mut kept = cur.name.clone();
-            kept.extend_from_slice(b".partial");
-            let kept = self.dest.join(OsStr::from_bytes(&kept));
-            if kept.symlink_metadata().is_err() && std::fs::rename(&dir, &kept).is_ok() {
-                return Some(format!("partial subvolume kept as {}", kept.display()));
+            let kept = self.dest.join(OsStr::from_bytes(&resume::partial_name(&cur.name)));
+            if kept.symlink_metadata().is_ok() || std::fs::rename(&dir, &kept).is_err() {
+                return Some(format!("partial subvolume kept as {}", dir.display()));
             }
-            return Some(format!("partial subvolume kept as {}", dir.display()));
+            let mut msg = format!("partial subvolume kept as {}", kept.display());
+            if resumable {
+                let token = ResumeToken {
+                    uuid: cur.uuid,
+                    ctransid: cur.ctransid,
+                    parent: cur.parent,
+                    version: self.version,
+                    commands: cur.applied,
+                    crc: cur.last_crc,
+                };
+                match resume::store_token(cur.root.as_fd(), &token) {
+                    Ok(()) => msg.push_str(&format!("\nresume token: {token}")),
+                    Err(e) => msg.push_str(&format!(" (it cannot be resumed: storing its token: {})", strerror(&e))),
+                }
+            }
+            return Some(msg);
         }
+        drop(cur.root);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Some(format!("partial subvolume {} removed", dir.display())),
             Err(e) => Some(format!("could not remove partial subvolume {}: {}", dir.display(), strerror(&e))),

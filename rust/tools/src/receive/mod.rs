@@ -5,7 +5,8 @@
 //!
 //! - `stream`: the input, command by command, every CRC checked, every
 //!   error placed (command number, name, byte offset).
-//! - `apply` (with `paths`, `copy`, `map`): the commands as POSIX calls.
+//! - `apply` (with `paths`, `copy`, `map`): the commands as POSIX calls;
+//!   `resume`: going on with a partial subvolume after `send --resume`.
 //! - `dump`: the `--dump` lines.
 
 mod apply;
@@ -13,6 +14,7 @@ mod copy;
 pub mod dump;
 pub mod map;
 mod paths;
+mod resume;
 pub mod stream;
 
 pub use apply::fs_flags;
@@ -28,28 +30,30 @@ use stream::{Event, StreamReader};
 pub fn receive(input: impl Read, dest: &Path, keep_partial: bool) -> Result<Vec<String>, String> {
     let mut applier = apply::Applier::new(dest, keep_partial)?;
     let mut reader = StreamReader::new(input);
-    let fail = |applier: &mut apply::Applier, msg: String| {
+    // A stream that broke off can be resumed; a command the destination
+    // refused would be refused again.
+    let fail = |applier: &mut apply::Applier, msg: String, resumable: bool| {
         let mut msg = msg;
-        if let Some(what) = applier.abort() {
+        if let Some(what) = applier.abort(resumable) {
             msg.push_str(&format!("\n{what}"));
         }
         Err(msg)
     };
     loop {
         match reader.next_event() {
-            Ok(Event::Header { .. }) => {}
-            Ok(Event::Command { cmd, number, offset }) => {
-                if let Err(e) = applier.apply(&cmd) {
+            Ok(Event::Header { version }) => applier.set_version(version),
+            Ok(Event::Command { cmd, number, offset, crc }) => {
+                if let Err(e) = applier.apply_counted(&cmd, crc) {
                     let msg = format!("command {number} ({}) at byte {offset}: {e}", command_name(cmd.number()));
-                    return fail(&mut applier, msg);
+                    return fail(&mut applier, msg, false);
                 }
             }
             Ok(Event::End) => break,
-            Err(e) => return fail(&mut applier, e.to_string()),
+            Err(e) => return fail(&mut applier, e.to_string(), true),
         }
     }
     if let Err(e) = applier.end_of_input() {
-        return fail(&mut applier, e);
+        return fail(&mut applier, e, true);
     }
     Ok(std::mem::take(&mut applier.warnings))
 }
@@ -61,7 +65,7 @@ pub fn dump(input: impl Read, out: impl Write, format: DumpFormat) -> Result<(),
     loop {
         match reader.next_event().map_err(|e| e.to_string())? {
             Event::Header { .. } => {}
-            Event::Command { cmd, number, offset } => {
+            Event::Command { cmd, number, offset, .. } => {
                 dumper.command(&cmd).map_err(|e| format!("command {number} ({}) at byte {offset}: {e}", command_name(cmd.number())))?
             }
             Event::End => break,

@@ -53,6 +53,8 @@ pub enum Event<'a> {
         number: u64,
         /// Byte offset of its header in the input.
         offset: u64,
+        /// The CRC its header carried (checked).
+        crc: u32,
     },
     /// The input ended after a complete stream.
     End,
@@ -148,6 +150,6 @@ impl<R: Read> StreamReader<R> {
         if matches!(cmd, Command::End) {
             self.version = None;
         }
-        Ok(Event::Command { cmd, number, offset: at })
+        Ok(Event::Command { cmd, number, offset: at, crc: header.crc })
     }
 }
