@@ -7,7 +7,8 @@
 # ferrofs) and the result compared with the btrfs snapshot
 # (tests/vm/treecmp.py), in protocol versions 1 and 2, as one
 # concatenated input and as btrfs send -e writes two subvolumes.
-# Streams from ferrofs send are received and compared the same way.
+# Streams from ferrofs send are received and compared the same way, also
+# after an interrupted transfer resumed with send --resume.
 # `ferrofs receive --dump` must print what `btrfs receive --dump` prints for
 # the same stream.
 . "$(dirname "$0")/lib.sh"
@@ -194,6 +195,14 @@ if mount -t ferrofs -o noatime "$loop" "$FERRO"; then
   ferrofs send -q -f "$S/ferrofs.v1" "$FERRO/f1" && ferrofs send -q --proto 2 -p "$FERRO/f1" -f "$S/ferrofs-incr.v2" "$FERRO/f2"
   check receive-dump-ferrofs-send-v1 dump_same "$S/ferrofs.v1"
   check receive-dump-ferrofs-send-v2 dump_same "$S/ferrofs-incr.v2"
+  # An interrupted transfer: the stream cut short, the partial kept with
+  # its resume token, the rest sent by send --resume.
+  mkdir "$EXT/r8"
+  head -c "$(($(stat -c %s "$S/ferrofs.v1") / 2))" "$S/ferrofs.v1" > "$S/ferrofs.cut"
+  check receive-broken-off-token sh -c "! ferrofs receive --keep-partial -f $S/ferrofs.cut $EXT/r8 2>$EXT/r8.err && grep -q '^resume token: ' $EXT/r8.err && test -d $EXT/r8/f1.partial"
+  token=$(sed -n 's/^resume token: //p' "$EXT/r8.err")
+  check receive-resumed sh -c "ferrofs send -q --resume '$token' $FERRO/f1 | ferrofs receive $EXT/r8 && test ! -e $EXT/r8/f1.partial"
+  check receive-resumed-tree compare "$FERRO/f1" "$EXT/r8/f1"
   umount "$FERRO"
   check receive-ferrofs-fsck fsck.ferrofs -n "$loop"
 else
