@@ -201,6 +201,8 @@ if mount -t ferrofs -o noatime "$loop" "$FERRO"; then
   head -c "$(($(stat -c %s "$S/ferrofs.v1") / 2))" "$S/ferrofs.v1" > "$S/ferrofs.cut"
   check receive-broken-off-token sh -c "! ferrofs receive --keep-partial -f $S/ferrofs.cut $EXT/r8 2>$EXT/r8.err && grep -q '^resume token: ' $EXT/r8.err && test -d $EXT/r8/f1.partial"
   token=$(sed -n 's/^resume token: //p' "$EXT/r8.err")
+  check receive-token-printed-again sh -c "test \"\$(ferrofs receive --token $EXT/r8/f1.partial)\" = '$token'"
+  check receive-token-refuses-plain-dir sh -c "! ferrofs receive --token $EXT/r8 2>/dev/null"
   check receive-resumed sh -c "ferrofs send -q --resume '$token' $FERRO/f1 | ferrofs receive $EXT/r8 && test ! -e $EXT/r8/f1.partial"
   check receive-resumed-tree compare "$FERRO/f1" "$EXT/r8/f1"
   umount "$FERRO"

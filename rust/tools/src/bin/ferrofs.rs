@@ -67,7 +67,7 @@ enum Command {
         /// No progress line
         #[arg(short = 'q', long)]
         quiet: bool,
-        /// Go on with an interrupted transfer: the token `ferrofs receive --keep-partial` prints
+        /// Go on with an interrupted transfer: the token `ferrofs receive --keep-partial` kept (`--token` prints it)
         #[arg(long, value_name = "TOKEN")]
         resume: Option<ferrofs_tools::resume_token::ResumeToken>,
         /// The read-only snapshot's root directory
@@ -88,8 +88,11 @@ enum Command {
         /// On failure, keep the partial subvolume (as NAME.partial) instead of removing it
         #[arg(long)]
         keep_partial: bool,
+        /// Print the resume token of the kept partial subvolume PARTIAL and apply nothing
+        #[arg(long, value_name = "PARTIAL", conflicts_with_all = ["dump", "file", "dir"])]
+        token: Option<PathBuf>,
         /// The directory the subvolumes are created in (not with --dump)
-        #[arg(required_unless_present = "dump")]
+        #[arg(required_unless_present_any = ["dump", "token"])]
         dir: Option<PathBuf>,
     },
 }
@@ -351,6 +354,12 @@ fn main() {
                 die(&format!("send: {e}"));
             }
         }
-        Command::Receive { file, dump, dump_format, keep_partial, dir } => receive_cmd(file, dump, dump_format, keep_partial, dir),
+        Command::Receive { token: Some(partial), .. } => match receive::resume::token_at(&partial) {
+            Ok(t) => println!("{t}"),
+            Err(e) => die(&format!("receive: {e}")),
+        },
+        Command::Receive { file, dump, dump_format, keep_partial, dir, token: None } => {
+            receive_cmd(file, dump, dump_format, keep_partial, dir)
+        }
     }
 }

@@ -14,7 +14,7 @@ mod copy;
 pub mod dump;
 pub mod map;
 mod paths;
-mod resume;
+pub mod resume;
 pub mod stream;
 
 pub use apply::fs_flags;

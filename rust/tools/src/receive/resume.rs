@@ -39,6 +39,25 @@ pub fn stored_token(dest: BorrowedFd<'_>, name: &[u8]) -> Option<ResumeToken> {
     std::str::from_utf8(&value).ok()?.parse().ok()
 }
 
+/// The resume token stored on the kept partial subvolume `path` (what
+/// `ferrofs receive --token` prints).
+pub fn token_at(path: &std::path::Path) -> Result<ResumeToken, String> {
+    use std::os::unix::ffi::OsStrExt;
+    let shown = path.display();
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(format!("'{shown}' names no directory entry"));
+    };
+    let parent = if parent.as_os_str().is_empty() { std::path::Path::new(".") } else { parent };
+    let dir = std::fs::File::open(parent).map_err(|e| format!("'{}': {}", parent.display(), crate::strerror(&e)))?;
+    let name = CString::new(name.as_bytes()).map_err(|_| format!("'{shown}': a NUL byte in the name"))?;
+    use std::os::fd::AsFd;
+    let value = posix::lgetxattr(dir.as_fd(), &name, PARTIAL_XATTR).map_err(|e| {
+        format!("'{shown}' holds no resume token (a partial subvolume kept with --keep-partial has one): {}", crate::strerror(&e))
+    })?;
+    let text = std::str::from_utf8(&value).map_err(|_| format!("'{shown}': the stored resume token is not text"))?;
+    text.parse()
+}
+
 /// Stores `token` on the partial subvolume's top directory `root`.
 pub fn store_token(root: BorrowedFd<'_>, token: &ResumeToken) -> std::io::Result<()> {
     posix::lsetxattr(root, c"", PARTIAL_XATTR, token.to_string().as_bytes())
