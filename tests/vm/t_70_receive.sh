@@ -162,6 +162,16 @@ if mount -t ferrofs -o noatime "$loop" "$FERRO"; then
   mkdir "$FERRO/r"
   check receive-ferrofs sh -c "ferrofs receive -f $S/full.v1 $FERRO/r && ferrofs receive -f $S/incr.v1 $FERRO/r"
   check receive-ferrofs-trees compare_both "$FERRO/r"
+  # On ferrofs the received copies are real subvolumes, read-only, marked
+  # with the sender's UUID; the incremental one a snapshot of the first.
+  received_subvol() { # path: a read-only subvolume with a received UUID
+    ferrofs subvolume show --json "$1" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert s["readonly"] is True and s["received_uuid"] and s["stransid"] > 0, s'
+  }
+  check receive-ferrofs-real-subvolumes sh -c "$(declare -f received_subvol); received_subvol $FERRO/r/snap1 && received_subvol $FERRO/r/snap2"
+  check receive-ferrofs-incremental-is-snapshot sh -c "test \"\$(ferrofs subvolume show --json $FERRO/r/snap2 | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"parent_uuid\"])')\" = \"\$(ferrofs subvolume show --json $FERRO/r/snap1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"uuid\"])')\""
 
   # ferrofs send to ferrofs receive: a ferrofs subvolume sent full and
   # incrementally (v1, then v2), received onto ext4.

@@ -31,10 +31,13 @@ use super::copy;
 use super::map::{Entry, ReceivedMap};
 use super::paths::{self, cname, resolve, At};
 use super::resume;
+use crate::ioctl::{FerrofsFile, Kind};
 use crate::resume_token::ResumeToken;
 use crate::{format_uuid, posix, strerror};
+use ferrofs_core::format::ROOT_DIR_INO;
 use ferrofs_core::send::RESUME_XATTR;
 use ferrofs_core::send_stream::{Command, StreamTime};
+use ferrofs_core::uapi;
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io;
@@ -65,6 +68,9 @@ struct Current {
 pub struct Applier {
     dest: PathBuf,
     dest_fd: OwnedFd,
+    /// The destination as a ferrofs directory, when it is one: subvolumes
+    /// are then real ones (see `start`, `begin`, `finish`).
+    native: Option<FerrofsFile>,
     map: ReceivedMap,
     keep_partial: bool,
     cur: Option<Current>,
@@ -171,9 +177,11 @@ impl Applier {
             .and_then(|f| if f.metadata()?.is_dir() { Ok(OwnedFd::from(f)) } else { Err(io::Error::from_raw_os_error(libc::ENOTDIR)) })
             .map_err(|e| format!("{}: {}", dest.display(), strerror(&e)))?;
         let map = ReceivedMap::load(dest)?;
+        let native = FerrofsFile::open(dest, Kind::Directory).ok();
         Ok(Applier {
             dest: dest.to_path_buf(),
             dest_fd,
+            native,
             map,
             keep_partial,
             cur: None,
@@ -221,7 +229,11 @@ impl Applier {
     fn start(&mut self, path: &[u8], uuid: [u8; 16], ctransid: u64, parent: Option<([u8; 16], u64)>) -> Result<(), String> {
         self.finish()?;
         let name = Self::subvol_name(path)?;
-        posix::mkdirat(self.dest_fd.as_fd(), &name, 0o700).map_err(|e| {
+        let made = match &self.native {
+            Some(dest) => dest.create_subvolume(name.as_bytes()).map(|_| ()),
+            None => posix::mkdirat(self.dest_fd.as_fd(), &name, 0o700),
+        };
+        made.map_err(|e| {
             if e.raw_os_error() == Some(libc::EEXIST) {
                 format!("subvolume '{}' already exists in {}", paths::show(&name), self.dest.display())
             } else {
@@ -241,8 +253,36 @@ impl Applier {
             return self.start(path, uuid, ctransid, None);
         };
         let source = self.subvolume_dir(&clone_uuid, clone_ctransid, "parent")?;
+        if let Some(snap) = self.native_snapshot(path, &clone_uuid, clone_ctransid)? {
+            let root = posix::open_dir(self.dest_fd.as_fd(), &snap).map_err(|e| io_msg("open", path, &e))?;
+            self.cur = Some(Current { name: path.to_vec(), root, uuid, ctransid, parent, applied: 0, last_crc: 0, fileattrs: Vec::new() });
+            return Ok(());
+        }
         self.start(path, uuid, ctransid, parent)?;
         copy::copy_tree(&source, &self.cur()?.root)
+    }
+
+    /// On a ferrofs destination, a SNAPSHOT's start as a writable snapshot
+    /// of the parent subvolume (found through the map) instead of a copy;
+    /// `None` where that cannot be (not ferrofs, or the parent is not a
+    /// subvolume of this filesystem).
+    fn native_snapshot(&self, path: &[u8], uuid: &[u8; 16], ctransid: u64) -> Result<Option<CString>, String> {
+        let Some(dest) = &self.native else { return Ok(None) };
+        let Some(parent) = self.map.find(&self.dest, uuid, ctransid) else { return Ok(None) };
+        let Ok(source) = FerrofsFile::open(&parent, Kind::Directory) else { return Ok(None) };
+        let is_root = source.file().metadata().is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == ROOT_DIR_INO);
+        if !is_root || crate::ioctl::fsid(source.file()).ok() != crate::ioctl::fsid(dest.file()).ok() {
+            return Ok(None);
+        }
+        let name = Self::subvol_name(path)?;
+        dest.create_snapshot(&source, name.as_bytes(), 0).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EEXIST) {
+                format!("subvolume '{}' already exists in {}", paths::show(&name), self.dest.display())
+            } else {
+                io_msg("snapshot", path, &e)
+            }
+        })?;
+        Ok(Some(name))
     }
 
     /// A SUBVOL or SNAPSHOT: resumable if a kept partial of the same
@@ -560,6 +600,24 @@ impl Applier {
         for (path, attr) in &cur.fileattrs {
             if let Err(w) = set_fileattr(&cur.root, path, *attr) {
                 self.warnings.push(w);
+            }
+        }
+        if self.native.is_some() {
+            // A real subvolume: marked as received, then read-only, as
+            // btrfs receive leaves it, so the next incremental stream can
+            // snapshot it.
+            let dir = self.dest.join(OsStr::from_bytes(&cur.name));
+            if let Ok(sub) = FerrofsFile::open(&dir, Kind::Directory) {
+                let is_root = sub.file().metadata().is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == ROOT_DIR_INO);
+                if is_root {
+                    let marked =
+                        sub.set_received_subvolume(cur.uuid, cur.ctransid).and_then(|()| sub.set_subvolume_flags(uapi::SUBVOL_RDONLY));
+                    if let Err(e) = marked {
+                        let msg = io_msg("marking received", &cur.name, &e);
+                        self.cur = Some(cur);
+                        return Err(msg);
+                    }
+                }
             }
         }
         self.map.add(Entry { uuid: cur.uuid, ctransid: cur.ctransid, name: cur.name.clone() });
