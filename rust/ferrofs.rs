@@ -51,6 +51,10 @@ mod format;
 mod fs;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/fsync_stats.rs"]
+mod fsync_stats;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/le.rs"]
 mod le;
 #[allow(unreachable_pub, dead_code, missing_docs)]
