@@ -109,11 +109,15 @@ module! {
 }
 
 struct Ferrofs {
+    // Dropped in declaration order: the type is unregistered (no mount is
+    // left) before /sys/fs/ferrofs goes.
     _registration: vfs::fs_type::Registration,
+    _sysfs: vfs::sysfs::SysfsRoot,
 }
 
 impl kernel::Module for Ferrofs {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        Ok(Ferrofs { _registration: vfs::fs_type::Registration::new(module)? })
+        let sysfs = vfs::sysfs::SysfsRoot::new()?;
+        Ok(Ferrofs { _registration: vfs::fs_type::Registration::new(module)?, _sysfs: sysfs })
     }
 }

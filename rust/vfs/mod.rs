@@ -36,6 +36,7 @@ pub(crate) mod namei;
 pub(crate) mod options;
 pub(crate) mod subvol;
 pub(crate) mod super_ops;
+pub(crate) mod sysfs;
 mod tests;
 pub(crate) mod types;
 pub(crate) mod xattr;

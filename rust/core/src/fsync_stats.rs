@@ -116,7 +116,7 @@ impl FsyncReport {
 
     /// Key of line `i` (0-based, below `LINES`); reason keys are built
     /// into `buf`.
-    fn key<'b>(i: usize, buf: &'b mut [u8; 40]) -> &'b str {
+    fn key(i: usize, buf: &mut [u8; 40]) -> &str {
         let reasons = Ineligible::ALL.len();
         if i < HEAD_KEYS.len() {
             return HEAD_KEYS[i];
@@ -233,7 +233,15 @@ mod tests {
     use std::string::String;
 
     fn sample() -> FsyncReport {
-        let mut fc = FastCommitStats { fast_commits: 7, new_names: 2, record_bytes: 28672, clean: 3, replayed: 4, replay_ns: 123456, ..Default::default() };
+        let mut fc = FastCommitStats {
+            fast_commits: 7,
+            new_names: 2,
+            record_bytes: 28672,
+            clean: 3,
+            replayed: 4,
+            replay_ns: 123456,
+            ..Default::default()
+        };
         for (i, r) in Ineligible::ALL.iter().enumerate() {
             fc.full_commits[r.index()] = 10 + i as u64;
         }

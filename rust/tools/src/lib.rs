@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Shared pieces of the ferrofs tools: a block device over a file or block
-//! special file, small argument helpers, and the subvolume commands with the
-//! ioctl calls they make (the interface itself is `ferrofs_core::uapi`).
+//! special file, small argument helpers, the subvolume commands with the
+//! ioctl calls they make (the interface itself is `ferrofs_core::uapi`), and
+//! `stats`, which reads a mount's statistics from sysfs.
 
 // Unsafe code is allowed in `ioctl` alone.
 #![deny(unsafe_code)]
 
 pub mod ioctl;
+pub mod stats;
 pub mod subvolume;
 
 use ferrofs_core::device::BlockDevice;

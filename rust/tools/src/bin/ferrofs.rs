@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! ferrofs: the command-line tool (show-super, dump-tree, the `debug`
 //! field editor for crafted-image tests, and `subvolume` on a mounted
-//! filesystem; later send, receive, stats).
+//! filesystem, `stats` of a mounted one; later send, receive).
 
 #![forbid(unsafe_code)]
 
@@ -9,7 +9,7 @@ use clap::{ArgAction, Parser, Subcommand};
 use ferrofs_core::edit;
 use ferrofs_core::fs::{Filesystem, MountOptions};
 use ferrofs_core::superblock;
-use ferrofs_tools::{format_uuid, subvolume, FileDevice};
+use ferrofs_tools::{format_uuid, stats, subvolume, FileDevice};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::exit;
@@ -46,7 +46,20 @@ enum Command {
     /// Create, snapshot, delete, list and inspect subvolumes of a mounted filesystem
     #[command(subcommand)]
     Subvolume(SubvolumeCommand),
+    /// Print a mounted filesystem's fsync statistics (/sys/fs/ferrofs/DEV/fsync_stats)
+    #[command(after_help = STATS_HELP)]
+    Stats {
+        /// Print one JSON object: "device" and the file's keys (counts as numbers, switches as booleans)
+        #[arg(long)]
+        json: bool,
+        /// The mounted block device, or any path on the filesystem
+        #[arg(value_name = "DEV_OR_MOUNTPOINT")]
+        path: PathBuf,
+    },
 }
+
+const STATS_HELP: &str = "Each row: a key of the sysfs file and its value (see ferrofs.rst,
+\"Statistics in sysfs\"). Exit status 1 when PATH is not on a mounted ferrofs.";
 
 #[derive(Subcommand)]
 enum SubvolumeCommand {
@@ -262,5 +275,9 @@ fn main() {
         Command::DumpTree { device } => dump_tree(&device),
         Command::Debug(cmd) => debug(cmd),
         Command::Subvolume(cmd) => subvolume(cmd),
+        Command::Stats { json, path } => match stats::stats(&path, json, &stats::Roots::default()) {
+            Ok(text) => print!("{text}"),
+            Err(msg) => die(&msg),
+        },
     }
 }
