@@ -8,7 +8,7 @@
 mod common;
 use common::*;
 use ferrofs_core::fast_commit::{FsyncTier, Ineligible};
-use ferrofs_core::fs::{Filesystem, MountOptions};
+use ferrofs_core::fs::{Filesystem, MountOptions, SetAttr};
 use ferrofs_core::fsync_stats::FsyncReport;
 use ferrofs_core::subvol::SubvolId;
 
@@ -44,6 +44,22 @@ fn fast_commit_off_makes_full_commits_counted_as_disabled() {
     fs.write(SV, f, 20, b"y", ts(3)).unwrap();
     assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FastCommit);
     assert_eq!(fs.fast_commit_stats().fast_commits, 1);
+}
+
+#[test]
+fn handing_the_same_times_over_again_keeps_an_fsync_clean() {
+    let (mut fs, f) = with_file();
+    let a = fs.getattr(SV, f).unwrap();
+    // What the kernel does at every fsync: its times, unchanged here.
+    let same = SetAttr { atime: Some(a.atime), mtime: Some(a.mtime), ctime: Some(a.ctime), ..SetAttr::default() };
+    let writes = fs.device().writes;
+    fs.setattr(SV, f, &same, ts(9)).unwrap();
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::Clean);
+    assert_eq!(fs.device().writes, writes, "nothing written");
+    // A time that differs is a change, made durable by a record.
+    fs.setattr(SV, f, &SetAttr { mtime: Some(ts(7)), ..same }, ts(9)).unwrap();
+    assert_eq!(fs.getattr(SV, f).unwrap().mtime, ts(7));
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FastCommit);
 }
 
 #[test]
