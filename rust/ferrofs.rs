@@ -67,6 +67,18 @@ mod mkfs;
 mod node;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/send.rs"]
+mod send;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
+#[path = "core/src/send_plan.rs"]
+mod send_plan;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
+#[path = "core/src/send_stream.rs"]
+mod send_stream;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/space.rs"]
 mod space;
 #[allow(unreachable_pub, dead_code, missing_docs)]
@@ -81,6 +93,10 @@ mod subvol;
 #[forbid(unsafe_code)]
 #[path = "core/src/superblock.rs"]
 mod superblock;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
+#[path = "core/src/tree_diff.rs"]
+mod tree_diff;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
 #[path = "core/src/uapi.rs"]

@@ -204,6 +204,7 @@ void ferrofs_kunit_fail(struct kunit *test, const char *file, int line, const ch
 
 /* Extended attributes, POSIX ACLs and inode flags: see ferrofs_shim_xattr.h */
 #include "ferrofs_shim_xattr.h"
+#include "ferrofs_shim_send.h"
 
 /* /sys/fs/ferrofs: see ferrofs_shim_sysfs.h */
 #include "ferrofs_shim_sysfs.h"

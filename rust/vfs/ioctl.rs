@@ -2,7 +2,7 @@
 //! ioctls on ferrofs files and directories: FS_IOC_SHUTDOWN (the "godown"
 //! of fstests) and the subvolume calls of
 //! [`include/uapi/linux/ferrofs.h`] (create, snapshot, delete, flags, info,
-//! list). The inode-flag ioctls come through the VFS's fileattr operations
+//! list), and send (`super::send`). The inode-flag ioctls come through the VFS's fileattr operations
 //! instead. The subvolume calls' structures and numbers are `crate::uapi`,
 //! the one Rust definition of that header, which the tools use too.
 //!
@@ -83,6 +83,7 @@ pub(crate) unsafe extern "C" fn ioctl(file: *mut b::file, cmd: c_uint, arg: c_ul
             uapi::IOC_SUBVOL_SETFLAGS => set_flags(file, arg)?,
             uapi::IOC_GET_SUBVOL_INFO => subvol_info(file, arg)?,
             uapi::IOC_LIST_SUBVOLS => list(file, arg)?,
+            uapi::IOC_SEND => super::send::send(file, arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0isize)
@@ -90,7 +91,7 @@ pub(crate) unsafe extern "C" fn ioctl(file: *mut b::file, cmd: c_uint, arg: c_ul
 }
 
 /// Whether the current task has CAP_SYS_ADMIN.
-fn capable_sys_admin() -> bool {
+pub(super) fn capable_sys_admin() -> bool {
     // SAFETY: a plain capability check on the current task.
     unsafe { b::capable(b::CAP_SYS_ADMIN as i32) }
 }
@@ -144,7 +145,7 @@ fn stop(info: &FsInfo, mode: Shutdown) {
 /// with no padding: every bit pattern is a valid value (so user bytes may
 /// fill one), and no byte is left uninitialised (so copying one out leaks
 /// nothing).
-unsafe trait UserData: Copy {}
+pub(super) unsafe trait UserData: Copy {}
 // SAFETY: integers and integer arrays, laid out without padding (the size
 // asserts in `crate::uapi` match the sums of the fields).
 unsafe impl UserData for VolArgs {}
@@ -152,6 +153,8 @@ unsafe impl UserData for VolArgs {}
 unsafe impl UserData for uapi::SubvolInfo {}
 // SAFETY: as above.
 unsafe impl UserData for SubvolList {}
+// SAFETY: as above.
+unsafe impl UserData for uapi::SendArgs {}
 // SAFETY: an integer.
 unsafe impl UserData for u64 {}
 
@@ -162,7 +165,7 @@ fn zeroed<T: UserData>() -> T {
 }
 
 /// Copies a `T` in from user address `addr`; EFAULT if it cannot be read.
-fn copy_in<T: UserData>(addr: u64) -> Result<T> {
+pub(super) fn copy_in<T: UserData>(addr: u64) -> Result<T> {
     let mut v = zeroed::<T>();
     // SAFETY: `v` is `size_of::<T>()` writable bytes; copy_from_user checks
     // the user range and handles faults, so any `addr` is allowed.
@@ -224,11 +227,11 @@ impl Drop for MountWrite<'_> {
 ///
 /// # Invariants
 /// `.0` is a file we hold a reference to.
-struct FdFile(NonNull<b::file>);
+pub(super) struct FdFile(NonNull<b::file>);
 
 impl FdFile {
     /// The file `fd` of the calling task; EBADF if there is none.
-    fn get(fd: i64) -> Result<Self> {
+    pub(super) fn get(fd: i64) -> Result<Self> {
         let fd = u32::try_from(fd).ok().filter(|&fd| fd <= i32::MAX as u32).ok_or(EBADF)?;
         // SAFETY: fget looks the number up in the current task's table.
         let f = unsafe { b::fget(fd) };
@@ -246,6 +249,33 @@ impl FdFile {
         // SAFETY: a ferrofs file (its super_block is ours), held open by us
         // for the borrow of `self`.
         (sb == near.super_block().as_ptr()).then(|| unsafe { File::from_raw(self.0.as_ptr()) })
+    }
+}
+
+impl FdFile {
+    /// Whether the file was opened for writing.
+    pub(super) fn is_writable(&self) -> bool {
+        // SAFETY: a file we hold (type invariant).
+        unsafe { b::ferrofs_file_writable(self.0.as_ptr()) }
+    }
+
+    /// Writes all of `buf` at the file's position, as write(2) would
+    /// (short writes are continued; a write that makes no progress is EIO).
+    pub(super) fn append_all(&self, mut buf: &[u8]) -> Result {
+        while !buf.is_empty() {
+            // SAFETY: a file we hold (type invariant); `buf` is readable
+            // for its length. kernel_write may sleep: no lock is held.
+            let n = unsafe { b::ferrofs_file_append(self.0.as_ptr(), buf.as_ptr().cast(), buf.len()) };
+            if n < 0 {
+                return Err(kernel::error::Error::from_errno(n as i32));
+            }
+            let n = (n as usize).min(buf.len());
+            if n == 0 {
+                return Err(EIO);
+            }
+            buf = &buf[n..];
+        }
+        Ok(())
     }
 }
 

@@ -34,6 +34,7 @@ pub(crate) mod ioctl;
 pub(crate) mod kunit;
 pub(crate) mod namei;
 pub(crate) mod options;
+pub(crate) mod send;
 pub(crate) mod subvol;
 pub(crate) mod super_ops;
 pub(crate) mod sysfs;

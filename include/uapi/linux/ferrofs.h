@@ -93,6 +93,33 @@ struct ferrofs_ioctl_subvol_list {
 	__u64 reserved[4];	/* must be zero */
 };
 
+/*
+ * SEND: on an open file or directory of a read-only snapshot, writes the
+ * send stream that recreates it (the btrfs send stream format, version 1
+ * or 2) to "send_fd", a file or pipe open for writing. With "parent_root"
+ * (the subvolume id of another read-only snapshot of this filesystem) the
+ * stream is incremental: it turns the parent, as the receiver has it, into
+ * the snapshot. "clone_sources" names up to FERROFS_SEND_MAX_CLONE_SOURCES
+ * read-only snapshots the receiver has (checked, not used yet). A signal
+ * stops the send with EINTR. Needs CAP_SYS_ADMIN.
+ */
+#define FERROFS_SEND_FLAG_NO_FILE_DATA		0x1	/* UPDATE_EXTENT instead of WRITE */
+#define FERROFS_SEND_FLAG_OMIT_STREAM_HEADER	0x2
+#define FERROFS_SEND_FLAG_OMIT_END_CMD		0x4
+#define FERROFS_SEND_FLAG_VERSION		0x8	/* "version" is valid */
+#define FERROFS_SEND_MAX_CLONE_SOURCES		64
+
+struct ferrofs_ioctl_send_args {
+	__s64 send_fd;			/* in */
+	__u64 clone_sources_count;	/* in */
+	__u64 clone_sources;		/* in: user pointer to __u64[clone_sources_count] */
+	__u64 parent_root;		/* in: subvolume id; 0 for a full send */
+	__u64 flags;			/* in: FERROFS_SEND_FLAG_* */
+	__u32 version;			/* in: 1 or 2, with FERROFS_SEND_FLAG_VERSION */
+	__u32 reserved32;		/* must be zero */
+	__u64 reserved[4];		/* must be zero */
+};
+
 #define FERROFS_IOC_SUBVOL_CREATE _IOWR(FERROFS_IOCTL_MAGIC, 1, struct ferrofs_ioctl_vol_args)
 #define FERROFS_IOC_SNAP_CREATE _IOWR(FERROFS_IOCTL_MAGIC, 2, struct ferrofs_ioctl_vol_args)
 #define FERROFS_IOC_SUBVOL_DELETE _IOW(FERROFS_IOCTL_MAGIC, 3, struct ferrofs_ioctl_vol_args)
@@ -102,5 +129,6 @@ struct ferrofs_ioctl_subvol_list {
 #define FERROFS_IOC_SUBVOL_SETFLAGS _IOW(FERROFS_IOCTL_MAGIC, 5, __u64)
 #define FERROFS_IOC_GET_SUBVOL_INFO _IOR(FERROFS_IOCTL_MAGIC, 6, struct ferrofs_ioctl_subvol_info)
 #define FERROFS_IOC_LIST_SUBVOLS _IOWR(FERROFS_IOCTL_MAGIC, 7, struct ferrofs_ioctl_subvol_list)
+#define FERROFS_IOC_SEND _IOW(FERROFS_IOCTL_MAGIC, 8, struct ferrofs_ioctl_send_args)
 
 #endif /* _UAPI_LINUX_FERROFS_H */

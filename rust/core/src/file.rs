@@ -63,7 +63,7 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// The first extent starting at or after file block `fb`.
-    fn extent_from(&mut self, ino: u64, fb: u64) -> Result<Option<(u64, ExtentItem)>> {
+    pub(crate) fn extent_from(&mut self, ino: u64, fb: u64) -> Result<Option<(u64, ExtentItem)>> {
         let mut buf = TryVec::new();
         let root: TreeRoot = self.sv.root;
         match btree::first_in(&mut self.s, &root, ext_key(ino, fb), &mut buf)? {

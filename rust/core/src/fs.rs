@@ -48,6 +48,8 @@
 //! subvolume_info(id) -> Result<SubvolInfo>;  list_subvolumes() -> Result<TryVec<SubvolInfo>>
 //! set_subvolume_read_only(id, bool);  subvolume_read_only(id) -> Result<bool>
 //! names_of(sv, ino) -> Result<TryVec<(dir, name)>>       from the back-references
+//! send_begin(SendRequest) -> Result<SendSession>;  send_step(&mut session, out, budget) -> Result<bool>
+//! send_end(session)                                       see `crate::send`
 //! abort(why: Error);  aborted() -> Option<Error>;  is_writable() -> bool
 //! stats() -> store::Stats;  superblock() -> &Superblock
 //! ```
@@ -103,14 +105,6 @@
 //! commits on its own when it is reached, at an operation boundary).
 //!
 //! # Designed in, not yet implemented
-//!
-//! **Incremental send.** Every node records the generation that wrote it
-//! and every interior pointer its child's generation; inode items carry the
-//! transid of their last change and extents the generation that wrote them.
-//! A diff of snapshot B against parent A walks both trees together and skips
-//! any subtree whose pointer is identical (same block and generation) in
-//! both, or whose generation is not newer than A's snapshot generation, so
-//! its cost is proportional to what changed.
 //!
 //! **Log tree (fsync beyond fast commit).** Fast commit is built
 //! (`crate::fast_commit`). The superblock also reserves a log tree
@@ -297,6 +291,8 @@ pub struct Filesystem<D: BlockDevice> {
     /// Inode items written now leave their inode fast-commit eligible
     /// (see `expressible`).
     pub(crate) fc_expressible: bool,
+    /// Snapshots a send is reading, once per send (see `crate::send`).
+    pub(crate) sending: TryVec<SubvolId>,
     pub(crate) opts: MountOptions,
     pub(crate) global_reserve: u64,
     /// `mod_seq` when the running operation began changing trees.
@@ -351,6 +347,7 @@ impl<D: BlockDevice> Filesystem<D> {
             parked: TryVec::new(),
             unopened_inodes: 0,
             fc_expressible: false,
+            sending: TryVec::new(),
             opts,
             global_reserve: (total / 64).clamp(24, 4096),
             op_seq: 0,
@@ -409,6 +406,7 @@ impl<D: BlockDevice> Filesystem<D> {
             parked: TryVec::new(),
             unopened_inodes: 0,
             fc_expressible: false,
+            sending: TryVec::new(),
             opts: MountOptions::default(),
             global_reserve: (total / 64).clamp(24, 4096),
             op_seq: 0,

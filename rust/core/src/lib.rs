@@ -13,7 +13,10 @@
 //! -> `store` (cache, CoW, commit) and `alloc` (allocation tree) -> `btree`
 //! -> `fs` (API, inodes) with `dir`, `file`, `xattr` -> `check`, `dump`.
 //! Beside them, `uapi`: the ioctl interface of `include/uapi/linux/ferrofs.h`,
-//! defined once for the kernel adapter and the tools.
+//! defined once for the kernel adapter and the tools; `send_stream`: the
+//! btrfs send stream codec, for the kernel's send and `ferrofs receive`;
+//! `send` (full sends, the session) with `send_plan` (incremental sends)
+//! over `tree_diff` (what two snapshots do not share).
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -44,10 +47,14 @@ pub mod le;
 pub mod mem;
 pub mod mkfs;
 pub mod node;
+pub mod send;
+pub mod send_plan;
+pub mod send_stream;
 pub mod space;
 pub mod store;
 pub mod subvol;
 pub mod superblock;
+pub mod tree_diff;
 pub mod uapi;
 pub mod walk;
 pub mod xattr;

@@ -487,6 +487,10 @@ impl<D: BlockDevice> Filesystem<D> {
 
     fn unlink_subvolume(&mut self, dir: u64, f: &crate::dir::Found, name: &[u8], now: Timespec) -> Result<()> {
         let child = SubvolId(f.ino);
+        if self.is_sending(child) {
+            // A send reads its trees: they stay until it ends (as btrfs).
+            return Err(Error::NotPermitted);
+        }
         let rt = self.s.root_tree;
         let mut buf = crate::mem::TryVec::new();
         if btree::first_in(&mut self.s, &rt, Key::new(child.0, ROOT_REF_KEY, 0), &mut buf)?.is_some() {
@@ -726,6 +730,9 @@ impl<D: BlockDevice> Filesystem<D> {
         self.enter(id)?;
         if self.sv.item.is_read_only() == read_only {
             return Ok(());
+        }
+        if !read_only && self.is_sending(id) {
+            return Err(Error::NotPermitted);
         }
         self.reserve(1, 0)?;
         if read_only {

@@ -104,11 +104,50 @@ pub struct SubvolList {
     pub reserved: [u64; 4],
 }
 
+/// `FERROFS_SEND_FLAG_NO_FILE_DATA`: WRITEs become UPDATE_EXTENTs.
+pub const SEND_FLAG_NO_FILE_DATA: u64 = 0x1;
+/// `FERROFS_SEND_FLAG_OMIT_STREAM_HEADER`: no stream header.
+pub const SEND_FLAG_OMIT_STREAM_HEADER: u64 = 0x2;
+/// `FERROFS_SEND_FLAG_OMIT_END_CMD`: no END command.
+pub const SEND_FLAG_OMIT_END_CMD: u64 = 0x4;
+/// `FERROFS_SEND_FLAG_VERSION`: `version` says the stream version.
+pub const SEND_FLAG_VERSION: u64 = 0x8;
+/// `FERROFS_SEND_MAX_CLONE_SOURCES`: the most clone sources one call takes.
+pub const SEND_MAX_CLONE_SOURCES: u64 = 64;
+
+/// `struct ferrofs_ioctl_send_args`: `SEND`, modelled on btrfs's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SendArgs {
+    /// Where the stream goes: a file or pipe open for writing.
+    pub send_fd: i64,
+    /// Entries in `clone_sources`.
+    pub clone_sources_count: u64,
+    /// User pointer to `__u64[clone_sources_count]`: subvolume ids.
+    pub clone_sources: u64,
+    /// The parent snapshot's subvolume id; 0 for a full send.
+    pub parent_root: u64,
+    /// `SEND_FLAG_*`.
+    pub flags: u64,
+    /// Stream version (1 or 2) with `SEND_FLAG_VERSION`.
+    pub version: u32,
+    /// Must be zero.
+    pub reserved32: u32,
+    /// Must be zero.
+    pub reserved: [u64; 4],
+}
+
 // The sizes the header gives, which the request numbers encode: a field
 // added or resized here changes every number below, and the build stops.
 const _: () = assert!(size_of::<VolArgs>() == 320);
 const _: () = assert!(size_of::<SubvolInfo>() == 504);
 const _: () = assert!(size_of::<SubvolList>() == 56);
+const _: () = assert!(size_of::<SendArgs>() == 80);
+// The flags are the core's send flags.
+const _: () = assert!(SEND_FLAG_NO_FILE_DATA == crate::send::SEND_NO_FILE_DATA);
+const _: () = assert!(SEND_FLAG_OMIT_STREAM_HEADER == crate::send::SEND_OMIT_STREAM_HEADER);
+const _: () = assert!(SEND_FLAG_OMIT_END_CMD == crate::send::SEND_OMIT_END_CMD);
+const _: () = assert!(SEND_FLAG_VERSION == crate::send::SEND_VERSION);
 // A subvolume's name is a directory entry of its parent.
 const _: () = assert!(SUBVOL_NAME_MAX == crate::format::NAME_MAX);
 
@@ -238,6 +277,8 @@ pub const IOC_SUBVOL_SETFLAGS: u32 = iow(5, size_of::<u64>());
 pub const IOC_GET_SUBVOL_INFO: u32 = ior(6, size_of::<SubvolInfo>());
 /// `FERROFS_IOC_LIST_SUBVOLS`.
 pub const IOC_LIST_SUBVOLS: u32 = iowr(7, size_of::<SubvolList>());
+/// `FERROFS_IOC_SEND`.
+pub const IOC_SEND: u32 = iow(8, size_of::<SendArgs>());
 
 #[cfg(test)]
 mod tests {

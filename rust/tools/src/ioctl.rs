@@ -204,6 +204,27 @@ impl FerrofsFile {
         }
         Ok(ListBatch { count: list.count as usize, more: list.flags & uapi::LIST_MORE != 0 })
     }
+
+    /// `SEND` on this snapshot: writes its stream to `out` (blocking until
+    /// the stream is complete). `parent` and `clone_sources` are
+    /// subvolume ids; `flags` `uapi::SEND_FLAG_*`.
+    pub fn send(&self, out: &impl AsRawFd, parent: u64, clone_sources: &[u64], flags: u64, version: u32) -> io::Result<()> {
+        let mut args = uapi::SendArgs {
+            send_fd: out.as_raw_fd().into(),
+            clone_sources_count: clone_sources.len() as u64,
+            // The kernel reads through this address: it carries the slice's
+            // provenance.
+            clone_sources: clone_sources.as_ptr().expose_provenance() as u64,
+            parent_root: parent,
+            flags,
+            version,
+            ..uapi::SendArgs::default()
+        };
+        // SAFETY: IOC_SEND takes a SendArgs; the kernel only reads
+        // `clone_sources_count` u64s at `clone_sources`, a live borrow, and
+        // writes to the descriptor `out`, which the caller owns.
+        unsafe { self.ioctl(uapi::IOC_SEND, &mut args) }
+    }
 }
 
 /// Arguments naming `name`; a name that does not fit is EINVAL (callers
@@ -212,9 +233,8 @@ fn vol_args(name: &[u8]) -> io::Result<VolArgs> {
     VolArgs::with_name(name).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
-/// The filesystem type fstatfs reports for `file` (`__fsword_t`, whose
-/// width and sign vary by architecture, widened losslessly).
-fn statfs_type(file: &File) -> io::Result<i128> {
+/// What fstatfs reports for `file`.
+fn statfs(file: &File) -> io::Result<libc::statfs> {
     let mut buf = MaybeUninit::<libc::statfs>::uninit();
     // SAFETY: fstatfs writes one `struct statfs` to the pointer, which has
     // room for exactly one, and the fd is open for the call (borrowed).
@@ -223,6 +243,22 @@ fn statfs_type(file: &File) -> io::Result<i128> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: fstatfs succeeded, so it filled in the whole structure.
-    let buf = unsafe { buf.assume_init() };
-    Ok(buf.f_type.into())
+    Ok(unsafe { buf.assume_init() })
+}
+
+/// The filesystem type fstatfs reports for `file` (`__fsword_t`, whose
+/// width and sign vary by architecture, widened losslessly).
+fn statfs_type(file: &File) -> io::Result<i128> {
+    Ok(statfs(file)?.f_type.into())
+}
+
+/// The filesystem id fstatfs reports for `file` (ferrofs's comes from its
+/// UUID, the same for every subvolume): whether two files are on one
+/// filesystem, which `st_dev` (one per subvolume) cannot tell.
+pub fn fsid(file: &File) -> io::Result<[u8; 8]> {
+    let f = statfs(file)?.f_fsid;
+    const _: () = assert!(std::mem::size_of::<libc::fsid_t>() == 8);
+    // SAFETY: `fsid_t` is two C ints with no padding (size checked above),
+    // so its bytes are initialised and any 8 bytes are a valid [u8; 8].
+    Ok(unsafe { std::mem::transmute::<libc::fsid_t, [u8; 8]>(f) })
 }

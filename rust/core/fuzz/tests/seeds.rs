@@ -138,6 +138,71 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut text = String::new();
     report.format(&mut text).expect("format");
     out.push(("fsync_stats", "report".to_string(), text.into_bytes()));
+    out.extend(send_stream_seeds());
+    out
+}
+
+/// Send stream seeds: the version byte, then commands. Every command the
+/// codec knows, one per seed, in both versions; and the commands of the
+/// streams btrfs send wrote (the core's `tests/data`), all in one seed.
+fn send_stream_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    use ferrofs_core::send_stream::{Command, StreamEncoder, StreamTime, HEADER_LEN};
+    let (u, t) = (*b"0123456789abcdef", StreamTime { sec: 1_700_000_000, nsec: 5 });
+    let data = [0x5au8; 300];
+    let cmds = [
+        Command::Subvol { path: b"vol", uuid: u, ctransid: 7 },
+        Command::Snapshot { path: b"snap", uuid: u, ctransid: 9, clone_uuid: u, clone_ctransid: 8 },
+        Command::Mkfile { path: b"f", ino: 257 },
+        Command::Mkdir { path: b"d", ino: 258 },
+        Command::Mknod { path: b"n", ino: 259, mode: 0o20644, rdev: 0x801 },
+        Command::Mkfifo { path: b"p", ino: 260 },
+        Command::Mksock { path: b"s", ino: 261 },
+        Command::Symlink { path: b"l", ino: 262, target: b"../f" },
+        Command::Rename { from: b"f", to: b"d/g" },
+        Command::Link { path: b"h", target: b"d/g" },
+        Command::Unlink { path: b"h" },
+        Command::Rmdir { path: b"d" },
+        Command::SetXattr { path: b"f", name: b"user.a", data: b"v" },
+        Command::RemoveXattr { path: b"f", name: b"user.a" },
+        Command::Write { path: b"f", offset: 4096, data: &data },
+        Command::Clone { path: b"f", offset: 0, len: 4096, clone_uuid: u, clone_ctransid: 7, clone_path: b"g", clone_offset: 0 },
+        Command::Truncate { path: b"f", size: 10 },
+        Command::Chmod { path: b"f", mode: 0o644 },
+        Command::Chown { path: b"f", uid: 1, gid: 2 },
+        Command::Utimes { path: b"", atime: t, mtime: t, ctime: t },
+        Command::End,
+        Command::UpdateExtent { path: b"f", offset: 0, len: 1 },
+        Command::Fallocate { path: b"f", mode: 3, offset: 0, len: 4096 },
+        Command::Fileattr { path: b"f", attr: 0x10 },
+        Command::EncodedWrite {
+            path: b"f",
+            offset: 0,
+            unencoded_file_len: 300,
+            unencoded_len: 300,
+            unencoded_offset: 0,
+            compression: 0,
+            encryption: 0,
+            data: &data,
+        },
+    ];
+    let mut out = Vec::new();
+    for version in [1u32, 2] {
+        let mut enc = StreamEncoder::new(version).expect("encoder");
+        for c in &cmds {
+            if let Ok(bytes) = enc.encode(c) {
+                let mut seed = vec![(version - 1) as u8];
+                seed.extend_from_slice(bytes);
+                out.push(("send_stream", format!("v{version}-{}", c.name()), seed));
+            }
+        }
+    }
+    let data_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    for name in ["btrfs-full-v1", "btrfs-full-v2", "btrfs-incr-v1"] {
+        let stream = std::fs::read(data_dir.join(format!("{name}.stream"))).expect("btrfs stream");
+        let mut seed = vec![stream[13] - 1];
+        seed.extend_from_slice(&stream[HEADER_LEN..]);
+        out.push(("send_stream", name.to_string(), seed));
+    }
     out
 }
 
@@ -149,7 +214,7 @@ fn corpus_dir() -> PathBuf {
 #[ignore = "rewrites corpus/; run after a format change"]
 fn write_seed_corpus() {
     let root = corpus_dir();
-    for target in ["superblock", "node", "items", "mount", "fast_commit", "fsync_stats"] {
+    for target in ["superblock", "node", "items", "mount", "fast_commit", "send_stream", "fsync_stats"] {
         // Seeds of fixed regressions (regress-*) stay.
         let dir = root.join(target);
         std::fs::create_dir_all(&dir).expect("mkdir");
@@ -178,7 +243,7 @@ fn sample_image_is_clean() {
 /// The committed seeds, as the fuzzer reads them.
 fn committed() -> Vec<(String, String, Vec<u8>)> {
     let mut out = Vec::new();
-    for target in ["superblock", "node", "items", "mount", "fsync_stats"] {
+    for target in ["superblock", "node", "items", "mount", "send_stream", "fsync_stats"] {
         let dir = corpus_dir().join(target);
         for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let path = e.expect("corpus entry").path();
@@ -192,7 +257,7 @@ fn committed() -> Vec<(String, String, Vec<u8>)> {
 #[test]
 fn committed_seeds_pass_the_decoders() {
     let seeds = committed();
-    for target in ["superblock", "node", "items", "mount", "fsync_stats"] {
+    for target in ["superblock", "node", "items", "mount", "send_stream", "fsync_stats"] {
         assert!(seeds.iter().any(|(t, _, _)| t == target), "no seeds for {target}");
     }
     for (target, name, b) in seeds {
@@ -214,6 +279,10 @@ fn committed_seeds_pass_the_decoders() {
                     _ => decode_record(&Key::new(u64::from_le_bytes(b[1..9].try_into().expect("8 bytes")), ty, 0), v).is_ok(),
                 };
                 assert!(ok, "{name} does not decode");
+            }
+            "send_stream" => {
+                let version = 1 + (b[0] & 1) as u32;
+                ferrofs_core::send_stream::decode_command(&b[1..], version).unwrap_or_else(|e| panic!("{name}: {e:?}"));
             }
             "fsync_stats" => {
                 let text = std::str::from_utf8(&b).unwrap_or_else(|e| panic!("{name}: {e}"));

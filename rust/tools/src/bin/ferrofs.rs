@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! ferrofs: the command-line tool (show-super, dump-tree, the `debug`
-//! field editor for crafted-image tests, and `subvolume` on a mounted
-//! filesystem, `stats` of a mounted one; later send, receive).
+//! field editor for crafted-image tests, `subvolume` and `send` on a
+//! mounted filesystem, and `stats` of a mounted one).
 
 #![forbid(unsafe_code)]
 
@@ -9,7 +9,7 @@ use clap::{ArgAction, Parser, Subcommand};
 use ferrofs_core::edit;
 use ferrofs_core::fs::{Filesystem, MountOptions};
 use ferrofs_core::superblock;
-use ferrofs_tools::{format_uuid, stats, subvolume, FileDevice};
+use ferrofs_tools::{format_uuid, send, stats, subvolume, FileDevice};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::exit;
@@ -46,6 +46,29 @@ enum Command {
     /// Create, snapshot, delete, list and inspect subvolumes of a mounted filesystem
     #[command(subcommand)]
     Subvolume(SubvolumeCommand),
+    /// Write the send stream of a read-only snapshot (btrfs send format)
+    Send {
+        /// Send only what differs from PARENT, a read-only snapshot the receiver has
+        #[arg(short = 'p', long = "parent", value_name = "PARENT")]
+        parent: Option<PathBuf>,
+        /// A read-only snapshot the receiver has (may be repeated)
+        #[arg(short = 'c', long = "clone-src", value_name = "CLONE_SRC")]
+        clone_sources: Vec<PathBuf>,
+        /// Stream version: 1 (the default) or 2
+        #[arg(long = "proto", value_name = "N")]
+        proto: Option<u32>,
+        /// Write to FILE instead of standard output
+        #[arg(short = 'f', value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Leave file data out: only where it is (UPDATE_EXTENT)
+        #[arg(long = "no-data")]
+        no_data: bool,
+        /// No progress line
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// The read-only snapshot's root directory
+        snapshot: PathBuf,
+    },
     /// Print a mounted filesystem's fsync statistics (/sys/fs/ferrofs/DEV/fsync_stats)
     #[command(after_help = STATS_HELP)]
     Stats {
@@ -275,6 +298,12 @@ fn main() {
         Command::DumpTree { device } => dump_tree(&device),
         Command::Debug(cmd) => debug(cmd),
         Command::Subvolume(cmd) => subvolume(cmd),
+        Command::Send { parent, clone_sources, proto, file, no_data, quiet, snapshot } => {
+            let opts = send::SendOptions { snapshot, parent, clone_sources, proto, file, no_data, quiet };
+            if let Err(e) = send::send(&opts) {
+                die(&format!("send: {e}"));
+            }
+        }
         Command::Stats { json, path } => match stats::stats(&path, json, &stats::Roots::default()) {
             Ok(text) => print!("{text}"),
             Err(msg) => die(&msg),

@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `ferrofs send`: asks the kernel for the send stream of a read-only
+//! snapshot (`FERROFS_IOC_SEND`) and writes it to a file or to standard
+//! output, with a progress line on a terminal.
+//!
+//! The ioctl blocks until the stream is complete, writing to the
+//! descriptor it is given. It is given a pipe, drained by this process, so
+//! that the bytes can be counted for the progress line and so that a full
+//! output (a pipe to a slow receiver) blocks the kernel's writes, not the
+//! count. Standard output is refused when it is a terminal.
+
+use crate::ioctl::{FerrofsFile, Kind, OpenError};
+use crate::strerror;
+use ferrofs_core::format::ROOT_DIR_INO;
+use ferrofs_core::uapi;
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What `ferrofs send` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct SendOptions {
+    /// The read-only snapshot to send.
+    pub snapshot: PathBuf,
+    /// The read-only snapshot the receiver has (incremental send).
+    pub parent: Option<PathBuf>,
+    /// Further read-only snapshots the receiver has.
+    pub clone_sources: Vec<PathBuf>,
+    /// Stream version; the kernel's default (1) when `None`.
+    pub proto: Option<u32>,
+    /// Write here instead of standard output.
+    pub file: Option<PathBuf>,
+    /// Leave file data out (UPDATE_EXTENT instead of WRITE).
+    pub no_data: bool,
+    /// No progress line.
+    pub quiet: bool,
+}
+
+/// Why a send failed, as `ferrofs send: ...` prints it.
+#[derive(Debug)]
+pub struct SendError(pub String);
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn quoted(p: &Path) -> String {
+    format!("'{}'", p.display())
+}
+
+/// A snapshot's root directory opened, with its subvolume id, checked to
+/// be read-only and on the filesystem of `same_fs` when given.
+fn open_snapshot(path: &Path, same_fs: Option<&FerrofsFile>) -> Result<(FerrofsFile, u64), SendError> {
+    let f = FerrofsFile::open(path, Kind::Directory).map_err(|e| match e {
+        OpenError::NotFerrofs => SendError(format!("{} is not on a ferrofs filesystem", quoted(path))),
+        e => SendError(format!("cannot open {}: {e}", quoted(path))),
+    })?;
+    let meta = f.file().metadata().map_err(|e| SendError(format!("{}: {}", quoted(path), strerror(&e))))?;
+    if meta.ino() != ROOT_DIR_INO {
+        return Err(SendError(format!("{} is not a subvolume's root directory", quoted(path))));
+    }
+    if let Some(other) = same_fs {
+        let dev_of = |f: &FerrofsFile| crate::ioctl::fsid(f.file());
+        if dev_of(&f).ok() != dev_of(other).ok() {
+            return Err(SendError(format!("{} is on another filesystem than the snapshot", quoted(path))));
+        }
+    }
+    let info = f.subvolume_info().map_err(|e| SendError(format!("{}: {}", quoted(path), strerror(&e))))?;
+    if info.flags & uapi::SUBVOL_RDONLY == 0 {
+        return Err(SendError(format!("{} is not read-only (ferrofs subvolume set-readonly, or snapshot -r)", quoted(path))));
+    }
+    Ok((f, info.subvolid))
+}
+
+/// Runs `ferrofs send`.
+pub fn send(opts: &SendOptions) -> Result<(), SendError> {
+    let (snap, _) = open_snapshot(&opts.snapshot, None)?;
+    let parent = match &opts.parent {
+        Some(p) => open_snapshot(p, Some(&snap))?.1,
+        None => 0,
+    };
+    let mut clones = Vec::new();
+    for c in &opts.clone_sources {
+        clones.push(open_snapshot(c, Some(&snap))?.1);
+    }
+    let mut flags = 0;
+    let mut version = 0;
+    if let Some(v) = opts.proto {
+        flags |= uapi::SEND_FLAG_VERSION;
+        version = v;
+    }
+    if opts.no_data {
+        flags |= uapi::SEND_FLAG_NO_FILE_DATA;
+    }
+    let mut out: Box<dyn Write> = match &opts.file {
+        Some(p) => Box::new(File::create(p).map_err(|e| SendError(format!("cannot create {}: {}", quoted(p), strerror(&e))))?),
+        None => {
+            if io::stdout().is_terminal() {
+                return Err(SendError("not writing a binary stream to a terminal: give -f FILE or a pipe".into()));
+            }
+            Box::new(io::stdout().lock())
+        }
+    };
+    let estimate = if opts.parent.is_none() { Some(tree_bytes(&opts.snapshot)) } else { None };
+    let mut progress = Progress::new(!opts.quiet && io::stderr().is_terminal(), estimate);
+    let (mut reader, writer) = io::pipe().map_err(|e| SendError(format!("pipe: {}", strerror(&e))))?;
+    let kernel = std::thread::spawn(move || {
+        let r = snap.send(&writer, parent, &clones, flags, version);
+        drop(writer);
+        r
+    });
+    let mut buf = vec![0u8; 1 << 20];
+    let copied = loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                if let Err(e) = out.write_all(&buf[..n]) {
+                    break Err(SendError(format!("writing the stream: {}", strerror(&e))));
+                }
+                progress.add(n as u64);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(SendError(format!("reading the stream: {}", strerror(&e)))),
+        }
+    };
+    // A failed write stops the reading: the kernel then gets EPIPE.
+    drop(reader);
+    let sent = kernel.join().map_err(|_| SendError("the send thread panicked".into()))?;
+    progress.finish();
+    sent.map_err(|e| SendError(format!("send of {} failed: {}", quoted(&opts.snapshot), strerror(&e))))?;
+    copied?;
+    out.flush().map_err(|e| SendError(format!("writing the stream: {}", strerror(&e))))
+}
+
+/// Bytes of the regular files under `root`, not crossing into nested
+/// subvolumes: what a full send's data roughly comes to.
+fn tree_bytes(root: &Path) -> u64 {
+    let mut total = 0u64;
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() && m.ino() != ROOT_DIR_INO {
+                todo.push(e.path());
+            } else if m.is_file() {
+                total = total.saturating_add(m.len());
+            }
+        }
+    }
+    total
+}
+
+/// The progress line: bytes, rate and, when the total is known, an
+/// estimate of the time left.
+struct Progress {
+    shown: bool,
+    start: Instant,
+    last: Instant,
+    bytes: u64,
+    estimate: Option<u64>,
+}
+
+impl Progress {
+    fn new(shown: bool, estimate: Option<u64>) -> Self {
+        let now = Instant::now();
+        Progress { shown, start: now, last: now, bytes: 0, estimate }
+    }
+
+    fn add(&mut self, n: u64) {
+        self.bytes += n;
+        if self.shown && self.last.elapsed() >= Duration::from_millis(250) {
+            self.last = Instant::now();
+            self.draw();
+        }
+    }
+
+    fn draw(&self) {
+        let secs = self.start.elapsed().as_secs_f64().max(0.001);
+        let rate = self.bytes as f64 / secs;
+        let mut line = format!("\r{} sent, {}/s", human(self.bytes as f64), human(rate));
+        if let Some(total) = self.estimate.filter(|&t| t > self.bytes && rate > 0.0) {
+            let left = (total - self.bytes) as f64 / rate;
+            line.push_str(&format!(", about {:.0} s left", left.ceil()));
+        }
+        line.push_str("   ");
+        let _ = io::stderr().write_all(line.as_bytes());
+    }
+
+    fn finish(&self) {
+        if self.shown {
+            self.draw();
+            let _ = io::stderr().write_all(b"\n");
+        }
+    }
+}
+
+fn human(n: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human(0.0), "0 B");
+        assert_eq!(human(1023.0), "1023 B");
+        assert_eq!(human(1536.0), "1.5 KiB");
+        assert_eq!(human(3.0 * 1024.0 * 1024.0 * 1024.0), "3.0 GiB");
+    }
+}
