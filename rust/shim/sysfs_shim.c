@@ -15,7 +15,9 @@
 #include <linux/err.h>
 #include "ferrofs_shim.h"
 
-const unsigned int FERROFS_SYSFS_FSYNC_STATS = 0;
+/* File numbers: the enum gives initialisers a constant, the export Rust. */
+enum { FERROFS_SYSFS_FILE_FSYNC_STATS };
+const unsigned int FERROFS_SYSFS_FSYNC_STATS = FERROFS_SYSFS_FILE_FSYNC_STATS;
 
 struct ferrofs_sysfs {
 	struct kobject kobj;
@@ -30,7 +32,7 @@ struct ferrofs_sysfs_file {
 
 static struct ferrofs_sysfs_file ferrofs_fsync_stats = {
 	.attr = { .name = "fsync_stats", .mode = 0444 },
-	.file = 0,
+	.file = FERROFS_SYSFS_FILE_FSYNC_STATS,
 };
 
 static struct attribute *ferrofs_sysfs_attrs[] = {

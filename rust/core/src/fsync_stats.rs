@@ -294,6 +294,16 @@ mod tests {
     }
 
     #[test]
+    fn each_line_has_one_place() {
+        let mut r = FsyncReport::default();
+        let mut buf = [0u8; 40];
+        for i in 0..LINES {
+            let key = std::string::String::from(FsyncReport::key(i, &mut buf));
+            assert_eq!(r.slot(&key).map(|(at, _)| at), Some(i), "{key}");
+        }
+    }
+
+    #[test]
     fn every_reason_has_its_own_key() {
         let mut r = FsyncReport::default();
         for reason in Ineligible::ALL {
