@@ -56,7 +56,7 @@ KERNEL_FLAVOURS = {
 REFERENCE = "ext4"
 SECOND_REFERENCE = "ext4-fc"
 
-WORKLOADS = ["append", "smallfiles", "seq", "createunlink", "snapshot"]
+WORKLOADS = ["append", "smallfiles", "seq", "createunlink", "snapshot", "send"]
 # The rows of the table: (workload, phase, unit of one op, rate unit).
 PHASES = {
     "append": [("append", "append", "op", "ops/s")],
@@ -66,7 +66,11 @@ PHASES = {
     "snapshot": [("snapshot-small", "snapshot", "snapshot", "ops/s"), ("snapshot-large", "snapshot", "snapshot", "ops/s"),
                  ("snapshot-ioctl", "snapshot", "snapshot", "ops/s"), ("cow-write", "write", "write", "ops/s"), ("delete", "block", "block freed", "blocks/s"),
                  ("umount-pending", "umount", "umount", "ops/s")],
+    "send": [("send-full-large", "MiB", "MiB", "MiB/s"), ("send-full-small", "file", "file", "files/s"),
+             ("send-incr-1", "send", "send", "ops/s"), ("send-incr-10", "send", "send", "ops/s")],
 }
+# Phases compared with btrfs rather than ext4 (which has no send).
+VS_BTRFS = {"send-full-large", "send-full-small", "send-incr-1", "send-incr-10"}
 
 # Under /tmp (a tmpfs in the guest; /mnt is the host's, read-only), one
 # per configuration, so a mount stuck after a hang leaves the others free.
@@ -113,7 +117,7 @@ class Phase:
         after = dev_stat(self.dev)
         if exc_type is None:
             emit(self.out, {"phase": self.name, "ops": self.ops, "seconds": seconds,
-                            "dev": stat_delta(self.before, after)})
+                            "dev": stat_delta(self.before, after), **getattr(self, "extra", {})})
         else:
             emit(self.out, {"phase": self.name, "error": describe(exc), "ops": self.ops, "seconds": seconds})
             exc.bench_reported = True  # the workload stops here, its later phases unrun
@@ -363,9 +367,93 @@ def wl_snapshot(out, dev, d, n):
     run_ok(["mount", "-t", fstype, "-o", opts, src_dev, mnt])
 
 
+def send_to_counter(cmd):
+    """Runs a send command with its stream on a pipe read here; returns
+    the stream's length in bytes."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    n = 0
+    while True:
+        b = p.stdout.read(1 << 20)
+        if not b:
+            break
+        n += len(b)
+    err = p.stderr.read().decode(errors="replace")
+    if p.wait() != 0:
+        raise OSError(0, f"{' '.join(cmd)}: {err.strip()[-300:]}")
+    return n
+
+
+def send_cmd(fstype, snap, parent=None):
+    cmd = ["btrfs", "send", "-q"] if fstype == "btrfs" else ["ferrofs", "send", "-q"]
+    return cmd + (["-p", parent] if parent else []) + [snap]
+
+
+def wl_send(out, dev, d, n):
+    """Full sends of BENCH_SEND_MIB MiB in 100 files and of n small files
+    (2000 bytes each, 1000 per directory), then incremental sends of both
+    after 1% and after 10% of each was rewritten, against the first
+    snapshots. The stream goes to a pipe this process reads; caches are
+    dropped before each phase, so data is read from the device."""
+    src_dev, mnt, fstype, opts = mount_of(d)
+    cli = subvolume_cli(fstype)
+    phases = [p[0] for p in PHASES["send"]]
+    if cli is None:
+        for phase in phases:
+            emit(out, {"phase": phase, "error": f"{fstype} has no send"})
+        return
+    mib = int(os.environ.get("BENCH_SEND_MIB", "1024"))
+    large, small = os.path.join(d, "large"), os.path.join(d, "small")
+    run_ok(cli + ["subvolume", "create", large])
+    run_ok(cli + ["subvolume", "create", small])
+    per_file = max(BLOCK, mib * MIB // 100 // BLOCK * BLOCK)
+    block = pattern()
+
+    def write_large(i, salt):
+        with open(os.path.join(large, f"big{i:03d}"), "wb") as f:
+            left = per_file
+            while left > 0:
+                chunk = block[: min(len(block), left)]
+                f.write(bytes([salt]) + chunk[1:])
+                left -= len(chunk)
+
+    def write_small(i, salt):
+        sub = os.path.join(small, f"d{i // 1000:04d}")
+        if i % 1000 == 0:
+            os.makedirs(sub, exist_ok=True)
+        with open(os.path.join(sub, f"f{i:07d}"), "wb") as f:
+            f.write(bytes([salt]) * 2000)
+
+    for i in range(100):
+        write_large(i, 0)
+    for i in range(n):
+        write_small(i, 1)
+    os.sync()
+    run_ok(cli + ["subvolume", "snapshot", "-r", large, os.path.join(d, "large-0")])
+    run_ok(cli + ["subvolume", "snapshot", "-r", small, os.path.join(d, "small-0")])
+    drop_caches()
+    with Phase(out, dev, "send-full-large", mib) as ph:
+        ph.extra = {"stream_bytes": send_to_counter(send_cmd(fstype, os.path.join(d, "large-0")))}
+    drop_caches()
+    with Phase(out, dev, "send-full-small", n) as ph:
+        ph.extra = {"stream_bytes": send_to_counter(send_cmd(fstype, os.path.join(d, "small-0")))}
+    for pct in (1, 10):
+        for i in range(max(1, 100 * pct // 100)):
+            write_large(i, pct)
+        for i in range(0, max(1, n * pct // 100)):
+            write_small(i * (100 // pct) % n, pct + 1)
+        os.sync()
+        run_ok(cli + ["subvolume", "snapshot", "-r", large, os.path.join(d, f"large-{pct}")])
+        run_ok(cli + ["subvolume", "snapshot", "-r", small, os.path.join(d, f"small-{pct}")])
+        drop_caches()
+        with Phase(out, dev, f"send-incr-{pct}", 1) as ph:
+            b = send_to_counter(send_cmd(fstype, os.path.join(d, f"large-{pct}"), os.path.join(d, "large-0")))
+            b += send_to_counter(send_cmd(fstype, os.path.join(d, f"small-{pct}"), os.path.join(d, "small-0")))
+            ph.extra = {"stream_bytes": b}
+
+
 def cmd_run(args):
     fn = {"append": wl_append, "smallfiles": wl_smallfiles, "seq": wl_seq,
-          "createunlink": wl_createunlink, "snapshot": wl_snapshot}[args.workload]
+          "createunlink": wl_createunlink, "snapshot": wl_snapshot, "send": wl_send}[args.workload]
     with open(args.out, "a") as out:
         try:
             fn(out, args.dev, args.dir, args.count)
@@ -395,7 +483,7 @@ def dmesg_lines():
 def counts_for(params, wl):
     return {"append": params["appends"], "smallfiles": params["small_files"],
             "seq": params["seq_mib"], "createunlink": params["files"],
-            "snapshot": params.get("snap_files", 100000)}[wl]
+            "snapshot": params.get("snap_files", 100000), "send": params.get("send_files", 100000)}[wl]
 
 
 def run_cell(params, cfg_name, dev, wl):
@@ -492,6 +580,8 @@ def cmd_guest(args):
     # Workload by workload, every configuration in turn, so that the numbers
     # compared with each other are taken close together in time (the host's
     # load may change over a run); ferrofs last within each workload.
+    # The send workload's data size reaches its child through the environment.
+    os.environ["BENCH_SEND_MIB"] = str(params.get("send_mib", 1024))
     usable = {c: True for c in params["configs"]}
     for wl in params["workloads"]:
         for cfg_name, dev in zip(params["configs"], devs):
@@ -591,6 +681,10 @@ def cmd_report(args):
         "cow-write": "(5c) first 4 KiB overwrite of the 1 MiB file after the snapshot + fsync",
         "delete": "(5d) delete the large snapshot and its source, until free space stops changing; op = one 4 KiB block freed",
         "umount-pending": "(5e) umount right after deleting the small snapshot and its source",
+        "send-full-large": f"(6a) full send of {params.get('send_mib', 0)} MiB in 100 files, stream read from a pipe, caches dropped; op = 1 MiB of data",
+        "send-full-small": f"(6b) full send of {params.get('send_files', 0)} files of 2000 bytes (1000 per directory); op = one file",
+        "send-incr-1": "(6c) incremental sends of both after 1% of each was rewritten; op = the two sends",
+        "send-incr-10": "(6d) the same after 10% was rewritten (against the same parents)",
     }
     header = f"  {'config':<17}{'rate':>12}  {'vs ext4':>8}  {'vs ext4fc':>9}  {'KiB wr/op':>10}  {'wr req/op':>10}  {'flush/op':>9}  {'KiB rd/op':>10}  {'time s':>8}"
     csv_rows = []
@@ -632,10 +726,17 @@ def cmd_report(args):
                                 "seconds": r["seconds"], "kib_written_per_op": kw,
                                 "write_ios_per_op": wr, "flushes_per_op": fl, "kib_read_per_op": kr,
                                 **dv})
+                if r is not None and "stream_bytes" in r:
+                    lines.append(f"  {'':<17}stream {r['stream_bytes'] / MIB:.2f} MiB")
+                    row["stream_bytes"] = r["stream_bytes"]
                 note = r.get("note") if r else None
                 if note:
                     lines.append(f"  {'':<17}note: {note}")
                 csv_rows.append(row)
+            if phase in VS_BTRFS:
+                fb = [rate(cells.get((c, phase))) for c in ("ferrofs", "btrfs")]
+                if fb[0] and fb[1]:
+                    lines.append(f"  ferrofs / btrfs: {fb[0] / fb[1]:.2f}")
     lines.append("")
     load_path = os.path.join(args.out, "hostload.log")
     if os.path.exists(load_path):
@@ -658,7 +759,7 @@ def cmd_report(args):
         f.write(text)
     fields = ["config", "workload", "phase", "rate_unit", "rate", "vs_ext4", "vs_ext4_fc", "ops", "seconds",
               "kib_written_per_op", "write_ios_per_op", "flushes_per_op", "kib_read_per_op", "read_ios",
-              "read_sectors", "write_ios", "write_sectors", "discard_ios", "flush_ios", "error"]
+              "read_sectors", "write_ios", "write_sectors", "discard_ios", "flush_ios", "stream_bytes", "error"]
     with open(os.path.join(args.out, "results.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()

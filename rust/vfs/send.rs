@@ -27,7 +27,8 @@ pub(crate) fn send(file: &File, arg: u64) -> Result {
         return Err(EPERM);
     }
     let args: SendArgs = copy_in(arg)?;
-    if args.reserved32 != 0 || args.reserved.iter().any(|&r| r != 0) {
+    let resuming = args.flags & crate::uapi::SEND_FLAG_RESUME != 0;
+    if args.reserved.iter().any(|&r| r != 0) || (!resuming && (args.resume_commands != 0 || args.resume_crc != 0)) {
         return Err(EINVAL);
     }
     if args.clone_sources_count > SEND_MAX_CLONE_SOURCES {
@@ -39,18 +40,16 @@ pub(crate) fn send(file: &File, arg: u64) -> Result {
     }
     let inode = file.inode();
     let info = inode.info();
-    // Clone sources must be read-only snapshots here; the stream does not
-    // use them yet (every extent goes as data).
+    // The clone sources' ids; the core checks each is a read-only snapshot.
+    let mut clones = TryVec::new();
     for i in 0..args.clone_sources_count {
         let at = args.clone_sources.checked_add(i * 8).ok_or(EFAULT)?;
         let id: u64 = copy_in(at)?;
-        if !info.with_core(|fs| fs.subvolume_read_only(SubvolId(id)))? {
-            return Err(EPERM);
-        }
+        clones.try_push(SubvolId(id))?;
     }
     let parent = (args.parent_root != 0).then_some(SubvolId(args.parent_root));
-    let mut session =
-        inode.with_core(|fs, source| fs.send_begin(SendRequest { source, parent, flags: args.flags, version: args.version }))?;
+    let req = |source| SendRequest { source, parent, flags: args.flags, version: args.version, resume: args.resume_commands, resume_crc: args.resume_crc };
+    let mut session = inode.with_core(|fs, source| fs.send_begin(req(source), &clones))?;
     let r = run(file, &out, &mut session);
     info.with_core(|fs| {
         fs.send_end(session);

@@ -1,7 +1,8 @@
 # ferrofs send, end to end: the streams of a full and of incremental sends
 # (versions 1 and 2) are accepted by btrfs receive, and the snapshots it
 # rebuilds on btrfs are the ones sent (treecmp.py: names, hard links,
-# data, holes, xattrs, owners, modes, times, special files); the ioctl's
+# data, holes, xattrs, owners, modes, times, special files), also with a
+# clone source (CLONE commands); the ioctl's
 # refusals, EINTR and writers going on during a send (send_calls.py);
 # fsck is clean afterwards.
 . "$(dirname "$0")/lib.sh"
@@ -78,6 +79,12 @@ mkdir -p $BTR/v2
 check send-v2-full sh -c "ferrofs send -q --proto 2 $MNT/s1 | btrfs receive $BTR/v2 >>/tmp/recv.out 2>&1"
 check send-v2-incremental sh -c "ferrofs send -q --proto 2 -p $MNT/s1 $MNT/s2 | btrfs receive $BTR/v2 >>/tmp/recv.out 2>&1"
 check send-v2-same-tree python3 "$FERROFS_ROOT/tests/vm/treecmp.py" "$MNT/s2" "$BTR/v2/s2"
+# A full send naming s1 as a clone source: what s2 shares with s1 goes as
+# CLONE, which btrfs receive takes from its copy of s1.
+mkdir -p $BTR/c
+check send-clone-source-stream sh -c "ferrofs send -q -c $MNT/s1 -f /tmp/c.stream $MNT/s2 && btrfs receive --dump -f /tmp/c.stream | grep -q '^clone'"
+check send-clone-source-receive sh -c "btrfs receive -f /tmp/c.stream $BTR/c >>/tmp/recv.out 2>&1"
+check send-clone-source-same-tree python3 "$FERROFS_ROOT/tests/vm/treecmp.py" "$MNT/s2" "$BTR/c/s2"
 check send-no-data-dump sh -c "ferrofs send -q --no-data $MNT/s1 | btrfs receive --dump | grep -q '^update_extent'"
 [ -s /tmp/recv.out ] && sed 's/^/  btrfs receive: /' /tmp/recv.out | head -20
 
@@ -86,7 +93,8 @@ check send-cli-refuses-writable sh -c "! ferrofs send -q -f /tmp/x $MNT 2>/tmp/e
 check send-cli-refuses-parent-is-source sh -c "! ferrofs send -q -p $MNT/s1 -f /tmp/x $MNT/s1 2>/tmp/err && grep -q \"Invalid argument\" /tmp/err"
 
 # The ioctl itself.
-python3 "$FERROFS_ROOT/tests/vm/send_calls.py" "$MNT" "$MNT/s1" "$MNT/s2"
+ferrofs subvolume create "$MNT/rx" >/dev/null
+python3 "$FERROFS_ROOT/tests/vm/send_calls.py" "$MNT" "$MNT/s1" "$MNT/s2" "$MNT/rx"
 check send-calls-stream-parses sh -c 'btrfs receive --dump -f /tmp/send-calls.stream >/dev/null'
 check send-snapshot-deletable-after ferrofs subvolume delete "$MNT/s1"
 

@@ -100,13 +100,20 @@ struct ferrofs_ioctl_subvol_list {
  * (the subvolume id of another read-only snapshot of this filesystem) the
  * stream is incremental: it turns the parent, as the receiver has it, into
  * the snapshot. "clone_sources" names up to FERROFS_SEND_MAX_CLONE_SOURCES
- * read-only snapshots the receiver has (checked, not used yet). A signal
- * stops the send with EINTR. Needs CAP_SYS_ADMIN.
+ * read-only snapshots the receiver has: blocks they share with the
+ * snapshot are sent as CLONE. With FERROFS_SEND_FLAG_RESUME the stream
+ * goes on from where an interrupted transfer stopped: SUBVOL/SNAPSHOT, a
+ * SET_XATTR "user.ferrofs.resume" on the top directory, then the stream
+ * from command "resume_commands" on, after checking that the command
+ * before has the CRC "resume_crc" (EINVAL if not: another snapshot, parent,
+ * clone source or option). A signal stops the send with EINTR.
+ * Needs CAP_SYS_ADMIN.
  */
 #define FERROFS_SEND_FLAG_NO_FILE_DATA		0x1	/* UPDATE_EXTENT instead of WRITE */
 #define FERROFS_SEND_FLAG_OMIT_STREAM_HEADER	0x2
 #define FERROFS_SEND_FLAG_OMIT_END_CMD		0x4
 #define FERROFS_SEND_FLAG_VERSION		0x8	/* "version" is valid */
+#define FERROFS_SEND_FLAG_RESUME		0x10	/* "resume_commands" is valid */
 #define FERROFS_SEND_MAX_CLONE_SOURCES		64
 
 struct ferrofs_ioctl_send_args {
@@ -116,8 +123,29 @@ struct ferrofs_ioctl_send_args {
 	__u64 parent_root;		/* in: subvolume id; 0 for a full send */
 	__u64 flags;			/* in: FERROFS_SEND_FLAG_* */
 	__u32 version;			/* in: 1 or 2, with FERROFS_SEND_FLAG_VERSION */
-	__u32 reserved32;		/* must be zero */
-	__u64 reserved[4];		/* must be zero */
+	__u32 resume_crc;		/* in: with FERROFS_SEND_FLAG_RESUME, the CRC of the
+					 * last command the receiver applied; else 0 */
+	__u64 resume_commands;		/* in: with FERROFS_SEND_FLAG_RESUME, commands after
+					 * SUBVOL/SNAPSHOT the receiver has, left out; else 0 */
+	__u64 reserved[3];		/* must be zero */
+};
+
+/*
+ * SET_RECEIVED_SUBVOL: on the root directory of a writable subvolume,
+ * records that it was received from a send stream: the sender's UUID and
+ * transid (what the stream's SUBVOL or SNAPSHOT command gives) and send
+ * time. The kernel returns the transaction and time it recorded them in.
+ * Later incremental streams find their parent by this UUID. The owner of
+ * the root directory or CAP_SYS_ADMIN; EROFS for a read-only subvolume.
+ */
+struct ferrofs_ioctl_received_subvol_args {
+	__u8 uuid[16];				/* in */
+	__u64 stransid;				/* in */
+	__u64 rtransid;				/* out */
+	struct ferrofs_ioctl_timespec stime;	/* in */
+	struct ferrofs_ioctl_timespec rtime;	/* out */
+	__u64 flags;				/* must be zero */
+	__u64 reserved[16];			/* must be zero */
 };
 
 #define FERROFS_IOC_SUBVOL_CREATE _IOWR(FERROFS_IOCTL_MAGIC, 1, struct ferrofs_ioctl_vol_args)
@@ -130,5 +158,6 @@ struct ferrofs_ioctl_send_args {
 #define FERROFS_IOC_GET_SUBVOL_INFO _IOR(FERROFS_IOCTL_MAGIC, 6, struct ferrofs_ioctl_subvol_info)
 #define FERROFS_IOC_LIST_SUBVOLS _IOWR(FERROFS_IOCTL_MAGIC, 7, struct ferrofs_ioctl_subvol_list)
 #define FERROFS_IOC_SEND _IOW(FERROFS_IOCTL_MAGIC, 8, struct ferrofs_ioctl_send_args)
+#define FERROFS_IOC_SET_RECEIVED_SUBVOL _IOWR(FERROFS_IOCTL_MAGIC, 9, struct ferrofs_ioctl_received_subvol_args)
 
 #endif /* _UAPI_LINUX_FERROFS_H */

@@ -8,7 +8,10 @@
 use crate::error::Result;
 
 /// A device the core reads and writes. Offsets and lengths are multiples of
-/// 512 bytes; the core only issues whole filesystem blocks.
+/// 512 bytes; the core only issues whole filesystem blocks. The kernel's
+/// device also needs the memory's address sector-aligned: the core's own
+/// buffers are, and `Filesystem::read` reads into a caller's buffer only at
+/// multiples of the block size from its start.
 pub trait BlockDevice {
     /// Size of the device in bytes.
     fn size_bytes(&self) -> u64;

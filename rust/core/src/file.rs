@@ -82,7 +82,10 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Reads up to `buf.len()` bytes from `offset`; returns the count (0 at
-    /// or past the end of file).
+    /// or past the end of file). Whole blocks are read straight into `buf`
+    /// where they fall at a multiple of the block size from its start; a
+    /// caller wanting that to reach the device directly passes a
+    /// sector-aligned `buf` and a block-aligned `offset`.
     pub fn read(&mut self, sv: SubvolId, ino: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
         self.enter(sv)?;
         let it = self.regular(ino)?;
@@ -102,7 +105,11 @@ impl<D: BlockDevice> Filesystem<D> {
                 Some((start, e)) => {
                     let disk = e.disk_block + (fb - start);
                     let run = start + e.nblocks - fb;
-                    if inblk == 0 && n - done >= bs {
+                    // Straight into `buf` only at a multiple of the block
+                    // size from its start: a device may need the memory it
+                    // reads into sector-aligned (the kernel's does), which
+                    // holds there when `buf` itself starts aligned.
+                    if inblk == 0 && done / bs * bs == done && n - done >= bs {
                         let nb = run.min((n - done) as u64 / divisor(bs as u64)).min(CHUNK_BLOCKS) as usize;
                         let dst = buf.get_mut(done..done + nb * bs).ok_or(Error::Bug("read buffer"))?;
                         self.s.read_blocks(disk, dst)?;

@@ -40,8 +40,15 @@ pub const SEND_OMIT_STREAM_HEADER: u64 = 0x2;
 pub const SEND_OMIT_END_CMD: u64 = 0x4;
 /// Flag: `version` is valid (else version 1).
 pub const SEND_VERSION: u64 = 0x8;
+/// Flag: resume an interrupted transfer (`SendRequest::resume`).
+pub const SEND_RESUME: u64 = 0x10;
 /// Every flag send understands.
-pub const SEND_FLAGS: u64 = SEND_NO_FILE_DATA | SEND_OMIT_STREAM_HEADER | SEND_OMIT_END_CMD | SEND_VERSION;
+pub const SEND_FLAGS: u64 = SEND_NO_FILE_DATA | SEND_OMIT_STREAM_HEADER | SEND_OMIT_END_CMD | SEND_VERSION | SEND_RESUME;
+/// The xattr a resumed stream sets on the received subvolume's top
+/// directory right after SUBVOL or SNAPSHOT, its value the number of
+/// commands left out in decimal: `ferrofs receive` takes it as the sign to
+/// go on with the partial subvolume (and does not set it).
+pub const RESUME_XATTR: &[u8] = b"user.ferrofs.resume";
 /// Highest stream version send writes.
 pub const SEND_MAX_VERSION: u32 = 2;
 /// `FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE`: how a version 2 stream
@@ -63,6 +70,16 @@ pub struct SendRequest {
     pub flags: u64,
     /// Stream version, when `flags` has `SEND_VERSION`.
     pub version: u32,
+    /// With `SEND_RESUME`: how many commands after SUBVOL or SNAPSHOT the
+    /// receiver applied before the transfer broke. The stream is the one
+    /// the same request without it would be, those commands left out (the
+    /// commands come out the same every time for the same snapshots).
+    pub resume: u64,
+    /// With `SEND_RESUME` and `resume` > 0: the CRC (from its header) of
+    /// the last command the receiver applied. The send checks that its own
+    /// command there is the same one: another snapshot, parent, clone
+    /// source or option would make another stream.
+    pub resume_crc: u32,
 }
 
 /// A file whose data is being sent, resumable at `pos`.
@@ -76,7 +93,18 @@ pub(crate) struct DataJob {
     /// Compare with the parent's copy of the file and send only ranges
     /// whose blocks differ (an incremental send of a changed file).
     pub diff: bool,
+    /// The inode's generation: a clone source's inode of the same number
+    /// is the same file only with the same generation.
+    pub gen: u64,
+    /// The range last found to send, `(start, stop, data)`: later pieces
+    /// of it need no new search.
+    pub run: (u64, u64, bool),
 }
+
+/// Bytes of file data read from the device at once and cut into WRITEs.
+const READ_AHEAD: usize = 1 << 20;
+/// Directory entries a full send reads at once.
+const DIR_BATCH: usize = 64;
 
 /// What an inode's content still needs once its data is out.
 pub(crate) struct Finish {
@@ -111,7 +139,7 @@ struct Frame {
 /// A send in progress.
 pub struct SendSession {
     req: SendRequest,
-    pub(crate) enc: StreamEncoder,
+    pub(crate) sink: Sink,
     stage: Stage,
     /// Full send: the directories being walked, the root first.
     stack: TryVec<Frame>,
@@ -119,10 +147,26 @@ pub struct SendSession {
     path: TryVec<u8>,
     /// Full send: hard-linked inodes already created, and where, by inode.
     linked: TryVec<(u64, TryVec<u8>)>,
+    /// Full send: entries of the top directory read ahead, `(ino, next
+    /// cookie, name offset, name length)`, names in `batch_names`; the
+    /// next to take is `batch_at`.
+    batch: TryVec<(u64, u64, usize, usize)>,
+    batch_names: TryVec<u8>,
+    batch_at: usize,
     pub(crate) plan: Option<Plan>,
+    /// Snapshots the receiver has, whose blocks the stream may CLONE:
+    /// the clone sources, then the parent; with their stream identities.
+    clones: TryVec<(SubvolId, [u8; 16], u64)>,
     pub(crate) data: Option<DataJob>,
     pub(crate) finish: Option<Finish>,
-    pub(crate) chunk: TryVec<u8>,
+    /// A version 1 hole's WRITE: zeros, `max_write` of them.
+    pub(crate) zeros: TryVec<u8>,
+    /// File data read ahead: `ahead_len` bytes of inode `ahead_ino` from
+    /// byte `ahead_start`.
+    ahead: TryVec<u8>,
+    ahead_ino: u64,
+    ahead_start: u64,
+    ahead_len: usize,
 }
 
 impl SendSession {
@@ -165,18 +209,51 @@ pub(crate) fn check_path(p: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Appends one encoded command to the step's output.
-pub(crate) fn emit(enc: &mut StreamEncoder, out: &mut TryVec<u8>, cmd: &Command<'_>) -> Result<()> {
-    let bytes = enc.encode(cmd)?;
-    out.try_extend_from_slice(bytes)
+/// Where commands go: encoded into the step's output, except the first
+/// `skip` after the SUBVOL or SNAPSHOT command of a resumed send, which
+/// the receiver applied already.
+pub(crate) struct Sink {
+    pub enc: StreamEncoder,
+    /// Commands still to leave out.
+    pub skip: u64,
+    /// The CRC the last command left out must have.
+    pub last_crc: u32,
+}
+
+impl Sink {
+    /// Appends one encoded command to the step's output (or leaves it out).
+    pub(crate) fn emit(&mut self, out: &mut TryVec<u8>, cmd: &Command<'_>) -> Result<()> {
+        if self.skip > 1 {
+            self.skip -= 1;
+            return Ok(());
+        }
+        let bytes = self.enc.encode(cmd)?;
+        if self.skip == 1 {
+            // The receiver's last command: it must be this one.
+            self.skip = 0;
+            let crc = bytes.get(6..10).map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+            if crc != self.last_crc {
+                return Err(Error::Invalid("send resume token does not match this send"));
+            }
+            return Ok(());
+        }
+        out.try_extend_from_slice(bytes)
+    }
+
+    /// Whether the next command is left out without being looked at (not
+    /// the last one left out, whose CRC is checked).
+    fn skips_blind(&self) -> bool {
+        self.skip > 1
+    }
 }
 
 impl<D: BlockDevice> Filesystem<D> {
     /// Starts a send: checks the request and marks its snapshots busy.
+    /// `clones` are further snapshots the receiver has (clone sources).
     /// `Invalid` for unknown flags or versions, a parent that is the
-    /// source; `NotFound` for a snapshot that does not exist;
-    /// `NotPermitted` for a snapshot that is not read-only.
-    pub fn send_begin(&mut self, req: SendRequest) -> Result<SendSession> {
+    /// source or shares no history with it; `NotFound` for a snapshot that
+    /// does not exist; `NotPermitted` for a snapshot that is not read-only.
+    pub fn send_begin(&mut self, req: SendRequest, clones: &[SubvolId]) -> Result<SendSession> {
         if req.flags & !SEND_FLAGS != 0 {
             return Err(Error::Invalid("unknown send flags"));
         }
@@ -187,7 +264,7 @@ impl<D: BlockDevice> Filesystem<D> {
         if req.parent == Some(req.source) {
             return Err(Error::Invalid("send parent is the source"));
         }
-        for sv in core::iter::once(req.source).chain(req.parent) {
+        for &sv in core::iter::once(&req.source).chain(req.parent.iter()).chain(clones) {
             if !self.subvolume_read_only(sv)? {
                 return Err(Error::NotPermitted);
             }
@@ -199,22 +276,37 @@ impl<D: BlockDevice> Filesystem<D> {
             }
         }
         let enc = StreamEncoder::new(version)?;
-        let mut chunk = TryVec::new();
-        chunk.try_resize(max_write(version), 0)?;
-        self.sending.try_reserve(2)?;
+        let mut zeros = TryVec::new();
+        zeros.try_resize(max_write(version), 0)?;
+        let mut sources = TryVec::try_with_capacity(clones.len() + 1)?;
+        for &sv in clones.iter().chain(req.parent.iter()) {
+            if sv != req.source && !sources.iter().any(|c: &(SubvolId, [u8; 16], u64)| c.0 == sv) {
+                let (uuid, ctransid) = stream_identity(&self.subvolume_info(sv)?.item);
+                sources.try_push((sv, uuid, ctransid))?;
+            }
+        }
+        self.sending.try_reserve(sources.len() + 1)?;
         let session = SendSession {
             req: SendRequest { version, ..req },
-            enc,
+            sink: Sink { enc, skip: 0, last_crc: req.resume_crc },
             stage: Stage::Begin,
             stack: TryVec::new(),
             path: TryVec::new(),
             linked: TryVec::new(),
+            batch: TryVec::new(),
+            batch_names: TryVec::new(),
+            batch_at: 0,
             plan: None,
+            clones: sources,
             data: None,
             finish: None,
-            chunk,
+            zeros,
+            ahead: TryVec::new(),
+            ahead_ino: 0,
+            ahead_start: 0,
+            ahead_len: 0,
         };
-        for sv in core::iter::once(req.source).chain(req.parent) {
+        for sv in core::iter::once(req.source).chain(session.clones.iter().map(|c| c.0)) {
             self.sending.try_push(sv)?;
         }
         Ok(session)
@@ -222,7 +314,7 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Ends a send (finished or not): its snapshots may be deleted again.
     pub fn send_end(&mut self, session: SendSession) {
-        for sv in core::iter::once(session.req.source).chain(session.req.parent) {
+        for sv in core::iter::once(session.req.source).chain(session.clones.iter().map(|c| c.0)) {
             if let Some(i) = self.sending.iter().position(|&s| s == sv) {
                 self.sending.remove(i);
             }
@@ -260,8 +352,11 @@ impl<D: BlockDevice> Filesystem<D> {
                     }
                 }
                 Stage::End => {
+                    if st.sink.skip > 0 {
+                        return Err(Error::Invalid("send resume position past the end of the stream"));
+                    }
                     if st.req.flags & SEND_OMIT_END_CMD == 0 {
-                        emit(&mut st.enc, out, &Command::End)?;
+                        st.sink.emit(out, &Command::End)?;
                     }
                     st.stage = Stage::Done;
                 }
@@ -274,14 +369,16 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The stream header and the SUBVOL or SNAPSHOT command.
     fn send_start(&mut self, st: &mut SendSession, out: &mut TryVec<u8>) -> Result<()> {
         if st.req.flags & SEND_OMIT_STREAM_HEADER == 0 {
-            out.try_extend_from_slice(&stream_header(st.enc.version()))?;
+            out.try_extend_from_slice(&stream_header(st.sink.enc.version()))?;
         }
+        let resume = if st.req.flags & SEND_RESUME != 0 { st.req.resume } else { 0 };
         let info = self.subvolume_info(st.req.source)?;
         let (uuid, ctransid) = stream_identity(&info.item);
         let name = info.name();
         match st.req.parent {
             None => {
-                emit(&mut st.enc, out, &Command::Subvol { path: name, uuid, ctransid })?;
+                st.sink.emit(out, &Command::Subvol { path: name, uuid, ctransid })?;
+                self.resume_marker(st, out, resume)?;
                 let root = self.root_ino();
                 let new = self.getattr(st.req.source, root)?;
                 // The root directory exists on the receiver: its attributes
@@ -293,11 +390,34 @@ impl<D: BlockDevice> Filesystem<D> {
             Some(parent) => {
                 let p = self.subvolume_info(parent)?;
                 let (clone_uuid, clone_ctransid) = stream_identity(&p.item);
-                emit(&mut st.enc, out, &Command::Snapshot { path: name, uuid, ctransid, clone_uuid, clone_ctransid })?;
+                st.sink.emit(out, &Command::Snapshot { path: name, uuid, ctransid, clone_uuid, clone_ctransid })?;
+                self.resume_marker(st, out, resume)?;
                 st.plan = Some(self.plan_incremental(st.req.source, parent)?);
                 st.stage = Stage::Incremental;
             }
         }
+        Ok(())
+    }
+
+    /// For a resumed send: the marker `ferrofs receive` knows it by, then
+    /// the commands the receiver has are left out.
+    fn resume_marker(&mut self, st: &mut SendSession, out: &mut TryVec<u8>, resume: u64) -> Result<()> {
+        if st.req.flags & SEND_RESUME == 0 {
+            return Ok(());
+        }
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = resume;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        st.sink.emit(out, &Command::SetXattr { path: b"", name: RESUME_XATTR, data: &digits[at..] })?;
+        st.sink.skip = resume;
         Ok(())
     }
 
@@ -309,20 +429,12 @@ impl<D: BlockDevice> Filesystem<D> {
             return Ok(());
         };
         let (dir, cookie, path_len) = (top.dir, top.cookie, top.path_len);
-        let mut found: Option<(TryVec<u8>, u64, u64)> = None;
-        let mut err = None;
-        self.readdir(src, dir, cookie.max(2), &mut |name, ino, _, next| {
-            let mut n = TryVec::new();
-            match n.try_extend_from_slice(name) {
-                Ok(()) => found = Some((n, ino, next)),
-                Err(e) => err = Some(e),
-            }
-            false
-        })?;
-        if let Some(e) = err {
-            return Err(e);
+        if st.batch_at >= st.batch.len() {
+            self.read_entries(st, dir, cookie)?;
         }
-        let Some((name, ino, next)) = found else {
+        let found = st.batch.get(st.batch_at).copied();
+        st.batch_at += 1;
+        let Some((ino, next, name_at, name_len)) = found else {
             // The directory is complete: its times, then back up. `path`
             // holds the top directory's path.
             let a = self.getattr(src, dir)?;
@@ -330,6 +442,8 @@ impl<D: BlockDevice> Filesystem<D> {
             p.try_extend_from_slice(&st.path[..path_len.min(st.path.len())])?;
             st.stack.pop();
             st.path.truncate(st.stack.last().map_or(0, |f| f.path_len));
+            st.batch.clear();
+            st.batch_at = 0;
             return self.send_times(st, out, &p, &a);
         };
         if let Some(top) = st.stack.last_mut() {
@@ -340,11 +454,11 @@ impl<D: BlockDevice> Filesystem<D> {
             return Ok(());
         }
         st.path.truncate(path_len);
-        let path = join(&st.path, &name)?;
+        let path = join(&st.path, &st.batch_names[name_at..name_at + name_len])?;
         let a = self.getattr(src, ino)?;
         if a.file_type() != FileType::Dir && a.nlink > 1 {
             match st.linked.binary_search_by_key(&ino, |e| e.0) {
-                Ok(i) => return emit(&mut st.enc, out, &Command::Link { path: &path, target: &st.linked[i].1 }),
+                Ok(i) => return st.sink.emit(out, &Command::Link { path: &path, target: &st.linked[i].1 }),
                 Err(i) => {
                     let mut first = TryVec::new();
                     first.try_extend_from_slice(&path)?;
@@ -357,11 +471,33 @@ impl<D: BlockDevice> Filesystem<D> {
             st.path.truncate(0);
             st.path.try_extend_from_slice(&path)?;
             st.stack.try_push(Frame { dir: ino, cookie: 0, path_len: path.len() })?;
+            // The batch was the parent's: read again from its cookie on return.
+            st.batch.clear();
+            st.batch_at = 0;
             st.finish = Some(Finish { ino, path, new: a, old: None, defer_times: true });
         } else {
             self.start_content(st, ino, path, a, None)?;
         }
         Ok(())
+    }
+
+    /// Reads up to `DIR_BATCH` entries of `dir` from `cookie` on into the
+    /// session's batch: one directory lookup for many entries.
+    fn read_entries(&mut self, st: &mut SendSession, dir: u64, cookie: u64) -> Result<()> {
+        st.batch.clear();
+        st.batch_names.clear();
+        st.batch_at = 0;
+        let (batch, names) = (&mut st.batch, &mut st.batch_names);
+        let mut err = None;
+        self.readdir(st.req.source, dir, cookie.max(2), &mut |name, ino, _, next| {
+            let r = names.try_extend_from_slice(name).and_then(|()| batch.try_push((ino, next, names.len() - name.len(), name.len())));
+            if let Err(e) = r {
+                err = Some(e);
+                return false;
+            }
+            batch.len() < DIR_BATCH
+        })?;
+        err.map_or(Ok(()), Err)
     }
 
     /// The command that makes inode `a` at `path`.
@@ -375,10 +511,10 @@ impl<D: BlockDevice> Filesystem<D> {
             FileType::CharDev | FileType::BlockDev => Command::Mknod { path, ino, mode: a.mode as u64, rdev: a.rdev },
             FileType::Symlink => {
                 let target = self.readlink(st.req.source, ino)?;
-                return emit(&mut st.enc, out, &Command::Symlink { path, ino, target: &target });
+                return st.sink.emit(out, &Command::Symlink { path, ino, target: &target });
             }
         };
-        emit(&mut st.enc, out, &cmd)
+        st.sink.emit(out, &cmd)
     }
 
     /// Queues inode `a`'s content at `path`: its data (all of it, or for a
@@ -394,7 +530,7 @@ impl<D: BlockDevice> Filesystem<D> {
         if a.file_type() == FileType::Regular {
             let mut dpath = TryVec::new();
             dpath.try_extend_from_slice(&path)?;
-            st.data = Some(DataJob { ino, path: dpath, pos: 0, end: a.size, diff: old.is_some() });
+            st.data = Some(DataJob { ino, path: dpath, pos: 0, end: a.size, diff: old.is_some(), gen: a.generation, run: (0, 0, false) });
         }
         st.finish = Some(Finish { ino, path, new: a, old, defer_times: false });
         Ok(())
@@ -412,42 +548,150 @@ impl<D: BlockDevice> Filesystem<D> {
         let src = st.req.source;
         let parent = if job.diff { st.req.parent } else { None };
         // The next range to send, and whether it is data or a hole.
-        let (start, stop, data) = match parent {
-            None => match self.seek_data(src, ino, pos)? {
-                None => (end, end, false),
-                Some(d) if d >= end => (end, end, false),
-                Some(d) => (d, self.seek_hole(src, ino, d)?.min(end), true),
-            },
-            Some(parent) => match self.next_difference(src, parent, ino, pos, end)? {
-                None => (end, end, false),
-                Some(r) => r,
-            },
+        let (start, stop, data) = if job.run.0 <= pos && pos < job.run.1 {
+            (pos, job.run.1, job.run.2)
+        } else {
+            match parent {
+                None => match self.seek_data(src, ino, pos)? {
+                    None => (end, end, false),
+                    Some(d) if d >= end => (end, end, false),
+                    Some(d) => (d, self.seek_hole(src, ino, d)?.min(end), true),
+                },
+                Some(parent) => match self.next_difference(src, parent, ino, pos, end)? {
+                    None => (end, end, false),
+                    Some(r) => r,
+                },
+            }
         };
         if start >= end {
             st.data = None;
             return Ok(());
         }
-        let max = max_write(st.enc.version()) as u64;
+        if let Some(job) = st.data.as_mut() {
+            job.run = (start, stop, data);
+        }
+        if data && st.req.flags & SEND_NO_FILE_DATA == 0 {
+            if let Some((c, len)) = self.clone_run(st, start, stop)? {
+                let (sv, clone_uuid, clone_ctransid) = st.clones[c];
+                let clone_path = self.tree_path(sv, ino)?;
+                let job = st.data.as_mut().ok_or(Error::Bug("send data job vanished"))?;
+                job.pos = start + len;
+                let cmd = Command::Clone {
+                    path: &job.path,
+                    offset: start,
+                    len,
+                    clone_uuid,
+                    clone_ctransid,
+                    clone_path: &clone_path,
+                    clone_offset: start,
+                };
+                return st.sink.emit(out, &cmd);
+            }
+        }
+        let max = max_write(st.sink.enc.version()) as u64;
         let len = (stop - start).min(max);
         let job = st.data.as_mut().ok_or(Error::Bug("send data job vanished"))?;
         job.pos = start + len;
         let path = &job.path;
         if st.req.flags & SEND_NO_FILE_DATA != 0 && data {
-            return emit(&mut st.enc, out, &Command::UpdateExtent { path, offset: start, len });
+            return st.sink.emit(out, &Command::UpdateExtent { path, offset: start, len });
         }
-        if !data && st.enc.version() >= 2 {
+        if !data && st.sink.enc.version() >= 2 {
             let cmd = Command::Fallocate { path, mode: PUNCH_HOLE_KEEP_SIZE, offset: start, len };
-            return emit(&mut st.enc, out, &cmd);
+            return st.sink.emit(out, &cmd);
         }
-        let buf = &mut st.chunk[..len as usize];
+        if data && st.sink.skips_blind() {
+            // A WRITE the receiver has: its data need not be read.
+            st.sink.skip -= 1;
+            return Ok(());
+        }
         if data {
-            let n = self.read(src, ino, start, buf)?;
-            // Bytes past what read returned (the file ends) are zeros.
-            buf[n..].fill(0);
-        } else {
-            buf.fill(0);
+            let ahead_end = st.ahead_start + st.ahead_len as u64;
+            if st.ahead_ino != ino || start < st.ahead_start || start + len > ahead_end {
+                // Read on from the block holding `start` to the end of the
+                // run, up to READ_AHEAD: block-aligned, so the blocks go
+                // straight from the device into the (page-aligned) buffer.
+                let bs = self.s.bs as u64;
+                let from = start / bs * bs;
+                let want = (stop - from).min(READ_AHEAD as u64).max(start - from + len) as usize;
+                if st.ahead.len() < want {
+                    st.ahead.try_resize(want, 0)?;
+                }
+                let n = self.read(src, ino, from, &mut st.ahead[..want])?;
+                // Bytes past what read returned (the file ends) are zeros.
+                st.ahead[n..want].fill(0);
+                (st.ahead_ino, st.ahead_start, st.ahead_len) = (ino, from, want);
+            }
+            let off = (start - st.ahead_start) as usize;
+            let job = st.data.as_ref().ok_or(Error::Bug("send data job vanished"))?;
+            let cmd = Command::Write { path: &job.path, offset: start, data: &st.ahead[off..off + len as usize] };
+            return st.sink.emit(out, &cmd);
         }
-        emit(&mut st.enc, out, &Command::Write { path, offset: start, data: buf })
+        // A hole in a version 1 stream: zeros.
+        st.sink.emit(out, &Command::Write { path, offset: start, data: &st.zeros[..len as usize] })
+    }
+
+    /// A clone source that has the same file with the same blocks at
+    /// `start` (a snapshot sharing them): its index in the session's
+    /// clones and how many bytes from `start` it shares, in whole blocks
+    /// inside both files' sizes and below `stop`.
+    fn clone_run(&mut self, st: &SendSession, start: u64, stop: u64) -> Result<Option<(usize, u64)>> {
+        let Some(job) = st.data.as_ref() else { return Ok(None) };
+        let (ino, gen, size) = (job.ino, job.gen, job.end);
+        let bs = self.s.bs as u64;
+        // (Not `is_multiple_of`: the kernel's Rust predates it.)
+        if st.clones.is_empty() || start / bs * bs != start {
+            return Ok(None);
+        }
+        let fb = start / bs;
+        self.enter(st.req.source)?;
+        let (Some(blk), run_end) = self.block_run(ino, fb)? else { return Ok(None) };
+        for (i, &(sv, _, _)) in st.clones.iter().enumerate() {
+            let same_file = match self.getattr(sv, ino) {
+                Ok(a) => a.generation == gen && a.file_type() == FileType::Regular && a.nlink > 0,
+                Err(Error::NotFound) => false,
+                Err(e) => return Err(e),
+            };
+            if !same_file {
+                continue;
+            }
+            let their_size = self.getattr(sv, ino)?.size;
+            let (their_blk, their_end) = self.block_run(ino, fb)?;
+            if their_blk != Some(blk) {
+                continue;
+            }
+            let whole = size.min(their_size) / bs * bs;
+            let end = run_end.min(their_end).saturating_mul(bs).min(stop).min(whole);
+            if end > start {
+                return Ok(Some((i, end - start)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A path of inode `ino` in snapshot `sv`, from its back-references.
+    fn tree_path(&mut self, sv: SubvolId, ino: u64) -> Result<TryVec<u8>> {
+        let mut parts: TryVec<TryVec<u8>> = TryVec::new();
+        let mut at = ino;
+        while at != ROOT_DIR_INO {
+            check_depth(parts.len())?;
+            let mut names = self.names_of(sv, at)?;
+            if names.is_empty() {
+                return Err(Error::corrupt("inode without a name"));
+            }
+            let (dir, name) = names.remove(0);
+            parts.try_push(name)?;
+            at = dir;
+        }
+        let mut path = TryVec::new();
+        for (i, p) in parts.iter().rev().enumerate() {
+            if i > 0 {
+                path.try_push(b'/')?;
+            }
+            path.try_extend_from_slice(p)?;
+        }
+        check_path(&path)?;
+        Ok(path)
     }
 
     /// The rest of an inode's content once its data is out: size, xattrs,
@@ -458,15 +702,15 @@ impl<D: BlockDevice> Filesystem<D> {
         if ty == FileType::Regular {
             let old_size = f.old.map_or(0, |o| o.size);
             if a.size != old_size || self.ends_in_hole(st.req.source, f.ino, a.size)? && f.old.is_none() {
-                emit(&mut st.enc, out, &Command::Truncate { path, size: a.size })?;
+                st.sink.emit(out, &Command::Truncate { path, size: a.size })?;
             }
         }
         self.send_xattrs(st, out, f)?;
         if f.old.map_or(true, |o| o.uid != a.uid || o.gid != a.gid) {
-            emit(&mut st.enc, out, &Command::Chown { path, uid: a.uid as u64, gid: a.gid as u64 })?;
+            st.sink.emit(out, &Command::Chown { path, uid: a.uid as u64, gid: a.gid as u64 })?;
         }
         if ty != FileType::Symlink && f.old.map_or(true, |o| o.mode != a.mode) {
-            emit(&mut st.enc, out, &Command::Chmod { path, mode: (a.mode & 0o7777) as u64 })?;
+            st.sink.emit(out, &Command::Chmod { path, mode: (a.mode & 0o7777) as u64 })?;
         }
         if !f.defer_times {
             self.send_times(st, out, path, a)?;
@@ -485,7 +729,7 @@ impl<D: BlockDevice> Filesystem<D> {
 
     pub(crate) fn send_times(&mut self, st: &mut SendSession, out: &mut TryVec<u8>, path: &[u8], a: &InodeAttr) -> Result<()> {
         let cmd = Command::Utimes { path, atime: stream_time(a.atime), mtime: stream_time(a.mtime), ctime: stream_time(a.ctime) };
-        emit(&mut st.enc, out, &cmd)
+        st.sink.emit(out, &cmd)
     }
 
     /// SET_XATTR for every attribute that is new or changed, REMOVE_XATTR
@@ -513,11 +757,11 @@ impl<D: BlockDevice> Filesystem<D> {
                     }
                 }
             }
-            emit(&mut st.enc, out, &Command::SetXattr { path: &f.path, name, data: &value })?;
+            st.sink.emit(out, &Command::SetXattr { path: &f.path, name, data: &value })?;
         }
         for name in old_names.split(|&c| c == 0).filter(|n| !n.is_empty()) {
             if !has_name(&new_names, name) {
-                emit(&mut st.enc, out, &Command::RemoveXattr { path: &f.path, name })?;
+                st.sink.emit(out, &Command::RemoveXattr { path: &f.path, name })?;
             }
         }
         Ok(())

@@ -44,7 +44,7 @@ use crate::error::{Error, Result};
 use crate::format::*;
 use crate::fs::{Filesystem, InodeAttr};
 use crate::mem::TryVec;
-use crate::send::{check_depth, emit, join, SendSession};
+use crate::send::{check_depth, join, SendSession};
 use crate::send_stream::Command;
 use crate::subvol::SubvolId;
 use crate::tree_diff::{self, Change};
@@ -289,7 +289,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 let e = &plan.entries[i];
                 if let (Some(idx), Some(old)) = (e.dead_dir, e.old) {
                     let path = orphan_name(e.ino, old.generation, idx)?;
-                    emit(&mut st.enc, out, &Command::Rmdir { path: &path })?;
+                    st.sink.emit(out, &Command::Rmdir { path: &path })?;
                 }
                 Ok(())
             }
@@ -319,7 +319,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 let (dir, name) = (e.old_names[j].0, copy(&e.old_names[j].1)?);
                 if !contains(&e.new_names, dir, &name) {
                     let path = self.path_in(plan, dir, &name)?;
-                    emit(&mut st.enc, out, &Command::Unlink { path: &path })?;
+                    st.sink.emit(out, &Command::Unlink { path: &path })?;
                 }
             }
             plan.entries[i].cur = Loc::Old(k);
@@ -331,7 +331,7 @@ impl<D: BlockDevice> Filesystem<D> {
             let idx = self.free_orphan(plan, ino, gen)?;
             let from = self.current_path(plan, ino)?;
             let to = orphan_name(ino, gen, idx)?;
-            emit(&mut st.enc, out, &Command::Rename { from: &from, to: &to })?;
+            st.sink.emit(out, &Command::Rename { from: &from, to: &to })?;
             plan.entries[i].cur = Loc::Orphan { gen, idx };
             if !same {
                 plan.entries[i].dead_dir = Some(idx);
@@ -345,7 +345,7 @@ impl<D: BlockDevice> Filesystem<D> {
         for j in first..plan.entries[i].old_names.len() {
             let (dir, name) = (plan.entries[i].old_names[j].0, copy(&plan.entries[i].old_names[j].1)?);
             let path = self.path_in(plan, dir, &name)?;
-            emit(&mut st.enc, out, &Command::Unlink { path: &path })?;
+            st.sink.emit(out, &Command::Unlink { path: &path })?;
         }
         Ok(())
     }
@@ -358,7 +358,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let to = self.path_in(plan, dir, &name)?;
         if same {
             let from = self.current_path(plan, ino)?;
-            emit(&mut st.enc, out, &Command::Rename { from: &from, to: &to })?;
+            st.sink.emit(out, &Command::Rename { from: &from, to: &to })?;
         } else {
             self.send_create(st, out, &to, &new)?;
         }
@@ -381,7 +381,7 @@ impl<D: BlockDevice> Filesystem<D> {
             }
             let path = self.path_in(plan, dir, &name)?;
             let target = self.current_path(plan, ino)?;
-            emit(&mut st.enc, out, &Command::Link { path: &path, target: &target })?;
+            st.sink.emit(out, &Command::Link { path: &path, target: &target })?;
         }
         Ok(())
     }
@@ -428,7 +428,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The disk block behind file block `fb` of `ino` in the active
     /// subvolume (`None` in a hole), and the first file block past the run
     /// that continues alike (the extent's end, or the next extent's start).
-    fn block_run(&mut self, ino: u64, fb: u64) -> Result<(Option<u64>, u64)> {
+    pub(crate) fn block_run(&mut self, ino: u64, fb: u64) -> Result<(Option<u64>, u64)> {
         if let Some((start, e)) = self.extent_at(ino, fb)? {
             return Ok((Some(e.disk_block + (fb - start)), start.saturating_add(e.nblocks)));
         }

@@ -112,6 +112,8 @@ pub const SEND_FLAG_OMIT_STREAM_HEADER: u64 = 0x2;
 pub const SEND_FLAG_OMIT_END_CMD: u64 = 0x4;
 /// `FERROFS_SEND_FLAG_VERSION`: `version` says the stream version.
 pub const SEND_FLAG_VERSION: u64 = 0x8;
+/// `FERROFS_SEND_FLAG_RESUME`: `resume_commands` is valid.
+pub const SEND_FLAG_RESUME: u64 = 0x10;
 /// `FERROFS_SEND_MAX_CLONE_SOURCES`: the most clone sources one call takes.
 pub const SEND_MAX_CLONE_SOURCES: u64 = 64;
 
@@ -131,10 +133,35 @@ pub struct SendArgs {
     pub flags: u64,
     /// Stream version (1 or 2) with `SEND_FLAG_VERSION`.
     pub version: u32,
+    /// With `SEND_FLAG_RESUME`: the CRC in the header of the last command
+    /// the receiver applied (checked against this send's); else zero.
+    pub resume_crc: u32,
+    /// With `SEND_FLAG_RESUME`: commands after SUBVOL/SNAPSHOT the
+    /// receiver applied already, left out of this stream; else zero.
+    pub resume_commands: u64,
     /// Must be zero.
-    pub reserved32: u32,
+    pub reserved: [u64; 3],
+}
+
+/// `struct ferrofs_ioctl_received_subvol_args`: `SET_RECEIVED_SUBVOL`,
+/// modelled on btrfs's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReceivedSubvolArgs {
+    /// In: the sender's UUID of the subvolume.
+    pub uuid: [u8; 16],
+    /// In: the sender's transid.
+    pub stransid: u64,
+    /// Out: the transaction that recorded it.
+    pub rtransid: u64,
+    /// In: when it was sent.
+    pub stime: Timespec,
+    /// Out: when it was recorded.
+    pub rtime: Timespec,
     /// Must be zero.
-    pub reserved: [u64; 4],
+    pub flags: u64,
+    /// Must be zero.
+    pub reserved: [u64; 16],
 }
 
 // The sizes the header gives, which the request numbers encode: a field
@@ -143,11 +170,13 @@ const _: () = assert!(size_of::<VolArgs>() == 320);
 const _: () = assert!(size_of::<SubvolInfo>() == 504);
 const _: () = assert!(size_of::<SubvolList>() == 56);
 const _: () = assert!(size_of::<SendArgs>() == 80);
+const _: () = assert!(size_of::<ReceivedSubvolArgs>() == 200);
 // The flags are the core's send flags.
 const _: () = assert!(SEND_FLAG_NO_FILE_DATA == crate::send::SEND_NO_FILE_DATA);
 const _: () = assert!(SEND_FLAG_OMIT_STREAM_HEADER == crate::send::SEND_OMIT_STREAM_HEADER);
 const _: () = assert!(SEND_FLAG_OMIT_END_CMD == crate::send::SEND_OMIT_END_CMD);
 const _: () = assert!(SEND_FLAG_VERSION == crate::send::SEND_VERSION);
+const _: () = assert!(SEND_FLAG_RESUME == crate::send::SEND_RESUME);
 // A subvolume's name is a directory entry of its parent.
 const _: () = assert!(SUBVOL_NAME_MAX == crate::format::NAME_MAX);
 
@@ -279,6 +308,8 @@ pub const IOC_GET_SUBVOL_INFO: u32 = ior(6, size_of::<SubvolInfo>());
 pub const IOC_LIST_SUBVOLS: u32 = iowr(7, size_of::<SubvolList>());
 /// `FERROFS_IOC_SEND`.
 pub const IOC_SEND: u32 = iow(8, size_of::<SendArgs>());
+/// `FERROFS_IOC_SET_RECEIVED_SUBVOL`.
+pub const IOC_SET_RECEIVED_SUBVOL: u32 = iowr(9, size_of::<ReceivedSubvolArgs>());
 
 #[cfg(test)]
 mod tests {

@@ -21,7 +21,12 @@ type Fs = Filesystem<SimDev>;
 
 /// Runs a whole send with steps of `budget` bytes.
 fn send_with(fs: &mut Fs, req: SendRequest, budget: usize) -> Result<Vec<u8>, Error> {
-    let mut st = fs.send_begin(req)?;
+    send_cloning(fs, req, &[], budget)
+}
+
+/// `send_with` naming clone sources.
+fn send_cloning(fs: &mut Fs, req: SendRequest, clones: &[SubvolId], budget: usize) -> Result<Vec<u8>, Error> {
+    let mut st = fs.send_begin(req, clones)?;
     let mut out = Vec::new();
     let r = loop {
         let mut buf = TryVec::new();
@@ -40,7 +45,7 @@ fn send_with(fs: &mut Fs, req: SendRequest, budget: usize) -> Result<Vec<u8>, Er
 }
 
 fn send(fs: &mut Fs, source: SubvolId, parent: Option<SubvolId>) -> Vec<u8> {
-    send_with(fs, SendRequest { source, parent, flags: 0, version: 1 }, 1 << 20).unwrap()
+    send_with(fs, SendRequest { source, parent, flags: 0, version: 1, resume: 0, resume_crc: 0 }, 1 << 20).unwrap()
 }
 
 fn snap(fs: &mut Fs, src: SubvolId, name: &str) -> SubvolId {
@@ -90,6 +95,13 @@ impl Receiver {
             at += used;
             let cur = sv.unwrap_or(SV);
             match cmd {
+                Command::Subvol { uuid, .. } | Command::Snapshot { uuid, .. } if self.by_uuid.contains_key(&uuid) => {
+                    // A resumed stream: on with the partial subvolume.
+                    sv = Some(self.by_uuid[&uuid]);
+                    let (marker, used) = decode_command(&stream[at..], version).unwrap();
+                    assert!(matches!(marker, Command::SetXattr { name: RESUME_XATTR, .. }), "{marker:?}");
+                    at += used;
+                }
                 Command::Subvol { path, uuid, .. } => {
                     let id = fs.create_subvolume(SV, top, path, [7; 16], 0, 0, now).unwrap();
                     self.by_uuid.insert(uuid, id);
@@ -163,6 +175,15 @@ impl Receiver {
                     assert_eq!(mode, 3, "only punch-hole is sent");
                     let ino = Self::resolve(fs, cur, path);
                     fs.punch_hole(cur, ino, offset, len, now).unwrap();
+                }
+                Command::Clone { path, offset, len, clone_uuid, clone_path, clone_offset, .. } => {
+                    let from = self.by_uuid[&clone_uuid];
+                    let src = Self::resolve(fs, from, clone_path);
+                    let mut buf = vec![0u8; len as usize];
+                    let n = fs.read(from, src, clone_offset, &mut buf).unwrap();
+                    assert_eq!(n as u64, len, "clone past the source's end");
+                    let ino = Self::resolve(fs, cur, path);
+                    fs.write(cur, ino, offset, &buf, now).unwrap();
                 }
                 Command::UpdateExtent { .. } => {}
                 Command::End => break,
@@ -290,13 +311,24 @@ fn full_send_recreates_the_snapshot() {
     let mut rng = Rng(seed_or(1));
     let mut fs = mount(fresh(64 << 20));
     populate(&mut fs, &mut rng);
+    // More entries than one batch of the walk, a directory among them.
+    let root = fs.root_ino();
+    let many = fs.mkdir(SV, root, b"many", 0o755, 0, 0, ts(4)).unwrap().ino;
+    for i in 0..150 {
+        if i == 70 {
+            let sub = fs.mkdir(SV, many, b"sub", 0o755, 0, 0, ts(4)).unwrap().ino;
+            fs.create(SV, sub, b"leaf", 0o644, 0, 0, 0, ts(4)).unwrap();
+        }
+        let f = fs.create(SV, many, format!("f{i}").as_bytes(), 0o644, 0, 0, 0, ts(4)).unwrap().ino;
+        fs.write(SV, f, 0, &rng.bytes(i * 37), ts(4)).unwrap();
+    }
     let s1 = snap(&mut fs, SV, "s1");
     let stream = send(&mut fs, s1, None);
     let mut dst = mount(fresh(64 << 20));
     let got = Receiver::new().apply(&mut dst, &stream);
     assert_same(&mut fs, s1, &mut dst, got, "full");
     // The same stream whatever the step size.
-    let small = send_with(&mut fs, SendRequest { source: s1, parent: None, flags: 0, version: 1 }, 1).unwrap();
+    let small = send_with(&mut fs, SendRequest { source: s1, parent: None, flags: 0, version: 1, resume: 0, resume_crc: 0 }, 1).unwrap();
     assert_eq!(small, stream);
     assert_check_clean(&mut fs, "after send");
 }
@@ -524,7 +556,7 @@ fn send_refuses_bad_requests_and_keeps_its_snapshots() {
     let root = fs.root_ino();
     fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap();
     let s1 = snap(&mut fs, SV, "s1");
-    let req = |source, parent, flags, version| SendRequest { source, parent, flags, version };
+    let req = |source, parent, flags, version| SendRequest { source, parent, flags, version, resume: 0, resume_crc: 0 };
     let bad = [
         (req(SV, None, 0, 1), Error::NotPermitted),
         (req(s1, Some(SV), 0, 1), Error::NotPermitted),
@@ -535,17 +567,22 @@ fn send_refuses_bad_requests_and_keeps_its_snapshots() {
         (req(SubvolId(999), None, 0, 1), Error::NotFound),
     ];
     for (r, want) in bad {
-        assert_eq!(fs.send_begin(r).err(), Some(want), "{r:?}");
+        assert_eq!(fs.send_begin(r, &[]).err(), Some(want), "{r:?}");
     }
     // A snapshot of another subvolume shares nothing with s1.
     let other = fs.create_subvolume(SV, root, b"other", [9; 16], 0, 0, ts(1)).unwrap();
     let o1 = snap(&mut fs, other, "o1");
-    assert_eq!(fs.send_begin(req(s1, Some(o1), 0, 1)).err(), Some(Error::Invalid("send parent unrelated to the source")));
-    let st = fs.send_begin(req(s1, None, 0, 1)).unwrap();
+    assert_eq!(fs.send_begin(req(s1, Some(o1), 0, 1), &[]).err(), Some(Error::Invalid("send parent unrelated to the source")));
+    // Clone sources must be read-only snapshots too.
+    assert_eq!(fs.send_begin(req(s1, None, 0, 1), &[SV]).err(), Some(Error::NotPermitted));
+    assert_eq!(fs.send_begin(req(s1, None, 0, 1), &[SubvolId(999)]).err(), Some(Error::NotFound));
+    let st = fs.send_begin(req(s1, None, 0, 1), &[o1]).unwrap();
+    assert_eq!(fs.delete_subvolume(SV, root, b"o1", ts(2)), Err(Error::NotPermitted));
     assert_eq!(fs.delete_subvolume(SV, root, b"s1", ts(2)), Err(Error::NotPermitted));
     assert_eq!(fs.set_subvolume_read_only(s1, false), Err(Error::NotPermitted));
     fs.send_end(st);
     fs.delete_subvolume(SV, root, b"s1", ts(2)).unwrap();
+    fs.delete_subvolume(SV, root, b"o1", ts(2)).unwrap();
 }
 
 /// Flags: NO_FILE_DATA sends extents' places only; version 2 punches
@@ -575,17 +612,160 @@ fn send_flags_shape_the_stream() {
         }
         v
     };
-    let nodata = send_with(&mut fs, SendRequest { source: s1, parent: None, flags: SEND_NO_FILE_DATA, version: 0 }, 1 << 20).unwrap();
+    let nodata = send_with(
+        &mut fs,
+        SendRequest { source: s1, parent: None, flags: SEND_NO_FILE_DATA, version: 0, resume: 0, resume_crc: 0 },
+        1 << 20,
+    )
+    .unwrap();
     let n = names(&nodata, false);
     assert!(n.contains(&"extent 0 49152".to_string()) && !n.iter().any(|c| c.starts_with("write")), "{n:?}");
     let v1 = names(&send(&mut fs, s2, Some(s1)), false);
     assert!(v1.contains(&"write 8192 16384".to_string()), "{v1:?}");
-    let v2 = send_with(&mut fs, SendRequest { source: s2, parent: Some(s1), flags: SEND_VERSION, version: 2 }, 1 << 20).unwrap();
+    let v2 = send_with(
+        &mut fs,
+        SendRequest { source: s2, parent: Some(s1), flags: SEND_VERSION, version: 2, resume: 0, resume_crc: 0 },
+        1 << 20,
+    )
+    .unwrap();
     assert_eq!(decode_stream_header(&v2).unwrap(), 2);
     let v2n = names(&v2, false);
     assert!(v2n.contains(&"fallocate 3 8192 16384".to_string()) && !v2n.iter().any(|c| c.starts_with("write")), "{v2n:?}");
-    let bare = SendRequest { source: s2, parent: Some(s1), flags: SEND_VERSION | SEND_OMIT_STREAM_HEADER | SEND_OMIT_END_CMD, version: 2 };
+    let bare = SendRequest {
+        source: s2,
+        parent: Some(s1),
+        flags: SEND_VERSION | SEND_OMIT_STREAM_HEADER | SEND_OMIT_END_CMD,
+        version: 2,
+        resume: 0,
+        resume_crc: 0,
+    };
     let bare = send_with(&mut fs, bare, 1 << 20).unwrap();
     let bn = names(&bare, true);
     assert_eq!(bn[..], v2n[..v2n.len() - 1]);
+}
+
+/// A full send naming a clone source the receiver has: the blocks the two
+/// snapshots share go as CLONE from it, the rest as WRITE, and the result
+/// is the snapshot.
+#[test]
+fn full_send_clones_what_a_clone_source_shares() {
+    let mut rng = Rng(seed_or(5));
+    let mut fs = mount(fresh(64 << 20));
+    let root = fs.root_ino();
+    let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(SV, f, 0, &rng.bytes(200_000), ts(1)).unwrap();
+    let g = fs.create(SV, root, b"g", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.write(SV, g, 0, &rng.bytes(50_001), ts(1)).unwrap();
+    let s1 = snap(&mut fs, SV, "s1");
+    fs.write(SV, f, 100_000, &rng.bytes(10_000), ts(2)).unwrap();
+    fs.rename(SV, root, b"g", root, b"g2", 0, ts(2)).unwrap();
+    let s2 = snap(&mut fs, SV, "s2");
+    let req = SendRequest { source: s2, parent: None, flags: 0, version: 1, resume: 0, resume_crc: 0 };
+    let plain = send_with(&mut fs, req, 1 << 20).unwrap();
+    let cloned = send_cloning(&mut fs, req, &[s1], 1 << 20).unwrap();
+    let (version, mut at) = (decode_stream_header(&cloned).unwrap(), HEADER_LEN);
+    let (mut clones, mut writes) = (0, 0);
+    while at < cloned.len() {
+        let (c, used) = decode_command(&cloned[at..], version).unwrap();
+        match c {
+            Command::Clone { clone_path, offset, clone_offset, .. } => {
+                assert!(clone_path == b"f" || clone_path == b"g", "{c:?}");
+                assert_eq!(offset, clone_offset);
+                clones += 1;
+            }
+            Command::Write { .. } => writes += 1,
+            _ => {}
+        }
+        at += used;
+    }
+    assert!(clones >= 3 && writes >= 1, "{clones} clones, {writes} writes");
+    assert!(cloned.len() * 4 < plain.len(), "cloned stream {} bytes, plain {}", cloned.len(), plain.len());
+    let mut dst = mount(fresh(64 << 20));
+    let mut rx = Receiver::new();
+    rx.apply(&mut dst, &send(&mut fs, s1, None));
+    let got = rx.apply(&mut dst, &cloned);
+    assert_same(&mut fs, s2, &mut dst, got, "s2 cloned from s1");
+}
+
+/// The commands of a stream (after its header), as byte ranges.
+fn commands(stream: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let version = decode_stream_header(stream).unwrap();
+    let (mut at, mut out) = (HEADER_LEN, Vec::new());
+    while at < stream.len() {
+        let (_, used) = decode_command(&stream[at..], version).unwrap();
+        out.push(at..at + used);
+        at += used;
+    }
+    out
+}
+
+/// A transfer broken after any command and resumed: the resumed stream is
+/// SUBVOL/SNAPSHOT, the marker, then exactly the rest of the stream, and
+/// the receiver ends with the snapshot, as from an unbroken transfer.
+#[test]
+fn resumed_send_goes_on_where_the_receiver_stopped() {
+    let mut rng = Rng(seed_or(6));
+    let mut fs = mount(fresh(64 << 20));
+    populate(&mut fs, &mut rng);
+    let s1 = snap(&mut fs, SV, "s1");
+    let root = fs.root_ino();
+    let f = fs.lookup(SV, root, b"f").unwrap();
+    fs.write(SV, f, 1000, &rng.bytes(150_000), ts(5)).unwrap();
+    fs.rename(SV, root, b"a", root, b"a2", 0, ts(5)).unwrap();
+    let s2 = snap(&mut fs, SV, "s2");
+    for (source, parent, name) in [(s1, None, "full"), (s2, Some(s1), "incremental")] {
+        let req = SendRequest { source, parent, flags: 0, version: 1, resume: 0, resume_crc: 0 };
+        let whole = send_with(&mut fs, req, 1 << 20).unwrap();
+        let cmds = commands(&whole);
+        let n = cmds.len() - 1; // after SUBVOL/SNAPSHOT
+        for k in [0, 1, n / 3, n / 2, n - 1] {
+            let crc = u32::from_le_bytes(whole[cmds[k].start + 6..cmds[k].start + 10].try_into().unwrap());
+            let resume = SendRequest { flags: SEND_RESUME, resume: k as u64, resume_crc: crc, ..req };
+            let resumed = send_with(&mut fs, resume, 1 << 20).unwrap();
+            if k > 0 {
+                // Another command at that place: another stream, refused.
+                let wrong = SendRequest { resume_crc: crc ^ 1, ..resume };
+                let e = send_with(&mut fs, wrong, 1 << 20).err();
+                assert_eq!(e, Some(Error::Invalid("send resume token does not match this send")), "{name} {k}");
+            }
+            let rc = commands(&resumed);
+            assert_eq!(&resumed[rc[0].clone()], &whole[cmds[0].clone()], "{name} {k}: first command");
+            let rest: Vec<&[u8]> = rc[2..].iter().map(|r| &resumed[r.clone()]).collect();
+            let want: Vec<&[u8]> = cmds[1 + k..].iter().map(|r| &whole[r.clone()]).collect();
+            assert!(rest == want, "{name} {k}: resumed stream differs");
+            // Applied after the broken transfer's first commands: the snapshot.
+            let mut dst = mount(fresh(64 << 20));
+            let mut rx = Receiver::new();
+            if parent.is_some() {
+                rx.apply(&mut dst, &send(&mut fs, s1, None));
+            }
+            rx.apply(&mut dst, &whole[..cmds[k].end]);
+            let got = rx.apply(&mut dst, &resumed);
+            assert_same(&mut fs, source, &mut dst, got, &format!("{name} resumed after {k}"));
+        }
+        let past = SendRequest { flags: SEND_RESUME, resume: n as u64 + 1, resume_crc: 0, ..req };
+        assert_eq!(send_with(&mut fs, past, 1 << 20).err(), Some(Error::Invalid("send resume position past the end of the stream")));
+    }
+}
+
+/// A subvolume marked received (SET_RECEIVED_SUBVOL) is sent under the
+/// identity it was received as, so chained sends and receives line up;
+/// a read-only subvolume cannot be marked.
+#[test]
+fn received_subvolumes_send_as_what_they_were_received_as() {
+    let mut fs = mount(fresh(64 << 20));
+    let root = fs.root_ino();
+    let r = fs.create_subvolume(SV, root, b"r", [3; 16], 0, 0, ts(1)).unwrap();
+    let rtransid = fs.set_received_subvolume(r, [0xee; 16], 4242, ts(7), ts(8)).unwrap();
+    let info = fs.subvolume_info(r).unwrap().item;
+    assert_eq!((info.received_uuid, info.stransid, info.stime, info.rtransid, info.rtime), ([0xee; 16], 4242, ts(7), rtransid, ts(8)));
+    fs.set_subvolume_read_only(r, true).unwrap();
+    assert_eq!(fs.set_received_subvolume(r, [1; 16], 1, ts(1), ts(1)), Err(Error::ReadOnly));
+    let stream = send(&mut fs, r, None);
+    let (cmd, _) = decode_command(&stream[HEADER_LEN..], 1).unwrap();
+    assert_eq!(cmd, Command::Subvol { path: b"r", uuid: [0xee; 16], ctransid: 4242 });
+    // Kept across a remount.
+    let dev = fs.unmount().unwrap();
+    let mut fs = mount(dev);
+    assert_eq!(fs.subvolume_info(r).unwrap().item.received_uuid, [0xee; 16]);
 }

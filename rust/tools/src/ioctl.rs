@@ -208,7 +208,19 @@ impl FerrofsFile {
     /// `SEND` on this snapshot: writes its stream to `out` (blocking until
     /// the stream is complete). `parent` and `clone_sources` are
     /// subvolume ids; `flags` `uapi::SEND_FLAG_*`.
-    pub fn send(&self, out: &impl AsRawFd, parent: u64, clone_sources: &[u64], flags: u64, version: u32) -> io::Result<()> {
+    /// `resume` and `resume_crc`: the commands the receiver has and the CRC
+    /// of the last (with `uapi::SEND_FLAG_RESUME`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn send(
+        &self,
+        out: &impl AsRawFd,
+        parent: u64,
+        clone_sources: &[u64],
+        flags: u64,
+        version: u32,
+        resume: u64,
+        resume_crc: u32,
+    ) -> io::Result<()> {
         let mut args = uapi::SendArgs {
             send_fd: out.as_raw_fd().into(),
             clone_sources_count: clone_sources.len() as u64,
@@ -218,6 +230,8 @@ impl FerrofsFile {
             parent_root: parent,
             flags,
             version,
+            resume_commands: resume,
+            resume_crc,
             ..uapi::SendArgs::default()
         };
         // SAFETY: IOC_SEND takes a SendArgs; the kernel only reads

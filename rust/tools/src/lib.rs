@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 pub mod ioctl;
+pub mod resume_token;
 pub mod send;
 pub mod stats;
 pub mod subvolume;

@@ -10,6 +10,7 @@
 //! count. Standard output is refused when it is a terminal.
 
 use crate::ioctl::{FerrofsFile, Kind, OpenError};
+use crate::resume_token::ResumeToken;
 use crate::strerror;
 use ferrofs_core::format::ROOT_DIR_INO;
 use ferrofs_core::uapi;
@@ -36,6 +37,8 @@ pub struct SendOptions {
     pub no_data: bool,
     /// No progress line.
     pub quiet: bool,
+    /// Go on with an interrupted transfer (`ferrofs receive --token`).
+    pub resume: Option<ResumeToken>,
 }
 
 /// Why a send failed, as `ferrofs send: ...` prints it.
@@ -48,13 +51,18 @@ impl std::fmt::Display for SendError {
     }
 }
 
+/// A snapshot as streams name it: UUID and transid.
+type StreamIdentity = ([u8; 16], u64);
+
 fn quoted(p: &Path) -> String {
     format!("'{}'", p.display())
 }
 
-/// A snapshot's root directory opened, with its subvolume id, checked to
-/// be read-only and on the filesystem of `same_fs` when given.
-fn open_snapshot(path: &Path, same_fs: Option<&FerrofsFile>) -> Result<(FerrofsFile, u64), SendError> {
+/// A snapshot's root directory opened, with its subvolume id and its
+/// identity in streams (UUID and transid: the received ones for a snapshot
+/// that was itself received), checked to be read-only and on the
+/// filesystem of `same_fs` when given.
+fn open_snapshot(path: &Path, same_fs: Option<&FerrofsFile>) -> Result<(FerrofsFile, u64, StreamIdentity), SendError> {
     let f = FerrofsFile::open(path, Kind::Directory).map_err(|e| match e {
         OpenError::NotFerrofs => SendError(format!("{} is not on a ferrofs filesystem", quoted(path))),
         e => SendError(format!("cannot open {}: {e}", quoted(path))),
@@ -73,15 +81,35 @@ fn open_snapshot(path: &Path, same_fs: Option<&FerrofsFile>) -> Result<(FerrofsF
     if info.flags & uapi::SUBVOL_RDONLY == 0 {
         return Err(SendError(format!("{} is not read-only (ferrofs subvolume set-readonly, or snapshot -r)", quoted(path))));
     }
-    Ok((f, info.subvolid))
+    let identity = if info.received_uuid != [0; 16] { (info.received_uuid, info.stransid) } else { (info.uuid, info.ctransid) };
+    Ok((f, info.subvolid, identity))
+}
+
+/// Checks that a resume token was left by a transfer of this snapshot
+/// (and parent, and version).
+fn check_token(t: &ResumeToken, snap: StreamIdentity, parent: Option<StreamIdentity>, version: u32) -> Result<(), SendError> {
+    let mismatch = |what: &str| Err(SendError(format!("the resume token is for another {what}")));
+    if (t.uuid, t.ctransid) != snap {
+        return mismatch("snapshot");
+    }
+    if t.parent != parent {
+        return mismatch("parent (give the -p of the interrupted send)");
+    }
+    if t.version != version {
+        return mismatch("stream version (give the --proto of the interrupted send)");
+    }
+    Ok(())
 }
 
 /// Runs `ferrofs send`.
 pub fn send(opts: &SendOptions) -> Result<(), SendError> {
-    let (snap, _) = open_snapshot(&opts.snapshot, None)?;
-    let parent = match &opts.parent {
-        Some(p) => open_snapshot(p, Some(&snap))?.1,
-        None => 0,
+    let (snap, _, snap_id) = open_snapshot(&opts.snapshot, None)?;
+    let (parent, parent_id) = match &opts.parent {
+        Some(p) => {
+            let (_, id, identity) = open_snapshot(p, Some(&snap))?;
+            (id, Some(identity))
+        }
+        None => (0, None),
     };
     let mut clones = Vec::new();
     for c in &opts.clone_sources {
@@ -89,12 +117,19 @@ pub fn send(opts: &SendOptions) -> Result<(), SendError> {
     }
     let mut flags = 0;
     let mut version = 0;
-    if let Some(v) = opts.proto {
+    let proto = opts.proto.or(opts.resume.map(|t| t.version));
+    if let Some(v) = proto {
         flags |= uapi::SEND_FLAG_VERSION;
         version = v;
     }
     if opts.no_data {
         flags |= uapi::SEND_FLAG_NO_FILE_DATA;
+    }
+    let (mut resume, mut resume_crc) = (0, 0);
+    if let Some(t) = &opts.resume {
+        check_token(t, snap_id, parent_id, proto.unwrap_or(1))?;
+        flags |= uapi::SEND_FLAG_RESUME;
+        (resume, resume_crc) = (t.commands, t.crc);
     }
     let mut out: Box<dyn Write> = match &opts.file {
         Some(p) => Box::new(File::create(p).map_err(|e| SendError(format!("cannot create {}: {}", quoted(p), strerror(&e))))?),
@@ -105,11 +140,11 @@ pub fn send(opts: &SendOptions) -> Result<(), SendError> {
             Box::new(io::stdout().lock())
         }
     };
-    let estimate = if opts.parent.is_none() { Some(tree_bytes(&opts.snapshot)) } else { None };
+    let estimate = if opts.parent.is_none() && opts.resume.is_none() { Some(tree_bytes(&opts.snapshot)) } else { None };
     let mut progress = Progress::new(!opts.quiet && io::stderr().is_terminal(), estimate);
     let (mut reader, writer) = io::pipe().map_err(|e| SendError(format!("pipe: {}", strerror(&e))))?;
     let kernel = std::thread::spawn(move || {
-        let r = snap.send(&writer, parent, &clones, flags, version);
+        let r = snap.send(&writer, parent, &clones, flags, version, resume, resume_crc);
         drop(writer);
         r
     });

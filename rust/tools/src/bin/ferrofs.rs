@@ -66,6 +66,9 @@ enum Command {
         /// No progress line
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// Go on with an interrupted transfer: the token `ferrofs receive --token` prints
+        #[arg(long, value_name = "TOKEN")]
+        resume: Option<ferrofs_tools::resume_token::ResumeToken>,
         /// The read-only snapshot's root directory
         snapshot: PathBuf,
     },
@@ -298,8 +301,8 @@ fn main() {
         Command::DumpTree { device } => dump_tree(&device),
         Command::Debug(cmd) => debug(cmd),
         Command::Subvolume(cmd) => subvolume(cmd),
-        Command::Send { parent, clone_sources, proto, file, no_data, quiet, snapshot } => {
-            let opts = send::SendOptions { snapshot, parent, clone_sources, proto, file, no_data, quiet };
+        Command::Send { parent, clone_sources, proto, file, no_data, quiet, resume, snapshot } => {
+            let opts = send::SendOptions { snapshot, parent, clone_sources, proto, file, no_data, quiet, resume };
             if let Err(e) = send::send(&opts) {
                 die(&format!("send: {e}"));
             }
