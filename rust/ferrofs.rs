@@ -53,6 +53,10 @@ mod format;
 mod fs;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/fsync_stats.rs"]
+mod fsync_stats;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/le.rs"]
 mod le;
 #[allow(unreachable_pub, dead_code, missing_docs)]
@@ -127,11 +131,15 @@ module! {
 }
 
 struct Ferrofs {
+    // Dropped in declaration order: the type is unregistered (no mount is
+    // left) before /sys/fs/ferrofs goes.
     _registration: vfs::fs_type::Registration,
+    _sysfs: vfs::sysfs::SysfsRoot,
 }
 
 impl kernel::Module for Ferrofs {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        Ok(Ferrofs { _registration: vfs::fs_type::Registration::new(module)? })
+        let sysfs = vfs::sysfs::SysfsRoot::new()?;
+        Ok(Ferrofs { _registration: vfs::fs_type::Registration::new(module)?, _sysfs: sysfs })
     }
 }

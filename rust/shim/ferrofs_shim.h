@@ -206,4 +206,7 @@ void ferrofs_kunit_fail(struct kunit *test, const char *file, int line, const ch
 #include "ferrofs_shim_xattr.h"
 #include "ferrofs_shim_send.h"
 
+/* /sys/fs/ferrofs: see ferrofs_shim_sysfs.h */
+#include "ferrofs_shim_sysfs.h"
+
 #endif

@@ -37,6 +37,7 @@ pub(crate) mod options;
 pub(crate) mod send;
 pub(crate) mod subvol;
 pub(crate) mod super_ops;
+pub(crate) mod sysfs;
 mod tests;
 pub(crate) mod types;
 pub(crate) mod xattr;

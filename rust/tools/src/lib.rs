@@ -2,8 +2,8 @@
 //! Shared pieces of the ferrofs tools: a block device over a file or block
 //! special file, small argument helpers, the subvolume and send commands
 //! with the ioctl calls they make (the interface itself is
-//! `ferrofs_core::uapi`), and `receive` for btrfs send streams with the
-//! system calls it makes.
+//! `ferrofs_core::uapi`), `receive` for btrfs send streams with the system
+//! calls it makes, and `stats`, which reads a mount's statistics from sysfs.
 
 // Unsafe code is allowed in `ioctl` and `posix` alone.
 #![deny(unsafe_code)]
@@ -13,6 +13,7 @@ pub mod posix;
 pub mod receive;
 pub mod resume_token;
 pub mod send;
+pub mod stats;
 pub mod subvolume;
 
 use ferrofs_core::device::BlockDevice;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! ferrofs: the command-line tool (show-super, dump-tree, the `debug`
 //! field editor for crafted-image tests, `subvolume` and `send` on a
-//! mounted filesystem, and `receive` of btrfs send streams onto any).
+//! mounted filesystem, `receive` of btrfs send streams onto any, and
+//! `stats` of a mounted one).
 
 #![forbid(unsafe_code)]
 
@@ -10,7 +11,7 @@ use ferrofs_core::edit;
 use ferrofs_core::fs::{Filesystem, MountOptions};
 use ferrofs_core::superblock;
 use ferrofs_tools::receive::dump::DumpFormat;
-use ferrofs_tools::{format_uuid, receive, send, subvolume, FileDevice};
+use ferrofs_tools::{format_uuid, receive, send, stats, subvolume, FileDevice};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::exit;
@@ -95,6 +96,16 @@ enum Command {
         #[arg(required_unless_present_any = ["dump", "token"])]
         dir: Option<PathBuf>,
     },
+    /// Print a mounted filesystem's fsync statistics (/sys/fs/ferrofs/DEV/fsync_stats)
+    #[command(after_help = STATS_HELP)]
+    Stats {
+        /// Print one JSON object: "device" and the file's keys (counts as numbers, switches as booleans)
+        #[arg(long)]
+        json: bool,
+        /// The mounted block device, or any path on the filesystem
+        #[arg(value_name = "DEV_OR_MOUNTPOINT")]
+        path: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -110,6 +121,9 @@ const RECEIVE_HELP: &str = "Each stream's SUBVOL or SNAPSHOT becomes the directo
 starts as a copy of its parent, found in DIR/.ferrofs-received, the list of
 subvolumes received into DIR (see ferrofs.rst). A stream that fails part-way
 leaves no partial subvolume behind unless --keep-partial.";
+
+const STATS_HELP: &str = "Each row: a key of the sysfs file and its value (see ferrofs.rst,
+\"Statistics in sysfs\"). Exit status 1 when PATH is not on a mounted ferrofs.";
 
 #[derive(Subcommand)]
 enum SubvolumeCommand {
@@ -361,5 +375,9 @@ fn main() {
         Command::Receive { file, dump, dump_format, keep_partial, dir, token: None } => {
             receive_cmd(file, dump, dump_format, keep_partial, dir)
         }
+        Command::Stats { json, path } => match stats::stats(&path, json, &stats::Roots::default()) {
+            Ok(text) => print!("{text}"),
+            Err(msg) => die(&msg),
+        },
     }
 }
