@@ -17,10 +17,12 @@ mod alloc_tree;
 #[forbid(unsafe_code)]
 #[path = "core/src/btree.rs"]
 mod btree;
+/// The portable CRC-32C, kept for the KUnit suite that checks the
+/// kernel's against it; the core's `crate::crc32c` is the kernel's.
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
 #[path = "core/src/crc32c.rs"]
-mod crc32c;
+mod crc32c_soft;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
 #[path = "core/src/device.rs"]
@@ -49,6 +51,10 @@ mod format;
 #[forbid(unsafe_code)]
 #[path = "core/src/fs.rs"]
 mod fs;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
+#[path = "core/src/fsync_stats.rs"]
+mod fsync_stats;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
 #[path = "core/src/le.rs"]
@@ -111,6 +117,10 @@ mod xattr;
 #[path = "vfs/mem.rs"]
 mod mem;
 
+/// The kernel's CRC-32C, seen by the core as `crate::crc32c`.
+#[path = "vfs/crc32c.rs"]
+mod crc32c;
+
 mod vfs;
 
 use kernel::prelude::*;
@@ -125,11 +135,15 @@ module! {
 }
 
 struct Ferrofs {
+    // Dropped in declaration order: the type is unregistered (no mount is
+    // left) before /sys/fs/ferrofs goes.
     _registration: vfs::fs_type::Registration,
+    _sysfs: vfs::sysfs::SysfsRoot,
 }
 
 impl kernel::Module for Ferrofs {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        Ok(Ferrofs { _registration: vfs::fs_type::Registration::new(module)? })
+        let sysfs = vfs::sysfs::SysfsRoot::new()?;
+        Ok(Ferrofs { _registration: vfs::fs_type::Registration::new(module)?, _sysfs: sysfs })
     }
 }

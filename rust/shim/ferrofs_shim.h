@@ -207,4 +207,7 @@ void ferrofs_kunit_fail(struct kunit *test, const char *file, int line, const ch
 #include "ferrofs_shim_send.h"
 #include "ferrofs_shim_cache.h"
 
+/* /sys/fs/ferrofs: see ferrofs_shim_sysfs.h */
+#include "ferrofs_shim_sysfs.h"
+
 #endif

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! KUnit suites for the adapter's own helpers, run at insmod: the
-//! mount-option parser and its /proc/mounts text, the shutdown flags, the
+//! mount-option parser (commit=, subvol=, fast_commit=, norecovery) and
+//! its /proc/mounts text, the shutdown flags, the
 //! fallocate modes, the core lock's try-lock.
 
 use super::ioctl::Shutdown;
@@ -59,7 +60,33 @@ fn subvol_options(t: &mut Test) {
     kcheck!(t, path_components(b"/").next().is_none());
 }
 
+fn fsync_options(t: &mut Test) {
+    let mut p = MountParams::default();
+    kcheck!(t, p.fast_commit.is_none() && !p.norecovery);
+    kcheck!(t, parse(&mut p, b"fast_commit", Some(b"off")) == Ok(()));
+    kcheck!(t, p.fast_commit == Some(false));
+    kcheck!(t, parse(&mut p, b"fast_commit", Some(b"on")) == Ok(()));
+    kcheck!(t, p.fast_commit == Some(true));
+    p.fast_commit = None;
+    kcheck!(t, parse(&mut p, b"fast_commit", None) == Ok(()));
+    kcheck!(t, p.fast_commit == Some(true));
+    for bad in [&b""[..], b"maybe", b"OFF", b"0", b"on "] {
+        kcheck!(t, matches!(parse(&mut p, b"fast_commit", Some(bad)), Err(ParamError::Bad(_))));
+    }
+    kcheck!(t, p.fast_commit == Some(true));
+    kcheck!(t, matches!(parse(&mut p, b"norecovery", Some(b"1")), Err(ParamError::Bad(_))));
+    kcheck!(t, matches!(parse(&mut p, b"noload", Some(b"")), Err(ParamError::Bad(_))));
+    kcheck!(t, !p.norecovery);
+    kcheck!(t, parse(&mut p, b"noload", None) == Ok(()));
+    kcheck!(t, p.norecovery);
+    let mut q = MountParams::default();
+    kcheck!(t, parse(&mut q, b"norecovery", None) == Ok(()));
+    kcheck!(t, q.norecovery);
+}
+
 kunit_suite!(ferrofs_options_suite, "ferrofs_options", [commit_values, commit_rejects_malformed, unknown_is_left_to_the_vfs, show_text]);
+
+kunit_suite!(ferrofs_fsync_options_suite, "ferrofs_fsync_options", [fsync_options]);
 
 kunit_suite!(ferrofs_subvol_options_suite, "ferrofs_subvol_options", [subvol_options]);
 

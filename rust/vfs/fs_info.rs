@@ -60,13 +60,41 @@ pub(crate) struct FsInfo {
     failed: AtomicBool,
     /// Set by FS_IOC_SHUTDOWN: changes fail with EIO, no read-only flip.
     shut_down: AtomicBool,
+    /// `fast_commit=`, as the core has it (for /proc/mounts, lock-free).
+    fast_commit: AtomicBool,
+    /// `norecovery`: mounted without replaying the fast-commit records;
+    /// fixed for the mount.
+    norecovery: bool,
+    /// /sys/fs/ferrofs/<dev>/, from the end of fill_super to put_super.
+    sysfs: AtomicPtr<b::ferrofs_sysfs>,
+}
+
+/// What a mount asks of the core.
+pub(crate) struct MountSwitches {
+    pub(crate) read_only: bool,
+    pub(crate) fast_commit: bool,
+    pub(crate) norecovery: bool,
+}
+
+/// The monotonic clock the core times replay with.
+fn monotonic_ns() -> u64 {
+    kernel::time::Ktime::ktime_get().to_ns().try_into().unwrap_or(0)
 }
 
 impl FsInfo {
     /// Mounts the core filesystem on `dev`, caching up to `cache_blocks`
     /// clean metadata nodes.
-    pub(crate) fn new(dev: KernelDevice, read_only: bool, cache_blocks: usize) -> Result<Pin<KBox<Self>>> {
-        let fs = Filesystem::mount_with(dev, MountOptions { read_only, cache_blocks, ..MountOptions::default() })?;
+    pub(crate) fn new(dev: KernelDevice, switches: MountSwitches, cache_blocks: usize) -> Result<Pin<KBox<Self>>> {
+        let MountSwitches { read_only, fast_commit, norecovery } = switches;
+        let opts = MountOptions {
+            read_only,
+            fast_commit,
+            no_replay: norecovery,
+            clock: Some(monotonic_ns),
+            cache_blocks,
+            ..MountOptions::default()
+        };
+        let fs = Filesystem::mount_with(dev, opts)?;
         let (root_ino, uuid, clean) = (fs.root_ino(), fs.superblock().uuid, fs.cached_clean_nodes());
         KBox::pin_init(
             pin_init!(FsInfo {
@@ -82,6 +110,9 @@ impl FsInfo {
                 subvols <- SubvolTable::new(),
                 failed: AtomicBool::new(false),
                 shut_down: AtomicBool::new(false),
+                fast_commit: AtomicBool::new(fast_commit),
+                norecovery,
+                sysfs: AtomicPtr::new(core::ptr::null_mut()),
             }),
             GFP_KERNEL,
         )
@@ -222,6 +253,46 @@ impl FsInfo {
             None => 0,
         };
         Some(freed)
+    }
+
+    /// Adds /sys/fs/ferrofs/`name`/ for this mount.
+    ///
+    /// # Safety
+    /// `remove_sysfs` runs before this FsInfo is freed (put_super).
+    pub(crate) unsafe fn add_sysfs(&self, name: &kernel::str::CStr) -> kernel::error::Result {
+        // SAFETY: this FsInfo is pinned in its box and outlives the
+        // directory (contract).
+        let dir = unsafe { super::sysfs::add(name, self) }?;
+        self.sysfs.store(dir, Ordering::Release);
+        Ok(())
+    }
+
+    /// Removes the sysfs directory, waiting for reads in progress; the
+    /// caller holds no core lock.
+    pub(crate) fn remove_sysfs(&self) {
+        let dir = self.sysfs.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: taken out of `self.sysfs` just now, so removed once; the
+        // caller holds no core lock (contract).
+        unsafe { super::sysfs::remove(dir) };
+    }
+
+    /// Whether fsyncs may use fast-commit records (`fast_commit=`).
+    pub(crate) fn fast_commit(&self) -> bool {
+        self.fast_commit.load(Ordering::Relaxed)
+    }
+
+    /// Turns fast commits on or off (remount).
+    pub(crate) fn set_fast_commit(&self, on: bool) -> Result<()> {
+        self.with_core(|fs| {
+            fs.set_fast_commit(on);
+            self.fast_commit.store(on, Ordering::Relaxed);
+            Ok(())
+        })
+    }
+
+    /// Whether the mount left the fast-commit records unreplayed.
+    pub(crate) fn norecovery(&self) -> bool {
+        self.norecovery
     }
 
     /// Makes the background drop of deleted subvolumes ready; it runs once

@@ -208,7 +208,7 @@ fn parse_one(fc: &mut FsContext, key: &[u8], value: Option<&[u8]>) -> Result {
 }
 
 /// `fs_context_operations::reconfigure`: remount, read-only or read-write,
-/// and `commit=`.
+/// `commit=` and `fast_commit=`.
 ///
 /// # Safety
 /// Called by reconfigure_super with `fc` a live reconfiguration context set
@@ -267,10 +267,23 @@ impl<'a> Reconfigure<'a> {
     }
 }
 
-/// reconfigure's body: read-only or read-write, and `commit=`.
+/// reconfigure's body: read-only or read-write, `commit=` and
+/// `fast_commit=`; `norecovery` stays as mounted.
 fn remount(r: Reconfigure<'_>) -> Result {
-    let commit_secs = r.fc.params().and_then(|p| p.commit_secs);
+    let (commit_secs, fast_commit, norecovery) =
+        r.fc.params().map_or((None, None, false), |p| (p.commit_secs, p.fast_commit, p.norecovery));
     let info = r.sb.info();
+    // norecovery is for the whole mount: it can be repeated, not added,
+    // and a mount that left its records unreplayed never goes read-write
+    // (a commit would make them stale).
+    if norecovery && !info.norecovery() {
+        r.fc.log_error("norecovery: only at mount; this mount has replayed its fast-commit records");
+        return Err(EINVAL);
+    }
+    if info.norecovery() && r.changes_rdonly() == Some(false) {
+        r.fc.log_error("norecovery: a mount without replay stays read-only; unmount and mount again to replay");
+        return Err(EINVAL);
+    }
     if let Some(to_rdonly) = r.changes_rdonly() {
         if to_rdonly {
             // The background drop stops after its step in progress; the
@@ -289,6 +302,9 @@ fn remount(r: Reconfigure<'_>) -> Result {
     }
     if let Some(secs) = commit_secs {
         info.set_commit_interval(secs);
+    }
+    if let Some(on) = fast_commit {
+        info.set_fast_commit(on)?;
     }
     // subvol= and subvolid= choose a mount's root; a remount keeps it.
     Ok(())
@@ -582,8 +598,15 @@ fn fill(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
     if core_sb.needs_read_only() {
         return Err(mount_error(sb, fc, CoreError::Unsupported("read-only-compatible features need a read-only mount")));
     }
+    let (fast_commit, norecovery) = fc.params().map_or((true, false), |p| (p.fast_commit.unwrap_or(true), p.norecovery));
+    if norecovery && !sb.rdonly() {
+        // Going on would commit and make the unreplayed records stale.
+        fc.log_error("norecovery: needs a read-only mount (add ro)");
+        return Err(EINVAL);
+    }
+    let switches = fs_info::MountSwitches { read_only: sb.rdonly(), fast_commit, norecovery };
     let cache_blocks = super::reclaim::cache_blocks(page);
-    let info = fs_info::FsInfo::new(dev, sb.rdonly(), cache_blocks).map_err(|e| mount_error(sb, fc, e))?;
+    let info = fs_info::FsInfo::new(dev, switches, cache_blocks).map_err(|e| mount_error(sb, fc, e))?;
     let mounted = sb.install(info);
     // The super_block's root is the default subvolume's root directory,
     // whatever subvolume this mount shows (see `get_tree`).
@@ -600,6 +623,14 @@ fn fill(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
     if !sb.rdonly() {
         // Deletions an unmount or a crash interrupted go on.
         mounted.info().allow_drops();
+    }
+    // SAFETY: put_super removes the directory before kill_sb frees the
+    // FsInfo; it runs for this super_block, whose `s_root` is set.
+    if let Err(e) = unsafe { mounted.info().add_sysfs(sb.id()) } {
+        if let Ok(msg) = CString::try_from_fmt(fmt!("{}: cannot add /sys/fs/ferrofs/{}", sb.id(), sb.id())) {
+            fc.log_error(msg.to_str().unwrap_or("cannot add the sysfs directory"));
+        }
+        return Err(e);
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! ioctls on ferrofs files and directories: FS_IOC_SHUTDOWN (the "godown"
 //! of fstests) and the subvolume calls of
 //! [`include/uapi/linux/ferrofs.h`] (create, snapshot, delete, flags, info,
-//! list), and send (`super::send`). The inode-flag ioctls come through the VFS's fileattr operations
+//! list, received-subvolume marking), and send (`super::send`). The inode-flag ioctls come through the VFS's fileattr operations
 //! instead. The subvolume calls' structures and numbers are `crate::uapi`,
 //! the one Rust definition of that header, which the tools use too.
 //!
@@ -84,6 +84,7 @@ pub(crate) unsafe extern "C" fn ioctl(file: *mut b::file, cmd: c_uint, arg: c_ul
             uapi::IOC_GET_SUBVOL_INFO => subvol_info(file, arg)?,
             uapi::IOC_LIST_SUBVOLS => list(file, arg)?,
             uapi::IOC_SEND => super::send::send(file, arg)?,
+            uapi::IOC_SET_RECEIVED_SUBVOL => set_received(file, arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0isize)
@@ -155,6 +156,8 @@ unsafe impl UserData for uapi::SubvolInfo {}
 unsafe impl UserData for SubvolList {}
 // SAFETY: as above.
 unsafe impl UserData for uapi::SendArgs {}
+// SAFETY: as above.
+unsafe impl UserData for uapi::ReceivedSubvolArgs {}
 // SAFETY: an integer.
 unsafe impl UserData for u64 {}
 
@@ -533,6 +536,32 @@ fn set_flags(file: &File, arg: u64) -> Result {
     }
     r?;
     commit_change(inode)
+}
+
+/// SET_RECEIVED_SUBVOL: records on a writable subvolume (the file must be
+/// its root directory) the stream it was received from; returns the
+/// transaction and time recorded. The owner of the root directory or
+/// CAP_SYS_ADMIN.
+fn set_received(file: &File, arg: u64) -> Result {
+    let mut args: uapi::ReceivedSubvolArgs = copy_in(arg)?;
+    if args.flags != 0 || args.reserved.iter().any(|&r| r != 0) || args.stime.reserved != 0 || args.stime.nsec >= 1_000_000_000 {
+        return Err(EINVAL);
+    }
+    let inode = file.inode();
+    if inode.ino() != ROOT_DIR_INO {
+        return Err(EINVAL);
+    }
+    if !capable_sys_admin() && !owner_or_capable(file, inode) {
+        return Err(EPERM);
+    }
+    let _write = MountWrite::get(file)?;
+    let stime = crate::format::Timespec { sec: args.stime.sec, nsec: args.stime.nsec };
+    let now = now();
+    let rtransid = inode.with_core(|fs, id| fs.set_received_subvolume(id, args.uuid, args.stransid, stime, now))?;
+    commit_change(inode)?;
+    args.rtransid = rtransid;
+    args.rtime = uapi::Timespec { sec: now.sec, nsec: now.nsec, reserved: 0 };
+    copy_out(arg, &args)
 }
 
 /// The uAPI form of a subvolume's description.

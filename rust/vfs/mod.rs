@@ -39,6 +39,7 @@ pub(crate) mod reclaim;
 pub(crate) mod send;
 pub(crate) mod subvol;
 pub(crate) mod super_ops;
+pub(crate) mod sysfs;
 mod tests;
 pub(crate) mod types;
 pub(crate) mod xattr;

@@ -26,6 +26,12 @@ pub(crate) struct MountParams {
     /// `subvolid=N`: the subvolume to show as the mount's root (0 means
     /// the default one).
     pub(crate) subvol_id: Option<u64>,
+    /// `fast_commit=on|off` (a bare `fast_commit` is on, as on ext4):
+    /// whether fsyncs may use fast-commit records.
+    pub(crate) fast_commit: Option<bool>,
+    /// `norecovery` or its alias `noload`: a read-only mount that leaves the
+    /// fast-commit records unreplayed.
+    pub(crate) norecovery: bool,
 }
 
 /// Why an option was refused.
@@ -61,6 +67,21 @@ pub(crate) fn parse(params: &mut MountParams, key: &[u8], value: Option<&[u8]>) 
         b"subvolid" => {
             let id = value.and_then(decimal_u64).ok_or(ParamError::Bad("subvolid: expects a number, as subvolid=N"))?;
             params.subvol_id = Some(id);
+            Ok(())
+        }
+        b"fast_commit" => {
+            params.fast_commit = Some(match value {
+                None | Some(b"on") => true,
+                Some(b"off") => false,
+                Some(_) => return Err(ParamError::Bad("fast_commit: expects on or off, as fast_commit=off")),
+            });
+            Ok(())
+        }
+        b"norecovery" | b"noload" => {
+            if value.is_some() {
+                return Err(ParamError::Bad("norecovery: takes no value"));
+            }
+            params.norecovery = true;
             Ok(())
         }
         _ => Err(ParamError::Unknown),

@@ -48,7 +48,14 @@ pub(crate) fn send(file: &File, arg: u64) -> Result {
         clones.try_push(SubvolId(id))?;
     }
     let parent = (args.parent_root != 0).then_some(SubvolId(args.parent_root));
-    let req = |source| SendRequest { source, parent, flags: args.flags, version: args.version, resume: args.resume_commands, resume_crc: args.resume_crc };
+    let req = |source| SendRequest {
+        source,
+        parent,
+        flags: args.flags,
+        version: args.version,
+        resume: args.resume_commands,
+        resume_crc: args.resume_crc,
+    };
     let mut session = inode.with_core(|fs, source| fs.send_begin(req(source), &clones))?;
     let r = run(file, &out, &mut session);
     info.with_core(|fs| {

@@ -128,13 +128,20 @@ unsafe extern "C" fn show_options(m: *mut b::seq_file, root: *mut b::dentry) -> 
     0
 }
 
-/// show_options' body: `commit=` when not the default, and the subvolume
-/// the mount shows when it is not the default one.
+/// show_options' body: `commit=`, `fast_commit=off` and `norecovery`
+/// when not the default, and the subvolume the mount shows when it is not
+/// the default one.
 fn show(m: &SeqFile, sb: &SuperBlock, root: &INode) {
     let mut buf = [0u8; 24];
     // show_commit ends its text with the one NUL.
     if let Some(Ok(text)) = super::options::show_commit(sb.info().commit_interval(), &mut buf).map(CStr::from_bytes_with_nul) {
         m.puts(text);
+    }
+    if !sb.info().fast_commit() {
+        m.puts(c_str!(",fast_commit=off"));
+    }
+    if sb.info().norecovery() {
+        m.puts(c_str!(",norecovery"));
     }
     let sv = root.subvol().id();
     if sv == SubvolId::DEFAULT {
@@ -345,6 +352,8 @@ unsafe extern "C" fn put_super(sb: *mut b::super_block) {
 /// put_super's body.
 fn unmount(sb: &SuperBlock) {
     let info = sb.info();
+    // First, and without the core lock: waits for statistics reads.
+    info.remove_sysfs();
     info.stop_commits();
     // Waits for a drop step in progress only: the rest goes on at the next
     // read-write mount.

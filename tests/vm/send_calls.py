@@ -3,7 +3,10 @@
 # gets its errno and writes nothing; a signal stops a send blocked on a
 # full pipe with EINTR; writers to the filesystem go on while a send
 # waits on its output; a finished send leaves its snapshots deletable.
-# Usage: send_calls.py MNT SNAP1 SNAP2 (read-only snapshots, SNAP2 newer)
+# SET_RECEIVED_SUBVOL records a sender's identity on a writable
+# subvolume's root and refuses what it must.
+# Usage: send_calls.py MNT SNAP1 SNAP2 SUBVOL (SNAP1, SNAP2 read-only
+# snapshots, SNAP2 newer; SUBVOL a writable subvolume)
 import ctypes
 import errno
 import fcntl
@@ -15,11 +18,13 @@ import sys
 import threading
 import time
 
-MNT, S1, S2 = sys.argv[1:4]
+MNT, S1, S2, RX = sys.argv[1:5]
 # _IOW(0xf5, 8, struct ferrofs_ioctl_send_args), 80 bytes.
 IOC_SEND = (1 << 30) | (80 << 16) | (0xF5 << 8) | 8
 # _IOR(0xf5, 6, struct ferrofs_ioctl_subvol_info): subvolid is its first field.
 IOC_GET_SUBVOL_INFO = (2 << 30) | (504 << 16) | (0xF5 << 8) | 6
+# _IOWR(0xf5, 9, struct ferrofs_ioctl_received_subvol_args), 200 bytes.
+IOC_SET_RECEIVED_SUBVOL = (3 << 30) | (200 << 16) | (0xF5 << 8) | 9
 failures = 0
 
 
@@ -108,6 +113,40 @@ def unprivileged():
 
 
 unprivileged()
+
+
+def set_received(path, uuid=b"\xab" * 16, stransid=77, stime=(1000, 5), flags=0, reserved=0):
+    a = bytearray(uuid + struct.pack("<QQqIIqIIQ16Q", stransid, 0, stime[0], stime[1], 0, 0, 0, 0, flags, *([reserved] + [0] * 15)))
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.ioctl(fd, IOC_SET_RECEIVED_SUBVOL, a)
+        return 0, a
+    except OSError as e:
+        return e.errno, a
+    finally:
+        os.close(fd)
+
+
+got, out = set_received(RX)
+rtransid = struct.unpack_from("<Q", out, 24)[0]
+info_fd = os.open(RX, os.O_RDONLY | os.O_DIRECTORY)
+info = fcntl.ioctl(info_fd, IOC_GET_SUBVOL_INFO, bytes(504))
+os.close(info_fd)
+# subvol_info: 9 u64 (subvolid .. rtransid), then uuid, parent_uuid, received_uuid.
+stransid_seen, rtransid_seen = struct.unpack_from("<QQ", info, 56)
+received_uuid = info[72 + 32:72 + 48]
+check("set-received-subvol", got == 0 and received_uuid == b"\xab" * 16 and stransid_seen == 77 and rtransid_seen == rtransid > 0,
+      f"errno {got}, uuid {received_uuid.hex()}, stransid {stransid_seen}, rtransid {rtransid_seen} vs {rtransid}")
+os.makedirs(f"{RX}/sub", exist_ok=True)
+for name, path, kw, want in [
+    ("not-root", f"{RX}/sub", {}, errno.EINVAL),
+    ("flags", RX, {"flags": 1}, errno.EINVAL),
+    ("reserved", RX, {"reserved": 9}, errno.EINVAL),
+    ("bad-nsec", RX, {"stime": (1, 1_000_000_000)}, errno.EINVAL),
+    ("read-only", S1, {}, errno.EROFS),
+]:
+    got, _ = set_received(path, **kw)
+    check(f"set-received-refuses-{name}", got == want, f"errno {errno.errorcode.get(got, got)}")
 
 # A signal stops a send blocked on a pipe nobody reads, with EINTR.
 signal.signal(signal.SIGALRM, lambda *_: None)

@@ -58,6 +58,16 @@ for bad in commit=abc commit=-1 commit=86401 commit; do
   check "malformed-$bad-einval" test "$(mount_errno "$DEV2" "$MNT" ferrofs "$bad")" = EINVAL
   check "malformed-$bad-logged" sh -c "dmesg | grep -q 'ferrofs: commit: '"
 done
+for bad in fast_commit=maybe fast_commit= fast_commit=OFF norecovery=1 noload=yes; do
+  mark_dmesg
+  check "malformed-$bad-einval" test "$(mount_errno "$DEV2" "$MNT" ferrofs "ro,$bad")" = EINVAL
+  check "malformed-$bad-logged" sh -c "dmesg | grep -Eq 'ferrofs: (fast_commit: expects on or off|norecovery: takes no value)'"
+done
+# norecovery leaves the fast-commit records alone, so it needs ro.
+mark_dmesg
+check norecovery-rw-einval test "$(mount_errno "$DEV2" "$MNT" ferrofs norecovery)" = EINVAL
+check norecovery-rw-logged sh -c "dmesg | grep -q 'ferrofs: norecovery: needs a read-only mount'"
+check nothing-mounted-after-bad-fsync-options sh -c "! grep -q ' $MNT ' /proc/mounts"
 
 # mkfs without -f asks before overwriting, and a "no" writes nothing.
 before=$(dd if="$DEV2" bs=4096 skip=16 count=1 status=none | md5sum)

@@ -93,7 +93,8 @@ check send-cli-refuses-writable sh -c "! ferrofs send -q -f /tmp/x $MNT 2>/tmp/e
 check send-cli-refuses-parent-is-source sh -c "! ferrofs send -q -p $MNT/s1 -f /tmp/x $MNT/s1 2>/tmp/err && grep -q \"Invalid argument\" /tmp/err"
 
 # The ioctl itself.
-python3 "$FERROFS_ROOT/tests/vm/send_calls.py" "$MNT" "$MNT/s1" "$MNT/s2"
+ferrofs subvolume create "$MNT/rx" >/dev/null
+python3 "$FERROFS_ROOT/tests/vm/send_calls.py" "$MNT" "$MNT/s1" "$MNT/s2" "$MNT/rx"
 check send-calls-stream-parses sh -c 'btrfs receive --dump -f /tmp/send-calls.stream >/dev/null'
 check send-snapshot-deletable-after ferrofs subvolume delete "$MNT/s1"
 

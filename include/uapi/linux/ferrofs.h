@@ -130,6 +130,24 @@ struct ferrofs_ioctl_send_args {
 	__u64 reserved[3];		/* must be zero */
 };
 
+/*
+ * SET_RECEIVED_SUBVOL: on the root directory of a writable subvolume,
+ * records that it was received from a send stream: the sender's UUID and
+ * transid (what the stream's SUBVOL or SNAPSHOT command gives) and send
+ * time. The kernel returns the transaction and time it recorded them in.
+ * Later incremental streams find their parent by this UUID. The owner of
+ * the root directory or CAP_SYS_ADMIN; EROFS for a read-only subvolume.
+ */
+struct ferrofs_ioctl_received_subvol_args {
+	__u8 uuid[16];				/* in */
+	__u64 stransid;				/* in */
+	__u64 rtransid;				/* out */
+	struct ferrofs_ioctl_timespec stime;	/* in */
+	struct ferrofs_ioctl_timespec rtime;	/* out */
+	__u64 flags;				/* must be zero */
+	__u64 reserved[16];			/* must be zero */
+};
+
 #define FERROFS_IOC_SUBVOL_CREATE _IOWR(FERROFS_IOCTL_MAGIC, 1, struct ferrofs_ioctl_vol_args)
 #define FERROFS_IOC_SNAP_CREATE _IOWR(FERROFS_IOCTL_MAGIC, 2, struct ferrofs_ioctl_vol_args)
 #define FERROFS_IOC_SUBVOL_DELETE _IOW(FERROFS_IOCTL_MAGIC, 3, struct ferrofs_ioctl_vol_args)
@@ -140,5 +158,6 @@ struct ferrofs_ioctl_send_args {
 #define FERROFS_IOC_GET_SUBVOL_INFO _IOR(FERROFS_IOCTL_MAGIC, 6, struct ferrofs_ioctl_subvol_info)
 #define FERROFS_IOC_LIST_SUBVOLS _IOWR(FERROFS_IOCTL_MAGIC, 7, struct ferrofs_ioctl_subvol_list)
 #define FERROFS_IOC_SEND _IOW(FERROFS_IOCTL_MAGIC, 8, struct ferrofs_ioctl_send_args)
+#define FERROFS_IOC_SET_RECEIVED_SUBVOL _IOWR(FERROFS_IOCTL_MAGIC, 9, struct ferrofs_ioctl_received_subvol_args)
 
 #endif /* _UAPI_LINUX_FERROFS_H */

@@ -153,12 +153,39 @@ pub enum Ineligible {
     TooMuchData,
     /// The area has no room left for the record.
     AreaFull,
+    /// Fast commits are turned off (mount option `fast_commit=off`).
+    Disabled,
 }
 
 impl Ineligible {
+    /// Every reason, in counter order.
+    pub const ALL: [Ineligible; 7] = [
+        Ineligible::NoArea,
+        Ineligible::NotRegular,
+        Ineligible::New,
+        Ineligible::Changed,
+        Ineligible::TooMuchData,
+        Ineligible::AreaFull,
+        Ineligible::Disabled,
+    ];
+
     /// Index of the reason's counter.
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The reason's name in the sysfs statistics (`crate::fsync_stats`);
+    /// frozen, since tools and scripts match it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ineligible::NoArea => "no_area",
+            Ineligible::NotRegular => "not_regular",
+            Ineligible::New => "new",
+            Ineligible::Changed => "changed",
+            Ineligible::TooMuchData => "too_much_data",
+            Ineligible::AreaFull => "area_full",
+            Ineligible::Disabled => "disabled",
+        }
     }
 }
 
@@ -185,9 +212,13 @@ pub struct FastCommitStats {
     /// Fsyncs that found nothing to make durable.
     pub clean: u64,
     /// Fsyncs served by a full commit, by `Ineligible::index`.
-    pub full_commits: [u64; 6],
+    pub full_commits: [u64; Ineligible::ALL.len()],
     /// Records replayed at mount.
     pub replayed: u64,
+    /// Nanoseconds mount spent replaying them (reading, applying and, on
+    /// a read-write mount, committing), by `MountOptions::clock`; 0 without
+    /// a clock or records.
+    pub replay_ns: u64,
 }
 
 /// The running epoch's place in the area and what it cannot log.
@@ -376,7 +407,8 @@ impl<D: BlockDevice> Filesystem<D> {
             self.s.fc.stats.clean += 1;
             return Ok(FsyncTier::Clean);
         }
-        match self.fast_commit(sv, ino, &it) {
+        let tried = if self.opts.fast_commit { self.fast_commit(sv, ino, &it) } else { Err(FcError::Ineligible(Ineligible::Disabled)) };
+        match tried {
             Ok(()) => {
                 self.s.fc.stats.fast_commits += 1;
                 Ok(FsyncTier::FastCommit)

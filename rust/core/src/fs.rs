@@ -39,6 +39,7 @@
 //! trees() -> Result<TryVec<TreeInfo>>   every tree, for fsck and dump-tree
 //! check(repair) -> Result<check::Report>;  dump(&mut dyn core::fmt::Write) -> Result<()>
 //! commit() -> Result<()>;  unmount(self) -> Result<D>
+//! set_fast_commit(on); mount_options() -> &MountOptions    fast_commit= on remount; norecovery is no_replay
 //! set_read_only(read_only) -> Result<()>                  remount
 //! create_subvolume(sv, dir, name, uuid, uid, gid, now) -> Result<SubvolId>
 //! snapshot(src, sv, dir, name, read_only, uuid, now) -> Result<SubvolId>   commits first
@@ -140,11 +141,30 @@ pub struct MountOptions {
     /// inodes and repair them. The kernel never sets it: it relies on the
     /// counters' bounds.
     pub tolerate_bad_counters: bool,
+    /// Serve fsyncs by fast-commit records where they can (`fast_commit=`);
+    /// off, every fsync that has something to write is a full commit,
+    /// counted under `Ineligible::Disabled`. Changed by `set_fast_commit`.
+    pub fast_commit: bool,
+    /// Leave the fast-commit records unreplayed (`norecovery`): the state
+    /// is that of the last full commit. Read-only only, and for the whole
+    /// mount, since a commit would make the unreplayed records stale.
+    pub no_replay: bool,
+    /// A monotonic clock in nanoseconds, to time replay
+    /// (`FastCommitStats::replay_ns`); the core has no clock of its own.
+    pub clock: Option<fn() -> u64>,
 }
 
 impl Default for MountOptions {
     fn default() -> Self {
-        MountOptions { read_only: false, dirty_limit: 16384, cache_blocks: 4096, tolerate_bad_counters: false }
+        MountOptions {
+            read_only: false,
+            dirty_limit: 16384,
+            cache_blocks: 4096,
+            tolerate_bad_counters: false,
+            fast_commit: true,
+            no_replay: false,
+            clock: None,
+        }
     }
 }
 
@@ -307,6 +327,9 @@ impl<D: BlockDevice> Filesystem<D> {
         if sb.needs_read_only() && !opts.read_only {
             return Err(Error::ReadOnly);
         }
+        if opts.no_replay && !opts.read_only {
+            return Err(Error::Invalid("skipping the fast-commit replay needs a read-only mount"));
+        }
         if sb.root_tree.block == 0 || sb.alloc_tree.block == 0 {
             return Err(Error::corrupt("superblock has no root or allocation tree"));
         }
@@ -338,9 +361,15 @@ impl<D: BlockDevice> Filesystem<D> {
             return Err(Error::corrupt("root directory is not a directory"));
         }
         // fsyncs since the last commit, from the fast-commit area: in memory
-        // only on a read-only mount.
-        if fs.replay_fast_commits()? > 0 && !opts.read_only {
-            fs.commit()?;
+        // only on a read-only mount, not at all with `no_replay`.
+        if !opts.no_replay {
+            let started = opts.clock.map(|now| now());
+            if fs.replay_fast_commits()? > 0 && !opts.read_only {
+                fs.commit()?;
+            }
+            if let (Some(now), Some(t0), true) = (opts.clock, started, fs.s.fc.stats.replayed > 0) {
+                fs.s.fc.stats.replay_ns = now().saturating_sub(t0);
+            }
         }
         if !opts.read_only {
             fs.reclaim_all_orphans()?;
@@ -664,12 +693,27 @@ impl<D: BlockDevice> Filesystem<D> {
         if self.s.aborted.is_some() || self.s.sb.needs_read_only() {
             return Err(Error::ReadOnly);
         }
+        if self.opts.no_replay {
+            // A commit would make the records this mount left alone stale.
+            return Err(Error::Invalid("mounted without fast-commit replay: read-only for good"));
+        }
         self.opts.read_only = false;
         let r = self.reclaim_all_orphans();
         if r.is_err() {
             self.opts.read_only = true;
         }
         r
+    }
+
+    /// Turns fast commits on or off (remount with `fast_commit=`); records
+    /// already written stay valid until the next commit.
+    pub fn set_fast_commit(&mut self, on: bool) {
+        self.opts.fast_commit = on;
+    }
+
+    /// The options the filesystem is mounted with now.
+    pub fn mount_options(&self) -> &MountOptions {
+        &self.opts
     }
 
     pub(crate) fn check_writable(&self) -> Result<()> {

@@ -41,6 +41,7 @@ pub mod fast_commit;
 pub mod file;
 pub mod format;
 pub mod fs;
+pub mod fsync_stats;
 pub mod le;
 #[path = "mem_alloc.rs"]
 pub mod mem;

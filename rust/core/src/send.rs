@@ -202,6 +202,20 @@ pub(crate) fn join(dir: &[u8], name: &[u8]) -> Result<TryVec<u8>> {
     Ok(p)
 }
 
+/// The path of names collected walking up from an inode (innermost
+/// first): joined top down with `/`, and checked.
+pub(crate) fn path_of_parts(parts: &[TryVec<u8>]) -> Result<TryVec<u8>> {
+    let mut path = TryVec::new();
+    for (i, p) in parts.iter().rev().enumerate() {
+        if i > 0 {
+            path.try_push(b'/')?;
+        }
+        path.try_extend_from_slice(p)?;
+    }
+    check_path(&path)?;
+    Ok(path)
+}
+
 pub(crate) fn check_path(p: &[u8]) -> Result<()> {
     if p.len() > PATH_MAX_STREAM {
         return Err(Error::NameTooLong);
@@ -227,17 +241,17 @@ impl Sink {
             self.skip -= 1;
             return Ok(());
         }
-        let bytes = self.enc.encode(cmd)?;
         if self.skip == 1 {
             // The receiver's last command: it must be this one.
             self.skip = 0;
+            let bytes = self.enc.encode(cmd)?;
             let crc = bytes.get(6..10).map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
             if crc != self.last_crc {
                 return Err(Error::Invalid("send resume token does not match this send"));
             }
             return Ok(());
         }
-        out.try_extend_from_slice(bytes)
+        self.enc.encode_append(cmd, out)
     }
 
     /// Whether the next command is left out without being looked at (not
@@ -683,15 +697,7 @@ impl<D: BlockDevice> Filesystem<D> {
             parts.try_push(name)?;
             at = dir;
         }
-        let mut path = TryVec::new();
-        for (i, p) in parts.iter().rev().enumerate() {
-            if i > 0 {
-                path.try_push(b'/')?;
-            }
-            path.try_extend_from_slice(p)?;
-        }
-        check_path(&path)?;
-        Ok(path)
+        path_of_parts(&parts)
     }
 
     /// The rest of an inode's content once its data is out: size, xattrs,

@@ -248,15 +248,7 @@ impl<D: BlockDevice> Filesystem<D> {
             parts.try_push(name)?;
             at = dir;
         }
-        let mut path = TryVec::new();
-        for (i, p) in parts.iter().rev().enumerate() {
-            if i > 0 {
-                path.try_push(b'/')?;
-            }
-            path.try_extend_from_slice(p)?;
-        }
-        crate::send::check_path(&path)?;
-        Ok(path)
+        crate::send::path_of_parts(&parts)
     }
 
     /// `dir`'s current path joined with `name`.

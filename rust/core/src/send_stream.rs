@@ -578,25 +578,45 @@ impl StreamEncoder {
     /// bytes, a NUL byte in a path or name, a timespec with 1e9 nanoseconds
     /// or more, or a command above `max_command_len`.
     pub fn encode(&mut self, c: &Command<'_>) -> Result<&[u8]> {
+        self.buf.clear();
+        self.encode_from(0, c)?;
+        Ok(&self.buf)
+    }
+
+    /// `encode`, appending the command to `out` instead (one copy of a
+    /// WRITE's data less); on an error `out` is as it was.
+    pub fn encode_append(&mut self, c: &Command<'_>, out: &mut TryVec<u8>) -> Result<()> {
+        core::mem::swap(&mut self.buf, out);
+        let base = self.buf.len();
+        let r = self.encode_from(base, c);
+        if r.is_err() {
+            self.buf.truncate(base);
+        }
+        core::mem::swap(&mut self.buf, out);
+        r
+    }
+
+    /// Encodes `c` at the end of `buf`, which holds `base` bytes.
+    fn encode_from(&mut self, base: usize, c: &Command<'_>) -> Result<()> {
         let number = c.number();
         if number > max_command(self.version) {
             return Err(Error::Invalid("command needs send stream version 2"));
         }
-        self.buf.clear();
         self.buf.try_extend_from_slice(&[0u8; CMD_HEADER_LEN])?;
         self.put_attrs(c)?;
-        let payload_len = self.buf.len() - CMD_HEADER_LEN;
-        if self.buf.len() > max_command_len(self.version) {
+        let total = self.buf.len() - base;
+        let payload_len = total - CMD_HEADER_LEN;
+        if total > max_command_len(self.version) {
             return Err(Error::Invalid("command larger than the stream version allows"));
         }
         let len = u32::try_from(payload_len).map_err(|_| Error::Invalid("command larger than the stream version allows"))?;
-        self.buf[0..4].copy_from_slice(&len.to_le_bytes());
-        self.buf[4..6].copy_from_slice(&number.to_le_bytes());
+        self.buf[base..base + 4].copy_from_slice(&len.to_le_bytes());
+        self.buf[base + 4..base + 6].copy_from_slice(&number.to_le_bytes());
         let mut hdr = [0u8; CMD_HEADER_LEN];
-        hdr.copy_from_slice(&self.buf[..CMD_HEADER_LEN]);
-        let crc = command_crc(&hdr, &self.buf[CMD_HEADER_LEN..]);
-        self.buf[6..10].copy_from_slice(&crc.to_le_bytes());
-        Ok(&self.buf)
+        hdr.copy_from_slice(&self.buf[base..base + CMD_HEADER_LEN]);
+        let crc = command_crc(&hdr, &self.buf[base + CMD_HEADER_LEN..]);
+        self.buf[base + 6..base + 10].copy_from_slice(&crc.to_le_bytes());
+        Ok(())
     }
 
     fn put_attrs(&mut self, c: &Command<'_>) -> Result<()> {

@@ -746,6 +746,30 @@ impl<D: BlockDevice> Filesystem<D> {
         self.store_root_items()
     }
 
+    /// Records that subvolume `id` was received from a stream (as btrfs's
+    /// SET_RECEIVED_SUBVOL): the sender's UUID and transid and send time;
+    /// the running transaction and `now` become its receive transid and
+    /// time. `ReadOnly` for a read-only subvolume (received subvolumes are
+    /// made read-only after this). Returns the receive transid.
+    pub fn set_received_subvolume(&mut self, id: SubvolId, uuid: [u8; 16], stransid: u64, stime: Timespec, now: Timespec) -> Result<u64> {
+        self.check_writable()?;
+        self.enter(id)?;
+        if self.sv.item.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        self.reserve(1, 0)?;
+        let gen = self.s.gen;
+        let item = &mut self.sv.item;
+        item.received_uuid = uuid;
+        item.stransid = stransid;
+        item.stime = stime;
+        item.rtransid = gen;
+        item.rtime = now;
+        // Written now, as a flag change is: no tree changed.
+        self.store_root_items()?;
+        Ok(gen)
+    }
+
     /// Whether subvolume `id` is read-only.
     pub fn subvolume_read_only(&mut self, id: SubvolId) -> Result<bool> {
         self.enter(id)?;

@@ -143,12 +143,34 @@ pub struct SendArgs {
     pub reserved: [u64; 3],
 }
 
+/// `struct ferrofs_ioctl_received_subvol_args`: `SET_RECEIVED_SUBVOL`,
+/// modelled on btrfs's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReceivedSubvolArgs {
+    /// In: the sender's UUID of the subvolume.
+    pub uuid: [u8; 16],
+    /// In: the sender's transid.
+    pub stransid: u64,
+    /// Out: the transaction that recorded it.
+    pub rtransid: u64,
+    /// In: when it was sent.
+    pub stime: Timespec,
+    /// Out: when it was recorded.
+    pub rtime: Timespec,
+    /// Must be zero.
+    pub flags: u64,
+    /// Must be zero.
+    pub reserved: [u64; 16],
+}
+
 // The sizes the header gives, which the request numbers encode: a field
 // added or resized here changes every number below, and the build stops.
 const _: () = assert!(size_of::<VolArgs>() == 320);
 const _: () = assert!(size_of::<SubvolInfo>() == 504);
 const _: () = assert!(size_of::<SubvolList>() == 56);
 const _: () = assert!(size_of::<SendArgs>() == 80);
+const _: () = assert!(size_of::<ReceivedSubvolArgs>() == 200);
 // The flags are the core's send flags.
 const _: () = assert!(SEND_FLAG_NO_FILE_DATA == crate::send::SEND_NO_FILE_DATA);
 const _: () = assert!(SEND_FLAG_OMIT_STREAM_HEADER == crate::send::SEND_OMIT_STREAM_HEADER);
@@ -286,6 +308,8 @@ pub const IOC_GET_SUBVOL_INFO: u32 = ior(6, size_of::<SubvolInfo>());
 pub const IOC_LIST_SUBVOLS: u32 = iowr(7, size_of::<SubvolList>());
 /// `FERROFS_IOC_SEND`.
 pub const IOC_SEND: u32 = iow(8, size_of::<SendArgs>());
+/// `FERROFS_IOC_SET_RECEIVED_SUBVOL`.
+pub const IOC_SET_RECEIVED_SUBVOL: u32 = iowr(9, size_of::<ReceivedSubvolArgs>());
 
 #[cfg(test)]
 mod tests {

@@ -747,3 +747,25 @@ fn resumed_send_goes_on_where_the_receiver_stopped() {
         assert_eq!(send_with(&mut fs, past, 1 << 20).err(), Some(Error::Invalid("send resume position past the end of the stream")));
     }
 }
+
+/// A subvolume marked received (SET_RECEIVED_SUBVOL) is sent under the
+/// identity it was received as, so chained sends and receives line up;
+/// a read-only subvolume cannot be marked.
+#[test]
+fn received_subvolumes_send_as_what_they_were_received_as() {
+    let mut fs = mount(fresh(64 << 20));
+    let root = fs.root_ino();
+    let r = fs.create_subvolume(SV, root, b"r", [3; 16], 0, 0, ts(1)).unwrap();
+    let rtransid = fs.set_received_subvolume(r, [0xee; 16], 4242, ts(7), ts(8)).unwrap();
+    let info = fs.subvolume_info(r).unwrap().item;
+    assert_eq!((info.received_uuid, info.stransid, info.stime, info.rtransid, info.rtime), ([0xee; 16], 4242, ts(7), rtransid, ts(8)));
+    fs.set_subvolume_read_only(r, true).unwrap();
+    assert_eq!(fs.set_received_subvolume(r, [1; 16], 1, ts(1), ts(1)), Err(Error::ReadOnly));
+    let stream = send(&mut fs, r, None);
+    let (cmd, _) = decode_command(&stream[HEADER_LEN..], 1).unwrap();
+    assert_eq!(cmd, Command::Subvol { path: b"r", uuid: [0xee; 16], ctransid: 4242 });
+    // Kept across a remount.
+    let dev = fs.unmount().unwrap();
+    let mut fs = mount(dev);
+    assert_eq!(fs.subvolume_info(r).unwrap().item.received_uuid, [0xee; 16]);
+}

@@ -438,3 +438,25 @@ fn streams_written_by_btrfs_send_decode_and_reencode_byte_for_byte() {
     assert!(cmds.iter().any(|(c, _)| *c == Command::Link { path: b"o259-7-0/hard", target: b"file" }));
     assert!(cmds.iter().any(|(c, _)| *c == Command::Chown { path: b"empty", uid: 1000, gid: 1001 }));
 }
+
+/// `encode_append` writes exactly what `encode` returns after what `out`
+/// holds, and leaves `out` as it was when the command cannot be encoded.
+#[test]
+fn encode_append_matches_encode() {
+    let data = vec![7u8; 5000];
+    for version in [1, 2] {
+        let mut enc = StreamEncoder::new(version).expect("encoder");
+        let mut out = ferrofs_core::mem::TryVec::new();
+        out.try_extend_from_slice(b"prefix").unwrap();
+        let mut want = b"prefix".to_vec();
+        for c in every_command(&data) {
+            enc.encode_append(&c, &mut out).expect("append");
+            want.extend_from_slice(enc.encode(&c).expect("encode"));
+        }
+        assert_eq!(&out[..], &want[..], "version {version}");
+        let too_big = vec![0u8; max_write(version) * 4];
+        let before = out.len();
+        assert!(enc.encode_append(&Command::Write { path: b"f", offset: 0, data: &too_big }, &mut out).is_err());
+        assert_eq!(out.len(), before);
+    }
+}

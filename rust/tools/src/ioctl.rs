@@ -205,6 +205,15 @@ impl FerrofsFile {
         Ok(ListBatch { count: list.count as usize, more: list.flags & uapi::LIST_MORE != 0 })
     }
 
+    /// `SET_RECEIVED_SUBVOL` on this subvolume root: records that it was
+    /// received as `uuid` at the sender's transid `stransid`.
+    pub fn set_received_subvolume(&self, uuid: [u8; 16], stransid: u64) -> io::Result<()> {
+        let mut args = uapi::ReceivedSubvolArgs { uuid, stransid, ..uapi::ReceivedSubvolArgs::default() };
+        // SAFETY: IOC_SET_RECEIVED_SUBVOL takes a ReceivedSubvolArgs, which
+        // holds no pointers; the kernel writes only that struct.
+        unsafe { self.ioctl(uapi::IOC_SET_RECEIVED_SUBVOL, &mut args) }
+    }
+
     /// `SEND` on this snapshot: writes its stream to `out` (blocking until
     /// the stream is complete). `parent` and `clone_sources` are
     /// subvolume ids; `flags` `uapi::SEND_FLAG_*`.

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Shared pieces of the ferrofs tools: a block device over a file or block
-//! special file, small argument helpers, and the subvolume commands with the
-//! ioctl calls they make (the interface itself is `ferrofs_core::uapi`).
+//! special file, small argument helpers, the subvolume and send commands
+//! with the ioctl calls they make (the interface itself is
+//! `ferrofs_core::uapi`), `receive` for btrfs send streams with the system
+//! calls it makes, and `stats`, which reads a mount's statistics from sysfs.
 
-// Unsafe code is allowed in `ioctl` alone.
+// Unsafe code is allowed in `ioctl` and `posix` alone.
 #![deny(unsafe_code)]
 
 pub mod ioctl;
+pub mod posix;
+pub mod receive;
 pub mod resume_token;
 pub mod send;
+pub mod stats;
 pub mod subvolume;
 
 use ferrofs_core::device::BlockDevice;

@@ -4,10 +4,10 @@
 //! output, with a progress line on a terminal.
 //!
 //! The ioctl blocks until the stream is complete, writing to the
-//! descriptor it is given. It is given a pipe, drained by this process, so
-//! that the bytes can be counted for the progress line and so that a full
-//! output (a pipe to a slow receiver) blocks the kernel's writes, not the
-//! count. Standard output is refused when it is a terminal.
+//! descriptor it is given: the output itself when there is no progress to
+//! show (`-q`, or standard error not a terminal), as btrfs send does; else a
+//! pipe drained by this process, which counts the bytes for the progress
+//! line. Standard output is refused when it is a terminal.
 
 use crate::ioctl::{FerrofsFile, Kind, OpenError};
 use crate::resume_token::ResumeToken;
@@ -131,23 +131,36 @@ pub fn send(opts: &SendOptions) -> Result<(), SendError> {
         flags |= uapi::SEND_FLAG_RESUME;
         (resume, resume_crc) = (t.commands, t.crc);
     }
-    let mut out: Box<dyn Write> = match &opts.file {
-        Some(p) => Box::new(File::create(p).map_err(|e| SendError(format!("cannot create {}: {}", quoted(p), strerror(&e))))?),
+    let out = match &opts.file {
+        Some(p) => Output::File(File::create(p).map_err(|e| SendError(format!("cannot create {}: {}", quoted(p), strerror(&e))))?),
         None => {
             if io::stdout().is_terminal() {
                 return Err(SendError("not writing a binary stream to a terminal: give -f FILE or a pipe".into()));
             }
-            Box::new(io::stdout().lock())
+            Output::Stdout(io::stdout())
         }
     };
+    let failed = |e: io::Error| SendError(format!("send of {} failed: {}", quoted(&opts.snapshot), strerror(&e)));
+    if opts.quiet || !io::stderr().is_terminal() {
+        // No progress to show: the kernel writes straight to the output.
+        let r = match &out {
+            Output::File(f) => snap.send(f, parent, &clones, flags, version, resume, resume_crc),
+            Output::Stdout(o) => snap.send(o, parent, &clones, flags, version, resume, resume_crc),
+        };
+        return r.map_err(failed);
+    }
     let estimate = if opts.parent.is_none() && opts.resume.is_none() { Some(tree_bytes(&opts.snapshot)) } else { None };
-    let mut progress = Progress::new(!opts.quiet && io::stderr().is_terminal(), estimate);
+    let mut progress = Progress::new(true, estimate);
     let (mut reader, writer) = io::pipe().map_err(|e| SendError(format!("pipe: {}", strerror(&e))))?;
     let kernel = std::thread::spawn(move || {
         let r = snap.send(&writer, parent, &clones, flags, version, resume, resume_crc);
         drop(writer);
         r
     });
+    let mut out: Box<dyn Write> = match out {
+        Output::File(f) => Box::new(f),
+        Output::Stdout(o) => Box::new(o.lock()),
+    };
     let mut buf = vec![0u8; 1 << 20];
     let copied = loop {
         match reader.read(&mut buf) {
@@ -166,9 +179,15 @@ pub fn send(opts: &SendOptions) -> Result<(), SendError> {
     drop(reader);
     let sent = kernel.join().map_err(|_| SendError("the send thread panicked".into()))?;
     progress.finish();
-    sent.map_err(|e| SendError(format!("send of {} failed: {}", quoted(&opts.snapshot), strerror(&e))))?;
+    sent.map_err(failed)?;
     copied?;
     out.flush().map_err(|e| SendError(format!("writing the stream: {}", strerror(&e))))
+}
+
+/// Where the stream goes.
+enum Output {
+    File(File),
+    Stdout(io::Stdout),
 }
 
 /// Bytes of the regular files under `root`, not crossing into nested

@@ -11,7 +11,7 @@
 //! header has each of them, and equal structure sizes leave no room for a
 //! field the Rust side lacks.
 
-use ferrofs_core::uapi::{self, SendArgs, SubvolInfo, SubvolList, Timespec, VolArgs};
+use ferrofs_core::uapi::{self, ReceivedSubvolArgs, SendArgs, SubvolInfo, SubvolList, Timespec, VolArgs};
 use std::fmt::Write as _;
 use std::mem::{align_of, offset_of, size_of};
 use std::path::{Path, PathBuf};
@@ -70,6 +70,7 @@ fn layouts() -> Vec<Layout> {
             }
         ),
         layout!("ferrofs_ioctl_subvol_list", SubvolList { start_id, count, flags, entries, reserved }),
+        layout!("ferrofs_ioctl_received_subvol_args", ReceivedSubvolArgs { uuid, stransid, rtransid, stime, rtime, flags, reserved }),
         layout!(
             "ferrofs_ioctl_send_args",
             SendArgs { send_fd, clone_sources_count, clone_sources, parent_root, flags, version, resume_crc, resume_commands, reserved }
@@ -99,6 +100,7 @@ fn constants() -> Vec<(&'static str, u64)> {
         ("FERROFS_SEND_FLAG_RESUME", uapi::SEND_FLAG_RESUME),
         ("FERROFS_SEND_MAX_CLONE_SOURCES", uapi::SEND_MAX_CLONE_SOURCES),
         ("FERROFS_IOC_SEND", uapi::IOC_SEND.into()),
+        ("FERROFS_IOC_SET_RECEIVED_SUBVOL", uapi::IOC_SET_RECEIVED_SUBVOL.into()),
     ]
 }
 

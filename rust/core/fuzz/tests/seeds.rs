@@ -11,6 +11,7 @@ const SV: SubvolId = SubvolId::DEFAULT;
 use ferrofs_core::alloc_tree::decode_record;
 use ferrofs_core::format::*;
 use ferrofs_core::fs::Filesystem;
+use ferrofs_core::fsync_stats::FsyncReport;
 use ferrofs_core::mkfs::{self, MkfsOptions};
 use ferrofs_core::node;
 use ferrofs_core::superblock::{Superblock, SUPERBLOCK_OFFSETS, SUPERBLOCK_SIZE};
@@ -123,6 +124,20 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         seed.extend_from_slice(area);
         out.push(("fast_commit", name.to_string(), seed));
     }
+    // A statistics text as the kernel writes it, every count non-zero.
+    let mut fc = ferrofs_core::fast_commit::FastCommitStats {
+        fast_commits: 3,
+        clean: 1,
+        record_bytes: 12288,
+        replayed: 1,
+        replay_ns: 5000,
+        ..Default::default()
+    };
+    fc.full_commits.iter_mut().enumerate().for_each(|(i, n)| *n = i as u64 + 1);
+    let report = FsyncReport { fc, commits: 4, flushes: 7, fast_commit: true, norecovery: false, commit_secs: 5 };
+    let mut text = String::new();
+    report.format(&mut text).expect("format");
+    out.push(("fsync_stats", "report".to_string(), text.into_bytes()));
     out.extend(send_stream_seeds());
     out
 }
@@ -199,7 +214,7 @@ fn corpus_dir() -> PathBuf {
 #[ignore = "rewrites corpus/; run after a format change"]
 fn write_seed_corpus() {
     let root = corpus_dir();
-    for target in ["superblock", "node", "items", "mount", "fast_commit", "send_stream"] {
+    for target in ["superblock", "node", "items", "mount", "fast_commit", "send_stream", "fsync_stats"] {
         // Seeds of fixed regressions (regress-*) stay.
         let dir = root.join(target);
         std::fs::create_dir_all(&dir).expect("mkdir");
@@ -228,7 +243,7 @@ fn sample_image_is_clean() {
 /// The committed seeds, as the fuzzer reads them.
 fn committed() -> Vec<(String, String, Vec<u8>)> {
     let mut out = Vec::new();
-    for target in ["superblock", "node", "items", "mount", "send_stream"] {
+    for target in ["superblock", "node", "items", "mount", "send_stream", "fsync_stats"] {
         let dir = corpus_dir().join(target);
         for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let path = e.expect("corpus entry").path();
@@ -242,7 +257,7 @@ fn committed() -> Vec<(String, String, Vec<u8>)> {
 #[test]
 fn committed_seeds_pass_the_decoders() {
     let seeds = committed();
-    for target in ["superblock", "node", "items", "mount", "send_stream"] {
+    for target in ["superblock", "node", "items", "mount", "send_stream", "fsync_stats"] {
         assert!(seeds.iter().any(|(t, _, _)| t == target), "no seeds for {target}");
     }
     for (target, name, b) in seeds {
@@ -268,6 +283,10 @@ fn committed_seeds_pass_the_decoders() {
             "send_stream" => {
                 let version = 1 + (b[0] & 1) as u32;
                 ferrofs_core::send_stream::decode_command(&b[1..], version).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            }
+            "fsync_stats" => {
+                let text = std::str::from_utf8(&b).unwrap_or_else(|e| panic!("{name}: {e}"));
+                FsyncReport::parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
             _ => {}
         }

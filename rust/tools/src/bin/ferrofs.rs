@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! ferrofs: the command-line tool (show-super, dump-tree, the `debug`
-//! field editor for crafted-image tests, and `subvolume` and `send` on a
-//! mounted filesystem).
+//! field editor for crafted-image tests, `subvolume` and `send` on a
+//! mounted filesystem, `receive` of btrfs send streams onto any, and
+//! `stats` of a mounted one).
 
 #![forbid(unsafe_code)]
 
@@ -9,7 +10,8 @@ use clap::{ArgAction, Parser, Subcommand};
 use ferrofs_core::edit;
 use ferrofs_core::fs::{Filesystem, MountOptions};
 use ferrofs_core::superblock;
-use ferrofs_tools::{format_uuid, send, subvolume, FileDevice};
+use ferrofs_tools::receive::dump::DumpFormat;
+use ferrofs_tools::{format_uuid, receive, send, stats, subvolume, FileDevice};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::exit;
@@ -66,13 +68,62 @@ enum Command {
         /// No progress line
         #[arg(short = 'q', long)]
         quiet: bool,
-        /// Go on with an interrupted transfer: the token `ferrofs receive --token` prints
+        /// Go on with an interrupted transfer: the token `ferrofs receive --keep-partial` kept (`--token` prints it)
         #[arg(long, value_name = "TOKEN")]
         resume: Option<ferrofs_tools::resume_token::ResumeToken>,
         /// The read-only snapshot's root directory
         snapshot: PathBuf,
     },
+    /// Apply btrfs send streams onto a directory of any filesystem, or print them
+    #[command(after_help = RECEIVE_HELP)]
+    Receive {
+        /// Read the stream from FILE instead of standard input
+        #[arg(short = 'f', value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Print the commands as `btrfs receive --dump` does; apply nothing
+        #[arg(long)]
+        dump: bool,
+        /// Which btrfs-progs release's --dump output to match
+        #[arg(long, value_enum, default_value = "current", value_name = "FORMAT")]
+        dump_format: DumpFormatArg,
+        /// On failure, keep the partial subvolume (as NAME.partial) instead of removing it
+        #[arg(long)]
+        keep_partial: bool,
+        /// Print the resume token of the kept partial subvolume PARTIAL and apply nothing
+        #[arg(long, value_name = "PARTIAL", conflicts_with_all = ["dump", "file", "dir"])]
+        token: Option<PathBuf>,
+        /// The directory the subvolumes are created in (not with --dump)
+        #[arg(required_unless_present_any = ["dump", "token"])]
+        dir: Option<PathBuf>,
+    },
+    /// Print a mounted filesystem's fsync statistics (/sys/fs/ferrofs/DEV/fsync_stats)
+    #[command(after_help = STATS_HELP)]
+    Stats {
+        /// Print one JSON object: "device" and the file's keys (counts as numbers, switches as booleans)
+        #[arg(long)]
+        json: bool,
+        /// The mounted block device, or any path on the filesystem
+        #[arg(value_name = "DEV_OR_MOUNTPOINT")]
+        path: PathBuf,
+    },
 }
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DumpFormatArg {
+    /// btrfs-progs 6.10 and later
+    Current,
+    /// btrfs-progs 6.2 to 6.9
+    #[value(name = "progs-6.2")]
+    Progs6_2,
+}
+
+const RECEIVE_HELP: &str = "Each stream's SUBVOL or SNAPSHOT becomes the directory DIR/NAME; a SNAPSHOT
+starts as a copy of its parent, found in DIR/.ferrofs-received, the list of
+subvolumes received into DIR (see ferrofs.rst). A stream that fails part-way
+leaves no partial subvolume behind unless --keep-partial.";
+
+const STATS_HELP: &str = "Each row: a key of the sysfs file and its value (see ferrofs.rst,
+\"Statistics in sysfs\"). Exit status 1 when PATH is not on a mounted ferrofs.";
 
 #[derive(Subcommand)]
 enum SubvolumeCommand {
@@ -282,6 +333,29 @@ fn subvolume(cmd: SubvolumeCommand) {
     }
 }
 
+fn receive_cmd(file: Option<PathBuf>, dump: bool, format: DumpFormatArg, keep_partial: bool, dir: Option<PathBuf>) {
+    let input: Box<dyn std::io::Read> = match &file {
+        Some(f) => {
+            Box::new(std::fs::File::open(f).unwrap_or_else(|e| die(&format!("receive: {}: {}", f.display(), ferrofs_tools::strerror(&e)))))
+        }
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let input = std::io::BufReader::with_capacity(1 << 20, input);
+    let result = if dump {
+        let format = match format {
+            DumpFormatArg::Current => DumpFormat::Current,
+            DumpFormatArg::Progs6_2 => DumpFormat::Progs6_2,
+        };
+        receive::dump(input, std::io::BufWriter::new(std::io::stdout().lock()), format)
+    } else {
+        let dir = dir.expect("clap requires DIR without --dump");
+        receive::receive(input, &dir, keep_partial).map(|warnings| warnings.iter().for_each(|w| eprintln!("ferrofs receive: {w}")))
+    };
+    if let Err(e) = result {
+        die(&format!("receive: {e}"));
+    }
+}
+
 fn main() {
     match Cli::parse().command {
         Command::ShowSuper { device } => show_super(&device),
@@ -294,5 +368,16 @@ fn main() {
                 die(&format!("send: {e}"));
             }
         }
+        Command::Receive { token: Some(partial), .. } => match receive::resume::token_at(&partial) {
+            Ok(t) => println!("{t}"),
+            Err(e) => die(&format!("receive: {e}")),
+        },
+        Command::Receive { file, dump, dump_format, keep_partial, dir, token: None } => {
+            receive_cmd(file, dump, dump_format, keep_partial, dir)
+        }
+        Command::Stats { json, path } => match stats::stats(&path, json, &stats::Roots::default()) {
+            Ok(text) => print!("{text}"),
+            Err(msg) => die(&msg),
+        },
     }
 }
