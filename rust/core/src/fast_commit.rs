@@ -273,7 +273,8 @@ impl Record {
     /// blocks of `block_size` bytes.
     pub fn encode(&self, block_size: usize, out: &mut TryVec<u8>) -> Result<()> {
         let len = self.len();
-        let padded = len.div_ceil(block_size.max(1)) * block_size.max(1);
+        // (`store::div_ceil`: no division-by-zero panic path in the module.)
+        let padded = crate::store::div_ceil(len as u64, block_size.max(1) as u64) as usize * block_size.max(1);
         out.clear();
         out.try_resize(padded, 0)?;
         out[0..4].copy_from_slice(&RECORD_MAGIC);
@@ -438,7 +439,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let runs = self.new_runs(ino)?;
         let rec = Record { epoch: self.s.sb.generation, seq: self.s.fc.next_seq, subvol: sv, ino, inode: *it, name, runs };
         let bs = self.s.bs;
-        let nblocks = rec.len().div_ceil(bs) as u64;
+        let nblocks = crate::store::div_ceil(rec.len() as u64, bs as u64);
         if self.s.fc.next_block + nblocks > area_blocks {
             return Err(FcError::Ineligible(Ineligible::AreaFull));
         }
@@ -532,7 +533,7 @@ impl<D: BlockDevice> Filesystem<D> {
             buf.try_resize(bs, 0)?;
             self.s.dev.read((area_start + pos) * bs as u64, &mut buf)?;
             let Some(len) = Record::announced_len(&buf) else { break };
-            let nblocks = (len.div_ceil(bs)) as u64;
+            let nblocks = crate::store::div_ceil(len as u64, bs as u64);
             if len < RECORD_BASE || nblocks > area_blocks - pos {
                 break;
             }

@@ -109,7 +109,7 @@ impl<D: BlockDevice> Filesystem<D> {
                     // size from its start: a device may need the memory it
                     // reads into sector-aligned (the kernel's does), which
                     // holds there when `buf` itself starts aligned.
-                    if inblk == 0 && done / bs * bs == done && n - done >= bs {
+                    if inblk == 0 && done as u64 % divisor(bs64) == 0 && n - done >= bs {
                         let nb = run.min((n - done) as u64 / divisor(bs as u64)).min(CHUNK_BLOCKS) as usize;
                         let dst = buf.get_mut(done..done + nb * bs).ok_or(Error::Bug("read buffer"))?;
                         self.s.read_blocks(disk, dst)?;

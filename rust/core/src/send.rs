@@ -30,6 +30,7 @@ use crate::fs::{Filesystem, InodeAttr};
 use crate::mem::TryVec;
 use crate::send_plan::Plan;
 use crate::send_stream::{max_write, stream_header, Command, StreamEncoder, StreamTime};
+use crate::store::divisor;
 use crate::subvol::SubvolId;
 
 /// Flag: WRITE commands become UPDATE_EXTENT (offset and length only).
@@ -626,7 +627,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 // run, up to READ_AHEAD: block-aligned, so the blocks go
                 // straight from the device into the (page-aligned) buffer.
                 let bs = self.s.bs as u64;
-                let from = start / bs * bs;
+                let from = start / divisor(bs) * bs;
                 let want = (stop - from).min(READ_AHEAD as u64).max(start - from + len) as usize;
                 if st.ahead.len() < want {
                     st.ahead.try_resize(want, 0)?;
@@ -653,11 +654,11 @@ impl<D: BlockDevice> Filesystem<D> {
         let Some(job) = st.data.as_ref() else { return Ok(None) };
         let (ino, gen, size) = (job.ino, job.gen, job.end);
         let bs = self.s.bs as u64;
-        // (Not `is_multiple_of`: the kernel's Rust predates it.)
-        if st.clones.is_empty() || start / bs * bs != start {
+        // (`divisor`: no division-by-zero panic path in the module.)
+        if st.clones.is_empty() || start % divisor(bs) != 0 {
             return Ok(None);
         }
-        let fb = start / bs;
+        let fb = start / divisor(bs);
         self.enter(st.req.source)?;
         let (Some(blk), run_end) = self.block_run(ino, fb)? else { return Ok(None) };
         for (i, &(sv, _, _)) in st.clones.iter().enumerate() {
@@ -674,7 +675,7 @@ impl<D: BlockDevice> Filesystem<D> {
             if their_blk != Some(blk) {
                 continue;
             }
-            let whole = size.min(their_size) / bs * bs;
+            let whole = size.min(their_size) / divisor(bs) * bs;
             let end = run_end.min(their_end).saturating_mul(bs).min(stop).min(whole);
             if end > start {
                 return Ok(Some((i, end - start)));

@@ -394,7 +394,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let bs = self.s.bs as u64;
         let old_size = self.getattr(parent, ino)?.size;
         while pos < end {
-            let fb = pos / bs;
+            let fb = pos / crate::store::divisor(bs);
             self.enter(source)?;
             let (new_blk, new_end) = self.block_run(ino, fb)?;
             let mut stop = new_end.saturating_mul(bs).min(end);
