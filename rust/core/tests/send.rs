@@ -243,16 +243,7 @@ fn tree_of(fs: &mut Fs, sv: SubvolId) -> BTreeMap<String, String> {
                 by_ino.entry(ino).or_default().push(path.clone());
             }
         }
-        let n = fs.list_xattr(sv, ino, &mut []).unwrap();
-        let mut names = vec![0u8; n];
-        fs.list_xattr(sv, ino, &mut names).unwrap();
-        let mut names: Vec<&[u8]> = names.split(|&c| c == 0).filter(|s| !s.is_empty()).collect();
-        names.sort();
-        for x in names {
-            let mut v = vec![0u8; fs.get_xattr(sv, ino, x, &mut []).unwrap()];
-            fs.get_xattr(sv, ino, x, &mut v).unwrap();
-            d.push_str(&format!(" x:{}={:x}", String::from_utf8_lossy(x), fnv(&v)));
-        }
+        d.push_str(&xattr_summary(fs, sv, ino));
         out.insert(path, d);
     }
     for paths in by_ino.values() {

@@ -280,20 +280,27 @@ pub fn visible_in(fs: &mut Filesystem<SimDev>, sv: SubvolId) -> std::collections
             }
             _ => {}
         }
-        let n = fs.list_xattr(sv, ino, &mut []).unwrap();
-        let mut names = vec![0u8; n];
-        fs.list_xattr(sv, ino, &mut names).unwrap();
-        let mut names: Vec<&[u8]> = names.split(|&c| c == 0).filter(|s| !s.is_empty()).collect();
-        names.sort();
-        for x in names {
-            let len = fs.get_xattr(sv, ino, x, &mut []).unwrap();
-            let mut v = vec![0u8; len];
-            fs.get_xattr(sv, ino, x, &mut v).unwrap();
-            d.push_str(&format!(" x:{}={:x}", String::from_utf8_lossy(x), fnv(&v)));
-        }
+        d.push_str(&xattr_summary(fs, sv, ino));
         out.insert(path, d);
     }
     out
+}
+
+/// ` x:NAME=HASH` for every xattr of an inode, by name.
+pub fn xattr_summary(fs: &mut Filesystem<SimDev>, sv: SubvolId, ino: u64) -> String {
+    let n = fs.list_xattr(sv, ino, &mut []).unwrap();
+    let mut names = vec![0u8; n];
+    fs.list_xattr(sv, ino, &mut names).unwrap();
+    let mut names: Vec<&[u8]> = names.split(|&c| c == 0).filter(|s| !s.is_empty()).collect();
+    names.sort();
+    let mut d = String::new();
+    for x in names {
+        let len = fs.get_xattr(sv, ino, x, &mut []).unwrap();
+        let mut v = vec![0u8; len];
+        fs.get_xattr(sv, ino, x, &mut v).unwrap();
+        d.push_str(&format!(" x:{}={:x}", String::from_utf8_lossy(x), fnv(&v)));
+    }
+    d
 }
 
 /// Panics with the problems if `check` is not clean.
