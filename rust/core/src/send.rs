@@ -91,9 +91,10 @@ pub(crate) struct DataJob {
     pub pos: u64,
     /// First byte past the range to send.
     pub end: u64,
-    /// Compare with the parent's copy of the file and send only ranges
-    /// whose blocks differ (an incremental send of a changed file).
-    pub diff: bool,
+    /// The parent's size of the file, when only ranges whose blocks differ
+    /// from the parent's copy are sent (an incremental send of a changed
+    /// file).
+    pub diff: Option<u64>,
     /// The inode's generation: a clone source's inode of the same number
     /// is the same file only with the same generation.
     pub gen: u64,
@@ -545,7 +546,8 @@ impl<D: BlockDevice> Filesystem<D> {
         if a.file_type() == FileType::Regular {
             let mut dpath = TryVec::new();
             dpath.try_extend_from_slice(&path)?;
-            st.data = Some(DataJob { ino, path: dpath, pos: 0, end: a.size, diff: old.is_some(), gen: a.generation, run: (0, 0, false) });
+            st.data =
+                Some(DataJob { ino, path: dpath, pos: 0, end: a.size, diff: old.map(|o| o.size), gen: a.generation, run: (0, 0, false) });
         }
         st.finish = Some(Finish { ino, path, new: a, old, defer_times: false });
         Ok(())
@@ -561,7 +563,7 @@ impl<D: BlockDevice> Filesystem<D> {
             return Ok(());
         }
         let src = st.req.source;
-        let parent = if job.diff { st.req.parent } else { None };
+        let parent = job.diff.zip(st.req.parent);
         // The next range to send, and whether it is data or a hole.
         let (start, stop, data) = if job.run.0 <= pos && pos < job.run.1 {
             (pos, job.run.1, job.run.2)
@@ -572,7 +574,7 @@ impl<D: BlockDevice> Filesystem<D> {
                     Some(d) if d >= end => (end, end, false),
                     Some(d) => (d, self.seek_hole(src, ino, d)?.min(end), true),
                 },
-                Some(parent) => match self.next_difference(src, parent, ino, pos, end)? {
+                Some((old_size, parent)) => match self.next_difference(src, parent, ino, old_size, pos, end)? {
                     None => (end, end, false),
                     Some(r) => r,
                 },
@@ -662,15 +664,11 @@ impl<D: BlockDevice> Filesystem<D> {
         self.enter(st.req.source)?;
         let (Some(blk), run_end) = self.block_run(ino, fb)? else { return Ok(None) };
         for (i, &(sv, _, _)) in st.clones.iter().enumerate() {
-            let same_file = match self.getattr(sv, ino) {
-                Ok(a) => a.generation == gen && a.file_type() == FileType::Regular && a.nlink > 0,
-                Err(Error::NotFound) => false,
+            let their_size = match self.getattr(sv, ino) {
+                Ok(a) if a.generation == gen && a.file_type() == FileType::Regular && a.nlink > 0 => a.size,
+                Ok(_) | Err(Error::NotFound) => continue,
                 Err(e) => return Err(e),
             };
-            if !same_file {
-                continue;
-            }
-            let their_size = self.getattr(sv, ino)?.size;
             let (their_blk, their_end) = self.block_run(ino, fb)?;
             if their_blk != Some(blk) {
                 continue;

@@ -379,7 +379,8 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// The next range of `ino` at or after `pos`, below `end`, where the
-    /// source's blocks differ from the parent's: `(start, stop, data)`,
+    /// source's blocks differ from the parent's (where the file was
+    /// `old_size` bytes long): `(start, stop, data)`,
     /// `data` false where the source has a hole. Bytes past the parent's
     /// size differ where the source has data (the receiver's file reads
     /// zeros there once its size is set).
@@ -388,11 +389,11 @@ impl<D: BlockDevice> Filesystem<D> {
         source: SubvolId,
         parent: SubvolId,
         ino: u64,
+        old_size: u64,
         mut pos: u64,
         end: u64,
     ) -> Result<Option<(u64, u64, bool)>> {
         let bs = self.s.bs as u64;
-        let old_size = self.getattr(parent, ino)?.size;
         while pos < end {
             let fb = pos / crate::store::divisor(bs);
             self.enter(source)?;
