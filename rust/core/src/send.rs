@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::format::*;
 use crate::fs::{Filesystem, InodeAttr};
 use crate::mem::TryVec;
-use crate::send_plan::Plan;
+use crate::send_plan::{Plan, PlanBuilder};
 use crate::send_stream::{max_write, stream_header, Command, StreamEncoder, StreamTime};
 use crate::store::divisor;
 use crate::subvol::SubvolId;
@@ -105,6 +105,9 @@ pub(crate) struct DataJob {
 
 /// Bytes of file data read from the device at once and cut into WRITEs.
 const READ_AHEAD: usize = 1 << 20;
+/// Work (tree positions, inodes) one step of building an incremental
+/// plan does before the step ends with nothing written.
+const PLAN_WORK: usize = 2048;
 /// Directory entries a full send reads at once.
 const DIR_BATCH: usize = 64;
 
@@ -124,6 +127,8 @@ pub(crate) struct Finish {
 enum Stage {
     Begin,
     Full,
+    /// Building the incremental plan, in steps of `PLAN_WORK`.
+    Planning,
     Incremental,
     End,
     Done,
@@ -156,6 +161,7 @@ pub struct SendSession {
     batch_names: TryVec<u8>,
     batch_at: usize,
     pub(crate) plan: Option<Plan>,
+    builder: Option<PlanBuilder>,
     /// Snapshots the receiver has, whose blocks the stream may CLONE:
     /// the clone sources, then the parent; with their stream identities.
     clones: TryVec<(SubvolId, [u8; 16], u64)>,
@@ -313,6 +319,7 @@ impl<D: BlockDevice> Filesystem<D> {
             batch_names: TryVec::new(),
             batch_at: 0,
             plan: None,
+            builder: None,
             clones: sources,
             data: None,
             finish: None,
@@ -357,6 +364,20 @@ impl<D: BlockDevice> Filesystem<D> {
             match st.stage {
                 Stage::Begin => self.send_start(st, out)?,
                 Stage::Full => self.full_step(st, out)?,
+                Stage::Planning => {
+                    let mut b = st.builder.take().ok_or(Error::Bug("incremental send without a plan builder"))?;
+                    match self.plan_build_step(&mut b, PLAN_WORK)? {
+                        Some(plan) => {
+                            st.plan = Some(plan);
+                            st.stage = Stage::Incremental;
+                        }
+                        None => {
+                            // Let the caller drop the core between steps.
+                            st.builder = Some(b);
+                            return Ok(false);
+                        }
+                    }
+                }
                 Stage::Incremental => {
                     let mut plan = st.plan.take().ok_or(Error::Bug("incremental send without a plan"))?;
                     let r = self.plan_step(&mut plan, st, out);
@@ -408,8 +429,8 @@ impl<D: BlockDevice> Filesystem<D> {
                 let (clone_uuid, clone_ctransid) = stream_identity(&p.item);
                 st.sink.emit(out, &Command::Snapshot { path: name, uuid, ctransid, clone_uuid, clone_ctransid })?;
                 self.resume_marker(st, out, resume)?;
-                st.plan = Some(self.plan_incremental(st.req.source, parent)?);
-                st.stage = Stage::Incremental;
+                st.builder = Some(self.plan_begin(st.req.source, parent)?);
+                st.stage = Stage::Planning;
             }
         }
         Ok(())
