@@ -29,6 +29,7 @@ use crate::format::*;
 use crate::fs::{Filesystem, InodeAttr};
 use crate::mem::TryVec;
 use crate::send_plan::{Plan, PlanBuilder};
+use crate::send_prefetch::Prefetch;
 use crate::send_stream::{max_write, stream_header, Command, StreamEncoder, StreamTime};
 use crate::store::divisor;
 use crate::subvol::SubvolId;
@@ -169,6 +170,8 @@ pub struct SendSession {
     pub(crate) finish: Option<Finish>,
     /// A version 1 hole's WRITE: zeros, `max_write` of them.
     pub(crate) zeros: TryVec<u8>,
+    /// Full send: the current batch's small files' data, read ahead.
+    prefetch: Prefetch,
     /// File data read ahead: `ahead_len` bytes of inode `ahead_ino` from
     /// byte `ahead_start`.
     ahead: TryVec<u8>,
@@ -324,6 +327,7 @@ impl<D: BlockDevice> Filesystem<D> {
             data: None,
             finish: None,
             zeros,
+            prefetch: Prefetch::default(),
             ahead: TryVec::new(),
             ahead_ino: 0,
             ahead_start: 0,
@@ -468,6 +472,13 @@ impl<D: BlockDevice> Filesystem<D> {
         let (dir, cookie, path_len) = (top.dir, top.cookie, top.path_len);
         if st.batch_at >= st.batch.len() {
             self.read_entries(st, dir, cookie)?;
+            if st.req.flags & SEND_NO_FILE_DATA == 0 {
+                let mut inos = TryVec::try_with_capacity(st.batch.len())?;
+                for e in st.batch.iter() {
+                    inos.try_push(e.0)?;
+                }
+                self.prefetch_files(src, &inos, &mut st.prefetch)?;
+            }
         }
         let found = st.batch.get(st.batch_at).copied();
         st.batch_at += 1;
@@ -590,6 +601,8 @@ impl<D: BlockDevice> Filesystem<D> {
             (pos, job.run.1, job.run.2)
         } else {
             match parent {
+                // All of a read-ahead small file is one run of data.
+                None if st.prefetch.size_of(ino) == Some(end) => (pos, end, true),
                 None => match self.seek_data(src, ino, pos)? {
                     None => (end, end, false),
                     Some(d) if d >= end => (end, end, false),
@@ -655,9 +668,11 @@ impl<D: BlockDevice> Filesystem<D> {
                 if st.ahead.len() < want {
                     st.ahead.try_resize(want, 0)?;
                 }
-                let n = self.read(src, ino, from, &mut st.ahead[..want])?;
-                // Bytes past what read returned (the file ends) are zeros.
-                st.ahead[n..want].fill(0);
+                if !st.prefetch.copy(ino, from, &mut st.ahead[..want]) {
+                    let n = self.read(src, ino, from, &mut st.ahead[..want])?;
+                    // Bytes past what read returned (the file ends) are zeros.
+                    st.ahead[n..want].fill(0);
+                }
                 (st.ahead_ino, st.ahead_start, st.ahead_len) = (ino, from, want);
             }
             let off = (start - st.ahead_start) as usize;
