@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 LW=/dev/mapper/ferrofs-lw
 REPLAY=/dev/mapper/ferrofs-replay
-EXPECT=/tmp/t67-expect.json
+EXPECT=/tmp/t41-expect.json
 PY="$FERROFS_ROOT/tests/vm/logwrites.py"
 # 256 MiB of DEV1 is the filesystem; the blank 256 MiB at 1 GiB takes the
 # replay. The whole of DEV2 is the log.
