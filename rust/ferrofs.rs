@@ -89,6 +89,10 @@ mod send;
 mod send_plan;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/send_prefetch.rs"]
+mod send_prefetch;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/send_stream.rs"]
 mod send_stream;
 #[allow(unreachable_pub, dead_code, missing_docs)]

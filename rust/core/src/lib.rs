@@ -51,6 +51,7 @@ pub mod node;
 pub mod node_cache;
 pub mod send;
 pub mod send_plan;
+pub mod send_prefetch;
 pub mod send_stream;
 pub mod space;
 pub mod store;
