@@ -42,6 +42,7 @@ pub mod file;
 pub mod format;
 pub mod fs;
 pub mod fsync_stats;
+pub mod group_commit;
 pub mod le;
 #[path = "mem_alloc.rs"]
 pub mod mem;
