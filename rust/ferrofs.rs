@@ -45,6 +45,10 @@ mod fast_commit;
 mod file;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/file_read.rs"]
+mod file_read;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/format.rs"]
 mod format;
 #[allow(unreachable_pub, dead_code, missing_docs)]

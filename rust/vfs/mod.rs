@@ -35,6 +35,7 @@ pub(crate) mod ioctl;
 pub(crate) mod kunit;
 pub(crate) mod namei;
 pub(crate) mod options;
+pub(crate) mod read_io;
 pub(crate) mod reclaim;
 pub(crate) mod send;
 pub(crate) mod subvol;

@@ -596,15 +596,21 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(())
     }
 
+    /// Free blocks less the global reserve: statfs' `avail_blocks`, without
+    /// counting inodes.
+    pub fn avail_blocks(&self) -> u64 {
+        self.s.space.unreferenced().saturating_sub(self.global_reserve)
+    }
+
     /// Space and inode counts.
     pub fn statfs(&self) -> StatFs {
         let sp = &self.s.space;
-        let free = sp.free.total() + sp.pinned.total();
+        let free = sp.unreferenced();
         StatFs {
             block_size: self.s.sb.block_size,
             total_blocks: self.s.sb.total_blocks,
             free_blocks: free,
-            avail_blocks: free.saturating_sub(self.global_reserve),
+            avail_blocks: self.avail_blocks(),
             files: self.inode_count().saturating_add(free),
             free_files: free,
             name_max: NAME_MAX as u32,

@@ -39,6 +39,7 @@ pub mod edit;
 pub mod error;
 pub mod fast_commit;
 pub mod file;
+pub mod file_read;
 pub mod format;
 pub mod fs;
 pub mod fsync_stats;

@@ -20,6 +20,15 @@
 //! at once if it was allocated in the running transaction (the last
 //! committed state never saw it); otherwise it is *pinned* until the commit
 //! that stops referencing it is on disk.
+//!
+//! While the kernel reads file data outside the core lock, blocks it has
+//! mapped must not be handed out again before its I/O ends. A reader can
+//! only have mapped blocks that were in use when it mapped them, so it is
+//! enough that no block freed meanwhile becomes reusable: while
+//! `hold_frees` is set, blocks that would become free (released in the
+//! running transaction, or pinned blocks at a commit) go to `held`
+//! instead, which is free space in every other sense (statfs, the
+//! superblock's count) and joins `free` once the reads have drained.
 
 use crate::error::{Error, Result};
 use crate::mem::TryVec;
@@ -232,6 +241,11 @@ pub struct Space {
     pub pinned: ExtentSet,
     /// Blocks allocated in this transaction.
     pub txn_alloc: ExtentSet,
+    /// Free blocks kept from reuse while reads outside the core lock may
+    /// still be reading them (see the module doc).
+    pub held: ExtentSet,
+    /// Blocks that become free go to `held`, not `free`.
+    pub hold_frees: bool,
     /// Refcount changes not yet in the allocation tree.
     pub queue: TryVec<RefOp>,
     /// Where the next search for free blocks starts.
@@ -241,7 +255,15 @@ pub struct Space {
 impl Space {
     /// Nothing free, nothing queued.
     pub const fn new() -> Self {
-        Space { free: ExtentSet::new(), pinned: ExtentSet::new(), txn_alloc: ExtentSet::new(), queue: TryVec::new(), hint: 0 }
+        Space {
+            free: ExtentSet::new(),
+            pinned: ExtentSet::new(),
+            txn_alloc: ExtentSet::new(),
+            held: ExtentSet::new(),
+            hold_frees: false,
+            queue: TryVec::new(),
+            hint: 0,
+        }
     }
 
     /// Queues a refcount change, merging it into the previous one when they
@@ -309,7 +331,7 @@ impl Space {
         for &(s, l, inside) in pieces.iter() {
             if inside {
                 self.txn_alloc.remove(s, l)?;
-                self.free.insert(s, l)?;
+                self.make_free(s, l)?;
             } else {
                 self.pinned.insert(s, l)?;
             }
@@ -321,10 +343,42 @@ impl Space {
     pub fn committed(&mut self) -> Result<()> {
         let pinned = core::mem::take(&mut self.pinned);
         for &(s, l) in pinned.ranges() {
-            self.free.insert(s, l)?;
+            self.make_free(s, l)?;
         }
         self.txn_alloc.clear();
         Ok(())
+    }
+
+    /// Blocks nothing references any more: free, or held while reads
+    /// outside the core lock may be using them.
+    fn make_free(&mut self, start: u64, len: u64) -> Result<()> {
+        if self.hold_frees {
+            self.held.insert(start, len)
+        } else {
+            self.free.insert(start, len)
+        }
+    }
+
+    /// Whether reads outside the core lock may be in flight. When none
+    /// are, the blocks held for them become free.
+    pub fn set_reads_in_flight(&mut self, active: bool) -> Result<()> {
+        self.hold_frees = active;
+        if !active {
+            // Range by range, so a failed insert leaves every block in
+            // exactly one of the sets (removing a whole range never
+            // allocates).
+            while let Some(&(s, l)) = self.held.ranges().first() {
+                self.free.insert(s, l)?;
+                self.held.remove(s, l)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks no tree references (free, pinned until commit, or held for
+    /// reads in flight).
+    pub fn unreferenced(&self) -> u64 {
+        self.free.total() + self.pinned.total() + self.held.total()
     }
 }
 

@@ -198,7 +198,9 @@ impl<D: BlockDevice> Store<D> {
         self.cache.dirty_len() > 0 || !self.space.queue.is_empty() || self.space.txn_alloc.total() > 0 || self.space.pinned.total() > 0
     }
 
-    fn check_range(&self, blk: u64, len: u64) -> Result<()> {
+    /// `Corrupt` unless blocks `[blk, blk + len)` lie in the filesystem's
+    /// usable area.
+    pub(crate) fn check_range(&self, blk: u64, len: u64) -> Result<()> {
         let end = blk.checked_add(len).ok_or(Error::corrupt("block number overflows"))?;
         if blk < first_usable_block(self.sb.block_size) || end > self.sb.total_blocks {
             return Err(Error::corrupt("block outside the filesystem"));
@@ -417,7 +419,7 @@ impl<D: BlockDevice> Store<D> {
         sb.generation = self.gen;
         sb.root_tree = ptr_of(&self.root_tree);
         sb.alloc_tree = ptr_of(&self.alloc_tree);
-        sb.blocks_used = sb.total_blocks - self.space.free.total() - self.space.pinned.total();
+        sb.blocks_used = sb.total_blocks - self.space.unreferenced();
         let bs = self.bs as u64;
         // In block order, as the device lays them out.
         let mut dirty = TryVec::new();
