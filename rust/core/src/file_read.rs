@@ -115,7 +115,7 @@ impl<D: BlockDevice> Filesystem<D> {
                         // memory it reads into sector-aligned (the kernel's
                         // does), which holds there when `buf` starts aligned.
                         if inblk == 0 && done as u64 % divisor(bs64) == 0 && stop - done >= bs {
-                            let len = (stop - done) / bs * bs;
+                            let len = ((stop - done) as u64 / divisor(bs64) * bs64) as usize;
                             let dst = buf.get_mut(done..done + len).ok_or(Error::Bug("read map"))?;
                             self.s.read_blocks(d, dst)?;
                             done += len;
