@@ -25,6 +25,10 @@ mod btree;
 mod crc32c_soft;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/data_write.rs"]
+mod data_write;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/device.rs"]
 mod device;
 #[allow(unreachable_pub, dead_code, missing_docs)]

@@ -4,9 +4,10 @@
 //! Reads fill folios from the block map the core gives (readahead maps the
 //! whole window at once, so a run of extents goes out as large bios), with
 //! the I/O outside the core lock (`read_io`); buffered writes
-//! dirty folios, and writeback hands runs of contiguous dirty folios to the
-//! core in one `write_data` call of up to `BATCH` bytes. The folio lock is
-//! always taken before the per-mount core lock, never after.
+//! dirty folios, and writeback writes runs of contiguous dirty folios of up
+//! to `BATCH` bytes to new blocks the core picks, outside the core lock
+//! (`write_io`). The folio lock is always taken before the per-mount core
+//! lock, never after.
 //!
 //! Space: each dirty folio holds one block promised by `FsInfo`, tagged on
 //! the folio (`folio->private`), so write_begin can refuse with ENOSPC
@@ -18,7 +19,8 @@ use super::errno_of;
 use super::inode::{INode, Locked};
 use super::read_io::read_blocks_into;
 use super::types::{from_result, Folio};
-use crate::error::{Error as CoreError, Result as CoreResult};
+use super::write_io::write_file_data;
+use crate::error::Result as CoreResult;
 use crate::mem::TryVec;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -242,16 +244,7 @@ impl<'a> Batch<'a> {
         if self.folios.is_empty() {
             return 0;
         }
-        let ino = inode.ino();
-        let pos = self.pos;
-        let data = &self.data;
-        let r = inode.with_core(|fs, sv| {
-            let n = fs.write_data(sv, ino, pos, data)?;
-            if n < data.len() {
-                return Err(CoreError::NoSpace);
-            }
-            fs.getattr(sv, ino)
-        });
+        let r = write_file_data(inode, self.pos, &mut self.data);
         let rc = match r {
             Ok(attr) => {
                 inode.set_blocks(attr.blocks);

@@ -32,8 +32,8 @@ impl KernelDevice {
         KernelDevice { sb, size }
     }
 
-    /// A second handle on the same device, for reads made outside the
-    /// core lock (`read_shared`); it lives in the same FsInfo.
+    /// A second handle on the same device, for file data read and written
+    /// outside the core lock; it lives in the same FsInfo.
     pub(crate) fn duplicate(&self) -> Self {
         KernelDevice { sb: self.sb, size: self.size }
     }
@@ -42,6 +42,13 @@ impl KernelDevice {
     /// byte `offset`, without the core: many tasks may read at once.
     pub(crate) fn read_shared(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.io(offset, buf.as_mut_ptr(), buf.len(), false, false)
+    }
+
+    /// Writes `buf` (as for `read_shared`) at byte `offset`, without the
+    /// core, into blocks no one else writes (`crate::data_write`).
+    pub(crate) fn write_shared(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        // The bio only reads from the buffer for a write.
+        self.io(offset, buf.as_ptr().cast_mut(), buf.len(), true, false)
     }
 
     /// The super_block whose device this is.

@@ -12,6 +12,8 @@
 //! the lock and counts the read in `reads_in_flight` until its I/O is done
 //! (`ReadPin`); while that count is not zero the core keeps every block it
 //! frees from reuse (`Filesystem::set_reads_in_flight`, told at each entry).
+//! Writeback writes file data without it too (`write_io`), between two core
+//! calls that pick the blocks and then map them.
 
 use super::bindings as b;
 use super::core_lock::CoreLock;
@@ -87,7 +89,8 @@ struct Unlocked {
     /// Reads of file data whose blocks were mapped under the core lock and
     /// whose I/O has not finished (`ReadPin`).
     reads_in_flight: AtomicUsize,
-    /// The same device as the core's, for those reads.
+    /// The same device as the core's, for those reads and for writeback's
+    /// data writes.
     read_dev: KernelDevice,
     /// Block size (the page size: checked at mount).
     block_size: u32,
@@ -438,8 +441,8 @@ impl FsInfo {
         Ok((size, ReadPin(self)))
     }
 
-    /// The device, for reads of mapped blocks outside the core lock.
-    pub(crate) fn read_device(&self) -> &KernelDevice {
+    /// The device, for file data read and written outside the core lock.
+    pub(crate) fn data_device(&self) -> &KernelDevice {
         &self.unlocked.read_dev
     }
 

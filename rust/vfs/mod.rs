@@ -43,6 +43,7 @@ pub(crate) mod super_ops;
 pub(crate) mod sysfs;
 mod tests;
 pub(crate) mod types;
+pub(crate) mod write_io;
 pub(crate) mod xattr;
 
 /// The kernel error for a core error: the same errno.

@@ -36,7 +36,7 @@ pub(crate) fn read_blocks_into(inode: &INode, pos: u64, buf: &mut [u8]) -> Resul
         let dst = buf.get_mut(at..at.saturating_add(len)).ok_or(Error::Bug("read run past the buffer"))?;
         match run.disk {
             // In the filesystem (checked by the map), so the product fits.
-            Some(disk) => info.read_device().read_shared(disk * bs, dst)?,
+            Some(disk) => info.data_device().read_shared(disk * bs, dst)?,
             None => dst.fill(0),
         }
         at += len;

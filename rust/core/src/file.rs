@@ -129,7 +129,7 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Number of extents overlapping file blocks `[fb, fb+n)`.
-    fn count_extents(&mut self, ino: u64, fb: u64, n: u64) -> Result<u64> {
+    pub(crate) fn count_extents(&mut self, ino: u64, fb: u64, n: u64) -> Result<u64> {
         let mut count = u64::from(self.extent_at(ino, fb)?.is_some_and(|(s, _)| s < fb));
         let mut items = ObjectItems::new(ino, EXTENT_KEY, fb);
         while let Some((off, _)) = items.next(&mut self.s, &self.sv)? {
@@ -143,7 +143,7 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Removes file blocks `[fb, fb+n)` from the extent map, dropping their
     /// disk references. Returns how many blocks were mapped.
-    fn punch(&mut self, ino: u64, fb: u64, n: u64) -> Result<u64> {
+    pub(crate) fn punch(&mut self, ino: u64, fb: u64, n: u64) -> Result<u64> {
         let end = fb.saturating_add(n);
         let mut removed = 0;
         if let Some((s0, e)) = self.extent_at(ino, fb)? {
@@ -189,7 +189,7 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(removed)
     }
 
-    fn map_extent(&mut self, ino: u64, fb: u64, disk: u64, n: u64) -> Result<()> {
+    pub(crate) fn map_extent(&mut self, ino: u64, fb: u64, disk: u64, n: u64) -> Result<()> {
         if fb > 0 {
             if let Some((s0, e)) = self.extent_at(ino, fb - 1)? {
                 if s0 + e.nblocks == fb && e.disk_block + e.nblocks == disk && e.nblocks.saturating_add(n) <= MAX_EXTENT_BLOCKS {

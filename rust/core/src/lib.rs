@@ -32,6 +32,7 @@ pub mod alloc_tree;
 pub mod btree;
 pub mod check;
 pub mod crc32c;
+pub mod data_write;
 pub mod device;
 pub mod dir;
 pub mod dump;

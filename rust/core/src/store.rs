@@ -285,9 +285,10 @@ impl<D: BlockDevice> Store<D> {
         self.cache.drop_oldest_clean(over);
     }
 
-    /// Allocates one metadata block.
+    /// Allocates one metadata block, next to the transaction's other nodes
+    /// where it can (`Space::allocate_meta`).
     pub fn alloc_block(&mut self) -> Result<u64> {
-        Ok(self.space.allocate(1)?.0)
+        self.space.allocate_meta()
     }
 
     /// A new empty node owned by the running transaction.

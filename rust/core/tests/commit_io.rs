@@ -53,3 +53,26 @@ fn a_commit_of_one_changed_leaf_writes_few_blocks() {
     // Every node is written exactly once, never more writes than nodes.
     assert!(node_writes >= 1 && node_writes <= nodes, "{node_writes} writes for {nodes} nodes");
 }
+
+#[test]
+fn nodes_stay_together_when_data_is_written_between_them() {
+    let mut fs = mount(fresh(64 << 20));
+    let root = fs.root_ino();
+    let data = vec![0x6bu8; 3 * 4096];
+    for i in 0..400 {
+        let f = fs.create(SV, root, format!("small-{i:04}").as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+        assert_eq!(fs.write(SV, f, 0, &data, ts(1)).unwrap(), data.len());
+    }
+    let before = fs.stats();
+    fs.commit().unwrap();
+    let after = fs.stats();
+    let nodes = after.meta_writes - before.meta_writes;
+    let node_writes = after.commit_writes - before.commit_writes;
+    eprintln!("commit after data: {nodes} nodes in {node_writes} device writes");
+    // Data blocks allocated between the nodes do not split them into
+    // single-node writes.
+    assert!(node_writes * 8 <= nodes, "{node_writes} device writes for {nodes} nodes");
+    let dev = fs.unmount().unwrap();
+    let mut fs = mount(dev);
+    assert_check_clean(&mut fs, "after interleaved data and nodes");
+}

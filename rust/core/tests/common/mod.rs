@@ -311,3 +311,16 @@ pub fn assert_check_clean(fs: &mut Filesystem<SimDev>, what: &str) {
         panic!("{what}: check found problems:\n{}", ps.join("\n"));
     }
 }
+
+/// Writes `data` (from file offset `offset`) to the blocks a two-step
+/// write picked, zero-padded to whole blocks, as the kernel does.
+pub fn write_runs(fs: &mut Filesystem<SimDev>, w: &ferrofs_core::data_write::DataWrite, offset: u64, data: &[u8]) -> Result<()> {
+    for r in w.runs.iter() {
+        let mut buf = vec![0u8; (r.blocks * PAGE) as usize];
+        let from = (r.file_block * PAGE - offset) as usize;
+        let n = buf.len().min(data.len().saturating_sub(from));
+        buf[..n].copy_from_slice(&data[from..from + n]);
+        fs.device().write(r.disk * PAGE, &buf, false)?;
+    }
+    Ok(())
+}
