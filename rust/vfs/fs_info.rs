@@ -470,7 +470,11 @@ impl FsInfo {
                 // Acquire pairs with ReadPin's release: at zero, the reads'
                 // I/O is over and their blocks may be handed out again.
                 let reading = self.unlocked.reads_in_flight.load(Ordering::Acquire) > 0;
-                let r = fs.set_reads_in_flight(reading).and_then(|()| f(fs));
+                // Failing to free the held blocks (no memory for the free
+                // set) only keeps them held until a later call: the call
+                // itself goes on, as a call carrying a write to finish must.
+                let _ = fs.set_reads_in_flight(reading);
+                let r = f(fs);
                 if let Err(Error::Corrupt(_) | Error::Bug(_) | Error::Io) = r {
                     // Damage or a failed device: stop writing before a
                     // wrong decision reaches the disk.
