@@ -120,7 +120,10 @@ fn monotonic_ns() -> u64 {
 
 impl FsInfo {
     /// Mounts the core filesystem on `dev`, caching up to `cache_blocks`
-    /// clean metadata nodes.
+    /// clean metadata nodes. Not inlined: the mounted core is large and the
+    /// mount may commit, which runs deep, so its copies stay out of the
+    /// caller's frame (fill_super's) on the kernel's small stack.
+    #[inline(never)]
     pub(crate) fn new(dev: KernelDevice, switches: MountSwitches, cache_blocks: usize) -> Result<Pin<KBox<Self>>> {
         let MountSwitches { read_only, fast_commit, norecovery } = switches;
         let opts = MountOptions {
