@@ -13,13 +13,6 @@ use ferrofs_core::subvol::SubvolId;
 const SV: SubvolId = SubvolId::DEFAULT;
 const BS: u64 = 4096;
 
-fn read_all(fs: &mut Filesystem<SimDev>, ino: u64) -> Vec<u8> {
-    let size = fs.getattr(SV, ino).unwrap().size as usize;
-    let mut buf = vec![0u8; size];
-    assert_eq!(fs.read(SV, ino, 0, &mut buf).unwrap(), size);
-    buf
-}
-
 #[test]
 fn three_step_writes_read_back_and_keep_counts_right() {
     let mut fs = mount(fresh(16 << 20));

@@ -324,3 +324,13 @@ pub fn write_runs(fs: &mut Filesystem<SimDev>, w: &ferrofs_core::data_write::Dat
     }
     Ok(())
 }
+
+/// The whole file, through `read` (which must fill exactly its size of a
+/// larger buffer).
+pub fn read_all(fs: &mut Filesystem<SimDev>, ino: u64) -> Vec<u8> {
+    let size = fs.getattr(SV, ino).unwrap().size as usize;
+    let mut buf = vec![0xeeu8; size + 10];
+    assert_eq!(fs.read(SV, ino, 0, &mut buf).unwrap(), size);
+    buf.truncate(size);
+    buf
+}
