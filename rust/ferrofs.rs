@@ -29,6 +29,10 @@ mod btree;
 mod crc32c_soft;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/data_write.rs"]
+mod data_write;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/device.rs"]
 mod device;
 #[allow(unreachable_pub, dead_code, missing_docs)]
@@ -47,6 +51,10 @@ mod fast_commit;
 #[forbid(unsafe_code)]
 #[path = "core/src/file.rs"]
 mod file;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
+#[path = "core/src/file_read.rs"]
+mod file_read;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
 #[path = "core/src/format.rs"]

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The page cache of regular files: address_space_operations over the core.
 //!
-//! Reads fill folios from the core (readahead reads the whole window in one
-//! core call, so a run of extents goes out as large bios); buffered writes
-//! dirty folios, and writeback hands runs of contiguous dirty folios to the
-//! core in one `write_data` call of up to `BATCH` bytes. The folio lock is
-//! always taken before the per-mount core lock, never after.
+//! Reads fill folios from the block map the core gives (readahead maps the
+//! whole window at once, so a run of extents goes out as large bios), with
+//! the I/O outside the core lock (`read_io`); buffered writes
+//! dirty folios, and writeback writes runs of contiguous dirty folios of up
+//! to `BATCH` bytes to new blocks the core picks, outside the core lock
+//! (`write_io`). The folio lock is always taken before the per-mount core
+//! lock, never after.
 //!
 //! Space: each dirty folio holds one block promised by `FsInfo`, tagged on
 //! the folio (`folio->private`), so write_begin can refuse with ENOSPC
@@ -15,8 +17,10 @@ use super::bindings as b;
 use super::cell::{zeroed, Vtable};
 use super::errno_of;
 use super::inode::{INode, Locked};
+use super::read_io::read_blocks_into;
 use super::types::{from_result, Folio};
-use crate::error::{Error as CoreError, Result as CoreResult};
+use super::write_io::write_file_data;
+use crate::error::Result as CoreResult;
 use crate::mem::TryVec;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -44,14 +48,8 @@ pub(crate) static FILE_AOPS: Vtable<b::address_space_operations> = Vtable(b::add
 /// file. Leaves the folio locked.
 fn fill_folio(folio: &Folio) -> CoreResult<()> {
     let inode = folio.inode();
-    let (ino, pos) = (inode.ino(), folio.pos());
-    folio.with_bytes(|bytes| {
-        let n = inode.with_core(|fs, sv| fs.read(sv, ino, pos, bytes))?;
-        if let Some(tail) = bytes.get_mut(n..) {
-            tail.fill(0);
-        }
-        Ok(())
-    })
+    let pos = folio.pos();
+    folio.with_bytes(|bytes| read_blocks_into(inode, pos, bytes).map(drop))
 }
 
 /// `->read_folio`: fills one folio of a regular file from the core.
@@ -179,7 +177,6 @@ impl Drop for ReadFolio<'_> {
 /// allowed: the VFS (read_pages) unlocks and drops the folios left untaken.
 fn read_window(rac: &Readahead) {
     let inode = rac.inode();
-    let ino = inode.ino();
     let (mut pos, mut left) = rac.window();
     let Ok(mut buf) = KVVec::from_elem(0u8, left.min(BATCH), GFP_KERNEL) else {
         // Without a window buffer the folios are read one by one via
@@ -189,10 +186,8 @@ fn read_window(rac: &Readahead) {
     while left > 0 {
         let chunk = left.min(buf.len());
         let Some(window) = buf.get_mut(..chunk) else { return };
-        let got = inode.with_core(|fs, sv| fs.read(sv, ino, pos, window));
-        let Ok(n) = got else { return };
-        if let Some(tail) = window.get_mut(n..) {
-            tail.fill(0);
+        if read_blocks_into(inode, pos, window).is_err() {
+            return;
         }
         let mut off = 0usize;
         while off < chunk {
@@ -249,16 +244,7 @@ impl<'a> Batch<'a> {
         if self.folios.is_empty() {
             return 0;
         }
-        let ino = inode.ino();
-        let pos = self.pos;
-        let data = &self.data;
-        let r = inode.with_core(|fs, sv| {
-            let n = fs.write_data(sv, ino, pos, data)?;
-            if n < data.len() {
-                return Err(CoreError::NoSpace);
-            }
-            fs.getattr(sv, ino)
-        });
+        let r = write_file_data(inode, self.pos, &mut self.data);
         let rc = match r {
             Ok(attr) => {
                 inode.set_blocks(attr.blocks);
@@ -615,14 +601,14 @@ unsafe extern "C" fn release_folio(folio: *mut b::folio, _gfp: b::gfp_t) -> bool
 /// folio of the file may be locked by us.
 fn reserve_room(inode: &INode) -> Result {
     let info = inode.info();
-    if info.room_for_one_more()? {
+    if info.room_for_one_more() {
         return Ok(());
     }
     // No folio lock is held, so writeback of this mapping cannot wait on
     // us; its result is not needed (the commit and the check decide).
     let _ = inode.write_back_all();
     info.with_core(|fs| fs.commit())?;
-    if info.room_for_one_more()? {
+    if info.room_for_one_more() {
         Ok(())
     } else {
         Err(ENOSPC)

@@ -17,6 +17,10 @@ pub(crate) struct KernelDevice {
 // FsInfo hanging off that super_block and is dropped in put_super/kill_sb,
 // before the super_block goes away. Bios may be submitted from any task.
 unsafe impl Send for KernelDevice {}
+// SAFETY: `&self` gives only `read_shared`, which submits bios and waits on
+// its own stack; the block layer takes bios from many tasks at once, and
+// the fields are never changed after `new`.
+unsafe impl Sync for KernelDevice {}
 
 impl KernelDevice {
     /// # Safety
@@ -26,6 +30,25 @@ impl KernelDevice {
         // SAFETY: `sb` is live and has its block device open (caller).
         let size = unsafe { b::ferrofs_bdev_bytes(sb) };
         KernelDevice { sb, size }
+    }
+
+    /// A second handle on the same device, for file data read and written
+    /// outside the core lock; it lives in the same FsInfo.
+    pub(crate) fn duplicate(&self) -> Self {
+        KernelDevice { sb: self.sb, size: self.size }
+    }
+
+    /// Fills `buf` (sector-aligned memory, a whole number of sectors) from
+    /// byte `offset`, without the core: many tasks may read at once.
+    pub(crate) fn read_shared(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.io(offset, buf.as_mut_ptr(), buf.len(), false, false)
+    }
+
+    /// Writes `buf` (as for `read_shared`) at byte `offset`, without the
+    /// core, into blocks no one else writes (`crate::data_write`).
+    pub(crate) fn write_shared(&self, offset: u64, buf: &[u8]) -> Result<()> {
+        // The bio only reads from the buffer for a write.
+        self.io(offset, buf.as_ptr().cast_mut(), buf.len(), true, false)
     }
 
     /// The super_block whose device this is.
@@ -41,7 +64,7 @@ impl KernelDevice {
         Ok(())
     }
 
-    fn io(&mut self, offset: u64, ptr: *mut u8, len: usize, write: bool, fua: bool) -> Result<()> {
+    fn io(&self, offset: u64, ptr: *mut u8, len: usize, write: bool, fua: bool) -> Result<()> {
         self.check(offset, len)?;
         // SAFETY: `self.sb` is live with an open device (type invariant);
         // `ptr` points to `len` bytes the caller owns for the call (readable

@@ -7,6 +7,13 @@
 //! copying to or from user memory (readdir copies a batch out first), so a
 //! page fault cannot nest inside it. Memory reclaim only ever try-locks it
 //! (`shrink_cache`): the core allocates while holding it.
+//!
+//! File data is read without it: `map_for_read` takes the block map under
+//! the lock and counts the read in `reads_in_flight` until its I/O is done
+//! (`ReadPin`); while that count is not zero the core keeps every block it
+//! frees from reuse (`Filesystem::set_reads_in_flight`, told at each entry).
+//! Writeback writes file data without it too (`write_io`), between two core
+//! calls that pick the blocks and then map them.
 
 use super::bindings as b;
 use super::core_lock::CoreLock;
@@ -14,8 +21,10 @@ use super::device::KernelDevice;
 use super::flush_group::FlushGroup;
 use super::subvol::{Subvol, SubvolTable};
 use crate::error::{Error, Result};
+use crate::file_read::BlockRun;
 use crate::format::FileType;
 use crate::fs::{Filesystem, MountOptions, StatFs};
+use crate::mem::TryVec;
 use crate::subvol::SubvolId;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::alloc::flags::GFP_KERNEL;
@@ -43,10 +52,8 @@ pub(crate) struct FsInfo {
     /// The shrinker of the node cache, from the end of fill_super to
     /// put_super.
     shrinker: AtomicPtr<b::ferrofs_shrinker>,
-    /// Blocks promised to dirty page-cache folios not yet written back (one
-    /// per folio tagged in `aops`), so a buffered write that could not be
-    /// written back fails with ENOSPC at write(2) and not later.
-    dirty_reserved: AtomicU64,
+    /// What the data path reads without the core lock.
+    unlocked: Unlocked,
     /// Seconds between background commits.
     commit_secs: AtomicU32,
     /// The background-commit work, from the end of fill_super to put_super.
@@ -73,6 +80,36 @@ pub(crate) struct FsInfo {
     flushes: FlushGroup,
 }
 
+/// The part of FsInfo the data path uses without the core lock.
+struct Unlocked {
+    /// Blocks promised to dirty page-cache folios not yet written back (one
+    /// per folio tagged in `aops`), so a buffered write that could not be
+    /// written back fails with ENOSPC at write(2) and not later.
+    dirty_reserved: AtomicU64,
+    /// The core's `avail_blocks` as of the end of the last call into it:
+    /// space only changes inside core calls, so this is what statfs would
+    /// say now, readable by write_begin without the lock.
+    avail_blocks: AtomicU64,
+    /// Reads of file data whose blocks were mapped under the core lock and
+    /// whose I/O has not finished (`ReadPin`).
+    reads_in_flight: AtomicUsize,
+    /// The same device as the core's, for those reads and for writeback's
+    /// data writes.
+    read_dev: KernelDevice,
+    /// Block size (the page size: checked at mount).
+    block_size: u32,
+}
+
+/// A read of mapped blocks in flight (`FsInfo::map_for_read`): while it
+/// lives, blocks the core frees are not reused.
+pub(crate) struct ReadPin<'a>(&'a FsInfo);
+
+impl Drop for ReadPin<'_> {
+    fn drop(&mut self) {
+        self.0.unlocked.reads_in_flight.fetch_sub(1, Ordering::Release);
+    }
+}
+
 /// What a mount asks of the core.
 pub(crate) struct MountSwitches {
     pub(crate) read_only: bool,
@@ -87,7 +124,10 @@ fn monotonic_ns() -> u64 {
 
 impl FsInfo {
     /// Mounts the core filesystem on `dev`, caching up to `cache_blocks`
-    /// clean metadata nodes.
+    /// clean metadata nodes. Not inlined: the mounted core is large and the
+    /// mount may commit, which runs deep, so its copies stay out of the
+    /// caller's frame (fill_super's) on the kernel's small stack.
+    #[inline(never)]
     pub(crate) fn new(dev: KernelDevice, switches: MountSwitches, cache_blocks: usize) -> Result<Pin<KBox<Self>>> {
         let MountSwitches { read_only, fast_commit, norecovery } = switches;
         let opts = MountOptions {
@@ -98,8 +138,11 @@ impl FsInfo {
             cache_blocks,
             ..MountOptions::default()
         };
+        let read_dev = dev.duplicate();
         let fs = Filesystem::mount_with(dev, opts)?;
         let (root_ino, uuid, clean) = (fs.root_ino(), fs.superblock().uuid, fs.cached_clean_nodes());
+        let block_size = fs.superblock().block_size;
+        let avail = fs.avail_blocks();
         KBox::pin_init(
             pin_init!(FsInfo {
                 root_ino,
@@ -107,7 +150,13 @@ impl FsInfo {
                 core <- CoreLock::new(Some(fs)),
                 clean_nodes: AtomicUsize::new(clean),
                 shrinker: AtomicPtr::new(core::ptr::null_mut()),
-                dirty_reserved: AtomicU64::new(0),
+                unlocked: Unlocked {
+                    dirty_reserved: AtomicU64::new(0),
+                    avail_blocks: AtomicU64::new(avail),
+                    reads_in_flight: AtomicUsize::new(0),
+                    read_dev,
+                    block_size,
+                },
                 commit_secs: AtomicU32::new(super::options::DEFAULT_COMMIT_SECS),
                 ticker: AtomicPtr::new(core::ptr::null_mut()),
                 dropper: AtomicPtr::new(core::ptr::null_mut()),
@@ -191,22 +240,23 @@ impl FsInfo {
 
     /// Counts one more block promised to a dirty folio.
     pub(crate) fn reserve_dirty(&self) {
-        self.dirty_reserved.fetch_add(1, Ordering::Relaxed);
+        self.unlocked.dirty_reserved.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Gives back the block of a folio written back or thrown away.
     pub(crate) fn release_dirty(&self) {
         // Never below zero, even if a tag outlived a remount of the count.
-        let _ = self.dirty_reserved.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+        let _ = self.unlocked.dirty_reserved.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
     }
 
     /// Whether the core has room for every promised block plus one more
     /// and the tree nodes that writing them back will copy: a margin of 64
     /// blocks and one in 16 of the promised ones.
-    pub(crate) fn room_for_one_more(&self) -> Result<bool> {
-        let promised = self.dirty_reserved.load(Ordering::Relaxed);
-        let avail = self.statfs()?.avail_blocks;
-        Ok(avail > promised + 1 + 64 + promised / 16)
+    /// Lock-free: the free space is the core's as of its last call.
+    pub(crate) fn room_for_one_more(&self) -> bool {
+        let promised = self.unlocked.dirty_reserved.load(Ordering::Relaxed);
+        let avail = self.unlocked.avail_blocks.load(Ordering::Relaxed);
+        avail > promised + 1 + 64 + promised / 16
     }
 
     /// Starts committing every `secs` seconds in the background, so work
@@ -412,6 +462,37 @@ impl FsInfo {
         self.with_core(|fs| if sv.is_deleted() { Err(Error::NotFound) } else { f(fs, sv.id()) })
     }
 
+    /// Appends the block map of file blocks `[fb, fb + nblocks)` of `ino`
+    /// to `out` (see `Filesystem::map_blocks`) and returns the file size,
+    /// with a pin that keeps the mapped blocks from reuse until dropped:
+    /// drop it once the reads of those blocks are done.
+    pub(crate) fn map_for_read(
+        &self,
+        sv: &Subvol,
+        ino: u64,
+        fb: u64,
+        nblocks: u64,
+        out: &mut TryVec<BlockRun>,
+    ) -> Result<(u64, ReadPin<'_>)> {
+        let size = self.with_sv(sv, |fs, sv| {
+            let m = fs.map_blocks(sv, ino, fb, nblocks, out)?;
+            // Under the lock: any later entry into the core sees it.
+            self.unlocked.reads_in_flight.fetch_add(1, Ordering::Relaxed);
+            Ok(m.size)
+        })?;
+        Ok((size, ReadPin(self)))
+    }
+
+    /// The device, for file data read and written outside the core lock.
+    pub(crate) fn data_device(&self) -> &KernelDevice {
+        &self.unlocked.read_dev
+    }
+
+    /// Block size in bytes.
+    pub(crate) fn block_size(&self) -> u32 {
+        self.unlocked.block_size
+    }
+
     /// Filesystem UUID.
     pub(crate) fn uuid(&self) -> [u8; 16] {
         self.uuid
@@ -428,6 +509,13 @@ impl FsInfo {
         let nofs = unsafe { super::bindings::ferrofs_nofs_save() };
         let r = match guard.as_mut() {
             Some(fs) => {
+                // Acquire pairs with ReadPin's release: at zero, the reads'
+                // I/O is over and their blocks may be handed out again.
+                let reading = self.unlocked.reads_in_flight.load(Ordering::Acquire) > 0;
+                // Failing to free the held blocks (no memory for the free
+                // set) only keeps them held until a later call: the call
+                // itself goes on, as a call carrying a write to finish must.
+                let _ = fs.set_reads_in_flight(reading);
                 let r = f(fs);
                 if let Err(Error::Corrupt(_) | Error::Bug(_) | Error::Io) = r {
                     // Damage or a failed device: stop writing before a
@@ -440,6 +528,7 @@ impl FsInfo {
                     self.report_failure(fs, why);
                 }
                 self.clean_nodes.store(fs.cached_clean_nodes(), Ordering::Relaxed);
+                self.unlocked.avail_blocks.store(fs.avail_blocks(), Ordering::Relaxed);
                 match r {
                     // After FS_IOC_SHUTDOWN changes fail with EIO, as on xfs
                     // and ext4, not with the EROFS of an aborted core.

@@ -36,6 +36,7 @@ pub(crate) mod ioctl;
 pub(crate) mod kunit;
 pub(crate) mod namei;
 pub(crate) mod options;
+pub(crate) mod read_io;
 pub(crate) mod reclaim;
 pub(crate) mod send;
 pub(crate) mod subvol;
@@ -43,6 +44,7 @@ pub(crate) mod super_ops;
 pub(crate) mod sysfs;
 mod tests;
 pub(crate) mod types;
+pub(crate) mod write_io;
 pub(crate) mod xattr;
 
 /// The kernel error for a core error: the same errno.

@@ -141,31 +141,48 @@ fn engine_files_survive_remount(t: &mut Test) {
         kcheck!(t, false);
         return;
     };
+    if let Some(dev) = write_files(t, dev) {
+        read_files_back(t, dev);
+    }
+}
+
+const REMOUNT_DATA: &[u8; 52] = b"written inside the kernel, read back after a remount";
+
+/// First half of `engine_files_survive_remount`, in its own frame: each
+/// half holds one mounted core, so the test's stack stays within the
+/// kernel's (a mounted core is large, and commits run deep under it).
+#[inline(never)]
+fn write_files(t: &mut Test, dev: MemDevice) -> Option<MemDevice> {
     let now = crate::format::Timespec { sec: 1_700_000_100, nsec: 0 };
     let Ok(mut fs) = crate::fs::Filesystem::mount(dev) else {
         kcheck!(t, false);
-        return;
+        return None;
     };
     let root = fs.root_ino();
     let dir = fs.mkdir(crate::subvol::SubvolId::DEFAULT, root, b"dir", 0o755, 0, 0, now).map(|a| a.ino);
     kcheck!(t, dir.is_ok());
     let file = dir.and_then(|d| fs.create(crate::subvol::SubvolId::DEFAULT, d, b"file", 0o100644, 0, 0, 0, now)).map(|a| a.ino);
     kcheck!(t, file.is_ok());
-    let data = *b"written inside the kernel, read back after a remount";
-    kcheck!(t, file.and_then(|f| fs.write(crate::subvol::SubvolId::DEFAULT, f, 8192, &data, now)) == Ok(data.len()));
-    let Ok(dev) = fs.unmount() else {
-        kcheck!(t, false);
-        return;
-    };
+    kcheck!(t, file.and_then(|f| fs.write(crate::subvol::SubvolId::DEFAULT, f, 8192, REMOUNT_DATA, now)) == Ok(REMOUNT_DATA.len()));
+    let dev = fs.unmount();
+    kcheck!(t, dev.is_ok());
+    dev.ok()
+}
+
+/// Second half of `engine_files_survive_remount` (see `write_files`).
+#[inline(never)]
+fn read_files_back(t: &mut Test, dev: MemDevice) {
     let Ok(mut fs) = crate::fs::Filesystem::mount(dev) else {
         kcheck!(t, false);
         return;
     };
+    let root = fs.root_ino();
+    let data = REMOUNT_DATA;
     let dir = fs.lookup(crate::subvol::SubvolId::DEFAULT, root, b"dir");
     let file = dir.and_then(|d| fs.lookup(crate::subvol::SubvolId::DEFAULT, d, b"file"));
     let mut back = [0u8; 52];
     kcheck!(t, file.and_then(|f| fs.read(crate::subvol::SubvolId::DEFAULT, f, 8192, &mut back)) == Ok(data.len()));
-    kcheck!(t, back == data);
+    kcheck!(t, &back == data);
     let mut hole = [1u8; 16];
     kcheck!(t, file.and_then(|f| fs.read(crate::subvol::SubvolId::DEFAULT, f, 0, &mut hole)) == Ok(16));
     kcheck!(t, hole == [0u8; 16]);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Regular file data: extents with holes, read, write, truncate, setattr,
+//! Regular file data: extents with holes, write, truncate, setattr,
 //! fallocate, hole punching, SEEK_DATA/SEEK_HOLE and the extent map.
 //!
 //! A file is a set of non-overlapping extent items `(ino, EXTENT, first file
@@ -12,7 +12,7 @@
 //! growing a file never exposes old data. Whole blocks past the end of file
 //! exist only through `fallocate` with `keep_size`, which fills them with
 //! zeros, so the same holds for them. Files may grow to `MAX_FILE_SIZE`
-//! (2^48 bytes).
+//! (2^48 bytes). Reading and mapping for reads live in `file_read`.
 
 use crate::btree::{self, TreeRoot};
 use crate::device::BlockDevice;
@@ -24,7 +24,7 @@ use crate::store::{div_ceil, divisor};
 use crate::subvol::{ObjectItems, SubvolId};
 
 /// Most blocks one write step allocates.
-const CHUNK_BLOCKS: u64 = 256;
+pub(crate) const CHUNK_BLOCKS: u64 = 256;
 /// Most bytes of zeros `fallocate` writes with one device call (the size of
 /// the zero buffer it holds).
 const ZERO_CHUNK_BYTES: u64 = 256 << 10;
@@ -72,78 +72,13 @@ impl<D: BlockDevice> Filesystem<D> {
         }
     }
 
-    fn regular(&mut self, ino: u64) -> Result<InodeItem> {
+    pub(crate) fn regular(&mut self, ino: u64) -> Result<InodeItem> {
         let it = self.read_inode(ino)?;
         match it.file_type() {
             FileType::Regular => Ok(it),
             FileType::Dir => Err(Error::IsDir),
             _ => Err(Error::Invalid("not a regular file")),
         }
-    }
-
-    /// Reads up to `buf.len()` bytes from `offset`; returns the count (0 at
-    /// or past the end of file). Whole blocks are read straight into `buf`
-    /// where they fall at a multiple of the block size from its start; a
-    /// caller wanting that to reach the device directly passes a
-    /// sector-aligned `buf` and a block-aligned `offset`.
-    pub fn read(&mut self, sv: SubvolId, ino: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        self.enter(sv)?;
-        let it = self.regular(ino)?;
-        if offset >= it.size {
-            return Ok(0);
-        }
-        let n = (it.size - offset).min(buf.len() as u64) as usize;
-        let bs = self.s.bs;
-        let bs64 = bs as u64;
-        let mut blk: TryVec<u8> = TryVec::new();
-        let mut done = 0usize;
-        while done < n {
-            let pos = offset + done as u64;
-            let fb = pos / divisor(bs64);
-            let inblk = (pos % divisor(bs64)) as usize;
-            match self.extent_at(ino, fb)? {
-                Some((start, e)) => {
-                    let disk = e.disk_block + (fb - start);
-                    let run = start + e.nblocks - fb;
-                    // Straight into `buf` only at a multiple of the block
-                    // size from its start: a device may need the memory it
-                    // reads into sector-aligned (the kernel's does), which
-                    // holds there when `buf` itself starts aligned.
-                    if inblk == 0 && done as u64 % divisor(bs64) == 0 && n - done >= bs {
-                        let nb = run.min((n - done) as u64 / divisor(bs as u64)).min(CHUNK_BLOCKS) as usize;
-                        let dst = buf.get_mut(done..done + nb * bs).ok_or(Error::Bug("read buffer"))?;
-                        self.s.read_blocks(disk, dst)?;
-                        done += nb * bs;
-                    } else {
-                        if blk.is_empty() {
-                            blk = TryVec::try_from_elem(0u8, bs)?;
-                        }
-                        self.s.read_blocks(disk, &mut blk)?;
-                        let take = (bs - inblk).min(n - done);
-                        buf[done..done + take].copy_from_slice(&blk[inblk..inblk + take]);
-                        done += take;
-                    }
-                }
-                None => {
-                    let next = match self.extent_from(ino, fb)? {
-                        Some((start, _)) => start.saturating_mul(bs64),
-                        None => u64::MAX,
-                    };
-                    // The point search found no extent at `fb`, so the next
-                    // one must start past it; if the forward search says
-                    // otherwise the tree's keys contradict each other (a
-                    // damaged image), and looping would never end.
-                    if next <= pos {
-                        return Err(Error::corrupt("extent index is inconsistent"));
-                    }
-                    let end = next.min(offset + n as u64);
-                    let stop = (end - offset) as usize;
-                    buf.get_mut(done..stop).ok_or(Error::corrupt("extent index is inconsistent"))?.fill(0);
-                    done = stop;
-                }
-            }
-        }
-        Ok(n)
     }
 
     /// Current content of file block `fb` into `out` (zeros for a hole).
@@ -194,7 +129,7 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Number of extents overlapping file blocks `[fb, fb+n)`.
-    fn count_extents(&mut self, ino: u64, fb: u64, n: u64) -> Result<u64> {
+    pub(crate) fn count_extents(&mut self, ino: u64, fb: u64, n: u64) -> Result<u64> {
         let mut count = u64::from(self.extent_at(ino, fb)?.is_some_and(|(s, _)| s < fb));
         let mut items = ObjectItems::new(ino, EXTENT_KEY, fb);
         while let Some((off, _)) = items.next(&mut self.s, &self.sv)? {
@@ -208,7 +143,7 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Removes file blocks `[fb, fb+n)` from the extent map, dropping their
     /// disk references. Returns how many blocks were mapped.
-    fn punch(&mut self, ino: u64, fb: u64, n: u64) -> Result<u64> {
+    pub(crate) fn punch(&mut self, ino: u64, fb: u64, n: u64) -> Result<u64> {
         let end = fb.saturating_add(n);
         let mut removed = 0;
         if let Some((s0, e)) = self.extent_at(ino, fb)? {
@@ -254,7 +189,7 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(removed)
     }
 
-    fn map_extent(&mut self, ino: u64, fb: u64, disk: u64, n: u64) -> Result<()> {
+    pub(crate) fn map_extent(&mut self, ino: u64, fb: u64, disk: u64, n: u64) -> Result<()> {
         if fb > 0 {
             if let Some((s0, e)) = self.extent_at(ino, fb - 1)? {
                 if s0 + e.nblocks == fb && e.disk_block + e.nblocks == disk && e.nblocks.saturating_add(n) <= MAX_EXTENT_BLOCKS {

@@ -371,6 +371,9 @@ impl<D: BlockDevice> Filesystem<D> {
                 fs.s.fc.stats.replay_ns = now().saturating_sub(t0);
             }
         }
+        // Replay is over: no record will claim a free block any more, so
+        // nodes may take runs of free blocks ahead of need.
+        fs.s.space.cluster_meta = true;
         if !opts.read_only {
             fs.reclaim_all_orphans()?;
         }
@@ -596,15 +599,21 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(())
     }
 
+    /// Free blocks less the global reserve: statfs' `avail_blocks`, without
+    /// counting inodes.
+    pub fn avail_blocks(&self) -> u64 {
+        self.s.space.free_for_statfs().saturating_sub(self.global_reserve)
+    }
+
     /// Space and inode counts.
     pub fn statfs(&self) -> StatFs {
         let sp = &self.s.space;
-        let free = sp.free.total() + sp.pinned.total();
+        let free = sp.free_for_statfs();
         StatFs {
             block_size: self.s.sb.block_size,
             total_blocks: self.s.sb.total_blocks,
             free_blocks: free,
-            avail_blocks: free.saturating_sub(self.global_reserve),
+            avail_blocks: self.avail_blocks(),
             files: self.inode_count().saturating_add(free),
             free_files: free,
             name_max: NAME_MAX as u32,
@@ -764,11 +773,19 @@ impl<D: BlockDevice> Filesystem<D> {
     /// blocks plus the global reserve (half of it for removals), without
     /// committing; see `reserve`.
     pub(crate) fn fits(&self, items: u64, data: u64, delete: bool) -> bool {
+        let floor = if delete { self.global_reserve / 2 } else { self.global_reserve };
+        let need = data.saturating_add(self.node_blocks_for(items, delete)).saturating_add(floor);
+        self.s.space.reservable() >= need
+    }
+
+    /// The most node blocks `items` tree changes may allocate: each copies
+    /// a path of the fs tree (and splits it, unless it only removes) and
+    /// a path of the allocation tree.
+    pub(crate) fn node_blocks_for(&self, items: u64, delete: bool) -> u64 {
         let hf = self.sv.root.level as u64 + 2;
         let ha = self.s.alloc_tree.level as u64 + 2;
-        let (per_item, floor) = if delete { (hf + ha, self.global_reserve / 2) } else { (2 * hf + ha, self.global_reserve) };
-        let need = data.saturating_add(items.saturating_mul(per_item)).saturating_add(floor);
-        self.s.space.free.total() >= need
+        let per_item = if delete { hf + ha } else { 2 * hf + ha };
+        items.saturating_mul(per_item)
     }
 
     /// Runs a changing operation: refuses it when read-only, applies queued

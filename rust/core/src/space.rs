@@ -20,6 +20,15 @@
 //! at once if it was allocated in the running transaction (the last
 //! committed state never saw it); otherwise it is *pinned* until the commit
 //! that stops referencing it is on disk.
+//!
+//! While the kernel reads file data outside the core lock, blocks it has
+//! mapped must not be handed out again before its I/O ends. A reader can
+//! only have mapped blocks that were in use when it mapped them, so it is
+//! enough that no block freed meanwhile becomes reusable: while
+//! `hold_frees` is set, blocks that would become free (released in the
+//! running transaction, or pinned blocks at a commit) go to `held`
+//! instead, which is free space in every other sense (statfs, the
+//! superblock's count) and joins `free` once the reads have drained.
 
 use crate::error::{Error, Result};
 use crate::mem::TryVec;
@@ -232,16 +241,56 @@ pub struct Space {
     pub pinned: ExtentSet,
     /// Blocks allocated in this transaction.
     pub txn_alloc: ExtentSet,
+    /// Free blocks kept from reuse while reads outside the core lock may
+    /// still be reading them (see the module doc).
+    pub held: ExtentSet,
+    /// Blocks that become free go to `held`, not `free`.
+    pub hold_frees: bool,
+    /// Blocks taken for file data being written outside the core lock
+    /// (`crate::data_write`): not free, but referenced by nothing and not
+    /// in the allocation tree until the write is finished, so a commit in
+    /// between records them as free and a crash loses nothing.
+    pub writing: ExtentSet,
+    /// Blocks reserved for the tree changes that will map the `writing`
+    /// blocks: no other reservation may count on them.
+    pub write_reserved: u64,
     /// Refcount changes not yet in the allocation tree.
     pub queue: TryVec<RefOp>,
-    /// Where the next search for free blocks starts.
+    /// Where the next search for free data blocks starts.
     pub hint: u64,
+    /// Free blocks set aside for the next metadata nodes, `(first, count)`:
+    /// taken from `free` as one run, so that a transaction's nodes sit side
+    /// by side however much data is written between them, and its commit
+    /// writes them with few device writes. Nothing references them: they
+    /// are free space in every other sense.
+    pub meta_run: (u64, u64),
+    /// Where the next run for metadata is searched from.
+    pub meta_hint: u64,
+    /// Whether nodes take their blocks from `meta_run`; off until mount has
+    /// replayed the records that claim particular free blocks.
+    pub cluster_meta: bool,
 }
+
+/// Most blocks `meta_run` takes at once.
+const META_RUN_BLOCKS: u64 = 64;
 
 impl Space {
     /// Nothing free, nothing queued.
     pub const fn new() -> Self {
-        Space { free: ExtentSet::new(), pinned: ExtentSet::new(), txn_alloc: ExtentSet::new(), queue: TryVec::new(), hint: 0 }
+        Space {
+            free: ExtentSet::new(),
+            pinned: ExtentSet::new(),
+            txn_alloc: ExtentSet::new(),
+            held: ExtentSet::new(),
+            hold_frees: false,
+            writing: ExtentSet::new(),
+            write_reserved: 0,
+            queue: TryVec::new(),
+            hint: 0,
+            meta_run: (0, 0),
+            meta_hint: 0,
+            cluster_meta: false,
+        }
     }
 
     /// Queues a refcount change, merging it into the previous one when they
@@ -256,13 +305,92 @@ impl Space {
         self.queue.try_push(RefOp { start, len, delta })
     }
 
-    /// Takes blocks from the free set for the running transaction.
+    /// Takes blocks from the free set for the running transaction. When
+    /// the free set is empty, the blocks set aside for metadata go back to
+    /// it first: data never fails for space only they hold.
     pub fn allocate(&mut self, want: u64) -> Result<(u64, u64)> {
-        let (s, l) = self.free.take(self.hint, want)?.ok_or(Error::NoSpace)?;
+        let (s, l) = self.allocate_free(want)?;
         self.hint = s + l;
         self.txn_alloc.insert(s, l)?;
         self.queue(s, l, 1)?;
         Ok((s, l))
+    }
+
+    /// Up to `want` contiguous blocks out of the free set, searched from
+    /// the data hint (see `allocate`).
+    fn allocate_free(&mut self, want: u64) -> Result<(u64, u64)> {
+        match self.free.take(self.hint, want)? {
+            Some(run) => Ok(run),
+            None if self.meta_run.1 > 0 => {
+                let (s, l) = core::mem::take(&mut self.meta_run);
+                self.free.insert(s, l)?;
+                self.free.take(self.hint, want)?.ok_or(Error::NoSpace)
+            }
+            None => Err(Error::NoSpace),
+        }
+    }
+
+    /// Takes one block for a metadata node: the next of `meta_run`,
+    /// refilled with up to `META_RUN_BLOCKS` contiguous free blocks when
+    /// empty (or straight from the free set while `cluster_meta` is off).
+    pub fn allocate_meta(&mut self) -> Result<u64> {
+        if !self.cluster_meta {
+            return Ok(self.allocate(1)?.0);
+        }
+        if self.meta_run.1 == 0 {
+            let (s, l) = self.free.take(self.meta_hint, META_RUN_BLOCKS)?.ok_or(Error::NoSpace)?;
+            self.meta_run = (s, l);
+            self.meta_hint = s + l;
+        }
+        let (s, l) = self.meta_run;
+        self.txn_alloc.insert(s, 1)?;
+        self.meta_run = (s + 1, l - 1);
+        self.queue(s, 1, 1)?;
+        Ok(s)
+    }
+
+    /// Takes up to `want` contiguous blocks for a data write done outside
+    /// the core lock: they leave the free set for `writing`, and nothing
+    /// else records them yet (see `writing`).
+    pub fn take_for_write(&mut self, want: u64) -> Result<(u64, u64)> {
+        let (s, l) = self.allocate_free(want)?;
+        self.hint = s + l;
+        self.writing.insert(s, l)?;
+        Ok((s, l))
+    }
+
+    /// A data write outside the lock is done and its blocks are about to be
+    /// mapped: they become the running transaction's, referenced once.
+    pub fn claim_written(&mut self, start: u64, len: u64) -> Result<()> {
+        self.writing.remove(start, len)?;
+        self.txn_alloc.insert(start, len)?;
+        self.queue(start, len, 1)
+    }
+
+    /// A data write outside the lock that will not be mapped: its blocks
+    /// are free again (held while reads are in flight: a failed write's
+    /// blocks were never readable, but the rule stays simple).
+    pub fn abandon_written(&mut self, start: u64, len: u64) -> Result<()> {
+        self.writing.remove(start, len)?;
+        self.make_free(start, len)
+    }
+
+    /// Blocks an allocation can get: the free set and the run set aside
+    /// for metadata.
+    pub fn allocatable(&self) -> u64 {
+        self.free.total() + self.meta_run.1
+    }
+
+    /// Blocks a new reservation may count on: `allocatable` less what
+    /// writes in flight reserved.
+    pub fn reservable(&self) -> u64 {
+        self.allocatable().saturating_sub(self.write_reserved)
+    }
+
+    /// Unreferenced blocks not promised to writes in flight: what statfs
+    /// calls free.
+    pub fn free_for_statfs(&self) -> u64 {
+        (self.unreferenced() - self.writing.total()).saturating_sub(self.write_reserved)
     }
 
     /// Takes exactly `len` blocks from `start` for the running
@@ -309,7 +437,7 @@ impl Space {
         for &(s, l, inside) in pieces.iter() {
             if inside {
                 self.txn_alloc.remove(s, l)?;
-                self.free.insert(s, l)?;
+                self.make_free(s, l)?;
             } else {
                 self.pinned.insert(s, l)?;
             }
@@ -321,10 +449,43 @@ impl Space {
     pub fn committed(&mut self) -> Result<()> {
         let pinned = core::mem::take(&mut self.pinned);
         for &(s, l) in pinned.ranges() {
-            self.free.insert(s, l)?;
+            self.make_free(s, l)?;
         }
         self.txn_alloc.clear();
         Ok(())
+    }
+
+    /// Blocks nothing references any more: free, or held while reads
+    /// outside the core lock may be using them.
+    fn make_free(&mut self, start: u64, len: u64) -> Result<()> {
+        if self.hold_frees {
+            self.held.insert(start, len)
+        } else {
+            self.free.insert(start, len)
+        }
+    }
+
+    /// Whether reads outside the core lock may be in flight. When none
+    /// are, the blocks held for them become free.
+    pub fn set_reads_in_flight(&mut self, active: bool) -> Result<()> {
+        self.hold_frees = active;
+        if !active {
+            // Range by range, so a failed insert leaves every block in
+            // exactly one of the sets (removing a whole range never
+            // allocates).
+            while let Some(&(s, l)) = self.held.ranges().first() {
+                self.free.insert(s, l)?;
+                self.held.remove(s, l)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks no tree references (free, pinned until commit, held for
+    /// reads in flight, or being written outside the lock): what the
+    /// device's last commit may call free.
+    pub fn unreferenced(&self) -> u64 {
+        self.allocatable() + self.pinned.total() + self.held.total() + self.writing.total()
     }
 }
 

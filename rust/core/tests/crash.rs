@@ -188,6 +188,31 @@ fn workload(fs: &mut Filesystem<SimDev>, kind: u32, seed: u64, commits: &mut Vec
                 }
             }
         }
+        // Data written in three steps (blocks picked, data written as the
+        // kernel does outside the core lock, blocks mapped), with commits
+        // and other changes between the steps, and a write abandoned.
+        6 => {
+            let f = fs.create(SV, root, b"two-step", 0o644, 0, 0, 0, ts(1))?.ino;
+            let g = fs.create(SV, root, b"other", 0o644, 0, 0, 0, ts(1))?.ino;
+            fs.write(SV, f, 0, &rng.bytes(80 << 10), ts(1))?;
+            fs.write(SV, g, 0, &rng.bytes(30 << 10), ts(1))?;
+            commit(fs, commits)?;
+            let data = rng.bytes((40 << 10) + 1000);
+            let w = fs.begin_data_write(SV, f, 8192, data.len() as u64)?;
+            write_runs(fs, &w, 8192, &data)?;
+            commit(fs, commits)?;
+            fs.finish_data_write(SV, w)?;
+            commit(fs, commits)?;
+            let lost = fs.begin_data_write(SV, f, 200 << 10, 10_000)?;
+            write_runs(fs, &lost, 200 << 10, &rng.bytes(10_000))?;
+            let w = fs.begin_data_write(SV, f, 120 << 10, 30_000)?;
+            fs.truncate(SV, g, 5000, ts(2))?;
+            write_runs(fs, &w, 120 << 10, &rng.bytes(30_000))?;
+            fs.abandon_data_write(lost)?;
+            commit(fs, commits)?;
+            fs.finish_data_write(SV, w)?;
+            commit(fs, commits)?;
+        }
         // Many small overwrites of one file, with and without commits between.
         _ => {
             let f = fs.create(SV, root, b"data", 0o644, 0, 0, 0, ts(1))?.ino;
@@ -216,9 +241,9 @@ fn crash_at_every_write() {
     let mut cut_points = 0u64;
     let base_seed = seed_or(7);
     let runs: Vec<(u32, u64)> = if full() {
-        (0..6).flat_map(|k| (0..6).map(move |s| (k, s))).collect()
+        (0..7).flat_map(|k| (0..6).map(move |s| (k, s))).collect()
     } else {
-        vec![(0, 0), (0, 1), (1, 0), (2, 0), (2, 1), (3, 0), (4, 0), (5, 0)]
+        vec![(0, 0), (0, 1), (1, 0), (2, 0), (2, 1), (3, 0), (4, 0), (5, 0), (6, 0), (6, 1)]
     };
     for (kind, extra) in runs {
         let seed = base_seed + kind as u64 + 100 * extra;

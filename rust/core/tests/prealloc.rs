@@ -12,14 +12,6 @@ use ferrofs_core::fs::Filesystem;
 
 const BS: u64 = 4096;
 
-fn read_all(fs: &mut Filesystem<SimDev>, ino: u64) -> Vec<u8> {
-    let size = fs.getattr(SV, ino).unwrap().size as usize;
-    let mut buf = vec![0xeeu8; size + 10];
-    assert_eq!(fs.read(SV, ino, 0, &mut buf).unwrap(), size);
-    buf.truncate(size);
-    buf
-}
-
 /// `(logical, physical, len)` of every extent from byte `from` on.
 fn extents(fs: &mut Filesystem<SimDev>, ino: u64, from: u64) -> Vec<(u64, u64, u64)> {
     let mut v = Vec::new();

@@ -315,3 +315,26 @@ pub fn assert_check_clean(fs: &mut Filesystem<SimDev>, what: &str) {
         panic!("{what}: check found problems:\n{}", ps.join("\n"));
     }
 }
+
+/// Writes `data` (from file offset `offset`) to the blocks a two-step
+/// write picked, zero-padded to whole blocks, as the kernel does.
+pub fn write_runs(fs: &mut Filesystem<SimDev>, w: &ferrofs_core::data_write::DataWrite, offset: u64, data: &[u8]) -> Result<()> {
+    for r in w.runs.iter() {
+        let mut buf = vec![0u8; (r.blocks * PAGE) as usize];
+        let from = (r.file_block * PAGE - offset) as usize;
+        let n = buf.len().min(data.len().saturating_sub(from));
+        buf[..n].copy_from_slice(&data[from..from + n]);
+        fs.device().write(r.disk * PAGE, &buf, false)?;
+    }
+    Ok(())
+}
+
+/// The whole file, through `read` (which must fill exactly its size of a
+/// larger buffer).
+pub fn read_all(fs: &mut Filesystem<SimDev>, ino: u64) -> Vec<u8> {
+    let size = fs.getattr(SV, ino).unwrap().size as usize;
+    let mut buf = vec![0xeeu8; size + 10];
+    assert_eq!(fs.read(SV, ino, 0, &mut buf).unwrap(), size);
+    buf.truncate(size);
+    buf
+}

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Reading regular files: the block map of a file range (disk runs and
+//! holes, what the kernel's reads submit I/O for outside the core lock)
+//! and `read`, which follows that map through the core's own device.
+//!
+//! A map is only good while the blocks it names stay the file's: the
+//! kernel keeps the folios being read locked (so truncation and writeback
+//! of that range wait), and sets `reads_in_flight` so that no block freed
+//! meanwhile is handed out again (`crate::space`).
+
+use crate::device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::file::CHUNK_BLOCKS;
+use crate::fs::Filesystem;
+use crate::mem::TryVec;
+use crate::store::divisor;
+use crate::subvol::SubvolId;
+
+/// A run of consecutive file blocks: `blocks` of them, stored from disk
+/// block `disk`, or a hole (reads as zeros) when `disk` is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRun {
+    /// Number of file blocks in the run.
+    pub blocks: u64,
+    /// First disk block, or `None` for a hole.
+    pub disk: Option<u64>,
+}
+
+/// The block map of a file range (see `Filesystem::map_blocks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadMap {
+    /// The file's size in bytes when mapped.
+    pub size: u64,
+    /// Runs appended to the caller's list; they cover the blocks asked for
+    /// that start before `size`, in order.
+    pub runs: usize,
+}
+
+impl<D: BlockDevice> Filesystem<D> {
+    /// Appends to `out` the runs covering file blocks `[fb, fb + nblocks)`
+    /// of regular file `ino`, stopping at the block holding the end of the
+    /// file, runs of at most `CHUNK_BLOCKS` blocks. Every disk run lies
+    /// inside the filesystem. The caller reads the runs itself, e.g. with
+    /// its own I/O outside the core lock (see the module doc).
+    pub fn map_blocks(&mut self, sv: SubvolId, ino: u64, fb: u64, nblocks: u64, out: &mut TryVec<BlockRun>) -> Result<ReadMap> {
+        self.enter(sv)?;
+        let size = self.regular(ino)?.size;
+        let bs64 = self.s.bs as u64;
+        let eof_blocks = crate::store::div_ceil(size, bs64);
+        let end = fb.saturating_add(nblocks).min(eof_blocks);
+        let first = out.len();
+        let mut at = fb;
+        while at < end {
+            let run = match self.extent_at(ino, at)? {
+                Some((start, e)) => {
+                    let disk = e.disk_block + (at - start);
+                    let blocks = (start + e.nblocks - at).min(end - at).min(CHUNK_BLOCKS);
+                    self.s.check_range(disk, blocks)?;
+                    BlockRun { blocks, disk: Some(disk) }
+                }
+                None => {
+                    let next = match self.extent_from(ino, at)? {
+                        Some((start, _)) => start,
+                        None => u64::MAX,
+                    };
+                    // The point search found no extent at `at`, so the
+                    // next one must start past it; if the forward search
+                    // says otherwise the tree's keys contradict each other
+                    // (a damaged image), and looping would never end.
+                    if next <= at {
+                        return Err(Error::corrupt("extent index is inconsistent"));
+                    }
+                    BlockRun { blocks: next.min(end) - at, disk: None }
+                }
+            };
+            out.try_push(run)?;
+            at += run.blocks;
+        }
+        Ok(ReadMap { size, runs: out.len() - first })
+    }
+
+    /// Reads up to `buf.len()` bytes from `offset`; returns the count (0 at
+    /// or past the end of file). Whole blocks are read straight into `buf`
+    /// where they fall at a multiple of the block size from its start; a
+    /// caller wanting that to reach the device directly passes a
+    /// sector-aligned `buf` and a block-aligned `offset`.
+    pub fn read(&mut self, sv: SubvolId, ino: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let bs = self.s.bs;
+        let bs64 = bs as u64;
+        let fb = offset / divisor(bs64);
+        let last = offset.saturating_add(buf.len() as u64).saturating_sub(1) / divisor(bs64);
+        let want = if buf.is_empty() { 0 } else { last - fb + 1 };
+        let mut runs = TryVec::new();
+        let size = self.map_blocks(sv, ino, fb, want, &mut runs)?.size;
+        if offset >= size {
+            return Ok(0);
+        }
+        let n = (size - offset).min(buf.len() as u64) as usize;
+        let mut blk: TryVec<u8> = TryVec::new();
+        // Bytes of `buf` done, and the file block `done` falls in.
+        let mut done = 0usize;
+        let mut at = fb;
+        for run in runs.iter() {
+            let run_end = (at + run.blocks).saturating_mul(bs64).min(offset + n as u64);
+            let stop = (run_end - offset) as usize;
+            match run.disk {
+                None => buf.get_mut(done..stop).ok_or(Error::Bug("read map"))?.fill(0),
+                Some(disk) => {
+                    while done < stop {
+                        let pos = offset + done as u64;
+                        let inblk = (pos % divisor(bs64)) as usize;
+                        let d = disk + (pos / divisor(bs64) - at);
+                        // Straight into `buf` only at a multiple of the
+                        // block size from its start: a device may need the
+                        // memory it reads into sector-aligned (the kernel's
+                        // does), which holds there when `buf` starts aligned.
+                        if inblk == 0 && done as u64 % divisor(bs64) == 0 && stop - done >= bs {
+                            let len = ((stop - done) as u64 / divisor(bs64) * bs64) as usize;
+                            let dst = buf.get_mut(done..done + len).ok_or(Error::Bug("read map"))?;
+                            self.s.read_blocks(d, dst)?;
+                            done += len;
+                        } else {
+                            if blk.is_empty() {
+                                blk = TryVec::try_from_elem(0u8, bs)?;
+                            }
+                            self.s.read_blocks(d, &mut blk)?;
+                            let take = (bs - inblk).min(stop - done);
+                            buf[done..done + take].copy_from_slice(&blk[inblk..inblk + take]);
+                            done += take;
+                        }
+                    }
+                }
+            }
+            done = stop;
+            at += run.blocks;
+        }
+        Ok(n)
+    }
+
+    /// Tells the core whether reads outside its lock may be in flight (the
+    /// kernel's count as it enters the core): while they may, no block
+    /// freed becomes reusable; once none are, the blocks kept back are.
+    pub fn set_reads_in_flight(&mut self, active: bool) -> Result<()> {
+        if self.s.space.hold_frees == active && (active || self.s.space.held.total() == 0) {
+            return Ok(());
+        }
+        self.s.space.set_reads_in_flight(active)
+    }
+}
