@@ -595,9 +595,19 @@ impl<D: BlockDevice> Filesystem<D> {
             records.try_push(rec)?;
             pos += nblocks;
         }
-        for rec in records.iter() {
-            self.apply_record(rec)?;
+        // Every block a record claims leaves the free set before any record
+        // is applied: tree nodes that applying one allocates must not land
+        // on the data of a later one.
+        for &(s, l) in claimed.iter() {
+            self.s.space.pin_for_replay(s, l)?;
         }
+        for rec in records.iter() {
+            if let Err(e) = self.apply_record(rec) {
+                self.s.space.unpin_replay()?;
+                return Err(e);
+            }
+        }
+        self.s.space.unpin_replay()?;
         self.s.fc.stats.replayed = records.len() as u64;
         Ok(records.len() as u64)
     }

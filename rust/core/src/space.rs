@@ -244,6 +244,9 @@ pub struct Space {
     /// Free blocks kept from reuse while reads outside the core lock may
     /// still be reading them (see the module doc).
     pub held: ExtentSet,
+    /// Free blocks that the records being replayed at mount name, out of
+    /// `free` until their records claim them (`pin_for_replay`).
+    pub replay_pinned: ExtentSet,
     /// Blocks that become free go to `held`, not `free`.
     pub hold_frees: bool,
     /// Blocks taken for file data being written outside the core lock
@@ -282,6 +285,7 @@ impl Space {
             pinned: ExtentSet::new(),
             txn_alloc: ExtentSet::new(),
             held: ExtentSet::new(),
+            replay_pinned: ExtentSet::new(),
             hold_frees: false,
             writing: ExtentSet::new(),
             write_reserved: 0,
@@ -393,14 +397,39 @@ impl Space {
         (self.unreferenced() - self.writing.total()).saturating_sub(self.write_reserved)
     }
 
-    /// Takes exactly `len` blocks from `start` for the running
-    /// transaction (replaying a record that names them); `Corrupt` if any
-    /// of them is not free.
-    pub fn claim(&mut self, start: u64, len: u64) -> Result<()> {
+    /// Sets aside free blocks that records being replayed name (see
+    /// `claim`): tree nodes allocated while earlier records are applied
+    /// cannot land on the data of later ones.
+    pub fn pin_for_replay(&mut self, start: u64, len: u64) -> Result<()> {
         if !self.free.contains(start, len) {
             return Err(Error::corrupt("claimed blocks are not free"));
         }
         self.free.remove(start, len)?;
+        self.replay_pinned.insert(start, len)
+    }
+
+    /// Gives back to the free set what `pin_for_replay` set aside and no
+    /// record claimed (replay stopped early, or failed).
+    pub fn unpin_replay(&mut self) -> Result<()> {
+        for &(s, l) in self.replay_pinned.ranges() {
+            self.free.insert(s, l)?;
+        }
+        self.replay_pinned.clear();
+        Ok(())
+    }
+
+    /// Takes exactly `len` blocks from `start` for the running
+    /// transaction (replaying a record that names them), from those
+    /// `pin_for_replay` set aside or else from the free set; `Corrupt` if
+    /// any of them is neither.
+    pub fn claim(&mut self, start: u64, len: u64) -> Result<()> {
+        if self.replay_pinned.contains(start, len) {
+            self.replay_pinned.remove(start, len)?;
+        } else if self.free.contains(start, len) {
+            self.free.remove(start, len)?;
+        } else {
+            return Err(Error::corrupt("claimed blocks are not free"));
+        }
         self.txn_alloc.insert(start, len)?;
         self.queue(start, len, 1)
     }
@@ -485,7 +514,7 @@ impl Space {
     /// reads in flight, or being written outside the lock): what the
     /// device's last commit may call free.
     pub fn unreferenced(&self) -> u64 {
-        self.allocatable() + self.pinned.total() + self.held.total() + self.writing.total()
+        self.allocatable() + self.pinned.total() + self.held.total() + self.writing.total() + self.replay_pinned.total()
     }
 }
 
