@@ -67,6 +67,7 @@ use crate::fs::Filesystem;
 use crate::mem::TryVec;
 use crate::store::{divisor, Store};
 use crate::subvol::{ObjectItems, SubvolId};
+use crate::tree_log::LogRecord;
 
 /// First bytes of every record.
 pub const RECORD_MAGIC: [u8; 4] = *b"FFCR";
@@ -155,11 +156,21 @@ pub enum Ineligible {
     AreaFull,
     /// Fast commits are turned off (mount option `fast_commit=off`).
     Disabled,
+    /// A tree-log record would need a directory or subvolume the last
+    /// commit does not have.
+    NewParent,
+    /// A tree-log record's name would need a directory entry slot that
+    /// replay could not be sure to find free.
+    SlotTaken,
+    /// The inode's items exceed a tree-log record (`MAX_LOG_RECORD`).
+    LogTooBig,
+    /// The filesystem lacks `INCOMPAT_TREE_LOG` (made by an older mkfs).
+    NoTreeLog,
 }
 
 impl Ineligible {
     /// Every reason, in counter order.
-    pub const ALL: [Ineligible; 7] = [
+    pub const ALL: [Ineligible; 11] = [
         Ineligible::NoArea,
         Ineligible::NotRegular,
         Ineligible::New,
@@ -167,6 +178,10 @@ impl Ineligible {
         Ineligible::TooMuchData,
         Ineligible::AreaFull,
         Ineligible::Disabled,
+        Ineligible::NewParent,
+        Ineligible::SlotTaken,
+        Ineligible::LogTooBig,
+        Ineligible::NoTreeLog,
     ];
 
     /// Index of the reason's counter.
@@ -185,6 +200,10 @@ impl Ineligible {
             Ineligible::TooMuchData => "too_much_data",
             Ineligible::AreaFull => "area_full",
             Ineligible::Disabled => "disabled",
+            Ineligible::NewParent => "new_parent",
+            Ineligible::SlotTaken => "slot_taken",
+            Ineligible::LogTooBig => "log_too_big",
+            Ineligible::NoTreeLog => "no_tree_log",
         }
     }
 }
@@ -196,6 +215,8 @@ pub enum FsyncTier {
     Clean,
     /// One record and one flush.
     FastCommit,
+    /// One tree-log record (`crate::tree_log`) and one flush.
+    TreeLog,
     /// A full commit, and why the fast commit could not serve.
     FullCommit(Ineligible),
 }
@@ -213,8 +234,12 @@ pub struct FastCommitStats {
     pub clean: u64,
     /// Fsyncs served by a full commit, by `Ineligible::index`.
     pub full_commits: [u64; Ineligible::ALL.len()],
-    /// Records replayed at mount.
+    /// Records replayed at mount (both kinds).
     pub replayed: u64,
+    /// Fsyncs served by a tree-log record.
+    pub tree_logs: u64,
+    /// Bytes of tree-log records written.
+    pub tree_log_bytes: u64,
     /// Nanoseconds mount spent replaying them (reading, applying and, on
     /// a read-write mount, committing), by `MountOptions::clock`; 0 without
     /// a clock or records.
@@ -231,6 +256,8 @@ pub struct FastCommitState {
     /// (subvolume, inode) changed since the last commit in ways a record
     /// cannot express, sorted.
     pub ineligible: TryVec<(u64, u64)>,
+    /// Names tree-log and fast-commit records of this epoch put back.
+    pub logged_slots: TryVec<crate::tree_log::LoggedSlot>,
     /// Counters.
     pub stats: FastCommitStats,
 }
@@ -241,6 +268,7 @@ impl FastCommitState {
         self.next_block = 0;
         self.next_seq = 0;
         self.ineligible.clear();
+        self.logged_slots.clear();
     }
 
     /// Marks an inode as not expressible by a record until the next commit.
@@ -380,7 +408,7 @@ impl Record {
 
 /// CRC32C of `blocks` data blocks from `disk`, read in pieces of at most
 /// 64 KiB (the same value however the run is split into reads).
-fn data_crc<D: BlockDevice>(s: &mut Store<D>, disk: u64, blocks: u64) -> Result<u32> {
+pub(crate) fn data_crc<D: BlockDevice>(s: &mut Store<D>, disk: u64, blocks: u64) -> Result<u32> {
     let bs = s.bs as u64;
     let per = (65536 / divisor(bs)).max(1);
     let mut buf = TryVec::new();
@@ -409,10 +437,21 @@ impl<D: BlockDevice> Filesystem<D> {
             return Ok(FsyncTier::Clean);
         }
         let tried = if self.opts.fast_commit { self.fast_commit(sv, ino, &it) } else { Err(FcError::Ineligible(Ineligible::Disabled)) };
+        // What a fast-commit record cannot say, a tree-log record may.
+        let tried = match tried {
+            Ok(()) => Ok(FsyncTier::FastCommit),
+            Err(FcError::Ineligible(Ineligible::NotRegular | Ineligible::New | Ineligible::Changed)) => {
+                self.tree_log(sv, ino, &it).map(|()| FsyncTier::TreeLog)
+            }
+            Err(e) => Err(e),
+        };
         match tried {
-            Ok(()) => {
-                self.s.fc.stats.fast_commits += 1;
-                Ok(FsyncTier::FastCommit)
+            Ok(tier) => {
+                match tier {
+                    FsyncTier::TreeLog => self.s.fc.stats.tree_logs += 1,
+                    _ => self.s.fc.stats.fast_commits += 1,
+                }
+                Ok(tier)
             }
             Err(FcError::Ineligible(why)) => {
                 self.commit()?;
@@ -445,6 +484,17 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         let mut buf = TryVec::new();
         rec.encode(bs, &mut buf)?;
+        // Allocated before the record is durable: later tree-log records
+        // must know the slots it takes.
+        let slot = match &rec.name {
+            Some(n) => {
+                let mut name = TryVec::new();
+                name.try_extend_from_slice(n.name())?;
+                self.s.fc.logged_slots.try_reserve(1)?;
+                Some(crate::tree_log::LoggedSlot { sv: sv.0, dir: n.dir, seq: n.seq, hash_off: n.hash_off, ino, name })
+            }
+            None => None,
+        };
         let at = (area_start + self.s.fc.next_block) * bs as u64;
         self.s.dev.write(at, &buf, false)?;
         self.s.flush()?;
@@ -452,6 +502,9 @@ impl<D: BlockDevice> Filesystem<D> {
         self.s.fc.next_seq += 1;
         self.s.fc.stats.record_bytes += buf.len() as u64;
         self.s.fc.stats.new_names += u64::from(rec.name.is_some());
+        if let Some(slot) = slot {
+            self.s.fc.logged_slots.try_push(slot)?;
+        }
         // What the record holds is as good as committed until the next
         // commit: never rewritten in place, pinned if freed.
         for r in rec.runs.iter() {
@@ -483,7 +536,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The runs of `ino`'s data that this transaction wrote and no record
     /// holds yet (its extents' blocks still in `txn_alloc`), with the CRC
     /// of their data read back from the device.
-    fn new_runs(&mut self, ino: u64) -> core::result::Result<TryVec<Run>, FcError> {
+    pub(crate) fn new_runs(&mut self, ino: u64) -> core::result::Result<TryVec<Run>, FcError> {
         let bounds = self.s.bounds();
         let gen = self.s.gen;
         let mut extents: TryVec<(u64, u64, u64)> = TryVec::new();
@@ -514,9 +567,11 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(runs)
     }
 
-    /// Reads the records of the last epoch from the area and applies the
-    /// longest whole prefix (see the module's header); returns how many.
-    /// Called once at mount, before anything else changes the trees.
+    /// Reads the records of the last epoch from the area, fast-commit and
+    /// tree-log ones in one sequence, and applies the longest whole prefix
+    /// in order, each checked against the state the ones before it left
+    /// (see the module's header and `crate::tree_log_replay`); returns how
+    /// many. Called once at mount, before anything else changes the trees.
     pub(crate) fn replay_fast_commits(&mut self) -> Result<u64> {
         let (area_start, area_blocks) = (self.s.sb.fast_commit_start, self.s.sb.fast_commit_blocks);
         if area_blocks == 0 {
@@ -525,16 +580,22 @@ impl<D: BlockDevice> Filesystem<D> {
         let bs = self.s.bs;
         let bounds = self.s.bounds();
         let epoch = self.s.sb.generation;
+        let tree_log = self.s.sb.incompat & crate::superblock::INCOMPAT_TREE_LOG != 0;
         let mut claimed: TryVec<(u64, u64)> = TryVec::new();
-        let mut records: TryVec<Record> = TryVec::new();
+        let mut fast: TryVec<Record> = TryVec::new();
+        let mut replayed = 0u64;
         let mut pos = 0u64;
         let mut buf: TryVec<u8> = TryVec::new();
         while pos < area_blocks {
             buf.try_resize(bs, 0)?;
             self.s.dev.read((area_start + pos) * bs as u64, &mut buf)?;
-            let Some(len) = Record::announced_len(&buf) else { break };
+            let (len, min) = match (Record::announced_len(&buf), LogRecord::announced_len(&buf)) {
+                (Some(len), _) => (len, RECORD_BASE),
+                (None, Some(len)) if tree_log => (len, crate::tree_log::LOG_BASE),
+                _ => break,
+            };
             let nblocks = crate::store::div_ceil(len as u64, bs as u64);
-            if len < RECORD_BASE || nblocks > area_blocks - pos {
+            if len < min || nblocks > area_blocks - pos {
                 break;
             }
             buf.try_resize(nblocks as usize * bs, 0)?;
@@ -542,18 +603,26 @@ impl<D: BlockDevice> Filesystem<D> {
                 let (_, rest) = buf.split_at_mut(bs);
                 self.s.dev.read((area_start + pos + 1) * bs as u64, rest)?;
             }
-            let Ok(rec) = Record::decode(&buf[..len], &bounds) else { break };
-            if rec.epoch != epoch || rec.seq != records.len() as u64 || !self.replayable(&rec, &records, &mut claimed)? {
-                break;
+            if min == RECORD_BASE {
+                let Ok(rec) = Record::decode(&buf[..len], &bounds) else { break };
+                if rec.epoch != epoch || rec.seq != replayed || !self.replayable(&rec, &fast, &mut claimed)? {
+                    break;
+                }
+                self.apply_record(&rec)?;
+                fast.try_push(rec)?;
+            } else {
+                let Ok(rec) = LogRecord::decode(&buf[..len], &bounds) else { break };
+                if rec.epoch != epoch || rec.seq != replayed {
+                    break;
+                }
+                let Some(plan) = self.plan_log_record(&rec)? else { break };
+                self.apply_log_record(&rec, &plan)?;
             }
-            records.try_push(rec)?;
+            replayed += 1;
             pos += nblocks;
         }
-        for rec in records.iter() {
-            self.apply_record(rec)?;
-        }
-        self.s.fc.stats.replayed = records.len() as u64;
-        Ok(records.len() as u64)
+        self.s.fc.stats.replayed = replayed;
+        Ok(replayed)
     }
 
     /// Whether a decoded record of this epoch can be applied: a regular
@@ -568,7 +637,9 @@ impl<D: BlockDevice> Filesystem<D> {
         let made_before = earlier.iter().any(|r| r.subvol == rec.subvol && r.ino == rec.ino && r.name.is_some());
         match (self.read_inode(rec.ino), &rec.name) {
             (Ok(cur), _) if cur.file_type() == FileType::Regular && cur.generation == rec.inode.generation => {
-                if rec.name.is_some() {
+                // Records apply as they are checked: an earlier one put
+                // a new file back already.
+                if rec.name.is_some() && !made_before {
                     return Ok(false);
                 }
             }
@@ -597,7 +668,9 @@ impl<D: BlockDevice> Filesystem<D> {
     /// every committed one, in an existing directory whose entry slots for
     /// it are free and which has no entry of that name.
     fn new_name_fits(&mut self, ino: u64, n: &NewName) -> Result<bool> {
-        if ino <= self.sv.item.last_ino || ino >= crate::format::LAST_INO_LIMIT {
+        // Not `last_ino`: a tree-log record of the epoch may have put back
+        // a newer inode before this one.
+        if ino <= crate::format::ROOT_DIR_INO || ino >= crate::format::LAST_INO_LIMIT {
             return Ok(false);
         }
         match self.read_dir_inode(n.dir) {
@@ -647,7 +720,7 @@ impl<D: BlockDevice> Filesystem<D> {
 }
 
 /// A fast commit's outcome short of success.
-enum FcError {
+pub(crate) enum FcError {
     /// A full commit must serve the fsync.
     Ineligible(Ineligible),
     /// An I/O or other error: the fsync fails.

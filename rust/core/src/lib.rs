@@ -56,6 +56,8 @@ pub mod store;
 pub mod subvol;
 pub mod superblock;
 pub mod tree_diff;
+pub mod tree_log;
+pub mod tree_log_replay;
 pub mod uapi;
 pub mod walk;
 pub mod xattr;

@@ -89,7 +89,7 @@ pub fn format_with_owner(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>, owne
         }
         s.sb.fast_commit_start = start;
         s.sb.fast_commit_blocks = fc_blocks;
-        s.sb.incompat |= superblock::INCOMPAT_FAST_COMMIT;
+        s.sb.incompat |= superblock::INCOMPAT_FAST_COMMIT | superblock::INCOMPAT_TREE_LOG;
     }
     let now = Timespec { sec: opts.now.0, nsec: opts.now.1 };
     let root = InodeItem {
