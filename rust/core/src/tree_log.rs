@@ -205,7 +205,12 @@ impl LogRecord {
         let mut runs = TryVec::try_with_capacity(nruns)?;
         for i in 0..nruns {
             let at = LOG_BASE + i * RUN_SIZE;
-            let r = Run { file_block: get_u64(b, at)?, disk_block: get_u64(b, at + 8)?, blocks: get_u64(b, at + 16)?, data_crc: get_u32(b, at + 24)? };
+            let r = Run {
+                file_block: get_u64(b, at)?,
+                disk_block: get_u64(b, at + 8)?,
+                blocks: get_u64(b, at + 16)?,
+                data_crc: get_u32(b, at + 24)?,
+            };
             if r.blocks == 0
                 || !bounds.blocks_inside(r.disk_block, r.blocks)
                 || r.file_block.checked_add(r.blocks).map_or(true, |e| e > max_fb)
@@ -333,9 +338,8 @@ impl<D: BlockDevice> Filesystem<D> {
         })
     }
 
-    /// Whether the committed entry of `name` in `dir`, if any, is one replay
-    /// may take the name from: not a directory, not a subvolume.
-    fn committed_name_displaceable(&mut self, root: &TreeRoot, dir: u64, name: &[u8]) -> Result<bool> {
+    /// The committed entry of `name` in `dir`: (inode, type, subvolume).
+    fn committed_entry_by_name(&mut self, root: &TreeRoot, dir: u64, name: &[u8]) -> Result<Option<(u64, FileType, bool)>> {
         let h = (name_hash(name) as u64) << 32;
         let mut c = Cursor::new(Key::new(dir, DIR_HASH_KEY, h), Dir::Forward);
         while let Some((k, d)) = c.next(&mut self.s, root)? {
@@ -344,7 +348,36 @@ impl<D: BlockDevice> Filesystem<D> {
             }
             let e = DirEntry::decode(d)?;
             if e.name == name {
-                return Ok(!e.subvol && e.ty != FileType::Dir);
+                return Ok(Some((e.ino, e.ty, e.subvol)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether replay may take a name from `victim`, which held it at the
+    /// last commit: a file (not a directory or subvolume) that has no
+    /// links now, or whose every name now is one replay will find
+    /// (committed and pointing at it, or put back by an earlier record of
+    /// the epoch). Otherwise replay would leave it with fewer names than
+    /// it has, perhaps none, and reclaim it: a file renamed away and its
+    /// old name reused (the "rename foo bar; create foo; fsync foo" case)
+    /// needs a full commit, unless the rename was logged first.
+    fn victim_replayable(&mut self, sv: SubvolId, root: &TreeRoot, victim: u64) -> Result<bool> {
+        let it = match self.read_inode(victim) {
+            Ok(it) => it,
+            Err(Error::NotFound) => return Ok(true),
+            Err(e) => return Err(e),
+        };
+        if it.is_dir() {
+            return Ok(false);
+        }
+        if it.nlink == 0 {
+            return Ok(true);
+        }
+        for (dir, name) in self.names_of(sv, victim)?.iter() {
+            let logged = self.s.fc.logged_slots.iter().any(|l| l.sv == sv.0 && l.dir == *dir && l.ino == victim && *l.name == **name);
+            if !logged && self.committed_entry_by_name(root, *dir, name)?.map(|e| e.0) != Some(victim) {
+                return Ok(false);
             }
         }
         Ok(true)
@@ -409,25 +442,39 @@ impl<D: BlockDevice> Filesystem<D> {
         for (dir, name) in all.iter() {
             let (dir, name) = (*dir, &name[..]);
             let f = self.find_entry(dir, name)?.filter(|f| f.ino == ino).ok_or(Error::corrupt("back-reference without its entry"))?;
-            let dir_committed = btree::get_with(&mut self.s, committed, &crate::fs::inode_key(dir), |b| Ok(InodeItem::decode(b)?.is_dir()))?;
+            let dir_committed =
+                btree::get_with(&mut self.s, committed, &crate::fs::inode_key(dir), |b| Ok(InodeItem::decode(b)?.is_dir()))?;
             if dir_committed != Some(true) {
                 return Err(FcError::Ineligible(Ineligible::NewParent));
             }
             for key in [Key::new(dir, DIR_HASH_KEY, f.hash_off), Key::new(dir, DIR_SEQ_KEY, f.seq)] {
                 if let Some(e) = self.committed_entry(committed, &key, name)? {
-                    if !(e.ino == ino && !e.subvol) && !(e.name_matches && !e.subvol && e.ty != FileType::Dir) {
+                    let moves_away = !e.subvol && (e.ino == ino || (e.name_matches && e.ty != FileType::Dir));
+                    if !moves_away {
                         return Err(FcError::Ineligible(Ineligible::SlotTaken));
                     }
                 }
             }
-            if !self.committed_name_displaceable(committed, dir, name)? {
-                return Err(FcError::Ineligible(Ineligible::SlotTaken));
+            match self.committed_entry_by_name(committed, dir, name)? {
+                Some((_, FileType::Dir, _)) | Some((_, _, true)) => return Err(FcError::Ineligible(Ineligible::SlotTaken)),
+                Some((v, _, false)) if v != ino && !self.victim_replayable(sv, committed, v)? => {
+                    return Err(FcError::Ineligible(Ineligible::SlotTaken));
+                }
+                _ => {}
             }
-            let taken = self.s.fc.logged_slots.iter().any(|l| {
-                l.sv == sv.0 && l.dir == dir && (l.seq == f.seq || l.hash_off == f.hash_off) && l.ino != ino && *l.name != *name
-            });
+            let taken =
+                self.s.fc.logged_slots.iter().any(|l| {
+                    l.sv == sv.0 && l.dir == dir && (l.seq == f.seq || l.hash_off == f.hash_off) && l.ino != ino && *l.name != *name
+                });
             if taken {
                 return Err(FcError::Ineligible(Ineligible::SlotTaken));
+            }
+            // An earlier record may have given the name to another inode.
+            let earlier = self.s.fc.logged_slots.iter().rev().find(|l| l.sv == sv.0 && l.dir == dir && *l.name == *name).map(|l| l.ino);
+            if let Some(v) = earlier.filter(|&v| v != ino) {
+                if !self.victim_replayable(sv, committed, v)? {
+                    return Err(FcError::Ineligible(Ineligible::SlotTaken));
+                }
             }
             let mut owned = TryVec::try_with_capacity(name.len())?;
             owned.try_extend_from_slice(name)?;

@@ -102,12 +102,9 @@ impl<D: BlockDevice> Filesystem<D> {
             }
             let Some(found) = refuse(self.find_entry(n.dir, &n.name))? else { return Ok(None) };
             match found {
-                Some(f) if f.ino == ino && !f.subvol && !new_inode => {
-                    if f.seq == n.seq && f.hash_off == n.hash_off {
-                        continue;
-                    }
-                    // Listed for removal above.
-                }
+                Some(f) if f.ino == ino && !f.subvol && !new_inode && f.seq == n.seq && f.hash_off == n.hash_off => continue,
+                // At other slots: listed for removal above.
+                Some(f) if f.ino == ino && !f.subvol && !new_inode => {}
                 Some(f) if f.subvol || f.ty == FileType::Dir || f.ino == ino => return Ok(None),
                 Some(f) => {
                     // Removing the entry removes its back-reference too.
@@ -130,7 +127,8 @@ impl<D: BlockDevice> Filesystem<D> {
                 if btree::get_len(&mut self.s, &root, &Key::new(n.dir, kty, off))?.is_none() {
                     continue;
                 }
-                let freed = remove.iter().any(|(d, f, _)| *d == n.dir && if kty == DIR_HASH_KEY { f.hash_off == off } else { f.seq == off });
+                let freed =
+                    remove.iter().any(|(d, f, _)| *d == n.dir && if kty == DIR_HASH_KEY { f.hash_off == off } else { f.seq == off });
                 if !freed {
                     return Ok(None);
                 }
