@@ -160,6 +160,10 @@ pub fn sample_image() -> Vec<u8> {
     fs.write(SV, big, 9000, b"fsynced", ts(9)).expect("write");
     let tier = fs.fsync(SV, big).expect("fsync");
     assert_eq!(tier, ferrofs_core::fast_commit::FsyncTier::FastCommit);
+    // And a tree-log record after it: a new name for a file with two.
+    fs.link(SV, small, dir, b"third", ts(10)).expect("link");
+    let tier = fs.fsync(SV, small).expect("fsync");
+    assert_eq!(tier, ferrofs_core::fast_commit::FsyncTier::TreeLog);
     fs.abort(Error::Io);
     fs.unmount().expect("unmount").into_image()
 }
