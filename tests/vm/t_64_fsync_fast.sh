@@ -5,20 +5,6 @@
 # what was written after it is gone; fsync of a new name or a directory
 # still works (a full commit); fsck is clean after the replay.
 . "$(dirname "$0")/lib.sh"
-flushes() { awk '{print $16}' /sys/block/vdb/stat; }
-# fsync of PATH through a file opened read-write; prints the flushes it cost.
-fsync_flushes() {
-  python3 -c '
-import os, sys
-def flushes():
-    return int(open("/sys/block/vdb/stat").read().split()[15])
-fd = os.open(sys.argv[1], os.O_RDWR)
-before = flushes()
-os.fsync(fd)
-print(flushes() - before)
-' "$1"
-}
-
 mkfs.ferrofs -q -f "$DEV1" 1G
 # No background commit during the test: only fsync makes anything durable.
 mount -t ferrofs -o commit=86400 "$DEV1" "$MNT" || { fail fc-mount; exit 0; }

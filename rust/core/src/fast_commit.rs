@@ -28,14 +28,17 @@
 //! in a directory that existed at the last commit and lost no entry since
 //! (so the name's slots are free in the committed state): the record then
 //! carries that name. Everything else (links, unlinks, renames, xattrs,
-//! truncation, holes, fallocate, directories) is marked when it happens,
-//! and its fsync is a full commit, counted by reason.
+//! truncation, holes, fallocate, directories) is marked when it happens;
+//! its fsync goes to a tree-log record (`crate::tree_log`), in the same
+//! area and sequence chain, or else to a full commit, counted by reason.
 //!
-//! **Replay.** At mount the area is read from its start while records are
-//! whole: right magic, CRC, epoch and sequence; an inode of the mounted
-//! state; runs inside the filesystem, free in the committed state, not
-//! overlapping, and data matching their CRCs. The longest such prefix is
-//! applied in order (a new file's inode and name are put back first, at
+//! **Replay.** At mount the area is read from its start while records of
+//! either kind are whole: right magic, CRC, epoch and sequence; an inode
+//! of the mounted state; runs inside the filesystem, free in the state the
+//! records before left, not overlapping, and data matching their CRCs.
+//! Each record is checked against that state and applied in turn
+//! (tree-log records by `crate::tree_log_replay`), up to the first that
+//! fails (for a fast-commit record: a new file's inode and name first, at
 //! the name's logged slots, unless an earlier record did; each run replaces
 //! the file's mapping of its range; then the inode item is set) and
 //! committed; a read-only mount applies it in memory only.

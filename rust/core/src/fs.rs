@@ -106,15 +106,15 @@
 //!
 //! # Designed in, not yet implemented
 //!
-//! **Log tree (fsync beyond fast commit).** Fast commit is built
-//! (`crate::fast_commit`). The superblock also reserves a log tree
-//! pointer: an fsync that a fast-commit record cannot express would copy
-//! the inode's changed items and what recreates its names into a tree of
-//! id `LOG_TREE_ID`, write its nodes, flush, and publish the log root
-//! without a full commit; its blocks are counted in the allocation tree
-//! under the transaction that made them. Mount would replay it after the
-//! fast-commit records, fix link counts, and commit; a non-empty log tree
-//! sets `INCOMPAT_LOG_TREE`, so code that cannot replay refuses the image.
+//! **Log tree (fsync of a directory).** Fast commit (`crate::fast_commit`)
+//! and tree-log records for non-directories (`crate::tree_log`) are built.
+//! The superblock also reserves a log tree pointer: the fsync of a
+//! directory would copy its entry changes since the last commit (and the
+//! inodes new names point at) into a tree of id `LOG_TREE_ID`, write its
+//! nodes, flush, and publish the log root without a full commit; mount
+//! would replay it after the records, fix link counts, and commit; a
+//! non-empty log tree sets `INCOMPAT_LOG_TREE`, so code that cannot replay
+//! refuses the image.
 
 use crate::btree::{self, Cursor, Dir, TreeRoot};
 use crate::device::BlockDevice;
