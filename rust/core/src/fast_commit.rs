@@ -259,6 +259,10 @@ pub struct FastCommitState {
     /// (subvolume, inode) changed since the last commit in ways a record
     /// cannot express, sorted.
     pub ineligible: TryVec<(u64, u64)>,
+    /// Where the last replay stopped short of the chain's end: the
+    /// sequence number of a whole record of the epoch that did not fit
+    /// the filesystem (damage or a hostile image), and what it was.
+    pub replay_stop: Option<(u64, &'static str)>,
     /// Names tree-log and fast-commit records of this epoch put back.
     pub logged_slots: TryVec<crate::tree_log::LoggedSlot>,
     /// Counters.
@@ -608,7 +612,11 @@ impl<D: BlockDevice> Filesystem<D> {
             }
             if min == RECORD_BASE {
                 let Ok(rec) = Record::decode(&buf[..len], &bounds) else { break };
-                if rec.epoch != epoch || rec.seq != replayed || !self.replayable(&rec, &fast, &mut claimed)? {
+                if rec.epoch != epoch || rec.seq != replayed {
+                    break;
+                }
+                if !self.replayable(&rec, &fast, &mut claimed)? {
+                    self.s.fc.replay_stop = Some((replayed, "a fast-commit record does not fit the filesystem"));
                     break;
                 }
                 self.apply_record(&rec)?;
@@ -618,7 +626,10 @@ impl<D: BlockDevice> Filesystem<D> {
                 if rec.epoch != epoch || rec.seq != replayed {
                     break;
                 }
-                let Some(plan) = self.plan_log_record(&rec)? else { break };
+                let Some(plan) = self.plan_log_record(&rec)? else {
+                    self.s.fc.replay_stop = Some((replayed, "a tree-log record does not fit the filesystem"));
+                    break;
+                };
                 self.apply_log_record(&rec, &plan)?;
             }
             replayed += 1;
@@ -737,6 +748,14 @@ impl From<Error> for FcError {
 }
 
 impl<D: BlockDevice> Filesystem<D> {
+    /// Where the mount's replay stopped before the end of the chain, if a
+    /// whole record of the epoch did not fit the filesystem: its sequence
+    /// number and why. The fsyncs from there on are lost; the adapter
+    /// says so once in the kernel log.
+    pub fn replay_stopped(&self) -> Option<(u64, &'static str)> {
+        self.s.fc.replay_stop
+    }
+
     /// The fsync tiers' and replay's counters since mount.
     pub fn fast_commit_stats(&self) -> FastCommitStats {
         self.s.fc.stats
