@@ -99,6 +99,98 @@ pub struct Run {
     pub data_crc: u32,
 }
 
+impl Run {
+    /// Writes the run at `o` (both record kinds' layout).
+    pub(crate) fn put(&self, out: &mut [u8], o: usize) -> Result<()> {
+        put_u64(out, o, self.file_block)?;
+        put_u64(out, o + 8, self.disk_block)?;
+        put_u64(out, o + 16, self.blocks)?;
+        put_u32(out, o + 24, self.data_crc)
+    }
+
+    /// Reads the run at `o`: some blocks, inside the filesystem, below
+    /// the largest file.
+    pub(crate) fn get(b: &[u8], o: usize, bounds: &Bounds) -> Result<Self> {
+        let r =
+            Run { file_block: get_u64(b, o)?, disk_block: get_u64(b, o + 8)?, blocks: get_u64(b, o + 16)?, data_crc: get_u32(b, o + 24)? };
+        if r.blocks == 0
+            || !bounds.blocks_inside(r.disk_block, r.blocks)
+            || r.file_block.checked_add(r.blocks).map_or(true, |e| e > bounds.max_file_blocks())
+        {
+            return Err(Error::corrupt("record run out of range"));
+        }
+        Ok(r)
+    }
+}
+
+/// The first 48 bytes both record kinds share: magic, CRC (sealed last),
+/// epoch, sequence number, length, run count, subvolume, inode.
+pub(crate) struct ChainHeader {
+    pub magic: [u8; 4],
+    pub epoch: u64,
+    pub seq: u64,
+    pub len: usize,
+    pub runs: usize,
+    pub subvol: SubvolId,
+    pub ino: u64,
+}
+
+impl ChainHeader {
+    /// Clears `out` to `len` bytes padded to whole blocks and writes the
+    /// header into it.
+    pub(crate) fn start(&self, block_size: usize, out: &mut TryVec<u8>) -> Result<()> {
+        // (`store::div_ceil`: no division-by-zero panic path in the module.)
+        let bs = block_size.max(1);
+        let padded = crate::store::div_ceil(self.len as u64, bs as u64) as usize * bs;
+        out.clear();
+        out.try_resize(padded, 0)?;
+        out[0..4].copy_from_slice(&self.magic);
+        put_u64(out, 8, self.epoch)?;
+        put_u64(out, 16, self.seq)?;
+        put_u32(out, 24, self.len as u32)?;
+        put_u32(out, 28, self.runs as u32)?;
+        put_u64(out, 32, self.subvol.0)?;
+        put_u64(out, 40, self.ino)
+    }
+
+    /// The CRC over the record's `len` bytes, taken with its own field
+    /// still zero.
+    pub(crate) fn seal(out: &mut [u8], len: usize) -> Result<()> {
+        let crc = crate::crc32c::checksum(&out[..len]);
+        put_u32(out, 4, crc)
+    }
+
+    /// The length a header of kind `magic` announces, if `b` starts with
+    /// one: `None` when the magic is another (the end of the records).
+    pub(crate) fn announced(b: &[u8], magic: [u8; 4]) -> Option<usize> {
+        if b.get(0..4)? != magic {
+            return None;
+        }
+        get_u32(b, 24).ok().map(|n| n as usize)
+    }
+
+    /// Whether the record `b` (exactly its length) matches its CRC.
+    pub(crate) fn crc_matches(b: &[u8]) -> Result<bool> {
+        let stored = get_u32(b, 4)?;
+        let crc = crate::crc32c::update(!0, b.get(..4).unwrap_or(&[]));
+        let crc = crate::crc32c::update(crc, &[0; 4]);
+        Ok(!crate::crc32c::update(crc, b.get(8..).unwrap_or(&[])) == stored)
+    }
+
+    /// Reads the header of a record whose CRC matched.
+    pub(crate) fn read(b: &[u8]) -> Result<Self> {
+        Ok(ChainHeader {
+            magic: [0; 4],
+            epoch: get_u64(b, 8)?,
+            seq: get_u64(b, 16)?,
+            len: get_u32(b, 24)? as usize,
+            runs: get_u32(b, 28)? as usize,
+            subvol: SubvolId(get_u64(b, 32)?),
+            ino: get_u64(b, 40)?,
+        })
+    }
+}
+
 /// The one name of a file created since the last commit, where its
 /// directory entry was put.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,17 +400,16 @@ impl Record {
     /// blocks of `block_size` bytes.
     pub fn encode(&self, block_size: usize, out: &mut TryVec<u8>) -> Result<()> {
         let len = self.len();
-        // (`store::div_ceil`: no division-by-zero panic path in the module.)
-        let padded = crate::store::div_ceil(len as u64, block_size.max(1) as u64) as usize * block_size.max(1);
-        out.clear();
-        out.try_resize(padded, 0)?;
-        out[0..4].copy_from_slice(&RECORD_MAGIC);
-        put_u64(out, 8, self.epoch)?;
-        put_u64(out, 16, self.seq)?;
-        put_u32(out, 24, len as u32)?;
-        put_u32(out, 28, self.runs.len() as u32)?;
-        put_u64(out, 32, self.subvol.0)?;
-        put_u64(out, 40, self.ino)?;
+        let h = ChainHeader {
+            magic: RECORD_MAGIC,
+            epoch: self.epoch,
+            seq: self.seq,
+            len,
+            runs: self.runs.len(),
+            subvol: self.subvol,
+            ino: self.ino,
+        };
+        h.start(block_size, out)?;
         out[HEADER..NAME_AT].copy_from_slice(&self.inode.encode());
         if let Some(n) = &self.name {
             put_u64(out, NAME_AT, n.dir)?;
@@ -328,25 +419,15 @@ impl Record {
             out[NAME_AT + 25..RECORD_BASE].copy_from_slice(&n.bytes);
         }
         for (i, r) in self.runs.iter().enumerate() {
-            let o = RECORD_BASE + i * RUN_SIZE;
-            put_u64(out, o, r.file_block)?;
-            put_u64(out, o + 8, r.disk_block)?;
-            put_u64(out, o + 16, r.blocks)?;
-            put_u32(out, o + 24, r.data_crc)?;
+            r.put(out, RECORD_BASE + i * RUN_SIZE)?;
         }
-        // Over the record with the CRC field still zero.
-        let crc = crate::crc32c::checksum(&out[..len]);
-        put_u32(out, 4, crc)?;
-        Ok(())
+        ChainHeader::seal(out, len)
     }
 
     /// The record length a header announces, if `b` starts with one:
     /// `None` when the magic is wrong (the end of the records).
     pub fn announced_len(b: &[u8]) -> Option<usize> {
-        if b.get(0..4)? != RECORD_MAGIC {
-            return None;
-        }
-        get_u32(b, 24).ok().map(|n| n as usize)
+        ChainHeader::announced(b, RECORD_MAGIC)
     }
 
     /// Decodes a record of exactly `b.len()` bytes (its announced length),
@@ -359,11 +440,7 @@ impl Record {
         if nruns.checked_mul(RUN_SIZE) != Some(b.len() - RECORD_BASE) {
             return Err(Error::corrupt("fast-commit record length and run count disagree"));
         }
-        // The CRC was taken with its own field zero.
-        let stored = get_u32(b, 4)?;
-        let crc = crate::crc32c::update(!0, &b[..4]);
-        let crc = crate::crc32c::update(crc, &[0; 4]);
-        if !crate::crc32c::update(crc, &b[8..]) != stored {
+        if !ChainHeader::crc_matches(b)? {
             return Err(Error::corrupt("fast-commit record checksum mismatch"));
         }
         let inode = InodeItem::decode_bounded(&b[HEADER..NAME_AT], bounds)?;
@@ -383,33 +460,12 @@ impl Record {
                 Some(n)
             }
         };
-        let max_fb = bounds.max_file_blocks();
         let mut runs = TryVec::try_with_capacity(nruns)?;
         for i in 0..nruns {
-            let o = RECORD_BASE + i * RUN_SIZE;
-            let r = Run {
-                file_block: get_u64(b, o)?,
-                disk_block: get_u64(b, o + 8)?,
-                blocks: get_u64(b, o + 16)?,
-                data_crc: get_u32(b, o + 24)?,
-            };
-            if r.blocks == 0
-                || !bounds.blocks_inside(r.disk_block, r.blocks)
-                || r.file_block.checked_add(r.blocks).map_or(true, |e| e > max_fb)
-            {
-                return Err(Error::corrupt("fast-commit run out of range"));
-            }
-            runs.try_push(r)?;
+            runs.try_push(Run::get(b, RECORD_BASE + i * RUN_SIZE, bounds)?)?;
         }
-        Ok(Record {
-            epoch: get_u64(b, 8)?,
-            seq: get_u64(b, 16)?,
-            subvol: SubvolId(get_u64(b, 32)?),
-            ino: get_u64(b, 40)?,
-            inode,
-            name,
-            runs,
-        })
+        let h = ChainHeader::read(b)?;
+        Ok(Record { epoch: h.epoch, seq: h.seq, subvol: h.subvol, ino: h.ino, inode, name, runs })
     }
 }
 

@@ -33,7 +33,7 @@
 use crate::btree::{self, Cursor, Dir, TreeRoot};
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
-use crate::fast_commit::{FcError, Ineligible, Run, RUN_SIZE};
+use crate::fast_commit::{ChainHeader, FcError, Ineligible, Run, RUN_SIZE};
 use crate::format::{
     get_u32, get_u64, get_u8, name_hash, put_u32, put_u64, Bounds, DirEntry, ExtentItem, FileType, InodeItem, Key, RootItem, XattrHead,
     DIR_HASH_KEY, DIR_SEQ_KEY, EXTENT_KEY, INODE_ITEM_SIZE, INODE_KEY, INODE_REF_KEY, ROOT_TREE_ID, SYMLINK_KEY, XATTR_KEY,
@@ -124,26 +124,22 @@ impl LogRecord {
     /// blocks of `block_size` bytes.
     pub fn encode(&self, block_size: usize, out: &mut TryVec<u8>) -> Result<()> {
         let len = self.len();
-        let bs = block_size.max(1);
-        let padded = crate::store::div_ceil(len as u64, bs as u64) as usize * bs;
-        out.clear();
-        out.try_resize(padded, 0)?;
-        out[0..4].copy_from_slice(&LOG_MAGIC);
-        put_u64(out, 8, self.epoch)?;
-        put_u64(out, 16, self.seq)?;
-        put_u32(out, 24, len as u32)?;
-        put_u32(out, 28, self.runs.len() as u32)?;
-        put_u64(out, 32, self.subvol.0)?;
-        put_u64(out, 40, self.ino)?;
+        let h = ChainHeader {
+            magic: LOG_MAGIC,
+            epoch: self.epoch,
+            seq: self.seq,
+            len,
+            runs: self.runs.len(),
+            subvol: self.subvol,
+            ino: self.ino,
+        };
+        h.start(block_size, out)?;
         put_u32(out, 48, self.names.len() as u32)?;
         put_u32(out, 52, self.items.len() as u32)?;
         out[LOG_HEADER..LOG_BASE].copy_from_slice(&self.inode.encode());
         let mut o = LOG_BASE;
         for r in self.runs.iter() {
-            put_u64(out, o, r.file_block)?;
-            put_u64(out, o + 8, r.disk_block)?;
-            put_u64(out, o + 16, r.blocks)?;
-            put_u32(out, o + 24, r.data_crc)?;
+            r.put(out, o)?;
             o += RUN_SIZE;
         }
         for n in self.names.iter() {
@@ -161,17 +157,12 @@ impl LogRecord {
             out[o + ITEM_HEAD..o + ITEM_HEAD + i.data.len()].copy_from_slice(&i.data);
             o += ITEM_HEAD + i.data.len();
         }
-        let crc = crate::crc32c::checksum(&out[..len]);
-        put_u32(out, 4, crc)?;
-        Ok(())
+        ChainHeader::seal(out, len)
     }
 
     /// The record length a header announces, if `b` starts with one.
     pub fn announced_len(b: &[u8]) -> Option<usize> {
-        if b.get(0..4)? != LOG_MAGIC {
-            return None;
-        }
-        get_u32(b, 24).ok().map(|n| n as usize)
+        ChainHeader::announced(b, LOG_MAGIC)
     }
 
     /// Decodes a record of exactly `b.len()` bytes, checking its CRC and
@@ -185,10 +176,7 @@ impl LogRecord {
         if b.len() < LOG_BASE || b.len() > MAX_LOG_RECORD || Self::announced_len(b) != Some(b.len()) {
             return bad("tree-log record has a bad length");
         }
-        let stored = get_u32(b, 4)?;
-        let crc = crate::crc32c::update(!0, &b[..4]);
-        let crc = crate::crc32c::update(crc, &[0; 4]);
-        if !crate::crc32c::update(crc, &b[8..]) != stored {
+        if !ChainHeader::crc_matches(b)? {
             return bad("tree-log record checksum mismatch");
         }
         let nruns = get_u32(b, 28)? as usize;
@@ -201,23 +189,9 @@ impl LogRecord {
         }
         let runs_end = nruns.checked_mul(RUN_SIZE).and_then(|n| n.checked_add(LOG_BASE)).filter(|&e| e <= b.len());
         let Some(mut o) = runs_end else { return bad("tree-log record's runs overrun it") };
-        let max_fb = bounds.max_file_blocks();
         let mut runs = TryVec::try_with_capacity(nruns)?;
         for i in 0..nruns {
-            let at = LOG_BASE + i * RUN_SIZE;
-            let r = Run {
-                file_block: get_u64(b, at)?,
-                disk_block: get_u64(b, at + 8)?,
-                blocks: get_u64(b, at + 16)?,
-                data_crc: get_u32(b, at + 24)?,
-            };
-            if r.blocks == 0
-                || !bounds.blocks_inside(r.disk_block, r.blocks)
-                || r.file_block.checked_add(r.blocks).map_or(true, |e| e > max_fb)
-            {
-                return bad("tree-log run out of range");
-            }
-            runs.try_push(r)?;
+            runs.try_push(Run::get(b, LOG_BASE + i * RUN_SIZE, bounds)?)?;
         }
         // Each name and item takes at least its head: the counts cannot
         // ask for more than the record holds.
@@ -280,16 +254,8 @@ impl LogRecord {
         if o != b.len() {
             return bad("tree-log record has bytes past its items");
         }
-        Ok(LogRecord {
-            epoch: get_u64(b, 8)?,
-            seq: get_u64(b, 16)?,
-            subvol: SubvolId(get_u64(b, 32)?),
-            ino: get_u64(b, 40)?,
-            inode,
-            runs,
-            names,
-            items,
-        })
+        let h = ChainHeader::read(b)?;
+        Ok(LogRecord { epoch: h.epoch, seq: h.seq, subvol: h.subvol, ino: h.ino, inode, runs, names, items })
     }
 }
 
