@@ -362,6 +362,11 @@ impl<D: BlockDevice> Filesystem<D> {
         if it.is_dir() {
             return Err(FcError::Ineligible(Ineligible::NotRegular));
         }
+        // Replay changes nothing in a read-only subvolume (one made so since
+        // the last commit may still hold changes): a full commit serves.
+        if self.sv.item.is_read_only() {
+            return Err(FcError::Ineligible(Ineligible::Changed));
+        }
         let Some(committed) = self.committed_fs_root(sv)? else { return Err(FcError::Ineligible(Ineligible::NewParent)) };
         let names = self.log_names(sv, ino, &committed)?;
         let mut size = LOG_BASE + names.iter().map(|n| NAME_HEAD + n.name.len()).sum::<usize>();
@@ -405,8 +410,14 @@ impl<D: BlockDevice> Filesystem<D> {
     fn log_names(&mut self, sv: SubvolId, ino: u64, committed: &TreeRoot) -> core::result::Result<TryVec<LoggedName>, FcError> {
         let mut names = TryVec::new();
         let all = self.names_of(sv, ino)?;
+        let mut size = LOG_BASE;
         for (dir, name) in all.iter() {
             let (dir, name) = (*dir, &name[..]);
+            // Many links: stop before looking up what cannot fit anyway.
+            size += NAME_HEAD + name.len();
+            if size > MAX_LOG_RECORD {
+                return Err(FcError::Ineligible(Ineligible::LogTooBig));
+            }
             let f = self.find_entry(dir, name)?.filter(|f| f.ino == ino).ok_or(Error::corrupt("back-reference without its entry"))?;
             let dir_committed =
                 btree::get_with(&mut self.s, committed, &crate::fs::inode_key(dir), |b| Ok(InodeItem::decode(b)?.is_dir()))?;

@@ -736,3 +736,40 @@ fn every_change_fsynced_survives_a_crash() {
     println!("tiers: {tiers:?}");
     assert!(tiers.get("TreeLog").copied().unwrap_or(0) > 40, "{tiers:?}");
 }
+
+/// A file whose blocks a snapshot shares: a shrinking truncate and a
+/// punched hole, fsynced, replay dropping only this tree's references
+/// (fsck checks every block's count against its users), and the snapshot's
+/// copy is untouched.
+#[test]
+fn shared_blocks_keep_their_snapshots_references() {
+    let mut fs = mount(fresh(32 << 20));
+    let s = start(&mut fs);
+    fs.write(SV, s.a, 0, &[5; 40000], ts(1)).unwrap();
+    let snap = fs.snapshot(SV, SV, s.root, b"snap", true, [3; 16], ts(2)).unwrap();
+    fs.commit().unwrap();
+    let in_snap = visible_in(&mut fs, snap);
+    fs.setattr(SV, s.a, &SetAttr { size: Some(9000), ..Default::default() }, ts(3)).unwrap();
+    fs.punch_hole(SV, s.a, 0, 4096, ts(3)).unwrap();
+    fs.write(SV, s.a, 8000, &[6; 3000], ts(3)).unwrap();
+    assert_eq!(fs.fsync(SV, s.a).unwrap(), TL);
+    let want = visible(&mut fs);
+    let mut fs = mount(fs.device().crash_drop_all());
+    assert_eq!(visible(&mut fs), want);
+    assert_eq!(visible_in(&mut fs, snap), in_snap);
+    assert_check_clean(&mut fs, "shared blocks");
+}
+
+/// A subvolume made read-only since the last commit may hold changes a
+/// record would have to write into it: a full commit serves.
+#[test]
+fn read_only_subvolume_takes_a_full_commit() {
+    let mut fs = mount(fresh(32 << 20));
+    let root = fs.root_ino();
+    let sv = fs.create_subvolume(SV, root, b"sv", [4; 16], 0, 0, ts(1)).unwrap();
+    let l = fs.symlink(sv, 256, b"l", b"t", 0, 0, ts(1)).unwrap().ino;
+    fs.commit().unwrap();
+    fs.rename(sv, 256, b"l", 256, b"l2", 0, ts(2)).unwrap();
+    fs.set_subvolume_read_only(sv, true).unwrap();
+    assert_eq!(fs.fsync(sv, l).unwrap(), FsyncTier::FullCommit(Ineligible::Changed));
+}
