@@ -109,6 +109,10 @@ mod tree_diff;
 mod tree_log;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/tree_log_dir.rs"]
+mod tree_log_dir;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/tree_log_replay.rs"]
 mod tree_log_replay;
 #[allow(unreachable_pub, dead_code, missing_docs)]

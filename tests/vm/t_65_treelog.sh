@@ -1,7 +1,8 @@
 # fsync through a tree-log record in the kernel: rename, rename over an
 # existing file, link, unlink and setxattr of a committed file, each
-# followed by fsync, cost one device flush and no commit, and are counted
-# under fsync_tree_log; what they made durable survives a shutdown that
+# followed by fsync, and a directory's fsync after a file was made and
+# another removed in it, cost one device flush and no commit, and are
+# counted under fsync_tree_log; what they made durable survives a shutdown that
 # writes nothing more (xfs_io shutdown) and is replayed at the next mount,
 # where fsck finds the filesystem clean.
 . "$(dirname "$0")/lib.sh"
@@ -18,6 +19,7 @@ echo victim > "$MNT/b"
 head -c 7000 /dev/urandom > "$MNT/c"
 echo two > "$MNT/d1/two"
 ln "$MNT/d1/two" "$MNT/d2/two"
+echo gone > "$MNT/d2/gone"
 sync
 cp "$MNT/a" /tmp/a.want
 cp "$MNT/c" /tmp/c.want
@@ -33,9 +35,13 @@ mv "$MNT/c" "$MNT/b"
 check rename-over-fsync-one-flush test "$(fsync_flushes "$MNT/b")" = 1
 rm "$MNT/d2/two"
 check unlink-fsync-one-flush test "$(fsync_flushes "$MNT/d1/two")" = 1
-check five-tree-log-fsyncs test "$(( $(val fsync_tree_log) - tl0 ))" = 5
+head -c 3000 /dev/urandom > "$MNT/d2/fresh"
+cp "$MNT/d2/fresh" /tmp/fresh.want
+rm "$MNT/d2/gone"
+check dir-fsync-one-flush test "$(fsync_flushes "$MNT/d2")" = 1
+check six-tree-log-fsyncs test "$(( $(val fsync_tree_log) - tl0 ))" = 6
 check no-commit test "$(val commits)" = "$c0"
-check tree-log-bytes test "$(val tree_log_bytes)" -ge $((5 * 4096))
+check tree-log-bytes test "$(val tree_log_bytes)" -ge $((7 * 4096))
 # Not fsynced: gone after the crash.
 mv "$MNT/d1/two" "$MNT/d1/unsynced"
 
@@ -43,7 +49,7 @@ check shutdown-without-flush xfs_io -x -c shutdown "$MNT"
 umount "$MNT"
 mark_dmesg
 mount -t ferrofs "$DEV1" "$MNT" || { fail tl-remount; exit 0; }
-check replayed-count test "$(val replayed_records)" = 5
+check replayed-count test "$(val replayed_records)" = 7
 check renamed-data cmp "$MNT/d1/a2" /tmp/a.want
 check old-name-gone test ! -e "$MNT/a"
 check link-durable cmp "$MNT/d2/a3" /tmp/a.want
@@ -54,6 +60,8 @@ check rename-over-old-gone test ! -e "$MNT/c"
 check unlink-durable test ! -e "$MNT/d2/two"
 check unlink-link-count test "$(stat -c %h "$MNT/d1/two")" = 1
 check unsynced-rename-not-replayed test ! -e "$MNT/d1/unsynced"
+check dir-fsync-new-file cmp "$MNT/d2/fresh" /tmp/fresh.want
+check dir-fsync-removal test ! -e "$MNT/d2/gone"
 umount "$MNT"
 check fsck-after-replay fsck.ferrofs -n "$DEV1"
 mount -t ferrofs "$DEV1" "$MNT"

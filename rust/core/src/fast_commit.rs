@@ -238,7 +238,8 @@ pub struct Record {
 pub enum Ineligible {
     /// The filesystem has no fast-commit area.
     NoArea,
-    /// Not a regular file (directories need their entry sets logged).
+    /// Not a regular file: for the tree-log tier, a directory whose
+    /// entries naming directories or subvolumes changed.
     NotRegular,
     /// Created since the last commit: its names are not committed.
     New,
@@ -707,10 +708,14 @@ impl<D: BlockDevice> Filesystem<D> {
         let made_before = earlier.iter().any(|r| r.subvol == rec.subvol && r.ino == rec.ino && r.name.is_some());
         match (self.read_inode(rec.ino), &rec.name) {
             (Ok(cur), _) if cur.file_type() == FileType::Regular && cur.generation == rec.inode.generation => {
-                // Records apply as they are checked: an earlier one put
-                // a new file back already.
-                if rec.name.is_some() && !made_before {
-                    return Ok(false);
+                // Records apply as they are checked: an earlier one (of
+                // either kind) put a new file back already, name and all.
+                if let Some(n) = &rec.name {
+                    let in_place =
+                        self.find_entry(n.dir, n.name())?.is_some_and(|f| f.ino == rec.ino && f.seq == n.seq && f.hash_off == n.hash_off);
+                    if !made_before && !in_place {
+                        return Ok(false);
+                    }
                 }
             }
             (Err(Error::NotFound), Some(n)) if made_before || self.new_name_fits(rec.ino, n)? => {}

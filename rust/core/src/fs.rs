@@ -106,13 +106,13 @@
 //!
 //! # Designed in, not yet implemented
 //!
-//! **Log tree (fsync of a directory).** Fast commit (`crate::fast_commit`)
-//! and tree-log records for non-directories (`crate::tree_log`) are built.
-//! The superblock also reserves a log tree pointer: the fsync of a
-//! directory would copy its entry changes since the last commit (and the
-//! inodes new names point at) into a tree of id `LOG_TREE_ID`, write its
-//! nodes, flush, and publish the log root without a full commit; mount
-//! would replay it after the records, fix link counts, and commit; a
+//! **Log tree (fsync of directory trees).** Fast commit
+//! (`crate::fast_commit`) and tree-log records (`crate::tree_log`, for
+//! files and for a directory's entries naming files) are built. The
+//! superblock also reserves a log tree pointer, for what those records do
+//! not cover (directories made, moved or removed, a directory's own
+//! attributes): they would be logged in a tree of id `LOG_TREE_ID`,
+//! published without a full commit and replayed after the records; a
 //! non-empty log tree sets `INCOMPAT_LOG_TREE`, so code that cannot replay
 //! refuses the image.
 

@@ -57,6 +57,7 @@ pub mod subvol;
 pub mod superblock;
 pub mod tree_diff;
 pub mod tree_log;
+pub mod tree_log_dir;
 pub mod tree_log_replay;
 pub mod uapi;
 pub mod walk;

@@ -349,18 +349,16 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(true)
     }
 
-    /// The tree-log record for non-directory `ino` (whose item is `it`),
-    /// written and flushed; why not, when a full commit must serve.
+    /// The tree-log records for `ino` (whose item is `it`): one for a file
+    /// that is not a directory, one per inode whose entry changed for a
+    /// directory (`crate::tree_log_dir`); written together and flushed
+    /// once. Why not, when a full commit must serve.
     pub(crate) fn tree_log(&mut self, sv: SubvolId, ino: u64, it: &InodeItem) -> core::result::Result<(), FcError> {
-        let (area_start, area_blocks) = (self.s.sb.fast_commit_start, self.s.sb.fast_commit_blocks);
-        if area_blocks == 0 {
+        if self.s.sb.fast_commit_blocks == 0 {
             return Err(FcError::Ineligible(Ineligible::NoArea));
         }
         if self.s.sb.incompat & crate::superblock::INCOMPAT_TREE_LOG == 0 {
             return Err(FcError::Ineligible(Ineligible::NoTreeLog));
-        }
-        if it.is_dir() {
-            return Err(FcError::Ineligible(Ineligible::NotRegular));
         }
         // Replay changes nothing in a read-only subvolume (one made so since
         // the last commit may still hold changes): a full commit serves.
@@ -368,36 +366,78 @@ impl<D: BlockDevice> Filesystem<D> {
             return Err(FcError::Ineligible(Ineligible::Changed));
         }
         let Some(committed) = self.committed_fs_root(sv)? else { return Err(FcError::Ineligible(Ineligible::NewParent)) };
-        let names = self.log_names(sv, ino, &committed)?;
+        // Records of one fsync see each other's names; a refusal forgets them.
+        let mark = self.s.fc.logged_slots.len();
+        let r = if it.is_dir() {
+            self.dir_records(sv, ino, it, &committed)
+        } else {
+            self.inode_record(sv, ino, it, &committed, 0).and_then(|rec| {
+                let mut v = TryVec::new();
+                v.try_push(rec)?;
+                Ok(v)
+            })
+        };
+        let r = r.and_then(|recs| self.write_records(&recs));
+        if r.is_err() {
+            self.s.fc.logged_slots.truncate(mark);
+        }
+        r
+    }
+
+    /// The record of non-directory `ino` (item `it`), taking the sequence
+    /// number `nth` after the next free one; its names join the epoch's
+    /// known slots.
+    pub(crate) fn inode_record(
+        &mut self,
+        sv: SubvolId,
+        ino: u64,
+        it: &InodeItem,
+        committed: &TreeRoot,
+        nth: u64,
+    ) -> core::result::Result<LogRecord, FcError> {
+        let names = self.log_names(sv, ino, committed)?;
         let mut size = LOG_BASE + names.iter().map(|n| NAME_HEAD + n.name.len()).sum::<usize>();
         let items = self.log_items(ino, &mut size)?;
         let runs = if it.file_type() == FileType::Regular { self.new_runs(ino)? } else { TryVec::new() };
-        let rec = LogRecord { epoch: self.s.sb.generation, seq: self.s.fc.next_seq, subvol: sv, ino, inode: *it, runs, names, items };
+        let rec = LogRecord { epoch: self.s.sb.generation, seq: self.s.fc.next_seq + nth, subvol: sv, ino, inode: *it, runs, names, items };
         if rec.len() > MAX_LOG_RECORD {
             return Err(FcError::Ineligible(Ineligible::LogTooBig));
         }
+        self.s.fc.logged_slots.try_reserve(rec.names.len())?;
+        for n in rec.names.iter() {
+            let name = n.name.try_clone()?;
+            self.s.fc.logged_slots.try_push(LoggedSlot { sv: sv.0, dir: n.dir, seq: n.seq, hash_off: n.hash_off, ino, name })?;
+        }
+        Ok(rec)
+    }
+
+    /// Writes `recs` one after the other in the area with one write and
+    /// one flush; `AreaFull` if they do not fit. (None: nothing to write.)
+    fn write_records(&mut self, recs: &[LogRecord]) -> core::result::Result<(), FcError> {
+        if recs.is_empty() {
+            return Ok(());
+        }
+        let (area_start, area_blocks) = (self.s.sb.fast_commit_start, self.s.sb.fast_commit_blocks);
         let bs = self.s.bs;
-        let nblocks = crate::store::div_ceil(rec.len() as u64, bs as u64);
+        let mut buf: TryVec<u8> = TryVec::new();
+        let mut one = TryVec::new();
+        for rec in recs.iter() {
+            rec.encode(bs, &mut one)?;
+            buf.try_extend_from_slice(&one)?;
+        }
+        let nblocks = (buf.len() / bs.max(1)) as u64;
         if self.s.fc.next_block + nblocks > area_blocks {
             return Err(FcError::Ineligible(Ineligible::AreaFull));
         }
-        let mut buf = TryVec::new();
-        rec.encode(bs, &mut buf)?;
-        self.s.fc.logged_slots.try_reserve(rec.names.len())?;
         let at = (area_start + self.s.fc.next_block) * bs as u64;
         self.s.dev.write(at, &buf, false)?;
         self.s.flush()?;
         self.s.fc.next_block += nblocks;
-        self.s.fc.next_seq += 1;
+        self.s.fc.next_seq += recs.len() as u64;
         self.s.fc.stats.tree_log_bytes += buf.len() as u64;
         // As with fast-commit runs: never rewritten in place, pinned if freed.
-        for r in rec.runs.iter() {
+        for r in recs.iter().flat_map(|rec| rec.runs.iter()) {
             self.s.space.txn_alloc.remove(r.disk_block, r.blocks)?;
-        }
-        let mut names = rec.names;
-        while let Some(n) = names.pop() {
-            // Reserved above: the record is durable, so its slots must be known.
-            self.s.fc.logged_slots.try_push(LoggedSlot { sv: sv.0, dir: n.dir, seq: n.seq, hash_off: n.hash_off, ino, name: n.name })?;
         }
         Ok(())
     }

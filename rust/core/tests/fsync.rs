@@ -188,14 +188,16 @@ fn fsync_tiers_and_one_flush_per_record() {
     let d = fs.mkdir(SV, root, b"d", 0o755, 0, 0, ts(3)).unwrap().ino;
     fs.commit().unwrap();
     fs.create(SV, d, b"x", 0o644, 0, 0, 0, ts(3)).unwrap();
-    assert_eq!(fs.fsync(SV, d).unwrap(), FsyncTier::FullCommit(Ineligible::NotRegular));
+    assert_eq!(fs.fsync(SV, d).unwrap(), FsyncTier::TreeLog, "a directory's new entry: the new file's record");
+    fs.mkdir(SV, d, b"sub", 0o755, 0, 0, ts(3)).unwrap();
+    assert_eq!(fs.fsync(SV, d).unwrap(), FsyncTier::FullCommit(Ineligible::NotRegular), "a new subdirectory");
     fs.write(SV, f, 0, b"z", ts(4)).unwrap();
     fs.link(SV, f, root, b"g", ts(4)).unwrap();
     assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::TreeLog, "a new name needs a tree-log record");
     fs.write(SV, f, 0, &vec![7u8; 2 << 20], ts(5)).unwrap();
     assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FullCommit(Ineligible::TooMuchData));
     let st = fs.fast_commit_stats();
-    assert_eq!((st.fast_commits, st.tree_logs, st.clean), (6, 3, 1));
+    assert_eq!((st.fast_commits, st.tree_logs, st.clean), (6, 4, 1));
     assert_eq!(st.full_commits[Ineligible::NotRegular.index()], 1);
     assert_eq!(st.full_commits[Ineligible::TooMuchData.index()], 1);
     // The records since the last commit come back after a crash.
