@@ -54,11 +54,12 @@ do_fsync "$MNT/log"
 check clean-fsync-counted moved "$S1" fsync_clean "$cl0" 1
 check clean-is-not-fast moved "$S1" fsync_fast_commit "$fc0" 0
 
-# Full commits, by reason: a directory; a link into a directory made
-# since the last commit. A link into an older one is a tree-log record.
+# Full commits, by reason: a directory that gained a subdirectory; a link
+# into a directory made since the last commit. A link into an older one is
+# a tree-log record.
 nr0=$(val "$S1" full_commit_not_regular) np0=$(val "$S1" full_commit_new_parent)
 full0=$(val "$S1" fsync_full_commit) c0=$(val "$S1" commits) tl0=$(val "$S1" fsync_tree_log)
-touch "$MNT/dir/entry"
+mkdir "$MNT/dir/sub"
 do_fsync "$MNT/dir"
 check dir-fsync-not-regular moved "$S1" full_commit_not_regular "$nr0" 1
 echo more >> "$MNT/log"
