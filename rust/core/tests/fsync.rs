@@ -10,7 +10,7 @@
 //! second mount must show the same.
 
 mod common;
-use common::sync_points::{check_image, SyncPoint};
+use common::sync_points::{check_image, replay_cut_at_every_write, SyncPoint};
 use common::*;
 use ferrofs_core::fast_commit::{FsyncTier, Ineligible, NewName, Record, Run, RECORD_BASE};
 use ferrofs_core::format::{InodeItem, NAME_MAX};
@@ -371,25 +371,5 @@ fn crash_during_replay_replays_again_to_the_same_state() {
     fs.write(SV, g, 0, b"new file", ts(3)).unwrap();
     assert_eq!(fs.fsync(SV, g).unwrap(), FsyncTier::FastCommit);
     let want = visible(&mut fs);
-    let pending = fs.device().crash_drop_all();
-    // How many writes a whole replay makes.
-    let start = pending.writes;
-    let mut whole = mount(pending.clone());
-    assert_eq!(visible(&mut whole), want);
-    let writes = whole.device().writes - start;
-    assert!(writes > 2, "the replay commits");
-    let mut rng = Rng(11);
-    for cut in start..start + writes {
-        let mut dev = pending.clone();
-        dev.cut_after = Some(cut);
-        let shared = std::rc::Rc::new(std::cell::RefCell::new(dev));
-        // The replay's commit fails at the cut, and the mount with it.
-        assert!(Filesystem::mount(SharedDev(shared.clone())).is_err(), "cut {cut}: the mount fails");
-        let dead = shared.borrow().clone();
-        for (what, image) in [("drop", dead.crash_drop_all()), ("keep", dead.crash_keep_all()), ("random", dead.crash_random(&mut rng))] {
-            let mut fs = Filesystem::mount(image).unwrap_or_else(|e| panic!("cut {cut} {what}: {e:?}"));
-            assert_eq!(visible(&mut fs), want, "cut {cut} {what}");
-            assert_check_clean(&mut fs, &format!("cut {cut} {what}"));
-        }
-    }
+    replay_cut_at_every_write(&fs.device().crash_drop_all(), &want, 11);
 }

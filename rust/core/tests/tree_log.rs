@@ -11,7 +11,7 @@
 //! name, the record codec against damage, and a crash during replay.
 
 mod common;
-use common::sync_points::{check_image, SyncPoint};
+use common::sync_points::{check_image, replay_cut_at_every_write, SyncPoint};
 use common::*;
 use ferrofs_core::error::Result;
 use ferrofs_core::fast_commit::{FsyncTier, Ineligible};
@@ -638,26 +638,7 @@ fn crash_during_replay_replays_again_to_the_same_state() {
     fs.set_xattr(SV, s.a, b"user.n", b"1", 0, ts(4)).unwrap();
     assert_eq!(fs.fsync(SV, s.a).unwrap(), TL);
     let want = visible(&mut fs);
-    let pending = fs.device().crash_drop_all();
-    let start_writes = pending.writes;
-    let mut whole = mount(pending.clone());
-    assert_eq!(visible(&mut whole), want);
-    let writes = whole.device().writes - start_writes;
-    assert!(writes > 2, "the replay commits");
-    let mut rng = Rng(5);
-    for cut in start_writes..start_writes + writes {
-        let mut dev = pending.clone();
-        dev.cut_after = Some(cut);
-        let shared = std::rc::Rc::new(std::cell::RefCell::new(dev));
-        assert!(Filesystem::mount(SharedDev(shared.clone())).is_err(), "cut {cut}: the mount fails");
-        let image = shared.borrow().clone();
-        for (what, image) in [("drop", image.crash_drop_all()), ("keep", image.crash_keep_all()), ("random", image.crash_random(&mut rng))]
-        {
-            let mut fs = Filesystem::mount(image).unwrap_or_else(|e| panic!("cut {cut} {what}: {e:?}"));
-            assert_eq!(visible(&mut fs), want, "cut {cut} {what}");
-            assert_check_clean(&mut fs, &format!("cut {cut} {what}"));
-        }
-    }
+    replay_cut_at_every_write(&fs.device().crash_drop_all(), &want, 5);
 }
 
 /// A whole record of the epoch that does not fit the filesystem (here: an

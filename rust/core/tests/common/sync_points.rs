@@ -50,3 +50,30 @@ pub fn check_image(image: SimDev, points: &[SyncPoint], cut: u64, what: &str) ->
     assert_eq!(again, seen, "{what}: a second mount shows the same");
     seen
 }
+
+/// Cuts the replaying mount of `pending` (a disk with records to replay)
+/// after every single write of its commit, and mounts what each cut disk
+/// holds (unflushed writes dropped, kept, a random subset): every one must
+/// show `want`, as a whole replay does, with fsck clean, since the epoch
+/// only moves with the replay's commit.
+pub fn replay_cut_at_every_write(pending: &SimDev, want: &BTreeMap<String, String>, seed: u64) {
+    let start = pending.writes;
+    let mut whole = mount(pending.clone());
+    assert_eq!(&visible(&mut whole), want);
+    let writes = whole.device().writes - start;
+    assert!(writes > 2, "the replay commits");
+    let mut rng = super::Rng(seed);
+    for cut in start..start + writes {
+        let mut dev = pending.clone();
+        dev.cut_after = Some(cut);
+        let shared = std::rc::Rc::new(std::cell::RefCell::new(dev));
+        // The replay's commit fails at the cut, and the mount with it.
+        assert!(Filesystem::mount(super::SharedDev(shared.clone())).is_err(), "cut {cut}: the mount fails");
+        let dead = shared.borrow().clone();
+        for (what, image) in [("drop", dead.crash_drop_all()), ("keep", dead.crash_keep_all()), ("random", dead.crash_random(&mut rng))] {
+            let mut fs = Filesystem::mount(image).unwrap_or_else(|e| panic!("cut {cut} {what}: {e:?}"));
+            assert_eq!(&visible(&mut fs), want, "cut {cut} {what}");
+            assert_check_clean(&mut fs, &format!("cut {cut} {what}"));
+        }
+    }
+}
