@@ -57,25 +57,47 @@ impl<D: BlockDevice> Filesystem<D> {
         let root = self.sv.root;
         let old = self.entries(committed, dir)?;
         let now = self.entries(&root, dir)?;
-        let same = |a: &Entry, b: &Entry| a.0 == b.0 && a.1 == b.1 && *a.4 == *b.4;
+        // Both lists are in sequence order: one merge finds the entries
+        // added, removed or repointed.
         let mut files: TryVec<u64> = TryVec::new();
-        let changed = old.iter().filter(|e| !now.iter().any(|n| same(e, n))).chain(now.iter().filter(|n| !old.iter().any(|e| same(e, n))));
-        for e in changed {
-            if e.2 == FileType::Dir || e.3 {
-                return Err(FcError::Ineligible(Ineligible::NotRegular));
-            }
-            if !files.contains(&e.1) {
-                files.try_push(e.1)?;
-            }
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < now.len() {
+            let changed = match (old.get(i), now.get(j)) {
+                (Some(a), Some(b)) if a.0 == b.0 => {
+                    i += 1;
+                    j += 1;
+                    if a.1 == b.1 && *a.4 == *b.4 {
+                        continue;
+                    }
+                    // Repointed (rename exchange): both inodes changed.
+                    note_file(&mut files, a)?;
+                    b
+                }
+                (Some(a), Some(b)) if a.0 < b.0 => {
+                    i += 1;
+                    a
+                }
+                (Some(a), None) => {
+                    i += 1;
+                    a
+                }
+                (_, Some(b)) => {
+                    j += 1;
+                    b
+                }
+                (None, None) => break,
+            };
+            note_file(&mut files, changed)?;
         }
         // Names earlier records put here that are gone now.
         for l in self.s.fc.logged_slots.iter().filter(|l| l.sv == sv.0 && l.dir == dir) {
-            if !now.iter().any(|n| n.0 == l.seq && n.1 == l.ino) && !files.contains(&l.ino) {
+            let here = now.binary_search_by_key(&l.seq, |n| n.0).is_ok_and(|k| now[k].1 == l.ino);
+            if !here && !files.contains(&l.ino) {
                 files.try_push(l.ino)?;
+                if files.len() > MAX_DIR_RECORDS {
+                    return Err(FcError::Ineligible(Ineligible::LogTooBig));
+                }
             }
-        }
-        if files.len() > MAX_DIR_RECORDS {
-            return Err(FcError::Ineligible(Ineligible::LogTooBig));
         }
         let mut recs = TryVec::new();
         for (nth, &ino) in files.iter().enumerate() {
@@ -160,6 +182,21 @@ impl<D: BlockDevice> Filesystem<D> {
             }
         }
     }
+}
+
+/// Adds the file a changed entry names to `files`; a directory or a
+/// subvolume, or more files than `MAX_DIR_RECORDS`, takes a full commit.
+fn note_file(files: &mut TryVec<u64>, e: &Entry) -> core::result::Result<(), FcError> {
+    if e.2 == FileType::Dir || e.3 {
+        return Err(FcError::Ineligible(Ineligible::NotRegular));
+    }
+    if !files.contains(&e.1) {
+        files.try_push(e.1)?;
+        if files.len() > MAX_DIR_RECORDS {
+            return Err(FcError::Ineligible(Ineligible::LogTooBig));
+        }
+    }
+    Ok(())
 }
 
 /// Whether a directory's inode item changed only as adding and removing
