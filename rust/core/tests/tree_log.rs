@@ -829,3 +829,34 @@ fn read_only_subvolume_takes_a_full_commit() {
     fs.set_subvolume_read_only(sv, true).unwrap();
     assert_eq!(fs.fsync(sv, l).unwrap(), FsyncTier::FullCommit(Ineligible::Changed));
 }
+
+/// rename exchange of two files in one directory, then the directory's
+/// fsync: each file's record would take the other's name, which replay of
+/// the first alone could not do safely: a full commit.
+#[test]
+fn directory_fsync_after_rename_exchange_takes_a_full_commit() {
+    let mut fs = mount(fresh(32 << 20));
+    let s = start(&mut fs);
+    fs.commit().unwrap();
+    fs.rename(SV, s.root, b"a", s.root, b"b", RENAME_EXCHANGE, ts(2)).unwrap();
+    assert_eq!(fs.fsync(SV, s.root).unwrap(), FsyncTier::FullCommit(Ineligible::SlotTaken));
+    let want = visible(&mut fs);
+    let mut fs = mount(fs.device().crash_drop_all());
+    assert_eq!(visible(&mut fs), want);
+}
+
+/// A file moved in from another directory, then this directory's fsync:
+/// its record carries all its names, so the old one goes too.
+#[test]
+fn directory_fsync_of_a_file_moved_in() {
+    let sc = Scenario {
+        name: "move in, fsync the new directory",
+        steps: |r, s| {
+            r.fs.rename(SV, s.d1, b"c2", s.d2, b"c3", 0, ts(2))?;
+            r.fsync(s.d2, &["/d1/c2/", "/d2/c3/", "/c/"])
+        },
+        tier: TL,
+        atomic: &[("/d1/c2/", "/d2/c3/")],
+    };
+    assert!(enumerate(&sc) >= 3);
+}
