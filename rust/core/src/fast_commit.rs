@@ -505,7 +505,8 @@ impl<D: BlockDevice> Filesystem<D> {
         let tried = match tried {
             Ok(()) => Ok(FsyncTier::FastCommit),
             Err(FcError::Ineligible(Ineligible::NotRegular | Ineligible::New | Ineligible::Changed)) => {
-                self.tree_log(sv, ino, &it).map(|()| FsyncTier::TreeLog)
+                // A directory whose entries all are as durable already: clean.
+                self.tree_log(sv, ino, &it).map(|wrote| if wrote { FsyncTier::TreeLog } else { FsyncTier::Clean })
             }
             Err(e) => Err(e),
         };
@@ -513,6 +514,7 @@ impl<D: BlockDevice> Filesystem<D> {
             Ok(tier) => {
                 match tier {
                     FsyncTier::TreeLog => self.s.fc.stats.tree_logs += 1,
+                    FsyncTier::Clean => self.s.fc.stats.clean += 1,
                     _ => self.s.fc.stats.fast_commits += 1,
                 }
                 Ok(tier)

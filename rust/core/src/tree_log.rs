@@ -352,8 +352,10 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The tree-log records for `ino` (whose item is `it`): one for a file
     /// that is not a directory, one per inode whose entry changed for a
     /// directory (`crate::tree_log_dir`); written together and flushed
-    /// once. Why not, when a full commit must serve.
-    pub(crate) fn tree_log(&mut self, sv: SubvolId, ino: u64, it: &InodeItem) -> core::result::Result<(), FcError> {
+    /// once; false when there was nothing to write (a directory whose
+    /// entries are all durable already). Why not, when a full commit must
+    /// serve.
+    pub(crate) fn tree_log(&mut self, sv: SubvolId, ino: u64, it: &InodeItem) -> core::result::Result<bool, FcError> {
         if self.s.sb.fast_commit_blocks == 0 {
             return Err(FcError::Ineligible(Ineligible::NoArea));
         }
@@ -377,7 +379,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 Ok(v)
             })
         };
-        let r = r.and_then(|recs| self.write_records(&recs));
+        let r = r.and_then(|recs| self.write_records(&recs).map(|()| !recs.is_empty()));
         if r.is_err() {
             self.s.fc.logged_slots.truncate(mark);
         }

@@ -6,7 +6,8 @@
 //! together with one flush.
 //!
 //! The directory's entries are compared with the committed ones and with
-//! the names earlier records of the epoch put in it. A file that no longer
+//! the names earlier records of the epoch put in it (an entry an earlier
+//! record put back exactly as it is now needs nothing more). A file that no longer
 //! exists (unlinked and freed) gets a record of its committed inode with
 //! no names and no items: replay takes its names away, frees its blocks
 //! and reclaims it as an orphan. Anything a record cannot say takes a full
@@ -83,6 +84,11 @@ impl<D: BlockDevice> Filesystem<D> {
                 }
                 (_, Some(b)) => {
                     j += 1;
+                    // Put back by an earlier record exactly as it is: durable.
+                    let logged = self.s.fc.logged_slots.iter().any(|l| l.sv == sv.0 && l.dir == dir && l.seq == b.0 && l.ino == b.1);
+                    if logged {
+                        continue;
+                    }
                     b
                 }
                 (None, None) => break,

@@ -522,6 +522,12 @@ fn directory_fsync_refusals() {
     let (w, fl) = (fs.device().writes, fs.device().flushes);
     assert_eq!(fs.fsync(SV, s.d2).unwrap(), TL);
     assert_eq!((fs.device().writes - w, fs.device().flushes - fl), (1, 1), "the records in one write, one flush");
+    // Its entries are all durable now; another change elsewhere keeps the
+    // transaction dirty, and the directory's fsync has nothing to write.
+    fs.write(SV, s.a, 0, b"x", ts(6)).unwrap();
+    let (w, clean) = (fs.device().writes, fs.fast_commit_stats().clean);
+    assert_eq!(fs.fsync(SV, s.d2).unwrap(), FsyncTier::Clean);
+    assert_eq!((fs.device().writes - w, fs.fast_commit_stats().clean - clean), (0, 1));
 }
 
 /// More items than a record holds: a full commit, counted.
