@@ -3,6 +3,10 @@
 //! type and mounts each shared core module at this crate's root, so core code
 //! names its siblings `crate::x` here exactly as in the cargo library.
 
+// `pin_init!` of the per-mount state (`vfs::fs_info::FsInfo`) expands one
+// level per field and outgrows the default limit of 128.
+#![recursion_limit = "256"]
+
 // The core, compiled from the same files as the userspace library (the
 // list must match rust/core/src/lib.rs but for the tools-only modules
 // check, dump, walk and edit, which nothing in the kernel calls; `make
@@ -57,6 +61,10 @@ mod fs;
 mod fsync_stats;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/group_commit.rs"]
+mod group_commit;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/le.rs"]
 mod le;
 #[allow(unreachable_pub, dead_code, missing_docs)]
@@ -79,6 +87,10 @@ mod send;
 #[forbid(unsafe_code)]
 #[path = "core/src/send_plan.rs"]
 mod send_plan;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
+#[path = "core/src/send_prefetch.rs"]
+mod send_prefetch;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
 #[path = "core/src/send_stream.rs"]

@@ -56,7 +56,8 @@ KERNEL_FLAVOURS = {
 REFERENCE = "ext4"
 SECOND_REFERENCE = "ext4-fc"
 
-WORKLOADS = ["append", "smallfiles", "seq", "createunlink", "snapshot", "send"]
+WORKLOADS = ["append", "smallfiles", "seq", "createunlink", "snapshot", "send",
+             "parappend", "renamefsync", "sqlite", "replaytime"]
 # The rows of the table: (workload, phase, unit of one op, rate unit).
 PHASES = {
     "append": [("append", "append", "op", "ops/s")],
@@ -69,6 +70,16 @@ PHASES = {
     "send": [("send-full-large", "MiB", "MiB", "MiB/s"), ("send-full-small", "file", "file", "files/s"),
              ("send-incr-1", "send", "send", "ops/s"), ("send-incr-10", "send", "send", "ops/s")],
 }
+PHASES.update({
+    "parappend": [("parappend", "op", "op", "ops/s")],
+    "renamefsync": [("renamefsync", "op", "op", "ops/s")],
+    "sqlite": [("sqlite-wal", "row", "row", "rows/s"), ("sqlite-journal", "row", "row", "rows/s")],
+    "replaytime": [("replay-1x", "record", "record", "records/s"), ("replay-8x", "record", "record", "records/s")],
+})
+# Parallel appenders of the parappend workload.
+PAR_WRITERS = 4
+# Phases only ferrofs has (the others report n/a).
+FERROFS_ONLY = {"replay-1x", "replay-8x"}
 # Phases compared with btrfs rather than ext4 (which has no send).
 VS_BTRFS = {"send-full-large", "send-full-small", "send-incr-1", "send-incr-10"}
 
@@ -100,6 +111,31 @@ def stat_delta(before, after):
     }
 
 
+def fsync_stats(dev):
+    """ferrofs's /sys/fs/ferrofs/<dev>/fsync_stats as a dict of counters,
+    or None on another filesystem (or with the file gone: unmounted)."""
+    try:
+        with open(f"/sys/fs/ferrofs/{dev}/fsync_stats") as f:
+            pairs = [line.split() for line in f if line.strip()]
+    except OSError:
+        return None
+    return {k: int(v) for k, v in pairs if v.isdigit()}
+
+
+# The fsync tiers and full-commit reasons the table shows, by their keys in
+# fsync_stats (Documentation/filesystems/ferrofs.rst, "Statistics in sysfs").
+TIER_KEYS = ["fsync_fast_commit", "fsync_full_commit", "fsync_clean"]
+
+
+def tier_delta(before, after):
+    """What a phase added to each tier and full-commit reason (non-zero
+    ones only); None when either side has no statistics."""
+    if before is None or after is None:
+        return None
+    keys = TIER_KEYS + sorted(k for k in after if k.startswith("full_commit_"))
+    return {k: after[k] - before.get(k, 0) for k in keys if after.get(k, 0) - before.get(k, 0)}
+
+
 class Phase:
     """Times one phase and takes the device counters around it; the final
     sync or fsync belongs inside the phase, so its writes count."""
@@ -108,6 +144,7 @@ class Phase:
         self.out, self.dev, self.name, self.ops = out, dev, name, ops
 
     def __enter__(self):
+        self.tiers0 = fsync_stats(self.dev)
         self.before = dev_stat(self.dev)
         self.t0 = time.perf_counter()
         return self
@@ -115,9 +152,11 @@ class Phase:
     def __exit__(self, exc_type, exc, tb):
         seconds = time.perf_counter() - self.t0
         after = dev_stat(self.dev)
+        tiers = tier_delta(self.tiers0, fsync_stats(self.dev))
         if exc_type is None:
             emit(self.out, {"phase": self.name, "ops": self.ops, "seconds": seconds,
-                            "dev": stat_delta(self.before, after), **getattr(self, "extra", {})})
+                            "dev": stat_delta(self.before, after), **({"tiers": tiers} if tiers else {}),
+                            **getattr(self, "extra", {})})
         else:
             emit(self.out, {"phase": self.name, "error": describe(exc), "ops": self.ops, "seconds": seconds})
             exc.bench_reported = True  # the workload stops here, its later phases unrun
@@ -144,6 +183,17 @@ def drop_caches():
         f.write("3\n")
 
 
+def append_fsync(fd, buf, n, done=None):
+    """n times: append buf to fd, then fsync it; done(k) after the k-th
+    (so an error reports how far it got)."""
+    for k in range(1, n + 1):
+        if os.write(fd, buf) != len(buf):
+            raise OSError(0, "short write")
+        os.fsync(fd)
+        if done:
+            done(k)
+
+
 def wl_append(out, dev, d, n):
     path = os.path.join(d, "log")
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
@@ -152,12 +202,8 @@ def wl_append(out, dev, d, n):
         os.sync()
         buf = b"a" * BLOCK
         with Phase(out, dev, "append", n) as ph:
-            for i in range(n):
-                ph.ops = i  # an error reports how far it got
-                if os.write(fd, buf) != BLOCK:
-                    raise OSError(0, "short write")
-                os.fsync(fd)
-            ph.ops = n
+            ph.ops = 0
+            append_fsync(fd, buf, n, lambda k: setattr(ph, "ops", k))
     finally:
         os.close(fd)
 
@@ -451,9 +497,154 @@ def wl_send(out, dev, d, n):
             ph.extra = {"stream_bytes": b}
 
 
+def par_writer(path, n, start, done):
+    """One appender of wl_parappend: n appends of 4 KiB to its own file,
+    each followed by fsync, begun when every writer is ready."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+    try:
+        start.wait()
+        append_fsync(fd, b"p" * BLOCK, n, lambda k: setattr(done, "value", k))
+    finally:
+        os.close(fd)
+
+
+def wl_parappend(out, dev, d, n):
+    """PAR_WRITERS processes, each appending 4 KiB + fsync n times to a
+    file of its own, all at once; op = one append+fsync of one writer."""
+    import multiprocessing as mp
+    ctx = mp.get_context("fork")
+    paths = [os.path.join(d, f"par{i}") for i in range(PAR_WRITERS)]
+    for p in paths:
+        os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o644))
+    os.sync()
+    start = ctx.Barrier(PAR_WRITERS + 1)
+    done = [ctx.Value("q", 0, lock=False) for _ in paths]
+    procs = [ctx.Process(target=par_writer, args=(p, n, start, c)) for p, c in zip(paths, done)]
+    for p in procs:
+        p.start()
+    with Phase(out, dev, "parappend", n * PAR_WRITERS) as ph:
+        start.wait()
+        for p in procs:
+            p.join()
+        ph.ops = sum(c.value for c in done)
+        bad = [p.exitcode for p in procs if p.exitcode != 0]
+        if bad:
+            raise OSError(0, f"{len(bad)} writer(s) failed (exit {bad[0]}) after {ph.ops} appends in all")
+
+
+def wl_renamefsync(out, dev, d, n):
+    """A file renamed back and forth between two directories, each rename
+    followed by fsync of both directories; op = one rename + two fsyncs."""
+    a, b = os.path.join(d, "ra"), os.path.join(d, "rb")
+    os.mkdir(a)
+    os.mkdir(b)
+    with open(os.path.join(a, "moving"), "wb") as f:
+        f.write(b"r" * BLOCK)
+    os.sync()
+    fa, fb = os.open(a, os.O_RDONLY | os.O_DIRECTORY), os.open(b, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with Phase(out, dev, "renamefsync", n) as ph:
+            for i in range(n):
+                ph.ops = i
+                src, dst = (a, b) if i % 2 == 0 else (b, a)
+                os.rename(os.path.join(src, "moving"), os.path.join(dst, "moving"))
+                os.fsync(fa)
+                os.fsync(fb)
+            ph.ops = n
+    finally:
+        os.close(fa)
+        os.close(fb)
+
+
+def wl_sqlite(out, dev, d, n):
+    """python3's sqlite3: n single-row INSERT transactions (autocommit,
+    synchronous=FULL) in WAL mode, then in rollback-journal (DELETE) mode,
+    each on a database of its own; op = one committed row."""
+    import sqlite3
+    for phase, mode in (("sqlite-wal", "wal"), ("sqlite-journal", "delete")):
+        path = os.path.join(d, f"{mode}.db")
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            got = db.execute(f"PRAGMA journal_mode={mode}").fetchone()[0]
+            if got != mode:
+                raise OSError(0, f"sqlite journal_mode {mode} refused (got {got})")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+            os.sync()
+            row = b"q" * 100
+            with Phase(out, dev, phase, n) as ph:
+                for i in range(n):
+                    ph.ops = i
+                    db.execute("INSERT INTO t (v) VALUES (?)", (row,))
+                ph.ops = n
+        finally:
+            db.close()
+
+
+def replay_once(out, dev, mnt, opts, fs_bytes, records, phase):
+    """mkfs a filesystem of fs_bytes with room for `records` records, make
+    that many 4 KiB append + fsync records pending, shut down without a log
+    flush, then time the mount that replays them."""
+    # One block per record (an append's record is 500 bytes), plus slack.
+    area = records + records // 8 + 64
+    run_ok(["mkfs.ferrofs", "-f", "-q", "--fast-commit-blocks", str(area), f"/dev/{dev}", str(fs_bytes)])
+    # No background commit: the records must be all that holds the appends.
+    run_ok(["mount", "-t", "ferrofs", "-o", "commit=86400", f"/dev/{dev}", mnt])
+    path = os.path.join(mnt, "log")
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+    try:
+        # The empty file committed, so that its appends are fast commits.
+        os.sync()
+        st0 = fsync_stats(dev)
+        append_fsync(fd, b"l" * BLOCK, records)
+    finally:
+        os.close(fd)
+    st = fsync_stats(dev)
+    fast, commits = st["fsync_fast_commit"] - st0["fsync_fast_commit"], st["commits"] - st0["commits"]
+    if fast != records or commits != 0:
+        raise OSError(0, f"{fast} of {records} fsyncs were fast commits, {commits} commits: "
+                         f"the records are not all pending")
+    # FS_IOC_SHUTDOWN without FS_SHUTDOWN_FLAGS_LOGFLUSH: nothing more written.
+    run_ok(["xfs_io", "-x", "-c", "shutdown", mnt])
+    run_ok(["umount", mnt])
+    with Phase(out, dev, phase, records) as ph:
+        run_ok(["mount", "-t", "ferrofs", "-o", opts, f"/dev/{dev}", mnt])
+        # The checks (a sysfs read and a stat) are inside so that a failed
+        # one makes the phase an error; they cost microseconds.
+        st = fsync_stats(dev)
+        ph.extra = {"replay": {"replayed_records": st["replayed_records"], "replay_ns": st["replay_ns"],
+                               "fs_bytes": fs_bytes, "area_blocks": area}}
+        if st["replayed_records"] != records:
+            raise OSError(0, f"{st['replayed_records']} records replayed, want {records}")
+        if os.stat(path).st_size != records * BLOCK:
+            raise OSError(0, f"replay gave {os.stat(path).st_size} bytes, want {records * BLOCK}")
+
+
+def wl_replaytime(out, dev, d, n):
+    """ferrofs only: mount time with n fast-commit records pending, on a
+    filesystem of an eighth of the disk and on one of the whole disk (8x),
+    with the same log: replay follows the log, not the filesystem."""
+    src_dev, mnt, fstype, opts = mount_of(d)
+    if fstype != "ferrofs":
+        for phase in ("replay-1x", "replay-8x"):
+            emit(out, {"phase": phase, "na": "ferrofs only (replay of its fast-commit records at mount)"})
+        return
+    with open(f"/sys/block/{dev}/size") as f:
+        disk = int(f.read()) * 512 // MIB * MIB
+    run_ok(["umount", mnt])
+    for phase, size in (("replay-1x", disk // 8), ("replay-8x", disk)):
+        replay_once(out, dev, mnt, opts, size, n, phase)
+        run_ok(["umount", mnt])
+    # Leave the cell's filesystem mounted again, as the driver expects.
+    run_ok(["mkfs.ferrofs", "-f", "-q", src_dev])
+    run_ok(["mount", "-t", "ferrofs", "-o", opts, src_dev, mnt])
+
+
 def cmd_run(args):
     fn = {"append": wl_append, "smallfiles": wl_smallfiles, "seq": wl_seq,
-          "createunlink": wl_createunlink, "snapshot": wl_snapshot, "send": wl_send}[args.workload]
+          "createunlink": wl_createunlink, "snapshot": wl_snapshot, "send": wl_send,
+          "parappend": wl_parappend, "renamefsync": wl_renamefsync, "sqlite": wl_sqlite,
+          "replaytime": wl_replaytime}[args.workload]
     with open(args.out, "a") as out:
         try:
             fn(out, args.dev, args.dir, args.count)
@@ -483,7 +674,9 @@ def dmesg_lines():
 def counts_for(params, wl):
     return {"append": params["appends"], "smallfiles": params["small_files"],
             "seq": params["seq_mib"], "createunlink": params["files"],
-            "snapshot": params.get("snap_files", 100000), "send": params.get("send_files", 100000)}[wl]
+            "snapshot": params.get("snap_files", 100000), "send": params.get("send_files", 100000),
+            "parappend": params.get("par_appends", 500), "renamefsync": params.get("renames", 300),
+            "sqlite": params.get("sqlite_rows", 500), "replaytime": params.get("replay_records", 10000)}[wl]
 
 
 def run_cell(params, cfg_name, dev, wl):
@@ -627,6 +820,18 @@ def fmt_num(x):
     return f"{x:.4f}"
 
 
+def describe_tiers(t):
+    """A phase's fsync tier mix from ferrofs's fsync_stats deltas, e.g.
+    'fast 300, full 2 (not_regular 2)'."""
+    reasons = ", ".join(f"{k[len('full_commit_'):]} {v}" for k, v in t.items() if k.startswith("full_commit_"))
+    text = f"fast {t.get('fsync_fast_commit', 0)}, full {t.get('fsync_full_commit', 0)}"
+    if reasons:
+        text += f" ({reasons})"
+    if t.get("fsync_clean"):
+        text += f", clean {t['fsync_clean']}"
+    return text
+
+
 def cmd_report(args):
     with open(os.path.join(args.out, "params.json")) as f:
         params = json.load(f)
@@ -645,7 +850,7 @@ def cmd_report(args):
                     cells[(r["config"], r["phase"])] = r
 
     def rate(r):
-        if r is None or "error" in r or r["seconds"] <= 0:
+        if r is None or "error" in r or "na" in r or r["seconds"] <= 0:
             return None
         return r["ops"] / r["seconds"]
 
@@ -662,6 +867,8 @@ def cmd_report(args):
         lines.append(f"device write cache as the guest sees it: {', '.join(sorted(wc))}")
     lines.append(f"counts: appends={params['appends']}  small files={params['small_files']}  "
                  f"sequential={params['seq_mib']} MiB (1 MiB writes/reads)  create/unlink files={params['files']}")
+    lines.append("fsync tiers (ferrofs rows): what the phase added to /sys/fs/ferrofs/<dev>/fsync_stats: "
+                 "fast-commit records, full commits (by reason), clean fsyncs")
     lines.append(f"ratio columns: rate / rate of {CONFIGS[REFERENCE]['label']} (the reference, ext4 defaults) "
                  f"and / rate of {CONFIGS[SECOND_REFERENCE]['label']}; higher is faster")
     lines.append("device columns are per op, from /sys/block/<dev>/stat deltas over the phase "
@@ -685,6 +892,16 @@ def cmd_report(args):
         "send-full-small": f"(6b) full send of {params.get('send_files', 0)} files of 2000 bytes (1000 per directory); op = one file",
         "send-incr-1": "(6c) incremental sends of both after 1% of each was rewritten; op = the two sends",
         "send-incr-10": "(6d) the same after 10% was rewritten (against the same parents)",
+        "parappend": f"(7) {PAR_WRITERS} parallel appenders, {params.get('par_appends', 0)} x (4 KiB append + fsync) each, "
+                     f"own file each; op = one append+fsync",
+        "renamefsync": f"(8) rename a 4 KiB file between two directories + fsync both, {params.get('renames', 0)} times; "
+                       f"op = one rename + 2 fsyncs",
+        "sqlite-wal": f"(9a) python sqlite3, journal_mode=WAL, synchronous=FULL, {params.get('sqlite_rows', 0)} "
+                      f"single-row INSERT transactions; op = one row",
+        "sqlite-journal": "(9b) the same with journal_mode=DELETE (rollback journal); op = one row",
+        "replay-1x": f"(10a) mount replaying {params.get('replay_records', 0)} pending fast-commit records (4 KiB append + fsync "
+                     f"each, then shutdown without log flush) on a filesystem of 1/8 of the disk; op = one record",
+        "replay-8x": "(10b) the same on a filesystem of the whole disk (8x larger), same log",
     }
     header = f"  {'config':<17}{'rate':>12}  {'vs ext4':>8}  {'vs ext4fc':>9}  {'KiB wr/op':>10}  {'wr req/op':>10}  {'flush/op':>9}  {'KiB rd/op':>10}  {'time s':>8}"
     csv_rows = []
@@ -703,6 +920,9 @@ def cmd_report(args):
                     msg = "error: no result (the VM ended before this cell finished)"
                     lines.append(f"  {label:<17}{msg}")
                     row["error"] = msg
+                elif "na" in r:
+                    lines.append(f"  {label:<17}n/a: {r['na']}")
+                    row["error"] = "n/a: " + r["na"]
                 elif "error" in r:
                     msg = "error: " + r["error"]
                     if r.get("ops"):
@@ -726,6 +946,15 @@ def cmd_report(args):
                                 "seconds": r["seconds"], "kib_written_per_op": kw,
                                 "write_ios_per_op": wr, "flushes_per_op": fl, "kib_read_per_op": kr,
                                 **dv})
+                if r is not None and r.get("tiers"):
+                    lines.append(f"  {'':<17}fsync tiers: {describe_tiers(r['tiers'])}")
+                    row["tiers"] = describe_tiers(r["tiers"])
+                if r is not None and "replay" in r:
+                    rp = r["replay"]
+                    lines.append(f"  {'':<17}replayed {rp['replayed_records']} records in {rp['replay_ns'] / 1e6:.1f} ms "
+                                 f"(replay_ns; the mount took {r['seconds'] * 1e3:.0f} ms) on a "
+                                 f"{rp['fs_bytes'] / (1 << 30):.2f} GiB filesystem, area {rp['area_blocks']} blocks")
+                    row["replay_ns"] = rp["replay_ns"]
                 if r is not None and "stream_bytes" in r:
                     lines.append(f"  {'':<17}stream {r['stream_bytes'] / MIB:.2f} MiB")
                     row["stream_bytes"] = r["stream_bytes"]
@@ -759,7 +988,8 @@ def cmd_report(args):
         f.write(text)
     fields = ["config", "workload", "phase", "rate_unit", "rate", "vs_ext4", "vs_ext4_fc", "ops", "seconds",
               "kib_written_per_op", "write_ios_per_op", "flushes_per_op", "kib_read_per_op", "read_ios",
-              "read_sectors", "write_ios", "write_sectors", "discard_ios", "flush_ios", "stream_bytes", "error"]
+              "read_sectors", "write_ios", "write_sectors", "discard_ios", "flush_ios", "stream_bytes", "tiers",
+              "replay_ns", "error"]
     with open(os.path.join(args.out, "results.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()

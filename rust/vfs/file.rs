@@ -41,6 +41,8 @@ pub(crate) fn push_times(inode: &INode) -> CoreResult<()> {
 /// written back, then the core makes the inode durable by the cheapest
 /// tier that can (`crate::fast_commit`: one record and one flush, or a
 /// full commit), so its data, metadata and names are durable on return.
+/// A record's flush is issued outside the core lock and shared by the
+/// fsyncs waiting together (`FsInfo::fsync`, `crate::group_commit`).
 /// fdatasync takes the same path: a record costs no more than its data.
 ///
 /// # Safety
@@ -68,7 +70,6 @@ fn do_fsync(file: &File, start: i64, end: i64) -> Result {
         return Ok(inode.info().with_core(|fs| fs.commit())?);
     }
     push_times(inode)?;
-    let ino = inode.ino();
-    inode.with_core(|fs, sv| fs.fsync(sv, ino).map(drop))?;
-    Ok(())
+    let sb = inode.super_block();
+    Ok(inode.info().fsync(inode.subvol(), inode.ino(), || sb.flush_device())?)
 }

@@ -11,6 +11,7 @@
 use super::bindings as b;
 use super::core_lock::CoreLock;
 use super::device::KernelDevice;
+use super::flush_group::FlushGroup;
 use super::subvol::{Subvol, SubvolTable};
 use crate::error::{Error, Result};
 use crate::format::FileType;
@@ -67,6 +68,9 @@ pub(crate) struct FsInfo {
     norecovery: bool,
     /// /sys/fs/ferrofs/<dev>/, from the end of fill_super to put_super.
     sysfs: AtomicPtr<b::ferrofs_sysfs>,
+    /// Which fast-commit records are durable, and their shared flush.
+    #[pin]
+    flushes: FlushGroup,
 }
 
 /// What a mount asks of the core.
@@ -116,6 +120,7 @@ impl FsInfo {
                 fast_commit: AtomicBool::new(fast_commit),
                 norecovery,
                 sysfs: AtomicPtr::new(core::ptr::null_mut()),
+                flushes <- FlushGroup::new(),
             }),
             GFP_KERNEL,
         )
@@ -146,6 +151,40 @@ impl FsInfo {
     pub(crate) unsafe fn from_sb_info<'a>(ptr: *mut core::ffi::c_void) -> &'a FsInfo {
         // SAFETY: per the contract.
         unsafe { &*ptr.cast::<FsInfo>() }
+    }
+
+    /// Fsync of inode `ino` of subvolume `sv` by the core's cheapest tier,
+    /// durable on return. A fast-commit record is written under the core
+    /// lock and flushed after it (`FlushGroup::make_durable`), so fsyncs
+    /// running together share a flush.
+    pub(crate) fn fsync(&self, sv: &Subvol, ino: u64, flush_device: impl FnOnce() -> Result<()>) -> Result<()> {
+        let group = self.flushes.group();
+        let ticket = self.with_sv(sv, |fs, sv| {
+            let done = fs.fsync_unflushed(sv, ino)?;
+            // Published under the core lock, in ticket order, as soon as
+            // the record is written, so a flush beginning now covers it.
+            if let Some(t) = done.ticket {
+                group.written(t);
+            }
+            group.core_flushed(done.flushed_tickets);
+            Ok(done.ticket)
+        })?;
+        let Some(ticket) = ticket else { return Ok(()) };
+        self.flushes.make_durable(ticket, flush_device).inspect_err(|&e| {
+            // The record may never reach the disk: stop the filesystem, as
+            // a flush failing inside the core does, before anything
+            // acknowledged later could depend on it.
+            let _ = self.with_core(|fs| {
+                fs.abort(e);
+                Ok(())
+            });
+        })
+    }
+
+    /// Device flushes the fast-commit fsyncs issued since mount (the core
+    /// counts its own).
+    pub(crate) fn group_flushes(&self) -> u64 {
+        self.flushes.group().flushes()
     }
 
     /// Inode number of the root directory.

@@ -28,6 +28,7 @@ pub(crate) mod device;
 pub(crate) mod dir;
 pub(crate) mod extents;
 pub(crate) mod file;
+pub(crate) mod flush_group;
 pub(crate) mod fs_info;
 pub(crate) mod fs_type;
 pub(crate) mod inode;

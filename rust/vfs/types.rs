@@ -85,6 +85,18 @@ impl SuperBlock {
         unsafe { inode::iget(self.as_ptr(), sv, ino, known) }
     }
 
+    /// Flushes the device's volatile write cache, outside the core (which
+    /// does not count it: `crate::group_commit` does). It may run beside
+    /// the core's own I/O: it makes durable what completed before it.
+    pub(crate) fn flush_device(&self) -> CoreResult<()> {
+        // SAFETY: a live, mounted super_block (type invariant), so its
+        // block device is open.
+        match unsafe { b::ferrofs_flush_bdev(self.as_ptr()) } {
+            0 => Ok(()),
+            _ => Err(crate::error::Error::Io),
+        }
+    }
+
     /// Whether the mount is read-only (SB_RDONLY).
     pub(crate) fn is_read_only(&self) -> bool {
         // SAFETY: a live super_block (type invariant).

@@ -40,6 +40,16 @@ head -c 100000 /dev/urandom > "$MNT/truncated"
 truncate -s 4000 "$MNT/truncated"
 fsync_file "$MNT/truncated"
 head -c 4000 "$MNT/truncated" > /tmp/truncated
+# After the last full commit (the directory fsync and the truncate's), an
+# append fsynced through a fast-commit record alone: the full commits
+# above cannot stand in for it.
+# The directory is named by the super_block's s_id, dm-<minor>.
+stats=/sys/fs/ferrofs/dm-$(dmsetup info -c --noheadings -o minor ferrofs-flakey | tr -d ' ')/fsync_stats
+fc0=$(awk '$1 == "fsync_fast_commit" { print $2 }' "$stats")
+head -c 8192 /dev/urandom >> "$MNT/dir/synced"
+fsync_file "$MNT/dir/synced"
+check append-fsync-was-fast-commit test "$(awk '$1 == "fsync_fast_commit" { print $2 }' "$stats")" = $((fc0 + 1))
+cp "$MNT/dir/synced" /tmp/synced
 
 # What is not: the device drops every write from here on.
 echo lost > "$MNT/unsynced"

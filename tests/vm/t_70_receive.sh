@@ -114,6 +114,20 @@ check receive-dump-is-not-empty test "$(btrfs receive --dump -f "$S/full.v1" | w
 uuid1=$(btrfs subvolume show "$MNT/snap1" | sed -n 's/^[[:space:]]*UUID:[[:space:]]*//p')
 uuid2=$(btrfs subvolume show "$MNT/snap2" | sed -n 's/^[[:space:]]*UUID:[[:space:]]*//p')
 check receive-map-records-both sh -c "grep -q '^$uuid1 [0-9]* snap1\$' $EXT/r1/.ferrofs-received && grep -q '^$uuid2 [0-9]* snap2\$' $EXT/r1/.ferrofs-received"
+# Onto btrfs itself (a plain directory: not ferrofs): CLONE takes
+# FICLONERANGE, so the received copy shares its extents; on ext4 it was
+# copied, and shares nothing (the check can fail).
+shared() { filefrag -v "$1" 2>/dev/null | grep -q shared; }
+mkdir -p "$MNT/onbtrfs"
+check receive-onto-btrfs ferrofs receive -f "$S/full.v1" "$MNT/onbtrfs"
+check receive-onto-btrfs-tree compare "$MNT/snap1" "$MNT/onbtrfs/snap1"
+sync
+check receive-clone-shares-extents shared "$MNT/onbtrfs/snap1/big.clone"
+check receive-clone-copied-on-ext4 sh -c "! filefrag -v $EXT/r1/snap1/big.clone | grep -q shared"
+check receive-snapshot-onto-btrfs ferrofs receive -f "$S/incr.v1" "$MNT/onbtrfs"
+check receive-snapshot-onto-btrfs-tree compare "$MNT/snap2" "$MNT/onbtrfs/snap2"
+sync
+check receive-snapshot-copy-shares-extents shared "$MNT/onbtrfs/snap2/big.clone"
 check receive-dump-full-v1 dump_same "$S/full.v1"
 check receive-dump-incremental-v1 dump_same "$S/incr.v1"
 

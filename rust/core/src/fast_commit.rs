@@ -16,7 +16,10 @@
 //! written (never in place of committed data); the record is written
 //! after them with no ordering between the two, and one flush makes both
 //! durable. A crash before the flush may keep the record without its
-//! data: the data CRC then fails and replay stops there. Blocks a record
+//! data: the data CRC then fails and replay stops there. The flush need
+//! not be the writer's own: the kernel issues it outside the core lock and
+//! shares it between concurrent fsyncs (`fsync_unflushed`,
+//! `crate::group_commit`). Blocks a record
 //! holds leave the running transaction's own set (`Space::txn_alloc`), so
 //! later writes copy them instead of rewriting them in place, and freeing
 //! them pins them until the next commit: the data a durable record points
@@ -304,6 +307,20 @@ impl Ineligible {
     }
 }
 
+/// What `Filesystem::fsync_unflushed` did, and what is left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnflushedFsync {
+    /// The tier that serves the fsync.
+    pub tier: FsyncTier,
+    /// For a fast commit, the ticket of its record
+    /// (`crate::group_commit`): written, durable only once a device flush
+    /// that began after this call returned has completed.
+    pub ticket: Option<u64>,
+    /// Tickets up to this one are durable already: the core's last flush
+    /// began after they were written (`FastCommitState::flushed_tickets`).
+    pub flushed_tickets: u64,
+}
+
 /// How an fsync was made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncTier {
@@ -349,6 +366,12 @@ pub struct FastCommitState {
     pub next_block: u64,
     /// Sequence number of the next record.
     pub next_seq: u64,
+    /// Records written since mount, across epochs: the last record's
+    /// ticket (`crate::group_commit`).
+    pub tickets: u64,
+    /// Tickets up to this one were written before the core's last device
+    /// flush, so that flush made them durable.
+    pub flushed_tickets: u64,
     /// (subvolume, inode) changed since the last commit in ways a record
     /// cannot express, sorted.
     pub ineligible: TryVec<(u64, u64)>,
@@ -492,7 +515,36 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Makes inode `ino` of subvolume `sv` durable: its data as written to
     /// the core so far, its attributes, and (by a full commit when a
     /// record cannot express them) its names. Returns the tier that did it.
+    /// A fast commit's record is flushed here, with the caller waiting;
+    /// the kernel shares that flush between concurrent fsyncs instead
+    /// (`fsync_unflushed`).
     pub fn fsync(&mut self, sv: SubvolId, ino: u64) -> Result<FsyncTier> {
+        let done = self.fsync_unflushed(sv, ino)?;
+        if done.ticket.is_some() {
+            self.s.flush()?;
+        }
+        Ok(done.tier)
+    }
+
+    /// `fsync` short of the fast commit's flush: a full commit is done
+    /// (and flushed) here, but a record is only written, and the fsync is
+    /// complete once a device flush that began after this returned has
+    /// completed (`UnflushedFsync::ticket`, `crate::group_commit`). The
+    /// caller may flush outside whatever lock it holds around the core.
+    pub fn fsync_unflushed(&mut self, sv: SubvolId, ino: u64) -> Result<UnflushedFsync> {
+        let tier = self.fsync_tier(sv, ino)?;
+        let fc = &self.s.fc;
+        let ticket = match tier {
+            FsyncTier::FastCommit | FsyncTier::TreeLog => Some(fc.tickets),
+            // A directory whose entries earlier records hold: those must be
+            // durable too before the fsync returns.
+            FsyncTier::Clean if fc.tickets > fc.flushed_tickets => Some(fc.tickets),
+            _ => None,
+        };
+        Ok(UnflushedFsync { tier, ticket, flushed_tickets: self.s.fc.flushed_tickets })
+    }
+
+    fn fsync_tier(&mut self, sv: SubvolId, ino: u64) -> Result<FsyncTier> {
         self.check_writable()?;
         self.enter(sv)?;
         let it = self.read_inode(ino)?;
@@ -528,7 +580,8 @@ impl<D: BlockDevice> Filesystem<D> {
         }
     }
 
-    /// The record for `ino` (whose item is `it`), written and flushed.
+    /// The record for `ino` (whose item is `it`), written (not flushed)
+    /// under the next ticket.
     fn fast_commit(&mut self, sv: SubvolId, ino: u64, it: &InodeItem) -> core::result::Result<(), FcError> {
         let (area_start, area_blocks) = (self.s.sb.fast_commit_start, self.s.sb.fast_commit_blocks);
         if area_blocks == 0 {
@@ -563,9 +616,9 @@ impl<D: BlockDevice> Filesystem<D> {
         };
         let at = (area_start + self.s.fc.next_block) * bs as u64;
         self.s.dev.write(at, &buf, false)?;
-        self.s.flush()?;
         self.s.fc.next_block += nblocks;
         self.s.fc.next_seq += 1;
+        self.s.fc.tickets += 1;
         self.s.fc.stats.record_bytes += buf.len() as u64;
         self.s.fc.stats.new_names += u64::from(rec.name.is_some());
         if let Some(slot) = slot {

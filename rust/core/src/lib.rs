@@ -42,6 +42,7 @@ pub mod file;
 pub mod format;
 pub mod fs;
 pub mod fsync_stats;
+pub mod group_commit;
 pub mod le;
 #[path = "mem_alloc.rs"]
 pub mod mem;
@@ -50,6 +51,7 @@ pub mod node;
 pub mod node_cache;
 pub mod send;
 pub mod send_plan;
+pub mod send_prefetch;
 pub mod send_stream;
 pub mod space;
 pub mod store;

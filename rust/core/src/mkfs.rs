@@ -8,6 +8,7 @@ use crate::device::BlockDevice;
 use crate::error::{Error, Result};
 use crate::format::{InodeItem, Timespec, S_IFDIR};
 use crate::fs::Filesystem;
+use crate::mem::TryVec;
 use crate::store::Store;
 use crate::superblock::{self, first_usable_block, Superblock};
 
@@ -60,6 +61,20 @@ pub fn format(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>) -> Result<Super
 }
 
 /// `format` with a chosen owner for the root directory.
+/// Writes zeros over `count` blocks from `start` (made durable by the
+/// first commit's flush).
+fn zero_blocks<D: BlockDevice>(s: &mut Store<D>, start: u64, count: u64) -> Result<()> {
+    const CHUNK_BLOCKS: u64 = 64;
+    let zeros = TryVec::try_from_elem(0u8, CHUNK_BLOCKS as usize * s.bs)?;
+    let mut done = 0;
+    while done < count {
+        let n = (count - done).min(CHUNK_BLOCKS);
+        s.dev.write((start + done) * s.bs as u64, &zeros[..n as usize * s.bs], false)?;
+        done += n;
+    }
+    Ok(())
+}
+
 pub fn format_with_owner(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>, owner: RootOwner) -> Result<Superblock> {
     superblock::check_block_size(opts.block_size)?;
     if opts.size_bytes > dev.size_bytes() {
@@ -91,6 +106,11 @@ pub fn format_with_owner(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>, owne
         s.sb.fast_commit_blocks = fc_blocks;
         s.sb.incompat |= superblock::INCOMPAT_FAST_COMMIT | superblock::INCOMPAT_TREE_LOG;
     }
+    // Records of a filesystem this device held before would otherwise
+    // still be there, and those whose epoch, sequence and inode happen to
+    // fit the new one would be replayed into it: the area starts as zeros.
+    let area = s.sb.fast_commit_start;
+    zero_blocks(&mut s, area, fc_blocks)?;
     let now = Timespec { sec: opts.now.0, nsec: opts.now.1 };
     let root = InodeItem {
         mode: S_IFDIR | 0o755,

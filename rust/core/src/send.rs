@@ -28,7 +28,8 @@ use crate::error::{Error, Result};
 use crate::format::*;
 use crate::fs::{Filesystem, InodeAttr};
 use crate::mem::TryVec;
-use crate::send_plan::Plan;
+use crate::send_plan::{Plan, PlanBuilder};
+use crate::send_prefetch::Prefetch;
 use crate::send_stream::{max_write, stream_header, Command, StreamEncoder, StreamTime};
 use crate::store::divisor;
 use crate::subvol::SubvolId;
@@ -105,6 +106,9 @@ pub(crate) struct DataJob {
 
 /// Bytes of file data read from the device at once and cut into WRITEs.
 const READ_AHEAD: usize = 1 << 20;
+/// Work (tree positions, inodes) one step of building an incremental
+/// plan does before the step ends with nothing written.
+const PLAN_WORK: usize = 2048;
 /// Directory entries a full send reads at once.
 const DIR_BATCH: usize = 64;
 
@@ -124,6 +128,8 @@ pub(crate) struct Finish {
 enum Stage {
     Begin,
     Full,
+    /// Building the incremental plan, in steps of `PLAN_WORK`.
+    Planning,
     Incremental,
     End,
     Done,
@@ -156,6 +162,7 @@ pub struct SendSession {
     batch_names: TryVec<u8>,
     batch_at: usize,
     pub(crate) plan: Option<Plan>,
+    builder: Option<PlanBuilder>,
     /// Snapshots the receiver has, whose blocks the stream may CLONE:
     /// the clone sources, then the parent; with their stream identities.
     clones: TryVec<(SubvolId, [u8; 16], u64)>,
@@ -163,6 +170,8 @@ pub struct SendSession {
     pub(crate) finish: Option<Finish>,
     /// A version 1 hole's WRITE: zeros, `max_write` of them.
     pub(crate) zeros: TryVec<u8>,
+    /// Full send: the current batch's small files' data, read ahead.
+    prefetch: Prefetch,
     /// File data read ahead: `ahead_len` bytes of inode `ahead_ino` from
     /// byte `ahead_start`.
     ahead: TryVec<u8>,
@@ -313,10 +322,12 @@ impl<D: BlockDevice> Filesystem<D> {
             batch_names: TryVec::new(),
             batch_at: 0,
             plan: None,
+            builder: None,
             clones: sources,
             data: None,
             finish: None,
             zeros,
+            prefetch: Prefetch::default(),
             ahead: TryVec::new(),
             ahead_ino: 0,
             ahead_start: 0,
@@ -357,6 +368,20 @@ impl<D: BlockDevice> Filesystem<D> {
             match st.stage {
                 Stage::Begin => self.send_start(st, out)?,
                 Stage::Full => self.full_step(st, out)?,
+                Stage::Planning => {
+                    let mut b = st.builder.take().ok_or(Error::Bug("incremental send without a plan builder"))?;
+                    match self.plan_build_step(&mut b, PLAN_WORK)? {
+                        Some(plan) => {
+                            st.plan = Some(plan);
+                            st.stage = Stage::Incremental;
+                        }
+                        None => {
+                            // Let the caller drop the core between steps.
+                            st.builder = Some(b);
+                            return Ok(false);
+                        }
+                    }
+                }
                 Stage::Incremental => {
                     let mut plan = st.plan.take().ok_or(Error::Bug("incremental send without a plan"))?;
                     let r = self.plan_step(&mut plan, st, out);
@@ -408,8 +433,8 @@ impl<D: BlockDevice> Filesystem<D> {
                 let (clone_uuid, clone_ctransid) = stream_identity(&p.item);
                 st.sink.emit(out, &Command::Snapshot { path: name, uuid, ctransid, clone_uuid, clone_ctransid })?;
                 self.resume_marker(st, out, resume)?;
-                st.plan = Some(self.plan_incremental(st.req.source, parent)?);
-                st.stage = Stage::Incremental;
+                st.builder = Some(self.plan_begin(st.req.source, parent)?);
+                st.stage = Stage::Planning;
             }
         }
         Ok(())
@@ -447,6 +472,13 @@ impl<D: BlockDevice> Filesystem<D> {
         let (dir, cookie, path_len) = (top.dir, top.cookie, top.path_len);
         if st.batch_at >= st.batch.len() {
             self.read_entries(st, dir, cookie)?;
+            if st.req.flags & SEND_NO_FILE_DATA == 0 {
+                let mut inos = TryVec::try_with_capacity(st.batch.len())?;
+                for e in st.batch.iter() {
+                    inos.try_push(e.0)?;
+                }
+                self.prefetch_files(src, &inos, &mut st.prefetch)?;
+            }
         }
         let found = st.batch.get(st.batch_at).copied();
         st.batch_at += 1;
@@ -569,6 +601,8 @@ impl<D: BlockDevice> Filesystem<D> {
             (pos, job.run.1, job.run.2)
         } else {
             match parent {
+                // All of a read-ahead small file is one run of data.
+                None if st.prefetch.size_of(ino) == Some(end) => (pos, end, true),
                 None => match self.seek_data(src, ino, pos)? {
                     None => (end, end, false),
                     Some(d) if d >= end => (end, end, false),
@@ -634,9 +668,11 @@ impl<D: BlockDevice> Filesystem<D> {
                 if st.ahead.len() < want {
                     st.ahead.try_resize(want, 0)?;
                 }
-                let n = self.read(src, ino, from, &mut st.ahead[..want])?;
-                // Bytes past what read returned (the file ends) are zeros.
-                st.ahead[n..want].fill(0);
+                if !st.prefetch.copy(ino, from, &mut st.ahead[..want]) {
+                    let n = self.read(src, ino, from, &mut st.ahead[..want])?;
+                    // Bytes past what read returned (the file ends) are zeros.
+                    st.ahead[n..want].fill(0);
+                }
                 (st.ahead_ino, st.ahead_start, st.ahead_len) = (ino, from, want);
             }
             let off = (start - st.ahead_start) as usize;

@@ -89,6 +89,29 @@ enum Pass {
     Done,
 }
 
+/// Where the building of a plan is.
+enum BuildStage {
+    /// Finding the inodes with a differing key.
+    Diff,
+    /// Reading both sides of each of them, from the index given.
+    Entries(usize),
+    /// Pass 2's depths, from the entry index given.
+    Depths(usize),
+}
+
+/// An incremental send's plan being built (see `plan_build_step`).
+pub(crate) struct PlanBuilder {
+    source: SubvolId,
+    parent: SubvolId,
+    stage: BuildStage,
+    /// The diff while `stage` is `Diff` (one element).
+    diff: TryVec<tree_diff::TreeDiff>,
+    /// The inodes with a differing key, ascending.
+    inos: TryVec<u64>,
+    entries: TryVec<Entry>,
+    order: TryVec<(usize, usize)>,
+}
+
 /// An incremental send's plan and its progress.
 pub(crate) struct Plan {
     source: SubvolId,
@@ -150,46 +173,85 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(Some((a, names)))
     }
 
-    /// Plans the incremental send of `source` against `parent`.
-    pub(crate) fn plan_incremental(&mut self, source: SubvolId, parent: SubvolId) -> Result<Plan> {
+    /// Starts planning the incremental send of `source` against `parent`;
+    /// `plan_build_step` does the work.
+    pub(crate) fn plan_begin(&mut self, source: SubvolId, parent: SubvolId) -> Result<PlanBuilder> {
         self.enter(parent)?;
         let left = self.sv.root;
         self.enter(source)?;
         let right = self.sv.root;
-        let mut inos: TryVec<u64> = TryVec::new();
-        tree_diff::diff(&mut self.s, &left, &right, &mut |_: Change, k: Key| {
-            let inode_key = matches!(k.ty, INODE_KEY | INODE_REF_KEY | XATTR_KEY | SYMLINK_KEY | EXTENT_KEY | DIR_HASH_KEY | DIR_SEQ_KEY);
-            if inode_key && (ROOT_DIR_INO..LAST_INO_LIMIT).contains(&k.objectid) && inos.last() != Some(&k.objectid) {
-                inos.try_push(k.objectid)?;
+        // On the heap (a vector of one, the fallible box): two tree paths
+        // the session, which the kernel keeps on its stack, need not hold.
+        let mut diff = TryVec::new();
+        diff.try_push(tree_diff::TreeDiff::new(&mut self.s, &left, &right)?)?;
+        Ok(PlanBuilder { source, parent, stage: BuildStage::Diff, diff, inos: TryVec::new(), entries: TryVec::new(), order: TryVec::new() })
+    }
+
+    /// Does about `work` units of the plan's building (tree positions,
+    /// inodes): the plan once it is complete, else None and more to do.
+    /// In steps, so that a large change holds the core for a bounded time.
+    pub(crate) fn plan_build_step(&mut self, b: &mut PlanBuilder, work: usize) -> Result<Option<Plan>> {
+        let (source, parent) = (b.source, b.parent);
+        match &mut b.stage {
+            BuildStage::Diff => {
+                let diff = b.diff.last_mut().ok_or(Error::Bug("plan builder without its diff"))?;
+                let inos = &mut b.inos;
+                let done = diff.step(&mut self.s, work, &mut |_: Change, k: Key| {
+                    let inode_key =
+                        matches!(k.ty, INODE_KEY | INODE_REF_KEY | XATTR_KEY | SYMLINK_KEY | EXTENT_KEY | DIR_HASH_KEY | DIR_SEQ_KEY);
+                    if inode_key && (ROOT_DIR_INO..LAST_INO_LIMIT).contains(&k.objectid) && inos.last() != Some(&k.objectid) {
+                        inos.try_push(k.objectid)?;
+                    }
+                    Ok(())
+                })?;
+                if done {
+                    b.diff.clear();
+                    if !b.inos.is_empty() && b.inos[0] != ROOT_DIR_INO {
+                        b.inos.try_insert(0, ROOT_DIR_INO)?;
+                    }
+                    b.entries = TryVec::try_with_capacity(b.inos.len())?;
+                    b.stage = BuildStage::Entries(0);
+                }
             }
-            Ok(())
-        })?;
-        if !inos.is_empty() && inos[0] != ROOT_DIR_INO {
-            inos.try_insert(0, ROOT_DIR_INO)?;
-        }
-        let mut entries = TryVec::try_with_capacity(inos.len())?;
-        for &ino in inos.iter() {
-            let old = self.send_inode(parent, ino)?;
-            let new = self.send_inode(source, ino)?;
-            let same = match (&old, &new) {
-                (Some((o, _)), Some((n, _))) => o.generation == n.generation && o.file_type() == n.file_type(),
-                _ => false,
-            };
-            let (old, old_names) = old.map_or((None, TryVec::new()), |(a, n)| (Some(a), n));
-            let (new, new_names) = new.map_or((None, TryVec::new()), |(a, n)| (Some(a), n));
-            let cur = if old.is_some() { Loc::Old(0) } else { Loc::Absent };
-            let placed = ino != ROOT_DIR_INO && new.is_some() && (!same || !old_names.iter().any(|(d, n)| contains(&new_names, *d, n)));
-            entries.try_push(Entry { ino, old, new, old_names, new_names, same, cur, placed, dead_dir: None })?;
-        }
-        let mut order = TryVec::new();
-        for i in 0..entries.len() {
-            if entries[i].placed {
-                let depth = self.depth_in(source, entries[i].new_names[0].0)?;
-                order.try_push((depth, i))?;
+            BuildStage::Entries(next) => {
+                let stop = next.saturating_add(work).min(b.inos.len());
+                for &ino in b.inos[*next..stop].iter() {
+                    let old = self.send_inode(parent, ino)?;
+                    let new = self.send_inode(source, ino)?;
+                    let same = match (&old, &new) {
+                        (Some((o, _)), Some((n, _))) => o.generation == n.generation && o.file_type() == n.file_type(),
+                        _ => false,
+                    };
+                    let (old, old_names) = old.map_or((None, TryVec::new()), |(a, n)| (Some(a), n));
+                    let (new, new_names) = new.map_or((None, TryVec::new()), |(a, n)| (Some(a), n));
+                    let cur = if old.is_some() { Loc::Old(0) } else { Loc::Absent };
+                    let placed =
+                        ino != ROOT_DIR_INO && new.is_some() && (!same || !old_names.iter().any(|(d, n)| contains(&new_names, *d, n)));
+                    b.entries.try_push(Entry { ino, old, new, old_names, new_names, same, cur, placed, dead_dir: None })?;
+                }
+                *next = stop;
+                if stop == b.inos.len() {
+                    b.stage = BuildStage::Depths(0);
+                }
+            }
+            BuildStage::Depths(next) => {
+                let stop = next.saturating_add(work).min(b.entries.len());
+                for i in *next..stop {
+                    if b.entries[i].placed {
+                        let depth = self.depth_in(source, b.entries[i].new_names[0].0)?;
+                        b.order.try_push((depth, i))?;
+                    }
+                }
+                *next = stop;
+                if stop == b.entries.len() {
+                    b.order.sort_unstable();
+                    let entries = core::mem::take(&mut b.entries);
+                    let order = core::mem::take(&mut b.order);
+                    return Ok(Some(Plan { source, parent, entries, order, pass: Pass::Remove, next: 0 }));
+                }
             }
         }
-        order.sort_unstable();
-        Ok(Plan { source, parent, entries, order, pass: Pass::Remove, next: 0 })
+        Ok(None)
     }
 
     /// Levels from the top directory down to directory `dir` in `sv`.

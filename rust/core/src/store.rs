@@ -398,6 +398,8 @@ impl<D: BlockDevice> Store<D> {
         self.dev.flush()?;
         self.stats.flushes += 1;
         self.copy1_unflushed = false;
+        // Every record written so far was written before this flush.
+        self.fc.flushed_tickets = self.fc.tickets;
         Ok(())
     }
 

@@ -118,6 +118,106 @@ impl Side {
     }
 }
 
+/// A diff in progress: both trees' positions, so that a long diff can go
+/// on in steps (`TreeDiff::step`) with other work between them. The trees
+/// must not change meanwhile; snapshots being sent cannot.
+pub struct TreeDiff {
+    /// None when the trees are one (nothing differs) or the walk is over.
+    sides: Option<(Side, Side)>,
+    value: TryVec<u8>,
+}
+
+impl TreeDiff {
+    /// A diff of `left` (older) against `right` (newer), at its start.
+    pub fn new<D: BlockDevice>(s: &mut Store<D>, left: &TreeRoot, right: &TreeRoot) -> Result<Self> {
+        let sides = if left.block == right.block && left.generation == right.generation {
+            None
+        } else {
+            Some((Side::new(s, *left)?, Side::new(s, *right)?))
+        };
+        Ok(TreeDiff { sides, value: TryVec::new() })
+    }
+
+    /// Whether every difference has been reported.
+    pub fn is_done(&self) -> bool {
+        self.sides.is_none()
+    }
+
+    /// Moves on by at most `positions` positions, reporting each differing
+    /// key as `f(change, key)` in ascending key order; returns whether the
+    /// diff is complete. An error leaves the diff where it failed.
+    pub fn step<D: BlockDevice>(
+        &mut self,
+        s: &mut Store<D>,
+        positions: usize,
+        f: &mut dyn FnMut(Change, Key) -> Result<()>,
+    ) -> Result<bool> {
+        let Some((l, r)) = self.sides.as_mut() else { return Ok(true) };
+        for _ in 0..positions {
+            match (l.done, r.done) {
+                (true, true) => {
+                    self.sides = None;
+                    return Ok(true);
+                }
+                (true, false) => {
+                    if r.level == 0 {
+                        f(Change::Added, r.key(s)?)?;
+                    }
+                    r.descend(s)?;
+                    continue;
+                }
+                (false, true) => {
+                    if l.level == 0 {
+                        f(Change::Deleted, l.key(s)?)?;
+                    }
+                    l.descend(s)?;
+                    continue;
+                }
+                (false, false) => {}
+            }
+            if l.level > r.level {
+                l.descend(s)?;
+                continue;
+            }
+            if r.level > l.level {
+                r.descend(s)?;
+                continue;
+            }
+            let (lk, rk) = (l.key(s)?, r.key(s)?);
+            if lk < rk {
+                if l.level == 0 {
+                    f(Change::Deleted, lk)?;
+                }
+                l.descend(s)?;
+            } else if rk < lk {
+                if r.level == 0 {
+                    f(Change::Added, rk)?;
+                }
+                r.descend(s)?;
+            } else if l.level == 0 {
+                self.value.clear();
+                self.value.try_extend_from_slice(node::item_data(l.node(s)?, l.slot[0]))?;
+                if node::item_data(r.node(s)?, r.slot[0]) != &self.value[..] {
+                    f(Change::Changed, lk)?;
+                }
+                l.next();
+                r.next();
+            } else if l.child(s)? == r.child(s)? {
+                // The same subtree on both sides: nothing below differs.
+                l.next();
+                r.next();
+            } else {
+                l.descend(s)?;
+                r.descend(s)?;
+            }
+        }
+        if l.done && r.done {
+            self.sides = None;
+        }
+        Ok(self.sides.is_none())
+    }
+}
+
 /// Reports every key whose presence or value differs between `left` and
 /// `right`, in ascending key order, as `f(change, key)`. Subtrees the two
 /// share are skipped unread.
@@ -127,65 +227,7 @@ pub fn diff<D: BlockDevice>(
     right: &TreeRoot,
     f: &mut dyn FnMut(Change, Key) -> Result<()>,
 ) -> Result<()> {
-    if left.block == right.block && left.generation == right.generation {
-        return Ok(());
-    }
-    let mut l = Side::new(s, *left)?;
-    let mut r = Side::new(s, *right)?;
-    let mut value: TryVec<u8> = TryVec::new();
-    loop {
-        match (l.done, r.done) {
-            (true, true) => return Ok(()),
-            (true, false) => {
-                if r.level == 0 {
-                    f(Change::Added, r.key(s)?)?;
-                }
-                r.descend(s)?;
-                continue;
-            }
-            (false, true) => {
-                if l.level == 0 {
-                    f(Change::Deleted, l.key(s)?)?;
-                }
-                l.descend(s)?;
-                continue;
-            }
-            (false, false) => {}
-        }
-        if l.level > r.level {
-            l.descend(s)?;
-            continue;
-        }
-        if r.level > l.level {
-            r.descend(s)?;
-            continue;
-        }
-        let (lk, rk) = (l.key(s)?, r.key(s)?);
-        if lk < rk {
-            if l.level == 0 {
-                f(Change::Deleted, lk)?;
-            }
-            l.descend(s)?;
-        } else if rk < lk {
-            if r.level == 0 {
-                f(Change::Added, rk)?;
-            }
-            r.descend(s)?;
-        } else if l.level == 0 {
-            value.clear();
-            value.try_extend_from_slice(node::item_data(l.node(s)?, l.slot[0]))?;
-            if node::item_data(r.node(s)?, r.slot[0]) != &value[..] {
-                f(Change::Changed, lk)?;
-            }
-            l.next();
-            r.next();
-        } else if l.child(s)? == r.child(s)? {
-            // The same subtree on both sides: nothing below differs.
-            l.next();
-            r.next();
-        } else {
-            l.descend(s)?;
-            r.descend(s)?;
-        }
-    }
+    let mut d = TreeDiff::new(s, left, right)?;
+    while !d.step(s, usize::MAX, f)? {}
+    Ok(())
 }

@@ -5,8 +5,9 @@
 //! slots of its directory entries, and the CRC'd runs of data blocks it
 //! gained since the last commit that no earlier record holds. It goes in
 //! the fast-commit area, in the same epoch and sequence chain as the
-//! fast-commit records, so it costs one write and one flush and no
-//! superblock write; mount replays both kinds in sequence order.
+//! fast-commit records, so it costs one write and one flush (shared with
+//! the fast-commit records' group commit) and no superblock write; mount
+//! replays both kinds in sequence order.
 //!
 //! Replay is outcome-based (see `crate::tree_log_replay`): the inode ends
 //! with exactly the logged items and names, whatever earlier records or
@@ -351,8 +352,9 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// The tree-log records for `ino` (whose item is `it`): one for a file
     /// that is not a directory, one per inode whose entry changed for a
-    /// directory (`crate::tree_log_dir`); written together and flushed
-    /// once; false when there was nothing to write (a directory whose
+    /// directory (`crate::tree_log_dir`); written together under the next
+    /// ticket (not flushed: the flush is the fast-commit records' one,
+    /// `fsync` or `crate::group_commit`); false when there was nothing to write (a directory whose
     /// entries are all durable already). Why not, when a full commit must
     /// serve.
     pub(crate) fn tree_log(&mut self, sv: SubvolId, ino: u64, it: &InodeItem) -> core::result::Result<bool, FcError> {
@@ -413,8 +415,9 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(rec)
     }
 
-    /// Writes `recs` one after the other in the area with one write and
-    /// one flush; `AreaFull` if they do not fit. (None: nothing to write.)
+    /// Writes `recs` one after the other in the area with one write, not
+    /// flushed, under the next ticket; `AreaFull` if they do not fit.
+    /// (None: nothing to write.)
     fn write_records(&mut self, recs: &[LogRecord]) -> core::result::Result<(), FcError> {
         if recs.is_empty() {
             return Ok(());
@@ -433,9 +436,9 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         let at = (area_start + self.s.fc.next_block) * bs as u64;
         self.s.dev.write(at, &buf, false)?;
-        self.s.flush()?;
         self.s.fc.next_block += nblocks;
         self.s.fc.next_seq += recs.len() as u64;
+        self.s.fc.tickets += 1;
         self.s.fc.stats.tree_log_bytes += buf.len() as u64;
         // As with fast-commit runs: never rewritten in place, pinned if freed.
         for r in recs.iter().flat_map(|rec| rec.runs.iter()) {

@@ -760,3 +760,80 @@ fn received_subvolumes_send_as_what_they_were_received_as() {
     let mut fs = mount(dev);
     assert_eq!(fs.subvolume_info(r).unwrap().item.received_uuid, [0xee; 16]);
 }
+
+#[test]
+fn a_large_incremental_plan_is_built_in_bounded_steps() {
+    let mut fs = mount(fresh(256 << 20));
+    let root = fs.root_ino();
+    let d = fs.mkdir(SV, root, b"d", 0o755, 0, 0, ts(1)).unwrap().ino;
+    let mut inos = Vec::new();
+    for i in 0..3000 {
+        inos.push(fs.create(SV, d, format!("f{i:05}").as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino);
+    }
+    let s1 = snap(&mut fs, SV, "s1");
+    for (i, &ino) in inos.iter().enumerate() {
+        fs.write(SV, ino, 0, format!("changed {i}").as_bytes(), ts(2)).unwrap();
+    }
+    let s2 = snap(&mut fs, SV, "s2");
+    let req = SendRequest { source: s2, parent: Some(s1), flags: 0, version: 1, resume: 0, resume_crc: 0 };
+    let mut st = fs.send_begin(req, &[]).unwrap();
+    // Steps that end with nothing written: the plan's building, which lets
+    // the caller drop the core between them.
+    let (mut empty_steps, mut stream) = (0, Vec::new());
+    loop {
+        let mut buf = TryVec::new();
+        let done = fs.send_step(&mut st, &mut buf, 1 << 30).unwrap();
+        empty_steps += usize::from(buf.is_empty() && !done);
+        stream.extend_from_slice(&buf);
+        if done {
+            break;
+        }
+    }
+    fs.send_end(st);
+    assert!(empty_steps >= 3, "the plan was built in {empty_steps} empty steps");
+    // And the stream is the one a receiver turns into s2.
+    assert_eq!(stream, send(&mut fs, s2, Some(s1)));
+    let mut dst = mount(fresh(256 << 20));
+    let full = send(&mut fs, s1, None);
+    let mut rx = Receiver::new();
+    rx.apply(&mut dst, &full);
+    let got = rx.apply(&mut dst, &stream);
+    assert_same(&mut fs, s2, &mut dst, got, "after the stepwise plan");
+}
+
+#[test]
+fn a_full_send_reads_small_files_data_in_few_device_reads() {
+    let mut fs = mount(fresh(256 << 20));
+    let root = fs.root_ino();
+    let d = fs.mkdir(SV, root, b"d", 0o755, 0, 0, ts(1)).unwrap().ino;
+    let mut rng = Rng(7);
+    for i in 0..600 {
+        let f = fs.create(SV, d, format!("f{i:04}").as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+        // Mostly 2000 bytes; some of several blocks, some empty, one with
+        // a hole at its start (not one extent from block 0), one large.
+        let len = match i % 50 {
+            7 => 9000 + i,
+            9 => 0,
+            _ => 2000,
+        };
+        fs.write(SV, f, 0, &rng.bytes(len), ts(1)).unwrap();
+        if i == 300 {
+            fs.write(SV, f, 20000, b"tail", ts(1)).unwrap();
+            fs.punch_hole(SV, f, 0, 8192, ts(1)).unwrap();
+        }
+        if i == 400 {
+            fs.write(SV, f, 0, &rng.bytes(300_000), ts(1)).unwrap();
+        }
+    }
+    let s1 = snap(&mut fs, SV, "s1");
+    let mut fs = mount(fs.unmount().unwrap());
+    let before = fs.device().reads;
+    let stream = send(&mut fs, s1, None);
+    let reads = fs.device().reads - before;
+    let meta = fs.stats().meta_reads;
+    // Without read-ahead each of the 600 files' data is its own read.
+    assert!(reads < meta + 100, "{reads} device reads for 600 files ({meta} of them metadata)");
+    let mut dst = mount(fresh(256 << 20));
+    let got = Receiver::new().apply(&mut dst, &stream);
+    assert_same(&mut fs, s1, &mut dst, got, "small files read ahead");
+}

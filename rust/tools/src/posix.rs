@@ -331,3 +331,35 @@ pub fn local_time_string(sec: i64) -> Option<String> {
     }
     Some(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
+
+/// Set by `stop_on_signals`' handler: a signal asked the process to stop.
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The handler: only stores to an atomic, which is async-signal-safe.
+extern "C" fn note_stop(_signal: libc::c_int) {
+    STOP_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Catches SIGINT, SIGTERM and SIGHUP without SA_RESTART: the signal sets
+/// the flag `stop_requested` reads, and a blocked read or write returns
+/// EINTR, so a long-running command can stop at a clean point instead of
+/// dying with its work half done.
+pub fn stop_on_signals() -> io::Result<()> {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: an all-zero sigaction is a valid value (empty mask, no
+        // flags) that is then filled in.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = note_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: `action.sa_mask` is a sigset_t we own.
+        check(unsafe { libc::sigemptyset(&mut action.sa_mask) })?;
+        // SAFETY: installs a handler that only touches an atomic; `action`
+        // lives for the call and the old action is not asked for.
+        check(unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) })?;
+    }
+    Ok(())
+}
+
+/// Whether a signal caught by `stop_on_signals` asked the process to stop.
+pub fn stop_requested() -> bool {
+    STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)
+}

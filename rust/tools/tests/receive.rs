@@ -817,3 +817,111 @@ fn a_stream_that_broke_off_resumes_into_its_kept_partial() {
     let (_, _, err) = receive(&["--keep-partial", other.to_str().unwrap()], &stream(2, &bad), &[]);
     assert!(err.contains("partial subvolume kept as") && !err.contains("resume token"), "{err}");
 }
+
+#[test]
+fn max_errors_passes_over_failed_commands_up_to_the_limit() {
+    let cmds = [
+        Command::Subvol { path: b"e", uuid: U2, ctransid: 9 },
+        Command::Mkfile { path: b"a", ino: 257 },
+        Command::Chmod { path: b"missing1", mode: 0o600 },
+        Command::Write { path: b"a", offset: 0, data: b"first" },
+        Command::Rmdir { path: b"missing2" },
+        Command::Mkfile { path: b"b", ino: 258 },
+        Command::End,
+    ];
+    let s = stream(1, &cmds);
+    let chmod_at = offset_of(1, &cmds, 3);
+    let rmdir_at = offset_of(1, &cmds, 5);
+
+    // The default stops at the first failure and removes the partial.
+    let dir = scratch("maxerr-default");
+    let (code, _, err) = receive(&[dir.to_str().unwrap()], &s, &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("command 3 (chmod) at byte {chmod_at}")), "{err}");
+    assert!(!dir.join("e").exists(), "{err}");
+
+    // -E 2 passes over the first failure and stops at the second.
+    let dir = scratch("maxerr-2");
+    let (code, _, err) = receive(&["-E", "2", dir.to_str().unwrap()], &s, &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("ERROR: command 3 (chmod) at byte {chmod_at}")) && err.contains("(passed over)"), "{err}");
+    assert!(err.contains(&format!("receive: command 5 (rmdir) at byte {rmdir_at}")), "{err}");
+    assert!(!dir.join("e").exists(), "the stop removes the partial: {err}");
+
+    // -E 0 never stops: everything else is applied, the subvolume kept but
+    // left out of the map, and the exit status says it went wrong.
+    let dir = scratch("maxerr-0");
+    let (code, _, err) = receive(&["-E", "0", dir.to_str().unwrap()], &s, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(std::fs::read(dir.join("e/a")).unwrap(), b"first");
+    assert!(dir.join("e/b").exists(), "{err}");
+    assert!(err.contains("subvolume 'e' is kept with 2 failed command(s) passed over; it is not recorded as received"), "{err}");
+    assert!(err.contains("2 command(s) failed and were passed over"), "{err}");
+    let map = std::fs::read_to_string(dir.join(".ferrofs-received")).unwrap_or_default();
+    assert!(!map.contains("22222222-2222-2222-2222-222222222222"), "{map}");
+
+    // A failed SUBVOL cannot be passed over: nothing would have a place.
+    let dir = scratch("maxerr-subvol");
+    std::fs::create_dir(dir.join("e")).unwrap();
+    let (code, _, err) = receive(&["-E", "0", dir.to_str().unwrap()], &s, &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("command 1 (subvol)") && !err.contains("passed over"), "{err}");
+}
+
+#[test]
+fn a_signal_stops_the_receive_like_a_stream_that_broke_off() {
+    let data = pattern(60_000, 3);
+    let cmds = [
+        Command::Subvol { path: b"sig", uuid: U1, ctransid: 4 },
+        Command::Mkfile { path: b"f", ino: 257 },
+        Command::Write { path: b"f", offset: 0, data: &data[..30_000] },
+        Command::Write { path: b"f", offset: 30_000, data: &data[30_000..] },
+        Command::End,
+    ];
+    let s = stream(1, &cmds);
+    let cut = offset_of(1, &cmds, 4);
+    for keep in [false, true] {
+        let dir = scratch(if keep { "signal-keep" } else { "signal" });
+        let mut args = vec![dir.to_str().unwrap().to_string()];
+        if keep {
+            args.insert(0, "--keep-partial".into());
+        }
+        let mut child = Process::new(bin())
+            .arg("receive")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The first write's worth, then the pipe stays open: the receiver
+        // waits in read for the rest.
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&s[..cut]).unwrap();
+        stdin.flush().unwrap();
+        let applied = dir.join("sig/f");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::metadata(&applied).map_or(true, |m| m.len() < 30_000) {
+            assert!(std::time::Instant::now() < deadline, "the first write never landed");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // SAFETY: signals our own child, which is still running (its stdin
+        // is open, so it cannot have ended).
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(&format!("interrupted by a signal at byte {cut}")), "{err}");
+        assert!(!dir.join("sig").exists(), "{err}");
+        if keep {
+            let line = err.lines().find_map(|l| l.strip_prefix("resume token: ")).unwrap_or_else(|| panic!("no token: {err}"));
+            let token: ferrofs_tools::resume_token::ResumeToken = line.parse().unwrap();
+            assert_eq!((token.uuid, token.commands), (U1, 2));
+            assert_eq!(std::fs::read(dir.join("sig.partial/f")).unwrap(), &data[..30_000]);
+        } else {
+            assert!(err.contains("partial subvolume") && err.contains("removed"), "{err}");
+            assert!(!dir.join("sig.partial").exists());
+        }
+    }
+}

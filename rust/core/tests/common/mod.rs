@@ -44,6 +44,8 @@ pub struct SimDev {
     pub bytes_written: u64,
     pub flushes: u64,
     pub fua_writes: u64,
+    /// Read calls so far.
+    pub reads: u64,
 }
 
 impl SimDev {
@@ -59,6 +61,7 @@ impl SimDev {
             bytes_written: 0,
             flushes: 0,
             fua_writes: 0,
+            reads: 0,
         }
     }
 
@@ -118,6 +121,7 @@ impl BlockDevice for SimDev {
             return Err(Error::Io);
         }
         self.check(offset, buf.len())?;
+        self.reads += 1;
         for (i, chunk) in buf.chunks_mut(PAGE as usize).enumerate() {
             match self.volatile.get(&(offset / PAGE + i as u64)) {
                 Some(p) => chunk.copy_from_slice(p),

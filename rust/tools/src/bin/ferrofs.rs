@@ -89,6 +89,9 @@ enum Command {
         /// On failure, keep the partial subvolume (as NAME.partial) instead of removing it
         #[arg(long)]
         keep_partial: bool,
+        /// Stop at the NERR-th command that fails; the ones before are reported and passed over (0: never stop for a failed command)
+        #[arg(short = 'E', long = "max-errors", value_name = "NERR", default_value_t = 1)]
+        max_errors: u64,
         /// Print the resume token of the kept partial subvolume PARTIAL and apply nothing
         #[arg(long, value_name = "PARTIAL", conflicts_with_all = ["dump", "file", "dir"])]
         token: Option<PathBuf>,
@@ -120,7 +123,11 @@ enum DumpFormatArg {
 const RECEIVE_HELP: &str = "Each stream's SUBVOL or SNAPSHOT becomes the directory DIR/NAME; a SNAPSHOT
 starts as a copy of its parent, found in DIR/.ferrofs-received, the list of
 subvolumes received into DIR (see ferrofs.rst). A stream that fails part-way
-leaves no partial subvolume behind unless --keep-partial.";
+leaves no partial subvolume behind unless --keep-partial; so does a
+receive that SIGINT, SIGTERM or SIGHUP stops. With -E NERR, a command that
+fails (other than SUBVOL, SNAPSHOT or END) is reported and passed over until
+the NERR-th failure; a subvolume received that way is kept but not recorded
+as received, and the exit status is 1.";
 
 const STATS_HELP: &str = "Each row: a key of the sysfs file and its value (see ferrofs.rst,
 \"Statistics in sysfs\"). Exit status 1 when PATH is not on a mounted ferrofs.";
@@ -333,7 +340,7 @@ fn subvolume(cmd: SubvolumeCommand) {
     }
 }
 
-fn receive_cmd(file: Option<PathBuf>, dump: bool, format: DumpFormatArg, keep_partial: bool, dir: Option<PathBuf>) {
+fn receive_cmd(file: Option<PathBuf>, dump: bool, format: DumpFormatArg, opts: receive::ReceiveOptions, dir: Option<PathBuf>) {
     let input: Box<dyn std::io::Read> = match &file {
         Some(f) => {
             Box::new(std::fs::File::open(f).unwrap_or_else(|e| die(&format!("receive: {}: {}", f.display(), ferrofs_tools::strerror(&e)))))
@@ -349,7 +356,12 @@ fn receive_cmd(file: Option<PathBuf>, dump: bool, format: DumpFormatArg, keep_pa
         receive::dump(input, std::io::BufWriter::new(std::io::stdout().lock()), format)
     } else {
         let dir = dir.expect("clap requires DIR without --dump");
-        receive::receive(input, &dir, keep_partial).map(|warnings| warnings.iter().for_each(|w| eprintln!("ferrofs receive: {w}")))
+        // A signal ends the receive as a stream that broke off: the partial
+        // subvolume is removed, or kept with its resume token.
+        if let Err(e) = ferrofs_tools::posix::stop_on_signals() {
+            die(&format!("receive: catching signals: {}", ferrofs_tools::strerror(&e)));
+        }
+        receive::receive(input, &dir, opts).map(|warnings| warnings.iter().for_each(|w| eprintln!("ferrofs receive: {w}")))
     };
     if let Err(e) = result {
         die(&format!("receive: {e}"));
@@ -372,8 +384,8 @@ fn main() {
             Ok(t) => println!("{t}"),
             Err(e) => die(&format!("receive: {e}")),
         },
-        Command::Receive { file, dump, dump_format, keep_partial, dir, token: None } => {
-            receive_cmd(file, dump, dump_format, keep_partial, dir)
+        Command::Receive { file, dump, dump_format, keep_partial, max_errors, dir, token: None } => {
+            receive_cmd(file, dump, dump_format, receive::ReceiveOptions { keep_partial, max_errors }, dir)
         }
         Command::Stats { json, path } => match stats::stats(&path, json, &stats::Roots::default()) {
             Ok(text) => print!("{text}"),

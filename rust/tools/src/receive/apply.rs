@@ -62,6 +62,10 @@ struct Current {
     last_crc: u32,
     /// FILEATTR commands, applied at the end: (path, btrfs inode flags).
     fileattrs: Vec<(Vec<u8>, u64)>,
+    /// Commands that failed and were passed over (`receive -E`): the
+    /// subvolume then differs from the one sent and is not recorded as
+    /// received.
+    failed: u64,
 }
 
 /// Applies commands into one destination directory.
@@ -241,7 +245,8 @@ impl Applier {
             }
         })?;
         let root = posix::open_dir(self.dest_fd.as_fd(), &name).map_err(|e| io_msg("open", path, &e))?;
-        self.cur = Some(Current { name: path.to_vec(), root, uuid, ctransid, parent, applied: 0, last_crc: 0, fileattrs: Vec::new() });
+        self.cur =
+            Some(Current { name: path.to_vec(), root, uuid, ctransid, parent, applied: 0, last_crc: 0, fileattrs: Vec::new(), failed: 0 });
         Ok(())
     }
 
@@ -255,7 +260,17 @@ impl Applier {
         let source = self.subvolume_dir(&clone_uuid, clone_ctransid, "parent")?;
         if let Some(snap) = self.native_snapshot(path, &clone_uuid, clone_ctransid)? {
             let root = posix::open_dir(self.dest_fd.as_fd(), &snap).map_err(|e| io_msg("open", path, &e))?;
-            self.cur = Some(Current { name: path.to_vec(), root, uuid, ctransid, parent, applied: 0, last_crc: 0, fileattrs: Vec::new() });
+            self.cur = Some(Current {
+                name: path.to_vec(),
+                root,
+                uuid,
+                ctransid,
+                parent,
+                applied: 0,
+                last_crc: 0,
+                fileattrs: Vec::new(),
+                failed: 0,
+            });
             return Ok(());
         }
         self.start(path, uuid, ctransid, parent)?;
@@ -334,6 +349,7 @@ impl Applier {
             applied: p.token.commands,
             last_crc: p.token.crc,
             fileattrs: Vec::new(),
+            failed: 0,
         });
         Ok(true)
     }
@@ -354,14 +370,33 @@ impl Applier {
                 return Err("a resumed stream, but no partial subvolume kept by the same transfer is here".to_string());
             }
         }
-        self.apply(c)?;
+        let result = self.apply(c);
+        // A command passed over after an error (`receive -E`) still counts:
+        // the count is the position in the stream a resume goes on from.
         if !matches!(c, Command::Subvol { .. } | Command::Snapshot { .. } | Command::End) {
             if let Some(cur) = self.cur.as_mut() {
                 cur.applied += 1;
                 cur.last_crc = crc;
             }
         }
-        Ok(())
+        result
+    }
+
+    /// Whether the stream can go on after command `c` failed (`receive
+    /// -E`): not when it was SUBVOL, SNAPSHOT or END, or outside a
+    /// subvolume, since nothing after it would have a place to go. When it
+    /// can, the failure is counted against the subvolume.
+    pub fn pass_over_failed(&mut self, c: &Command<'_>) -> bool {
+        if matches!(c, Command::Subvol { .. } | Command::Snapshot { .. } | Command::End) || self.pending.is_some() {
+            return false;
+        }
+        match self.cur.as_mut() {
+            Some(cur) => {
+                cur.failed += 1;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The directory of the subvolume received as (`uuid`, `ctransid`):
@@ -601,6 +636,16 @@ impl Applier {
             if let Err(w) = set_fileattr(&cur.root, path, *attr) {
                 self.warnings.push(w);
             }
+        }
+        if cur.failed > 0 {
+            // Not the subvolume that was sent: kept as it is, writable, and
+            // out of the map, so no incremental stream takes it as a parent.
+            self.warnings.push(format!(
+                "subvolume '{}' is kept with {} failed command(s) passed over; it is not recorded as received",
+                String::from_utf8_lossy(&cur.name),
+                cur.failed
+            ));
+            return Ok(());
         }
         if self.native.is_some() {
             // A real subvolume: marked as received, then read-only, as

@@ -24,11 +24,25 @@ use std::io::{Read, Write};
 use std::path::Path;
 use stream::{Event, StreamReader};
 
+/// How `receive` treats failures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReceiveOptions {
+    /// Keep a partial subvolume (as NAME.partial) instead of removing it.
+    pub keep_partial: bool,
+    /// Stop at the command that fails this many times over (`-E`, as btrfs
+    /// receive counts: 1 stops at the first failure, 0 never stops for a
+    /// command that failed). A damaged stream always stops.
+    pub max_errors: u64,
+}
+
 /// Applies every stream of `input` under `dest`. On failure the message
 /// says what failed and where, and what became of the partial subvolume.
-/// Returns the warnings (flags the destination cannot hold) on success.
-pub fn receive(input: impl Read, dest: &Path, keep_partial: bool) -> Result<Vec<String>, String> {
-    let mut applier = apply::Applier::new(dest, keep_partial)?;
+/// Returns the warnings (flags the destination cannot hold, commands
+/// passed over) when the input was read to its end; with commands passed
+/// over the result is still an error, after the warnings were printed.
+pub fn receive(input: impl Read, dest: &Path, opts: ReceiveOptions) -> Result<Vec<String>, String> {
+    let mut applier = apply::Applier::new(dest, opts.keep_partial)?;
+    let mut failures = 0u64;
     let mut reader = StreamReader::new(input);
     // A stream that broke off can be resumed; a command the destination
     // refused would be refused again.
@@ -45,6 +59,12 @@ pub fn receive(input: impl Read, dest: &Path, keep_partial: bool) -> Result<Vec<
             Ok(Event::Command { cmd, number, offset, crc }) => {
                 if let Err(e) = applier.apply_counted(&cmd, crc) {
                     let msg = format!("command {number} ({}) at byte {offset}: {e}", command_name(cmd.number()));
+                    failures += 1;
+                    let go_on = opts.max_errors == 0 || failures < opts.max_errors;
+                    if go_on && applier.pass_over_failed(&cmd) {
+                        eprintln!("ferrofs receive: ERROR: {msg} (passed over)");
+                        continue;
+                    }
                     return fail(&mut applier, msg, false);
                 }
             }
@@ -55,7 +75,12 @@ pub fn receive(input: impl Read, dest: &Path, keep_partial: bool) -> Result<Vec<
     if let Err(e) = applier.end_of_input() {
         return fail(&mut applier, e, true);
     }
-    Ok(std::mem::take(&mut applier.warnings))
+    let warnings = std::mem::take(&mut applier.warnings);
+    if failures > 0 {
+        warnings.iter().for_each(|w| eprintln!("ferrofs receive: {w}"));
+        return Err(format!("{failures} command(s) failed and were passed over (see above)"));
+    }
+    Ok(warnings)
 }
 
 /// Prints every command of every stream of `input` to `out`.

@@ -71,18 +71,32 @@ pub struct StreamReader<R> {
     buf: Vec<u8>,
 }
 
-/// Reads as much of `buf` as the input has: the count read, short only at EOF.
+/// What a read stopped by a signal (`posix::stop_on_signals`) reports.
+pub const INTERRUPTED: &str = "interrupted by a signal";
+
+/// Reads as much of `buf` as the input has: the count read, short only at
+/// EOF. A read a signal interrupted is retried, unless the signal asked
+/// the process to stop.
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && !crate::posix::stop_requested() => {}
             Err(e) => return Err(e),
         }
     }
     Ok(got)
+}
+
+/// The reason a failed read gives.
+fn read_error(e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::Interrupted {
+        INTERRUPTED.to_string()
+    } else {
+        format!("read error: {e}")
+    }
 }
 
 impl<R: Read> StreamReader<R> {
@@ -98,9 +112,12 @@ impl<R: Read> StreamReader<R> {
     /// The next header, command or the end.
     pub fn next_event(&mut self) -> Result<Event<'_>, StreamError> {
         let at = self.offset;
+        if crate::posix::stop_requested() {
+            return Err(self.error(INTERRUPTED, None, at));
+        }
         let Some(version) = self.version else {
             let mut h = [0u8; HEADER_LEN];
-            let got = read_full(&mut self.input, &mut h).map_err(|e| self.error(format!("read error: {e}"), None, at))?;
+            let got = read_full(&mut self.input, &mut h).map_err(|e| self.error(read_error(&e), None, at))?;
             self.offset += got as u64;
             if got == 0 {
                 return if self.streams == 0 { Err(self.error("empty stream", None, at)) } else { Ok(Event::End) };
@@ -119,7 +136,7 @@ impl<R: Read> StreamReader<R> {
         };
         let number = self.commands + 1;
         let mut h = [0u8; CMD_HEADER_LEN];
-        let got = read_full(&mut self.input, &mut h).map_err(|e| self.error(format!("read error: {e}"), None, at))?;
+        let got = read_full(&mut self.input, &mut h).map_err(|e| self.error(read_error(&e), None, at))?;
         self.offset += got as u64;
         if got == 0 {
             return Err(self.error("stream ends without an END command", None, at));
@@ -134,7 +151,7 @@ impl<R: Read> StreamReader<R> {
         self.buf.extend_from_slice(&h);
         self.buf.resize(header.total_len(), 0);
         let got = read_full(&mut self.input, &mut self.buf[CMD_HEADER_LEN..]).map_err(|e| StreamError {
-            reason: format!("read error: {e}"),
+            reason: read_error(&e),
             command: Some((number, name)),
             offset: at,
         })?;
