@@ -125,6 +125,18 @@ mod superblock;
 mod tree_diff;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/tree_log.rs"]
+mod tree_log;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
+#[path = "core/src/tree_log_dir.rs"]
+mod tree_log_dir;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
+#[path = "core/src/tree_log_replay.rs"]
+mod tree_log_replay;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/uapi.rs"]
 mod uapi;
 #[allow(unreachable_pub, dead_code, missing_docs)]

@@ -140,6 +140,9 @@ impl FsInfo {
         };
         let read_dev = dev.duplicate();
         let fs = Filesystem::mount_with(dev, opts)?;
+        if let Some((seq, why)) = fs.replay_stopped() {
+            kernel::pr_warn!("ferrofs: fsync replay stopped at record {}: {}; fsyncs from there on are lost\n", seq, why);
+        }
         let (root_ino, uuid, clean) = (fs.root_ino(), fs.superblock().uuid, fs.cached_clean_nodes());
         let block_size = fs.superblock().block_size;
         let avail = fs.avail_blocks();

@@ -23,3 +23,18 @@ mount_errno() { # dev dir [fstype] [options]
 # /tmp/ferrofs-kmsg.saved, which scripts/vm-guest scans with the rest of
 # the log at the end: a test cannot hide a kernel report from the harness.
 mark_dmesg() { dmesg -c >>/tmp/ferrofs-kmsg.saved; }
+
+# fsync of PATH (a file opened read-write, a directory read-only); prints
+# how many cache flushes /dev/vdb saw meanwhile (/sys/block/vdb/stat,
+# field 16).
+fsync_flushes() { # path
+  python3 -c '
+import os, sys
+def flushes():
+    return int(open("/sys/block/vdb/stat").read().split()[15])
+fd = os.open(sys.argv[1], os.O_RDONLY if os.path.isdir(sys.argv[1]) else os.O_RDWR)
+before = flushes()
+os.fsync(fd)
+print(flushes() - before)
+' "$1"
+}

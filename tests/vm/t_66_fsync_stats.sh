@@ -54,18 +54,25 @@ do_fsync "$MNT/log"
 check clean-fsync-counted moved "$S1" fsync_clean "$cl0" 1
 check clean-is-not-fast moved "$S1" fsync_fast_commit "$fc0" 0
 
-# Full commits, by reason: a directory; a file with a new link.
-nr0=$(val "$S1" full_commit_not_regular) ch0=$(val "$S1" full_commit_changed)
-full0=$(val "$S1" fsync_full_commit) c0=$(val "$S1" commits)
-touch "$MNT/dir/entry"
+# Full commits, by reason: a directory that gained a subdirectory; a link
+# into a directory made since the last commit. A link into an older one is
+# a tree-log record.
+nr0=$(val "$S1" full_commit_not_regular) np0=$(val "$S1" full_commit_new_parent)
+full0=$(val "$S1" fsync_full_commit) c0=$(val "$S1" commits) tl0=$(val "$S1" fsync_tree_log)
+mkdir "$MNT/dir/sub"
 do_fsync "$MNT/dir"
 check dir-fsync-not-regular moved "$S1" full_commit_not_regular "$nr0" 1
 echo more >> "$MNT/log"
-ln "$MNT/log" "$MNT/log2"
+mkdir "$MNT/newdir"
+ln "$MNT/log" "$MNT/newdir/log2"
 do_fsync "$MNT/log"
-check link-fsync-changed moved "$S1" full_commit_changed "$ch0" 1
+check link-fsync-new-parent moved "$S1" full_commit_new_parent "$np0" 1
 check total-is-sum moved "$S1" fsync_full_commit "$full0" 2
 check two-commits moved "$S1" commits "$c0" 2
+ln "$MNT/log" "$MNT/dir/log3"
+do_fsync "$MNT/log"
+check link-fsync-tree-log moved "$S1" fsync_tree_log "$tl0" 1
+check tree-log-no-commit moved "$S1" commits "$c0" 2
 
 # ferrofs stats: the same numbers, by mount point or device, table or JSON.
 ferrofs stats "$MNT"

@@ -61,7 +61,7 @@ impl Found {
 /// back-reference and the directory inode), for reservations.
 pub(crate) const ENTRY_ITEMS: u64 = 4;
 
-fn orphan_key(ino: u64) -> Key {
+pub(crate) fn orphan_key(ino: u64) -> Key {
     Key::new(ORPHAN_OBJECTID, ORPHAN_KEY, ino)
 }
 

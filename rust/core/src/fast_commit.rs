@@ -31,14 +31,17 @@
 //! in a directory that existed at the last commit and lost no entry since
 //! (so the name's slots are free in the committed state): the record then
 //! carries that name. Everything else (links, unlinks, renames, xattrs,
-//! truncation, holes, fallocate, directories) is marked when it happens,
-//! and its fsync is a full commit, counted by reason.
+//! truncation, holes, fallocate, directories) is marked when it happens;
+//! its fsync goes to a tree-log record (`crate::tree_log`), in the same
+//! area and sequence chain, or else to a full commit, counted by reason.
 //!
-//! **Replay.** At mount the area is read from its start while records are
-//! whole: right magic, CRC, epoch and sequence; an inode of the mounted
-//! state; runs inside the filesystem, free in the committed state, not
-//! overlapping, and data matching their CRCs. The longest such prefix is
-//! applied in order (a new file's inode and name are put back first, at
+//! **Replay.** At mount the area is read from its start while records of
+//! either kind are whole: right magic, CRC, epoch and sequence; an inode
+//! of the mounted state; runs inside the filesystem, free in the state the
+//! records before left, not overlapping, and data matching their CRCs.
+//! Each record is checked against that state and applied in turn
+//! (tree-log records by `crate::tree_log_replay`), up to the first that
+//! fails (for a fast-commit record: a new file's inode and name first, at
 //! the name's logged slots, unless an earlier record did; each run replaces
 //! the file's mapping of its range; then the inode item is set) and
 //! committed; a read-only mount applies it in memory only.
@@ -70,6 +73,7 @@ use crate::fs::Filesystem;
 use crate::mem::TryVec;
 use crate::store::{divisor, Store};
 use crate::subvol::{ObjectItems, SubvolId};
+use crate::tree_log::LogRecord;
 
 /// First bytes of every record.
 pub const RECORD_MAGIC: [u8; 4] = *b"FFCR";
@@ -96,6 +100,98 @@ pub struct Run {
     pub blocks: u64,
     /// CRC32C of the run's data, block after block.
     pub data_crc: u32,
+}
+
+impl Run {
+    /// Writes the run at `o` (both record kinds' layout).
+    pub(crate) fn put(&self, out: &mut [u8], o: usize) -> Result<()> {
+        put_u64(out, o, self.file_block)?;
+        put_u64(out, o + 8, self.disk_block)?;
+        put_u64(out, o + 16, self.blocks)?;
+        put_u32(out, o + 24, self.data_crc)
+    }
+
+    /// Reads the run at `o`: some blocks, inside the filesystem, below
+    /// the largest file.
+    pub(crate) fn get(b: &[u8], o: usize, bounds: &Bounds) -> Result<Self> {
+        let r =
+            Run { file_block: get_u64(b, o)?, disk_block: get_u64(b, o + 8)?, blocks: get_u64(b, o + 16)?, data_crc: get_u32(b, o + 24)? };
+        if r.blocks == 0
+            || !bounds.blocks_inside(r.disk_block, r.blocks)
+            || r.file_block.checked_add(r.blocks).map_or(true, |e| e > bounds.max_file_blocks())
+        {
+            return Err(Error::corrupt("record run out of range"));
+        }
+        Ok(r)
+    }
+}
+
+/// The first 48 bytes both record kinds share: magic, CRC (sealed last),
+/// epoch, sequence number, length, run count, subvolume, inode.
+pub(crate) struct ChainHeader {
+    pub magic: [u8; 4],
+    pub epoch: u64,
+    pub seq: u64,
+    pub len: usize,
+    pub runs: usize,
+    pub subvol: SubvolId,
+    pub ino: u64,
+}
+
+impl ChainHeader {
+    /// Clears `out` to `len` bytes padded to whole blocks and writes the
+    /// header into it.
+    pub(crate) fn start(&self, block_size: usize, out: &mut TryVec<u8>) -> Result<()> {
+        // (`store::div_ceil`: no division-by-zero panic path in the module.)
+        let bs = block_size.max(1);
+        let padded = crate::store::div_ceil(self.len as u64, bs as u64) as usize * bs;
+        out.clear();
+        out.try_resize(padded, 0)?;
+        out[0..4].copy_from_slice(&self.magic);
+        put_u64(out, 8, self.epoch)?;
+        put_u64(out, 16, self.seq)?;
+        put_u32(out, 24, self.len as u32)?;
+        put_u32(out, 28, self.runs as u32)?;
+        put_u64(out, 32, self.subvol.0)?;
+        put_u64(out, 40, self.ino)
+    }
+
+    /// The CRC over the record's `len` bytes, taken with its own field
+    /// still zero.
+    pub(crate) fn seal(out: &mut [u8], len: usize) -> Result<()> {
+        let crc = crate::crc32c::checksum(&out[..len]);
+        put_u32(out, 4, crc)
+    }
+
+    /// The length a header of kind `magic` announces, if `b` starts with
+    /// one: `None` when the magic is another (the end of the records).
+    pub(crate) fn announced(b: &[u8], magic: [u8; 4]) -> Option<usize> {
+        if b.get(0..4)? != magic {
+            return None;
+        }
+        get_u32(b, 24).ok().map(|n| n as usize)
+    }
+
+    /// Whether the record `b` (exactly its length) matches its CRC.
+    pub(crate) fn crc_matches(b: &[u8]) -> Result<bool> {
+        let stored = get_u32(b, 4)?;
+        let crc = crate::crc32c::update(!0, b.get(..4).unwrap_or(&[]));
+        let crc = crate::crc32c::update(crc, &[0; 4]);
+        Ok(!crate::crc32c::update(crc, b.get(8..).unwrap_or(&[])) == stored)
+    }
+
+    /// Reads the header of a record whose CRC matched.
+    pub(crate) fn read(b: &[u8]) -> Result<Self> {
+        Ok(ChainHeader {
+            magic: [0; 4],
+            epoch: get_u64(b, 8)?,
+            seq: get_u64(b, 16)?,
+            len: get_u32(b, 24)? as usize,
+            runs: get_u32(b, 28)? as usize,
+            subvol: SubvolId(get_u64(b, 32)?),
+            ino: get_u64(b, 40)?,
+        })
+    }
 }
 
 /// The one name of a file created since the last commit, where its
@@ -145,7 +241,8 @@ pub struct Record {
 pub enum Ineligible {
     /// The filesystem has no fast-commit area.
     NoArea,
-    /// Not a regular file (directories need their entry sets logged).
+    /// Not a regular file: for the tree-log tier, a directory whose
+    /// entries naming directories or subvolumes changed.
     NotRegular,
     /// Created since the last commit: its names are not committed.
     New,
@@ -158,11 +255,21 @@ pub enum Ineligible {
     AreaFull,
     /// Fast commits are turned off (mount option `fast_commit=off`).
     Disabled,
+    /// A tree-log record would need a directory or subvolume the last
+    /// commit does not have.
+    NewParent,
+    /// A tree-log record's name would need a directory entry slot that
+    /// replay could not be sure to find free.
+    SlotTaken,
+    /// The inode's items exceed a tree-log record (`MAX_LOG_RECORD`).
+    LogTooBig,
+    /// The filesystem lacks `INCOMPAT_TREE_LOG` (made by an older mkfs).
+    NoTreeLog,
 }
 
 impl Ineligible {
     /// Every reason, in counter order.
-    pub const ALL: [Ineligible; 7] = [
+    pub const ALL: [Ineligible; 11] = [
         Ineligible::NoArea,
         Ineligible::NotRegular,
         Ineligible::New,
@@ -170,6 +277,10 @@ impl Ineligible {
         Ineligible::TooMuchData,
         Ineligible::AreaFull,
         Ineligible::Disabled,
+        Ineligible::NewParent,
+        Ineligible::SlotTaken,
+        Ineligible::LogTooBig,
+        Ineligible::NoTreeLog,
     ];
 
     /// Index of the reason's counter.
@@ -188,6 +299,10 @@ impl Ineligible {
             Ineligible::TooMuchData => "too_much_data",
             Ineligible::AreaFull => "area_full",
             Ineligible::Disabled => "disabled",
+            Ineligible::NewParent => "new_parent",
+            Ineligible::SlotTaken => "slot_taken",
+            Ineligible::LogTooBig => "log_too_big",
+            Ineligible::NoTreeLog => "no_tree_log",
         }
     }
 }
@@ -213,6 +328,8 @@ pub enum FsyncTier {
     Clean,
     /// One record and one flush.
     FastCommit,
+    /// One tree-log record (`crate::tree_log`) and one flush.
+    TreeLog,
     /// A full commit, and why the fast commit could not serve.
     FullCommit(Ineligible),
 }
@@ -230,8 +347,12 @@ pub struct FastCommitStats {
     pub clean: u64,
     /// Fsyncs served by a full commit, by `Ineligible::index`.
     pub full_commits: [u64; Ineligible::ALL.len()],
-    /// Records replayed at mount.
+    /// Records replayed at mount (both kinds).
     pub replayed: u64,
+    /// Fsyncs served by a tree-log record.
+    pub tree_logs: u64,
+    /// Bytes of tree-log records written.
+    pub tree_log_bytes: u64,
     /// Nanoseconds mount spent replaying them (reading, applying and, on
     /// a read-write mount, committing), by `MountOptions::clock`; 0 without
     /// a clock or records.
@@ -254,6 +375,12 @@ pub struct FastCommitState {
     /// (subvolume, inode) changed since the last commit in ways a record
     /// cannot express, sorted.
     pub ineligible: TryVec<(u64, u64)>,
+    /// Where the last replay stopped short of the chain's end: the
+    /// sequence number of a whole record of the epoch that did not fit
+    /// the filesystem (damage or a hostile image), and what it was.
+    pub replay_stop: Option<(u64, &'static str)>,
+    /// Names tree-log and fast-commit records of this epoch put back.
+    pub logged_slots: TryVec<crate::tree_log::LoggedSlot>,
     /// Counters.
     pub stats: FastCommitStats,
 }
@@ -264,6 +391,7 @@ impl FastCommitState {
         self.next_block = 0;
         self.next_seq = 0;
         self.ineligible.clear();
+        self.logged_slots.clear();
     }
 
     /// Marks an inode as not expressible by a record until the next commit.
@@ -296,17 +424,16 @@ impl Record {
     /// blocks of `block_size` bytes.
     pub fn encode(&self, block_size: usize, out: &mut TryVec<u8>) -> Result<()> {
         let len = self.len();
-        // (`store::div_ceil`: no division-by-zero panic path in the module.)
-        let padded = crate::store::div_ceil(len as u64, block_size.max(1) as u64) as usize * block_size.max(1);
-        out.clear();
-        out.try_resize(padded, 0)?;
-        out[0..4].copy_from_slice(&RECORD_MAGIC);
-        put_u64(out, 8, self.epoch)?;
-        put_u64(out, 16, self.seq)?;
-        put_u32(out, 24, len as u32)?;
-        put_u32(out, 28, self.runs.len() as u32)?;
-        put_u64(out, 32, self.subvol.0)?;
-        put_u64(out, 40, self.ino)?;
+        let h = ChainHeader {
+            magic: RECORD_MAGIC,
+            epoch: self.epoch,
+            seq: self.seq,
+            len,
+            runs: self.runs.len(),
+            subvol: self.subvol,
+            ino: self.ino,
+        };
+        h.start(block_size, out)?;
         out[HEADER..NAME_AT].copy_from_slice(&self.inode.encode());
         if let Some(n) = &self.name {
             put_u64(out, NAME_AT, n.dir)?;
@@ -316,25 +443,15 @@ impl Record {
             out[NAME_AT + 25..RECORD_BASE].copy_from_slice(&n.bytes);
         }
         for (i, r) in self.runs.iter().enumerate() {
-            let o = RECORD_BASE + i * RUN_SIZE;
-            put_u64(out, o, r.file_block)?;
-            put_u64(out, o + 8, r.disk_block)?;
-            put_u64(out, o + 16, r.blocks)?;
-            put_u32(out, o + 24, r.data_crc)?;
+            r.put(out, RECORD_BASE + i * RUN_SIZE)?;
         }
-        // Over the record with the CRC field still zero.
-        let crc = crate::crc32c::checksum(&out[..len]);
-        put_u32(out, 4, crc)?;
-        Ok(())
+        ChainHeader::seal(out, len)
     }
 
     /// The record length a header announces, if `b` starts with one:
     /// `None` when the magic is wrong (the end of the records).
     pub fn announced_len(b: &[u8]) -> Option<usize> {
-        if b.get(0..4)? != RECORD_MAGIC {
-            return None;
-        }
-        get_u32(b, 24).ok().map(|n| n as usize)
+        ChainHeader::announced(b, RECORD_MAGIC)
     }
 
     /// Decodes a record of exactly `b.len()` bytes (its announced length),
@@ -347,11 +464,7 @@ impl Record {
         if nruns.checked_mul(RUN_SIZE) != Some(b.len() - RECORD_BASE) {
             return Err(Error::corrupt("fast-commit record length and run count disagree"));
         }
-        // The CRC was taken with its own field zero.
-        let stored = get_u32(b, 4)?;
-        let crc = crate::crc32c::update(!0, &b[..4]);
-        let crc = crate::crc32c::update(crc, &[0; 4]);
-        if !crate::crc32c::update(crc, &b[8..]) != stored {
+        if !ChainHeader::crc_matches(b)? {
             return Err(Error::corrupt("fast-commit record checksum mismatch"));
         }
         let inode = InodeItem::decode_bounded(&b[HEADER..NAME_AT], bounds)?;
@@ -371,39 +484,18 @@ impl Record {
                 Some(n)
             }
         };
-        let max_fb = bounds.max_file_blocks();
         let mut runs = TryVec::try_with_capacity(nruns)?;
         for i in 0..nruns {
-            let o = RECORD_BASE + i * RUN_SIZE;
-            let r = Run {
-                file_block: get_u64(b, o)?,
-                disk_block: get_u64(b, o + 8)?,
-                blocks: get_u64(b, o + 16)?,
-                data_crc: get_u32(b, o + 24)?,
-            };
-            if r.blocks == 0
-                || !bounds.blocks_inside(r.disk_block, r.blocks)
-                || r.file_block.checked_add(r.blocks).map_or(true, |e| e > max_fb)
-            {
-                return Err(Error::corrupt("fast-commit run out of range"));
-            }
-            runs.try_push(r)?;
+            runs.try_push(Run::get(b, RECORD_BASE + i * RUN_SIZE, bounds)?)?;
         }
-        Ok(Record {
-            epoch: get_u64(b, 8)?,
-            seq: get_u64(b, 16)?,
-            subvol: SubvolId(get_u64(b, 32)?),
-            ino: get_u64(b, 40)?,
-            inode,
-            name,
-            runs,
-        })
+        let h = ChainHeader::read(b)?;
+        Ok(Record { epoch: h.epoch, seq: h.seq, subvol: h.subvol, ino: h.ino, inode, name, runs })
     }
 }
 
 /// CRC32C of `blocks` data blocks from `disk`, read in pieces of at most
 /// 64 KiB (the same value however the run is split into reads).
-fn data_crc<D: BlockDevice>(s: &mut Store<D>, disk: u64, blocks: u64) -> Result<u32> {
+pub(crate) fn data_crc<D: BlockDevice>(s: &mut Store<D>, disk: u64, blocks: u64) -> Result<u32> {
     let bs = s.bs as u64;
     let per = (65536 / divisor(bs)).max(1);
     let mut buf = TryVec::new();
@@ -441,7 +533,14 @@ impl<D: BlockDevice> Filesystem<D> {
     /// caller may flush outside whatever lock it holds around the core.
     pub fn fsync_unflushed(&mut self, sv: SubvolId, ino: u64) -> Result<UnflushedFsync> {
         let tier = self.fsync_tier(sv, ino)?;
-        let ticket = (tier == FsyncTier::FastCommit).then_some(self.s.fc.tickets);
+        let fc = &self.s.fc;
+        let ticket = match tier {
+            FsyncTier::FastCommit | FsyncTier::TreeLog => Some(fc.tickets),
+            // A directory whose entries earlier records hold: those must be
+            // durable too before the fsync returns.
+            FsyncTier::Clean if fc.tickets > fc.flushed_tickets => Some(fc.tickets),
+            _ => None,
+        };
         Ok(UnflushedFsync { tier, ticket, flushed_tickets: self.s.fc.flushed_tickets })
     }
 
@@ -454,10 +553,23 @@ impl<D: BlockDevice> Filesystem<D> {
             return Ok(FsyncTier::Clean);
         }
         let tried = if self.opts.fast_commit { self.fast_commit(sv, ino, &it) } else { Err(FcError::Ineligible(Ineligible::Disabled)) };
+        // What a fast-commit record cannot say, a tree-log record may.
+        let tried = match tried {
+            Ok(()) => Ok(FsyncTier::FastCommit),
+            Err(FcError::Ineligible(Ineligible::NotRegular | Ineligible::New | Ineligible::Changed)) => {
+                // A directory whose entries all are as durable already: clean.
+                self.tree_log(sv, ino, &it).map(|wrote| if wrote { FsyncTier::TreeLog } else { FsyncTier::Clean })
+            }
+            Err(e) => Err(e),
+        };
         match tried {
-            Ok(()) => {
-                self.s.fc.stats.fast_commits += 1;
-                Ok(FsyncTier::FastCommit)
+            Ok(tier) => {
+                match tier {
+                    FsyncTier::TreeLog => self.s.fc.stats.tree_logs += 1,
+                    FsyncTier::Clean => self.s.fc.stats.clean += 1,
+                    _ => self.s.fc.stats.fast_commits += 1,
+                }
+                Ok(tier)
             }
             Err(FcError::Ineligible(why)) => {
                 self.commit()?;
@@ -491,6 +603,17 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         let mut buf = TryVec::new();
         rec.encode(bs, &mut buf)?;
+        // Allocated before the record is durable: later tree-log records
+        // must know the slots it takes.
+        let slot = match &rec.name {
+            Some(n) => {
+                let mut name = TryVec::new();
+                name.try_extend_from_slice(n.name())?;
+                self.s.fc.logged_slots.try_reserve(1)?;
+                Some(crate::tree_log::LoggedSlot { sv: sv.0, dir: n.dir, seq: n.seq, hash_off: n.hash_off, ino, name })
+            }
+            None => None,
+        };
         let at = (area_start + self.s.fc.next_block) * bs as u64;
         self.s.dev.write(at, &buf, false)?;
         self.s.fc.next_block += nblocks;
@@ -498,6 +621,9 @@ impl<D: BlockDevice> Filesystem<D> {
         self.s.fc.tickets += 1;
         self.s.fc.stats.record_bytes += buf.len() as u64;
         self.s.fc.stats.new_names += u64::from(rec.name.is_some());
+        if let Some(slot) = slot {
+            self.s.fc.logged_slots.try_push(slot)?;
+        }
         // What the record holds is as good as committed until the next
         // commit: never rewritten in place, pinned if freed.
         for r in rec.runs.iter() {
@@ -529,7 +655,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The runs of `ino`'s data that this transaction wrote and no record
     /// holds yet (its extents' blocks still in `txn_alloc`), with the CRC
     /// of their data read back from the device.
-    fn new_runs(&mut self, ino: u64) -> core::result::Result<TryVec<Run>, FcError> {
+    pub(crate) fn new_runs(&mut self, ino: u64) -> core::result::Result<TryVec<Run>, FcError> {
         let bounds = self.s.bounds();
         let gen = self.s.gen;
         let mut extents: TryVec<(u64, u64, u64)> = TryVec::new();
@@ -560,9 +686,11 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(runs)
     }
 
-    /// Reads the records of the last epoch from the area and applies the
-    /// longest whole prefix (see the module's header); returns how many.
-    /// Called once at mount, before anything else changes the trees.
+    /// Reads the records of the last epoch from the area, fast-commit and
+    /// tree-log ones in one sequence, and applies the longest whole prefix
+    /// in order, each checked against the state the ones before it left
+    /// (see the module's header and `crate::tree_log_replay`); returns how
+    /// many. Called once at mount, before anything else changes the trees.
     pub(crate) fn replay_fast_commits(&mut self) -> Result<u64> {
         let (area_start, area_blocks) = (self.s.sb.fast_commit_start, self.s.sb.fast_commit_blocks);
         if area_blocks == 0 {
@@ -571,16 +699,21 @@ impl<D: BlockDevice> Filesystem<D> {
         let bs = self.s.bs;
         let bounds = self.s.bounds();
         let epoch = self.s.sb.generation;
-        let mut claimed: TryVec<(u64, u64)> = TryVec::new();
-        let mut records: TryVec<Record> = TryVec::new();
+        let tree_log = self.s.sb.incompat & crate::superblock::INCOMPAT_TREE_LOG != 0;
+        // First every whole record of the epoch, in sequence.
+        let mut pending: TryVec<Pending> = TryVec::new();
         let mut pos = 0u64;
         let mut buf: TryVec<u8> = TryVec::new();
         while pos < area_blocks {
             buf.try_resize(bs, 0)?;
             self.s.dev.read((area_start + pos) * bs as u64, &mut buf)?;
-            let Some(len) = Record::announced_len(&buf) else { break };
+            let (len, min) = match (Record::announced_len(&buf), LogRecord::announced_len(&buf)) {
+                (Some(len), _) => (len, RECORD_BASE),
+                (None, Some(len)) if tree_log => (len, crate::tree_log::LOG_BASE),
+                _ => break,
+            };
             let nblocks = crate::store::div_ceil(len as u64, bs as u64);
-            if len < RECORD_BASE || nblocks > area_blocks - pos {
+            if len < min || nblocks > area_blocks - pos {
                 break;
             }
             buf.try_resize(nblocks as usize * bs, 0)?;
@@ -588,34 +721,74 @@ impl<D: BlockDevice> Filesystem<D> {
                 let (_, rest) = buf.split_at_mut(bs);
                 self.s.dev.read((area_start + pos + 1) * bs as u64, rest)?;
             }
-            let Ok(rec) = Record::decode(&buf[..len], &bounds) else { break };
-            if rec.epoch != epoch || rec.seq != records.len() as u64 || !self.replayable(&rec, &records, &mut claimed)? {
-                break;
-            }
-            records.try_push(rec)?;
+            let seq = pending.len() as u64;
+            let rec = if min == RECORD_BASE {
+                let Ok(rec) = Record::decode(&buf[..len], &bounds) else { break };
+                if rec.epoch != epoch || rec.seq != seq {
+                    break;
+                }
+                Pending::Fast(rec)
+            } else {
+                let Ok(rec) = LogRecord::decode(&buf[..len], &bounds) else { break };
+                if rec.epoch != epoch || rec.seq != seq {
+                    break;
+                }
+                Pending::Log(rec)
+            };
+            pending.try_push(rec)?;
             pos += nblocks;
         }
-        // Every block a record claims leaves the free set before any record
-        // is applied: tree nodes that applying one allocates must not land
-        // on the data of a later one.
-        for &(s, l) in claimed.iter() {
-            self.s.space.pin_for_replay(s, l)?;
-        }
-        for rec in records.iter() {
-            if let Err(e) = self.apply_record(rec) {
-                self.s.space.unpin_replay()?;
-                return Err(e);
+        // The blocks they claim leave the free set before any is applied:
+        // tree nodes that applying one allocates must not land on the data
+        // of a later one. (A run that is not free fails its record's check.)
+        for p in pending.iter() {
+            for r in p.runs() {
+                if self.s.space.free.contains(r.disk_block, r.blocks) {
+                    self.s.space.pin_for_replay(r.disk_block, r.blocks)?;
+                }
             }
         }
+        let r = self.apply_pending(&pending);
         self.s.space.unpin_replay()?;
-        self.s.fc.stats.replayed = records.len() as u64;
-        Ok(records.len() as u64)
+        let replayed = r?;
+        self.s.fc.stats.replayed = replayed;
+        Ok(replayed)
+    }
+
+    /// Checks and applies `pending` in order, each against the state the
+    /// ones before it left, up to the first that does not fit; returns how
+    /// many were applied.
+    fn apply_pending(&mut self, pending: &[Pending]) -> Result<u64> {
+        let mut claimed: TryVec<(u64, u64)> = TryVec::new();
+        let mut fast: TryVec<&Record> = TryVec::new();
+        let mut replayed = 0u64;
+        for p in pending {
+            match p {
+                Pending::Fast(rec) => {
+                    if !self.replayable(rec, &fast, &mut claimed)? {
+                        self.s.fc.replay_stop = Some((replayed, "a fast-commit record does not fit the filesystem"));
+                        break;
+                    }
+                    self.apply_record(rec)?;
+                    fast.try_push(rec)?;
+                }
+                Pending::Log(rec) => {
+                    let Some(plan) = self.plan_log_record(rec)? else {
+                        self.s.fc.replay_stop = Some((replayed, "a tree-log record does not fit the filesystem"));
+                        break;
+                    };
+                    self.apply_log_record(rec, &plan)?;
+                }
+            }
+            replayed += 1;
+        }
+        Ok(replayed)
     }
 
     /// Whether a decoded record of this epoch can be applied: a regular
     /// file of the mounted state, runs on blocks free in it that no
     /// earlier record claimed, and data matching the runs' CRCs.
-    fn replayable(&mut self, rec: &Record, earlier: &[Record], claimed: &mut TryVec<(u64, u64)>) -> Result<bool> {
+    fn replayable(&mut self, rec: &Record, earlier: &[&Record], claimed: &mut TryVec<(u64, u64)>) -> Result<bool> {
         if rec.inode.file_type() != FileType::Regular || self.enter(rec.subvol).is_err() {
             return Ok(false);
         }
@@ -624,8 +797,14 @@ impl<D: BlockDevice> Filesystem<D> {
         let made_before = earlier.iter().any(|r| r.subvol == rec.subvol && r.ino == rec.ino && r.name.is_some());
         match (self.read_inode(rec.ino), &rec.name) {
             (Ok(cur), _) if cur.file_type() == FileType::Regular && cur.generation == rec.inode.generation => {
-                if rec.name.is_some() {
-                    return Ok(false);
+                // Records apply as they are checked: an earlier one (of
+                // either kind) put a new file back already, name and all.
+                if let Some(n) = &rec.name {
+                    let in_place =
+                        self.find_entry(n.dir, n.name())?.is_some_and(|f| f.ino == rec.ino && f.seq == n.seq && f.hash_off == n.hash_off);
+                    if !made_before && !in_place {
+                        return Ok(false);
+                    }
                 }
             }
             (Err(Error::NotFound), Some(n)) if made_before || self.new_name_fits(rec.ino, n)? => {}
@@ -634,7 +813,7 @@ impl<D: BlockDevice> Filesystem<D> {
             (Err(e), _) => return Err(e),
         }
         for r in rec.runs.iter() {
-            if !self.s.space.free.contains(r.disk_block, r.blocks)
+            if !self.s.space.claimable(r.disk_block, r.blocks)
                 || claimed.iter().any(|&(s, l)| s < r.disk_block + r.blocks && r.disk_block < s + l)
             {
                 return Ok(false);
@@ -653,7 +832,9 @@ impl<D: BlockDevice> Filesystem<D> {
     /// every committed one, in an existing directory whose entry slots for
     /// it are free and which has no entry of that name.
     fn new_name_fits(&mut self, ino: u64, n: &NewName) -> Result<bool> {
-        if ino <= self.sv.item.last_ino || ino >= crate::format::LAST_INO_LIMIT {
+        // Not `last_ino`: a tree-log record of the epoch may have put back
+        // a newer inode before this one.
+        if ino <= crate::format::ROOT_DIR_INO || ino >= crate::format::LAST_INO_LIMIT {
             return Ok(false);
         }
         match self.read_dir_inode(n.dir) {
@@ -702,8 +883,24 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 }
 
+/// A whole record of the epoch read at mount, before its check.
+enum Pending {
+    Fast(Record),
+    Log(LogRecord),
+}
+
+impl Pending {
+    /// The data runs the record claims.
+    fn runs(&self) -> &[Run] {
+        match self {
+            Pending::Fast(r) => &r.runs,
+            Pending::Log(r) => &r.runs,
+        }
+    }
+}
+
 /// A fast commit's outcome short of success.
-enum FcError {
+pub(crate) enum FcError {
     /// A full commit must serve the fsync.
     Ineligible(Ineligible),
     /// An I/O or other error: the fsync fails.
@@ -717,6 +914,14 @@ impl From<Error> for FcError {
 }
 
 impl<D: BlockDevice> Filesystem<D> {
+    /// Where the mount's replay stopped before the end of the chain, if a
+    /// whole record of the epoch did not fit the filesystem: its sequence
+    /// number and why. The fsyncs from there on are lost; the adapter
+    /// says so once in the kernel log.
+    pub fn replay_stopped(&self) -> Option<(u64, &'static str)> {
+        self.s.fc.replay_stop
+    }
+
     /// The fsync tiers' and replay's counters since mount.
     pub fn fast_commit_stats(&self) -> FastCommitStats {
         self.s.fc.stats

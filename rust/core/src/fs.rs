@@ -106,15 +106,15 @@
 //!
 //! # Designed in, not yet implemented
 //!
-//! **Log tree (fsync beyond fast commit).** Fast commit is built
-//! (`crate::fast_commit`). The superblock also reserves a log tree
-//! pointer: an fsync that a fast-commit record cannot express would copy
-//! the inode's changed items and what recreates its names into a tree of
-//! id `LOG_TREE_ID`, write its nodes, flush, and publish the log root
-//! without a full commit; its blocks are counted in the allocation tree
-//! under the transaction that made them. Mount would replay it after the
-//! fast-commit records, fix link counts, and commit; a non-empty log tree
-//! sets `INCOMPAT_LOG_TREE`, so code that cannot replay refuses the image.
+//! **Log tree (fsync of directory trees).** Fast commit
+//! (`crate::fast_commit`) and tree-log records (`crate::tree_log`, for
+//! files and for a directory's entries naming files) are built. The
+//! superblock also reserves a log tree pointer, for what those records do
+//! not cover (directories made, moved or removed, a directory's own
+//! attributes): they would be logged in a tree of id `LOG_TREE_ID`,
+//! published without a full commit and replayed after the records; a
+//! non-empty log tree sets `INCOMPAT_LOG_TREE`, so code that cannot replay
+//! refuses the image.
 
 use crate::btree::{self, Cursor, Dir, TreeRoot};
 use crate::device::BlockDevice;

@@ -72,8 +72,25 @@ const TAIL_KEYS: [&str; 9] = [
     "option_commit",
 ];
 
+/// Keys appended after `TAIL_KEYS` (the tree-log tier), before the
+/// reasons added with it.
+const LATER_KEYS: [&str; 2] = ["fsync_tree_log", "tree_log_bytes"];
+/// Reasons whose lines sit between `HEAD_KEYS` and `TAIL_KEYS`; the later
+/// ones (`Ineligible::ALL[MID_REASONS..]`) come last, so that every key
+/// added since keeps the earlier lines where they were.
+const MID_REASONS: usize = 7;
+
 /// Number of lines (and keys).
-pub const LINES: usize = HEAD_KEYS.len() + Ineligible::ALL.len() + TAIL_KEYS.len();
+pub const LINES: usize = HEAD_KEYS.len() + Ineligible::ALL.len() + TAIL_KEYS.len() + LATER_KEYS.len();
+
+/// Line (0-based) of reason `i` (`Ineligible::index`).
+const fn reason_line(i: usize) -> usize {
+    if i < MID_REASONS {
+        HEAD_KEYS.len() + i
+    } else {
+        HEAD_KEYS.len() + MID_REASONS + TAIL_KEYS.len() + LATER_KEYS.len() + (i - MID_REASONS)
+    }
+}
 
 /// A key and its place in the report, to read or set it.
 enum Slot<'a> {
@@ -117,26 +134,34 @@ impl FsyncReport {
     /// Key of line `i` (0-based, below `LINES`); reason keys are built
     /// into `buf`.
     fn key(i: usize, buf: &mut [u8; 40]) -> &str {
-        let reasons = Ineligible::ALL.len();
         if i < HEAD_KEYS.len() {
             return HEAD_KEYS[i];
         }
-        if let Some(r) = Ineligible::ALL.get(i - HEAD_KEYS.len()) {
-            let name = r.name();
-            let len = REASON_PREFIX.len() + name.len();
-            buf[..REASON_PREFIX.len()].copy_from_slice(REASON_PREFIX.as_bytes());
-            buf[REASON_PREFIX.len()..len].copy_from_slice(name.as_bytes());
-            return core::str::from_utf8(&buf[..len]).unwrap_or("");
-        }
-        TAIL_KEYS.get(i - HEAD_KEYS.len() - reasons).copied().unwrap_or("")
+        let j = i - HEAD_KEYS.len();
+        let reason = if j < MID_REASONS {
+            j
+        } else if j - MID_REASONS < TAIL_KEYS.len() {
+            return TAIL_KEYS[j - MID_REASONS];
+        } else if j - MID_REASONS - TAIL_KEYS.len() < LATER_KEYS.len() {
+            return LATER_KEYS[j - MID_REASONS - TAIL_KEYS.len()];
+        } else {
+            j - TAIL_KEYS.len() - LATER_KEYS.len()
+        };
+        let Some(r) = Ineligible::ALL.get(reason) else { return "" };
+        let name = r.name();
+        let len = REASON_PREFIX.len() + name.len();
+        buf[..REASON_PREFIX.len()].copy_from_slice(REASON_PREFIX.as_bytes());
+        buf[REASON_PREFIX.len()..len].copy_from_slice(name.as_bytes());
+        core::str::from_utf8(&buf[..len]).unwrap_or("")
     }
 
     /// Where key `key` lives.
     fn slot(&mut self, key: &str) -> Option<(usize, Slot<'_>)> {
-        let reasons = Ineligible::ALL.len();
+        let reasons = MID_REASONS;
+        let later = HEAD_KEYS.len() + MID_REASONS + TAIL_KEYS.len();
         if let Some(name) = key.strip_prefix(REASON_PREFIX) {
             let i = Ineligible::ALL.iter().position(|r| r.name() == name)?;
-            return Some((HEAD_KEYS.len() + i, Slot::Count(&mut self.fc.full_commits[i])));
+            return Some((reason_line(i), Slot::Count(&mut self.fc.full_commits[i])));
         }
         let (i, slot) = match key {
             "fsync_fast_commit" => (0, Slot::Count(&mut self.fc.fast_commits)),
@@ -151,6 +176,8 @@ impl FsyncReport {
             "option_fast_commit" => (9 + reasons, Slot::Switch(&mut self.fast_commit)),
             "option_norecovery" => (10 + reasons, Slot::Switch(&mut self.norecovery)),
             "option_commit" => (11 + reasons, Slot::Count(&mut self.commit_secs)),
+            "fsync_tree_log" => (later, Slot::Count(&mut self.fc.tree_logs)),
+            "tree_log_bytes" => (later + 1, Slot::Count(&mut self.fc.tree_log_bytes)),
             _ => return None,
         };
         Some((i, slot))
@@ -240,6 +267,8 @@ mod tests {
             clean: 3,
             replayed: 4,
             replay_ns: 123456,
+            tree_logs: 5,
+            tree_log_bytes: 8192,
             ..Default::default()
         };
         for (i, r) in Ineligible::ALL.iter().enumerate() {
@@ -266,11 +295,13 @@ mod tests {
     #[test]
     fn lines_are_the_documented_ones() {
         let s = text(&sample());
-        let want = "fsync_fast_commit 7\nfsync_full_commit 91\nfsync_clean 3\n\
+        let want = "fsync_fast_commit 7\nfsync_full_commit 165\nfsync_clean 3\n\
             full_commit_no_area 10\nfull_commit_not_regular 11\nfull_commit_new 12\nfull_commit_changed 13\n\
             full_commit_too_much_data 14\nfull_commit_area_full 15\nfull_commit_disabled 16\n\
             fast_commit_new_names 2\nfast_commit_bytes 28672\ncommits 40\nflushes 55\n\
-            replayed_records 4\nreplay_ns 123456\noption_fast_commit off\noption_norecovery on\noption_commit 30\n";
+            replayed_records 4\nreplay_ns 123456\noption_fast_commit off\noption_norecovery on\noption_commit 30\n\
+            fsync_tree_log 5\ntree_log_bytes 8192\n\
+            full_commit_new_parent 17\nfull_commit_slot_taken 18\nfull_commit_log_too_big 19\nfull_commit_no_tree_log 20\n";
         assert_eq!(s, want);
     }
 
@@ -287,7 +318,7 @@ mod tests {
         assert_eq!(err(&(good.clone() + "bogus 1\n")).what, "unknown key");
         assert_eq!(err(&(good.clone() + "full_commit_bogus 1\n")).what, "unknown key");
         assert_eq!(err(&(good.clone() + "lonely\n")), ParseError { line: LINES + 1, what: "not `key value`" });
-        let e = err(&good.replacen("fsync_full_commit 91", "fsync_full_commit 90", 1));
+        let e = err(&good.replacen("fsync_full_commit 165", "fsync_full_commit 164", 1));
         assert_eq!(e, ParseError { line: 2, what: "full-commit total differs from the sum of its reasons" });
         assert_eq!(err(&"x".repeat(MAX_TEXT + 1)).line, 0);
         assert_eq!(err("").what, "a key is missing");

@@ -104,7 +104,7 @@ pub fn format_with_owner(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>, owne
         }
         s.sb.fast_commit_start = start;
         s.sb.fast_commit_blocks = fc_blocks;
-        s.sb.incompat |= superblock::INCOMPAT_FAST_COMMIT;
+        s.sb.incompat |= superblock::INCOMPAT_FAST_COMMIT | superblock::INCOMPAT_TREE_LOG;
     }
     // Records of a filesystem this device held before would otherwise
     // still be there, and those whose epoch, sequence and inode happen to

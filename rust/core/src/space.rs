@@ -408,6 +408,12 @@ impl Space {
         self.replay_pinned.insert(start, len)
     }
 
+    /// Whether `claim` can take these blocks: free, or set aside by
+    /// `pin_for_replay`.
+    pub fn claimable(&self, start: u64, len: u64) -> bool {
+        self.free.contains(start, len) || self.replay_pinned.contains(start, len)
+    }
+
     /// Gives back to the free set what `pin_for_replay` set aside and no
     /// record claimed (replay stopped early, or failed).
     pub fn unpin_replay(&mut self) -> Result<()> {

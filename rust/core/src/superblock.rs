@@ -77,12 +77,19 @@ pub const INCOMPAT_FAST_COMMIT: u64 = 1 << 1;
 /// honouring refcounts must not write such an image. Reserved.
 pub const INCOMPAT_SHARED_BLOCKS: u64 = 1 << 2;
 
+/// Incompatible feature: the fast-commit area may hold tree-log records
+/// (`crate::tree_log`) besides fast-commit ones. Code that only knows the
+/// fast-commit kind would stop its replay at the first tree-log record
+/// and silently lose the fsyncs from there on, so it refuses the image.
+/// Needs `INCOMPAT_FAST_COMMIT` (the records live in its area).
+pub const INCOMPAT_TREE_LOG: u64 = 1 << 3;
+
 /// Incompatible features this code understands; an image with any other
 /// incompatible bit set is refused. Format version 1 is the layout of
 /// `crate::node` and `crate::format` with the range-refcount allocation
 /// tree; every later capability gets a feature bit rather than a new
 /// version, so an image says exactly what it uses.
-pub const INCOMPAT_SUPPORTED: u64 = INCOMPAT_FAST_COMMIT;
+pub const INCOMPAT_SUPPORTED: u64 = INCOMPAT_FAST_COMMIT | INCOMPAT_TREE_LOG;
 /// Read-only-compatible features this code understands; with any other bit
 /// set the image may only be mounted read-only.
 pub const RO_COMPAT_SUPPORTED: u64 = 0;
@@ -373,6 +380,9 @@ impl Superblock {
         }
         if (self.fast_commit_blocks != 0) != (self.incompat & INCOMPAT_FAST_COMMIT != 0) {
             return Err(Error::corrupt("fast-commit area and its feature bit disagree"));
+        }
+        if self.incompat & INCOMPAT_TREE_LOG != 0 && self.fast_commit_blocks == 0 {
+            return Err(Error::corrupt("tree-log feature without a fast-commit area"));
         }
         if self.fast_commit_blocks != 0 {
             let end = self.fast_commit_start.checked_add(self.fast_commit_blocks);

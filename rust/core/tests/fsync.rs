@@ -10,6 +10,7 @@
 //! second mount must show the same.
 
 mod common;
+use common::sync_points::{check_image, replay_cut_at_every_write, SyncPoint};
 use common::*;
 use ferrofs_core::fast_commit::{FsyncTier, Ineligible, NewName, Record, Run, RECORD_BASE};
 use ferrofs_core::format::{InodeItem, NAME_MAX};
@@ -19,15 +20,6 @@ use std::collections::BTreeMap;
 
 const SV: SubvolId = SubvolId::DEFAULT;
 const FILES: usize = 4;
-
-/// Paths and what `visible` says of them at one moment a sync made them
-/// durable (None: the path must not exist).
-struct SyncPoint {
-    /// Device writes before the sync began and after it ended.
-    w0: u64,
-    w1: u64,
-    states: BTreeMap<String, Option<String>>,
-}
 
 /// `visible`'s key of file `i` (paths end in a slash there).
 fn path(i: usize) -> String {
@@ -124,7 +116,7 @@ fn workload(fs: &mut Filesystem<SimDev>, seed: u64, steps: usize) -> (Vec<SyncPo
                 let w0 = fs.device().writes;
                 let Ok(tier) = fs.fsync(SV, a.ino) else { break };
                 tiers.push(tier);
-                let only = if tier == FsyncTier::FastCommit { Some(inos.len() - 1) } else { None };
+                let only = if matches!(tier, FsyncTier::FastCommit | FsyncTier::TreeLog) { Some(inos.len() - 1) } else { None };
                 points.push(SyncPoint { w0, w1: fs.device().writes, states: snapshot(fs, &names, only) });
                 continue;
             }
@@ -148,11 +140,11 @@ fn workload(fs: &mut Filesystem<SimDev>, seed: u64, steps: usize) -> (Vec<SyncPo
         };
         assert_eq!(
             fs.superblock().generation == gen,
-            matches!(tier, FsyncTier::FastCommit | FsyncTier::Clean),
+            matches!(tier, FsyncTier::FastCommit | FsyncTier::TreeLog | FsyncTier::Clean),
             "only a full commit commits"
         );
         tiers.push(tier);
-        let only = if tier == FsyncTier::FastCommit { Some(i) } else { None };
+        let only = if matches!(tier, FsyncTier::FastCommit | FsyncTier::TreeLog) { Some(i) } else { None };
         points.push(SyncPoint { w0, w1: fs.device().writes, states: snapshot(fs, &names, only) });
     }
     (points, tiers)
@@ -163,37 +155,6 @@ fn run(seed: u64, steps: usize, cut: Option<u64>) -> (Filesystem<SimDev>, Vec<Sy
     fs.device().cut_after = cut;
     let (points, tiers) = workload(&mut fs, seed, steps);
     (fs, points, tiers)
-}
-
-/// The states `path` may show after a power cut once `cut` writes were done.
-fn allowed(points: &[SyncPoint], path: &str, cut: u64) -> Vec<Option<String>> {
-    let mut out = Vec::new();
-    if let Some(done) = points.iter().rev().find(|p| p.w1 <= cut && p.states.contains_key(path)) {
-        out.push(done.states[path].clone());
-    } else {
-        // Not made yet by any completed sync: it must not exist.
-        out.push(None);
-    }
-    for p in points.iter().filter(|p| p.w0 < cut && p.w1 > cut) {
-        if let Some(s) = p.states.get(path) {
-            out.push(s.clone());
-        }
-    }
-    out
-}
-
-fn check_image(image: SimDev, points: &[SyncPoint], cut: u64, what: &str) {
-    let mut fs = Filesystem::mount(image).unwrap_or_else(|e| panic!("{what}: mount after the cut fails: {e:?}"));
-    let seen = visible(&mut fs);
-    let paths: std::collections::BTreeSet<&String> = points.iter().flat_map(|p| p.states.keys()).collect();
-    for p in paths {
-        let ok = allowed(points, p, cut);
-        let got = seen.get(p.as_str()).cloned();
-        assert!(ok.contains(&got), "{what}: {p} shows {got:?}, allowed {ok:?}");
-    }
-    assert_check_clean(&mut fs, what);
-    let again = visible(&mut mount(fs.unmount().unwrap()));
-    assert_eq!(again, seen, "{what}: a second mount shows the same");
 }
 
 #[test]
@@ -212,11 +173,12 @@ fn fsync_tiers_and_one_flush_per_record() {
     fs.commit().unwrap();
     fs.unlink(SV, root, b"gone", ts(1)).unwrap();
     fs.evict(SV, gone).unwrap();
+    // Those go to the tree-log tier instead.
     let n = fs.create(SV, root, b"n", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
-    assert_eq!(fs.fsync(SV, n).unwrap(), FsyncTier::FullCommit(Ineligible::New));
+    assert_eq!(fs.fsync(SV, n).unwrap(), FsyncTier::TreeLog);
     let m = fs.create(SV, root, b"m", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
     fs.link(SV, m, root, b"m2", ts(1)).unwrap();
-    assert_eq!(fs.fsync(SV, m).unwrap(), FsyncTier::FullCommit(Ineligible::Changed));
+    assert_eq!(fs.fsync(SV, m).unwrap(), FsyncTier::TreeLog);
     for k in 0..5u64 {
         fs.write(SV, f, k * 4096, &[k as u8 + 1; 4096], ts(2)).unwrap();
         let (w, fl) = (fs.device().writes, fs.device().flushes);
@@ -226,16 +188,18 @@ fn fsync_tiers_and_one_flush_per_record() {
     let d = fs.mkdir(SV, root, b"d", 0o755, 0, 0, ts(3)).unwrap().ino;
     fs.commit().unwrap();
     fs.create(SV, d, b"x", 0o644, 0, 0, 0, ts(3)).unwrap();
-    assert_eq!(fs.fsync(SV, d).unwrap(), FsyncTier::FullCommit(Ineligible::NotRegular));
+    assert_eq!(fs.fsync(SV, d).unwrap(), FsyncTier::TreeLog, "a directory's new entry: the new file's record");
+    fs.mkdir(SV, d, b"sub", 0o755, 0, 0, ts(3)).unwrap();
+    assert_eq!(fs.fsync(SV, d).unwrap(), FsyncTier::FullCommit(Ineligible::NotRegular), "a new subdirectory");
     fs.write(SV, f, 0, b"z", ts(4)).unwrap();
     fs.link(SV, f, root, b"g", ts(4)).unwrap();
-    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FullCommit(Ineligible::Changed), "a new name needs a commit");
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::TreeLog, "a new name needs a tree-log record");
     fs.write(SV, f, 0, &vec![7u8; 2 << 20], ts(5)).unwrap();
     assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FullCommit(Ineligible::TooMuchData));
     let st = fs.fast_commit_stats();
-    assert_eq!((st.fast_commits, st.clean), (6, 1));
-    assert_eq!(st.full_commits[Ineligible::New.index()], 1);
-    assert_eq!(st.full_commits[Ineligible::Changed.index()], 2);
+    assert_eq!((st.fast_commits, st.tree_logs, st.clean), (6, 4, 1));
+    assert_eq!(st.full_commits[Ineligible::NotRegular.index()], 1);
+    assert_eq!(st.full_commits[Ineligible::TooMuchData.index()], 1);
     // The records since the last commit come back after a crash.
     fs.write(SV, f, 100, b"after", ts(6)).unwrap();
     fs.setattr(SV, f, &SetAttr { mode: Some(0o600), ..Default::default() }, ts(6)).unwrap();
@@ -369,7 +333,10 @@ fn crash_at_every_write_keeps_what_fsync_made_durable() {
     for seed in seeds {
         let (mut fs, points, tiers) = run(seed, steps, None);
         assert!(tiers.iter().filter(|t| **t == FsyncTier::FastCommit).count() >= steps / 4, "seed {seed}: most fsyncs are fast: {tiers:?}");
-        assert!(tiers.iter().any(|t| matches!(t, FsyncTier::FullCommit(Ineligible::Changed))), "seed {seed}: {tiers:?}");
+        assert!(
+            tiers.iter().any(|t| matches!(t, FsyncTier::TreeLog)),
+            "seed {seed}: links, xattrs and shrinking take the tree log: {tiers:?}"
+        );
         assert!(fs.fast_commit_stats().new_names > 0, "seed {seed}: new files went through records");
         let total = fs.device().writes;
         let mut rng = Rng(seed ^ 0xfc);
@@ -383,25 +350,6 @@ fn crash_at_every_write_keeps_what_fsync_made_durable() {
         }
     }
     println!("fsync crash states checked: {states}");
-}
-
-/// A device whose state the test keeps when a mount that failed drops
-/// its handle.
-struct Shared(std::rc::Rc<std::cell::RefCell<SimDev>>);
-
-impl ferrofs_core::device::BlockDevice for Shared {
-    fn size_bytes(&self) -> u64 {
-        self.0.borrow().size_bytes()
-    }
-    fn read(&mut self, offset: u64, buf: &mut [u8]) -> ferrofs_core::error::Result<()> {
-        self.0.borrow_mut().read(offset, buf)
-    }
-    fn write(&mut self, offset: u64, buf: &[u8], fua: bool) -> ferrofs_core::error::Result<()> {
-        self.0.borrow_mut().write(offset, buf, fua)
-    }
-    fn flush(&mut self) -> ferrofs_core::error::Result<()> {
-        self.0.borrow_mut().flush()
-    }
 }
 
 /// A crash during replay: the mount that replays is cut after every single
@@ -423,25 +371,5 @@ fn crash_during_replay_replays_again_to_the_same_state() {
     fs.write(SV, g, 0, b"new file", ts(3)).unwrap();
     assert_eq!(fs.fsync(SV, g).unwrap(), FsyncTier::FastCommit);
     let want = visible(&mut fs);
-    let pending = fs.device().crash_drop_all();
-    // How many writes a whole replay makes.
-    let start = pending.writes;
-    let mut whole = mount(pending.clone());
-    assert_eq!(visible(&mut whole), want);
-    let writes = whole.device().writes - start;
-    assert!(writes > 2, "the replay commits");
-    let mut rng = Rng(11);
-    for cut in start..start + writes {
-        let mut dev = pending.clone();
-        dev.cut_after = Some(cut);
-        let shared = std::rc::Rc::new(std::cell::RefCell::new(dev));
-        // The replay's commit fails at the cut, and the mount with it.
-        assert!(Filesystem::mount(Shared(shared.clone())).is_err(), "cut {cut}: the mount fails");
-        let dead = shared.borrow().clone();
-        for (what, image) in [("drop", dead.crash_drop_all()), ("keep", dead.crash_keep_all()), ("random", dead.crash_random(&mut rng))] {
-            let mut fs = Filesystem::mount(image).unwrap_or_else(|e| panic!("cut {cut} {what}: {e:?}"));
-            assert_eq!(visible(&mut fs), want, "cut {cut} {what}");
-            assert_check_clean(&mut fs, &format!("cut {cut} {what}"));
-        }
-    }
+    replay_cut_at_every_write(&fs.device().crash_drop_all(), &want, 11);
 }

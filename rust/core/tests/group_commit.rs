@@ -65,9 +65,12 @@ fn unflushed_records_get_tickets_in_order_and_are_durable_only_after_a_flush() {
     fs.write(SV, f, 0, b"x", ts(3)).unwrap();
     let t4 = fs.fsync_unflushed(SV, f).unwrap().ticket.unwrap();
     group.written(t4);
-    fs.link(SV, f, root, b"g", ts(3)).unwrap();
+    // (A link into a directory made since the last commit: no record can
+    // name that directory.)
+    let nd = fs.mkdir(SV, root, b"nd", 0o755, 0, 0, ts(3)).unwrap().ino;
+    fs.link(SV, f, nd, b"g", ts(3)).unwrap();
     let done = fs.fsync_unflushed(SV, f).unwrap();
-    assert_eq!((done.tier, done.ticket), (FsyncTier::FullCommit(Ineligible::Changed), None));
+    assert_eq!((done.tier, done.ticket), (FsyncTier::FullCommit(Ineligible::NewParent), None));
     assert!(done.flushed_tickets >= t4);
     group.core_flushed(done.flushed_tickets);
     assert!(group.is_durable(t4));
@@ -153,4 +156,30 @@ fn racing_fsyncs_share_flushes_and_are_acknowledged_in_record_order() {
     // fsync would fail it.
     assert!(d.flushes * 10 < fsyncs * 9, "concurrent fsyncs shared flushes: {} flushes for {fsyncs}", d.flushes);
     assert_eq!(group.durable(), fsyncs);
+}
+
+/// Tree-log records take tickets like fast-commit records: written, not
+/// flushed, durable after the shared flush; a directory's fsync that finds
+/// its entries held by an unflushed record waits for that record's ticket.
+#[test]
+fn tree_log_records_take_tickets_too() {
+    let mut fs = mount(fresh(64 << 20));
+    let root = fs.root_ino();
+    let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.commit().unwrap();
+    fs.link(SV, f, root, b"g", ts(2)).unwrap();
+    let fl = fs.device().flushes;
+    let done = fs.fsync_unflushed(SV, f).unwrap();
+    assert_eq!(done.tier, FsyncTier::TreeLog);
+    let t = done.ticket.expect("a record has a ticket");
+    assert_eq!(fs.device().flushes, fl, "written, not flushed");
+    // Its entry is held by that record, not yet durable: the directory's
+    // fsync writes nothing but must wait for the same ticket.
+    let dir = fs.fsync_unflushed(SV, root).unwrap();
+    assert_eq!((dir.tier, dir.ticket), (FsyncTier::Clean, Some(t)));
+    let mut lost = mount(fs.device().crash_drop_all());
+    assert!(lost.lookup(SV, root, b"g").is_err(), "unflushed: the link may be lost");
+    fs.device().flush().unwrap();
+    let mut kept = mount(fs.device().crash_drop_all());
+    assert!(kept.lookup(SV, root, b"g").is_ok() && kept.lookup(SV, root, b"f").is_ok());
 }

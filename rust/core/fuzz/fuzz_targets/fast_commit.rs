@@ -10,7 +10,7 @@ use ferrofs_core::fast_commit::{Record, RECORD_BASE, RECORD_MAGIC, RUN_SIZE};
 use ferrofs_core::format::Bounds;
 use ferrofs_core::fs::Filesystem;
 use ferrofs_core::superblock::{read_superblock, Superblock};
-use ferrofs_core_fuzz::{read_everything, sample_image, MemDev, IMAGE_SIZE, PAGE};
+use ferrofs_core_fuzz::{read_everything, reseal_record, sample_image, MemDev, IMAGE_SIZE, PAGE};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -26,12 +26,7 @@ fn image() -> &'static (Vec<u8>, Superblock) {
 
 /// Makes `b` a record as far as length and CRC go.
 fn reseal(b: &mut [u8]) {
-    b[0..4].copy_from_slice(&RECORD_MAGIC);
-    let len = b.len() as u32;
-    b[24..28].copy_from_slice(&len.to_le_bytes());
-    b[4..8].fill(0);
-    let crc = ferrofs_core::crc32c::checksum(b);
-    b[4..8].copy_from_slice(&crc.to_le_bytes());
+    reseal_record(b, RECORD_MAGIC);
 }
 
 fn decode_and_reencode(b: &[u8], bounds: &Bounds) {

@@ -160,8 +160,23 @@ pub fn sample_image() -> Vec<u8> {
     fs.write(SV, big, 9000, b"fsynced", ts(9)).expect("write");
     let tier = fs.fsync(SV, big).expect("fsync");
     assert_eq!(tier, ferrofs_core::fast_commit::FsyncTier::FastCommit);
+    // And a tree-log record after it: a new name for a file with two.
+    fs.link(SV, small, dir, b"third", ts(10)).expect("link");
+    let tier = fs.fsync(SV, small).expect("fsync");
+    assert_eq!(tier, ferrofs_core::fast_commit::FsyncTier::TreeLog);
     fs.abort(Error::Io);
     fs.unmount().expect("unmount").into_image()
+}
+
+/// Makes `b` a record of the fast-commit area (either kind, by `magic`)
+/// as far as magic, length and CRC go, so the field checks see it.
+pub fn reseal_record(b: &mut [u8], magic: [u8; 4]) {
+    b[0..4].copy_from_slice(&magic);
+    let len = b.len() as u32;
+    b[24..28].copy_from_slice(&len.to_le_bytes());
+    b[4..8].fill(0);
+    let crc = ferrofs_core::crc32c::checksum(b);
+    b[4..8].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Recomputes a superblock's checksum (bytes 4..4096 into 0..4).

@@ -124,6 +124,17 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         seed.extend_from_slice(area);
         out.push(("fast_commit", name.to_string(), seed));
     }
+    // The tree-log record that follows it, alone and as the area after
+    // the fast-commit record.
+    let next = len.div_ceil(PAGE) * PAGE;
+    let tail = &img[sb.fast_commit_start as usize * PAGE + next..][..PAGE];
+    let tlen = ferrofs_core::tree_log::LogRecord::announced_len(tail).expect("a pending tree-log record");
+    out.push(("tree_log", "record".to_string(), tail[..tlen].to_vec()));
+    for (flags, name) in [(0u8, "area"), (1, "area-resealed")] {
+        let mut seed = vec![flags];
+        seed.extend_from_slice(tail);
+        out.push(("tree_log", name.to_string(), seed));
+    }
     // A statistics text as the kernel writes it, every count non-zero.
     let mut fc = ferrofs_core::fast_commit::FastCommitStats {
         fast_commits: 3,
@@ -214,7 +225,7 @@ fn corpus_dir() -> PathBuf {
 #[ignore = "rewrites corpus/; run after a format change"]
 fn write_seed_corpus() {
     let root = corpus_dir();
-    for target in ["superblock", "node", "items", "mount", "fast_commit", "send_stream", "fsync_stats"] {
+    for target in ["superblock", "node", "items", "mount", "fast_commit", "tree_log", "send_stream", "fsync_stats"] {
         // Seeds of fixed regressions (regress-*) stay.
         let dir = root.join(target);
         std::fs::create_dir_all(&dir).expect("mkdir");

@@ -15,6 +15,7 @@ use ferrofs_core::mkfs::{self, MkfsOptions};
 use std::collections::HashMap;
 
 pub mod model;
+pub mod sync_points;
 
 /// Granularity of the simulated media.
 pub const PAGE: u64 = 4096;
@@ -337,4 +338,23 @@ pub fn read_all(fs: &mut Filesystem<SimDev>, ino: u64) -> Vec<u8> {
     assert_eq!(fs.read(SV, ino, 0, &mut buf).unwrap(), size);
     buf.truncate(size);
     buf
+}
+
+/// A device whose state the test keeps when a mount that failed drops
+/// its handle.
+pub struct SharedDev(pub std::rc::Rc<std::cell::RefCell<SimDev>>);
+
+impl ferrofs_core::device::BlockDevice for SharedDev {
+    fn size_bytes(&self) -> u64 {
+        self.0.borrow().size_bytes()
+    }
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> ferrofs_core::error::Result<()> {
+        self.0.borrow_mut().read(offset, buf)
+    }
+    fn write(&mut self, offset: u64, buf: &[u8], fua: bool) -> ferrofs_core::error::Result<()> {
+        self.0.borrow_mut().write(offset, buf, fua)
+    }
+    fn flush(&mut self) -> ferrofs_core::error::Result<()> {
+        self.0.borrow_mut().flush()
+    }
 }

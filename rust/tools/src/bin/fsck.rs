@@ -77,6 +77,11 @@ fn main() {
             exit(FSCK_UNCORRECTED)
         }
     };
+    // The check sees the state replay left; a chain cut short by a record
+    // that did not fit is worth saying (its fsyncs and the later ones are lost).
+    if let Some((seq, why)) = fs.replay_stopped() {
+        println!("{name}: fsync replay stopped at record {seq}: {why}");
+    }
     let report = match fs.check(repair) {
         Ok(r) => r,
         Err(e) => {
