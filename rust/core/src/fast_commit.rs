@@ -883,7 +883,10 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 }
 
-/// A whole record of the epoch read at mount, before its check.
+/// A whole record of the epoch read at mount, before its check. Held in
+/// one vector at most as long as the area has blocks; boxing the larger
+/// kind would only add an allocation per record.
+#[allow(clippy::large_enum_variant)]
 enum Pending {
     Fast(Record),
     Log(LogRecord),
