@@ -124,7 +124,7 @@ def fsync_stats(dev):
 
 # The fsync tiers and full-commit reasons the table shows, by their keys in
 # fsync_stats (Documentation/filesystems/ferrofs.rst, "Statistics in sysfs").
-TIER_KEYS = ["fsync_fast_commit", "fsync_full_commit", "fsync_clean"]
+TIER_KEYS = ["fsync_fast_commit", "fsync_tree_log", "fsync_full_commit", "fsync_clean"]
 
 
 def tier_delta(before, after):
@@ -822,9 +822,9 @@ def fmt_num(x):
 
 def describe_tiers(t):
     """A phase's fsync tier mix from ferrofs's fsync_stats deltas, e.g.
-    'fast 300, full 2 (not_regular 2)'."""
+    'fast 300, tree-log 4, full 2 (not_regular 2)'."""
     reasons = ", ".join(f"{k[len('full_commit_'):]} {v}" for k, v in t.items() if k.startswith("full_commit_"))
-    text = f"fast {t.get('fsync_fast_commit', 0)}, full {t.get('fsync_full_commit', 0)}"
+    text = f"fast {t.get('fsync_fast_commit', 0)}, tree-log {t.get('fsync_tree_log', 0)}, full {t.get('fsync_full_commit', 0)}"
     if reasons:
         text += f" ({reasons})"
     if t.get("fsync_clean"):
@@ -868,7 +868,7 @@ def cmd_report(args):
     lines.append(f"counts: appends={params['appends']}  small files={params['small_files']}  "
                  f"sequential={params['seq_mib']} MiB (1 MiB writes/reads)  create/unlink files={params['files']}")
     lines.append("fsync tiers (ferrofs rows): what the phase added to /sys/fs/ferrofs/<dev>/fsync_stats: "
-                 "fast-commit records, full commits (by reason), clean fsyncs")
+                 "fast-commit records, tree-log records, full commits (by reason), clean fsyncs")
     lines.append(f"ratio columns: rate / rate of {CONFIGS[REFERENCE]['label']} (the reference, ext4 defaults) "
                  f"and / rate of {CONFIGS[SECOND_REFERENCE]['label']}; higher is faster")
     lines.append("device columns are per op, from /sys/block/<dev>/stat deltas over the phase "
