@@ -265,11 +265,14 @@ pub enum Ineligible {
     LogTooBig,
     /// The filesystem lacks `INCOMPAT_TREE_LOG` (made by an older mkfs).
     NoTreeLog,
+    /// Other inodes' names changed alongside (`FastCommitState::has_related`):
+    /// a record of this inode alone would separate them in a crash.
+    Related,
 }
 
 impl Ineligible {
     /// Every reason, in counter order.
-    pub const ALL: [Ineligible; 11] = [
+    pub const ALL: [Ineligible; 12] = [
         Ineligible::NoArea,
         Ineligible::NotRegular,
         Ineligible::New,
@@ -281,6 +284,7 @@ impl Ineligible {
         Ineligible::SlotTaken,
         Ineligible::LogTooBig,
         Ineligible::NoTreeLog,
+        Ineligible::Related,
     ];
 
     /// Index of the reason's counter.
@@ -303,6 +307,7 @@ impl Ineligible {
             Ineligible::SlotTaken => "slot_taken",
             Ineligible::LogTooBig => "log_too_big",
             Ineligible::NoTreeLog => "no_tree_log",
+            Ineligible::Related => "related",
         }
     }
 }
@@ -381,6 +386,9 @@ pub struct FastCommitState {
     pub replay_stop: Option<(u64, &'static str)>,
     /// Names tree-log and fast-commit records of this epoch put back.
     pub logged_slots: TryVec<crate::tree_log::LoggedSlot>,
+    /// Directory entries changed since the last commit: (subvolume,
+    /// directory, inode named, hash of the name), in the order made.
+    pub entry_changes: TryVec<(u64, u64, u64, u32)>,
     /// Counters.
     pub stats: FastCommitStats,
 }
@@ -392,6 +400,29 @@ impl FastCommitState {
         self.next_seq = 0;
         self.ineligible.clear();
         self.logged_slots.clear();
+        self.entry_changes.clear();
+    }
+
+    /// Notes that the entry `name` of `dir` was added, removed or
+    /// repointed, naming (or having named) inode `ino`.
+    pub fn note_entry(&mut self, sv: SubvolId, dir: u64, ino: u64, name: &[u8]) -> Result<()> {
+        self.entry_changes.try_push((sv.0, dir, ino, crate::format::name_hash(name)))
+    }
+
+    /// Whether a record for `ino` alone would leave behind related changes
+    /// a crash must not separate from it (what btrfs's log carries along
+    /// and ext4's fast commit commits with it): another inode's entry
+    /// changed in a directory where `ino`'s did (other than the inode whose
+    /// name `ino` took), or one of `parents` itself renamed or moved.
+    pub fn has_related(&self, sv: SubvolId, ino: u64, parents: &[u64]) -> bool {
+        let mine = |dir: u64, hash: u32| self.entry_changes.iter().any(|&(s, d, i, h)| s == sv.0 && d == dir && i == ino && h == hash);
+        let touched = |dir: u64| self.entry_changes.iter().any(|&(s, d, i, _)| s == sv.0 && d == dir && i == ino);
+        self.entry_changes.iter().any(|&(s, d, i, h)| s == sv.0 && ((i != ino && touched(d) && !mine(d, h)) || parents.contains(&i)))
+    }
+
+    /// Whether entries changed in any directory other than `dir`.
+    pub fn entries_changed_elsewhere(&self, sv: SubvolId, dir: u64) -> bool {
+        self.entry_changes.iter().any(|&(s, d, _, _)| s == sv.0 && d != dir)
     }
 
     /// Marks an inode as not expressible by a record until the next commit.
@@ -643,7 +674,9 @@ impl<D: BlockDevice> Filesystem<D> {
         let names = self.names_of(sv, ino)?;
         let [(dir, name)] = &names[..] else { return Err(new) };
         let d = self.read_dir_inode(*dir)?;
-        if d.generation >= self.s.gen || self.s.fc.is_marked(sv, *dir) {
+        // Other names changed beside it (a link, an xattr removal's inode
+        // moved in): the tree-log tier decides, and takes a full commit.
+        if d.generation >= self.s.gen || self.s.fc.is_marked(sv, *dir) || self.s.fc.has_related(sv, ino, &[*dir]) {
             return Err(new);
         }
         let f = self.find_entry(*dir, name)?.filter(|f| f.ino == ino).ok_or(Error::corrupt("back-reference without its entry"))?;

@@ -370,6 +370,21 @@ impl<D: BlockDevice> Filesystem<D> {
             return Err(FcError::Ineligible(Ineligible::Changed));
         }
         let Some(committed) = self.committed_fs_root(sv)? else { return Err(FcError::Ineligible(Ineligible::NewParent)) };
+        // What a record of this inode alone would separate from it in a
+        // crash takes a full commit.
+        let related = if it.is_dir() {
+            self.s.fc.entries_changed_elsewhere(sv, ino)
+        } else {
+            let parents = self.names_of(sv, ino)?;
+            let mut dirs = TryVec::try_with_capacity(parents.len())?;
+            for (d, _) in parents.iter() {
+                dirs.try_push(*d)?;
+            }
+            self.s.fc.has_related(sv, ino, &dirs)
+        };
+        if related {
+            return Err(FcError::Ineligible(Ineligible::Related));
+        }
         // Records of one fsync see each other's names; a refusal forgets them.
         let mark = self.s.fc.logged_slots.len();
         let r = if it.is_dir() {
