@@ -387,8 +387,9 @@ pub struct FastCommitState {
     /// Names tree-log and fast-commit records of this epoch put back.
     pub logged_slots: TryVec<crate::tree_log::LoggedSlot>,
     /// Directory entries changed since the last commit: (subvolume,
-    /// directory, inode named, hash of the name), in the order made.
-    pub entry_changes: TryVec<(u64, u64, u64, u32)>,
+    /// directory, inode named, hash of the name, added rather than
+    /// removed), in the order made.
+    pub entry_changes: TryVec<(u64, u64, u64, u32, bool)>,
     /// Counters.
     pub stats: FastCommitStats,
 }
@@ -405,8 +406,8 @@ impl FastCommitState {
 
     /// Notes that the entry `name` of `dir` was added, removed or
     /// repointed, naming (or having named) inode `ino`.
-    pub fn note_entry(&mut self, sv: SubvolId, dir: u64, ino: u64, name: &[u8]) -> Result<()> {
-        self.entry_changes.try_push((sv.0, dir, ino, crate::format::name_hash(name)))
+    pub fn note_entry(&mut self, sv: SubvolId, dir: u64, ino: u64, name: &[u8], added: bool) -> Result<()> {
+        self.entry_changes.try_push((sv.0, dir, ino, crate::format::name_hash(name), added))
     }
 
     /// Whether a record for `ino` alone would leave behind related changes
@@ -415,14 +416,19 @@ impl FastCommitState {
     /// changed in a directory where `ino`'s did (other than the inode whose
     /// name `ino` took), or one of `parents` itself renamed or moved.
     pub fn has_related(&self, sv: SubvolId, ino: u64, parents: &[u64]) -> bool {
-        let mine = |dir: u64, hash: u32| self.entry_changes.iter().any(|&(s, d, i, h)| s == sv.0 && d == dir && i == ino && h == hash);
-        let touched = |dir: u64| self.entry_changes.iter().any(|&(s, d, i, _)| s == sv.0 && d == dir && i == ino);
-        self.entry_changes.iter().any(|&(s, d, i, h)| s == sv.0 && ((i != ino && touched(d) && !mine(d, h)) || parents.contains(&i)))
+        // `ino` took this name in `dir`: the inode that lost it there is
+        // the rename-over victim the record itself accounts for.
+        let took =
+            |dir: u64, hash: u32| self.entry_changes.iter().any(|&(s, d, i, h, a)| s == sv.0 && d == dir && i == ino && h == hash && a);
+        let touched = |dir: u64| self.entry_changes.iter().any(|&(s, d, i, _, _)| s == sv.0 && d == dir && i == ino);
+        self.entry_changes
+            .iter()
+            .any(|&(s, d, i, h, added)| s == sv.0 && ((i != ino && touched(d) && (added || !took(d, h))) || parents.contains(&i)))
     }
 
     /// Whether entries changed in any directory other than `dir`.
     pub fn entries_changed_elsewhere(&self, sv: SubvolId, dir: u64) -> bool {
-        self.entry_changes.iter().any(|&(s, d, _, _)| s == sv.0 && d != dir)
+        self.entry_changes.iter().any(|&(s, d, _, _, _)| s == sv.0 && d != dir)
     }
 
     /// Marks an inode as not expressible by a record until the next commit.
