@@ -265,7 +265,7 @@ pub enum Ineligible {
     LogTooBig,
     /// The filesystem lacks `INCOMPAT_TREE_LOG` (made by an older mkfs).
     NoTreeLog,
-    /// Other inodes' names changed alongside (`FastCommitState::has_related`):
+    /// Other inodes' names changed alongside (`RelatedChanges::has_related`):
     /// a record of this inode alone would separate them in a crash.
     Related,
 }
@@ -386,10 +386,9 @@ pub struct FastCommitState {
     pub replay_stop: Option<(u64, &'static str)>,
     /// Names tree-log and fast-commit records of this epoch put back.
     pub logged_slots: TryVec<crate::tree_log::LoggedSlot>,
-    /// Directory entries changed since the last commit: (subvolume,
-    /// directory, inode named, hash of the name, added rather than
-    /// removed), in the order made.
-    pub entry_changes: TryVec<(u64, u64, u64, u32, bool)>,
+    /// Directory entries changed since the last commit that no record
+    /// accounts for yet.
+    pub related: crate::related_changes::RelatedChanges,
     /// Counters.
     pub stats: FastCommitStats,
 }
@@ -401,34 +400,7 @@ impl FastCommitState {
         self.next_seq = 0;
         self.ineligible.clear();
         self.logged_slots.clear();
-        self.entry_changes.clear();
-    }
-
-    /// Notes that the entry `name` of `dir` was added, removed or
-    /// repointed, naming (or having named) inode `ino`.
-    pub fn note_entry(&mut self, sv: SubvolId, dir: u64, ino: u64, name: &[u8], added: bool) -> Result<()> {
-        self.entry_changes.try_push((sv.0, dir, ino, crate::format::name_hash(name), added))
-    }
-
-    /// Whether a record for `ino` alone would leave behind related changes
-    /// a crash must not separate from it (what btrfs's log carries along
-    /// and ext4's fast commit commits with it): another inode's entry
-    /// changed in a directory where `ino`'s did (other than the inode whose
-    /// name `ino` took), or one of `parents` itself renamed or moved.
-    pub fn has_related(&self, sv: SubvolId, ino: u64, parents: &[u64]) -> bool {
-        // `ino` took this name in `dir`: the inode that lost it there is
-        // the rename-over victim the record itself accounts for.
-        let took =
-            |dir: u64, hash: u32| self.entry_changes.iter().any(|&(s, d, i, h, a)| s == sv.0 && d == dir && i == ino && h == hash && a);
-        let touched = |dir: u64| self.entry_changes.iter().any(|&(s, d, i, _, _)| s == sv.0 && d == dir && i == ino);
-        self.entry_changes
-            .iter()
-            .any(|&(s, d, i, h, added)| s == sv.0 && ((i != ino && touched(d) && (added || !took(d, h))) || parents.contains(&i)))
-    }
-
-    /// Whether entries changed in any directory other than `dir`.
-    pub fn entries_changed_elsewhere(&self, sv: SubvolId, dir: u64) -> bool {
-        self.entry_changes.iter().any(|&(s, d, _, _, _)| s == sv.0 && d != dir)
+        self.related.clear();
     }
 
     /// Marks an inode as not expressible by a record until the next commit.
@@ -661,6 +633,7 @@ impl<D: BlockDevice> Filesystem<D> {
         if let Some(slot) = slot {
             self.s.fc.logged_slots.try_push(slot)?;
         }
+        self.s.fc.related.settle(sv, ino);
         // What the record holds is as good as committed until the next
         // commit: never rewritten in place, pinned if freed.
         for r in rec.runs.iter() {
@@ -682,7 +655,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let d = self.read_dir_inode(*dir)?;
         // Other names changed beside it (a link, an xattr removal's inode
         // moved in): the tree-log tier decides, and takes a full commit.
-        if d.generation >= self.s.gen || self.s.fc.is_marked(sv, *dir) || self.s.fc.has_related(sv, ino, &[*dir]) {
+        if d.generation >= self.s.gen || self.s.fc.is_marked(sv, *dir) || self.s.fc.related.has_related(sv, &[ino], &[*dir]) {
             return Err(new);
         }
         let f = self.find_entry(*dir, name)?.filter(|f| f.ino == ino).ok_or(Error::corrupt("back-reference without its entry"))?;
