@@ -12,6 +12,7 @@ mount -t ferrofs -o commit=86400 "$DEV1" "$MNT" || { fail fc-mount; exit 0; }
 head -c 10000 /dev/urandom > "$MNT/log"
 mkdir "$MNT/dir"
 echo old > "$MNT/dir/old"
+echo old2 > "$MNT/dir/old2"
 sync
 cp "$MNT/log" /tmp/log.want
 for i in 1 2 3; do
@@ -27,10 +28,17 @@ check chmod-fsync-one-flush test "$(fsync_flushes "$MNT/log")" = 1
 head -c 5000 /dev/urandom > "$MNT/dir/made"
 cp "$MNT/dir/made" /tmp/made.want
 check create-fsync-one-flush test "$(fsync_flushes "$MNT/dir/made")" = 1
-# A new file in a directory that lost an entry since the last commit: a
-# tree-log record (one flush) makes its name durable; the other name's
-# removal is the directory's to make durable (its fsync is a full commit).
+# A new file beside a removal no record holds: a record of it alone would
+# bring the removed file back beside it after a crash, so its fsync is a
+# full commit (two flushes, counted as related).
 rm "$MNT/dir/old"
+echo beside > "$MNT/dir/beside"
+check related-fsync-full-commit test "$(fsync_flushes "$MNT/dir/beside")" = 2
+# Once the directory's fsync made a removal durable (a tree-log record, one
+# flush), a new file in that directory is a tree-log record of its own
+# (one flush).
+rm "$MNT/dir/old2"
+check dir-fsync-removal-one-flush test "$(fsync_flushes "$MNT/dir")" = 1
 echo new > "$MNT/dir/new"
 check new-file-fsync-one-flush test "$(fsync_flushes "$MNT/dir/new")" = 1
 python3 -c 'import os, sys; os.fsync(os.open(sys.argv[1], os.O_RDONLY))' "$MNT/dir"
@@ -45,7 +53,8 @@ mount -t ferrofs "$DEV1" "$MNT" || { fail fc-remount; exit 0; }
 check replayed-data cmp "$MNT/log" /tmp/log.want
 check replayed-mode test "$(stat -c %a "$MNT/log")" = 600
 check new-name-durable test "$(cat "$MNT/dir/new")" = new
-check removal-durable test ! -e "$MNT/dir/old"
+check removal-durable test ! -e "$MNT/dir/old" -a ! -e "$MNT/dir/old2"
+check related-file-durable test "$(cat "$MNT/dir/beside")" = beside
 check created-file-replayed cmp "$MNT/dir/made" /tmp/made.want
 umount "$MNT"
 check fsck-after-replay fsck.ferrofs -n "$DEV1"

@@ -168,6 +168,7 @@ impl<D: BlockDevice> Filesystem<D> {
         now: Timespec,
     ) -> Result<()> {
         d.next_seq = d.next_seq.max(seq.checked_add(1).ok_or(Error::NoSpace)?);
+        self.s.fc.related.note(self.sv.id, dir, t.ino, name, true);
         let by_hash = DirEntry { ino: t.ino, other: seq, ty: t.ty, subvol: t.subvol, name }.encode()?;
         btree::insert(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, hash_off), &by_hash)?;
         let by_seq = DirEntry { ino: t.ino, other: hash_off, ty: t.ty, subvol: t.subvol, name }.encode()?;
@@ -190,6 +191,7 @@ impl<D: BlockDevice> Filesystem<D> {
         // A freed slot may be taken again: a fast-commit record cannot say
         // a new name in this directory until the next commit.
         self.s.fc.mark(self.sv.id, dir)?;
+        self.s.fc.related.note(self.sv.id, dir, f.ino, name, false);
         let mut d = self.read_dir_inode(dir)?;
         btree::delete(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, f.hash_off))?;
         btree::delete(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_SEQ_KEY, f.seq))?;
@@ -209,6 +211,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// moving the back-reference from the old target to the new.
     fn repoint_entry(&mut self, dir: u64, f: &Found, name: &[u8], t: Target) -> Result<()> {
         self.s.fc.mark(self.sv.id, dir)?;
+        self.s.fc.related.note(self.sv.id, dir, f.ino, name, false);
+        self.s.fc.related.note(self.sv.id, dir, t.ino, name, true);
         let by_hash = DirEntry { ino: t.ino, other: f.seq, ty: t.ty, subvol: t.subvol, name }.encode()?;
         btree::update(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, f.hash_off), &by_hash)?;
         let by_seq = DirEntry { ino: t.ino, other: f.hash_off, ty: t.ty, subvol: t.subvol, name }.encode()?;

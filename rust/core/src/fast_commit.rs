@@ -265,11 +265,14 @@ pub enum Ineligible {
     LogTooBig,
     /// The filesystem lacks `INCOMPAT_TREE_LOG` (made by an older mkfs).
     NoTreeLog,
+    /// Other inodes' names changed alongside (`RelatedChanges::has_related`):
+    /// a record of this inode alone would separate them in a crash.
+    Related,
 }
 
 impl Ineligible {
     /// Every reason, in counter order.
-    pub const ALL: [Ineligible; 11] = [
+    pub const ALL: [Ineligible; 12] = [
         Ineligible::NoArea,
         Ineligible::NotRegular,
         Ineligible::New,
@@ -281,6 +284,7 @@ impl Ineligible {
         Ineligible::SlotTaken,
         Ineligible::LogTooBig,
         Ineligible::NoTreeLog,
+        Ineligible::Related,
     ];
 
     /// Index of the reason's counter.
@@ -303,6 +307,7 @@ impl Ineligible {
             Ineligible::SlotTaken => "slot_taken",
             Ineligible::LogTooBig => "log_too_big",
             Ineligible::NoTreeLog => "no_tree_log",
+            Ineligible::Related => "related",
         }
     }
 }
@@ -381,6 +386,9 @@ pub struct FastCommitState {
     pub replay_stop: Option<(u64, &'static str)>,
     /// Names tree-log and fast-commit records of this epoch put back.
     pub logged_slots: TryVec<crate::tree_log::LoggedSlot>,
+    /// Directory entries changed since the last commit that no record
+    /// accounts for yet.
+    pub related: crate::related_changes::RelatedChanges,
     /// Counters.
     pub stats: FastCommitStats,
 }
@@ -392,6 +400,7 @@ impl FastCommitState {
         self.next_seq = 0;
         self.ineligible.clear();
         self.logged_slots.clear();
+        self.related.clear();
     }
 
     /// Marks an inode as not expressible by a record until the next commit.
@@ -624,6 +633,7 @@ impl<D: BlockDevice> Filesystem<D> {
         if let Some(slot) = slot {
             self.s.fc.logged_slots.try_push(slot)?;
         }
+        self.s.fc.related.settle(sv, ino);
         // What the record holds is as good as committed until the next
         // commit: never rewritten in place, pinned if freed.
         for r in rec.runs.iter() {
@@ -643,7 +653,9 @@ impl<D: BlockDevice> Filesystem<D> {
         let names = self.names_of(sv, ino)?;
         let [(dir, name)] = &names[..] else { return Err(new) };
         let d = self.read_dir_inode(*dir)?;
-        if d.generation >= self.s.gen || self.s.fc.is_marked(sv, *dir) {
+        // Other names changed beside it (a link, an xattr removal's inode
+        // moved in): the tree-log tier decides, and takes a full commit.
+        if d.generation >= self.s.gen || self.s.fc.is_marked(sv, *dir) || self.s.fc.related.has_related(sv, &[ino], &[*dir]) {
             return Err(new);
         }
         let f = self.find_entry(*dir, name)?.filter(|f| f.ino == ino).ok_or(Error::corrupt("back-reference without its entry"))?;

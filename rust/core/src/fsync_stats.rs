@@ -295,13 +295,13 @@ mod tests {
     #[test]
     fn lines_are_the_documented_ones() {
         let s = text(&sample());
-        let want = "fsync_fast_commit 7\nfsync_full_commit 165\nfsync_clean 3\n\
+        let want = "fsync_fast_commit 7\nfsync_full_commit 186\nfsync_clean 3\n\
             full_commit_no_area 10\nfull_commit_not_regular 11\nfull_commit_new 12\nfull_commit_changed 13\n\
             full_commit_too_much_data 14\nfull_commit_area_full 15\nfull_commit_disabled 16\n\
             fast_commit_new_names 2\nfast_commit_bytes 28672\ncommits 40\nflushes 55\n\
             replayed_records 4\nreplay_ns 123456\noption_fast_commit off\noption_norecovery on\noption_commit 30\n\
             fsync_tree_log 5\ntree_log_bytes 8192\n\
-            full_commit_new_parent 17\nfull_commit_slot_taken 18\nfull_commit_log_too_big 19\nfull_commit_no_tree_log 20\n";
+            full_commit_new_parent 17\nfull_commit_slot_taken 18\nfull_commit_log_too_big 19\nfull_commit_no_tree_log 20\nfull_commit_related 21\n";
         assert_eq!(s, want);
     }
 
@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(err(&(good.clone() + "bogus 1\n")).what, "unknown key");
         assert_eq!(err(&(good.clone() + "full_commit_bogus 1\n")).what, "unknown key");
         assert_eq!(err(&(good.clone() + "lonely\n")), ParseError { line: LINES + 1, what: "not `key value`" });
-        let e = err(&good.replacen("fsync_full_commit 165", "fsync_full_commit 164", 1));
+        let e = err(&good.replacen("fsync_full_commit 186", "fsync_full_commit 185", 1));
         assert_eq!(e, ParseError { line: 2, what: "full-commit total differs from the sum of its reasons" });
         assert_eq!(err(&"x".repeat(MAX_TEXT + 1)).line, 0);
         assert_eq!(err("").what, "a key is missing");

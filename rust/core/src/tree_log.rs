@@ -56,6 +56,9 @@ const ITEM_HEAD: usize = 13;
 /// Largest record: past this (many extents, big xattrs) a full commit
 /// costs about as much, and replay reads it all.
 pub const MAX_LOG_RECORD: usize = 65536;
+/// Most other directories with changes a directory fsync looks up to see
+/// whether they are its subdirectories; past it a full commit serves.
+const MAX_RELATED_DIRS: usize = 64;
 
 /// One name of the logged inode: where its directory entry is.
 #[derive(Debug, PartialEq, Eq)]
@@ -381,11 +384,58 @@ impl<D: BlockDevice> Filesystem<D> {
                 Ok(v)
             })
         };
-        let r = r.and_then(|recs| self.write_records(&recs).map(|()| !recs.is_empty()));
+        let r = r.and_then(|recs| {
+            // What records of these inodes alone would separate from them
+            // in a crash takes a full commit (refused once the records are
+            // built, so that a more telling reason is counted first).
+            if self.separates_related(sv, ino, it, &recs)? {
+                return Err(FcError::Ineligible(Ineligible::Related));
+            }
+            self.write_records(&recs)?;
+            for rec in recs.iter() {
+                self.s.fc.related.settle(sv, rec.ino);
+            }
+            Ok(!recs.is_empty())
+        });
         if r.is_err() {
             self.s.fc.logged_slots.truncate(mark);
         }
         r
+    }
+
+    /// Whether writing `recs` (the records of `ino`'s fsync) alone would
+    /// separate them from related entry changes (`RelatedChanges`). A
+    /// directory with nothing to log has nothing to separate.
+    fn separates_related(&mut self, sv: SubvolId, ino: u64, it: &InodeItem, recs: &[LogRecord]) -> Result<bool> {
+        let mut inos = TryVec::try_with_capacity(recs.len())?;
+        for rec in recs.iter() {
+            inos.try_push(rec.ino)?;
+        }
+        if it.is_dir() {
+            // A directory's entry set is what its fsync promises; changes
+            // in its subdirectories (a file moved out of one) or to its own
+            // name go with it. Changes in unrelated directories (other
+            // files being made elsewhere) do not hold it back.
+            if recs.is_empty() {
+                return Ok(false);
+            }
+            let Some(dirs) = self.s.fc.related.dirs_changed_elsewhere(sv, ino, &inos, MAX_RELATED_DIRS) else { return Ok(true) };
+            for d in dirs.iter() {
+                match self.names_of(sv, *d) {
+                    Ok(names) if names.iter().all(|(parent, _)| *parent != ino) => {}
+                    // Under `ino`, or removed since: go together.
+                    Ok(_) | Err(Error::NotFound) => return Ok(true),
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(false);
+        }
+        let names = self.names_of(sv, ino)?;
+        let mut parents = TryVec::try_with_capacity(names.len())?;
+        for (d, _) in names.iter() {
+            parents.try_push(*d)?;
+        }
+        Ok(self.s.fc.related.has_related(sv, &inos, &parents))
     }
 
     /// The record of non-directory `ino` (item `it`), taking the sequence

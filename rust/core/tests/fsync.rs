@@ -169,11 +169,21 @@ fn fsync_tiers_and_one_flush_per_record() {
     assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::Clean);
     // Not in a directory that lost an entry since the last commit (its
     // freed slots may be taken again), nor with a second name.
-    let gone = fs.create(SV, root, b"gone", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
-    fs.commit().unwrap();
-    fs.unlink(SV, root, b"gone", ts(1)).unwrap();
-    fs.evict(SV, gone).unwrap();
-    // Those go to the tree-log tier instead.
+    let unlink_committed = |fs: &mut Filesystem<SimDev>, name: &[u8]| {
+        let gone = fs.create(SV, root, name, 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+        fs.commit().unwrap();
+        fs.unlink(SV, root, name, ts(1)).unwrap();
+        fs.evict(SV, gone).unwrap();
+    };
+    // While that removal is not durable, a record of a new file beside it
+    // would bring the removed file back with the new one: a full commit.
+    unlink_committed(&mut fs, b"gone");
+    let early = fs.create(SV, root, b"early", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    assert_eq!(fs.fsync(SV, early).unwrap(), FsyncTier::FullCommit(Ineligible::Related));
+    // Once the directory's fsync made it durable, new files beside it go to
+    // the tree-log tier.
+    unlink_committed(&mut fs, b"gone2");
+    assert_eq!(fs.fsync(SV, root).unwrap(), FsyncTier::TreeLog);
     let n = fs.create(SV, root, b"n", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
     assert_eq!(fs.fsync(SV, n).unwrap(), FsyncTier::TreeLog);
     let m = fs.create(SV, root, b"m", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
@@ -197,7 +207,8 @@ fn fsync_tiers_and_one_flush_per_record() {
     fs.write(SV, f, 0, &vec![7u8; 2 << 20], ts(5)).unwrap();
     assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FullCommit(Ineligible::TooMuchData));
     let st = fs.fast_commit_stats();
-    assert_eq!((st.fast_commits, st.tree_logs, st.clean), (6, 4, 1));
+    assert_eq!((st.fast_commits, st.tree_logs, st.clean), (6, 5, 1));
+    assert_eq!(st.full_commits[Ineligible::Related.index()], 1);
     assert_eq!(st.full_commits[Ineligible::NotRegular.index()], 1);
     assert_eq!(st.full_commits[Ineligible::TooMuchData.index()], 1);
     // The records since the last commit come back after a crash.
