@@ -38,14 +38,24 @@ pub(crate) struct DirEntryOut {
     pub(crate) next_cookie: u64,
 }
 
+/// Mounts the core straight into its own allocation. Not inlined, so the
+/// core and what mounting it takes occupy this frame only while it runs,
+/// not the whole of fill_super's.
+#[inline(never)]
+fn mount_boxed(dev: KernelDevice, opts: MountOptions) -> Result<KBox<Filesystem<KernelDevice>>> {
+    KBox::new(Filesystem::mount_with(dev, opts)?, GFP_KERNEL).map_err(|_| Error::NoMemory)
+}
+
 /// Per-mount state.
 #[pin_data]
 pub(crate) struct FsInfo {
     root_ino: u64,
     uuid: [u8; 16],
-    /// `None` once put_super has unmounted the core.
+    /// `None` once put_super has unmounted the core. Boxed apart: the
+    /// core is large, and mounting builds it in `mount_boxed`'s frame
+    /// alone rather than moving it through fill_super's.
     #[pin]
-    core: CoreLock<Option<Filesystem<KernelDevice>>>,
+    core: CoreLock<Option<KBox<Filesystem<KernelDevice>>>>,
     /// The core's count of clean cached nodes as of the last call into it,
     /// for the shrinker's count, which must not take the lock.
     clean_nodes: AtomicUsize,
@@ -139,7 +149,7 @@ impl FsInfo {
             ..MountOptions::default()
         };
         let read_dev = dev.duplicate();
-        let fs = Filesystem::mount_with(dev, opts)?;
+        let fs = mount_boxed(dev, opts)?;
         if let Some((seq, why)) = fs.replay_stopped() {
             kernel::pr_warn!("ferrofs: fsync replay stopped at record {}: {}; fsyncs from there on are lost\n", seq, why);
         }
@@ -609,7 +619,7 @@ impl FsInfo {
         let taken = self.core.lock().take();
         self.clean_nodes.store(0, Ordering::Relaxed);
         match taken {
-            Some(fs) => fs.unmount().map(drop),
+            Some(fs) => KBox::into_inner(fs).unmount().map(drop),
             None => Ok(()),
         }
     }
