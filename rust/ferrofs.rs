@@ -89,6 +89,10 @@ mod node;
 mod node_cache;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/replay_read.rs"]
+mod replay_read;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/send.rs"]
 mod send;
 #[allow(unreachable_pub, dead_code, missing_docs)]

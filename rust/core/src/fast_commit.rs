@@ -71,6 +71,7 @@ use crate::format::{
 };
 use crate::fs::Filesystem;
 use crate::mem::TryVec;
+use crate::replay_read::{AreaReader, RunCrcs};
 use crate::store::{divisor, Store};
 use crate::subvol::{ObjectItems, SubvolId};
 use crate::tree_log::LogRecord;
@@ -511,6 +512,16 @@ pub(crate) fn data_crc<D: BlockDevice>(s: &mut Store<D>, disk: u64, blocks: u64)
     Ok(!crc)
 }
 
+/// The CRC of a record's run at replay: as `RunCrcs` took it when the
+/// run was set aside, or read now (a run that was not free then, which
+/// its record's check refuses anyway).
+pub(crate) fn replay_data_crc<D: BlockDevice>(s: &mut Store<D>, crcs: &RunCrcs, r: &Run) -> Result<u32> {
+    match crcs.get(r.disk_block, r.blocks) {
+        Some(crc) => Ok(crc),
+        None => data_crc(s, r.disk_block, r.blocks),
+    }
+}
+
 impl<D: BlockDevice> Filesystem<D> {
     /// Makes inode `ino` of subvolume `sv` durable: its data as written to
     /// the core so far, its attributes, and (by a full commit when a
@@ -703,11 +714,10 @@ impl<D: BlockDevice> Filesystem<D> {
         // First every whole record of the epoch, in sequence.
         let mut pending: TryVec<Pending> = TryVec::new();
         let mut pos = 0u64;
-        let mut buf: TryVec<u8> = TryVec::new();
+        let mut area = AreaReader::new(area_start, area_blocks);
         while pos < area_blocks {
-            buf.try_resize(bs, 0)?;
-            self.s.dev.read((area_start + pos) * bs as u64, &mut buf)?;
-            let (len, min) = match (Record::announced_len(&buf), LogRecord::announced_len(&buf)) {
+            let head = area.get(&mut self.s, pos, 1)?;
+            let (len, min) = match (Record::announced_len(head), LogRecord::announced_len(head)) {
                 (Some(len), _) => (len, RECORD_BASE),
                 (None, Some(len)) if tree_log => (len, crate::tree_log::LOG_BASE),
                 _ => break,
@@ -716,11 +726,7 @@ impl<D: BlockDevice> Filesystem<D> {
             if len < min || nblocks > area_blocks - pos {
                 break;
             }
-            buf.try_resize(nblocks as usize * bs, 0)?;
-            if nblocks > 1 {
-                let (_, rest) = buf.split_at_mut(bs);
-                self.s.dev.read((area_start + pos + 1) * bs as u64, rest)?;
-            }
+            let buf = area.get(&mut self.s, pos, nblocks)?;
             let seq = pending.len() as u64;
             let rec = if min == RECORD_BASE {
                 let Ok(rec) = Record::decode(&buf[..len], &bounds) else { break };
@@ -738,17 +744,22 @@ impl<D: BlockDevice> Filesystem<D> {
             pending.try_push(rec)?;
             pos += nblocks;
         }
+        drop(area);
         // The blocks they claim leave the free set before any is applied:
         // tree nodes that applying one allocates must not land on the data
         // of a later one. (A run that is not free fails its record's check.)
+        // Their data CRCs are taken now, in one sorted pass: the data of a
+        // set-aside run cannot change until replay ends.
+        let mut pinned: TryVec<(u64, u64)> = TryVec::new();
         for p in pending.iter() {
             for r in p.runs() {
                 if self.s.space.free.contains(r.disk_block, r.blocks) {
                     self.s.space.pin_for_replay(r.disk_block, r.blocks)?;
+                    pinned.try_push((r.disk_block, r.blocks))?;
                 }
             }
         }
-        let r = self.apply_pending(&pending);
+        let r = RunCrcs::compute(&mut self.s, pinned).and_then(|crcs| self.apply_pending(&pending, &crcs));
         self.s.space.unpin_replay()?;
         let replayed = r?;
         self.s.fc.stats.replayed = replayed;
@@ -758,14 +769,14 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Checks and applies `pending` in order, each against the state the
     /// ones before it left, up to the first that does not fit; returns how
     /// many were applied.
-    fn apply_pending(&mut self, pending: &[Pending]) -> Result<u64> {
+    fn apply_pending(&mut self, pending: &[Pending], crcs: &RunCrcs) -> Result<u64> {
         let mut claimed: TryVec<(u64, u64)> = TryVec::new();
         let mut fast: TryVec<&Record> = TryVec::new();
         let mut replayed = 0u64;
         for p in pending {
             match p {
                 Pending::Fast(rec) => {
-                    if !self.replayable(rec, &fast, &mut claimed)? {
+                    if !self.replayable(rec, &fast, &mut claimed, crcs)? {
                         self.s.fc.replay_stop = Some((replayed, "a fast-commit record does not fit the filesystem"));
                         break;
                     }
@@ -773,7 +784,7 @@ impl<D: BlockDevice> Filesystem<D> {
                     fast.try_push(rec)?;
                 }
                 Pending::Log(rec) => {
-                    let Some(plan) = self.plan_log_record(rec)? else {
+                    let Some(plan) = self.plan_log_record(rec, crcs)? else {
                         self.s.fc.replay_stop = Some((replayed, "a tree-log record does not fit the filesystem"));
                         break;
                     };
@@ -788,7 +799,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Whether a decoded record of this epoch can be applied: a regular
     /// file of the mounted state, runs on blocks free in it that no
     /// earlier record claimed, and data matching the runs' CRCs.
-    fn replayable(&mut self, rec: &Record, earlier: &[&Record], claimed: &mut TryVec<(u64, u64)>) -> Result<bool> {
+    fn replayable(&mut self, rec: &Record, earlier: &[&Record], claimed: &mut TryVec<(u64, u64)>, crcs: &RunCrcs) -> Result<bool> {
         if rec.inode.file_type() != FileType::Regular || self.enter(rec.subvol).is_err() {
             return Ok(false);
         }
@@ -818,7 +829,7 @@ impl<D: BlockDevice> Filesystem<D> {
             {
                 return Ok(false);
             }
-            if data_crc(&mut self.s, r.disk_block, r.blocks)? != r.data_crc {
+            if replay_data_crc(&mut self.s, crcs, r)? != r.data_crc {
                 return Ok(false);
             }
         }

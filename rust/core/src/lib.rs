@@ -51,6 +51,7 @@ pub mod mem;
 pub mod mkfs;
 pub mod node;
 pub mod node_cache;
+pub mod replay_read;
 pub mod send;
 pub mod send_plan;
 pub mod send_prefetch;
