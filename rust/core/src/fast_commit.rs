@@ -72,6 +72,7 @@ use crate::format::{
 use crate::fs::Filesystem;
 use crate::mem::TryVec;
 use crate::replay_read::{AreaReader, RunCrcs};
+use crate::space::ExtentSet;
 use crate::store::{divisor, Store};
 use crate::subvol::{ObjectItems, SubvolId};
 use crate::tree_log::LogRecord;
@@ -770,18 +771,24 @@ impl<D: BlockDevice> Filesystem<D> {
     /// ones before it left, up to the first that does not fit; returns how
     /// many were applied.
     fn apply_pending(&mut self, pending: &[Pending], crcs: &RunCrcs) -> Result<u64> {
-        let mut claimed: TryVec<(u64, u64)> = TryVec::new();
-        let mut fast: TryVec<&Record> = TryVec::new();
+        // Sets, not lists of the records before: a chain of thousands of
+        // records must not cost a scan of all earlier ones each.
+        let mut claimed = ExtentSet::new();
+        let mut new_files: TryVec<(SubvolId, u64)> = TryVec::new();
         let mut replayed = 0u64;
         for p in pending {
             match p {
                 Pending::Fast(rec) => {
-                    if !self.replayable(rec, &fast, &mut claimed, crcs)? {
+                    if !self.replayable(rec, &new_files, &mut claimed, crcs)? {
                         self.s.fc.replay_stop = Some((replayed, "a fast-commit record does not fit the filesystem"));
                         break;
                     }
                     self.apply_record(rec)?;
-                    fast.try_push(rec)?;
+                    if rec.name.is_some() {
+                        if let Err(at) = new_files.binary_search(&(rec.subvol, rec.ino)) {
+                            new_files.try_insert(at, (rec.subvol, rec.ino))?;
+                        }
+                    }
                 }
                 Pending::Log(rec) => {
                     let Some(plan) = self.plan_log_record(rec, crcs)? else {
@@ -793,19 +800,25 @@ impl<D: BlockDevice> Filesystem<D> {
             }
             replayed += 1;
         }
+        // Fast-commit records leave their reference changes queued (see
+        // `apply_record`): a chain of appends then costs one update of
+        // the allocation tree, not one per record.
+        self.s.apply_refs()?;
         Ok(replayed)
     }
 
     /// Whether a decoded record of this epoch can be applied: a regular
     /// file of the mounted state, runs on blocks free in it that no
-    /// earlier record claimed, and data matching the runs' CRCs.
-    fn replayable(&mut self, rec: &Record, earlier: &[&Record], claimed: &mut TryVec<(u64, u64)>, crcs: &RunCrcs) -> Result<bool> {
+    /// earlier record (nor another of its own runs) claimed, and data
+    /// matching the runs' CRCs. `new_files` are the files earlier
+    /// fast-commit records made, by subvolume and inode, sorted.
+    fn replayable(&mut self, rec: &Record, new_files: &[(SubvolId, u64)], claimed: &mut ExtentSet, crcs: &RunCrcs) -> Result<bool> {
         if rec.inode.file_type() != FileType::Regular || self.enter(rec.subvol).is_err() {
             return Ok(false);
         }
         // A new file of an earlier record is not in the state yet: the
         // earlier record stands for it.
-        let made_before = earlier.iter().any(|r| r.subvol == rec.subvol && r.ino == rec.ino && r.name.is_some());
+        let made_before = new_files.binary_search(&(rec.subvol, rec.ino)).is_ok();
         match (self.read_inode(rec.ino), &rec.name) {
             (Ok(cur), _) if cur.file_type() == FileType::Regular && cur.generation == rec.inode.generation => {
                 // Records apply as they are checked: an earlier one (of
@@ -824,17 +837,14 @@ impl<D: BlockDevice> Filesystem<D> {
             (Err(e), _) => return Err(e),
         }
         for r in rec.runs.iter() {
-            if !self.s.space.claimable(r.disk_block, r.blocks)
-                || claimed.iter().any(|&(s, l)| s < r.disk_block + r.blocks && r.disk_block < s + l)
-            {
+            if !self.s.space.claimable(r.disk_block, r.blocks) || claimed.overlaps(r.disk_block, r.blocks) {
                 return Ok(false);
             }
             if replay_data_crc(&mut self.s, crcs, r)? != r.data_crc {
                 return Ok(false);
             }
-        }
-        for r in rec.runs.iter() {
-            claimed.try_push((r.disk_block, r.blocks))?;
+            // A refused record ends the replay: what it claimed is moot.
+            claimed.insert(r.disk_block, r.blocks)?;
         }
         Ok(true)
     }
@@ -870,7 +880,11 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Applies one checked record: a new file's inode and name first (once),
     /// then each run replaces the file's mapping of its range, then the
-    /// inode item is set as logged.
+    /// inode item is set as logged. The reference changes stay queued
+    /// (`apply_pending` applies them, as does the next tree-log record):
+    /// nothing replay checks reads the allocation tree, the free-space
+    /// sets it does read change at once, and no record of a chain claims a
+    /// block an earlier one freed (fsync pins what a record holds).
     fn apply_record(&mut self, rec: &Record) -> Result<()> {
         self.enter(rec.subvol)?;
         if let Some(n) = &rec.name {
@@ -889,8 +903,7 @@ impl<D: BlockDevice> Filesystem<D> {
             self.replace_range(rec.ino, r.file_block, r.disk_block, r.blocks)?;
         }
         let mut it = rec.inode;
-        self.write_inode(rec.ino, &mut it)?;
-        self.s.apply_refs()
+        self.write_inode(rec.ino, &mut it)
     }
 }
 
