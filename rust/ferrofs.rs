@@ -145,6 +145,10 @@ mod tree_log_replay;
 mod uapi;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/written_crc.rs"]
+mod written_crc;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/xattr.rs"]
 mod xattr;
 

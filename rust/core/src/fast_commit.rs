@@ -666,7 +666,7 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// The runs of `ino`'s data that this transaction wrote and no record
     /// holds yet (its extents' blocks still in `txn_alloc`), with the CRC
-    /// of their data read back from the device.
+    /// of their data (`crate::written_crc`, else read back from the device).
     pub(crate) fn new_runs(&mut self, ino: u64) -> core::result::Result<TryVec<Run>, FcError> {
         let bounds = self.s.bounds();
         let gen = self.s.gen;
@@ -693,7 +693,13 @@ impl<D: BlockDevice> Filesystem<D> {
             }
         }
         for r in runs.iter_mut() {
-            r.data_crc = data_crc(&mut self.s, r.disk_block, r.blocks)?;
+            // As remembered when the data was written, or read back. The
+            // record takes the blocks: no later one names them again.
+            r.data_crc = match self.s.space.written.crc_of(r.disk_block, r.blocks, self.s.bs) {
+                Some(crc) => crc,
+                None => data_crc(&mut self.s, r.disk_block, r.blocks)?,
+            };
+            self.s.space.written.forget(r.disk_block, r.blocks);
         }
         Ok(runs)
     }

@@ -66,4 +66,5 @@ pub mod tree_log_dir;
 pub mod tree_log_replay;
 pub mod uapi;
 pub mod walk;
+pub mod written_crc;
 pub mod xattr;

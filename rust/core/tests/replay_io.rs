@@ -14,18 +14,7 @@ const SV: SubvolId = SubvolId::DEFAULT;
 /// A crash image holding `n` pending 4 KiB append + fsync records of one
 /// file (committed empty), and the file's inode number.
 fn appends_pending(n: u64) -> (SimDev, u64) {
-    let size = 64 << 20;
-    let mut d = SimDev::new(size);
-    let opts = ferrofs_core::mkfs::MkfsOptions {
-        block_size: 4096,
-        size_bytes: size,
-        uuid: [3; 16],
-        label: b"",
-        now: (1000, 0),
-        fast_commit_blocks: Some(n + 64),
-    };
-    ferrofs_core::mkfs::format(&mut d, &opts).unwrap();
-    let mut fs = mount(d);
+    let mut fs = mount(fresh_with_area(64 << 20, n + 64));
     let root = fs.root_ino();
     let f = fs.create(SV, root, b"log", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
     fs.commit().unwrap();
