@@ -29,6 +29,12 @@ use crate::mem::TryVec;
 use crate::store::{div_ceil, divisor};
 use crate::subvol::SubvolId;
 
+/// The largest write whose CRCs `DataWrite::note_written` takes: larger
+/// ones are streaming writes, few of them are fsynced before the next
+/// commit, and checksumming every byte of them would cost CPU on every
+/// write (a record read-back costs only the fsyncs that come).
+pub const NOTE_CRC_MAX_BLOCKS: u64 = 64;
+
 /// New blocks for file blocks `file_block..file_block + blocks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteRun {
@@ -80,10 +86,12 @@ impl DataWrite {
     /// in whole blocks. Takes each run's CRC32C (outside any lock) so that
     /// the finish remembers it for fsync records (`crate::written_crc`),
     /// which then need not read the data back. Without it, or if `data`
-    /// does not cover every run, nothing is remembered.
+    /// does not cover every run, nothing is remembered; nor for a write of
+    /// more than `NOTE_CRC_MAX_BLOCKS`.
     pub fn note_written(&mut self, data: &[u8]) {
         self.data_crcs.clear();
-        if self.data_crcs.try_reserve(self.runs.len()).is_err() {
+        let blocks = self.runs.iter().fold(0u64, |n, r| n.saturating_add(r.blocks));
+        if blocks > NOTE_CRC_MAX_BLOCKS || self.data_crcs.try_reserve(self.runs.len()).is_err() {
             return;
         }
         for r in self.runs.iter() {

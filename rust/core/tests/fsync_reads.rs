@@ -3,11 +3,13 @@
 //! (`ferrofs_core::written_crc`), not by reading the data back: an append
 //! and its fsync issue no device read, through the kernel's three-step
 //! write and through `write` alike. A write whose CRCs were not noted is
-//! read back, and blocks freed and handed out again never carry an old
+//! read back (as is a streaming write larger than `NOTE_CRC_MAX_BLOCKS`),
+//! and blocks freed and handed out again never carry an old
 //! CRC. Every record replays after a crash to the data written.
 
 mod common;
 use common::*;
+use ferrofs_core::data_write::NOTE_CRC_MAX_BLOCKS;
 use ferrofs_core::fast_commit::FsyncTier;
 use ferrofs_core::fs::Filesystem;
 use ferrofs_core::space::Space;
@@ -94,7 +96,12 @@ fn writes_not_noted_are_read_back() {
     let mut want = data;
     want.extend_from_slice(&[1; 4096]);
     want.extend_from_slice(&[2; 4096]);
-    replays_to(&mut fs, f, 2, &want);
+    // A streaming write: its CRCs are not taken even when noted.
+    let big = NOTE_CRC_MAX_BLOCKS as usize + 1;
+    three_step(&mut fs, f, 5 * BS, &vec![3; big * 4096], true);
+    assert!(fsync_reads(&mut fs, f) > 0, "a write of {big} blocks is read back");
+    want.extend_from_slice(&vec![3; big * 4096]);
+    replays_to(&mut fs, f, 3, &want);
 }
 
 #[test]
