@@ -93,6 +93,10 @@ mod node_cache;
 mod related_changes;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/replay_read.rs"]
+mod replay_read;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/send.rs"]
 mod send;
 #[allow(unreachable_pub, dead_code, missing_docs)]
@@ -143,6 +147,10 @@ mod tree_log_replay;
 #[forbid(unsafe_code)]
 #[path = "core/src/uapi.rs"]
 mod uapi;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
+#[path = "core/src/written_crc.rs"]
+mod written_crc;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
 #[path = "core/src/xattr.rs"]

@@ -20,12 +20,15 @@ use crate::mem::TryVec;
 pub(crate) fn write_file_data(inode: &INode, pos: u64, data: &mut TryVec<u8>) -> Result<InodeAttr> {
     let info = inode.info();
     let (ino, len) = (inode.ino(), data.len() as u64);
-    let w = inode.with_core(|fs, sv| fs.begin_data_write(sv, ino, pos, len))?;
+    let mut w = inode.with_core(|fs, sv| fs.begin_data_write(sv, ino, pos, len))?;
     let sv = inode.subvol().id();
     if let Err(e) = write_runs(inode, &w, pos, data) {
         info.with_core(|fs| fs.abandon_data_write(w))?;
         return Err(e);
     }
+    // The runs' CRCs, taken here outside the lock: an fsync record then
+    // need not read the data back.
+    w.note_written(data);
     // Not `with_sv`: the finish must run (to map or give back the blocks)
     // even if the subvolume was deleted meanwhile; it checks that itself.
     info.with_core(|fs| {

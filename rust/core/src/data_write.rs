@@ -29,6 +29,12 @@ use crate::mem::TryVec;
 use crate::store::{div_ceil, divisor};
 use crate::subvol::SubvolId;
 
+/// The largest write whose CRCs `DataWrite::note_written` takes: larger
+/// ones are streaming writes, few of them are fsynced before the next
+/// commit, and checksumming every byte of them would cost CPU on every
+/// write (a record read-back costs only the fsyncs that come).
+pub const NOTE_CRC_MAX_BLOCKS: u64 = 64;
+
 /// New blocks for file blocks `file_block..file_block + blocks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteRun {
@@ -52,6 +58,10 @@ pub struct DataWrite {
     pub runs: TryVec<WriteRun>,
     /// Node blocks reserved for the finish.
     reserved: u64,
+    /// Block size, and the CRC32C of each run's data once the caller
+    /// says what it wrote (`note_written`; empty until then).
+    block_size: u64,
+    data_crcs: TryVec<u32>,
 }
 
 impl DataWrite {
@@ -70,6 +80,33 @@ impl DataWrite {
     /// Whether nothing will be stored.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The caller wrote `data` to the runs: the bytes from `offset` on,
+    /// in whole blocks. Takes each run's CRC32C (outside any lock) so that
+    /// the finish remembers it for fsync records (`crate::written_crc`),
+    /// which then need not read the data back. Without it, or if `data`
+    /// does not cover every run, nothing is remembered; nor for a write of
+    /// more than `NOTE_CRC_MAX_BLOCKS`.
+    pub fn note_written(&mut self, data: &[u8]) {
+        self.data_crcs.clear();
+        let blocks = self.runs.iter().fold(0u64, |n, r| n.saturating_add(r.blocks));
+        if blocks > NOTE_CRC_MAX_BLOCKS || self.data_crcs.try_reserve(self.runs.len()).is_err() {
+            return;
+        }
+        for r in self.runs.iter() {
+            let piece = (|| {
+                let from = r.file_block.checked_mul(self.block_size)?.checked_sub(self.offset)?;
+                let to = from.checked_add(r.blocks.checked_mul(self.block_size)?)?;
+                data.get(usize::try_from(from).ok()?..usize::try_from(to).ok()?)
+            })();
+            let Some(piece) = piece else {
+                self.data_crcs.clear();
+                return;
+            };
+            // Reserved above: cannot fail.
+            let _ = self.data_crcs.try_push(!crate::crc32c::update(!0, piece));
+        }
     }
 }
 
@@ -97,7 +134,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let len = len.min(MAX_FILE_SIZE - offset);
         let first = offset / divisor(bs);
         let end = first + div_ceil(len, bs);
-        let mut w = DataWrite { ino, offset, len: 0, runs: TryVec::new(), reserved: 0 };
+        let mut w = DataWrite { ino, offset, len: 0, runs: TryVec::new(), reserved: 0, block_size: bs, data_crcs: TryVec::new() };
         let mut fb = first;
         while fb < end {
             let want = (end - fb).min(CHUNK_BLOCKS);
@@ -158,8 +195,9 @@ impl<D: BlockDevice> Filesystem<D> {
         let r = self.change(|fs| {
             fs.expressible(|fs| {
                 let mut it = fs.regular(ino)?;
-                for r in w.runs.iter() {
+                for (i, r) in w.runs.iter().enumerate() {
                     fs.s.space.claim_written(r.disk, r.blocks)?;
+                    fs.s.space.written.remember(r.disk, r.blocks, w.data_crcs.get(i).copied());
                     fs.s.stats.data_bytes_written += r.blocks * bs;
                     let removed = fs.punch(ino, r.file_block, r.blocks)?;
                     fs.map_extent(ino, r.file_block, r.disk, r.blocks)?;

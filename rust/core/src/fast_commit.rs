@@ -71,6 +71,8 @@ use crate::format::{
 };
 use crate::fs::Filesystem;
 use crate::mem::TryVec;
+use crate::replay_read::{AreaReader, RunCrcs};
+use crate::space::ExtentSet;
 use crate::store::{divisor, Store};
 use crate::subvol::{ObjectItems, SubvolId};
 use crate::tree_log::LogRecord;
@@ -520,6 +522,16 @@ pub(crate) fn data_crc<D: BlockDevice>(s: &mut Store<D>, disk: u64, blocks: u64)
     Ok(!crc)
 }
 
+/// The CRC of a record's run at replay: as `RunCrcs` took it when the
+/// run was set aside, or read now (a run that was not free then, which
+/// its record's check refuses anyway).
+pub(crate) fn replay_data_crc<D: BlockDevice>(s: &mut Store<D>, crcs: &RunCrcs, r: &Run) -> Result<u32> {
+    match crcs.get(r.disk_block, r.blocks) {
+        Some(crc) => Ok(crc),
+        None => data_crc(s, r.disk_block, r.blocks),
+    }
+}
+
 impl<D: BlockDevice> Filesystem<D> {
     /// Makes inode `ino` of subvolume `sv` durable: its data as written to
     /// the core so far, its attributes, and (by a full commit when a
@@ -666,7 +678,7 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// The runs of `ino`'s data that this transaction wrote and no record
     /// holds yet (its extents' blocks still in `txn_alloc`), with the CRC
-    /// of their data read back from the device.
+    /// of their data (`crate::written_crc`, else read back from the device).
     pub(crate) fn new_runs(&mut self, ino: u64) -> core::result::Result<TryVec<Run>, FcError> {
         let bounds = self.s.bounds();
         let gen = self.s.gen;
@@ -693,7 +705,13 @@ impl<D: BlockDevice> Filesystem<D> {
             }
         }
         for r in runs.iter_mut() {
-            r.data_crc = data_crc(&mut self.s, r.disk_block, r.blocks)?;
+            // As remembered when the data was written, or read back. The
+            // record takes the blocks: no later one names them again.
+            r.data_crc = match self.s.space.written.crc_of(r.disk_block, r.blocks, self.s.bs) {
+                Some(crc) => crc,
+                None => data_crc(&mut self.s, r.disk_block, r.blocks)?,
+            };
+            self.s.space.written.forget(r.disk_block, r.blocks);
         }
         Ok(runs)
     }
@@ -715,11 +733,10 @@ impl<D: BlockDevice> Filesystem<D> {
         // First every whole record of the epoch, in sequence.
         let mut pending: TryVec<Pending> = TryVec::new();
         let mut pos = 0u64;
-        let mut buf: TryVec<u8> = TryVec::new();
+        let mut area = AreaReader::new(area_start, area_blocks);
         while pos < area_blocks {
-            buf.try_resize(bs, 0)?;
-            self.s.dev.read((area_start + pos) * bs as u64, &mut buf)?;
-            let (len, min) = match (Record::announced_len(&buf), LogRecord::announced_len(&buf)) {
+            let head = area.get(&mut self.s, pos, 1)?;
+            let (len, min) = match (Record::announced_len(head), LogRecord::announced_len(head)) {
                 (Some(len), _) => (len, RECORD_BASE),
                 (None, Some(len)) if tree_log => (len, crate::tree_log::LOG_BASE),
                 _ => break,
@@ -728,11 +745,7 @@ impl<D: BlockDevice> Filesystem<D> {
             if len < min || nblocks > area_blocks - pos {
                 break;
             }
-            buf.try_resize(nblocks as usize * bs, 0)?;
-            if nblocks > 1 {
-                let (_, rest) = buf.split_at_mut(bs);
-                self.s.dev.read((area_start + pos + 1) * bs as u64, rest)?;
-            }
+            let buf = area.get(&mut self.s, pos, nblocks)?;
             let seq = pending.len() as u64;
             let rec = if min == RECORD_BASE {
                 let Ok(rec) = Record::decode(&buf[..len], &bounds) else { break };
@@ -750,17 +763,22 @@ impl<D: BlockDevice> Filesystem<D> {
             pending.try_push(rec)?;
             pos += nblocks;
         }
+        drop(area);
         // The blocks they claim leave the free set before any is applied:
         // tree nodes that applying one allocates must not land on the data
         // of a later one. (A run that is not free fails its record's check.)
+        // Their data CRCs are taken now, in one sorted pass: the data of a
+        // set-aside run cannot change until replay ends.
+        let mut pinned: TryVec<(u64, u64)> = TryVec::new();
         for p in pending.iter() {
             for r in p.runs() {
                 if self.s.space.free.contains(r.disk_block, r.blocks) {
                     self.s.space.pin_for_replay(r.disk_block, r.blocks)?;
+                    pinned.try_push((r.disk_block, r.blocks))?;
                 }
             }
         }
-        let r = self.apply_pending(&pending);
+        let r = RunCrcs::compute(&mut self.s, pinned).and_then(|crcs| self.apply_pending(&pending, &crcs));
         self.s.space.unpin_replay()?;
         let replayed = r?;
         self.s.fc.stats.replayed = replayed;
@@ -770,22 +788,28 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Checks and applies `pending` in order, each against the state the
     /// ones before it left, up to the first that does not fit; returns how
     /// many were applied.
-    fn apply_pending(&mut self, pending: &[Pending]) -> Result<u64> {
-        let mut claimed: TryVec<(u64, u64)> = TryVec::new();
-        let mut fast: TryVec<&Record> = TryVec::new();
+    fn apply_pending(&mut self, pending: &[Pending], crcs: &RunCrcs) -> Result<u64> {
+        // Sets, not lists of the records before: a chain of thousands of
+        // records must not cost a scan of all earlier ones each.
+        let mut claimed = ExtentSet::new();
+        let mut new_files: TryVec<(SubvolId, u64)> = TryVec::new();
         let mut replayed = 0u64;
         for p in pending {
             match p {
                 Pending::Fast(rec) => {
-                    if !self.replayable(rec, &fast, &mut claimed)? {
+                    if !self.replayable(rec, &new_files, &mut claimed, crcs)? {
                         self.s.fc.replay_stop = Some((replayed, "a fast-commit record does not fit the filesystem"));
                         break;
                     }
                     self.apply_record(rec)?;
-                    fast.try_push(rec)?;
+                    if rec.name.is_some() {
+                        if let Err(at) = new_files.binary_search(&(rec.subvol, rec.ino)) {
+                            new_files.try_insert(at, (rec.subvol, rec.ino))?;
+                        }
+                    }
                 }
                 Pending::Log(rec) => {
-                    let Some(plan) = self.plan_log_record(rec)? else {
+                    let Some(plan) = self.plan_log_record(rec, crcs)? else {
                         self.s.fc.replay_stop = Some((replayed, "a tree-log record does not fit the filesystem"));
                         break;
                     };
@@ -794,19 +818,25 @@ impl<D: BlockDevice> Filesystem<D> {
             }
             replayed += 1;
         }
+        // Fast-commit records leave their reference changes queued (see
+        // `apply_record`): a chain of appends then costs one update of
+        // the allocation tree, not one per record.
+        self.s.apply_refs()?;
         Ok(replayed)
     }
 
     /// Whether a decoded record of this epoch can be applied: a regular
     /// file of the mounted state, runs on blocks free in it that no
-    /// earlier record claimed, and data matching the runs' CRCs.
-    fn replayable(&mut self, rec: &Record, earlier: &[&Record], claimed: &mut TryVec<(u64, u64)>) -> Result<bool> {
+    /// earlier record (nor another of its own runs) claimed, and data
+    /// matching the runs' CRCs. `new_files` are the files earlier
+    /// fast-commit records made, by subvolume and inode, sorted.
+    fn replayable(&mut self, rec: &Record, new_files: &[(SubvolId, u64)], claimed: &mut ExtentSet, crcs: &RunCrcs) -> Result<bool> {
         if rec.inode.file_type() != FileType::Regular || self.enter(rec.subvol).is_err() {
             return Ok(false);
         }
         // A new file of an earlier record is not in the state yet: the
         // earlier record stands for it.
-        let made_before = earlier.iter().any(|r| r.subvol == rec.subvol && r.ino == rec.ino && r.name.is_some());
+        let made_before = new_files.binary_search(&(rec.subvol, rec.ino)).is_ok();
         match (self.read_inode(rec.ino), &rec.name) {
             (Ok(cur), _) if cur.file_type() == FileType::Regular && cur.generation == rec.inode.generation => {
                 // Records apply as they are checked: an earlier one (of
@@ -825,17 +855,14 @@ impl<D: BlockDevice> Filesystem<D> {
             (Err(e), _) => return Err(e),
         }
         for r in rec.runs.iter() {
-            if !self.s.space.claimable(r.disk_block, r.blocks)
-                || claimed.iter().any(|&(s, l)| s < r.disk_block + r.blocks && r.disk_block < s + l)
-            {
+            if !self.s.space.claimable(r.disk_block, r.blocks) || claimed.overlaps(r.disk_block, r.blocks) {
                 return Ok(false);
             }
-            if data_crc(&mut self.s, r.disk_block, r.blocks)? != r.data_crc {
+            if replay_data_crc(&mut self.s, crcs, r)? != r.data_crc {
                 return Ok(false);
             }
-        }
-        for r in rec.runs.iter() {
-            claimed.try_push((r.disk_block, r.blocks))?;
+            // A refused record ends the replay: what it claimed is moot.
+            claimed.insert(r.disk_block, r.blocks)?;
         }
         Ok(true)
     }
@@ -871,7 +898,11 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Applies one checked record: a new file's inode and name first (once),
     /// then each run replaces the file's mapping of its range, then the
-    /// inode item is set as logged.
+    /// inode item is set as logged. The reference changes stay queued
+    /// (`apply_pending` applies them, as does the next tree-log record):
+    /// nothing replay checks reads the allocation tree, the free-space
+    /// sets it does read change at once, and no record of a chain claims a
+    /// block an earlier one freed (fsync pins what a record holds).
     fn apply_record(&mut self, rec: &Record) -> Result<()> {
         self.enter(rec.subvol)?;
         if let Some(n) = &rec.name {
@@ -890,8 +921,7 @@ impl<D: BlockDevice> Filesystem<D> {
             self.replace_range(rec.ino, r.file_block, r.disk_block, r.blocks)?;
         }
         let mut it = rec.inode;
-        self.write_inode(rec.ino, &mut it)?;
-        self.s.apply_refs()
+        self.write_inode(rec.ino, &mut it)
     }
 }
 

@@ -32,6 +32,7 @@
 
 use crate::error::{Error, Result};
 use crate::mem::TryVec;
+use crate::written_crc::WrittenCrcs;
 
 /// A set of block ranges, kept sorted, disjoint and merged.
 pub struct ExtentSet {
@@ -272,6 +273,9 @@ pub struct Space {
     /// Whether nodes take their blocks from `meta_run`; off until mount has
     /// replayed the records that claim particular free blocks.
     pub cluster_meta: bool,
+    /// The CRCs of data written in this transaction, for fsync records;
+    /// blocks that become free lose theirs.
+    pub written: WrittenCrcs,
 }
 
 /// Most blocks `meta_run` takes at once.
@@ -294,6 +298,7 @@ impl Space {
             meta_run: (0, 0),
             meta_hint: 0,
             cluster_meta: false,
+            written: WrittenCrcs::new(),
         }
     }
 
@@ -457,6 +462,7 @@ impl Space {
             *q = old;
         }
         for (s, l) in runs {
+            self.written.forget(s, l);
             self.txn_alloc.remove(s, l)?;
             self.free.insert(s, l)?;
         }
@@ -487,12 +493,14 @@ impl Space {
             self.make_free(s, l)?;
         }
         self.txn_alloc.clear();
+        self.written.clear();
         Ok(())
     }
 
     /// Blocks nothing references any more: free, or held while reads
     /// outside the core lock may be using them.
     fn make_free(&mut self, start: u64, len: u64) -> Result<()> {
+        self.written.forget(start, len);
         if self.hold_frees {
             self.held.insert(start, len)
         } else {

@@ -377,11 +377,19 @@ impl<D: BlockDevice> Store<D> {
         self.dev.read(blk * self.bs as u64, buf)
     }
 
-    /// Writes whole data blocks from `blk`.
+    /// Writes whole data blocks from `blk`, and remembers their CRC for
+    /// the fsync records that may name them (`crate::written_crc`; not
+    /// for streaming writes, as `DataWrite::note_written`).
     pub fn write_blocks(&mut self, blk: u64, buf: &[u8]) -> Result<()> {
-        self.check_range(blk, buf.len() as u64 / divisor(self.bs as u64))?;
+        let n = buf.len() as u64 / divisor(self.bs as u64);
+        self.check_range(blk, n)?;
         self.stats.data_bytes_written += buf.len() as u64;
-        self.dev.write(blk * self.bs as u64, buf, false)
+        // Forgotten first: after a failed write the blocks hold neither.
+        self.space.written.forget(blk, n);
+        self.dev.write(blk * self.bs as u64, buf, false)?;
+        let crc = (n <= crate::data_write::NOTE_CRC_MAX_BLOCKS).then(|| !crate::crc32c::update(!0, buf));
+        self.space.written.remember(blk, n, crc);
+        Ok(())
     }
 
     /// Refuses changes after an abort.

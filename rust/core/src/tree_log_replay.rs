@@ -32,10 +32,11 @@ use crate::btree;
 use crate::device::BlockDevice;
 use crate::dir::{orphan_key, Found, Target};
 use crate::error::{Error, Result};
-use crate::fast_commit::data_crc;
+use crate::fast_commit::replay_data_crc;
 use crate::format::{ExtentItem, FileType, Key, DIR_HASH_KEY, DIR_SEQ_KEY, EXTENT_KEY, LAST_INO_LIMIT, ROOT_DIR_INO};
 use crate::fs::{inode_key, Filesystem};
 use crate::mem::TryVec;
+use crate::replay_read::RunCrcs;
 use crate::space::ExtentSet;
 use crate::subvol::ObjectItems;
 use crate::tree_log::LogRecord;
@@ -67,7 +68,7 @@ fn refuse<T>(r: Result<T>) -> Result<Option<T>> {
 impl<D: BlockDevice> Filesystem<D> {
     /// Checks a decoded record against the state replayed so far (step 1
     /// of the module's header); `None` ends the replay.
-    pub(crate) fn plan_log_record(&mut self, rec: &LogRecord) -> Result<Option<LogPlan>> {
+    pub(crate) fn plan_log_record(&mut self, rec: &LogRecord, crcs: &RunCrcs) -> Result<Option<LogPlan>> {
         if refuse(self.enter(rec.subvol))?.is_none() || self.sv.item.is_read_only() {
             return Ok(None);
         }
@@ -140,7 +141,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 return Ok(None);
             }
             runs.insert(r.disk_block, r.blocks)?;
-            if data_crc(&mut self.s, r.disk_block, r.blocks)? != r.data_crc {
+            if replay_data_crc(&mut self.s, crcs, r)? != r.data_crc {
                 return Ok(None);
             }
         }

@@ -214,6 +214,22 @@ pub fn fresh(size: u64) -> SimDev {
     d
 }
 
+/// A freshly formatted simulated disk of `size` bytes whose fast-commit
+/// area has `area_blocks` blocks.
+pub fn fresh_with_area(size: u64, area_blocks: u64) -> SimDev {
+    let mut d = SimDev::new(size);
+    let opts = MkfsOptions {
+        block_size: 4096,
+        size_bytes: size,
+        uuid: [0x5b; 16],
+        label: b"",
+        now: (1000, 0),
+        fast_commit_blocks: Some(area_blocks),
+    };
+    mkfs::format(&mut d, &opts).expect("mkfs");
+    d
+}
+
 pub fn mount(d: SimDev) -> Filesystem<SimDev> {
     Filesystem::mount(d).expect("mount")
 }
