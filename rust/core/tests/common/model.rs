@@ -20,8 +20,16 @@ pub enum Body {
     /// `blocks`: the file blocks mapped; `unwritten`: those of them
     /// preallocated and never written since (they read as zeros and are
     /// holes to SEEK_DATA/SEEK_HOLE).
-    File { data: Vec<u8>, blocks: BTreeSet<u64>, unwritten: BTreeSet<u64> },
-    Dir { entries: BTreeMap<u64, (Vec<u8>, u64)>, next_seq: u64, parent: u64 },
+    File {
+        data: Vec<u8>,
+        blocks: BTreeSet<u64>,
+        unwritten: BTreeSet<u64>,
+    },
+    Dir {
+        entries: BTreeMap<u64, (Vec<u8>, u64)>,
+        next_seq: u64,
+        parent: u64,
+    },
     Symlink(Vec<u8>),
     Special,
 }
