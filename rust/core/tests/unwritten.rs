@@ -175,8 +175,13 @@ fn an_unwritten_extent_without_the_bit_is_corrupt() {
     assert!(problems.iter().any(|p| p.contains("unwritten extent without the unwritten feature")), "{problems:?}");
 }
 
+/// A write of the workload: (offset, length, the byte written).
+type Written = (u64, usize, u8);
+/// A write an fsync made durable, with the device write count then.
+type Durable = (u64, Written);
+
 /// Every byte of `got` is zero or a byte some write put at that position.
-fn no_stale_bytes(got: &[u8], writes: &[(u64, usize, u8)], what: &str) {
+fn no_stale_bytes(got: &[u8], writes: &[Written], what: &str) {
     for (i, &b) in got.iter().enumerate() {
         if b == 0 {
             continue;
@@ -190,9 +195,9 @@ fn no_stale_bytes(got: &[u8], writes: &[(u64, usize, u8)], what: &str) {
 /// both write paths, fsyncs (tree-log and fast-commit tiers), punch,
 /// zero_range, commits. Returns, for each fsync, the device write count
 /// once it returned and the write it made durable.
-fn workload(fs: &mut Filesystem<SimDev>, f: u64, writes: &mut Vec<(u64, usize, u8)>) -> Result<Vec<(u64, (u64, usize, u8))>, Error> {
+fn workload(fs: &mut Filesystem<SimDev>, f: u64, writes: &mut Vec<Written>) -> Result<Vec<Durable>, Error> {
     let mut durable = Vec::new();
-    let write = |fs: &mut Filesystem<SimDev>, off: u64, len: usize, v: u8, writes: &mut Vec<(u64, usize, u8)>| {
+    let write = |fs: &mut Filesystem<SimDev>, off: u64, len: usize, v: u8, writes: &mut Vec<Written>| {
         writes.push((off, len, v));
         fs.write(SV, f, off, &vec![v; len], ts(3)).map(drop)
     };
@@ -262,9 +267,11 @@ fn a_crash_never_shows_stale_blocks() {
     println!("unwritten crash: {states} crash states over {total} writes");
 }
 
-/// The WRITE ranges `(offset, bytes)` and punched ranges `(offset, len)`
-/// of a send stream.
-fn stream_data(stream: &[u8]) -> (Vec<(u64, Vec<u8>)>, Vec<(u64, u64)>) {
+/// A WRITE command of a stream: (offset, bytes).
+type SentWrite = (u64, Vec<u8>);
+
+/// The WRITE commands and punched ranges `(offset, len)` of a send stream.
+fn stream_data(stream: &[u8]) -> (Vec<SentWrite>, Vec<(u64, u64)>) {
     use ferrofs_core::send_stream::{decode_command, decode_stream_header, Command, HEADER_LEN};
     let version = decode_stream_header(stream).unwrap();
     let (mut writes, mut punched) = (Vec::new(), Vec::new());
@@ -340,4 +347,31 @@ fn send_treats_unwritten_extents_as_holes() {
     fs.send_end(st);
     let (writes, _) = stream_data(&stream);
     assert_eq!(writes, vec![(10 * BS, vec![0x22u8; 4096])]);
+}
+
+/// fsync tiers: a fallocate is never a fast-commit record (whose runs
+/// replay as written data); its tree-log record carries the extents with
+/// their flag. A write into the preallocation after a commit is a
+/// fast-commit record, whose replay keeps the unwritten remainder.
+#[test]
+fn fsync_keeps_the_unwritten_flag_through_replay() {
+    use ferrofs_core::fast_commit::FsyncTier;
+    let mut fs = mount(seeded(16 << 20));
+    let f = new_file(&mut fs, b"f");
+    fs.commit().unwrap();
+    fs.fallocate(SV, f, 0, 16 * BS, false, ts(2)).unwrap();
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::TreeLog);
+    let mut fs = mount(fs.device().crash_drop_all());
+    assert_check_clean(&mut fs, "tree-log replay of a fallocate");
+    assert_eq!(map(&mut fs, f), vec![(0, 16, true)]);
+    assert_eq!(read_all(&mut fs, f), vec![0u8; 16 * BS as usize]);
+    fs.commit().unwrap();
+    fs.write(SV, f, 4 * BS, &[0x11; 4096], ts(3)).unwrap();
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FastCommit);
+    let mut fs = mount(fs.device().crash_drop_all());
+    assert_check_clean(&mut fs, "fast-commit replay of a write into an unwritten extent");
+    assert_eq!(map(&mut fs, f), vec![(0, 4, true), (4, 1, false), (5, 11, true)]);
+    let mut want = vec![0u8; 16 * BS as usize];
+    want[4 * BS as usize..5 * BS as usize].fill(0x11);
+    assert_eq!(read_all(&mut fs, f), want);
 }
