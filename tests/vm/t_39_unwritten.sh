@@ -5,18 +5,8 @@
 # gone, and no byte of what the device held before ever shows; fsck clean.
 . "$(dirname "$0")/lib.sh"
 FS_MB=128
-FLAKEY=/dev/mapper/ferrofs-unwritten
-sectors=$(( FS_MB * 2048 ))
-flakey_table() { # up|drop
-  case $1 in
-    up) echo "0 $sectors flakey $DEV1 0 180 0" ;;
-    drop) echo "0 $sectors flakey $DEV1 0 0 180 1 drop_writes" ;;
-  esac
-}
-# --nolockfs: freezing would commit the filesystem (see t_40_powerfail).
-flakey() {
-  dmsetup suspend --nolockfs ferrofs-unwritten && dmsetup load ferrofs-unwritten --table "$(flakey_table "$1")" && dmsetup resume ferrofs-unwritten
-}
+FLAKEY=/dev/mapper/ferrofs-flakey
+FLAKEY_SECTORS=$(( FS_MB * 2048 ))
 written_sectors() { awk '{print $7}' /sys/block/vdb/stat; }
 # Bytes of the file that are neither zero nor 0x5a (the only data written).
 foreign_bytes() { tr -d '\000\132' < "$1" | wc -c; }
@@ -24,11 +14,11 @@ foreign_bytes() { tr -d '\000\132' < "$1" | wc -c; }
 # Stale content everywhere first: were a preallocated block read from the
 # device, 0xa5 bytes would show.
 tr '\000' '\245' < /dev/zero | dd of="$DEV1" bs=1M count=$FS_MB oflag=direct status=none
-dmsetup create ferrofs-unwritten --table "$(flakey_table up)" || { fail unwritten-flakey-create; exit 0; }
+dmsetup create ferrofs-flakey --table "$(flakey_table up)" || { fail unwritten-flakey-create; exit 0; }
 mkfs.ferrofs -q -f "$FLAKEY"
 # FAST_COMMIT | TREE_LOG | UNWRITTEN
 check unwritten-feature-bit sh -c "ferrofs show-super $FLAKEY | grep -q 'incompat 0x1a '"
-mount -t ferrofs -o commit=86400 "$FLAKEY" "$MNT" || { fail unwritten-mount; dmsetup remove ferrofs-unwritten; exit 0; }
+mount -t ferrofs -o commit=86400 "$FLAKEY" "$MNT" || { fail unwritten-mount; dmsetup remove ferrofs-flakey; exit 0; }
 
 # 48 MiB preallocated and committed: a few tree blocks written, no data.
 sync
@@ -72,4 +62,4 @@ check unwritten-keep-size fallocate -n -o 48M -l 4M "$MNT/f"
 check unwritten-size-kept test "$(stat -c %s "$MNT/f")" = $(( 48 << 20 ))
 umount "$MNT"
 check unwritten-fsck fsck.ferrofs -n "$FLAKEY"
-dmsetup remove ferrofs-unwritten
+dmsetup remove ferrofs-flakey

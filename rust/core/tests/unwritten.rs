@@ -270,10 +270,22 @@ fn a_crash_never_shows_stale_blocks() {
 /// A WRITE command of a stream: (offset, bytes).
 type SentWrite = (u64, Vec<u8>);
 
-/// The WRITE commands and punched ranges `(offset, len)` of a send stream.
-fn stream_data(stream: &[u8]) -> (Vec<SentWrite>, Vec<(u64, u64)>) {
+/// Runs a whole send; returns its WRITE commands and punched ranges
+/// `(offset, len)`.
+fn send_data(fs: &mut Filesystem<SimDev>, req: ferrofs_core::send::SendRequest) -> (Vec<SentWrite>, Vec<(u64, u64)>) {
     use ferrofs_core::send_stream::{decode_command, decode_stream_header, Command, HEADER_LEN};
-    let version = decode_stream_header(stream).unwrap();
+    let mut st = fs.send_begin(req, &[]).unwrap();
+    let mut stream = Vec::new();
+    loop {
+        let mut buf = ferrofs_core::mem::TryVec::new();
+        let done = fs.send_step(&mut st, &mut buf, 1 << 20).unwrap();
+        stream.extend_from_slice(&buf);
+        if done {
+            break;
+        }
+    }
+    fs.send_end(st);
+    let version = decode_stream_header(&stream).unwrap();
     let (mut writes, mut punched) = (Vec::new(), Vec::new());
     let mut at = HEADER_LEN;
     while at < stream.len() {
@@ -292,7 +304,6 @@ fn stream_data(stream: &[u8]) -> (Vec<SentWrite>, Vec<(u64, u64)>) {
 /// punched range in version 2, never the blocks' stale content.
 #[test]
 fn send_treats_unwritten_extents_as_holes() {
-    use ferrofs_core::mem::TryVec;
     use ferrofs_core::send::SendRequest;
     let mut fs = mount(seeded(16 << 20));
     let f = new_file(&mut fs, b"f");
@@ -302,18 +313,7 @@ fn send_treats_unwritten_extents_as_holes() {
     let snap = fs.snapshot(SV, SV, root, b"snap", true, [9; 16], ts(4)).unwrap();
     for version in [1, 2] {
         let req = SendRequest { source: snap, parent: None, flags: 0, version, resume: 0, resume_crc: 0 };
-        let mut st = fs.send_begin(req, &[]).unwrap();
-        let mut stream = Vec::new();
-        loop {
-            let mut buf = TryVec::new();
-            let done = fs.send_step(&mut st, &mut buf, 1 << 20).unwrap();
-            stream.extend_from_slice(&buf);
-            if done {
-                break;
-            }
-        }
-        fs.send_end(st);
-        let (writes, punched) = stream_data(&stream);
+        let (writes, punched) = send_data(&mut fs, req);
         // A full send creates the file empty: what no command covers reads
         // as zeros at the receiver.
         let mut file = vec![0u8; 16 * BS as usize];
@@ -336,16 +336,7 @@ fn send_treats_unwritten_extents_as_holes() {
     fs.write(SV, f, 10 * BS, &[0x22; 4096], ts(5)).unwrap();
     let snap2 = fs.snapshot(SV, SV, root, b"snap2", true, [8; 16], ts(6)).unwrap();
     let req = SendRequest { source: snap2, parent: Some(snap), flags: 0, version: 1, resume: 0, resume_crc: 0 };
-    let mut st = fs.send_begin(req, &[]).unwrap();
-    let mut stream = Vec::new();
-    while {
-        let mut buf = TryVec::new();
-        let done = fs.send_step(&mut st, &mut buf, 1 << 20).unwrap();
-        stream.extend_from_slice(&buf);
-        !done
-    } {}
-    fs.send_end(st);
-    let (writes, _) = stream_data(&stream);
+    let (writes, _) = send_data(&mut fs, req);
     assert_eq!(writes, vec![(10 * BS, vec![0x22u8; 4096])]);
 }
 
