@@ -158,7 +158,8 @@ loff_t ferrofs_setpos(struct file *file, loff_t pos);
 extern const int FERROFS_SEEK_DATA, FERROFS_SEEK_HOLE, FERROFS_FALLOC_KEEP_SIZE,
 	FERROFS_FALLOC_PUNCH_HOLE, FERROFS_FALLOC_ZERO_RANGE;
 int ferrofs_fiemap_prep(struct inode *inode, struct fiemap_extent_info *fieinfo, u64 start, u64 *len);
-int ferrofs_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phys, u64 len, bool last, bool shared);
+int ferrofs_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phys, u64 len, bool last, bool shared,
+			bool unwritten);
 
 /* Subvolumes: inodes keyed by (subvolume, number), st_dev, permissions */
 struct inode *ferrofs_iget5(struct super_block *sb, unsigned long hash, u64 ino, void *subvol);

@@ -704,9 +704,11 @@ int ferrofs_fiemap_prep(struct inode *inode, struct fiemap_extent_info *fieinfo,
 }
 
 /* 0: go on; 1: the caller's array is full; negative: error. */
-int ferrofs_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phys, u64 len, bool last, bool shared)
+int ferrofs_fiemap_fill(struct fiemap_extent_info *fieinfo, u64 logical, u64 phys, u64 len, bool last, bool shared,
+			bool unwritten)
 {
-	u32 flags = (last ? FIEMAP_EXTENT_LAST : 0) | (shared ? FIEMAP_EXTENT_SHARED : 0);
+	u32 flags = (last ? FIEMAP_EXTENT_LAST : 0) | (shared ? FIEMAP_EXTENT_SHARED : 0) |
+		    (unwritten ? FIEMAP_EXTENT_UNWRITTEN : 0);
 
 	return fiemap_fill_next_extent(fieinfo, logical, phys, len, flags);
 }

@@ -14,6 +14,7 @@ use super::inode::{Fields, INode};
 use super::now;
 use super::types::{from_result, File};
 use crate::error::Error as CoreError;
+use crate::fs::ExtentState;
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::error::code::ENXIO;
 use kernel::ffi::c_int;
@@ -195,13 +196,14 @@ impl FiemapInfo {
         kernel::error::to_result(unsafe { b::ferrofs_fiemap_prep(inode.as_ptr(), self.0.get(), start, len) })
     }
 
-    /// Copies one extent to the user's array (`shared`: another subvolume
-    /// also uses it, FIEMAP_EXTENT_SHARED); `Ok(true)` once the array is
+    /// Copies one extent to the user's array (`state.shared`: another
+    /// subvolume also uses it, FIEMAP_EXTENT_SHARED; `state.unwritten`:
+    /// preallocated, FIEMAP_EXTENT_UNWRITTEN); `Ok(true)` once the array is
     /// full. Must be called with no ferrofs lock held (it may fault).
-    fn fill(&self, logical: u64, physical: u64, len: u64, last: bool, shared: bool) -> Result<bool> {
+    fn fill(&self, logical: u64, physical: u64, len: u64, last: bool, state: ExtentState) -> Result<bool> {
         // SAFETY: a live request (type invariant); the shim writes the user
         // array through fiemap_fill_next_extent.
-        match unsafe { b::ferrofs_fiemap_fill(self.0.get(), logical, physical, len, last, shared) } {
+        match unsafe { b::ferrofs_fiemap_fill(self.0.get(), logical, physical, len, last, state.shared, state.unwritten) } {
             0 => Ok(false),
             1 => Ok(true),
             e => Err(Error::from_errno(e)),
@@ -233,21 +235,21 @@ fn map_extents(inode: &INode, fieinfo: &FiemapInfo, start: u64, len: u64) -> Res
     let mut from = start;
     loop {
         // One extra extent tells whether the last one sent is the last.
-        let mut batch: KVec<(u64, u64, u64, bool)> = KVec::new();
+        let mut batch: KVec<(u64, u64, u64, ExtentState)> = KVec::new();
         inode.with_core(|fs, sv| {
-            fs.extents(sv, ino, from, &mut |logical, physical, elen, shared| {
+            fs.extents(sv, ino, from, &mut |logical, physical, elen, state| {
                 if logical >= end || batch.len() > FIEMAP_BATCH {
                     return false;
                 }
-                batch.push((logical, physical, elen, shared), GFP_KERNEL).is_ok()
+                batch.push((logical, physical, elen, state), GFP_KERNEL).is_ok()
             })
         })?;
         let more = batch.len() > FIEMAP_BATCH;
         let send = batch.len().min(FIEMAP_BATCH);
-        for (i, &(logical, physical, elen, shared)) in batch.iter().take(send).enumerate() {
+        for (i, &(logical, physical, elen, state)) in batch.iter().take(send).enumerate() {
             let last = !more && i + 1 == send;
             // With no ferrofs lock held: the copy may fault.
-            if fieinfo.fill(logical, physical, elen, last, shared)? {
+            if fieinfo.fill(logical, physical, elen, last, state)? {
                 return Ok(());
             }
             // The core bounds extents below the maximum file size; an

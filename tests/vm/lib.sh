@@ -38,3 +38,22 @@ os.fsync(fd)
 print(flushes() - before)
 ' "$1"
 }
+
+# dm-flakey over $DEV1 for power-failure tests: the device is
+# /dev/mapper/ferrofs-flakey over the first FLAKEY_SECTORS sectors (all of
+# $DEV1 unless set), made with
+#   dmsetup create ferrofs-flakey --table "$(flakey_table up)"
+# and switched with `flakey drop` (every write from then on is lost) and
+# `flakey up`.
+flakey_table() { # up|drop
+  local sectors=${FLAKEY_SECTORS:-$(blockdev --getsz "$DEV1")}
+  case $1 in
+    up) echo "0 $sectors flakey $DEV1 0 180 0" ;;
+    drop) echo "0 $sectors flakey $DEV1 0 0 180 1 drop_writes" ;;
+  esac
+}
+# --nolockfs: a plain suspend freezes the mounted filesystem, and freezing
+# commits it, which would make every write so far durable, synced or not.
+flakey() { # up|drop
+  dmsetup suspend --nolockfs ferrofs-flakey && dmsetup load ferrofs-flakey --table "$(flakey_table "$1")" && dmsetup resume ferrofs-flakey
+}

@@ -2,19 +2,7 @@
 # name survive losing every later write; unsynced work is lost (no commit
 # ran) and the filesystem stays consistent (fsck clean) and mountable.
 . "$(dirname "$0")/lib.sh"
-sectors=$(blockdev --getsz "$DEV1")
 FLAKEY=/dev/mapper/ferrofs-flakey
-flakey_table() { # up|drop
-  case $1 in
-    up) echo "0 $sectors flakey $DEV1 0 180 0" ;;
-    drop) echo "0 $sectors flakey $DEV1 0 0 180 1 drop_writes" ;;
-  esac
-}
-# --nolockfs: a plain suspend freezes the mounted filesystem, and freezing
-# commits it, which would make every write so far durable, synced or not.
-flakey() {
-  dmsetup suspend --nolockfs ferrofs-flakey && dmsetup load ferrofs-flakey --table "$(flakey_table "$1")" && dmsetup resume ferrofs-flakey
-}
 fsync_file() { python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$1"; }
 
 dmsetup create ferrofs-flakey --table "$(flakey_table up)" || { fail flakey-create; exit 0; }

@@ -198,6 +198,8 @@ struct FsCheck {
     orphans: TryVec<u64>,
     max_ino: u64,
     bs: u64,
+    /// The superblock has `INCOMPAT_UNWRITTEN`: extents may be unwritten.
+    unwritten_ok: bool,
 }
 
 impl FsCheck {
@@ -288,6 +290,9 @@ impl FsCheck {
                 Ok(e) => {
                     if k.offset < self.cur.ext_end {
                         r.add(Kind::Extent, tree, 0, ino, "extents overlap", (self.cur.ext_end, k.offset))?;
+                    }
+                    if e.unwritten && !self.unwritten_ok {
+                        r.add(Kind::Extent, tree, 0, ino, "unwritten extent without the unwritten feature", (k.offset, 0))?;
                     }
                     self.cur.ext_end = k.offset.saturating_add(e.nblocks);
                     self.cur.ext_blocks = self.cur.ext_blocks.saturating_add(e.nblocks);
@@ -644,6 +649,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 orphans: TryVec::new(),
                 max_ino: 0,
                 bs,
+                unwritten_ok: self.s.bounds().unwritten,
             };
             self.walk_tree(&root, Key::default(), &mut r, &mut refs, &mut seen, &mut |r, k, d| fc.item(r, k, d))?;
             fc.finish_inode(&mut r)?;

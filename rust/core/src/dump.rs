@@ -94,7 +94,13 @@ fn item(out: &mut dyn Write, k: &Key, d: &[u8]) -> Result<()> {
             Err(e) => w(write!(out, "<bad entry: {}>", e.reason())),
         },
         EXTENT_KEY => match ExtentItem::decode(d) {
-            Ok(e) => w(write!(out, "disk {} blocks {} gen {}", e.disk_block, e.nblocks, e.generation)),
+            Ok(e) => {
+                w(write!(out, "disk {} blocks {} gen {}", e.disk_block, e.nblocks, e.generation))?;
+                if e.unwritten {
+                    w(out.write_str(" unwritten"))?;
+                }
+                Ok(())
+            }
             Err(e) => w(write!(out, "<bad extent: {}>", e.reason())),
         },
         XATTR_KEY if k.offset & 0xffff == 0 => match XattrHead::decode(d) {

@@ -10,15 +10,31 @@
 //! nothing committed points at them, so they are rewritten in place.
 //! Bytes past the end of file inside the last block are kept zero, so
 //! growing a file never exposes old data. Whole blocks past the end of file
-//! exist only through `fallocate` with `keep_size`, which fills them with
+//! exist only through `fallocate` with `keep_size`, whose blocks read as
 //! zeros, so the same holds for them. Files may grow to `MAX_FILE_SIZE`
 //! (2^48 bytes). Reading and mapping for reads live in `file_read`.
+//!
+//! # Unwritten extents
+//!
+//! With `INCOMPAT_UNWRITTEN`, `fallocate` maps its new blocks as unwritten
+//! extents and writes nothing to them. Every reader treats an unwritten
+//! extent as a hole (zeros; SEEK_HOLE stops there, SEEK_DATA skips it),
+//! except that its blocks are the file's: they count in `blocks`, and a
+//! later fallocate leaves them alone. A write into one is an ordinary
+//! copy-on-write: the written blocks get new disk blocks and replace that
+//! part of the extent, the unwritten remainder is split off around them
+//! (`punch` keeps the flag on what it cuts), and the preallocated blocks
+//! of that part are freed. The data reaches the device before any tree
+//! that maps it as written, so after a crash a block reads either zeros
+//! or what was written, never what the device held before. The price is
+//! that fallocate does not guarantee space for writes into its range;
+//! it guarantees the range's size and that it reads zeros.
 
 use crate::btree::{self, TreeRoot};
 use crate::device::BlockDevice;
 use crate::error::{CorruptAt, Error, Result};
 use crate::format::*;
-use crate::fs::{ExtentEmit, Filesystem, InodeAttr, SetAttr};
+use crate::fs::{ExtentEmit, ExtentState, Filesystem, InodeAttr, SetAttr};
 use crate::mem::TryVec;
 use crate::store::{div_ceil, divisor};
 use crate::subvol::{ObjectItems, SubvolId};
@@ -72,6 +88,28 @@ impl<D: BlockDevice> Filesystem<D> {
         }
     }
 
+    /// The extent covering file block `fb` if it holds data (is not
+    /// unwritten): what readers of file content use.
+    pub(crate) fn data_extent_at(&mut self, ino: u64, fb: u64) -> Result<Option<(u64, ExtentItem)>> {
+        Ok(self.extent_at(ino, fb)?.filter(|(_, e)| !e.unwritten))
+    }
+
+    /// The first block at or after `fb` in an extent that holds data,
+    /// skipping unwritten extents.
+    pub(crate) fn data_from(&mut self, ino: u64, fb: u64) -> Result<Option<u64>> {
+        if self.data_extent_at(ino, fb)?.is_some() {
+            return Ok(Some(fb));
+        }
+        let bounds = self.s.bounds();
+        let mut items = ObjectItems::new(ino, EXTENT_KEY, fb);
+        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
+            if !ExtentItem::decode_bounded(d, off, &bounds).at_ino(ino)?.unwritten {
+                return Ok(Some(off));
+            }
+        }
+        Ok(None)
+    }
+
     pub(crate) fn regular(&mut self, ino: u64) -> Result<InodeItem> {
         let it = self.read_inode(ino)?;
         match it.file_type() {
@@ -81,9 +119,10 @@ impl<D: BlockDevice> Filesystem<D> {
         }
     }
 
-    /// Current content of file block `fb` into `out` (zeros for a hole).
+    /// Current content of file block `fb` into `out` (zeros for a hole or
+    /// an unwritten extent).
     fn old_block(&mut self, ino: u64, fb: u64, out: &mut [u8]) -> Result<()> {
-        match self.extent_at(ino, fb)? {
+        match self.data_extent_at(ino, fb)? {
             Some((start, e)) => self.s.read_blocks(e.disk_block + (fb - start), out),
             None => {
                 out.fill(0);
@@ -177,8 +216,6 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(removed)
     }
 
-    /// Maps file blocks `[fb, fb+n)` to disk blocks from `disk`, extending
-    /// the previous extent when it ends right there on disk too.
     /// Maps file blocks `[fb, fb+n)` of `ino` to the `n` free blocks at
     /// `disk`, which it claims, dropping whatever mapped the range before
     /// (fast-commit replay). Returns the blocks dropped.
@@ -189,16 +226,29 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(removed)
     }
 
+    /// Maps file blocks `[fb, fb+n)` to written disk blocks from `disk`
+    /// (see `map_extent_as`).
     pub(crate) fn map_extent(&mut self, ino: u64, fb: u64, disk: u64, n: u64) -> Result<()> {
+        self.map_extent_as(ino, fb, disk, n, false)
+    }
+
+    /// Maps file blocks `[fb, fb+n)` to disk blocks from `disk`, written or
+    /// not, extending the previous extent when it ends right there on disk
+    /// too and is of the same kind.
+    pub(crate) fn map_extent_as(&mut self, ino: u64, fb: u64, disk: u64, n: u64, unwritten: bool) -> Result<()> {
         if fb > 0 {
             if let Some((s0, e)) = self.extent_at(ino, fb - 1)? {
-                if s0 + e.nblocks == fb && e.disk_block + e.nblocks == disk && e.nblocks.saturating_add(n) <= MAX_EXTENT_BLOCKS {
+                if s0 + e.nblocks == fb
+                    && e.disk_block + e.nblocks == disk
+                    && e.unwritten == unwritten
+                    && e.nblocks.saturating_add(n) <= MAX_EXTENT_BLOCKS
+                {
                     let merged = ExtentItem { nblocks: e.nblocks + n, generation: self.s.gen, ..e };
                     return btree::update(&mut self.s, &mut self.sv.root, &ext_key(ino, s0), &merged.encode());
                 }
             }
         }
-        let e = ExtentItem { disk_block: disk, nblocks: n, generation: self.s.gen };
+        let e = ExtentItem { disk_block: disk, nblocks: n, generation: self.s.gen, unwritten };
         btree::insert(&mut self.s, &mut self.sv.root, &ext_key(ino, fb), &e.encode())
     }
 
@@ -234,8 +284,10 @@ impl<D: BlockDevice> Filesystem<D> {
             let pos = offset + done as u64;
             let fb = pos / divisor(bs64);
             let want = (last_fb - fb + 1).min(CHUNK_BLOCKS);
-            if let Some((start, e)) = self.extent_at(ino, fb)? {
-                // Blocks only this transaction has seen are rewritten in place.
+            if let Some((start, e)) = self.data_extent_at(ino, fb)? {
+                // Blocks only this transaction has seen are rewritten in
+                // place; unwritten ones never (the extent would still say
+                // unwritten), a write replaces them like committed ones.
                 let disk = e.disk_block + (fb - start);
                 let run = (start + e.nblocks - fb).min(want);
                 if self.s.space.txn_alloc.contains(disk, run) {
@@ -325,8 +377,9 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Zeroes bytes `[from, to)` of file block `fb` if it is mapped: in
     /// place when this transaction allocated the block, else in a new copy
     /// (reserving 6 items and a block for that) like a write.
+    /// An unwritten block already reads as zeros.
     fn zero_in_block(&mut self, ino: u64, fb: u64, from: usize, to: usize, it: &mut InodeItem) -> Result<()> {
-        let Some((start, e)) = self.extent_at(ino, fb)? else { return Ok(()) };
+        let Some((start, e)) = self.data_extent_at(ino, fb)? else { return Ok(()) };
         let mut blk = TryVec::try_from_elem(0u8, self.s.bs)?;
         let disk = e.disk_block + (fb - start);
         self.s.read_blocks(disk, &mut blk)?;
@@ -398,10 +451,10 @@ impl<D: BlockDevice> Filesystem<D> {
         self.setattr(sv, ino, &a, now).map(|_| ())
     }
 
-    /// SEEK_DATA: the first byte at or after `offset` that lies in a mapped
-    /// block and below the size, `None` when there is none (also when
-    /// `offset >= size`). Block granularity: a mapped block is data even
-    /// where it holds zeros.
+    /// SEEK_DATA: the first byte at or after `offset` that lies in a block
+    /// with data and below the size, `None` when there is none (also when
+    /// `offset >= size`). Block granularity: a written block is data even
+    /// where it holds zeros; an unwritten one is a hole.
     pub fn seek_data(&mut self, sv: SubvolId, ino: u64, offset: u64) -> Result<Option<u64>> {
         self.enter(sv)?;
         let it = self.regular(ino)?;
@@ -410,13 +463,11 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         let bs64 = self.s.bs as u64;
         let fb = offset / divisor(bs64);
-        if self.extent_at(ino, fb)?.is_some() {
-            return Ok(Some(offset));
-        }
-        match self.extent_from(ino, fb)? {
+        match self.data_from(ino, fb)? {
+            Some(start) if start == fb => Ok(Some(offset)),
             // Nothing covers `fb`, so the next extent starts past it.
-            Some((start, _)) if start <= fb => Err(Error::corrupt("extent index is inconsistent")),
-            Some((start, _)) => {
+            Some(start) if start < fb => Err(Error::corrupt("extent index is inconsistent")),
+            Some(start) => {
                 let pos = start.saturating_mul(bs64);
                 Ok((pos < it.size).then_some(pos))
             }
@@ -424,9 +475,10 @@ impl<D: BlockDevice> Filesystem<D> {
         }
     }
 
-    /// SEEK_HOLE: the first byte at or after `offset` in no mapped block, or
-    /// the size when the file is mapped from there to its end (the implicit
-    /// hole at EOF); `offset` itself when `offset >= size`.
+    /// SEEK_HOLE: the first byte at or after `offset` in no block with data
+    /// (a hole or an unwritten extent), or the size when the file has data
+    /// from there to its end (the implicit hole at EOF); `offset` itself
+    /// when `offset >= size`.
     pub fn seek_hole(&mut self, sv: SubvolId, ino: u64, offset: u64) -> Result<u64> {
         self.enter(sv)?;
         let it = self.regular(ino)?;
@@ -438,7 +490,7 @@ impl<D: BlockDevice> Filesystem<D> {
         let mut pos = offset;
         // `extent_at` only returns an extent ending past `fb`, so each step
         // moves forward.
-        while let Some((start, e)) = self.extent_at(ino, fb)? {
+        while let Some((start, e)) = self.data_extent_at(ino, fb)? {
             fb = start.checked_add(e.nblocks).ok_or(Error::corrupt("extent end overflows"))?;
             pos = fb.saturating_mul(bs64);
             if pos >= it.size {
@@ -454,8 +506,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// `from` (whole, so its logical start may lie before `from`); stops
     /// when `emit` returns false. Items are reported as stored: two adjacent
     /// ones may continue each other on disk. Extents past the end of file
-    /// (from `fallocate` with `keep_size`) are included; inodes other than
-    /// regular files have none.
+    /// (from `fallocate` with `keep_size`) are included, unwritten ones
+    /// too (flagged); inodes other than regular files have none.
     pub fn extents(&mut self, sv: SubvolId, ino: u64, from: u64, emit: &mut ExtentEmit<'_>) -> Result<()> {
         self.enter(sv)?;
         if self.read_inode(ino)?.file_type() != FileType::Regular {
@@ -484,7 +536,8 @@ impl<D: BlockDevice> Filesystem<D> {
             for &(off, e) in found.iter() {
                 let shared = self.extent_shared(ino, off, &e, &mut leaf_shared)?;
                 // Bounded at decode: these products stay below 2^64.
-                if !emit(off * bs64, e.disk_block * bs64, e.nblocks * bs64, shared) {
+                let state = ExtentState { shared, unwritten: e.unwritten };
+                if !emit(off * bs64, e.disk_block * bs64, e.nblocks * bs64, state) {
                     return Ok(());
                 }
             }
@@ -550,18 +603,21 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(holes)
     }
 
-    /// Takes disk blocks for every hole and fills them with zeros without
-    /// changing any tree. Unless the data blocks, plus one item per run and
-    /// one for the inode, can all be had and written, everything taken is
-    /// given back and the error returned, so the caller has changed nothing.
-    fn take_blocks_for(&mut self, holes: &[(u64, u64)]) -> Result<TryVec<Run>> {
+    /// Takes disk blocks for every hole, and unless they are to be mapped
+    /// unwritten fills them with zeros, without changing any tree. Unless
+    /// the data blocks, plus one item per run and one for the inode, can
+    /// all be had (and written), everything taken is given back and the
+    /// error returned, so the caller has changed nothing.
+    fn take_blocks_for(&mut self, holes: &[(u64, u64)], unwritten: bool) -> Result<TryVec<Run>> {
         let mark = self.s.space.mark();
         let mut runs: TryVec<Run> = TryVec::new();
         let r = self.take_runs(holes, &mut runs).and_then(|()| {
-            if self.fits(1 + runs.len() as u64, 0, false) {
-                self.write_zeros(&runs)
-            } else {
+            if !self.fits(1 + runs.len() as u64, 0, false) {
                 Err(Error::NoSpace)
+            } else if unwritten {
+                Ok(())
+            } else {
+                self.write_zeros(&runs)
             }
         });
         match r {
@@ -604,8 +660,9 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// fallocate mode 0 (`keep_size` false) and `FALLOC_FL_KEEP_SIZE`:
     /// every hole among the blocks `[offset, offset + len)` touches gets
-    /// new blocks, written with zeros (there are no unwritten extents yet, so
-    /// this costs a write of every new block). Without `keep_size` the size
+    /// new blocks, mapped as unwritten extents when the filesystem has
+    /// `INCOMPAT_UNWRITTEN` (nothing is written), else written with zeros.
+    /// Blocks already mapped, written or not, stay. Without `keep_size` the size
     /// grows to `offset + len` if that is larger. ctime is set; mtime only
     /// when the size changed. All or nothing: the space is taken before any
     /// tree changes, and `NoSpace` changes nothing. `Invalid` for `len`
@@ -623,9 +680,10 @@ impl<D: BlockDevice> Filesystem<D> {
         let holes = self.holes_in(ino, first, last)?;
         let want = holes.iter().map(|h| h.1).sum::<u64>();
         self.reserve(1 + holes.len() as u64, want)?;
-        let runs = if want > 0 { self.take_blocks_for(&holes)? } else { TryVec::new() };
+        let unwritten = self.s.sb.incompat & crate::superblock::INCOMPAT_UNWRITTEN != 0;
+        let runs = if want > 0 { self.take_blocks_for(&holes, unwritten)? } else { TryVec::new() };
         for &(fb, disk, n) in runs.iter() {
-            self.map_extent(ino, fb, disk, n)?;
+            self.map_extent_as(ino, fb, disk, n, unwritten)?;
         }
         it.blocks = it.blocks.saturating_add(want);
         if !keep_size && end > it.size {
@@ -709,7 +767,8 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// `FALLOC_FL_ZERO_RANGE`: `punch_hole` over the range, then
     /// `fallocate` of it, so the range reads as zeros and every block it
-    /// touches is allocated (freshly, written with zeros). Without
+    /// touches is allocated (freshly: unwritten, or written with zeros on
+    /// a filesystem without unwritten extents). Without
     /// `keep_size` the size grows to `offset + len` if that is larger.
     /// mtime and ctime are set. The blocks of the whole range are reserved
     /// first, since those the punch frees are reusable only after a commit.

@@ -17,7 +17,8 @@ use crate::store::divisor;
 use crate::subvol::SubvolId;
 
 /// A run of consecutive file blocks: `blocks` of them, stored from disk
-/// block `disk`, or a hole (reads as zeros) when `disk` is `None`.
+/// block `disk`, or a hole (reads as zeros) when `disk` is `None`, which
+/// includes unwritten (preallocated) extents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockRun {
     /// Number of file blocks in the run.
@@ -52,6 +53,11 @@ impl<D: BlockDevice> Filesystem<D> {
         let mut at = fb;
         while at < end {
             let run = match self.extent_at(ino, at)? {
+                Some((start, e)) if e.unwritten => {
+                    // Preallocated: the blocks hold whatever the device
+                    // had, so they are read as a hole.
+                    BlockRun { blocks: (start + e.nblocks - at).min(end - at).min(CHUNK_BLOCKS), disk: None }
+                }
                 Some((start, e)) => {
                     let disk = e.disk_block + (at - start);
                     let blocks = (start + e.nblocks - at).min(end - at).min(CHUNK_BLOCKS);

@@ -153,6 +153,8 @@ pub struct Bounds {
     pub total_blocks: u64,
     /// Block size in bytes (a checked power of two).
     pub block_size: u32,
+    /// Whether extents may be unwritten (`INCOMPAT_UNWRITTEN`).
+    pub unwritten: bool,
 }
 
 impl Bounds {
@@ -605,6 +607,19 @@ impl<'a> NameRef<'a> {
 
 /// A file extent: `nblocks` data blocks from `disk_block` hold the file's
 /// blocks from the key offset on.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | first disk block |
+/// | 8 | 8 | block count |
+/// | 16 | 8 | generation that wrote it |
+/// | 24 | 8 | flags (present only when not zero): bit 0 unwritten |
+///
+/// A written extent is 24 bytes, so images that never preallocate keep
+/// the layout of format version 2 unchanged; an unwritten one (see
+/// `INCOMPAT_UNWRITTEN`) carries the flags word, 32 bytes. A 32-byte item
+/// with no flag set, or with an unknown one, is refused: one encoding per
+/// value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExtentItem {
     /// First data block on disk.
@@ -613,27 +628,68 @@ pub struct ExtentItem {
     pub nblocks: u64,
     /// Transaction that wrote it.
     pub generation: u64,
+    /// Preallocated and never written: the blocks are the file's, but
+    /// their content is not, and every reader sees zeros.
+    pub unwritten: bool,
 }
 
-/// Encoded size of an extent item.
+/// Encoded size of a written extent item.
 pub const EXTENT_ITEM_SIZE: usize = 24;
+/// Encoded size of an extent item that carries the flags word.
+pub const EXTENT_ITEM_FLAGS_SIZE: usize = 32;
+/// Extent flag: preallocated, reads as zeros.
+pub const EXTENT_FLAG_UNWRITTEN: u64 = 1 << 0;
+/// Every extent flag this code understands.
+const EXTENT_FLAGS_KNOWN: u64 = EXTENT_FLAG_UNWRITTEN;
+
+/// An encoded extent item: its bytes as a slice (24 or 32 of them).
+#[derive(Debug, Clone, Copy)]
+pub struct EncodedExtent {
+    bytes: [u8; EXTENT_ITEM_FLAGS_SIZE],
+    len: usize,
+}
+
+impl core::ops::Deref for EncodedExtent {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
 
 impl ExtentItem {
-    /// Encodes into a fixed-size array.
-    pub fn encode(&self) -> [u8; EXTENT_ITEM_SIZE] {
-        let mut b = [0u8; EXTENT_ITEM_SIZE];
-        b[0..8].copy_from_slice(&self.disk_block.to_le_bytes());
-        b[8..16].copy_from_slice(&self.nblocks.to_le_bytes());
-        b[16..24].copy_from_slice(&self.generation.to_le_bytes());
-        b
+    /// A written extent.
+    pub const fn written(disk_block: u64, nblocks: u64, generation: u64) -> Self {
+        ExtentItem { disk_block, nblocks, generation, unwritten: false }
+    }
+
+    /// Encodes into 24 bytes, or 32 when a flag is set.
+    pub fn encode(&self) -> EncodedExtent {
+        let mut bytes = [0u8; EXTENT_ITEM_FLAGS_SIZE];
+        bytes[0..8].copy_from_slice(&self.disk_block.to_le_bytes());
+        bytes[8..16].copy_from_slice(&self.nblocks.to_le_bytes());
+        bytes[16..24].copy_from_slice(&self.generation.to_le_bytes());
+        let flags = if self.unwritten { EXTENT_FLAG_UNWRITTEN } else { 0 };
+        bytes[24..32].copy_from_slice(&flags.to_le_bytes());
+        EncodedExtent { bytes, len: if flags == 0 { EXTENT_ITEM_SIZE } else { EXTENT_ITEM_FLAGS_SIZE } }
     }
 
     /// Decodes an extent item.
     pub fn decode(b: &[u8]) -> Result<Self> {
-        if b.len() != EXTENT_ITEM_SIZE {
-            return Err(Error::corrupt("extent item has the wrong size"));
-        }
-        let e = ExtentItem { disk_block: get_u64(b, 0)?, nblocks: get_u64(b, 8)?, generation: get_u64(b, 16)? };
+        let flags = match b.len() {
+            EXTENT_ITEM_SIZE => 0,
+            EXTENT_ITEM_FLAGS_SIZE => match get_u64(b, 24)? {
+                0 => return Err(Error::corrupt("extent item carries an empty flags word")),
+                f if f & !EXTENT_FLAGS_KNOWN != 0 => return Err(Error::corrupt("extent item with unknown flags")),
+                f => f,
+            },
+            _ => return Err(Error::corrupt("extent item has the wrong size")),
+        };
+        let e = ExtentItem {
+            disk_block: get_u64(b, 0)?,
+            nblocks: get_u64(b, 8)?,
+            generation: get_u64(b, 16)?,
+            unwritten: flags & EXTENT_FLAG_UNWRITTEN != 0,
+        };
         if e.nblocks == 0 || e.disk_block.checked_add(e.nblocks).is_none() {
             return Err(Error::corrupt("extent item with a bad block range"));
         }
@@ -641,9 +697,10 @@ impl ExtentItem {
     }
 
     /// `decode` for the extent keyed at `file_block`, then the checks that
-    /// need the filesystem's size: the disk blocks lie inside the
-    /// filesystem and the file blocks below the maximum file size, so
-    /// every byte offset computed from it fits a u64.
+    /// need the filesystem's size and features: the disk blocks lie inside
+    /// the filesystem and the file blocks below the maximum file size, so
+    /// every byte offset computed from it fits a u64; an unwritten extent
+    /// only where the superblock announces them.
     pub fn decode_bounded(b: &[u8], file_block: u64, bounds: &Bounds) -> Result<Self> {
         let e = Self::decode(b)?;
         if !bounds.blocks_inside(e.disk_block, e.nblocks) {
@@ -651,6 +708,9 @@ impl ExtentItem {
         }
         if file_block.checked_add(e.nblocks).map_or(true, |end| end > bounds.max_file_blocks()) {
             return Err(Error::corrupt("extent maps past the maximum file size"));
+        }
+        if e.unwritten && !bounds.unwritten {
+            return Err(Error::corrupt("unwritten extent on a filesystem without the unwritten feature"));
         }
         Ok(e)
     }
@@ -1140,9 +1200,31 @@ mod tests {
 
     #[test]
     fn extent_and_root_items() {
-        let e = ExtentItem { disk_block: 100, nblocks: 3, generation: 7 };
+        let e = ExtentItem::written(100, 3, 7);
+        assert_eq!(e.encode().len(), EXTENT_ITEM_SIZE);
         assert_eq!(ExtentItem::decode(&e.encode()).unwrap(), e);
         assert!(ExtentItem::decode(&ExtentItem { nblocks: 0, ..e }.encode()).is_err());
+        let u = ExtentItem { unwritten: true, ..e };
+        let ub = u.encode();
+        assert_eq!(ub.len(), EXTENT_ITEM_FLAGS_SIZE);
+        assert_eq!(ExtentItem::decode(&ub).unwrap(), u);
+        // The flags word is there only when it says something, and says
+        // only what this code knows.
+        let mut empty = [0u8; EXTENT_ITEM_FLAGS_SIZE];
+        empty.copy_from_slice(&ub);
+        empty[24] = 0;
+        assert!(ExtentItem::decode(&empty).is_err());
+        let mut unknown = empty;
+        unknown[24] = 2 | 1;
+        assert!(ExtentItem::decode(&unknown).is_err());
+        unknown[24] = 1;
+        unknown[31] = 0x80;
+        assert!(ExtentItem::decode(&unknown).is_err());
+        assert!(ExtentItem::decode(&ub[..28]).is_err());
+        let with = Bounds { total_blocks: 1000, block_size: 4096, unwritten: true };
+        assert_eq!(ExtentItem::decode_bounded(&ub, 0, &with).unwrap(), u);
+        assert!(ExtentItem::decode_bounded(&ub, 0, &Bounds { unwritten: false, ..with }).is_err());
+        assert_eq!(ExtentItem::decode_bounded(&e.encode(), 0, &Bounds { unwritten: false, ..with }).unwrap(), e);
         let r = RootItem { block: 50, generation: 2, level: 1, last_ino: 256, inode_count: 1, root_dir: 256, ..Default::default() };
         assert_eq!(RootItem::decode(&r.encode()).unwrap(), r);
         assert!(RootItem::decode(&RootItem { level: 9, ..r }.encode()).is_err());

@@ -62,16 +62,17 @@
 //!   with links frees nothing.
 //! - `fallocate`, `punch_hole`, `zero_range`: `len` 0 is `Invalid`,
 //!   `offset + len` past `MAX_FILE_SIZE` is `FileTooBig`; regular files only
-//!   (`IsDir` / `Invalid`). New blocks are written with zeros: there are no
-//!   unwritten extents, so preallocating costs a write of every new block.
+//!   (`IsDir` / `Invalid`). New blocks are unwritten extents (nothing is
+//!   written to them) when the superblock has `INCOMPAT_UNWRITTEN`, else
+//!   written with zeros.
 //!   `fallocate` changes nothing when it returns `NoSpace`; with
 //!   `keep_size` it may map blocks past the size. `punch_hole` never changes
 //!   the size and ignores the part of the range at or past it.
 //! - `seek_data` returns `None` and `seek_hole` returns `offset` when
 //!   `offset >= size` (the adapter turns both into ENXIO); below the size,
-//!   `seek_data` gives the first byte in a mapped block (`None` if none
-//!   below the size) and `seek_hole` the first byte in no mapped block or
-//!   the size. Block granularity.
+//!   `seek_data` gives the first byte in a written block (`None` if none
+//!   below the size) and `seek_hole` the first byte in a hole or an
+//!   unwritten extent, or the size. Block granularity.
 //! - `extents` reports each extent item, the one covering `from` included
 //!   whole, in bytes; blocks past the size are included.
 //! - `set_read_only(true)` commits first; `set_read_only(false)` is
@@ -264,8 +265,17 @@ pub struct TreeInfo {
 pub type DirEmit<'a> = dyn FnMut(&[u8], u64, FileType, u64) -> bool + 'a;
 
 /// The callback `extents` feeds: `(logical, physical, length)` in bytes and
-/// whether another subvolume shares the extent, returning false to stop.
-pub type ExtentEmit<'a> = dyn FnMut(u64, u64, u64, bool) -> bool + 'a;
+/// what else is known of the extent, returning false to stop.
+pub type ExtentEmit<'a> = dyn FnMut(u64, u64, u64, ExtentState) -> bool + 'a;
+
+/// What `extents` reports of an extent besides where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtentState {
+    /// Another subvolume shares it (FIEMAP_EXTENT_SHARED).
+    pub shared: bool,
+    /// Preallocated, reads as zeros (FIEMAP_EXTENT_UNWRITTEN).
+    pub unwritten: bool,
+}
 
 /// `rename` flag: fail if the new name exists.
 pub const RENAME_NOREPLACE: u32 = 1;

@@ -92,6 +92,7 @@ pub fn format_with_owner(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>, owne
     let mut sb = Superblock::new(opts.block_size, total_blocks, opts.uuid, opts.label)?;
     // The first commit is generation 1.
     sb.generation = 0;
+    sb.incompat |= superblock::INCOMPAT_UNWRITTEN;
     let mut s = Store::new(dev, sb)?;
     s.space.free.insert(first, total_blocks - first)?;
     s.space.hint = first;

@@ -481,11 +481,13 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// The disk block behind file block `fb` of `ino` in the active
-    /// subvolume (`None` in a hole), and the first file block past the run
-    /// that continues alike (the extent's end, or the next extent's start).
+    /// subvolume (`None` in a hole or an unwritten extent, which both read
+    /// as zeros), and the first file block past the run that continues
+    /// alike (the extent's end, or the next extent's start).
     pub(crate) fn block_run(&mut self, ino: u64, fb: u64) -> Result<(Option<u64>, u64)> {
         if let Some((start, e)) = self.extent_at(ino, fb)? {
-            return Ok((Some(e.disk_block + (fb - start)), start.saturating_add(e.nblocks)));
+            let disk = (!e.unwritten).then_some(e.disk_block + (fb - start));
+            return Ok((disk, start.saturating_add(e.nblocks)));
         }
         Ok(match self.extent_from(ino, fb)? {
             Some((start, _)) => (None, start),

@@ -78,7 +78,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 continue;
             }
             let need = div_ceil(a.size, bs);
-            if let Some((0, e)) = self.extent_at(ino, 0)? {
+            if let Some((0, e)) = self.data_extent_at(ino, 0)? {
                 if e.nblocks >= need {
                     found.try_push((e.disk_block, need, ino, a.size))?;
                 }

@@ -218,7 +218,11 @@ impl<D: BlockDevice> Store<D> {
 
     /// What the superblock says bounds every item (see `format::Bounds`).
     pub fn bounds(&self) -> crate::format::Bounds {
-        crate::format::Bounds { total_blocks: self.sb.total_blocks, block_size: self.sb.block_size }
+        crate::format::Bounds {
+            total_blocks: self.sb.total_blocks,
+            block_size: self.sb.block_size,
+            unwritten: self.sb.incompat & crate::superblock::INCOMPAT_UNWRITTEN != 0,
+        }
     }
 
     /// The node at `blk`, which its parent says has generation `gen` and

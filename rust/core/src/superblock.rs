@@ -84,12 +84,19 @@ pub const INCOMPAT_SHARED_BLOCKS: u64 = 1 << 2;
 /// Needs `INCOMPAT_FAST_COMMIT` (the records live in its area).
 pub const INCOMPAT_TREE_LOG: u64 = 1 << 3;
 
+/// Incompatible feature: extent items may be unwritten (preallocated by
+/// `fallocate`, reading as zeros; `crate::format::ExtentItem`). Code that
+/// does not know the flag would read the blocks' stale content as the
+/// file's, so it refuses the image. Set by mkfs; without it `fallocate`
+/// writes zeros into every block it allocates.
+pub const INCOMPAT_UNWRITTEN: u64 = 1 << 4;
+
 /// Incompatible features this code understands; an image with any other
 /// incompatible bit set is refused. Format version 1 is the layout of
 /// `crate::node` and `crate::format` with the range-refcount allocation
 /// tree; every later capability gets a feature bit rather than a new
 /// version, so an image says exactly what it uses.
-pub const INCOMPAT_SUPPORTED: u64 = INCOMPAT_FAST_COMMIT | INCOMPAT_TREE_LOG;
+pub const INCOMPAT_SUPPORTED: u64 = INCOMPAT_FAST_COMMIT | INCOMPAT_TREE_LOG | INCOMPAT_UNWRITTEN;
 /// Read-only-compatible features this code understands; with any other bit
 /// set the image may only be mounted read-only.
 pub const RO_COMPAT_SUPPORTED: u64 = 0;

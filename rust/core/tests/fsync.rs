@@ -264,7 +264,7 @@ fn area_fills_then_a_commit_empties_it() {
 #[test]
 fn no_area_means_full_commits() {
     let (d, sb) = with_area(0);
-    assert_eq!((sb.fast_commit_blocks, sb.incompat), (0, 0));
+    assert_eq!((sb.fast_commit_blocks, sb.incompat), (0, ferrofs_core::superblock::INCOMPAT_UNWRITTEN));
     let mut fs = mount(d);
     let root = fs.root_ino();
     let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
@@ -276,7 +276,7 @@ fn no_area_means_full_commits() {
 
 #[test]
 fn records_refuse_damage() {
-    let bounds = ferrofs_core::format::Bounds { total_blocks: 1 << 20, block_size: 4096 };
+    let bounds = ferrofs_core::format::Bounds { total_blocks: 1 << 20, block_size: 4096, unwritten: true };
     let inode = InodeItem { mode: 0o100644, nlink: 1, size: 9000, blocks: 3, generation: 4, ..Default::default() };
     let mut runs = ferrofs_core::mem::TryVec::new();
     runs.try_push(Run { file_block: 0, disk_block: 500, blocks: 2, data_crc: 7 }).unwrap();

@@ -141,8 +141,11 @@ impl Run {
                 desc = format!("create {dir}/{} mode {mode:o}", String::from_utf8_lossy(&n[..n.len().min(8)]));
                 let r = self.fs().create(SV, dir, &n, mode, rdev, 7, 8, now);
                 let ino = r.as_ref().map(|a| a.ino).unwrap_or(0);
-                let body =
-                    if mode & 0o170000 == 0o100000 { Body::File { data: vec![], blocks: Default::default() } } else { Body::Special };
+                let body = if mode & 0o170000 == 0o100000 {
+                    Body::File { data: vec![], blocks: Default::default(), unwritten: Default::default() }
+                } else {
+                    Body::Special
+                };
                 let mr = self.m.new_inode(dir, &n, ino, mode, rdev, body, 7, 8);
                 self.same(&desc, r.map(|_| ()), mr)?;
             }

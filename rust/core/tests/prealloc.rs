@@ -54,7 +54,9 @@ fn fallocate_fills_holes_grows_or_keeps_the_size() {
     assert_eq!(mapped(&mut fs, f), (0..=10).collect::<Vec<_>>());
     assert_eq!(blocks(&mut fs, f), 11);
     assert_eq!(read_all(&mut fs, f), want);
-    assert_eq!(fs.seek_hole(SV, f, 0).unwrap(), size);
+    // The new blocks are unwritten: holes to SEEK_HOLE and SEEK_DATA.
+    assert_eq!(fs.seek_hole(SV, f, 0).unwrap(), 3 * BS);
+    assert_eq!(fs.seek_data(SV, f, 3 * BS).unwrap(), Some(10 * BS));
 
     // Past the end with keep_size: blocks beyond the size, size unchanged,
     // still no data there as far as SEEK_DATA is concerned.
@@ -72,8 +74,8 @@ fn fallocate_fills_holes_grows_or_keeps_the_size() {
     assert_eq!((a.size, a.mtime, a.ctime), (105_000, ts(4), ts(4)));
     want.resize(105_000, 0);
     assert_eq!(read_all(&mut fs, f), want);
-    assert_eq!(fs.seek_hole(SV, f, 0).unwrap(), 13 * BS);
-    assert_eq!(fs.seek_data(SV, f, 13 * BS).unwrap(), Some(100_000 / BS * BS));
+    assert_eq!(fs.seek_hole(SV, f, 10 * BS).unwrap(), 11 * BS);
+    assert_eq!(fs.seek_data(SV, f, 11 * BS).unwrap(), None);
 
     // Fully allocated already: only ctime.
     fs.fallocate(SV, f, 0, 3 * BS, false, ts(5)).unwrap();
@@ -223,9 +225,10 @@ fn zero_range_zeroes_and_allocates() {
         let a = fs.getattr(SV, f).unwrap();
         assert_eq!((a.size, a.mtime, a.ctime), (want.len() as u64, ts(2), ts(2)));
         assert_eq!(read_all(&mut fs, f), want);
-        // Every block the range touches is allocated, past the size too.
+        // Every block the range touches is allocated, past the size too;
+        // those the punch emptied are unwritten, holes to SEEK_HOLE.
         assert_eq!(mapped(&mut fs, f), (0..8).collect::<Vec<_>>());
-        assert_eq!(fs.seek_hole(SV, f, 0).unwrap(), want.len() as u64);
+        assert_eq!(fs.seek_hole(SV, f, 0).unwrap(), BS);
     }
     assert_check_clean(&mut fs, "zero_range");
     let mut fs = mount(fs.unmount().unwrap());
@@ -318,7 +321,7 @@ fn fallocate_gets_all_the_space_or_changes_nothing() {
     assert_eq!(fs.getattr(SV, f).unwrap().size, (got + 1) * BS);
     let e = extents(&mut fs, f, 0);
     assert!(e.len() > 5, "free space was not fragmented: {e:?}");
-    assert_eq!(fs.seek_hole(SV, f, 0).unwrap(), (got + 1) * BS);
+    assert_eq!(fs.seek_hole(SV, f, 0).unwrap(), BS);
     let mut buf = vec![1u8; (got * BS) as usize];
     fs.read(SV, f, BS, &mut buf).unwrap();
     assert!(buf.iter().all(|&b| b == 0));

@@ -394,7 +394,7 @@ fn extents_say_when_they_are_shared() {
     let shared = |fs: &mut Filesystem<SimDev>, id: SubvolId| {
         let mut v = Vec::new();
         fs.extents(id, f, 0, &mut |_, _, _, s| {
-            v.push(s);
+            v.push(s.shared);
             true
         })
         .unwrap();

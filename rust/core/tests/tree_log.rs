@@ -571,7 +571,7 @@ fn sample_record() -> LogRecord {
     ferrofs_core::format::XattrHead { name: b"user.a", value_len: 2, first: b"hi" }.encode(&mut x).unwrap();
     let xoff = (ferrofs_core::format::name_hash(b"user.a") as u64) << 32;
     items.try_push(LoggedItem { ty: ferrofs_core::format::XATTR_KEY, offset: xoff, data: x }).unwrap();
-    let e = ferrofs_core::format::ExtentItem { disk_block: 500, nblocks: 2, generation: 7 };
+    let e = ferrofs_core::format::ExtentItem::written(500, 2, 7);
     let mut ed = ferrofs_core::mem::TryVec::new();
     ed.try_extend_from_slice(&e.encode()).unwrap();
     items.try_push(LoggedItem { ty: ferrofs_core::format::EXTENT_KEY, offset: 0, data: ed }).unwrap();
@@ -583,7 +583,7 @@ fn sample_record() -> LogRecord {
 
 #[test]
 fn records_refuse_damage() {
-    let bounds = Bounds { total_blocks: 1 << 20, block_size: 4096 };
+    let bounds = Bounds { total_blocks: 1 << 20, block_size: 4096, unwritten: true };
     let rec = sample_record();
     let mut b = ferrofs_core::mem::TryVec::new();
     rec.encode(4096, &mut b).unwrap();
@@ -660,7 +660,7 @@ fn a_record_that_does_not_fit_stops_replay_and_is_reported() {
     assert_eq!(fs.fsync(SV, s.a).unwrap(), TL);
     let sb = fs.superblock().clone();
     let mut dev = fs.device().crash_drop_all();
-    let bounds = Bounds { total_blocks: sb.total_blocks, block_size: sb.block_size };
+    let bounds = Bounds { total_blocks: sb.total_blocks, block_size: sb.block_size, unwritten: true };
     let at = sb.fast_commit_start * 4096;
     let mut block = vec![0u8; 4096];
     ferrofs_core::device::BlockDevice::read(&mut dev, at, &mut block).unwrap();

@@ -41,7 +41,7 @@ fn decode_and_reencode(b: &[u8], bounds: &Bounds) {
 
 fuzz_target!(|data: &[u8]| {
     let (base, sb) = image();
-    let bounds = Bounds { total_blocks: sb.total_blocks, block_size: sb.block_size };
+    let bounds = Bounds { total_blocks: sb.total_blocks, block_size: sb.block_size, unwritten: true };
     if let Some(len) = Record::announced_len(data) {
         if len <= data.len() {
             decode_and_reencode(&data[..len], &bounds);

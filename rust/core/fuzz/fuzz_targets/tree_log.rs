@@ -43,7 +43,7 @@ fn decode_and_reencode(b: &[u8], bounds: &Bounds) {
 
 fuzz_target!(|data: &[u8]| {
     let (base, sb, at) = image();
-    let bounds = Bounds { total_blocks: sb.total_blocks, block_size: sb.block_size };
+    let bounds = Bounds { total_blocks: sb.total_blocks, block_size: sb.block_size, unwritten: true };
     if let Some(len) = LogRecord::announced_len(data) {
         if len <= data.len() {
             decode_and_reencode(&data[..len], &bounds);

@@ -17,8 +17,19 @@ pub const BS: u64 = 4096;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Body {
-    File { data: Vec<u8>, blocks: BTreeSet<u64> },
-    Dir { entries: BTreeMap<u64, (Vec<u8>, u64)>, next_seq: u64, parent: u64 },
+    /// `blocks`: the file blocks mapped; `unwritten`: those of them
+    /// preallocated and never written since (they read as zeros and are
+    /// holes to SEEK_DATA/SEEK_HOLE).
+    File {
+        data: Vec<u8>,
+        blocks: BTreeSet<u64>,
+        unwritten: BTreeSet<u64>,
+    },
+    Dir {
+        entries: BTreeMap<u64, (Vec<u8>, u64)>,
+        next_seq: u64,
+        parent: u64,
+    },
     Symlink(Vec<u8>),
     Special,
 }
@@ -154,7 +165,7 @@ impl Model {
 
     /// A nameless regular file, held open by whoever made it.
     pub fn tmpfile(&mut self, ino: u64, mode: u32, uid: u32, gid: u32) {
-        let body = Body::File { data: vec![], blocks: Default::default() };
+        let body = Body::File { data: vec![], blocks: Default::default(), unwritten: Default::default() };
         self.inodes.insert(ino, MInode { mode, uid, gid, nlink: 0, rdev: 0, body, xattrs: BTreeMap::new() });
         self.open.insert(ino);
     }
@@ -296,7 +307,7 @@ impl Model {
     }
 
     pub fn write(&mut self, ino: u64, off: u64, buf: &[u8]) -> R<usize> {
-        let Body::File { data, blocks } = &mut self.inodes.get_mut(&ino).unwrap().body else { return Err(Error::Invalid("x")) };
+        let Body::File { data, blocks, unwritten } = &mut self.inodes.get_mut(&ino).unwrap().body else { return Err(Error::Invalid("x")) };
         if buf.is_empty() {
             return Ok(0);
         }
@@ -307,17 +318,19 @@ impl Model {
         data[off as usize..end].copy_from_slice(buf);
         for b in off / BS..=(end as u64 - 1) / BS {
             blocks.insert(b);
+            unwritten.remove(&b);
         }
         Ok(buf.len())
     }
 
     pub fn truncate(&mut self, ino: u64, size: u64) -> R<()> {
-        let Body::File { data, blocks } = &mut self.inodes.get_mut(&ino).unwrap().body else { return Err(Error::Invalid("x")) };
+        let Body::File { data, blocks, unwritten } = &mut self.inodes.get_mut(&ino).unwrap().body else { return Err(Error::Invalid("x")) };
         // Only shrinking drops blocks (preallocated ones past the old size
         // included); growing keeps them.
         if size < data.len() as u64 {
             let keep = size.div_ceil(BS);
             blocks.retain(|&b| b < keep);
+            unwritten.retain(|&b| b < keep);
         }
         data.resize(size as usize, 0);
         Ok(())
@@ -330,19 +343,23 @@ impl Model {
         off.checked_add(len).filter(|&e| e <= 1 << 48).ok_or(Error::FileTooBig)
     }
 
-    fn file_mut(&mut self, ino: u64) -> (&mut Vec<u8>, &mut BTreeSet<u64>) {
+    fn file_mut(&mut self, ino: u64) -> (&mut Vec<u8>, &mut BTreeSet<u64>, &mut BTreeSet<u64>) {
         match &mut self.inodes.get_mut(&ino).unwrap().body {
-            Body::File { data, blocks } => (data, blocks),
+            Body::File { data, blocks, unwritten } => (data, blocks, unwritten),
             _ => panic!("not a file"),
         }
     }
 
-    /// Every block the range touches is allocated; the size grows to its
-    /// end unless `keep_size`.
+    /// Every block the range touches is allocated, those not mapped yet as
+    /// unwritten; the size grows to its end unless `keep_size`.
     pub fn fallocate(&mut self, ino: u64, off: u64, len: u64, keep_size: bool) -> R<()> {
         let end = Self::range_end(off, len)?;
-        let (data, blocks) = self.file_mut(ino);
-        blocks.extend(off / BS..end.div_ceil(BS));
+        let (data, blocks, unwritten) = self.file_mut(ino);
+        for b in off / BS..end.div_ceil(BS) {
+            if blocks.insert(b) {
+                unwritten.insert(b);
+            }
+        }
         if !keep_size && end > data.len() as u64 {
             data.resize(end as usize, 0);
         }
@@ -354,14 +371,16 @@ impl Model {
     /// size stay).
     pub fn punch_hole(&mut self, ino: u64, off: u64, len: u64) -> R<()> {
         let end = Self::range_end(off, len)?;
-        let (data, blocks) = self.file_mut(ino);
+        let (data, blocks, unwritten) = self.file_mut(ino);
         let size = data.len() as u64;
         let end = end.min(size);
         if off >= end {
             return Ok(());
         }
         data[off as usize..end as usize].fill(0);
-        blocks.retain(|&b| !(b * BS >= off && b * BS < size && ((b + 1) * BS).min(size) <= end));
+        let punched = |b: u64| b * BS >= off && b * BS < size && ((b + 1) * BS).min(size) <= end;
+        blocks.retain(|&b| !punched(b));
+        unwritten.retain(|&b| !punched(b));
         Ok(())
     }
 
@@ -370,9 +389,16 @@ impl Model {
         self.fallocate(ino, off, len, keep_size)
     }
 
+    /// The blocks that hold data: mapped and not unwritten.
+    fn data_blocks(&self, ino: u64) -> BTreeSet<u64> {
+        let Body::File { blocks, unwritten, .. } = &self.inodes[&ino].body else { panic!() };
+        blocks.difference(unwritten).copied().collect()
+    }
+
     /// SEEK_DATA as the core defines it, from the block set.
     pub fn seek_data(&self, ino: u64, off: u64) -> Option<u64> {
-        let Body::File { data, blocks } = &self.inodes[&ino].body else { panic!() };
+        let Body::File { data, .. } = &self.inodes[&ino].body else { panic!() };
+        let blocks = &self.data_blocks(ino);
         let size = data.len() as u64;
         if off >= size {
             return None;
@@ -385,7 +411,8 @@ impl Model {
 
     /// SEEK_HOLE as the core defines it, from the block set.
     pub fn seek_hole(&self, ino: u64, off: u64) -> u64 {
-        let Body::File { data, blocks } = &self.inodes[&ino].body else { panic!() };
+        let Body::File { data, .. } = &self.inodes[&ino].body else { panic!() };
+        let blocks = &self.data_blocks(ino);
         let size = data.len() as u64;
         if off >= size {
             return off;
@@ -472,12 +499,12 @@ pub fn compare(fs: &mut Filesystem<SimDev>, m: &Model, data: bool, focus: &[u64]
                     }
                 }
             }
-            Body::File { data: d, blocks } => {
+            Body::File { data: d, blocks, unwritten } => {
                 if a.blocks != blocks.len() as u64 * (BS / 512) {
                     return Err(format!("file {ino}: blocks model {} core {}", blocks.len() as u64 * 8, a.blocks));
                 }
                 if data || focus.contains(&ino) {
-                    compare_map(fs, m, ino, blocks, d.len() as u64)?;
+                    compare_map(fs, m, ino, blocks, unwritten, d.len() as u64)?;
                 }
                 if data || focus.contains(&ino) {
                     let mut buf = vec![0xeeu8; d.len() + 100];
@@ -522,12 +549,23 @@ pub fn compare(fs: &mut Filesystem<SimDev>, m: &Model, data: bool, focus: &[u64]
 /// reports (in order, without overlap, on distinct disk blocks), and
 /// `seek_data` / `seek_hole` at the edges of every mapped run, around the
 /// size and at a few places in between.
-fn compare_map(fs: &mut Filesystem<SimDev>, m: &Model, ino: u64, blocks: &BTreeSet<u64>, size: u64) -> Result<(), String> {
+fn compare_map(
+    fs: &mut Filesystem<SimDev>,
+    m: &Model,
+    ino: u64,
+    blocks: &BTreeSet<u64>,
+    unwritten: &BTreeSet<u64>,
+    size: u64,
+) -> Result<(), String> {
     let mut got = BTreeSet::new();
+    let mut got_unwritten = BTreeSet::new();
     let mut disk = BTreeSet::new();
     let mut last_end = 0;
     let mut bad = None;
-    fs.extents(SV, ino, 0, &mut |l, p, n, _| {
+    fs.extents(SV, ino, 0, &mut |l, p, n, state| {
+        if state.unwritten {
+            got_unwritten.extend(l / BS..(l + n) / BS);
+        }
         if l < last_end || l % BS != 0 || p % BS != 0 || n == 0 || n % BS != 0 {
             bad = Some((l, p, n));
         }
@@ -548,6 +586,9 @@ fn compare_map(fs: &mut Filesystem<SimDev>, m: &Model, ino: u64, blocks: &BTreeS
         let want: Vec<u64> = blocks.iter().copied().collect();
         let got: Vec<u64> = got.into_iter().collect();
         return Err(format!("file {ino}: extent map covers blocks {got:?}, model {want:?}"));
+    }
+    if got_unwritten != *unwritten {
+        return Err(format!("file {ino}: unwritten blocks {got_unwritten:?}, model {unwritten:?}"));
     }
     let mut probes = vec![0, size.saturating_sub(1), size, size + 1, size / 3, size / 2 + 1];
     for &b in blocks {
