@@ -29,7 +29,7 @@ use crate::format::*;
 use crate::fs::{Filesystem, InodeAttr};
 use crate::mem::TryVec;
 use crate::send_plan::{Plan, PlanBuilder};
-use crate::send_prefetch::Prefetch;
+use crate::send_prefetch::{DataAhead, Prefetch, READ_AHEAD};
 use crate::send_stream::{max_write, stream_header, Command, StreamEncoder, StreamTime};
 use crate::store::divisor;
 use crate::subvol::SubvolId;
@@ -104,8 +104,6 @@ pub(crate) struct DataJob {
     pub run: (u64, u64, bool),
 }
 
-/// Bytes of file data read from the device at once and cut into WRITEs.
-const READ_AHEAD: usize = 1 << 20;
 /// Work (tree positions, inodes) one step of building an incremental
 /// plan does before the step ends with nothing written.
 const PLAN_WORK: usize = 2048;
@@ -178,6 +176,8 @@ pub struct SendSession {
     ahead_ino: u64,
     ahead_start: u64,
     ahead_len: usize,
+    /// The piece after `ahead` the device is reading ahead.
+    next_ahead: Option<DataAhead>,
 }
 
 impl SendSession {
@@ -332,6 +332,7 @@ impl<D: BlockDevice> Filesystem<D> {
             ahead_ino: 0,
             ahead_start: 0,
             ahead_len: 0,
+            next_ahead: None,
         };
         for sv in core::iter::once(req.source).chain(session.clones.iter().map(|c| c.0)) {
             self.sending.try_push(sv)?;
@@ -341,6 +342,9 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Ends a send (finished or not): its snapshots may be deleted again.
     pub fn send_end(&mut self, session: SendSession) {
+        // A read ahead outstanding holds blocks of a snapshot that may go
+        // now (whichever session started it: they share the device).
+        self.s.cancel_read_ahead();
         for sv in core::iter::once(session.req.source).chain(session.clones.iter().map(|c| c.0)) {
             if let Some(i) = self.sending.iter().position(|&s| s == sv) {
                 self.sending.remove(i);
@@ -660,18 +664,20 @@ impl<D: BlockDevice> Filesystem<D> {
             let ahead_end = st.ahead_start + st.ahead_len as u64;
             if st.ahead_ino != ino || start < st.ahead_start || start + len > ahead_end {
                 // Read on from the block holding `start` to the end of the
-                // run, up to READ_AHEAD: block-aligned, so the blocks go
-                // straight from the device into the (page-aligned) buffer.
+                // run, up to a piece of whole WRITEs: block-aligned, so the
+                // blocks go straight from the device into the (page-aligned)
+                // buffer, and the next piece starts where the next WRITE
+                // does, so it can be read ahead.
                 let bs = self.s.bs as u64;
                 let from = start / divisor(bs) * bs;
-                let want = (stop - from).min(READ_AHEAD as u64).max(start - from + len) as usize;
+                let piece = (READ_AHEAD as u64 / max * max).max(max);
+                let want = (stop - from).min(piece).max(start - from + len) as usize;
                 if st.ahead.len() < want {
                     st.ahead.try_resize(want, 0)?;
                 }
                 if !st.prefetch.copy(ino, from, &mut st.ahead[..want]) {
-                    let n = self.read(src, ino, from, &mut st.ahead[..want])?;
-                    // Bytes past what read returned (the file ends) are zeros.
-                    st.ahead[n..want].fill(0);
+                    let size = st.data.as_ref().map_or(0, |j| j.end);
+                    self.send_read(src, ino, from, size, &mut st.ahead[..want], &mut st.next_ahead)?;
                 }
                 (st.ahead_ino, st.ahead_start, st.ahead_len) = (ino, from, want);
             }
