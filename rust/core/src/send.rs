@@ -142,6 +142,21 @@ struct Frame {
     path_len: usize,
 }
 
+/// A directory entry of a full send's batch.
+#[derive(Clone, Copy)]
+struct BatchEntry {
+    ino: u64,
+    /// Readdir cookie of the entry after it.
+    next: u64,
+    /// Where its name lies in the batch's names, and how long it is.
+    name_at: usize,
+    name_len: usize,
+    /// Its inode's attributes, looked up once for the batch (the data
+    /// read ahead and the entry's commands both need them); `None` for a
+    /// nested subvolume's name, which is not crossed.
+    attr: Option<InodeAttr>,
+}
+
 /// A send in progress.
 pub struct SendSession {
     req: SendRequest,
@@ -153,10 +168,9 @@ pub struct SendSession {
     path: TryVec<u8>,
     /// Full send: hard-linked inodes already created, and where, by inode.
     linked: TryVec<(u64, TryVec<u8>)>,
-    /// Full send: entries of the top directory read ahead, `(ino, next
-    /// cookie, name offset, name length)`, names in `batch_names`; the
-    /// next to take is `batch_at`.
-    batch: TryVec<(u64, u64, usize, usize)>,
+    /// Full send: entries of the top directory read ahead, names in
+    /// `batch_names`; the next to take is `batch_at`.
+    batch: TryVec<BatchEntry>,
     batch_names: TryVec<u8>,
     batch_at: usize,
     pub(crate) plan: Option<Plan>,
@@ -476,17 +490,16 @@ impl<D: BlockDevice> Filesystem<D> {
         let (dir, cookie, path_len) = (top.dir, top.cookie, top.path_len);
         if st.batch_at >= st.batch.len() {
             self.read_entries(st, dir, cookie)?;
+            for e in st.batch.iter_mut().filter(|e| e.ino != ROOT_DIR_INO) {
+                e.attr = Some(self.getattr(src, e.ino)?);
+            }
             if st.req.flags & SEND_NO_FILE_DATA == 0 {
-                let mut inos = TryVec::try_with_capacity(st.batch.len())?;
-                for e in st.batch.iter() {
-                    inos.try_push(e.0)?;
-                }
-                self.prefetch_files(src, &inos, &mut st.prefetch)?;
+                self.prefetch_files(src, st.batch.iter().filter_map(|e| e.attr.as_ref()), &mut st.prefetch)?;
             }
         }
         let found = st.batch.get(st.batch_at).copied();
         st.batch_at += 1;
-        let Some((ino, next, name_at, name_len)) = found else {
+        let Some(BatchEntry { ino, next, name_at, name_len, attr }) = found else {
             // The directory is complete: its times, then back up. `path`
             // holds the top directory's path.
             let a = self.getattr(src, dir)?;
@@ -501,13 +514,12 @@ impl<D: BlockDevice> Filesystem<D> {
         if let Some(top) = st.stack.last_mut() {
             top.cookie = next;
         }
-        if ino == ROOT_DIR_INO {
+        let Some(a) = attr else {
             // A nested subvolume's name: not crossed.
             return Ok(());
-        }
+        };
         st.path.truncate(path_len);
         let path = join(&st.path, &st.batch_names[name_at..name_at + name_len])?;
-        let a = self.getattr(src, ino)?;
         if a.file_type() != FileType::Dir && a.nlink > 1 {
             match st.linked.binary_search_by_key(&ino, |e| e.0) {
                 Ok(i) => return st.sink.emit(out, &Command::Link { path: &path, target: &st.linked[i].1 }),
@@ -542,7 +554,9 @@ impl<D: BlockDevice> Filesystem<D> {
         let (batch, names) = (&mut st.batch, &mut st.batch_names);
         let mut err = None;
         self.readdir(st.req.source, dir, cookie.max(2), &mut |name, ino, _, next| {
-            let r = names.try_extend_from_slice(name).and_then(|()| batch.try_push((ino, next, names.len() - name.len(), name.len())));
+            let r = names.try_extend_from_slice(name).and_then(|()| {
+                batch.try_push(BatchEntry { ino, next, name_at: names.len() - name.len(), name_len: name.len(), attr: None })
+            });
             if let Err(e) = r {
                 err = Some(e);
                 return false;
@@ -818,6 +832,10 @@ impl<D: BlockDevice> Filesystem<D> {
     fn xattr_names(&mut self, sv: SubvolId, ino: u64) -> Result<TryVec<u8>> {
         let n = self.list_xattr(sv, ino, &mut [])?;
         let mut names = TryVec::new();
+        if n == 0 {
+            // Most inodes have none: no second lookup.
+            return Ok(names);
+        }
         names.try_resize(n, 0)?;
         let n = self.list_xattr(sv, ino, &mut names)?;
         names.truncate(n);

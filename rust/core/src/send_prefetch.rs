@@ -31,7 +31,7 @@ use crate::device::BlockDevice;
 use crate::error::{Error, Result};
 use crate::file_read::BlockRun;
 use crate::format::FileType;
-use crate::fs::Filesystem;
+use crate::fs::{Filesystem, InodeAttr};
 use crate::mem::TryVec;
 use crate::store::{div_ceil, divisor};
 use crate::subvol::SubvolId;
@@ -95,17 +95,19 @@ impl Prefetch {
 
 impl<D: BlockDevice> Filesystem<D> {
     /// Reads ahead the data of the small single-extent regular files among
-    /// `inos` in snapshot `sv` into `pf`, replacing what it held.
-    pub(crate) fn prefetch_files(&mut self, sv: SubvolId, inos: &[u64], pf: &mut Prefetch) -> Result<()> {
+    /// `files` (their attributes, which the caller looked up) in snapshot
+    /// `sv` into `pf`, replacing what it held.
+    pub(crate) fn prefetch_files<'a>(&mut self, sv: SubvolId, files: impl Iterator<Item = &'a InodeAttr>, pf: &mut Prefetch) -> Result<()> {
         pf.files.clear();
         let bs = self.s.bs as u64;
         // (disk block, blocks, ino, size) of each candidate.
         let mut found: TryVec<(u64, u64, u64, u64)> = TryVec::new();
-        for &ino in inos {
-            let a = self.getattr(sv, ino)?;
+        self.enter(sv)?;
+        for a in files {
             if a.file_type() != FileType::Regular || a.size == 0 || a.size > SMALL_FILE {
                 continue;
             }
+            let ino = a.ino;
             let need = div_ceil(a.size, bs);
             if let Some((0, e)) = self.extent_at(ino, 0)? {
                 if e.nblocks >= need {

@@ -45,6 +45,9 @@ use crate::superblock::{self, first_usable_block, Superblock, TreePointer};
 pub struct Stats {
     /// Metadata blocks read from the device.
     pub meta_reads: u64,
+    /// Inode items looked up (a measure of tree work the node cache hides
+    /// from `meta_reads`).
+    pub inode_reads: u64,
     /// Metadata blocks written.
     pub meta_writes: u64,
     /// Data bytes written.

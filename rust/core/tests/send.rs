@@ -828,11 +828,17 @@ fn a_full_send_reads_small_files_data_in_few_device_reads() {
     let s1 = snap(&mut fs, SV, "s1");
     let mut fs = mount(fs.unmount().unwrap());
     let before = fs.device().reads;
+    let inodes_before = fs.stats().inode_reads;
     let stream = send(&mut fs, s1, None);
     let reads = fs.device().reads - before;
     let meta = fs.stats().meta_reads;
     // Without read-ahead each of the 600 files' data is its own read.
     assert!(reads < meta + 100, "{reads} device reads for 600 files ({meta} of them metadata)");
+    // Each file's inode is looked up once for its batch (attributes, data
+    // read ahead, its commands) and once for its xattrs: not again for its
+    // commands, nor a second time for an empty xattr list.
+    let inode_reads = fs.stats().inode_reads - inodes_before;
+    assert!(inode_reads <= 2 * 600 + 50, "{inode_reads} inode lookups for a full send of 600 files");
     let mut dst = mount(fresh(256 << 20));
     let got = Receiver::new().apply(&mut dst, &stream);
     assert_same(&mut fs, s1, &mut dst, got, "small files read ahead");
