@@ -850,7 +850,7 @@ fn large_files_data_is_read_ahead_while_the_last_piece_is_encoded() {
     let mut fs = mount(fresh(256 << 20));
     let root = fs.root_ino();
     let mut rng = Rng(11);
-    let mut make = |fs: &mut Fs, name: &str| fs.create(SV, root, name.as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    let make = |fs: &mut Fs, name: &str| fs.create(SV, root, name.as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino;
     // One file written at once; two written in turns (extents apart on
     // disk, so a piece spans several); one with a hole inside; one whose
     // size is not a whole number of blocks.
