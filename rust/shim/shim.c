@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * One-line wrappers over static inline kernel helpers and macros, so the
- * Rust adapter can call them. No logic lives here.
+ * Rust adapter can call them, and the bio plumbing of device I/O (waited
+ * for, or started now and collected later). No filesystem logic lives here.
  */
 #include <linux/crc32c.h>
 #include <linux/err.h>
