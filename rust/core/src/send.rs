@@ -690,8 +690,14 @@ impl<D: BlockDevice> Filesystem<D> {
                     st.ahead.try_resize(want, 0)?;
                 }
                 if !st.prefetch.copy(ino, from, &mut st.ahead[..want]) {
-                    let size = st.data.as_ref().map_or(0, |j| j.end);
-                    self.send_read(src, ino, from, size, &mut st.ahead[..want], &mut st.next_ahead)?;
+                    self.send_read(src, ino, from, &mut st.ahead[..want], &mut st.next_ahead)?;
+                    // While this piece is encoded: the next one, as long.
+                    let (next, size) = (from + want as u64, st.data.as_ref().map_or(0, |j| j.end));
+                    if next < size {
+                        self.send_read_ahead(src, ino, next, want as u64, &mut st.next_ahead)?;
+                    } else {
+                        self.read_ahead_next_entry(st, piece)?;
+                    }
                 }
                 (st.ahead_ino, st.ahead_start, st.ahead_len) = (ino, from, want);
             }
@@ -702,6 +708,23 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         // A hole in a version 1 stream: zeros.
         st.sink.emit(out, &Command::Write { path, offset: start, data: &st.zeros[..len as usize] })
+    }
+
+    /// Full send, at a file's last piece: has the device read the first
+    /// piece of the batch's next entry ahead, when that is a file whose
+    /// data the batch did not read ahead (a hard link met before sends no
+    /// data, and its read ahead is dropped unused).
+    fn read_ahead_next_entry(&mut self, st: &mut SendSession, piece: u64) -> Result<()> {
+        if !matches!(st.stage, Stage::Full) {
+            return Ok(());
+        }
+        let Some(a) = st.batch.get(st.batch_at).and_then(|e| e.attr) else { return Ok(()) };
+        if a.file_type() != FileType::Regular || a.size == 0 || st.prefetch.size_of(a.ino).is_some() {
+            return Ok(());
+        }
+        let bs = self.s.bs as u64;
+        let len = piece.min(crate::store::div_ceil(a.size, bs) * bs);
+        self.send_read_ahead(st.req.source, a.ino, 0, len, &mut st.next_ahead)
     }
 
     /// A clone source that has the same file with the same blocks at

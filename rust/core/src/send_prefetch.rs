@@ -20,8 +20,9 @@
 //! more, each piece's device read waits under the core lock and only then
 //! is the piece encoded, so reading and encoding never overlap. So once a
 //! piece is read, the device is asked to read the next one of the same
-//! extent (`BlockDevice::read_ahead`) and the next piece's read collects
-//! it. The blocks belong to the read-only snapshot being sent, which
+//! extent (`BlockDevice::read_ahead`), or, after a file's last piece, the
+//! first piece of the next entry of a full send's batch, and the next
+//! piece's read collects it. The blocks belong to the read-only snapshot being sent, which
 //! cannot change or go until the session ends, and `send_end` drops a
 //! read ahead still outstanding: no read ahead outlives the snapshot whose
 //! blocks it holds. A read ahead that turns out not to be the next piece
@@ -148,18 +149,9 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Fills `buf` with file `ino`'s bytes from `pos` (a multiple of the
-    /// block size; zeros past `size`, the file's size) for a send, taking
-    /// what the device read ahead there, then has the device read the
-    /// piece after `buf`, as long, ahead, as far as it is one extent's data.
-    pub(crate) fn send_read(
-        &mut self,
-        sv: SubvolId,
-        ino: u64,
-        pos: u64,
-        size: u64,
-        buf: &mut [u8],
-        ahead: &mut Option<DataAhead>,
-    ) -> Result<()> {
+    /// block size; zeros past its end) for a send, taking what the device
+    /// read ahead there (`ahead`, which is then empty).
+    pub(crate) fn send_read(&mut self, sv: SubvolId, ino: u64, pos: u64, buf: &mut [u8], ahead: &mut Option<DataAhead>) -> Result<()> {
         let bs = self.s.bs as u64;
         let mut done = 0usize;
         match ahead.take() {
@@ -175,17 +167,22 @@ impl<D: BlockDevice> Filesystem<D> {
             let n = self.read(sv, ino, pos + done as u64, &mut buf[done..])?;
             buf[done + n..].fill(0);
         }
-        let next = pos + buf.len() as u64;
-        if next >= size || next % divisor(bs) != 0 {
+        Ok(())
+    }
+
+    /// Has the device read file `ino`'s piece of `len` bytes from `pos` (a
+    /// multiple of the block size) ahead, as far as it is one extent's
+    /// data, and notes it in `ahead`; nothing for a hole there.
+    pub(crate) fn send_read_ahead(&mut self, sv: SubvolId, ino: u64, pos: u64, len: u64, ahead: &mut Option<DataAhead>) -> Result<()> {
+        let bs = self.s.bs as u64;
+        if pos % divisor(bs) != 0 || len < bs {
             return Ok(());
         }
         let mut runs: TryVec<BlockRun> = TryVec::new();
-        // The next piece is as long as this one (a piece shorter than the
-        // others is the last of its range).
-        self.map_blocks(sv, ino, next / divisor(bs), buf.len() as u64 / divisor(bs), &mut runs)?;
+        self.map_blocks(sv, ino, pos / divisor(bs), len / divisor(bs), &mut runs)?;
         if let Some(&BlockRun { blocks, disk: Some(disk) }) = runs.first() {
             self.s.read_ahead_blocks(disk, blocks)?;
-            *ahead = Some(DataAhead { ino, pos: next, disk, blocks });
+            *ahead = Some(DataAhead { ino, pos, disk, blocks });
         }
         Ok(())
     }

@@ -883,9 +883,10 @@ fn large_files_data_is_read_ahead_while_the_last_piece_is_encoded() {
     let ahead_incr = send(&mut fs, s2, Some(s1));
     assert!(ahead == plain, "a full send reading ahead sends other bytes");
     assert!(ahead_incr == plain_incr, "an incremental send reading ahead sends other bytes");
-    // 17 MiB in pieces of 1 MiB: every piece but each file's first (and
-    // the one after the hole) can come from a read ahead.
-    assert!(taken >= 10, "{taken} of {started} read aheads taken");
+    // 17 MiB in pieces of about 1 MiB: every piece but the first file's
+    // first and the one after the hole is read ahead (a file's first
+    // while the last piece of the file before it is sent).
+    assert!(taken >= 16, "{taken} of {started} read aheads taken");
     assert!(started - taken <= 2, "{taken} of {started} read aheads taken");
     let mut dst = mount(fresh(256 << 20));
     let mut rx = Receiver::new();
