@@ -190,7 +190,8 @@ pub struct SendSession {
     ahead_ino: u64,
     ahead_start: u64,
     ahead_len: usize,
-    /// The piece after `ahead` the device is reading ahead.
+    /// The piece the device is reading ahead: the one after `ahead`, or
+    /// the first of the next file.
     next_ahead: Option<DataAhead>,
 }
 
