@@ -380,9 +380,6 @@ impl<D: BlockDevice> Store<D> {
         self.dev.read(blk * self.bs as u64, buf)
     }
 
-    /// Writes whole data blocks from `blk`, and remembers their CRC for
-    /// the fsync records that may name them (`crate::written_crc`; not
-    /// for streaming writes, as `DataWrite::note_written`).
     /// Starts reading `nblocks` data blocks from `blk` ahead of need
     /// (`BlockDevice::read_ahead`; the caller keeps them from being written).
     pub fn read_ahead_blocks(&mut self, blk: u64, nblocks: u64) -> Result<()> {
@@ -403,7 +400,9 @@ impl<D: BlockDevice> Store<D> {
         self.dev.read_ahead_cancel()
     }
 
-    /// Writes whole data blocks from `blk`.
+    /// Writes whole data blocks from `blk`, and remembers their CRC for
+    /// the fsync records that may name them (`crate::written_crc`; not
+    /// for streaming writes, as `DataWrite::note_written`).
     pub fn write_blocks(&mut self, blk: u64, buf: &[u8]) -> Result<()> {
         let n = buf.len() as u64 / divisor(self.bs as u64);
         self.check_range(blk, n)?;
