@@ -68,7 +68,8 @@ PHASES = {
                  ("snapshot-ioctl", "snapshot", "snapshot", "ops/s"), ("cow-write", "write", "write", "ops/s"), ("delete", "block", "block freed", "blocks/s"),
                  ("umount-pending", "umount", "umount", "ops/s")],
     "send": [("send-full-large", "MiB", "MiB", "MiB/s"), ("send-full-small", "file", "file", "files/s"),
-             ("send-incr-1", "send", "send", "ops/s"), ("send-incr-10", "send", "send", "ops/s")],
+             ("send-incr-1", "send", "send", "ops/s"), ("send-incr-10", "send", "send", "ops/s"),
+             ("recv-full-large", "MiB", "MiB", "MiB/s"), ("recv-full-small", "file", "file", "files/s")],
 }
 PHASES.update({
     "parappend": [("parappend", "op", "op", "ops/s")],
@@ -81,7 +82,7 @@ PAR_WRITERS = 4
 # Phases only ferrofs has (the others report n/a).
 FERROFS_ONLY = {"replay-1x", "replay-8x"}
 # Phases compared with btrfs rather than ext4 (which has no send).
-VS_BTRFS = {"send-full-large", "send-full-small", "send-incr-1", "send-incr-10"}
+VS_BTRFS = {"send-full-large", "send-full-small", "send-incr-1", "send-incr-10", "recv-full-large", "recv-full-small"}
 
 # Under /tmp (a tmpfs in the guest; /mnt is the host's, read-only), one
 # per configuration, so a mount stuck after a hang leaves the others free.
@@ -495,6 +496,48 @@ def wl_send(out, dev, d, n):
             b = send_to_counter(send_cmd(fstype, os.path.join(d, f"large-{pct}"), os.path.join(d, "large-0")))
             b += send_to_counter(send_cmd(fstype, os.path.join(d, f"small-{pct}"), os.path.join(d, "small-0")))
             ph.extra = {"stream_bytes": b}
+    receive_full(out, fstype, [("recv-full-large", os.path.join(d, "large-0"), mib),
+                               ("recv-full-small", os.path.join(d, "small-0"), n)])
+
+
+def receive_full(out, fstype, sends):
+    """Receive throughput: each (phase, snapshot, ops) of `sends` is sent
+    in full into a file on the receive disk (BENCH_RECV_DEV), then, caches
+    dropped, received from that file beside it: by btrfs receive onto
+    btrfs for btrfs, by ferrofs receive onto ext4 for ferrofs (a receiver
+    that applies a stream onto any filesystem), each with a final sync.
+    The device columns are the receive disk's (reading the stream and
+    writing what it makes)."""
+    rdev = os.environ.get("BENCH_RECV_DEV", "")
+    if not rdev:
+        for phase, _, _ in sends:
+            emit(out, {"phase": phase, "error": "no receive disk"})
+        return
+    if fstype == "btrfs":
+        mkfs, receive = ["mkfs.btrfs", "-q", "-f"], ["btrfs", "receive", "-q"]
+    else:
+        mkfs, receive = ["mkfs.ext4", "-q", "-F"], ["ferrofs", "receive"]
+    mnt = MOUNT_BASE + "-receive"
+    os.makedirs(mnt, exist_ok=True)
+    run_ok(mkfs + [f"/dev/{rdev}"])
+    run_ok(["mount", f"/dev/{rdev}", mnt])
+    try:
+        for phase, snap, ops in sends:
+            stream = os.path.join(mnt, f"{phase}.stream")
+            with open(stream, "wb") as f:
+                p = subprocess.run(send_cmd(fstype, snap), stdout=f, stderr=subprocess.PIPE, text=True)
+            if p.returncode != 0:
+                raise OSError(0, f"{' '.join(send_cmd(fstype, snap))}: {p.stderr.strip()[-300:]}")
+            into = os.path.join(mnt, phase)
+            os.mkdir(into)
+            drop_caches()
+            with Phase(out, rdev, phase, ops) as ph:
+                run_ok(receive + ["-f", stream, into])
+                os.sync()
+                ph.extra = {"stream_bytes": os.path.getsize(stream)}
+            os.unlink(stream)
+    finally:
+        run_ok(["umount", mnt])
 
 
 def par_writer(path, n, start, done):
@@ -775,6 +818,8 @@ def cmd_guest(args):
     # load may change over a run); ferrofs last within each workload.
     # The send workload's data size reaches its child through the environment.
     os.environ["BENCH_SEND_MIB"] = str(params.get("send_mib", 1024))
+    # And the disk its receive phases use (one for all configurations).
+    os.environ["BENCH_RECV_DEV"] = params.get("recv_device", "")
     usable = {c: True for c in params["configs"]}
     for wl in params["workloads"]:
         for cfg_name, dev in zip(params["configs"], devs):
@@ -892,6 +937,9 @@ def cmd_report(args):
         "send-full-small": f"(6b) full send of {params.get('send_files', 0)} files of 2000 bytes (1000 per directory); op = one file",
         "send-incr-1": "(6c) incremental sends of both after 1% of each was rewritten; op = the two sends",
         "send-incr-10": "(6d) the same after 10% was rewritten (against the same parents)",
+        "recv-full-large": f"(6e) receive of (6a)'s stream from a file, caches dropped, + sync: btrfs receive onto btrfs, "
+                           f"ferrofs receive onto ext4, on a disk of their own; op = 1 MiB of data",
+        "recv-full-small": "(6f) the same for (6b)'s stream; op = one file",
         "parappend": f"(7) {PAR_WRITERS} parallel appenders, {params.get('par_appends', 0)} x (4 KiB append + fsync) each, "
                      f"own file each; op = one append+fsync",
         "renamefsync": f"(8) rename a 4 KiB file between two directories + fsync both, {params.get('renames', 0)} times; "

@@ -25,6 +25,18 @@ u32 ferrofs_crc32c(u32 seed, const void *data, size_t len);
 int ferrofs_bdev_io(struct super_block *sb, u64 offset, void *buf, size_t len, bool write, bool fua);
 int ferrofs_flush_bdev(struct super_block *sb);
 u64 ferrofs_bdev_bytes(struct super_block *sb);
+/*
+ * A read of @len bytes at byte @offset (whole sectors) started without
+ * waiting, into a buffer of its own: NULL when it cannot start (no memory).
+ * ferrofs_aread_wait waits for it (0 or a negative errno), after which
+ * ferrofs_aread_buf's @len bytes hold the data; ferrofs_aread_free waits
+ * and frees it.
+ */
+struct ferrofs_aread;
+struct ferrofs_aread *ferrofs_aread_start(struct super_block *sb, u64 offset, size_t len);
+int ferrofs_aread_wait(struct ferrofs_aread *r);
+const void *ferrofs_aread_buf(const struct ferrofs_aread *r);
+void ferrofs_aread_free(struct ferrofs_aread *r);
 
 /* Mount plumbing */
 int ferrofs_get_tree_bdev(struct fs_context *fc,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * One-line wrappers over static inline kernel helpers and macros, so the
- * Rust adapter can call them. No logic lives here.
+ * Rust adapter can call them, and the bio plumbing of device I/O (waited
+ * for, or started now and collected later). No filesystem logic lives here.
  */
 #include <linux/crc32c.h>
 #include <linux/err.h>
@@ -30,6 +31,32 @@ u32 ferrofs_crc32c(u32 seed, const void *data, size_t len)
 }
 
 /*
+ * Adds the pages under @len bytes of @p (kmalloc'd, vmalloc'd or a mapped
+ * folio) to @bio as far as it holds them; returns the bytes added.
+ */
+static size_t ferrofs_bio_add_buf(struct bio *bio, char *p, size_t len, bool vmapped)
+{
+	size_t added = 0;
+
+	while (added < len) {
+		char *q = p + added;
+		struct page *page = vmapped ? vmalloc_to_page(q) : virt_to_page(q);
+		unsigned int n = min_t(size_t, PAGE_SIZE - offset_in_page(q), len - added);
+
+		if (bio_add_page(bio, page, n, offset_in_page(q)) != n)
+			break;
+		added += n;
+	}
+	return added;
+}
+
+/* Pages a bio needs for the next piece of @len bytes at @p. */
+static unsigned int ferrofs_bio_pages(const char *p, size_t len)
+{
+	return min_t(size_t, DIV_ROUND_UP(offset_in_page(p) + len, PAGE_SIZE), BIO_MAX_VECS);
+}
+
+/*
  * Reads or writes @len bytes at byte @offset of the mounted device straight
  * to or from @buf (kmalloc'd, vmalloc'd or a mapped folio), in bios of up
  * to BIO_MAX_VECS pages, and waits. No buffer cache: the core keeps its own
@@ -47,20 +74,11 @@ int ferrofs_bdev_io(struct super_block *sb, u64 offset, void *buf, size_t len, b
 	if (vmapped && write)
 		flush_kernel_vmap_range(buf, len);
 	while (len) {
-		unsigned int pages = min_t(size_t, DIV_ROUND_UP(offset_in_page(p) + len, PAGE_SIZE), BIO_MAX_VECS);
-		struct bio *bio = bio_alloc(sb->s_bdev, pages, opf, GFP_NOFS);
-		size_t added = 0;
+		struct bio *bio = bio_alloc(sb->s_bdev, ferrofs_bio_pages(p, len), opf, GFP_NOFS);
+		size_t added;
 
 		bio->bi_iter.bi_sector = offset >> SECTOR_SHIFT;
-		while (added < len) {
-			char *q = p + added;
-			struct page *page = vmapped ? vmalloc_to_page(q) : virt_to_page(q);
-			unsigned int n = min_t(size_t, PAGE_SIZE - offset_in_page(q), len - added);
-
-			if (bio_add_page(bio, page, n, offset_in_page(q)) != n)
-				break;
-			added += n;
-		}
+		added = ferrofs_bio_add_buf(bio, p, len, vmapped);
 		ret = added ? submit_bio_wait(bio) : -EIO;
 		bio_put(bio);
 		if (ret)
@@ -72,6 +90,99 @@ int ferrofs_bdev_io(struct super_block *sb, u64 offset, void *buf, size_t len, b
 	if (vmapped && !write)
 		invalidate_kernel_vmap_range(buf, p - (char *)buf);
 	return ret;
+}
+
+/*
+ * A read started now and collected later (ferrofs_aread_*), into its own
+ * buffer. @pending counts the bios in flight plus one the submitter holds
+ * until all are out, so @done completes once, after the last; it completes
+ * for all waiters (complete_all), so waiting again returns at once.
+ */
+struct ferrofs_aread {
+	void *buf;
+	size_t len;
+	atomic_t pending;
+	/* Set by a failed bio; read once @done completed. */
+	int error;
+	struct completion done;
+};
+
+static void ferrofs_aread_put(struct ferrofs_aread *r)
+{
+	if (atomic_dec_and_test(&r->pending))
+		complete_all(&r->done);
+}
+
+static void ferrofs_aread_end_io(struct bio *bio)
+{
+	struct ferrofs_aread *r = bio->bi_private;
+
+	if (bio->bi_status)
+		WRITE_ONCE(r->error, blk_status_to_errno(bio->bi_status));
+	bio_put(bio);
+	ferrofs_aread_put(r);
+}
+
+struct ferrofs_aread *ferrofs_aread_start(struct super_block *sb, u64 offset, size_t len)
+{
+	struct ferrofs_aread *r;
+	char *p;
+
+	if ((offset | len) & (SECTOR_SIZE - 1) || !len)
+		return NULL;
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return NULL;
+	r->buf = kvmalloc(len, GFP_KERNEL);
+	if (!r->buf) {
+		kfree(r);
+		return NULL;
+	}
+	r->len = len;
+	atomic_set(&r->pending, 1);
+	init_completion(&r->done);
+	p = r->buf;
+	while (len) {
+		struct bio *bio = bio_alloc(sb->s_bdev, ferrofs_bio_pages(p, len), REQ_OP_READ, GFP_NOFS);
+		size_t added;
+
+		bio->bi_iter.bi_sector = offset >> SECTOR_SHIFT;
+		added = ferrofs_bio_add_buf(bio, p, len, is_vmalloc_addr(r->buf));
+		if (!added) {
+			bio_put(bio);
+			r->error = -EIO;
+			break;
+		}
+		bio->bi_private = r;
+		bio->bi_end_io = ferrofs_aread_end_io;
+		atomic_inc(&r->pending);
+		submit_bio(bio);
+		p += added;
+		offset += added;
+		len -= added;
+	}
+	ferrofs_aread_put(r);
+	return r;
+}
+
+int ferrofs_aread_wait(struct ferrofs_aread *r)
+{
+	wait_for_completion_io(&r->done);
+	if (is_vmalloc_addr(r->buf))
+		invalidate_kernel_vmap_range(r->buf, r->len);
+	return READ_ONCE(r->error);
+}
+
+const void *ferrofs_aread_buf(const struct ferrofs_aread *r)
+{
+	return r->buf;
+}
+
+void ferrofs_aread_free(struct ferrofs_aread *r)
+{
+	wait_for_completion_io(&r->done);
+	kvfree(r->buf);
+	kfree(r);
 }
 
 int ferrofs_flush_bdev(struct super_block *sb)

@@ -17,6 +17,11 @@ mkdir -p a/b/c d e sticky
 chmod 1777 sticky
 head -c 300000 /dev/urandom >a/big
 head -c 5000 /dev/urandom >a/b/small
+# Data of several pieces (each read ahead while the last is sent), and a
+# file whose hole cuts a piece short (its read ahead is dropped).
+head -c 5000000 /dev/urandom >a/large
+head -c 4000000 /dev/urandom >a/holed
+fallocate -p -o 1040384 -l 1052672 a/holed
 : >empty
 truncate -s 10M sparse
 dd if=/dev/urandom of=sparse bs=4096 seek=100 count=3 conv=notrunc status=none

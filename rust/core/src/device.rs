@@ -22,6 +22,28 @@ pub trait BlockDevice {
     fn write(&mut self, offset: u64, buf: &[u8], fua: bool) -> Result<()>;
     /// Makes every completed write durable.
     fn flush(&mut self) -> Result<()>;
+
+    /// Starts reading `len` bytes from `offset` into the device's own
+    /// buffer without waiting, so the I/O overlaps the caller's work until
+    /// `read_ahead_take` collects it. One at a time: another read ahead or
+    /// `read_ahead_cancel` drops the last. The caller keeps the blocks
+    /// from being written until then (send reads only blocks of the
+    /// read-only snapshots it holds). A hint: the default reads nothing,
+    /// and a device that cannot start it now may ignore it.
+    fn read_ahead(&mut self, _offset: u64, _len: usize) -> Result<()> {
+        Ok(())
+    }
+
+    /// Fills the start of `buf` from the read ahead started at `offset`,
+    /// waiting for it, and drops it; returns how many bytes it filled (at
+    /// most the read's length; 0 when none started at `offset`, or when it
+    /// failed, so the caller's own read meets and reports the error).
+    fn read_ahead_take(&mut self, _offset: u64, _buf: &mut [u8]) -> Result<usize> {
+        Ok(0)
+    }
+
+    /// Drops the read ahead, if any, once its I/O is over.
+    fn read_ahead_cancel(&mut self) {}
 }
 
 /// A borrowed device is a device, so `mkfs` can run the store over
@@ -38,5 +60,14 @@ impl<T: BlockDevice + ?Sized> BlockDevice for &mut T {
     }
     fn flush(&mut self) -> Result<()> {
         (**self).flush()
+    }
+    fn read_ahead(&mut self, offset: u64, len: usize) -> Result<()> {
+        (**self).read_ahead(offset, len)
+    }
+    fn read_ahead_take(&mut self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        (**self).read_ahead_take(offset, buf)
+    }
+    fn read_ahead_cancel(&mut self) {
+        (**self).read_ahead_cancel()
     }
 }

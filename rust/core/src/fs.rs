@@ -492,6 +492,7 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     pub(crate) fn read_inode(&mut self, ino: u64) -> Result<InodeItem> {
+        self.s.stats.inode_reads += 1;
         let bounds = self.s.bounds();
         let item = btree::get_with(&mut self.s, &self.sv.root, &inode_key(ino), |b| InodeItem::decode_bounded(b, &bounds));
         item.at_ino(ino)?.ok_or(Error::NotFound)

@@ -29,7 +29,7 @@ use crate::format::*;
 use crate::fs::{Filesystem, InodeAttr};
 use crate::mem::TryVec;
 use crate::send_plan::{Plan, PlanBuilder};
-use crate::send_prefetch::Prefetch;
+use crate::send_prefetch::{DataAhead, Prefetch, READ_AHEAD};
 use crate::send_stream::{max_write, stream_header, Command, StreamEncoder, StreamTime};
 use crate::store::divisor;
 use crate::subvol::SubvolId;
@@ -104,8 +104,6 @@ pub(crate) struct DataJob {
     pub run: (u64, u64, bool),
 }
 
-/// Bytes of file data read from the device at once and cut into WRITEs.
-const READ_AHEAD: usize = 1 << 20;
 /// Work (tree positions, inodes) one step of building an incremental
 /// plan does before the step ends with nothing written.
 const PLAN_WORK: usize = 2048;
@@ -144,6 +142,21 @@ struct Frame {
     path_len: usize,
 }
 
+/// A directory entry of a full send's batch.
+#[derive(Clone, Copy)]
+struct BatchEntry {
+    ino: u64,
+    /// Readdir cookie of the entry after it.
+    next: u64,
+    /// Where its name lies in the batch's names, and how long it is.
+    name_at: usize,
+    name_len: usize,
+    /// Its inode's attributes, looked up once for the batch (the data
+    /// read ahead and the entry's commands both need them); `None` for a
+    /// nested subvolume's name, which is not crossed.
+    attr: Option<InodeAttr>,
+}
+
 /// A send in progress.
 pub struct SendSession {
     req: SendRequest,
@@ -155,10 +168,9 @@ pub struct SendSession {
     path: TryVec<u8>,
     /// Full send: hard-linked inodes already created, and where, by inode.
     linked: TryVec<(u64, TryVec<u8>)>,
-    /// Full send: entries of the top directory read ahead, `(ino, next
-    /// cookie, name offset, name length)`, names in `batch_names`; the
-    /// next to take is `batch_at`.
-    batch: TryVec<(u64, u64, usize, usize)>,
+    /// Full send: entries of the top directory read ahead, names in
+    /// `batch_names`; the next to take is `batch_at`.
+    batch: TryVec<BatchEntry>,
     batch_names: TryVec<u8>,
     batch_at: usize,
     pub(crate) plan: Option<Plan>,
@@ -178,6 +190,9 @@ pub struct SendSession {
     ahead_ino: u64,
     ahead_start: u64,
     ahead_len: usize,
+    /// The piece the device is reading ahead: the one after `ahead`, or
+    /// the first of the next file.
+    next_ahead: Option<DataAhead>,
 }
 
 impl SendSession {
@@ -332,6 +347,7 @@ impl<D: BlockDevice> Filesystem<D> {
             ahead_ino: 0,
             ahead_start: 0,
             ahead_len: 0,
+            next_ahead: None,
         };
         for sv in core::iter::once(req.source).chain(session.clones.iter().map(|c| c.0)) {
             self.sending.try_push(sv)?;
@@ -341,6 +357,9 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Ends a send (finished or not): its snapshots may be deleted again.
     pub fn send_end(&mut self, session: SendSession) {
+        // A read ahead outstanding holds blocks of a snapshot that may go
+        // now (whichever session started it: they share the device).
+        self.s.cancel_read_ahead();
         for sv in core::iter::once(session.req.source).chain(session.clones.iter().map(|c| c.0)) {
             if let Some(i) = self.sending.iter().position(|&s| s == sv) {
                 self.sending.remove(i);
@@ -472,17 +491,16 @@ impl<D: BlockDevice> Filesystem<D> {
         let (dir, cookie, path_len) = (top.dir, top.cookie, top.path_len);
         if st.batch_at >= st.batch.len() {
             self.read_entries(st, dir, cookie)?;
+            for e in st.batch.iter_mut().filter(|e| e.ino != ROOT_DIR_INO) {
+                e.attr = Some(self.getattr(src, e.ino)?);
+            }
             if st.req.flags & SEND_NO_FILE_DATA == 0 {
-                let mut inos = TryVec::try_with_capacity(st.batch.len())?;
-                for e in st.batch.iter() {
-                    inos.try_push(e.0)?;
-                }
-                self.prefetch_files(src, &inos, &mut st.prefetch)?;
+                self.prefetch_files(src, st.batch.iter().filter_map(|e| e.attr.as_ref()), &mut st.prefetch)?;
             }
         }
         let found = st.batch.get(st.batch_at).copied();
         st.batch_at += 1;
-        let Some((ino, next, name_at, name_len)) = found else {
+        let Some(BatchEntry { ino, next, name_at, name_len, attr }) = found else {
             // The directory is complete: its times, then back up. `path`
             // holds the top directory's path.
             let a = self.getattr(src, dir)?;
@@ -497,13 +515,12 @@ impl<D: BlockDevice> Filesystem<D> {
         if let Some(top) = st.stack.last_mut() {
             top.cookie = next;
         }
-        if ino == ROOT_DIR_INO {
+        let Some(a) = attr else {
             // A nested subvolume's name: not crossed.
             return Ok(());
-        }
+        };
         st.path.truncate(path_len);
         let path = join(&st.path, &st.batch_names[name_at..name_at + name_len])?;
-        let a = self.getattr(src, ino)?;
         if a.file_type() != FileType::Dir && a.nlink > 1 {
             match st.linked.binary_search_by_key(&ino, |e| e.0) {
                 Ok(i) => return st.sink.emit(out, &Command::Link { path: &path, target: &st.linked[i].1 }),
@@ -538,7 +555,9 @@ impl<D: BlockDevice> Filesystem<D> {
         let (batch, names) = (&mut st.batch, &mut st.batch_names);
         let mut err = None;
         self.readdir(st.req.source, dir, cookie.max(2), &mut |name, ino, _, next| {
-            let r = names.try_extend_from_slice(name).and_then(|()| batch.try_push((ino, next, names.len() - name.len(), name.len())));
+            let r = names.try_extend_from_slice(name).and_then(|()| {
+                batch.try_push(BatchEntry { ino, next, name_at: names.len() - name.len(), name_len: name.len(), attr: None })
+            });
             if let Err(e) = r {
                 err = Some(e);
                 return false;
@@ -660,18 +679,26 @@ impl<D: BlockDevice> Filesystem<D> {
             let ahead_end = st.ahead_start + st.ahead_len as u64;
             if st.ahead_ino != ino || start < st.ahead_start || start + len > ahead_end {
                 // Read on from the block holding `start` to the end of the
-                // run, up to READ_AHEAD: block-aligned, so the blocks go
-                // straight from the device into the (page-aligned) buffer.
+                // run, up to a piece of whole WRITEs: block-aligned, so the
+                // blocks go straight from the device into the (page-aligned)
+                // buffer, and the next piece starts where the next WRITE
+                // does, so it can be read ahead.
                 let bs = self.s.bs as u64;
                 let from = start / divisor(bs) * bs;
-                let want = (stop - from).min(READ_AHEAD as u64).max(start - from + len) as usize;
+                let piece = (READ_AHEAD as u64 / max * max).max(max);
+                let want = (stop - from).min(piece).max(start - from + len) as usize;
                 if st.ahead.len() < want {
                     st.ahead.try_resize(want, 0)?;
                 }
                 if !st.prefetch.copy(ino, from, &mut st.ahead[..want]) {
-                    let n = self.read(src, ino, from, &mut st.ahead[..want])?;
-                    // Bytes past what read returned (the file ends) are zeros.
-                    st.ahead[n..want].fill(0);
+                    self.send_read(src, ino, from, &mut st.ahead[..want], &mut st.next_ahead)?;
+                    // While this piece is encoded: the next one, as long.
+                    let (next, size) = (from + want as u64, st.data.as_ref().map_or(0, |j| j.end));
+                    if next < size {
+                        self.send_read_ahead(src, ino, next, want as u64, &mut st.next_ahead)?;
+                    } else {
+                        self.read_ahead_next_entry(st, piece)?;
+                    }
                 }
                 (st.ahead_ino, st.ahead_start, st.ahead_len) = (ino, from, want);
             }
@@ -682,6 +709,23 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         // A hole in a version 1 stream: zeros.
         st.sink.emit(out, &Command::Write { path, offset: start, data: &st.zeros[..len as usize] })
+    }
+
+    /// Full send, at a file's last piece: has the device read the first
+    /// piece of the batch's next entry ahead, when that is a file whose
+    /// data the batch did not read ahead (a hard link met before sends no
+    /// data, and its read ahead is dropped unused).
+    fn read_ahead_next_entry(&mut self, st: &mut SendSession, piece: u64) -> Result<()> {
+        if !matches!(st.stage, Stage::Full) {
+            return Ok(());
+        }
+        let Some(a) = st.batch.get(st.batch_at).and_then(|e| e.attr) else { return Ok(()) };
+        if a.file_type() != FileType::Regular || a.size == 0 || st.prefetch.size_of(a.ino).is_some() {
+            return Ok(());
+        }
+        let bs = self.s.bs as u64;
+        let len = piece.min(crate::store::div_ceil(a.size, bs) * bs);
+        self.send_read_ahead(st.req.source, a.ino, 0, len, &mut st.next_ahead)
     }
 
     /// A clone source that has the same file with the same blocks at
@@ -812,6 +856,10 @@ impl<D: BlockDevice> Filesystem<D> {
     fn xattr_names(&mut self, sv: SubvolId, ino: u64) -> Result<TryVec<u8>> {
         let n = self.list_xattr(sv, ino, &mut [])?;
         let mut names = TryVec::new();
+        if n == 0 {
+            // Most inodes have none: no second lookup.
+            return Ok(names);
+        }
         names.try_resize(n, 0)?;
         let n = self.list_xattr(sv, ino, &mut names)?;
         names.truncate(n);

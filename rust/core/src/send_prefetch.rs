@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Full send: the data of a directory batch's small files, read ahead in as
-//! few device reads as their placement allows.
+//! Send's read-ahead of file data: the data of a directory batch's small
+//! files, read in as few device reads as their placement allows; and the
+//! next piece of a large file, read by the device while the current piece
+//! is encoded and written out.
 //!
 //! A snapshot of many small files would otherwise cost one synchronous
 //! device read per file. Files written one after another usually sit one
@@ -13,11 +15,24 @@
 //! else (holes, several extents, larger files, a full buffer) is read as
 //! before. The snapshot is read-only, so what was read stays true until
 //! the batch is done.
+//!
+//! A large file is read a piece (`READ_AHEAD` bytes) at a time; without
+//! more, each piece's device read waits under the core lock and only then
+//! is the piece encoded, so reading and encoding never overlap. So once a
+//! piece is read, the device is asked to read the next one of the same
+//! extent (`BlockDevice::read_ahead`), or, after a file's last piece, the
+//! first piece of the next entry of a full send's batch, and the next
+//! piece's read collects it. The blocks belong to the read-only snapshot being sent, which
+//! cannot change or go until the session ends, and `send_end` drops a
+//! read ahead still outstanding: no read ahead outlives the snapshot whose
+//! blocks it holds. A read ahead that turns out not to be the next piece
+//! (a hole, a clone, another file) is dropped and the piece read as usual.
 
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
+use crate::file_read::BlockRun;
 use crate::format::FileType;
-use crate::fs::Filesystem;
+use crate::fs::{Filesystem, InodeAttr};
 use crate::mem::TryVec;
 use crate::store::{div_ceil, divisor};
 use crate::subvol::SubvolId;
@@ -29,6 +44,21 @@ const SMALL_FILE: u64 = 128 * 1024;
 /// Blocks between two files' data that one read still spans (read and
 /// dropped) rather than splitting into two reads.
 const GAP_BLOCKS: u64 = 8;
+
+/// Bytes of a large file's data read at once and cut into WRITEs (rounded
+/// down to a whole number of WRITEs, so that one piece's last WRITE ends
+/// where the next piece starts).
+pub(crate) const READ_AHEAD: usize = 1 << 20;
+
+/// The next piece of a large file being sent, which the device is reading
+/// ahead: its file position and where it lies on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DataAhead {
+    ino: u64,
+    pos: u64,
+    disk: u64,
+    blocks: u64,
+}
 
 /// The data read ahead for the current batch.
 #[derive(Default)]
@@ -66,17 +96,19 @@ impl Prefetch {
 
 impl<D: BlockDevice> Filesystem<D> {
     /// Reads ahead the data of the small single-extent regular files among
-    /// `inos` in snapshot `sv` into `pf`, replacing what it held.
-    pub(crate) fn prefetch_files(&mut self, sv: SubvolId, inos: &[u64], pf: &mut Prefetch) -> Result<()> {
+    /// `files` (their attributes, which the caller looked up) in snapshot
+    /// `sv` into `pf`, replacing what it held.
+    pub(crate) fn prefetch_files<'a>(&mut self, sv: SubvolId, files: impl Iterator<Item = &'a InodeAttr>, pf: &mut Prefetch) -> Result<()> {
         pf.files.clear();
         let bs = self.s.bs as u64;
         // (disk block, blocks, ino, size) of each candidate.
         let mut found: TryVec<(u64, u64, u64, u64)> = TryVec::new();
-        for &ino in inos {
-            let a = self.getattr(sv, ino)?;
+        self.enter(sv)?;
+        for a in files {
             if a.file_type() != FileType::Regular || a.size == 0 || a.size > SMALL_FILE {
                 continue;
             }
+            let ino = a.ino;
             let need = div_ceil(a.size, bs);
             if let Some((0, e)) = self.data_extent_at(ino, 0)? {
                 if e.nblocks >= need {
@@ -113,6 +145,45 @@ impl<D: BlockDevice> Filesystem<D> {
             i = j;
         }
         pf.files.sort_unstable_by_key(|f| f.0);
+        Ok(())
+    }
+
+    /// Fills `buf` with file `ino`'s bytes from `pos` (a multiple of the
+    /// block size; zeros past its end) for a send, taking what the device
+    /// read ahead there (`ahead`, which is then empty).
+    pub(crate) fn send_read(&mut self, sv: SubvolId, ino: u64, pos: u64, buf: &mut [u8], ahead: &mut Option<DataAhead>) -> Result<()> {
+        let bs = self.s.bs as u64;
+        let mut done = 0usize;
+        match ahead.take() {
+            Some(a) if a.ino == ino && a.pos == pos => {
+                let have = a.blocks.saturating_mul(bs).min(buf.len() as u64) as usize;
+                done = self.s.take_read_ahead(a.disk, &mut buf[..have])?;
+            }
+            Some(_) => self.s.cancel_read_ahead(),
+            None => {}
+        }
+        if done < buf.len() {
+            // `done` is 0 or whole blocks: the rest starts block aligned.
+            let n = self.read(sv, ino, pos + done as u64, &mut buf[done..])?;
+            buf[done + n..].fill(0);
+        }
+        Ok(())
+    }
+
+    /// Has the device read file `ino`'s piece of `len` bytes from `pos` (a
+    /// multiple of the block size) ahead, as far as it is one extent's
+    /// data, and notes it in `ahead`; nothing for a hole there.
+    pub(crate) fn send_read_ahead(&mut self, sv: SubvolId, ino: u64, pos: u64, len: u64, ahead: &mut Option<DataAhead>) -> Result<()> {
+        let bs = self.s.bs as u64;
+        if pos % divisor(bs) != 0 || len < bs {
+            return Ok(());
+        }
+        let mut runs: TryVec<BlockRun> = TryVec::new();
+        self.map_blocks(sv, ino, pos / divisor(bs), len / divisor(bs), &mut runs)?;
+        if let Some(&BlockRun { blocks, disk: Some(disk) }) = runs.first() {
+            self.s.read_ahead_blocks(disk, blocks)?;
+            *ahead = Some(DataAhead { ino, pos, disk, blocks });
+        }
         Ok(())
     }
 }

@@ -45,6 +45,9 @@ use crate::superblock::{self, first_usable_block, Superblock, TreePointer};
 pub struct Stats {
     /// Metadata blocks read from the device.
     pub meta_reads: u64,
+    /// Inode items looked up (a measure of tree work the node cache hides
+    /// from `meta_reads`).
+    pub inode_reads: u64,
     /// Metadata blocks written.
     pub meta_writes: u64,
     /// Data bytes written.
@@ -379,6 +382,26 @@ impl<D: BlockDevice> Store<D> {
     pub fn read_blocks(&mut self, blk: u64, buf: &mut [u8]) -> Result<()> {
         self.check_range(blk, buf.len() as u64 / divisor(self.bs as u64))?;
         self.dev.read(blk * self.bs as u64, buf)
+    }
+
+    /// Starts reading `nblocks` data blocks from `blk` ahead of need
+    /// (`BlockDevice::read_ahead`; the caller keeps them from being written).
+    pub fn read_ahead_blocks(&mut self, blk: u64, nblocks: u64) -> Result<()> {
+        self.check_range(blk, nblocks)?;
+        let bytes = nblocks.checked_mul(self.bs as u64).and_then(|b| usize::try_from(b).ok()).ok_or(Error::Bug("read ahead too long"))?;
+        self.dev.read_ahead(blk * self.bs as u64, bytes)
+    }
+
+    /// Fills the start of `buf` from the read ahead started at data block
+    /// `blk`; returns the bytes filled (0: none there).
+    pub fn take_read_ahead(&mut self, blk: u64, buf: &mut [u8]) -> Result<usize> {
+        self.check_range(blk, buf.len() as u64 / divisor(self.bs as u64))?;
+        self.dev.read_ahead_take(blk * self.bs as u64, buf)
+    }
+
+    /// Drops the device's read ahead, if any.
+    pub fn cancel_read_ahead(&mut self) {
+        self.dev.read_ahead_cancel()
     }
 
     /// Writes whole data blocks from `blk`, and remembers their CRC for

@@ -828,12 +828,70 @@ fn a_full_send_reads_small_files_data_in_few_device_reads() {
     let s1 = snap(&mut fs, SV, "s1");
     let mut fs = mount(fs.unmount().unwrap());
     let before = fs.device().reads;
+    let inodes_before = fs.stats().inode_reads;
     let stream = send(&mut fs, s1, None);
     let reads = fs.device().reads - before;
     let meta = fs.stats().meta_reads;
     // Without read-ahead each of the 600 files' data is its own read.
     assert!(reads < meta + 100, "{reads} device reads for 600 files ({meta} of them metadata)");
+    // Each file's inode is looked up once for its batch (attributes, data
+    // read ahead, its commands) and once for its xattrs: not again for its
+    // commands, nor a second time for an empty xattr list.
+    let inode_reads = fs.stats().inode_reads - inodes_before;
+    assert!(inode_reads <= 2 * 600 + 50, "{inode_reads} inode lookups for a full send of 600 files");
     let mut dst = mount(fresh(256 << 20));
     let got = Receiver::new().apply(&mut dst, &stream);
     assert_same(&mut fs, s1, &mut dst, got, "small files read ahead");
+}
+
+#[test]
+fn large_files_data_is_read_ahead_while_the_last_piece_is_encoded() {
+    const MIB: usize = 1 << 20;
+    let mut fs = mount(fresh(256 << 20));
+    let root = fs.root_ino();
+    let mut rng = Rng(11);
+    let make = |fs: &mut Fs, name: &str| fs.create(SV, root, name.as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    // One file written at once; two written in turns (extents apart on
+    // disk, so a piece spans several); one with a hole inside; one whose
+    // size is not a whole number of blocks.
+    let whole = make(&mut fs, "whole");
+    fs.write(SV, whole, 0, &rng.bytes(3 * MIB + MIB / 2), ts(1)).unwrap();
+    let (a, b) = (make(&mut fs, "turn-a"), make(&mut fs, "turn-b"));
+    for i in 0..12u64 {
+        for f in [a, b] {
+            fs.write(SV, f, i * 256 * 1024, &rng.bytes(256 * 1024), ts(1)).unwrap();
+        }
+    }
+    let holed = make(&mut fs, "holed");
+    fs.write(SV, holed, 0, &rng.bytes(4 * MIB), ts(1)).unwrap();
+    fs.punch_hole(SV, holed, MIB as u64 + 4096, MIB as u64 + 8192, ts(1)).unwrap();
+    let odd = make(&mut fs, "odd");
+    fs.write(SV, odd, 0, &rng.bytes(2 * MIB + MIB / 2 + 100), ts(1)).unwrap();
+    let s1 = snap(&mut fs, SV, "s1");
+    for f in [whole, a] {
+        fs.write(SV, f, MIB as u64 / 2, &rng.bytes(2 * MIB), ts(2)).unwrap();
+    }
+    let s2 = snap(&mut fs, SV, "s2");
+    let mut fs = mount(fs.unmount().unwrap());
+
+    let plain = send(&mut fs, s1, None);
+    let plain_incr = send(&mut fs, s2, Some(s1));
+    assert_eq!(fs.device().ahead_started, 0);
+    fs.device().read_ahead = true;
+    let ahead = send(&mut fs, s1, None);
+    let (started, taken) = (fs.device().ahead_started, fs.device().ahead_taken);
+    let ahead_incr = send(&mut fs, s2, Some(s1));
+    assert!(ahead == plain, "a full send reading ahead sends other bytes");
+    assert!(ahead_incr == plain_incr, "an incremental send reading ahead sends other bytes");
+    // 17 MiB in pieces of about 1 MiB: every piece but the first file's
+    // first and the one after the hole is read ahead (a file's first
+    // while the last piece of the file before it is sent).
+    assert!(taken >= 16, "{taken} of {started} read aheads taken");
+    assert!(started - taken <= 2, "{taken} of {started} read aheads taken");
+    let mut dst = mount(fresh(256 << 20));
+    let mut rx = Receiver::new();
+    let got = rx.apply(&mut dst, &ahead);
+    assert_same(&mut fs, s1, &mut dst, got, "large files read ahead");
+    let got = rx.apply(&mut dst, &ahead_incr);
+    assert_same(&mut fs, s2, &mut dst, got, "large files read ahead, incremental");
 }

@@ -677,6 +677,59 @@ remove_xattr    ./sv/a_very_long_path_name_that_is_longer_than_thirty_two name=u
     assert!(err.contains(&format!("bad CRC in command 3 (rename) at byte {at}")), "{err}");
 }
 
+#[test]
+fn dump_of_a_file_of_concatenated_streams_prints_every_stream() {
+    // Linux's btrfs send streams of both versions, one after another in
+    // one file (as `btrfs send A >f; btrfs send -p A B >>f` leaves them):
+    // the dump is each stream's dump in turn, from a file as from a pipe.
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/data");
+    let names = ["btrfs-full-v1", "btrfs-incr-v1", "btrfs-full-v2"];
+    let mut input = Vec::new();
+    let mut want = Vec::new();
+    for name in names {
+        input.extend(std::fs::read(data.join(format!("{name}.stream"))).unwrap());
+        want.extend(std::fs::read(data.join(format!("{name}.dump"))).unwrap());
+    }
+    let dir = scratch("dump-concat");
+    let file = dir.join("streams");
+    std::fs::write(&file, &input).unwrap();
+    let args = ["--dump", "--dump-format", "progs-6.2"];
+    let (code, out, err) = receive(&[&args[..], &["-f", file.to_str().unwrap()]].concat(), b"", &[("TZ", "UTC")]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
+    let (code, piped, _) = receive(&args, &input, &[("TZ", "UTC")]);
+    assert_eq!((code, piped), (0, out.clone()));
+
+    // A multi-subvolume send (the first stream without its END, the next
+    // without its header) is one stream of two subvolumes.
+    let cmds = [
+        Command::Subvol { path: b"a", uuid: U1, ctransid: 1 },
+        Command::Mkfile { path: b"f", ino: 257 },
+        Command::Subvol { path: b"b", uuid: U2, ctransid: 2 },
+        Command::Mkdir { path: b"d", ino: 257 },
+        Command::End,
+    ];
+    let mut multi = stream(1, &cmds);
+    multi.extend(stream(2, &[Command::Subvol { path: b"c", uuid: U3, ctransid: 3 }, Command::End]));
+    std::fs::write(&file, &multi).unwrap();
+    let (code, out, err) = receive(&["--dump", "-f", file.to_str().unwrap()], b"", &[]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<String> =
+        String::from_utf8_lossy(&out).lines().map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(lines, ["subvol ./a", "mkfile ./a/f", "subvol ./b", "mkdir ./b/d", "subvol ./c"]);
+
+    // A last stream cut short: the streams before it are printed, then the
+    // error names where the input broke off.
+    let mut cut = input.clone();
+    cut.extend_from_slice(&std::fs::read(data.join("btrfs-incr-v1.stream")).unwrap()[..40]);
+    std::fs::write(&file, &cut).unwrap();
+    let (code, out, err) = receive(&[&args[..], &["-f", file.to_str().unwrap()]].concat(), b"", &[("TZ", "UTC")]);
+    assert_eq!(code, 1);
+    assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
+    assert!(err.contains(&format!("at byte {}", input.len() + HEADER_LEN)), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The installed btrfs-progs, and which dump format matches it; None
 /// without btrfs-progs.
 fn btrfs_progs() -> Option<&'static str> {

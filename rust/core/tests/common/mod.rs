@@ -46,6 +46,13 @@ pub struct SimDev {
     pub fua_writes: u64,
     /// Read calls so far.
     pub reads: u64,
+    /// Serve `read_ahead` (off: the trait's default, which reads nothing).
+    pub read_ahead: bool,
+    /// The outstanding read ahead: its offset and the bytes read.
+    ahead: Option<(u64, Vec<u8>)>,
+    /// Read aheads started, and taken at least in part.
+    pub ahead_started: u64,
+    pub ahead_taken: u64,
 }
 
 impl SimDev {
@@ -62,6 +69,10 @@ impl SimDev {
             flushes: 0,
             fua_writes: 0,
             reads: 0,
+            read_ahead: false,
+            ahead: None,
+            ahead_started: 0,
+            ahead_taken: 0,
         }
     }
 
@@ -167,6 +178,39 @@ impl BlockDevice for SimDev {
             self.durable.insert(p.page, p.data);
         }
         Ok(())
+    }
+
+    /// Reads at once (as a device would start to), and checks at the take
+    /// that nothing wrote the blocks in between, as the caller promises.
+    fn read_ahead(&mut self, offset: u64, len: usize) -> Result<()> {
+        self.ahead = None;
+        if !self.read_ahead {
+            return Ok(());
+        }
+        let mut buf = vec![0u8; len];
+        self.read(offset, &mut buf)?;
+        self.ahead_started += 1;
+        self.ahead = Some((offset, buf));
+        Ok(())
+    }
+
+    fn read_ahead_take(&mut self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let Some((at, data)) = self.ahead.take() else { return Ok(0) };
+        if at != offset {
+            return Ok(0);
+        }
+        let n = data.len().min(buf.len());
+        let mut now = vec![0u8; data.len()];
+        self.read(at, &mut now)?;
+        self.reads -= 1;
+        assert!(now == data, "blocks read ahead at {at} were written before the take");
+        buf[..n].copy_from_slice(&data[..n]);
+        self.ahead_taken += 1;
+        Ok(n)
+    }
+
+    fn read_ahead_cancel(&mut self) {
+        self.ahead = None;
     }
 }
 
