@@ -682,20 +682,26 @@ impl<D: BlockDevice> Filesystem<D> {
     pub(crate) fn new_runs(&mut self, ino: u64) -> core::result::Result<TryVec<Run>, FcError> {
         let bounds = self.s.bounds();
         let gen = self.s.gen;
-        let mut extents: TryVec<(u64, u64, u64)> = TryVec::new();
+        let mut extents: TryVec<(u64, u64, u64, bool)> = TryVec::new();
         let mut items = ObjectItems::new(ino, EXTENT_KEY, 0);
         while let Some((fb, d)) = items.next(&mut self.s, &self.sv)? {
             let e = crate::format::ExtentItem::decode_bounded(d, fb, &bounds)?;
             // Extents untouched since the last commit hold no new blocks.
             if e.generation == gen {
-                extents.try_push((fb, e.disk_block, e.nblocks))?;
+                extents.try_push((fb, e.disk_block, e.nblocks, e.unwritten))?;
             }
         }
         let mut runs = TryVec::new();
         let mut total = 0u64;
-        for &(fb, disk, n) in extents.iter() {
+        for &(fb, disk, n, unwritten) in extents.iter() {
             let mut pieces: TryVec<(u64, u64, bool)> = TryVec::new();
             self.s.space.txn_alloc.split_by(disk, n, |s, l, inside| pieces.try_push((s, l, inside)))?;
+            // Blocks preallocated in this transaction hold no data a CRC
+            // could vouch for (whatever the device had there, which a
+            // replica of the written blocks need not have): a full commit.
+            if unwritten && pieces.iter().any(|p| p.2) {
+                return Err(FcError::Ineligible(Ineligible::Changed));
+            }
             for &(s, l, _) in pieces.iter().filter(|p| p.2) {
                 total += l;
                 if total > MAX_RECORD_DATA_BLOCKS {

@@ -237,7 +237,8 @@ fn scenarios() -> Vec<Scenario> {
                 r.fs.fallocate(SV, s.a, 4096, 20000, false, ts(5))?;
                 r.fsync(s.a, &["/a/"])
             },
-            tier: TL,
+            // Preallocated (unwritten) blocks: no record vouches for them.
+            tier: FsyncTier::FullCommit(Ineligible::Changed),
             atomic: &[],
         },
         Scenario {

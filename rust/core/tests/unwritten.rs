@@ -340,10 +340,11 @@ fn send_treats_unwritten_extents_as_holes() {
     assert_eq!(writes, vec![(10 * BS, vec![0x22u8; 4096])]);
 }
 
-/// fsync tiers: a fallocate is never a fast-commit record (whose runs
-/// replay as written data); its tree-log record carries the extents with
-/// their flag. A write into the preallocation after a commit is a
-/// fast-commit record, whose replay keeps the unwritten remainder.
+/// fsync tiers: blocks preallocated since the last commit take a full
+/// commit (a record's runs carry CRCs of their content, and unwritten
+/// blocks have none worth vouching for). A write into the preallocation
+/// after a commit is a fast-commit record, whose replay keeps the
+/// unwritten remainder.
 #[test]
 fn fsync_keeps_the_unwritten_flag_through_replay() {
     use ferrofs_core::fast_commit::FsyncTier;
@@ -351,9 +352,9 @@ fn fsync_keeps_the_unwritten_flag_through_replay() {
     let f = new_file(&mut fs, b"f");
     fs.commit().unwrap();
     fs.fallocate(SV, f, 0, 16 * BS, false, ts(2)).unwrap();
-    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::TreeLog);
+    assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FullCommit(ferrofs_core::fast_commit::Ineligible::Changed));
     let mut fs = mount(fs.device().crash_drop_all());
-    assert_check_clean(&mut fs, "tree-log replay of a fallocate");
+    assert_check_clean(&mut fs, "a fallocate made durable by a full commit");
     assert_eq!(map(&mut fs, f), vec![(0, 16, true)]);
     assert_eq!(read_all(&mut fs, f), vec![0u8; 16 * BS as usize]);
     fs.commit().unwrap();
