@@ -360,6 +360,10 @@ pub struct FastCommitStats {
     pub tree_logs: u64,
     /// Bytes of tree-log records written.
     pub tree_log_bytes: u64,
+    /// Directories logged along with a file's fsync so that its records
+    /// are not separated from related name changes
+    /// (`Filesystem::log_related_along`).
+    pub related_dirs_logged: u64,
     /// Nanoseconds mount spent replaying them (reading, applying and, on
     /// a read-write mount, committing), by `MountOptions::clock`; 0 without
     /// a clock or records.
@@ -582,6 +586,14 @@ impl<D: BlockDevice> Filesystem<D> {
                 self.tree_log(sv, ino, &it).map(|wrote| if wrote { FsyncTier::TreeLog } else { FsyncTier::Clean })
             }
             Err(e) => Err(e),
+        };
+        // Records of a file alone would leave related name changes behind:
+        // their directories' records go first.
+        let tried = match tried {
+            Err(FcError::Ineligible(Ineligible::Related)) if !it.is_dir() => {
+                self.log_related_along(sv, ino, &it).map(|wrote| if wrote { FsyncTier::TreeLog } else { FsyncTier::Clean })
+            }
+            t => t,
         };
         match tried {
             Ok(tier) => {

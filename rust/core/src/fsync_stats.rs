@@ -75,13 +75,17 @@ const TAIL_KEYS: [&str; 9] = [
 /// Keys appended after `TAIL_KEYS` (the tree-log tier), before the
 /// reasons added with it.
 const LATER_KEYS: [&str; 2] = ["fsync_tree_log", "tree_log_bytes"];
+/// Keys appended after the later reasons, the file's last lines.
+const FINAL_KEYS: [&str; 1] = ["tree_log_related_dirs"];
 /// Reasons whose lines sit between `HEAD_KEYS` and `TAIL_KEYS`; the later
 /// ones (`Ineligible::ALL[MID_REASONS..]`) come last, so that every key
 /// added since keeps the earlier lines where they were.
 const MID_REASONS: usize = 7;
 
 /// Number of lines (and keys).
-pub const LINES: usize = HEAD_KEYS.len() + Ineligible::ALL.len() + TAIL_KEYS.len() + LATER_KEYS.len();
+pub const LINES: usize = FIRST_FINAL_LINE + FINAL_KEYS.len();
+/// Line (0-based) of `FINAL_KEYS[0]`.
+const FIRST_FINAL_LINE: usize = HEAD_KEYS.len() + Ineligible::ALL.len() + TAIL_KEYS.len() + LATER_KEYS.len();
 
 /// Line (0-based) of reason `i` (`Ineligible::index`).
 const fn reason_line(i: usize) -> usize {
@@ -137,6 +141,9 @@ impl FsyncReport {
         if i < HEAD_KEYS.len() {
             return HEAD_KEYS[i];
         }
+        if let Some(k) = i.checked_sub(FIRST_FINAL_LINE) {
+            return FINAL_KEYS.get(k).copied().unwrap_or("");
+        }
         let j = i - HEAD_KEYS.len();
         let reason = if j < MID_REASONS {
             j
@@ -178,6 +185,7 @@ impl FsyncReport {
             "option_commit" => (11 + reasons, Slot::Count(&mut self.commit_secs)),
             "fsync_tree_log" => (later, Slot::Count(&mut self.fc.tree_logs)),
             "tree_log_bytes" => (later + 1, Slot::Count(&mut self.fc.tree_log_bytes)),
+            "tree_log_related_dirs" => (FIRST_FINAL_LINE, Slot::Count(&mut self.fc.related_dirs_logged)),
             _ => return None,
         };
         Some((i, slot))
@@ -269,6 +277,7 @@ mod tests {
             replay_ns: 123456,
             tree_logs: 5,
             tree_log_bytes: 8192,
+            related_dirs_logged: 6,
             ..Default::default()
         };
         for (i, r) in Ineligible::ALL.iter().enumerate() {
@@ -301,7 +310,8 @@ mod tests {
             fast_commit_new_names 2\nfast_commit_bytes 28672\ncommits 40\nflushes 55\n\
             replayed_records 4\nreplay_ns 123456\noption_fast_commit off\noption_norecovery on\noption_commit 30\n\
             fsync_tree_log 5\ntree_log_bytes 8192\n\
-            full_commit_new_parent 17\nfull_commit_slot_taken 18\nfull_commit_log_too_big 19\nfull_commit_no_tree_log 20\nfull_commit_related 21\n";
+            full_commit_new_parent 17\nfull_commit_slot_taken 18\nfull_commit_log_too_big 19\nfull_commit_no_tree_log 20\nfull_commit_related 21\n\
+            tree_log_related_dirs 6\n";
         assert_eq!(s, want);
     }
 

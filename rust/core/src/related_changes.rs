@@ -8,7 +8,9 @@
 //! a new one, a link added next to a rename) or a parent directory itself
 //! moved, replaying the record alone would give a state no moment before
 //! the crash had; btrfs logs such inodes along, ext4's fast commit falls
-//! back to a full commit. ferrofs does the latter (`Ineligible::Related`).
+//! back to a full commit. ferrofs logs the directories holding them first
+//! (`Filesystem::log_related_along`), and takes a full commit
+//! (`Ineligible::Related`) where their records cannot serve.
 
 use crate::mem::TryVec;
 use crate::subvol::SubvolId;
@@ -62,7 +64,29 @@ impl RelatedChanges {
     /// rename-over victim, which replay recounts), or one of `parents`
     /// (the directories holding their names) was itself renamed or moved.
     pub fn has_related(&self, sv: SubvolId, inos: &[u64], parents: &[u64]) -> bool {
-        self.any_uncovered(sv, inos, |c, own| parents.contains(&c.ino) || own.iter().any(|o| o.dir == c.dir))
+        self.any_uncovered(sv, inos, |c, own| is_related(c, own, parents))
+    }
+
+    /// The directories whose records, written before those of `inos`,
+    /// leave them nothing related to separate from (`has_related`): each
+    /// directory holding a related change, at most `max` of them; `None`
+    /// when there are more or the list is incomplete. Whether their
+    /// records can say it all is the directory tier's question.
+    pub fn dirs_to_log_along(&self, sv: SubvolId, inos: &[u64], parents: &[u64], max: usize) -> Option<TryVec<u64>> {
+        if self.overflowed {
+            return None;
+        }
+        let own = self.own_changes(sv, inos).ok()?;
+        let mut dirs = TryVec::new();
+        for c in self.changes.iter().filter(|c| c.subvol == sv.0 && !inos.contains(&c.ino) && !took_from(&own, c)) {
+            if is_related(c, &own, parents) && !dirs.contains(&c.dir) {
+                if dirs.len() >= max {
+                    return None;
+                }
+                dirs.try_push(c.dir).ok()?;
+            }
+        }
+        Some(dirs)
     }
 
     /// The directories other than `dir` where entries changed that
@@ -129,6 +153,13 @@ impl RelatedChanges {
     }
 }
 
+/// Whether `c`, another inode's change, is related to records whose own
+/// changes are `own` and whose names lie in `parents`: it moved one of
+/// those directories, or lies in a directory where one of theirs does.
+fn is_related(c: &EntryChange, own: &[EntryChange], parents: &[u64]) -> bool {
+    parents.contains(&c.ino) || own.iter().any(|o| o.dir == c.dir)
+}
+
 /// Whether `c` is the removal of a name one of `own`'s additions then took
 /// in the same directory (a rename over it). Compared by name hash: two
 /// names of one hash in one directory within one transaction, one taking
@@ -168,6 +199,8 @@ mod tests {
         assert!(!r.has_related(SV, &[2], &[10]));
         r.note(SV, 10, 4, b"w", false);
         assert!(r.has_related(SV, &[2], &[10]), "inode 4's removal beside it");
+        assert_eq!(r.dirs_to_log_along(SV, &[2], &[10], 8).as_deref(), Some(&[10][..]));
+        assert!(r.dirs_to_log_along(SV, &[2], &[10], 0).is_none(), "past the bound");
         r.settle(SV, 2);
         r.note(SV, 10, 6, b"n", true);
         assert!(r.has_related(SV, &[6], &[10]), "inode 4's removal is left");
@@ -183,6 +216,7 @@ mod tests {
         r.note(SV, 1, 10, b"d", false);
         r.note(SV, 1, 10, b"e", true);
         assert!(r.has_related(SV, &[2], &[10]));
+        assert_eq!(r.dirs_to_log_along(SV, &[2], &[10], 8).as_deref(), Some(&[1][..]), "the moved parent's own directory");
         assert!(r.dirs_changed_elsewhere(SV, 10, &[2], 64).is_none());
         assert!(!r.has_related(SV, &[2], &[11]));
     }

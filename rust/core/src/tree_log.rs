@@ -59,6 +59,9 @@ pub const MAX_LOG_RECORD: usize = 65536;
 /// Most other directories with changes a directory fsync looks up to see
 /// whether they are its subdirectories; past it a full commit serves.
 const MAX_RELATED_DIRS: usize = 64;
+/// Most directories a file's fsync logs along (`log_related_along`); past
+/// it a full commit costs about as much.
+const MAX_DIRS_ALONG: usize = 4;
 
 /// One name of the logged inode: where its directory entry is.
 #[derive(Debug, PartialEq, Eq)]
@@ -401,6 +404,39 @@ impl<D: BlockDevice> Filesystem<D> {
             self.s.fc.logged_slots.truncate(mark);
         }
         r
+    }
+
+    /// A file's fsync whose records alone would be separated from related
+    /// entry changes of other inodes (`Ineligible::Related`): the
+    /// directories holding those changes are logged first, by the records
+    /// their own fsync would write, and then the file, all before the one
+    /// flush. Records are durable in order, so a crash between them leaves
+    /// what an fsync of those directories would have, a state the tree had.
+    /// A directory its tier cannot log (a directory entry moved in it, a
+    /// directory made since the last commit) still takes a full commit,
+    /// counted as `related`; records already written for the others are
+    /// harmless, being true.
+    pub(crate) fn log_related_along(&mut self, sv: SubvolId, ino: u64, it: &InodeItem) -> core::result::Result<bool, FcError> {
+        let related = FcError::Ineligible(Ineligible::Related);
+        let names = self.names_of(sv, ino)?;
+        let mut parents = TryVec::try_with_capacity(names.len())?;
+        for (d, _) in names.iter() {
+            parents.try_push(*d)?;
+        }
+        let Some(dirs) = self.s.fc.related.dirs_to_log_along(sv, &[ino], &parents, MAX_DIRS_ALONG) else { return Err(related) };
+        for &dir in dirs.iter() {
+            let dir_item = match self.read_inode(dir) {
+                Ok(d) if d.is_dir() => d,
+                Ok(_) | Err(Error::NotFound) => return Err(related),
+                Err(e) => return Err(e.into()),
+            };
+            match self.tree_log(sv, dir, &dir_item) {
+                Ok(_) => self.s.fc.stats.related_dirs_logged += 1,
+                Err(FcError::Ineligible(_)) => return Err(related),
+                Err(e) => return Err(e),
+            }
+        }
+        self.tree_log(sv, ino, it)
     }
 
     /// Whether writing `recs` (the records of `ino`'s fsync) alone would

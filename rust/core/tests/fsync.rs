@@ -176,10 +176,15 @@ fn fsync_tiers_and_one_flush_per_record() {
         fs.evict(SV, gone).unwrap();
     };
     // While that removal is not durable, a record of a new file beside it
-    // would bring the removed file back with the new one: a full commit.
+    // would bring the removed file back with the new one: the directory's
+    // records go first, with the same one flush.
     unlink_committed(&mut fs, b"gone");
     let early = fs.create(SV, root, b"early", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
-    assert_eq!(fs.fsync(SV, early).unwrap(), FsyncTier::FullCommit(Ineligible::Related));
+    let (along, fl) = (fs.fast_commit_stats().related_dirs_logged, fs.device().flushes);
+    assert_eq!(fs.fsync(SV, early).unwrap(), FsyncTier::TreeLog);
+    assert_eq!((fs.fast_commit_stats().related_dirs_logged - along, fs.device().flushes - fl), (1, 1));
+    let t = visible(&mut mount(fs.device().crash_drop_all()));
+    assert!(t.contains_key("/early/") && !t.contains_key("/gone/"), "{t:?}");
     // Once the directory's fsync made it durable, new files beside it go to
     // the tree-log tier.
     unlink_committed(&mut fs, b"gone2");
@@ -207,8 +212,8 @@ fn fsync_tiers_and_one_flush_per_record() {
     fs.write(SV, f, 0, &vec![7u8; 2 << 20], ts(5)).unwrap();
     assert_eq!(fs.fsync(SV, f).unwrap(), FsyncTier::FullCommit(Ineligible::TooMuchData));
     let st = fs.fast_commit_stats();
-    assert_eq!((st.fast_commits, st.tree_logs, st.clean), (6, 5, 1));
-    assert_eq!(st.full_commits[Ineligible::Related.index()], 1);
+    assert_eq!((st.fast_commits, st.tree_logs, st.clean), (6, 6, 1));
+    assert_eq!(st.full_commits[Ineligible::Related.index()], 0);
     assert_eq!(st.full_commits[Ineligible::NotRegular.index()], 1);
     assert_eq!(st.full_commits[Ineligible::TooMuchData.index()], 1);
     // The records since the last commit come back after a crash.
