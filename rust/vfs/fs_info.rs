@@ -38,12 +38,28 @@ pub(crate) struct DirEntryOut {
     pub(crate) next_cookie: u64,
 }
 
-/// Mounts the core straight into its own allocation. Not inlined, so the
-/// core and what mounting it takes occupy this frame only while it runs,
-/// not the whole of fill_super's.
-#[inline(never)]
+/// Mounts the core into its own allocation, then replays the fsyncs since
+/// its last commit. Opening builds the large value in `open_boxed`'s frame,
+/// which is gone before replay's deep calls begin (together they overran
+/// the 16 KiB kernel stack).
 fn mount_boxed(dev: KernelDevice, opts: MountOptions) -> Result<KBox<Filesystem<KernelDevice>>> {
-    KBox::new(Filesystem::mount_with(dev, opts)?, GFP_KERNEL).map_err(|_| Error::NoMemory)
+    let mut fs = open_boxed(dev, opts)?;
+    finish_boxed(&mut fs)?;
+    Ok(fs)
+}
+
+/// `Filesystem::open` into a box. Not inlined: its frame holds the core
+/// while it is built, and must not be part of `finish_boxed`'s stack.
+#[inline(never)]
+fn open_boxed(dev: KernelDevice, opts: MountOptions) -> Result<KBox<Filesystem<KernelDevice>>> {
+    KBox::new(Filesystem::open(dev, opts)?, GFP_KERNEL).map_err(|_| Error::NoMemory)
+}
+
+/// `Filesystem::finish_mount` on the boxed core. Not inlined, for the same
+/// reason.
+#[inline(never)]
+fn finish_boxed(fs: &mut Filesystem<KernelDevice>) -> Result<()> {
+    fs.finish_mount()
 }
 
 /// Per-mount state.

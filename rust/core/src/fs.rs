@@ -331,8 +331,20 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// Mounts: reads the newest valid superblock, validates the tree roots,
-    /// rebuilds free space, and (read-write) reclaims orphans.
-    pub fn mount_with(mut dev: D, opts: MountOptions) -> Result<Self> {
+    /// rebuilds free space, replays the fsyncs since the last commit, and
+    /// (read-write) reclaims orphans. `open` and `finish_mount` in one.
+    pub fn mount_with(dev: D, opts: MountOptions) -> Result<Self> {
+        let mut fs = Self::open(dev, opts)?;
+        fs.finish_mount()?;
+        Ok(fs)
+    }
+
+    /// The first half of `mount_with`: the filesystem as of its last
+    /// commit, checked and ready for `finish_mount`, which must come before
+    /// any other call. Apart so that a caller can move the (large) value
+    /// into its place first, and replay's deep calls then run on a stack
+    /// that no longer holds the value being built.
+    pub fn open(mut dev: D, opts: MountOptions) -> Result<Self> {
         let sb = superblock::read_superblock(&mut dev)?;
         if sb.needs_read_only() && !opts.read_only {
             return Err(Error::ReadOnly);
@@ -370,8 +382,16 @@ impl<D: BlockDevice> Filesystem<D> {
         if root_attr.file_type() != FileType::Dir {
             return Err(Error::corrupt("root directory is not a directory"));
         }
-        // fsyncs since the last commit, from the fast-commit area: in memory
-        // only on a read-only mount, not at all with `no_replay`.
+        Ok(fs)
+    }
+
+    /// The second half of `mount_with`, once after `open`: replays the
+    /// fsyncs since the last commit from the fast-commit area (in memory
+    /// only on a read-only mount, not at all with `no_replay`), then
+    /// (read-write) reclaims orphans.
+    pub fn finish_mount(&mut self) -> Result<()> {
+        let fs = self;
+        let opts = fs.opts;
         if !opts.no_replay {
             let started = opts.clock.map(|now| now());
             if fs.replay_fast_commits()? > 0 && !opts.read_only {
@@ -387,7 +407,7 @@ impl<D: BlockDevice> Filesystem<D> {
         if !opts.read_only {
             fs.reclaim_all_orphans()?;
         }
-        Ok(fs)
+        Ok(())
     }
 
     /// Creates the trees of a new filesystem on a store whose free space is
