@@ -4,7 +4,7 @@
 //! resolved one component at a time, never through a symlink), device and
 //! FIFO nodes, times and owners of symlinks, extended attributes,
 //! fallocate, FICLONERANGE, the inode flags ioctl, and local time as
-//! strftime prints it.
+//! strftime prints it; and for `ferrofs send`, a pipe's size.
 //!
 //! Each wrapper passes the kernel only NUL-terminated names (`CStr`), open
 //! fds it borrows, and buffers it owns for the call; that is all the
@@ -362,4 +362,13 @@ pub fn stop_on_signals() -> io::Result<()> {
 /// Whether a signal caught by `stop_on_signals` asked the process to stop.
 pub fn stop_requested() -> bool {
     STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Asks for `pipe`'s buffer to hold `bytes` (F_SETPIPE_SZ); the kernel
+/// rounds up to a power of two pages, and refuses more than
+/// /proc/sys/fs/pipe-max-size to an unprivileged process.
+pub fn set_pipe_size(pipe: &impl std::os::fd::AsFd, bytes: usize) -> io::Result<()> {
+    let bytes = libc::c_int::try_from(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: an open fd we borrow for the call; F_SETPIPE_SZ takes an int.
+    check(unsafe { libc::fcntl(pipe.as_fd().as_raw_fd(), libc::F_SETPIPE_SZ, bytes) })
 }
