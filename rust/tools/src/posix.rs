@@ -4,7 +4,7 @@
 //! resolved one component at a time, never through a symlink), device and
 //! FIFO nodes, times and owners of symlinks, extended attributes,
 //! fallocate, FICLONERANGE, the inode flags ioctl, and local time as
-//! strftime prints it; and for `ferrofs send`, a pipe's size.
+//! strftime prints it; and for `ferrofs send`, a pipe's size and splice.
 //!
 //! Each wrapper passes the kernel only NUL-terminated names (`CStr`), open
 //! fds it borrows, and buffers it owns for the call; that is all the
@@ -371,4 +371,21 @@ pub fn set_pipe_size(pipe: &impl std::os::fd::AsFd, bytes: usize) -> io::Result<
     let bytes = libc::c_int::try_from(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: an open fd we borrow for the call; F_SETPIPE_SZ takes an int.
     check(unsafe { libc::fcntl(pipe.as_fd().as_raw_fd(), libc::F_SETPIPE_SZ, bytes) })
+}
+
+/// Moves up to `len` bytes from pipe `from` to pipe `to` without copying
+/// them through this process (splice); 0 at the end of `from`'s data.
+pub fn splice(from: &impl std::os::fd::AsFd, to: &impl std::os::fd::AsFd, len: usize) -> io::Result<usize> {
+    // SAFETY: two open fds we borrow for the call; null offsets (pipes).
+    let n = unsafe {
+        libc::splice(
+            from.as_fd().as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_fd().as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
