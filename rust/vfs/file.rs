@@ -32,9 +32,14 @@ pub(crate) static FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_operatio
 /// Hands the VFS inode's times to the core (they run ahead of it between
 /// a write(2) and writeback).
 pub(crate) fn push_times(inode: &INode) -> CoreResult<()> {
-    let [atime, mtime, ctime] = inode.times();
-    let change = SetAttr { atime: Some(atime), mtime: Some(mtime), ctime: Some(ctime), ..SetAttr::default() };
+    let (change, ctime) = times_change(inode);
     inode.with_core(|fs, sv| fs.setattr(sv, inode.ino(), &change, ctime).map(drop))
+}
+
+/// The change that gives the core the VFS inode's times, and its ctime.
+fn times_change(inode: &INode) -> (SetAttr, crate::format::Timespec) {
+    let [atime, mtime, ctime] = inode.times();
+    (SetAttr { atime: Some(atime), mtime: Some(mtime), ctime: Some(ctime), ..SetAttr::default() }, ctime)
 }
 
 /// fsync and fdatasync, of files and directories: the range's dirty pages
@@ -69,7 +74,11 @@ fn do_fsync(file: &File, start: i64, end: i64) -> Result {
         // delete is committed with everything else.
         return Ok(inode.info().with_core(|fs| fs.commit())?);
     }
-    push_times(inode)?;
     let sb = inode.super_block();
-    Ok(inode.info().fsync(inode.subvol(), inode.ino(), || sb.flush_device())?)
+    // The times go to the core in the same hold of its lock as the fsync:
+    // fsyncs running together take the lock once each, not twice.
+    let (times, ctime) = times_change(inode);
+    let ino = inode.ino();
+    let push = |fs: &mut crate::fs::Filesystem<super::device::KernelDevice>, sv| fs.setattr(sv, ino, &times, ctime).map(drop);
+    Ok(inode.info().fsync(inode.subvol(), ino, push, || sb.flush_device())?)
 }

@@ -229,12 +229,19 @@ impl FsInfo {
     }
 
     /// Fsync of inode `ino` of subvolume `sv` by the core's cheapest tier,
-    /// durable on return. A fast-commit record is written under the core
+    /// durable on return; `before` runs first under the same lock. A fast-commit record is written under the core
     /// lock and flushed after it (`FlushGroup::make_durable`), so fsyncs
     /// running together share a flush.
-    pub(crate) fn fsync(&self, sv: &Subvol, ino: u64, flush_device: impl FnOnce() -> Result<()>) -> Result<()> {
+    pub(crate) fn fsync(
+        &self,
+        sv: &Subvol,
+        ino: u64,
+        before: impl FnOnce(&mut Filesystem<KernelDevice>, SubvolId) -> Result<()>,
+        flush_device: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         let group = self.flushes.group();
         let ticket = self.with_sv(sv, |fs, sv| {
+            before(fs, sv)?;
             let done = fs.fsync_unflushed(sv, ino)?;
             // Published under the core lock, in ticket order, as soon as
             // the record is written, so a flush beginning now covers it.
