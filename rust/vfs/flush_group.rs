@@ -2,12 +2,15 @@
 //! The shared device flush of fast-commit fsyncs: the core's
 //! `GroupCommit` bookkeeping behind a mutex of its own, so the flush runs
 //! outside the core lock and the fsyncs queued behind it find their
-//! records covered.
+//! records covered. A flusher first waits, at most one tick, for the fsyncs
+//! that were in the core with its own to hand out their tickets
+//! (`GroupCommit::waits_for`), so that one flush covers them too.
 
 use crate::error::Result;
 use crate::group_commit::GroupCommit;
 use kernel::prelude::*;
-use kernel::sync::Mutex;
+use kernel::sync::{CondVar, CondVarTimeoutResult, Mutex};
+use kernel::time::Jiffies;
 
 /// Which records of one mount are durable, and the lock around flushing.
 #[pin_data]
@@ -17,12 +20,20 @@ pub(crate) struct FlushGroup {
     /// one flush at a time.
     #[pin]
     gate: Mutex<()>,
+    /// Notified when an fsync leaves the core (`left_core`): a flusher
+    /// waiting for it to hand out its ticket looks again.
+    #[pin]
+    left: CondVar,
 }
 
 impl FlushGroup {
     /// Nothing written yet.
     pub(crate) fn new() -> impl PinInit<Self> {
-        pin_init!(FlushGroup { group: GroupCommit::new(), gate <- kernel::new_mutex!((), "ferrofs::FlushGroup::gate") })
+        pin_init!(FlushGroup {
+            group: GroupCommit::new(),
+            gate <- kernel::new_mutex!((), "ferrofs::FlushGroup::gate"),
+            left <- kernel::new_condvar!("ferrofs::FlushGroup::left"),
+        })
     }
 
     /// The bookkeeping, for the calls made under the core lock
@@ -33,12 +44,35 @@ impl FlushGroup {
 
     /// Returns once the record of `ticket` is durable: at once when a
     /// flush that began after it was written has completed, otherwise
-    /// after `flush_device`, which covers every record written by then.
-    pub(crate) fn make_durable(&self, ticket: u64, flush_device: impl FnOnce() -> Result<()>) -> Result<()> {
+    /// after `flush_device`, which covers every record written by then;
+    /// `mark` is what its fsync's `left_core` returned.
+    pub(crate) fn make_durable(&self, ticket: u64, mark: u64, flush_device: impl FnOnce() -> Result<()>) -> Result<()> {
         if self.group.is_durable(ticket) {
             return Ok(());
         }
-        let _gate = self.gate.lock();
+        let mut gate = self.gate.lock();
+        // Batch: wait (the gate let go meanwhile) for the fsyncs now in the
+        // core, for at most one tick all told; a signal ends the wait.
+        let mut left: Jiffies = 1;
+        while left > 0 && self.group.waits_for(mark) && !self.group.is_durable(ticket) {
+            left = match self.left.wait_interruptible_timeout(&mut gate, left) {
+                CondVarTimeoutResult::Woken { jiffies } => jiffies,
+                CondVarTimeoutResult::Timeout | CondVarTimeoutResult::Signal { .. } => 0,
+            };
+        }
         self.group.make_durable(ticket, flush_device).map(drop)
+    }
+
+    /// An fsync enters the core, where it may write a record.
+    pub(crate) fn enter_core(&self) {
+        self.group.enter();
+    }
+
+    /// That fsync left the core, its ticket published; the mark its flush
+    /// waits for (`GroupCommit::leave`).
+    pub(crate) fn left_core(&self) -> u64 {
+        let mark = self.group.leave();
+        self.left.notify_all();
+        mark
     }
 }

@@ -240,6 +240,7 @@ impl FsInfo {
         flush_device: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
         let group = self.flushes.group();
+        self.flushes.enter_core();
         let ticket = self.with_sv(sv, |fs, sv| {
             before(fs, sv)?;
             let done = fs.fsync_unflushed(sv, ino)?;
@@ -250,9 +251,11 @@ impl FsInfo {
             }
             group.core_flushed(done.flushed_tickets);
             Ok(done.ticket)
-        })?;
+        });
+        let mark = self.flushes.left_core();
+        let ticket = ticket?;
         let Some(ticket) = ticket else { return Ok(()) };
-        self.flushes.make_durable(ticket, flush_device).inspect_err(|&e| {
+        self.flushes.make_durable(ticket, mark, flush_device).inspect_err(|&e| {
             // The record may never reach the disk: stop the filesystem, as
             // a flush failing inside the core does, before anything
             // acknowledged later could depend on it.
