@@ -12,7 +12,8 @@
 //! never handed to the kernel: at its default 64 KiB the writer and the
 //! reader take turns for every 64 KiB, and a large send ran up to eight
 //! times slower that way (btrfs send also writes through a pipe of its
-//! own). Standard output is refused when it is a terminal.
+//! own), and `kernel_write` refuses /dev/null outright. Standard output
+//! is refused when it is a terminal.
 
 use crate::ioctl::{FerrofsFile, Kind, OpenError};
 use crate::resume_token::ResumeToken;
