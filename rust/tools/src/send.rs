@@ -10,7 +10,7 @@
 //! `PIPE_BYTES`, which a second thread drains into the output in large
 //! writes, counting the bytes for the progress line. A consumer's pipe is
 //! never handed to the kernel: at its default 64 KiB the writer and the
-//! reader take turns for every 64 KiB, and a large send ran up to eight
+//! reader take turns for every 64 KiB, and a large send ran about nine
 //! times slower that way (btrfs send also writes through a pipe of its
 //! own), and `kernel_write` refuses /dev/null outright. Standard output
 //! is refused when it is a terminal.
