@@ -7,8 +7,9 @@
 //! descriptor it is given: the output itself when that is a regular file
 //! and there is no progress to show (`-q`, or standard error not a
 //! terminal); else a pipe of this process's own, enlarged to
-//! `PIPE_BYTES`, which a second thread drains into the output in large
-//! writes, counting the bytes for the progress line. A consumer's pipe is
+//! `PIPE_BYTES`, which this process drains while a second thread waits in
+//! the ioctl: spliced into an output pipe, copied in large writes to any
+//! other output, counting the bytes for the progress line. A consumer's pipe is
 //! never handed to the kernel: at its default 64 KiB the writer and the
 //! reader take turns for every 64 KiB, and a large send ran about nine
 //! times slower that way (btrfs send also writes through a pipe of its
