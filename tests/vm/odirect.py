@@ -3,9 +3,10 @@
 # the file's bytes: the alignment rule (EINVAL) and what statx reports,
 # aligned and sub-block transfers, holes, fallocated (unwritten) ranges,
 # writes past EOF, O_APPEND and RLIMIT_FSIZE, coherency with buffered I/O
-# and mmap both ways. `crash-write` and `crash-check` are the two halves
-# of a power-failure test (t_36). Prints PASS/FAIL lines like lib.sh.
-# Usage: odirect.py MNT basic|crash-write|crash-check
+# and mmap both ways. `crash-write` (then `fc-append`) and `crash-check`
+# are the two halves of a power-failure test (t_36). Prints PASS/FAIL
+# lines like lib.sh.
+# Usage: odirect.py MNT basic|crash-write|fc-append|crash-check
 import ctypes
 import mmap
 import os
@@ -255,11 +256,20 @@ def crash_write():
     os.close(fd)
 
 
+def fc_append():
+    # A small direct append and fsync: t_36 checks that a fast-commit
+    # record served it, as for an append written back from the cache.
+    fd = os.open(path("fsynced"), os.O_RDWR | os.O_DIRECT)
+    dwrite(fd, pattern(BS, 6), 21 * BS)
+    os.fsync(fd)
+    os.close(fd)
+
+
 def crash_expect(name):
     if name == "fsynced":
         want = bytearray(pattern(16 * BS, 3))
         want[5 * BS + SECTOR: 5 * BS + 3 * SECTOR] = pattern(2 * SECTOR, 4)
-        want += bytes(4 * BS) + pattern(BS, 5)
+        want += bytes(4 * BS) + pattern(BS, 5) + pattern(BS, 6)
         return bytes(want)
     off, n = [(o, n) for nm, o, n in CRASH if nm == name][0]
     return bytes(off) + pattern(n, len(name))
@@ -274,4 +284,4 @@ def crash_check():
         check("survives-" + name, got == crash_expect(name), "missing" if isinstance(got, OSError) else len(got))
 
 
-{"basic": basic, "crash-write": crash_write, "crash-check": crash_check}[phase]()
+{"basic": basic, "crash-write": crash_write, "fc-append": fc_append, "crash-check": crash_check}[phase]()

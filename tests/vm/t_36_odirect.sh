@@ -29,6 +29,12 @@ dmsetup create ferrofs-flakey --table "$(flakey_table up)" || { fail flakey-crea
 mkfs.ferrofs -q -f "$FLAKEY"
 mount -t ferrofs -o commit=86400 "$FLAKEY" "$MNT" || { fail odirect-flakey-mount; dmsetup remove ferrofs-flakey; exit 0; }
 python3 "$FERROFS_ROOT/tests/vm/odirect.py" "$MNT" crash-write
+# fsync after a direct write takes the usual tiers: a small append is one
+# fast-commit record (the directory is named by the super_block's s_id).
+stats=/sys/fs/ferrofs/dm-$(dmsetup info -c --noheadings -o minor ferrofs-flakey | tr -d ' ')/fsync_stats
+fc0=$(awk '$1 == "fsync_fast_commit" { print $2 }' "$stats")
+python3 "$FERROFS_ROOT/tests/vm/odirect.py" "$MNT" fc-append
+check odirect-append-fsync-was-fast-commit test "$(awk '$1 == "fsync_fast_commit" { print $2 }' "$stats")" = $((fc0 + 1))
 python3 -c 'import os, mmap, sys
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o644)
 buf = mmap.mmap(-1, 4096)
