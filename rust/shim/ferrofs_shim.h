@@ -120,16 +120,8 @@ int ferrofs_setattr_prepare(struct mnt_idmap *idmap, struct dentry *dentry, stru
 extern const unsigned int FERROFS_ATTR_MODE, FERROFS_ATTR_UID, FERROFS_ATTR_GID, FERROFS_ATTR_SIZE,
 	FERROFS_ATTR_ATIME, FERROFS_ATTR_MTIME, FERROFS_ATTR_CTIME;
 
-/* File I/O without the page cache (interim data path) */
-loff_t ferrofs_kiocb_pos(const struct kiocb *iocb);
-void ferrofs_kiocb_set_pos(struct kiocb *iocb, loff_t pos);
-struct inode *ferrofs_kiocb_inode(const struct kiocb *iocb);
-size_t ferrofs_iter_count(const struct iov_iter *iter);
-size_t ferrofs_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *iter);
-size_t ferrofs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *iter);
+/* Inode eviction */
 void ferrofs_evict_prepare(struct inode *inode);
-int ferrofs_kiocb_remove_privs(struct kiocb *iocb);
-ssize_t ferrofs_write_sync(struct kiocb *iocb, ssize_t count);
 
 /* Page cache */
 struct inode *ferrofs_mapping_host(struct address_space *mapping);
@@ -219,6 +211,8 @@ void ferrofs_kunit_fail(struct kunit *test, const char *file, int line, const ch
 #include "ferrofs_shim_xattr.h"
 #include "ferrofs_shim_send.h"
 #include "ferrofs_shim_cache.h"
+/* read_iter and write_iter, O_DIRECT: see ferrofs_shim_dio.h */
+#include "ferrofs_shim_dio.h"
 
 /* /sys/fs/ferrofs: see ferrofs_shim_sysfs.h */
 #include "ferrofs_shim_sysfs.h"

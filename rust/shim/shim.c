@@ -456,51 +456,11 @@ int ferrofs_setattr_prepare(struct mnt_idmap *idmap, struct dentry *dentry, stru
 	return 0;
 }
 
-loff_t ferrofs_kiocb_pos(const struct kiocb *iocb)
-{
-	return iocb->ki_pos;
-}
-
-void ferrofs_kiocb_set_pos(struct kiocb *iocb, loff_t pos)
-{
-	iocb->ki_pos = pos;
-}
-
-struct inode *ferrofs_kiocb_inode(const struct kiocb *iocb)
-{
-	return file_inode(iocb->ki_filp);
-}
-
-size_t ferrofs_iter_count(const struct iov_iter *iter)
-{
-	return iov_iter_count(iter);
-}
-
-size_t ferrofs_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *iter)
-{
-	return copy_to_iter(addr, bytes, iter);
-}
-
-size_t ferrofs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *iter)
-{
-	return copy_from_iter(addr, bytes, iter);
-}
-
 /* What every evict_inode does before the filesystem forgets the inode. */
 void ferrofs_evict_prepare(struct inode *inode)
 {
 	truncate_inode_pages_final(&inode->i_data);
 	clear_inode(inode);
-}
-
-int ferrofs_kiocb_remove_privs(struct kiocb *iocb)
-{
-	return file_remove_privs(iocb->ki_filp);
-}
-
-ssize_t ferrofs_write_sync(struct kiocb *iocb, ssize_t count)
-{
-	return generic_write_sync(iocb, count);
 }
 
 void *ferrofs_err_ptr(long error)
@@ -887,9 +847,18 @@ void *ferrofs_inode_subvol(const struct inode *inode)
 void ferrofs_fill_kstat(struct mnt_idmap *idmap, const struct path *path, struct kstat *stat,
 			u32 request_mask, dev_t dev)
 {
-	generic_fillattr(idmap, request_mask, d_inode(path->dentry), stat);
+	struct inode *inode = d_inode(path->dentry);
+
+	generic_fillattr(idmap, request_mask, inode, stat);
 	if (dev)
 		stat->dev = dev;
+	/* O_DIRECT's rule (read_iter, write_iter): the device's logical block
+	 * size for memory, offsets and lengths alike. */
+	if ((request_mask & STATX_DIOALIGN) && S_ISREG(inode->i_mode)) {
+		stat->dio_mem_align = bdev_logical_block_size(inode->i_sb->s_bdev);
+		stat->dio_offset_align = stat->dio_mem_align;
+		stat->result_mask |= STATX_DIOALIGN;
+	}
 }
 
 /* Nothing of the inode waits for writeback. Called under i_lock. */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Regular files: the VFS's generic page-cache read, write, mmap and splice
-//! over `aops`, and fsync as writeback plus the core's cheapest durable
-//! tier (a fast-commit record or a full commit).
+//! over `aops`, O_DIRECT reads and writes beside them (`direct_io`), and
+//! fsync as writeback plus the core's cheapest durable tier (a fast-commit
+//! record or a full commit).
 //!
 //! While a file is in memory its VFS inode is where size and times are
 //! current: writes grow i_size and mtime in the page cache, and the core
@@ -19,8 +20,9 @@ use kernel::prelude::*;
 pub(crate) static FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_operations {
     llseek: Some(super::extents::llseek),
     fallocate: Some(super::extents::fallocate),
-    read_iter: Some(b::generic_file_read_iter),
-    write_iter: Some(b::generic_file_write_iter),
+    open: Some(b::ferrofs_file_open),
+    read_iter: Some(super::direct_io::read_iter),
+    write_iter: Some(super::direct_io::write_iter),
     mmap: Some(b::generic_file_mmap),
     fsync: Some(fsync),
     splice_read: Some(b::filemap_splice_read),

@@ -134,6 +134,24 @@ impl INode {
         }
     }
 
+    /// Writes back the dirty pages of bytes `start..=end` and waits for
+    /// them (filemap_write_and_wait_range). The caller must hold no folio
+    /// lock of this inode, nor the core lock.
+    pub(crate) fn write_back_range(&self, start: i64, end: i64) -> kernel::error::Result {
+        // SAFETY: the inode and so its mapping are live (type invariant).
+        kernel::error::to_result(unsafe { b::filemap_write_and_wait_range(b::ferrofs_inode_mapping(self.as_ptr()), start, end) })
+    }
+
+    /// Drops the clean page cache of bytes `start..=end`, unmapping it from
+    /// user mappings (invalidate_inode_pages2_range); EBUSY when a page
+    /// could not go (dirtied again through a mapping meanwhile). The caller
+    /// must hold no folio lock of this inode, nor the core lock.
+    pub(crate) fn invalidate_range(&self, start: i64, end: i64) -> kernel::error::Result {
+        // SAFETY: the inode is live (type invariant); the call locks the
+        // folios it drops itself.
+        kernel::error::to_result(unsafe { b::ferrofs_invalidate_range(self.as_ptr(), start, end) })
+    }
+
     /// Sets i_blocks (under i_lock: writeback changes it outside the
     /// inode lock).
     pub(crate) fn set_blocks(&self, blocks: u64) {
@@ -158,6 +176,17 @@ impl INode {
         // INVARIANT: we took the lock just above and hold it until the
         // guard drops.
         INodeLock(Locked(self))
+    }
+
+    /// Takes the inode's i_rwsem shared (inode_lock_shared) until the
+    /// guard drops: size changes and writes wait meanwhile. Same order as
+    /// `lock`.
+    pub(crate) fn lock_shared(&self) -> INodeSharedLock<'_> {
+        // SAFETY: the inode is live (type invariant).
+        unsafe { b::ferrofs_inode_lock_shared(self.as_ptr()) };
+        // INVARIANT: we took the lock just above and hold it until the
+        // guard drops.
+        INodeSharedLock(self)
     }
 
     /// `lock` with lockdep's parent subclass (I_MUTEX_PARENT), for a
@@ -189,6 +218,21 @@ impl Drop for INodeLock<'_> {
     fn drop(&mut self) {
         // SAFETY: we hold the lock (type invariant) and give it back.
         unsafe { b::ferrofs_inode_unlock(self.as_ptr()) };
+    }
+}
+
+/// The i_rwsem of an inode, taken shared by `INode::lock_shared` and
+/// given back on drop.
+///
+/// # Invariants
+/// This thread took the i_rwsem of `.0` shared and gives it back only
+/// when the guard drops.
+pub(crate) struct INodeSharedLock<'a>(&'a INode);
+
+impl Drop for INodeSharedLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: we hold the lock shared (type invariant) and give it back.
+        unsafe { b::ferrofs_inode_unlock_shared(self.0.as_ptr()) };
     }
 }
 

@@ -1,4 +1,4 @@
-# The page-cache data path: mmap, splice, truncate zeroing, O_DIRECT,
+# The page-cache data path: mmap, splice, truncate zeroing, O_DIRECT open,
 # times across writeback, ENOSPC at write(2); then fsck and remount.
 . "$(dirname "$0")/lib.sh"
 mkfs.ferrofs -q -f "$DEV1"

@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: GPL-2.0
+//! read_iter and write_iter of regular files: the page cache's generic
+//! paths, and O_DIRECT (IOCB_DIRECT), which moves the data between the
+//! caller's buffer and the device without the page cache.
+//!
+//! A direct transfer goes in pieces of up to `PIECE` bytes through a
+//! bounded kernel buffer, over the same data paths as the page cache:
+//! `read_blocks_into` (the block map taken under the core lock, the I/O
+//! outside it, holes and unwritten extents as zeros) and `write_file_data`
+//! (new blocks picked under the lock, the data written outside it, then
+//! mapped: never an in-place overwrite, so a crash leaves the old data or
+//! the new, and the file's size grows only once the data is mapped).
+//! Copying through a buffer, rather than pinning the caller's pages,
+//! keeps the unsafe surface to two copy calls; the cost is one memcpy.
+//!
+//! Alignment: offset, length and buffer must be multiples of the device's
+//! logical block size (EINVAL otherwise), the rule of Linux filesystems,
+//! reported by statx as STATX_DIOALIGN. Ferrofs blocks are larger (4 KiB),
+//! so a sector-aligned write that covers a block only in part reads the
+//! rest of that block first and writes the whole block to a new place
+//! (read-modify-write under the inode lock, which every write holds), as
+//! the copy-on-write data path needs whole blocks anyway; a buffered
+//! fallback would cost a second pass through the page cache for the same
+//! result.
+//!
+//! Coherency: a direct read first writes back the range's dirty pages; a
+//! direct write writes back and drops the range's cached pages before,
+//! and drops them again after (a fault may have read the old data back
+//! meanwhile), so no cached or mapped page shows stale data. Lock order:
+//! i_rwsem (shared for reads, exclusive for writes), then folio locks
+//! (writeback), then the core lock; no lock of this file is held while
+//! the caller's buffer is copied, except i_rwsem.
+
+use super::bindings as b;
+use super::inode::{INode, Locked};
+use super::kiocb::{IovIter, Kiocb};
+use super::read_io::read_blocks_into;
+use super::types::from_result;
+use super::write_io::write_file_data;
+use crate::mem::TryVec;
+use kernel::prelude::*;
+
+/// Most bytes of a direct transfer one trip through the bounce buffer
+/// moves (the buffer holds this plus a block).
+const PIECE: u64 = 1 << 20;
+
+/// `->read_iter`: direct reads here, the rest to generic_file_read_iter.
+///
+/// # Safety
+/// Called by the VFS with `iocb` and `to` of a read on an open ferrofs
+/// regular file (only `FILE_OPS` has this), both live for the call.
+pub(crate) unsafe extern "C" fn read_iter(iocb: *mut b::kiocb, to: *mut b::iov_iter) -> isize {
+    // SAFETY: the VFS's live kiocb and iter of this call (the contract).
+    let (req, iter) = unsafe { (Kiocb::from_raw(iocb), IovIter::from_raw(to)) };
+    if !req.is_direct() {
+        // SAFETY: the VFS's own arguments, passed on unchanged.
+        return unsafe { b::generic_file_read_iter(iocb, to) };
+    }
+    from_result(|| direct_read(req, iter))
+}
+
+/// `->write_iter`: direct writes here, the rest to
+/// generic_file_write_iter.
+///
+/// # Safety
+/// Called by the VFS with `iocb` and `from` of a write on an open ferrofs
+/// regular file (only `FILE_OPS` has this), both live for the call, and
+/// no lock of the file held.
+pub(crate) unsafe extern "C" fn write_iter(iocb: *mut b::kiocb, from: *mut b::iov_iter) -> isize {
+    // SAFETY: the VFS's live kiocb and iter of this call (the contract).
+    let (req, iter) = unsafe { (Kiocb::from_raw(iocb), IovIter::from_raw(from)) };
+    if !req.is_direct() {
+        // SAFETY: the VFS's own arguments, passed on unchanged.
+        return unsafe { b::generic_file_write_iter(iocb, from) };
+    }
+    from_result(|| direct_write(req, iter))
+}
+
+/// `x` rounded down to a multiple of `bs`.
+fn round_down(x: u64, bs: u64) -> u64 {
+    x - x % bs
+}
+
+/// `x` rounded up to a multiple of `bs`.
+fn round_up(x: u64, bs: u64) -> u64 {
+    crate::store::div_ceil(x, bs).saturating_mul(bs)
+}
+
+/// The bounce buffer sized to `len` zeroed bytes.
+fn bounce(buf: &mut TryVec<u8>, len: u64) -> Result<&mut [u8]> {
+    buf.clear();
+    buf.try_resize(usize::try_from(len).map_err(|_| EINVAL)?, 0)?;
+    Ok(&mut buf[..])
+}
+
+/// A direct read: up to the end of file, in pieces; returns the bytes
+/// read, short only at EOF or when an error or fault stopped it after some
+/// bytes were read.
+fn direct_read(req: &Kiocb, to: &IovIter) -> Result<isize> {
+    let count = to.count() as u64;
+    if count == 0 {
+        return Ok(0);
+    }
+    if req.dio_misaligned(to) {
+        return Err(EINVAL);
+    }
+    // Reads block on the device; io_uring retries from a worker.
+    if req.nowait() {
+        return Err(EAGAIN);
+    }
+    let inode = req.inode();
+    // Keeps truncate and writes of the file out while the blocks are read.
+    let _shared = inode.lock_shared();
+    let pos = u64::try_from(req.pos()).map_err(|_| EINVAL)?;
+    let end = pos.saturating_add(count).min(inode.size() as u64);
+    if pos >= end {
+        return Ok(0);
+    }
+    // Dirty pages hold the newest data: on the device first.
+    inode.write_back_range(pos as i64, (end - 1) as i64)?;
+    let bs = u64::from(inode.info().block_size());
+    let mut buf = TryVec::new();
+    let (mut at, mut done) = (pos, 0u64);
+    while at < end {
+        match read_piece(inode, to, &mut buf, at, end, bs) {
+            Ok(n) => {
+                at += n;
+                done += n;
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    req.set_pos(at as i64);
+    req.accessed();
+    Ok(done as isize)
+}
+
+/// Reads the piece of `at..end` that starts in `at`'s block: the whole
+/// blocks under it into `buf`, then its bytes to the caller. Returns the
+/// bytes read; EFAULT when the caller's buffer took fewer.
+fn read_piece(inode: &INode, to: &IovIter, buf: &mut TryVec<u8>, at: u64, end: u64, bs: u64) -> Result<u64> {
+    let first = round_down(at, bs);
+    let piece_end = end.min(first + PIECE);
+    let blocks = bounce(buf, round_up(piece_end, bs) - first)?;
+    read_blocks_into(inode, first, blocks)?;
+    // Inside the buffer (at - first < bs, and piece_end is at most its end).
+    let src = blocks.get((at - first) as usize..(piece_end - first) as usize).ok_or(EINVAL)?;
+    if to.copy_to(src) < src.len() {
+        return Err(EFAULT);
+    }
+    Ok(piece_end - at)
+}
+
+/// A direct write, under the inode lock as every write; then O_SYNC and
+/// O_DSYNC make it durable (generic_write_sync, through fsync).
+fn direct_write(req: &Kiocb, from: &IovIter) -> Result<isize> {
+    if req.nowait() {
+        return Err(EAGAIN);
+    }
+    let inode = req.inode();
+    let written = {
+        let lock = inode.lock();
+        let count = req.write_checks(*lock, from)?;
+        if count == 0 {
+            return Ok(0);
+        }
+        // After the checks: O_APPEND moved the position to EOF.
+        if req.dio_misaligned(from) {
+            return Err(EINVAL);
+        }
+        req.modified(*lock)?;
+        write_pieces(req, *lock, from, count as u64)?
+    };
+    Ok(req.write_sync(written as isize))
+}
+
+/// The writing of `direct_write`: `count` bytes from `ki_pos`, in pieces,
+/// with the page cache of the blocks touched dropped before and after.
+fn write_pieces(req: &Kiocb, inode: Locked<'_>, from: &IovIter, count: u64) -> Result<u64> {
+    let pos = u64::try_from(req.pos()).map_err(|_| EINVAL)?;
+    let end = pos.checked_add(count).ok_or(EFBIG)?;
+    let bs = u64::from(inode.info().block_size());
+    // The whole blocks touched: partial ones are read back below.
+    let (first, last) = (round_down(pos, bs) as i64, round_up(end, bs) as i64 - 1);
+    // Dirty pages go to the device first (their later writeback would
+    // overwrite the new data), then every cached page of the range.
+    inode.write_back_range(first, last)?;
+    // EBUSY: a page was dirtied again through a mapping meanwhile, racing
+    // with this write as it may; the drop after the write retries it.
+    match inode.invalidate_range(first, last) {
+        Ok(()) => {}
+        Err(e) if e == EBUSY => {}
+        Err(e) => return Err(e),
+    }
+    let mut buf = TryVec::new();
+    let (mut at, mut done) = (pos, 0u64);
+    let mut failed = None;
+    while at < end {
+        match write_piece(inode, from, &mut buf, at, end, bs) {
+            Ok(n) => {
+                at += n;
+                done += n;
+            }
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    // A page read back by a fault during the write holds the old data.
+    let _ = inode.invalidate_range(first, last);
+    match failed {
+        Some(e) if done == 0 => Err(e),
+        _ => {
+            req.set_pos(at as i64);
+            Ok(done)
+        }
+    }
+}
+
+/// Writes the piece of `at..end` that starts in `at`'s block: the old
+/// bytes of a partly covered first and last block read into `buf`, the
+/// caller's bytes copied over them, and the whole blocks stored by the
+/// copy-on-write data path; i_size grows after. Returns the bytes written.
+fn write_piece(inode: Locked<'_>, from: &IovIter, buf: &mut TryVec<u8>, at: u64, end: u64, bs: u64) -> Result<u64> {
+    let first = round_down(at, bs);
+    let piece_end = end.min(first + PIECE);
+    let span_end = round_up(piece_end, bs);
+    let size = inode.size() as u64;
+    let blocks = bounce(buf, span_end - first)?;
+    // A block wholly past EOF is not read: it is zero, as the buffer.
+    if at % bs != 0 && first < size {
+        read_blocks_into(&inode, first, blocks.get_mut(..bs as usize).ok_or(EINVAL)?)?;
+    }
+    // The last block, unless read just above.
+    let tail = span_end - bs;
+    if piece_end % bs != 0 && tail < size && (tail != first || at % bs == 0) {
+        read_blocks_into(&inode, tail, blocks.get_mut((tail - first) as usize..).ok_or(EINVAL)?)?;
+    }
+    let dst = blocks.get_mut((at - first) as usize..(piece_end - first) as usize).ok_or(EINVAL)?;
+    if from.copy_from(dst) < dst.len() {
+        return Err(EFAULT);
+    }
+    // The file's bytes in the last block end at the write or at EOF,
+    // whichever is later; past them the block stays zero, as past EOF
+    // anywhere, and the size the core sets is where they end.
+    let data_end = piece_end.max(span_end.min(size));
+    buf.truncate((data_end - first) as usize);
+    match write_file_data(&inode, first, buf) {
+        Ok(attr) => inode.set_blocks(attr.blocks),
+        Err(e) => {
+            // Out of space part way, the core may have stored and grown the
+            // file by some of it: the VFS inode follows the core.
+            if let Ok(attr) = inode.with_core(|fs, sv| fs.getattr(sv, inode.ino())) {
+                inode.set_blocks(attr.blocks);
+                if attr.size > size {
+                    inode.set_size(attr.size as i64);
+                }
+            }
+            return Err(e.into());
+        }
+    }
+    if piece_end > size {
+        inode.set_size(piece_end as i64);
+    }
+    Ok(piece_end - at)
+}
