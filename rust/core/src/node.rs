@@ -153,7 +153,11 @@ fn move_bytes(b: &mut [u8], range: core::ops::Range<usize>, dest: usize) -> Resu
     if range.start > range.end || range.end > b.len() || dest + (range.end - range.start) > b.len() {
         return Err(corrupt(range));
     }
-    b.copy_within(range, dest);
+    // An item without data (an orphan, an empty xattr) moves nothing, and
+    // a copy onto itself would still cost a pass over the leaf.
+    if dest != range.start && range.start != range.end {
+        b.copy_within(range, dest);
+    }
     Ok(())
 }
 
