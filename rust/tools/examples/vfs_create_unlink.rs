@@ -115,7 +115,14 @@ fn main() {
     opts.cache_blocks = arg(&mut args, 32_768) as usize;
 
     let mut disk = MemDisk { blocks: Default::default(), discard: false, writes: 0, flushes: 0 };
-    let mk = MkfsOptions { block_size: BLOCK as u32, size_bytes: DISK_BYTES, uuid: [7; 16], label: b"bench", now: (1_700_000_000, 0), fast_commit_blocks: None };
+    let mk = MkfsOptions {
+        block_size: BLOCK as u32,
+        size_bytes: DISK_BYTES,
+        uuid: [7; 16],
+        label: b"bench",
+        now: (1_700_000_000, 0),
+        fast_commit_blocks: None,
+    };
     mkfs::format(&mut disk, &mk).expect("mkfs");
     let mut fs = Filesystem::mount_with(disk, opts).expect("mount");
     let now = Timespec { sec: 1_700_000_000, nsec: 0 };
