@@ -76,7 +76,7 @@ impl BlockDevice for MemDisk {
         if self.discard {
             return Ok(());
         }
-        if offset % BLOCK as u64 != 0 {
+        if !offset.is_multiple_of(BLOCK as u64) {
             // Only the superblock copies are written below a block.
             let n = offset / BLOCK as u64;
             let at = (offset % BLOCK as u64) as usize;
@@ -110,9 +110,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let files = arg(&mut args, 50_000);
     let commit_every = arg(&mut args, 0);
-    let mut opts = MountOptions::default();
     // The kernel caches 1/32 of RAM: 32768 nodes in the benchmark's 4 GiB VM.
-    opts.cache_blocks = arg(&mut args, 32_768) as usize;
+    let opts = MountOptions { cache_blocks: arg(&mut args, 32_768) as usize, ..MountOptions::default() };
 
     let mut disk = MemDisk { blocks: Default::default(), discard: false, writes: 0, flushes: 0 };
     let mk = MkfsOptions {
