@@ -114,6 +114,10 @@ impl<D: BlockDevice> Store<D> {
             }
         }
         self.alloc_tree = root;
+        if !freed.is_empty() {
+            // The blocks may be handed out again, as nodes of any tree.
+            self.fingers.reshaped();
+        }
         for &(s, l) in freed.iter() {
             self.space.release(s, l)?;
         }

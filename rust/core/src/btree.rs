@@ -64,6 +64,11 @@ impl Range {
         Range { lo: node::ptr_key(b, slot), hi }
     }
 
+    /// Whether `key` lies in the range.
+    fn contains(&self, key: &Key) -> bool {
+        *key >= self.lo && self.hi.map_or(true, |h| *key < h)
+    }
+
     /// Refuses a node whose keys leave the range.
     fn check(&self, b: &[u8]) -> Result<()> {
         if node::keys_within(b, &self.lo, self.hi.as_ref()) {
@@ -79,6 +84,139 @@ struct Path {
     blk: [u64; MAX_LEVEL],
     slot: [usize; MAX_LEVEL],
     range: [Range; MAX_LEVEL],
+}
+
+/// Most leaves `Fingers` remembers.
+const FINGERS: usize = 8;
+
+/// A leaf a descent reached, and the keys it holds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Finger {
+    /// The root block the descent started from.
+    root: u64,
+    /// `Fingers::epoch` when the leaf was reached.
+    epoch: u64,
+    /// `Fingers::clock` when the finger was last found or made.
+    used: u64,
+    blk: u64,
+    gen: u64,
+    range: Range,
+}
+
+/// The leaves recent descents reached, so that the next lookup, insert,
+/// update or delete of a key in one of them goes straight to the leaf
+/// instead of down from the root: one create or unlink works several
+/// times each on a handful of leaves (the directory's inode item, its two
+/// indexes, the inode's items).
+///
+/// A finger is true while the leaf holds every key of its range in the
+/// tree whose root is its root block. The pointers above a leaf change
+/// only by copy-on-write (a node gets a new block and its old one leaves
+/// the tree), by a split (the split node's range narrows), by a merge (a
+/// node leaves the tree) and by lowering a leftmost key (a range widens,
+/// which leaves every finger true). So every block leaving a tree ends all
+/// fingers (`reshaped`: block numbers are reused, roots included), and a
+/// split ends those on the split node (`forget`). A finger of the current
+/// epoch whose root is the tree's root then names the leaf a descent from
+/// that root would reach for any key in its range.
+///
+/// The fingers live on the heap, allocated with the store: the store is
+/// part of every mounted filesystem's frame while it is set up, and the
+/// kernel's stacks are small, too small also for an allocation at the
+/// bottom of a descent. Without the memory there are no fingers, and
+/// every operation descends.
+#[derive(Debug)]
+pub struct Fingers {
+    /// Allocated for `FINGERS` up front, or empty for good.
+    slots: TryVec<Finger>,
+    /// `slots` has its room: pushing never allocates.
+    room: bool,
+    /// Counts finds and notes, to keep the most recently used fingers.
+    clock: u64,
+    epoch: u64,
+}
+
+impl Default for Fingers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Fingers {
+    /// No fingers, ever; allocates nothing.
+    pub const fn new() -> Self {
+        Fingers { slots: TryVec::new(), room: false, clock: 0, epoch: 1 }
+    }
+
+    /// Room for `FINGERS`, or none if that memory is not there. Kept out
+    /// of line: its callers' frames are the deepest of a mount.
+    #[inline(never)]
+    pub fn with_room() -> Self {
+        match TryVec::try_with_capacity(FINGERS) {
+            Ok(slots) => Fingers { slots, room: true, clock: 0, epoch: 1 },
+            Err(_) => Self::new(),
+        }
+    }
+
+    /// A block left a tree: no finger can be trusted any more.
+    pub fn reshaped(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1).max(1);
+    }
+
+    /// Node `blk` was split: its range narrowed.
+    pub fn forget(&mut self, blk: u64) {
+        for f in self.slots.iter_mut().filter(|f| f.blk == blk) {
+            f.epoch = 0;
+        }
+    }
+
+    /// The finger of the tree rooted at `root` whose range holds `key`.
+    fn find(&mut self, root: &TreeRoot, key: &Key) -> Option<Finger> {
+        let (epoch, clock) = (self.epoch, self.clock + 1);
+        let f = self.slots.iter_mut().find(|f| f.epoch == epoch && f.root == root.block && f.range.contains(key))?;
+        f.used = clock;
+        self.clock = clock;
+        Some(*f)
+    }
+
+    /// Remembers that leaf `blk` (generation `gen`) holds `range` of the
+    /// tree rooted at `root`, in place of a finger of an older epoch or
+    /// else of the least recently used.
+    fn note(&mut self, root: u64, blk: u64, gen: u64, range: Range) {
+        self.clock += 1;
+        let (epoch, clock) = (self.epoch, self.clock);
+        let f = Finger { root, epoch, used: clock, blk, gen, range };
+        if let Some(same) = self.slots.iter_mut().find(|s| s.epoch == epoch && s.root == root && s.blk == blk) {
+            *same = f;
+            return;
+        }
+        if self.slots.len() < FINGERS {
+            if self.room {
+                // Within the room `with_room` reserved: no allocation.
+                let _ = self.slots.try_push(f);
+            }
+            return;
+        }
+        let oldest = self.slots.iter().enumerate().min_by_key(|(_, s)| if s.epoch == epoch { s.used } else { 0 }).map_or(0, |(i, _)| i);
+        if let Some(slot) = self.slots.get_mut(oldest) {
+            *slot = f;
+        }
+    }
+}
+
+/// The leaf of `root` that a finger names for `key`, if the running
+/// transaction owns it (and so every node above it): a change there needs
+/// no descent.
+fn dirty_finger<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Option<u64> {
+    let f = s.fingers.find(root, key)?;
+    (root.generation == s.gen && f.gen == s.gen && s.is_dirty_node(f.blk)).then_some(f.blk)
+}
+
+/// The finger of `root` for `key`, counted as a hit.
+fn finger<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Option<Finger> {
+    let f = s.fingers.find(root, key)?;
+    s.stats.finger_hits += 1;
+    Some(f)
 }
 
 fn needs_split(b: &[u8], need: usize) -> bool {
@@ -156,6 +294,7 @@ fn truncate<D: BlockDevice>(s: &mut Store<D>, blk: u64, k: usize) -> Result<()> 
 /// Splits the dirty node `blk`, moving its upper half to a new node.
 /// Returns the new node and its first key.
 fn split<D: BlockDevice>(s: &mut Store<D>, blk: u64, owner: u64) -> Result<(u64, Key)> {
+    s.fingers.forget(blk);
     let tmp = copy_node(s, blk)?;
     let n = node::nritems(&tmp);
     let lvl = node::level(&tmp);
@@ -254,6 +393,8 @@ fn descend_for_write<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key:
     }
     p.blk[0] = blk;
     p.range[0] = range;
+    let gen = s.gen;
+    s.fingers.note(root.block, blk, gen, range);
     Ok(p)
 }
 
@@ -267,8 +408,15 @@ fn check_item(s_bs: usize, data: &[u8]) -> Result<usize> {
 /// Inserts a new item; `Err(Exists)` if the key is present.
 pub fn insert<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, data: &[u8]) -> Result<()> {
     let need = check_item(s.bs, data)?;
-    let p = descend_for_write(s, root, key, Some(need))?;
-    let leaf = s.node_mut(p.blk[0])?;
+    let blk = match dirty_finger(s, root, key) {
+        Some(blk) if !needs_split(s.dirty_node(blk)?, need) => {
+            s.touch();
+            s.stats.finger_hits += 1;
+            blk
+        }
+        _ => descend_for_write(s, root, key, Some(need))?.blk[0],
+    };
+    let leaf = s.node_mut(blk)?;
     match node::leaf_search(leaf, key) {
         Ok(_) => Err(Error::Exists),
         Err(slot) => node::leaf_insert(leaf, slot, key, data),
@@ -278,6 +426,18 @@ pub fn insert<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, 
 /// Replaces the value of an existing item; `Err(NotFound)` if absent.
 pub fn update<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, data: &[u8]) -> Result<()> {
     let need = check_item(s.bs, data)?;
+    if let Some(blk) = dirty_finger(s, root, key) {
+        // The same size in place (inode items, most of all); anything
+        // else may need room or a merge, so takes the path below.
+        if let Ok(slot) = node::leaf_search(s.dirty_node(blk)?, key) {
+            if node::item_data(s.dirty_node(blk)?, slot).len() == data.len() {
+                s.touch();
+                s.stats.finger_hits += 1;
+                node::item_data_mut(s.node_mut(blk)?, slot).copy_from_slice(data);
+                return Ok(());
+            }
+        }
+    }
     let p = descend_for_write(s, root, key, None)?;
     let leaf = s.node_mut(p.blk[0])?;
     let slot = node::leaf_search(leaf, key).map_err(|_| Error::NotFound)?;
@@ -305,6 +465,19 @@ pub fn upsert<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, 
 
 /// Deletes an item; `Err(NotFound)` if absent.
 pub fn delete<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key) -> Result<()> {
+    if let Some(blk) = dirty_finger(s, root, key) {
+        let b = s.dirty_node(blk)?;
+        if let Ok(slot) = node::leaf_search(b, key) {
+            // A leaf left full enough for `rebalance` to stop at once
+            // needs no path (nor does a root leaf).
+            let left = fill(b).saturating_sub(node::item_size(b, slot));
+            if root.level == 0 || (node::nritems(b) > 1 && left >= capacity(b) / 4) {
+                s.touch();
+                s.stats.finger_hits += 1;
+                return node::leaf_delete(s.node_mut(blk)?, slot);
+            }
+        }
+    }
     let p = descend_for_write(s, root, key, None)?;
     let leaf = s.node_mut(p.blk[0])?;
     let slot = node::leaf_search(leaf, key).map_err(|_| Error::NotFound)?;
@@ -382,13 +555,20 @@ fn rebalance<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, p: &Path) ->
 
 /// Finds the leaf and slot holding `key`, without copying anything.
 fn find<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<Option<(u64, u64, usize)>> {
+    if let Some(f) = finger(s, root, key) {
+        let b = s.node(f.blk, f.gen, 0)?;
+        f.range.check(b)?;
+        return Ok(node::leaf_search(b, key).ok().map(|slot| (f.blk, f.gen, slot)));
+    }
     let (mut blk, mut gen, mut level) = (root.block, root.generation, root.level);
     let mut range = Range::default();
     loop {
         let b = s.node(blk, gen, level)?;
         range.check(b)?;
         if level == 0 {
-            return Ok(node::leaf_search(b, key).ok().map(|slot| (blk, gen, slot)));
+            let found = node::leaf_search(b, key).ok();
+            s.fingers.note(root.block, blk, gen, range);
+            return Ok(found.map(|slot| (blk, gen, slot)));
         }
         let slot = node::child_slot(b, key);
         range = range.child(b, slot);
@@ -470,6 +650,9 @@ pub struct Cursor {
     last: Option<Key>,
     dir: Dir,
     positioned: bool,
+    /// Only the leaf of the path is known (the seek went by a finger):
+    /// moving to another leaf seeks from the root first.
+    leaf_only: bool,
     done: bool,
 }
 
@@ -487,12 +670,48 @@ impl Cursor {
             last: None,
             dir,
             positioned: false,
+            leaf_only: false,
             done: false,
         }
     }
 
+    /// Positions the cursor at `key`: straight in the leaf a finger names
+    /// for it, or else down from the root.
     fn seek<D: BlockDevice>(&mut self, s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<()> {
+        let Some(f) = finger(s, root, key) else { return self.seek_from_root(s, root, key) };
+        let b = s.node(f.blk, f.gen, 0)?;
+        f.range.check(b)?;
+        self.slot[0] = self.leaf_slot(b, key);
+        self.blk[0] = f.blk;
+        self.gen[0] = f.gen;
+        self.range[0] = f.range;
         self.top = root.level as usize;
+        self.leaf_only = true;
+        self.seq = s.mod_seq();
+        self.positioned = true;
+        Ok(())
+    }
+
+    /// Where in leaf `b` the cursor starts for `key`.
+    fn leaf_slot(&self, b: &[u8], key: &Key) -> usize {
+        match (node::leaf_search(b, key), self.dir) {
+            (Ok(i), Dir::Forward) | (Err(i), _) => i,
+            (Ok(i), Dir::Backward) => i + 1,
+        }
+    }
+
+    /// The key to seek again from: past the last one returned.
+    fn resume_key(&self) -> Option<Key> {
+        match (self.last, self.dir) {
+            (None, _) => Some(self.start),
+            (Some(k), Dir::Forward) => k.succ(),
+            (Some(k), Dir::Backward) => k.pred(),
+        }
+    }
+
+    fn seek_from_root<D: BlockDevice>(&mut self, s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<()> {
+        self.top = root.level as usize;
+        self.leaf_only = false;
         let (mut blk, mut gen) = (root.block, root.generation);
         let mut range = Range::default();
         for level in (0..=self.top).rev() {
@@ -502,10 +721,8 @@ impl Cursor {
             self.gen[level] = gen;
             self.range[level] = range;
             if level == 0 {
-                self.slot[0] = match (node::leaf_search(b, key), self.dir) {
-                    (Ok(i), Dir::Forward) | (Err(i), _) => i,
-                    (Ok(i), Dir::Backward) => i + 1,
-                };
+                self.slot[0] = self.leaf_slot(b, key);
+                s.fingers.note(root.block, blk, gen, range);
             } else {
                 let sl = node::child_slot(b, key);
                 self.slot[level] = sl;
@@ -525,12 +742,7 @@ impl Cursor {
             return Ok(None);
         }
         if !self.positioned || self.seq != s.mod_seq() {
-            let from = match (self.last, self.dir) {
-                (None, _) => Some(self.start),
-                (Some(k), Dir::Forward) => k.succ(),
-                (Some(k), Dir::Backward) => k.pred(),
-            };
-            let Some(from) = from else {
+            let Some(from) = self.resume_key() else {
                 self.done = true;
                 return Ok(None);
             };
@@ -548,6 +760,15 @@ impl Cursor {
                     break self.slot[0];
                 }
                 _ => {}
+            }
+            if self.leaf_only {
+                // Past the leaf a finger gave: the path above it is needed.
+                let Some(from) = self.resume_key() else {
+                    self.done = true;
+                    return Ok(None);
+                };
+                self.seek_from_root(s, root, &from)?;
+                continue;
             }
             let mut l = 1;
             loop {
@@ -584,6 +805,9 @@ impl Cursor {
                     Dir::Backward if l == 0 => cn,
                     Dir::Backward => cn.saturating_sub(1),
                 };
+                if l == 0 {
+                    s.fingers.note(root.block, c, cg, range);
+                }
             }
         };
         let b = s.node(self.blk[0], self.gen[0], 0)?;

@@ -57,6 +57,16 @@ impl Found {
     }
 }
 
+/// Where a new entry goes: its sequence number and hash key offset, both
+/// free, and whether it names an inode the same call has just made (not a
+/// subvolume), which has no back-reference yet: its first takes index 0 of
+/// its hash without a search.
+struct EntryPlace {
+    seq: u64,
+    hash_off: u64,
+    fresh_target: bool,
+}
+
 /// Tree changes one entry add or remove makes (two index items, the
 /// back-reference and the directory inode), for reservations.
 pub(crate) const ENTRY_ITEMS: u64 = 4;
@@ -84,18 +94,38 @@ fn free_slot<D: BlockDevice>(s: &mut crate::store::Store<D>, root: &crate::btree
 
 impl<D: BlockDevice> Filesystem<D> {
     pub(crate) fn find_entry(&mut self, dir: u64, name: &[u8]) -> Result<Option<Found>> {
+        Ok(self.entry_or_free_slot(dir, name)?.ok())
+    }
+
+    /// The entry `name` of `dir`, or else the hash key offset a new entry
+    /// of that name takes (what `free_slot` would find): one pass over the
+    /// run of its hash serves both, so a create looks the name up once.
+    fn entry_or_free_slot(&mut self, dir: u64, name: &[u8]) -> Result<core::result::Result<Found, u64>> {
         let h = (name_hash(name) as u64) << 32;
         let mut items = ObjectItems::new(dir, DIR_HASH_KEY, h);
+        // The collision indexes seen so far are 0..next, until the first gap.
+        let (mut next, mut gap) = (0u64, None);
         while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
             if off >> 32 != h >> 32 {
                 break;
             }
+            if gap.is_none() {
+                if off & 0xffff_ffff == next {
+                    next += 1;
+                } else {
+                    gap = Some(next);
+                }
+            }
             let e = DirEntry::decode(d)?;
             if e.name == name {
-                return Ok(Some(Found { hash_off: off, seq: e.other, ino: e.ino, ty: e.ty, subvol: e.subvol }));
+                return Ok(Ok(Found { hash_off: off, seq: e.other, ino: e.ino, ty: e.ty, subvol: e.subvol }));
             }
         }
-        Ok(None)
+        let idx = gap.unwrap_or(next);
+        if idx > 0xffff_ffff {
+            return Err(Error::NoSpace);
+        }
+        Ok(Err(h | idx))
     }
 
     /// The key of `ino`'s back-reference for `name` in `dir`, if it has one.
@@ -133,6 +163,11 @@ impl<D: BlockDevice> Filesystem<D> {
     pub(crate) fn add_inode_ref(&mut self, ino: u64, dir: u64, seq: u64, name: &[u8]) -> Result<()> {
         let root = self.sv.root;
         let off = free_slot(&mut self.s, &root, ino, INODE_REF_KEY, NameRef::hash(dir, name))?;
+        self.insert_inode_ref(ino, off, dir, seq, name)
+    }
+
+    /// Writes `ino`'s back-reference at key offset `off`, which is free.
+    fn insert_inode_ref(&mut self, ino: u64, off: u64, dir: u64, seq: u64, name: &[u8]) -> Result<()> {
         let item = NameRef { dir, seq, name }.encode()?;
         btree::insert(&mut self.s, &mut self.sv.root, &Key::new(ino, INODE_REF_KEY, off), &item)
     }
@@ -160,20 +195,28 @@ impl<D: BlockDevice> Filesystem<D> {
     pub(crate) fn add_entry_at(
         &mut self,
         dir: u64,
-        mut d: InodeItem,
+        d: InodeItem,
         name: &[u8],
         t: Target,
         seq: u64,
         hash_off: u64,
         now: Timespec,
     ) -> Result<()> {
+        self.add_entry_in(dir, d, name, t, EntryPlace { seq, hash_off, fresh_target: false }, now)
+    }
+
+    /// `add_entry_at` at `place`.
+    fn add_entry_in(&mut self, dir: u64, mut d: InodeItem, name: &[u8], t: Target, place: EntryPlace, now: Timespec) -> Result<()> {
+        let EntryPlace { seq, hash_off, fresh_target } = place;
         d.next_seq = d.next_seq.max(seq.checked_add(1).ok_or(Error::NoSpace)?);
         self.s.fc.related.note(self.sv.id, dir, t.ino, name, true);
         let by_hash = DirEntry { ino: t.ino, other: seq, ty: t.ty, subvol: t.subvol, name }.encode()?;
         btree::insert(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, hash_off), &by_hash)?;
         let by_seq = DirEntry { ino: t.ino, other: hash_off, ty: t.ty, subvol: t.subvol, name }.encode()?;
         btree::insert(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_SEQ_KEY, seq), &by_seq)?;
-        if !t.subvol {
+        if fresh_target {
+            self.insert_inode_ref(t.ino, NameRef::hash(dir, name), dir, seq, name)?;
+        } else if !t.subvol {
             self.add_inode_ref(t.ino, dir, seq, name)?;
         }
         d.size = d.size.saturating_add(name.len() as u64);
@@ -188,11 +231,16 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Removes an entry found by `find_entry`, with its back-reference,
     /// and updates the directory.
     pub(crate) fn remove_entry(&mut self, dir: u64, f: &Found, name: &[u8], now: Timespec) -> Result<()> {
+        let d = self.read_dir_inode(dir)?;
+        self.remove_entry_in(dir, d, f, name, now)
+    }
+
+    /// `remove_entry` with the directory's inode item `d` in hand.
+    fn remove_entry_in(&mut self, dir: u64, mut d: InodeItem, f: &Found, name: &[u8], now: Timespec) -> Result<()> {
         // A freed slot may be taken again: a fast-commit record cannot say
         // a new name in this directory until the next commit.
         self.s.fc.mark(self.sv.id, dir)?;
         self.s.fc.related.note(self.sv.id, dir, f.ino, name, false);
-        let mut d = self.read_dir_inode(dir)?;
         btree::delete(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_HASH_KEY, f.hash_off))?;
         btree::delete(&mut self.s, &mut self.sv.root, &Key::new(dir, DIR_SEQ_KEY, f.seq))?;
         if !f.subvol {
@@ -228,11 +276,16 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// The entry `name` of directory `dir`, which must exist.
     pub(crate) fn existing_entry(&mut self, dir: u64, name: &[u8]) -> Result<Found> {
+        self.existing_entry_in(dir, name).map(|(_, f)| f)
+    }
+
+    /// `existing_entry`, with the directory's inode item.
+    fn existing_entry_in(&mut self, dir: u64, name: &[u8]) -> Result<(InodeItem, Found)> {
         if name.len() > NAME_MAX {
             return Err(Error::NameTooLong);
         }
-        self.read_dir_inode(dir)?;
-        self.find_entry(dir, name)?.ok_or(Error::NotFound)
+        let d = self.read_dir_inode(dir)?;
+        Ok((d, self.find_entry(dir, name)?.ok_or(Error::NotFound)?))
     }
 
     pub(crate) fn dir_is_empty(&mut self, dir: u64) -> Result<bool> {
@@ -244,10 +297,10 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Creates an inode of any type and links it into `dir`.
     fn new_inode(&mut self, dir: u64, name: &[u8], mut it: InodeItem, extra_items: u64) -> Result<InodeAttr> {
         check_name(name)?;
-        self.read_dir_inode(dir)?;
-        if self.find_entry(dir, name)?.is_some() {
-            return Err(Error::Exists);
-        }
+        let d = self.read_dir_inode(dir)?;
+        let Err(hash_off) = self.entry_or_free_slot(dir, name)? else { return Err(Error::Exists) };
+        // A commit here (to get space) changes no item: `d` and `hash_off`
+        // stay true.
         self.reserve(2 + ENTRY_ITEMS + extra_items, 0)?;
         let ino = self.next_ino()?;
         it.generation = self.s.gen;
@@ -258,7 +311,8 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         btree::insert(&mut self.s, &mut self.sv.root, &inode_key(ino), &it.encode())?;
         self.sv.item.inode_count = self.sv.item.inode_count.saturating_add(1);
-        self.add_entry(dir, name, Target::inode(ino, it.file_type()), it.ctime)?;
+        let place = EntryPlace { seq: d.next_seq.max(2), hash_off, fresh_target: true };
+        self.add_entry_in(dir, d, name, Target::inode(ino, it.file_type()), place, it.ctime)?;
         Ok(self.attr_of(ino, &it))
     }
 
@@ -438,12 +492,13 @@ impl<D: BlockDevice> Filesystem<D> {
     pub fn unlink(&mut self, sv: SubvolId, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
         self.enter(sv)?;
         self.change(|fs| {
-            let f = fs.existing_entry(dir, name)?;
+            let (d, f) = fs.existing_entry_in(dir, name)?;
             if f.ty == FileType::Dir {
                 return Err(Error::IsDir);
             }
+            // A commit here (to get space) changes no item: `d` stays true.
             fs.reserve_delete(ENTRY_ITEMS + 2)?;
-            fs.remove_entry(dir, &f, name, now)?;
+            fs.remove_entry_in(dir, d, &f, name, now)?;
             fs.drop_link(f.ino, false, now)
         })
     }
@@ -622,7 +677,7 @@ impl<D: BlockDevice> Filesystem<D> {
             return Ok(());
         }
         self.change(|fs| match fs.read_inode(ino) {
-            Ok(it) if it.nlink == 0 => fs.evict_orphan(ino),
+            Ok(it) if it.nlink == 0 => fs.evict_orphan_item(ino, Some(it)),
             Ok(_) | Err(Error::NotFound) => Ok(()),
             Err(e) => Err(e),
         })
@@ -636,6 +691,11 @@ impl<D: BlockDevice> Filesystem<D> {
             Err(Error::NotFound) => None,
             Err(e) => return Err(e),
         };
+        self.evict_orphan_item(ino, it)
+    }
+
+    /// `evict_orphan` with the inode's item in hand (`None`: it has none).
+    fn evict_orphan_item(&mut self, ino: u64, it: Option<InodeItem>) -> Result<()> {
         if let Some(it) = it {
             if it.nlink != 0 {
                 // Linked again (or never unlinked): only the orphan item goes.
@@ -645,7 +705,10 @@ impl<D: BlockDevice> Filesystem<D> {
                     e => Err(e),
                 });
             }
-            if it.file_type() == FileType::Regular {
+            // Data first, from the end, keeping the item's count true at
+            // every step; a file that counts no blocks has no extents for
+            // it (any stray one goes with the items below).
+            if it.file_type() == FileType::Regular && it.blocks != 0 {
                 self.shrink_blocks(ino, 0)?;
             }
         }

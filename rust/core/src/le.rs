@@ -9,6 +9,7 @@
 use crate::error::{Error, Result};
 
 /// The little-endian integer of `N` bytes at `off`, or None past the end.
+#[inline]
 fn read<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {
     let mut a = [0u8; N];
     a.copy_from_slice(b.get(off..off.checked_add(N)?)?);
@@ -16,21 +17,25 @@ fn read<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {
 }
 
 /// The u16 at `off`, or None past the end.
+#[inline]
 pub fn u16_at(b: &[u8], off: usize) -> Option<u16> {
     read(b, off).map(u16::from_le_bytes)
 }
 
 /// The u32 at `off`, or None past the end.
+#[inline]
 pub fn u32_at(b: &[u8], off: usize) -> Option<u32> {
     read(b, off).map(u32::from_le_bytes)
 }
 
 /// The u64 at `off`, or None past the end.
+#[inline]
 pub fn u64_at(b: &[u8], off: usize) -> Option<u64> {
     read(b, off).map(u64::from_le_bytes)
 }
 
 /// Writes `v` at `off`; None (nothing written) past the end.
+#[inline]
 pub fn put_at(b: &mut [u8], off: usize, v: &[u8]) -> Option<()> {
     b.get_mut(off..off.checked_add(v.len())?)?.copy_from_slice(v);
     Some(())

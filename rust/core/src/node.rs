@@ -115,26 +115,32 @@ pub fn item_data_range(b: &[u8], i: usize) -> core::ops::Range<usize> {
 
 // Accessors on a validated node clamp instead of failing (see above):
 // past the end reads as zero and writes nothing.
+#[inline]
 fn rd32(b: &[u8], off: usize) -> u32 {
     le::u32_at(b, off).unwrap_or(0)
 }
 
+#[inline]
 fn rd64(b: &[u8], off: usize) -> u64 {
     le::u64_at(b, off).unwrap_or(0)
 }
 
+#[inline]
 fn wr32(b: &mut [u8], off: usize, v: u32) {
     let _ = le::put_at(b, off, &v.to_le_bytes());
 }
 
+#[inline]
 fn wr64(b: &mut [u8], off: usize, v: u64) {
     let _ = le::put_at(b, off, &v.to_le_bytes());
 }
 
+#[inline]
 fn rd_key(b: &[u8], off: usize) -> Key {
     Key { objectid: rd64(b, off), ty: b.get(off + 8).copied().unwrap_or(0), offset: rd64(b, off + 9) }
 }
 
+#[inline]
 fn wr_key(b: &mut [u8], off: usize, k: &Key) {
     wr64(b, off, k.objectid);
     if let Some(t) = b.get_mut(off + 8) {
@@ -149,11 +155,16 @@ fn corrupt(_: core::ops::Range<usize>) -> Error {
 
 /// Moves `range` of `b` to start at `dest`, reporting instead of panicking
 /// when either side falls outside the block.
+#[inline]
 fn move_bytes(b: &mut [u8], range: core::ops::Range<usize>, dest: usize) -> Result<()> {
     if range.start > range.end || range.end > b.len() || dest + (range.end - range.start) > b.len() {
         return Err(corrupt(range));
     }
-    b.copy_within(range, dest);
+    // An item without data (an orphan, an empty xattr) moves nothing, and
+    // a copy onto itself would still cost a pass over the leaf.
+    if dest != range.start && range.start != range.end {
+        b.copy_within(range, dest);
+    }
     Ok(())
 }
 
@@ -189,6 +200,7 @@ pub fn blocknr(b: &[u8]) -> u64 {
 }
 
 /// Generation recorded in the header.
+#[inline]
 pub fn generation(b: &[u8]) -> u64 {
     rd64(b, OFF_GEN)
 }
@@ -204,48 +216,58 @@ pub fn stored_csum(b: &[u8]) -> u32 {
 }
 
 /// Number of items (leaf) or pointers (interior).
+#[inline]
 pub fn nritems(b: &[u8]) -> usize {
     rd32(b, OFF_NRITEMS) as usize
 }
 
 /// Sets the item count; used to cut a node after its tail moved away.
+#[inline]
 pub fn set_nritems(b: &mut [u8], n: usize) {
     wr32(b, OFF_NRITEMS, n as u32);
 }
 
 /// Level of the node.
+#[inline]
 pub fn level(b: &[u8]) -> u8 {
     b.get(OFF_LEVEL).copied().unwrap_or(0)
 }
 
+#[inline]
 fn item_hdr(i: usize) -> usize {
     HEADER_SIZE + i * ITEM_SIZE
 }
 
+#[inline]
 fn ptr_off(i: usize) -> usize {
     HEADER_SIZE + i * PTR_SIZE
 }
 
 /// Key of leaf item `i`.
+#[inline]
 pub fn item_key(b: &[u8], i: usize) -> Key {
     rd_key(b, item_hdr(i))
 }
 
+#[inline]
 fn item_off(b: &[u8], i: usize) -> usize {
     rd32(b, item_hdr(i) + KEY_SIZE) as usize
 }
 
+#[inline]
 fn item_len(b: &[u8], i: usize) -> usize {
     rd32(b, item_hdr(i) + KEY_SIZE + 4) as usize
 }
 
 /// Data of leaf item `i`.
+#[inline]
 pub fn item_data(b: &[u8], i: usize) -> &[u8] {
     let off = item_off(b, i);
     b.get(off..off + item_len(b, i)).unwrap_or(&[])
 }
 
 /// Mutable data of leaf item `i` (same length; for in-place updates).
+#[inline]
 pub fn item_data_mut(b: &mut [u8], i: usize) -> &mut [u8] {
     let off = item_off(b, i);
     let len = item_len(b, i);
@@ -253,10 +275,12 @@ pub fn item_data_mut(b: &mut [u8], i: usize) -> &mut [u8] {
 }
 
 /// Size of item `i` including its header.
+#[inline]
 pub fn item_size(b: &[u8], i: usize) -> usize {
     ITEM_SIZE + item_len(b, i)
 }
 
+#[inline]
 fn data_start(b: &[u8]) -> usize {
     match nritems(b) {
         0 => b.len(),
@@ -265,11 +289,13 @@ fn data_start(b: &[u8]) -> usize {
 }
 
 /// Free bytes in a leaf.
+#[inline]
 pub fn leaf_free(b: &[u8]) -> usize {
     data_start(b).saturating_sub(item_hdr(nritems(b)))
 }
 
 /// Bytes used by items in a leaf (headers and data).
+#[inline]
 pub fn leaf_used(b: &[u8]) -> usize {
     (b.len() - HEADER_SIZE).saturating_sub(leaf_free(b))
 }
@@ -332,21 +358,25 @@ pub fn leaf_delete(b: &mut [u8], slot: usize) -> Result<()> {
 }
 
 /// Key of interior pointer `i`.
+#[inline]
 pub fn ptr_key(b: &[u8], i: usize) -> Key {
     rd_key(b, ptr_off(i))
 }
 
 /// Child block of interior pointer `i`.
+#[inline]
 pub fn ptr_block(b: &[u8], i: usize) -> u64 {
     rd64(b, ptr_off(i) + KEY_SIZE)
 }
 
 /// Child generation of interior pointer `i`.
+#[inline]
 pub fn ptr_gen(b: &[u8], i: usize) -> u64 {
     rd64(b, ptr_off(i) + KEY_SIZE + 8)
 }
 
 /// Overwrites interior pointer `i`.
+#[inline]
 pub fn set_ptr(b: &mut [u8], i: usize, key: &Key, block: u64, generation: u64) {
     let o = ptr_off(i);
     wr_key(b, o, key);
@@ -393,6 +423,7 @@ pub fn child_slot(b: &[u8], key: &Key) -> usize {
 }
 
 /// First key in a node of either kind (the default key when empty).
+#[inline]
 pub fn first_key(b: &[u8]) -> Key {
     if nritems(b) == 0 {
         return Key::default();
@@ -405,6 +436,7 @@ pub fn first_key(b: &[u8]) -> Key {
 }
 
 /// Last key in a node of either kind (the default key when empty).
+#[inline]
 pub fn last_key(b: &[u8]) -> Key {
     match nritems(b) {
         0 => Key::default(),
@@ -416,6 +448,7 @@ pub fn last_key(b: &[u8]) -> Key {
 /// Whether every key of a node lies in `[lo, hi)` (no upper bound when
 /// `hi` is `None`), the range its parent gives it. Keys inside a validated
 /// node increase, so the first and the last key decide.
+#[inline]
 pub fn keys_within(b: &[u8], lo: &Key, hi: Option<&Key>) -> bool {
     nritems(b) == 0 || (first_key(b) >= *lo && hi.map_or(true, |h| last_key(b) < *h))
 }

@@ -57,6 +57,7 @@ pub(crate) struct NodeCache {
 }
 
 /// Fibonacci hashing: block numbers are dense, the multiply spreads them.
+#[inline]
 fn bucket_of(blk: u64, buckets: usize) -> usize {
     let bits = buckets.trailing_zeros();
     if bits == 0 {
@@ -86,6 +87,7 @@ impl NodeCache {
     }
 
     /// The slot caching `blk`.
+    #[inline]
     pub(crate) fn find(&self, blk: u64) -> Option<u32> {
         let n = self.index.len();
         if n == 0 {
@@ -105,21 +107,25 @@ impl NodeCache {
     }
 
     /// Whether slot `id` holds a change of the running transaction.
+    #[inline]
     pub(crate) fn is_dirty(&self, id: u32) -> bool {
         self.slots[id as usize].dirty
     }
 
     /// The node in slot `id`.
+    #[inline]
     pub(crate) fn buf(&self, id: u32) -> &[u8] {
         &self.slots[id as usize].buf
     }
 
     /// The node in slot `id`, for changing (callers change dirty ones only).
+    #[inline]
     pub(crate) fn buf_mut(&mut self, id: u32) -> &mut TryVec<u8> {
         &mut self.slots[id as usize].buf
     }
 
     /// Records a use of slot `id`: a clean node becomes the newest.
+    #[inline]
     pub(crate) fn touch(&mut self, id: u32) {
         if !self.slots[id as usize].dirty && self.clean.tail != id {
             self.unlink(id);

@@ -61,6 +61,9 @@ pub struct Stats {
     /// Device writes of nodes by all commits (runs of adjacent nodes go
     /// as one).
     pub commit_writes: u64,
+    /// Tree lookups and changes that went straight to their leaf by a
+    /// finger (`crate::btree::Fingers`) instead of down from the root.
+    pub finger_hits: u64,
 }
 
 /// Most adjacent nodes a commit writes with one device write (256 KiB of
@@ -110,6 +113,9 @@ pub struct Store<D: BlockDevice> {
     copy1_unflushed: bool,
     /// The fast-commit records of the running epoch (`crate::fast_commit`).
     pub fc: crate::fast_commit::FastCommitState,
+    /// Leaves recent descents reached (`crate::btree::Fingers`); every
+    /// block leaving a tree here ends them.
+    pub(crate) fingers: crate::btree::Fingers,
 }
 
 fn ptr_of(r: &TreeRoot) -> TreePointer {
@@ -173,6 +179,7 @@ impl<D: BlockDevice> Store<D> {
             mod_seq: 0,
             copy1_unflushed: false,
             fc: Default::default(),
+            fingers: crate::btree::Fingers::with_room(),
         })
     }
 
@@ -321,6 +328,7 @@ impl<D: BlockDevice> Store<D> {
         buf.try_extend_from_slice(self.node(blk, gen, level)?)?;
         node::set_identity(&mut buf, nb, self.gen, root.id);
         self.insert_dirty(nb, buf)?;
+        self.fingers.reshaped();
         self.release_copied(blk, gen, level, root)?;
         self.mod_seq += 1;
         Ok(nb)
@@ -344,6 +352,7 @@ impl<D: BlockDevice> Store<D> {
     /// shared node stays for the other trees, so the copy first takes its
     /// own reference on every child, or for a leaf on every data extent.
     pub fn release_copied(&mut self, blk: u64, gen: u64, level: u8, root: &TreeRoot) -> Result<()> {
+        self.fingers.reshaped();
         if !self.is_shared(blk, gen, root)? {
             return self.free_node(blk);
         }
@@ -360,6 +369,7 @@ impl<D: BlockDevice> Store<D> {
     /// Drops a reference to a node; the block is released when the
     /// allocation tree sees its count reach zero.
     pub fn free_node(&mut self, blk: u64) -> Result<()> {
+        self.fingers.reshaped();
         if let Some(id) = self.cache.find(blk) {
             self.cache.remove(id);
         }
@@ -518,6 +528,8 @@ impl<D: BlockDevice> Store<D> {
         self.stats.commit_bytes += written * bs + 2 * superblock::SUPERBLOCK_SIZE as u64;
         self.sb = sb;
         self.space.committed()?;
+        // Pinned blocks are free now (see `crate::btree::Fingers`).
+        self.fingers.reshaped();
         self.fc.committed();
         // Below superblock::GENERATION_LIMIT, checked at mount.
         self.gen = self.gen.saturating_add(1);
