@@ -89,6 +89,10 @@ mod node;
 mod node_cache;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/record_batch.rs"]
+mod record_batch;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/related_changes.rs"]
 mod related_changes;
 #[allow(unreachable_pub, dead_code, missing_docs)]

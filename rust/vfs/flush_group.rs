@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The shared device flush of fast-commit fsyncs: the core's
-//! `GroupCommit` bookkeeping behind a mutex of its own, so the flush runs
-//! outside the core lock and the fsyncs queued behind it find their
+//! The shared record write and device flush of fast-commit fsyncs: the
+//! core's `GroupCommit` bookkeeping behind a mutex of its own, so the
+//! write of the staged records and the flush run outside the core lock,
+//! one batch at a time, and the fsyncs queued behind them find their
 //! records covered. A flusher first waits, at most one tick, for the fsyncs
-//! that were in the core with its own to hand out their tickets
-//! (`GroupCommit::waits_for`), so that one flush covers them too.
+//! that were in the core with its own to stage their records
+//! (`GroupCommit::waits_for`), so that one write and one flush cover them
+//! too.
+//!
+//! Lock order: the flush lock (`gate`) before the core lock, which the
+//! write takes briefly to take the staged batch; never the other way.
 
 use crate::error::Result;
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{BatchWritten, GroupCommit};
 use kernel::prelude::*;
 use kernel::sync::{CondVar, CondVarTimeoutResult, Mutex};
 use kernel::time::Jiffies;
@@ -16,8 +21,8 @@ use kernel::time::Jiffies;
 #[pin_data]
 pub(crate) struct FlushGroup {
     group: GroupCommit,
-    /// Held around the device flush, never together with the core lock:
-    /// one flush at a time.
+    /// Held around the batch's write and the device flush: one batch and
+    /// one flush at a time. Taken before the core lock, never under it.
     #[pin]
     gate: Mutex<()>,
     /// Notified when an fsync leaves the core (`left_core`): a flusher
@@ -37,16 +42,23 @@ impl FlushGroup {
     }
 
     /// The bookkeeping, for the calls made under the core lock
-    /// (`GroupCommit::written`, `GroupCommit::core_flushed`).
+    /// (`GroupCommit::core_flushed`).
     pub(crate) fn group(&self) -> &GroupCommit {
         &self.group
     }
 
     /// Returns once the record of `ticket` is durable: at once when a
     /// flush that began after it was written has completed, otherwise
-    /// after `flush_device`, which covers every record written by then;
-    /// `mark` is what its fsync's `left_core` returned.
-    pub(crate) fn make_durable(&self, ticket: u64, mark: u64, flush_device: impl FnOnce() -> Result<()>) -> Result<()> {
+    /// after `write` (the staged records taken from the core and written)
+    /// and `flush_device`, which cover every record staged by then; `mark`
+    /// is what its fsync's `left_core` returned.
+    pub(crate) fn make_durable(
+        &self,
+        ticket: u64,
+        mark: u64,
+        write: impl FnOnce() -> Result<BatchWritten>,
+        flush_device: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         if self.group.is_durable(ticket) {
             return Ok(());
         }
@@ -60,15 +72,15 @@ impl FlushGroup {
                 CondVarTimeoutResult::Timeout | CondVarTimeoutResult::Signal { .. } => 0,
             };
         }
-        self.group.make_durable(ticket, flush_device).map(drop)
+        self.group.make_durable(ticket, write, flush_device).map(drop)
     }
 
-    /// An fsync enters the core, where it may write a record.
+    /// An fsync enters the core, where it may stage a record.
     pub(crate) fn enter_core(&self) {
         self.group.enter();
     }
 
-    /// That fsync left the core, its ticket published; the mark its flush
+    /// That fsync left the core, its record staged; the mark its flush
     /// waits for (`GroupCommit::leave`).
     pub(crate) fn left_core(&self) -> u64 {
         let mark = self.group.leave();

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::file_read::BlockRun;
 use crate::format::FileType;
 use crate::fs::{Filesystem, MountOptions, StatFs};
+use crate::group_commit::BatchWritten;
 use crate::mem::TryVec;
 use crate::subvol::SubvolId;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -244,26 +245,36 @@ impl FsInfo {
         let ticket = self.with_sv(sv, |fs, sv| {
             before(fs, sv)?;
             let done = fs.fsync_unflushed(sv, ino)?;
-            // Published under the core lock, in ticket order, as soon as
-            // the record is written, so a flush beginning now covers it.
-            if let Some(t) = done.ticket {
-                group.written(t);
-            }
             group.core_flushed(done.flushed_tickets);
             Ok(done.ticket)
         });
         let mark = self.flushes.left_core();
         let ticket = ticket?;
         let Some(ticket) = ticket else { return Ok(()) };
-        self.flushes.make_durable(ticket, mark, flush_device).inspect_err(|&e| {
-            // The record may never reach the disk: stop the filesystem, as
-            // a flush failing inside the core does, before anything
+        self.flushes.make_durable(ticket, mark, || self.write_record_batch(), flush_device).inspect_err(|&e| {
+            // A record may never reach the disk: stop the filesystem, as a
+            // write or flush failing inside the core does, before anything
             // acknowledged later could depend on it.
             let _ = self.with_core(|fs| {
                 fs.abort(e);
                 Ok(())
             });
         })
+    }
+
+    /// Takes the records the core staged and writes them with one device
+    /// write, outside the core lock; the caller holds the flush lock, so
+    /// batches go out one at a time and in order (`crate::record_batch`).
+    fn write_record_batch(&self) -> Result<BatchWritten> {
+        let taken = self.with_core(|fs| fs.take_record_batch())?;
+        let last_ticket = match taken.batch {
+            Some(b) => {
+                self.data_device().write_shared(b.at, &b.buf)?;
+                Some(b.last_ticket)
+            }
+            None => None,
+        };
+        Ok(BatchWritten { last_ticket, flushed_tickets: taken.flushed_tickets })
     }
 
     /// Device flushes the fast-commit fsyncs issued since mount (the core

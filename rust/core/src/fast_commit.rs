@@ -320,11 +320,11 @@ pub struct UnflushedFsync {
     /// The tier that serves the fsync.
     pub tier: FsyncTier,
     /// For a fast commit, the ticket of its record
-    /// (`crate::group_commit`): written, durable only once a device flush
-    /// that began after this call returned has completed.
+    /// (`crate::group_commit`): staged, durable only once it is written
+    /// and a device flush that began after that has completed.
     pub ticket: Option<u64>,
-    /// Tickets up to this one are durable already: the core's last flush
-    /// began after they were written (`FastCommitState::flushed_tickets`).
+    /// Tickets up to this one are durable already: the core's last commit
+    /// covered them (`FastCommitState::flushed_tickets`).
     pub flushed_tickets: u64,
 }
 
@@ -377,11 +377,12 @@ pub struct FastCommitState {
     pub next_block: u64,
     /// Sequence number of the next record.
     pub next_seq: u64,
-    /// Records written since mount, across epochs: the last record's
+    /// Records staged since mount, across epochs: the last record's
     /// ticket (`crate::group_commit`).
     pub tickets: u64,
-    /// Tickets up to this one were written before the core's last device
-    /// flush, so that flush made them durable.
+    /// Tickets up to this one are durable without their records: the
+    /// core's last commit made durable what they say (or, in `fsync`, this
+    /// thread wrote them all before its flush).
     pub flushed_tickets: u64,
     /// (subvolume, inode) changed since the last commit in ways a record
     /// cannot express, sorted.
@@ -395,6 +396,9 @@ pub struct FastCommitState {
     /// Directory entries changed since the last commit that no record
     /// accounts for yet.
     pub related: crate::related_changes::RelatedChanges,
+    /// Records encoded and not yet taken for writing
+    /// (`crate::record_batch`).
+    pub staged: crate::record_batch::StagedRecords,
     /// Counters.
     pub stats: FastCommitStats,
 }
@@ -404,6 +408,7 @@ impl FastCommitState {
     pub fn committed(&mut self) {
         self.next_block = 0;
         self.next_seq = 0;
+        self.staged.drop_all();
         self.ineligible.clear();
         self.logged_slots.clear();
         self.related.clear();
@@ -546,16 +551,22 @@ impl<D: BlockDevice> Filesystem<D> {
     pub fn fsync(&mut self, sv: SubvolId, ino: u64) -> Result<FsyncTier> {
         let done = self.fsync_unflushed(sv, ino)?;
         if done.ticket.is_some() {
+            self.write_staged_records()?;
             self.s.flush()?;
+            // Every record was written, by this thread, before that flush.
+            self.s.fc.flushed_tickets = self.s.fc.tickets;
         }
         Ok(done.tier)
     }
 
-    /// `fsync` short of the fast commit's flush: a full commit is done
-    /// (and flushed) here, but a record is only written, and the fsync is
-    /// complete once a device flush that began after this returned has
-    /// completed (`UnflushedFsync::ticket`, `crate::group_commit`). The
-    /// caller may flush outside whatever lock it holds around the core.
+    /// `fsync` short of the fast commit's write and flush: a full commit
+    /// is done (and flushed) here, but a record is only staged
+    /// (`crate::record_batch`). The fsync is complete once the staged
+    /// records up to its ticket are written (`take_record_batch`, or
+    /// `write_staged_records`) and a device flush that began after that
+    /// write has completed (`UnflushedFsync::ticket`,
+    /// `crate::group_commit`). The caller may write and flush outside
+    /// whatever lock it holds around the core.
     pub fn fsync_unflushed(&mut self, sv: SubvolId, ino: u64) -> Result<UnflushedFsync> {
         let tier = self.fsync_tier(sv, ino)?;
         let fc = &self.s.fc;
@@ -648,7 +659,7 @@ impl<D: BlockDevice> Filesystem<D> {
             None => None,
         };
         let at = (area_start + self.s.fc.next_block) * bs as u64;
-        self.s.dev.write(at, &buf, false)?;
+        self.s.fc.staged.stage(at, &buf, self.s.fc.tickets + 1)?;
         self.s.fc.next_block += nblocks;
         self.s.fc.next_seq += 1;
         self.s.fc.tickets += 1;

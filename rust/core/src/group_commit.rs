@@ -1,53 +1,65 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Group commit of fast-commit records: which device flush makes which
-//! record durable, so that concurrent fsyncs share one flush and every
-//! fsync is acknowledged in record order.
+//! record durable, so that concurrent fsyncs share one write and one flush
+//! and every fsync is acknowledged in record order.
 //!
-//! **Tickets.** Every record written since mount gets a ticket, counted
+//! **Tickets.** Every record staged since mount gets a ticket, counted
 //! from 1 and never reset (a commit starts a new epoch of records, not a
-//! new count of tickets; `FastCommitState::tickets`). The core hands the
-//! ticket to its fsync caller once the record's write has completed, under
-//! the core lock, so tickets are handed out in write order: when the
-//! record of ticket `t` is on the device, so is every record below `t`.
+//! new count of tickets; `FastCommitState::tickets`). The core stages the
+//! records under its lock, in ticket order (`crate::record_batch`), and
+//! hands each fsync its ticket.
 //!
-//! **Durable up to.** A flush makes durable every write that completed
-//! before it began. A flusher therefore reads `written` (the highest ticket
-//! handed out so far, all of whose writes completed) *before* issuing the
-//! flush, and raises `durable` to that value once the flush succeeded.
-//! `durable` only grows, and covers a prefix of the tickets, so no record
-//! is reported durable while an earlier one is not. An fsync whose ticket
-//! is already covered returns without a flush; the others take the
-//! caller's flush lock one at a time, look again (a flush that began after
-//! their write may have covered them while they waited), and flush for
-//! every ticket written so far, theirs and those of the fsyncs queued
-//! behind them. Whether to flush is decided for each ticket against
-//! `durable`, never by a flag saying "a flush is pending".
+//! **Written, then durable.** The fsyncs that need a flush take the
+//! caller's flush lock one at a time. The one holding it takes every record
+//! staged so far as one batch, writes it with one device write, raises
+//! `written` to the batch's last ticket, and then flushes: a flush makes
+//! durable every write that completed before it began, so `durable` rises
+//! to `written` as read before the flush. Batches are written only under
+//! the flush lock, one after the other, so `written` and `durable` each
+//! cover a prefix of the tickets, and no record is reported durable while
+//! an earlier one is not. An fsync whose ticket is covered by the time it
+//! holds the lock (the holder before it wrote and flushed its record)
+//! returns without writing or flushing. Whether to flush is decided for
+//! each ticket against `durable`, never by a flag saying "a flush is
+//! pending".
 //!
-//! The core's own flushes (commits) make every record written before them
-//! durable too (`FastCommitState::flushed_tickets`); callers pass that on
-//! with `core_flushed`, which spares a flush after a commit.
+//! The core's commits make durable what every record before them says,
+//! written or not (`FastCommitState::flushed_tickets`); taking a batch
+//! passes that on (`BatchWritten::flushed_tickets`), which spares a write
+//! and a flush after a commit.
 //!
 //! **Batching.** A flush is worth delaying while other fsyncs are about to
-//! hand out tickets: they entered the core (`enter`) and are waiting for
-//! its lock or writing their records. The caller's flusher waits for those
+//! stage records: they entered the core (`enter`) and are waiting for its
+//! lock or encoding their records. The caller's flusher waits for those
 //! that were in the core when its own fsync left it (`leave`,
-//! `waits_for`), briefly and never past a bound of its own, so one flush
-//! covers them all, as jbd2 waits for more handles before a synchronous
-//! commit. fsyncs arriving later do not prolong the wait, and a lone fsync
-//! never waits.
+//! `waits_for`), briefly and never past a bound of its own, so one write
+//! and one flush cover them all, as jbd2 waits for more handles before a
+//! synchronous commit. fsyncs arriving later do not prolong the wait, and
+//! a lone fsync never waits. Records staged while a flush is in flight go
+//! out together with the next one.
 //!
 //! The state is five atomics, so the caller checks a ticket without any
-//! lock; the flush itself runs under a lock the caller owns (the kernel
-//! adapter's flush mutex), outside the core lock.
+//! lock; the write and the flush run under a lock the caller owns (the
+//! kernel adapter's flush mutex), outside the core lock.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use core::sync::atomic::{AtomicU64, Ordering};
+
+/// What `GroupCommit::make_durable`'s write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchWritten {
+    /// The last ticket of the batch it wrote, if there was one.
+    pub last_ticket: Option<u64>,
+    /// Tickets up to this one are durable already: a commit covered them
+    /// (`crate::record_batch::TakenRecords::flushed_tickets`).
+    pub flushed_tickets: u64,
+}
 
 /// Which records are written and which are durable, shared by the
 /// fsyncs of one mount.
 #[derive(Debug, Default)]
 pub struct GroupCommit {
-    /// Highest ticket handed out (its record's write completed).
+    /// Highest ticket whose record's write completed.
     written: AtomicU64,
     /// Every ticket up to this one is durable.
     durable: AtomicU64,
@@ -72,13 +84,13 @@ impl GroupCommit {
         }
     }
 
-    /// An fsync is entering the core, where it may write a record.
+    /// An fsync is entering the core, where it may stage a record.
     pub fn enter(&self) {
         self.entered.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// That fsync has left the core: its ticket, if any, is published
-    /// (`written`). One call for each `enter`. Returns the mark a flush
+    /// That fsync has left the core: its record, if any, is staged. One
+    /// call for each `enter`. Returns the mark a flush
     /// for it waits for (`waits_for`): the fsyncs that had entered by
     /// now, the ones in the core with it.
     pub fn leave(&self) -> u64 {
@@ -93,13 +105,13 @@ impl GroupCommit {
         self.left.load(Ordering::Acquire) < mark
     }
 
-    /// The record of `ticket` (and so every earlier one) has been written.
-    /// Called by the task that got the ticket, before it waits for it.
+    /// Every record up to `ticket` has been written (its batch's write
+    /// completed). Called under the flush lock.
     pub fn written(&self, ticket: u64) {
         self.written.fetch_max(ticket, Ordering::AcqRel);
     }
 
-    /// A flush by the core covered every ticket up to `tickets`
+    /// A commit by the core covered every ticket up to `tickets`
     /// (`FastCommitState::flushed_tickets`).
     pub fn core_flushed(&self, tickets: u64) {
         self.durable.fetch_max(tickets, Ordering::AcqRel);
@@ -111,20 +123,41 @@ impl GroupCommit {
     }
 
     /// Makes the record of `ticket` durable: returns at once when a flush
-    /// already covers it, otherwise calls `flush` (the device cache flush)
-    /// once for every ticket written so far. Returns whether it flushed.
+    /// or a commit already covers it; otherwise calls `write`, which takes
+    /// the records staged so far and writes them (`crate::record_batch`),
+    /// and then `flush` (the device cache flush), once for every ticket
+    /// written by then. Returns whether it flushed.
     ///
-    /// The caller holds its flush lock around this call, so that flushes
-    /// do not overlap and the tasks queued on the lock find their tickets
-    /// covered by the one that went first. A failed flush makes nothing
-    /// durable and is returned; the next caller flushes again.
-    pub fn make_durable(&self, ticket: u64, flush: impl FnOnce() -> Result<()>) -> Result<bool> {
+    /// The caller holds its flush lock around this call, so that batches
+    /// are written in order and flushes do not overlap, and the tasks
+    /// queued on the lock find their tickets covered by the one that went
+    /// first. A failed write or flush makes nothing durable and is
+    /// returned; the caller stops the filesystem, since a record it wrote
+    /// may be missing.
+    pub fn make_durable(
+        &self,
+        ticket: u64,
+        write: impl FnOnce() -> Result<BatchWritten>,
+        flush: impl FnOnce() -> Result<()>,
+    ) -> Result<bool> {
+        if self.is_durable(ticket) {
+            return Ok(false);
+        }
+        let w = write()?;
+        self.core_flushed(w.flushed_tickets);
+        if let Some(last) = w.last_ticket {
+            self.written(last);
+        }
         if self.is_durable(ticket) {
             return Ok(false);
         }
         // Read before the flush begins: only what was written by then is
-        // covered by it. At least `ticket`, which the caller published.
-        let target = self.written.load(Ordering::Acquire).max(ticket);
+        // covered by it.
+        let target = self.written.load(Ordering::Acquire);
+        if target < ticket {
+            // Taken by a holder whose write failed: it is not on the disk.
+            return Err(Error::Io);
+        }
         flush()?;
         self.flushes.fetch_add(1, Ordering::Relaxed);
         self.durable.fetch_max(target, Ordering::AcqRel);
@@ -146,26 +179,27 @@ impl GroupCommit {
 mod tests {
     use super::*;
 
+    /// A write that wrote a batch ending at `last`.
+    fn wrote(last: u64) -> impl FnOnce() -> Result<BatchWritten> {
+        move || Ok(BatchWritten { last_ticket: Some(last), flushed_tickets: 0 })
+    }
+
     #[test]
-    fn a_covered_ticket_needs_no_flush_and_one_flush_covers_every_written_ticket() {
+    fn a_covered_ticket_needs_no_write_or_flush_and_one_flush_covers_the_whole_batch() {
         let g = GroupCommit::new();
         let flushes = core::cell::Cell::new(0);
         let flush = || {
             flushes.set(flushes.get() + 1);
             Ok(())
         };
-        g.written(1);
-        g.written(2);
-        g.written(3);
-        assert!(g.make_durable(1, flush).unwrap());
-        // Tickets 2 and 3 were written before that flush began.
-        assert!(!g.make_durable(2, flush).unwrap());
-        assert!(!g.make_durable(3, flush).unwrap());
+        // Tickets 1 to 3 were staged; the first holder writes them all.
+        assert!(g.make_durable(1, wrote(3), flush).unwrap());
+        assert!(!g.make_durable(2, || panic!("no write needed"), flush).unwrap());
+        assert!(!g.make_durable(3, || panic!("no write needed"), flush).unwrap());
         assert_eq!((flushes.get(), g.flushes(), g.durable()), (1, 1, 3));
-        // A ticket written after it needs a flush of its own.
-        g.written(4);
+        // A ticket staged after it needs a write and a flush of its own.
         assert!(!g.is_durable(4));
-        assert!(g.make_durable(4, flush).unwrap());
+        assert!(g.make_durable(4, wrote(4), flush).unwrap());
         assert_eq!((flushes.get(), g.flushes()), (2, 2));
     }
 
@@ -193,36 +227,49 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_flush_makes_nothing_durable() {
+    fn a_failed_write_or_flush_makes_nothing_durable() {
         let g = GroupCommit::new();
-        g.written(1);
-        assert!(g.make_durable(1, || Err(crate::error::Error::Io)).is_err());
+        assert!(g.make_durable(1, || Err(Error::Io), || panic!("nothing to flush")).is_err());
+        assert!(g.make_durable(1, wrote(1), || Err(Error::Io)).is_err());
         assert!(!g.is_durable(1));
         assert_eq!(g.flushes(), 0);
-        assert!(g.make_durable(1, || Ok(())).unwrap());
+        // Written but not flushed: the next holder flushes it.
+        let nothing = || Ok(BatchWritten::default());
+        assert!(g.make_durable(1, nothing, || Ok(())).unwrap());
         assert!(g.is_durable(1));
+    }
+
+    #[test]
+    fn a_ticket_whose_batch_was_lost_is_an_error_not_durable() {
+        let g = GroupCommit::new();
+        // Ticket 2's batch was taken by a holder whose write failed.
+        g.written(1);
+        let nothing = || Ok(BatchWritten::default());
+        assert!(g.make_durable(2, nothing, || panic!("must not flush")).is_err());
+        assert!(!g.is_durable(2));
     }
 
     #[test]
     fn a_write_during_a_flush_is_not_covered_by_it() {
         let g = GroupCommit::new();
-        g.written(1);
         // Ticket 2's write completes while ticket 1's flush is in flight.
         let flush = || {
             g.written(2);
             Ok(())
         };
-        assert!(g.make_durable(1, flush).unwrap());
+        assert!(g.make_durable(1, wrote(1), flush).unwrap());
         assert!(g.is_durable(1));
         assert!(!g.is_durable(2));
     }
 
     #[test]
-    fn a_core_flush_covers_what_was_written_before_it() {
+    fn a_commit_covers_staged_tickets_without_a_write_or_flush() {
         let g = GroupCommit::new();
-        g.written(5);
         g.core_flushed(5);
-        assert!(!g.make_durable(5, || panic!("no flush needed")).unwrap());
+        assert!(!g.make_durable(5, || panic!("no write needed"), || panic!("no flush needed")).unwrap());
+        // Or learnt when taking the batch: the commit dropped it.
+        let committed = || Ok(BatchWritten { last_ticket: None, flushed_tickets: 7 });
+        assert!(!g.make_durable(7, committed, || panic!("no flush needed")).unwrap());
         assert_eq!(g.flushes(), 0);
     }
 }

@@ -51,6 +51,7 @@ pub mod mem;
 pub mod mkfs;
 pub mod node;
 pub mod node_cache;
+pub mod record_batch;
 pub mod related_changes;
 pub mod replay_read;
 pub mod send;

@@ -454,8 +454,6 @@ impl<D: BlockDevice> Store<D> {
         self.dev.flush()?;
         self.stats.flushes += 1;
         self.copy1_unflushed = false;
-        // Every record written so far was written before this flush.
-        self.fc.flushed_tickets = self.fc.tickets;
         Ok(())
     }
 
@@ -521,6 +519,10 @@ impl<D: BlockDevice> Store<D> {
         let written = dirty.len() as u64;
         self.cache.mark_all_clean();
         self.flush()?;
+        // The commit makes durable whatever every record so far says,
+        // written or only staged (`crate::record_batch`): its tickets are
+        // covered once it is done, which is before the core lock is let go.
+        self.fc.flushed_tickets = self.fc.tickets;
         superblock::write_superblock(&mut self.dev, &sb)?;
         self.copy1_unflushed = true;
         self.stats.meta_writes += written;

@@ -394,7 +394,7 @@ impl<D: BlockDevice> Filesystem<D> {
             if self.separates_related(sv, ino, it, &recs)? {
                 return Err(FcError::Ineligible(Ineligible::Related));
             }
-            self.write_records(&recs)?;
+            self.stage_records(&recs)?;
             for rec in recs.iter() {
                 self.s.fc.related.settle(sv, rec.ino);
             }
@@ -501,10 +501,10 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(rec)
     }
 
-    /// Writes `recs` one after the other in the area with one write, not
-    /// flushed, under the next ticket; `AreaFull` if they do not fit.
-    /// (None: nothing to write.)
-    fn write_records(&mut self, recs: &[LogRecord]) -> core::result::Result<(), FcError> {
+    /// Stages `recs` one after the other in the area, to go out with one
+    /// write (`crate::record_batch`), under the next ticket; `AreaFull` if
+    /// they do not fit.
+    fn stage_records(&mut self, recs: &[LogRecord]) -> core::result::Result<(), FcError> {
         if recs.is_empty() {
             return Ok(());
         }
@@ -521,7 +521,7 @@ impl<D: BlockDevice> Filesystem<D> {
             return Err(FcError::Ineligible(Ineligible::AreaFull));
         }
         let at = (area_start + self.s.fc.next_block) * bs as u64;
-        self.s.dev.write(at, &buf, false)?;
+        self.s.fc.staged.stage(at, &buf, self.s.fc.tickets + 1)?;
         self.s.fc.next_block += nblocks;
         self.s.fc.next_seq += recs.len() as u64;
         self.s.fc.tickets += 1;

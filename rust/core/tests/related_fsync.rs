@@ -40,6 +40,7 @@ fn after_crash(fs: &mut Fs, what: &str) -> Vec<String> {
 /// the tree once every write is kept (what the flush makes durable).
 fn fsync_crashing_everywhere(fs: &mut Fs, ino: u64, what: &str) -> (FsyncTier, Vec<String>) {
     let tier = fs.fsync_unflushed(SV, ino).unwrap().tier;
+    fs.write_staged_records().unwrap();
     let dev = fs.device().clone();
     let n = dev.pending.len();
     let mut rng = Rng(n as u64 + 1);
