@@ -64,6 +64,10 @@ impl Shutdown {
 
 /// `->unlocked_ioctl` of files and directories.
 ///
+/// Each command is a function of its own, not inlined here: the
+/// dispatcher's frame would otherwise hold the largest command's locals
+/// under every command, deep ones (a snapshot's commit) included.
+///
 /// # Safety
 /// Called by vfs_ioctl with `file` an open ferrofs file or directory, held
 /// by the caller for the call, and no lock held; `arg` is the caller's
@@ -111,6 +115,7 @@ fn get_user_u32(uptr: c_ulong) -> Result<u32> {
 /// FS_IOC_SHUTDOWN: checks CAP_SYS_ADMIN, reads the flags word, optionally
 /// syncs, then stops the filesystem. The caller holds no lock of this
 /// filesystem (the sync takes s_umount, writeback takes folio locks).
+#[inline(never)]
 fn shutdown(file: &File, arg: c_ulong) -> Result {
     if !capable_sys_admin() {
         return Err(EPERM);
@@ -364,6 +369,7 @@ enum Create {
 /// goes back in `args.subvolid`. Needs write and search permission on the
 /// directory; a snapshot also ownership of the source's root directory or
 /// CAP_SYS_ADMIN. No lock of this filesystem is held by the caller.
+#[inline(never)]
 fn create(file: &File, arg: u64, what: Create) -> Result {
     let args: VolArgs = copy_in(arg)?;
     let flags_known = if what == Create::Snapshot { SUBVOL_RDONLY } else { 0 };
@@ -426,6 +432,7 @@ fn create_locked(file: &File, dir: &INode, name: &[u8], source: Option<SubvolId>
 /// (CAP_SYS_ADMIN; EBUSY while it is in use, see the file's header). Its
 /// name goes at once; its space comes back as the background drop frees
 /// its tree. No lock of this filesystem is held by the caller.
+#[inline(never)]
 fn delete(file: &File, arg: u64) -> Result {
     if !capable_sys_admin() {
         return Err(EPERM);
@@ -504,6 +511,7 @@ fn delete_locked(file: &File, dir: &INode, name: &[u8]) -> Result {
 
 /// SUBVOL_GETFLAGS: FERROFS_SUBVOL_RDONLY if the file's subvolume is
 /// read-only.
+#[inline(never)]
 fn get_flags(file: &File, arg: u64) -> Result {
     let ro = file.inode().with_core(|fs, sv| fs.subvolume_read_only(sv))?;
     copy_out(arg, &if ro { SUBVOL_RDONLY } else { 0u64 })
@@ -511,6 +519,7 @@ fn get_flags(file: &File, arg: u64) -> Result {
 
 /// SUBVOL_SETFLAGS: makes the file's subvolume read-only or writable
 /// (the owner of its root directory, or CAP_SYS_ADMIN).
+#[inline(never)]
 fn set_flags(file: &File, arg: u64) -> Result {
     let flags: u64 = copy_in(arg)?;
     if flags & !SUBVOL_RDONLY != 0 {
@@ -542,6 +551,7 @@ fn set_flags(file: &File, arg: u64) -> Result {
 /// its root directory) the stream it was received from; returns the
 /// transaction and time recorded. The owner of the root directory or
 /// CAP_SYS_ADMIN.
+#[inline(never)]
 fn set_received(file: &File, arg: u64) -> Result {
     let mut args: uapi::ReceivedSubvolArgs = copy_in(arg)?;
     if args.flags != 0 || args.reserved.iter().any(|&r| r != 0) || args.stime.reserved != 0 || args.stime.nsec >= 1_000_000_000 {
@@ -590,6 +600,7 @@ fn info_out(i: &SubvolInfo) -> uapi::SubvolInfo {
 }
 
 /// GET_SUBVOL_INFO: what the file's subvolume is.
+#[inline(never)]
 fn subvol_info(file: &File, arg: u64) -> Result {
     let info = file.inode().with_core(|fs, sv| fs.subvolume_info(sv))?;
     copy_out(arg, &info_out(&info))
@@ -597,6 +608,7 @@ fn subvol_info(file: &File, arg: u64) -> Result {
 
 /// LIST_SUBVOLS: the live subvolumes from `start_id` on (CAP_SYS_ADMIN).
 /// The list is taken under the core lock and copied out without it.
+#[inline(never)]
 fn list(file: &File, arg: u64) -> Result {
     if !capable_sys_admin() {
         return Err(EPERM);

@@ -22,6 +22,7 @@ use kernel::prelude::*;
 const STEP_BYTES: usize = 256 * 1024;
 
 /// SEND: checks the arguments, then runs the session to its end.
+#[inline(never)]
 pub(crate) fn send(file: &File, arg: u64) -> Result {
     if !capable_sys_admin() {
         return Err(EPERM);
