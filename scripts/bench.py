@@ -243,19 +243,25 @@ def pattern():
     return bytes(range(256)) * (MIB // 256)
 
 
+def write_pattern_file(path, mib):
+    """Writes `mib` MiB of pattern() to `path` 1 MiB at a time, then fsync."""
+    buf = pattern()
+    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
+    try:
+        for _ in range(mib):
+            if os.write(fd, buf) != MIB:
+                raise OSError(0, "short write")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return buf
+
+
 def wl_seq(out, dev, d, mib):
     path = os.path.join(d, "big")
-    buf = pattern()
     os.sync()
     with Phase(out, dev, "seq-write", mib):
-        fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
-        try:
-            for _ in range(mib):
-                if os.write(fd, buf) != MIB:
-                    raise OSError(0, "short write")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        buf = write_pattern_file(path, mib)
     drop_caches()
     with Phase(out, dev, "seq-read", mib):
         fd = os.open(path, os.O_RDONLY)

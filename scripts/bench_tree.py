@@ -11,7 +11,7 @@ import sys
 import tarfile
 import threading
 
-from bench import BLOCK, MIB, Phase, drop_caches, pattern, run_ok
+from bench import MIB, Phase, drop_caches, run_ok, write_pattern_file
 
 # fio: 4 KiB random O_DIRECT I/O at this queue depth, io_uring when the
 # kernel allows it and libaio otherwise.
@@ -51,7 +51,14 @@ def fio_run(path, rw, engine, mib, seconds, json_path):
     if p.returncode != 0:
         raise OSError(0, f"fio {rw} ({engine}) failed: {' '.join(p.stdout.split())[-300:]}")
     with open(json_path) as f:
-        job = json.load(f)["jobs"][0]
+        text = f.read()
+    # fio may put notes (as "fio: ...") before its JSON report in the file.
+    start = text.find("\n{") + 1 if not text.startswith("{") else 0
+    try:
+        job = json.loads(text[start:])["jobs"][0]
+    except (ValueError, KeyError, IndexError):
+        raise OSError(0, f"fio {rw} ({engine}): no JSON report in {json_path}: {' '.join(text.split())[:300]!r}, "
+                         f"output {' '.join(p.stdout.split())[-200:]!r}") from None
     side = job["read" if rw == "randread" else "write"]
     if job.get("error"):
         raise OSError(job["error"], f"fio {rw} reported error {job['error']}")
@@ -65,15 +72,7 @@ def wl_fio(out, dev, d, mib):
     BENCH_FIO_SECONDS; op = one 4 KiB I/O."""
     seconds = int(os.environ.get("BENCH_FIO_SECONDS", "30"))
     path = os.path.join(d, "fio.dat")
-    buf = pattern()
-    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
-    try:
-        for _ in range(mib):
-            if os.write(fd, buf) != MIB:
-                raise OSError(0, "short write")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_pattern_file(path, mib)
     engine, refused = fio_engine(path, mib)
     for phase, rw in (("fio-randread", "randread"), ("fio-randwrite", "randwrite")):
         drop_caches()
