@@ -917,7 +917,9 @@ def phase_footer(phase, configs, cells, rate):
     two readers over one."""
     lines = []
     if phase == "tree-unpack":
-        mib = lambda kib: f"{kib / 1024:.0f}"  # noqa: E731
+        def mib(kib):
+            return f"{kib / 1024:.0f}"
+
         lines.append("  slab memory, MiB (/proc/meminfo Slab = SReclaimable + SUnreclaim): before the unpack; "
                      "peak during it (sampled every 0.2 s); after it and drop_caches 2")
         lines.append(f"  {'config':<17}{'before':>8}  {'peak':>6} {'(recl':>6} {'unrecl)':>8}  {'after':>6} {'(recl':>6} {'unrecl)':>8}")
