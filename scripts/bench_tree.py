@@ -52,7 +52,10 @@ def fio_run(path, rw, engine, mib, seconds, json_path):
         raise OSError(0, f"fio {rw} ({engine}) failed: {' '.join(p.stdout.split())[-300:]}")
     with open(json_path) as f:
         text = f.read()
-    # fio may put notes (as "fio: ...") before its JSON report in the file.
+    # fio puts a note before its JSON report in the file when it cannot
+    # drop the file's cached pages (posix_fadvise is ENOSYS on the test
+    # kernels, built without CONFIG_ADVISE_SYSCALLS); the bench has dropped
+    # the caches before the phase anyway.
     start = text.find("\n{") + 1 if not text.startswith("{") else 0
     try:
         job = json.loads(text[start:])["jobs"][0]
