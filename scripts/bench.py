@@ -57,7 +57,7 @@ REFERENCE = "ext4"
 SECOND_REFERENCE = "ext4-fc"
 
 WORKLOADS = ["append", "smallfiles", "seq", "createunlink", "snapshot", "send",
-             "parappend", "renamefsync", "sqlite", "replaytime"]
+             "parappend", "renamefsync", "sqlite", "replaytime", "fio", "tree", "treepar"]
 # The rows of the table: (workload, phase, unit of one op, rate unit).
 PHASES = {
     "append": [("append", "append", "op", "ops/s")],
@@ -76,6 +76,10 @@ PHASES.update({
     "renamefsync": [("renamefsync", "op", "op", "ops/s")],
     "sqlite": [("sqlite-wal", "row", "row", "rows/s"), ("sqlite-journal", "row", "row", "rows/s")],
     "replaytime": [("replay-1x", "record", "record", "records/s"), ("replay-8x", "record", "record", "records/s")],
+    "fio": [("fio-randread", "io", "4 KiB I/O", "ops/s"), ("fio-randwrite", "io", "4 KiB I/O", "ops/s")],
+    "tree": [("tree-unpack", "member", "member", "members/s"), ("tree-find", "entry", "entry", "entries/s"),
+             ("tree-du", "entry", "entry", "entries/s"), ("tree-rm", "entry", "entry", "entries/s")],
+    "treepar": [("treepar-1proc", "file", "file", "files/s"), ("treepar-2proc", "file", "file", "files/s")],
 })
 # Parallel appenders of the parappend workload.
 PAR_WRITERS = 4
@@ -145,15 +149,22 @@ class Phase:
         self.out, self.dev, self.name, self.ops = out, dev, name, ops
 
     def __enter__(self):
+        self.stopped = None
         self.tiers0 = fsync_stats(self.dev)
         self.before = dev_stat(self.dev)
         self.t0 = time.perf_counter()
         return self
 
+    def stop(self):
+        """Ends the timing and the counters here, so that what the block
+        does after it (a check, a measurement) does not count."""
+        if self.stopped is None:
+            self.stopped = (time.perf_counter() - self.t0, dev_stat(self.dev), fsync_stats(self.dev))
+
     def __exit__(self, exc_type, exc, tb):
-        seconds = time.perf_counter() - self.t0
-        after = dev_stat(self.dev)
-        tiers = tier_delta(self.tiers0, fsync_stats(self.dev))
+        self.stop()
+        seconds, after, stats = self.stopped
+        tiers = tier_delta(self.tiers0, stats)
         if exc_type is None:
             emit(self.out, {"phase": self.name, "ops": self.ops, "seconds": seconds,
                             "dev": stat_delta(self.before, after), **({"tiers": tiers} if tiers else {}),
@@ -232,19 +243,25 @@ def pattern():
     return bytes(range(256)) * (MIB // 256)
 
 
+def write_pattern_file(path, mib):
+    """Writes `mib` MiB of pattern() to `path` 1 MiB at a time, then fsync."""
+    buf = pattern()
+    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
+    try:
+        for _ in range(mib):
+            if os.write(fd, buf) != MIB:
+                raise OSError(0, "short write")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return buf
+
+
 def wl_seq(out, dev, d, mib):
     path = os.path.join(d, "big")
-    buf = pattern()
     os.sync()
     with Phase(out, dev, "seq-write", mib):
-        fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
-        try:
-            for _ in range(mib):
-                if os.write(fd, buf) != MIB:
-                    raise OSError(0, "short write")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        buf = write_pattern_file(path, mib)
     drop_caches()
     with Phase(out, dev, "seq-read", mib):
         fd = os.open(path, os.O_RDONLY)
@@ -687,7 +704,10 @@ def cmd_run(args):
     fn = {"append": wl_append, "smallfiles": wl_smallfiles, "seq": wl_seq,
           "createunlink": wl_createunlink, "snapshot": wl_snapshot, "send": wl_send,
           "parappend": wl_parappend, "renamefsync": wl_renamefsync, "sqlite": wl_sqlite,
-          "replaytime": wl_replaytime}[args.workload]
+          "replaytime": wl_replaytime}.get(args.workload)
+    if fn is None:
+        import bench_tree
+        fn = {"fio": bench_tree.wl_fio, "tree": bench_tree.wl_tree, "treepar": bench_tree.wl_treepar}[args.workload]
     with open(args.out, "a") as out:
         try:
             fn(out, args.dev, args.dir, args.count)
@@ -719,7 +739,9 @@ def counts_for(params, wl):
             "seq": params["seq_mib"], "createunlink": params["files"],
             "snapshot": params.get("snap_files", 100000), "send": params.get("send_files", 100000),
             "parappend": params.get("par_appends", 500), "renamefsync": params.get("renames", 300),
-            "sqlite": params.get("sqlite_rows", 500), "replaytime": params.get("replay_records", 10000)}[wl]
+            "sqlite": params.get("sqlite_rows", 500), "replaytime": params.get("replay_records", 10000),
+            "fio": params.get("fio_mib", 256), "tree": params.get("tree_members", 0),
+            "treepar": params.get("tree_members", 0)}[wl]
 
 
 def run_cell(params, cfg_name, dev, wl):
@@ -820,6 +842,9 @@ def cmd_guest(args):
     os.environ["BENCH_SEND_MIB"] = str(params.get("send_mib", 1024))
     # And the disk its receive phases use (one for all configurations).
     os.environ["BENCH_RECV_DEV"] = params.get("recv_device", "")
+    # And the fio workload's run time and the tree workloads' archive.
+    os.environ["BENCH_FIO_SECONDS"] = str(params.get("fio_seconds", 30))
+    os.environ["BENCH_TREE_TAR"] = params.get("tree_tar", "")
     usable = {c: True for c in params["configs"]}
     for wl in params["workloads"]:
         for cfg_name, dev in zip(params["configs"], devs):
@@ -875,6 +900,47 @@ def describe_tiers(t):
     if t.get("fsync_clean"):
         text += f", clean {t['fsync_clean']}"
     return text
+
+
+def describe_fio(fo):
+    """fio's own account of a phase: engine, IOPS by its clock, latency."""
+    text = (f"fio {fo['engine']}: {fo['iops']:.0f} IOPS by its own clock over {fo['runtime_ms'] / 1000:.1f} s, "
+            f"completion latency p99 {fo['clat_p99_us']:.0f} us")
+    if fo.get("refused"):
+        text += "; refused: " + "; ".join(fo["refused"])
+    return text
+
+
+def phase_footer(phase, configs, cells, rate):
+    """Lines under a phase's rows that compare its configurations in
+    another way: the slab memory of the tree unpack, and the speed-up of
+    two readers over one."""
+    lines = []
+    if phase == "tree-unpack":
+        def mib(kib):
+            return f"{kib / 1024:.0f}"
+
+        lines.append("  slab memory, MiB (/proc/meminfo Slab = SReclaimable + SUnreclaim): before the unpack; "
+                     "peak during it (sampled every 0.2 s); after it and drop_caches 2")
+        lines.append(f"  {'config':<17}{'before':>8}  {'peak':>6} {'(recl':>6} {'unrecl)':>8}  {'after':>6} {'(recl':>6} {'unrecl)':>8}")
+        for cfg in configs:
+            r = cells.get((cfg, phase))
+            if r is None or "mem" not in r:
+                continue
+            b, p, a = r["mem"]["before"], r["mem"]["peak"], r["mem"]["after_drop"]
+            lines.append(f"  {CONFIGS[cfg]['label']:<17}{mib(b['Slab']):>8}  {mib(p['Slab']):>6} {mib(p['SReclaimable']):>6} "
+                         f"{mib(p['SUnreclaim']):>8}  {mib(a['Slab']):>6} {mib(a['SReclaimable']):>6} {mib(a['SUnreclaim']):>8}")
+        lines.append("  ferrofs's node cache has no counter of its own (neither in fsync_stats nor, without debugfs, "
+                     "by its shrinker); its nodes are kvmalloc'd, so they count in SUnreclaim")
+    if phase == "treepar-2proc":
+        ups = []
+        for cfg in configs:
+            one, two = rate(cells.get((cfg, "treepar-1proc"))), rate(cells.get((cfg, phase)))
+            if one and two:
+                ups.append(f"{CONFIGS[cfg]['label']} {two / one:.2f}")
+        if ups:
+            lines.append("  speed-up of two processes over one (one-process time / two-process time): " + ", ".join(ups))
+    return lines
 
 
 def cmd_report(args):
@@ -950,6 +1016,18 @@ def cmd_report(args):
         "replay-1x": f"(10a) mount replaying {params.get('replay_records', 0)} pending fast-commit records (4 KiB append + fsync "
                      f"each, then shutdown without log flush) on a filesystem of 1/8 of the disk; op = one record",
         "replay-8x": "(10b) the same on a filesystem of the whole disk (8x larger), same log",
+        "fio-randread": f"(11a) fio, random 4 KiB O_DIRECT reads, iodepth 16, for {params.get('fio_seconds', 0)} s, on a "
+                        f"{params.get('fio_mib', 0)} MiB file written and synced before, caches dropped; op = one read",
+        "fio-randwrite": "(11b) the same with random 4 KiB O_DIRECT overwrites, + final fsync; op = one write",
+        "tree-unpack": f"(12a) tar -xf of {params.get('tree_members', 0)} members of linux-source-6.12 ({params.get('tree_files', 0)} "
+                       f"files, {params.get('tree_bytes', 0) / MIB:.0f} MiB), from an uncompressed copy (decompressed on the host, "
+                       f"not timed) read over the 9p share, + sync; op = one member",
+        "tree-find": "(12b) find DIR | wc -l of that tree after drop_caches; op = one directory entry",
+        "tree-du": "(12c) du -s DIR after drop_caches; op = one directory entry",
+        "tree-rm": "(12d) rm -rf DIR + sync; op = one directory entry",
+        "treepar-1proc": f"(13a) lstat + read whole each of the tree's {params.get('tree_files', 0)} regular files, one process, "
+                         f"caches dropped (tree unpacked untimed before); op = one file",
+        "treepar-2proc": "(13b) the same by two processes at once, each with one half of the sorted list; op = one file",
     }
     header = f"  {'config':<17}{'rate':>12}  {'vs ext4':>8}  {'vs ext4fc':>9}  {'KiB wr/op':>10}  {'wr req/op':>10}  {'flush/op':>9}  {'KiB rd/op':>10}  {'time s':>8}"
     csv_rows = []
@@ -1006,10 +1084,19 @@ def cmd_report(args):
                 if r is not None and "stream_bytes" in r:
                     lines.append(f"  {'':<17}stream {r['stream_bytes'] / MIB:.2f} MiB")
                     row["stream_bytes"] = r["stream_bytes"]
+                if r is not None and "fio" in r:
+                    lines.append(f"  {'':<17}{describe_fio(r['fio'])}")
+                    row.update(fio_engine=r["fio"]["engine"], fio_iops=r["fio"]["iops"])
+                if r is not None and "du_kib" in r:
+                    lines.append(f"  {'':<17}du -s: {r['du_kib'] / 1024:.1f} MiB")
+                    row["du_kib"] = r["du_kib"]
+                if r is not None and "mem" in r:
+                    row.update(slab_peak_kib=r["mem"]["peak"]["Slab"], slab_after_drop_kib=r["mem"]["after_drop"]["Slab"])
                 note = r.get("note") if r else None
                 if note:
                     lines.append(f"  {'':<17}note: {note}")
                 csv_rows.append(row)
+            lines += phase_footer(phase, params["configs"], cells, rate)
             if phase in VS_BTRFS:
                 fb = [rate(cells.get((c, phase))) for c in ("ferrofs", "btrfs")]
                 if fb[0] and fb[1]:
@@ -1037,7 +1124,7 @@ def cmd_report(args):
     fields = ["config", "workload", "phase", "rate_unit", "rate", "vs_ext4", "vs_ext4_fc", "ops", "seconds",
               "kib_written_per_op", "write_ios_per_op", "flushes_per_op", "kib_read_per_op", "read_ios",
               "read_sectors", "write_ios", "write_sectors", "discard_ios", "flush_ios", "stream_bytes", "tiers",
-              "replay_ns", "error"]
+              "replay_ns", "fio_engine", "fio_iops", "du_kib", "slab_peak_kib", "slab_after_drop_kib", "error"]
     with open(os.path.join(args.out, "results.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
