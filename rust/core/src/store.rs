@@ -305,7 +305,9 @@ impl<D: BlockDevice> Store<D> {
         }
         self.stats.meta_reads += todo.len() as u64;
         self.stats.meta_batches += 1;
-        for (&(blk, gen), piece) in todo.iter().zip(staging.chunks_exact(bs.max(1))) {
+        // Pieces by index: `chunks_exact` would divide (see `divisor`).
+        for (k, &(blk, gen)) in todo.iter().enumerate() {
+            let Some(piece) = staging.get(k * bs..(k + 1) * bs) else { break };
             let e = node::Expect { blocknr: blk, generation: gen, level, uuid: &self.sb.uuid, total_blocks: self.sb.total_blocks };
             if node::validate(piece, &e).is_err() {
                 continue;
