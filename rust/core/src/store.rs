@@ -276,32 +276,32 @@ impl<D: BlockDevice> Store<D> {
     /// filesystem, or one that fails its checks, is left out (its `node`
     /// call reads it again and reports the error), as is everything when
     /// the device does not batch, memory is short or the read fails.
-    pub(crate) fn prefetch_nodes(&mut self, level: u8, want: &[(u64, u64)]) -> Result<()> {
+    pub(crate) fn prefetch_nodes(&mut self, level: u8, want: &[(u64, u64)]) {
         let cap = PREFETCH_NODES.min(self.cache_limit / 4);
-        let mut todo: TryVec<(u64, u64)> = TryVec::try_with_capacity(want.len().min(cap))?;
+        let Ok(mut todo) = TryVec::<(u64, u64)>::try_with_capacity(want.len().min(cap)) else { return };
         for &(blk, gen) in want {
             if todo.len() == cap {
                 break;
             }
             if self.cache.find(blk).is_none() && self.check_range(blk, 1).is_ok() && !todo.iter().any(|t| t.0 == blk) {
-                todo.try_push((blk, gen))?;
+                // Within the capacity reserved above.
+                let _ = todo.try_push((blk, gen));
             }
         }
         if todo.len() < 2 {
             // One node is read as well by the `node` call that needs it.
-            return Ok(());
+            return;
         }
         // In block order, so the device can merge neighbours.
         todo.sort_unstable();
         let bs = self.bs;
-        let mut offsets: TryVec<u64> = TryVec::try_with_capacity(todo.len())?;
+        let Ok(mut offsets) = TryVec::<u64>::try_with_capacity(todo.len()) else { return };
         for &(blk, _) in todo.iter() {
-            offsets.try_push(blk * bs as u64)?;
+            let _ = offsets.try_push(blk * bs as u64);
         }
-        let Ok(mut staging) = TryVec::try_from_elem(0u8, todo.len() * bs) else { return Ok(()) };
-        match self.dev.read_pieces(&offsets, bs, &mut staging) {
-            Ok(true) => {}
-            Ok(false) | Err(_) => return Ok(()),
+        let Ok(mut staging) = TryVec::try_from_elem(0u8, todo.len() * bs) else { return };
+        if !matches!(self.dev.read_pieces(&offsets, bs, &mut staging), Ok(true)) {
+            return;
         }
         self.stats.meta_reads += todo.len() as u64;
         self.stats.meta_batches += 1;
@@ -312,12 +312,15 @@ impl<D: BlockDevice> Store<D> {
             if node::validate(piece, &e).is_err() {
                 continue;
             }
-            let mut buf = TryVec::try_with_capacity(bs)?;
-            buf.try_extend_from_slice(piece)?;
+            let Ok(mut buf) = TryVec::try_with_capacity(bs) else { return };
+            if buf.try_extend_from_slice(piece).is_err() {
+                return;
+            }
             self.evict();
-            self.cache.insert(blk, false, buf)?;
+            if self.cache.insert(blk, false, buf).is_err() {
+                return;
+            }
         }
-        Ok(())
     }
 
     /// A node the running transaction owns (copied or created by it).

@@ -190,8 +190,9 @@ impl Side {
                 }
                 None => false,
             };
-            if !shared {
-                want.try_push(child)?;
+            if !shared && want.try_push(child).is_err() {
+                // Short of memory: read ahead what there is.
+                break;
             }
             i += 1;
         }
@@ -199,7 +200,8 @@ impl Side {
         // there (at once when the other side's node ended before the
         // current child: it is looked at again when that side moves on).
         self.ahead[l] = i;
-        s.prefetch_nodes(l as u8 - 1, want)
+        s.prefetch_nodes(l as u8 - 1, want);
+        Ok(())
     }
 }
 
