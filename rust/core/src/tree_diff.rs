@@ -209,8 +209,11 @@ impl Side {
 /// on in steps (`TreeDiff::step`) with other work between them. The trees
 /// must not change meanwhile; snapshots being sent cannot.
 pub struct TreeDiff {
-    /// None when the trees are one (nothing differs) or the walk is over.
-    sides: Option<(Side, Side)>,
+    /// Both positions; empty when the trees are one (nothing differs) or
+    /// the walk is over. On the heap (a vector of one, the fallible box):
+    /// the diff then stays small wherever it is passed by value, as on
+    /// the kernel's stack.
+    sides: TryVec<(Side, Side)>,
     value: TryVec<u8>,
     /// The children a side reads ahead, `(block, generation)`.
     want: TryVec<(u64, u64)>,
@@ -219,17 +222,16 @@ pub struct TreeDiff {
 impl TreeDiff {
     /// A diff of `left` (older) against `right` (newer), at its start.
     pub fn new<D: BlockDevice>(s: &mut Store<D>, left: &TreeRoot, right: &TreeRoot) -> Result<Self> {
-        let sides = if left.block == right.block && left.generation == right.generation {
-            None
-        } else {
-            Some((Side::new(s, *left)?, Side::new(s, *right)?))
-        };
+        let mut sides = TryVec::new();
+        if left.block != right.block || left.generation != right.generation {
+            sides.try_push((Side::new(s, *left)?, Side::new(s, *right)?))?;
+        }
         Ok(TreeDiff { sides, value: TryVec::new(), want: TryVec::new() })
     }
 
     /// Whether every difference has been reported.
     pub fn is_done(&self) -> bool {
-        self.sides.is_none()
+        self.sides.is_empty()
     }
 
     /// Moves on by at most `positions` positions, reporting each differing
@@ -241,11 +243,11 @@ impl TreeDiff {
         positions: usize,
         f: &mut dyn FnMut(Change, Key) -> Result<()>,
     ) -> Result<bool> {
-        let Some((l, r)) = self.sides.as_mut() else { return Ok(true) };
+        let Some((l, r)) = self.sides.last_mut() else { return Ok(true) };
         for _ in 0..positions {
             match (l.done, r.done) {
                 (true, true) => {
-                    self.sides = None;
+                    self.sides.clear();
                     return Ok(true);
                 }
                 (true, false) => {
@@ -307,9 +309,9 @@ impl TreeDiff {
             }
         }
         if l.done && r.done {
-            self.sides = None;
+            self.sides.clear();
         }
-        Ok(self.sides.is_none())
+        Ok(self.sides.is_empty())
     }
 }
 
