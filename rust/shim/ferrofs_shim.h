@@ -37,6 +37,12 @@ struct ferrofs_aread *ferrofs_aread_start(struct super_block *sb, u64 offset, si
 int ferrofs_aread_wait(struct ferrofs_aread *r);
 const void *ferrofs_aread_buf(const struct ferrofs_aread *r);
 void ferrofs_aread_free(struct ferrofs_aread *r);
+/*
+ * Reads @n pieces of @piece bytes (whole sectors), piece i from byte
+ * @offsets[i] into @buf + i * @piece, submitted together and waited for:
+ * 0 or a negative errno.
+ */
+int ferrofs_bdev_read_pieces(struct super_block *sb, const u64 *offsets, size_t n, void *buf, size_t piece);
 
 /* Mount plumbing */
 int ferrofs_get_tree_bdev(struct fs_context *fc,

@@ -123,25 +123,12 @@ static void ferrofs_aread_end_io(struct bio *bio)
 	ferrofs_aread_put(r);
 }
 
-struct ferrofs_aread *ferrofs_aread_start(struct super_block *sb, u64 offset, size_t len)
+/*
+ * Submits reads of @len bytes at byte @offset into @p (part of @r's
+ * buffer), counted in @r; a piece no bio takes sets @r's error.
+ */
+static void ferrofs_aread_submit(struct super_block *sb, struct ferrofs_aread *r, u64 offset, char *p, size_t len)
 {
-	struct ferrofs_aread *r;
-	char *p;
-
-	if ((offset | len) & (SECTOR_SIZE - 1) || !len)
-		return NULL;
-	r = kzalloc(sizeof(*r), GFP_KERNEL);
-	if (!r)
-		return NULL;
-	r->buf = kvmalloc(len, GFP_KERNEL);
-	if (!r->buf) {
-		kfree(r);
-		return NULL;
-	}
-	r->len = len;
-	atomic_set(&r->pending, 1);
-	init_completion(&r->done);
-	p = r->buf;
 	while (len) {
 		struct bio *bio = bio_alloc(sb->s_bdev, ferrofs_bio_pages(p, len), REQ_OP_READ, GFP_NOFS);
 		size_t added;
@@ -161,8 +148,56 @@ struct ferrofs_aread *ferrofs_aread_start(struct super_block *sb, u64 offset, si
 		offset += added;
 		len -= added;
 	}
+}
+
+struct ferrofs_aread *ferrofs_aread_start(struct super_block *sb, u64 offset, size_t len)
+{
+	struct ferrofs_aread *r;
+
+	if ((offset | len) & (SECTOR_SIZE - 1) || !len)
+		return NULL;
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return NULL;
+	r->buf = kvmalloc(len, GFP_KERNEL);
+	if (!r->buf) {
+		kfree(r);
+		return NULL;
+	}
+	r->len = len;
+	atomic_set(&r->pending, 1);
+	init_completion(&r->done);
+	ferrofs_aread_submit(sb, r, offset, r->buf, len);
 	ferrofs_aread_put(r);
 	return r;
+}
+
+/*
+ * Reads @n pieces of @piece bytes, piece i from byte @offsets[i] into
+ * @buf + i * @piece, all submitted under one plug before waiting for any:
+ * the device works on them together, and merges neighbours. @buf is the
+ * caller's (kmalloc'd or vmalloc'd); the read's bookkeeping lives on this
+ * stack, and nothing returns before the last bio ended.
+ */
+int ferrofs_bdev_read_pieces(struct super_block *sb, const u64 *offsets, size_t n, void *buf, size_t piece)
+{
+	struct ferrofs_aread r = { .buf = buf, .len = n * piece };
+	struct blk_plug plug;
+	size_t i;
+
+	if (((unsigned long)buf | piece) & (SECTOR_SIZE - 1) || !piece)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (offsets[i] & (SECTOR_SIZE - 1))
+			return -EINVAL;
+	atomic_set(&r.pending, 1);
+	init_completion(&r.done);
+	blk_start_plug(&plug);
+	for (i = 0; i < n && !READ_ONCE(r.error); i++)
+		ferrofs_aread_submit(sb, &r, offsets[i], (char *)buf + i * piece, piece);
+	blk_finish_plug(&plug);
+	ferrofs_aread_put(&r);
+	return ferrofs_aread_wait(&r);
 }
 
 int ferrofs_aread_wait(struct ferrofs_aread *r)

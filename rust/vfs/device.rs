@@ -3,7 +3,9 @@
 //! from and to the core's buffers (shim `ferrofs_bdev_io`), so a run of
 //! blocks the core reads or writes at once goes out as one large bio; and
 //! the core's one read ahead (`BlockDevice::read_ahead`), whose bios run
-//! while the core goes on (shim `ferrofs_aread_*`).
+//! while the core goes on (shim `ferrofs_aread_*`); and batches of reads
+//! submitted together (`BlockDevice::read_pieces`, shim
+//! `ferrofs_bdev_read_pieces`).
 
 use super::bindings as b;
 use crate::device::BlockDevice;
@@ -125,6 +127,25 @@ impl BlockDevice for KernelDevice {
 
     fn read_ahead_cancel(&mut self) {
         self.ahead = None;
+    }
+
+    fn read_pieces(&mut self, offsets: &[u64], piece: usize, buf: &mut [u8]) -> Result<bool> {
+        if offsets.len().checked_mul(piece) != Some(buf.len()) {
+            return Err(Error::Bug("batch buffer not one piece per offset"));
+        }
+        for &offset in offsets {
+            self.check(offset, piece)?;
+        }
+        // SAFETY: `self.sb` is live with an open device (type invariant);
+        // `offsets` holds `offsets.len()` offsets and `buf` the pieces'
+        // bytes, both the caller's for the call, which waits for the I/O.
+        let rc = unsafe { b::ferrofs_bdev_read_pieces(self.sb, offsets.as_ptr(), offsets.len(), buf.as_mut_ptr().cast(), piece) };
+        match rc {
+            0 => Ok(true),
+            rc if rc == -(crate::error::errno::ENOMEM) => Err(Error::NoMemory),
+            rc if rc == -(crate::error::errno::EINVAL) => Err(Error::Bug("device buffer not sector aligned")),
+            _ => Err(Error::Io),
+        }
     }
 }
 

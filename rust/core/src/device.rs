@@ -44,6 +44,16 @@ pub trait BlockDevice {
 
     /// Drops the read ahead, if any, once its I/O is over.
     fn read_ahead_cancel(&mut self) {}
+
+    /// Fills `buf` in pieces of `piece` bytes, piece `i` from byte
+    /// `offsets[i]` (`buf` holds `offsets.len()` pieces): several reads
+    /// submitted together, so the device works on them at once, and waited
+    /// for together. Returns false, having read nothing, when the device
+    /// does not batch reads (the default): the caller then reads each
+    /// piece when it needs it, rather than one by one ahead of need.
+    fn read_pieces(&mut self, _offsets: &[u64], _piece: usize, _buf: &mut [u8]) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// A borrowed device is a device, so `mkfs` can run the store over
@@ -69,5 +79,8 @@ impl<T: BlockDevice + ?Sized> BlockDevice for &mut T {
     }
     fn read_ahead_cancel(&mut self) {
         (**self).read_ahead_cancel()
+    }
+    fn read_pieces(&mut self, offsets: &[u64], piece: usize, buf: &mut [u8]) -> Result<bool> {
+        (**self).read_pieces(offsets, piece, buf)
     }
 }

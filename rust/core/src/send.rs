@@ -182,8 +182,9 @@ pub struct SendSession {
     pub(crate) finish: Option<Finish>,
     /// A version 1 hole's WRITE: zeros, `max_write` of them.
     pub(crate) zeros: TryVec<u8>,
-    /// Full send: the current batch's small files' data, read ahead.
-    prefetch: Prefetch,
+    /// The small files' data of the current batch (full send) or of the
+    /// next entries (incremental), read ahead.
+    pub(crate) prefetch: Prefetch,
     /// File data read ahead: `ahead_len` bytes of inode `ahead_ino` from
     /// byte `ahead_start`.
     ahead: TryVec<u8>,

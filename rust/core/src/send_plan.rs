@@ -44,12 +44,15 @@ use crate::error::{Error, Result};
 use crate::format::*;
 use crate::fs::{Filesystem, InodeAttr};
 use crate::mem::TryVec;
-use crate::send::{check_depth, join, SendSession};
+use crate::send::{check_depth, join, SendSession, SEND_NO_FILE_DATA};
 use crate::send_stream::Command;
 use crate::subvol::SubvolId;
 use crate::tree_diff::{self, Change};
 
 type Names = TryVec<(u64, TryVec<u8>)>;
+
+/// Entries of the content pass whose file data is read ahead at once.
+const CONTENT_AHEAD: usize = 64;
 
 /// Where the receiver has an entry's inode at this point of the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +125,8 @@ pub(crate) struct Plan {
     pass: Pass,
     /// Next entry (or `order` position) of the running pass.
     next: usize,
+    /// First entry of the content pass whose data is not read ahead yet.
+    ahead: usize,
 }
 
 impl Plan {
@@ -247,7 +252,7 @@ impl<D: BlockDevice> Filesystem<D> {
                     b.order.sort_unstable();
                     let entries = core::mem::take(&mut b.entries);
                     let order = core::mem::take(&mut b.order);
-                    return Ok(Some(Plan { source, parent, entries, order, pass: Pass::Remove, next: 0 }));
+                    return Ok(Some(Plan { source, parent, entries, order, pass: Pass::Remove, next: 0, ahead: 0 }));
                 }
             }
         }
@@ -348,6 +353,12 @@ impl<D: BlockDevice> Filesystem<D> {
                 Ok(())
             }
             Pass::Content => {
+                if i >= plan.ahead && st.request().flags & SEND_NO_FILE_DATA == 0 {
+                    // The data of this entry and the next ones, in few reads.
+                    plan.ahead = i.saturating_add(CONTENT_AHEAD).min(plan.entries.len());
+                    let files = plan.entries[i..plan.ahead].iter().filter_map(|e| e.new.as_ref().map(|n| (n, e.same)));
+                    self.prefetch_changed(plan.source, plan.parent, files, &mut st.prefetch)?;
+                }
                 let e = &plan.entries[i];
                 let Some(new) = e.new else { return Ok(()) };
                 let (ino, old) = (e.ino, if e.same { e.old } else { None });

@@ -16,6 +16,9 @@
 //! before. The snapshot is read-only, so what was read stays true until
 //! the batch is done.
 //!
+//! An incremental send reads ahead the same way, for the files of the
+//! next entries of its content pass whose data changed.
+//!
 //! A large file is read a piece (`READ_AHEAD` bytes) at a time; without
 //! more, each piece's device read waits under the core lock and only then
 //! is the piece encoded, so reading and encoding never overlap. So once a
@@ -146,6 +149,37 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         pf.files.sort_unstable_by_key(|f| f.0);
         Ok(())
+    }
+
+    /// Incremental send: reads ahead, as `prefetch_files`, the data of the
+    /// small files among `files` (each with whether the parent has the same
+    /// inode) that the stream will write: new files, and changed ones whose
+    /// first extent is not the parent's (a file whose data both snapshots
+    /// share sends none).
+    pub(crate) fn prefetch_changed<'a>(
+        &mut self,
+        source: SubvolId,
+        parent: SubvolId,
+        files: impl Iterator<Item = (&'a InodeAttr, bool)>,
+        pf: &mut Prefetch,
+    ) -> Result<()> {
+        let mut want: TryVec<InodeAttr> = TryVec::new();
+        for (a, same) in files {
+            if a.file_type() != FileType::Regular || a.size == 0 || a.size > SMALL_FILE {
+                continue;
+            }
+            if same {
+                self.enter(source)?;
+                let new = self.data_extent_at(a.ino, 0)?.map(|(at, e)| (at, e.disk_block));
+                self.enter(parent)?;
+                let old = self.data_extent_at(a.ino, 0)?.map(|(at, e)| (at, e.disk_block));
+                if new == old {
+                    continue;
+                }
+            }
+            want.try_push(*a)?;
+        }
+        self.prefetch_files(source, want.iter(), pf)
     }
 
     /// Fills `buf` with file `ino`'s bytes from `pos` (a multiple of the

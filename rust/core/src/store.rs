@@ -45,6 +45,9 @@ use crate::superblock::{self, first_usable_block, Superblock, TreePointer};
 pub struct Stats {
     /// Metadata blocks read from the device.
     pub meta_reads: u64,
+    /// Batches of metadata blocks read together (`Store::prefetch_nodes`;
+    /// their blocks count in `meta_reads`).
+    pub meta_batches: u64,
     /// Inode items looked up (a measure of tree work the node cache hides
     /// from `meta_reads`).
     pub inode_reads: u64,
@@ -69,6 +72,10 @@ pub struct Stats {
 /// Most adjacent nodes a commit writes with one device write (256 KiB of
 /// 4 KiB nodes).
 const COMMIT_RUN_BLOCKS: usize = 64;
+
+/// Most nodes `Store::prefetch_nodes` reads in one batch (128 KiB of 4 KiB
+/// nodes): enough to keep a device busy, little memory.
+pub(crate) const PREFETCH_NODES: usize = 32;
 
 /// The device plus everything a transaction holds in memory.
 /// A divisor that cannot be zero, so dividing by it has no panic path
@@ -259,6 +266,61 @@ impl<D: BlockDevice> Store<D> {
             }
         };
         Ok(self.cache.buf(id))
+    }
+
+    /// Reads the nodes of level `level` that `want` names as `(block,
+    /// generation)` and the cache lacks, with one batch of device reads
+    /// (`BlockDevice::read_pieces`), into the cache, so that the `node`
+    /// calls that follow find them there. At most `PREFETCH_NODES` and a
+    /// quarter of the cache are read. A hint only: a node outside the
+    /// filesystem, or one that fails its checks, is left out (its `node`
+    /// call reads it again and reports the error), as is everything when
+    /// the device does not batch, memory is short or the read fails.
+    pub(crate) fn prefetch_nodes(&mut self, level: u8, want: &[(u64, u64)]) {
+        let cap = PREFETCH_NODES.min(self.cache_limit / 4);
+        let Ok(mut todo) = TryVec::<(u64, u64)>::try_with_capacity(want.len().min(cap)) else { return };
+        for &(blk, gen) in want {
+            if todo.len() == cap {
+                break;
+            }
+            if self.cache.find(blk).is_none() && self.check_range(blk, 1).is_ok() && !todo.iter().any(|t| t.0 == blk) {
+                // Within the capacity reserved above.
+                let _ = todo.try_push((blk, gen));
+            }
+        }
+        if todo.len() < 2 {
+            // One node is read as well by the `node` call that needs it.
+            return;
+        }
+        // In block order, so the device can merge neighbours.
+        todo.sort_unstable();
+        let bs = self.bs;
+        let Ok(mut offsets) = TryVec::<u64>::try_with_capacity(todo.len()) else { return };
+        for &(blk, _) in todo.iter() {
+            let _ = offsets.try_push(blk * bs as u64);
+        }
+        let Ok(mut staging) = TryVec::try_from_elem(0u8, todo.len() * bs) else { return };
+        if !matches!(self.dev.read_pieces(&offsets, bs, &mut staging), Ok(true)) {
+            return;
+        }
+        self.stats.meta_reads += todo.len() as u64;
+        self.stats.meta_batches += 1;
+        // Pieces by index: `chunks_exact` would divide (see `divisor`).
+        for (k, &(blk, gen)) in todo.iter().enumerate() {
+            let Some(piece) = staging.get(k * bs..(k + 1) * bs) else { break };
+            let e = node::Expect { blocknr: blk, generation: gen, level, uuid: &self.sb.uuid, total_blocks: self.sb.total_blocks };
+            if node::validate(piece, &e).is_err() {
+                continue;
+            }
+            let Ok(mut buf) = TryVec::try_with_capacity(bs) else { return };
+            if buf.try_extend_from_slice(piece).is_err() {
+                return;
+            }
+            self.evict();
+            if self.cache.insert(blk, false, buf).is_err() {
+                return;
+            }
+        }
     }
 
     /// A node the running transaction owns (copied or created by it).

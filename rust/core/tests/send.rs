@@ -895,3 +895,76 @@ fn large_files_data_is_read_ahead_while_the_last_piece_is_encoded() {
     let got = rx.apply(&mut dst, &ahead_incr);
     assert_same(&mut fs, s2, &mut dst, got, "large files read ahead, incremental");
 }
+
+/// The tree diff reads the nodes it is going to enter in batches, and only
+/// those: an incremental send reads as many nodes as one on a device that
+/// does not batch, in a fraction of the device calls, and sends the same
+/// stream; the changed small files' data comes in few reads too.
+#[test]
+fn incremental_send_reads_changed_nodes_and_data_in_batches() {
+    let mut fs = mount(fresh(256 << 20));
+    let root = fs.root_ino();
+    let mut rng = Rng(5);
+    let mut files = Vec::new();
+    for d in 0..4 {
+        let dir = fs.mkdir(SV, root, format!("d{d}").as_bytes(), 0o755, 0, 0, ts(1)).unwrap().ino;
+        for i in 0..1000 {
+            let f = fs.create(SV, dir, format!("f{i:05}").as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+            fs.write(SV, f, 0, &rng.bytes(2000), ts(1)).unwrap();
+            files.push((dir, f));
+        }
+    }
+    let s1 = snap(&mut fs, SV, "s1");
+    // Every 10th file rewritten, every 50th gone, a new directory of files
+    // (splits: the trees' nodes no longer line up one to one), a chmod.
+    for (i, &(dir, f)) in files.iter().enumerate() {
+        if i % 10 == 0 {
+            fs.write(SV, f, 0, &rng.bytes(2000), ts(2)).unwrap();
+        } else if i % 50 == 7 {
+            fs.unlink(SV, dir, format!("f{:05}", i % 1000).as_bytes(), ts(2)).unwrap();
+            fs.evict(SV, f).unwrap();
+        } else if i == 333 {
+            fs.setattr(SV, f, &SetAttr { mode: Some(0o100600), ..SetAttr::default() }, ts(2)).unwrap();
+        }
+    }
+    let new_dir = fs.mkdir(SV, files[1500].0, b"new", 0o755, 0, 0, ts(2)).unwrap().ino;
+    for i in 0..300 {
+        let f = fs.create(SV, new_dir, format!("n{i:04}").as_bytes(), 0o644, 0, 0, 0, ts(2)).unwrap().ino;
+        fs.write(SV, f, 0, &rng.bytes(3000), ts(2)).unwrap();
+    }
+    let s2 = snap(&mut fs, SV, "s2");
+    let dev = fs.unmount().unwrap();
+
+    // Cold caches, a device that does not batch: node by node.
+    let mut fs = mount(dev);
+    fs.device().batch_reads = false;
+    let (meta0, reads0) = (fs.stats().meta_reads, fs.device().reads);
+    let plain = send(&mut fs, s2, Some(s1));
+    let (plain_meta, plain_reads) = (fs.stats().meta_reads - meta0, fs.device().reads - reads0);
+    assert_eq!(fs.stats().meta_batches, 0);
+
+    // The same with batches.
+    let mut dev = fs.unmount().unwrap();
+    dev.batch_reads = true;
+    let mut fs = mount(dev);
+    let (meta0, reads0, batches0, pieces0) = (fs.stats().meta_reads, fs.device().reads, fs.device().batches, fs.device().batch_pieces);
+    let stream = send(&mut fs, s2, Some(s1));
+    let meta = fs.stats().meta_reads - meta0;
+    let reads = fs.device().reads - reads0;
+    let (batches, pieces) = (fs.device().batches - batches0, fs.device().batch_pieces - pieces0);
+    assert!(stream == plain, "batched reads changed the stream");
+    assert_eq!(fs.stats().meta_batches, batches);
+    // Only nodes the diff enters are read (a wrong block fails its check,
+    // and is read again by itself), each once.
+    assert_eq!(meta, plain_meta, "{meta} nodes read in batches of {pieces}, {plain_meta} one by one");
+    assert!(pieces * 10 >= plain_meta * 9, "only {pieces} of {plain_meta} nodes read in {batches} batches");
+    // 400 changed and 300 new files' data, and the nodes, in few calls.
+    let calls = reads + batches;
+    assert!(calls * 8 < plain_reads, "{calls} device calls ({reads} reads, {batches} batches) against {plain_reads}");
+    let mut dst = mount(fresh(256 << 20));
+    let mut rx = Receiver::new();
+    let full = send(&mut fs, s1, None);
+    rx.apply(&mut dst, &full);
+    let got = rx.apply(&mut dst, &stream);
+    assert_same(&mut fs, s2, &mut dst, got, "batched incremental send");
+}

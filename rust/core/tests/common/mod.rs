@@ -53,6 +53,12 @@ pub struct SimDev {
     /// Read aheads started, and taken at least in part.
     pub ahead_started: u64,
     pub ahead_taken: u64,
+    /// Serve `read_pieces` (off: the trait's default, which reads nothing).
+    pub batch_reads: bool,
+    /// Batches read (`read_pieces`), and the pieces they held; their reads
+    /// do not count in `reads`.
+    pub batches: u64,
+    pub batch_pieces: u64,
 }
 
 impl SimDev {
@@ -73,6 +79,9 @@ impl SimDev {
             ahead: None,
             ahead_started: 0,
             ahead_taken: 0,
+            batch_reads: true,
+            batches: 0,
+            batch_pieces: 0,
         }
     }
 
@@ -120,6 +129,20 @@ impl SimDev {
     pub fn pages(&self) -> usize {
         self.volatile.len()
     }
+
+    fn read_uncounted(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        if self.dead {
+            return Err(Error::Io);
+        }
+        self.check(offset, buf.len())?;
+        for (i, chunk) in buf.chunks_mut(PAGE as usize).enumerate() {
+            match self.volatile.get(&(offset / PAGE + i as u64)) {
+                Some(p) => chunk.copy_from_slice(p),
+                None => chunk.fill(0),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl BlockDevice for SimDev {
@@ -128,18 +151,21 @@ impl BlockDevice for SimDev {
     }
 
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        if self.dead {
-            return Err(Error::Io);
-        }
-        self.check(offset, buf.len())?;
         self.reads += 1;
-        for (i, chunk) in buf.chunks_mut(PAGE as usize).enumerate() {
-            match self.volatile.get(&(offset / PAGE + i as u64)) {
-                Some(p) => chunk.copy_from_slice(p),
-                None => chunk.fill(0),
-            }
+        self.read_uncounted(offset, buf)
+    }
+
+    fn read_pieces(&mut self, offsets: &[u64], piece: usize, buf: &mut [u8]) -> Result<bool> {
+        if !self.batch_reads {
+            return Ok(false);
         }
-        Ok(())
+        assert_eq!(buf.len(), offsets.len() * piece, "batch buffer not one piece per offset");
+        self.batches += 1;
+        self.batch_pieces += offsets.len() as u64;
+        for (&o, b) in offsets.iter().zip(buf.chunks_exact_mut(piece)) {
+            self.read_uncounted(o, b)?;
+        }
+        Ok(true)
     }
 
     fn write(&mut self, offset: u64, buf: &[u8], fua: bool) -> Result<()> {
@@ -416,5 +442,8 @@ impl ferrofs_core::device::BlockDevice for SharedDev {
     }
     fn flush(&mut self) -> ferrofs_core::error::Result<()> {
         self.0.borrow_mut().flush()
+    }
+    fn read_pieces(&mut self, offsets: &[u64], piece: usize, buf: &mut [u8]) -> ferrofs_core::error::Result<bool> {
+        self.0.borrow_mut().read_pieces(offsets, piece, buf)
     }
 }
