@@ -220,6 +220,9 @@ void ferrofs_kunit_fail(struct kunit *test, const char *file, int line, const ch
 /* read_iter and write_iter, O_DIRECT: see ferrofs_shim_dio.h */
 #include "ferrofs_shim_dio.h"
 
+/* Data writes left in flight: see ferrofs_shim_dwrite.h */
+#include "ferrofs_shim_dwrite.h"
+
 /* /sys/fs/ferrofs: see ferrofs_shim_sysfs.h */
 #include "ferrofs_shim_sysfs.h"
 

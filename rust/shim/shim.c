@@ -24,17 +24,14 @@
 #include <linux/file.h>
 #include <linux/uuid.h>
 #include "ferrofs_shim.h"
+#include "shim_bio.h"
 
 u32 ferrofs_crc32c(u32 seed, const void *data, size_t len)
 {
 	return crc32c(seed, data, len);
 }
 
-/*
- * Adds the pages under @len bytes of @p (kmalloc'd, vmalloc'd or a mapped
- * folio) to @bio as far as it holds them; returns the bytes added.
- */
-static size_t ferrofs_bio_add_buf(struct bio *bio, char *p, size_t len, bool vmapped)
+size_t ferrofs_bio_add_buf(struct bio *bio, char *p, size_t len, bool vmapped)
 {
 	size_t added = 0;
 
@@ -50,8 +47,7 @@ static size_t ferrofs_bio_add_buf(struct bio *bio, char *p, size_t len, bool vma
 	return added;
 }
 
-/* Pages a bio needs for the next piece of @len bytes at @p. */
-static unsigned int ferrofs_bio_pages(const char *p, size_t len)
+unsigned int ferrofs_bio_pages(const char *p, size_t len)
 {
 	return min_t(size_t, DIV_ROUND_UP(offset_in_page(p) + len, PAGE_SIZE), BIO_MAX_VECS);
 }

@@ -18,8 +18,8 @@ use super::cell::{zeroed, Vtable};
 use super::errno_of;
 use super::inode::{INode, Locked};
 use super::read_io::read_blocks_into;
-use super::types::{from_result, Folio};
-use super::write_io::write_file_data;
+use super::types::{from_result, Folio, NoFsScope};
+use super::write_io::{write_file_data, DataBytes};
 use crate::error::Result as CoreResult;
 use crate::mem::TryVec;
 use core::marker::PhantomData;
@@ -220,13 +220,35 @@ fn read_window(rac: &Readahead) {
 struct Batch<'a> {
     /// File offset of `data[0]`.
     pos: u64,
+    /// The bytes of the queued folios. Each batch has its own buffer, as
+    /// the buffer goes with the batch's data write, which runs on after
+    /// the batch is done (`write_io`).
     data: TryVec<u8>,
+    /// The most bytes `data` was sized for.
+    room: usize,
     /// Folios under writeback whose bytes are in `data`.
     folios: TryVec<*mut b::folio>,
     _folio: PhantomData<&'a Folio>,
 }
 
 impl<'a> Batch<'a> {
+    /// Starts a new batch at file offset `pos` of a file of `isize` bytes:
+    /// a buffer for what is left of the file, up to `BATCH` bytes. When it
+    /// cannot be had, the first folio's copy fails and reports ENOMEM.
+    fn start(&mut self, pos: u64, isize: u64) {
+        self.pos = pos;
+        let left = isize.saturating_sub(pos);
+        let room = usize::try_from(left).unwrap_or(BATCH).min(BATCH);
+        let room = room.next_multiple_of(kernel::page::PAGE_SIZE).min(BATCH);
+        self.data = TryVec::try_with_capacity(room).unwrap_or_default();
+        self.room = room;
+    }
+
+    /// Whether a folio of `size` bytes at `pos` extends the batch.
+    fn joins(&self, pos: u64, size: usize) -> bool {
+        !self.folios.is_empty() && self.pos + self.data.len() as u64 == pos && self.data.len() + size <= self.room
+    }
+
     /// Takes over ending `folio`'s writeback; gives it back if it cannot be
     /// queued.
     fn queue(&mut self, folio: UnderWriteback<'a>) -> Result<(), UnderWriteback<'a>> {
@@ -238,13 +260,15 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    /// Writes the batch into the core and ends writeback of its folios.
-    /// `inode` is the file being written back.
+    /// Hands the batch to the core and ends writeback of its folios once
+    /// their blocks are mapped; the data write may still be in flight
+    /// (`write_io`). `inode` is the file being written back.
     fn flush(&mut self, inode: &INode) -> c_int {
         if self.folios.is_empty() {
             return 0;
         }
-        let r = write_file_data(inode, self.pos, &mut self.data);
+        let data = core::mem::take(&mut self.data);
+        let r = write_file_data(inode, self.pos, DataBytes::InFlight(data));
         let rc = match r {
             Ok(attr) => {
                 inode.set_blocks(attr.blocks);
@@ -263,7 +287,6 @@ impl<'a> Batch<'a> {
             unsafe { b::folio_end_writeback(folio) };
         }
         self.folios.clear();
-        self.data.clear();
         rc
     }
 }
@@ -422,11 +445,13 @@ unsafe extern "C" fn writepages(mapping: *mut b::address_space, wbc: *mut b::wri
 fn write_folios(wb: &mut Writeback<'_>) -> c_int {
     let inode = wb.inode();
     let info = inode.info();
-    // Allocated up front: nothing allocates while folios are under writeback.
-    let (Ok(data), Ok(folios)) = (TryVec::try_with_capacity(BATCH), TryVec::try_with_capacity(BATCH >> 12)) else {
+    // Nothing here may wait for writeback to end: reclaim must not enter
+    // the filesystem, which could wait on the folios this batch holds.
+    let _nofs = NoFsScope::enter();
+    let Ok(folios) = TryVec::try_with_capacity(BATCH >> 12) else {
         return ENOMEM.to_errno();
     };
-    let mut batch = Batch { pos: 0, data, folios, _folio: PhantomData };
+    let mut batch = Batch { pos: 0, data: TryVec::new(), room: 0, folios, _folio: PhantomData };
     let mut first_error = 0;
     loop {
         let Some(folio) = wb.next() else { break };
@@ -440,13 +465,12 @@ fn write_folios(wb: &mut Writeback<'_>) -> c_int {
             continue;
         }
         let len = (isize - pos).min(size as u64) as usize;
-        let joins = !batch.folios.is_empty() && batch.pos + batch.data.len() as u64 == pos && batch.data.len() + size <= BATCH;
-        if !joins {
+        if !batch.joins(pos, size) {
             let rc = batch.flush(inode);
             if first_error == 0 {
                 first_error = rc;
             }
-            batch.pos = pos;
+            batch.start(pos, isize);
         }
         // Bytes past EOF never reach the disk and are zero in the cache, as
         // a later extension must read zeros there.

@@ -5,51 +5,142 @@
 //! the core's one read ahead (`BlockDevice::read_ahead`), whose bios run
 //! while the core goes on (shim `ferrofs_aread_*`); and batches of reads
 //! submitted together (`BlockDevice::read_pieces`, shim
-//! `ferrofs_bdev_read_pieces`).
+//! `ferrofs_bdev_read_pieces`); and writeback's data writes, left in flight
+//! (`write_in_flight`, shim `ferrofs_dwrite_*`), which every flush and
+//! every read, and every write of the core, first waits for (`settle`): so
+//! nothing reads or rewrites a block whose data is still on its way, and no
+//! flush misses a write submitted before it.
 
 use super::bindings as b;
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
+use crate::mem::TryVec;
 use core::ptr::NonNull;
 
+/// The most bytes of data writes left in flight: a writer past it waits.
+const WRITES_IN_FLIGHT_MAX: usize = 16 << 20;
+
 /// The block device under a mounted super_block.
+///
+/// # Invariants
+/// `writes` is a live tracker of this super_block's data writes in flight,
+/// one of whose references this device holds.
 pub(crate) struct KernelDevice {
     sb: *mut b::super_block,
     size: u64,
     /// The read ahead the core started, if any.
     ahead: Option<ReadAhead>,
+    /// Data writes in flight, shared by every handle on the device.
+    writes: NonNull<b::ferrofs_dwrites>,
 }
 
 // SAFETY: the super_block outlives the device: the device lives in the
 // FsInfo hanging off that super_block and is dropped in put_super/kill_sb,
 // before the super_block goes away. Bios may be submitted from any task.
 unsafe impl Send for KernelDevice {}
-// SAFETY: `&self` gives only `read_shared` and `write_shared`, which submit
-// bios and wait on their own stack; the block layer takes bios from many
-// tasks at once. `sb` and `size` never change after `new`; `ahead` is only
-// reached through `&mut self`.
+// SAFETY: `&self` gives only `read_shared`, `write_shared` and the data
+// writes in flight, which submit bios and wait on their own stack or on the
+// tracker (atomics and a wait queue); the block layer takes bios from many
+// tasks at once. `sb`, `size` and `writes` never change after `new`;
+// `ahead` is only reached through `&mut self`.
 unsafe impl Sync for KernelDevice {}
 
 impl KernelDevice {
+    /// `None` when there is no memory for its tracker.
+    ///
     /// # Safety
     /// `sb` is a live super_block with its block device open, and it
     /// outlives the returned device.
-    pub(crate) unsafe fn new(sb: *mut b::super_block) -> Self {
+    pub(crate) unsafe fn new(sb: *mut b::super_block) -> Option<Self> {
         // SAFETY: `sb` is live and has its block device open (caller).
         let size = unsafe { b::ferrofs_bdev_bytes(sb) };
-        KernelDevice { sb, size, ahead: None }
+        // SAFETY: allocates a tracker; no argument.
+        let writes = NonNull::new(unsafe { b::ferrofs_dwrites_new() })?;
+        // INVARIANT: the new tracker's one reference is this device's.
+        Some(KernelDevice { sb, size, ahead: None, writes })
     }
 
     /// A second handle on the same device, for file data read and written
-    /// outside the core lock; it lives in the same FsInfo.
+    /// outside the core lock; it lives in the same FsInfo and shares the
+    /// data writes in flight.
     pub(crate) fn duplicate(&self) -> Self {
-        KernelDevice { sb: self.sb, size: self.size, ahead: None }
+        // SAFETY: `writes` is live (type invariant); the new handle holds
+        // the reference taken here.
+        let writes = unsafe { NonNull::new_unchecked(b::ferrofs_dwrites_get(self.writes.as_ptr())) };
+        KernelDevice { sb: self.sb, size: self.size, ahead: None, writes }
     }
 
     /// Fills `buf` (sector-aligned memory, a whole number of sectors) from
     /// byte `offset`, without the core: many tasks may read at once.
     pub(crate) fn read_shared(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.settle_if_busy()?;
         self.io(offset, buf.as_mut_ptr(), buf.len(), false, false)
+    }
+
+    /// Writes `pieces` of `data` (whole sectors: each a disk byte offset,
+    /// and the range of `data` that goes there) and returns without
+    /// waiting; the write owns `data` until its I/O is over. An error means
+    /// nothing was submitted; a failure of the I/O itself shows at the next
+    /// `settle`. The blocks must be ones nothing else writes or reads
+    /// before a settle (`crate::data_write`).
+    pub(crate) fn write_in_flight(&self, data: TryVec<u8>, pieces: &[DataPiece]) -> Result<()> {
+        let (ptr, len) = data.into_kvmalloc();
+        let pieces_ptr = pieces.as_ptr().cast::<b::ferrofs_dpiece>();
+        // SAFETY: `sb` is live with an open device and `writes` is live
+        // (type invariants); `ptr` is null or a kvmalloc'd buffer of at
+        // least `len` bytes that the shim takes over; `DataPiece` has the
+        // layout of `ferrofs_dpiece` and the slice holds `pieces.len()` of
+        // them, read before the call returns. The shim checks alignment
+        // and ranges.
+        let rc = unsafe { b::ferrofs_dwrite_submit(self.sb, self.writes.as_ptr(), ptr.cast(), len, pieces_ptr, pieces.len()) };
+        match rc {
+            0 => Ok(()),
+            rc if rc == -(crate::error::errno::EINVAL) => Err(Error::Bug("data write not in whole sectors within the device")),
+            _ => Err(Error::Io),
+        }
+    }
+
+    /// Waits until no data write is in flight; `Io` once any of them ever
+    /// failed.
+    pub(crate) fn settle(&self) -> Result<()> {
+        // SAFETY: `writes` is live (type invariant).
+        match unsafe { b::ferrofs_dwrites_settle(self.writes.as_ptr()) } {
+            0 => Ok(()),
+            _ => Err(Error::Io),
+        }
+    }
+
+    /// `settle`, skipped cheaply when nothing is in flight.
+    fn settle_if_busy(&self) -> Result<()> {
+        if self.writes_in_flight() {
+            self.settle()?;
+        }
+        Ok(())
+    }
+
+    /// Whether a data write may be in flight; after `false` (an acquire),
+    /// every write submitted before has ended.
+    pub(crate) fn writes_in_flight(&self) -> bool {
+        // SAFETY: `writes` is live (type invariant).
+        unsafe { b::ferrofs_dwrites_busy(self.writes.as_ptr()) }
+    }
+
+    /// Waits while too many bytes of data writes are in flight, so their
+    /// buffers stay bounded.
+    pub(crate) fn throttle(&self) {
+        // SAFETY: `writes` is live (type invariant).
+        unsafe { b::ferrofs_dwrites_throttle(self.writes.as_ptr(), WRITES_IN_FLIGHT_MAX) }
+    }
+
+    /// Makes every write that completed durable: the data writes in flight
+    /// are waited for first, so the flush covers them too.
+    pub(crate) fn flush_shared(&self) -> Result<()> {
+        self.settle()?;
+        // SAFETY: `self.sb` is live with an open block device.
+        match unsafe { b::ferrofs_flush_bdev(self.sb) } {
+            0 => Ok(()),
+            _ => Err(Error::Io),
+        }
     }
 
     /// Writes `buf` (as for `read_shared`) at byte `offset`, without the
@@ -92,20 +183,22 @@ impl BlockDevice for KernelDevice {
     }
 
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        // The core reads data blocks too (an fsync record's CRCs).
+        self.settle_if_busy()?;
         self.io(offset, buf.as_mut_ptr(), buf.len(), false, false)
     }
 
     fn write(&mut self, offset: u64, buf: &[u8], fua: bool) -> Result<()> {
+        // The core rewrites blocks of the running transaction in place: no
+        // data write to them may still be on its way.
+        self.settle_if_busy()?;
         // The bio only reads from the buffer for a write.
         self.io(offset, buf.as_ptr().cast_mut(), buf.len(), true, fua)
     }
 
     fn flush(&mut self) -> Result<()> {
-        // SAFETY: `self.sb` is live with an open block device.
-        match unsafe { b::ferrofs_flush_bdev(self.sb) } {
-            0 => Ok(()),
-            _ => Err(Error::Io),
-        }
+        // A commit maps blocks whose data may still be on its way.
+        self.flush_shared()
     }
 
     fn read_ahead(&mut self, offset: u64, len: usize) -> Result<()> {
@@ -147,6 +240,23 @@ impl BlockDevice for KernelDevice {
             _ => Err(Error::Io),
         }
     }
+}
+
+impl Drop for KernelDevice {
+    fn drop(&mut self) {
+        // SAFETY: this device's reference (type invariant), dropped once;
+        // the last one waits for the writes in flight before freeing.
+        unsafe { b::ferrofs_dwrites_put(self.writes.as_ptr()) };
+    }
+}
+
+/// One piece of a data write: `len` bytes from `from` in its buffer, to
+/// byte `disk` of the device.
+#[repr(C)]
+pub(crate) struct DataPiece {
+    pub(crate) disk: u64,
+    pub(crate) from: usize,
+    pub(crate) len: usize,
 }
 
 /// A read of the device in flight, into a buffer of its own.

@@ -36,7 +36,7 @@ use super::inode::{INode, Locked};
 use super::kiocb::{IovIter, Kiocb};
 use super::read_io::read_blocks_into;
 use super::types::from_result;
-use super::write_io::write_file_data;
+use super::write_io::{write_file_data, DataBytes};
 use crate::mem::TryVec;
 use kernel::prelude::*;
 
@@ -247,7 +247,7 @@ fn write_piece(inode: Locked<'_>, from: &IovIter, buf: &mut TryVec<u8>, at: u64,
     // anywhere, and the size the core sets is where they end.
     let data_end = piece_end.max(span_end.min(size));
     buf.truncate((data_end - first) as usize);
-    match write_file_data(&inode, first, buf) {
+    match write_file_data(&inode, first, DataBytes::Waited(buf)) {
         Ok(attr) => inode.set_blocks(attr.blocks),
         Err(e) => {
             // Out of space part way, the core may have stored and grown the

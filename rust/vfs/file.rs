@@ -76,11 +76,10 @@ fn do_fsync(file: &File, start: i64, end: i64) -> Result {
         // delete is committed with everything else.
         return Ok(inode.info().with_core(|fs| fs.commit())?);
     }
-    let sb = inode.super_block();
     // The times go to the core in the same hold of its lock as the fsync:
     // fsyncs running together take the lock once each, not twice.
     let (times, ctime) = times_change(inode);
     let ino = inode.ino();
     let push = |fs: &mut crate::fs::Filesystem<super::device::KernelDevice>, sv| fs.setattr(sv, ino, &times, ctime).map(drop);
-    Ok(inode.info().fsync(inode.subvol(), ino, push, || sb.flush_device())?)
+    Ok(inode.info().fsync(inode.subvol(), ino, push)?)
 }

@@ -13,7 +13,8 @@
 //! (`ReadPin`); while that count is not zero the core keeps every block it
 //! frees from reuse (`Filesystem::set_reads_in_flight`, told at each entry).
 //! Writeback writes file data without it too (`write_io`), between two core
-//! calls that pick the blocks and then map them.
+//! calls that pick the blocks and then map them, and leaves the I/O in
+//! flight; data writes in flight hold freed blocks from reuse as reads do.
 
 use super::bindings as b;
 use super::core_lock::CoreLock;
@@ -230,15 +231,17 @@ impl FsInfo {
     }
 
     /// Fsync of inode `ino` of subvolume `sv` by the core's cheapest tier,
-    /// durable on return; `before` runs first under the same lock. A fast-commit record is written under the core
-    /// lock and flushed after it (`FlushGroup::make_durable`), so fsyncs
-    /// running together share a flush.
+    /// durable on return; `before` runs first under the same lock. A
+    /// fast-commit record is staged under the core lock and written and
+    /// flushed after it (`FlushGroup::make_durable`), so fsyncs running
+    /// together share a write and a flush; the flush waits first for the
+    /// data writes in flight (`KernelDevice::flush_shared`), so it covers
+    /// the data the record points to.
     pub(crate) fn fsync(
         &self,
         sv: &Subvol,
         ino: u64,
         before: impl FnOnce(&mut Filesystem<KernelDevice>, SubvolId) -> Result<()>,
-        flush_device: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
         let group = self.flushes.group();
         self.flushes.enter_core();
@@ -251,7 +254,7 @@ impl FsInfo {
         let mark = self.flushes.left_core();
         let ticket = ticket?;
         let Some(ticket) = ticket else { return Ok(()) };
-        self.flushes.make_durable(ticket, mark, || self.write_record_batch(), flush_device).inspect_err(|&e| {
+        self.flushes.make_durable(ticket, mark, || self.write_record_batch(), || self.data_device().flush_shared()).inspect_err(|&e| {
             // A record may never reach the disk: stop the filesystem, as a
             // write or flush failing inside the core does, before anything
             // acknowledged later could depend on it.
@@ -561,7 +564,9 @@ impl FsInfo {
             Some(fs) => {
                 // Acquire pairs with ReadPin's release: at zero, the reads'
                 // I/O is over and their blocks may be handed out again.
-                let reading = self.unlocked.reads_in_flight.load(Ordering::Acquire) > 0;
+                // Data writes in flight count too: their blocks must not be
+                // handed out again before their I/O is over either.
+                let reading = self.unlocked.reads_in_flight.load(Ordering::Acquire) > 0 || self.unlocked.read_dev.writes_in_flight();
                 // Failing to free the held blocks (no memory for the free
                 // set) only keeps them held until a later call: the call
                 // itself goes on, as a call carrying a write to finish must.

@@ -590,7 +590,7 @@ fn fill(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
     // SAFETY: the super_block's device is open (NewSuperBlock) and its
     // block size set just above; the device goes into the FsInfo, which the
     // super_block owns until kill_sb, or is dropped here on an error.
-    let mut dev = unsafe { KernelDevice::new(sb.as_ptr()) };
+    let mut dev = unsafe { KernelDevice::new(sb.as_ptr()) }.ok_or(ENOMEM)?;
     let core_sb = superblock::read_superblock(&mut dev).map_err(|e| mount_error(sb, fc, e))?;
     if core_sb.block_size != page {
         return Err(mount_error(sb, fc, CoreError::Unsupported("block size differs from the page size")));

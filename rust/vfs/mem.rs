@@ -47,6 +47,17 @@ fn within_kvmalloc_limit<T>(total_elems: usize) -> Result<()> {
     }
 }
 
+impl TryVec<u8> {
+    /// Gives up the buffer to C code that frees it with `kvfree`: its
+    /// pointer (null when nothing was allocated) and length in bytes.
+    pub(crate) fn into_kvmalloc(self) -> (*mut u8, usize) {
+        let (ptr, len, cap) = self.0.into_raw_parts();
+        // KVVec allocates with kvmalloc, whose memory kvfree takes back;
+        // with no capacity the pointer is dangling, and nothing to free.
+        (if cap == 0 { core::ptr::null_mut() } else { ptr }, len)
+    }
+}
+
 impl<T> TryVec<T> {
     /// An empty vector; allocates nothing.
     pub(crate) const fn new() -> Self {

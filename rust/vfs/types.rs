@@ -85,18 +85,6 @@ impl SuperBlock {
         unsafe { inode::iget(self.as_ptr(), sv, ino, known) }
     }
 
-    /// Flushes the device's volatile write cache, outside the core (which
-    /// does not count it: `crate::group_commit` does). It may run beside
-    /// the core's own I/O: it makes durable what completed before it.
-    pub(crate) fn flush_device(&self) -> CoreResult<()> {
-        // SAFETY: a live, mounted super_block (type invariant), so its
-        // block device is open.
-        match unsafe { b::ferrofs_flush_bdev(self.as_ptr()) } {
-            0 => Ok(()),
-            _ => Err(crate::error::Error::Io),
-        }
-    }
-
     /// Whether the mount is read-only (SB_RDONLY).
     pub(crate) fn is_read_only(&self) -> bool {
         // SAFETY: a live super_block (type invariant).
@@ -494,5 +482,28 @@ pub(crate) fn from_result<T: ToCallbackReturn>(f: impl FnOnce() -> Result<T, Err
     match f() {
         Ok(v) => v.into_ret(),
         Err(e) => T::from_error(e),
+    }
+}
+
+/// A scope in which this task's allocations do not enter filesystems
+/// (memalloc_nofs_save), ended when dropped; bound to the task.
+pub(crate) struct NoFsScope {
+    flags: kernel::ffi::c_uint,
+    _task: core::marker::PhantomData<*mut ()>,
+}
+
+impl NoFsScope {
+    pub(crate) fn enter() -> Self {
+        // SAFETY: plain task-flag save, restored by `drop` on this task
+        // (the scope cannot move to another one).
+        let flags = unsafe { b::ferrofs_nofs_save() };
+        NoFsScope { flags, _task: core::marker::PhantomData }
+    }
+}
+
+impl Drop for NoFsScope {
+    fn drop(&mut self) {
+        // SAFETY: restores what `enter` saved, on the same task.
+        unsafe { b::ferrofs_nofs_restore(self.flags) };
     }
 }

@@ -11,8 +11,11 @@
 //! the allocation tree and referenced by no extent. A commit between the
 //! steps writes trees that do not know them, so it records them as free
 //! and a crash loses nothing (the data was not yet the file's). The
-//! extents are inserted only after the data write completed, so the commit
-//! that makes them durable flushes the data first (its step 3). The blocks
+//! extents may be inserted while the data write is still in flight (the
+//! kernel's writeback does not wait for it): the commit that makes them
+//! durable flushes the device first (its step 3), and a device whose
+//! writes run on after the caller returns waits for them before any flush
+//! (and before any read, so nothing reads such a block early). The blocks
 //! are always new (never the in-place rewrite `write` does for blocks of
 //! the running transaction), because a commit in between could make such
 //! a block part of the committed state while it is being overwritten.

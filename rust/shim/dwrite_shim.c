@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Data writes left in flight (see ferrofs_shim_dwrite.h): the bios of one
+ * write, its buffer, and the per-mount count a flush waits on. No
+ * filesystem logic lives here.
+ */
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/highmem.h>
+#include <linux/refcount.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include <linux/wait.h>
+#include "ferrofs_shim.h"
+#include "shim_bio.h"
+
+struct ferrofs_dwrites {
+	refcount_t refs;
+	/* Writes in flight and their bytes; changed under @idle's lock, so
+	 * the last put, which takes that lock, runs after every wake-up. */
+	atomic_t writes;
+	atomic_long_t bytes;
+	/* Set once by a failed bio, never cleared. */
+	atomic_t failed;
+	wait_queue_head_t idle;
+};
+
+/*
+ * One write: @pending counts its bios plus one the submitter holds until
+ * all are out, so the end runs once, after the last bio.
+ */
+struct ferrofs_dwrite {
+	struct ferrofs_dwrites *t;
+	void *buf;
+	size_t len;
+	atomic_t pending;
+};
+
+struct ferrofs_dwrites *ferrofs_dwrites_new(void)
+{
+	struct ferrofs_dwrites *t = kzalloc(sizeof(*t), GFP_KERNEL);
+
+	if (!t)
+		return NULL;
+	refcount_set(&t->refs, 1);
+	init_waitqueue_head(&t->idle);
+	return t;
+}
+
+struct ferrofs_dwrites *ferrofs_dwrites_get(struct ferrofs_dwrites *t)
+{
+	refcount_inc(&t->refs);
+	return t;
+}
+
+void ferrofs_dwrites_put(struct ferrofs_dwrites *t)
+{
+	if (!refcount_dec_and_test(&t->refs))
+		return;
+	wait_event(t->idle, !atomic_read(&t->writes));
+	/* The last write's wake-up is over once its lock is dropped. */
+	spin_lock_irq(&t->idle.lock);
+	spin_unlock_irq(&t->idle.lock);
+	kfree(t);
+}
+
+bool ferrofs_dwrites_busy(struct ferrofs_dwrites *t)
+{
+	return atomic_read_acquire(&t->writes) != 0;
+}
+
+int ferrofs_dwrites_settle(struct ferrofs_dwrites *t)
+{
+	io_wait_event(t->idle, !atomic_read_acquire(&t->writes));
+	return atomic_read(&t->failed) ? -EIO : 0;
+}
+
+void ferrofs_dwrites_throttle(struct ferrofs_dwrites *t, size_t max_bytes)
+{
+	io_wait_event(t->idle, atomic_long_read(&t->bytes) <= (long)max_bytes);
+}
+
+static void ferrofs_dwrite_put(struct ferrofs_dwrite *w)
+{
+	struct ferrofs_dwrites *t = w->t;
+	unsigned long flags;
+
+	if (!atomic_dec_and_test(&w->pending))
+		return;
+	/* kvfree defers a vmalloc'd buffer when called from a bio's end. */
+	kvfree(w->buf);
+	spin_lock_irqsave(&t->idle.lock, flags);
+	atomic_long_sub(w->len, &t->bytes);
+	atomic_dec_return_release(&t->writes);
+	wake_up_locked(&t->idle);
+	spin_unlock_irqrestore(&t->idle.lock, flags);
+	kfree(w);
+}
+
+static void ferrofs_dwrite_end_io(struct bio *bio)
+{
+	struct ferrofs_dwrite *w = bio->bi_private;
+
+	if (bio->bi_status)
+		atomic_set(&w->t->failed, 1);
+	bio_put(bio);
+	ferrofs_dwrite_put(w);
+}
+
+static void ferrofs_dwrite_piece(struct super_block *sb, struct ferrofs_dwrite *w, u64 disk, char *p, size_t len)
+{
+	bool vmapped = is_vmalloc_addr(w->buf);
+
+	while (len) {
+		struct bio *bio = bio_alloc(sb->s_bdev, ferrofs_bio_pages(p, len), REQ_OP_WRITE, GFP_NOFS);
+		size_t added;
+
+		bio->bi_iter.bi_sector = disk >> SECTOR_SHIFT;
+		added = ferrofs_bio_add_buf(bio, p, len, vmapped);
+		if (!added) {
+			bio_put(bio);
+			atomic_set(&w->t->failed, 1);
+			return;
+		}
+		bio->bi_private = w;
+		bio->bi_end_io = ferrofs_dwrite_end_io;
+		atomic_inc(&w->pending);
+		submit_bio(bio);
+		p += added;
+		disk += added;
+		len -= added;
+	}
+}
+
+/* Whether every piece lies in @len bytes of the buffer and the device, in
+ * whole sectors. */
+static bool ferrofs_dwrite_pieces_ok(struct super_block *sb, size_t len, const struct ferrofs_dpiece *pieces, size_t n)
+{
+	u64 dev_bytes = bdev_nr_bytes(sb->s_bdev);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct ferrofs_dpiece *pc = &pieces[i];
+
+		if ((pc->disk | pc->from | pc->len) & (SECTOR_SIZE - 1))
+			return false;
+		if (pc->from > len || pc->len > len - pc->from)
+			return false;
+		if (pc->disk > dev_bytes || pc->len > dev_bytes - pc->disk)
+			return false;
+	}
+	return true;
+}
+
+int ferrofs_dwrite_submit(struct super_block *sb, struct ferrofs_dwrites *t, void *buf, size_t len,
+			  const struct ferrofs_dpiece *pieces, size_t n)
+{
+	struct ferrofs_dwrite *w;
+	struct blk_plug plug;
+	unsigned long flags;
+	size_t i;
+	int ret = 0;
+
+	if (((unsigned long)buf & (SECTOR_SIZE - 1)) || !ferrofs_dwrite_pieces_ok(sb, len, pieces, n)) {
+		kvfree(buf);
+		return -EINVAL;
+	}
+	if (is_vmalloc_addr(buf))
+		flush_kernel_vmap_range(buf, len);
+	w = kmalloc(sizeof(*w), GFP_NOFS);
+	if (!w) {
+		for (i = 0; i < n && !ret; i++)
+			ret = ferrofs_bdev_io(sb, pieces[i].disk, (char *)buf + pieces[i].from, pieces[i].len, true, false);
+		kvfree(buf);
+		return ret;
+	}
+	w->t = t;
+	w->buf = buf;
+	w->len = len;
+	atomic_set(&w->pending, 1);
+	spin_lock_irqsave(&t->idle.lock, flags);
+	atomic_inc(&t->writes);
+	atomic_long_add(len, &t->bytes);
+	spin_unlock_irqrestore(&t->idle.lock, flags);
+	blk_start_plug(&plug);
+	for (i = 0; i < n; i++)
+		ferrofs_dwrite_piece(sb, w, pieces[i].disk, (char *)buf + pieces[i].from, pieces[i].len);
+	blk_finish_plug(&plug);
+	ferrofs_dwrite_put(w);
+	return 0;
+}

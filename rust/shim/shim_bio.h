@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Bio helpers the shim's I/O files share (shim.c defines them). Not part of
+ * the adapter's interface: bindgen never reads this header.
+ */
+#ifndef FERROFS_SHIM_BIO_H
+#define FERROFS_SHIM_BIO_H
+
+#include <linux/bio.h>
+
+/* Adds the pages under @len bytes of @p (kmalloc'd, vmalloc'd or a mapped
+ * folio) to @bio as far as it holds them; returns the bytes added. */
+size_t ferrofs_bio_add_buf(struct bio *bio, char *p, size_t len, bool vmapped);
+/* Pages a bio needs for the next piece of @len bytes at @p. */
+unsigned int ferrofs_bio_pages(const char *p, size_t len);
+
+#endif
