@@ -52,7 +52,15 @@ pub(crate) fn write_file_data(inode: &INode, pos: u64, mut data: DataBytes<'_>) 
     if matches!(data, DataBytes::InFlight(_)) {
         dev.throttle();
     }
-    let mut w = inode.with_core(|fs, sv| fs.begin_data_write(sv, ino, pos, len))?;
+    let mut w = match inode.with_core(|fs, sv| fs.begin_data_write(sv, ino, pos, len)) {
+        // Blocks freed while data writes were in flight are held from
+        // reuse until none is: once they are over, those blocks are free.
+        Err(Error::NoSpace) if dev.writes_in_flight() => {
+            dev.settle()?;
+            inode.with_core(|fs, sv| fs.begin_data_write(sv, ino, pos, len))?
+        }
+        r => r?,
+    };
     let sv = inode.subvol().id();
     if let Err(e) = write_runs(inode, &mut w, pos, data) {
         // Nothing of it is in flight.

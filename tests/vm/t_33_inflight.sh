@@ -4,9 +4,9 @@
 . "$(dirname "$0")/lib.sh"
 mkfs.ferrofs -q -f "$DEV1"
 mount -t ferrofs "$DEV1" "$MNT" || { fail inflight-mount; exit 0; }
-python3 "$FERROFS_ROOT/tests/vm/inflight.py" "$MNT" run
+check inflight-run python3 "$FERROFS_ROOT/tests/vm/inflight.py" "$MNT" run
 check inflight-umount umount "$MNT"
 check inflight-fsck fsck.ferrofs -n "$DEV1"
 mount -t ferrofs "$DEV1" "$MNT" || { fail inflight-remount; exit 0; }
-python3 "$FERROFS_ROOT/tests/vm/inflight.py" "$MNT" verify
+check inflight-verify python3 "$FERROFS_ROOT/tests/vm/inflight.py" "$MNT" verify
 umount "$MNT"
