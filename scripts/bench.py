@@ -257,11 +257,30 @@ def write_pattern_file(path, mib):
     return buf
 
 
+def fiemap_extents(path):
+    """How many extents FIEMAP reports for the file (after a sync, so
+    delayed allocation has placed every block)."""
+    import fcntl
+    import struct
+    fs_ioc_fiemap = 0xC020660B
+    fiemap_flag_sync = 1
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        # struct fiemap with fm_extent_count 0: the kernel only counts.
+        req = bytearray(struct.pack("=QQIIII", 0, (1 << 64) - 1, fiemap_flag_sync, 0, 0, 0))
+        fcntl.ioctl(fd, fs_ioc_fiemap, req)
+        return struct.unpack_from("=QQIIII", req)[3]
+    finally:
+        os.close(fd)
+
+
 def wl_seq(out, dev, d, mib):
     path = os.path.join(d, "big")
     os.sync()
-    with Phase(out, dev, "seq-write", mib):
+    with Phase(out, dev, "seq-write", mib) as ph:
         buf = write_pattern_file(path, mib)
+        ph.stop()
+        ph.extra = {"extents": fiemap_extents(path)}
     drop_caches()
     with Phase(out, dev, "seq-read", mib):
         fd = os.open(path, os.O_RDONLY)
@@ -1084,6 +1103,9 @@ def cmd_report(args):
                 if r is not None and "stream_bytes" in r:
                     lines.append(f"  {'':<17}stream {r['stream_bytes'] / MIB:.2f} MiB")
                     row["stream_bytes"] = r["stream_bytes"]
+                if r is not None and "extents" in r:
+                    lines.append(f"  {'':<17}FIEMAP: {r['extents']} extents")
+                    row["extents"] = r["extents"]
                 if r is not None and "fio" in r:
                     lines.append(f"  {'':<17}{describe_fio(r['fio'])}")
                     row.update(fio_engine=r["fio"]["engine"], fio_iops=r["fio"]["iops"])
@@ -1124,7 +1146,7 @@ def cmd_report(args):
     fields = ["config", "workload", "phase", "rate_unit", "rate", "vs_ext4", "vs_ext4_fc", "ops", "seconds",
               "kib_written_per_op", "write_ios_per_op", "flushes_per_op", "kib_read_per_op", "read_ios",
               "read_sectors", "write_ios", "write_sectors", "discard_ios", "flush_ios", "stream_bytes", "tiers",
-              "replay_ns", "fio_engine", "fio_iops", "du_kib", "slab_peak_kib", "slab_after_drop_kib", "error"]
+              "replay_ns", "extents", "fio_engine", "fio_iops", "du_kib", "slab_peak_kib", "slab_after_drop_kib", "error"]
     with open(os.path.join(args.out, "results.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
