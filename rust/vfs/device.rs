@@ -73,7 +73,7 @@ impl KernelDevice {
     /// Fills `buf` (sector-aligned memory, a whole number of sectors) from
     /// byte `offset`, without the core: many tasks may read at once.
     pub(crate) fn read_shared(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.settle_if_busy()?;
+        self.wait_for_writes();
         self.io(offset, buf.as_mut_ptr(), buf.len(), false, false)
     }
 
@@ -110,12 +110,14 @@ impl KernelDevice {
         }
     }
 
-    /// `settle`, skipped cheaply when nothing is in flight.
-    fn settle_if_busy(&self) -> Result<()> {
+    /// Waits for the data writes in flight, if any (a cheap check when
+    /// there are none), before the device reads or rewrites blocks they
+    /// may be writing. A failed data write is not this caller's to report:
+    /// the next flush reports it and stops the filesystem.
+    fn wait_for_writes(&self) {
         if self.writes_in_flight() {
-            self.settle()?;
+            let _ = self.settle();
         }
-        Ok(())
     }
 
     /// Whether a data write may be in flight; after `false` (an acquire),
@@ -184,14 +186,14 @@ impl BlockDevice for KernelDevice {
 
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
         // The core reads data blocks too (an fsync record's CRCs).
-        self.settle_if_busy()?;
+        self.wait_for_writes();
         self.io(offset, buf.as_mut_ptr(), buf.len(), false, false)
     }
 
     fn write(&mut self, offset: u64, buf: &[u8], fua: bool) -> Result<()> {
         // The core rewrites blocks of the running transaction in place: no
         // data write to them may still be on its way.
-        self.settle_if_busy()?;
+        self.wait_for_writes();
         // The bio only reads from the buffer for a write.
         self.io(offset, buf.as_ptr().cast_mut(), buf.len(), true, fua)
     }
