@@ -30,6 +30,8 @@ def sync_file_range(fd, off, n, flags):
     if libc.sync_file_range(fd, off, n, flags) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
+
+
 manifest = os.path.join(d, "manifest.json")
 failures = []
 # Enough rounds that a read racing its write was seen in 1 of 200 rounds
