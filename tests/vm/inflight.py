@@ -70,7 +70,8 @@ def streamer(stop):
 def run():
     rng = random.Random(7)
     stop = threading.Event()
-    t = threading.Thread(target=streamer, args=(stop,))
+    # A daemon: should a check below raise, the test still ends.
+    t = threading.Thread(target=streamer, args=(stop,), daemon=True)
     t.start()
     bad_reads = 0
     path = os.path.join(d, "reread")
