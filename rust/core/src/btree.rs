@@ -337,6 +337,7 @@ fn split<D: BlockDevice>(s: &mut Store<D>, blk: u64, owner: u64) -> Result<(u64,
 /// more pointer) are split first.
 fn descend_for_write<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, need: Option<usize>) -> Result<Path> {
     s.touch();
+    s.stats.write_descents += 1;
     let r = *root;
     root.block = s.cow(r.block, r.generation, r.level, &r)?;
     root.generation = s.gen;
