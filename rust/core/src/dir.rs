@@ -67,6 +67,15 @@ struct EntryPlace {
     fresh_target: bool,
 }
 
+/// What `Filesystem::remove` left: the attributes of the directory and
+/// of the inode whose name went (`None` for a subvolume, whose root
+/// directory lives in its own tree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    pub dir: InodeAttr,
+    pub victim: Option<InodeAttr>,
+}
+
 /// Tree changes one entry add or remove makes (two index items, the
 /// back-reference and the directory inode), for reservations.
 pub(crate) const ENTRY_ITEMS: u64 = 4;
@@ -232,11 +241,12 @@ impl<D: BlockDevice> Filesystem<D> {
     /// and updates the directory.
     pub(crate) fn remove_entry(&mut self, dir: u64, f: &Found, name: &[u8], now: Timespec) -> Result<()> {
         let d = self.read_dir_inode(dir)?;
-        self.remove_entry_in(dir, d, f, name, now)
+        self.remove_entry_in(dir, d, f, name, now).map(|_| ())
     }
 
-    /// `remove_entry` with the directory's inode item `d` in hand.
-    fn remove_entry_in(&mut self, dir: u64, mut d: InodeItem, f: &Found, name: &[u8], now: Timespec) -> Result<()> {
+    /// `remove_entry` with the directory's inode item `d` in hand; returns
+    /// that item as written.
+    fn remove_entry_in(&mut self, dir: u64, mut d: InodeItem, f: &Found, name: &[u8], now: Timespec) -> Result<InodeItem> {
         // A freed slot may be taken again: a fast-commit record cannot say
         // a new name in this directory until the next commit.
         self.s.fc.mark(self.sv.id, dir)?;
@@ -252,7 +262,8 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         d.mtime = now;
         d.ctime = now;
-        self.write_inode(dir, &mut d)
+        self.write_inode(dir, &mut d)?;
+        Ok(d)
     }
 
     /// Points an existing entry at another target (rename exchange),
@@ -477,49 +488,55 @@ impl<D: BlockDevice> Filesystem<D> {
         })
     }
 
-    /// Drops one link; at zero the inode goes on the orphan list.
-    fn drop_link(&mut self, ino: u64, whole_dir: bool, now: Timespec) -> Result<()> {
+    /// Drops one link; at zero the inode goes on the orphan list. Returns
+    /// the inode's item as written.
+    fn drop_link(&mut self, ino: u64, whole_dir: bool, now: Timespec) -> Result<InodeItem> {
         let mut it = self.read_inode(ino)?;
         it.nlink = if whole_dir { 0 } else { it.nlink.saturating_sub(1) };
         it.ctime = now;
         if it.nlink == 0 {
             btree::insert(&mut self.s, &mut self.sv.root, &orphan_key(ino), &[])?;
         }
-        self.write_inode(ino, &mut it)
+        self.write_inode(ino, &mut it)?;
+        Ok(it)
     }
 
     /// Removes a non-directory name.
     pub fn unlink(&mut self, sv: SubvolId, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
-        self.enter(sv)?;
-        self.change(|fs| {
-            let (d, f) = fs.existing_entry_in(dir, name)?;
-            if f.ty == FileType::Dir {
-                return Err(Error::IsDir);
-            }
-            // A commit here (to get space) changes no item: `d` stays true.
-            fs.reserve_delete(ENTRY_ITEMS + 2)?;
-            fs.remove_entry_in(dir, d, &f, name, now)?;
-            fs.drop_link(f.ino, false, now)
-        })
+        self.remove(sv, dir, name, false, now).map(|_| ())
     }
 
     /// Removes an empty directory.
     pub fn rmdir(&mut self, sv: SubvolId, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
+        self.remove(sv, dir, name, true, now).map(|_| ())
+    }
+
+    /// `rmdir` when `is_dir`, else `unlink`, reporting what `getattr`
+    /// would now say of both inodes: the items are in hand, so the caller
+    /// needs no second call to read them back.
+    pub fn remove(&mut self, sv: SubvolId, dir: u64, name: &[u8], is_dir: bool, now: Timespec) -> Result<Removed> {
         self.enter(sv)?;
         self.change(|fs| {
-            let f = fs.existing_entry(dir, name)?;
-            if f.ty != FileType::Dir {
+            let (d, f) = fs.existing_entry_in(dir, name)?;
+            if is_dir && f.ty != FileType::Dir {
                 return Err(Error::NotDir);
             }
-            if f.subvol {
-                return fs.rmdir_subvolume(dir, &f, name, now);
+            if !is_dir && f.ty == FileType::Dir {
+                return Err(Error::IsDir);
             }
-            if !fs.dir_is_empty(f.ino)? {
+            if f.subvol {
+                fs.rmdir_subvolume(dir, &f, name, now)?;
+                let d = fs.read_inode(dir)?;
+                return Ok(Removed { dir: fs.attr_of(dir, &d), victim: None });
+            }
+            if is_dir && !fs.dir_is_empty(f.ino)? {
                 return Err(Error::NotEmpty);
             }
+            // A commit here (to get space) changes no item: `d` stays true.
             fs.reserve_delete(ENTRY_ITEMS + 2)?;
-            fs.remove_entry(dir, &f, name, now)?;
-            fs.drop_link(f.ino, true, now)
+            let d = fs.remove_entry_in(dir, d, &f, name, now)?;
+            let it = fs.drop_link(f.ino, is_dir, now)?;
+            Ok(Removed { dir: fs.attr_of(dir, &d), victim: Some(fs.attr_of(f.ino, &it)) })
         })
     }
 
