@@ -608,6 +608,19 @@ impl<D: BlockDevice> Filesystem<D> {
         }
     }
 
+    /// `lookup_at`, with the attributes of the inode found when it is in
+    /// `sv` itself (a lookup, as du's, then needs no second call to read
+    /// them); a subvolume's root directory is read in its own subvolume
+    /// by the caller, which checks that subvolume first.
+    pub fn lookup_attr(&mut self, sv: SubvolId, dir: u64, name: &[u8]) -> Result<(SubvolId, u64, Option<InodeAttr>)> {
+        let (found_sv, ino) = self.lookup_at(sv, dir, name)?;
+        if found_sv != sv {
+            return Ok((found_sv, ino, None));
+        }
+        let it = self.inode_for_reading(ino)?;
+        Ok((sv, ino, Some(self.attr_of(ino, &it))))
+    }
+
     /// Lists a directory from `cookie` on. `emit(name, ino, type,
     /// next_cookie)` returns false to stop. Cookies are stable: an entry's
     /// cookie never changes while it exists, and new entries get larger ones.
