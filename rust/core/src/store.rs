@@ -328,6 +328,11 @@ impl<D: BlockDevice> Store<D> {
         }
     }
 
+    /// Whether node `blk` is in the cache (reading it costs no I/O).
+    pub(crate) fn is_cached(&self, blk: u64) -> bool {
+        self.cache.find(blk).is_some()
+    }
+
     /// A node the running transaction owns (copied or created by it).
     pub fn dirty_node(&mut self, blk: u64) -> Result<&[u8]> {
         match self.cache.find(blk) {
