@@ -11,6 +11,7 @@
 //! Filesystem::mount(dev) / mount_with(dev, MountOptions) -> Result<Filesystem<D>>
 //! root_ino() -> u64                                       256, in every subvolume
 //! lookup_at(sv, dir, name) -> Result<(SubvolId, u64)>     a subvolume's name gives its root
+//! lookup_attr(sv, dir, name) -> Result<(SubvolId, u64, Option<InodeAttr>)>   attributes within sv
 //! getattr(ino) -> Result<InodeAttr>
 //! lookup(dir, name) -> Result<u64>                       Err(NotFound)
 //! readdir(dir, cookie, emit(name, ino, FileType, next_cookie) -> bool)
@@ -23,6 +24,7 @@
 //! tmpfile(mode, uid, gid, now) -> Result<InodeAttr>      regular, nlink 0, on the orphan list (O_TMPFILE)
 //! link(ino, dir, name, now) -> Result<InodeAttr>          nlink 0: taken off the orphan list
 //! unlink(dir, name, now) / rmdir(dir, name, now) -> Result<()>
+//! remove(dir, name, is_dir, now) -> Result<Removed>     either, with both inodes' attributes after
 //! rename(olddir, oldname, newdir, newname, flags, now) -> Result<()>  RENAME_NOREPLACE | RENAME_EXCHANGE
 //! setattr(ino, &SetAttr, now) -> Result<InodeAttr>               (size = truncate)
 //! read(ino, offset, buf) -> Result<usize>;  write(ino, offset, data, now) -> Result<usize>
