@@ -76,6 +76,14 @@ pub struct Removed {
     pub victim: Option<InodeAttr>,
 }
 
+/// Most items of an inode, besides its inode item, that freeing it takes
+/// in one step (`evict_orphan_item`).
+const EVICT_BATCH: usize = 16;
+
+/// An item keyed by an inode, with the blocks it holds if it is a data
+/// extent (`items_after_inode`).
+type InodeItemRef = (Key, Option<(u64, u64)>);
+
 /// Tree changes one entry add or remove makes (two index items, the
 /// back-reference and the directory inode), for reservations.
 pub(crate) const ENTRY_ITEMS: u64 = 4;
@@ -722,6 +730,19 @@ impl<D: BlockDevice> Filesystem<D> {
                     e => Err(e),
                 });
             }
+        }
+        let (items, more) = self.items_after_inode(ino)?;
+        if !more {
+            // Few items (an empty or small file, most of all): they, the
+            // inode item and the orphan item go in one step, under one
+            // reservation, so no commit falls between them and no
+            // committed inode item counts blocks its extents no longer
+            // hold.
+            self.reserve_delete(items.len() as u64 + 2)?;
+            self.delete_inode_items(&items)?;
+            return self.delete_inode_and_orphan(ino, it.is_some());
+        }
+        if let Some(it) = it {
             // Data first, from the end, keeping the item's count true at
             // every step; a file that counts no blocks has no extents for
             // it (any stray one goes with the items below).
@@ -731,33 +752,64 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         // Everything else keyed by the inode, in batches.
         loop {
-            let mut keys: TryVec<Key> = TryVec::new();
-            let root = self.sv.root;
-            let mut c = Cursor::new(Key::new(ino, INODE_KEY + 1, 0), Dir::Forward);
-            while let Some((k, _)) = c.next(&mut self.s, &root)? {
-                if k.objectid != ino || keys.len() >= 16 {
-                    break;
-                }
-                keys.try_push(k)?;
-            }
-            if keys.is_empty() {
+            let (items, _) = self.items_after_inode(ino)?;
+            if items.is_empty() {
                 break;
             }
-            self.reserve_delete(keys.len() as u64)?;
-            for k in keys.iter() {
-                if k.ty == EXTENT_KEY {
-                    let mut v = TryVec::new();
-                    if btree::get_into(&mut self.s, &self.sv.root, k, &mut v)? {
-                        let e = ExtentItem::decode_bounded(&v, k.offset, &self.s.bounds()).at_ino(ino)?;
-                        self.s.free_data(e.disk_block, e.nblocks)?;
-                    }
-                }
-                btree::delete(&mut self.s, &mut self.sv.root, k)?;
-            }
+            self.reserve_delete(items.len() as u64)?;
+            self.delete_inode_items(&items)?;
             self.s.apply_refs()?;
         }
         self.reserve_delete(2)?;
-        if it.is_some() {
+        self.delete_inode_and_orphan(ino, it.is_some())
+    }
+
+    /// Up to `EVICT_BATCH` of the items keyed by `ino` after its inode
+    /// item, each with the blocks it holds if it is a data extent, and
+    /// whether more follow.
+    fn items_after_inode(&mut self, ino: u64) -> Result<(TryVec<InodeItemRef>, bool)> {
+        let bounds = self.s.bounds();
+        let root = self.sv.root;
+        let mut out = TryVec::new();
+        let mut c = Cursor::new(Key::new(ino, INODE_KEY + 1, 0), Dir::Forward);
+        while let Some((k, d)) = c.next(&mut self.s, &root)? {
+            if k.objectid != ino {
+                break;
+            }
+            if out.len() >= EVICT_BATCH {
+                return Ok((out, true));
+            }
+            let blocks = if k.ty == EXTENT_KEY {
+                let e = ExtentItem::decode_bounded(d, k.offset, &bounds).at_ino(ino)?;
+                Some((e.disk_block, e.nblocks))
+            } else {
+                None
+            };
+            out.try_push((k, blocks))?;
+        }
+        Ok((out, false))
+    }
+
+    /// Deletes items `items_after_inode` found, freeing the data extents'
+    /// blocks. Each extent's reference is dropped after its item goes: the
+    /// delete may copy a leaf shared with a snapshot, and the copy takes
+    /// its own reference on every extent the leaf still names, which the
+    /// drop must come after (a count that touched zero first would free
+    /// blocks the snapshot still has).
+    fn delete_inode_items(&mut self, items: &[InodeItemRef]) -> Result<()> {
+        for (k, blocks) in items.iter() {
+            btree::delete(&mut self.s, &mut self.sv.root, k)?;
+            if let Some((start, len)) = *blocks {
+                self.s.free_data(start, len)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last step of freeing an inode: its inode item (if `has_item`)
+    /// and its orphan item (if it has one).
+    fn delete_inode_and_orphan(&mut self, ino: u64, has_item: bool) -> Result<()> {
+        if has_item {
             btree::delete(&mut self.s, &mut self.sv.root, &inode_key(ino))?;
             self.sv.item.inode_count = self.sv.item.inode_count.saturating_sub(1);
         }
