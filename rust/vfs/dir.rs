@@ -65,8 +65,10 @@ unsafe extern "C" fn lookup(dir: *mut b::inode, dentry: *mut b::dentry, _flags: 
 fn lookup_in(dir: &INode, dentry: &Dentry) -> Result<Option<ARef<INode>>> {
     let name = namei::checked_name(dentry)?;
     // A name that is a subvolume leads to that subvolume's root directory.
-    match dir.with_core(|fs, sv| fs.lookup_at(sv, dir.ino(), name)) {
-        Ok((sv, ino)) => Ok(Some(dir.super_block().iget(sv, ino, None)?)),
+    // The attributes come with the name, in one call into the core, unless
+    // the name leads into another subvolume.
+    match dir.with_core(|fs, sv| fs.lookup_attr(sv, dir.ino(), name)) {
+        Ok((sv, ino, attr)) => Ok(Some(dir.super_block().iget(sv, ino, attr.as_ref())?)),
         Err(CoreError::NotFound) => Ok(None),
         Err(e) => Err(e.into()),
     }

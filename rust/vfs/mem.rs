@@ -147,24 +147,76 @@ impl<T> TryVec<T> {
     }
 }
 
-impl<T: Clone> TryVec<T> {
+// Copies here go by `copy_nonoverlapping` (memcpy) rather than through
+// `KVVec::extend_from_slice` / `extend_with`, which clone element by
+// element: at the kernel's -Os that is a byte loop over every node the core
+// copies or zero-fills (4 KiB each). Every element type the core keeps in
+// these vectors is `Copy`.
+impl<T: Copy> TryVec<T> {
+    /// Room for `n` more elements: the pointer to the first of the `n`
+    /// unused slots past the current length.
+    fn spare_for(&mut self, n: usize) -> Result<*mut T> {
+        self.try_reserve(n)?;
+        let spare = self.0.spare_capacity_mut();
+        if spare.len() < n {
+            return Err(Error::Bug("TryVec reserve left too little room"));
+        }
+        Ok(spare.as_mut_ptr().cast::<T>())
+    }
+
     /// Appends a copy of every element of `other`.
     pub(crate) fn try_extend_from_slice(&mut self, other: &[T]) -> Result<()> {
-        within_kvmalloc_limit::<T>(self.0.len().saturating_add(other.len()))?;
-        self.0.extend_from_slice(other, GFP_KERNEL).map_err(nomem)
+        let n = other.len();
+        let len = self.0.len();
+        let dst = self.spare_for(n)?;
+        // SAFETY: `dst` is the start of at least `n` unused slots of our
+        // own allocation (`spare_for`), which `other`, a shared borrow
+        // alive beside `&mut self`, cannot overlap; `MaybeUninit<T>` has
+        // `T`'s layout and `T: Copy` needs no drop or clone.
+        unsafe { core::ptr::copy_nonoverlapping(other.as_ptr(), dst, n) };
+        // SAFETY: the `n` slots past `len` were written just above, within
+        // the capacity `spare_for` reserved.
+        unsafe { self.0.set_len(len + n) };
+        Ok(())
+    }
+
+    /// Appends `n` copies of `value`: one written, then doubled by copies.
+    fn extend_copies(&mut self, n: usize, value: T) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let len = self.0.len();
+        let dst = self.spare_for(n)?;
+        // SAFETY: `dst` starts at least `n` unused slots of our allocation
+        // (`spare_for`). Each copy reads the `done` slots already written
+        // and writes the next `take <= done` ones, which do not overlap
+        // them, all below `n`.
+        unsafe {
+            dst.write(value);
+            let mut done = 1;
+            while done < n {
+                let take = done.min(n - done);
+                core::ptr::copy_nonoverlapping(dst, dst.add(done), take);
+                done += take;
+            }
+        }
+        // SAFETY: the `n` slots past `len` were written just above, within
+        // the capacity `spare_for` reserved.
+        unsafe { self.0.set_len(len + n) };
+        Ok(())
     }
 
     /// A vector of `n` copies of `value`.
     pub(crate) fn try_from_elem(value: T, n: usize) -> Result<Self> {
-        within_kvmalloc_limit::<T>(n)?;
-        KVVec::from_elem(value, n, GFP_KERNEL).map(TryVec).map_err(nomem)
+        let mut v = Self::try_with_capacity(n)?;
+        v.extend_copies(n, value)?;
+        Ok(v)
     }
 
     /// Grows or shrinks to `n` elements, filling with `value`.
     pub(crate) fn try_resize(&mut self, n: usize, value: T) -> Result<()> {
         if n > self.0.len() {
-            within_kvmalloc_limit::<T>(n)?;
-            self.0.extend_with(n - self.0.len(), value, GFP_KERNEL).map_err(nomem)
+            self.extend_copies(n - self.0.len(), value)
         } else {
             self.truncate(n);
             Ok(())

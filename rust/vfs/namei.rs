@@ -314,19 +314,17 @@ fn remove(dir: Locked<'_>, dentry: &Dentry, victim: Locked<'_>, is_dir: bool) ->
             return Err(EBUSY);
         }
     }
-    dir.with_core(|fs, sv| {
-        if is_dir {
-            fs.rmdir(sv, dir_ino, name, t)?;
-            if subvol_root {
-                // Under the core lock, as `FsInfo::with_sv` requires.
-                victim.subvol().mark_deleted();
-            }
-            Ok(())
-        } else {
-            fs.unlink(sv, dir_ino, name, t)
+    // The core reports both inodes' attributes as the removal left them,
+    // so neither is read back with a call of its own.
+    let removed = dir.with_core(|fs, sv| {
+        let removed = fs.remove(sv, dir_ino, name, is_dir, t)?;
+        if subvol_root {
+            // Under the core lock, as `FsInfo::with_sv` requires.
+            victim.subvol().mark_deleted();
         }
+        Ok(removed)
     })?;
-    resync(dir)?;
+    dir.refresh(&removed.dir);
     if subvol_root {
         // Its inodes are gone with it: nothing to read back; its tree is
         // freed in the background.
@@ -334,8 +332,12 @@ fn remove(dir: Locked<'_>, dentry: &Dentry, victim: Locked<'_>, is_dir: bool) ->
         return Ok(());
     }
     // The last name may be gone: the inode lives on as an orphan until
-    // evict, so its attributes can still be read.
-    Ok(resync(victim)?)
+    // evict, with these attributes.
+    match removed.victim {
+        Some(a) => victim.refresh(&a),
+        None => resync(victim)?,
+    }
+    Ok(())
 }
 
 /// The arguments of `unlink` and `rmdir`, typed, then `remove`.

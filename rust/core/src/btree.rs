@@ -219,6 +219,37 @@ fn finger<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Optio
     Some(f)
 }
 
+/// Leaves read together when a walk down must read a leaf from the device:
+/// that leaf and the ones after it under the same parent.
+const READ_AHEAD_LEAVES: usize = 8;
+
+/// The leaves a walk reading child `slot` of the level-1 node `b` reads
+/// ahead with it: that child and the next ones, as `(block, generation)`,
+/// and how many.
+fn leaves_from(b: &[u8], slot: usize) -> ([(u64, u64); READ_AHEAD_LEAVES], usize) {
+    let mut out = [(0, 0); READ_AHEAD_LEAVES];
+    let end = node::nritems(b).min(slot.saturating_add(READ_AHEAD_LEAVES));
+    let mut n = 0;
+    for (i, o) in (slot..end).zip(out.iter_mut()) {
+        *o = (node::ptr_block(b, i), node::ptr_gen(b, i));
+        n += 1;
+    }
+    (out, n)
+}
+
+/// Reads the leaves `ahead` names in one batch when the first, the one the
+/// walk enters next, is not cached: keys are often visited in order (du's
+/// stat of every entry, a large readdir, the inodes of one directory), so
+/// its neighbours are read next, and one batch costs about what one read
+/// does. A hint: the walk's own read checks and reports.
+fn read_ahead<D: BlockDevice>(s: &mut Store<D>, ahead: &[(u64, u64)]) {
+    if let Some(&(first, _)) = ahead.first() {
+        if !s.is_cached(first) {
+            s.prefetch_nodes(0, ahead);
+        }
+    }
+}
+
 fn needs_split(b: &[u8], need: usize) -> bool {
     if node::level(b) == 0 {
         node::leaf_free(b) < need
@@ -337,6 +368,7 @@ fn split<D: BlockDevice>(s: &mut Store<D>, blk: u64, owner: u64) -> Result<(u64,
 /// more pointer) are split first.
 fn descend_for_write<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, need: Option<usize>) -> Result<Path> {
     s.touch();
+    s.stats.write_descents += 1;
     let r = *root;
     root.block = s.cow(r.block, r.generation, r.level, &r)?;
     root.generation = s.gen;
@@ -574,6 +606,10 @@ fn find<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<
         range = range.child(b, slot);
         blk = node::ptr_block(b, slot);
         gen = node::ptr_gen(b, slot);
+        if level == 1 {
+            let (ahead, n) = leaves_from(b, slot);
+            read_ahead(s, &ahead[..n]);
+        }
         level -= 1;
     }
 }
@@ -729,6 +765,10 @@ impl Cursor {
                 range = range.child(b, sl);
                 blk = node::ptr_block(b, sl);
                 gen = node::ptr_gen(b, sl);
+                if level == 1 {
+                    let (ahead, n) = leaves_from(b, sl);
+                    read_ahead(s, &ahead[..n]);
+                }
             }
         }
         self.seq = s.mod_seq();
@@ -793,6 +833,10 @@ impl Cursor {
                 let b = s.node(self.blk[l], self.gen[l], l as u8)?;
                 let (c, cg) = (node::ptr_block(b, self.slot[l]), node::ptr_gen(b, self.slot[l]));
                 let range = self.range[l].child(b, self.slot[l]);
+                if l == 1 && self.dir == Dir::Forward {
+                    let (ahead, n) = leaves_from(b, self.slot[l]);
+                    read_ahead(s, &ahead[..n]);
+                }
                 l -= 1;
                 self.blk[l] = c;
                 self.gen[l] = cg;

@@ -67,6 +67,23 @@ struct EntryPlace {
     fresh_target: bool,
 }
 
+/// What `Filesystem::remove` left: the attributes of the directory and
+/// of the inode whose name went (`None` for a subvolume, whose root
+/// directory lives in its own tree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    pub dir: InodeAttr,
+    pub victim: Option<InodeAttr>,
+}
+
+/// Most items of an inode, besides its inode item, that freeing it takes
+/// in one step (`evict_orphan_item`).
+const EVICT_BATCH: usize = 16;
+
+/// An item keyed by an inode, with the blocks it holds if it is a data
+/// extent (`items_after_inode`).
+type InodeItemRef = (Key, Option<(u64, u64)>);
+
 /// Tree changes one entry add or remove makes (two index items, the
 /// back-reference and the directory inode), for reservations.
 pub(crate) const ENTRY_ITEMS: u64 = 4;
@@ -232,11 +249,12 @@ impl<D: BlockDevice> Filesystem<D> {
     /// and updates the directory.
     pub(crate) fn remove_entry(&mut self, dir: u64, f: &Found, name: &[u8], now: Timespec) -> Result<()> {
         let d = self.read_dir_inode(dir)?;
-        self.remove_entry_in(dir, d, f, name, now)
+        self.remove_entry_in(dir, d, f, name, now).map(|_| ())
     }
 
-    /// `remove_entry` with the directory's inode item `d` in hand.
-    fn remove_entry_in(&mut self, dir: u64, mut d: InodeItem, f: &Found, name: &[u8], now: Timespec) -> Result<()> {
+    /// `remove_entry` with the directory's inode item `d` in hand; returns
+    /// that item as written.
+    fn remove_entry_in(&mut self, dir: u64, mut d: InodeItem, f: &Found, name: &[u8], now: Timespec) -> Result<InodeItem> {
         // A freed slot may be taken again: a fast-commit record cannot say
         // a new name in this directory until the next commit.
         self.s.fc.mark(self.sv.id, dir)?;
@@ -252,7 +270,8 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         d.mtime = now;
         d.ctime = now;
-        self.write_inode(dir, &mut d)
+        self.write_inode(dir, &mut d)?;
+        Ok(d)
     }
 
     /// Points an existing entry at another target (rename exchange),
@@ -477,49 +496,55 @@ impl<D: BlockDevice> Filesystem<D> {
         })
     }
 
-    /// Drops one link; at zero the inode goes on the orphan list.
-    fn drop_link(&mut self, ino: u64, whole_dir: bool, now: Timespec) -> Result<()> {
+    /// Drops one link; at zero the inode goes on the orphan list. Returns
+    /// the inode's item as written.
+    fn drop_link(&mut self, ino: u64, whole_dir: bool, now: Timespec) -> Result<InodeItem> {
         let mut it = self.read_inode(ino)?;
         it.nlink = if whole_dir { 0 } else { it.nlink.saturating_sub(1) };
         it.ctime = now;
         if it.nlink == 0 {
             btree::insert(&mut self.s, &mut self.sv.root, &orphan_key(ino), &[])?;
         }
-        self.write_inode(ino, &mut it)
+        self.write_inode(ino, &mut it)?;
+        Ok(it)
     }
 
     /// Removes a non-directory name.
     pub fn unlink(&mut self, sv: SubvolId, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
-        self.enter(sv)?;
-        self.change(|fs| {
-            let (d, f) = fs.existing_entry_in(dir, name)?;
-            if f.ty == FileType::Dir {
-                return Err(Error::IsDir);
-            }
-            // A commit here (to get space) changes no item: `d` stays true.
-            fs.reserve_delete(ENTRY_ITEMS + 2)?;
-            fs.remove_entry_in(dir, d, &f, name, now)?;
-            fs.drop_link(f.ino, false, now)
-        })
+        self.remove(sv, dir, name, false, now).map(|_| ())
     }
 
     /// Removes an empty directory.
     pub fn rmdir(&mut self, sv: SubvolId, dir: u64, name: &[u8], now: Timespec) -> Result<()> {
+        self.remove(sv, dir, name, true, now).map(|_| ())
+    }
+
+    /// `rmdir` when `is_dir`, else `unlink`, reporting what `getattr`
+    /// would now say of both inodes: the items are in hand, so the caller
+    /// needs no second call to read them back.
+    pub fn remove(&mut self, sv: SubvolId, dir: u64, name: &[u8], is_dir: bool, now: Timespec) -> Result<Removed> {
         self.enter(sv)?;
         self.change(|fs| {
-            let f = fs.existing_entry(dir, name)?;
-            if f.ty != FileType::Dir {
+            let (d, f) = fs.existing_entry_in(dir, name)?;
+            if is_dir && f.ty != FileType::Dir {
                 return Err(Error::NotDir);
             }
-            if f.subvol {
-                return fs.rmdir_subvolume(dir, &f, name, now);
+            if !is_dir && f.ty == FileType::Dir {
+                return Err(Error::IsDir);
             }
-            if !fs.dir_is_empty(f.ino)? {
+            if f.subvol {
+                fs.rmdir_subvolume(dir, &f, name, now)?;
+                let d = fs.read_inode(dir)?;
+                return Ok(Removed { dir: fs.attr_of(dir, &d), victim: None });
+            }
+            if is_dir && !fs.dir_is_empty(f.ino)? {
                 return Err(Error::NotEmpty);
             }
+            // A commit here (to get space) changes no item: `d` stays true.
             fs.reserve_delete(ENTRY_ITEMS + 2)?;
-            fs.remove_entry(dir, &f, name, now)?;
-            fs.drop_link(f.ino, true, now)
+            let d = fs.remove_entry_in(dir, d, &f, name, now)?;
+            let it = fs.drop_link(f.ino, is_dir, now)?;
+            Ok(Removed { dir: fs.attr_of(dir, &d), victim: Some(fs.attr_of(f.ino, &it)) })
         })
     }
 
@@ -705,6 +730,19 @@ impl<D: BlockDevice> Filesystem<D> {
                     e => Err(e),
                 });
             }
+        }
+        let (items, more) = self.items_after_inode(ino)?;
+        if !more {
+            // Few items (an empty or small file, most of all): they, the
+            // inode item and the orphan item go in one step, under one
+            // reservation, so no commit falls between them and no
+            // committed inode item counts blocks its extents no longer
+            // hold.
+            self.reserve_delete(items.len() as u64 + 2)?;
+            self.delete_inode_items(&items)?;
+            return self.delete_inode_and_orphan(ino, it.is_some());
+        }
+        if let Some(it) = it {
             // Data first, from the end, keeping the item's count true at
             // every step; a file that counts no blocks has no extents for
             // it (any stray one goes with the items below).
@@ -714,33 +752,64 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         // Everything else keyed by the inode, in batches.
         loop {
-            let mut keys: TryVec<Key> = TryVec::new();
-            let root = self.sv.root;
-            let mut c = Cursor::new(Key::new(ino, INODE_KEY + 1, 0), Dir::Forward);
-            while let Some((k, _)) = c.next(&mut self.s, &root)? {
-                if k.objectid != ino || keys.len() >= 16 {
-                    break;
-                }
-                keys.try_push(k)?;
-            }
-            if keys.is_empty() {
+            let (items, _) = self.items_after_inode(ino)?;
+            if items.is_empty() {
                 break;
             }
-            self.reserve_delete(keys.len() as u64)?;
-            for k in keys.iter() {
-                if k.ty == EXTENT_KEY {
-                    let mut v = TryVec::new();
-                    if btree::get_into(&mut self.s, &self.sv.root, k, &mut v)? {
-                        let e = ExtentItem::decode_bounded(&v, k.offset, &self.s.bounds()).at_ino(ino)?;
-                        self.s.free_data(e.disk_block, e.nblocks)?;
-                    }
-                }
-                btree::delete(&mut self.s, &mut self.sv.root, k)?;
-            }
+            self.reserve_delete(items.len() as u64)?;
+            self.delete_inode_items(&items)?;
             self.s.apply_refs()?;
         }
         self.reserve_delete(2)?;
-        if it.is_some() {
+        self.delete_inode_and_orphan(ino, it.is_some())
+    }
+
+    /// Up to `EVICT_BATCH` of the items keyed by `ino` after its inode
+    /// item, each with the blocks it holds if it is a data extent, and
+    /// whether more follow.
+    fn items_after_inode(&mut self, ino: u64) -> Result<(TryVec<InodeItemRef>, bool)> {
+        let bounds = self.s.bounds();
+        let root = self.sv.root;
+        let mut out = TryVec::new();
+        let mut c = Cursor::new(Key::new(ino, INODE_KEY + 1, 0), Dir::Forward);
+        while let Some((k, d)) = c.next(&mut self.s, &root)? {
+            if k.objectid != ino {
+                break;
+            }
+            if out.len() >= EVICT_BATCH {
+                return Ok((out, true));
+            }
+            let blocks = if k.ty == EXTENT_KEY {
+                let e = ExtentItem::decode_bounded(d, k.offset, &bounds).at_ino(ino)?;
+                Some((e.disk_block, e.nblocks))
+            } else {
+                None
+            };
+            out.try_push((k, blocks))?;
+        }
+        Ok((out, false))
+    }
+
+    /// Deletes items `items_after_inode` found, freeing the data extents'
+    /// blocks. Each extent's reference is dropped after its item goes: the
+    /// delete may copy a leaf shared with a snapshot, and the copy takes
+    /// its own reference on every extent the leaf still names, which the
+    /// drop must come after (a count that touched zero first would free
+    /// blocks the snapshot still has).
+    fn delete_inode_items(&mut self, items: &[InodeItemRef]) -> Result<()> {
+        for (k, blocks) in items.iter() {
+            btree::delete(&mut self.s, &mut self.sv.root, k)?;
+            if let Some((start, len)) = *blocks {
+                self.s.free_data(start, len)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last step of freeing an inode: its inode item (if `has_item`)
+    /// and its orphan item (if it has one).
+    fn delete_inode_and_orphan(&mut self, ino: u64, has_item: bool) -> Result<()> {
+        if has_item {
             btree::delete(&mut self.s, &mut self.sv.root, &inode_key(ino))?;
             self.sv.item.inode_count = self.sv.item.inode_count.saturating_sub(1);
         }

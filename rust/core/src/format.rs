@@ -264,11 +264,13 @@ pub fn get_u16(b: &[u8], off: usize) -> Result<u16> {
 }
 
 /// Reads a little-endian u32 at `off`, or reports corruption.
+#[inline]
 pub fn get_u32(b: &[u8], off: usize) -> Result<u32> {
     crate::le::u32_at(b, off).ok_or(Error::corrupt("item too short"))
 }
 
 /// Reads a little-endian u64 at `off`, or reports corruption.
+#[inline]
 pub fn get_u64(b: &[u8], off: usize) -> Result<u64> {
     crate::le::u64_at(b, off).ok_or(Error::corrupt("item too short"))
 }
@@ -284,13 +286,15 @@ pub fn put_bytes(b: &mut [u8], off: usize, v: &[u8]) -> Result<()> {
 }
 
 /// Writes a little-endian u32.
+#[inline]
 pub fn put_u32(b: &mut [u8], off: usize, v: u32) -> Result<()> {
-    put_bytes(b, off, &v.to_le_bytes())
+    crate::le::put_array(b, off, v.to_le_bytes()).ok_or(Error::Bug("encode buffer too short"))
 }
 
 /// Writes a little-endian u64.
+#[inline]
 pub fn put_u64(b: &mut [u8], off: usize, v: u64) -> Result<()> {
-    put_bytes(b, off, &v.to_le_bytes())
+    crate::le::put_array(b, off, v.to_le_bytes()).ok_or(Error::Bug("encode buffer too short"))
 }
 
 fn get_time(b: &[u8], off: usize) -> Result<Timespec> {

@@ -11,6 +11,7 @@
 //! Filesystem::mount(dev) / mount_with(dev, MountOptions) -> Result<Filesystem<D>>
 //! root_ino() -> u64                                       256, in every subvolume
 //! lookup_at(sv, dir, name) -> Result<(SubvolId, u64)>     a subvolume's name gives its root
+//! lookup_attr(sv, dir, name) -> Result<(SubvolId, u64, Option<InodeAttr>)>   attributes within sv
 //! getattr(ino) -> Result<InodeAttr>
 //! lookup(dir, name) -> Result<u64>                       Err(NotFound)
 //! readdir(dir, cookie, emit(name, ino, FileType, next_cookie) -> bool)
@@ -23,6 +24,7 @@
 //! tmpfile(mode, uid, gid, now) -> Result<InodeAttr>      regular, nlink 0, on the orphan list (O_TMPFILE)
 //! link(ino, dir, name, now) -> Result<InodeAttr>          nlink 0: taken off the orphan list
 //! unlink(dir, name, now) / rmdir(dir, name, now) -> Result<()>
+//! remove(dir, name, is_dir, now) -> Result<Removed>     either, with both inodes' attributes after
 //! rename(olddir, oldname, newdir, newname, flags, now) -> Result<()>  RENAME_NOREPLACE | RENAME_EXCHANGE
 //! setattr(ino, &SetAttr, now) -> Result<InodeAttr>               (size = truncate)
 //! read(ino, offset, buf) -> Result<usize>;  write(ino, offset, data, now) -> Result<usize>
@@ -606,6 +608,19 @@ impl<D: BlockDevice> Filesystem<D> {
             Some(e) => Ok((sv, e.ino)),
             None => Err(Error::NotFound),
         }
+    }
+
+    /// `lookup_at`, with the attributes of the inode found when it is in
+    /// `sv` itself (a lookup, as du's, then needs no second call to read
+    /// them); a subvolume's root directory is read in its own subvolume
+    /// by the caller, which checks that subvolume first.
+    pub fn lookup_attr(&mut self, sv: SubvolId, dir: u64, name: &[u8]) -> Result<(SubvolId, u64, Option<InodeAttr>)> {
+        let (found_sv, ino) = self.lookup_at(sv, dir, name)?;
+        if found_sv != sv {
+            return Ok((found_sv, ino, None));
+        }
+        let it = self.inode_for_reading(ino)?;
+        Ok((sv, ino, Some(self.attr_of(ino, &it))))
     }
 
     /// Lists a directory from `cookie` on. `emit(name, ino, type,

@@ -9,11 +9,11 @@
 use crate::error::{Error, Result};
 
 /// The little-endian integer of `N` bytes at `off`, or None past the end.
+/// A fixed-size array, not `copy_from_slice`: the module is built for
+/// size, which leaves that as a call to a generic copy per field read.
 #[inline]
 fn read<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {
-    let mut a = [0u8; N];
-    a.copy_from_slice(b.get(off..off.checked_add(N)?)?);
-    Some(a)
+    b.get(off..)?.first_chunk::<N>().copied()
 }
 
 /// The u16 at `off`, or None past the end.
@@ -32,6 +32,14 @@ pub fn u32_at(b: &[u8], off: usize) -> Option<u32> {
 #[inline]
 pub fn u64_at(b: &[u8], off: usize) -> Option<u64> {
     read(b, off).map(u64::from_le_bytes)
+}
+
+/// Writes the `N` bytes `v` at `off`; None (nothing written) past the
+/// end. The fixed-size form of `put_at`, a plain store (see `read`).
+#[inline]
+pub fn put_array<const N: usize>(b: &mut [u8], off: usize, v: [u8; N]) -> Option<()> {
+    *b.get_mut(off..)?.first_chunk_mut::<N>()? = v;
+    Some(())
 }
 
 /// Writes `v` at `off`; None (nothing written) past the end.

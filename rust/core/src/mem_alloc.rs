@@ -88,7 +88,8 @@ impl<T> TryVec<T> {
     }
 }
 
-impl<T: Clone> TryVec<T> {
+// `Copy`, as in the kernel's `TryVec`, which copies these with memcpy.
+impl<T: Copy> TryVec<T> {
     /// Appends a copy of every element of `other`.
     pub fn try_extend_from_slice(&mut self, other: &[T]) -> Result<()> {
         self.try_reserve(other.len())?;

@@ -127,12 +127,12 @@ fn rd64(b: &[u8], off: usize) -> u64 {
 
 #[inline]
 fn wr32(b: &mut [u8], off: usize, v: u32) {
-    let _ = le::put_at(b, off, &v.to_le_bytes());
+    let _ = le::put_array(b, off, v.to_le_bytes());
 }
 
 #[inline]
 fn wr64(b: &mut [u8], off: usize, v: u64) {
-    let _ = le::put_at(b, off, &v.to_le_bytes());
+    let _ = le::put_array(b, off, v.to_le_bytes());
 }
 
 #[inline]

@@ -67,6 +67,11 @@ pub struct Stats {
     /// Tree lookups and changes that went straight to their leaf by a
     /// finger (`crate::btree::Fingers`) instead of down from the root.
     pub finger_hits: u64,
+    /// Descents from a root that copy their path for a change (each one a
+    /// tree change no finger could serve).
+    pub write_descents: u64,
+    /// Nodes copied on write (a committed node the transaction changes).
+    pub node_copies: u64,
 }
 
 /// Most adjacent nodes a commit writes with one device write (256 KiB of
@@ -323,6 +328,11 @@ impl<D: BlockDevice> Store<D> {
         }
     }
 
+    /// Whether node `blk` is in the cache (reading it costs no I/O).
+    pub(crate) fn is_cached(&self, blk: u64) -> bool {
+        self.cache.find(blk).is_some()
+    }
+
     /// A node the running transaction owns (copied or created by it).
     pub fn dirty_node(&mut self, blk: u64) -> Result<&[u8]> {
         match self.cache.find(blk) {
@@ -386,6 +396,7 @@ impl<D: BlockDevice> Store<D> {
         }
         let _ = self.node(blk, gen, level)?;
         let nb = self.alloc_block()?;
+        self.stats.node_copies += 1;
         let mut buf = TryVec::try_with_capacity(self.bs)?;
         buf.try_extend_from_slice(self.node(blk, gen, level)?)?;
         node::set_identity(&mut buf, nb, self.gen, root.id);

@@ -7,9 +7,9 @@
 //!
 //! Per create, as `rust/vfs` makes them: the VFS lookup of the new name
 //! (`lookup_at`, not found), `create`, and the directory's attributes read
-//! back (`getattr`, namei.rs `resync`). Per unlink: `unlink`, both
-//! inodes' attributes read back, then `evict` when the last reference to
-//! the unlinked inode goes. Every entry into the core also does what
+//! back (`getattr`, namei.rs `resync`). Per unlink: `remove`, which
+//! reports both inodes' attributes, then `evict` when the last reference
+//! to the unlinked inode goes. Every entry into the core also does what
 //! `FsInfo::with_core` does around the call. The background commit runs
 //! every `COMMIT_EVERY` operations (0: only the dirty limit and the final
 //! sync commit), and each phase ends with a commit, as the benchmark's
@@ -150,9 +150,7 @@ fn main() {
     let before = (fs.stats(), fs.device().writes);
     let t = cpu_secs();
     for (i, (name, &ino)) in names.iter().zip(&inos).enumerate() {
-        with_core(&mut fs, |fs| fs.unlink(SV, dir, name, now)).expect("unlink");
-        with_core(&mut fs, |fs| fs.getattr(SV, dir)).expect("getattr dir");
-        with_core(&mut fs, |fs| fs.getattr(SV, ino)).expect("getattr victim");
+        with_core(&mut fs, |fs| fs.remove(SV, dir, name, false, now)).expect("unlink");
         with_core(&mut fs, |fs| fs.evict(SV, ino)).expect("evict");
         if commit_every != 0 && i as u64 % commit_every == commit_every - 1 {
             with_core(&mut fs, |fs| fs.commit()).expect("commit");
