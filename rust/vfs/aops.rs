@@ -24,7 +24,6 @@ use crate::error::Result as CoreResult;
 use crate::mem::TryVec;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use kernel::alloc::flags::GFP_KERNEL;
 use kernel::ffi::{c_int, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::types::Opaque;
@@ -178,7 +177,9 @@ impl Drop for ReadFolio<'_> {
 fn read_window(rac: &Readahead) {
     let inode = rac.inode();
     let (mut pos, mut left) = rac.window();
-    let Ok(mut buf) = KVVec::from_elem(0u8, left.min(BATCH), GFP_KERNEL) else {
+    // Zeroed with memcpy (`TryVec`), not byte by byte as `KVVec::from_elem`
+    // does at the kernel's -Os: a window is up to 1 MiB.
+    let Ok(mut buf) = TryVec::try_from_elem(0u8, left.min(BATCH)) else {
         // Without a window buffer the folios are read one by one via
         // read_folio; the VFS unlocks what readahead leaves.
         return;
