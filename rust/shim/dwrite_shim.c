@@ -14,12 +14,26 @@
 #include "ferrofs_shim.h"
 #include "shim_bio.h"
 
+/*
+ * Generations: every write belongs to the generation current when it was
+ * submitted, and @in_gen counts the writes in flight of the current one and
+ * of the one before it, by parity. A settle waits only for the writes
+ * submitted before it: it closes the current generation (a new one starts
+ * for later writes) and waits until that one has drained, so writes that
+ * keep arriving never hold it up. A generation is closed only once the one
+ * before it has drained, so its slot is empty when the next-but-one reuses
+ * it, and a generation counts as drained once @gen is two past it.
+ */
 struct ferrofs_dwrites {
 	refcount_t refs;
 	/* Writes in flight and their bytes; changed under @idle's lock, so
 	 * the last put, which takes that lock, runs after every wake-up. */
 	atomic_t writes;
 	atomic_long_t bytes;
+	/* The current generation and the writes in flight by generation
+	 * parity; changed under @idle's lock. */
+	u64 gen;
+	atomic_t in_gen[2];
 	/* Set once by a failed bio, never cleared. */
 	atomic_t failed;
 	wait_queue_head_t idle;
@@ -31,6 +45,7 @@ struct ferrofs_dwrites {
  */
 struct ferrofs_dwrite {
 	struct ferrofs_dwrites *t;
+	u64 gen;
 	void *buf;
 	size_t len;
 	atomic_t pending;
@@ -69,9 +84,44 @@ bool ferrofs_dwrites_busy(struct ferrofs_dwrites *t)
 	return atomic_read_acquire(&t->writes) != 0;
 }
 
-int ferrofs_dwrites_settle(struct ferrofs_dwrites *t)
+int ferrofs_dwrites_drain(struct ferrofs_dwrites *t)
 {
 	io_wait_event(t->idle, !atomic_read_acquire(&t->writes));
+	return atomic_read(&t->failed) ? -EIO : 0;
+}
+
+/* Whether generation @n has no write in flight any more. */
+static bool ferrofs_dwrites_drained(struct ferrofs_dwrites *t, u64 n)
+{
+	return READ_ONCE(t->gen) >= n + 2 || !atomic_read_acquire(&t->in_gen[n & 1]);
+}
+
+int ferrofs_dwrites_settle(struct ferrofs_dwrites *t)
+{
+	u64 n;
+
+	for (;;) {
+		spin_lock_irq(&t->idle.lock);
+		n = t->gen;
+		if (!atomic_read(&t->in_gen[(n + 1) & 1])) {
+			/* The generation before has drained: close this one,
+			 * unless it is empty too (nothing to wait for). */
+			bool busy = atomic_read(&t->in_gen[n & 1]);
+
+			if (busy)
+				WRITE_ONCE(t->gen, n + 1);
+			spin_unlock_irq(&t->idle.lock);
+			if (!busy)
+				goto settled;
+			break;
+		}
+		spin_unlock_irq(&t->idle.lock);
+		/* Another settle closed the generation before: it is older
+		 * than this call, so wait for it, then close this one. */
+		io_wait_event(t->idle, ferrofs_dwrites_drained(t, n - 1) || READ_ONCE(t->gen) != n);
+	}
+	io_wait_event(t->idle, ferrofs_dwrites_drained(t, n));
+settled:
 	return atomic_read(&t->failed) ? -EIO : 0;
 }
 
@@ -91,6 +141,7 @@ static void ferrofs_dwrite_put(struct ferrofs_dwrite *w)
 	kvfree(w->buf);
 	spin_lock_irqsave(&t->idle.lock, flags);
 	atomic_long_sub(w->len, &t->bytes);
+	atomic_dec_return_release(&t->in_gen[w->gen & 1]);
 	atomic_dec_return_release(&t->writes);
 	wake_up_locked(&t->idle);
 	spin_unlock_irqrestore(&t->idle.lock, flags);
@@ -179,6 +230,8 @@ int ferrofs_dwrite_submit(struct super_block *sb, struct ferrofs_dwrites *t, voi
 	w->len = len;
 	atomic_set(&w->pending, 1);
 	spin_lock_irqsave(&t->idle.lock, flags);
+	w->gen = t->gen;
+	atomic_inc(&t->in_gen[w->gen & 1]);
 	atomic_inc(&t->writes);
 	atomic_long_add(len, &t->bytes);
 	spin_unlock_irqrestore(&t->idle.lock, flags);

@@ -2,8 +2,9 @@
 /*
  * Writes of file data that run on after writeback returns: the bios of one
  * write are submitted together and the writer goes on; a per-mount tracker
- * counts the writes in flight, so that a flush can first wait for all of
- * them (settle) and the adapter knows when freed blocks may be reused.
+ * counts the writes in flight, so that a flush can first wait for those
+ * submitted before it (settle) and the adapter knows when freed blocks may
+ * be reused.
  * Included by ferrofs_shim.h; implemented in dwrite_shim.c.
  */
 #ifndef FERROFS_SHIM_DWRITE_H
@@ -28,9 +29,13 @@ void ferrofs_dwrites_put(struct ferrofs_dwrites *t);
 /* Whether a write is in flight (an acquire: after false, every write
  * counted before has ended). */
 bool ferrofs_dwrites_busy(struct ferrofs_dwrites *t);
-/* Waits until no write is in flight: 0, or -EIO once any write ever
- * failed (its blocks may hold anything, so the filesystem must stop). */
+/* Waits until every write submitted before the call has ended (later ones
+ * may still be in flight): 0, or -EIO once any write ever failed (its
+ * blocks may hold anything, so the filesystem must stop). */
 int ferrofs_dwrites_settle(struct ferrofs_dwrites *t);
+/* Waits until no write at all is in flight, later ones included (as
+ * settle returns). */
+int ferrofs_dwrites_drain(struct ferrofs_dwrites *t);
 /* Waits until at most @max_bytes are in flight. */
 void ferrofs_dwrites_throttle(struct ferrofs_dwrites *t, size_t max_bytes);
 /*

@@ -100,11 +100,23 @@ impl KernelDevice {
         }
     }
 
-    /// Waits until no data write is in flight; `Io` once any of them ever
-    /// failed.
+    /// Waits until every data write submitted before the call has ended
+    /// (later ones may still be in flight, so a streaming writer never
+    /// holds a flush up); `Io` once any of them ever failed.
     pub(crate) fn settle(&self) -> Result<()> {
         // SAFETY: `writes` is live (type invariant).
         match unsafe { b::ferrofs_dwrites_settle(self.writes.as_ptr()) } {
+            0 => Ok(()),
+            _ => Err(Error::Io),
+        }
+    }
+
+    /// Waits until no data write at all is in flight, as `settle` does
+    /// for those submitted before it: the blocks held while writes are in
+    /// flight are free only then.
+    pub(crate) fn drain(&self) -> Result<()> {
+        // SAFETY: `writes` is live (type invariant).
+        match unsafe { b::ferrofs_dwrites_drain(self.writes.as_ptr()) } {
             0 => Ok(()),
             _ => Err(Error::Io),
         }

@@ -266,7 +266,7 @@ impl FsInfo {
     }
 
     /// Takes the records the core staged and writes them with one device
-    /// write, outside the core lock; the caller holds the flush lock, so
+    /// write, outside the core lock; the caller holds the write lock, so
     /// batches go out one at a time and in order (`crate::record_batch`).
     fn write_record_batch(&self) -> Result<BatchWritten> {
         let taken = self.with_core(|fs| fs.take_record_batch())?;

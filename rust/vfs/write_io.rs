@@ -56,7 +56,7 @@ pub(crate) fn write_file_data(inode: &INode, pos: u64, mut data: DataBytes<'_>) 
         // Blocks freed while data writes were in flight are held from
         // reuse until none is: once they are over, those blocks are free.
         Err(Error::NoSpace) if dev.writes_in_flight() => {
-            dev.settle()?;
+            dev.drain()?;
             inode.with_core(|fs, sv| fs.begin_data_write(sv, ino, pos, len))?
         }
         r => r?,

@@ -9,38 +9,44 @@
 //! records under its lock, in ticket order (`crate::record_batch`), and
 //! hands each fsync its ticket.
 //!
-//! **Written, then durable.** The fsyncs that need a flush take the
-//! caller's flush lock one at a time. The one holding it takes every record
-//! staged so far as one batch, writes it with one device write, raises
-//! `written` to the batch's last ticket, and then flushes: a flush makes
-//! durable every write that completed before it began, so `durable` rises
-//! to `written` as read before the flush. Batches are written only under
-//! the flush lock, one after the other, so `written` and `durable` each
-//! cover a prefix of the tickets, and no record is reported durable while
-//! an earlier one is not. An fsync whose ticket is covered by the time it
-//! holds the lock (the holder before it wrote and flushed its record)
-//! returns without writing or flushing. Whether to flush is decided for
-//! each ticket against `durable`, never by a flag saying "a flush is
-//! pending".
+//! **Written, then durable.** An fsync that needs its record made durable
+//! takes two steps, each under a lock of the caller's, one holder at a
+//! time. Under the *write* lock (`write_for`), unless its record is
+//! written already, it takes every record staged so far as one batch,
+//! writes it with one device write and raises `written` to the batch's
+//! last ticket. Under the *flush* lock (`flush_for`), unless its record is
+//! durable already, it flushes: a flush makes durable every write that
+//! completed before it began, so `durable` rises to `written` as read
+//! before the flush. Batches are written only under the write lock, one
+//! after the other, so `written` and `durable` each cover a prefix of the
+//! tickets, and no record is reported durable while an earlier one is
+//! not. The two locks let the next batch be written while a flush runs
+//! (a pipeline of two stages), so a flush never waits for a write of
+//! records it will not cover, and the flush after it covers that batch.
+//! An fsync whose ticket is covered by the time it holds a lock (a holder
+//! before it wrote, or flushed, its record) skips that step. Whether to
+//! flush is decided for each ticket against `durable`, never by a flag
+//! saying "a flush is pending".
 //!
 //! The core's commits make durable what every record before them says,
 //! written or not (`FastCommitState::flushed_tickets`); taking a batch
 //! passes that on (`BatchWritten::flushed_tickets`), which spares a write
 //! and a flush after a commit.
 //!
-//! **Batching.** A flush is worth delaying while other fsyncs are about to
+//! **Batching.** A batch is worth delaying while other fsyncs are about to
 //! stage records: they entered the core (`enter`) and are waiting for its
-//! lock or encoding their records. The caller's flusher waits for those
+//! lock or encoding their records. The caller's writer waits for those
 //! that were in the core when its own fsync left it (`leave`,
 //! `waits_for`), briefly and never past a bound of its own, so one write
 //! and one flush cover them all, as jbd2 waits for more handles before a
 //! synchronous commit. fsyncs arriving later do not prolong the wait, and
-//! a lone fsync never waits. Records staged while a flush is in flight go
-//! out together with the next one.
+//! a lone fsync never waits. Records staged while a batch is being
+//! written go out together in the next one, which is written while the
+//! flush of the batch before runs.
 //!
 //! The state is five atomics, so the caller checks a ticket without any
-//! lock; the write and the flush run under a lock the caller owns (the
-//! kernel adapter's flush mutex), outside the core lock.
+//! lock; the write and the flush run under locks the caller owns (the
+//! kernel adapter's write and flush mutexes), outside the core lock.
 
 use crate::error::{Error, Result};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -106,7 +112,7 @@ impl GroupCommit {
     }
 
     /// Every record up to `ticket` has been written (its batch's write
-    /// completed). Called under the flush lock.
+    /// completed). Called under the write lock.
     pub fn written(&self, ticket: u64) {
         self.written.fetch_max(ticket, Ordering::AcqRel);
     }
@@ -122,32 +128,65 @@ impl GroupCommit {
         self.durable.load(Ordering::Acquire) >= ticket
     }
 
-    /// Makes the record of `ticket` durable: returns at once when a flush
-    /// or a commit already covers it; otherwise calls `write`, which takes
-    /// the records staged so far and writes them (`crate::record_batch`),
-    /// and then `flush` (the device cache flush), once for every ticket
-    /// written by then. Returns whether it flushed.
-    ///
-    /// The caller holds its flush lock around this call, so that batches
-    /// are written in order and flushes do not overlap, and the tasks
-    /// queued on the lock find their tickets covered by the one that went
-    /// first. A failed write or flush makes nothing durable and is
-    /// returned; the caller stops the filesystem, since a record it wrote
-    /// may be missing.
+    /// Makes the record of `ticket` durable with one caller lock around
+    /// both steps: `write_for` and then `flush_for`. Returns whether it
+    /// flushed.
     pub fn make_durable(
         &self,
         ticket: u64,
         write: impl FnOnce() -> Result<BatchWritten>,
         flush: impl FnOnce() -> Result<()>,
     ) -> Result<bool> {
-        if self.is_durable(ticket) {
-            return Ok(false);
+        self.write_for(ticket, write)?;
+        self.flush_for(ticket, flush)
+    }
+
+    /// Whether the record of `ticket` is written (or durable already), so
+    /// only a flush may be left to do for it.
+    pub fn is_written(&self, ticket: u64) -> bool {
+        self.is_durable(ticket) || self.written.load(Ordering::Acquire) >= ticket
+    }
+
+    /// First step of making `ticket` durable: unless its record is written
+    /// or durable already, calls `write`, which takes the records staged
+    /// so far and writes them (`crate::record_batch`); they include
+    /// `ticket`'s, staged before its fsync came here.
+    ///
+    /// The caller holds its *write* lock around this call, so batches are
+    /// written one at a time and in the order they were taken. A failed
+    /// write makes nothing written and is returned; the caller stops the
+    /// filesystem, since a record it took may be missing. So is a ticket
+    /// whose batch an earlier holder took and failed to write.
+    pub fn write_for(&self, ticket: u64, write: impl FnOnce() -> Result<BatchWritten>) -> Result<()> {
+        if self.is_written(ticket) {
+            return Ok(());
         }
         let w = write()?;
         self.core_flushed(w.flushed_tickets);
         if let Some(last) = w.last_ticket {
             self.written(last);
         }
+        if self.is_written(ticket) {
+            Ok(())
+        } else {
+            // Taken by a holder whose write failed: it is not on the disk.
+            Err(Error::Io)
+        }
+    }
+
+    /// Second step: unless a flush or a commit covers `ticket` by now,
+    /// calls `flush` (the device cache flush), which covers every ticket
+    /// written when it begins. Returns whether it flushed.
+    ///
+    /// The caller holds its *flush* lock around this call, so flushes do
+    /// not overlap and the tasks queued on the lock find their tickets
+    /// covered by the one that went first. It is a lock of its own, not
+    /// the write lock: the next batch is written while this flush runs,
+    /// and the flush after it covers that batch. Only what was written
+    /// when the flush began counts as covered by it, so a batch whose
+    /// write ends during the flush waits for the next one. A failed flush
+    /// makes nothing durable and is returned.
+    pub fn flush_for(&self, ticket: u64, flush: impl FnOnce() -> Result<()>) -> Result<bool> {
         if self.is_durable(ticket) {
             return Ok(false);
         }
@@ -155,7 +194,7 @@ impl GroupCommit {
         // covered by it.
         let target = self.written.load(Ordering::Acquire);
         if target < ticket {
-            // Taken by a holder whose write failed: it is not on the disk.
+            // `write_for` did not succeed for this ticket.
             return Err(Error::Io);
         }
         flush()?;
@@ -260,6 +299,39 @@ mod tests {
         assert!(g.make_durable(1, wrote(1), flush).unwrap());
         assert!(g.is_durable(1));
         assert!(!g.is_durable(2));
+    }
+
+    #[test]
+    fn a_batch_written_during_a_flush_takes_the_next_flush_and_a_written_ticket_no_write() {
+        let g = GroupCommit::new();
+        // Ticket 1 written; ticket 2's batch is written before 1's flush
+        // begins (the write lock is free while a flush runs).
+        g.write_for(1, wrote(1)).unwrap();
+        g.write_for(2, wrote(2)).unwrap();
+        assert!(g.is_written(2) && !g.is_durable(1));
+        // Ticket 3's batch ends while 1's flush is in flight: 1's flush
+        // read `written` (2) before it began, so it covers 1 and 2 only.
+        let flush = || {
+            g.write_for(3, wrote(3)).unwrap();
+            Ok(())
+        };
+        assert!(g.flush_for(1, flush).unwrap());
+        assert!(g.is_durable(2) && !g.is_durable(3));
+        // Ticket 2 needs neither a write nor a flush; 3 needs no write but
+        // a flush of its own.
+        g.write_for(2, || panic!("written")).unwrap();
+        assert!(!g.flush_for(2, || panic!("durable")).unwrap());
+        g.write_for(3, || panic!("written")).unwrap();
+        assert!(g.flush_for(3, || Ok(())).unwrap());
+        assert_eq!((g.durable(), g.flushes()), (3, 2));
+    }
+
+    #[test]
+    fn a_flush_for_a_ticket_never_written_is_an_error() {
+        let g = GroupCommit::new();
+        g.write_for(1, wrote(1)).unwrap();
+        assert!(g.flush_for(2, || panic!("must not flush")).is_err());
+        assert!(!g.is_durable(2) && g.flushes() == 0);
     }
 
     #[test]

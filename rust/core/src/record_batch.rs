@@ -13,7 +13,7 @@
 //!
 //! **Why this is safe.**
 //! - Staged records are consecutive in the area, from `at` on, in ticket
-//!   order. The caller writes batches one at a time (under its flush lock)
+//!   order. The caller writes batches one at a time (under its write lock)
 //!   and in the order it took them, so the area is written in record order
 //!   and a ticket counts as written only once its batch's write completed.
 //!   Replay keeps the longest valid prefix of the area, so a batch torn by
