@@ -81,6 +81,10 @@ mod le;
 mod mkfs;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/new_data.rs"]
+mod new_data;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/node.rs"]
 mod node;
 #[allow(unreachable_pub, dead_code, missing_docs)]

@@ -71,6 +71,7 @@ use crate::format::{
 };
 use crate::fs::Filesystem;
 use crate::mem::TryVec;
+use crate::new_data::Scan;
 use crate::replay_read::{AreaReader, RunCrcs};
 use crate::space::ExtentSet;
 use crate::store::{divisor, Store};
@@ -399,6 +400,9 @@ pub struct FastCommitState {
     /// Records encoded and not yet taken for writing
     /// (`crate::record_batch`).
     pub staged: crate::record_batch::StagedRecords,
+    /// Where each file gained new data blocks no record holds yet
+    /// (`crate::new_data`).
+    pub new_data: crate::new_data::NewData,
     /// Counters.
     pub stats: FastCommitStats,
 }
@@ -412,6 +416,7 @@ impl FastCommitState {
         self.ineligible.clear();
         self.logged_slots.clear();
         self.related.clear();
+        self.new_data.clear();
     }
 
     /// Marks an inode as not expressible by a record until the next commit.
@@ -674,6 +679,7 @@ impl<D: BlockDevice> Filesystem<D> {
         for r in rec.runs.iter() {
             self.s.space.txn_alloc.remove(r.disk_block, r.blocks)?;
         }
+        self.s.fc.new_data.taken(sv, ino);
         Ok(())
     }
 
@@ -706,8 +712,23 @@ impl<D: BlockDevice> Filesystem<D> {
         let bounds = self.s.bounds();
         let gen = self.s.gen;
         let mut extents: TryVec<(u64, u64, u64, bool)> = TryVec::new();
-        let mut items = ObjectItems::new(ino, EXTENT_KEY, 0);
+        // Only where the file gained new blocks (`crate::new_data`): the
+        // extent covering the range's start, then those starting in it.
+        let (from, to) = match self.s.fc.new_data.scan(self.sv.id, ino) {
+            Scan::Nothing => return Ok(TryVec::new()),
+            Scan::Range { from, to } => (from, to),
+            Scan::Whole => (0, u64::MAX),
+        };
+        if let Some((fb, e)) = self.extent_at(ino, from)? {
+            if fb < from && e.generation == gen {
+                extents.try_push((fb, e.disk_block, e.nblocks, e.unwritten))?;
+            }
+        }
+        let mut items = ObjectItems::new(ino, EXTENT_KEY, from);
         while let Some((fb, d)) = items.next(&mut self.s, &self.sv)? {
+            if fb >= to {
+                break;
+            }
             let e = crate::format::ExtentItem::decode_bounded(d, fb, &bounds)?;
             // Extents untouched since the last commit hold no new blocks.
             if e.generation == gen {

@@ -236,6 +236,9 @@ impl<D: BlockDevice> Filesystem<D> {
     /// not, extending the previous extent when it ends right there on disk
     /// too and is of the same kind.
     pub(crate) fn map_extent_as(&mut self, ino: u64, fb: u64, disk: u64, n: u64, unwritten: bool) -> Result<()> {
+        // The only place extents of new blocks come from: the next record
+        // of the file looks for them there (`crate::new_data`).
+        self.s.fc.new_data.note(self.sv.id, ino, fb, n);
         if fb > 0 {
             if let Some((s0, e)) = self.extent_at(ino, fb - 1)? {
                 if s0 + e.nblocks == fb

@@ -345,7 +345,11 @@ impl<D: BlockDevice> Filesystem<D> {
     /// commit, checked and ready for `finish_mount`, which must come before
     /// any other call. Apart so that a caller can move the (large) value
     /// into its place first, and replay's deep calls then run on a stack
-    /// that no longer holds the value being built.
+    /// that no longer holds the value being built. Never inlined: its
+    /// frame holds the store and the filesystem while they are built, and
+    /// inlined into the caller's it would sit beside the caller's own slot
+    /// for the result (the kernel's mount had one frame of 8 KiB).
+    #[inline(never)]
     pub fn open(mut dev: D, opts: MountOptions) -> Result<Self> {
         let sb = superblock::read_superblock(&mut dev)?;
         if sb.needs_read_only() && !opts.read_only {

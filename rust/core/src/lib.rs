@@ -49,6 +49,7 @@ pub mod le;
 #[path = "mem_alloc.rs"]
 pub mod mem;
 pub mod mkfs;
+pub mod new_data;
 pub mod node;
 pub mod node_cache;
 pub mod record_batch;

@@ -530,6 +530,9 @@ impl<D: BlockDevice> Filesystem<D> {
         for r in recs.iter().flat_map(|rec| rec.runs.iter()) {
             self.s.space.txn_alloc.remove(r.disk_block, r.blocks)?;
         }
+        for rec in recs.iter().filter(|rec| rec.inode.file_type() == FileType::Regular) {
+            self.s.fc.new_data.taken(rec.subvol, rec.ino);
+        }
         Ok(())
     }
 
