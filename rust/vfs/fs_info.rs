@@ -244,17 +244,15 @@ impl FsInfo {
         before: impl FnOnce(&mut Filesystem<KernelDevice>, SubvolId) -> Result<()>,
     ) -> Result<()> {
         let group = self.flushes.group();
-        self.flushes.enter_core();
         let ticket = self.with_sv(sv, |fs, sv| {
             before(fs, sv)?;
             let done = fs.fsync_unflushed(sv, ino)?;
             group.core_flushed(done.flushed_tickets);
             Ok(done.ticket)
         });
-        let mark = self.flushes.left_core();
         let ticket = ticket?;
         let Some(ticket) = ticket else { return Ok(()) };
-        self.flushes.make_durable(ticket, mark, || self.write_record_batch(), || self.data_device().flush_shared()).inspect_err(|&e| {
+        self.flushes.make_durable(ticket, || self.write_record_batch(), || self.data_device().flush_shared()).inspect_err(|&e| {
             // A record may never reach the disk: stop the filesystem, as a
             // write or flush failing inside the core does, before anything
             // acknowledged later could depend on it.
