@@ -93,6 +93,10 @@ mod node;
 mod node_cache;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/node_io.rs"]
+mod node_io;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/record_batch.rs"]
 mod record_batch;
 #[allow(unreachable_pub, dead_code, missing_docs)]

@@ -38,10 +38,10 @@ pub(crate) struct KernelDevice {
 // FsInfo hanging off that super_block and is dropped in put_super/kill_sb,
 // before the super_block goes away. Bios may be submitted from any task.
 unsafe impl Send for KernelDevice {}
-// SAFETY: `&self` gives only `read_shared`, `write_shared` and the data
-// writes in flight, which submit bios and wait on their own stack or on the
-// tracker (atomics and a wait queue); the block layer takes bios from many
-// tasks at once. `sb`, `size` and `writes` never change after `new`;
+// SAFETY: `&self` gives only `read_shared`, `read_pieces_shared`,
+// `write_shared` and the data writes in flight, which submit bios and wait
+// on their own stack or on the tracker (atomics and a wait queue); the
+// block layer takes bios from many tasks at once. `sb`, `size` and `writes` never change after `new`;
 // `ahead` is only reached through `&mut self`.
 unsafe impl Sync for KernelDevice {}
 
@@ -237,6 +237,16 @@ impl BlockDevice for KernelDevice {
     }
 
     fn read_pieces(&mut self, offsets: &[u64], piece: usize, buf: &mut [u8]) -> Result<bool> {
+        self.read_pieces_shared(offsets, piece, buf).map(|()| true)
+    }
+}
+
+impl KernelDevice {
+    /// `BlockDevice::read_pieces` without the core, for nodes read outside
+    /// the core lock (`FsInfo::with_sv_read`): many tasks may read at once.
+    /// No wait for data writes in flight: a node a tree names is never the
+    /// target of one (those go to blocks taken from free space).
+    pub(crate) fn read_pieces_shared(&self, offsets: &[u64], piece: usize, buf: &mut [u8]) -> Result<()> {
         if offsets.len().checked_mul(piece) != Some(buf.len()) {
             return Err(Error::Bug("batch buffer not one piece per offset"));
         }
@@ -248,7 +258,7 @@ impl BlockDevice for KernelDevice {
         // bytes, both the caller's for the call, which waits for the I/O.
         let rc = unsafe { b::ferrofs_bdev_read_pieces(self.sb, offsets.as_ptr(), offsets.len(), buf.as_mut_ptr().cast(), piece) };
         match rc {
-            0 => Ok(true),
+            0 => Ok(()),
             rc if rc == -(crate::error::errno::ENOMEM) => Err(Error::NoMemory),
             rc if rc == -(crate::error::errno::EINVAL) => Err(Error::Bug("device buffer not sector aligned")),
             _ => Err(Error::Io),

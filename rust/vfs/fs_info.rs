@@ -15,6 +15,11 @@
 //! Writeback writes file data without it too (`write_io`), between two core
 //! calls that pick the blocks and then map them, and leaves the I/O in
 //! flight; data writes in flight hold freed blocks from reuse as reads do.
+//! Calls that only read (lookup, readdir, getattr of an inode not in
+//! memory, readlink, xattrs, the block map) read the metadata nodes they
+//! lack without it too (`with_sv_read`): they stop at a missing node, the
+//! nodes are read outside the lock, counted in `reads_in_flight` the same
+//! way, and the call runs again.
 
 use super::bindings as b;
 use super::core_lock::CoreLock;
@@ -31,6 +36,11 @@ use crate::subvol::SubvolId;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::prelude::*;
+
+/// Rounds of node reads outside the core lock one read-only call may take
+/// before it reads the rest under the lock (`FsInfo::with_sv_read`). A
+/// cold lookup deep in a large tree needs one per level it lacks.
+const OUTSIDE_READ_ROUNDS: usize = 16;
 
 /// One directory entry handed from the core to the VFS.
 pub(crate) struct DirEntryOut {
@@ -513,6 +523,55 @@ impl FsInfo {
         self.with_core(|fs| if sv.is_deleted() { Err(Error::NotFound) } else { f(fs, sv.id()) })
     }
 
+    /// `with_sv` for a call that only reads: the nodes it finds missing
+    /// from the cache are read outside the core lock (`crate::node_io`), so
+    /// other calls go on during the device round trip. `f` may run several
+    /// times, and must change nothing where it can read a node.
+    ///
+    /// The read counts in `reads_in_flight` from before the lock is left
+    /// until the nodes are inserted, so no block freed meanwhile is reused.
+    /// After `OUTSIDE_READ_ROUNDS` rounds (a tree changing under the call,
+    /// a cache too small to keep what it read), or when a read outside
+    /// fails, the call runs once more reading under the lock, which reports
+    /// a device error or damage as every call does.
+    pub(crate) fn with_sv_read<T>(
+        &self,
+        sv: &Subvol,
+        mut f: impl FnMut(&mut Filesystem<KernelDevice>, SubvolId) -> Result<T>,
+    ) -> Result<T> {
+        let mut wants = TryVec::new();
+        for _ in 0..OUTSIDE_READ_ROUNDS {
+            let got = self.with_sv(sv, |fs, id| {
+                let r = fs.without_node_io(&mut wants, |fs| f(fs, id))?;
+                if r.is_none() && !wants.is_empty() {
+                    // Under the lock: any later entry into the core sees it.
+                    self.unlocked.reads_in_flight.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(r)
+            })?;
+            if let Some(v) = got {
+                return Ok(v);
+            }
+            if wants.is_empty() {
+                break;
+            }
+            let _pin = ReadPin(self);
+            let bs = self.unlocked.block_size as usize;
+            let Ok(mut data) = TryVec::try_from_elem(0u8, wants.len() * bs) else { break };
+            let Ok(mut offsets) = TryVec::try_with_capacity(wants.len()) else { break };
+            for w in wants.iter() {
+                // Within the capacity reserved above; each block is inside
+                // the filesystem (checked before it was named).
+                let _ = offsets.try_push(w.blk.saturating_mul(bs as u64));
+            }
+            if self.unlocked.read_dev.read_pieces_shared(&offsets, bs, &mut data).is_err() {
+                break;
+            }
+            self.with_core(|fs| fs.insert_read_nodes(&wants, &data))?;
+        }
+        self.with_sv(sv, f)
+    }
+
     /// Appends the block map of file blocks `[fb, fb + nblocks)` of `ino`
     /// to `out` (see `Filesystem::map_blocks`) and returns the file size,
     /// with a pin that keeps the mapped blocks from reuse until dropped:
@@ -525,13 +584,18 @@ impl FsInfo {
         nblocks: u64,
         out: &mut TryVec<BlockRun>,
     ) -> Result<(u64, ReadPin<'_>)> {
-        let size = self.with_sv(sv, |fs, sv| {
-            let m = fs.map_blocks(sv, ino, fb, nblocks, out)?;
-            // Under the lock: any later entry into the core sees it.
-            self.unlocked.reads_in_flight.fetch_add(1, Ordering::Relaxed);
-            Ok(m.size)
+        // Counted before the map: the entry into the core that maps sees
+        // it, so every block the map names is held from reuse once freed.
+        // (Not inside the call, which may run several times.)
+        self.unlocked.reads_in_flight.fetch_add(1, Ordering::Relaxed);
+        let pin = ReadPin(self);
+        let first = out.len();
+        let size = self.with_sv_read(sv, |fs, sv| {
+            // A deferred round may have mapped part of the range.
+            out.truncate(first);
+            Ok(fs.map_blocks(sv, ino, fb, nblocks, out)?.size)
         })?;
-        Ok((size, ReadPin(self)))
+        Ok((size, pin))
     }
 
     /// The device, for file data read and written outside the core lock.
@@ -629,24 +693,36 @@ impl FsInfo {
 
     /// Appends up to `max` entries of `dir` from `cookie` on to `out`.
     pub(crate) fn readdir(&self, sv: &Subvol, dir: u64, cookie: u64, out: &mut KVec<DirEntryOut>, max: usize) -> Result<()> {
-        self.with_sv(sv, |fs, sv| {
+        let room = max.saturating_sub(out.len());
+        // Each round lists into a batch of its own: a deferred round may
+        // stop part way.
+        let batch = self.with_sv_read(sv, |fs, sv| {
+            let mut batch = KVec::new();
             let mut failed = None;
             fs.readdir(sv, dir, cookie, &mut |name, ino, file_type, next_cookie| {
-                if out.len() >= max {
+                if batch.len() >= room {
                     return false;
                 }
                 let mut n = KVec::new();
                 let pushed = n
                     .extend_from_slice(name, GFP_KERNEL)
-                    .and_then(|()| out.push(DirEntryOut { name: n, ino, file_type, next_cookie }, GFP_KERNEL));
+                    .and_then(|()| batch.push(DirEntryOut { name: n, ino, file_type, next_cookie }, GFP_KERNEL));
                 if pushed.is_err() {
                     failed = Some(Error::NoMemory);
                     return false;
                 }
                 true
             })?;
-            failed.map_or(Ok(()), Err)
-        })
+            failed.map_or(Ok(batch), Err)
+        })?;
+        if out.is_empty() {
+            *out = batch;
+            return Ok(());
+        }
+        for e in batch {
+            out.push(e, GFP_KERNEL).map_err(|_| Error::NoMemory)?;
+        }
+        Ok(())
     }
 
     /// Filesystem-wide counts.

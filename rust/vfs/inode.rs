@@ -68,6 +68,16 @@ impl INode {
         self.info().with_sv(self.subvol(), f)
     }
 
+    /// `with_core` for a call that only reads: nodes it lacks are read
+    /// outside the core lock, and `f` may run several times
+    /// (`FsInfo::with_sv_read`).
+    pub(crate) fn with_core_read<T>(
+        &self,
+        f: impl FnMut(&mut crate::fs::Filesystem<super::device::KernelDevice>, SubvolId) -> CoreResult<T>,
+    ) -> CoreResult<T> {
+        self.info().with_sv_read(self.subvol(), f)
+    }
+
     /// Whether it is a directory.
     pub(crate) fn is_dir(&self) -> bool {
         // SAFETY: the inode is live (type invariant); the file type bits of
@@ -413,7 +423,7 @@ pub(crate) unsafe fn iget(sb: *mut b::super_block, sv: &Subvol, ino: u64, known:
         None => {
             // SAFETY: `sb` is live with its FsInfo set (caller).
             let info = unsafe { FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) };
-            read = info.with_sv(sv, |fs, id| fs.getattr(id, ino))?;
+            read = info.with_sv_read(sv, |fs, id| fs.getattr(id, ino))?;
             &read
         }
     };

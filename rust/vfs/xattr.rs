@@ -156,12 +156,12 @@ fn get(prefix: &[u8], suffix: &[u8], inode: &INode, out: &mut [MaybeUninit<u8>])
     let name = handler_name(prefix, suffix, &mut buf)?;
     let ino = inode.ino();
     if out.is_empty() {
-        return Ok(inode.with_core(|fs, sv| fs.get_xattr(sv, ino, name, &mut []))?);
+        return Ok(inode.with_core_read(|fs, sv| fs.get_xattr(sv, ino, name, &mut []))?);
     }
     // The value is read into our own buffer first: the caller's may be
     // uninitialised memory, which must not become a `&mut [u8]`.
     let mut value = TryVec::try_from_elem(0u8, out.len().min(XATTR_VALUE_MAX))?;
-    let n = inode.with_core(|fs, sv| fs.get_xattr(sv, ino, name, &mut value))?.min(value.len());
+    let n = inode.with_core_read(|fs, sv| fs.get_xattr(sv, ino, name, &mut value))?.min(value.len());
     write_out(out, value.get(..n).unwrap_or(&[]));
     Ok(n)
 }
@@ -278,7 +278,7 @@ pub(crate) unsafe extern "C" fn listxattr(dentry: *mut b::dentry, buffer: *mut c
 /// empty (a size query).
 fn list(inode: &INode, out: &mut [MaybeUninit<u8>]) -> Result<usize> {
     let ino = inode.ino();
-    let mut all = inode.with_core(|fs, sv| {
+    let mut all = inode.with_core_read(|fs, sv| {
         let n = fs.list_xattr(sv, ino, &mut [])?;
         let mut v = TryVec::try_from_elem(0u8, n)?;
         if n > 0 {
@@ -391,7 +391,7 @@ pub(crate) unsafe extern "C" fn get_inode_acl(inode: *mut b::inode, ty: c_int, r
 fn read_acl(inode: &INode, ty: c_int) -> Result<*mut b::posix_acl> {
     let name = acl_name(ty).ok_or(EINVAL)?;
     let ino = inode.ino();
-    match inode.with_core(|fs, sv| read_value(fs, sv, ino, name))? {
+    match inode.with_core_read(|fs, sv| read_value(fs, sv, ino, name))? {
         None => Ok(core::ptr::null_mut()),
         Some(v) => {
             // SAFETY: `v` is valid for its length; the result is a new

@@ -61,6 +61,10 @@ pub enum Error {
     NotPermitted,
     /// An argument (such as an xattr value) larger than the format allows.
     ArgTooBig,
+    /// A call run with node reads deferred needs a node the cache lacks
+    /// (`crate::node_io`); `Filesystem::without_node_io` turns it into "read
+    /// these nodes", so it never leaves the core.
+    WouldBlock,
 }
 
 /// What was wrong with the image, and where.
@@ -121,6 +125,7 @@ pub mod errno {
     pub const ENOENT: i32 = 2;
     pub const E2BIG: i32 = 7;
     pub const EIO: i32 = 5;
+    pub const EAGAIN: i32 = 11;
     pub const ENOMEM: i32 = 12;
     pub const EEXIST: i32 = 17;
     pub const EXDEV: i32 = 18;
@@ -166,6 +171,7 @@ impl Error {
             Error::CrossDevice => EXDEV,
             Error::NotPermitted => EPERM,
             Error::ArgTooBig => E2BIG,
+            Error::WouldBlock => EAGAIN,
         }
     }
 
@@ -194,6 +200,7 @@ impl Error {
             Error::CrossDevice => "cross-device link",
             Error::NotPermitted => "operation not permitted",
             Error::ArgTooBig => "argument list too long",
+            Error::WouldBlock => "node read deferred",
         }
     }
 }

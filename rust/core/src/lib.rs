@@ -52,6 +52,7 @@ pub mod mkfs;
 pub mod new_data;
 pub mod node;
 pub mod node_cache;
+pub mod node_io;
 pub mod record_batch;
 pub mod related_changes;
 pub mod replay_read;

@@ -128,6 +128,8 @@ pub struct Store<D: BlockDevice> {
     /// Leaves recent descents reached (`crate::btree::Fingers`); every
     /// block leaving a tree here ends them.
     pub(crate) fingers: crate::btree::Fingers,
+    /// Node reads deferred to the caller (`crate::node_io`).
+    pub(crate) deferral: crate::node_io::Deferral,
 }
 
 fn ptr_of(r: &TreeRoot) -> TreePointer {
@@ -192,6 +194,7 @@ impl<D: BlockDevice> Store<D> {
             copy1_unflushed: false,
             fc: Default::default(),
             fingers: crate::btree::Fingers::with_room(),
+            deferral: Default::default(),
         })
     }
 
@@ -261,6 +264,9 @@ impl<D: BlockDevice> Store<D> {
             }
             None => {
                 self.check_range(blk, 1).at_block(blk)?;
+                if self.deferral.is_on() {
+                    return Err(self.deferral.miss(crate::node_io::NodeWant { blk, gen, level }));
+                }
                 let mut buf = TryVec::try_from_elem(0u8, self.bs)?;
                 self.dev.read(blk * self.bs as u64, &mut buf)?;
                 self.stats.meta_reads += 1;
@@ -292,6 +298,14 @@ impl<D: BlockDevice> Store<D> {
                 // Within the capacity reserved above.
                 let _ = todo.try_push((blk, gen));
             }
+        }
+        if self.deferral.is_on() {
+            // The caller reads them, outside its lock, with the node the
+            // call stops at.
+            for &(blk, gen) in todo.iter() {
+                self.deferral.want(crate::node_io::NodeWant { blk, gen, level });
+            }
+            return;
         }
         if todo.len() < 2 {
             // One node is read as well by the `node` call that needs it.
@@ -326,6 +340,13 @@ impl<D: BlockDevice> Store<D> {
                 return;
             }
         }
+    }
+
+    /// Caches `buf`, the validated clean node at `blk`, which the cache
+    /// lacks (`crate::node_io`).
+    pub(crate) fn insert_clean_node(&mut self, blk: u64, buf: TryVec<u8>) -> Result<()> {
+        self.evict();
+        self.cache.insert(blk, false, buf).map(drop)
     }
 
     /// Whether node `blk` is in the cache (reading it costs no I/O).
