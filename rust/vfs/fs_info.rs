@@ -113,6 +113,10 @@ pub(crate) struct FsInfo {
     norecovery: bool,
     /// /sys/fs/ferrofs/<dev>/, from the end of fill_super to put_super.
     sysfs: AtomicPtr<b::ferrofs_sysfs>,
+    /// Tasks in `with_core` (waiting for the lock or holding it) or in
+    /// `with_sv_read` (which reads nodes outside the lock only when some
+    /// other task is counted here).
+    core_users: AtomicUsize,
     /// Which fast-commit records are durable, and their shared flush.
     #[pin]
     flushes: FlushGroup,
@@ -136,6 +140,22 @@ struct Unlocked {
     read_dev: KernelDevice,
     /// Block size (the page size: checked at mount).
     block_size: u32,
+}
+
+/// One task counted in `FsInfo::core_users` while this lives.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn enter(users: &'a AtomicUsize) -> Self {
+        users.fetch_add(1, Ordering::Relaxed);
+        Busy(users)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A read of mapped blocks in flight (`FsInfo::map_for_read`): while it
@@ -207,6 +227,7 @@ impl FsInfo {
                 fast_commit: AtomicBool::new(fast_commit),
                 norecovery,
                 sysfs: AtomicPtr::new(core::ptr::null_mut()),
+                core_users: AtomicUsize::new(0),
                 flushes <- FlushGroup::new(),
             }),
             GFP_KERNEL,
@@ -530,6 +551,10 @@ impl FsInfo {
     ///
     /// The read counts in `reads_in_flight` from before the lock is left
     /// until the nodes are inserted, so no block freed meanwhile is reused.
+    /// Only while another task uses the core (`core_users`): alone, a call
+    /// reads under the lock, as a deferred round costs a second pass of
+    /// the call and buys nothing.
+    ///
     /// After `OUTSIDE_READ_ROUNDS` rounds (a tree changing under the call,
     /// a cache too small to keep what it read), or when a read outside
     /// fails, the call runs once more reading under the lock, which reports
@@ -539,8 +564,16 @@ impl FsInfo {
         sv: &Subvol,
         mut f: impl FnMut(&mut Filesystem<KernelDevice>, SubvolId) -> Result<T>,
     ) -> Result<T> {
+        let _busy = Busy::enter(&self.core_users);
         let mut wants = TryVec::new();
         for _ in 0..OUTSIDE_READ_ROUNDS {
+            if self.core_users.load(Ordering::Relaxed) <= 1 {
+                // No other task in the core, waiting for it, or reading
+                // outside it: nobody would gain by the lock being free
+                // during this call's reads, and a deferred round costs a
+                // second pass of the call.
+                break;
+            }
             let got = self.with_sv(sv, |fs, id| {
                 let r = fs.without_node_io(&mut wants, |fs| f(fs, id))?;
                 if r.is_none() && !wants.is_empty() {
@@ -619,6 +652,7 @@ impl FsInfo {
     /// which can evict ferrofs inodes and so take this same lock: the core
     /// runs in a NOFS allocation scope.
     pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut Filesystem<KernelDevice>) -> Result<T>) -> Result<T> {
+        let _busy = Busy::enter(&self.core_users);
         let mut guard = self.core.lock();
         // SAFETY: plain task-flag save/restore, paired below.
         let nofs = unsafe { super::bindings::ferrofs_nofs_save() };
