@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+# The guest side and the report of scripts/bench-ab: two builds of ferrofs
+# timed in turn in one VM, each on a disk of its own holding the same tree.
+#
+#   bench_ab.py guest OUT TAR ROUNDS NAME_A DIR_A NAME_B DIR_B
+#       (in the VM) DIR_x holds that build's ferrofs.ko and mkfs.ferrofs;
+#       build A gets /dev/vdb, B /dev/vdc. Appends one JSON line per round
+#       and build to OUT/results.jsonl.
+#   bench_ab.py report OUT
+#       (on the host) each round's times, and each phase's median per build.
+import json
+import os
+import stat
+import statistics
+import subprocess
+import sys
+import time
+
+PHASES = ("du", "find", "read1", "read2")
+DESCRIBE = {
+    "du": "du -s of the tree",
+    "find": "find | wc -l of the tree",
+    "read1": "lstat + read of every file, one process",
+    "read2": "the same, two processes on the two halves",
+}
+
+
+def run(*cmd, **kw):
+    subprocess.run(cmd, check=True, **kw)
+
+
+def drop_caches():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def modules():
+    with open("/proc/modules") as f:
+        return {line.split()[0] for line in f}
+
+
+def load(build_dir):
+    if "ferrofs" in modules():
+        run("rmmod", "ferrofs")
+    run("insmod", os.path.join(build_dir, "ferrofs.ko"))
+
+
+def read_files(root, paths):
+    total = 0
+    for p in paths:
+        full = os.path.join(root, p)
+        os.lstat(full)
+        with open(full, "rb") as f:
+            while True:
+                b = f.read(1 << 20)
+                if not b:
+                    break
+                total += len(b)
+    return total
+
+
+def timed(fn):
+    drop_caches()
+    t = time.monotonic()
+    fn()
+    return time.monotonic() - t
+
+
+def two_readers(root, halves):
+    pids = []
+    for half in halves:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                read_files(root, half)
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise OSError(0, f"a reader failed with status {status}")
+
+
+def guest(out, tar, rounds, builds):
+    mnt = "/mnt"
+    devs = ("/dev/vdb", "/dev/vdc")
+    files = None
+    for (name, d), dev in zip(builds, devs):
+        load(d)
+        run(os.path.join(d, "mkfs.ferrofs"), "-f", "-q", dev)
+        run("mount", "-t", "ferrofs", dev, mnt)
+        os.mkdir(f"{mnt}/src")
+        run("tar", "-xf", tar, "-C", f"{mnt}/src")
+        os.sync()
+        if files is None:
+            # Regular files only: the tree has symlinks, some dangling.
+            files = sorted(os.path.relpath(os.path.join(r, f), f"{mnt}/src")
+                           for r, _, fs in os.walk(f"{mnt}/src") for f in fs
+                           if stat.S_ISREG(os.lstat(os.path.join(r, f)).st_mode))
+        run("umount", mnt)
+    half = len(files) // 2
+    src = f"{mnt}/src"
+    with open(os.path.join(out, "results.jsonl"), "a") as res:
+        for r in range(1, rounds + 1):
+            # A B, then B A: a drift of the host's speed weighs on both.
+            order = list(zip(builds, devs))
+            if r % 2 == 0:
+                order.reverse()
+            for (name, d), dev in order:
+                load(d)
+                run("mount", "-t", "ferrofs", dev, mnt)
+                t = {
+                    "du": timed(lambda: run("du", "-s", src, stdout=subprocess.DEVNULL)),
+                    "find": timed(lambda: run("bash", "-c", 'find "$1" | wc -l', "find", src, stdout=subprocess.DEVNULL)),
+                    "read1": timed(lambda: read_files(src, files)),
+                    "read2": timed(lambda: two_readers(src, (files[:half], files[half:]))),
+                }
+                run("umount", mnt)
+                line = {"round": r, "build": name, "files": len(files), **t}
+                print("bench-ab:", json.dumps(line), flush=True)
+                res.write(json.dumps(line) + "\n")
+                res.flush()
+    run("rmmod", "ferrofs")
+
+
+def report(out):
+    rows = [json.loads(line) for line in open(os.path.join(out, "results.jsonl"))]
+    params = json.load(open(os.path.join(out, "params.json")))
+    names = params["builds"]
+    lines = [f"ferrofs A/B {os.path.basename(out)}: {params['rounds']} rounds in one VM (fast kernel, TCG), "
+             f"{rows[0]['files'] if rows else 0} files of linux-source-6.12, caches dropped before each phase",
+             "builds: " + ", ".join(f"{n} = {params['revs'][n]}" for n in names), ""]
+    lines.append(f"  {'round':<6}{'build':<10}" + "".join(f"{p:>10}" for p in PHASES) + f"{'speed-up':>10}")
+    for row in rows:
+        lines.append(f"  {row['round']:<6}{row['build']:<10}" + "".join(f"{row[p]:>10.3f}" for p in PHASES)
+                     + f"{row['read1'] / row['read2']:>10.2f}")
+    lines.append("")
+    lines.append("  median seconds (lower is faster); B/A > 1 means B is slower")
+    med = {n: {p: statistics.median(r[p] for r in rows if r["build"] == n) for p in PHASES} for n in names}
+    for p in PHASES:
+        a, b = med[names[0]][p], med[names[1]][p]
+        lines.append(f"  {DESCRIBE[p]:<45} {names[0]} {a:8.3f}   {names[1]} {b:8.3f}   B/A {b / a if a else 0:6.3f}")
+    text = "\n".join(lines) + "\n"
+    open(os.path.join(out, "table.txt"), "w").write(text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["guest"]:
+        out, tar, rounds = sys.argv[2], sys.argv[3], int(sys.argv[4])
+        guest(out, tar, rounds, [(sys.argv[5], sys.argv[6]), (sys.argv[7], sys.argv[8])])
+    elif sys.argv[1:2] == ["report"]:
+        report(sys.argv[2])
+    else:
+        sys.exit("usage: bench_ab.py guest OUT TAR ROUNDS NAME_A DIR_A NAME_B DIR_B | report OUT")
