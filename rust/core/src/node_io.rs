@@ -23,7 +23,6 @@ use crate::device::BlockDevice;
 use crate::error::{Error, Result};
 use crate::fs::Filesystem;
 use crate::mem::TryVec;
-use crate::node;
 use crate::store::{Store, PREFETCH_NODES};
 
 /// One node a deferred call wants: its block, and the generation and level
@@ -109,13 +108,8 @@ impl<D: BlockDevice> Filesystem<D> {
             return r.map(Some);
         }
         d.missed = false;
-        if wants.try_reserve(d.wants.len()).is_ok() {
-            for w in d.wants.iter() {
-                // Reserved above.
-                let _ = wants.try_push(*w);
-            }
-        }
-        d.wants.clear();
+        // The caller's (empty) list becomes the store's for the next call.
+        core::mem::swap(wants, &mut d.wants);
         Ok(None)
     }
 
@@ -133,22 +127,9 @@ impl<D: BlockDevice> Filesystem<D> {
         self.s.stats.meta_batches += 1;
         for (k, w) in wants.iter().enumerate() {
             let Some(piece) = data.get(k * bs..(k + 1) * bs) else { break };
-            if !self.s.node_read_insertable(w.blk) {
-                continue;
+            if self.s.node_read_insertable(w.blk) {
+                self.s.cache_read_node(w.blk, w.gen, w.level, piece)?;
             }
-            let e = node::Expect {
-                blocknr: w.blk,
-                generation: w.gen,
-                level: w.level,
-                uuid: &self.s.sb.uuid,
-                total_blocks: self.s.sb.total_blocks,
-            };
-            if node::validate(piece, &e).is_err() {
-                continue;
-            }
-            let mut buf = TryVec::try_with_capacity(bs)?;
-            buf.try_extend_from_slice(piece)?;
-            self.s.insert_clean_node(w.blk, buf)?;
         }
         Ok(())
     }

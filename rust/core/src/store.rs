@@ -327,24 +327,24 @@ impl<D: BlockDevice> Store<D> {
         // Pieces by index: `chunks_exact` would divide (see `divisor`).
         for (k, &(blk, gen)) in todo.iter().enumerate() {
             let Some(piece) = staging.get(k * bs..(k + 1) * bs) else { break };
-            let e = node::Expect { blocknr: blk, generation: gen, level, uuid: &self.sb.uuid, total_blocks: self.sb.total_blocks };
-            if node::validate(piece, &e).is_err() {
-                continue;
-            }
-            let Ok(mut buf) = TryVec::try_with_capacity(bs) else { return };
-            if buf.try_extend_from_slice(piece).is_err() {
-                return;
-            }
-            self.evict();
-            if self.cache.insert(blk, false, buf).is_err() {
+            if self.cache_read_node(blk, gen, level, piece).is_err() {
                 return;
             }
         }
     }
 
-    /// Caches `buf`, the validated clean node at `blk`, which the cache
-    /// lacks (`crate::node_io`).
-    pub(crate) fn insert_clean_node(&mut self, blk: u64, buf: TryVec<u8>) -> Result<()> {
+    /// Caches `piece`, read from `blk` (which the cache lacks) other than
+    /// by `node`, as the clean node of generation `gen` and level `level`
+    /// its parent names, once it passes the checks `node` makes of a read;
+    /// one that fails them is left out (its `node` call reads it again and
+    /// reports the fault). Errors only for want of memory.
+    pub(crate) fn cache_read_node(&mut self, blk: u64, gen: u64, level: u8, piece: &[u8]) -> Result<()> {
+        let e = node::Expect { blocknr: blk, generation: gen, level, uuid: &self.sb.uuid, total_blocks: self.sb.total_blocks };
+        if node::validate(piece, &e).is_err() {
+            return Ok(());
+        }
+        let mut buf = TryVec::try_with_capacity(self.bs)?;
+        buf.try_extend_from_slice(piece)?;
         self.evict();
         self.cache.insert(blk, false, buf).map(drop)
     }
