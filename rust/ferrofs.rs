@@ -97,6 +97,10 @@ mod node_cache;
 mod node_io;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/pending_orphans.rs"]
+mod pending_orphans;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/record_batch.rs"]
 mod record_batch;
 #[allow(unreachable_pub, dead_code, missing_docs)]

@@ -590,6 +590,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 // A read-only mount that replayed fast-commit records in
                 // memory: root items and refcounts brought in line as a
                 // commit would, without writing anything.
+                self.store_pending_orphans()?;
                 self.s.apply_refs()?;
                 self.store_root_items()?;
                 self.s.apply_refs()?;

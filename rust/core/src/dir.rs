@@ -485,8 +485,8 @@ impl<D: BlockDevice> Filesystem<D> {
             // Looked up first: a failed delete would already have copied the
             // path, and an inode at 0 links without an orphan item (fsck
             // flags it) must still get its name rather than abort.
-            if it.nlink == 0 && btree::get_len(&mut fs.s, &fs.sv.root, &orphan_key(ino))?.is_some() {
-                btree::delete(&mut fs.s, &mut fs.sv.root, &orphan_key(ino))?;
+            if it.nlink == 0 && fs.is_orphan(ino)? {
+                fs.remove_orphan(ino)?;
             }
             it.nlink += 1;
             it.ctime = now;
@@ -503,7 +503,7 @@ impl<D: BlockDevice> Filesystem<D> {
         it.nlink = if whole_dir { 0 } else { it.nlink.saturating_sub(1) };
         it.ctime = now;
         if it.nlink == 0 {
-            btree::insert(&mut self.s, &mut self.sv.root, &orphan_key(ino), &[])?;
+            self.add_orphan(ino)?;
         }
         self.write_inode(ino, &mut it)?;
         Ok(it)
@@ -725,10 +725,7 @@ impl<D: BlockDevice> Filesystem<D> {
             if it.nlink != 0 {
                 // Linked again (or never unlinked): only the orphan item goes.
                 self.reserve_delete(1)?;
-                return btree::delete(&mut self.s, &mut self.sv.root, &orphan_key(ino)).or_else(|e| match e {
-                    Error::NotFound => Ok(()),
-                    e => Err(e),
-                });
+                return self.remove_orphan(ino).map(drop);
             }
         }
         let (items, more) = self.items_after_inode(ino)?;
@@ -813,9 +810,6 @@ impl<D: BlockDevice> Filesystem<D> {
             btree::delete(&mut self.s, &mut self.sv.root, &inode_key(ino))?;
             self.sv.item.inode_count = self.sv.item.inode_count.saturating_sub(1);
         }
-        match btree::delete(&mut self.s, &mut self.sv.root, &orphan_key(ino)) {
-            Ok(()) | Err(Error::NotFound) => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.remove_orphan(ino).map(drop)
     }
 }

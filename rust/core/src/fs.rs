@@ -124,6 +124,7 @@ use crate::device::BlockDevice;
 use crate::error::{CorruptAt, Error, Result};
 use crate::format::*;
 use crate::mem::TryVec;
+use crate::pending_orphans::PendingOrphans;
 use crate::store::Store;
 pub use crate::subvol::SubvolId;
 use crate::subvol::Subvolume;
@@ -309,6 +310,8 @@ pub struct Filesystem<D: BlockDevice> {
     pub(crate) global_reserve: u64,
     /// `mod_seq` when the running operation began changing trees.
     pub(crate) op_seq: u64,
+    /// Orphan items not yet in their trees (`crate::pending_orphans`).
+    pub(crate) pending_orphans: PendingOrphans,
 }
 
 /// Checks a directory entry name.
@@ -379,6 +382,7 @@ impl<D: BlockDevice> Filesystem<D> {
             opts,
             global_reserve: (total / 64).clamp(24, 4096),
             op_seq: 0,
+            pending_orphans: PendingOrphans::default(),
         };
         fs.unopened_inodes = fs.count_unopened_inodes()?;
         let root_attr = fs.getattr(SubvolId::DEFAULT, ROOT_DIR_INO).map_err(|e| match e {
@@ -449,6 +453,7 @@ impl<D: BlockDevice> Filesystem<D> {
             opts: MountOptions::default(),
             global_reserve: (total / 64).clamp(24, 4096),
             op_seq: 0,
+            pending_orphans: PendingOrphans::default(),
         };
         let ino = InodeItem { transid: fs.s.gen, generation: fs.s.gen, ..root_dir };
         btree::insert(&mut fs.s, &mut fs.sv.root, &inode_key(ROOT_DIR_INO), &ino.encode())?;
@@ -700,7 +705,7 @@ impl<D: BlockDevice> Filesystem<D> {
         if !self.s.is_dirty() {
             return Ok(());
         }
-        let r = self.s.apply_refs().and_then(|()| self.store_root_items());
+        let r = self.store_pending_orphans().and_then(|()| self.s.apply_refs()).and_then(|()| self.store_root_items());
         if let Err(e) = r {
             self.s.aborted = Some(e);
             return Err(e);

@@ -53,6 +53,7 @@ pub mod new_data;
 pub mod node;
 pub mod node_cache;
 pub mod node_io;
+pub mod pending_orphans;
 pub mod record_batch;
 pub mod related_changes;
 pub mod replay_read;

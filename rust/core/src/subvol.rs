@@ -734,6 +734,11 @@ impl<D: BlockDevice> Filesystem<D> {
         if !read_only && self.is_sending(id) {
             return Err(Error::NotPermitted);
         }
+        if read_only {
+            // Orphan items held in memory go into its tree while it may
+            // still change (a commit would put them there later).
+            self.change(|fs| fs.store_pending_orphans())?;
+        }
         self.reserve(1, 0)?;
         if read_only {
             self.sv.item.flags |= ROOT_RDONLY;

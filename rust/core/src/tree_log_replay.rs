@@ -287,11 +287,9 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Puts `ino` on the orphan list when it has no links, takes it off
     /// when it has some.
     fn match_orphan_item(&mut self, ino: u64, links: u32) -> Result<()> {
-        let k = orphan_key(ino);
-        let listed = btree::get_len(&mut self.s, &self.sv.root, &k)?.is_some();
-        match (links == 0, listed) {
-            (true, false) => btree::insert(&mut self.s, &mut self.sv.root, &k, &[]),
-            (false, true) => btree::delete(&mut self.s, &mut self.sv.root, &k),
+        match (links == 0, self.is_orphan(ino)?) {
+            (true, false) => btree::insert(&mut self.s, &mut self.sv.root, &orphan_key(ino), &[]),
+            (false, true) => self.remove_orphan(ino).map(drop),
             _ => Ok(()),
         }
     }
