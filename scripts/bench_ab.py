@@ -2,10 +2,11 @@
 # The guest side and the report of scripts/bench-ab: two builds of ferrofs
 # timed in turn in one VM, each on a disk of its own holding the same tree.
 #
-#   bench_ab.py guest OUT TAR ROUNDS NAME_A DIR_A NAME_B DIR_B
+#   bench_ab.py guest OUT TAR ROUNDS PHASES NAME_A DIR_A NAME_B DIR_B
 #       (in the VM) DIR_x holds that build's ferrofs.ko and mkfs.ferrofs;
-#       build A gets /dev/vdb, B /dev/vdc. Appends one JSON line per round
-#       and build to OUT/results.jsonl.
+#       build A gets /dev/vdb, B /dev/vdc; PHASES is a comma-separated
+#       subset of PHASES below. Appends one JSON line per round and build
+#       to OUT/results.jsonl.
 #   bench_ab.py report OUT
 #       (on the host) each round's times, and each phase's median per build.
 import json
@@ -16,12 +17,17 @@ import subprocess
 import sys
 import time
 
-PHASES = ("du", "find", "read1", "read2")
+PHASES = ("du", "find", "read1", "read2", "create", "unlink")
+# Empty files the create and unlink phases make and remove in one new
+# directory (scripts/bench's createunlink does the same with 50,000).
+MANY = 20000
 DESCRIBE = {
     "du": "du -s of the tree",
     "find": "find | wc -l of the tree",
     "read1": "lstat + read of every file, one process",
     "read2": "the same, two processes on the two halves",
+    "create": f"create {MANY} empty files in one dir + sync",
+    "unlink": "unlink them + sync (caches warm)",
 }
 
 
@@ -67,6 +73,28 @@ def timed(fn):
     return time.monotonic() - t
 
 
+def create_many(d):
+    os.mkdir(d)
+    os.sync()
+    for i in range(MANY):
+        os.close(os.open(f"{d}/f{i:07d}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    os.sync()
+
+
+def unlink_many(d):
+    for i in range(MANY):
+        os.unlink(f"{d}/f{i:07d}")
+    os.sync()
+
+
+def warm(fn):
+    """Times fn without dropping caches first (an unlink right after the
+    creates, as scripts/bench times it)."""
+    t = time.monotonic()
+    fn()
+    return time.monotonic() - t
+
+
 def two_readers(root, halves):
     pids = []
     for half in halves:
@@ -83,18 +111,22 @@ def two_readers(root, halves):
             raise OSError(0, f"a reader failed with status {status}")
 
 
-def guest(out, tar, rounds, builds):
+def guest(out, tar, rounds, phases, builds):
     mnt = "/mnt"
     devs = ("/dev/vdb", "/dev/vdc")
-    files = None
+    # The tree only when a phase reads it.
+    use_tree = any(p in phases for p in ("du", "find", "read1", "read2"))
+    files = []
     for (name, d), dev in zip(builds, devs):
         load(d)
         run(os.path.join(d, "mkfs.ferrofs"), "-f", "-q", dev)
+        if not use_tree:
+            continue
         run("mount", "-t", "ferrofs", dev, mnt)
         os.mkdir(f"{mnt}/src")
         run("tar", "-xf", tar, "-C", f"{mnt}/src")
         os.sync()
-        if files is None:
+        if not files:
             # Regular files only: the tree has symlinks, some dangling.
             files = sorted(os.path.relpath(os.path.join(r, f), f"{mnt}/src")
                            for r, _, fs in os.walk(f"{mnt}/src") for f in fs
@@ -111,12 +143,19 @@ def guest(out, tar, rounds, builds):
             for (name, d), dev in order:
                 load(d)
                 run("mount", "-t", "ferrofs", dev, mnt)
-                t = {
-                    "du": timed(lambda: run("du", "-s", src, stdout=subprocess.DEVNULL)),
-                    "find": timed(lambda: run("bash", "-c", 'find "$1" | wc -l', "find", src, stdout=subprocess.DEVNULL)),
-                    "read1": timed(lambda: read_files(src, files)),
-                    "read2": timed(lambda: two_readers(src, (files[:half], files[half:]))),
+                run_phase = {
+                    "du": lambda: timed(lambda: run("du", "-s", src, stdout=subprocess.DEVNULL)),
+                    "find": lambda: timed(lambda: run("bash", "-c", 'find "$1" | wc -l', "find", src, stdout=subprocess.DEVNULL)),
+                    "read1": lambda: timed(lambda: read_files(src, files)),
+                    "read2": lambda: timed(lambda: two_readers(src, (files[:half], files[half:]))),
+                    "create": lambda: timed(lambda: create_many(f"{mnt}/many")),
+                    "unlink": lambda: warm(lambda: unlink_many(f"{mnt}/many")),
                 }
+                t = {p: run_phase[p]() for p in PHASES if p in phases}
+                if "create" in phases:
+                    if "unlink" not in phases:
+                        unlink_many(f"{mnt}/many")
+                    os.rmdir(f"{mnt}/many")
                 run("umount", mnt)
                 line = {"round": r, "build": name, "files": len(files), **t}
                 print("bench-ab:", json.dumps(line), flush=True)
@@ -129,17 +168,21 @@ def report(out):
     rows = [json.loads(line) for line in open(os.path.join(out, "results.jsonl"))]
     params = json.load(open(os.path.join(out, "params.json")))
     names = params["builds"]
-    lines = [f"ferrofs A/B {os.path.basename(out)}: {params['rounds']} rounds in one VM (fast kernel, TCG), "
-             f"{rows[0]['files'] if rows else 0} files of linux-source-6.12, caches dropped before each phase",
+    # Runs from before the create and unlink phases name no phases.
+    phases = [p for p in PHASES if p in params.get("phases", PHASES[:4])]
+    n_files = rows[0]["files"] if rows else 0
+    tree = f"{n_files} files of linux-source-6.12, caches dropped before each phase" if n_files else "no tree"
+    lines = [f"ferrofs A/B {os.path.basename(out)}: {params['rounds']} rounds in one VM (fast kernel, TCG), {tree}",
              "builds: " + ", ".join(f"{n} = {params['revs'][n]}" for n in names), ""]
-    lines.append(f"  {'round':<6}{'build':<10}" + "".join(f"{p:>10}" for p in PHASES) + f"{'speed-up':>10}")
+    both_reads = "read1" in phases and "read2" in phases
+    lines.append(f"  {'round':<6}{'build':<10}" + "".join(f"{p:>10}" for p in phases) + (f"{'speed-up':>10}" if both_reads else ""))
     for row in rows:
-        lines.append(f"  {row['round']:<6}{row['build']:<10}" + "".join(f"{row[p]:>10.3f}" for p in PHASES)
-                     + f"{row['read1'] / row['read2']:>10.2f}")
+        lines.append(f"  {row['round']:<6}{row['build']:<10}" + "".join(f"{row[p]:>10.3f}" for p in phases)
+                     + (f"{row['read1'] / row['read2']:>10.2f}" if both_reads else ""))
     lines.append("")
     lines.append("  median seconds (lower is faster); B/A > 1 means B is slower")
-    med = {n: {p: statistics.median(r[p] for r in rows if r["build"] == n) for p in PHASES} for n in names}
-    for p in PHASES:
+    med = {n: {p: statistics.median(r[p] for r in rows if r["build"] == n) for p in phases} for n in names}
+    for p in phases:
         a, b = med[names[0]][p], med[names[1]][p]
         lines.append(f"  {DESCRIBE[p]:<45} {names[0]} {a:8.3f}   {names[1]} {b:8.3f}   B/A {b / a if a else 0:6.3f}")
     text = "\n".join(lines) + "\n"
@@ -149,9 +192,12 @@ def report(out):
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["guest"]:
-        out, tar, rounds = sys.argv[2], sys.argv[3], int(sys.argv[4])
-        guest(out, tar, rounds, [(sys.argv[5], sys.argv[6]), (sys.argv[7], sys.argv[8])])
+        out, tar, rounds, phases = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5].split(",")
+        unknown = [p for p in phases if p not in PHASES]
+        if unknown:
+            sys.exit(f"bench_ab.py: unknown phases {unknown}")
+        guest(out, tar, rounds, phases, [(sys.argv[6], sys.argv[7]), (sys.argv[8], sys.argv[9])])
     elif sys.argv[1:2] == ["report"]:
         report(sys.argv[2])
     else:
-        sys.exit("usage: bench_ab.py guest OUT TAR ROUNDS NAME_A DIR_A NAME_B DIR_B | report OUT")
+        sys.exit("usage: bench_ab.py guest OUT TAR ROUNDS PHASES NAME_A DIR_A NAME_B DIR_B | report OUT")
