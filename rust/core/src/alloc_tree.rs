@@ -114,14 +114,18 @@ impl<D: BlockDevice> Store<D> {
             }
         }
         self.alloc_tree = root;
-        if !freed.is_empty() {
+        let mut reusable = false;
+        let r = freed.iter().try_for_each(|&(s, l)| {
+            reusable |= self.space.release(s, l)?;
+            Ok(())
+        });
+        if reusable || r.is_err() {
             // The blocks may be handed out again, as nodes of any tree.
+            // Blocks the last commit has are only pinned: nothing can
+            // take them before the next commit, which ends every finger.
             self.fingers.reshaped();
         }
-        for &(s, l) in freed.iter() {
-            self.space.release(s, l)?;
-        }
-        Ok(())
+        r
     }
 
     /// Rebuilds the free set from the allocation tree (at mount).

@@ -114,11 +114,16 @@ struct Finger {
 /// only by copy-on-write (a node gets a new block and its old one leaves
 /// the tree), by a split (the split node's range narrows), by a merge (a
 /// node leaves the tree) and by lowering a leftmost key (a range widens,
-/// which leaves every finger true). So every block leaving a tree ends all
-/// fingers (`reshaped`: block numbers are reused, roots included), and a
-/// split ends those on the split node (`forget`). A finger of the current
-/// epoch whose root is the tree's root then names the leaf a descent from
-/// that root would reach for any key in its range.
+/// which leaves every finger true). A copy-on-write ends the fingers on
+/// the copied node (`forget`): the others stay true, as the copied node
+/// was committed and its block is pinned until the next commit, which
+/// ends every finger, so no tree can get it back before. Every other
+/// block leaving a tree (a merge, a collapsing root, a node of the
+/// running transaction freed) ends all fingers (`reshaped`: its block
+/// may come back at once, roots included), and a split ends those on the
+/// split node (`forget`). A finger of the current epoch whose root is the
+/// tree's root then names the leaf a descent from that root would reach
+/// for any key in its range.
 ///
 /// The fingers live on the heap, allocated with the store: the store is
 /// part of every mounted filesystem's frame while it is set up, and the
@@ -163,7 +168,8 @@ impl Fingers {
         self.epoch = self.epoch.wrapping_add(1).max(1);
     }
 
-    /// Node `blk` was split: its range narrowed.
+    /// Node `blk` was split (its range narrowed) or copied (it left the
+    /// tree, its block pinned until the commit).
     pub fn forget(&mut self, blk: u64) {
         for f in self.slots.iter_mut().filter(|f| f.blk == blk) {
             f.epoch = 0;

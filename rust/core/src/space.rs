@@ -471,19 +471,22 @@ impl Space {
     }
 
     /// A range whose count reached zero: free at once if this transaction
-    /// allocated it, pinned until commit otherwise.
-    pub fn release(&mut self, start: u64, len: u64) -> Result<()> {
+    /// allocated it, pinned until commit otherwise. Returns whether any
+    /// of it may be allocated again before the commit.
+    pub fn release(&mut self, start: u64, len: u64) -> Result<bool> {
         let mut pieces: TryVec<(u64, u64, bool)> = TryVec::new();
         self.txn_alloc.split_by(start, len, |s, l, inside| pieces.try_push((s, l, inside)))?;
+        let mut reusable = false;
         for &(s, l, inside) in pieces.iter() {
             if inside {
+                reusable = true;
                 self.txn_alloc.remove(s, l)?;
                 self.make_free(s, l)?;
             } else {
                 self.pinned.insert(s, l)?;
             }
         }
-        Ok(())
+        Ok(reusable)
     }
 
     /// After a commit: pinned blocks become free, nothing is new any more.

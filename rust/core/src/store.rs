@@ -422,8 +422,11 @@ impl<D: BlockDevice> Store<D> {
         buf.try_extend_from_slice(self.node(blk, gen, level)?)?;
         node::set_identity(&mut buf, nb, self.gen, root.id);
         self.insert_dirty(nb, buf)?;
-        self.fingers.reshaped();
-        self.release_copied(blk, gen, level, root)?;
+        // Only the copied node left the tree: the fingers on it go, and
+        // the others stay true (see `crate::btree::Fingers`: its block is
+        // not reused before the commit, which ends every finger).
+        self.fingers.forget(blk);
+        self.drop_copied(blk, gen, level, root)?;
         self.mod_seq += 1;
         Ok(nb)
     }
@@ -447,8 +450,16 @@ impl<D: BlockDevice> Store<D> {
     /// own reference on every child, or for a leaf on every data extent.
     pub fn release_copied(&mut self, blk: u64, gen: u64, level: u8, root: &TreeRoot) -> Result<()> {
         self.fingers.reshaped();
+        self.drop_copied(blk, gen, level, root)
+    }
+
+    /// `release_copied` without ending the fingers, for a copy-on-write:
+    /// the node left the tree, but its block, committed, is held until the
+    /// next commit and so cannot come back into any tree before the
+    /// fingers all end there.
+    fn drop_copied(&mut self, blk: u64, gen: u64, level: u8, root: &TreeRoot) -> Result<()> {
         if !self.is_shared(blk, gen, root)? {
-            return self.free_node(blk);
+            return self.drop_node(blk);
         }
         let mut refs: TryVec<(u64, u64)> = TryVec::new();
         let bounds = self.bounds();
@@ -464,6 +475,11 @@ impl<D: BlockDevice> Store<D> {
     /// allocation tree sees its count reach zero.
     pub fn free_node(&mut self, blk: u64) -> Result<()> {
         self.fingers.reshaped();
+        self.drop_node(blk)
+    }
+
+    /// `free_node` without ending the fingers (see `drop_copied`).
+    fn drop_node(&mut self, blk: u64) -> Result<()> {
         if let Some(id) = self.cache.find(blk) {
             self.cache.remove(id);
         }

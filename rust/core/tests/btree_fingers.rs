@@ -140,3 +140,50 @@ fn fingers_agree_with_a_model() {
     let hits = s.stats.finger_hits - hits0;
     assert!(hits > steps / 3, "{hits} of {steps} operations went by a finger");
 }
+
+/// A committed leaf that a lookup reached (so a finger names it) and a
+/// change then copied: the next lookups and cursor scans in its range must
+/// read the copy, and changes elsewhere in the tree must not end the
+/// fingers of the other leaves (they stay true: the copied block cannot be
+/// reused before the commit).
+#[test]
+fn a_copied_leaf_is_never_read_by_its_old_finger() {
+    let mut fs = mount(fresh(64 << 20));
+    let s = fs.store();
+    let blk = s.new_node(1000, 0).unwrap();
+    let mut root = TreeRoot { id: 1000, block: blk, generation: s.gen, level: 0, last_snapshot: 0 };
+    let key = |i: u64| Key::new(256 + i / 100, 1, i % 100);
+    // Enough keys for a few levels of leaves of 60 items each.
+    for i in 0..3000 {
+        btree::insert(s, &mut root, &key(i), &value(&key(i), 40, 0)).unwrap();
+    }
+    s.apply_refs().unwrap();
+    s.commit().unwrap();
+    for round in 0..3u8 {
+        for i in (0..3000).step_by(50) {
+            // A lookup reaches the leaf (committed, the first time after a
+            // commit) and leaves a finger on it; the update copies it; the
+            // lookup right after must see the new value.
+            assert!(btree::get(s, &root, &key(i)).unwrap().is_some());
+            let v = value(&key(i + 1), 40, round + 1);
+            btree::update(s, &mut root, &key(i + 1), &v).unwrap();
+            assert_eq!(btree::get(s, &root, &key(i + 1)).unwrap().map(|v| v.to_vec()), Some(v.clone()), "round {round}: key {i}");
+            let got = scan(s, &root, key(i), Dir::Forward, 2);
+            assert_eq!(got[1], (key(i + 1), v), "round {round}: scan from {i}");
+        }
+        s.apply_refs().unwrap();
+        s.commit().unwrap();
+    }
+    let hits0 = s.stats.finger_hits;
+    let descents0 = s.stats.write_descents;
+    // After a commit: one leaf copied per change, and the changes that
+    // follow in leaves already copied go by their fingers although other
+    // leaves were copied in between.
+    for i in 0..200 {
+        let k = key((i % 4) * 700 + i / 4);
+        btree::update(s, &mut root, &k, &value(&k, 40, 9)).unwrap();
+    }
+    let descents = s.stats.write_descents - descents0;
+    assert!(descents <= 12, "{descents} descents for 200 updates in four ranges");
+    assert!(s.stats.finger_hits - hits0 >= 188);
+}
