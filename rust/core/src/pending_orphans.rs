@@ -47,11 +47,6 @@ pub struct PendingOrphans {
 }
 
 impl PendingOrphans {
-    /// How many are held.
-    pub fn len(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
-    }
-
     /// Whether none is held.
     pub fn is_empty(&self) -> bool {
         self.slots.iter().all(Option::is_none)
@@ -61,10 +56,15 @@ impl PendingOrphans {
         self.slots.iter_mut().find(|s| s.is_none())
     }
 
+    /// The slot holding `ino` of `sv`.
+    fn position(&self, sv: SubvolId, ino: u64) -> Option<usize> {
+        self.slots.iter().position(|s| s.is_some_and(|p| p.sv == sv && p.ino == ino))
+    }
+
     /// Takes the entry of `ino` in `sv`, returning the nodes it reserved.
     fn take(&mut self, sv: SubvolId, ino: u64) -> Option<u64> {
-        let slot = self.slots.iter_mut().find(|s| s.is_some_and(|p| p.sv == sv && p.ino == ino))?;
-        slot.take().map(|p| p.nodes)
+        let i = self.position(sv, ino)?;
+        self.slots.get_mut(i)?.take().map(|p| p.nodes)
     }
 
     /// Takes any entry.
@@ -109,8 +109,7 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Whether `ino` (of the open subvolume) is on the orphan list.
     pub(crate) fn is_orphan(&mut self, ino: u64) -> Result<bool> {
-        let id = self.sv.id;
-        if self.pending_orphans.slots.iter().flatten().any(|p| p.sv == id && p.ino == ino) {
+        if self.pending_orphans.position(self.sv.id, ino).is_some() {
             return Ok(true);
         }
         Ok(btree::get_len(&mut self.s, &self.sv.root, &orphan_key(ino))?.is_some())
