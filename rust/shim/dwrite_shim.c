@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Data writes left in flight (see ferrofs_shim_dwrite.h): the bios of one
- * write, its buffer, and the per-mount count a flush waits on. No
- * filesystem logic lives here.
+ * Data I/O left in flight (see ferrofs_shim_dwrite.h): the bios of one
+ * write, its buffer, and the per-mount count a flush waits on; and the
+ * bios that read page-cache folios and end them. No filesystem logic
+ * lives here.
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/highmem.h>
+#include <linux/pagemap.h>
 #include <linux/refcount.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -36,6 +38,9 @@ struct ferrofs_dwrites {
 	atomic_t in_gen[2];
 	/* Set once by a failed bio, never cleared. */
 	atomic_t failed;
+	/* Folio reads in flight (bios); dropped under @idle's lock, as
+	 * @writes. */
+	atomic_t reads;
 	wait_queue_head_t idle;
 };
 
@@ -72,8 +77,8 @@ void ferrofs_dwrites_put(struct ferrofs_dwrites *t)
 {
 	if (!refcount_dec_and_test(&t->refs))
 		return;
-	wait_event(t->idle, !atomic_read(&t->writes));
-	/* The last write's wake-up is over once its lock is dropped. */
+	wait_event(t->idle, !atomic_read(&t->writes) && !atomic_read(&t->reads));
+	/* The last write's or read's wake-up is over once its lock is dropped. */
 	spin_lock_irq(&t->idle.lock);
 	spin_unlock_irq(&t->idle.lock);
 	kfree(t);
@@ -241,4 +246,63 @@ int ferrofs_dwrite_submit(struct super_block *sb, struct ferrofs_dwrites *t, voi
 	blk_finish_plug(&plug);
 	ferrofs_dwrite_put(w);
 	return 0;
+}
+
+bool ferrofs_freads_busy(struct ferrofs_dwrites *t)
+{
+	return atomic_read_acquire(&t->reads) != 0;
+}
+
+static void ferrofs_fread_end_io(struct bio *bio)
+{
+	struct ferrofs_dwrites *t = bio->bi_private;
+	bool ok = !bio->bi_status;
+	struct folio_iter fi;
+	unsigned long flags;
+
+	bio_for_each_folio_all(fi, bio)
+		folio_end_read(fi.folio, ok);
+	bio_put(bio);
+	spin_lock_irqsave(&t->idle.lock, flags);
+	atomic_dec_return_release(&t->reads);
+	wake_up_locked(&t->idle);
+	spin_unlock_irqrestore(&t->idle.lock, flags);
+}
+
+size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u64 disk, struct folio *const *folios,
+			    size_t n)
+{
+	u64 dev_bytes = bdev_nr_bytes(sb->s_bdev);
+	struct blk_plug plug;
+	size_t done = 0;
+	u64 bytes = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!folio_test_locked(folios[i]) || folio_test_uptodate(folios[i]))
+			return 0;
+		bytes += folio_size(folios[i]);
+	}
+	if ((disk & (SECTOR_SIZE - 1)) || disk > dev_bytes || bytes > dev_bytes - disk)
+		return 0;
+	blk_start_plug(&plug);
+	while (done < n) {
+		struct bio *bio = bio_alloc(sb->s_bdev, min_t(size_t, n - done, BIO_MAX_VECS), REQ_OP_READ, GFP_NOFS);
+
+		bio->bi_iter.bi_sector = disk >> SECTOR_SHIFT;
+		while (done < n && bio_add_folio(bio, folios[done], folio_size(folios[done]), 0)) {
+			disk += folio_size(folios[done]);
+			done++;
+		}
+		if (!bio->bi_vcnt) {
+			bio_put(bio);
+			break;
+		}
+		bio->bi_private = t;
+		bio->bi_end_io = ferrofs_fread_end_io;
+		atomic_inc(&t->reads);
+		submit_bio(bio);
+	}
+	blk_finish_plug(&plug);
+	return done;
 }

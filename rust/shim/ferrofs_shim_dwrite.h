@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Writes of file data that run on after writeback returns: the bios of one
- * write are submitted together and the writer goes on; a per-mount tracker
- * counts the writes in flight, so that a flush can first wait for those
- * submitted before it (settle) and the adapter knows when freed blocks may
- * be reused.
+ * Data I/O that runs on after its caller returns: writes of file data,
+ * whose bios are submitted together while writeback goes on, and reads of
+ * page-cache folios, which their bios end. A per-mount tracker counts
+ * both: a flush first waits for the writes submitted before it (settle),
+ * and the adapter knows when freed blocks may be reused.
  * Included by ferrofs_shim.h; implemented in dwrite_shim.c.
  */
 #ifndef FERROFS_SHIM_DWRITE_H
@@ -47,5 +47,19 @@ void ferrofs_dwrites_throttle(struct ferrofs_dwrites *t, size_t max_bytes);
  */
 int ferrofs_dwrite_submit(struct super_block *sb, struct ferrofs_dwrites *t, void *buf, size_t len,
 			  const struct ferrofs_dpiece *pieces, size_t n);
+/*
+ * Reads @n locked, not uptodate page-cache folios, consecutive on the
+ * device from byte @disk, and returns without waiting: the end of each bio
+ * ends its folios' read (folio_end_read: uptodate unless the I/O failed,
+ * then unlocked), and each bio is counted in @t until then (the last put
+ * waits for them too). Returns how many folios, from the first, went out;
+ * the rest stay the caller's: none when a folio is not locked or already
+ * uptodate, or the range is not whole sectors within the device.
+ */
+size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u64 disk, struct folio *const *folios,
+			    size_t n);
+/* Whether a folio read is in flight (an acquire: after false, every read
+ * counted before has ended). */
+bool ferrofs_freads_busy(struct ferrofs_dwrites *t);
 
 #endif

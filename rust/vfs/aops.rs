@@ -15,13 +15,16 @@
 
 use super::bindings as b;
 use super::cell::{zeroed, Vtable};
+use super::device::KernelDevice;
 use super::errno_of;
 use super::inode::{INode, Locked};
 use super::read_io::read_blocks_into;
 use super::types::{from_result, Folio, NoFsScope};
 use super::write_io::{write_file_data, DataBytes};
 use crate::error::Result as CoreResult;
+use crate::file_read::BlockRun;
 use crate::mem::TryVec;
+use crate::store::div_ceil;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::ffi::{c_int, c_uint, c_void};
@@ -171,43 +174,177 @@ impl Drop for ReadFolio<'_> {
     }
 }
 
-/// readahead's body: reads the window from the core in runs of up to
-/// `BATCH` bytes and copies each run into its folios. Returning early is
-/// allowed: the VFS (read_pages) unlocks and drops the folios left untaken.
+/// Most folios one batch of folio reads holds: 1 MiB of 4 KiB folios,
+/// the most one bio takes.
+const READ_FOLIOS: usize = 256;
+
+/// readahead's body. The whole window is mapped under the core lock at
+/// once; then each stretch of folios lying one after the other on the
+/// device goes out as bios straight into the folios, which the bios' end
+/// marks uptodate and unlocks. So no buffer or copy is needed, and the
+/// reader does not wait here: it waits on the folio it wants while the
+/// rest of the window is still arriving (and the I/O of the next window,
+/// started early by the page cache, overlaps its copying). Folios in holes
+/// or past the end of file are zeroed here; the folio holding the end of
+/// file is read in place and its tail zeroed, as the block's bytes past
+/// the end are not known to be zeros. Returning early is allowed: the VFS
+/// (read_pages) unlocks and drops the folios left untaken.
 fn read_window(rac: &Readahead) {
     let inode = rac.inode();
-    let (mut pos, mut left) = rac.window();
-    // Zeroed with memcpy (`TryVec`), not byte by byte as `KVVec::from_elem`
-    // does at the kernel's -Os: a window is up to 1 MiB.
-    let Ok(mut buf) = TryVec::try_from_elem(0u8, left.min(BATCH)) else {
-        // Without a window buffer the folios are read one by one via
-        // read_folio; the VFS unlocks what readahead leaves.
+    let info = inode.info();
+    let bs = u64::from(info.block_size());
+    let divisor = crate::store::divisor(bs);
+    let (pos, len) = rac.window();
+    let first = pos / divisor;
+    let mut runs: TryVec<BlockRun> = TryVec::new();
+    let Ok((size, pin)) = info.map_for_read(inode.subvol(), inode.ino(), first, div_ceil(len as u64, bs), &mut runs) else {
+        // The folios are read one by one via read_folio, which reports.
         return;
     };
-    while left > 0 {
-        let chunk = left.min(buf.len());
-        let Some(window) = buf.get_mut(..chunk) else { return };
-        if read_blocks_into(inode, pos, window).is_err() {
+    let dev = info.data_device();
+    // A block just mapped may still have its data write in flight.
+    dev.wait_for_writes();
+    let mut reads = FolioReads::new(dev, bs, (len as u64 / divisor) as usize);
+    let mut map = RunCursor { runs: &runs, index: 0, start: first };
+    while let Some(folio) = rac.next_folio() {
+        let fpos = folio.pos();
+        let in_file = size.saturating_sub(fpos);
+        match map.block(fpos / divisor) {
+            // Whole blocks before the end of file: read by the bios.
+            Some(Some(disk)) if in_file >= bs => {
+                if let Err(folio) = reads.push(disk * bs, folio) {
+                    let ok = fill_folio(&folio).is_ok();
+                    folio.end(ok);
+                }
+            }
+            // The block holding the end of file.
+            Some(Some(disk)) => {
+                reads.submit();
+                let ok = read_eof_folio(&folio, disk * bs, in_file as usize).is_ok();
+                folio.end(ok);
+            }
+            // Holes, unwritten blocks and what lies past the end of file.
+            Some(None) => {
+                folio.zero(0, bs as usize);
+                folio.end(true);
+            }
+            // Not in the map (the window moved): mapped again on its own.
+            None => {
+                let ok = fill_folio(&folio).is_ok();
+                folio.end(ok);
+            }
+        }
+    }
+    reads.submit();
+    // Each bio holds its blocks from reuse itself until its I/O is over.
+    drop(pin);
+}
+
+/// Reads the block at disk byte `disk` into `folio` and zeroes the folio
+/// past its first `valid` bytes (the end of file).
+fn read_eof_folio(folio: &Folio, disk: u64, valid: usize) -> CoreResult<()> {
+    let dev = folio.inode().info().data_device();
+    folio.with_bytes(|bytes| {
+        dev.read_shared(disk, bytes)?;
+        if let Some(tail) = bytes.get_mut(valid..) {
+            tail.fill(0);
+        }
+        Ok(())
+    })
+}
+
+/// Walks a window's block map, file block by file block, forwards.
+struct RunCursor<'a> {
+    runs: &'a [BlockRun],
+    /// The run holding `start`.
+    index: usize,
+    /// The first file block of `runs[index]`.
+    start: u64,
+}
+
+impl RunCursor<'_> {
+    /// Where file block `fb` is: `Some(Some(disk block))`, `Some(None)`
+    /// for a hole or past the runs (which end at the end of file), `None`
+    /// before the runs' start.
+    fn block(&mut self, fb: u64) -> Option<Option<u64>> {
+        let off = fb.checked_sub(self.start)?;
+        let Some(run) = self.runs.get(self.index) else { return Some(None) };
+        if off >= run.blocks {
+            self.start = self.start.saturating_add(run.blocks);
+            self.index += 1;
+            return self.block(fb);
+        }
+        // Inside the run, which the map checked lies in the filesystem.
+        Some(run.disk.map(|d| d + off))
+    }
+}
+
+/// Folios on their way to the device, one after the other on it, read
+/// together once the stretch ends (`submit`).
+///
+/// # Invariants
+/// Every pointer in `folios` is a locked, not uptodate folio of a
+/// readahead window whose read is ours to end: it came from a `ReadFolio`,
+/// whose duty the batch took over; the folio at index `i` goes to disk
+/// byte `disk + i * bs`.
+struct FolioReads<'a> {
+    dev: &'a KernelDevice,
+    bs: u64,
+    disk: u64,
+    folios: TryVec<*mut b::folio>,
+}
+
+impl<'a> FolioReads<'a> {
+    /// A batch for a window of `window` folios, with room for them made
+    /// up to `READ_FOLIOS` (more is asked for as needed; a folio without
+    /// room is read in place).
+    fn new(dev: &'a KernelDevice, bs: u64, window: usize) -> Self {
+        let mut folios = TryVec::new();
+        let _ = folios.try_reserve(window.clamp(1, READ_FOLIOS));
+        FolioReads { dev, bs, disk: 0, folios }
+    }
+
+    /// Adds `folio`, to be read from disk byte `disk`, submitting the
+    /// stretch before it first if `disk` does not follow it. Gives the
+    /// folio back when there is no room for it.
+    fn push<'f>(&mut self, disk: u64, folio: ReadFolio<'f>) -> Result<(), ReadFolio<'f>> {
+        let len = self.folios.len() as u64;
+        if len > 0 && (len as usize >= READ_FOLIOS || self.disk.checked_add(len * self.bs) != Some(disk)) {
+            self.submit();
+        }
+        if self.folios.try_push(folio.as_ptr()).is_err() {
+            return Err(folio);
+        }
+        if self.folios.len() == 1 {
+            self.disk = disk;
+        }
+        // INVARIANT: the folio's read is the batch's to end now.
+        core::mem::forget(folio);
+        Ok(())
+    }
+
+    /// Sends the stretch to the device; a folio the device refused (a
+    /// range outside it) is ended not uptodate, so a reader reads it again
+    /// through read_folio and sees the error.
+    fn submit(&mut self) {
+        if self.folios.is_empty() {
             return;
         }
-        let mut off = 0usize;
-        while off < chunk {
-            let Some(folio) = rac.next_folio() else { return };
-            let copied = folio.with_bytes(|bytes| match window.get(off..off + bytes.len()) {
-                Some(src) => {
-                    bytes.copy_from_slice(src);
-                    bytes.len()
-                }
-                None => 0,
-            });
-            folio.end(copied > 0);
-            if copied == 0 {
-                return;
-            }
-            off += copied;
+        // SAFETY: each folio is locked, not uptodate and ours to end (type
+        // invariant); those submitted are the bios' from here on, and only
+        // the rest are touched below.
+        let sent = unsafe { self.dev.read_folios_in_flight(self.disk, &self.folios) };
+        for &folio in self.folios.get(sent..).unwrap_or(&[]) {
+            // SAFETY: still ours to end (type invariant; not submitted).
+            unsafe { b::folio_end_read(folio, false) };
         }
-        pos += chunk as u64;
-        left -= chunk;
+        self.folios.clear();
+    }
+}
+
+impl Drop for FolioReads<'_> {
+    fn drop(&mut self) {
+        self.submit();
     }
 }
 

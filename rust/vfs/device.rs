@@ -126,7 +126,7 @@ impl KernelDevice {
     /// there are none), before the device reads or rewrites blocks they
     /// may be writing. A failed data write is not this caller's to report:
     /// the next flush reports it and stops the filesystem.
-    fn wait_for_writes(&self) {
+    pub(crate) fn wait_for_writes(&self) {
         if self.writes_in_flight() {
             let _ = self.settle();
         }
@@ -137,6 +137,32 @@ impl KernelDevice {
     pub(crate) fn writes_in_flight(&self) -> bool {
         // SAFETY: `writes` is live (type invariant).
         unsafe { b::ferrofs_dwrites_busy(self.writes.as_ptr()) }
+    }
+
+    /// Whether a folio read (`read_folios_in_flight`) may be in flight;
+    /// after `false` (an acquire), every one submitted before has ended.
+    pub(crate) fn folio_reads_in_flight(&self) -> bool {
+        // SAFETY: `writes` is live (type invariant).
+        unsafe { b::ferrofs_freads_busy(self.writes.as_ptr()) }
+    }
+
+    /// Reads `folios`, one after the other on the device from byte `disk`,
+    /// straight into them, and returns without waiting: the bios' end marks
+    /// each folio uptodate (unless the I/O failed) and unlocks it. Returns
+    /// how many, from the first, went out; the rest stay the caller's.
+    /// The reads count as in flight (`folio_reads_in_flight`) until their
+    /// I/O is over, so a block freed meanwhile is not handed out again.
+    ///
+    /// # Safety
+    /// Each folio is a locked, not uptodate page-cache folio whose read the
+    /// caller must end (folio_end_read) and has not; for those submitted
+    /// that duty passes to the bios, and the caller no longer touches them.
+    pub(crate) unsafe fn read_folios_in_flight(&self, disk: u64, folios: &[*mut b::folio]) -> usize {
+        // SAFETY: `sb` is live with an open device and `writes` is live
+        // (type invariants); the folios are as the caller guarantees, and
+        // the slice is read before the call returns. The shim checks the
+        // range against the device.
+        unsafe { b::ferrofs_fread_submit(self.sb, self.writes.as_ptr(), disk, folios.as_ptr(), folios.len()) }
     }
 
     /// Waits while too many bytes of data writes are in flight, so their

@@ -15,6 +15,9 @@
 //! Writeback writes file data without it too (`write_io`), between two core
 //! calls that pick the blocks and then map them, and leaves the I/O in
 //! flight; data writes in flight hold freed blocks from reuse as reads do.
+//! Readahead leaves its folio reads in flight (their bios end the folios),
+//! counted by the device until their I/O is over, and they hold freed
+//! blocks the same way.
 //! Calls that only read (lookup, readdir, getattr of an inode not in
 //! memory, readlink, xattrs, the block map) read the metadata nodes they
 //! lack without it too (`with_sv_read`): they stop at a missing node, the
@@ -662,7 +665,11 @@ impl FsInfo {
                 // I/O is over and their blocks may be handed out again.
                 // Data writes in flight count too: their blocks must not be
                 // handed out again before their I/O is over either.
-                let reading = self.unlocked.reads_in_flight.load(Ordering::Acquire) > 0 || self.unlocked.read_dev.writes_in_flight();
+                // So do folio reads left in flight (their count is taken
+                // before the reader's pin is dropped).
+                let dev = &self.unlocked.read_dev;
+                let reading =
+                    self.unlocked.reads_in_flight.load(Ordering::Acquire) > 0 || dev.writes_in_flight() || dev.folio_reads_in_flight();
                 // Failing to free the held blocks (no memory for the free
                 // set) only keeps them held until a later call: the call
                 // itself goes on, as a call carrying a write to finish must.

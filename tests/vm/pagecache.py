@@ -2,7 +2,8 @@
 # Page-cache behaviour of a mounted ferrofs, checked from userspace: mmap
 # reads and shared writes, partial-block zeroing on truncate, holes, splice,
 # O_DIRECT open, times kept across writeback, ENOSPC at write(2) on a
-# full filesystem. Prints PASS/FAIL lines like lib.sh.
+# full filesystem, and cold readahead of a file in many runs. Prints
+# PASS/FAIL lines like lib.sh.
 import ctypes
 import errno
 import mmap
@@ -123,8 +124,80 @@ def before_remount():
     big = os.urandom(1 << 20) * 24
     write_file("big", big)
     check("big-read-back", read_file("big") == big)
-    with open(path("big.sum"), "w") as f:
-        f.write(str(hash(big[::4099])))
+    write_layout()
+
+
+# The "layout" file, read cold after the remount: runs written at different
+# times and out of order (so they lie apart on the device), a run split by
+# an overwrite, a hole, an unwritten (fallocated) range, and an end of file
+# 1000 bytes into a block that was full of 0xAA before it was cut there
+# (the cut zeroes the block's tail; readahead zeroes it once more).
+BS = 4096
+LAYOUT_HOLE = (200, 260)
+LAYOUT_UNWRITTEN = (300, 340)
+LAYOUT_SIZE = 700 * BS + 1000
+
+
+def layout_expected():
+    data = bytearray(pattern(LAYOUT_SIZE, 7))
+    for a, b in (LAYOUT_HOLE, LAYOUT_UNWRITTEN):
+        data[a * BS:b * BS] = bytes((b - a) * BS)
+    return bytes(data)
+
+
+def write_layout():
+    want = layout_expected()
+    fd = os.open(path("layout"), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    # The block holding the end of file, full of 0xAA, cut mid-block below.
+    os.pwrite(fd, b"\xaa" * BS, 700 * BS)
+    os.fsync(fd)
+    # Back to front, each piece synced on its own.
+    for a, b in ((600, 700), (400, 600), (340, 400), (260, 300), (100, 200), (0, 100)):
+        os.pwrite(fd, want[a * BS:b * BS], a * BS)
+        os.fsync(fd)
+    os.pwrite(fd, want[700 * BS:], 700 * BS)
+    os.fsync(fd)
+    # Splits the run 400..600 in three on the device.
+    os.pwrite(fd, want[450 * BS:460 * BS], 450 * BS)
+    os.fsync(fd)
+    os.posix_fallocate(fd, LAYOUT_UNWRITTEN[0] * BS, (LAYOUT_UNWRITTEN[1] - LAYOUT_UNWRITTEN[0]) * BS)
+    os.ftruncate(fd, LAYOUT_SIZE)
+    os.fsync(fd)
+    os.close(fd)
+    check("layout-written", read_file("layout") == want)
+
+
+def check_layout_cold():
+    want = layout_expected()
+    # 4 KiB reads in order: the page cache's readahead windows grow and
+    # the next one starts while the last is read.
+    got = bytearray()
+    with open(path("layout"), "rb", buffering=0) as f:
+        while chunk := f.read(BS):
+            got += chunk
+    bad = next((i // BS for i in range(0, len(want), BS) if got[i:i + BS] != want[i:i + BS]), None)
+    check("layout-cold-small-reads", bytes(got) == want, f"first bad block {bad}, {len(got)} bytes")
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3")
+    with open(path("layout"), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:
+        # Faults read the file through readahead too.
+        check("layout-cold-mmap", m[:] == want)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3")
+    check("layout-cold-one-read", read_file("layout") == want)
+    # Past the end of file in its last page: zeros, not the old 0xAA.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3")
+    with open(path("layout"), "rb") as f:
+        addr = libc.mmap(None, BS, mmap.PROT_READ, mmap.MAP_SHARED, f.fileno(), 700 * BS)
+        ok = addr not in (None, ctypes.c_void_p(-1).value)
+        tail = ctypes.string_at(addr + 1000, BS - 1000) if ok else b""
+        if ok:
+            libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(BS))
+    check("layout-cold-eof-tail-zero", tail == bytes(BS - 1000), tail[:8])
 
 
 def after_remount():
@@ -135,6 +208,7 @@ def after_remount():
         want = int(f.read())
     check("mtime-after-remount", os.stat(path("times")).st_mtime_ns == want, (os.stat(path("times")).st_mtime_ns, want))
     check("sparse-after-remount", os.stat(path("sparse")).st_size == 8 * 1024 * 1024 + 1)
+    check_layout_cold()
 
 
 def fill():
