@@ -13,6 +13,10 @@
 //! Copying through a buffer, rather than pinning the caller's pages,
 //! keeps the unsafe surface to two copy calls; the cost is one memcpy.
 //!
+//! An asynchronous read (io_uring, Linux AIO) from a block boundary is
+//! queued (`read_queued`): the bios read straight into the caller's pages, which
+//! the shim pins, and the request completes from the last bio's end.
+//!
 //! Alignment: offset, length and buffer must be multiples of the device's
 //! logical block size (EINVAL otherwise), the rule of Linux filesystems,
 //! reported by statx as STATX_DIOALIGN. Ferrofs blocks are larger (4 KiB),
@@ -32,11 +36,14 @@
 //! the caller's buffer is copied, except i_rwsem.
 
 use super::bindings as b;
+use super::fs_info::read_unpin;
 use super::inode::{INode, Locked};
 use super::kiocb::{IovIter, Kiocb};
 use super::read_io::read_blocks_into;
 use super::types::from_result;
 use super::write_io::{write_file_data, DataBytes};
+use crate::file_read::BlockRun;
+use crate::fs::InodeAttr;
 use crate::mem::TryVec;
 use kernel::prelude::*;
 
@@ -70,6 +77,12 @@ pub(crate) unsafe extern "C" fn write_iter(iocb: *mut b::kiocb, from: *mut b::io
     // SAFETY: the VFS's live kiocb and iter of this call (the contract).
     let (req, iter) = unsafe { (Kiocb::from_raw(iocb), IovIter::from_raw(from)) };
     if !req.is_direct() {
+        // A buffered write sleeps on i_rwsem and the page cache, and
+        // generic_file_write_iter refuses IOCB_NOWAIT with EINVAL: the
+        // caller (RWF_NOWAIT) hears that it is not supported, as on ext4.
+        if req.nowait() {
+            return -(crate::error::errno::EOPNOTSUPP as isize);
+        }
         // SAFETY: the VFS's own arguments, passed on unchanged.
         return unsafe { b::generic_file_write_iter(iocb, from) };
     }
@@ -104,20 +117,37 @@ fn direct_read(req: &Kiocb, to: &IovIter) -> Result<isize> {
     if req.dio_misaligned(to) {
         return Err(EINVAL);
     }
-    // Reads block on the device; io_uring retries from a worker.
-    if req.nowait() {
+    // IOCB_NOWAIT (io_uring's first try, RWF_NOWAIT): only a read that
+    // can be queued without sleeping goes on; the rest get EAGAIN, and
+    // io_uring retries them from a worker, without the flag.
+    let nowait = req.nowait();
+    if nowait && !req.may_complete_later() {
         return Err(EAGAIN);
     }
     let inode = req.inode();
-    // Keeps truncate and writes of the file out while the blocks are read.
-    let _shared = inode.lock_shared();
+    // Keeps truncate and writes of the file out while the blocks are
+    // mapped and read (a queued read's pin holds them from reuse after).
+    let _shared = match nowait {
+        true => inode.try_lock_shared().ok_or(EAGAIN)?,
+        false => inode.lock_shared(),
+    };
     let pos = u64::try_from(req.pos()).map_err(|_| EINVAL)?;
     let end = pos.saturating_add(count).min(inode.size() as u64);
     if pos >= end {
         return Ok(0);
     }
     // Dirty pages hold the newest data: on the device first.
-    inode.write_back_range(pos as i64, (end - 1) as i64)?;
+    if !nowait {
+        inode.write_back_range(pos as i64, (end - 1) as i64)?;
+    } else if inode.range_needs_writeback(pos as i64, (end - 1) as i64) {
+        return Err(EAGAIN);
+    }
+    if let Some(queued) = read_queued(req, inode, to, pos, end, count, nowait)? {
+        return queued;
+    }
+    if nowait {
+        return Err(EAGAIN);
+    }
     let bs = u64::from(inode.info().block_size());
     let mut buf = TryVec::new();
     let (mut at, mut done) = (pos, 0u64);
@@ -135,6 +165,88 @@ fn direct_read(req: &Kiocb, to: &IovIter) -> Result<isize> {
     req.accessed();
     Ok(done as isize)
 }
+
+/// An asynchronous direct read (io_uring, Linux AIO) from a block
+/// boundary, of at most a piece, of bytes `pos..end` (before EOF; `count`
+/// the caller's length): the block map taken under the core lock as for
+/// any read, then the bios read straight into the caller's pages (pinned
+/// by the shim; holes zeroed now), and the request completes when they
+/// are over, the read's pin on its blocks held until then. `None`: not
+/// such a request. `Some(Err(EIOCBQUEUED))`: queued, the request no longer
+/// this call's. With `nowait`, EAGAIN where it would sleep: on the core
+/// lock, for a node not in the cache, or for data writes in flight.
+fn read_queued(req: &Kiocb, inode: &INode, to: &IovIter, pos: u64, end: u64, count: u64, nowait: bool) -> Result<Option<Result<isize>>> {
+    let info = inode.info();
+    let bs = u64::from(info.block_size());
+    if !req.may_complete_later() || pos % bs != 0 || end - pos > PIECE {
+        return Ok(None);
+    }
+    // Whole blocks up to EOF, but not past the caller's buffer: both are
+    // multiples of the logical block size, so the least is too. Bytes of
+    // the last block past EOF are zero on the device (data is written in
+    // whole blocks, zero past EOF) and not counted in the result.
+    let len = round_up(end - pos, bs).min(count);
+    let mut map: TryVec<BlockRun> = TryVec::new();
+    let (fb, nblocks) = (pos / bs, crate::store::div_ceil(len, bs));
+    let (_, pin) = match nowait {
+        true => info.map_for_read_nowait(inode.subvol(), inode.ino(), fb, nblocks, &mut map)?,
+        false => info.map_for_read(inode.subvol(), inode.ino(), fb, nblocks, &mut map)?,
+    };
+    let mut runs: TryVec<b::ferrofs_drun> = TryVec::try_with_capacity(map.len().saturating_add(1))?;
+    let mut left = len;
+    for run in map.iter() {
+        if left == 0 {
+            break;
+        }
+        let n = run.blocks.saturating_mul(bs).min(left);
+        // A block inside the filesystem (checked by the map): the product fits.
+        let disk = run.disk.map_or(DREAD_HOLE, |d| d * bs);
+        runs.try_push(b::ferrofs_drun { disk, len: n })?;
+        left -= n;
+    }
+    // Past the last mapped run: zeros, as past EOF.
+    if left != 0 {
+        runs.try_push(b::ferrofs_drun { disk: DREAD_HOLE, len: left })?;
+    }
+    // A block just written back is read only once its data is there.
+    let dev = info.data_device();
+    if !nowait {
+        dev.wait_for_writes();
+    } else if dev.writes_in_flight() {
+        return Err(EAGAIN);
+    }
+    req.accessed();
+    req.set_pos(end as i64);
+    let owner = pin.into_raw();
+    // SAFETY: the kiocb and iter are this read_iter call's, live for the
+    // call; the shim pins the iter's pages for its bios and, on
+    // -EIOCBQUEUED, keeps the kiocb until its ki_complete, which the VFS
+    // allows as this call then returns -EIOCBQUEUED. `runs` is read during
+    // the call (the shim checks each run's bounds). `owner` is the pin
+    // handed over, ended once by `read_unpin` (which the shim calls in
+    // every case) while the request still holds the file and so the
+    // FsInfo.
+    let rc = unsafe {
+        b::ferrofs_dread_submit(
+            info.data_device().super_block(),
+            req.as_ptr(),
+            to.as_ptr(),
+            runs.as_ptr(),
+            runs.len(),
+            (end - pos) as kernel::ffi::c_long,
+            Some(read_unpin),
+            owner,
+        )
+    };
+    if rc == EIOCBQUEUED.to_errno() {
+        return Ok(Some(Err(EIOCBQUEUED)));
+    }
+    req.set_pos(pos as i64);
+    Err(Error::from_errno(rc))
+}
+
+/// A hole in a queued read's runs (the shim's FERROFS_DREAD_HOLE).
+const DREAD_HOLE: u64 = u64::MAX;
 
 /// Reads the piece of `at..end` that starts in `at`'s block: the whole
 /// blocks under it into `buf`, then its bytes to the caller. Returns the
@@ -175,6 +287,43 @@ fn direct_write(req: &Kiocb, from: &IovIter) -> Result<isize> {
     Ok(req.write_sync(written as isize))
 }
 
+/// The VFS inode after a write of file data up to `end` that the core
+/// stored (`Ok`, its attributes) or not (`Err`): out of space part way,
+/// the core may have stored and grown the file by some of it, so the size
+/// and blocks follow the core's. `size` is the size before the write.
+fn follow_core(inode: Locked<'_>, size: u64, end: u64, stored: crate::error::Result<InodeAttr>) -> Result {
+    match stored {
+        Ok(attr) => inode.set_blocks(attr.blocks),
+        Err(e) => {
+            if let Ok(attr) = inode.with_core(|fs, sv| fs.getattr(sv, inode.ino())) {
+                inode.set_blocks(attr.blocks);
+                if attr.size > size {
+                    inode.set_size(attr.size as i64);
+                }
+            }
+            return Err(e.into());
+        }
+    }
+    if end > size {
+        inode.set_size(end as i64);
+    }
+    Ok(())
+}
+
+/// Writes back the dirty pages of bytes `first..=last` (their later
+/// writeback would overwrite a direct write's data), then drops every
+/// cached page of the range.
+fn drop_cache_before(inode: Locked<'_>, first: i64, last: i64) -> Result {
+    inode.write_back_range(first, last)?;
+    // EBUSY: a page was dirtied again through a mapping meanwhile, racing
+    // with this write as it may; the drop after the write retries it.
+    match inode.invalidate_range(first, last) {
+        Ok(()) => Ok(()),
+        Err(e) if e == EBUSY => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The writing of `direct_write`: `count` bytes from `ki_pos`, in pieces,
 /// with the page cache of the blocks touched dropped before and after.
 fn write_pieces(req: &Kiocb, inode: Locked<'_>, from: &IovIter, count: u64) -> Result<u64> {
@@ -183,16 +332,7 @@ fn write_pieces(req: &Kiocb, inode: Locked<'_>, from: &IovIter, count: u64) -> R
     let bs = u64::from(inode.info().block_size());
     // The whole blocks touched: partial ones are read back below.
     let (first, last) = (round_down(pos, bs) as i64, round_up(end, bs) as i64 - 1);
-    // Dirty pages go to the device first (their later writeback would
-    // overwrite the new data), then every cached page of the range.
-    inode.write_back_range(first, last)?;
-    // EBUSY: a page was dirtied again through a mapping meanwhile, racing
-    // with this write as it may; the drop after the write retries it.
-    match inode.invalidate_range(first, last) {
-        Ok(()) => {}
-        Err(e) if e == EBUSY => {}
-        Err(e) => return Err(e),
-    }
+    drop_cache_before(inode, first, last)?;
     let mut buf = TryVec::new();
     let (mut at, mut done) = (pos, 0u64);
     let mut failed = None;
@@ -247,22 +387,7 @@ fn write_piece(inode: Locked<'_>, from: &IovIter, buf: &mut TryVec<u8>, at: u64,
     // anywhere, and the size the core sets is where they end.
     let data_end = piece_end.max(span_end.min(size));
     buf.truncate((data_end - first) as usize);
-    match write_file_data(&inode, first, DataBytes::Waited(buf)) {
-        Ok(attr) => inode.set_blocks(attr.blocks),
-        Err(e) => {
-            // Out of space part way, the core may have stored and grown the
-            // file by some of it: the VFS inode follows the core.
-            if let Ok(attr) = inode.with_core(|fs, sv| fs.getattr(sv, inode.ino())) {
-                inode.set_blocks(attr.blocks);
-                if attr.size > size {
-                    inode.set_size(attr.size as i64);
-                }
-            }
-            return Err(e.into());
-        }
-    }
-    if piece_end > size {
-        inode.set_size(piece_end as i64);
-    }
+    let stored = write_file_data(&inode, first, DataBytes::Waited(buf));
+    follow_core(inode, size, piece_end, stored)?;
     Ok(piece_end - at)
 }

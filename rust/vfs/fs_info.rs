@@ -25,7 +25,7 @@
 //! way, and the call runs again.
 
 use super::bindings as b;
-use super::core_lock::CoreLock;
+use super::core_lock::{CoreGuard, CoreLock};
 use super::device::KernelDevice;
 use super::flush_group::FlushGroup;
 use super::subvol::{Subvol, SubvolTable};
@@ -169,6 +169,29 @@ impl Drop for ReadPin<'_> {
     fn drop(&mut self) {
         self.0.unlocked.reads_in_flight.fetch_sub(1, Ordering::Release);
     }
+}
+
+impl ReadPin<'_> {
+    /// Hands the pin over to an asynchronous direct read, which ends it
+    /// with `read_unpin` on what this returns once its bios are over.
+    pub(crate) fn into_raw(self) -> *mut kernel::ffi::c_void {
+        let owner = core::ptr::from_ref(self.0).cast_mut().cast();
+        core::mem::forget(self);
+        owner
+    }
+}
+
+/// Ends a pin handed over by `ReadPin::into_raw`; callable from interrupt
+/// context (one atomic).
+///
+/// # Safety
+/// `owner` came from `ReadPin::into_raw`, this is its one call, and the
+/// FsInfo is alive: the read's request holds its file open until it is
+/// completed, which comes after this call.
+pub(crate) unsafe extern "C" fn read_unpin(owner: *mut kernel::ffi::c_void) {
+    // SAFETY: a live FsInfo (the contract).
+    let info = unsafe { &*owner.cast::<FsInfo>() };
+    drop(ReadPin(info));
 }
 
 /// What a mount asks of the core.
@@ -634,6 +657,29 @@ impl FsInfo {
         Ok((size, pin))
     }
 
+    /// `map_for_read` that never sleeps on the core lock nor reads a node
+    /// (IOCB_NOWAIT): `WouldBlock` when it would.
+    pub(crate) fn map_for_read_nowait(
+        &self,
+        sv: &Subvol,
+        ino: u64,
+        fb: u64,
+        nblocks: u64,
+        out: &mut TryVec<BlockRun>,
+    ) -> Result<(u64, ReadPin<'_>)> {
+        // Counted before the map, as in `map_for_read`.
+        self.unlocked.reads_in_flight.fetch_add(1, Ordering::Relaxed);
+        let pin = ReadPin(self);
+        let mut wants = TryVec::new();
+        let size = self.try_with_core(|fs| {
+            if sv.is_deleted() {
+                return Err(Error::NotFound);
+            }
+            fs.without_node_io(&mut wants, |fs| Ok(fs.map_blocks(sv.id(), ino, fb, nblocks, out)?.size))
+        })?;
+        Ok((size.ok_or(Error::WouldBlock)?, pin))
+    }
+
     /// The device, for file data read and written outside the core lock.
     pub(crate) fn data_device(&self) -> &KernelDevice {
         &self.unlocked.read_dev
@@ -656,7 +702,22 @@ impl FsInfo {
     /// runs in a NOFS allocation scope.
     pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut Filesystem<KernelDevice>) -> Result<T>) -> Result<T> {
         let _busy = Busy::enter(&self.core_users);
-        let mut guard = self.core.lock();
+        self.in_core(self.core.lock(), f)
+    }
+
+    /// `with_core` for a caller that must not sleep on the lock
+    /// (IOCB_NOWAIT): `WouldBlock` while another task holds it.
+    pub(crate) fn try_with_core<T>(&self, f: impl FnOnce(&mut Filesystem<KernelDevice>) -> Result<T>) -> Result<T> {
+        let _busy = Busy::enter(&self.core_users);
+        self.in_core(self.core.try_lock().ok_or(Error::WouldBlock)?, f)
+    }
+
+    /// The body of `with_core`, under the lock `guard` holds.
+    fn in_core<T>(
+        &self,
+        mut guard: CoreGuard<'_, Option<KBox<Filesystem<KernelDevice>>>>,
+        f: impl FnOnce(&mut Filesystem<KernelDevice>) -> Result<T>,
+    ) -> Result<T> {
         // SAFETY: plain task-flag save/restore, paired below.
         let nofs = unsafe { super::bindings::ferrofs_nofs_save() };
         let r = match guard.as_mut() {

@@ -152,6 +152,13 @@ impl INode {
         kernel::error::to_result(unsafe { b::filemap_write_and_wait_range(b::ferrofs_inode_mapping(self.as_ptr()), start, end) })
     }
 
+    /// Whether bytes `start..=end` have dirty pages or pages under
+    /// writeback, which `write_back_range` would wait for.
+    pub(crate) fn range_needs_writeback(&self, start: i64, end: i64) -> bool {
+        // SAFETY: the inode is live (type invariant).
+        unsafe { b::ferrofs_range_needs_writeback(self.as_ptr(), start, end) }
+    }
+
     /// Drops the clean page cache of bytes `start..=end`, unmapping it from
     /// user mappings (invalidate_inode_pages2_range); EBUSY when a page
     /// could not go (dirtied again through a mapping meanwhile). The caller
@@ -197,6 +204,18 @@ impl INode {
         // INVARIANT: we took the lock just above and hold it until the
         // guard drops.
         INodeSharedLock(self)
+    }
+
+    /// `lock_shared` without sleeping: `None` when a writer holds or waits
+    /// for the lock (for IOCB_NOWAIT).
+    pub(crate) fn try_lock_shared(&self) -> Option<INodeSharedLock<'_>> {
+        // SAFETY: the inode is live (type invariant).
+        if !unsafe { b::ferrofs_inode_trylock_shared(self.as_ptr()) } {
+            return None;
+        }
+        // INVARIANT: we took the lock just above and hold it until the
+        // guard drops.
+        Some(INodeSharedLock(self))
     }
 
     /// `lock` with lockdep's parent subclass (I_MUTEX_PARENT), for a

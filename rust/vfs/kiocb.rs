@@ -33,7 +33,9 @@ impl Kiocb {
         unsafe { &*ptr.cast::<Self>() }
     }
 
-    fn as_ptr(&self) -> *mut b::kiocb {
+    /// The raw kiocb, for the shim that completes an asynchronous direct
+    /// read (`direct_io`).
+    pub(crate) fn as_ptr(&self) -> *mut b::kiocb {
         self.0.get()
     }
 
@@ -73,6 +75,14 @@ impl Kiocb {
     pub(crate) fn nowait(&self) -> bool {
         // SAFETY: the kiocb is live (type invariant).
         unsafe { b::ferrofs_kiocb_nowait(self.as_ptr()) }
+    }
+
+    /// Whether the request may end after read_iter returns (EIOCBQUEUED,
+    /// then ki_complete): an io_uring or Linux AIO request without O_SYNC,
+    /// O_DSYNC or RWF_*SYNC.
+    pub(crate) fn may_complete_later(&self) -> bool {
+        // SAFETY: the kiocb is live (type invariant).
+        unsafe { b::ferrofs_kiocb_may_complete_later(self.as_ptr()) }
     }
 
     /// Whether a direct transfer of `iter` from `pos` breaks the alignment
@@ -141,7 +151,9 @@ impl IovIter {
         unsafe { &*ptr.cast::<Self>() }
     }
 
-    fn as_ptr(&self) -> *mut b::iov_iter {
+    /// The raw iter, for the shim that pins its pages for an asynchronous
+    /// direct read (`direct_io`).
+    pub(crate) fn as_ptr(&self) -> *mut b::iov_iter {
         self.0.get()
     }
 
