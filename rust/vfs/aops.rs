@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The page cache of regular files: address_space_operations over the core.
 //!
-//! Reads fill folios from the block map the core gives (readahead maps the
-//! whole window at once, so a run of extents goes out as large bios), with
-//! the I/O outside the core lock (`read_io`); buffered writes
+//! Reads fill folios from the block map the core gives, with the I/O
+//! outside the core lock: read_folio waits for its one folio (`read_io`);
+//! readahead maps the whole window at once and leaves bios in flight
+//! straight into the folios, which end them (`read_window`); buffered writes
 //! dirty folios, and writeback writes runs of contiguous dirty folios of up
 //! to `BATCH` bytes to new blocks the core picks, outside the core lock
 //! (`write_io`). The folio lock is always taken before the per-mount core
@@ -31,7 +32,7 @@ use kernel::ffi::{c_int, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
-/// Most bytes one writeback or readahead trip hands to the core.
+/// Most bytes one writeback trip hands to the core.
 const BATCH: usize = 1 << 20;
 
 pub(crate) static FILE_AOPS: Vtable<b::address_space_operations> = Vtable(b::address_space_operations {
@@ -197,7 +198,7 @@ fn read_window(rac: &Readahead) {
     let (pos, len) = rac.window();
     let first = pos / divisor;
     let mut runs: TryVec<BlockRun> = TryVec::new();
-    let Ok((size, pin)) = info.map_for_read(inode.subvol(), inode.ino(), first, div_ceil(len as u64, bs), &mut runs) else {
+    let Ok((size, pin)) = info.map_for_read(inode.subvol(), inode.ino(), first, div_ceil(len as u64, bs), &mut runs, false) else {
         // The folios are read one by one via read_folio, which reports.
         return;
     };
@@ -267,15 +268,17 @@ impl RunCursor<'_> {
     /// for a hole or past the runs (which end at the end of file), `None`
     /// before the runs' start.
     fn block(&mut self, fb: u64) -> Option<Option<u64>> {
-        let off = fb.checked_sub(self.start)?;
-        let Some(run) = self.runs.get(self.index) else { return Some(None) };
-        if off >= run.blocks {
+        loop {
+            let off = fb.checked_sub(self.start)?;
+            let Some(run) = self.runs.get(self.index) else { return Some(None) };
+            if off < run.blocks {
+                // Inside the run, which the map checked lies in the
+                // filesystem.
+                return Some(run.disk.map(|d| d + off));
+            }
             self.start = self.start.saturating_add(run.blocks);
             self.index += 1;
-            return self.block(fb);
         }
-        // Inside the run, which the map checked lies in the filesystem.
-        Some(run.disk.map(|d| d + off))
     }
 }
 

@@ -188,10 +188,7 @@ fn read_queued(req: &Kiocb, inode: &INode, to: &IovIter, pos: u64, end: u64, cou
     let len = round_up(end - pos, bs).min(count);
     let mut map: TryVec<BlockRun> = TryVec::new();
     let (fb, nblocks) = (pos / bs, crate::store::div_ceil(len, bs));
-    let (_, pin) = match nowait {
-        true => info.map_for_read_nowait(inode.subvol(), inode.ino(), fb, nblocks, &mut map)?,
-        false => info.map_for_read(inode.subvol(), inode.ino(), fb, nblocks, &mut map)?,
-    };
+    let (_, pin) = info.map_for_read(inode.subvol(), inode.ino(), fb, nblocks, &mut map, nowait)?;
     let mut runs: TryVec<b::ferrofs_drun> = TryVec::try_with_capacity(map.len().saturating_add(1))?;
     let mut left = len;
     for run in map.iter() {

@@ -634,7 +634,9 @@ impl FsInfo {
     /// Appends the block map of file blocks `[fb, fb + nblocks)` of `ino`
     /// to `out` (see `Filesystem::map_blocks`) and returns the file size,
     /// with a pin that keeps the mapped blocks from reuse until dropped:
-    /// drop it once the reads of those blocks are done.
+    /// drop it once the reads of those blocks are done. With `nowait`
+    /// (IOCB_NOWAIT) it never sleeps on the core lock nor reads a node:
+    /// `WouldBlock` where it would.
     pub(crate) fn map_for_read(
         &self,
         sv: &Subvol,
@@ -642,6 +644,7 @@ impl FsInfo {
         fb: u64,
         nblocks: u64,
         out: &mut TryVec<BlockRun>,
+        nowait: bool,
     ) -> Result<(u64, ReadPin<'_>)> {
         // Counted before the map: the entry into the core that maps sees
         // it, so every block the map names is held from reuse once freed.
@@ -649,35 +652,25 @@ impl FsInfo {
         self.unlocked.reads_in_flight.fetch_add(1, Ordering::Relaxed);
         let pin = ReadPin(self);
         let first = out.len();
-        let size = self.with_sv_read(sv, |fs, sv| {
+        let mut map = |fs: &mut Filesystem<KernelDevice>, id| {
             // A deferred round may have mapped part of the range.
             out.truncate(first);
-            Ok(fs.map_blocks(sv, ino, fb, nblocks, out)?.size)
-        })?;
-        Ok((size, pin))
-    }
-
-    /// `map_for_read` that never sleeps on the core lock nor reads a node
-    /// (IOCB_NOWAIT): `WouldBlock` when it would.
-    pub(crate) fn map_for_read_nowait(
-        &self,
-        sv: &Subvol,
-        ino: u64,
-        fb: u64,
-        nblocks: u64,
-        out: &mut TryVec<BlockRun>,
-    ) -> Result<(u64, ReadPin<'_>)> {
-        // Counted before the map, as in `map_for_read`.
-        self.unlocked.reads_in_flight.fetch_add(1, Ordering::Relaxed);
-        let pin = ReadPin(self);
-        let mut wants = TryVec::new();
-        let size = self.try_with_core(|fs| {
-            if sv.is_deleted() {
-                return Err(Error::NotFound);
+            Ok(fs.map_blocks(id, ino, fb, nblocks, out)?.size)
+        };
+        let size = match nowait {
+            false => self.with_sv_read(sv, map)?,
+            true => {
+                let mut wants = TryVec::new();
+                let size = self.try_with_core(|fs| {
+                    if sv.is_deleted() {
+                        return Err(Error::NotFound);
+                    }
+                    fs.without_node_io(&mut wants, |fs| map(fs, sv.id()))
+                })?;
+                size.ok_or(Error::WouldBlock)?
             }
-            fs.without_node_io(&mut wants, |fs| Ok(fs.map_blocks(sv.id(), ino, fb, nblocks, out)?.size))
-        })?;
-        Ok((size.ok_or(Error::WouldBlock)?, pin))
+        };
+        Ok((size, pin))
     }
 
     /// The device, for file data read and written outside the core lock.

@@ -28,7 +28,7 @@ pub(crate) fn read_blocks_into(inode: &INode, pos: u64, buf: &mut [u8]) -> Resul
     }
     let mut runs: TryVec<BlockRun> = TryVec::new();
     let fb = pos / divisor;
-    let (size, pin) = info.map_for_read(inode.subvol(), inode.ino(), fb, buf.len() as u64 / divisor, &mut runs)?;
+    let (size, pin) = info.map_for_read(inode.subvol(), inode.ino(), fb, buf.len() as u64 / divisor, &mut runs, false)?;
     let mut at = 0usize;
     for run in runs.iter() {
         // Bounded by the map: at most the blocks asked for, which `buf` holds.
