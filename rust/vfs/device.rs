@@ -158,10 +158,10 @@ impl KernelDevice {
     /// caller must end (folio_end_read) and has not; for those submitted
     /// that duty passes to the bios, and the caller no longer touches them.
     pub(crate) unsafe fn read_folios_in_flight(&self, disk: u64, folios: &[*mut b::folio]) -> usize {
-        // SAFETY: `sb` is live with an open device and `writes` is live
-        // (type invariants); the folios are as the caller guarantees, and
-        // the slice is read before the call returns. The shim checks the
-        // range against the device.
+        // The shim checks the range against the device and reads the
+        // slice before it returns.
+        // SAFETY: `sb` (open device) and `writes` are live (type
+        // invariants); the folios are as the caller guarantees.
         unsafe { b::ferrofs_fread_submit(self.sb, self.writes.as_ptr(), disk, folios.as_ptr(), folios.len()) }
     }
 

@@ -215,14 +215,13 @@ fn read_queued(req: &Kiocb, inode: &INode, to: &IovIter, pos: u64, end: u64, cou
     req.accessed();
     req.set_pos(end as i64);
     let owner = pin.into_raw();
+    // The shim pins the iter's pages for its bios, reads `runs` during the
+    // call (checking each run's bounds), and on -EIOCBQUEUED keeps the
+    // kiocb until its ki_complete, which the VFS allows as this call then
+    // returns -EIOCBQUEUED. It calls `read_unpin` on `owner` once in every
+    // case, while the request still holds the file and so the FsInfo.
     // SAFETY: the kiocb and iter are this read_iter call's, live for the
-    // call; the shim pins the iter's pages for its bios and, on
-    // -EIOCBQUEUED, keeps the kiocb until its ki_complete, which the VFS
-    // allows as this call then returns -EIOCBQUEUED. `runs` is read during
-    // the call (the shim checks each run's bounds). `owner` is the pin
-    // handed over, ended once by `read_unpin` (which the shim calls in
-    // every case) while the request still holds the file and so the
-    // FsInfo.
+    // call; `owner` is the pin handed over (`ReadPin::into_raw`).
     let rc = unsafe {
         b::ferrofs_dread_submit(
             info.data_device().super_block(),
