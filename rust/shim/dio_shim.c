@@ -11,6 +11,7 @@
 #include <linux/pagemap.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
+#include <linux/workqueue.h>
 #include "ferrofs_shim.h"
 
 int ferrofs_file_open(struct inode *inode, struct file *file)
@@ -61,7 +62,18 @@ ssize_t ferrofs_write_checks(struct kiocb *iocb, struct iov_iter *from)
 
 int ferrofs_kiocb_modified(struct kiocb *iocb)
 {
-	return kiocb_modified(iocb);
+	struct file *file = iocb->ki_filp;
+	int ret;
+
+	/* Privileges go through a setattr, which may sleep: IOCB_NOWAIT gets
+	 * EAGAIN then. The times do not: ferrofs's update_time only dirties
+	 * the inode (the core learns them at write_inode or fsync), so unlike
+	 * kiocb_modified, IOCB_NOWAIT does not refuse a write for them, as
+	 * ext4's direct writes (file_modified) do not. */
+	ret = file_remove_privs_flags(file, iocb->ki_flags);
+	if (ret || (file->f_mode & FMODE_NOCMTIME))
+		return ret;
+	return file_update_time(file);
 }
 
 ssize_t ferrofs_write_sync(struct kiocb *iocb, ssize_t count)
@@ -107,6 +119,11 @@ bool ferrofs_inode_trylock_shared(struct inode *inode)
 	return inode_trylock_shared(inode);
 }
 
+bool ferrofs_inode_trylock(struct inode *inode)
+{
+	return inode_trylock(inode);
+}
+
 bool ferrofs_range_needs_writeback(struct inode *inode, loff_t start, loff_t end)
 {
 	return filemap_range_needs_writeback(inode->i_mapping, start, end);
@@ -123,12 +140,14 @@ int ferrofs_invalidate_range(struct inode *inode, loff_t start, loff_t end)
 }
 
 /*
- * An asynchronous direct read (ferrofs_dread_submit): @pending counts its
- * bios plus one the submitter holds until all are out, so the end runs
- * once, after the last bio: the read's pin on its blocks is dropped, then
- * the request completed.
+ * An asynchronous direct read or in-place write (ferrofs_dio_submit):
+ * @pending counts its bios plus one the submitter holds until all are out,
+ * so the end runs once, after the last bio: the pin on its blocks is
+ * dropped, then the request completed (after a write, from a worker when
+ * pages of its range are cached: a read during the write may have cached
+ * the old bytes, and dropping them may sleep).
  */
-struct ferrofs_dread {
+struct ferrofs_dio {
 	struct kiocb *iocb;
 	atomic_t pending;
 	/* Set by a failed bio. */
@@ -137,23 +156,50 @@ struct ferrofs_dread {
 	long res;
 	/* The caller's pages are dirtied after the read (user memory). */
 	bool dirty;
+	/* A write: counted here as it ends (NULL for a read). */
+	struct ferrofs_dwrites *overwrites;
+	/* A write's file range, for the cached pages dropped after it. */
+	loff_t pos;
+	u64 len;
+	struct work_struct work;
 	void (*unpin)(void *owner);
 	void *owner;
 };
 
-static void ferrofs_dread_put(struct ferrofs_dread *r)
+static void ferrofs_dio_complete(struct ferrofs_dio *r)
 {
-	if (!atomic_dec_and_test(&r->pending))
-		return;
-	/* The blocks may be handed out again once no bio reads them. */
-	r->unpin(r->owner);
 	r->iocb->ki_complete(r->iocb, atomic_read(&r->failed) ? -EIO : r->res);
 	kfree(r);
 }
 
-static void ferrofs_dread_end_io(struct bio *bio)
+static void ferrofs_dio_invalidate_work(struct work_struct *work)
 {
-	struct ferrofs_dread *r = bio->bi_private;
+	struct ferrofs_dio *r = container_of(work, struct ferrofs_dio, work);
+	struct address_space *mapping = r->iocb->ki_filp->f_mapping;
+
+	invalidate_inode_pages2_range(mapping, r->pos >> PAGE_SHIFT, (r->pos + r->len - 1) >> PAGE_SHIFT);
+	ferrofs_dio_complete(r);
+}
+
+static void ferrofs_dio_put(struct ferrofs_dio *r)
+{
+	if (!atomic_dec_and_test(&r->pending))
+		return;
+	if (r->overwrites)
+		ferrofs_overwrite_done(r->overwrites);
+	/* The blocks may be handed out again once no bio reads them. */
+	r->unpin(r->owner);
+	if (r->overwrites && r->len && r->iocb->ki_filp->f_mapping->nrpages) {
+		INIT_WORK(&r->work, ferrofs_dio_invalidate_work);
+		queue_work(system_unbound_wq, &r->work);
+		return;
+	}
+	ferrofs_dio_complete(r);
+}
+
+static void ferrofs_dio_end_io(struct bio *bio)
+{
+	struct ferrofs_dio *r = bio->bi_private;
 
 	if (bio->bi_status)
 		atomic_set(&r->failed, 1);
@@ -163,22 +209,24 @@ static void ferrofs_dread_end_io(struct bio *bio)
 		bio_release_pages(bio, false);
 		bio_put(bio);
 	}
-	ferrofs_dread_put(r);
+	ferrofs_dio_put(r);
 }
 
-/* Reads @len bytes from byte @disk straight into the next @len bytes of
- * @iter, in as many bios as the pages need; 0 or a negative errno (then
- * what was submitted still runs and counts in @r). */
-static int ferrofs_dread_run(struct super_block *sb, struct ferrofs_dread *r, struct iov_iter *iter, u64 disk, u64 len)
+/* Moves @len bytes between byte @disk and the next @len bytes of @iter, in
+ * as many bios as the pages need; 0 or a negative errno (then what was
+ * submitted still runs and counts in @r). */
+static int ferrofs_dio_run(struct super_block *sb, struct ferrofs_dio *r, struct iov_iter *iter, u64 disk, u64 len)
 {
+	blk_opf_t op = r->overwrites ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE : REQ_OP_READ;
+
 	while (len) {
-		struct bio *bio = bio_alloc(sb->s_bdev, bio_iov_vecs_to_alloc(iter, BIO_MAX_VECS), REQ_OP_READ, GFP_NOFS);
+		struct bio *bio = bio_alloc(sb->s_bdev, bio_iov_vecs_to_alloc(iter, BIO_MAX_VECS), op, GFP_NOFS);
 		size_t count = iov_iter_count(iter), got;
 		int ret;
 
 		bio->bi_iter.bi_sector = disk >> SECTOR_SHIFT;
 		bio->bi_private = r;
-		bio->bi_end_io = ferrofs_dread_end_io;
+		bio->bi_end_io = ferrofs_dio_end_io;
 		iov_iter_truncate(iter, len);
 		ret = bio_iov_iter_get_pages(bio, iter);
 		got = bio->bi_iter.bi_size;
@@ -198,9 +246,10 @@ static int ferrofs_dread_run(struct super_block *sb, struct ferrofs_dread *r, st
 	return 0;
 }
 
-/* Whether the runs are whole sectors within the device and @iter holds them. */
-static bool ferrofs_dread_runs_ok(struct super_block *sb, const struct iov_iter *iter,
-				  const struct ferrofs_drun *runs, size_t n)
+/* Whether the runs are whole sectors within the device and @iter holds
+ * them; a write's runs have no hole. */
+static bool ferrofs_dio_runs_ok(struct super_block *sb, const struct iov_iter *iter,
+				const struct ferrofs_drun *runs, size_t n, bool write)
 {
 	u64 dev_bytes = bdev_nr_bytes(sb->s_bdev), total = 0;
 	size_t i;
@@ -211,7 +260,7 @@ static bool ferrofs_dread_runs_ok(struct super_block *sb, const struct iov_iter 
 		if (rn->len & (SECTOR_SIZE - 1) || rn->len > iov_iter_count(iter) - total)
 			return false;
 		total += rn->len;
-		if (rn->disk == FERROFS_DREAD_HOLE)
+		if (rn->disk == FERROFS_DREAD_HOLE && !write)
 			continue;
 		if ((rn->disk & (SECTOR_SIZE - 1)) || rn->disk > dev_bytes || rn->len > dev_bytes - rn->disk)
 			return false;
@@ -219,15 +268,16 @@ static bool ferrofs_dread_runs_ok(struct super_block *sb, const struct iov_iter 
 	return true;
 }
 
-int ferrofs_dread_submit(struct super_block *sb, struct kiocb *iocb, struct iov_iter *iter,
-			 const struct ferrofs_drun *runs, size_t n, long res, void (*unpin)(void *owner), void *owner)
+int ferrofs_dio_submit(struct super_block *sb, struct kiocb *iocb, struct iov_iter *iter,
+		       const struct ferrofs_drun *runs, size_t n, long res, struct ferrofs_dwrites *overwrites,
+		       loff_t pos, void (*unpin)(void *owner), void *owner)
 {
-	struct ferrofs_dread *r;
+	struct ferrofs_dio *r;
 	struct blk_plug plug;
 	size_t i;
 	int ret = 0;
 
-	if (!ferrofs_dread_runs_ok(sb, iter, runs, n)) {
+	if (!ferrofs_dio_runs_ok(sb, iter, runs, n, overwrites)) {
 		unpin(owner);
 		return -EINVAL;
 	}
@@ -238,7 +288,10 @@ int ferrofs_dread_submit(struct super_block *sb, struct kiocb *iocb, struct iov_
 	}
 	r->iocb = iocb;
 	r->res = res;
-	r->dirty = user_backed_iter(iter);
+	r->dirty = !overwrites && user_backed_iter(iter);
+	r->overwrites = overwrites;
+	r->pos = pos;
+	r->len = 0;
 	r->unpin = unpin;
 	r->owner = owner;
 	atomic_set(&r->failed, 0);
@@ -246,9 +299,11 @@ int ferrofs_dread_submit(struct super_block *sb, struct kiocb *iocb, struct iov_
 	blk_start_plug(&plug);
 	for (i = 0; i < n && !ret; i++) {
 		if (runs[i].disk != FERROFS_DREAD_HOLE)
-			ret = ferrofs_dread_run(sb, r, iter, runs[i].disk, runs[i].len);
+			ret = ferrofs_dio_run(sb, r, iter, runs[i].disk, runs[i].len);
 		else if (iov_iter_zero(runs[i].len, iter) != runs[i].len)
 			ret = -EFAULT;
+		if (!ret)
+			r->len += runs[i].len;
 	}
 	blk_finish_plug(&plug);
 	if (ret && atomic_read(&r->pending) == 1) {
@@ -259,6 +314,6 @@ int ferrofs_dread_submit(struct super_block *sb, struct kiocb *iocb, struct iov_
 	}
 	if (ret)
 		r->res = ret;
-	ferrofs_dread_put(r);
+	ferrofs_dio_put(r);
 	return -EIOCBQUEUED;
 }

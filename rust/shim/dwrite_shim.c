@@ -42,6 +42,11 @@ struct ferrofs_dwrites {
 	 * @writes. */
 	atomic_t reads;
 	wait_queue_head_t idle;
+	/* In-place direct writes that have ended, and how many of them the
+	 * last flush to complete covers (its sample of @overwrites_done taken
+	 * before it was issued): a flush covers only writes ended by then. */
+	atomic64_t overwrites_done;
+	atomic64_t overwrites_flushed;
 };
 
 /*
@@ -305,4 +310,30 @@ size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u
 	}
 	blk_finish_plug(&plug);
 	return done;
+}
+
+void ferrofs_overwrite_done(struct ferrofs_dwrites *t)
+{
+	atomic64_inc(&t->overwrites_done);
+}
+
+int ferrofs_dwrites_flush(struct super_block *sb, struct ferrofs_dwrites *t)
+{
+	s64 seen = atomic64_read(&t->overwrites_done), was;
+	int ret;
+
+	/* The sample is taken before the flush is issued. */
+	smp_mb();
+	ret = blkdev_issue_flush(sb->s_bdev);
+	if (ret)
+		return ret;
+	was = atomic64_read(&t->overwrites_flushed);
+	while (was < seen && !atomic64_try_cmpxchg(&t->overwrites_flushed, &was, seen))
+		;
+	return 0;
+}
+
+bool ferrofs_overwrites_unflushed(struct ferrofs_dwrites *t)
+{
+	return atomic64_read(&t->overwrites_done) > atomic64_read(&t->overwrites_flushed);
 }

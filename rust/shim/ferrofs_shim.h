@@ -23,7 +23,6 @@ u32 ferrofs_crc32c(u32 seed, const void *data, size_t len);
 
 /* Block I/O: bios straight to the device, no buffer cache. */
 int ferrofs_bdev_io(struct super_block *sb, u64 offset, void *buf, size_t len, bool write, bool fua);
-int ferrofs_flush_bdev(struct super_block *sb);
 u64 ferrofs_bdev_bytes(struct super_block *sb);
 /*
  * A read of @len bytes at byte @offset (whole sectors) started without

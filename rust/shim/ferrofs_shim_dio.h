@@ -11,6 +11,7 @@
 
 #include <linux/fs.h>
 #include <linux/uio.h>
+#include <linux/workqueue.h>
 
 /* open: a regular file may be opened with O_DIRECT (FMODE_CAN_ODIRECT). */
 int ferrofs_file_open(struct inode *inode, struct file *file);
@@ -28,7 +29,8 @@ bool ferrofs_kiocb_may_complete_later(const struct kiocb *iocb);
 /* generic_write_checks: the bytes to write (the iter truncated to the
  * limits, ki_pos moved to EOF for O_APPEND), 0, or a negative errno. */
 ssize_t ferrofs_write_checks(struct kiocb *iocb, struct iov_iter *from);
-/* kiocb_modified: privileges dropped, mtime and ctime updated. */
+/* kiocb_modified, but IOCB_NOWAIT refuses (EAGAIN) only a removal of
+ * privileges, not an update of the times, which never sleeps here. */
 int ferrofs_kiocb_modified(struct kiocb *iocb);
 /* generic_write_sync: O_SYNC, O_DSYNC and RWF_*SYNC after a write. */
 ssize_t ferrofs_write_sync(struct kiocb *iocb, ssize_t count);
@@ -52,6 +54,8 @@ void ferrofs_inode_lock_shared(struct inode *inode);
 void ferrofs_inode_unlock_shared(struct inode *inode);
 /* inode_trylock_shared: true when taken. */
 bool ferrofs_inode_trylock_shared(struct inode *inode);
+/* inode_trylock (i_rwsem exclusive): true when taken. */
+bool ferrofs_inode_trylock(struct inode *inode);
 /* Whether bytes @start..=@end have dirty pages or pages under writeback
  * (filemap_range_needs_writeback). */
 bool ferrofs_range_needs_writeback(struct inode *inode, loff_t start, loff_t end);
@@ -61,8 +65,8 @@ bool ferrofs_range_needs_writeback(struct inode *inode, loff_t start, loff_t end
 int ferrofs_invalidate_range(struct inode *inode, loff_t start, loff_t end);
 
 /*
- * Asynchronous direct reads. One run of a read: @len bytes (whole
- * sectors) from byte @disk of the device, or zeros for a hole
+ * Asynchronous direct I/O. One run: @len bytes (whole sectors) at byte
+ * @disk of the device, or, for a read, zeros for a hole
  * (@disk == FERROFS_DREAD_HOLE).
  */
 #define FERROFS_DREAD_HOLE U64_MAX
@@ -70,17 +74,22 @@ struct ferrofs_drun {
 	u64 disk;
 	u64 len;
 };
+struct ferrofs_dwrites;
 /*
- * Reads @n runs, in order, straight into the caller's memory under @iter
- * (its pages pinned for the bios; holes zeroed now) and returns
- * -EIOCBQUEUED: once the last bio ended, unpin(@owner) runs, then @iocb
- * completes (ki_complete, from the bio's end) with @res, or -EIO if a bio
- * failed, or the errno that stopped the submission part way. Or returns
- * a negative errno with nothing submitted (bad runs, no memory, a fault
- * on the first pages), after unpin(@owner). @unpin must be callable from
- * interrupt context.
+ * Moves @n runs, in order, between the device and the caller's memory
+ * under @iter (its pages pinned for the bios; a read's holes zeroed now):
+ * a read, or with @overwrites an in-place write of the file range from
+ * byte @pos (counted there as it ends, see ferrofs_overwrite_done).
+ * Returns -EIOCBQUEUED: once the last bio ended, unpin(@owner) runs, then
+ * @iocb completes with @res, or -EIO if a bio failed, or the errno that
+ * stopped the submission part way (after a write, the range's cached
+ * pages are dropped first, from a worker). Or returns a negative errno
+ * with nothing submitted (bad runs, no memory, a fault on the first
+ * pages), after unpin(@owner). @unpin must be callable from interrupt
+ * context.
  */
-int ferrofs_dread_submit(struct super_block *sb, struct kiocb *iocb, struct iov_iter *iter,
-			 const struct ferrofs_drun *runs, size_t n, long res, void (*unpin)(void *owner), void *owner);
+int ferrofs_dio_submit(struct super_block *sb, struct kiocb *iocb, struct iov_iter *iter,
+		       const struct ferrofs_drun *runs, size_t n, long res, struct ferrofs_dwrites *overwrites,
+		       loff_t pos, void (*unpin)(void *owner), void *owner);
 
 #endif /* FERROFS_SHIM_DIO_H */

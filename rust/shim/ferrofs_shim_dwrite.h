@@ -61,5 +61,16 @@ size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u
 /* Whether a folio read is in flight (an acquire: after false, every read
  * counted before has ended). */
 bool ferrofs_freads_busy(struct ferrofs_dwrites *t);
+/*
+ * In-place direct writes (ferrofs_dio_submit): each one that ends is
+ * counted (ferrofs_overwrite_done, from its bio's end), and
+ * ferrofs_dwrites_flush flushes the device and records how many of them it
+ * covered, so ferrofs_overwrites_unflushed says whether one has ended
+ * since the last flush issued after it: then an fsync must flush, though
+ * no record names the data.
+ */
+void ferrofs_overwrite_done(struct ferrofs_dwrites *t);
+int ferrofs_dwrites_flush(struct super_block *sb, struct ferrofs_dwrites *t);
+bool ferrofs_overwrites_unflushed(struct ferrofs_dwrites *t);
 
 #endif

@@ -216,11 +216,6 @@ void ferrofs_aread_free(struct ferrofs_aread *r)
 	kfree(r);
 }
 
-int ferrofs_flush_bdev(struct super_block *sb)
-{
-	return blkdev_issue_flush(sb->s_bdev);
-}
-
 u64 ferrofs_bdev_bytes(struct super_block *sb)
 {
 	return bdev_nr_bytes(sb->s_bdev);

@@ -9,7 +9,9 @@
 //! (`write_in_flight`, shim `ferrofs_dwrite_*`), which every flush and
 //! every read, and every write of the core, first waits for (`settle`): so
 //! nothing reads or rewrites a block whose data is still on its way, and no
-//! flush misses a write submitted before it.
+//! flush misses a write submitted before it. The same tracker counts the
+//! in-place direct writes that have ended and which of them a flush
+//! covered (`overwrites_unflushed`), as no fsync record names their data.
 
 use super::bindings as b;
 use crate::device::BlockDevice;
@@ -173,14 +175,29 @@ impl KernelDevice {
     }
 
     /// Makes every write that completed durable: the data writes in flight
-    /// are waited for first, so the flush covers them too.
+    /// are waited for first, so the flush covers them too; the in-place
+    /// writes that had ended count as flushed once it completes.
     pub(crate) fn flush_shared(&self) -> Result<()> {
         self.settle()?;
-        // SAFETY: `self.sb` is live with an open block device.
-        match unsafe { b::ferrofs_flush_bdev(self.sb) } {
+        // SAFETY: `self.sb` is live with an open block device and `writes`
+        // is live (type invariants).
+        match unsafe { b::ferrofs_dwrites_flush(self.sb, self.writes.as_ptr()) } {
             0 => Ok(()),
             _ => Err(Error::Io),
         }
+    }
+
+    /// Whether an in-place direct write (`overwrites`) has ended since the
+    /// last flush issued after it: its data may not be durable yet.
+    pub(crate) fn overwrites_unflushed(&self) -> bool {
+        // SAFETY: `writes` is live (type invariant).
+        unsafe { b::ferrofs_overwrites_unflushed(self.writes.as_ptr()) }
+    }
+
+    /// The tracker that counts in-place direct writes as they end, for
+    /// `ferrofs_dio_submit`; live as long as this device.
+    pub(crate) fn overwrites(&self) -> *mut b::ferrofs_dwrites {
+        self.writes.as_ptr()
     }
 
     /// Writes `buf` (as for `read_shared`) at byte `offset`, without the

@@ -8,14 +8,19 @@
 //! `read_blocks_into` (the block map taken under the core lock, the I/O
 //! outside it, holes and unwritten extents as zeros) and `write_file_data`
 //! (new blocks picked under the lock, the data written outside it, then
-//! mapped: never an in-place overwrite, so a crash leaves the old data or
-//! the new, and the file's size grows only once the data is mapped).
+//! mapped: a crash leaves the old data or the new, and the file's size
+//! grows only once the data is mapped).
 //! Copying through a buffer, rather than pinning the caller's pages,
 //! keeps the unsafe surface to two copy calls; the cost is one memcpy.
 //!
 //! An asynchronous read (io_uring, Linux AIO) from a block boundary is
 //! queued (`read_queued`): the bios read straight into the caller's pages, which
 //! the shim pins, and the request completes from the last bio's end.
+//! An asynchronous overwrite of whole blocks that the file alone holds
+//! since the last commit is queued the same way and goes in place
+//! (`overwrite_queued`), as on ext4: such blocks belong to no snapshot and
+//! to no fsync record, so no tree changes, and a crash leaves each of
+//! their sectors old or new. Every other write is copy-on-write.
 //!
 //! Alignment: offset, length and buffer must be multiples of the device's
 //! logical block size (EINVAL otherwise), the rule of Linux filesystems,
@@ -223,13 +228,15 @@ fn read_queued(req: &Kiocb, inode: &INode, to: &IovIter, pos: u64, end: u64, cou
     // SAFETY: the kiocb and iter are this read_iter call's, live for the
     // call; `owner` is the pin handed over (`ReadPin::into_raw`).
     let rc = unsafe {
-        b::ferrofs_dread_submit(
+        b::ferrofs_dio_submit(
             info.data_device().super_block(),
             req.as_ptr(),
             to.as_ptr(),
             runs.as_ptr(),
             runs.len(),
             (end - pos) as kernel::ffi::c_long,
+            core::ptr::null_mut(),
+            pos as i64,
             Some(read_unpin),
             owner,
         )
@@ -261,14 +268,20 @@ fn read_piece(inode: &INode, to: &IovIter, buf: &mut TryVec<u8>, at: u64, end: u
 }
 
 /// A direct write, under the inode lock as every write; then O_SYNC and
-/// O_DSYNC make it durable (generic_write_sync, through fsync).
+/// O_DSYNC make it durable (generic_write_sync, through fsync). An
+/// asynchronous overwrite that can go in place is queued
+/// (`overwrite_queued`); with IOCB_NOWAIT, only such a one goes on.
 fn direct_write(req: &Kiocb, from: &IovIter) -> Result<isize> {
-    if req.nowait() {
+    let nowait = req.nowait();
+    if nowait && !req.may_complete_later() {
         return Err(EAGAIN);
     }
     let inode = req.inode();
     let written = {
-        let lock = inode.lock();
+        let lock = match nowait {
+            true => inode.try_lock().ok_or(EAGAIN)?,
+            false => inode.lock(),
+        };
         let count = req.write_checks(*lock, from)?;
         if count == 0 {
             return Ok(0);
@@ -277,10 +290,85 @@ fn direct_write(req: &Kiocb, from: &IovIter) -> Result<isize> {
         if req.dio_misaligned(from) {
             return Err(EINVAL);
         }
+        // With IOCB_NOWAIT, EAGAIN when the times need an update.
         req.modified(*lock)?;
+        if let Some(queued) = overwrite_queued(req, *lock, from, count as u64, nowait)? {
+            return queued;
+        }
+        if nowait {
+            return Err(EAGAIN);
+        }
         write_pieces(req, *lock, from, count as u64)?
     };
     Ok(req.write_sync(written as isize))
+}
+
+/// An asynchronous direct write (io_uring, Linux AIO) of whole blocks
+/// before EOF, at most a piece, onto blocks the file alone holds since
+/// the last commit (`FsInfo::map_for_overwrite`): the bios write the
+/// caller's pages (pinned by the shim) over those blocks in place, no
+/// tree changes, and the request completes when they are over, the pin on
+/// the blocks held until then. Pages of the range read into the cache
+/// meanwhile are dropped before it completes; fsync and sync flush for
+/// such data (`FsInfo::flush_overwrites`). `None`: not such a request
+/// (the copy-on-write path takes it). With `nowait`, EAGAIN where it would
+/// sleep: dirty pages in the range, the core lock, a node not cached.
+fn overwrite_queued(req: &Kiocb, inode: Locked<'_>, from: &IovIter, count: u64, nowait: bool) -> Result<Option<Result<isize>>> {
+    let info = inode.info();
+    let bs = u64::from(info.block_size());
+    let pos = u64::try_from(req.pos()).map_err(|_| EINVAL)?;
+    let end = pos.checked_add(count).ok_or(EFBIG)?;
+    if !req.may_complete_later() || pos % bs != 0 || count % bs != 0 || count > PIECE || end > inode.size() as u64 {
+        return Ok(None);
+    }
+    // A dirty page's writeback would later put its older bytes back.
+    if !nowait {
+        drop_cache_before(inode, pos as i64, (end - 1) as i64)?;
+    } else if inode.range_needs_writeback(pos as i64, (end - 1) as i64) {
+        return Err(EAGAIN);
+    }
+    let mut map: TryVec<BlockRun> = TryVec::new();
+    let Some(pin) = info.map_for_overwrite(inode.subvol(), inode.ino(), pos / bs, count / bs, &mut map, nowait)? else {
+        return Ok(None);
+    };
+    let mut runs: TryVec<b::ferrofs_drun> = TryVec::try_with_capacity(map.len())?;
+    for run in map.iter() {
+        // A block inside the filesystem (checked by the map): the products fit.
+        let disk = run.disk.ok_or(EINVAL)?;
+        runs.try_push(b::ferrofs_drun { disk: disk * bs, len: run.blocks * bs })?;
+    }
+    req.set_pos(end as i64);
+    let owner = pin.into_raw();
+    let dev = info.data_device();
+    // The shim pins the iter's pages for its bios, reads `runs` during the
+    // call (checking each run's bounds; the map covers exactly `count`
+    // bytes), and on -EIOCBQUEUED keeps the kiocb until its ki_complete,
+    // which the VFS allows as this call then returns -EIOCBQUEUED. It calls
+    // `read_unpin` on `owner` once in every case, while the request still
+    // holds the file and so the FsInfo, whose device's tracker it counts
+    // the write in.
+    // SAFETY: the kiocb and iter are this write_iter call's, live for the
+    // call; `owner` is the pin handed over (`ReadPin::into_raw`); the
+    // tracker lives as long as the FsInfo.
+    let rc = unsafe {
+        b::ferrofs_dio_submit(
+            dev.super_block(),
+            req.as_ptr(),
+            from.as_ptr(),
+            runs.as_ptr(),
+            runs.len(),
+            count as kernel::ffi::c_long,
+            dev.overwrites(),
+            pos as i64,
+            Some(read_unpin),
+            owner,
+        )
+    };
+    if rc == EIOCBQUEUED.to_errno() {
+        return Ok(Some(Err(EIOCBQUEUED)));
+    }
+    req.set_pos(pos as i64);
+    Err(Error::from_errno(rc))
 }
 
 /// The VFS inode after a write of file data up to `end` that the core

@@ -307,17 +307,20 @@ impl FsInfo {
             group.core_flushed(done.flushed_tickets);
             Ok(done.ticket)
         });
-        let ticket = ticket?;
-        let Some(ticket) = ticket else { return Ok(()) };
-        self.flushes.make_durable(ticket, || self.write_record_batch(), || self.data_device().flush_shared()).inspect_err(|&e| {
-            // A record may never reach the disk: stop the filesystem, as a
-            // write or flush failing inside the core does, before anything
-            // acknowledged later could depend on it.
-            let _ = self.with_core(|fs| {
-                fs.abort(e);
-                Ok(())
-            });
-        })
+        if let Some(ticket) = ticket? {
+            self.flushes.make_durable(ticket, || self.write_record_batch(), || self.data_device().flush_shared()).inspect_err(|&e| {
+                // A record may never reach the disk: stop the filesystem, as
+                // a write or flush failing inside the core does, before
+                // anything acknowledged later could depend on it.
+                let _ = self.with_core(|fs| {
+                    fs.abort(e);
+                    Ok(())
+                });
+            })?;
+        }
+        // Data rewritten in place changes no tree: usually the flush above
+        // or the commit's covered it, else one more.
+        self.flush_overwrites()
     }
 
     /// Takes the records the core staged and writes them with one device
@@ -646,6 +649,36 @@ impl FsInfo {
         out: &mut TryVec<BlockRun>,
         nowait: bool,
     ) -> Result<(u64, ReadPin<'_>)> {
+        self.map_pinned(sv, out, nowait, |fs, id, out| Ok(fs.map_blocks(id, ino, fb, nblocks, out)?.size))
+    }
+
+    /// The disk runs of file blocks `[fb, fb + nblocks)` of `ino` into
+    /// `out` when a direct write may rewrite them in place (see
+    /// `Filesystem::map_overwrite`), with a pin that keeps them from reuse
+    /// until the write is over; `None` when it may not. `nowait` as for
+    /// `map_for_read`.
+    pub(crate) fn map_for_overwrite(
+        &self,
+        sv: &Subvol,
+        ino: u64,
+        fb: u64,
+        nblocks: u64,
+        out: &mut TryVec<BlockRun>,
+        nowait: bool,
+    ) -> Result<Option<ReadPin<'_>>> {
+        let (ok, pin) = self.map_pinned(sv, out, nowait, |fs, id, out| fs.map_overwrite(id, ino, fb, nblocks, out))?;
+        Ok(ok.then_some(pin))
+    }
+
+    /// Runs `map`, which appends runs to `out`, under the core lock with a
+    /// pin taken first (see `map_for_read`).
+    fn map_pinned<T>(
+        &self,
+        sv: &Subvol,
+        out: &mut TryVec<BlockRun>,
+        nowait: bool,
+        mut map: impl FnMut(&mut Filesystem<KernelDevice>, SubvolId, &mut TryVec<BlockRun>) -> Result<T>,
+    ) -> Result<(T, ReadPin<'_>)> {
         // Counted before the map: the entry into the core that maps sees
         // it, so every block the map names is held from reuse once freed.
         // (Not inside the call, which may run several times.)
@@ -655,22 +688,33 @@ impl FsInfo {
         let mut map = |fs: &mut Filesystem<KernelDevice>, id| {
             // A deferred round may have mapped part of the range.
             out.truncate(first);
-            Ok(fs.map_blocks(id, ino, fb, nblocks, out)?.size)
+            map(fs, id, out)
         };
-        let size = match nowait {
+        let got = match nowait {
             false => self.with_sv_read(sv, map)?,
             true => {
                 let mut wants = TryVec::new();
-                let size = self.try_with_core(|fs| {
+                let got = self.try_with_core(|fs| {
                     if sv.is_deleted() {
                         return Err(Error::NotFound);
                     }
                     fs.without_node_io(&mut wants, |fs| map(fs, sv.id()))
                 })?;
-                size.ok_or(Error::WouldBlock)?
+                got.ok_or(Error::WouldBlock)?
             }
         };
-        Ok((size, pin))
+        Ok((got, pin))
+    }
+
+    /// Flushes the device if an in-place direct write ended since the last
+    /// flush issued after it (`KernelDevice::overwrites_unflushed`): fsync
+    /// and sync make such data durable though no record or commit names it.
+    pub(crate) fn flush_overwrites(&self) -> Result<()> {
+        let dev = self.data_device();
+        if dev.overwrites_unflushed() {
+            dev.flush_shared()?;
+        }
+        Ok(())
     }
 
     /// The device, for file data read and written outside the core lock.
@@ -827,11 +871,15 @@ impl FsInfo {
 
     /// Commits and releases the core; later calls fail with EIO.
     pub(crate) fn unmount(&self) -> Result<()> {
+        // Data rewritten in place is as durable after an unmount as the
+        // rest, though the final commit may have nothing to write.
+        let flushed = self.flush_overwrites();
         let taken = self.core.lock().take();
         self.clean_nodes.store(0, Ordering::Relaxed);
-        match taken {
+        let unmounted = match taken {
             Some(fs) => KBox::into_inner(fs).unmount().map(drop),
             None => Ok(()),
-        }
+        };
+        flushed.and(unmounted)
     }
 }

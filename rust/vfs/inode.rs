@@ -195,6 +195,17 @@ impl INode {
         INodeLock(Locked(self))
     }
 
+    /// `lock` without sleeping: `None` when another task holds it.
+    pub(crate) fn try_lock(&self) -> Option<INodeLock<'_>> {
+        // SAFETY: the inode is live (type invariant).
+        if !unsafe { b::ferrofs_inode_trylock(self.as_ptr()) } {
+            return None;
+        }
+        // INVARIANT: we took the lock just above and hold it until the
+        // guard drops.
+        Some(INodeLock(Locked(self)))
+    }
+
     /// Takes the inode's i_rwsem shared (inode_lock_shared) until the
     /// guard drops: size changes and writes wait meanwhile. Same order as
     /// `lock`.

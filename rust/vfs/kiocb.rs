@@ -105,7 +105,8 @@ impl Kiocb {
     }
 
     /// kiocb_modified: setuid/setgid and capabilities dropped, mtime and
-    /// ctime updated, as any write does.
+    /// ctime updated, as any write does; with IOCB_NOWAIT, EAGAIN only
+    /// when privileges must be dropped (the times' update never sleeps).
     pub(crate) fn modified(&self, _locked: Locked<'_>) -> Result {
         // SAFETY: kiocb live for the call (type invariant); the i_rwsem of
         // the file's inode is held, as file_remove_privs requires.

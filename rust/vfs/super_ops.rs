@@ -326,12 +326,14 @@ unsafe extern "C" fn sync_fs(sb: *mut b::super_block, wait: kernel::ffi::c_int) 
 }
 
 /// sync_fs with wait, and freeze: commits unless the filesystem has gone
-/// read-only.
+/// read-only, and flushes for data rewritten in place since the last flush.
 fn commit_all(sb: &SuperBlock) -> kernel::error::Result {
     match sb.info().with_core(|fs| if fs.superblock().needs_read_only() { Ok(()) } else { fs.commit() }) {
-        Ok(()) | Err(CoreError::ReadOnly) => Ok(()),
-        Err(e) => Err(e.into()),
+        Ok(()) | Err(CoreError::ReadOnly) => {}
+        Err(e) => return Err(e.into()),
     }
+    // Data rewritten in place: no commit names it.
+    Ok(sb.info().flush_overwrites()?)
 }
 
 /// `->put_super`: stops the background commits and the node cache's

@@ -2,7 +2,7 @@
 # unwritten ranges, writes past EOF, coherency with the page cache and
 # mmap (odirect.py); async direct I/O through io_uring and Linux AIO
 # (aio_direct.py), queued async reads completing after the device
-# (dio_queued.py); xfs_io -d; O_DIRECT|O_SYNC and write+fsync durability
+# (dio_queued.py), async overwrites in place (dio_overwrite.py); xfs_io -d; O_DIRECT|O_SYNC and write+fsync durability
 # across a power failure (dm-flakey), fsck clean after each part.
 . "$(dirname "$0")/lib.sh"
 FLAKEY=/dev/mapper/ferrofs-flakey
@@ -34,6 +34,9 @@ python3 "$FERROFS_ROOT/tests/vm/odirect.py" "$MNT" crash-write
 # their bios, they complete after; the fsynced writes before them survive
 # the power cut.
 python3 "$FERROFS_ROOT/tests/vm/dio_queued.py" "$MNT" ferrofs-flakey write
+# Async overwrites of committed blocks the file alone holds go in place;
+# the rest copy-on-write (dio_overwrite.py); fsynced, they survive too.
+python3 "$FERROFS_ROOT/tests/vm/dio_overwrite.py" "$MNT" write
 # fsync after a direct write takes the usual tiers: a small append is one
 # fast-commit record (the directory is named by the super_block's s_id).
 stats=/sys/fs/ferrofs/dm-$(dmsetup info -c --noheadings -o minor ferrofs-flakey | tr -d ' ')/fsync_stats
@@ -51,6 +54,7 @@ check odirect-powerfail-fsck-clean fsck.ferrofs -n "$FLAKEY"
 mount -t ferrofs "$FLAKEY" "$MNT" || { fail odirect-powerfail-remount; dmsetup remove ferrofs-flakey; exit 0; }
 python3 "$FERROFS_ROOT/tests/vm/odirect.py" "$MNT" crash-check
 python3 "$FERROFS_ROOT/tests/vm/dio_queued.py" "$MNT" ferrofs-flakey check
+python3 "$FERROFS_ROOT/tests/vm/dio_overwrite.py" "$MNT" check
 # Nothing made the unsynced file durable: the drop really lost writes.
 check odirect-unsynced-lost sh -c "! test -e $MNT/unsynced"
 umount "$MNT"

@@ -29,3 +29,20 @@ def syscall(*args):
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
     return r
+
+
+def physical(fd, offset):
+    """The device byte that file byte `offset` of open file `fd` is stored
+    at (FS_IOC_FIEMAP), or None in a hole."""
+    import fcntl
+    import struct
+
+    count = 32
+    buf = bytearray(struct.pack("=QQIIII", offset, 1, 0, 0, count, 0) + bytes(56 * count))
+    fcntl.ioctl(fd, 0xC020660B, buf)
+    mapped = struct.unpack_from("=I", buf, 20)[0]
+    for i in range(mapped):
+        logical, phys, length = struct.unpack_from("=QQQ", buf, 32 + 56 * i)
+        if logical <= offset < logical + length:
+            return phys + offset - logical
+    return None

@@ -554,7 +554,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// `off`: its data blocks have more than one referrer, or the leaf
     /// holding it is reached through a node more than one tree references.
     /// `leaf` caches the answer for the last leaf asked about.
-    fn extent_shared(&mut self, ino: u64, off: u64, e: &ExtentItem, leaf: &mut Option<(u64, bool)>) -> Result<bool> {
+    pub(crate) fn extent_shared(&mut self, ino: u64, off: u64, e: &ExtentItem, leaf: &mut Option<(u64, bool)>) -> Result<bool> {
         if self.s.max_refcount(e.disk_block, e.nblocks)? > 1 {
             return Ok(true);
         }

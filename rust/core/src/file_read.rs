@@ -85,6 +85,68 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(ReadMap { size, runs: out.len() - first })
     }
 
+    /// The disk runs of file blocks `[fb, fb + nblocks)` of regular file
+    /// `ino` when a direct write may rewrite all of them in place, else
+    /// `false` (and `out` as it was). Every block must lie before the block
+    /// holding the end of file, in written (not unwritten) extents whose
+    /// blocks the last commit already held: not allocated in the running
+    /// transaction (whose fsync records vouch for their data by CRC), not
+    /// being written, with no queued refcount change, and seen by no other
+    /// subvolume (see `extent_shared`). Such blocks hold this file's
+    /// committed data alone: rewriting them changes no tree, so a crash
+    /// leaves each sector old or new, as an overwrite on ext4 does. The
+    /// caller keeps the blocks from reuse while it writes (as a read's map,
+    /// see the module doc) and makes the data durable with a flush of its
+    /// own, as no record names it.
+    pub fn map_overwrite(&mut self, sv: SubvolId, ino: u64, fb: u64, nblocks: u64, out: &mut TryVec<BlockRun>) -> Result<bool> {
+        self.enter(sv)?;
+        self.check_writable()?;
+        let size = self.regular(ino)?.size;
+        if self.sv.item.is_read_only() {
+            return Ok(false);
+        }
+        let end = fb.checked_add(nblocks).ok_or(Error::FileTooBig)?;
+        // Whole blocks only: the one holding EOF keeps zeros past it.
+        if nblocks == 0 || end > size / divisor(self.s.bs as u64) {
+            return Ok(false);
+        }
+        let first = out.len();
+        let mut leaf = None;
+        let mut at = fb;
+        while at < end {
+            let ok = match self.extent_at(ino, at)? {
+                Some((start, e)) if !e.unwritten => {
+                    let disk = e.disk_block + (at - start);
+                    let blocks = (start + e.nblocks - at).min(end - at).min(CHUNK_BLOCKS);
+                    self.s.check_range(disk, blocks)?;
+                    let space = &self.s.space;
+                    let settled = !space.txn_alloc.overlaps(disk, blocks)
+                        && !space.writing.overlaps(disk, blocks)
+                        && !space.queue.iter().any(|q| q.start < e.disk_block + e.nblocks && e.disk_block < q.start + q.len);
+                    if settled && !self.extent_shared(ino, start, &e, &mut leaf)? {
+                        let mine = out.len() > first;
+                        match out.last_mut() {
+                            Some(BlockRun { blocks: n, disk: Some(d) }) if mine && *d + *n == disk && *n + blocks <= CHUNK_BLOCKS => {
+                                *n += blocks
+                            }
+                            _ => out.try_push(BlockRun { blocks, disk: Some(disk) })?,
+                        }
+                        at += blocks;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                _ => false,
+            };
+            if !ok {
+                out.truncate(first);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Reads up to `buf.len()` bytes from `offset`; returns the count (0 at
     /// or past the end of file). Whole blocks are read straight into `buf`
     /// where they fall at a multiple of the block size from its start; a

@@ -179,3 +179,60 @@ fn a_commit_while_blocks_are_held_records_them_as_free() {
     // Remounted: no reads in flight, the held blocks are plain free space.
     assert_eq!(fs.statfs().free_blocks, free);
 }
+
+/// `map_overwrite`'s runs, or `None` when the range may not be rewritten
+/// in place.
+fn overwrite(fs: &mut Filesystem<SimDev>, sv: SubvolId, ino: u64, fb: u64, n: u64) -> Option<Vec<BlockRun>> {
+    let mut out = TryVec::new();
+    let ok = fs.map_overwrite(sv, ino, fb, n, &mut out).unwrap();
+    assert!(ok || out.is_empty(), "a refusal left runs behind");
+    ok.then(|| out.iter().copied().collect())
+}
+
+#[test]
+fn overwrite_in_place_only_for_committed_blocks_this_file_alone_holds() {
+    let mut fs = mount(fresh(32 << 20));
+    let root = fs.root_ino();
+    let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    let mut rng = Rng(11);
+    fs.write(SV, f, 0, &rng.bytes(8 * BS as usize), ts(1)).unwrap();
+    // Blocks of the running transaction: fsync records vouch for them.
+    assert_eq!(overwrite(&mut fs, SV, f, 0, 8), None);
+    fs.commit().unwrap();
+    let (_, read_runs) = map(&mut fs, f, 0, 8);
+    assert_eq!(overwrite(&mut fs, SV, f, 0, 8), Some(read_runs.clone()));
+    assert_eq!(overwrite(&mut fs, SV, f, 2, 3).map(|r| r[0].disk), Some(Some(read_runs[0].disk.unwrap() + 2)));
+    // Nothing at or past the block holding EOF, nor an empty range.
+    fs.write(SV, f, 8 * BS, &[7u8; 100], ts(2)).unwrap();
+    fs.commit().unwrap();
+    assert_eq!(overwrite(&mut fs, SV, f, 7, 2), None);
+    assert_eq!(overwrite(&mut fs, SV, f, 0, 0), None);
+    assert!(overwrite(&mut fs, SV, f, 0, 8).is_some());
+    // A block rewritten in this transaction moved: that block is refused,
+    // its neighbours are not.
+    fs.write(SV, f, 3 * BS, &[1u8; BS as usize], ts(3)).unwrap();
+    assert_eq!(overwrite(&mut fs, SV, f, 0, 8), None);
+    assert!(overwrite(&mut fs, SV, f, 4, 4).is_some());
+    fs.commit().unwrap();
+    assert!(overwrite(&mut fs, SV, f, 0, 8).is_some());
+    // Holes and unwritten extents are not overwrites.
+    let g = fs.create(SV, root, b"g", 0o644, 0, 0, 0, ts(4)).unwrap().ino;
+    fs.write(SV, g, 4 * BS, &[2u8; BS as usize], ts(4)).unwrap();
+    fs.fallocate(SV, g, 8 * BS, 4 * BS, false, ts(4)).unwrap();
+    fs.commit().unwrap();
+    assert!(overwrite(&mut fs, SV, g, 4, 1).is_some());
+    assert_eq!(overwrite(&mut fs, SV, g, 3, 2), None);
+    assert_eq!(overwrite(&mut fs, SV, g, 8, 1), None);
+    // Once a snapshot shares the tree, neither side may write in place.
+    let snap = fs.snapshot(SV, SV, root, b"snap", false, [3; 16], ts(5)).unwrap();
+    assert_eq!(overwrite(&mut fs, SV, f, 0, 8), None);
+    assert_eq!(overwrite(&mut fs, snap, f, 0, 8), None);
+    // A copy-on-write of the shared leaf takes references on its extents:
+    // still shared, after a commit too.
+    fs.write(SV, g, 4 * BS, &[3u8; BS as usize], ts(6)).unwrap();
+    fs.commit().unwrap();
+    assert_eq!(overwrite(&mut fs, SV, f, 0, 8), None);
+    // Directories are refused.
+    let mut out = TryVec::new();
+    assert!(matches!(fs.map_overwrite(SV, root, 0, 1, &mut out), Err(Error::IsDir)));
+}
