@@ -194,6 +194,13 @@ impl KernelDevice {
         unsafe { b::ferrofs_overwrites_unflushed(self.writes.as_ptr()) }
     }
 
+    /// Counts an in-place direct write that has ended (waited for by the
+    /// caller), as the shim does for a queued one.
+    pub(crate) fn note_overwrite(&self) {
+        // SAFETY: `writes` is live (type invariant).
+        unsafe { b::ferrofs_overwrite_done(self.writes.as_ptr()) }
+    }
+
     /// The tracker that counts in-place direct writes as they end, for
     /// `ferrofs_dio_submit`; live as long as this device.
     pub(crate) fn overwrites(&self) -> *mut b::ferrofs_dwrites {

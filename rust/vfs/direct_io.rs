@@ -16,11 +16,13 @@
 //! An asynchronous read (io_uring, Linux AIO) from a block boundary is
 //! queued (`read_queued`): the bios read straight into the caller's pages, which
 //! the shim pins, and the request completes from the last bio's end.
-//! An asynchronous overwrite of whole blocks that the file alone holds
-//! since the last commit is queued the same way and goes in place
-//! (`overwrite_queued`), as on ext4: such blocks belong to no snapshot and
+//! An overwrite of whole blocks that the file alone holds since the last
+//! commit goes in place, as on ext4: such blocks belong to no snapshot and
 //! to no fsync record, so no tree changes, and a crash leaves each of
-//! their sectors old or new. Every other write is copy-on-write.
+//! their sectors old or new. An asynchronous one is queued the same way as
+//! a read (`overwrite_queued`); a synchronous one writes its piece from the
+//! bounce buffer (`overwrite_in_place`). Every other write is
+//! copy-on-write.
 //!
 //! Alignment: offset, length and buffer must be multiples of the device's
 //! logical block size (EINVAL otherwise), the rule of Linux filesystems,
@@ -248,6 +250,31 @@ fn read_queued(req: &Kiocb, inode: &INode, to: &IovIter, pos: u64, end: u64, cou
     Err(Error::from_errno(rc))
 }
 
+/// Writes `data`, whole blocks from file byte `first` up to at most EOF,
+/// over the file's own blocks in place and waits for it, when they qualify
+/// as for `overwrite_queued` (`FsInfo::map_for_overwrite`): `false` (and
+/// nothing written) when they do not.
+fn overwrite_in_place(inode: Locked<'_>, first: u64, data: &[u8]) -> Result<bool> {
+    let info = inode.info();
+    let bs = u64::from(info.block_size());
+    let mut map: TryVec<BlockRun> = TryVec::new();
+    let blocks = data.len() as u64 / bs;
+    let Some(_pin) = info.map_for_overwrite(inode.subvol(), inode.ino(), first / bs, blocks, &mut map, false)? else {
+        return Ok(false);
+    };
+    let dev = info.data_device();
+    let mut at = 0usize;
+    for run in map.iter() {
+        // Blocks inside the filesystem (checked by the map), covering
+        // exactly `data`: the products fit.
+        let (disk, n) = (run.disk.ok_or(EINVAL)?, (run.blocks * bs) as usize);
+        dev.write_shared(disk * bs, data.get(at..at + n).ok_or(EINVAL)?)?;
+        at += n;
+    }
+    dev.note_overwrite();
+    Ok(true)
+}
+
 /// A hole in a queued read's runs (the shim's FERROFS_DREAD_HOLE).
 const DREAD_HOLE: u64 = u64::MAX;
 
@@ -446,7 +473,9 @@ fn write_pieces(req: &Kiocb, inode: Locked<'_>, from: &IovIter, count: u64) -> R
 /// Writes the piece of `at..end` that starts in `at`'s block: the old
 /// bytes of a partly covered first and last block read into `buf`, the
 /// caller's bytes copied over them, and the whole blocks stored by the
-/// copy-on-write data path; i_size grows after. Returns the bytes written.
+/// copy-on-write data path (i_size grows after), or written over the
+/// file's own blocks in place when they qualify (`overwrite_in_place`).
+/// Returns the bytes written.
 fn write_piece(inode: Locked<'_>, from: &IovIter, buf: &mut TryVec<u8>, at: u64, end: u64, bs: u64) -> Result<u64> {
     let first = round_down(at, bs);
     let piece_end = end.min(first + PIECE);
@@ -471,6 +500,9 @@ fn write_piece(inode: Locked<'_>, from: &IovIter, buf: &mut TryVec<u8>, at: u64,
     // anywhere, and the size the core sets is where they end.
     let data_end = piece_end.max(span_end.min(size));
     buf.truncate((data_end - first) as usize);
+    if at % bs == 0 && piece_end % bs == 0 && piece_end <= size && overwrite_in_place(inode, first, buf)? {
+        return Ok(piece_end - at);
+    }
     let stored = write_file_data(&inode, first, DataBytes::Waited(buf));
     follow_core(inode, size, piece_end, stored)?;
     Ok(piece_end - at)

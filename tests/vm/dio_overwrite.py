@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-# In-place asynchronous O_DIRECT overwrites (t_36): an AIO write of whole
+# In-place O_DIRECT overwrites (t_36): an asynchronous write of whole
 # blocks before EOF onto blocks the file alone holds since the last commit
-# goes to the same device blocks (FIEMAP), with or without RWF_NOWAIT;
+# goes to the same device blocks (FIEMAP), with or without RWF_NOWAIT, and
+# so does a synchronous one;
 # the cached pages of its range show the new bytes after it; a dirty page
 # makes the RWF_NOWAIT one EAGAIN; and blocks of the running transaction,
 # a partial block, a write past EOF and a snapshot's shared blocks all go
@@ -62,12 +63,19 @@ def fill(blk, byte):
 
 def model(snapshot_write=True):
     m = bytearray(b"\x11" * (BLOCKS * BS))
-    for blk, byte in [(2, 0x21), (3, 0x22), (9, 0x23), (5, 0x24), (7, 0x25), (12, 0x26)]:
+    for blk, byte in [(2, 0x21), (3, 0x22), (9, 0x23), (5, 0x24), (7, 0x25), (12, 0x26), (10, 0x29)]:
         m[blk * BS:(blk + 1) * BS] = fill(blk, byte)
     m[4 * BS + 512:4 * BS + 1024] = b"\x27" * 512
     if snapshot_write:
         m[1 * BS:2 * BS] = fill(1, 0x28)
     return bytes(m)
+
+
+def aligned(data):
+    """`data` in page-aligned memory, as O_DIRECT needs."""
+    m = mmap.mmap(-1, len(data))
+    m[:] = data
+    return m
 
 
 def read_all(p):
@@ -116,6 +124,9 @@ def write():
         check("overwrite-nowait-dirty-eagain", res == [-errno.EAGAIN], res)
         res = aio.run(fd, [(12 * BS, fill(12, 0x26))])
         check("overwrite-over-dirty-page", res == [BS], res)
+    # A synchronous one goes in place too.
+    os.pwrite(fd, memoryview(aligned(fill(10, 0x29))), 10 * BS)
+    check("sync-overwrite-in-place", physical(fd, 10 * BS) == before[10])
     # Copy-on-write: part of a block.
     res = aio.run(fd, [(4 * BS + 512, b"\x27" * 512)])
     check("partial-block-cow", res == [512] and physical(fd, 4 * BS) != before[4], (res, physical(fd, 4 * BS), before[4]))
