@@ -52,6 +52,7 @@ use super::write_io::{write_file_data, DataBytes};
 use crate::file_read::BlockRun;
 use crate::fs::InodeAttr;
 use crate::mem::TryVec;
+use crate::store::divisor;
 use kernel::prelude::*;
 
 /// Most bytes of a direct transfer one trip through the bounce buffer
@@ -258,8 +259,8 @@ fn overwrite_in_place(inode: Locked<'_>, first: u64, data: &[u8]) -> Result<bool
     let info = inode.info();
     let bs = u64::from(info.block_size());
     let mut map: TryVec<BlockRun> = TryVec::new();
-    let blocks = data.len() as u64 / bs;
-    let Some(_pin) = info.map_for_overwrite(inode.subvol(), inode.ino(), first / bs, blocks, &mut map, false)? else {
+    let blocks = data.len() as u64 / divisor(bs);
+    let Some(_pin) = info.map_for_overwrite(inode.subvol(), inode.ino(), first / divisor(bs), blocks, &mut map, false)? else {
         return Ok(false);
     };
     let dev = info.data_device();
@@ -345,7 +346,7 @@ fn overwrite_queued(req: &Kiocb, inode: Locked<'_>, from: &IovIter, count: u64, 
     let bs = u64::from(info.block_size());
     let pos = u64::try_from(req.pos()).map_err(|_| EINVAL)?;
     let end = pos.checked_add(count).ok_or(EFBIG)?;
-    if !req.may_complete_later() || pos % bs != 0 || count % bs != 0 || count > PIECE || end > inode.size() as u64 {
+    if !req.may_complete_later() || pos % divisor(bs) != 0 || count % divisor(bs) != 0 || count > PIECE || end > inode.size() as u64 {
         return Ok(None);
     }
     // A dirty page's writeback would later put its older bytes back.
@@ -355,7 +356,7 @@ fn overwrite_queued(req: &Kiocb, inode: Locked<'_>, from: &IovIter, count: u64, 
         return Err(EAGAIN);
     }
     let mut map: TryVec<BlockRun> = TryVec::new();
-    let Some(pin) = info.map_for_overwrite(inode.subvol(), inode.ino(), pos / bs, count / bs, &mut map, nowait)? else {
+    let Some(pin) = info.map_for_overwrite(inode.subvol(), inode.ino(), pos / divisor(bs), count / divisor(bs), &mut map, nowait)? else {
         return Ok(None);
     };
     let mut runs: TryVec<b::ferrofs_drun> = TryVec::try_with_capacity(map.len())?;
@@ -500,7 +501,7 @@ fn write_piece(inode: Locked<'_>, from: &IovIter, buf: &mut TryVec<u8>, at: u64,
     // anywhere, and the size the core sets is where they end.
     let data_end = piece_end.max(span_end.min(size));
     buf.truncate((data_end - first) as usize);
-    if at % bs == 0 && piece_end % bs == 0 && piece_end <= size && overwrite_in_place(inode, first, buf)? {
+    if at % divisor(bs) == 0 && piece_end % divisor(bs) == 0 && piece_end <= size && overwrite_in_place(inode, first, buf)? {
         return Ok(piece_end - at);
     }
     let stored = write_file_data(&inode, first, DataBytes::Waited(buf));
