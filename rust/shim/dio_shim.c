@@ -156,7 +156,7 @@ struct ferrofs_dio {
 	long res;
 	/* The caller's pages are dirtied after the read (user memory). */
 	bool dirty;
-	/* A write: counted here as it ends (NULL for a read). */
+	/* A write: its count there ends with it (NULL for a read). */
 	struct ferrofs_dwrites *overwrites;
 	/* A write's file range, for the cached pages dropped after it. */
 	loff_t pos;
@@ -186,7 +186,7 @@ static void ferrofs_dio_put(struct ferrofs_dio *r)
 	if (!atomic_dec_and_test(&r->pending))
 		return;
 	if (r->overwrites)
-		ferrofs_overwrite_done(r->overwrites);
+		ferrofs_overwrite_end(r->overwrites, !atomic_read(&r->failed));
 	/* The blocks may be handed out again once no bio reads them. */
 	r->unpin(r->owner);
 	if (r->overwrites && r->len && r->iocb->ki_filp->f_mapping->nrpages) {

@@ -47,6 +47,12 @@ struct ferrofs_dwrites {
 	 * before it was issued): a flush covers only writes ended by then. */
 	atomic64_t overwrites_done;
 	atomic64_t overwrites_flushed;
+	/* In-place direct writes from before their block map is taken to
+	 * their end; and the snapshots under way, each of which waits until
+	 * none of those is left and meanwhile turns new ones away, so no
+	 * write lands in a block a snapshot shares. */
+	atomic_t overwrites_in_flight;
+	atomic_t overwrite_gate;
 };
 
 /*
@@ -82,7 +88,7 @@ void ferrofs_dwrites_put(struct ferrofs_dwrites *t)
 {
 	if (!refcount_dec_and_test(&t->refs))
 		return;
-	wait_event(t->idle, !atomic_read(&t->writes) && !atomic_read(&t->reads));
+	wait_event(t->idle, !atomic_read(&t->writes) && !atomic_read(&t->reads) && !atomic_read(&t->overwrites_in_flight));
 	/* The last write's or read's wake-up is over once its lock is dropped. */
 	spin_lock_irq(&t->idle.lock);
 	spin_unlock_irq(&t->idle.lock);
@@ -312,9 +318,41 @@ size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u
 	return done;
 }
 
-void ferrofs_overwrite_done(struct ferrofs_dwrites *t)
+void ferrofs_overwrite_end(struct ferrofs_dwrites *t, bool written)
 {
-	atomic64_inc(&t->overwrites_done);
+	unsigned long flags;
+
+	if (written)
+		atomic64_inc(&t->overwrites_done);
+	/* Under @idle's lock, as @writes: the last put runs after the wake-up. */
+	spin_lock_irqsave(&t->idle.lock, flags);
+	if (!atomic_dec_return_release(&t->overwrites_in_flight))
+		wake_up_locked(&t->idle);
+	spin_unlock_irqrestore(&t->idle.lock, flags);
+}
+
+bool ferrofs_overwrite_begin(struct ferrofs_dwrites *t)
+{
+	atomic_inc(&t->overwrites_in_flight);
+	/* Pairs with the barrier in ferrofs_overwrites_close: of a write and
+	 * a snapshot starting together, at least one sees the other. */
+	smp_mb__after_atomic();
+	if (!atomic_read(&t->overwrite_gate))
+		return true;
+	ferrofs_overwrite_end(t, false);
+	return false;
+}
+
+void ferrofs_overwrites_close(struct ferrofs_dwrites *t)
+{
+	atomic_inc(&t->overwrite_gate);
+	smp_mb__after_atomic();
+	io_wait_event(t->idle, !atomic_read_acquire(&t->overwrites_in_flight));
+}
+
+void ferrofs_overwrites_open(struct ferrofs_dwrites *t)
+{
+	atomic_dec(&t->overwrite_gate);
 }
 
 int ferrofs_dwrites_flush(struct super_block *sb, struct ferrofs_dwrites *t)

@@ -79,7 +79,8 @@ struct ferrofs_dwrites;
  * Moves @n runs, in order, between the device and the caller's memory
  * under @iter (its pages pinned for the bios; a read's holes zeroed now):
  * a read, or with @overwrites an in-place write of the file range from
- * byte @pos (counted there as it ends, see ferrofs_overwrite_done).
+ * byte @pos, counted in @overwrites by the caller (ferrofs_overwrite_begin),
+ * which count ends with the last bio when this returns -EIOCBQUEUED.
  * Returns -EIOCBQUEUED: once the last bio ended, unpin(@owner) runs, then
  * @iocb completes with @res, or -EIO if a bio failed, or the errno that
  * stopped the submission part way (after a write, the range's cached

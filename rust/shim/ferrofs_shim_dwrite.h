@@ -62,14 +62,22 @@ size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u
  * counted before has ended). */
 bool ferrofs_freads_busy(struct ferrofs_dwrites *t);
 /*
- * In-place direct writes (ferrofs_dio_submit): each one that ends is
- * counted (ferrofs_overwrite_done, from its bio's end), and
- * ferrofs_dwrites_flush flushes the device and records how many of them it
- * covered, so ferrofs_overwrites_unflushed says whether one has ended
- * since the last flush issued after it: then an fsync must flush, though
- * no record names the data.
+ * In-place direct writes. Each one is counted from before its block map is
+ * taken (ferrofs_overwrite_begin: false, and not counted, while a snapshot
+ * is under way: the write then goes copy-on-write) to its end
+ * (ferrofs_overwrite_end, from its bio's end for a queued one; @written
+ * when its data reached the device). ferrofs_overwrites_close, for a
+ * snapshot, turns new ones away and waits until none is left;
+ * ferrofs_overwrites_open undoes it. ferrofs_dwrites_flush flushes the
+ * device and records how many written ones had ended before, so
+ * ferrofs_overwrites_unflushed says whether one has ended since the last
+ * flush issued after it: then an fsync must flush, though no record names
+ * the data.
  */
-void ferrofs_overwrite_done(struct ferrofs_dwrites *t);
+bool ferrofs_overwrite_begin(struct ferrofs_dwrites *t);
+void ferrofs_overwrite_end(struct ferrofs_dwrites *t, bool written);
+void ferrofs_overwrites_close(struct ferrofs_dwrites *t);
+void ferrofs_overwrites_open(struct ferrofs_dwrites *t);
 int ferrofs_dwrites_flush(struct super_block *sb, struct ferrofs_dwrites *t);
 bool ferrofs_overwrites_unflushed(struct ferrofs_dwrites *t);
 

@@ -194,14 +194,27 @@ impl KernelDevice {
         unsafe { b::ferrofs_overwrites_unflushed(self.writes.as_ptr()) }
     }
 
-    /// Counts an in-place direct write that has ended (waited for by the
-    /// caller), as the shim does for a queued one.
-    pub(crate) fn note_overwrite(&self) {
+    /// Counts an in-place direct write from now, before its block map is
+    /// taken, until the ticket ends; `None` while a snapshot is under way
+    /// (`close_overwrites`): the write then goes copy-on-write.
+    pub(crate) fn overwrite_begin(&self) -> Option<OverwriteTicket<'_>> {
         // SAFETY: `writes` is live (type invariant).
-        unsafe { b::ferrofs_overwrite_done(self.writes.as_ptr()) }
+        let counted = unsafe { b::ferrofs_overwrite_begin(self.writes.as_ptr()) };
+        // Not `then_some`: that would build (and drop, ending) a ticket
+        // for an uncounted write too.
+        counted.then(|| OverwriteTicket(self))
     }
 
-    /// The tracker that counts in-place direct writes as they end, for
+    /// Turns new in-place direct writes away and waits until none is left,
+    /// for a snapshot, which then shares no block one is writing; they are
+    /// let in again when the gate drops.
+    pub(crate) fn close_overwrites(&self) -> OverwriteGate<'_> {
+        // SAFETY: `writes` is live (type invariant); the gate opens it once.
+        unsafe { b::ferrofs_overwrites_close(self.writes.as_ptr()) };
+        OverwriteGate(self)
+    }
+
+    /// The tracker that counts in-place direct writes, for
     /// `ferrofs_dio_submit`; live as long as this device.
     pub(crate) fn overwrites(&self) -> *mut b::ferrofs_dwrites {
         self.writes.as_ptr()
@@ -321,6 +334,50 @@ impl Drop for KernelDevice {
         // SAFETY: this device's reference (type invariant), dropped once;
         // the last one waits for the writes in flight before freeing.
         unsafe { b::ferrofs_dwrites_put(self.writes.as_ptr()) };
+    }
+}
+
+/// An in-place direct write counted as under way (`overwrite_begin`):
+/// dropped, it ends unwritten (its data did not reach the device).
+pub(crate) struct OverwriteTicket<'a>(&'a KernelDevice);
+
+impl OverwriteTicket<'_> {
+    /// Ends it with its data written: the next flush must cover it.
+    pub(crate) fn written(self) {
+        self.end(true);
+    }
+
+    /// Hands it to the shim (`ferrofs_dio_submit` queued the write), which
+    /// ends it with the write's last bio.
+    pub(crate) fn handed_over(self) {
+        core::mem::forget(self);
+    }
+
+    fn end(self, written: bool) {
+        // SAFETY: the device's tracker is live (its type invariant); this
+        // ticket's count is ended once, here (forgotten after).
+        unsafe { b::ferrofs_overwrite_end(self.0.writes.as_ptr(), written) };
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for OverwriteTicket<'_> {
+    fn drop(&mut self) {
+        // SAFETY: as in `end`: reached only when neither `end` nor
+        // `handed_over` took the ticket.
+        unsafe { b::ferrofs_overwrite_end(self.0.writes.as_ptr(), false) };
+    }
+}
+
+/// In-place direct writes turned away while this lives
+/// (`KernelDevice::close_overwrites`).
+pub(crate) struct OverwriteGate<'a>(&'a KernelDevice);
+
+impl Drop for OverwriteGate<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the device's tracker is live (its type invariant); the
+        // gate this closed is opened once.
+        unsafe { b::ferrofs_overwrites_open(self.0.writes.as_ptr()) };
     }
 }
 

@@ -258,12 +258,13 @@ fn read_queued(req: &Kiocb, inode: &INode, to: &IovIter, pos: u64, end: u64, cou
 fn overwrite_in_place(inode: Locked<'_>, first: u64, data: &[u8]) -> Result<bool> {
     let info = inode.info();
     let bs = u64::from(info.block_size());
+    let dev = info.data_device();
+    let Some(ticket) = dev.overwrite_begin() else { return Ok(false) };
     let mut map: TryVec<BlockRun> = TryVec::new();
     let blocks = data.len() as u64 / divisor(bs);
     let Some(_pin) = info.map_for_overwrite(inode.subvol(), inode.ino(), first / divisor(bs), blocks, &mut map, false)? else {
         return Ok(false);
     };
-    let dev = info.data_device();
     let mut at = 0usize;
     for run in map.iter() {
         // Blocks inside the filesystem (checked by the map), covering
@@ -272,7 +273,7 @@ fn overwrite_in_place(inode: Locked<'_>, first: u64, data: &[u8]) -> Result<bool
         dev.write_shared(disk * bs, data.get(at..at + n).ok_or(EINVAL)?)?;
         at += n;
     }
-    dev.note_overwrite();
+    ticket.written();
     Ok(true)
 }
 
@@ -355,6 +356,10 @@ fn overwrite_queued(req: &Kiocb, inode: Locked<'_>, from: &IovIter, count: u64, 
     } else if inode.range_needs_writeback(pos as i64, (end - 1) as i64) {
         return Err(EAGAIN);
     }
+    let dev = info.data_device();
+    // Counted before the map, so a snapshot either waits for this write
+    // or turns it away (copy-on-write) before it maps.
+    let Some(ticket) = dev.overwrite_begin() else { return Ok(None) };
     let mut map: TryVec<BlockRun> = TryVec::new();
     let Some(pin) = info.map_for_overwrite(inode.subvol(), inode.ino(), pos / divisor(bs), count / divisor(bs), &mut map, nowait)? else {
         return Ok(None);
@@ -367,14 +372,13 @@ fn overwrite_queued(req: &Kiocb, inode: Locked<'_>, from: &IovIter, count: u64, 
     }
     req.set_pos(end as i64);
     let owner = pin.into_raw();
-    let dev = info.data_device();
     // The shim pins the iter's pages for its bios, reads `runs` during the
     // call (checking each run's bounds; the map covers exactly `count`
     // bytes), and on -EIOCBQUEUED keeps the kiocb until its ki_complete,
     // which the VFS allows as this call then returns -EIOCBQUEUED. It calls
     // `read_unpin` on `owner` once in every case, while the request still
-    // holds the file and so the FsInfo, whose device's tracker it counts
-    // the write in.
+    // holds the file and so the FsInfo, whose device's tracker counts the
+    // write; on -EIOCBQUEUED it ends the write's count there.
     // SAFETY: the kiocb and iter are this write_iter call's, live for the
     // call; `owner` is the pin handed over (`ReadPin::into_raw`); the
     // tracker lives as long as the FsInfo.
@@ -393,6 +397,7 @@ fn overwrite_queued(req: &Kiocb, inode: Locked<'_>, from: &IovIter, count: u64, 
         )
     };
     if rc == EIOCBQUEUED.to_errno() {
+        ticket.handed_over();
         return Ok(Some(Err(EIOCBQUEUED)));
     }
     req.set_pos(pos as i64);

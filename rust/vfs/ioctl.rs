@@ -396,6 +396,9 @@ fn create(file: &File, arg: u64, what: Create) -> Result {
         None => None,
     };
     let _write = MountWrite::get(file)?;
+    // A snapshot shares the source's blocks: no direct write may be
+    // rewriting one in place meanwhile (they go copy-on-write until then).
+    let _no_overwrites = source_subvol.map(|_| dir.info().data_device().close_overwrites());
     if source_subvol.is_some() {
         // The snapshot holds what was written before the call: the page
         // cache goes to the core first (the core commits before sharing).

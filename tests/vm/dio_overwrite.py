@@ -17,6 +17,7 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 
 from vmcheck import check, physical, syscall
 
@@ -35,7 +36,8 @@ class Aio:
         syscall(SYS_IO_SETUP, 32, ctypes.byref(ctx))
         self.ctx = ctx.value
 
-    def run(self, fd, writes, rw_flags=0):
+    def submit(self, fd, writes, rw_flags=0):
+        """Submits the writes; returns what `reap` needs."""
         bufs = [mmap.mmap(-1, max(len(data), BS)) for _, data in writes]
         iocbs = [ctypes.create_string_buffer(64) for _ in writes]
         for i, (off, data) in enumerate(writes):
@@ -44,10 +46,15 @@ class Aio:
             struct.pack_into("<QIIHhIQQqQII", iocbs[i], 0, i, 0, rw_flags, 1, 0, fd, addr, len(data), off, 0, 0, 0)
         ptrs = (ctypes.c_void_p * len(writes))(*[ctypes.addressof(b) for b in iocbs])
         submitted = syscall(SYS_IO_SUBMIT, self.ctx, len(writes), ptrs)
-        events = ctypes.create_string_buffer(32 * len(writes))
-        res, got = [None] * len(writes), 0
+        return (len(writes), submitted, bufs, iocbs)
+
+    def reap(self, pending):
+        """Waits for the writes `submit` started; each result."""
+        count, submitted, bufs, _iocbs = pending
+        events = ctypes.create_string_buffer(32 * count)
+        res, got = [None] * count, 0
         while got < submitted:
-            n = syscall(SYS_IO_GETEVENTS, self.ctx, 1, len(writes) - got, ctypes.addressof(events), 0)
+            n = syscall(SYS_IO_GETEVENTS, self.ctx, 1, count - got, ctypes.addressof(events), 0)
             for k in range(n):
                 data, _obj, r, _r2 = struct.unpack_from("<QQqq", events, 32 * k)
                 res[data] = r
@@ -55,6 +62,9 @@ class Aio:
         for b in bufs:
             b.close()
         return res
+
+    def run(self, fd, writes, rw_flags=0):
+        return self.reap(self.submit(fd, writes, rw_flags))
 
 
 def fill(blk, byte):
@@ -152,6 +162,32 @@ def write():
     check("snapshot-shared-cow", res == [BS] and physical(fd, 1 * BS) != was, (res, was))
     check("snapshot-keeps-bytes", read_all(os.path.join(snap, "inplace")) == snapped)
     check("overwrite-bytes-after-snapshot", read_all(path) == model())
+    # Overwrites in a stream while snapshots are taken: a snapshot closes
+    # the gate and waits for those in flight, they go copy-on-write until
+    # it is done; neither waits forever.
+    stream = os.path.join(mnt, "stream")
+    with open(stream, "wb") as f:
+        f.write(b"\x61" * (BLOCKS * BS))
+    os.sync()
+    sd = os.open(stream, os.O_RDWR | os.O_DIRECT)
+    stop, results = threading.Event(), []
+
+    def overwrite_stream():
+        saio = Aio()
+        k = 0
+        while not stop.is_set():
+            k += 1
+            results.extend(saio.run(sd, [(b * BS, fill(b, 0x70 + k % 16)) for b in (k % BLOCKS, (k * 7) % BLOCKS)]))
+        syscall(SYS_IO_DESTROY, saio.ctx)
+
+    t = threading.Thread(target=overwrite_stream)
+    t.start()
+    for i in range(3):
+        subprocess.run(["ferrofs", "subvolume", "snapshot", "-r", mnt, os.path.join(mnt, f"stream-snap{i}")], check=True, stdout=subprocess.DEVNULL)
+    stop.set()
+    t.join(120)
+    check("overwrite-stream-with-snapshots", not t.is_alive() and results and all(r == BS for r in results), len(results))
+    os.close(sd)
     os.fsync(fd)
     os.close(fd)
     syscall(SYS_IO_DESTROY, aio.ctx)
