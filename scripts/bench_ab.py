@@ -17,10 +17,14 @@ import subprocess
 import sys
 import time
 
-PHASES = ("du", "find", "read1", "read2", "create", "unlink")
+PHASES = ("du", "find", "read1", "read2", "create", "unlink", "parappend")
 # Empty files the create and unlink phases make and remove in one new
 # directory (scripts/bench's createunlink does the same with 50,000).
 MANY = 20000
+# The parappend phase: PAR_WRITERS processes, each appending 4 KiB + fsync
+# PAR_APPENDS times to a file of its own (scripts/bench's parappend).
+PAR_WRITERS = 4
+PAR_APPENDS = 500
 DESCRIBE = {
     "du": "du -s of the tree",
     "find": "find | wc -l of the tree",
@@ -28,6 +32,7 @@ DESCRIBE = {
     "read2": "the same, two processes on the two halves",
     "create": f"create {MANY} empty files in one dir + sync",
     "unlink": "unlink them + sync (caches warm)",
+    "parappend": f"{PAR_WRITERS} x {PAR_APPENDS} (4 KiB append + fsync), own file each",
 }
 
 
@@ -95,6 +100,58 @@ def warm(fn):
     return time.monotonic() - t
 
 
+def device_counts(dev):
+    """(write requests, flushes) of dev so far, from /sys/block/*/stat."""
+    f = open(f"/sys/block/{os.path.basename(dev)}/stat").read().split()
+    return int(f[4]), int(f[15]) if len(f) > 15 else 0
+
+
+def par_appends(d, dev, counts):
+    """PAR_WRITERS forked appenders started together; stores the device's
+    write requests and flushes per append+fsync in counts."""
+    os.mkdir(d)
+    paths = [f"{d}/par{i}" for i in range(PAR_WRITERS)]
+    for p in paths:
+        os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o644))
+    os.sync()
+    r, w = os.pipe()
+    pids = []
+    for p in paths:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(w)
+                fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+                os.read(r, 1)
+                block = b"p" * 4096
+                for _ in range(PAR_APPENDS):
+                    os.write(fd, block)
+                    os.fsync(fd)
+                code = 0
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    os.close(r)
+    before = device_counts(dev)
+    t = time.monotonic()
+    # Closing the pipe's write end wakes every appender at once.
+    os.close(w)
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise OSError(0, f"an appender failed with status {status}")
+    took = time.monotonic() - t
+    after = device_counts(dev)
+    ops = PAR_WRITERS * PAR_APPENDS
+    counts["parappend_wreq_per_op"] = (after[0] - before[0]) / ops
+    counts["parappend_flush_per_op"] = (after[1] - before[1]) / ops
+    for p in paths:
+        os.unlink(p)
+    os.rmdir(d)
+    return took
+
+
 def two_readers(root, halves):
     pids = []
     for half in halves:
@@ -150,14 +207,16 @@ def guest(out, tar, rounds, phases, builds):
                     "read2": lambda: timed(lambda: two_readers(src, (files[:half], files[half:]))),
                     "create": lambda: timed(lambda: create_many(f"{mnt}/many")),
                     "unlink": lambda: warm(lambda: unlink_many(f"{mnt}/many")),
+                    "parappend": lambda: par_appends(f"{mnt}/par", dev, counts),
                 }
+                counts = {}
                 t = {p: run_phase[p]() for p in PHASES if p in phases}
                 if "create" in phases:
                     if "unlink" not in phases:
                         unlink_many(f"{mnt}/many")
                     os.rmdir(f"{mnt}/many")
                 run("umount", mnt)
-                line = {"round": r, "build": name, "files": len(files), **t}
+                line = {"round": r, "build": name, "files": len(files), **t, **counts}
                 print("bench-ab:", json.dumps(line), flush=True)
                 res.write(json.dumps(line) + "\n")
                 res.flush()
@@ -185,6 +244,13 @@ def report(out):
     for p in phases:
         a, b = med[names[0]][p], med[names[1]][p]
         lines.append(f"  {DESCRIBE[p]:<45} {names[0]} {a:8.3f}   {names[1]} {b:8.3f}   B/A {b / a if a else 0:6.3f}")
+    if "parappend" in phases:
+        lines.append("")
+        lines.append("  parappend device counts per op (median)")
+        for n in names:
+            wreq = statistics.median(r["parappend_wreq_per_op"] for r in rows if r["build"] == n)
+            fl = statistics.median(r["parappend_flush_per_op"] for r in rows if r["build"] == n)
+            lines.append(f"  {n}: {wreq:.2f} write requests, {fl:.2f} flushes")
     text = "\n".join(lines) + "\n"
     open(os.path.join(out, "table.txt"), "w").write(text)
     print(text, end="")
