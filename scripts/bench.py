@@ -865,8 +865,9 @@ def cmd_guest(args):
     os.environ["BENCH_FIO_SECONDS"] = str(params.get("fio_seconds", 30))
     os.environ["BENCH_TREE_TAR"] = params.get("tree_tar", "")
     usable = {c: True for c in params["configs"]}
+    rounds = params.get("rounds", 1)
     for wl in params["workloads"]:
-        for cfg_name, dev in zip(params["configs"], devs):
+        for rnd, (cfg_name, dev) in ((n, c) for n in range(1, rounds + 1) for c in zip(params["configs"], devs)):
             t0 = time.time()
             if usable[cfg_name]:
                 print(f"bench: {wl} on {cfg_name} (/dev/{dev}) ...", flush=True)
@@ -876,7 +877,7 @@ def cmd_guest(args):
                            for p in PHASES[wl]]
             t1 = time.time()
             for r in records:
-                r.update({"config": cfg_name, "workload": wl, "device": dev,
+                r.update({"config": cfg_name, "workload": wl, "device": dev, "round": rnd,
                           "cell_wall_s": round(t1 - t0, 3)})
                 line = {k: v for k, v in r.items() if k not in ("dmesg", "stderr")}
                 print("bench:   " + json.dumps(line), flush=True)
@@ -970,19 +971,26 @@ def cmd_report(args):
     if os.path.exists(gpath):
         with open(gpath) as f:
             guest = json.load(f)
-    cells = {}
+    def rate(r):
+        if r is None or "error" in r or "na" in r or r["seconds"] <= 0:
+            return None
+        return r["ops"] / r["seconds"]
+
+    every = {}
     rpath = os.path.join(args.out, "results.jsonl")
     if os.path.exists(rpath):
         with open(rpath) as f:
             for line in f:
                 if line.strip():
                     r = json.loads(line)
-                    cells[(r["config"], r["phase"])] = r
-
-    def rate(r):
-        if r is None or "error" in r or "na" in r or r["seconds"] <= 0:
-            return None
-        return r["ops"] / r["seconds"]
+                    every.setdefault((r["config"], r["phase"]), []).append(r)
+    # One record per cell: the round of median rate (of an even number, the
+    # slower middle one); a round that failed or was n/a stands for the cell,
+    # so no error hides behind the other rounds.
+    cells = {}
+    for key, rs in every.items():
+        bad = [r for r in rs if rate(r) is None]
+        cells[key] = bad[0] if bad else sorted(rs, key=rate)[(len(rs) - 1) // 2]
 
     lines = []
     lines.append(f"ferrofs benchmark {params['stamp']}  ({params['mode']} run)")
@@ -992,6 +1000,10 @@ def cmd_report(args):
                  f"{params.get('accel', '?')}, "
                  f"2 vCPUs, {params['mem']} memory; each configuration on its own fresh {params['disk_size']} sparse "
                  f"virtio disk (cache=unsafe), filesystem re-made before each workload")
+    if params.get("rounds", 1) > 1:
+        lines.append(f"{params['rounds']} rounds: every workload ran {params['rounds']} times on each configuration, the "
+                     f"configurations in turn each round; a row is its median round (of an even number, the slower "
+                     f"middle one), and 'rate by round' lists every round")
     wc = {d["write_cache"] for d in guest.get("devices", {}).values()}
     if wc:
         lines.append(f"device write cache as the guest sees it: {', '.join(sorted(wc))}")
@@ -1119,6 +1131,22 @@ def cmd_report(args):
                     lines.append(f"  {'':<17}note: {note}")
                 csv_rows.append(row)
             lines += phase_footer(phase, params["configs"], cells, rate)
+            if params.get("rounds", 1) > 1:
+                per = []
+                for cfg in params["configs"]:
+                    rates = [rate(r) for r in sorted(every.get((cfg, phase), []), key=lambda r: r.get("round", 0))]
+                    if rates and None not in rates:
+                        per.append(f"{CONFIGS[cfg]['label']} " + " ".join(fmt_rate(x) for x in rates))
+                if per:
+                    lines.append("  rate by round: " + "; ".join(per))
+                # Each round's configurations ran close together in time, so
+                # a round's ratio is steadier than a ratio across rounds.
+                mine = {r.get("round"): rate(r) for r in every.get(("ferrofs", phase), [])}
+                for ref_cfg in (REFERENCE, SECOND_REFERENCE):
+                    theirs = {r.get("round"): rate(r) for r in every.get((ref_cfg, phase), [])}
+                    ratios = [mine[k] / theirs[k] for k in sorted(mine) if mine[k] and theirs.get(k)]
+                    if ratios:
+                        lines.append(f"  ferrofs / {CONFIGS[ref_cfg]['label']} by round: " + " ".join(f"{x:.2f}" for x in ratios))
             if phase in VS_BTRFS:
                 fb = [rate(cells.get((c, phase))) for c in ("ferrofs", "btrfs")]
                 if fb[0] and fb[1]:
