@@ -156,14 +156,15 @@ struct ferrofs_dio {
 	long res;
 	/* The caller's pages are dirtied after the read (user memory). */
 	bool dirty;
-	/* A write: its count there ends with it (NULL for a read). */
-	struct ferrofs_dwrites *overwrites;
+	/* The mount's tracker: the hold count in @hold_slot ends with the
+	 * request, and so does a write's count as an overwrite. */
+	struct ferrofs_dwrites *t;
+	bool overwrite;
+	unsigned int hold_slot;
 	/* A write's file range, for the cached pages dropped after it. */
 	loff_t pos;
 	u64 len;
 	struct work_struct work;
-	void (*unpin)(void *owner);
-	void *owner;
 };
 
 static void ferrofs_dio_complete(struct ferrofs_dio *r)
@@ -185,11 +186,11 @@ static void ferrofs_dio_put(struct ferrofs_dio *r)
 {
 	if (!atomic_dec_and_test(&r->pending))
 		return;
-	if (r->overwrites)
-		ferrofs_overwrite_end(r->overwrites, !atomic_read(&r->failed));
+	if (r->overwrite)
+		ferrofs_overwrite_end(r->t, !atomic_read(&r->failed));
 	/* The blocks may be handed out again once no bio reads them. */
-	r->unpin(r->owner);
-	if (r->overwrites && r->len && r->iocb->ki_filp->f_mapping->nrpages) {
+	ferrofs_hold_exit(r->t, r->hold_slot);
+	if (r->overwrite && r->len && r->iocb->ki_filp->f_mapping->nrpages) {
 		INIT_WORK(&r->work, ferrofs_dio_invalidate_work);
 		queue_work(system_unbound_wq, &r->work);
 		return;
@@ -217,7 +218,7 @@ static void ferrofs_dio_end_io(struct bio *bio)
  * submitted still runs and counts in @r). */
 static int ferrofs_dio_run(struct super_block *sb, struct ferrofs_dio *r, struct iov_iter *iter, u64 disk, u64 len)
 {
-	blk_opf_t op = r->overwrites ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE : REQ_OP_READ;
+	blk_opf_t op = r->overwrite ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE : REQ_OP_READ;
 
 	while (len) {
 		struct bio *bio = bio_alloc(sb->s_bdev, bio_iov_vecs_to_alloc(iter, BIO_MAX_VECS), op, GFP_NOFS);
@@ -269,31 +270,31 @@ static bool ferrofs_dio_runs_ok(struct super_block *sb, const struct iov_iter *i
 }
 
 int ferrofs_dio_submit(struct super_block *sb, struct kiocb *iocb, struct iov_iter *iter,
-		       const struct ferrofs_drun *runs, size_t n, long res, struct ferrofs_dwrites *overwrites,
-		       loff_t pos, void (*unpin)(void *owner), void *owner)
+		       const struct ferrofs_drun *runs, size_t n, long res, struct ferrofs_dwrites *t, bool overwrite,
+		       loff_t pos, unsigned int hold_slot)
 {
 	struct ferrofs_dio *r;
 	struct blk_plug plug;
 	size_t i;
 	int ret = 0;
 
-	if (!ferrofs_dio_runs_ok(sb, iter, runs, n, overwrites)) {
-		unpin(owner);
+	if (!ferrofs_dio_runs_ok(sb, iter, runs, n, overwrite)) {
+		ferrofs_hold_exit(t, hold_slot);
 		return -EINVAL;
 	}
 	r = kmalloc(sizeof(*r), GFP_NOFS);
 	if (!r) {
-		unpin(owner);
+		ferrofs_hold_exit(t, hold_slot);
 		return -ENOMEM;
 	}
 	r->iocb = iocb;
 	r->res = res;
-	r->dirty = !overwrites && user_backed_iter(iter);
-	r->overwrites = overwrites;
+	r->dirty = !overwrite && user_backed_iter(iter);
+	r->t = t;
+	r->overwrite = overwrite;
+	r->hold_slot = hold_slot;
 	r->pos = pos;
 	r->len = 0;
-	r->unpin = unpin;
-	r->owner = owner;
 	atomic_set(&r->failed, 0);
 	atomic_set(&r->pending, 1);
 	blk_start_plug(&plug);
@@ -308,7 +309,7 @@ int ferrofs_dio_submit(struct super_block *sb, struct kiocb *iocb, struct iov_it
 	blk_finish_plug(&plug);
 	if (ret && atomic_read(&r->pending) == 1) {
 		/* Nothing submitted: the caller's to report. */
-		unpin(owner);
+		ferrofs_hold_exit(t, hold_slot);
 		kfree(r);
 		return ret;
 	}

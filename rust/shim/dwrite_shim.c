@@ -38,9 +38,12 @@ struct ferrofs_dwrites {
 	atomic_t in_gen[2];
 	/* Set once by a failed bio, never cleared. */
 	atomic_t failed;
-	/* Folio reads in flight (bios); dropped under @idle's lock, as
+	/* Hold generations (ferrofs_shim_dwrite.h): the current one, changed
+	 * only under the core lock, and the I/O in flight by the parity of
+	 * the generation each began in; dropped under @idle's lock, as
 	 * @writes. */
-	atomic_t reads;
+	u64 hold_gen;
+	atomic_t holds[2];
 	wait_queue_head_t idle;
 	/* In-place direct writes that have ended, and how many of them the
 	 * last flush to complete covers (its sample of @overwrites_done taken
@@ -62,6 +65,7 @@ struct ferrofs_dwrites {
 struct ferrofs_dwrite {
 	struct ferrofs_dwrites *t;
 	u64 gen;
+	unsigned int hold_slot;
 	void *buf;
 	size_t len;
 	atomic_t pending;
@@ -88,7 +92,8 @@ void ferrofs_dwrites_put(struct ferrofs_dwrites *t)
 {
 	if (!refcount_dec_and_test(&t->refs))
 		return;
-	wait_event(t->idle, !atomic_read(&t->writes) && !atomic_read(&t->reads) && !atomic_read(&t->overwrites_in_flight));
+	wait_event(t->idle, !atomic_read(&t->writes) && !atomic_read(&t->holds[0]) && !atomic_read(&t->holds[1]) &&
+				    !atomic_read(&t->overwrites_in_flight));
 	/* The last write's or read's wake-up is over once its lock is dropped. */
 	spin_lock_irq(&t->idle.lock);
 	spin_unlock_irq(&t->idle.lock);
@@ -158,6 +163,7 @@ static void ferrofs_dwrite_put(struct ferrofs_dwrite *w)
 	spin_lock_irqsave(&t->idle.lock, flags);
 	atomic_long_sub(w->len, &t->bytes);
 	atomic_dec_return_release(&t->in_gen[w->gen & 1]);
+	atomic_dec_return_release(&t->holds[w->hold_slot]);
 	atomic_dec_return_release(&t->writes);
 	wake_up_locked(&t->idle);
 	spin_unlock_irqrestore(&t->idle.lock, flags);
@@ -248,6 +254,9 @@ int ferrofs_dwrite_submit(struct super_block *sb, struct ferrofs_dwrites *t, voi
 	spin_lock_irqsave(&t->idle.lock, flags);
 	w->gen = t->gen;
 	atomic_inc(&t->in_gen[w->gen & 1]);
+	/* Counted before the call that maps the blocks into the file, so
+	 * before anything can free them. */
+	w->hold_slot = ferrofs_hold_enter(t);
 	atomic_inc(&t->writes);
 	atomic_long_add(len, &t->bytes);
 	spin_unlock_irqrestore(&t->idle.lock, flags);
@@ -259,29 +268,80 @@ int ferrofs_dwrite_submit(struct super_block *sb, struct ferrofs_dwrites *t, voi
 	return 0;
 }
 
-bool ferrofs_freads_busy(struct ferrofs_dwrites *t)
+/*
+ * Lock-free: a count taken while the generation moves on lands in the slot
+ * of a generation no older than the one read, as the generation moves on
+ * only once that slot is empty, and the blocks freed before the count are
+ * not the ones the caller maps after it (ferrofs_shim_dwrite.h).
+ */
+unsigned int ferrofs_hold_enter(struct ferrofs_dwrites *t)
 {
-	return atomic_read_acquire(&t->reads) != 0;
+	unsigned int slot = READ_ONCE(t->hold_gen) & 1;
+
+	atomic_inc(&t->holds[slot]);
+	return slot;
 }
 
-static void ferrofs_fread_end_io(struct bio *bio)
+void ferrofs_hold_enter_slot(struct ferrofs_dwrites *t, unsigned int slot)
+{
+	atomic_inc(&t->holds[slot & 1]);
+}
+
+void ferrofs_hold_exit(struct ferrofs_dwrites *t, unsigned int slot)
+{
+	unsigned long flags;
+
+	/* Under @idle's lock, as @writes: the last put runs after the wake-up. */
+	spin_lock_irqsave(&t->idle.lock, flags);
+	if (!atomic_dec_return_release(&t->holds[slot & 1]))
+		wake_up_locked(&t->idle);
+	spin_unlock_irqrestore(&t->idle.lock, flags);
+}
+
+bool ferrofs_hold_idle(struct ferrofs_dwrites *t)
+{
+	return !atomic_read_acquire(&t->holds[0]) && !atomic_read_acquire(&t->holds[1]);
+}
+
+unsigned int ferrofs_hold_advance(struct ferrofs_dwrites *t)
+{
+	unsigned int begun = 0;
+
+	/* A generation begins once the one before the current has no I/O
+	 * left; new counts go to that empty slot from then on. Twice at most:
+	 * the slot found empty first is the current one after two. */
+	while (begun < 2 && !atomic_read_acquire(&t->holds[(t->hold_gen + 1) & 1])) {
+		WRITE_ONCE(t->hold_gen, t->hold_gen + 1);
+		begun++;
+	}
+	return begun;
+}
+
+static void ferrofs_fread_end(struct bio *bio, unsigned int slot)
 {
 	struct ferrofs_dwrites *t = bio->bi_private;
 	bool ok = !bio->bi_status;
 	struct folio_iter fi;
-	unsigned long flags;
 
 	bio_for_each_folio_all(fi, bio)
 		folio_end_read(fi.folio, ok);
 	bio_put(bio);
-	spin_lock_irqsave(&t->idle.lock, flags);
-	atomic_dec_return_release(&t->reads);
-	wake_up_locked(&t->idle);
-	spin_unlock_irqrestore(&t->idle.lock, flags);
+	ferrofs_hold_exit(t, slot);
+}
+
+/* One end per hold slot, so a bio carries its slot with no allocation. */
+static void ferrofs_fread_end_io0(struct bio *bio)
+{
+	ferrofs_fread_end(bio, 0);
+}
+
+static void ferrofs_fread_end_io1(struct bio *bio)
+{
+	ferrofs_fread_end(bio, 1);
 }
 
 size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u64 disk, struct folio *const *folios,
-			    size_t n)
+			    size_t n, unsigned int slot)
 {
 	u64 dev_bytes = bdev_nr_bytes(sb->s_bdev);
 	struct blk_plug plug;
@@ -310,8 +370,8 @@ size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u
 			break;
 		}
 		bio->bi_private = t;
-		bio->bi_end_io = ferrofs_fread_end_io;
-		atomic_inc(&t->reads);
+		bio->bi_end_io = (slot & 1) ? ferrofs_fread_end_io1 : ferrofs_fread_end_io0;
+		ferrofs_hold_enter_slot(t, slot);
 		submit_bio(bio);
 	}
 	blk_finish_plug(&plug);

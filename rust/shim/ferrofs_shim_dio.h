@@ -78,19 +78,20 @@ struct ferrofs_dwrites;
 /*
  * Moves @n runs, in order, between the device and the caller's memory
  * under @iter (its pages pinned for the bios; a read's holes zeroed now):
- * a read, or with @overwrites an in-place write of the file range from
- * byte @pos, counted in @overwrites by the caller (ferrofs_overwrite_begin),
- * which count ends with the last bio when this returns -EIOCBQUEUED.
- * Returns -EIOCBQUEUED: once the last bio ended, unpin(@owner) runs, then
+ * a read, or with @overwrite an in-place write of the file range from
+ * byte @pos, counted in @t by the caller (ferrofs_overwrite_begin), which
+ * count ends with the last bio when this returns -EIOCBQUEUED. The caller
+ * hands over its count in @t's hold slot @hold_slot, taken before the runs
+ * were mapped; it ends in every case.
+ * Returns -EIOCBQUEUED: once the last bio ended, the hold count ends, then
  * @iocb completes with @res, or -EIO if a bio failed, or the errno that
  * stopped the submission part way (after a write, the range's cached
  * pages are dropped first, from a worker). Or returns a negative errno
  * with nothing submitted (bad runs, no memory, a fault on the first
- * pages), after unpin(@owner). @unpin must be callable from interrupt
- * context.
+ * pages), after the hold count ended.
  */
 int ferrofs_dio_submit(struct super_block *sb, struct kiocb *iocb, struct iov_iter *iter,
-		       const struct ferrofs_drun *runs, size_t n, long res, struct ferrofs_dwrites *overwrites,
-		       loff_t pos, void (*unpin)(void *owner), void *owner);
+		       const struct ferrofs_drun *runs, size_t n, long res, struct ferrofs_dwrites *t, bool overwrite,
+		       loff_t pos, unsigned int hold_slot);
 
 #endif /* FERROFS_SHIM_DIO_H */

@@ -4,7 +4,8 @@
  * whose bios are submitted together while writeback goes on, and reads of
  * page-cache folios, which their bios end. A per-mount tracker counts
  * both: a flush first waits for the writes submitted before it (settle),
- * and the adapter knows when freed blocks may be reused.
+ * and the adapter knows when freed blocks may be reused (hold
+ * generations).
  * Included by ferrofs_shim.h; implemented in dwrite_shim.c.
  */
 #ifndef FERROFS_SHIM_DWRITE_H
@@ -48,19 +49,38 @@ void ferrofs_dwrites_throttle(struct ferrofs_dwrites *t, size_t max_bytes);
 int ferrofs_dwrite_submit(struct super_block *sb, struct ferrofs_dwrites *t, void *buf, size_t len,
 			  const struct ferrofs_dpiece *pieces, size_t n);
 /*
+ * Hold generations: I/O outside the core lock on blocks mapped under it
+ * (reads, in-place writes, data writes) is counted from before its blocks
+ * are mapped (or, for a data write, before they can be freed) until it
+ * ends, in the generation current when it began. ferrofs_hold_enter counts
+ * one and returns its generation's slot; ferrofs_hold_enter_slot counts one
+ * more in the slot of a count the caller holds (I/O that carries on an
+ * earlier one's map); ferrofs_hold_exit ends one (any context).
+ * Called under the core lock only: ferrofs_hold_idle says whether no such
+ * I/O is in flight (every block kept back is reusable); otherwise
+ * ferrofs_hold_advance begins a new generation for as long as every I/O of
+ * the one before the current has ended, at most twice, and returns how
+ * many it began (with each, the blocks freed before the generation that
+ * just ended are reusable). Their loads are acquires: I/O seen ended is
+ * over.
+ */
+unsigned int ferrofs_hold_enter(struct ferrofs_dwrites *t);
+void ferrofs_hold_enter_slot(struct ferrofs_dwrites *t, unsigned int slot);
+void ferrofs_hold_exit(struct ferrofs_dwrites *t, unsigned int slot);
+bool ferrofs_hold_idle(struct ferrofs_dwrites *t);
+unsigned int ferrofs_hold_advance(struct ferrofs_dwrites *t);
+/*
  * Reads @n locked, not uptodate page-cache folios, consecutive on the
  * device from byte @disk, and returns without waiting: the end of each bio
  * ends its folios' read (folio_end_read: uptodate unless the I/O failed,
- * then unlocked), and each bio is counted in @t until then (the last put
- * waits for them too). Returns how many folios, from the first, went out;
- * the rest stay the caller's: none when a folio is not locked or already
- * uptodate, or the range is not whole sectors within the device.
+ * then unlocked), and each bio is counted in @t's hold slot @slot (which
+ * the caller holds a count in) until then; the last put waits for them
+ * too. Returns how many folios, from the first, went out; the rest stay
+ * the caller's: none when a folio is not locked or already uptodate, or
+ * the range is not whole sectors within the device.
  */
 size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u64 disk, struct folio *const *folios,
-			    size_t n);
-/* Whether a folio read is in flight (an acquire: after false, every read
- * counted before has ended). */
-bool ferrofs_freads_busy(struct ferrofs_dwrites *t);
+			    size_t n, unsigned int slot);
 /*
  * In-place direct writes. Each one is counted from before its block map is
  * taken (ferrofs_overwrite_begin: false, and not counted, while a snapshot

@@ -16,7 +16,7 @@
 
 use super::bindings as b;
 use super::cell::{zeroed, Vtable};
-use super::device::KernelDevice;
+use super::device::{IoPin, KernelDevice};
 use super::errno_of;
 use super::inode::{INode, Locked};
 use super::read_io::read_blocks_into;
@@ -205,7 +205,7 @@ fn read_window(rac: &Readahead) {
     let dev = info.data_device();
     // A block just mapped may still have its data write in flight.
     dev.wait_for_writes();
-    let mut reads = FolioReads::new(dev, bs, (len as u64 / divisor) as usize);
+    let mut reads = FolioReads::new(dev, &pin, bs, (len as u64 / divisor) as usize);
     let mut map = RunCursor { runs: &runs, index: 0, start: first };
     while let Some(folio) = rac.next_folio() {
         let fpos = folio.pos();
@@ -237,7 +237,9 @@ fn read_window(rac: &Readahead) {
         }
     }
     reads.submit();
-    // Each bio holds its blocks from reuse itself until its I/O is over.
+    drop(reads);
+    // Each bio holds its blocks from reuse itself until its I/O is over,
+    // counted in the pin's generation.
     drop(pin);
 }
 
@@ -292,6 +294,9 @@ impl RunCursor<'_> {
 /// byte `disk + i * bs`.
 struct FolioReads<'a> {
     dev: &'a KernelDevice,
+    /// The count that keeps the mapped blocks from reuse, in whose
+    /// generation the bios count too.
+    pin: &'a IoPin<'a>,
     bs: u64,
     disk: u64,
     folios: TryVec<*mut b::folio>,
@@ -301,10 +306,10 @@ impl<'a> FolioReads<'a> {
     /// A batch for a window of `window` folios, with room for them made
     /// up to `READ_FOLIOS` (more is asked for as needed; a folio without
     /// room is read in place).
-    fn new(dev: &'a KernelDevice, bs: u64, window: usize) -> Self {
+    fn new(dev: &'a KernelDevice, pin: &'a IoPin<'a>, bs: u64, window: usize) -> Self {
         let mut folios = TryVec::new();
         let _ = folios.try_reserve(window.clamp(1, READ_FOLIOS));
-        FolioReads { dev, bs, disk: 0, folios }
+        FolioReads { dev, pin, bs, disk: 0, folios }
     }
 
     /// Adds `folio`, to be read from disk byte `disk`, submitting the
@@ -336,7 +341,7 @@ impl<'a> FolioReads<'a> {
         // SAFETY: each folio is locked, not uptodate and ours to end (type
         // invariant); those submitted are the bios' from here on, and only
         // the rest are touched below.
-        let sent = unsafe { self.dev.read_folios_in_flight(self.disk, &self.folios) };
+        let sent = unsafe { self.dev.read_folios_in_flight(self.disk, &self.folios, self.pin) };
         for &folio in self.folios.get(sent..).unwrap_or(&[]) {
             // SAFETY: still ours to end (type invariant; not submitted).
             unsafe { b::folio_end_read(folio, false) };

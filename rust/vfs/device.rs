@@ -12,6 +12,9 @@
 //! flush misses a write submitted before it. The same tracker counts the
 //! in-place direct writes that have ended and which of them a flush
 //! covered (`overwrites_unflushed`), as no fsync record names their data.
+//! And it counts every I/O outside the core lock on blocks mapped under it
+//! in its *hold generation* (`pin_io`, `hold_advance`), which tells the
+//! core when the blocks it freed meanwhile may be reused (`crate::space`).
 
 use super::bindings as b;
 use crate::device::BlockDevice;
@@ -141,30 +144,52 @@ impl KernelDevice {
         unsafe { b::ferrofs_dwrites_busy(self.writes.as_ptr()) }
     }
 
-    /// Whether a folio read (`read_folios_in_flight`) may be in flight;
-    /// after `false` (an acquire), every one submitted before has ended.
-    pub(crate) fn folio_reads_in_flight(&self) -> bool {
-        // SAFETY: `writes` is live (type invariant).
-        unsafe { b::ferrofs_freads_busy(self.writes.as_ptr()) }
+    /// Counts I/O about to map blocks under the core lock and use them
+    /// outside it, in the current hold generation, until the pin drops:
+    /// the core reuses no block it frees meanwhile before then. Taken
+    /// before the core call that maps.
+    pub(crate) fn pin_io(&self) -> IoPin<'_> {
+        // SAFETY: `writes` is live (type invariant); the pin ends the count
+        // once.
+        let slot = unsafe { b::ferrofs_hold_enter(self.writes.as_ptr()) };
+        IoPin { dev: self, slot }
+    }
+
+    /// What the core may do with the blocks it keeps back for I/O in
+    /// flight: `None` when no such I/O is in flight, else how many new
+    /// hold generations began (0 to 2; one begins once every I/O of the
+    /// generation before the current has ended). Called at each entry into
+    /// the core, under its lock: the generation changes only there.
+    pub(crate) fn hold_advance(&self) -> Option<u32> {
+        // SAFETY: `writes` is live (type invariant); the caller holds the
+        // core lock, which the shim requires of these calls.
+        unsafe {
+            if b::ferrofs_hold_idle(self.writes.as_ptr()) {
+                None
+            } else {
+                Some(b::ferrofs_hold_advance(self.writes.as_ptr()))
+            }
+        }
     }
 
     /// Reads `folios`, one after the other on the device from byte `disk`,
     /// straight into them, and returns without waiting: the bios' end marks
     /// each folio uptodate (unless the I/O failed) and unlocks it. Returns
     /// how many, from the first, went out; the rest stay the caller's.
-    /// The reads count as in flight (`folio_reads_in_flight`) until their
-    /// I/O is over, so a block freed meanwhile is not handed out again.
+    /// Each bio counts in `pin`'s hold generation until its I/O is over, so
+    /// a block freed meanwhile is not handed out again.
     ///
     /// # Safety
     /// Each folio is a locked, not uptodate page-cache folio whose read the
     /// caller must end (folio_end_read) and has not; for those submitted
     /// that duty passes to the bios, and the caller no longer touches them.
-    pub(crate) unsafe fn read_folios_in_flight(&self, disk: u64, folios: &[*mut b::folio]) -> usize {
+    pub(crate) unsafe fn read_folios_in_flight(&self, disk: u64, folios: &[*mut b::folio], pin: &IoPin<'_>) -> usize {
         // The shim checks the range against the device and reads the
         // slice before it returns.
         // SAFETY: `sb` (open device) and `writes` are live (type
-        // invariants); the folios are as the caller guarantees.
-        unsafe { b::ferrofs_fread_submit(self.sb, self.writes.as_ptr(), disk, folios.as_ptr(), folios.len()) }
+        // invariants); the folios are as the caller guarantees; `pin`
+        // holds a count in its slot, so the bios may count there too.
+        unsafe { b::ferrofs_fread_submit(self.sb, self.writes.as_ptr(), disk, folios.as_ptr(), folios.len(), pin.slot) }
     }
 
     /// Waits while too many bytes of data writes are in flight, so their
@@ -214,9 +239,9 @@ impl KernelDevice {
         OverwriteGate(self)
     }
 
-    /// The tracker that counts in-place direct writes, for
-    /// `ferrofs_dio_submit`; live as long as this device.
-    pub(crate) fn overwrites(&self) -> *mut b::ferrofs_dwrites {
+    /// The tracker that counts in-place direct writes and hold
+    /// generations, for `ferrofs_dio_submit`; live as long as this device.
+    pub(crate) fn tracker(&self) -> *mut b::ferrofs_dwrites {
         self.writes.as_ptr()
     }
 
@@ -334,6 +359,36 @@ impl Drop for KernelDevice {
         // SAFETY: this device's reference (type invariant), dropped once;
         // the last one waits for the writes in flight before freeing.
         unsafe { b::ferrofs_dwrites_put(self.writes.as_ptr()) };
+    }
+}
+
+/// I/O outside the core lock counted in its hold generation while this
+/// lives (`KernelDevice::pin_io`).
+///
+/// # Invariants
+/// This pin holds one count in `slot` of its device's tracker, ended once:
+/// when it drops, or by the shim it is handed to (`into_slot`).
+pub(crate) struct IoPin<'a> {
+    dev: &'a KernelDevice,
+    slot: u32,
+}
+
+impl IoPin<'_> {
+    /// Hands the count to an asynchronous direct read or write
+    /// (`ferrofs_dio_submit`), which ends it once its bios are over:
+    /// returns the slot to pass.
+    pub(crate) fn into_slot(self) -> u32 {
+        let slot = self.slot;
+        core::mem::forget(self);
+        slot
+    }
+}
+
+impl Drop for IoPin<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the tracker is live (the device's type invariant); this
+        // pin's count is ended once, here (type invariant).
+        unsafe { b::ferrofs_hold_exit(self.dev.writes.as_ptr(), self.slot) };
     }
 }
 

@@ -43,7 +43,6 @@
 //! the caller's buffer is copied, except i_rwsem.
 
 use super::bindings as b;
-use super::fs_info::read_unpin;
 use super::inode::{INode, Locked};
 use super::kiocb::{IovIter, Kiocb};
 use super::read_io::read_blocks_into;
@@ -197,6 +196,51 @@ fn read_queued(req: &Kiocb, inode: &INode, to: &IovIter, pos: u64, end: u64, cou
     let mut map: TryVec<BlockRun> = TryVec::new();
     let (fb, nblocks) = (pos / bs, crate::store::div_ceil(len, bs));
     let (_, pin) = info.map_for_read(inode.subvol(), inode.ino(), fb, nblocks, &mut map, nowait)?;
+    let runs = byte_runs(&map, bs, len)?;
+    // A block just written back is read only once its data is there.
+    let dev = info.data_device();
+    if !nowait {
+        dev.wait_for_writes();
+    } else if dev.writes_in_flight() {
+        return Err(EAGAIN);
+    }
+    req.accessed();
+    req.set_pos(end as i64);
+    let slot = pin.into_slot();
+    // The shim pins the iter's pages for its bios, reads `runs` during the
+    // call (checking each run's bounds), and on -EIOCBQUEUED keeps the
+    // kiocb until its ki_complete, which the VFS allows as this call then
+    // returns -EIOCBQUEUED. It ends the hold count in `slot` once in every
+    // case, while the request still holds the file and so the FsInfo and
+    // its device's tracker.
+    // SAFETY: the kiocb and iter are this read_iter call's, live for the
+    // call; the tracker lives as long as the FsInfo; `slot` is the count
+    // handed over (`IoPin::into_slot`).
+    let rc = unsafe {
+        b::ferrofs_dio_submit(
+            dev.super_block(),
+            req.as_ptr(),
+            to.as_ptr(),
+            runs.as_ptr(),
+            runs.len(),
+            (end - pos) as kernel::ffi::c_long,
+            dev.tracker(),
+            false,
+            pos as i64,
+            slot,
+        )
+    };
+    if rc == EIOCBQUEUED.to_errno() {
+        return Ok(Some(Err(EIOCBQUEUED)));
+    }
+    req.set_pos(pos as i64);
+    Err(Error::from_errno(rc))
+}
+
+/// The shim's byte runs for the block runs `map`, `len` bytes in all: a
+/// hole in `map` reads as zeros, and so does what `map` does not reach (past
+/// EOF); runs past `len` are left out.
+fn byte_runs(map: &[BlockRun], bs: u64, len: u64) -> Result<TryVec<b::ferrofs_drun>> {
     let mut runs: TryVec<b::ferrofs_drun> = TryVec::try_with_capacity(map.len().saturating_add(1))?;
     let mut left = len;
     for run in map.iter() {
@@ -209,46 +253,10 @@ fn read_queued(req: &Kiocb, inode: &INode, to: &IovIter, pos: u64, end: u64, cou
         runs.try_push(b::ferrofs_drun { disk, len: n })?;
         left -= n;
     }
-    // Past the last mapped run: zeros, as past EOF.
     if left != 0 {
         runs.try_push(b::ferrofs_drun { disk: DREAD_HOLE, len: left })?;
     }
-    // A block just written back is read only once its data is there.
-    let dev = info.data_device();
-    if !nowait {
-        dev.wait_for_writes();
-    } else if dev.writes_in_flight() {
-        return Err(EAGAIN);
-    }
-    req.accessed();
-    req.set_pos(end as i64);
-    let owner = pin.into_raw();
-    // The shim pins the iter's pages for its bios, reads `runs` during the
-    // call (checking each run's bounds), and on -EIOCBQUEUED keeps the
-    // kiocb until its ki_complete, which the VFS allows as this call then
-    // returns -EIOCBQUEUED. It calls `read_unpin` on `owner` once in every
-    // case, while the request still holds the file and so the FsInfo.
-    // SAFETY: the kiocb and iter are this read_iter call's, live for the
-    // call; `owner` is the pin handed over (`ReadPin::into_raw`).
-    let rc = unsafe {
-        b::ferrofs_dio_submit(
-            info.data_device().super_block(),
-            req.as_ptr(),
-            to.as_ptr(),
-            runs.as_ptr(),
-            runs.len(),
-            (end - pos) as kernel::ffi::c_long,
-            core::ptr::null_mut(),
-            pos as i64,
-            Some(read_unpin),
-            owner,
-        )
-    };
-    if rc == EIOCBQUEUED.to_errno() {
-        return Ok(Some(Err(EIOCBQUEUED)));
-    }
-    req.set_pos(pos as i64);
-    Err(Error::from_errno(rc))
+    Ok(runs)
 }
 
 /// Writes `data`, whole blocks from file byte `first` up to at most EOF,
@@ -364,23 +372,22 @@ fn overwrite_queued(req: &Kiocb, inode: Locked<'_>, from: &IovIter, count: u64, 
     let Some(pin) = info.map_for_overwrite(inode.subvol(), inode.ino(), pos / divisor(bs), count / divisor(bs), &mut map, nowait)? else {
         return Ok(None);
     };
-    let mut runs: TryVec<b::ferrofs_drun> = TryVec::try_with_capacity(map.len())?;
-    for run in map.iter() {
-        // A block inside the filesystem (checked by the map): the products fit.
-        let disk = run.disk.ok_or(EINVAL)?;
-        runs.try_push(b::ferrofs_drun { disk: disk * bs, len: run.blocks * bs })?;
+    // The map covers exactly `count` bytes, all of them on the disk.
+    let runs = byte_runs(&map, bs, count)?;
+    if runs.iter().any(|r| r.disk == DREAD_HOLE) {
+        return Err(EINVAL);
     }
     req.set_pos(end as i64);
-    let owner = pin.into_raw();
+    let slot = pin.into_slot();
     // The shim pins the iter's pages for its bios, reads `runs` during the
     // call (checking each run's bounds; the map covers exactly `count`
     // bytes), and on -EIOCBQUEUED keeps the kiocb until its ki_complete,
-    // which the VFS allows as this call then returns -EIOCBQUEUED. It calls
-    // `read_unpin` on `owner` once in every case, while the request still
+    // which the VFS allows as this call then returns -EIOCBQUEUED. It ends
+    // the hold count in `slot` once in every case, while the request still
     // holds the file and so the FsInfo, whose device's tracker counts the
-    // write; on -EIOCBQUEUED it ends the write's count there.
+    // write; on -EIOCBQUEUED it ends the write's count there too.
     // SAFETY: the kiocb and iter are this write_iter call's, live for the
-    // call; `owner` is the pin handed over (`ReadPin::into_raw`); the
+    // call; `slot` is the count handed over (`IoPin::into_slot`); the
     // tracker lives as long as the FsInfo.
     let rc = unsafe {
         b::ferrofs_dio_submit(
@@ -390,10 +397,10 @@ fn overwrite_queued(req: &Kiocb, inode: Locked<'_>, from: &IovIter, count: u64, 
             runs.as_ptr(),
             runs.len(),
             count as kernel::ffi::c_long,
-            dev.overwrites(),
+            dev.tracker(),
+            true,
             pos as i64,
-            Some(read_unpin),
-            owner,
+            slot,
         )
     };
     if rc == EIOCBQUEUED.to_errno() {

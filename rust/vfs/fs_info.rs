@@ -9,24 +9,31 @@
 //! (`shrink_cache`): the core allocates while holding it.
 //!
 //! File data is read without it: `map_for_read` takes the block map under
-//! the lock and counts the read in `reads_in_flight` until its I/O is done
-//! (`ReadPin`); while that count is not zero the core keeps every block it
-//! frees from reuse (`Filesystem::set_reads_in_flight`, told at each entry).
-//! Writeback writes file data without it too (`write_io`), between two core
-//! calls that pick the blocks and then map them, and leaves the I/O in
-//! flight; data writes in flight hold freed blocks from reuse as reads do.
-//! Readahead leaves its folio reads in flight (their bios end the folios),
-//! counted by the device until their I/O is over, and they hold freed
-//! blocks the same way.
+//! the lock, counting the read from before the map until its I/O is done
+//! (`KernelDevice::pin_io`, an `IoPin`) in its *hold generation*. The core
+//! keeps every block it frees from reuse until the I/O that might still
+//! use it has ended: at each entry the device's tracker says whether any
+//! I/O is in flight and whether a new generation began, as one does once
+//! every I/O of the generation before the current has ended
+//! (`KernelDevice::hold_advance`); a block freed in generation g is
+//! reusable once g + 2 begins (`crate::space`), or once nothing is in
+//! flight. Writeback writes file data without the lock too (`write_io`),
+//! between two core calls that pick the blocks and then map them, and
+//! leaves the I/O in flight; each data write counts in its generation from
+//! its submission (before the call that maps its blocks into the file)
+//! until it ends. Readahead leaves its folio reads in flight (their bios
+//! end the folios), each counted in the generation of the pin that mapped
+//! its blocks until its I/O is over. In-place direct writes count as reads
+//! do.
 //! Calls that only read (lookup, readdir, getattr of an inode not in
 //! memory, readlink, xattrs, the block map) read the metadata nodes they
 //! lack without it too (`with_sv_read`): they stop at a missing node, the
-//! nodes are read outside the lock, counted in `reads_in_flight` the same
-//! way, and the call runs again.
+//! nodes are read outside the lock, counted the same way, and the call
+//! runs again.
 
 use super::bindings as b;
 use super::core_lock::{CoreGuard, CoreLock};
-use super::device::KernelDevice;
+use super::device::{IoPin, KernelDevice};
 use super::flush_group::FlushGroup;
 use super::subvol::{Subvol, SubvolTable};
 use crate::error::{Error, Result};
@@ -135,9 +142,6 @@ struct Unlocked {
     /// space only changes inside core calls, so this is what statfs would
     /// say now, readable by write_begin without the lock.
     avail_blocks: AtomicU64,
-    /// Reads of file data whose blocks were mapped under the core lock and
-    /// whose I/O has not finished (`ReadPin`).
-    reads_in_flight: AtomicUsize,
     /// The same device as the core's, for those reads and for writeback's
     /// data writes.
     read_dev: KernelDevice,
@@ -159,39 +163,6 @@ impl Drop for Busy<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// A read of mapped blocks in flight (`FsInfo::map_for_read`): while it
-/// lives, blocks the core frees are not reused.
-pub(crate) struct ReadPin<'a>(&'a FsInfo);
-
-impl Drop for ReadPin<'_> {
-    fn drop(&mut self) {
-        self.0.unlocked.reads_in_flight.fetch_sub(1, Ordering::Release);
-    }
-}
-
-impl ReadPin<'_> {
-    /// Hands the pin over to an asynchronous direct read, which ends it
-    /// with `read_unpin` on what this returns once its bios are over.
-    pub(crate) fn into_raw(self) -> *mut kernel::ffi::c_void {
-        let owner = core::ptr::from_ref(self.0).cast_mut().cast();
-        core::mem::forget(self);
-        owner
-    }
-}
-
-/// Ends a pin handed over by `ReadPin::into_raw`; callable from interrupt
-/// context (one atomic).
-///
-/// # Safety
-/// `owner` came from `ReadPin::into_raw`, this is its one call, and the
-/// FsInfo is alive: the read's request holds its file open until it is
-/// completed, which comes after this call.
-pub(crate) unsafe extern "C" fn read_unpin(owner: *mut kernel::ffi::c_void) {
-    // SAFETY: a live FsInfo (the contract).
-    let info = unsafe { &*owner.cast::<FsInfo>() };
-    drop(ReadPin(info));
 }
 
 /// What a mount asks of the core.
@@ -240,7 +211,6 @@ impl FsInfo {
                 unlocked: Unlocked {
                     dirty_reserved: AtomicU64::new(0),
                     avail_blocks: AtomicU64::new(avail),
-                    reads_in_flight: AtomicUsize::new(0),
                     read_dev,
                     block_size,
                 },
@@ -578,8 +548,9 @@ impl FsInfo {
     /// other calls go on during the device round trip. `f` may run several
     /// times, and must change nothing where it can read a node.
     ///
-    /// The read counts in `reads_in_flight` from before the lock is left
-    /// until the nodes are inserted, so no block freed meanwhile is reused.
+    /// Each round counts as I/O in its hold generation (`IoPin`) from before
+    /// the call that names the nodes until they are inserted, so no block
+    /// freed meanwhile is reused.
     /// Only while another task uses the core (`core_users`): alone, a call
     /// reads under the lock, as a deferred round costs a second pass of
     /// the call and buys nothing.
@@ -603,21 +574,17 @@ impl FsInfo {
                 // second pass of the call.
                 break;
             }
-            let got = self.with_sv(sv, |fs, id| {
-                let r = fs.without_node_io(&mut wants, |fs| f(fs, id))?;
-                if r.is_none() && !wants.is_empty() {
-                    // Under the lock: any later entry into the core sees it.
-                    self.unlocked.reads_in_flight.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(r)
-            })?;
+            // Counted before the call that names the nodes: no block freed
+            // after it is reused before the nodes are in.
+            let pin = self.unlocked.read_dev.pin_io();
+            let got = self.with_sv(sv, |fs, id| fs.without_node_io(&mut wants, |fs| f(fs, id)))?;
             if let Some(v) = got {
                 return Ok(v);
             }
             if wants.is_empty() {
                 break;
             }
-            let _pin = ReadPin(self);
+            let _pin = pin;
             let bs = self.unlocked.block_size as usize;
             let Ok(mut data) = TryVec::try_from_elem(0u8, wants.len() * bs) else { break };
             let Ok(mut offsets) = TryVec::try_with_capacity(wants.len()) else { break };
@@ -648,7 +615,7 @@ impl FsInfo {
         nblocks: u64,
         out: &mut TryVec<BlockRun>,
         nowait: bool,
-    ) -> Result<(u64, ReadPin<'_>)> {
+    ) -> Result<(u64, IoPin<'_>)> {
         self.map_pinned(sv, out, nowait, |fs, id, out| Ok(fs.map_blocks(id, ino, fb, nblocks, out)?.size))
     }
 
@@ -665,7 +632,7 @@ impl FsInfo {
         nblocks: u64,
         out: &mut TryVec<BlockRun>,
         nowait: bool,
-    ) -> Result<Option<ReadPin<'_>>> {
+    ) -> Result<Option<IoPin<'_>>> {
         let (ok, pin) = self.map_pinned(sv, out, nowait, |fs, id, out| fs.map_overwrite(id, ino, fb, nblocks, out))?;
         Ok(ok.then_some(pin))
     }
@@ -678,12 +645,11 @@ impl FsInfo {
         out: &mut TryVec<BlockRun>,
         nowait: bool,
         mut map: impl FnMut(&mut Filesystem<KernelDevice>, SubvolId, &mut TryVec<BlockRun>) -> Result<T>,
-    ) -> Result<(T, ReadPin<'_>)> {
+    ) -> Result<(T, IoPin<'_>)> {
         // Counted before the map: the entry into the core that maps sees
         // it, so every block the map names is held from reuse once freed.
         // (Not inside the call, which may run several times.)
-        self.unlocked.reads_in_flight.fetch_add(1, Ordering::Relaxed);
-        let pin = ReadPin(self);
+        let pin = self.unlocked.read_dev.pin_io();
         let first = out.len();
         let mut map = |fs: &mut Filesystem<KernelDevice>, id| {
             // A deferred round may have mapped part of the range.
@@ -759,19 +725,18 @@ impl FsInfo {
         let nofs = unsafe { super::bindings::ferrofs_nofs_save() };
         let r = match guard.as_mut() {
             Some(fs) => {
-                // Acquire pairs with ReadPin's release: at zero, the reads'
-                // I/O is over and their blocks may be handed out again.
-                // Data writes in flight count too: their blocks must not be
-                // handed out again before their I/O is over either.
-                // So do folio reads left in flight (their count is taken
-                // before the reader's pin is dropped).
-                let dev = &self.unlocked.read_dev;
-                let reading =
-                    self.unlocked.reads_in_flight.load(Ordering::Acquire) > 0 || dev.writes_in_flight() || dev.folio_reads_in_flight();
+                // The I/O outside the lock (reads, data writes, folio reads,
+                // in-place writes) seen ended is over (acquires in the
+                // shim), so its blocks may be handed out again.
                 // Failing to free the held blocks (no memory for the free
                 // set) only keeps them held until a later call: the call
                 // itself goes on, as a call carrying a write to finish must.
-                let _ = fs.set_reads_in_flight(reading);
+                let _ = match self.unlocked.read_dev.hold_advance() {
+                    None => fs.set_reads_in_flight(false),
+                    // Holding first: it cannot fail, and must not be
+                    // skipped by a failed release.
+                    Some(begun) => fs.set_reads_in_flight(true).and_then(|()| (0..begun).try_for_each(|_| fs.next_hold_generation())),
+                };
                 let r = f(fs);
                 if let Err(Error::Corrupt(_) | Error::Bug(_) | Error::Io) = r {
                     // Damage or a failed device: stop writing before a

@@ -209,9 +209,18 @@ impl<D: BlockDevice> Filesystem<D> {
     /// kernel's count as it enters the core): while they may, no block
     /// freed becomes reusable; once none are, the blocks kept back are.
     pub fn set_reads_in_flight(&mut self, active: bool) -> Result<()> {
-        if self.s.space.hold_frees == active && (active || self.s.space.held.total() == 0) {
+        if self.s.space.hold_frees == active && (active || !self.s.space.holds_any()) {
             return Ok(());
         }
         self.s.space.set_reads_in_flight(active)
+    }
+
+    /// Tells the core that the kernel began a new hold generation: every
+    /// read counted in the generation before the one that just ended is
+    /// over (see `crate::space`), so what was freed before that one began
+    /// is reusable. Reads are still in flight (`set_reads_in_flight(true)`
+    /// comes with it).
+    pub fn next_hold_generation(&mut self) -> Result<()> {
+        self.s.space.next_hold_generation()
     }
 }

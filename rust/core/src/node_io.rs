@@ -144,7 +144,7 @@ impl<D: BlockDevice> Store<D> {
             && !self.is_cached(blk)
             && self.space.queue.is_empty()
             && !self.space.pinned.overlaps(blk, 1)
-            && !self.space.held.overlaps(blk, 1)
+            && !self.space.held_overlaps(blk, 1)
             && !self.space.free.overlaps(blk, 1)
     }
 }

@@ -28,7 +28,19 @@
 //! `hold_frees` is set, blocks that would become free (released in the
 //! running transaction, or pinned blocks at a commit) go to `held`
 //! instead, which is free space in every other sense (statfs, the
-//! superblock's count) and joins `free` once the reads have drained.
+//! superblock's count) and joins `free` once the reads that might use it
+//! have ended.
+//!
+//! Which reads those are, the kernel tells by *hold generations*: it counts
+//! each I/O in the generation current when it began, and starts a new
+//! generation only once every I/O of the one before has ended
+//! (`next_hold_generation`). A block freed in generation g can only be
+//! used by I/O of g or of g - 1 (I/O of g - 2 ended before g began), so it
+//! is free again once generation g + 2 begins: `held` collects the blocks
+//! freed in the current generation, `held_before` those of the one before,
+//! and a new generation frees `held_before` and moves `held` there. A
+//! steady stream of I/O thus keeps back only what was freed in its last
+//! two generations, and once no I/O is in flight at all, nothing.
 
 use crate::error::{Error, Result};
 use crate::mem::TryVec;
@@ -243,8 +255,11 @@ pub struct Space {
     /// Blocks allocated in this transaction.
     pub txn_alloc: ExtentSet,
     /// Free blocks kept from reuse while reads outside the core lock may
-    /// still be reading them (see the module doc).
+    /// still be reading them: those freed in the current hold generation
+    /// (see the module doc).
     pub held: ExtentSet,
+    /// The same for blocks freed in the generation before.
+    pub held_before: ExtentSet,
     /// Free blocks that the records being replayed at mount name, out of
     /// `free` until their records claim them (`pin_for_replay`).
     pub replay_pinned: ExtentSet,
@@ -289,6 +304,7 @@ impl Space {
             pinned: ExtentSet::new(),
             txn_alloc: ExtentSet::new(),
             held: ExtentSet::new(),
+            held_before: ExtentSet::new(),
             replay_pinned: ExtentSet::new(),
             hold_frees: false,
             writing: ExtentSet::new(),
@@ -516,13 +532,41 @@ impl Space {
     pub fn set_reads_in_flight(&mut self, active: bool) -> Result<()> {
         self.hold_frees = active;
         if !active {
-            // Range by range, so a failed insert leaves every block in
-            // exactly one of the sets (removing a whole range never
-            // allocates).
-            while let Some(&(s, l)) = self.held.ranges().first() {
-                self.free.insert(s, l)?;
-                self.held.remove(s, l)?;
-            }
+            Self::free_all(&mut self.free, &mut self.held_before)?;
+            Self::free_all(&mut self.free, &mut self.held)?;
+        }
+        Ok(())
+    }
+
+    /// A new hold generation began: every read of the one before the
+    /// current has ended, so the blocks freed back then become free, and
+    /// those freed in the current one wait one more generation.
+    /// A failure (no memory for the free set) leaves both sets as they are,
+    /// which only keeps their blocks back longer: those of `held` are then
+    /// freed one generation late, with the next `held_before`.
+    pub fn next_hold_generation(&mut self) -> Result<()> {
+        Self::free_all(&mut self.free, &mut self.held_before)?;
+        core::mem::swap(&mut self.held, &mut self.held_before);
+        Ok(())
+    }
+
+    /// Whether any freed block is still kept back for reads.
+    pub fn holds_any(&self) -> bool {
+        self.held.total() != 0 || self.held_before.total() != 0
+    }
+
+    /// Whether a block of `start..start + len` is kept back for reads.
+    pub fn held_overlaps(&self, start: u64, len: u64) -> bool {
+        self.held.overlaps(start, len) || self.held_before.overlaps(start, len)
+    }
+
+    /// Moves every block of `held` into `free`, range by range, so a failed
+    /// insert leaves every block in exactly one of the sets (removing a
+    /// whole range never allocates).
+    fn free_all(free: &mut ExtentSet, held: &mut ExtentSet) -> Result<()> {
+        while let Some(&(s, l)) = held.ranges().first() {
+            free.insert(s, l)?;
+            held.remove(s, l)?;
         }
         Ok(())
     }
@@ -531,7 +575,12 @@ impl Space {
     /// reads in flight, or being written outside the lock): what the
     /// device's last commit may call free.
     pub fn unreferenced(&self) -> u64 {
-        self.allocatable() + self.pinned.total() + self.held.total() + self.writing.total() + self.replay_pinned.total()
+        self.allocatable()
+            + self.pinned.total()
+            + self.held.total()
+            + self.held_before.total()
+            + self.writing.total()
+            + self.replay_pinned.total()
     }
 }
 

@@ -121,6 +121,16 @@ fn fill(fs: &mut Filesystem<SimDev>, name: &[u8]) -> Vec<u64> {
 /// fills the disk: returns the mapped blocks, the filler's blocks, and
 /// whether the mapped blocks still hold `a`'s bytes.
 fn truncate_and_refill(reads_in_flight: bool, commit_between: bool) -> (Vec<u64>, Vec<u64>, bool, Filesystem<SimDev>) {
+    truncate_and_refill_after(reads_in_flight, commit_between, 0)
+}
+
+/// `truncate_and_refill` with `generations` new hold generations begun
+/// between the truncate (and commit) and the fill.
+fn truncate_and_refill_after(
+    reads_in_flight: bool,
+    commit_between: bool,
+    generations: usize,
+) -> (Vec<u64>, Vec<u64>, bool, Filesystem<SimDev>) {
     let mut fs = mount(fresh(2 << 20));
     let root = fs.root_ino();
     let a = fs.create(SV, root, b"a", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
@@ -138,9 +148,31 @@ fn truncate_and_refill(reads_in_flight: bool, commit_between: bool) -> (Vec<u64>
     if commit_between {
         fs.commit().unwrap();
     }
+    for _ in 0..generations {
+        fs.next_hold_generation().unwrap();
+    }
     let filler = fill(&mut fs, b"filler");
     let intact = mapped.iter().all(|&b| raw_block(&mut fs, b) == data[..BS as usize]);
     (mapped, filler, intact, fs)
+}
+
+#[test]
+fn blocks_freed_while_reads_go_on_are_reusable_two_hold_generations_later() {
+    for commit_between in [false, true] {
+        // Reads stay in flight all along: only the generations the kernel
+        // begins (each once every read of the one before has ended) let
+        // the blocks go. One is not enough: a read of the generation the
+        // blocks were freed in may still be in flight.
+        let (mapped, filler, intact, _) = truncate_and_refill_after(true, commit_between, 1);
+        assert!(!filler.iter().any(|b| mapped.contains(b)), "reused one generation after the free (commit {commit_between})");
+        assert!(intact);
+        let (mapped, filler, intact, mut fs) = truncate_and_refill_after(true, commit_between, 2);
+        assert!(filler.iter().any(|b| mapped.contains(b)), "still held two generations after the free (commit {commit_between})");
+        assert!(!intact);
+        fs.set_reads_in_flight(false).unwrap();
+        fs.commit().unwrap();
+        assert_check_clean(&mut fs, "after blocks were freed by generations");
+    }
 }
 
 #[test]
