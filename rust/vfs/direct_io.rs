@@ -98,7 +98,7 @@ pub(crate) unsafe extern "C" fn write_iter(iocb: *mut b::kiocb, from: *mut b::io
 
 /// `x` rounded down to a multiple of `bs`.
 fn round_down(x: u64, bs: u64) -> u64 {
-    x - x % bs
+    x - x % divisor(bs)
 }
 
 /// `x` rounded up to a multiple of `bs`.
@@ -185,7 +185,7 @@ fn direct_read(req: &Kiocb, to: &IovIter) -> Result<isize> {
 fn read_queued(req: &Kiocb, inode: &INode, to: &IovIter, pos: u64, end: u64, count: u64, nowait: bool) -> Result<Option<Result<isize>>> {
     let info = inode.info();
     let bs = u64::from(info.block_size());
-    if !req.may_complete_later() || pos % bs != 0 || end - pos > PIECE {
+    if !req.may_complete_later() || pos % divisor(bs) != 0 || end - pos > PIECE {
         return Ok(None);
     }
     // Whole blocks up to EOF, but not past the caller's buffer: both are
@@ -194,7 +194,7 @@ fn read_queued(req: &Kiocb, inode: &INode, to: &IovIter, pos: u64, end: u64, cou
     // whole blocks, zero past EOF) and not counted in the result.
     let len = round_up(end - pos, bs).min(count);
     let mut map: TryVec<BlockRun> = TryVec::new();
-    let (fb, nblocks) = (pos / bs, crate::store::div_ceil(len, bs));
+    let (fb, nblocks) = (pos / divisor(bs), crate::store::div_ceil(len, bs));
     let (_, pin) = info.map_for_read(inode.subvol(), inode.ino(), fb, nblocks, &mut map, nowait)?;
     let runs = byte_runs(&map, bs, len)?;
     // A block just written back is read only once its data is there.
@@ -496,12 +496,12 @@ fn write_piece(inode: Locked<'_>, from: &IovIter, buf: &mut TryVec<u8>, at: u64,
     let size = inode.size() as u64;
     let blocks = bounce(buf, span_end - first)?;
     // A block wholly past EOF is not read: it is zero, as the buffer.
-    if at % bs != 0 && first < size {
+    if at % divisor(bs) != 0 && first < size {
         read_blocks_into(&inode, first, blocks.get_mut(..bs as usize).ok_or(EINVAL)?)?;
     }
     // The last block, unless read just above.
     let tail = span_end - bs;
-    if piece_end % bs != 0 && tail < size && (tail != first || at % bs == 0) {
+    if piece_end % divisor(bs) != 0 && tail < size && (tail != first || at % divisor(bs) == 0) {
         read_blocks_into(&inode, tail, blocks.get_mut((tail - first) as usize..).ok_or(EINVAL)?)?;
     }
     let dst = blocks.get_mut((at - first) as usize..(piece_end - first) as usize).ok_or(EINVAL)?;
