@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-PHASES = ("du", "find", "read1", "read2", "create", "unlink", "parappend")
+PHASES = ("du", "find", "read1", "read2", "create", "unlink", "parappend", "randread")
 # Empty files the create and unlink phases make and remove in one new
 # directory (scripts/bench's createunlink does the same with 50,000).
 MANY = 20000
@@ -25,6 +25,9 @@ MANY = 20000
 # PAR_APPENDS times to a file of its own (scripts/bench's parappend).
 PAR_WRITERS = 4
 PAR_APPENDS = 500
+# The randread phase: fio's random 4 KiB O_DIRECT reads of a file of
+# RANDREAD_MIB MiB, each block once, iodepth 16 through io_uring.
+RANDREAD_MIB = 128
 DESCRIBE = {
     "du": "du -s of the tree",
     "find": "find | wc -l of the tree",
@@ -33,6 +36,7 @@ DESCRIBE = {
     "create": f"create {MANY} empty files in one dir + sync",
     "unlink": "unlink them + sync (caches warm)",
     "parappend": f"{PAR_WRITERS} x {PAR_APPENDS} (4 KiB append + fsync), own file each",
+    "randread": f"fio: {RANDREAD_MIB} MiB of random 4 KiB O_DIRECT reads, QD 16",
 }
 
 
@@ -152,6 +156,22 @@ def par_appends(d, dev, counts):
     return took
 
 
+def random_reads(path):
+    """Writes a file, then times fio reading every block of it once in
+    random order, direct, 16 in flight (the file is removed after)."""
+    with open(path, "wb") as f:
+        for _ in range(RANDREAD_MIB):
+            f.write(os.urandom(1 << 20))
+    drop_caches()
+    t = time.monotonic()
+    run("fio", "--name=randread", f"--filename={path}", "--rw=randread", "--bs=4k", "--direct=1", "--iodepth=16",
+        "--ioengine=io_uring", "--thread", f"--size={RANDREAD_MIB}m", "--randrepeat=1",
+        "--output-format=terse", stdout=subprocess.DEVNULL)
+    took = time.monotonic() - t
+    os.unlink(path)
+    return took
+
+
 def two_readers(root, halves):
     pids = []
     for half in halves:
@@ -208,6 +228,7 @@ def guest(out, tar, rounds, phases, builds):
                     "create": lambda: timed(lambda: create_many(f"{mnt}/many")),
                     "unlink": lambda: warm(lambda: unlink_many(f"{mnt}/many")),
                     "parappend": lambda: par_appends(f"{mnt}/par", dev, counts),
+                    "randread": lambda: random_reads(f"{mnt}/randread"),
                 }
                 counts = {}
                 t = {p: run_phase[p]() for p in PHASES if p in phases}
