@@ -289,11 +289,17 @@ void ferrofs_hold_enter_slot(struct ferrofs_dwrites *t, unsigned int slot)
 
 void ferrofs_hold_exit(struct ferrofs_dwrites *t, unsigned int slot)
 {
+	atomic_t *n = &t->holds[slot & 1];
 	unsigned long flags;
 
+	/* Not the last in its slot: no waiter needs waking for this one.
+	 * (A successful atomic_add_unless is fully ordered, so a release: the
+	 * I/O is over before the count is seen lower.) */
+	if (atomic_add_unless(n, -1, 1))
+		return;
 	/* Under @idle's lock, as @writes: the last put runs after the wake-up. */
 	spin_lock_irqsave(&t->idle.lock, flags);
-	if (!atomic_dec_return_release(&t->holds[slot & 1]))
+	if (!atomic_dec_return_release(n))
 		wake_up_locked(&t->idle);
 	spin_unlock_irqrestore(&t->idle.lock, flags);
 }

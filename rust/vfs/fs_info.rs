@@ -548,9 +548,10 @@ impl FsInfo {
     /// other calls go on during the device round trip. `f` may run several
     /// times, and must change nothing where it can read a node.
     ///
-    /// Each round counts as I/O in its hold generation (`IoPin`) from before
-    /// the call that names the nodes until they are inserted, so no block
-    /// freed meanwhile is reused.
+    /// A round that names nodes to read counts as I/O in its hold
+    /// generation (`IoPin`), taken under the lock in the call that names
+    /// them, until they are inserted, so no block freed meanwhile is
+    /// reused.
     /// Only while another task uses the core (`core_users`): alone, a call
     /// reads under the lock, as a deferred round costs a second pass of
     /// the call and buys nothing.
@@ -574,17 +575,21 @@ impl FsInfo {
                 // second pass of the call.
                 break;
             }
-            // Counted before the call that names the nodes: no block freed
-            // after it is reused before the nodes are in.
-            let pin = self.unlocked.read_dev.pin_io();
-            let got = self.with_sv(sv, |fs, id| fs.without_node_io(&mut wants, |fs| f(fs, id)))?;
+            let mut pin = None;
+            let got = self.with_sv(sv, |fs, id| {
+                let r = fs.without_node_io(&mut wants, |fs| f(fs, id))?;
+                if r.is_none() && !wants.is_empty() {
+                    // Counted under the lock, in the generation of the call
+                    // that named the nodes: any later entry into the core,
+                    // which could free their blocks, sees it.
+                    pin = Some(self.unlocked.read_dev.pin_io());
+                }
+                Ok(r)
+            })?;
             if let Some(v) = got {
                 return Ok(v);
             }
-            if wants.is_empty() {
-                break;
-            }
-            let _pin = pin;
+            let Some(_pin) = pin else { break };
             let bs = self.unlocked.block_size as usize;
             let Ok(mut data) = TryVec::try_from_elem(0u8, wants.len() * bs) else { break };
             let Ok(mut offsets) = TryVec::try_with_capacity(wants.len()) else { break };
