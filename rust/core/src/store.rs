@@ -617,7 +617,8 @@ impl<D: BlockDevice> Store<D> {
         sb.generation = self.gen;
         sb.root_tree = ptr_of(&self.root_tree);
         sb.alloc_tree = ptr_of(&self.alloc_tree);
-        sb.blocks_used = sb.total_blocks - self.space.unreferenced();
+        sb.blocks_used =
+            sb.total_blocks.checked_sub(self.space.unreferenced()).ok_or(Error::corrupt("more blocks unreferenced than exist"))?;
         let bs = self.bs as u64;
         // In block order, as the device lays them out.
         let mut dirty = TryVec::new();
