@@ -161,6 +161,10 @@ mod tree_log_dir;
 mod tree_log_replay;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/tree_read.rs"]
+mod tree_read;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/uapi.rs"]
 mod uapi;
 #[allow(unreachable_pub, dead_code, missing_docs)]

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The node cache's kernel helpers (see ferrofs_shim_cache.h): total RAM,
- * the core mutex with a try-lock, and the shrinker that trampolines into
- * the Rust callbacks with the mount's super_block.
+ * the core lock (a reader-writer semaphore with a try-lock), and the
+ * shrinker that trampolines into the Rust callbacks with the mount's
+ * super_block.
  */
 #include <linux/mm.h>
-#include <linux/mutex.h>
+#include <linux/rwsem.h>
 #include <linux/shrinker.h>
 #include <linux/slab.h>
 #include "ferrofs_shim.h"
@@ -15,26 +16,41 @@ unsigned long ferrofs_totalram_pages(void)
 	return totalram_pages();
 }
 
-void ferrofs_core_mutex_init(struct mutex *m)
+void ferrofs_core_lock_init(struct rw_semaphore *l)
 {
 	static struct lock_class_key key;
 
-	__mutex_init(m, "ferrofs_core", &key);
+	__init_rwsem(l, "ferrofs_core", &key);
 }
 
-void ferrofs_mutex_lock(struct mutex *m)
+void ferrofs_core_lock_write(struct rw_semaphore *l)
 {
-	mutex_lock(m);
+	down_write(l);
 }
 
-bool ferrofs_mutex_trylock(struct mutex *m)
+bool ferrofs_core_trylock_write(struct rw_semaphore *l)
 {
-	return mutex_trylock(m);
+	return down_write_trylock(l);
 }
 
-void ferrofs_mutex_unlock(struct mutex *m)
+void ferrofs_core_unlock_write(struct rw_semaphore *l)
 {
-	mutex_unlock(m);
+	up_write(l);
+}
+
+void ferrofs_core_lock_read(struct rw_semaphore *l)
+{
+	down_read(l);
+}
+
+bool ferrofs_core_trylock_read(struct rw_semaphore *l)
+{
+	return down_read_trylock(l);
+}
+
+void ferrofs_core_unlock_read(struct rw_semaphore *l)
+{
+	up_read(l);
 }
 
 struct ferrofs_shrinker {

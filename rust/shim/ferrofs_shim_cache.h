@@ -7,18 +7,25 @@
 #ifndef FERROFS_SHIM_CACHE_H
 #define FERROFS_SHIM_CACHE_H
 
-#include <linux/mutex.h>
+#include <linux/rwsem.h>
 #include <linux/fs.h>
 
 /* Pages of RAM the kernel manages (totalram_pages). */
 unsigned long ferrofs_totalram_pages(void);
 
-/* The core lock: one lockdep class for every mount's core. */
-void ferrofs_core_mutex_init(struct mutex *m);
-void ferrofs_mutex_lock(struct mutex *m);
-/* True when the lock was free and is now held; never sleeps. */
-bool ferrofs_mutex_trylock(struct mutex *m);
-void ferrofs_mutex_unlock(struct mutex *m);
+/*
+ * The core lock: one lockdep class for every mount's core. Held for write
+ * by calls that may change the core, for read by calls that only read its
+ * cached nodes. The try-locks return true when the lock is now held; they
+ * never sleep.
+ */
+void ferrofs_core_lock_init(struct rw_semaphore *l);
+void ferrofs_core_lock_write(struct rw_semaphore *l);
+bool ferrofs_core_trylock_write(struct rw_semaphore *l);
+void ferrofs_core_unlock_write(struct rw_semaphore *l);
+void ferrofs_core_lock_read(struct rw_semaphore *l);
+bool ferrofs_core_trylock_read(struct rw_semaphore *l);
+void ferrofs_core_unlock_read(struct rw_semaphore *l);
 
 /*
  * A registered shrinker over one mount's cache. @count returns how many

@@ -30,5 +30,6 @@ void ferrofs_sysfs_remove(struct ferrofs_sysfs *dir);
 
 /* File numbers passed to @show. */
 extern const unsigned int FERROFS_SYSFS_FSYNC_STATS;
+extern const unsigned int FERROFS_SYSFS_READ_CALLS;
 
 #endif

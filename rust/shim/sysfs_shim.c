@@ -16,8 +16,9 @@
 #include "ferrofs_shim.h"
 
 /* File numbers: the enum gives initialisers a constant, the export Rust. */
-enum { FERROFS_SYSFS_FILE_FSYNC_STATS };
+enum { FERROFS_SYSFS_FILE_FSYNC_STATS, FERROFS_SYSFS_FILE_READ_CALLS };
 const unsigned int FERROFS_SYSFS_FSYNC_STATS = FERROFS_SYSFS_FILE_FSYNC_STATS;
+const unsigned int FERROFS_SYSFS_READ_CALLS = FERROFS_SYSFS_FILE_READ_CALLS;
 
 struct ferrofs_sysfs {
 	struct kobject kobj;
@@ -35,8 +36,14 @@ static struct ferrofs_sysfs_file ferrofs_fsync_stats = {
 	.file = FERROFS_SYSFS_FILE_FSYNC_STATS,
 };
 
+static struct ferrofs_sysfs_file ferrofs_read_calls = {
+	.attr = { .name = "read_calls", .mode = 0444 },
+	.file = FERROFS_SYSFS_FILE_READ_CALLS,
+};
+
 static struct attribute *ferrofs_sysfs_attrs[] = {
 	&ferrofs_fsync_stats.attr,
+	&ferrofs_read_calls.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(ferrofs_sysfs);

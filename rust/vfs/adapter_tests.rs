@@ -118,8 +118,9 @@ fn fallocate_modes(t: &mut Test) {
 
 kunit_suite!(ferrofs_extents_suite, "ferrofs_extents", [fallocate_modes]);
 
-/// Reclaim's try-lock fails while the core lock is held, by this task too,
-/// and succeeds once it is free.
+/// Reclaim's try-lock fails while the core lock is held, for write or for
+/// read, by this task too, and succeeds once it is free; a read try-lock
+/// fails while it is held for write.
 fn core_lock_try_lock(t: &mut Test) {
     use super::core_lock::CoreLock;
     use kernel::alloc::flags::GFP_KERNEL;
@@ -135,6 +136,18 @@ fn core_lock_try_lock(t: &mut Test) {
     }
     kcheck!(t, lock.try_lock().map(|g| *g) == Some(6));
     kcheck!(t, *lock.lock() == 6);
+    // Held for read: no writer gets in, reclaim's try-lock included.
+    {
+        let r = lock.read();
+        kcheck!(t, *r == 6);
+        kcheck!(t, lock.try_lock().is_none());
+    }
+    // Held for write: no reader gets in.
+    {
+        let _w = lock.lock();
+        kcheck!(t, lock.try_read().is_none());
+    }
+    kcheck!(t, lock.try_read().map(|g| *g) == Some(6));
 }
 
 kunit_suite!(ferrofs_core_lock_suite, "ferrofs_core_lock", [core_lock_try_lock]);

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The mutex around one mounted core, with the try-lock memory reclaim
-//! needs: 6.12's `kernel::sync::Mutex` has none, and a shrinker must never
-//! sleep on a lock whose holder may be allocating (and so be reclaiming).
+//! The lock around one mounted core: a reader-writer semaphore, held for
+//! write by every call that may change the core (`&mut`) and for read by
+//! the calls that only read its cached nodes (`&`, many tasks at once; see
+//! `crate::tree_read`), with the try-lock memory reclaim needs: 6.12's
+//! kernel crate has no rwsem wrapper, and a shrinker must never sleep on a
+//! lock whose holder may be allocating (and so be reclaiming).
 //!
-//! C headers: [`include/linux/mutex.h`](srctree/include/linux/mutex.h).
+//! C headers: [`include/linux/rwsem.h`](srctree/include/linux/rwsem.h).
 
 use super::bindings as b;
 use core::cell::UnsafeCell;
@@ -12,61 +15,84 @@ use core::ops::{Deref, DerefMut};
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
-/// A kernel mutex owning `T`.
+/// A kernel rw_semaphore owning `T`.
 ///
 /// # Invariants
-/// `raw` is an initialised `struct mutex` (by `new`), pinned with the
-/// value; `data` is reached only through a `CoreGuard`, which exists only
-/// while this task holds `raw`.
+/// `raw` is an initialised `struct rw_semaphore` (by `new`), pinned with
+/// the value; `data` is reached only through a `CoreGuard`, which exists
+/// only while this task holds `raw` for write, or a `CoreReadGuard`, which
+/// exists only while this task holds it for read.
 #[pin_data]
 pub(crate) struct CoreLock<T> {
     #[pin]
-    raw: Opaque<b::mutex>,
+    raw: Opaque<b::rw_semaphore>,
     data: UnsafeCell<T>,
 }
 
 // SAFETY: the value moves with the lock between tasks, so `T: Send`.
 unsafe impl<T: Send> Send for CoreLock<T> {}
-// SAFETY: shared references only lock; the mutex hands `&mut T` to one task
-// at a time, so `T: Send` is enough, as for `kernel::sync::Mutex`.
-unsafe impl<T: Send> Sync for CoreLock<T> {}
+// SAFETY: shared references only lock. The write side hands `&mut T` to
+// one task at a time (`T: Send`); the read side hands `&T` to many tasks at
+// once, so `T: Sync` too, as for `std::sync::RwLock`.
+unsafe impl<T: Send + Sync> Sync for CoreLock<T> {}
 
 impl<T> CoreLock<T> {
-    /// A new unlocked mutex holding `data`.
+    /// A new unlocked lock holding `data`.
     pub(crate) fn new(data: T) -> impl PinInit<Self> {
         pin_init!(CoreLock {
-            // SAFETY: `slot` is the pinned, writable place of the mutex;
-            // the shim initialises it there and it never moves after.
-            raw <- Opaque::ffi_init(|slot| unsafe { b::ferrofs_core_mutex_init(slot) }),
+            // SAFETY: `slot` is the pinned, writable place of the lock; the
+            // shim initialises it there and it never moves after.
+            raw <- Opaque::ffi_init(|slot| unsafe { b::ferrofs_core_lock_init(slot) }),
             data: UnsafeCell::new(data),
         })
     }
 
-    /// Waits for the lock.
+    /// Waits for the lock, for write.
     pub(crate) fn lock(&self) -> CoreGuard<'_, T> {
-        // SAFETY: `raw` is an initialised, pinned mutex (type invariant).
-        unsafe { b::ferrofs_mutex_lock(self.raw.get()) };
-        // INVARIANT: this task holds `raw` from here until the guard drops.
+        // SAFETY: `raw` is an initialised, pinned rwsem (type invariant).
+        unsafe { b::ferrofs_core_lock_write(self.raw.get()) };
+        // INVARIANT: this task holds `raw` for write until the guard drops.
         CoreGuard { lock: self, _not_send: PhantomData }
     }
 
-    /// The lock if it is free; never sleeps.
+    /// The lock for write if it is free; never sleeps.
     pub(crate) fn try_lock(&self) -> Option<CoreGuard<'_, T>> {
-        // SAFETY: `raw` is an initialised, pinned mutex (type invariant).
-        if unsafe { b::ferrofs_mutex_trylock(self.raw.get()) } {
-            // INVARIANT: the try-lock succeeded; this task holds `raw`.
+        // SAFETY: `raw` is an initialised, pinned rwsem (type invariant).
+        if unsafe { b::ferrofs_core_trylock_write(self.raw.get()) } {
+            // INVARIANT: the try-lock succeeded; this task holds `raw` for
+            // write.
             Some(CoreGuard { lock: self, _not_send: PhantomData })
+        } else {
+            None
+        }
+    }
+
+    /// Waits for the lock, for read.
+    pub(crate) fn read(&self) -> CoreReadGuard<'_, T> {
+        // SAFETY: `raw` is an initialised, pinned rwsem (type invariant).
+        unsafe { b::ferrofs_core_lock_read(self.raw.get()) };
+        // INVARIANT: this task holds `raw` for read until the guard drops.
+        CoreReadGuard { lock: self, _not_send: PhantomData }
+    }
+
+    /// The lock for read if no writer holds or waits for it; never sleeps.
+    pub(crate) fn try_read(&self) -> Option<CoreReadGuard<'_, T>> {
+        // SAFETY: `raw` is an initialised, pinned rwsem (type invariant).
+        if unsafe { b::ferrofs_core_trylock_read(self.raw.get()) } {
+            // INVARIANT: the try-lock succeeded; this task holds `raw` for
+            // read.
+            Some(CoreReadGuard { lock: self, _not_send: PhantomData })
         } else {
             None
         }
     }
 }
 
-/// The held lock; unlocks when dropped.
+/// The lock held for write; unlocks when dropped.
 ///
 /// # Invariants
-/// The current task holds `lock.raw`. The guard is `!Send`: a mutex is
-/// unlocked by the task that locked it.
+/// The current task holds `lock.raw` for write. The guard is `!Send`: an
+/// rwsem is released by the task that took it.
 pub(crate) struct CoreGuard<'a, T> {
     lock: &'a CoreLock<T>,
     _not_send: PhantomData<*mut ()>,
@@ -75,24 +101,51 @@ pub(crate) struct CoreGuard<'a, T> {
 impl<T> Deref for CoreGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: the lock is held (type invariant), so no one else reaches
-        // the data.
+        // SAFETY: the lock is held for write (type invariant), so no one
+        // else reaches the data.
         unsafe { &*self.lock.data.get() }
     }
 }
 
 impl<T> DerefMut for CoreGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: the lock is held (type invariant) and this guard is the
-        // only one, borrowed mutably.
+        // SAFETY: the lock is held for write (type invariant) and this
+        // guard is the only one, borrowed mutably.
         unsafe { &mut *self.lock.data.get() }
     }
 }
 
 impl<T> Drop for CoreGuard<'_, T> {
     fn drop(&mut self) {
-        // SAFETY: this task holds the mutex (type invariant) and releases it
-        // once, as the guard goes.
-        unsafe { b::ferrofs_mutex_unlock(self.lock.raw.get()) };
+        // SAFETY: this task holds the rwsem for write (type invariant) and
+        // releases it once, as the guard goes.
+        unsafe { b::ferrofs_core_unlock_write(self.lock.raw.get()) };
+    }
+}
+
+/// The lock held for read; unlocks when dropped.
+///
+/// # Invariants
+/// The current task holds `lock.raw` for read. `!Send`, as `CoreGuard`.
+pub(crate) struct CoreReadGuard<'a, T> {
+    lock: &'a CoreLock<T>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<T> Deref for CoreReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the lock is held for read (type invariant): no writer
+        // reaches the data while the guard lives, and other readers only
+        // get `&T`, which `T: Sync` (the lock's `Sync` bound) allows.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for CoreReadGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: this task holds the rwsem for read (type invariant) and
+        // releases it once, as the guard goes.
+        unsafe { b::ferrofs_core_unlock_read(self.lock.raw.get()) };
     }
 }

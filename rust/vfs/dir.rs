@@ -67,7 +67,8 @@ fn lookup_in(dir: &INode, dentry: &Dentry) -> Result<Option<ARef<INode>>> {
     // A name that is a subvolume leads to that subvolume's root directory.
     // The attributes come with the name, in one call into the core, unless
     // the name leads into another subvolume.
-    match dir.with_core_read(|fs, sv| fs.lookup_attr(sv, dir.ino(), name)) {
+    let ino = dir.ino();
+    match dir.with_core_shared(|fs, sv| fs.lookup_attr_cached(sv, ino, name), |fs, sv| fs.lookup_attr(sv, ino, name)) {
         Ok((sv, ino, attr)) => Ok(Some(dir.super_block().iget(sv, ino, attr.as_ref())?)),
         Err(CoreError::NotFound) => Ok(None),
         Err(e) => Err(e.into()),

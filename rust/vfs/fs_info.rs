@@ -2,10 +2,13 @@
 //! Per-mount state hanging off `super_block::s_fs_info`: the mounted core
 //! filesystem behind one lock, and the calls the VFS glue makes into it.
 //!
-//! One mutex serialises every call into the core for this mount (the core
-//! is a single-writer engine taking `&mut self`). It is never held while
-//! copying to or from user memory (readdir copies a batch out first), so a
-//! page fault cannot nest inside it. Memory reclaim only ever try-locks it
+//! One reader-writer lock guards the core for this mount: every call that
+//! may change it holds it for write (the core is a single-writer engine
+//! taking `&mut self`); calls that only read first try the core's `&self`
+//! walks of the cached nodes holding it for read, many at once
+//! (`with_sv_shared`, core `tree_read`). It is never held while copying to
+//! or from user memory (readdir copies a batch out first), so a page fault
+//! cannot nest inside it. Memory reclaim only ever try-locks it
 //! (`shrink_cache`): the core allocates while holding it.
 //!
 //! File data is read without it: `map_for_read` takes the block map under
@@ -39,7 +42,7 @@ use super::subvol::{Subvol, SubvolTable};
 use crate::error::{Error, Result};
 use crate::file_read::BlockRun;
 use crate::format::FileType;
-use crate::fs::{Filesystem, MountOptions, StatFs};
+use crate::fs::{DirEmit, Filesystem, MountOptions, StatFs};
 use crate::group_commit::BatchWritten;
 use crate::mem::TryVec;
 use crate::subvol::SubvolId;
@@ -52,12 +55,36 @@ use kernel::prelude::*;
 /// cold lookup deep in a large tree needs one per level it lacks.
 const OUTSIDE_READ_ROUNDS: usize = 16;
 
+/// A block map on the shared read path (`FsInfo::map_pinned`).
+type SharedMap<'a, T> = dyn Fn(&Filesystem<KernelDevice>, SubvolId, &mut TryVec<BlockRun>) -> Result<T> + 'a;
+
 /// One directory entry handed from the core to the VFS.
 pub(crate) struct DirEntryOut {
     pub(crate) name: KVec<u8>,
     pub(crate) ino: u64,
     pub(crate) file_type: FileType,
     pub(crate) next_cookie: u64,
+}
+
+/// Up to `room` entries that `list` emits, copied out of the core's nodes.
+fn list_batch(room: usize, list: impl FnOnce(&mut DirEmit<'_>) -> Result<()>) -> Result<KVec<DirEntryOut>> {
+    let mut batch = KVec::new();
+    let mut failed = None;
+    list(&mut |name, ino, file_type, next_cookie| {
+        if batch.len() >= room {
+            return false;
+        }
+        let mut n = KVec::new();
+        let pushed = n
+            .extend_from_slice(name, GFP_KERNEL)
+            .and_then(|()| batch.push(DirEntryOut { name: n, ino, file_type, next_cookie }, GFP_KERNEL));
+        if pushed.is_err() {
+            failed = Some(Error::NoMemory);
+            return false;
+        }
+        true
+    })?;
+    failed.map_or(Ok(batch), Err)
 }
 
 /// Mounts the core into its own allocation, then replays the fsyncs since
@@ -130,6 +157,10 @@ pub(crate) struct FsInfo {
     /// Which fast-commit records are durable, and their shared flush.
     #[pin]
     flushes: FlushGroup,
+    /// Calls that only read answered on the shared read path, and those
+    /// that it could not answer (`read_calls`).
+    shared_reads: AtomicU64,
+    locked_reads: AtomicU64,
 }
 
 /// The part of FsInfo the data path uses without the core lock.
@@ -225,6 +256,8 @@ impl FsInfo {
                 sysfs: AtomicPtr::new(core::ptr::null_mut()),
                 core_users: AtomicUsize::new(0),
                 flushes <- FlushGroup::new(),
+                shared_reads: AtomicU64::new(0),
+                locked_reads: AtomicU64::new(0),
             }),
             GFP_KERNEL,
         )
@@ -306,6 +339,11 @@ impl FsInfo {
             None => None,
         };
         Ok(BatchWritten { last_ticket, flushed_tickets: taken.flushed_tickets })
+    }
+
+    /// How the calls that only read were answered since mount.
+    pub(crate) fn read_calls(&self) -> crate::tree_read::ReadCalls {
+        crate::tree_read::ReadCalls { shared: self.shared_reads.load(Ordering::Relaxed), locked: self.locked_reads.load(Ordering::Relaxed) }
     }
 
     /// Device flushes the fast-commit fsyncs issued since mount (the core
@@ -606,6 +644,68 @@ impl FsInfo {
         self.with_sv(sv, f)
     }
 
+    /// Runs the read-only `shared` on the core under the lock taken for
+    /// read, beside any number of other readers (`crate::tree_read`), and
+    /// `f` as `with_sv_read` does where `shared` cannot answer: a node not
+    /// cached, a subvolume not opened yet, damage (which only the locked
+    /// call reports and stops the filesystem for), no memory.
+    pub(crate) fn with_sv_shared<T>(
+        &self,
+        sv: &Subvol,
+        shared: impl FnOnce(&Filesystem<KernelDevice>, SubvolId) -> Result<T>,
+        f: impl FnMut(&mut Filesystem<KernelDevice>, SubvolId) -> Result<T>,
+    ) -> Result<T> {
+        match self.try_shared(sv, false, shared) {
+            Some(r) => r,
+            None => self.with_sv_read(sv, f),
+        }
+    }
+
+    /// `shared` on the core under the lock taken for read (try-taken with
+    /// `nowait`), if it can answer there (see `with_sv_shared`). Counted
+    /// in `read_calls` either way.
+    pub(crate) fn try_shared<T>(
+        &self,
+        sv: &Subvol,
+        nowait: bool,
+        shared: impl FnOnce(&Filesystem<KernelDevice>, SubvolId) -> Result<T>,
+    ) -> Option<Result<T>> {
+        let r = self.shared_call(sv, nowait, shared);
+        let counter = if r.is_some() { &self.shared_reads } else { &self.locked_reads };
+        counter.fetch_add(1, Ordering::Relaxed);
+        r
+    }
+
+    /// The body of `try_shared`.
+    fn shared_call<T>(
+        &self,
+        sv: &Subvol,
+        nowait: bool,
+        shared: impl FnOnce(&Filesystem<KernelDevice>, SubvolId) -> Result<T>,
+    ) -> Option<Result<T>> {
+        let _busy = Busy::enter(&self.core_users);
+        let guard = match nowait {
+            false => self.core.read(),
+            true => self.core.try_read()?,
+        };
+        // After put_super: the locked call says so.
+        let fs = guard.as_ref()?;
+        if sv.is_deleted() {
+            return Some(Err(Error::NotFound));
+        }
+        // As under the write lock: no allocation recurses into reclaim,
+        // which may evict ferrofs inodes and so wait for the lock.
+        // SAFETY: plain task-flag save/restore, paired below.
+        let nofs = unsafe { b::ferrofs_nofs_save() };
+        let r = shared(fs, sv.id());
+        // SAFETY: restores what ferrofs_nofs_save returned on this task.
+        unsafe { b::ferrofs_nofs_restore(nofs) };
+        match r {
+            Err(Error::WouldBlock | Error::Corrupt(_) | Error::Bug(_) | Error::Io | Error::NoMemory) => None,
+            r => Some(r),
+        }
+    }
+
     /// Appends the block map of file blocks `[fb, fb + nblocks)` of `ino`
     /// to `out` (see `Filesystem::map_blocks`) and returns the file size,
     /// with a pin that keeps the mapped blocks from reuse until dropped:
@@ -621,7 +721,9 @@ impl FsInfo {
         out: &mut TryVec<BlockRun>,
         nowait: bool,
     ) -> Result<(u64, IoPin<'_>)> {
-        self.map_pinned(sv, out, nowait, |fs, id, out| Ok(fs.map_blocks(id, ino, fb, nblocks, out)?.size))
+        let shared =
+            |fs: &Filesystem<KernelDevice>, id, out: &mut TryVec<BlockRun>| Ok(fs.map_blocks_cached(id, ino, fb, nblocks, out)?.size);
+        self.map_pinned(sv, out, nowait, Some(&shared), |fs, id, out| Ok(fs.map_blocks(id, ino, fb, nblocks, out)?.size))
     }
 
     /// The disk runs of file blocks `[fb, fb + nblocks)` of `ino` into
@@ -638,24 +740,34 @@ impl FsInfo {
         out: &mut TryVec<BlockRun>,
         nowait: bool,
     ) -> Result<Option<IoPin<'_>>> {
-        let (ok, pin) = self.map_pinned(sv, out, nowait, |fs, id, out| fs.map_overwrite(id, ino, fb, nblocks, out))?;
+        let (ok, pin) = self.map_pinned(sv, out, nowait, None, |fs, id, out| fs.map_overwrite(id, ino, fb, nblocks, out))?;
         Ok(ok.then_some(pin))
     }
 
     /// Runs `map`, which appends runs to `out`, under the core lock with a
-    /// pin taken first (see `map_for_read`).
+    /// pin taken first (see `map_for_read`); `shared`, if given, first
+    /// under the lock taken for read (see `with_sv_shared`).
     fn map_pinned<T>(
         &self,
         sv: &Subvol,
         out: &mut TryVec<BlockRun>,
         nowait: bool,
+        shared: Option<&SharedMap<'_, T>>,
         mut map: impl FnMut(&mut Filesystem<KernelDevice>, SubvolId, &mut TryVec<BlockRun>) -> Result<T>,
     ) -> Result<(T, IoPin<'_>)> {
         // Counted before the map: the entry into the core that maps sees
         // it, so every block the map names is held from reuse once freed.
-        // (Not inside the call, which may run several times.)
+        // Under the lock taken for read no block is freed at all, and a
+        // later writer's entry sees the count. (Not inside the call, which
+        // may run several times.)
         let pin = self.unlocked.read_dev.pin_io();
         let first = out.len();
+        if let Some(shared) = shared {
+            match self.try_shared(sv, nowait, |fs, id| shared(fs, id, out)) {
+                Some(r) => return Ok((r?, pin)),
+                None => out.truncate(first),
+            }
+        }
         let mut map = |fs: &mut Filesystem<KernelDevice>, id| {
             // A deferred round may have mapped part of the range.
             out.truncate(first);
@@ -803,27 +915,13 @@ impl FsInfo {
     /// Appends up to `max` entries of `dir` from `cookie` on to `out`.
     pub(crate) fn readdir(&self, sv: &Subvol, dir: u64, cookie: u64, out: &mut KVec<DirEntryOut>, max: usize) -> Result<()> {
         let room = max.saturating_sub(out.len());
-        // Each round lists into a batch of its own: a deferred round may
-        // stop part way.
-        let batch = self.with_sv_read(sv, |fs, sv| {
-            let mut batch = KVec::new();
-            let mut failed = None;
-            fs.readdir(sv, dir, cookie, &mut |name, ino, file_type, next_cookie| {
-                if batch.len() >= room {
-                    return false;
-                }
-                let mut n = KVec::new();
-                let pushed = n
-                    .extend_from_slice(name, GFP_KERNEL)
-                    .and_then(|()| batch.push(DirEntryOut { name: n, ino, file_type, next_cookie }, GFP_KERNEL));
-                if pushed.is_err() {
-                    failed = Some(Error::NoMemory);
-                    return false;
-                }
-                true
-            })?;
-            failed.map_or(Ok(batch), Err)
-        })?;
+        // Each attempt lists into a batch of its own: a shared attempt or
+        // a deferred round may stop part way.
+        let batch = self.with_sv_shared(
+            sv,
+            |fs, sv| list_batch(room, |emit| fs.readdir_cached(sv, dir, cookie, emit)),
+            |fs, sv| list_batch(room, |emit| fs.readdir(sv, dir, cookie, emit)),
+        )?;
         if out.is_empty() {
             *out = batch;
             return Ok(());

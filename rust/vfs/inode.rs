@@ -78,6 +78,25 @@ impl INode {
         self.info().with_sv_read(self.subvol(), f)
     }
 
+    /// `with_core_read` that first tries `shared` under the core lock
+    /// taken for read, beside other readers (`FsInfo::with_sv_shared`).
+    pub(crate) fn with_core_shared<T>(
+        &self,
+        shared: impl FnOnce(&crate::fs::Filesystem<super::device::KernelDevice>, SubvolId) -> CoreResult<T>,
+        f: impl FnMut(&mut crate::fs::Filesystem<super::device::KernelDevice>, SubvolId) -> CoreResult<T>,
+    ) -> CoreResult<T> {
+        self.info().with_sv_shared(self.subvol(), shared, f)
+    }
+
+    /// `shared` under the core lock taken for read, if it can answer
+    /// there (`FsInfo::try_shared`); `None`: use `with_core_read`.
+    pub(crate) fn try_core_shared<T>(
+        &self,
+        shared: impl FnOnce(&crate::fs::Filesystem<super::device::KernelDevice>, SubvolId) -> CoreResult<T>,
+    ) -> Option<CoreResult<T>> {
+        self.info().try_shared(self.subvol(), false, shared)
+    }
+
     /// Whether it is a directory.
     pub(crate) fn is_dir(&self) -> bool {
         // SAFETY: the inode is live (type invariant); the file type bits of
@@ -453,7 +472,7 @@ pub(crate) unsafe fn iget(sb: *mut b::super_block, sv: &Subvol, ino: u64, known:
         None => {
             // SAFETY: `sb` is live with its FsInfo set (caller).
             let info = unsafe { FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) };
-            read = info.with_sv_read(sv, |fs, id| fs.getattr(id, ino))?;
+            read = info.with_sv_shared(sv, |fs, id| fs.getattr_cached(id, ino), |fs, id| fs.getattr(id, ino))?;
             &read
         }
     };

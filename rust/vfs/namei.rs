@@ -638,7 +638,8 @@ pub(crate) unsafe extern "C" fn get_link(
     // positive `dentry`, and its empty delayed_call, for the call.
     let (inode, done) = unsafe { (INode::from_raw(inode), DelayedCall::from_raw(done)) };
     from_result(|| {
-        let target = inode.with_core_read(|fs, sv| fs.readlink(sv, inode.ino()))?;
+        let ino = inode.ino();
+        let target = inode.with_core_shared(|fs, sv| fs.readlink_cached(sv, ino), |fs, sv| fs.readlink(sv, ino))?;
         Ok(done.link_copy(&target))
     })
 }

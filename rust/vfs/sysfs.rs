@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 //! /sys/fs/ferrofs/ and one directory per mounted device in it
 //! (`/sys/fs/ferrofs/vdb/`, named by the device as ext4 does), holding
-//! read-only statistics files whose text the core's `fsync_stats` codec
-//! writes. The kobject plumbing is C (rust/shim/sysfs_shim.c).
+//! read-only statistics files whose text the core's codecs write
+//! (`fsync_stats`; `read_calls`, from `tree_read::ReadCalls`). The kobject
+//! plumbing is C (rust/shim/sysfs_shim.c).
 //!
 //! Lifetime: the directory is added at the end of fill_super and removed
 //! first thing in put_super. Removal waits for every read in progress and
 //! lets no new one start (kernfs drains its active references), so a read
-//! never sees a freed FsInfo. A read takes the core lock; put_super removes
+//! never sees a freed FsInfo. A read of fsync_stats takes the core lock
+//! (read_calls reads atomics); put_super removes
 //! the directory without holding it, and nothing takes a sysfs file's
 //! active reference under the core lock, so the two cannot deadlock.
 //!
@@ -90,6 +92,12 @@ unsafe extern "C" fn show(owner: *mut kernel::ffi::c_void, file: kernel::ffi::c_
 
 /// The text of file `file` in `out`; its length.
 fn render(info: &FsInfo, file: u32, out: &mut [u8]) -> Result<usize> {
+    let mut w = SliceWriter { buf: out, len: 0 };
+    // SAFETY: reading an immutable constant defined in sysfs_shim.c.
+    if file == unsafe { b::FERROFS_SYSFS_READ_CALLS } {
+        info.read_calls().format(&mut w).map_err(|_| EFBIG)?;
+        return Ok(w.len);
+    }
     // SAFETY: reading an immutable constant defined in sysfs_shim.c.
     if file != unsafe { b::FERROFS_SYSFS_FSYNC_STATS } {
         return Err(EINVAL);
@@ -102,7 +110,6 @@ fn render(info: &FsInfo, file: u32, out: &mut [u8]) -> Result<usize> {
         r.flushes += info.group_flushes();
         Ok(r)
     })?;
-    let mut w = SliceWriter { buf: out, len: 0 };
     report.format(&mut w).map_err(|_| EFBIG)?;
     Ok(w.len)
 }

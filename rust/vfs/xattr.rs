@@ -156,12 +156,18 @@ fn get(prefix: &[u8], suffix: &[u8], inode: &INode, out: &mut [MaybeUninit<u8>])
     let name = handler_name(prefix, suffix, &mut buf)?;
     let ino = inode.ino();
     if out.is_empty() {
-        return Ok(inode.with_core_read(|fs, sv| fs.get_xattr(sv, ino, name, &mut []))?);
+        return Ok(
+            inode.with_core_shared(|fs, sv| fs.get_xattr_cached(sv, ino, name, &mut []), |fs, sv| fs.get_xattr(sv, ino, name, &mut []))?
+        );
     }
     // The value is read into our own buffer first: the caller's may be
     // uninitialised memory, which must not become a `&mut [u8]`.
     let mut value = TryVec::try_from_elem(0u8, out.len().min(XATTR_VALUE_MAX))?;
-    let n = inode.with_core_read(|fs, sv| fs.get_xattr(sv, ino, name, &mut value))?.min(value.len());
+    let n = match inode.try_core_shared(|fs, sv| fs.get_xattr_cached(sv, ino, name, &mut value)) {
+        Some(r) => r,
+        None => inode.with_core_read(|fs, sv| fs.get_xattr(sv, ino, name, &mut value)),
+    }?
+    .min(value.len());
     write_out(out, value.get(..n).unwrap_or(&[]));
     Ok(n)
 }
@@ -311,15 +317,15 @@ fn acl_name(ty: c_int) -> Option<&'static [u8]> {
 
 /// A stored value, `None` if absent. Allocates under the core lock, which
 /// runs in a NOFS scope.
-fn read_value(fs: &mut Filesystem<KernelDevice>, sv: SubvolId, ino: u64, name: &[u8]) -> CoreResult<Option<TryVec<u8>>> {
-    let len = match fs.get_xattr(sv, ino, name, &mut []) {
+fn read_value(mut get: impl FnMut(&mut [u8]) -> CoreResult<usize>) -> CoreResult<Option<TryVec<u8>>> {
+    let len = match get(&mut []) {
         Ok(len) => len,
         Err(CoreError::NoData) => return Ok(None),
         Err(e) => return Err(e),
     };
     let mut v = TryVec::try_from_elem(0u8, len)?;
     if len > 0 {
-        fs.get_xattr(sv, ino, name, &mut v)?;
+        get(&mut v)?;
     }
     Ok(Some(v))
 }
@@ -391,7 +397,11 @@ pub(crate) unsafe extern "C" fn get_inode_acl(inode: *mut b::inode, ty: c_int, r
 fn read_acl(inode: &INode, ty: c_int) -> Result<*mut b::posix_acl> {
     let name = acl_name(ty).ok_or(EINVAL)?;
     let ino = inode.ino();
-    match inode.with_core_read(|fs, sv| read_value(fs, sv, ino, name))? {
+    let value = inode.with_core_shared(
+        |fs, sv| read_value(|buf| fs.get_xattr_cached(sv, ino, name, buf)),
+        |fs, sv| read_value(|buf| fs.get_xattr(sv, ino, name, buf)),
+    )?;
+    match value {
         None => Ok(core::ptr::null_mut()),
         Some(v) => {
             // SAFETY: `v` is valid for its length; the result is a new

@@ -50,7 +50,7 @@ pub struct TreeRoot {
 /// The root's range is unbounded: `Key::default()` is the smallest key and
 /// `hi: None` means no upper bound.
 #[derive(Debug, Clone, Copy, Default)]
-struct Range {
+pub struct Range {
     lo: Key,
     hi: Option<Key>,
 }
@@ -91,7 +91,7 @@ const FINGERS: usize = 8;
 
 /// A leaf a descent reached, and the keys it holds.
 #[derive(Debug, Clone, Copy, Default)]
-struct Finger {
+pub struct Finger {
     /// The root block the descent started from.
     root: u64,
     /// `Fingers::epoch` when the leaf was reached.
@@ -185,6 +185,13 @@ impl Fingers {
         Some(*f)
     }
 
+    /// `find` for a reader sharing the fingers with others: the finger is
+    /// not marked used.
+    pub(crate) fn peek(&self, root: &TreeRoot, key: &Key) -> Option<Finger> {
+        let epoch = self.epoch;
+        self.slots.iter().find(|f| f.epoch == epoch && f.root == root.block && f.range.contains(key)).copied()
+    }
+
     /// Remembers that leaf `blk` (generation `gen`) holds `range` of the
     /// tree rooted at `root`, in place of a finger of an older epoch or
     /// else of the least recently used.
@@ -210,19 +217,68 @@ impl Fingers {
     }
 }
 
+/// Where a walk down a tree gets its nodes. The store itself reads a node
+/// its cache lacks, and keeps fingers, read ahead and counters; a view of
+/// its cache shared by many readers at once (`crate::tree_read`) reads
+/// nothing and changes nothing, and fails with `Error::WouldBlock` where
+/// the store would read. Every read-only walk (lookups, cursors) runs over
+/// either.
+pub trait NodeSource {
+    /// The node at `blk`, which its parent says has generation `gen` and
+    /// level `level`.
+    fn node(&mut self, blk: u64, gen: u64, level: u8) -> Result<&[u8]>;
+    /// The finger of the tree rooted at `root` whose range holds `key`.
+    fn finger(&mut self, root: &TreeRoot, key: &Key) -> Option<Finger>;
+    /// A descent from `root` reached leaf `blk` (generation `gen`), which
+    /// holds `range`.
+    fn note(&mut self, root: u64, blk: u64, gen: u64, range: Range);
+    /// A walk is about to enter the first of the leaves `ahead` names, as
+    /// `(block, generation)`, and likely the others after it.
+    fn read_ahead(&mut self, ahead: &[(u64, u64)]);
+    /// The store's modification sequence (`Store::mod_seq`).
+    fn mod_seq(&self) -> u64;
+}
+
+impl<D: BlockDevice> NodeSource for Store<D> {
+    fn node(&mut self, blk: u64, gen: u64, level: u8) -> Result<&[u8]> {
+        Store::node(self, blk, gen, level)
+    }
+
+    /// Counted as a hit.
+    fn finger(&mut self, root: &TreeRoot, key: &Key) -> Option<Finger> {
+        let f = self.fingers.find(root, key)?;
+        self.stats.finger_hits += 1;
+        Some(f)
+    }
+
+    fn note(&mut self, root: u64, blk: u64, gen: u64, range: Range) {
+        self.fingers.note(root, blk, gen, range);
+    }
+
+    /// Reads the leaves in one batch when the first is not cached: keys
+    /// are often visited in order (du's stat of every entry, a large
+    /// readdir, the inodes of one directory), so its neighbours are read
+    /// next, and one batch costs about what one read does. A hint: the
+    /// walk's own read checks and reports.
+    fn read_ahead(&mut self, ahead: &[(u64, u64)]) {
+        if let Some(&(first, _)) = ahead.first() {
+            if !self.is_cached(first) {
+                self.prefetch_nodes(0, ahead);
+            }
+        }
+    }
+
+    fn mod_seq(&self) -> u64 {
+        Store::mod_seq(self)
+    }
+}
+
 /// The leaf of `root` that a finger names for `key`, if the running
 /// transaction owns it (and so every node above it): a change there needs
 /// no descent.
 fn dirty_finger<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Option<u64> {
     let f = s.fingers.find(root, key)?;
     (root.generation == s.gen && f.gen == s.gen && s.is_dirty_node(f.blk)).then_some(f.blk)
-}
-
-/// The finger of `root` for `key`, counted as a hit.
-fn finger<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Option<Finger> {
-    let f = s.fingers.find(root, key)?;
-    s.stats.finger_hits += 1;
-    Some(f)
 }
 
 /// Leaves read together when a walk down must read a leaf from the device:
@@ -241,19 +297,6 @@ fn leaves_from(b: &[u8], slot: usize) -> ([(u64, u64); READ_AHEAD_LEAVES], usize
         n += 1;
     }
     (out, n)
-}
-
-/// Reads the leaves `ahead` names in one batch when the first, the one the
-/// walk enters next, is not cached: keys are often visited in order (du's
-/// stat of every entry, a large readdir, the inodes of one directory), so
-/// its neighbours are read next, and one batch costs about what one read
-/// does. A hint: the walk's own read checks and reports.
-fn read_ahead<D: BlockDevice>(s: &mut Store<D>, ahead: &[(u64, u64)]) {
-    if let Some(&(first, _)) = ahead.first() {
-        if !s.is_cached(first) {
-            s.prefetch_nodes(0, ahead);
-        }
-    }
 }
 
 fn needs_split(b: &[u8], need: usize) -> bool {
@@ -432,7 +475,7 @@ fn descend_for_write<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key:
     p.blk[0] = blk;
     p.range[0] = range;
     let gen = s.gen;
-    s.fingers.note(root.block, blk, gen, range);
+    s.note(root.block, blk, gen, range);
     Ok(p)
 }
 
@@ -592,8 +635,8 @@ fn rebalance<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, p: &Path) ->
 }
 
 /// Finds the leaf and slot holding `key`, without copying anything.
-fn find<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<Option<(u64, u64, usize)>> {
-    if let Some(f) = finger(s, root, key) {
+fn find<S: NodeSource + ?Sized>(s: &mut S, root: &TreeRoot, key: &Key) -> Result<Option<(u64, u64, usize)>> {
+    if let Some(f) = s.finger(root, key) {
         let b = s.node(f.blk, f.gen, 0)?;
         f.range.check(b)?;
         return Ok(node::leaf_search(b, key).ok().map(|slot| (f.blk, f.gen, slot)));
@@ -605,7 +648,7 @@ fn find<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<
         range.check(b)?;
         if level == 0 {
             let found = node::leaf_search(b, key).ok();
-            s.fingers.note(root.block, blk, gen, range);
+            s.note(root.block, blk, gen, range);
             return Ok(found.map(|slot| (blk, gen, slot)));
         }
         let slot = node::child_slot(b, key);
@@ -614,7 +657,7 @@ fn find<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<
         gen = node::ptr_gen(b, slot);
         if level == 1 {
             let (ahead, n) = leaves_from(b, slot);
-            read_ahead(s, &ahead[..n]);
+            s.read_ahead(&ahead[..n]);
         }
         level -= 1;
     }
@@ -622,7 +665,7 @@ fn find<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<
 
 /// The nodes from the root down to the leaf that holds or would hold
 /// `key`, as `(block, generation)`, root first; returns how many.
-pub fn path_to<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key, out: &mut [(u64, u64); MAX_LEVEL]) -> Result<usize> {
+pub fn path_to<S: NodeSource + ?Sized>(s: &mut S, root: &TreeRoot, key: &Key, out: &mut [(u64, u64); MAX_LEVEL]) -> Result<usize> {
     let (mut blk, mut gen, mut level) = (root.block, root.generation, root.level);
     let mut range = Range::default();
     let mut n = 0;
@@ -643,7 +686,7 @@ pub fn path_to<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key, out
 }
 
 /// Copies the value of `key` into `out`; false if absent.
-pub fn get_into<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key, out: &mut TryVec<u8>) -> Result<bool> {
+pub fn get_into<S: NodeSource + ?Sized>(s: &mut S, root: &TreeRoot, key: &Key, out: &mut TryVec<u8>) -> Result<bool> {
     let Some((blk, gen, slot)) = find(s, root, key)? else { return Ok(false) };
     out.clear();
     out.try_extend_from_slice(node::item_data(s.node(blk, gen, 0)?, slot))?;
@@ -652,19 +695,19 @@ pub fn get_into<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key, ou
 
 /// `f` of the value of `key`, read in place in the node (no copy), if
 /// present.
-pub fn get_with<D: BlockDevice, T>(s: &mut Store<D>, root: &TreeRoot, key: &Key, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<Option<T>> {
+pub fn get_with<S: NodeSource + ?Sized, T>(s: &mut S, root: &TreeRoot, key: &Key, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<Option<T>> {
     let Some((blk, gen, slot)) = find(s, root, key)? else { return Ok(None) };
     f(node::item_data(s.node(blk, gen, 0)?, slot)).map(Some)
 }
 
 /// The value of `key`, if present.
-pub fn get<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<Option<TryVec<u8>>> {
+pub fn get<S: NodeSource + ?Sized>(s: &mut S, root: &TreeRoot, key: &Key) -> Result<Option<TryVec<u8>>> {
     let mut v = TryVec::new();
     Ok(if get_into(s, root, key, &mut v)? { Some(v) } else { None })
 }
 
 /// The length of the value of `key`, if present.
-pub fn get_len<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<Option<usize>> {
+pub fn get_len<S: NodeSource + ?Sized>(s: &mut S, root: &TreeRoot, key: &Key) -> Result<Option<usize>> {
     let Some((blk, gen, slot)) = find(s, root, key)? else { return Ok(None) };
     Ok(Some(node::item_data(s.node(blk, gen, 0)?, slot).len()))
 }
@@ -719,8 +762,8 @@ impl Cursor {
 
     /// Positions the cursor at `key`: straight in the leaf a finger names
     /// for it, or else down from the root.
-    fn seek<D: BlockDevice>(&mut self, s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<()> {
-        let Some(f) = finger(s, root, key) else { return self.seek_from_root(s, root, key) };
+    fn seek<S: NodeSource + ?Sized>(&mut self, s: &mut S, root: &TreeRoot, key: &Key) -> Result<()> {
+        let Some(f) = s.finger(root, key) else { return self.seek_from_root(s, root, key) };
         let b = s.node(f.blk, f.gen, 0)?;
         f.range.check(b)?;
         self.slot[0] = self.leaf_slot(b, key);
@@ -751,7 +794,7 @@ impl Cursor {
         }
     }
 
-    fn seek_from_root<D: BlockDevice>(&mut self, s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Result<()> {
+    fn seek_from_root<S: NodeSource + ?Sized>(&mut self, s: &mut S, root: &TreeRoot, key: &Key) -> Result<()> {
         self.top = root.level as usize;
         self.leaf_only = false;
         let (mut blk, mut gen) = (root.block, root.generation);
@@ -764,7 +807,7 @@ impl Cursor {
             self.range[level] = range;
             if level == 0 {
                 self.slot[0] = self.leaf_slot(b, key);
-                s.fingers.note(root.block, blk, gen, range);
+                s.note(root.block, blk, gen, range);
             } else {
                 let sl = node::child_slot(b, key);
                 self.slot[level] = sl;
@@ -773,7 +816,7 @@ impl Cursor {
                 gen = node::ptr_gen(b, sl);
                 if level == 1 {
                     let (ahead, n) = leaves_from(b, sl);
-                    read_ahead(s, &ahead[..n]);
+                    s.read_ahead(&ahead[..n]);
                 }
             }
         }
@@ -783,7 +826,7 @@ impl Cursor {
     }
 
     /// The next item, borrowed from the store until the next store call.
-    pub fn next<'s, D: BlockDevice>(&mut self, s: &'s mut Store<D>, root: &TreeRoot) -> Result<Option<(Key, &'s [u8])>> {
+    pub fn next<'s, S: NodeSource + ?Sized>(&mut self, s: &'s mut S, root: &TreeRoot) -> Result<Option<(Key, &'s [u8])>> {
         if self.done {
             return Ok(None);
         }
@@ -841,7 +884,7 @@ impl Cursor {
                 let range = self.range[l].child(b, self.slot[l]);
                 if l == 1 && self.dir == Dir::Forward {
                     let (ahead, n) = leaves_from(b, self.slot[l]);
-                    read_ahead(s, &ahead[..n]);
+                    s.read_ahead(&ahead[..n]);
                 }
                 l -= 1;
                 self.blk[l] = c;
@@ -856,7 +899,7 @@ impl Cursor {
                     Dir::Backward => cn.saturating_sub(1),
                 };
                 if l == 0 {
-                    s.fingers.note(root.block, c, cg, range);
+                    s.note(root.block, c, cg, range);
                 }
             }
         };
@@ -869,18 +912,18 @@ impl Cursor {
 
 /// The first item at or after `from` whose key has the same objectid and
 /// type, as `(key, value)`.
-pub fn first_in<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, from: Key, out: &mut TryVec<u8>) -> Result<Option<Key>> {
+pub fn first_in<S: NodeSource + ?Sized>(s: &mut S, root: &TreeRoot, from: Key, out: &mut TryVec<u8>) -> Result<Option<Key>> {
     nearest_in(s, root, from, Dir::Forward, out)
 }
 
 /// The last item at or before `from` whose key has the same objectid and type.
-pub fn last_in<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, from: Key, out: &mut TryVec<u8>) -> Result<Option<Key>> {
+pub fn last_in<S: NodeSource + ?Sized>(s: &mut S, root: &TreeRoot, from: Key, out: &mut TryVec<u8>) -> Result<Option<Key>> {
     nearest_in(s, root, from, Dir::Backward, out)
 }
 
 /// The nearest item from `from` in direction `dir` that shares its
 /// objectid and type; its value is copied into `out`.
-fn nearest_in<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, from: Key, dir: Dir, out: &mut TryVec<u8>) -> Result<Option<Key>> {
+fn nearest_in<S: NodeSource + ?Sized>(s: &mut S, root: &TreeRoot, from: Key, dir: Dir, out: &mut TryVec<u8>) -> Result<Option<Key>> {
     let mut c = Cursor::new(from, dir);
     match c.next(s, root)? {
         Some((k, d)) if k.objectid == from.objectid && k.ty == from.ty => {

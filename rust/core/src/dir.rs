@@ -118,31 +118,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// of that name takes (what `free_slot` would find): one pass over the
     /// run of its hash serves both, so a create looks the name up once.
     fn entry_or_free_slot(&mut self, dir: u64, name: &[u8]) -> Result<core::result::Result<Found, u64>> {
-        let h = (name_hash(name) as u64) << 32;
-        let mut items = ObjectItems::new(dir, DIR_HASH_KEY, h);
-        // The collision indexes seen so far are 0..next, until the first gap.
-        let (mut next, mut gap) = (0u64, None);
-        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
-            if off >> 32 != h >> 32 {
-                break;
-            }
-            if gap.is_none() {
-                if off & 0xffff_ffff == next {
-                    next += 1;
-                } else {
-                    gap = Some(next);
-                }
-            }
-            let e = DirEntry::decode(d)?;
-            if e.name == name {
-                return Ok(Ok(Found { hash_off: off, seq: e.other, ino: e.ino, ty: e.ty, subvol: e.subvol }));
-            }
-        }
-        let idx = gap.unwrap_or(next);
-        if idx > 0xffff_ffff {
-            return Err(Error::NoSpace);
-        }
-        Ok(Err(h | idx))
+        self.sv_read().entry_or_free_slot(dir, name)
     }
 
     /// The key of `ino`'s back-reference for `name` in `dir`, if it has one.
@@ -446,20 +422,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The target of a symlink.
     pub fn readlink(&mut self, sv: SubvolId, ino: u64) -> Result<TryVec<u8>> {
         self.enter(sv)?;
-        let it = self.read_inode(ino)?;
-        if it.file_type() != FileType::Symlink {
-            return Err(Error::Invalid("not a symlink"));
-        }
-        // Decoding bounded the size by SYMLINK_MAX.
-        let mut out = TryVec::try_with_capacity(it.size as usize)?;
-        let mut items = ObjectItems::new(ino, SYMLINK_KEY, 0);
-        let mut parts = SymlinkParts::default();
-        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
-            parts.accept(off, d).at_ino(ino)?;
-            out.try_extend_from_slice(d)?;
-        }
-        parts.finish(it.size).at_ino(ino)?;
-        Ok(out)
+        self.s.stats.inode_reads += 1;
+        self.sv_read().readlink(ino)
     }
 
     /// Adds another name for `ino` in `dir`. An inode with no name yet

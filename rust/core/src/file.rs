@@ -30,7 +30,7 @@
 //! that fallocate does not guarantee space for writes into its range;
 //! it guarantees the range's size and that it reads zeros.
 
-use crate::btree::{self, TreeRoot};
+use crate::btree;
 use crate::device::BlockDevice;
 use crate::error::{CorruptAt, Error, Result};
 use crate::format::*;
@@ -47,7 +47,7 @@ const ZERO_CHUNK_BYTES: u64 = 256 << 10;
 /// Longest extent item made by merging.
 const MAX_EXTENT_BLOCKS: u64 = 1 << 20;
 
-fn ext_key(ino: u64, fb: u64) -> Key {
+pub(crate) fn ext_key(ino: u64, fb: u64) -> Key {
     Key::new(ino, EXTENT_KEY, fb)
 }
 
@@ -67,25 +67,12 @@ type Run = (u64, u64, u64);
 impl<D: BlockDevice> Filesystem<D> {
     /// The extent covering file block `fb`, as (first file block, extent).
     pub(crate) fn extent_at(&mut self, ino: u64, fb: u64) -> Result<Option<(u64, ExtentItem)>> {
-        let mut buf = TryVec::new();
-        let root = self.sv.root;
-        match btree::last_in(&mut self.s, &root, ext_key(ino, fb), &mut buf)? {
-            Some(k) => {
-                let e = ExtentItem::decode_bounded(&buf, k.offset, &self.s.bounds()).at_ino(ino)?;
-                Ok(if k.offset.checked_add(e.nblocks).is_some_and(|end| end > fb) { Some((k.offset, e)) } else { None })
-            }
-            None => Ok(None),
-        }
+        self.sv_read().extent_at(ino, fb)
     }
 
     /// The first extent starting at or after file block `fb`.
     pub(crate) fn extent_from(&mut self, ino: u64, fb: u64) -> Result<Option<(u64, ExtentItem)>> {
-        let mut buf = TryVec::new();
-        let root: TreeRoot = self.sv.root;
-        match btree::first_in(&mut self.s, &root, ext_key(ino, fb), &mut buf)? {
-            Some(k) => Ok(Some((k.offset, ExtentItem::decode_bounded(&buf, k.offset, &self.s.bounds()).at_ino(ino)?))),
-            None => Ok(None),
-        }
+        self.sv_read().extent_from(ino, fb)
     }
 
     /// The extent covering file block `fb` if it holds data (is not
@@ -111,12 +98,8 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     pub(crate) fn regular(&mut self, ino: u64) -> Result<InodeItem> {
-        let it = self.read_inode(ino)?;
-        match it.file_type() {
-            FileType::Regular => Ok(it),
-            FileType::Dir => Err(Error::IsDir),
-            _ => Err(Error::Invalid("not a regular file")),
-        }
+        self.s.stats.inode_reads += 1;
+        self.sv_read().regular(ino)
     }
 
     /// Current content of file block `fb` into `out` (zeros for a hole or

@@ -45,44 +45,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// its own I/O outside the core lock (see the module doc).
     pub fn map_blocks(&mut self, sv: SubvolId, ino: u64, fb: u64, nblocks: u64, out: &mut TryVec<BlockRun>) -> Result<ReadMap> {
         self.enter(sv)?;
-        let size = self.regular(ino)?.size;
-        let bs64 = self.s.bs as u64;
-        let eof_blocks = crate::store::div_ceil(size, bs64);
-        let end = fb.saturating_add(nblocks).min(eof_blocks);
-        let first = out.len();
-        let mut at = fb;
-        while at < end {
-            let run = match self.extent_at(ino, at)? {
-                Some((start, e)) if e.unwritten => {
-                    // Preallocated: the blocks hold whatever the device
-                    // had, so they are read as a hole.
-                    BlockRun { blocks: (start + e.nblocks - at).min(end - at).min(CHUNK_BLOCKS), disk: None }
-                }
-                Some((start, e)) => {
-                    let disk = e.disk_block + (at - start);
-                    let blocks = (start + e.nblocks - at).min(end - at).min(CHUNK_BLOCKS);
-                    self.s.check_range(disk, blocks)?;
-                    BlockRun { blocks, disk: Some(disk) }
-                }
-                None => {
-                    let next = match self.extent_from(ino, at)? {
-                        Some((start, _)) => start,
-                        None => u64::MAX,
-                    };
-                    // The point search found no extent at `at`, so the
-                    // next one must start past it; if the forward search
-                    // says otherwise the tree's keys contradict each other
-                    // (a damaged image), and looping would never end.
-                    if next <= at {
-                        return Err(Error::corrupt("extent index is inconsistent"));
-                    }
-                    BlockRun { blocks: next.min(end) - at, disk: None }
-                }
-            };
-            out.try_push(run)?;
-            at += run.blocks;
-        }
-        Ok(ReadMap { size, runs: out.len() - first })
+        self.s.stats.inode_reads += 1;
+        self.sv_read().map_blocks(ino, fb, nblocks, out)
     }
 
     /// The disk runs of file blocks `[fb, fb + nblocks)` of regular file

@@ -121,7 +121,7 @@
 
 use crate::btree::{self, Cursor, Dir, TreeRoot};
 use crate::device::BlockDevice;
-use crate::error::{CorruptAt, Error, Result};
+use crate::error::{Error, Result};
 use crate::format::*;
 use crate::mem::TryVec;
 use crate::pending_orphans::PendingOrphans;
@@ -524,9 +524,7 @@ impl<D: BlockDevice> Filesystem<D> {
 
     pub(crate) fn read_inode(&mut self, ino: u64) -> Result<InodeItem> {
         self.s.stats.inode_reads += 1;
-        let bounds = self.s.bounds();
-        let item = btree::get_with(&mut self.s, &self.sv.root, &inode_key(ino), |b| InodeItem::decode_bounded(b, &bounds));
-        item.at_ino(ino)?.ok_or(Error::NotFound)
+        self.sv_read().read_inode(ino)
     }
 
     /// `read_inode` for calls that only read, which also see the stand-in
@@ -534,11 +532,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// the snapshot's creation time. Calls that change an inode use
     /// `read_inode`, for which it does not exist.
     pub(crate) fn inode_for_reading(&mut self, ino: u64) -> Result<InodeItem> {
-        if ino == EMPTY_SUBVOL_DIR_INO {
-            let t = self.sv.item.otime;
-            return Ok(InodeItem { mode: S_IFDIR | 0o755, nlink: 2, atime: t, mtime: t, ctime: t, btime: t, ..Default::default() });
-        }
-        self.read_inode(ino)
+        self.s.stats.inode_reads += 1;
+        self.sv_read().inode_for_reading(ino)
     }
 
     pub(crate) fn write_inode(&mut self, ino: u64, it: &mut InodeItem) -> Result<()> {
@@ -562,22 +557,7 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     pub(crate) fn attr_of(&self, ino: u64, it: &InodeItem) -> InodeAttr {
-        InodeAttr {
-            ino,
-            mode: it.mode,
-            uid: it.uid,
-            gid: it.gid,
-            size: it.size,
-            nlink: it.nlink,
-            blocks: it.blocks.saturating_mul(self.s.bs as u64 / 512),
-            atime: it.atime,
-            mtime: it.mtime,
-            ctime: it.ctime,
-            btime: it.btime,
-            rdev: it.rdev,
-            generation: it.generation,
-            flags: it.flags,
-        }
+        crate::tree_read::attr_of(&self.s.bounds(), ino, it)
     }
 
     /// Attributes of an inode.
@@ -604,19 +584,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// that is a subvolume gives that subvolume's root directory.
     pub fn lookup_at(&mut self, sv: SubvolId, dir: u64, name: &[u8]) -> Result<(SubvolId, u64)> {
         self.enter(sv)?;
-        if name.len() > NAME_MAX {
-            return Err(Error::NameTooLong);
-        }
-        if dir == EMPTY_SUBVOL_DIR_INO {
-            return Err(Error::NotFound);
-        }
-        self.read_dir_inode(dir)?;
-        match self.find_entry(dir, name)? {
-            Some(e) if e.subvol && self.names_subvolume(SubvolId(e.ino))? => Ok((SubvolId(e.ino), ROOT_DIR_INO)),
-            Some(e) if e.subvol => Ok((sv, EMPTY_SUBVOL_DIR_INO)),
-            Some(e) => Ok((sv, e.ino)),
-            None => Err(Error::NotFound),
-        }
+        self.s.stats.inode_reads += 1;
+        self.sv_read().lookup_at(dir, name)
     }
 
     /// `lookup_at`, with the attributes of the inode found when it is in
@@ -624,12 +593,9 @@ impl<D: BlockDevice> Filesystem<D> {
     /// them); a subvolume's root directory is read in its own subvolume
     /// by the caller, which checks that subvolume first.
     pub fn lookup_attr(&mut self, sv: SubvolId, dir: u64, name: &[u8]) -> Result<(SubvolId, u64, Option<InodeAttr>)> {
-        let (found_sv, ino) = self.lookup_at(sv, dir, name)?;
-        if found_sv != sv {
-            return Ok((found_sv, ino, None));
-        }
-        let it = self.inode_for_reading(ino)?;
-        Ok((sv, ino, Some(self.attr_of(ino, &it))))
+        self.enter(sv)?;
+        self.s.stats.inode_reads += 2;
+        self.sv_read().lookup_attr(dir, name)
     }
 
     /// Lists a directory from `cookie` on. `emit(name, ino, type,
@@ -637,21 +603,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// cookie never changes while it exists, and new entries get larger ones.
     pub fn readdir(&mut self, sv: SubvolId, dir: u64, cookie: u64, emit: &mut DirEmit<'_>) -> Result<()> {
         self.enter(sv)?;
-        if dir == EMPTY_SUBVOL_DIR_INO {
-            return Ok(());
-        }
-        self.read_dir_inode(dir)?;
-        let mut items = crate::subvol::ObjectItems::new(dir, DIR_SEQ_KEY, cookie.max(2));
-        while let Some((seq, d)) = items.next(&mut self.s, &self.sv)? {
-            let e = DirEntry::decode(d)?;
-            // Readdir's inode numbers are hints (lookup gives the real one):
-            // a subvolume entry reports its root directory's.
-            let ino = if e.subvol { ROOT_DIR_INO } else { e.ino };
-            if !emit(e.name, ino, e.ty, seq.saturating_add(1)) {
-                break;
-            }
-        }
-        Ok(())
+        self.s.stats.inode_reads += 1;
+        self.sv_read().readdir(dir, cookie, emit)
     }
 
     /// Free blocks less the global reserve: statfs' `avail_blocks`, without

@@ -69,6 +69,7 @@ pub mod tree_diff;
 pub mod tree_log;
 pub mod tree_log_dir;
 pub mod tree_log_replay;
+pub mod tree_read;
 pub mod uapi;
 pub mod walk;
 pub mod written_crc;

@@ -349,6 +349,18 @@ impl<D: BlockDevice> Store<D> {
         self.cache.insert(blk, false, buf).map(drop)
     }
 
+    /// `node` for a reader sharing the store with others: the node if it is
+    /// cached (checked against its parent pointer as `node` checks it),
+    /// neither read nor moved on the LRU list.
+    pub(crate) fn cached_node(&self, blk: u64, gen: u64, level: u8) -> Result<Option<&[u8]>> {
+        let Some(id) = self.cache.find(blk) else { return Ok(None) };
+        let b = self.cache.buf(id);
+        if node::generation(b) != gen || node::level(b) != level {
+            return Err(Error::corrupt("node generation or level differs from its parent pointer").at_block(blk));
+        }
+        Ok(Some(b))
+    }
+
     /// Whether node `blk` is in the cache (reading it costs no I/O).
     pub(crate) fn is_cached(&self, blk: u64) -> bool {
         self.cache.find(blk).is_some()

@@ -278,8 +278,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// (its `ROOT_REF`). A subvolume entry without one was copied into a
     /// snapshot from its source: it names nothing there.
     pub(crate) fn names_subvolume(&mut self, child: SubvolId) -> Result<bool> {
-        let rt = self.s.root_tree;
-        Ok(btree::get_len(&mut self.s, &rt, &Key::new(self.sv.id.0, ROOT_REF_KEY, child.0))?.is_some())
+        self.sv_read().names_subvolume(child)
     }
 
     /// Names subvolume `child` in directory `dir` of the active subvolume:
@@ -800,7 +799,7 @@ impl ObjectItems {
     }
 
     /// The next item, or `None` past the last one.
-    pub(crate) fn next<'s, D: BlockDevice>(&mut self, s: &'s mut Store<D>, sv: &Subvolume) -> Result<Option<(u64, &'s [u8])>> {
+    pub(crate) fn next<'s, S: btree::NodeSource + ?Sized>(&mut self, s: &'s mut S, sv: &Subvolume) -> Result<Option<(u64, &'s [u8])>> {
         match self.cursor.next(s, &sv.root)? {
             Some((k, d)) if k.objectid == self.objectid && k.ty == self.ty => Ok(Some((k.offset, d))),
             _ => Ok(None),

@@ -19,7 +19,7 @@ fn xkey(ino: u64, base: u64, part: u64) -> Key {
     Key::new(ino, XATTR_KEY, base | part)
 }
 
-fn check_xattr_name(name: &[u8]) -> Result<()> {
+pub(crate) fn check_xattr_name(name: &[u8]) -> Result<()> {
     if name.len() > XATTR_NAME_MAX {
         return Err(Error::NameTooLong);
     }
@@ -33,29 +33,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Finds an attribute: `Ok(Ok(base))` if present, `Ok(Err(free_base))`
     /// with a free slot for it otherwise.
     fn find_xattr(&mut self, ino: u64, name: &[u8]) -> Result<core::result::Result<u64, u64>> {
-        let h = (name_hash(name) as u64) << 32;
-        let mut items = ObjectItems::new(ino, XATTR_KEY, h);
-        let mut next_idx = 0u64;
-        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
-            let k = Key::new(ino, XATTR_KEY, off);
-            if k.offset >> 32 != h >> 32 {
-                break;
-            }
-            if k.offset & 0xffff != 0 {
-                continue;
-            }
-            let idx = (k.offset >> 16) & 0xffff;
-            if XattrHead::decode(d)?.name == name {
-                return Ok(Ok(k.offset));
-            }
-            if idx == next_idx {
-                next_idx += 1;
-            }
-        }
-        if next_idx > 0xffff {
-            return Err(Error::NoSpace);
-        }
-        Ok(Err(h | next_idx << 16))
+        self.sv_read().find_xattr(ino, name)
     }
 
     fn xattr_parts(&self, name_len: usize, value_len: usize) -> (usize, usize, u64) {
@@ -69,43 +47,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// size. `Err(NoData)` if absent, `Err(Range)` if `buf` is too small.
     pub fn get_xattr(&mut self, sv: SubvolId, ino: u64, name: &[u8], buf: &mut [u8]) -> Result<usize> {
         self.enter(sv)?;
-        check_xattr_name(name)?;
-        self.inode_for_reading(ino)?;
-        let Ok(base) = self.find_xattr(ino, name)? else { return Err(Error::NoData) };
-        let mut items = ObjectItems::new(ino, XATTR_KEY, base);
-        let mut vl = 0;
-        let mut got = 0;
-        let mut part = 0u64;
-        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
-            let k = Key::new(ino, XATTR_KEY, off);
-            if k.offset & !0xffff != base {
-                break;
-            }
-            if k.offset & 0xffff != part {
-                return Err(Error::corrupt("xattr parts out of sequence"));
-            }
-            let chunk = if part == 0 {
-                let h = XattrHead::decode(d)?;
-                vl = h.value_len;
-                if buf.is_empty() {
-                    return Ok(vl);
-                }
-                if buf.len() < vl {
-                    return Err(Error::Range);
-                }
-                h.first
-            } else {
-                d
-            };
-            let dst = buf.get_mut(got..got + chunk.len()).ok_or(Error::corrupt("xattr value longer than recorded"))?;
-            dst.copy_from_slice(chunk);
-            got += chunk.len();
-            part += 1;
-        }
-        if got != vl {
-            return Err(Error::corrupt("xattr value shorter than recorded"));
-        }
-        Ok(vl)
+        self.s.stats.inode_reads += 1;
+        self.sv_read().get_xattr(ino, name, buf)
     }
 
     fn delete_xattr_parts(&mut self, ino: u64, base: u64) -> Result<()> {

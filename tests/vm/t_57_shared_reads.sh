@@ -1,0 +1,127 @@
+# The calls that only read run under the core lock taken for read when the
+# nodes they need are cached (read_calls' "shared" count): readdir,
+# readlink, getxattr, lookups of names the dentry cache dropped, and the
+# block map of direct reads, with no call falling back to the write lock
+# ("locked"). After drop_caches has taken the nodes back they fall back,
+# and answer the same. Then readers and writers race on one directory
+# (lockdep watches), and every reader's answers hold.
+. "$(dirname "$0")/lib.sh"
+mkfs.ferrofs -q -f "$DEV1" 512M
+mount -t ferrofs "$DEV1" "$MNT" || { fail shared-mount; exit 0; }
+calls() { awk -v k="$1" '$1 == k { print $2 }' "/sys/fs/ferrofs/$(basename "$DEV1")/read_calls"; }
+check shared-file-present test -n "$(calls shared)" -a -n "$(calls locked)"
+
+# reads DIR ROUNDS: every read-only call the test counts, ROUNDS times;
+# prints what it saw, so two runs can be compared.
+reads() {
+  python3 - "$@" <<'PY'
+import os, sys
+d, rounds = sys.argv[1], int(sys.argv[2])
+seen = []
+for _ in range(rounds):
+    seen.append(len(os.listdir(d)))
+    seen.append(os.readlink(os.path.join(d, "link")))
+    seen.append(os.getxattr(os.path.join(d, "f-7"), "user.tag"))
+    fd = os.open(os.path.join(d, "big"), os.O_RDONLY | os.O_DIRECT)
+    try:
+        import mmap
+        buf = mmap.mmap(-1, 65536)
+        n = os.readv(fd, [buf])
+        seen.append((n, bytes(buf[:4])))
+    finally:
+        os.close(fd)
+print(repr(seen[:4]), len(seen))
+PY
+}
+mkdir "$MNT/d"
+for i in $(seq 0 199); do echo "file $i" > "$MNT/d/f-$i"; done
+ln -s "f-7" "$MNT/d/link"
+python3 -c 'import os,sys; os.setxattr(sys.argv[1], "user.tag", b"seven")' "$MNT/d/f-7"
+head -c 1M /dev/urandom > "$MNT/d/big"
+sync
+first=$(reads "$MNT/d" 1)
+s0=$(calls shared); l0=$(calls locked)
+warm=$(reads "$MNT/d" 10)
+s1=$(calls shared); l1=$(calls locked)
+# 10 rounds of readdir, readlink, getxattr and a direct read: at least 40.
+check shared-answers-warm test $((s1 - s0)) -ge 40
+check shared-warm-none-locked test "$l1" = "$l0"
+check shared-warm-same-answers test "${warm%% *}" = "${first%% *}"
+
+# Lookups of names the dentry cache dropped: the running transaction's
+# nodes are dirty and so always cached, while drop_caches drops dentries,
+# inodes and clean nodes; with no commit in between (commit=600) every
+# lookup below is answered shared.
+check shared-remount sh -c "umount $MNT && mount -t ferrofs -o commit=600 $DEV1 $MNT"
+mkdir "$MNT/e"
+for i in $(seq 0 99); do : > "$MNT/e/g-$i"; done
+echo 2 > /proc/sys/vm/drop_caches
+s2=$(calls shared); l2=$(calls locked)
+for i in $(seq 0 99); do stat -c %i "$MNT/e/g-$i"; done > /tmp/inos1
+s3=$(calls shared); l3=$(calls locked)
+check shared-lookups test $((s3 - s2)) -ge 100
+check shared-lookups-none-locked test "$l3" = "$l2"
+# Names that are not there: a negative answer is an answer too.
+for i in $(seq 0 99); do stat "$MNT/e/absent-$i" 2>/dev/null; done
+s4=$(calls shared); l4=$(calls locked)
+check shared-negative-lookups test $((s4 - s3)) -ge 100 -a "$l4" = "$l3"
+# After a commit the nodes are clean and drop_caches takes them: the
+# lookups fall back to the write lock, which reads them, and find the same
+# inodes.
+sync
+echo 2 > /proc/sys/vm/drop_caches
+for i in $(seq 0 99); do stat -c %i "$MNT/e/g-$i"; done > /tmp/inos2
+l5=$(calls locked)
+check shared-dropped-falls-back test "$l5" -gt "$l4"
+check shared-same-inodes cmp -s /tmp/inos1 /tmp/inos2
+cold=$(reads "$MNT/d" 10)
+check shared-cold-same-answers test "${cold%% *}" = "${first%% *}"
+
+# Readers against writers, lockdep on: two listers and a stat-er while
+# two writers create, rename and unlink in the same directory.
+python3 - "$MNT/e" <<'PY' > /tmp/race.log 2>&1
+import os, sys, threading
+d = sys.argv[1]
+stop = threading.Event()
+errors = []
+def writer(tag):
+    i = 0
+    while not stop.is_set():
+        p = os.path.join(d, "w%s-%d" % (tag, i % 50))
+        try:
+            with open(p, "w") as f:
+                f.write("x" * (i % 5000))
+            os.rename(p, p + ".r")
+            os.unlink(p + ".r")
+        except OSError as e:
+            errors.append("writer %s: %s" % (tag, e))
+            return
+        i += 1
+def lister():
+    while not stop.is_set():
+        names = set(os.listdir(d))
+        # The hundred names nobody touches are always there.
+        missing = [n for n in ("g-%d" % i for i in range(100)) if n not in names]
+        if missing:
+            errors.append("listing lacks %s" % missing[:3])
+            return
+def stater():
+    while not stop.is_set():
+        for i in range(100):
+            try:
+                os.stat(os.path.join(d, "g-%d" % i))
+            except OSError as e:
+                errors.append("stat: %s" % e)
+                return
+threads = [threading.Thread(target=f) for f in (lambda: writer("a"), lambda: writer("b"), lister, lister, stater)]
+for t in threads:
+    t.start()
+threading.Event().wait(15)
+stop.set()
+for t in threads:
+    t.join()
+print("\n".join(errors) or "ok")
+PY
+check shared-race-answers-hold grep -qx ok /tmp/race.log || cat /tmp/race.log
+check shared-umount umount "$MNT"
+check shared-fsck-clean fsck.ferrofs -n "$DEV1"
