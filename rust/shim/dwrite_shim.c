@@ -304,15 +304,12 @@ void ferrofs_hold_exit(struct ferrofs_dwrites *t, unsigned int slot)
 	spin_unlock_irqrestore(&t->idle.lock, flags);
 }
 
-bool ferrofs_hold_idle(struct ferrofs_dwrites *t)
+int ferrofs_hold_advance(struct ferrofs_dwrites *t)
 {
-	return !atomic_read_acquire(&t->holds[0]) && !atomic_read_acquire(&t->holds[1]);
-}
+	int begun = 0;
 
-unsigned int ferrofs_hold_advance(struct ferrofs_dwrites *t)
-{
-	unsigned int begun = 0;
-
+	if (!atomic_read_acquire(&t->holds[0]) && !atomic_read_acquire(&t->holds[1]))
+		return -1;
 	/* A generation begins once the one before the current has no I/O
 	 * left; new counts go to that empty slot from then on. Twice at most:
 	 * the slot found empty first is the current one after two. */

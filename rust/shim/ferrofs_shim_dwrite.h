@@ -56,19 +56,18 @@ int ferrofs_dwrite_submit(struct super_block *sb, struct ferrofs_dwrites *t, voi
  * one and returns its generation's slot; ferrofs_hold_enter_slot counts one
  * more in the slot of a count the caller holds (I/O that carries on an
  * earlier one's map); ferrofs_hold_exit ends one (any context).
- * Called under the core lock only: ferrofs_hold_idle says whether no such
- * I/O is in flight (every block kept back is reusable); otherwise
- * ferrofs_hold_advance begins a new generation for as long as every I/O of
- * the one before the current has ended, at most twice, and returns how
+ * Called under the core lock held for write only, ferrofs_hold_advance
+ * returns -1 when no such I/O is in flight (every block kept back is
+ * reusable); otherwise it begins a new generation for as long as every I/O
+ * of the one before the current has ended, at most twice, and returns how
  * many it began (with each, the blocks freed before the generation that
- * just ended are reusable). Their loads are acquires: I/O seen ended is
+ * just ended are reusable). Its loads are acquires: I/O seen ended is
  * over.
  */
 unsigned int ferrofs_hold_enter(struct ferrofs_dwrites *t);
 void ferrofs_hold_enter_slot(struct ferrofs_dwrites *t, unsigned int slot);
 void ferrofs_hold_exit(struct ferrofs_dwrites *t, unsigned int slot);
-bool ferrofs_hold_idle(struct ferrofs_dwrites *t);
-unsigned int ferrofs_hold_advance(struct ferrofs_dwrites *t);
+int ferrofs_hold_advance(struct ferrofs_dwrites *t);
 /*
  * Reads @n locked, not uptodate page-cache folios, consecutive on the
  * device from byte @disk, and returns without waiting: the end of each bio

@@ -162,14 +162,10 @@ impl KernelDevice {
     /// the core, under its lock: the generation changes only there.
     pub(crate) fn hold_advance(&self) -> Option<u32> {
         // SAFETY: `writes` is live (type invariant); the caller holds the
-        // core lock, which the shim requires of these calls.
-        unsafe {
-            if b::ferrofs_hold_idle(self.writes.as_ptr()) {
-                None
-            } else {
-                Some(b::ferrofs_hold_advance(self.writes.as_ptr()))
-            }
-        }
+        // core lock for write, which the shim requires of this call.
+        let begun = unsafe { b::ferrofs_hold_advance(self.writes.as_ptr()) };
+        // -1: nothing in flight.
+        u32::try_from(begun).ok()
     }
 
     /// Reads `folios`, one after the other on the device from byte `disk`,

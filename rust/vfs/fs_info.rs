@@ -849,10 +849,10 @@ impl FsInfo {
                 // set) only keeps them held until a later call: the call
                 // itself goes on, as a call carrying a write to finish must.
                 let _ = match self.unlocked.read_dev.hold_advance() {
-                    None => fs.set_reads_in_flight(false),
+                    None => fs.set_io_in_flight(false),
                     // Holding first: it cannot fail, and must not be
                     // skipped by a failed release.
-                    Some(begun) => fs.set_reads_in_flight(true).and_then(|()| (0..begun).try_for_each(|_| fs.next_hold_generation())),
+                    Some(begun) => fs.set_io_in_flight(true).and_then(|()| (0..begun).try_for_each(|_| fs.next_hold_generation())),
                 };
                 let r = f(fs);
                 if let Err(Error::Corrupt(_) | Error::Bug(_) | Error::Io) = r {

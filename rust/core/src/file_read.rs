@@ -5,7 +5,7 @@
 //!
 //! A map is only good while the blocks it names stay the file's: the
 //! kernel keeps the folios being read locked (so truncation and writeback
-//! of that range wait), and sets `reads_in_flight` so that no block freed
+//! of that range wait), and sets `io_in_flight` so that no block freed
 //! meanwhile is handed out again (`crate::space`).
 
 use crate::device::BlockDevice;
@@ -172,17 +172,17 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Tells the core whether reads outside its lock may be in flight (the
     /// kernel's count as it enters the core): while they may, no block
     /// freed becomes reusable; once none are, the blocks kept back are.
-    pub fn set_reads_in_flight(&mut self, active: bool) -> Result<()> {
-        if self.s.space.hold_frees == active && (active || !self.s.space.holds_any()) {
+    pub fn set_io_in_flight(&mut self, active: bool) -> Result<()> {
+        if self.s.space.io_in_flight == active && (active || !self.s.space.holds_any()) {
             return Ok(());
         }
-        self.s.space.set_reads_in_flight(active)
+        self.s.space.set_io_in_flight(active)
     }
 
     /// Tells the core that the kernel began a new hold generation: every
     /// read counted in the generation before the one that just ended is
     /// over (see `crate::space`), so what was freed before that one began
-    /// is reusable. Reads are still in flight (`set_reads_in_flight(true)`
+    /// is reusable. Reads are still in flight (`set_io_in_flight(true)`
     /// comes with it).
     pub fn next_hold_generation(&mut self) -> Result<()> {
         self.s.space.next_hold_generation()

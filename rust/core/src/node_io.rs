@@ -11,7 +11,7 @@
 //! the lock, and is not cached, so it is committed (the running
 //! transaction's nodes are dirty and always cached): its block holds it on
 //! the device. The caller counts its read as a read in flight
-//! (`Filesystem::set_reads_in_flight`) from before it leaves the lock until
+//! (`Filesystem::set_io_in_flight`) from before it leaves the lock until
 //! the nodes are inserted, so a block freed meanwhile is held, never handed
 //! out again. At the insert a block that is no longer in use (pinned or
 //! held) is dropped, not cached: a freed block must not leave a stale node

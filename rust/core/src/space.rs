@@ -25,7 +25,7 @@
 //! mapped must not be handed out again before its I/O ends. A reader can
 //! only have mapped blocks that were in use when it mapped them, so it is
 //! enough that no block freed meanwhile becomes reusable: while
-//! `hold_frees` is set, blocks that would become free (released in the
+//! `io_in_flight` is set, blocks that would become free (released in the
 //! running transaction, or pinned blocks at a commit) go to `held`
 //! instead, which is free space in every other sense (statfs, the
 //! superblock's count) and joins `free` once the reads that might use it
@@ -264,7 +264,7 @@ pub struct Space {
     /// `free` until their records claim them (`pin_for_replay`).
     pub replay_pinned: ExtentSet,
     /// Blocks that become free go to `held`, not `free`.
-    pub hold_frees: bool,
+    pub io_in_flight: bool,
     /// Blocks taken for file data being written outside the core lock
     /// (`crate::data_write`): not free, but referenced by nothing and not
     /// in the allocation tree until the write is finished, so a commit in
@@ -306,7 +306,7 @@ impl Space {
             held: ExtentSet::new(),
             held_before: ExtentSet::new(),
             replay_pinned: ExtentSet::new(),
-            hold_frees: false,
+            io_in_flight: false,
             writing: ExtentSet::new(),
             write_reserved: 0,
             queue: TryVec::new(),
@@ -488,8 +488,14 @@ impl Space {
 
     /// A range whose count reached zero: free at once if this transaction
     /// allocated it, pinned until commit otherwise. Returns whether any
-    /// of it may be allocated again before the commit.
+    /// of it may be allocated again before the commit. `Corrupt` if any of
+    /// it is unreferenced already: only a damaged allocation tree (a count
+    /// reaching zero twice) releases a block twice, and a block counted
+    /// twice as unreferenced would later make the used-block count wrong.
     pub fn release(&mut self, start: u64, len: u64) -> Result<bool> {
+        if self.any_unreferenced(start, len) {
+            return Err(Error::corrupt("a block released twice"));
+        }
         let mut pieces: TryVec<(u64, u64, bool)> = TryVec::new();
         self.txn_alloc.split_by(start, len, |s, l, inside| pieces.try_push((s, l, inside)))?;
         let mut reusable = false;
@@ -520,7 +526,7 @@ impl Space {
     /// outside the core lock may be using them.
     fn make_free(&mut self, start: u64, len: u64) -> Result<()> {
         self.written.forget(start, len);
-        if self.hold_frees {
+        if self.io_in_flight {
             self.held.insert(start, len)
         } else {
             self.free.insert(start, len)
@@ -529,8 +535,8 @@ impl Space {
 
     /// Whether reads outside the core lock may be in flight. When none
     /// are, the blocks held for them become free.
-    pub fn set_reads_in_flight(&mut self, active: bool) -> Result<()> {
-        self.hold_frees = active;
+    pub fn set_io_in_flight(&mut self, active: bool) -> Result<()> {
+        self.io_in_flight = active;
         if !active {
             Self::free_all(&mut self.free, &mut self.held_before)?;
             Self::free_all(&mut self.free, &mut self.held)?;
@@ -569,6 +575,19 @@ impl Space {
             held.remove(s, l)?;
         }
         Ok(())
+    }
+
+    /// Whether a block of `start..start + len` is one that no tree
+    /// references (see `unreferenced`).
+    fn any_unreferenced(&self, start: u64, len: u64) -> bool {
+        let (ms, ml) = self.meta_run;
+        let in_meta_run = ml > 0 && start < ms.saturating_add(ml) && ms < start.saturating_add(len);
+        in_meta_run
+            || self.free.overlaps(start, len)
+            || self.pinned.overlaps(start, len)
+            || self.held_overlaps(start, len)
+            || self.writing.overlaps(start, len)
+            || self.replay_pinned.overlaps(start, len)
     }
 
     /// Blocks no tree references (free, pinned until commit, held for
@@ -726,6 +745,27 @@ mod tests {
         assert_eq!(sp.txn_alloc.ranges(), &txn[..]);
         assert_eq!(&sp.queue[..], &queue[..]);
         assert_eq!(sp.hint, hint);
+    }
+
+    #[test]
+    fn releasing_a_block_no_tree_references_is_damage() {
+        let mut sp = Space::new();
+        sp.free.insert(100, 50).unwrap();
+        // A committed block: pinned until the commit.
+        assert!(!sp.release(10, 2).unwrap());
+        assert!(matches!(sp.release(11, 1), Err(Error::Corrupt(_))));
+        // A free block (a count reaching zero for space the allocation
+        // tree does not hold): it would count as free and pinned at once.
+        assert!(matches!(sp.release(120, 1), Err(Error::Corrupt(_))));
+        assert!(matches!(sp.release(149, 5), Err(Error::Corrupt(_))));
+        // A block held for I/O in flight.
+        sp.set_io_in_flight(true).unwrap();
+        let (a, _) = sp.allocate(1).unwrap();
+        assert!(sp.release(a, 1).unwrap());
+        assert!(sp.held.contains(a, 1));
+        assert!(matches!(sp.release(a, 1), Err(Error::Corrupt(_))));
+        // Nothing was counted twice.
+        assert_eq!(sp.unreferenced(), 50 + 2);
     }
 
     #[test]

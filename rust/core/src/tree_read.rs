@@ -18,7 +18,7 @@
 //! walk also reports damage that way: only the exclusive call stops the
 //! filesystem for it.
 
-use crate::btree::{self, Finger, NodeSource, Range, TreeRoot};
+use crate::btree::{self, Cursor, Dir, Finger, NodeSource, Range, TreeRoot};
 use crate::device::BlockDevice;
 use crate::dir::Found;
 use crate::error::{CorruptAt, Error, Result};
@@ -145,22 +145,25 @@ impl<S: NodeSource + ?Sized> SvRead<'_, S> {
 
     /// The extent covering file block `fb`, as `(first file block, item)`.
     pub(crate) fn extent_at(&mut self, ino: u64, fb: u64) -> Result<Option<(u64, ExtentItem)>> {
-        let mut buf = TryVec::new();
-        match btree::last_in(self.s, &self.sv.root, ext_key(ino, fb), &mut buf)? {
-            Some(k) => {
-                let e = ExtentItem::decode_bounded(&buf, k.offset, &self.bounds).at_ino(ino)?;
-                Ok(if k.offset.checked_add(e.nblocks).is_some_and(|end| end > fb) { Some((k.offset, e)) } else { None })
-            }
-            None => Ok(None),
-        }
+        let e = self.nearest_extent(ino, fb, Dir::Backward)?;
+        Ok(e.filter(|(start, e)| start.checked_add(e.nblocks).is_some_and(|end| end > fb)))
     }
 
     /// The first extent starting at or after file block `fb`.
     pub(crate) fn extent_from(&mut self, ino: u64, fb: u64) -> Result<Option<(u64, ExtentItem)>> {
-        let mut buf = TryVec::new();
-        match btree::first_in(self.s, &self.sv.root, ext_key(ino, fb), &mut buf)? {
-            Some(k) => Ok(Some((k.offset, ExtentItem::decode_bounded(&buf, k.offset, &self.bounds).at_ino(ino)?))),
-            None => Ok(None),
+        self.nearest_extent(ino, fb, Dir::Forward)
+    }
+
+    /// The nearest extent item of `ino` from file block `fb` in direction
+    /// `dir`, decoded in place in its leaf (every read's block map takes
+    /// one or two, so no copy and no allocation).
+    fn nearest_extent(&mut self, ino: u64, fb: u64, dir: Dir) -> Result<Option<(u64, ExtentItem)>> {
+        let mut c = Cursor::new(ext_key(ino, fb), dir);
+        match c.next(self.s, &self.sv.root)? {
+            Some((k, d)) if k.objectid == ino && k.ty == EXTENT_KEY => {
+                Ok(Some((k.offset, ExtentItem::decode_bounded(d, k.offset, &self.bounds).at_ino(ino)?)))
+            }
+            _ => Ok(None),
         }
     }
 

@@ -181,7 +181,7 @@ fn a_node_freed_while_read_outside_is_not_cached() {
         }
         let data = read_wants(&mut fs, &wants);
         // The kernel counts its read in flight from here on.
-        fs.set_reads_in_flight(true).unwrap();
+        fs.set_io_in_flight(true).unwrap();
         fs.unlink(SV, a, b"file-00100", ts(9)).unwrap();
         if commit_between {
             fs.commit().unwrap();
@@ -189,7 +189,7 @@ fn a_node_freed_while_read_outside_is_not_cached() {
         let cached_before = fs.cached_clean_nodes();
         fs.insert_read_nodes(&wants, &data).unwrap();
         let cached_after = fs.cached_clean_nodes();
-        fs.set_reads_in_flight(false).unwrap();
+        fs.set_io_in_flight(false).unwrap();
         assert!(
             cached_after < cached_before + wants.len(),
             "the released leaf was cached ({cached_before} + {} -> {cached_after})",

@@ -2,7 +2,7 @@
 //! The block map reads follow (`map_blocks`): runs and holes as the
 //! extents say, clipped at the end of file; and the rule that keeps mapped
 //! blocks from reuse while reads outside the core lock are in flight
-//! (`set_reads_in_flight`), across truncation, commits and a full disk.
+//! (`set_io_in_flight`), across truncation, commits and a full disk.
 
 mod common;
 use common::*;
@@ -120,14 +120,14 @@ fn fill(fs: &mut Filesystem<SimDev>, name: &[u8]) -> Vec<u64> {
 /// Maps file `a` (100 blocks), then truncates it, optionally commits, and
 /// fills the disk: returns the mapped blocks, the filler's blocks, and
 /// whether the mapped blocks still hold `a`'s bytes.
-fn truncate_and_refill(reads_in_flight: bool, commit_between: bool) -> (Vec<u64>, Vec<u64>, bool, Filesystem<SimDev>) {
-    truncate_and_refill_after(reads_in_flight, commit_between, 0)
+fn truncate_and_refill(io_in_flight: bool, commit_between: bool) -> (Vec<u64>, Vec<u64>, bool, Filesystem<SimDev>) {
+    truncate_and_refill_after(io_in_flight, commit_between, 0)
 }
 
 /// `truncate_and_refill` with `generations` new hold generations begun
 /// between the truncate (and commit) and the fill.
 fn truncate_and_refill_after(
-    reads_in_flight: bool,
+    io_in_flight: bool,
     commit_between: bool,
     generations: usize,
 ) -> (Vec<u64>, Vec<u64>, bool, Filesystem<SimDev>) {
@@ -143,7 +143,7 @@ fn truncate_and_refill_after(
     let mapped: Vec<u64> = runs.iter().flat_map(|r| r.disk.map(|d| d..d + r.blocks).unwrap()).collect();
     assert_eq!(mapped.len(), 100);
     // A read of those blocks is now "in flight" outside the lock.
-    fs.set_reads_in_flight(reads_in_flight).unwrap();
+    fs.set_io_in_flight(io_in_flight).unwrap();
     fs.truncate(SV, a, 0, ts(2)).unwrap();
     if commit_between {
         fs.commit().unwrap();
@@ -169,7 +169,7 @@ fn blocks_freed_while_reads_go_on_are_reusable_two_hold_generations_later() {
         let (mapped, filler, intact, mut fs) = truncate_and_refill_after(true, commit_between, 2);
         assert!(filler.iter().any(|b| mapped.contains(b)), "still held two generations after the free (commit {commit_between})");
         assert!(!intact);
-        fs.set_reads_in_flight(false).unwrap();
+        fs.set_io_in_flight(false).unwrap();
         fs.commit().unwrap();
         assert_check_clean(&mut fs, "after blocks were freed by generations");
     }
@@ -191,7 +191,7 @@ fn blocks_freed_while_reads_are_in_flight_are_not_reused() {
         // they are free for real: the disk takes more data.
         let free_held = fs.statfs().free_blocks;
         assert!(free_held >= 100, "held blocks count as free: {free_held}");
-        fs.set_reads_in_flight(false).unwrap();
+        fs.set_io_in_flight(false).unwrap();
         assert_eq!(fs.statfs().free_blocks, free_held);
         let more = fill(&mut fs, b"more");
         assert!(more.iter().any(|b| mapped.contains(b)));

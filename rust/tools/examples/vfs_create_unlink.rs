@@ -96,7 +96,7 @@ impl BlockDevice for MemDisk {
 
 /// What `FsInfo::with_core` does around every call into the core.
 fn with_core<T>(fs: &mut Filesystem<MemDisk>, f: impl FnOnce(&mut Filesystem<MemDisk>) -> Result<T>) -> Result<T> {
-    let _ = fs.set_reads_in_flight(false);
+    let _ = fs.set_io_in_flight(false);
     let r = f(fs);
     std::hint::black_box((fs.cached_clean_nodes(), fs.avail_blocks()));
     r
