@@ -68,7 +68,7 @@ fn lookup_in(dir: &INode, dentry: &Dentry) -> Result<Option<ARef<INode>>> {
     // The attributes come with the name, in one call into the core, unless
     // the name leads into another subvolume.
     let ino = dir.ino();
-    match dir.with_core_shared(|fs, sv| fs.lookup_attr_cached(sv, ino, name), |fs, sv| fs.lookup_attr(sv, ino, name)) {
+    match dir.with_core_shared(|fs, wants, sv| fs.lookup_attr_cached(wants, sv, ino, name), |fs, sv| fs.lookup_attr(sv, ino, name)) {
         Ok((sv, ino, attr)) => Ok(Some(dir.super_block().iget(sv, ino, attr.as_ref())?)),
         Err(CoreError::NotFound) => Ok(None),
         Err(e) => Err(e.into()),

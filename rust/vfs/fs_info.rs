@@ -45,6 +45,7 @@ use crate::format::FileType;
 use crate::fs::{DirEmit, Filesystem, MountOptions, StatFs};
 use crate::group_commit::BatchWritten;
 use crate::mem::TryVec;
+use crate::node_io::NodeWant;
 use crate::subvol::SubvolId;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::alloc::flags::GFP_KERNEL;
@@ -56,7 +57,7 @@ use kernel::prelude::*;
 const OUTSIDE_READ_ROUNDS: usize = 16;
 
 /// A block map on the shared read path (`FsInfo::map_pinned`).
-type SharedMap<'a, T> = dyn Fn(&Filesystem<KernelDevice>, SubvolId, &mut TryVec<BlockRun>) -> Result<T> + 'a;
+type SharedMap<'a, T> = dyn Fn(&Filesystem<KernelDevice>, &mut TryVec<NodeWant>, SubvolId, &mut TryVec<BlockRun>) -> Result<T> + 'a;
 
 /// One directory entry handed from the core to the VFS.
 pub(crate) struct DirEntryOut {
@@ -628,31 +629,43 @@ impl FsInfo {
                 return Ok(v);
             }
             let Some(_pin) = pin else { break };
-            let bs = self.unlocked.block_size as usize;
-            let Ok(mut data) = TryVec::try_from_elem(0u8, wants.len() * bs) else { break };
-            let Ok(mut offsets) = TryVec::try_with_capacity(wants.len()) else { break };
-            for w in wants.iter() {
-                // Within the capacity reserved above; each block is inside
-                // the filesystem (checked before it was named).
-                let _ = offsets.try_push(w.blk.saturating_mul(bs as u64));
-            }
-            if self.unlocked.read_dev.read_pieces_shared(&offsets, bs, &mut data).is_err() {
+            if !self.read_nodes_outside(&wants)? {
                 break;
             }
-            self.with_core(|fs| fs.insert_read_nodes(&wants, &data))?;
         }
         self.with_sv(sv, f)
     }
 
+    /// Reads the nodes `wants` names with no lock held and inserts them
+    /// under the write lock (`Filesystem::insert_read_nodes`); the caller
+    /// holds a hold count (`IoPin`) taken under the lock in the call that
+    /// named them. `Ok(false)` when there was no memory for the batch or
+    /// the read failed: the caller then reads under the lock, which
+    /// reports a device error as every call does.
+    fn read_nodes_outside(&self, wants: &[NodeWant]) -> Result<bool> {
+        let bs = self.unlocked.block_size as usize;
+        let Ok(mut data) = TryVec::try_from_elem(0u8, wants.len() * bs) else { return Ok(false) };
+        let Ok(mut offsets) = TryVec::try_with_capacity(wants.len()) else { return Ok(false) };
+        for w in wants.iter() {
+            // Within the capacity reserved above; each block is inside
+            // the filesystem (checked before it was named).
+            let _ = offsets.try_push(w.blk.saturating_mul(bs as u64));
+        }
+        if self.unlocked.read_dev.read_pieces_shared(&offsets, bs, &mut data).is_err() {
+            return Ok(false);
+        }
+        self.with_core(|fs| fs.insert_read_nodes(wants, &data))?;
+        Ok(true)
+    }
+
     /// Runs the read-only `shared` on the core under the lock taken for
     /// read, beside any number of other readers (`crate::tree_read`), and
-    /// `f` as `with_sv_read` does where `shared` cannot answer: a node not
-    /// cached, a subvolume not opened yet, damage (which only the locked
-    /// call reports and stops the filesystem for), no memory.
+    /// `f` as `with_sv_read` does where `shared` cannot answer (see
+    /// `try_shared`).
     pub(crate) fn with_sv_shared<T>(
         &self,
         sv: &Subvol,
-        shared: impl FnOnce(&Filesystem<KernelDevice>, SubvolId) -> Result<T>,
+        shared: impl FnMut(&Filesystem<KernelDevice>, &mut TryVec<NodeWant>, SubvolId) -> Result<T>,
         f: impl FnMut(&mut Filesystem<KernelDevice>, SubvolId) -> Result<T>,
     ) -> Result<T> {
         match self.try_shared(sv, false, shared) {
@@ -662,48 +675,71 @@ impl FsInfo {
     }
 
     /// `shared` on the core under the lock taken for read (try-taken with
-    /// `nowait`), if it can answer there (see `with_sv_shared`). Counted
-    /// in `read_calls` either way.
+    /// `nowait`), if it can answer there; counted in `read_calls` either
+    /// way. Where it lacks nodes it names them (`tree_read::CachedNodes`):
+    /// they are counted in the hold generation under the lock, in the call
+    /// that named them (`IoPin`), read with no lock held, inserted under
+    /// the write lock, and `shared` runs again, up to
+    /// `OUTSIDE_READ_ROUNDS` times (once, reading nothing, with `nowait`).
+    /// `None` where it cannot answer: a subvolume not opened since mount,
+    /// damage (which only the locked call reports and stops the filesystem
+    /// for), no memory, a failed read, too many rounds.
     pub(crate) fn try_shared<T>(
         &self,
         sv: &Subvol,
         nowait: bool,
-        shared: impl FnOnce(&Filesystem<KernelDevice>, SubvolId) -> Result<T>,
+        shared: impl FnMut(&Filesystem<KernelDevice>, &mut TryVec<NodeWant>, SubvolId) -> Result<T>,
     ) -> Option<Result<T>> {
-        let r = self.shared_call(sv, nowait, shared);
+        let r = self.shared_rounds(sv, nowait, shared);
         let counter = if r.is_some() { &self.shared_reads } else { &self.locked_reads };
         counter.fetch_add(1, Ordering::Relaxed);
         r
     }
 
     /// The body of `try_shared`.
-    fn shared_call<T>(
+    fn shared_rounds<T>(
         &self,
         sv: &Subvol,
         nowait: bool,
-        shared: impl FnOnce(&Filesystem<KernelDevice>, SubvolId) -> Result<T>,
+        mut shared: impl FnMut(&Filesystem<KernelDevice>, &mut TryVec<NodeWant>, SubvolId) -> Result<T>,
     ) -> Option<Result<T>> {
         let _busy = Busy::enter(&self.core_users);
-        let guard = match nowait {
-            false => self.core.read(),
-            true => self.core.try_read()?,
-        };
-        // After put_super: the locked call says so.
-        let fs = guard.as_ref()?;
-        if sv.is_deleted() {
-            return Some(Err(Error::NotFound));
+        let mut wants = TryVec::new();
+        for _ in 0..OUTSIDE_READ_ROUNDS {
+            let _pin = {
+                let guard = match nowait {
+                    false => self.core.read(),
+                    true => self.core.try_read()?,
+                };
+                // After put_super: the locked call says so.
+                let fs = guard.as_ref()?;
+                if sv.is_deleted() {
+                    return Some(Err(Error::NotFound));
+                }
+                // As under the write lock: no allocation recurses into
+                // reclaim, which may evict ferrofs inodes and so wait for
+                // the lock.
+                // SAFETY: plain task-flag save/restore, paired below.
+                let nofs = unsafe { b::ferrofs_nofs_save() };
+                let r = shared(fs, &mut wants, sv.id());
+                // SAFETY: restores what ferrofs_nofs_save returned on this
+                // task.
+                unsafe { b::ferrofs_nofs_restore(nofs) };
+                match r {
+                    // Counted under the lock, so any later entry for write,
+                    // which could free the nodes' blocks, sees it.
+                    Err(Error::WouldBlock) if !nowait && !wants.is_empty() => self.unlocked.read_dev.pin_io(),
+                    Err(Error::WouldBlock | Error::Corrupt(_) | Error::Bug(_) | Error::Io | Error::NoMemory) => return None,
+                    r => return Some(r),
+                }
+            };
+            match self.read_nodes_outside(&wants) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => return Some(Err(e)),
+            }
         }
-        // As under the write lock: no allocation recurses into reclaim,
-        // which may evict ferrofs inodes and so wait for the lock.
-        // SAFETY: plain task-flag save/restore, paired below.
-        let nofs = unsafe { b::ferrofs_nofs_save() };
-        let r = shared(fs, sv.id());
-        // SAFETY: restores what ferrofs_nofs_save returned on this task.
-        unsafe { b::ferrofs_nofs_restore(nofs) };
-        match r {
-            Err(Error::WouldBlock | Error::Corrupt(_) | Error::Bug(_) | Error::Io | Error::NoMemory) => None,
-            r => Some(r),
-        }
+        None
     }
 
     /// Appends the block map of file blocks `[fb, fb + nblocks)` of `ino`
@@ -721,8 +757,9 @@ impl FsInfo {
         out: &mut TryVec<BlockRun>,
         nowait: bool,
     ) -> Result<(u64, IoPin<'_>)> {
-        let shared =
-            |fs: &Filesystem<KernelDevice>, id, out: &mut TryVec<BlockRun>| Ok(fs.map_blocks_cached(id, ino, fb, nblocks, out)?.size);
+        let shared = |fs: &Filesystem<KernelDevice>, wants: &mut TryVec<NodeWant>, id, out: &mut TryVec<BlockRun>| {
+            Ok(fs.map_blocks_cached(wants, id, ino, fb, nblocks, out)?.size)
+        };
         self.map_pinned(sv, out, nowait, Some(&shared), |fs, id, out| Ok(fs.map_blocks(id, ino, fb, nblocks, out)?.size))
     }
 
@@ -763,7 +800,12 @@ impl FsInfo {
         let pin = self.unlocked.read_dev.pin_io();
         let first = out.len();
         if let Some(shared) = shared {
-            match self.try_shared(sv, nowait, |fs, id| shared(fs, id, out)) {
+            let shared = |fs: &Filesystem<KernelDevice>, wants: &mut TryVec<NodeWant>, id| {
+                // A round that stopped may have mapped part of the range.
+                out.truncate(first);
+                shared(fs, wants, id, out)
+            };
+            match self.try_shared(sv, nowait, shared) {
                 Some(r) => return Ok((r?, pin)),
                 None => out.truncate(first),
             }
@@ -919,7 +961,7 @@ impl FsInfo {
         // a deferred round may stop part way.
         let batch = self.with_sv_shared(
             sv,
-            |fs, sv| list_batch(room, |emit| fs.readdir_cached(sv, dir, cookie, emit)),
+            |fs, wants, sv| list_batch(room, |emit| fs.readdir_cached(wants, sv, dir, cookie, emit)),
             |fs, sv| list_batch(room, |emit| fs.readdir(sv, dir, cookie, emit)),
         )?;
         if out.is_empty() {

@@ -13,6 +13,8 @@ use super::{aops, dir, file, namei, xattr};
 use crate::error::Result as CoreResult;
 use crate::format::{FileType, Timespec};
 use crate::fs::InodeAttr;
+use crate::mem::TryVec;
+use crate::node_io::NodeWant;
 use crate::subvol::SubvolId;
 use core::ptr::NonNull;
 use kernel::ffi::c_int;
@@ -82,7 +84,7 @@ impl INode {
     /// taken for read, beside other readers (`FsInfo::with_sv_shared`).
     pub(crate) fn with_core_shared<T>(
         &self,
-        shared: impl FnOnce(&crate::fs::Filesystem<super::device::KernelDevice>, SubvolId) -> CoreResult<T>,
+        shared: impl FnMut(&crate::fs::Filesystem<super::device::KernelDevice>, &mut TryVec<NodeWant>, SubvolId) -> CoreResult<T>,
         f: impl FnMut(&mut crate::fs::Filesystem<super::device::KernelDevice>, SubvolId) -> CoreResult<T>,
     ) -> CoreResult<T> {
         self.info().with_sv_shared(self.subvol(), shared, f)
@@ -92,7 +94,7 @@ impl INode {
     /// there (`FsInfo::try_shared`); `None`: use `with_core_read`.
     pub(crate) fn try_core_shared<T>(
         &self,
-        shared: impl FnOnce(&crate::fs::Filesystem<super::device::KernelDevice>, SubvolId) -> CoreResult<T>,
+        shared: impl FnMut(&crate::fs::Filesystem<super::device::KernelDevice>, &mut TryVec<NodeWant>, SubvolId) -> CoreResult<T>,
     ) -> Option<CoreResult<T>> {
         self.info().try_shared(self.subvol(), false, shared)
     }
@@ -472,7 +474,7 @@ pub(crate) unsafe fn iget(sb: *mut b::super_block, sv: &Subvol, ino: u64, known:
         None => {
             // SAFETY: `sb` is live with its FsInfo set (caller).
             let info = unsafe { FsInfo::from_sb_info(b::ferrofs_sb_fs_info(sb)) };
-            read = info.with_sv_shared(sv, |fs, id| fs.getattr_cached(id, ino), |fs, id| fs.getattr(id, ino))?;
+            read = info.with_sv_shared(sv, |fs, wants, id| fs.getattr_cached(wants, id, ino), |fs, id| fs.getattr(id, ino))?;
             &read
         }
     };

@@ -639,7 +639,7 @@ pub(crate) unsafe extern "C" fn get_link(
     let (inode, done) = unsafe { (INode::from_raw(inode), DelayedCall::from_raw(done)) };
     from_result(|| {
         let ino = inode.ino();
-        let target = inode.with_core_shared(|fs, sv| fs.readlink_cached(sv, ino), |fs, sv| fs.readlink(sv, ino))?;
+        let target = inode.with_core_shared(|fs, wants, sv| fs.readlink_cached(wants, sv, ino), |fs, sv| fs.readlink(sv, ino))?;
         Ok(done.link_copy(&target))
     })
 }

@@ -156,14 +156,15 @@ fn get(prefix: &[u8], suffix: &[u8], inode: &INode, out: &mut [MaybeUninit<u8>])
     let name = handler_name(prefix, suffix, &mut buf)?;
     let ino = inode.ino();
     if out.is_empty() {
-        return Ok(
-            inode.with_core_shared(|fs, sv| fs.get_xattr_cached(sv, ino, name, &mut []), |fs, sv| fs.get_xattr(sv, ino, name, &mut []))?
-        );
+        return Ok(inode.with_core_shared(
+            |fs, wants, sv| fs.get_xattr_cached(wants, sv, ino, name, &mut []),
+            |fs, sv| fs.get_xattr(sv, ino, name, &mut []),
+        )?);
     }
     // The value is read into our own buffer first: the caller's may be
     // uninitialised memory, which must not become a `&mut [u8]`.
     let mut value = TryVec::try_from_elem(0u8, out.len().min(XATTR_VALUE_MAX))?;
-    let n = match inode.try_core_shared(|fs, sv| fs.get_xattr_cached(sv, ino, name, &mut value)) {
+    let n = match inode.try_core_shared(|fs, wants, sv| fs.get_xattr_cached(wants, sv, ino, name, &mut value)) {
         Some(r) => r,
         None => inode.with_core_read(|fs, sv| fs.get_xattr(sv, ino, name, &mut value)),
     }?
@@ -280,18 +281,24 @@ pub(crate) unsafe extern "C" fn listxattr(dentry: *mut b::dentry, buffer: *mut c
     from_result(|| list(inode, out).map(|n| n as isize))
 }
 
+/// The names `list` gives (a size query, then the list), NUL-terminated.
+fn list_names(mut list: impl FnMut(&mut [u8]) -> CoreResult<usize>) -> CoreResult<TryVec<u8>> {
+    let n = list(&mut [])?;
+    let mut v = TryVec::try_from_elem(0u8, n)?;
+    if n > 0 {
+        list(&mut v)?;
+    }
+    Ok(v)
+}
+
 /// listxattr's body: the list's length, and the list in `out` unless it is
 /// empty (a size query).
 fn list(inode: &INode, out: &mut [MaybeUninit<u8>]) -> Result<usize> {
     let ino = inode.ino();
-    let mut all = inode.with_core_read(|fs, sv| {
-        let n = fs.list_xattr(sv, ino, &mut [])?;
-        let mut v = TryVec::try_from_elem(0u8, n)?;
-        if n > 0 {
-            fs.list_xattr(sv, ino, &mut v)?;
-        }
-        Ok(v)
-    })?;
+    let mut all = inode.with_core_shared(
+        |fs, wants, sv| list_names(|buf| fs.list_xattr_cached(wants, sv, ino, buf)),
+        |fs, sv| list_names(|buf| fs.list_xattr(sv, ino, buf)),
+    )?;
     let may_trusted = any_trusted(&all) && capable_sys_admin();
     let n = retain_listed(&mut all, may_trusted);
     if out.is_empty() {
@@ -398,7 +405,7 @@ fn read_acl(inode: &INode, ty: c_int) -> Result<*mut b::posix_acl> {
     let name = acl_name(ty).ok_or(EINVAL)?;
     let ino = inode.ino();
     let value = inode.with_core_shared(
-        |fs, sv| read_value(|buf| fs.get_xattr_cached(sv, ino, name, buf)),
+        |fs, wants, sv| read_value(|buf| fs.get_xattr_cached(wants, sv, ino, name, buf)),
         |fs, sv| read_value(|buf| fs.get_xattr(sv, ino, name, buf)),
     )?;
     match value {

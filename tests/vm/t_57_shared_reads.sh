@@ -1,9 +1,10 @@
 # The calls that only read run under the core lock taken for read when the
 # nodes they need are cached (read_calls' "shared" count): readdir,
-# readlink, getxattr, lookups of names the dentry cache dropped, and the
+# readlink, getxattr, listxattr, lookups of names the dentry cache dropped, and the
 # block map of direct reads, with no call falling back to the write lock
-# ("locked"). After drop_caches has taken the nodes back they fall back,
-# and answer the same. Then readers and writers race on one directory
+# ("locked"). After drop_caches has taken the nodes back they name the
+# nodes they lack, which are read with no lock and inserted, and answer
+# the same, still shared. Then readers and writers race on one directory
 # (lockdep watches), and every reader's answers hold.
 . "$(dirname "$0")/lib.sh"
 mkfs.ferrofs -q -f "$DEV1" 512M
@@ -22,6 +23,7 @@ for _ in range(rounds):
     seen.append(len(os.listdir(d)))
     seen.append(os.readlink(os.path.join(d, "link")))
     seen.append(os.getxattr(os.path.join(d, "f-7"), "user.tag"))
+    seen.append(sorted(os.listxattr(os.path.join(d, "f-7"))))
     fd = os.open(os.path.join(d, "big"), os.O_RDONLY | os.O_DIRECT)
     try:
         import mmap
@@ -43,8 +45,9 @@ first=$(reads "$MNT/d" 1)
 s0=$(calls shared); l0=$(calls locked)
 warm=$(reads "$MNT/d" 10)
 s1=$(calls shared); l1=$(calls locked)
-# 10 rounds of readdir, readlink, getxattr and a direct read: at least 40.
-check shared-answers-warm test $((s1 - s0)) -ge 40
+# 10 rounds of readdir, readlink, getxattr, listxattr and a direct read:
+# at least 50.
+check shared-answers-warm test $((s1 - s0)) -ge 50
 check shared-warm-none-locked test "$l1" = "$l0"
 check shared-warm-same-answers test "${warm%% *}" = "${first%% *}"
 
@@ -66,14 +69,25 @@ for i in $(seq 0 99); do stat "$MNT/e/absent-$i" 2>/dev/null; done
 s4=$(calls shared); l4=$(calls locked)
 check shared-negative-lookups test $((s4 - s3)) -ge 100 -a "$l4" = "$l3"
 # After a commit the nodes are clean and drop_caches takes them: the
-# lookups fall back to the write lock, which reads them, and find the same
-# inodes.
+# shared walks name the nodes they lack, which are read with no lock held
+# and inserted, and still answer; nothing falls back to the write lock,
+# and the same inodes are found.
 sync
 echo 2 > /proc/sys/vm/drop_caches
+r5=$(awk '{print $1}' "/sys/block/$(basename "$DEV1")/stat")
+s5=$(calls shared); l5=$(calls locked)
 for i in $(seq 0 99); do stat -c %i "$MNT/e/g-$i"; done > /tmp/inos2
-l5=$(calls locked)
-check shared-dropped-falls-back test "$l5" -gt "$l4"
+r6=$(awk '{print $1}' "/sys/block/$(basename "$DEV1")/stat")
+s6=$(calls shared); l6=$(calls locked)
+check shared-cold-reads-device test "$r6" -gt "$r5"
+check shared-cold-answers test $((s6 - s5)) -ge 100 -a "$l6" = "$l5"
 check shared-same-inodes cmp -s /tmp/inos1 /tmp/inos2
+# A read-only snapshot is not opened by a mount (only writable subvolumes
+# are, for their orphans); entering it opens it (under the write lock),
+# and the names in it are then found as in its source.
+check shared-snapshot ferrofs subvolume snapshot -r "$MNT" "$MNT/ro"
+check shared-remount-ro-snap sh -c "umount $MNT && mount -t ferrofs $DEV1 $MNT"
+check shared-snapshot-lookup test "$(stat -c %i "$MNT/ro/e/g-5")" = "$(sed -n 6p /tmp/inos1)"
 cold=$(reads "$MNT/d" 10)
 check shared-cold-same-answers test "${cold%% *}" = "${first%% *}"
 

@@ -5,18 +5,22 @@
 //! once (`CachedNodes`) under the shared lock.
 //!
 //! # The shared read path
-//! A lookup, a getattr, a readdir, a readlink, a getxattr and the block
-//! map of a read change nothing in the trees, so the kernel runs them under
+//! A lookup, a getattr, a readdir, a readlink, a getxattr, a listxattr and
+//! the block map of a read change nothing in the trees, so the kernel runs them under
 //! the core lock taken shared (`Filesystem::lookup_attr_cached` and the
 //! other `_cached` calls, all `&self`), any number at once. They see what a
 //! call under the exclusive lock sees: the running transaction's nodes are
 //! dirty, and dirty nodes are always cached. What a shared walk cannot do
 //! is read a node the cache lacks, move a node on the cache's LRU list,
-//! keep a finger, read ahead, or open a subvolume; where it would, it
-//! fails with `Error::WouldBlock` and the caller runs the `&mut` call
-//! under the exclusive lock instead, which does all of those. A shared
-//! walk also reports damage that way: only the exclusive call stops the
-//! filesystem for it.
+//! keep a finger, read ahead, or open a subvolume. Where it would read, it
+//! fails with `Error::WouldBlock` and names the node (and the leaves a
+//! read ahead would have read) for the caller, which reads them with no
+//! lock held, inserts them under the exclusive lock
+//! (`Filesystem::insert_read_nodes`, as `crate::node_io` does) and runs
+//! the walk again; after a few rounds, or where a subvolume must be
+//! opened, it runs the `&mut` call under the exclusive lock instead. Any
+//! damage a shared walk finds goes the same way: only the exclusive call
+//! stops the filesystem for it.
 
 use crate::btree::{self, Cursor, Dir, Finger, NodeSource, Range, TreeRoot};
 use crate::device::BlockDevice;
@@ -27,6 +31,7 @@ use crate::file_read::{BlockRun, ReadMap};
 use crate::format::*;
 use crate::fs::{inode_key, DirEmit, Filesystem, InodeAttr};
 use crate::mem::TryVec;
+use crate::node_io::{NodeWant, MAX_WANTS};
 use crate::store::Store;
 use crate::subvol::{ObjectItems, SubvolId, Subvolume};
 
@@ -52,14 +57,44 @@ impl ReadCalls {
 }
 
 /// The store's cached nodes, for a walk that shares the store with other
-/// readers: reads nothing, changes nothing (see the module doc).
+/// readers: reads nothing, changes nothing in the store (see the module
+/// doc). It names the nodes it lacks in `wants`: the one a walk stopped at
+/// first, then the leaves a read ahead would have read, at most
+/// `MAX_WANTS`; the caller may read them without any lock and hand them to
+/// `Filesystem::insert_read_nodes` (see `crate::node_io`).
 pub struct CachedNodes<'a, D: BlockDevice> {
     s: &'a Store<D>,
+    wants: &'a mut TryVec<NodeWant>,
+}
+
+impl<D: BlockDevice> CachedNodes<'_, D> {
+    /// Names a node to read, once, while there is room; short of memory
+    /// it is left out (the call asks again).
+    fn want(&mut self, w: NodeWant, first: bool) {
+        if self.wants.iter().any(|x| x.blk == w.blk) {
+            return;
+        }
+        if first && self.wants.len() == MAX_WANTS {
+            self.wants.pop();
+        }
+        if self.wants.len() < MAX_WANTS {
+            let _ = if first { self.wants.try_insert(0, w) } else { self.wants.try_push(w) };
+        }
+    }
 }
 
 impl<D: BlockDevice> NodeSource for CachedNodes<'_, D> {
     fn node(&mut self, blk: u64, gen: u64, level: u8) -> Result<&[u8]> {
-        self.s.cached_node(blk, gen, level)?.ok_or(Error::WouldBlock)
+        // The store's borrow, not this view's: the node outlives `self`.
+        let s = self.s;
+        if let Some(b) = s.cached_node(blk, gen, level)? {
+            return Ok(b);
+        }
+        if !s.bounds().blocks_inside(blk, 1) {
+            return Err(Error::corrupt("block outside the filesystem").at_block(blk));
+        }
+        self.want(NodeWant { blk, gen, level }, true);
+        Err(Error::WouldBlock)
     }
 
     fn finger(&mut self, root: &TreeRoot, key: &Key) -> Option<Finger> {
@@ -68,7 +103,18 @@ impl<D: BlockDevice> NodeSource for CachedNodes<'_, D> {
 
     fn note(&mut self, _root: u64, _blk: u64, _gen: u64, _range: Range) {}
 
-    fn read_ahead(&mut self, _ahead: &[(u64, u64)]) {}
+    /// Names the leaves when the first is not cached, as the store's read
+    /// ahead would read them.
+    fn read_ahead(&mut self, ahead: &[(u64, u64)]) {
+        if ahead.first().map_or(true, |&(first, _)| self.s.is_cached(first)) {
+            return;
+        }
+        for &(blk, gen) in ahead {
+            if !self.s.is_cached(blk) && self.s.bounds().blocks_inside(blk, 1) {
+                self.want(NodeWant { blk, gen, level: 0 }, false);
+            }
+        }
+    }
 
     fn mod_seq(&self) -> u64 {
         self.s.mod_seq()
@@ -341,6 +387,26 @@ impl<S: NodeSource + ?Sized> SvRead<'_, S> {
         Ok(vl)
     }
 
+    /// Lists `ino`'s xattr names (see `Filesystem::list_xattr`).
+    pub(crate) fn list_xattr(&mut self, ino: u64, buf: &mut [u8]) -> Result<usize> {
+        self.inode_for_reading(ino)?;
+        let mut items = ObjectItems::new(ino, XATTR_KEY, 0);
+        let mut n = 0usize;
+        while let Some((off, d)) = items.next(self.s, self.sv)? {
+            if off & 0xffff != 0 {
+                continue;
+            }
+            let name = XattrHead::decode(d)?.name;
+            if !buf.is_empty() {
+                let dst = buf.get_mut(n..n + name.len() + 1).ok_or(Error::Range)?;
+                dst[..name.len()].copy_from_slice(name);
+                dst[name.len()] = 0;
+            }
+            n += name.len() + 1;
+        }
+        Ok(n)
+    }
+
     /// The block map of a file range (see `Filesystem::map_blocks`).
     pub(crate) fn map_blocks(&mut self, ino: u64, fb: u64, nblocks: u64, out: &mut TryVec<BlockRun>) -> Result<ReadMap> {
         let size = self.regular(ino)?.size;
@@ -393,23 +459,41 @@ impl<D: BlockDevice> Filesystem<D> {
         SvRead { s: &mut self.s, sv: &self.sv, bounds, root_tree }
     }
 
-    /// Runs `f` on subvolume `sv`'s trees through the cached nodes alone;
-    /// `WouldBlock` if `sv` was not opened since mount.
-    fn cached<T>(&self, sv: SubvolId, f: impl FnOnce(&mut SvRead<'_, CachedNodes<'_, D>>) -> Result<T>) -> Result<T> {
+    /// Runs `f` on subvolume `sv`'s trees through the cached nodes alone,
+    /// naming the nodes it lacks in `wants` (cleared first, see
+    /// `CachedNodes`); `WouldBlock` with no wants if `sv` was not opened
+    /// since mount.
+    fn cached<T>(
+        &self,
+        wants: &mut TryVec<NodeWant>,
+        sv: SubvolId,
+        f: impl FnOnce(&mut SvRead<'_, CachedNodes<'_, D>>) -> Result<T>,
+    ) -> Result<T> {
+        wants.clear();
         let subvol = self.open_subvol(sv).ok_or(Error::WouldBlock)?;
-        let mut nodes = CachedNodes { s: &self.s };
+        let mut nodes = CachedNodes { s: &self.s, wants };
         f(&mut SvRead { s: &mut nodes, sv: subvol, bounds: self.s.bounds(), root_tree: self.s.root_tree })
     }
 
-    /// `lookup_attr` on the shared read path (see the module doc):
-    /// `WouldBlock` (and any damage found) means "call `lookup_attr`".
-    pub fn lookup_attr_cached(&self, sv: SubvolId, dir: u64, name: &[u8]) -> Result<(SubvolId, u64, Option<InodeAttr>)> {
-        self.cached(sv, |r| r.lookup_attr(dir, name))
+    /// `lookup_attr` on the shared read path (see the module doc).
+    /// `WouldBlock` means: read the nodes `wants` names (if any, see
+    /// `CachedNodes`), insert them, and call again, or call `lookup_attr`;
+    /// any damage found means "call `lookup_attr`", which reports it.
+    /// Whatever `wants` holds after an answer other than `WouldBlock` is a
+    /// hint (read ahead).
+    pub fn lookup_attr_cached(
+        &self,
+        wants: &mut TryVec<NodeWant>,
+        sv: SubvolId,
+        dir: u64,
+        name: &[u8],
+    ) -> Result<(SubvolId, u64, Option<InodeAttr>)> {
+        self.cached(wants, sv, |r| r.lookup_attr(dir, name))
     }
 
     /// `getattr` on the shared read path, as `lookup_attr_cached`.
-    pub fn getattr_cached(&self, sv: SubvolId, ino: u64) -> Result<InodeAttr> {
-        self.cached(sv, |r| {
+    pub fn getattr_cached(&self, wants: &mut TryVec<NodeWant>, sv: SubvolId, ino: u64) -> Result<InodeAttr> {
+        self.cached(wants, sv, |r| {
             let it = r.inode_for_reading(ino)?;
             Ok(attr_of(&r.bounds, ino, &it))
         })
@@ -417,22 +501,35 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// `readdir` on the shared read path, as `lookup_attr_cached`; `emit`
     /// may have been called for some entries before a `WouldBlock`.
-    pub fn readdir_cached(&self, sv: SubvolId, dir: u64, cookie: u64, emit: &mut DirEmit<'_>) -> Result<()> {
-        self.cached(sv, |r| r.readdir(dir, cookie, emit))
+    pub fn readdir_cached(&self, wants: &mut TryVec<NodeWant>, sv: SubvolId, dir: u64, cookie: u64, emit: &mut DirEmit<'_>) -> Result<()> {
+        self.cached(wants, sv, |r| r.readdir(dir, cookie, emit))
     }
 
     /// `readlink` on the shared read path, as `lookup_attr_cached`.
-    pub fn readlink_cached(&self, sv: SubvolId, ino: u64) -> Result<TryVec<u8>> {
-        self.cached(sv, |r| r.readlink(ino))
+    pub fn readlink_cached(&self, wants: &mut TryVec<NodeWant>, sv: SubvolId, ino: u64) -> Result<TryVec<u8>> {
+        self.cached(wants, sv, |r| r.readlink(ino))
     }
 
     /// `get_xattr` on the shared read path, as `lookup_attr_cached`.
-    pub fn get_xattr_cached(&self, sv: SubvolId, ino: u64, name: &[u8], buf: &mut [u8]) -> Result<usize> {
-        self.cached(sv, |r| r.get_xattr(ino, name, buf))
+    pub fn get_xattr_cached(&self, wants: &mut TryVec<NodeWant>, sv: SubvolId, ino: u64, name: &[u8], buf: &mut [u8]) -> Result<usize> {
+        self.cached(wants, sv, |r| r.get_xattr(ino, name, buf))
+    }
+
+    /// `list_xattr` on the shared read path, as `lookup_attr_cached`.
+    pub fn list_xattr_cached(&self, wants: &mut TryVec<NodeWant>, sv: SubvolId, ino: u64, buf: &mut [u8]) -> Result<usize> {
+        self.cached(wants, sv, |r| r.list_xattr(ino, buf))
     }
 
     /// `map_blocks` on the shared read path, as `lookup_attr_cached`.
-    pub fn map_blocks_cached(&self, sv: SubvolId, ino: u64, fb: u64, nblocks: u64, out: &mut TryVec<BlockRun>) -> Result<ReadMap> {
-        self.cached(sv, |r| r.map_blocks(ino, fb, nblocks, out))
+    pub fn map_blocks_cached(
+        &self,
+        wants: &mut TryVec<NodeWant>,
+        sv: SubvolId,
+        ino: u64,
+        fb: u64,
+        nblocks: u64,
+        out: &mut TryVec<BlockRun>,
+    ) -> Result<ReadMap> {
+        self.cached(wants, sv, |r| r.map_blocks(ino, fb, nblocks, out))
     }
 }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::format::*;
 use crate::fs::{Filesystem, XATTR_CREATE, XATTR_REPLACE};
 use crate::mem::TryVec;
-use crate::subvol::{ObjectItems, SubvolId};
+use crate::subvol::SubvolId;
 
 fn xkey(ino: u64, base: u64, part: u64) -> Key {
     Key::new(ino, XATTR_KEY, base | part)
@@ -121,21 +121,7 @@ impl<D: BlockDevice> Filesystem<D> {
     /// empty `buf` only returns the size needed. Order: by name hash.
     pub fn list_xattr(&mut self, sv: SubvolId, ino: u64, buf: &mut [u8]) -> Result<usize> {
         self.enter(sv)?;
-        self.inode_for_reading(ino)?;
-        let mut items = ObjectItems::new(ino, XATTR_KEY, 0);
-        let mut n = 0usize;
-        while let Some((off, d)) = items.next(&mut self.s, &self.sv)? {
-            if off & 0xffff != 0 {
-                continue;
-            }
-            let name = XattrHead::decode(d)?.name;
-            if !buf.is_empty() {
-                let dst = buf.get_mut(n..n + name.len() + 1).ok_or(Error::Range)?;
-                dst[..name.len()].copy_from_slice(name);
-                dst[name.len()] = 0;
-            }
-            n += name.len() + 1;
-        }
-        Ok(n)
+        self.s.stats.inode_reads += 1;
+        self.sv_read().list_xattr(ino, buf)
     }
 }

@@ -7,6 +7,7 @@
 
 mod common;
 use common::*;
+use ferrofs_core::device::BlockDevice;
 use ferrofs_core::error::Error;
 use ferrofs_core::file_read::BlockRun;
 use ferrofs_core::fs::Filesystem;
@@ -18,7 +19,7 @@ const BS: u64 = 4096;
 
 fn cached_map(fs: &Filesystem<SimDev>, ino: u64, fb: u64, n: u64) -> Result<(u64, Vec<BlockRun>), Error> {
     let mut out = TryVec::new();
-    let m = fs.map_blocks_cached(SV, ino, fb, n, &mut out)?;
+    let m = fs.map_blocks_cached(&mut TryVec::new(), SV, ino, fb, n, &mut out)?;
     Ok((m.size, out.iter().copied().collect()))
 }
 
@@ -54,9 +55,9 @@ fn cached_calls_answer_as_the_exclusive_ones_including_uncommitted_changes() {
     for (i, &f) in inos.iter().enumerate() {
         let name = format!("f{i}");
         let want = fs.lookup_attr(SV, dir, name.as_bytes()).unwrap();
-        assert_eq!(fs.lookup_attr_cached(SV, dir, name.as_bytes()).unwrap(), want, "lookup of {name}");
+        assert_eq!(fs.lookup_attr_cached(&mut TryVec::new(), SV, dir, name.as_bytes()).unwrap(), want, "lookup of {name}");
         assert_eq!(want.1, f);
-        assert_eq!(fs.getattr_cached(SV, f).unwrap(), fs.getattr(SV, f).unwrap());
+        assert_eq!(fs.getattr_cached(&mut TryVec::new(), SV, f).unwrap(), fs.getattr(SV, f).unwrap());
         let want = map(&mut fs, f, 0, 1000);
         assert_eq!(cached_map(&fs, f, 0, 1000).unwrap(), want, "map of {name}");
         // A hole, then the data.
@@ -65,16 +66,50 @@ fn cached_calls_answer_as_the_exclusive_ones_including_uncommitted_changes() {
         }
         assert!(want.1.last().unwrap().disk.is_some());
     }
+    // readdir, readlink and xattrs (a value of several items), as the
+    // exclusive calls give them.
+    let list = |fs: &mut Filesystem<SimDev>, cached: bool| {
+        let mut names = Vec::new();
+        let mut emit = |n: &[u8], ino: u64, _ty, next: u64| {
+            names.push((n.to_vec(), ino, next));
+            true
+        };
+        if cached {
+            fs.readdir_cached(&mut TryVec::new(), SV, dir, 0, &mut emit).unwrap();
+        } else {
+            fs.readdir(SV, dir, 0, &mut emit).unwrap();
+        }
+        names
+    };
+    let want = list(&mut fs, false);
+    assert_eq!(want.len(), inos.len());
+    assert_eq!(list(&mut fs, true), want);
+    fs.symlink(SV, dir, b"link", b"f1", 0, 0, ts(1)).unwrap();
+    let link = fs.lookup(SV, dir, b"link").unwrap();
+    assert_eq!(&fs.readlink_cached(&mut TryVec::new(), SV, link).unwrap()[..], b"f1");
+    let big = vec![0x5au8; 10000];
+    fs.set_xattr(SV, inos[1], b"user.big", &big, 0, ts(1)).unwrap();
+    fs.set_xattr(SV, inos[1], b"user.small", b"s", 0, ts(1)).unwrap();
+    let mut buf = vec![0u8; 20000];
+    assert_eq!(fs.get_xattr_cached(&mut TryVec::new(), SV, inos[1], b"user.big", &mut []).unwrap(), big.len());
+    let n = fs.get_xattr_cached(&mut TryVec::new(), SV, inos[1], b"user.big", &mut buf).unwrap();
+    assert_eq!(&buf[..n], &big[..]);
+    assert!(matches!(fs.get_xattr_cached(&mut TryVec::new(), SV, inos[1], b"user.none", &mut buf), Err(Error::NoData)));
+    let n = fs.list_xattr_cached(&mut TryVec::new(), SV, inos[1], &mut buf).unwrap();
+    let mut want_list = vec![0u8; 100];
+    let m = fs.list_xattr(SV, inos[1], &mut want_list).unwrap();
+    assert_eq!(&buf[..n], &want_list[..m]);
+    assert_eq!(n, b"user.big\0user.small\0".len());
     // Answers that are errors are answers too.
-    assert!(matches!(fs.lookup_attr_cached(SV, dir, b"absent"), Err(Error::NotFound)));
-    assert!(matches!(fs.lookup_attr_cached(SV, inos[0], b"x"), Err(Error::NotDir)));
-    assert!(matches!(fs.map_blocks_cached(SV, dir, 0, 1, &mut TryVec::new()), Err(Error::IsDir)));
+    assert!(matches!(fs.lookup_attr_cached(&mut TryVec::new(), SV, dir, b"absent"), Err(Error::NotFound)));
+    assert!(matches!(fs.lookup_attr_cached(&mut TryVec::new(), SV, inos[0], b"x"), Err(Error::NotDir)));
+    assert!(matches!(fs.map_blocks_cached(&mut TryVec::new(), SV, dir, 0, 1, &mut TryVec::new()), Err(Error::IsDir)));
     // An uncommitted unlink and rename show at once.
     fs.unlink(SV, dir, b"f3", ts(2)).unwrap();
     fs.rename(SV, dir, b"f4", dir, b"g4", 0, ts(2)).unwrap();
-    assert!(matches!(fs.lookup_attr_cached(SV, dir, b"f3"), Err(Error::NotFound)));
-    assert!(matches!(fs.lookup_attr_cached(SV, dir, b"f4"), Err(Error::NotFound)));
-    assert_eq!(fs.lookup_attr_cached(SV, dir, b"g4").unwrap().1, inos[4]);
+    assert!(matches!(fs.lookup_attr_cached(&mut TryVec::new(), SV, dir, b"f3"), Err(Error::NotFound)));
+    assert!(matches!(fs.lookup_attr_cached(&mut TryVec::new(), SV, dir, b"f4"), Err(Error::NotFound)));
+    assert_eq!(fs.lookup_attr_cached(&mut TryVec::new(), SV, dir, b"g4").unwrap().1, inos[4]);
 }
 
 #[test]
@@ -85,15 +120,38 @@ fn cached_calls_would_block_where_a_node_is_not_cached_and_not_after_the_exclusi
     fs.shrink_cache(usize::MAX);
     assert_eq!(fs.cached_clean_nodes(), 0);
     let f = inos[250];
-    assert!(matches!(fs.lookup_attr_cached(SV, dir, b"f250"), Err(Error::WouldBlock)));
-    assert!(matches!(fs.getattr_cached(SV, f), Err(Error::WouldBlock)));
+    assert!(matches!(fs.lookup_attr_cached(&mut TryVec::new(), SV, dir, b"f250"), Err(Error::WouldBlock)));
+    assert!(matches!(fs.getattr_cached(&mut TryVec::new(), SV, f), Err(Error::WouldBlock)));
     assert!(matches!(cached_map(&fs, f, 0, 1000), Err(Error::WouldBlock)));
     let reads = fs.stats().meta_reads;
     // The shared calls read nothing.
     assert_eq!(fs.stats().meta_reads, reads);
     let want = fs.lookup_attr(SV, dir, b"f250").unwrap();
     assert!(fs.stats().meta_reads > reads);
-    assert_eq!(fs.lookup_attr_cached(SV, dir, b"f250").unwrap(), want);
+    assert_eq!(fs.lookup_attr_cached(&mut TryVec::new(), SV, dir, b"f250").unwrap(), want);
+    // A shared walk names what it lacks: reading those nodes (as the
+    // kernel does, without a lock) and inserting them, round after round,
+    // answers without the exclusive call.
+    fs.shrink_cache(usize::MAX);
+    let mut wants = TryVec::new();
+    let mut rounds = 0;
+    let got = loop {
+        match fs.lookup_attr_cached(&mut wants, SV, dir, b"f17") {
+            Err(Error::WouldBlock) => {}
+            r => break r.unwrap(),
+        }
+        rounds += 1;
+        assert!(rounds < 10, "no answer after {rounds} rounds");
+        assert!(!wants.is_empty());
+        let mut data = vec![0u8; wants.len() * BS as usize];
+        for (w, piece) in wants.iter().zip(data.chunks_mut(BS as usize)) {
+            fs.device().read(w.blk * BS, piece).unwrap();
+        }
+        fs.insert_read_nodes(&wants, &data).unwrap();
+    };
+    assert!(rounds >= 2, "a cold lookup wants the tree's levels: {rounds} rounds");
+    assert_eq!(got.1, inos[17]);
+    assert_eq!(got, fs.lookup_attr(SV, dir, b"f17").unwrap());
     let want = map(&mut fs, f, 0, 1000);
     assert_eq!(cached_map(&fs, f, 0, 1000).unwrap(), want);
 }
@@ -109,12 +167,12 @@ fn a_subvolume_not_opened_since_mount_would_block_until_the_exclusive_call_opens
     fs.commit().unwrap();
     let mut fs = mount(fs.unmount().unwrap());
     // Through the parent, the name leads to the snapshot's root.
-    assert_eq!(fs.lookup_attr_cached(SV, root, b"snap").unwrap(), (snap, root, None));
-    let r = fs.lookup_attr_cached(snap, root, b"inner");
+    assert_eq!(fs.lookup_attr_cached(&mut TryVec::new(), SV, root, b"snap").unwrap(), (snap, root, None));
+    let r = fs.lookup_attr_cached(&mut TryVec::new(), snap, root, b"inner");
     assert!(matches!(r, Err(Error::WouldBlock)), "{r:?}");
-    assert!(matches!(fs.getattr_cached(snap, root), Err(Error::WouldBlock)));
+    assert!(matches!(fs.getattr_cached(&mut TryVec::new(), snap, root), Err(Error::WouldBlock)));
     assert_eq!(fs.lookup_attr(snap, root, b"inner").unwrap().1, f);
-    assert_eq!(fs.lookup_attr_cached(snap, root, b"inner").unwrap().1, f);
+    assert_eq!(fs.lookup_attr_cached(&mut TryVec::new(), snap, root, b"inner").unwrap().1, f);
 }
 
 #[test]
@@ -129,7 +187,7 @@ fn many_threads_read_one_filesystem_at_once() {
             s.spawn(move || {
                 for round in 0..200 {
                     let i = (round * 7 + t * 13) % inos.len();
-                    assert_eq!(fs.lookup_attr_cached(SV, dir, format!("f{i}").as_bytes()).unwrap(), want[i]);
+                    assert_eq!(fs.lookup_attr_cached(&mut TryVec::new(), SV, dir, format!("f{i}").as_bytes()).unwrap(), want[i]);
                     assert_eq!(cached_map(fs, inos[i], 0, 1000).unwrap(), maps[i]);
                 }
             });
