@@ -96,6 +96,8 @@ loff_t ferrofs_dir_pos(struct dir_context *ctx);
 void ferrofs_dir_set_pos(struct dir_context *ctx, loff_t pos);
 struct inode *ferrofs_file_inode(struct file *file);
 struct dentry *ferrofs_d_splice_alias(struct inode *inode, struct dentry *dentry);
+/* LOOKUP_CREATE: the lookup precedes the creation of the name. */
+extern const unsigned int FERROFS_LOOKUP_CREATE;
 const unsigned char *ferrofs_dentry_name(const struct dentry *dentry, u32 *len);
 
 /* Namespace operations */

@@ -352,6 +352,8 @@ struct dentry *ferrofs_d_splice_alias(struct inode *inode, struct dentry *dentry
 	return d_splice_alias(inode, dentry);
 }
 
+const unsigned int FERROFS_LOOKUP_CREATE = LOOKUP_CREATE;
+
 const unsigned char *ferrofs_dentry_name(const struct dentry *dentry, u32 *len)
 {
 	*len = dentry->d_name.len;

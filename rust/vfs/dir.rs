@@ -49,26 +49,38 @@ pub(crate) static DIR_FILE_OPS: Vtable<b::file_operations> = Vtable(b::file_oper
 /// Called by the VFS with `dir` a live ferrofs directory whose i_rwsem it
 /// holds (shared at least, locking.rst) and `dentry` a new negative dentry
 /// for the name under it, whose name that lock keeps stable for the call.
-/// `_flags` (LOOKUP_*) is not used.
-unsafe extern "C" fn lookup(dir: *mut b::inode, dentry: *mut b::dentry, _flags: u32) -> *mut b::dentry {
+/// `flags` are the LOOKUP_* flags of the path walk.
+unsafe extern "C" fn lookup(dir: *mut b::inode, dentry: *mut b::dentry, flags: u32) -> *mut b::dentry {
     // SAFETY: the VFS passes a live directory, locked for the call, and a
     // dentry under it whose name that lock keeps stable.
     let (dir, dentry) = unsafe { (INode::from_raw(dir), Dentry::from_raw(dentry)) };
+    // SAFETY: reading an immutable constant defined in shim.c.
+    let creating = flags & unsafe { b::FERROFS_LOOKUP_CREATE } != 0;
     from_result(|| {
-        let found = lookup_in(dir, dentry)?;
+        let found = lookup_in(dir, dentry, creating)?;
         // SAFETY: `dentry` is the new negative dentry of this lookup.
         Ok(unsafe { dentry.splice_alias(found) })
     })
 }
 
 /// lookup's body: the inode `dentry`'s name leads to in `dir`, or None.
-fn lookup_in(dir: &INode, dentry: &Dentry) -> Result<Option<ARef<INode>>> {
+/// A lookup for a create (`creating`, LOOKUP_CREATE: open with O_CREAT,
+/// mkdir, mknod, symlink, link, a rename's target) runs under the core
+/// lock taken for write: the descent leaves the fingers (`btree::Fingers`)
+/// that the create, which follows at once, then finds its leaves by.
+/// Other lookups take the shared read path.
+fn lookup_in(dir: &INode, dentry: &Dentry, creating: bool) -> Result<Option<ARef<INode>>> {
     let name = namei::checked_name(dentry)?;
     // A name that is a subvolume leads to that subvolume's root directory.
     // The attributes come with the name, in one call into the core, unless
     // the name leads into another subvolume.
     let ino = dir.ino();
-    match dir.with_core_shared(|fs, wants, sv| fs.lookup_attr_cached(wants, sv, ino, name), |fs, sv| fs.lookup_attr(sv, ino, name)) {
+    let locked = |fs: &mut crate::fs::Filesystem<super::device::KernelDevice>, sv| fs.lookup_attr(sv, ino, name);
+    let found = match creating {
+        true => dir.with_core_read(locked),
+        false => dir.with_core_shared(|fs, wants, sv| fs.lookup_attr_cached(wants, sv, ino, name), locked),
+    };
+    match found {
         Ok((sv, ino, attr)) => Ok(Some(dir.super_block().iget(sv, ino, attr.as_ref())?)),
         Err(CoreError::NotFound) => Ok(None),
         Err(e) => Err(e.into()),
