@@ -129,6 +129,10 @@ mod send_prefetch;
 mod send_stream;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/shared_fingers.rs"]
+mod shared_fingers;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/space.rs"]
 mod space;
 #[allow(unreachable_pub, dead_code, missing_docs)]

@@ -66,8 +66,9 @@ unsafe extern "C" fn lookup(dir: *mut b::inode, dentry: *mut b::dentry, flags: u
 /// lookup's body: the inode `dentry`'s name leads to in `dir`, or None.
 /// A lookup for a create (`creating`, LOOKUP_CREATE: open with O_CREAT,
 /// mkdir, mknod, symlink, link, a rename's target) runs under the core
-/// lock taken for write: the descent leaves the fingers (`btree::Fingers`)
-/// that the create, which follows at once, then finds its leaves by.
+/// lock taken for write: the descent leaves its fingers
+/// (`btree::Fingers`) in the writer's own slots, which readers do not
+/// churn, for the create that follows at once to find its leaves by.
 /// Other lookups take the shared read path.
 fn lookup_in(dir: &INode, dentry: &Dentry, creating: bool) -> Result<Option<ARef<INode>>> {
     let name = namei::checked_name(dentry)?;

@@ -51,8 +51,8 @@ pub struct TreeRoot {
 /// `hi: None` means no upper bound.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Range {
-    lo: Key,
-    hi: Option<Key>,
+    pub(crate) lo: Key,
+    pub(crate) hi: Option<Key>,
 }
 
 impl Range {
@@ -65,7 +65,7 @@ impl Range {
     }
 
     /// Whether `key` lies in the range.
-    fn contains(&self, key: &Key) -> bool {
+    pub(crate) fn contains(&self, key: &Key) -> bool {
         *key >= self.lo && self.hi.map_or(true, |h| *key < h)
     }
 
@@ -93,14 +93,14 @@ const FINGERS: usize = 8;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Finger {
     /// The root block the descent started from.
-    root: u64,
+    pub(crate) root: u64,
     /// `Fingers::epoch` when the leaf was reached.
-    epoch: u64,
+    pub(crate) epoch: u64,
     /// `Fingers::clock` when the finger was last found or made.
-    used: u64,
-    blk: u64,
-    gen: u64,
-    range: Range,
+    pub(crate) used: u64,
+    pub(crate) blk: u64,
+    pub(crate) gen: u64,
+    pub(crate) range: Range,
 }
 
 /// The leaves recent descents reached, so that the next lookup, insert,
@@ -139,6 +139,8 @@ pub struct Fingers {
     /// Counts finds and notes, to keep the most recently used fingers.
     clock: u64,
     epoch: u64,
+    /// The fingers that walks on the shared read path note.
+    shared: crate::shared_fingers::SharedFingers,
 }
 
 impl Default for Fingers {
@@ -150,7 +152,7 @@ impl Default for Fingers {
 impl Fingers {
     /// No fingers, ever; allocates nothing.
     pub const fn new() -> Self {
-        Fingers { slots: TryVec::new(), room: false, clock: 0, epoch: 1 }
+        Fingers { slots: TryVec::new(), room: false, clock: 0, epoch: 1, shared: crate::shared_fingers::SharedFingers::new() }
     }
 
     /// Room for `FINGERS`, or none if that memory is not there. Kept out
@@ -158,7 +160,7 @@ impl Fingers {
     #[inline(never)]
     pub fn with_room() -> Self {
         match TryVec::try_with_capacity(FINGERS) {
-            Ok(slots) => Fingers { slots, room: true, clock: 0, epoch: 1 },
+            Ok(slots) => Fingers { slots, room: true, clock: 0, epoch: 1, shared: crate::shared_fingers::SharedFingers::with_room() },
             Err(_) => Self::new(),
         }
     }
@@ -174,12 +176,16 @@ impl Fingers {
         for f in self.slots.iter_mut().filter(|f| f.blk == blk) {
             f.epoch = 0;
         }
+        self.shared.forget(blk);
     }
 
-    /// The finger of the tree rooted at `root` whose range holds `key`.
+    /// The finger of the tree rooted at `root` whose range holds `key`:
+    /// one of these fingers, or else one a shared walk noted.
     fn find(&mut self, root: &TreeRoot, key: &Key) -> Option<Finger> {
         let (epoch, clock) = (self.epoch, self.clock + 1);
-        let f = self.slots.iter_mut().find(|f| f.epoch == epoch && f.root == root.block && f.range.contains(key))?;
+        let Some(f) = self.slots.iter_mut().find(|f| f.epoch == epoch && f.root == root.block && f.range.contains(key)) else {
+            return self.shared.find(epoch, root.block, key);
+        };
         f.used = clock;
         self.clock = clock;
         Some(*f)
@@ -189,7 +195,16 @@ impl Fingers {
     /// not marked used.
     pub(crate) fn peek(&self, root: &TreeRoot, key: &Key) -> Option<Finger> {
         let epoch = self.epoch;
-        self.slots.iter().find(|f| f.epoch == epoch && f.root == root.block && f.range.contains(key)).copied()
+        match self.slots.iter().find(|f| f.epoch == epoch && f.root == root.block && f.range.contains(key)) {
+            Some(f) => Some(*f),
+            None => self.shared.find(epoch, root.block, key),
+        }
+    }
+
+    /// `note` for a reader sharing the fingers with others (see
+    /// `crate::shared_fingers`).
+    pub(crate) fn note_shared(&self, root: u64, blk: u64, gen: u64, range: Range) {
+        self.shared.note(&Finger { root, epoch: self.epoch, used: 0, blk, gen, range });
     }
 
     /// Remembers that leaf `blk` (generation `gen`) holds `range` of the
@@ -220,8 +235,9 @@ impl Fingers {
 /// Where a walk down a tree gets its nodes. The store itself reads a node
 /// its cache lacks, and keeps fingers, read ahead and counters; a view of
 /// its cache shared by many readers at once (`crate::tree_read`) reads
-/// nothing and changes nothing, and fails with `Error::WouldBlock` where
-/// the store would read. Every read-only walk (lookups, cursors) runs over
+/// nothing and changes nothing but the fingers readers share
+/// (`crate::shared_fingers`), and fails with `Error::WouldBlock` where the
+/// store would read. Every read-only walk (lookups, cursors) runs over
 /// either.
 pub trait NodeSource {
     /// The node at `blk`, which its parent says has generation `gen` and

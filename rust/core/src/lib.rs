@@ -61,6 +61,7 @@ pub mod send;
 pub mod send_plan;
 pub mod send_prefetch;
 pub mod send_stream;
+pub mod shared_fingers;
 pub mod space;
 pub mod store;
 pub mod subvol;

@@ -12,7 +12,8 @@
 //! call under the exclusive lock sees: the running transaction's nodes are
 //! dirty, and dirty nodes are always cached. What a shared walk cannot do
 //! is read a node the cache lacks, move a node on the cache's LRU list,
-//! keep a finger, read ahead, or open a subvolume. Where it would read, it
+//! read ahead, or open a subvolume; the fingers it leaves go to slots
+//! readers share (`crate::shared_fingers`). Where it would read, it
 //! fails with `Error::WouldBlock` and names the node (and the leaves a
 //! read ahead would have read) for the caller, which reads them with no
 //! lock held, inserts them under the exclusive lock
@@ -101,7 +102,10 @@ impl<D: BlockDevice> NodeSource for CachedNodes<'_, D> {
         self.s.fingers.peek(root, key)
     }
 
-    fn note(&mut self, _root: u64, _blk: u64, _gen: u64, _range: Range) {}
+    /// Into the slots readers share (`crate::shared_fingers`).
+    fn note(&mut self, root: u64, blk: u64, gen: u64, range: Range) {
+        self.s.fingers.note_shared(root, blk, gen, range);
+    }
 
     /// Names the leaves when the first is not cached, as the store's read
     /// ahead would read them.

@@ -194,3 +194,29 @@ fn many_threads_read_one_filesystem_at_once() {
         }
     });
 }
+
+#[test]
+fn shared_walks_leave_fingers_that_later_calls_use() {
+    let (mut fs, dir, inos) = populated(300);
+    // A commit ends every finger.
+    fs.commit().unwrap();
+    let f = inos[123];
+    assert_eq!(fs.lookup_attr_cached(&mut TryVec::new(), SV, dir, b"f123").unwrap().1, f);
+    // The walk above reached the inode's leaf and noted it: the locked
+    // read of that inode goes straight there.
+    let hits = fs.stats().finger_hits;
+    fs.getattr(SV, f).unwrap();
+    assert!(fs.stats().finger_hits > hits, "no finger from the shared walk");
+    // Fingers stay true across changes: after creates and unlinks that
+    // split and copy leaves, shared and locked lookups still agree.
+    for i in 0..300u64 {
+        fs.create(SV, dir, format!("n{i}").as_bytes(), 0o644, 0, 0, 0, ts(2)).unwrap();
+        if i % 3 == 0 {
+            fs.unlink(SV, dir, format!("f{i}").as_bytes(), ts(2)).unwrap();
+        }
+        let probe = format!("f{}", (i * 7) % 300);
+        let cached = fs.lookup_attr_cached(&mut TryVec::new(), SV, dir, probe.as_bytes()).map(|r| r.1);
+        let locked = fs.lookup_attr(SV, dir, probe.as_bytes()).map(|r| r.1);
+        assert_eq!(format!("{cached:?}"), format!("{locked:?}"), "{probe} after {i}");
+    }
+}
