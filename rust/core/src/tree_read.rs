@@ -58,8 +58,8 @@ impl ReadCalls {
 }
 
 /// The store's cached nodes, for a walk that shares the store with other
-/// readers: reads nothing, changes nothing in the store (see the module
-/// doc). It names the nodes it lacks in `wants`: the one a walk stopped at
+/// readers: reads nothing, and changes nothing in the store but the
+/// fingers readers share (see the module doc). It names the nodes it lacks in `wants`: the one a walk stopped at
 /// first, then the leaves a read ahead would have read, at most
 /// `MAX_WANTS`; the caller may read them without any lock and hand them to
 /// `Filesystem::insert_read_nodes` (see `crate::node_io`).
