@@ -161,8 +161,7 @@ impl KernelDevice {
     /// generation before the current has ended). Called at each entry into
     /// the core, under its lock: the generation changes only there.
     pub(crate) fn hold_advance(&self) -> Option<u32> {
-        // SAFETY: `writes` is live (type invariant); the caller holds the
-        // core lock for write, which the shim requires of this call.
+        // SAFETY: live tracker (type invariant); caller holds the core lock for write.
         let begun = unsafe { b::ferrofs_hold_advance(self.writes.as_ptr()) };
         // -1: nothing in flight.
         u32::try_from(begun).ok()

@@ -103,6 +103,14 @@ pub struct Finger {
     pub(crate) range: Range,
 }
 
+impl Finger {
+    /// Whether it serves `key` in the tree rooted at block `root` at
+    /// fingers' epoch `epoch`.
+    pub(crate) fn serves(&self, epoch: u64, root: u64, key: &Key) -> bool {
+        self.epoch == epoch && self.root == root && self.range.contains(key)
+    }
+}
+
 /// The leaves recent descents reached, so that the next lookup, insert,
 /// update or delete of a key in one of them goes straight to the leaf
 /// instead of down from the root: one create or unlink works several
@@ -183,7 +191,7 @@ impl Fingers {
     /// one of these fingers, or else one a shared walk noted.
     fn find(&mut self, root: &TreeRoot, key: &Key) -> Option<Finger> {
         let (epoch, clock) = (self.epoch, self.clock + 1);
-        let Some(f) = self.slots.iter_mut().find(|f| f.epoch == epoch && f.root == root.block && f.range.contains(key)) else {
+        let Some(f) = self.slots.iter_mut().find(|f| f.serves(epoch, root.block, key)) else {
             return self.shared.find(epoch, root.block, key);
         };
         f.used = clock;
@@ -195,7 +203,7 @@ impl Fingers {
     /// not marked used.
     pub(crate) fn peek(&self, root: &TreeRoot, key: &Key) -> Option<Finger> {
         let epoch = self.epoch;
-        match self.slots.iter().find(|f| f.epoch == epoch && f.root == root.block && f.range.contains(key)) {
+        match self.slots.iter().find(|f| f.serves(epoch, root.block, key)) {
             Some(f) => Some(*f),
             None => self.shared.find(epoch, root.block, key),
         }

@@ -59,25 +59,33 @@ impl Deferral {
         self.on
     }
 
-    /// Notes a wanted node (read ahead, not a miss). Past `MAX_WANTS`, or
-    /// short of memory, it is left out: the call asks again.
+    /// Notes a wanted node (read ahead, not a miss).
     pub(crate) fn want(&mut self, w: NodeWant) {
-        if self.wants.len() < MAX_WANTS && !self.wants.iter().any(|x| x.blk == w.blk) {
-            let _ = self.wants.try_push(w);
-        }
+        add_want(&mut self.wants, w, false);
     }
 
     /// A miss of `Store::node`: the error that unwinds the call.
     pub(crate) fn miss(&mut self, w: NodeWant) -> Error {
         self.missed = true;
-        // The missed node first, so it is read even when the list is full.
-        if !self.wants.iter().any(|x| x.blk == w.blk) {
-            if self.wants.len() == MAX_WANTS {
-                self.wants.pop();
-            }
-            let _ = self.wants.try_insert(0, w);
-        }
+        add_want(&mut self.wants, w, true);
         Error::WouldBlock
+    }
+}
+
+/// Adds `w` to `wants` once: a node a walk stopped at (`missed`) first, so
+/// it is read even when the list is full, a read-ahead leaf last. Past
+/// `MAX_WANTS`, or short of memory, a node is left out: the call asks
+/// again. Deferred calls (`Deferral`) and shared walks
+/// (`crate::tree_read::CachedNodes`) both name their nodes here.
+pub(crate) fn add_want(wants: &mut TryVec<NodeWant>, w: NodeWant, missed: bool) {
+    if wants.iter().any(|x| x.blk == w.blk) {
+        return;
+    }
+    if missed && wants.len() == MAX_WANTS {
+        wants.pop();
+    }
+    if wants.len() < MAX_WANTS {
+        let _ = if missed { wants.try_insert(0, w) } else { wants.try_push(w) };
     }
 }
 

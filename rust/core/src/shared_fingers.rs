@@ -100,7 +100,7 @@ impl SharedFingers {
     /// A finger of epoch `epoch` of the tree rooted at `root` whose range
     /// holds `key`.
     pub(crate) fn find(&self, epoch: u64, root: u64, key: &Key) -> Option<Finger> {
-        self.slots.iter().filter_map(Self::read).find(|f| f.epoch == epoch && f.root == root && f.range.contains(key))
+        self.slots.iter().filter_map(Self::read).find(|f| f.serves(epoch, root, key))
     }
 
     /// Notes `f` in the next slot, unless a slot already holds its leaf

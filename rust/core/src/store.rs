@@ -132,6 +132,15 @@ pub struct Store<D: BlockDevice> {
     pub(crate) deferral: crate::node_io::Deferral,
 }
 
+/// Refuses cached node `b` (at `blk`) unless it has the generation and
+/// level its parent pointer gives.
+fn matches_parent(b: &[u8], blk: u64, gen: u64, level: u8) -> Result<()> {
+    if node::generation(b) != gen || node::level(b) != level {
+        return Err(Error::corrupt("node generation or level differs from its parent pointer").at_block(blk));
+    }
+    Ok(())
+}
+
 fn ptr_of(r: &TreeRoot) -> TreePointer {
     TreePointer { block: r.block, generation: r.generation, level: r.level }
 }
@@ -256,10 +265,7 @@ impl<D: BlockDevice> Store<D> {
         let id = match self.cache.find(blk) {
             Some(id) => {
                 self.cache.touch(id);
-                let b = self.cache.buf(id);
-                if node::generation(b) != gen || node::level(b) != level {
-                    return Err(Error::corrupt("node generation or level differs from its parent pointer").at_block(blk));
-                }
+                matches_parent(self.cache.buf(id), blk, gen, level)?;
                 id
             }
             None => {
@@ -355,9 +361,7 @@ impl<D: BlockDevice> Store<D> {
     pub(crate) fn cached_node(&self, blk: u64, gen: u64, level: u8) -> Result<Option<&[u8]>> {
         let Some(id) = self.cache.find(blk) else { return Ok(None) };
         let b = self.cache.buf(id);
-        if node::generation(b) != gen || node::level(b) != level {
-            return Err(Error::corrupt("node generation or level differs from its parent pointer").at_block(blk));
-        }
+        matches_parent(b, blk, gen, level)?;
         Ok(Some(b))
     }
 

@@ -32,7 +32,7 @@ use crate::file_read::{BlockRun, ReadMap};
 use crate::format::*;
 use crate::fs::{inode_key, DirEmit, Filesystem, InodeAttr};
 use crate::mem::TryVec;
-use crate::node_io::{NodeWant, MAX_WANTS};
+use crate::node_io::{add_want, NodeWant};
 use crate::store::Store;
 use crate::subvol::{ObjectItems, SubvolId, Subvolume};
 
@@ -68,22 +68,6 @@ pub struct CachedNodes<'a, D: BlockDevice> {
     wants: &'a mut TryVec<NodeWant>,
 }
 
-impl<D: BlockDevice> CachedNodes<'_, D> {
-    /// Names a node to read, once, while there is room; short of memory
-    /// it is left out (the call asks again).
-    fn want(&mut self, w: NodeWant, first: bool) {
-        if self.wants.iter().any(|x| x.blk == w.blk) {
-            return;
-        }
-        if first && self.wants.len() == MAX_WANTS {
-            self.wants.pop();
-        }
-        if self.wants.len() < MAX_WANTS {
-            let _ = if first { self.wants.try_insert(0, w) } else { self.wants.try_push(w) };
-        }
-    }
-}
-
 impl<D: BlockDevice> NodeSource for CachedNodes<'_, D> {
     fn node(&mut self, blk: u64, gen: u64, level: u8) -> Result<&[u8]> {
         // The store's borrow, not this view's: the node outlives `self`.
@@ -94,7 +78,7 @@ impl<D: BlockDevice> NodeSource for CachedNodes<'_, D> {
         if !s.bounds().blocks_inside(blk, 1) {
             return Err(Error::corrupt("block outside the filesystem").at_block(blk));
         }
-        self.want(NodeWant { blk, gen, level }, true);
+        add_want(self.wants, NodeWant { blk, gen, level }, true);
         Err(Error::WouldBlock)
     }
 
@@ -115,7 +99,7 @@ impl<D: BlockDevice> NodeSource for CachedNodes<'_, D> {
         }
         for &(blk, gen) in ahead {
             if !self.s.is_cached(blk) && self.s.bounds().blocks_inside(blk, 1) {
-                self.want(NodeWant { blk, gen, level: 0 }, false);
+                add_want(self.wants, NodeWant { blk, gen, level: 0 }, false);
             }
         }
     }
