@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The node cache's kernel helpers (see ferrofs_shim_cache.h): total RAM,
- * the core lock (a reader-writer semaphore with a try-lock), and the
+ * the core lock (a writers' mutex over a reader-writer semaphore, with
+ * try-locks and a downgrade for a commit's writes), and the
  * shrinker that trampolines into the Rust callbacks with the mount's
  * super_block.
  */
 #include <linux/mm.h>
+#include <linux/mutex.h>
 #include <linux/rwsem.h>
 #include <linux/shrinker.h>
 #include <linux/slab.h>
@@ -16,41 +18,67 @@ unsigned long ferrofs_totalram_pages(void)
 	return totalram_pages();
 }
 
-void ferrofs_core_lock_init(struct rw_semaphore *l)
+void ferrofs_core_lock_init(struct ferrofs_core_lock *l)
 {
-	static struct lock_class_key key;
+	static struct lock_class_key writers_key, rw_key;
 
-	__init_rwsem(l, "ferrofs_core", &key);
+	__mutex_init(&l->writers, "ferrofs_core_writers", &writers_key);
+	__init_rwsem(&l->rw, "ferrofs_core", &rw_key);
 }
 
-void ferrofs_core_lock_write(struct rw_semaphore *l)
+void ferrofs_core_lock_write(struct ferrofs_core_lock *l)
 {
-	down_write(l);
+	mutex_lock(&l->writers);
+	down_write(&l->rw);
 }
 
-bool ferrofs_core_trylock_write(struct rw_semaphore *l)
+bool ferrofs_core_trylock_write(struct ferrofs_core_lock *l)
 {
-	return down_write_trylock(l);
+	if (!mutex_trylock(&l->writers))
+		return false;
+	if (down_write_trylock(&l->rw))
+		return true;
+	mutex_unlock(&l->writers);
+	return false;
 }
 
-void ferrofs_core_unlock_write(struct rw_semaphore *l)
+void ferrofs_core_unlock_write(struct ferrofs_core_lock *l)
 {
-	up_write(l);
+	up_write(&l->rw);
+	mutex_unlock(&l->writers);
 }
 
-void ferrofs_core_lock_read(struct rw_semaphore *l)
+void ferrofs_core_downgrade(struct ferrofs_core_lock *l)
 {
-	down_read(l);
+	downgrade_write(&l->rw);
 }
 
-bool ferrofs_core_trylock_read(struct rw_semaphore *l)
+void ferrofs_core_regain(struct ferrofs_core_lock *l)
 {
-	return down_read_trylock(l);
+	/* No writer gets in between: this task still holds @writers. */
+	up_read(&l->rw);
+	down_write(&l->rw);
 }
 
-void ferrofs_core_unlock_read(struct rw_semaphore *l)
+void ferrofs_core_unlock_downgraded(struct ferrofs_core_lock *l)
 {
-	up_read(l);
+	up_read(&l->rw);
+	mutex_unlock(&l->writers);
+}
+
+void ferrofs_core_lock_read(struct ferrofs_core_lock *l)
+{
+	down_read(&l->rw);
+}
+
+bool ferrofs_core_trylock_read(struct ferrofs_core_lock *l)
+{
+	return down_read_trylock(&l->rw);
+}
+
+void ferrofs_core_unlock_read(struct ferrofs_core_lock *l)
+{
+	up_read(&l->rw);
 }
 
 struct ferrofs_shrinker {

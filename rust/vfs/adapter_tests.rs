@@ -120,7 +120,8 @@ kunit_suite!(ferrofs_extents_suite, "ferrofs_extents", [fallocate_modes]);
 
 /// Reclaim's try-lock fails while the core lock is held, for write or for
 /// read, by this task too, and succeeds once it is free; a read try-lock
-/// fails while it is held for write.
+/// fails while it is held for write. Downgraded, it lets readers in and
+/// keeps writers out; regained, it keeps both out.
 fn core_lock_try_lock(t: &mut Test) {
     use super::core_lock::CoreLock;
     use kernel::alloc::flags::GFP_KERNEL;
@@ -148,6 +149,25 @@ fn core_lock_try_lock(t: &mut Test) {
         kcheck!(t, lock.try_read().is_none());
     }
     kcheck!(t, lock.try_read().map(|g| *g) == Some(6));
+    // Downgraded (a commit's writes): readers get in, writers do not;
+    // regained, neither does; then both do again.
+    {
+        let mut w = lock.lock();
+        *w += 1;
+        let d = w.downgrade();
+        kcheck!(t, *d == 7);
+        kcheck!(t, lock.try_read().map(|g| *g) == Some(7));
+        kcheck!(t, lock.try_lock().is_none());
+        let mut w = d.regain();
+        kcheck!(t, lock.try_read().is_none());
+        kcheck!(t, lock.try_lock().is_none());
+        *w += 1;
+    }
+    kcheck!(t, lock.try_lock().map(|g| *g) == Some(8));
+    // A downgraded guard dropped releases both halves.
+    drop(lock.lock().downgrade());
+    kcheck!(t, lock.try_lock().is_some());
+    kcheck!(t, lock.try_read().is_some());
 }
 
 kunit_suite!(ferrofs_core_lock_suite, "ferrofs_core_lock", [core_lock_try_lock]);

@@ -324,6 +324,34 @@ impl BlockDevice for KernelDevice {
     }
 }
 
+/// A shared handle on the device as the core's `BlockDevice`, for a
+/// commit's writes with the core lock held for read (`FsInfo::commit`):
+/// the same bios, waits and flush as the core's own handle, with no read
+/// ahead.
+pub(crate) struct SharedDevice<'a>(pub(crate) &'a KernelDevice);
+
+impl BlockDevice for SharedDevice<'_> {
+    fn size_bytes(&self) -> u64 {
+        self.0.size
+    }
+
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.0.read_shared(offset, buf)
+    }
+
+    fn write(&mut self, offset: u64, buf: &[u8], fua: bool) -> Result<()> {
+        // As the core's own handle: no data write to the blocks may still
+        // be on its way.
+        self.0.wait_for_writes();
+        // The bio only reads from the buffer for a write.
+        self.0.io(offset, buf.as_ptr().cast_mut(), buf.len(), true, fua)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.0.flush_shared()
+    }
+}
+
 impl KernelDevice {
     /// `BlockDevice::read_pieces` without the core, for nodes read outside
     /// the core lock (`FsInfo::with_sv_read`): many tasks may read at once.

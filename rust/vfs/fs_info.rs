@@ -36,7 +36,7 @@
 
 use super::bindings as b;
 use super::core_lock::{CoreGuard, CoreLock};
-use super::device::{IoPin, KernelDevice};
+use super::device::{IoPin, KernelDevice, SharedDevice};
 use super::flush_group::FlushGroup;
 use super::subvol::{Subvol, SubvolTable};
 use crate::error::{Error, Result};
@@ -162,6 +162,10 @@ pub(crate) struct FsInfo {
     /// that it could not answer (`read_calls`).
     shared_reads: AtomicU64,
     locked_reads: AtomicU64,
+    /// Shared answers given while a commit wrote (`read_calls`), and
+    /// whether one writes now (`commit`).
+    reads_beside_commit: AtomicU64,
+    commit_writing: AtomicBool,
 }
 
 /// The part of FsInfo the data path uses without the core lock.
@@ -259,6 +263,8 @@ impl FsInfo {
                 flushes <- FlushGroup::new(),
                 shared_reads: AtomicU64::new(0),
                 locked_reads: AtomicU64::new(0),
+                reads_beside_commit: AtomicU64::new(0),
+                commit_writing: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -344,7 +350,11 @@ impl FsInfo {
 
     /// How the calls that only read were answered since mount.
     pub(crate) fn read_calls(&self) -> crate::tree_read::ReadCalls {
-        crate::tree_read::ReadCalls { shared: self.shared_reads.load(Ordering::Relaxed), locked: self.locked_reads.load(Ordering::Relaxed) }
+        crate::tree_read::ReadCalls {
+            shared: self.shared_reads.load(Ordering::Relaxed),
+            locked: self.locked_reads.load(Ordering::Relaxed),
+            beside_commit: self.reads_beside_commit.load(Ordering::Relaxed),
+        }
     }
 
     /// Device flushes the fast-commit fsyncs issued since mount (the core
@@ -725,6 +735,9 @@ impl FsInfo {
                 // SAFETY: restores what ferrofs_nofs_save returned on this
                 // task.
                 unsafe { b::ferrofs_nofs_restore(nofs) };
+                if r.is_ok() && self.commit_writing.load(Ordering::Relaxed) {
+                    self.reads_beside_commit.fetch_add(1, Ordering::Relaxed);
+                }
                 match r {
                     // Counted under the lock, so any later entry for write,
                     // which could free the nodes' blocks, sees it.
@@ -864,20 +877,51 @@ impl FsInfo {
     /// runs in a NOFS allocation scope.
     pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut Filesystem<KernelDevice>) -> Result<T>) -> Result<T> {
         let _busy = Busy::enter(&self.core_users);
-        self.in_core(self.core.lock(), f)
+        self.in_core(&mut self.core.lock(), f)
     }
 
     /// `with_core` for a caller that must not sleep on the lock
     /// (IOCB_NOWAIT): `WouldBlock` while another task holds it.
     pub(crate) fn try_with_core<T>(&self, f: impl FnOnce(&mut Filesystem<KernelDevice>) -> Result<T>) -> Result<T> {
         let _busy = Busy::enter(&self.core_users);
-        self.in_core(self.core.try_lock().ok_or(Error::WouldBlock)?, f)
+        self.in_core(&mut self.core.try_lock().ok_or(Error::WouldBlock)?, f)
+    }
+
+    /// Commits what the core holds uncommitted, if it is writable and its
+    /// superblock lets it be. The commit's node writes, flush and
+    /// superblock writes run with the core lock downgraded to read
+    /// (`Store::commit_write`): every call that only reads goes on
+    /// meanwhile, and no writer gets in until the commit has ended.
+    pub(crate) fn commit(&self) -> Result<()> {
+        let _busy = Busy::enter(&self.core_users);
+        let mut guard = self.core.lock();
+        let sealed = self.in_core(&mut guard, |fs| match fs.is_writable() && !fs.superblock().needs_read_only() {
+            true => fs.commit_seal(),
+            false => Ok(None),
+        })?;
+        let Some(sealed) = sealed else { return Ok(()) };
+        let shared = guard.downgrade();
+        self.commit_writing.store(true, Ordering::Relaxed);
+        // As under the write lock: no allocation recurses into reclaim,
+        // which may evict ferrofs inodes and so wait for the writers.
+        // SAFETY: plain task-flag save/restore, paired below.
+        let nofs = unsafe { b::ferrofs_nofs_save() };
+        let written = match shared.as_ref() {
+            Some(fs) => fs.commit_write(&sealed, &mut SharedDevice(&self.unlocked.read_dev)),
+            // Sealed under this same hold of the writers' lock: the core
+            // cannot have gone.
+            None => Err(Error::Bug("core gone during a commit")),
+        };
+        // SAFETY: restores what ferrofs_nofs_save returned on this task.
+        unsafe { b::ferrofs_nofs_restore(nofs) };
+        self.commit_writing.store(false, Ordering::Relaxed);
+        self.in_core(&mut shared.regain(), |fs| fs.commit_done(sealed, written))
     }
 
     /// The body of `with_core`, under the lock `guard` holds.
     fn in_core<T>(
         &self,
-        mut guard: CoreGuard<'_, Option<KBox<Filesystem<KernelDevice>>>>,
+        guard: &mut CoreGuard<'_, Option<KBox<Filesystem<KernelDevice>>>>,
         f: impl FnOnce(&mut Filesystem<KernelDevice>) -> Result<T>,
     ) -> Result<T> {
         // SAFETY: plain task-flag save/restore, paired below.

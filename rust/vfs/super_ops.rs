@@ -42,8 +42,8 @@ pub(crate) unsafe extern "C" fn periodic_commit(sb: *mut b::super_block) {
     // live super_block whose FsInfo is set.
     let sb = unsafe { SuperBlock::from_raw(sb) };
     // A frozen or read-only filesystem has nothing to commit; an error
-    // here is reported by with_core and stops the filesystem.
-    let _ = sb.info().with_core(|fs| if fs.is_writable() { fs.commit() } else { Ok(()) });
+    // here is reported by the commit and stops the filesystem.
+    let _ = sb.info().commit();
 }
 
 /// One step of the background drop of deleted subvolumes: frees a bounded
@@ -328,10 +328,7 @@ unsafe extern "C" fn sync_fs(sb: *mut b::super_block, wait: kernel::ffi::c_int) 
 /// sync_fs with wait, and freeze: commits unless the filesystem has gone
 /// read-only, and flushes for data rewritten in place since the last flush.
 fn commit_all(sb: &SuperBlock) -> kernel::error::Result {
-    match sb.info().with_core(|fs| if fs.superblock().needs_read_only() { Ok(()) } else { fs.commit() }) {
-        Ok(()) | Err(CoreError::ReadOnly) => {}
-        Err(e) => return Err(e.into()),
-    }
+    sb.info().commit()?;
     // Data rewritten in place: no commit names it.
     Ok(sb.info().flush_overwrites()?)
 }

@@ -5,7 +5,8 @@
 # ("locked"). After drop_caches has taken the nodes back they name the
 # nodes they lack, which are read with no lock and inserted, and answer
 # the same, still shared. Then readers and writers race on one directory
-# (lockdep watches), and every reader's answers hold.
+# (lockdep watches), and every reader's answers hold, also while commits
+# write (beside_commit).
 . "$(dirname "$0")/lib.sh"
 mkfs.ferrofs -q -f "$DEV1" 512M
 mount -t ferrofs "$DEV1" "$MNT" || { fail shared-mount; exit 0; }
@@ -137,5 +138,37 @@ for t in threads:
 print("\n".join(errors) or "ok")
 PY
 check shared-race-answers-hold grep -qx ok /tmp/race.log || cat /tmp/race.log
+
+# A commit's writes run with the lock downgraded to read: listings of a
+# directory go on while a writer's sync commits (beside_commit counts
+# them), and each listing holds every name nobody touches.
+b0=$(calls beside_commit)
+python3 - "$MNT/e" <<'PY' > /tmp/commit-race.log 2>&1
+import os, sys, threading
+d = sys.argv[1]
+stop = threading.Event()
+errors = []
+def committer():
+    for i in range(60):
+        with open(os.path.join(d, "c-%d" % i), "w") as f:
+            f.write("c" * 3000)
+        os.sync()
+    stop.set()
+def lister():
+    while not stop.is_set():
+        names = set(os.listdir(d))
+        if any("g-%d" % i not in names for i in range(100)):
+            errors.append("listing during commits lacks a name")
+            stop.set()
+threads = [threading.Thread(target=f) for f in (committer, lister, lister)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("\n".join(errors) or "ok")
+PY
+b1=$(calls beside_commit)
+check shared-beside-commit-answers-hold grep -qx ok /tmp/commit-race.log || cat /tmp/commit-race.log
+check shared-reads-beside-commit test "$b1" -gt "$b0"
 check shared-umount umount "$MNT"
 check shared-fsck-clean fsck.ferrofs -n "$DEV1"

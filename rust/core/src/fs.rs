@@ -654,16 +654,43 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// Makes everything done so far durable.
     pub fn commit(&mut self) -> Result<()> {
+        match self.commit_seal()? {
+            Some(sealed) => {
+                let written = self.s.commit_write_own(&sealed);
+                self.s.commit_done(sealed, written)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The first step of a commit whose writes run with only `&self`, so
+    /// that other tasks read the cached trees meanwhile: stores what the
+    /// trees need and seals the dirty nodes. `None` when nothing is
+    /// uncommitted. Then `commit_write` with a handle on this device, then
+    /// `commit_done`; nothing may change the filesystem in between.
+    pub fn commit_seal(&mut self) -> Result<Option<crate::store::SealedCommit>> {
         self.check_writable()?;
         if !self.s.is_dirty() {
-            return Ok(());
+            return Ok(None);
         }
         let r = self.store_pending_orphans().and_then(|()| self.s.apply_refs()).and_then(|()| self.store_root_items());
         if let Err(e) = r {
             self.s.aborted = Some(e);
             return Err(e);
         }
-        self.s.commit()
+        self.s.commit_seal().map(Some)
+    }
+
+    /// A sealed commit's node writes, flush and superblock writes, through
+    /// `dev`; returns the device writes of nodes, for `commit_done`.
+    pub fn commit_write(&self, sealed: &crate::store::SealedCommit, dev: &mut dyn BlockDevice) -> Result<u64> {
+        self.s.commit_write(sealed, dev)
+    }
+
+    /// Ends a commit with what its `commit_write` returned: on success
+    /// the commit is the filesystem's; on an error the filesystem stops.
+    pub fn commit_done(&mut self, sealed: crate::store::SealedCommit, written: Result<u64>) -> Result<()> {
+        self.s.commit_done(sealed, written)
     }
 
     /// Commits if needed and hands the device back.

@@ -16,8 +16,9 @@
 //! 3. every dirty node is sealed (crc32c) and written, in block order,
 //!    each run of adjacent nodes as one device write; then the device
 //!    cache is flushed;
-//! 4. both superblock copies are written with FUA, pointing at the new
-//!    root and allocation trees;
+//! 4. superblock copy 0 is written with FUA, pointing at the new root
+//!    and allocation trees, then copy 1 without (the next flush makes it
+//!    durable: copy 0 is already);
 //! 5. blocks freed during the transaction (pinned) become free.
 //!
 //! A crash before step 4 completes leaves the previous superblock, whose
@@ -25,6 +26,10 @@
 //! after the first copy is written leaves the new state. Data blocks are
 //! written when the write happens, always to blocks the last commit does not
 //! reference, so they need only the flush of step 3.
+//!
+//! Steps 3 and 4 only read the store (`Store::commit_write`), so the
+//! adapter runs them while other tasks read the cached trees; nothing
+//! changes the store until step 5 (`Store::commit_done` checks).
 //!
 //! If an operation fails after it started changing trees (out of space
 //! despite the reservation, out of memory, an I/O error), the transaction
@@ -563,15 +568,103 @@ impl<D: BlockDevice> Store<D> {
         }
     }
 
-    /// Steps 2-5 of a commit (see the module doc). The caller has stored its
-    /// tree roots in the root tree.
+    /// Steps 2-5 of a commit (see the module doc), with this store's own
+    /// device. The caller has stored its tree roots in the root tree.
     pub fn commit(&mut self) -> Result<()> {
+        let sealed = self.commit_seal()?;
+        let written = self.commit_write_own(&sealed);
+        self.commit_done(sealed, written)
+    }
+
+    /// `commit_write` with this store's own device.
+    pub fn commit_write_own(&mut self, sealed: &SealedCommit) -> Result<u64> {
+        write_commit(&self.cache, self.bs, sealed, &mut self.dev)
+    }
+
+    /// Steps 2-3 of a commit up to its writes: applies the queued refcount
+    /// changes and seals every dirty node. The caller then writes them
+    /// (`commit_write`), perhaps with only `&self` while other tasks read,
+    /// and ends with `commit_done`; nothing may change the store in
+    /// between (`commit_done` refuses a store that changed).
+    pub fn commit_seal(&mut self) -> Result<SealedCommit> {
         self.check_writable()?;
-        let r = self.commit_inner();
+        let r = self.seal_inner();
         if let Err(e) = r {
             self.aborted = Some(e);
         }
         r
+    }
+
+    fn seal_inner(&mut self) -> Result<SealedCommit> {
+        self.apply_refs()?;
+        let mut sb = self.sb.clone();
+        sb.generation = self.gen;
+        sb.root_tree = ptr_of(&self.root_tree);
+        sb.alloc_tree = ptr_of(&self.alloc_tree);
+        sb.blocks_used =
+            sb.total_blocks.checked_sub(self.space.unreferenced()).ok_or(Error::corrupt("more blocks unreferenced than exist"))?;
+        // In block order, as the device lays them out.
+        let mut dirty = TryVec::new();
+        self.cache.dirty_slots(&mut dirty)?;
+        for &id in dirty.iter() {
+            node::seal(self.cache.buf_mut(id));
+        }
+        Ok(SealedCommit { sb, dirty, gen: self.gen, mod_seq: self.mod_seq, tickets: self.fc.tickets })
+    }
+
+    /// Step 3's writes and flush, then step 4's superblock writes, of a
+    /// sealed commit, through `dev` (a handle on this store's device):
+    /// only reads the store, so other tasks may read it meanwhile. Returns
+    /// how many device writes the nodes took.
+    pub fn commit_write(&self, sealed: &SealedCommit, dev: &mut dyn BlockDevice) -> Result<u64> {
+        write_commit(&self.cache, self.bs, sealed, dev)
+    }
+
+    /// Step 5, once `commit_write` returned `written`: the sealed nodes
+    /// are clean, the new superblock is the store's, and the blocks the
+    /// transaction freed are free. A failed write, or a store changed since
+    /// the seal, stops the store instead (the device keeps the last
+    /// commit, or this one if its first superblock copy got out).
+    pub fn commit_done(&mut self, sealed: SealedCommit, written: Result<u64>) -> Result<()> {
+        let r = written.and_then(|writes| {
+            self.check_writable()?;
+            if sealed.gen != self.gen || sealed.mod_seq != self.mod_seq || sealed.tickets != self.fc.tickets {
+                return Err(Error::Bug("the store changed between a commit's seal and its end"));
+            }
+            self.finish_commit(sealed, writes)
+        });
+        if let Err(e) = r {
+            if self.aborted.is_none() {
+                self.aborted = Some(e);
+            }
+        }
+        r
+    }
+
+    fn finish_commit(&mut self, sealed: SealedCommit, writes: u64) -> Result<()> {
+        let nodes = sealed.dirty.len() as u64;
+        self.cache.mark_all_clean();
+        self.stats.flushes += 1;
+        // The commit makes durable whatever every record so far says,
+        // written or only staged (`crate::record_batch`): its tickets are
+        // covered once it is done, which is before the core lock is let go.
+        self.fc.flushed_tickets = sealed.tickets;
+        // Written after the flush, with no flush of its own.
+        self.copy1_unflushed = true;
+        self.stats.meta_writes += nodes;
+        self.stats.commit_writes += writes;
+        self.stats.commits += 1;
+        self.stats.commit_bytes += nodes * self.bs as u64 + 2 * superblock::SUPERBLOCK_SIZE as u64;
+        self.sb = sealed.sb;
+        self.space.committed()?;
+        // Pinned blocks are free now (see `crate::btree::Fingers`).
+        self.fingers.reshaped();
+        self.fc.committed();
+        // Below superblock::GENERATION_LIMIT, checked at mount.
+        self.gen = self.gen.saturating_add(1);
+        self.mod_seq += 1;
+        self.evict();
+        Ok(())
     }
 
     /// Flushes the device cache, counted. Any flush also makes the last
@@ -592,78 +685,53 @@ impl<D: BlockDevice> Store<D> {
         }
         Ok(())
     }
+}
 
-    /// Writes the sealed dirty nodes `ids` (in block order), each run of
-    /// adjacent blocks with one device write of up to `COMMIT_RUN_BLOCKS`
-    /// blocks, copied through a staging buffer. Without memory for that
-    /// buffer the nodes go one by one: a commit never fails for want of it.
-    fn write_node_runs(&mut self, ids: &[u32]) -> Result<()> {
-        let bs = self.bs;
-        let (mut staging, run_max) = match TryVec::try_with_capacity(COMMIT_RUN_BLOCKS * bs) {
-            Ok(v) => (v, COMMIT_RUN_BLOCKS),
-            Err(_) => (TryVec::new(), 1),
-        };
-        let mut i = 0;
-        while let Some(&id) = ids.get(i) {
-            let first = self.cache.blk(id);
-            let mut n = 1;
-            while n < run_max && ids.get(i + n).is_some_and(|&next| self.cache.blk(next) == first + n as u64) {
-                n += 1;
-            }
-            let at = first * bs as u64;
-            if n == 1 {
-                self.dev.write(at, self.cache.buf(id), false)?;
-            } else {
-                staging.clear();
-                for &next in ids.get(i..i + n).unwrap_or(&[]) {
-                    // Within the capacity reserved above: no allocation.
-                    staging.try_extend_from_slice(self.cache.buf(next))?;
-                }
-                self.dev.write(at, &staging, false)?;
-            }
-            self.stats.commit_writes += 1;
-            i += n;
-        }
-        Ok(())
-    }
+/// A commit between `Store::commit_seal` and `Store::commit_done`: the
+/// superblock it writes, its sealed nodes (cache slots, in block order),
+/// and what the store was at the seal, so the end can tell it is unchanged.
+pub struct SealedCommit {
+    sb: Superblock,
+    dirty: TryVec<u32>,
+    gen: u64,
+    mod_seq: u64,
+    tickets: u64,
+}
 
-    fn commit_inner(&mut self) -> Result<()> {
-        self.apply_refs()?;
-        let mut sb = self.sb.clone();
-        sb.generation = self.gen;
-        sb.root_tree = ptr_of(&self.root_tree);
-        sb.alloc_tree = ptr_of(&self.alloc_tree);
-        sb.blocks_used =
-            sb.total_blocks.checked_sub(self.space.unreferenced()).ok_or(Error::corrupt("more blocks unreferenced than exist"))?;
-        let bs = self.bs as u64;
-        // In block order, as the device lays them out.
-        let mut dirty = TryVec::new();
-        self.cache.dirty_slots(&mut dirty)?;
-        for &id in dirty.iter() {
-            node::seal(self.cache.buf_mut(id));
+/// Writes the sealed nodes of `sealed` from `cache` (in block order), each
+/// run of adjacent blocks with one device write of up to
+/// `COMMIT_RUN_BLOCKS` blocks, copied through a staging buffer (without
+/// memory for it the nodes go one by one: a commit never fails for want of
+/// it); flushes; then writes the new superblock. Returns the node writes.
+fn write_commit(cache: &NodeCache, bs: usize, sealed: &SealedCommit, dev: &mut dyn BlockDevice) -> Result<u64> {
+    let (mut staging, run_max) = match TryVec::try_with_capacity(COMMIT_RUN_BLOCKS * bs) {
+        Ok(v) => (v, COMMIT_RUN_BLOCKS),
+        Err(_) => (TryVec::new(), 1),
+    };
+    let ids = &sealed.dirty;
+    let mut writes = 0;
+    let mut i = 0;
+    while let Some(&id) = ids.get(i) {
+        let first = cache.blk(id);
+        let mut n = 1;
+        while n < run_max && ids.get(i + n).is_some_and(|&next| cache.blk(next) == first + n as u64) {
+            n += 1;
         }
-        self.write_node_runs(&dirty)?;
-        let written = dirty.len() as u64;
-        self.cache.mark_all_clean();
-        self.flush()?;
-        // The commit makes durable whatever every record so far says,
-        // written or only staged (`crate::record_batch`): its tickets are
-        // covered once it is done, which is before the core lock is let go.
-        self.fc.flushed_tickets = self.fc.tickets;
-        superblock::write_superblock(&mut self.dev, &sb)?;
-        self.copy1_unflushed = true;
-        self.stats.meta_writes += written;
-        self.stats.commits += 1;
-        self.stats.commit_bytes += written * bs + 2 * superblock::SUPERBLOCK_SIZE as u64;
-        self.sb = sb;
-        self.space.committed()?;
-        // Pinned blocks are free now (see `crate::btree::Fingers`).
-        self.fingers.reshaped();
-        self.fc.committed();
-        // Below superblock::GENERATION_LIMIT, checked at mount.
-        self.gen = self.gen.saturating_add(1);
-        self.mod_seq += 1;
-        self.evict();
-        Ok(())
+        let at = first * bs as u64;
+        if n == 1 {
+            dev.write(at, cache.buf(id), false)?;
+        } else {
+            staging.clear();
+            for &next in ids.get(i..i + n).unwrap_or(&[]) {
+                // Within the capacity reserved above: no allocation.
+                staging.try_extend_from_slice(cache.buf(next))?;
+            }
+            dev.write(at, &staging, false)?;
+        }
+        writes += 1;
+        i += n;
     }
+    dev.flush()?;
+    superblock::write_superblock(dev, &sealed.sb)?;
+    Ok(writes)
 }

@@ -47,13 +47,18 @@ pub struct ReadCalls {
     /// memory), or without trying it (a read that must not sleep while a
     /// writer holds the lock).
     pub locked: u64,
+    /// Of the shared answers, those given while a commit wrote its nodes
+    /// and superblock with the lock downgraded to read (calls a commit
+    /// would once have made wait).
+    pub beside_commit: u64,
 }
 
 impl ReadCalls {
     /// One `key value` line per counter.
     pub fn format(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
         writeln!(out, "shared {}", self.shared)?;
-        writeln!(out, "locked {}", self.locked)
+        writeln!(out, "locked {}", self.locked)?;
+        writeln!(out, "beside_commit {}", self.beside_commit)
     }
 }
 
