@@ -173,6 +173,10 @@ mod tree_read;
 mod uapi;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/write_streams.rs"]
+mod write_streams;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/written_crc.rs"]
 mod written_crc;
 #[allow(unreachable_pub, dead_code, missing_docs)]

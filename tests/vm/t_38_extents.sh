@@ -1,4 +1,5 @@
-# SEEK_DATA/SEEK_HOLE, fallocate, FIEMAP, O_TMPFILE, then remount
+# SEEK_DATA/SEEK_HOLE, fallocate, FIEMAP (a sequential write is one
+# extent), O_TMPFILE, then remount
 # read-only (everything written back and committed, nothing written while
 # read-only) and back; fsck clean throughout.
 . "$(dirname "$0")/lib.sh"
@@ -20,6 +21,23 @@ check_efbig fallocate-offset-past-rlimit-efbig -o 100M -l 1M "$MNT/limited"
 check fallocate-within-rlimit bash -c "ulimit -f 102400; fallocate -l 100M $MNT/limited && test \$(stat -c %s $MNT/limited) = 104857600"
 check fallocate-keep-size-past-rlimit bash -c "ulimit -f 102400; fallocate -n -o 100M -l 1M $MNT/limited && test \$(stat -c %s $MNT/limited) = 104857600"
 rm -f "$MNT/limited"
+# A sequential write is one extent as FIEMAP stores it (no merging of
+# adjacent ones here, unlike filefrag's count), even with syncs running
+# writeback of it beside the flusher and its own fsync.
+( for i in $(seq 20); do sync; sleep 0.2; done ) &
+syncer=$!
+dd if=/dev/zero of="$MNT/seq" bs=1M count=256 conv=fsync status=none
+wait "$syncer"
+seq_extents=$(python3 - "$MNT/seq" <<'PY'
+import fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+req = bytearray(struct.pack("=QQIIII", 0, (1 << 64) - 1, 1, 0, 0, 0))
+fcntl.ioctl(fd, 0xC020660B, req)
+print(struct.unpack_from("=QQIIII", req)[3])
+PY
+)
+check seq-write-one-extent test "$seq_extents" = 1
+rm -f "$MNT/seq"
 check ext-umount umount "$MNT"
 check ext-fsck fsck.ferrofs -n "$DEV1"
 

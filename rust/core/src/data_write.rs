@@ -159,12 +159,13 @@ impl<D: BlockDevice> Filesystem<D> {
     /// `fb` on, and the reservation to map them. Returns the blocks got.
     fn reserve_run(&mut self, w: &mut DataWrite, fb: u64, want: u64) -> Result<u64> {
         // As `write`: an insert, an inode update, and around the range an
-        // item split and each old extent's removal.
-        let items = 3 + 2 * self.count_extents(w.ino, fb, want)?;
+        // item split and each old extent's removal; and the removal of an
+        // extent after it that it joins (`map_extent_joining_next`).
+        let items = 4 + 2 * self.count_extents(w.ino, fb, want)?;
         self.reserve(items, want)?;
         w.runs.try_reserve(1)?;
         let nodes = self.node_blocks_for(items, false);
-        let (disk, got) = self.s.space.take_for_write(want)?;
+        let (disk, got) = self.s.space.take_for_write(self.sv.id, w.ino, fb, want)?;
         self.s.space.write_reserved = self.s.space.write_reserved.saturating_add(nodes);
         w.reserved += nodes;
         w.runs.try_push(WriteRun { file_block: fb, disk, blocks: got })?;
@@ -203,7 +204,7 @@ impl<D: BlockDevice> Filesystem<D> {
                     fs.s.space.written.remember(r.disk, r.blocks, w.data_crcs.get(i).copied());
                     fs.s.stats.data_bytes_written += r.blocks * bs;
                     let removed = fs.punch(ino, r.file_block, r.blocks)?;
-                    fs.map_extent(ino, r.file_block, r.disk, r.blocks)?;
+                    fs.map_extent_joining_next(ino, r.file_block, r.disk, r.blocks)?;
                     it.blocks = it.blocks.saturating_sub(removed).saturating_add(r.blocks);
                 }
                 it.size = it.size.max(end);

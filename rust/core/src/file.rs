@@ -238,6 +238,29 @@ impl<D: BlockDevice> Filesystem<D> {
         btree::insert(&mut self.s, &mut self.sv.root, &ext_key(ino, fb), &e.encode())
     }
 
+    /// `map_extent`, then the extent right after, if it continues this one
+    /// on disk too (a writeback of the file's later blocks that ran ahead
+    /// of this one, `crate::write_streams`), merged into it: one extent,
+    /// as one writeback in order would have made. The caller reserved for
+    /// one more item change than `map_extent` needs.
+    pub(crate) fn map_extent_joining_next(&mut self, ino: u64, fb: u64, disk: u64, n: u64) -> Result<()> {
+        self.map_extent(ino, fb, disk, n)?;
+        let (Some(end), Some(disk_end)) = (fb.checked_add(n), disk.checked_add(n)) else { return Ok(()) };
+        let Some((s1, next)) = self.extent_at(ino, end)? else { return Ok(()) };
+        if s1 != end || next.unwritten || next.disk_block != disk_end {
+            return Ok(());
+        }
+        // The extent now holding `fb`: this run, merged with the one
+        // before it, perhaps.
+        let Some((s0, cur)) = self.extent_at(ino, fb)? else { return Err(Error::Bug("extent just mapped not found")) };
+        if s0.checked_add(cur.nblocks) != Some(end) || cur.nblocks.saturating_add(next.nblocks) > MAX_EXTENT_BLOCKS {
+            return Ok(());
+        }
+        let merged = ExtentItem { nblocks: cur.nblocks + next.nblocks, generation: self.s.gen, ..cur };
+        btree::delete(&mut self.s, &mut self.sv.root, &ext_key(ino, end))?;
+        btree::update(&mut self.s, &mut self.sv.root, &ext_key(ino, s0), &merged.encode())
+    }
+
     /// Writes `data` at `offset`; returns the bytes written, which is less
     /// than asked only when space ran out part way.
     pub fn write(&mut self, sv: SubvolId, ino: u64, offset: u64, data: &[u8], now: Timespec) -> Result<usize> {

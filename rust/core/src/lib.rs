@@ -73,5 +73,6 @@ pub mod tree_log_replay;
 pub mod tree_read;
 pub mod uapi;
 pub mod walk;
+pub mod write_streams;
 pub mod written_crc;
 pub mod xattr;

@@ -44,6 +44,8 @@
 
 use crate::error::{Error, Result};
 use crate::mem::TryVec;
+use crate::subvol::SubvolId;
+use crate::write_streams::WriteStreams;
 use crate::written_crc::WrittenCrcs;
 
 /// A set of block ranges, kept sorted, disjoint and merged.
@@ -189,9 +191,28 @@ impl ExtentSet {
         Ok(())
     }
 
+    /// Takes up to `want` contiguous blocks from block `at` on, if it is
+    /// in the set (fewer where its range ends sooner).
+    pub fn take_at(&mut self, at: u64, want: u64) -> Result<Option<(u64, u64)>> {
+        let Some(&(s, l)) = self.v.get(self.first_ending_after(at)) else { return Ok(None) };
+        if want == 0 || at < s {
+            return Ok(None);
+        }
+        let got = want.min(s + l - at);
+        self.remove(at, got)?;
+        Ok(Some((at, got)))
+    }
+
     /// Takes up to `want` contiguous blocks, searching from `hint` and
     /// wrapping around; prefers a range that can give all of `want`.
     pub fn take(&mut self, hint: u64, want: u64) -> Result<Option<(u64, u64)>> {
+        self.take_sparing_front(hint, want, u64::MAX)
+    }
+
+    /// `take`, except that a range longer than `long` gives the last
+    /// `want` blocks of its end, so that what `take` gives from its front
+    /// (file data, searched from the data hint) stays in one piece.
+    pub fn take_sparing_front(&mut self, hint: u64, want: u64, long: u64) -> Result<Option<(u64, u64)>> {
         if want == 0 || self.v.is_empty() {
             return Ok(None);
         }
@@ -216,7 +237,13 @@ impl ExtentSet {
         }
         let Some(i) = best else { return Ok(None) };
         let (s, l) = self.v[i];
-        let start = if s < hint && hint < s + l && s + l - hint >= want { hint } else { s };
+        let start = if l > long && l >= want {
+            s + l - want
+        } else if s < hint && hint < s + l && s + l - hint >= want {
+            hint
+        } else {
+            s
+        };
         let got = want.min(s + l - start);
         self.remove(start, got)?;
         Ok(Some((start, got)))
@@ -291,10 +318,26 @@ pub struct Space {
     /// The CRCs of data written in this transaction, for fsync records;
     /// blocks that become free lose theirs.
     pub written: WrittenCrcs,
+    /// Where the files written back lately go next (`take_for_write`).
+    pub streams: WriteStreams,
 }
+
+/// Free blocks left after the head of a file's write stream for its next
+/// runs (16 MiB of 4 KiB blocks): other allocations search from past
+/// them, so that files written back side by side each grow in runs this
+/// long rather than taking turns block batch by block batch. Only the
+/// search moves: the blocks stay free for anyone (a search wraps around
+/// to them).
+const STREAM_WINDOW: u64 = 4096;
 
 /// Most blocks `meta_run` takes at once.
 const META_RUN_BLOCKS: u64 = 64;
+
+/// A free range longer than this gives `meta_run` the blocks of its end,
+/// not of its front (16 MiB of 4 KiB blocks): file data written
+/// sequentially takes such a range from its front, and metadata cutting
+/// in there would end the file's extent at every refill of the run.
+const META_SPARES_FRONT_OF: u64 = 4096;
 
 impl Space {
     /// Nothing free, nothing queued.
@@ -315,6 +358,7 @@ impl Space {
             meta_hint: 0,
             cluster_meta: false,
             written: WrittenCrcs::new(),
+            streams: WriteStreams::new(),
         }
     }
 
@@ -357,13 +401,16 @@ impl Space {
 
     /// Takes one block for a metadata node: the next of `meta_run`,
     /// refilled with up to `META_RUN_BLOCKS` contiguous free blocks when
-    /// empty (or straight from the free set while `cluster_meta` is off).
+    /// empty (or straight from the free set while `cluster_meta` is off),
+    /// from the end of a long free range (`META_SPARES_FRONT_OF`): on a
+    /// young filesystem nodes fill the device from its end downwards, each
+    /// run just below the last, while data fills it from the front.
     pub fn allocate_meta(&mut self) -> Result<u64> {
         if !self.cluster_meta {
             return Ok(self.allocate(1)?.0);
         }
         if self.meta_run.1 == 0 {
-            let (s, l) = self.free.take(self.meta_hint, META_RUN_BLOCKS)?.ok_or(Error::NoSpace)?;
+            let (s, l) = self.free.take_sparing_front(self.meta_hint, META_RUN_BLOCKS, META_SPARES_FRONT_OF)?.ok_or(Error::NoSpace)?;
             self.meta_run = (s, l);
             self.meta_hint = s + l;
         }
@@ -374,13 +421,32 @@ impl Space {
         Ok(s)
     }
 
-    /// Takes up to `want` contiguous blocks for a data write done outside
-    /// the core lock: they leave the free set for `writing`, and nothing
-    /// else records them yet (see `writing`).
-    pub fn take_for_write(&mut self, want: u64) -> Result<(u64, u64)> {
-        let (s, l) = self.allocate_free(want)?;
-        self.hint = s + l;
+    /// Takes up to `want` contiguous blocks for file blocks from `fb` of
+    /// `ino`, for a data write done outside the core lock: they leave the
+    /// free set for `writing`, and nothing else records them yet (see
+    /// `writing`). Where the file's stream says they should go, if free
+    /// there (`crate::write_streams`), else from the hint; the hint then
+    /// moves `STREAM_WINDOW` past them.
+    pub fn take_for_write(&mut self, sv: SubvolId, ino: u64, fb: u64, want: u64) -> Result<(u64, u64)> {
+        let placed = match self.streams.goal(sv, ino, fb) {
+            Some(goal) => self.free.take_at(goal, want)?,
+            None => None,
+        };
+        let (s, l) = match placed {
+            // The hint only moves on: a run that filled a gap behind the
+            // stream leaves it past the runs ahead.
+            Some((s, l)) => {
+                self.hint = self.hint.max((s + l).saturating_add(STREAM_WINDOW));
+                (s, l)
+            }
+            None => {
+                let (s, l) = self.allocate_free(want)?;
+                self.hint = (s + l).saturating_add(STREAM_WINDOW);
+                (s, l)
+            }
+        };
         self.writing.insert(s, l)?;
+        self.streams.placed(sv, ino, fb, s, l);
         Ok((s, l))
     }
 
@@ -725,6 +791,46 @@ mod tests {
         assert_eq!(s.take(50, 4).unwrap(), Some((50, 4)));
         assert_eq!(s.take(0, 1000).unwrap(), Some((54, 86)));
         assert_eq!(s.total(), 2 + 4 + 10);
+    }
+
+    #[test]
+    fn a_long_range_gives_metadata_its_end() {
+        let mut s = set(&[(10, 8), (100, 1000)]);
+        // Short ranges give their front, as `take` does.
+        assert_eq!(s.take_sparing_front(0, 4, 500).unwrap(), Some((10, 4)));
+        // A long one its end, whatever the hint.
+        assert_eq!(s.take_sparing_front(0, 64, 500).unwrap(), Some((1036, 64)));
+        assert_eq!(s.take_sparing_front(200, 64, 500).unwrap(), Some((972, 64)));
+        // Its front is whole for data.
+        assert_eq!(s.take(100, 872).unwrap(), Some((100, 872)));
+    }
+
+    #[test]
+    fn sequential_data_stays_in_one_run_while_nodes_take_runs_of_their_own() {
+        let mut sp = Space::new();
+        sp.free.insert(1000, 1 << 20).unwrap();
+        sp.cluster_meta = true;
+        let mut next = None;
+        let mut nodes = std::vec::Vec::new();
+        // 256-block batches of data, each mapped by a few nodes: many
+        // refills of the node run, none in the data's way.
+        for i in 0..192 {
+            let (s, l) = sp.take_for_write(SubvolId::DEFAULT, 5, i * 256, 256).unwrap();
+            assert_eq!(l, 256);
+            if let Some(n) = next {
+                assert_eq!(s, n, "the data run broke");
+            }
+            next = Some(s + l);
+            for _ in 0..20 {
+                nodes.push(sp.allocate_meta().unwrap());
+            }
+        }
+        // 3840 nodes, 60 whole runs of 64 from the end down: each run
+        // continues at the block below the last, so in block order they
+        // are one run.
+        nodes.sort_unstable();
+        assert!(nodes.windows(2).all(|w| w[1] == w[0] + 1), "nodes not side by side");
+        assert_eq!(*nodes.last().unwrap(), 1000 + (1 << 20) - 1);
     }
 
     #[test]

@@ -166,3 +166,55 @@ fn a_record_whose_data_never_landed_is_dropped_at_replay() {
         assert_check_clean(&mut after, "after replay");
     }
 }
+
+/// The extents of `f` as stored: (file byte, disk byte, bytes).
+fn stored_extents(fs: &mut Filesystem<SimDev>, f: u64) -> Vec<(u64, u64, u64)> {
+    let mut out = Vec::new();
+    fs.extents(SV, f, 0, &mut |logical, physical, len, _| {
+        out.push((logical, physical, len));
+        true
+    })
+    .unwrap();
+    out
+}
+
+/// Two writebacks of one file side by side (the flusher and an fsync) ask
+/// for their blocks out of file order: the later blocks leave a gap for
+/// the earlier ones, which fill it, and the file stays one extent.
+#[test]
+fn writes_of_one_file_out_of_order_land_in_file_order_as_one_extent() {
+    let mut fs = mount(fresh(64 << 20));
+    let root = fs.root_ino();
+    let f = fs.create(SV, root, b"f", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    let other = fs.create(SV, root, b"other", 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    let mut rng = Rng(9);
+    let batch = 256 * BS;
+    let data = rng.bytes(4 * batch as usize);
+    let piece = |i: u64| &data[(i * batch) as usize..((i + 1) * batch) as usize];
+    let write = |fs: &mut Filesystem<SimDev>, i: u64| {
+        let w = fs.begin_data_write(SV, f, i * batch, batch).unwrap();
+        write_runs(fs, &w, i * batch, piece(i)).unwrap();
+        w
+    };
+    let w0 = write(&mut fs, 0);
+    assert_eq!(fs.finish_data_write(SV, w0).unwrap(), batch);
+    // The third batch before the second, both in flight at once, and
+    // another file written between them.
+    let w2 = write(&mut fs, 2);
+    fs.write(SV, other, 0, &rng.bytes(40 * BS as usize), ts(1)).unwrap();
+    let w1 = write(&mut fs, 1);
+    assert_eq!(fs.finish_data_write(SV, w2).unwrap(), batch);
+    assert_eq!(fs.finish_data_write(SV, w1).unwrap(), batch);
+    let w3 = write(&mut fs, 3);
+    assert_eq!(fs.finish_data_write(SV, w3).unwrap(), batch);
+    let ext = stored_extents(&mut fs, f);
+    assert_eq!(ext.len(), 1, "one extent for four batches: {ext:?}");
+    assert_eq!(ext[0].0, 0);
+    assert_eq!(ext[0].2, 4 * batch);
+    assert_eq!(read_all(&mut fs, f), data);
+    fs.commit().unwrap();
+    assert_check_clean(&mut fs, "after writes out of order");
+    let mut fs = mount(fs.unmount().unwrap());
+    assert_eq!(read_all(&mut fs, f), data);
+    assert_eq!(stored_extents(&mut fs, f).len(), 1);
+}
