@@ -192,10 +192,11 @@ impl ExtentSet {
     }
 
     /// Takes up to `want` contiguous blocks from block `at` on, if it is
-    /// in the set (fewer where its range ends sooner).
-    pub fn take_at(&mut self, at: u64, want: u64) -> Result<Option<(u64, u64)>> {
+    /// in the set with at least `least` of them there (fewer than `want`
+    /// where its range ends sooner).
+    pub fn take_at(&mut self, at: u64, want: u64, least: u64) -> Result<Option<(u64, u64)>> {
         let Some(&(s, l)) = self.v.get(self.first_ending_after(at)) else { return Ok(None) };
-        if want == 0 || at < s {
+        if want == 0 || at < s || s + l - at < least.min(want) {
             return Ok(None);
         }
         let got = want.min(s + l - at);
@@ -330,6 +331,10 @@ pub struct Space {
 /// to them).
 const STREAM_WINDOW: u64 = 4096;
 
+/// Fewest blocks a write stream's goal must offer (unless the write wants
+/// fewer) to be taken; else the search runs from the hint.
+const STREAM_LEAST: u64 = 64;
+
 /// Most blocks `meta_run` takes at once.
 const META_RUN_BLOCKS: u64 = 64;
 
@@ -429,7 +434,9 @@ impl Space {
     /// moves `STREAM_WINDOW` past them.
     pub fn take_for_write(&mut self, sv: SubvolId, ino: u64, fb: u64, want: u64) -> Result<(u64, u64)> {
         let placed = match self.streams.goal(sv, ino, fb) {
-            Some(goal) => self.free.take_at(goal, want)?,
+            // Not a sliver: a stale goal in fragmented space would cut
+            // the write into runs of a few blocks.
+            Some(goal) => self.free.take_at(goal, want, STREAM_LEAST)?,
             None => None,
         };
         let (s, l) = match placed {
@@ -803,6 +810,20 @@ mod tests {
         assert_eq!(s.take_sparing_front(200, 64, 500).unwrap(), Some((972, 64)));
         // Its front is whole for data.
         assert_eq!(s.take(100, 872).unwrap(), Some((100, 872)));
+    }
+
+    #[test]
+    fn take_at_gives_from_the_block_asked_or_nothing() {
+        let mut s = set(&[(10, 8), (100, 50)]);
+        assert_eq!(s.take_at(120, 10, 4).unwrap(), Some((120, 10)));
+        // Fewer than asked where the range ends, if at least `least`.
+        assert_eq!(s.take_at(140, 20, 4).unwrap(), Some((140, 10)));
+        // Not in the set, or too few there.
+        assert_eq!(s.take_at(50, 4, 1).unwrap(), None);
+        assert_eq!(s.take_at(125, 4, 1).unwrap(), None);
+        assert_eq!(s.take_at(14, 8, 5).unwrap(), None);
+        assert_eq!(s.take_at(14, 3, 5).unwrap(), Some((14, 3)));
+        assert_eq!(s.total(), 8 - 3 + 50 - 20);
     }
 
     #[test]
