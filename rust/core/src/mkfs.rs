@@ -126,6 +126,14 @@ pub fn format_with_owner(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>, owne
         next_seq: 2,
         ..Default::default()
     };
+    finish_format(s, root)
+}
+
+/// The end of `format`: the root directory and the first commit, in a
+/// frame of its own, apart from the store's (a core is large, and the
+/// kernel's KUnit tests format on its stack).
+#[inline(never)]
+fn finish_format<D: BlockDevice>(s: Store<D>, root: InodeItem) -> Result<Superblock> {
     let mut fs = Filesystem::create_new(s, root)?;
     fs.commit()?;
     Ok(fs.superblock().clone())

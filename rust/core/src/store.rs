@@ -595,6 +595,9 @@ impl<D: BlockDevice> Store<D> {
         r
     }
 
+    // Not inlined, as the other steps: each keeps its locals in a frame
+    // of its own, not all in the caller's (kernel stacks are 16 KiB).
+    #[inline(never)]
     fn seal_inner(&mut self) -> Result<SealedCommit> {
         self.apply_refs()?;
         let mut sb = self.sb.clone();
@@ -641,6 +644,7 @@ impl<D: BlockDevice> Store<D> {
         r
     }
 
+    #[inline(never)]
     fn finish_commit(&mut self, sealed: SealedCommit, writes: u64) -> Result<()> {
         let nodes = sealed.dirty.len() as u64;
         self.cache.mark_all_clean();
@@ -703,6 +707,7 @@ pub struct SealedCommit {
 /// `COMMIT_RUN_BLOCKS` blocks, copied through a staging buffer (without
 /// memory for it the nodes go one by one: a commit never fails for want of
 /// it); flushes; then writes the new superblock. Returns the node writes.
+#[inline(never)]
 fn write_commit(cache: &NodeCache, bs: usize, sealed: &SealedCommit, dev: &mut dyn BlockDevice) -> Result<u64> {
     let (mut staging, run_max) = match TryVec::try_with_capacity(COMMIT_RUN_BLOCKS * bs) {
         Ok(v) => (v, COMMIT_RUN_BLOCKS),
