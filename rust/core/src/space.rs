@@ -324,8 +324,8 @@ pub struct Space {
 }
 
 /// Free blocks left after the head of a file's write stream for its next
-/// runs (16 MiB of 4 KiB blocks): other allocations search from past
-/// them, so that files written back side by side each grow in runs this
+/// runs (16 MiB of 4 KiB blocks), once it has more than one run: other
+/// allocations search from past them, so that files written back side by side each grow in runs this
 /// long rather than taking turns block batch by block batch. Only the
 /// search moves: the blocks stay free for anyone (a search wraps around
 /// to them).
@@ -430,8 +430,8 @@ impl Space {
     /// `ino`, for a data write done outside the core lock: they leave the
     /// free set for `writing`, and nothing else records them yet (see
     /// `writing`). Where the file's stream says they should go, if free
-    /// there (`crate::write_streams`), else from the hint; the hint then
-    /// moves `STREAM_WINDOW` past them.
+    /// there (`crate::write_streams`), and the hint then moves
+    /// `STREAM_WINDOW` past them; else from the hint, as `allocate`.
     pub fn take_for_write(&mut self, sv: SubvolId, ino: u64, fb: u64, want: u64) -> Result<(u64, u64)> {
         let placed = match self.streams.goal(sv, ino, fb) {
             // Not a sliver: a stale goal in fragmented space would cut
@@ -446,9 +446,12 @@ impl Space {
                 self.hint = self.hint.max((s + l).saturating_add(STREAM_WINDOW));
                 (s, l)
             }
+            // A file's first run (or one far from its stream) packs in
+            // after what was taken last, as any allocation: a window
+            // after every small file would spread them over the device.
             None => {
                 let (s, l) = self.allocate_free(want)?;
-                self.hint = (s + l).saturating_add(STREAM_WINDOW);
+                self.hint = s + l;
                 (s, l)
             }
         };
