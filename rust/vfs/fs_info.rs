@@ -39,6 +39,7 @@ use super::core_lock::{CoreGuard, CoreLock};
 use super::device::{IoPin, KernelDevice, SharedDevice};
 use super::flush_group::FlushGroup;
 use super::subvol::{Subvol, SubvolTable};
+use super::types::NoFsScope;
 use crate::error::{Error, Result};
 use crate::file_read::BlockRun;
 use crate::format::FileType;
@@ -902,18 +903,18 @@ impl FsInfo {
         let Some(sealed) = sealed else { return Ok(()) };
         let shared = guard.downgrade();
         self.commit_writing.store(true, Ordering::Relaxed);
-        // As under the write lock: no allocation recurses into reclaim,
-        // which may evict ferrofs inodes and so wait for the writers.
-        // SAFETY: plain task-flag save/restore, paired below.
-        let nofs = unsafe { b::ferrofs_nofs_save() };
-        let written = match shared.as_ref() {
-            Some(fs) => fs.commit_write(&sealed, &mut SharedDevice(&self.unlocked.read_dev)),
-            // Sealed under this same hold of the writers' lock: the core
-            // cannot have gone.
-            None => Err(Error::Bug("core gone during a commit")),
+        let written = {
+            // As under the write lock: no allocation recurses into
+            // reclaim, which may evict ferrofs inodes and so wait for the
+            // writers.
+            let _nofs = NoFsScope::enter();
+            match shared.as_ref() {
+                Some(fs) => fs.commit_write(&sealed, &mut SharedDevice(&self.unlocked.read_dev)),
+                // Sealed under this same hold of the writers' lock: the
+                // core cannot have gone.
+                None => Err(Error::Bug("core gone during a commit")),
+            }
         };
-        // SAFETY: restores what ferrofs_nofs_save returned on this task.
-        unsafe { b::ferrofs_nofs_restore(nofs) };
         self.commit_writing.store(false, Ordering::Relaxed);
         self.in_core(&mut shared.regain(), |fs| fs.commit_done(sealed, written))
     }

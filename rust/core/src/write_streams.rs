@@ -45,15 +45,16 @@ impl WriteStreams {
         WriteStreams { slots: TryVec::new(), clock: 0 }
     }
 
-    fn find(&self, sv: SubvolId, ino: u64) -> Option<&Stream> {
-        self.slots.iter().find(|s| s.used != 0 && s.sv == sv.0 && s.ino == ino)
+    /// The slot following `ino` of `sv`, if one does.
+    fn slot(&self, sv: SubvolId, ino: u64) -> Option<usize> {
+        self.slots.iter().position(|s| s.used != 0 && s.sv == sv.0 && s.ino == ino)
     }
 
     /// The disk block file block `fb` of `ino` should go to: as far from
     /// its stream's next disk block as `fb` is from its next file block,
     /// either way, when that is within `NEAR`.
     pub fn goal(&self, sv: SubvolId, ino: u64, fb: u64) -> Option<u64> {
-        let s = self.find(sv, ino)?;
+        let s = self.slots.get(self.slot(sv, ino)?)?;
         if fb >= s.next_file {
             let ahead = fb - s.next_file;
             (ahead <= NEAR).then(|| s.next_disk.checked_add(ahead)).flatten()
@@ -71,7 +72,7 @@ impl WriteStreams {
         self.clock += 1;
         let clock = self.clock;
         let fresh = Stream { sv: sv.0, ino, next_file, next_disk, used: clock };
-        let i = match self.slots.iter().position(|s| s.used != 0 && s.sv == sv.0 && s.ino == ino) {
+        let i = match self.slot(sv, ino) {
             Some(i) => i,
             // Without memory for one more, the file is not followed.
             None if self.slots.len() < STREAMS => {
