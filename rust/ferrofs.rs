@@ -33,6 +33,10 @@ mod crc32c_soft;
 mod data_write;
 #[allow(unreachable_pub, dead_code, missing_docs)]
 #[forbid(unsafe_code)]
+#[path = "core/src/deferred_frees.rs"]
+mod deferred_frees;
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[forbid(unsafe_code)]
 #[path = "core/src/device.rs"]
 mod device;
 #[allow(unreachable_pub, dead_code, missing_docs)]

@@ -730,12 +730,10 @@ impl FsInfo {
                 // As under the write lock: no allocation recurses into
                 // reclaim, which may evict ferrofs inodes and so wait for
                 // the lock.
-                // SAFETY: plain task-flag save/restore, paired below.
-                let nofs = unsafe { b::ferrofs_nofs_save() };
-                let r = shared(fs, &mut wants, sv.id());
-                // SAFETY: restores what ferrofs_nofs_save returned on this
-                // task.
-                unsafe { b::ferrofs_nofs_restore(nofs) };
+                let r = {
+                    let _nofs = NoFsScope::enter();
+                    shared(fs, &mut wants, sv.id())
+                };
                 if r.is_ok() && self.commit_writing.load(Ordering::Relaxed) {
                     self.reads_beside_commit.fetch_add(1, Ordering::Relaxed);
                 }
@@ -925,9 +923,10 @@ impl FsInfo {
         guard: &mut CoreGuard<'_, Option<KBox<Filesystem<KernelDevice>>>>,
         f: impl FnOnce(&mut Filesystem<KernelDevice>) -> Result<T>,
     ) -> Result<T> {
-        // SAFETY: plain task-flag save/restore, paired below.
-        let nofs = unsafe { super::bindings::ferrofs_nofs_save() };
-        let r = match guard.as_mut() {
+        // No allocation under the lock recurses into reclaim, which may
+        // evict ferrofs inodes and so wait for this same lock.
+        let _nofs = NoFsScope::enter();
+        match guard.as_mut() {
             Some(fs) => {
                 // The I/O outside the lock (reads, data writes, folio reads,
                 // in-place writes) seen ended is over (acquires in the
@@ -962,10 +961,7 @@ impl FsInfo {
                 }
             }
             None => Err(Error::Io),
-        };
-        // SAFETY: restores what ferrofs_nofs_save returned on this task.
-        unsafe { super::bindings::ferrofs_nofs_restore(nofs) };
-        r
+        }
     }
 
     /// Once per mount: one dmesg line, and (after an error) the super_block
@@ -1021,7 +1017,10 @@ impl FsInfo {
 
     /// Filesystem-wide counts.
     pub(crate) fn statfs(&self) -> Result<StatFs> {
-        self.with_core(|fs| Ok(fs.statfs()))
+        self.with_core(|fs| {
+            fs.settle_frees()?;
+            Ok(fs.statfs())
+        })
     }
 
     /// Commits and releases the core; later calls fail with EIO.

@@ -9,6 +9,7 @@
 //! refcount changes (see `crate::space` for why changes are queued).
 
 use crate::btree::{self, Cursor, Dir, TreeRoot};
+use crate::deferred_frees::DEFERRED_FREES_MAX;
 use crate::device::BlockDevice;
 use crate::error::{Error, Result};
 use crate::format::{get_u64, Key, REFCOUNT_KEY};
@@ -66,9 +67,26 @@ fn gather<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, start: u64, end: u6
 }
 
 impl<D: BlockDevice> Store<D> {
-    /// Applies every queued refcount change to the allocation tree, and
+    /// Applies every queued refcount change to the allocation tree, the
+    /// data frees kept back included (`crate::deferred_frees`), and
     /// releases blocks whose count reaches zero.
     pub fn apply_refs(&mut self) -> Result<()> {
+        self.space.queue_deferred()?;
+        self.apply_queued_refs()
+    }
+
+    /// `apply_refs` at the end of a changing call: the data frees kept
+    /// back stay so until the commit, unless they reached
+    /// `DEFERRED_FREES_MAX` entries.
+    pub fn apply_refs_after_change(&mut self) -> Result<()> {
+        if self.space.deferred.len() >= DEFERRED_FREES_MAX {
+            return self.apply_refs();
+        }
+        self.apply_queued_refs()
+    }
+
+    /// Applies the queued refcount changes (not those kept back).
+    fn apply_queued_refs(&mut self) -> Result<()> {
         let mut rounds = 0u32;
         let mut old = TryVec::new();
         let mut new = TryVec::new();

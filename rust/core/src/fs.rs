@@ -380,7 +380,7 @@ impl<D: BlockDevice> Filesystem<D> {
             fc_expressible: false,
             sending: TryVec::new(),
             opts,
-            global_reserve: (total / 64).clamp(24, 4096),
+            global_reserve: crate::store::global_reserve(total),
             op_seq: 0,
             pending_orphans: PendingOrphans::default(),
         };
@@ -451,7 +451,7 @@ impl<D: BlockDevice> Filesystem<D> {
             fc_expressible: false,
             sending: TryVec::new(),
             opts: MountOptions::default(),
-            global_reserve: (total / 64).clamp(24, 4096),
+            global_reserve: crate::store::global_reserve(total),
             op_seq: 0,
             pending_orphans: PendingOrphans::default(),
         };
@@ -611,6 +611,23 @@ impl<D: BlockDevice> Filesystem<D> {
     /// counting inodes.
     pub fn avail_blocks(&self) -> u64 {
         self.s.space.free_for_statfs().saturating_sub(self.global_reserve)
+    }
+
+    /// Applies the data frees kept back for the end of the transaction
+    /// (`crate::deferred_frees`), so that `statfs` counts their blocks
+    /// free at once, as after any unlink; nothing to do when read-only.
+    pub fn settle_frees(&mut self) -> Result<()> {
+        if self.s.space.deferred.is_empty() || self.check_writable().is_err() {
+            return Ok(());
+        }
+        let seq = self.s.mod_seq();
+        let r = self.s.apply_refs();
+        if let Err(e) = r {
+            if self.s.mod_seq() != seq && self.s.aborted.is_none() {
+                self.s.aborted = Some(e);
+            }
+        }
+        r
     }
 
     /// Space and inode counts.
@@ -795,7 +812,9 @@ impl<D: BlockDevice> Filesystem<D> {
         if self.fits(items, data, delete) {
             return Ok(());
         }
-        if self.s.space.pinned.total() > 0 {
+        // Blocks freed in the last commit, or frees kept back: a commit
+        // makes them free.
+        if self.s.space.pinned.total() > 0 || !self.s.space.deferred.is_empty() {
             self.commit()?;
             if self.fits(items, data, delete) {
                 return Ok(());
@@ -832,7 +851,7 @@ impl<D: BlockDevice> Filesystem<D> {
             return Err(Error::ReadOnly);
         }
         self.op_seq = self.s.mod_seq();
-        let r = f(self).and_then(|v| self.s.apply_refs().map(|()| v));
+        let r = f(self).and_then(|v| self.s.apply_refs_after_change().map(|()| v));
         if let Err(e) = r {
             if self.s.mod_seq() != self.op_seq && self.s.aborted.is_none() {
                 self.s.aborted = Some(e);

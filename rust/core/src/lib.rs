@@ -33,6 +33,7 @@ pub mod btree;
 pub mod check;
 pub mod crc32c;
 pub mod data_write;
+pub mod deferred_frees;
 pub mod device;
 pub mod dir;
 pub mod dump;

@@ -25,6 +25,7 @@ use crate::device::BlockDevice;
 use crate::dir::orphan_key;
 use crate::error::{Error, Result};
 use crate::fs::Filesystem;
+use crate::mem::TryVec;
 use crate::subvol::SubvolId;
 
 /// Most orphan items held in memory at once. An unlink followed by its
@@ -41,35 +42,39 @@ struct PendingOrphan {
 }
 
 /// The orphan items of the running transaction not yet in their trees.
+/// On the heap: the filesystem this lives in is copied on kernel stacks
+/// at mount, where every byte counts.
 #[derive(Debug, Default)]
 pub struct PendingOrphans {
-    slots: [Option<PendingOrphan>; PENDING_ORPHANS_MAX],
+    entries: TryVec<PendingOrphan>,
 }
 
 impl PendingOrphans {
     /// Whether none is held.
     pub fn is_empty(&self) -> bool {
-        self.slots.iter().all(Option::is_none)
+        self.entries.is_empty()
     }
 
-    fn free_slot(&mut self) -> Option<&mut Option<PendingOrphan>> {
-        self.slots.iter_mut().find(|s| s.is_none())
+    /// Holds `p` if there is room (`PENDING_ORPHANS_MAX`, and memory);
+    /// whether it did.
+    fn hold(&mut self, p: PendingOrphan) -> bool {
+        self.entries.len() < PENDING_ORPHANS_MAX && self.entries.try_push(p).is_ok()
     }
 
-    /// The slot holding `ino` of `sv`.
+    /// The entry holding `ino` of `sv`.
     fn position(&self, sv: SubvolId, ino: u64) -> Option<usize> {
-        self.slots.iter().position(|s| s.is_some_and(|p| p.sv == sv && p.ino == ino))
+        self.entries.iter().position(|p| p.sv == sv && p.ino == ino)
     }
 
     /// Takes the entry of `ino` in `sv`, returning the nodes it reserved.
     fn take(&mut self, sv: SubvolId, ino: u64) -> Option<u64> {
         let i = self.position(sv, ino)?;
-        self.slots.get_mut(i)?.take().map(|p| p.nodes)
+        Some(self.entries.remove(i).nodes)
     }
 
     /// Takes any entry.
     fn take_any(&mut self) -> Option<PendingOrphan> {
-        self.slots.iter_mut().find_map(Option::take)
+        self.entries.pop()
     }
 }
 
@@ -83,12 +88,9 @@ impl<D: BlockDevice> Filesystem<D> {
         // reservation must leave it what it counted on.
         let room = self.s.space.reservable() >= nodes.saturating_add(self.global_reserve);
         let id = self.sv.id;
-        if room {
-            if let Some(slot) = self.pending_orphans.free_slot() {
-                *slot = Some(PendingOrphan { sv: id, ino, nodes });
-                self.s.space.write_reserved = self.s.space.write_reserved.saturating_add(nodes);
-                return Ok(());
-            }
+        if room && self.pending_orphans.hold(PendingOrphan { sv: id, ino, nodes }) {
+            self.s.space.write_reserved = self.s.space.write_reserved.saturating_add(nodes);
+            return Ok(());
         }
         btree::insert(&mut self.s, &mut self.sv.root, &orphan_key(ino), &[])
     }

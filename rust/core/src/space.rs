@@ -42,6 +42,7 @@
 //! steady stream of I/O thus keeps back only what was freed in its last
 //! two generations, and once no I/O is in flight at all, nothing.
 
+use crate::deferred_frees::DeferredFrees;
 use crate::error::{Error, Result};
 use crate::mem::TryVec;
 use crate::subvol::SubvolId;
@@ -303,6 +304,8 @@ pub struct Space {
     pub write_reserved: u64,
     /// Refcount changes not yet in the allocation tree.
     pub queue: TryVec<RefOp>,
+    /// Drops of data references not queued yet (`crate::deferred_frees`).
+    pub deferred: DeferredFrees,
     /// Where the next search for free data blocks starts.
     pub hint: u64,
     /// Free blocks set aside for the next metadata nodes, `(first, count)`:
@@ -358,6 +361,7 @@ impl Space {
             writing: ExtentSet::new(),
             write_reserved: 0,
             queue: TryVec::new(),
+            deferred: DeferredFrees::new(),
             hint: 0,
             meta_run: (0, 0),
             meta_hint: 0,
@@ -377,6 +381,34 @@ impl Space {
             }
         }
         self.queue.try_push(RefOp { start, len, delta })
+    }
+
+    /// Drops a reference to data blocks `[start, start + len)`: kept back
+    /// for a later `Store::apply_refs` when there is room to reserve the
+    /// `nodes` blocks applying it may copy and leave `floor` free
+    /// (`crate::deferred_frees`), else queued now.
+    pub fn drop_data_ref(&mut self, start: u64, len: u64, nodes: u64, floor: u64) -> Result<()> {
+        match self.deferred.keep(start, len, nodes, self.reservable(), floor)? {
+            Some(reserved) => {
+                self.write_reserved = self.write_reserved.saturating_add(reserved);
+                Ok(())
+            }
+            None => self.queue(start, len, -1),
+        }
+    }
+
+    /// Queues every drop kept back, sorted and joined, and gives back
+    /// their reservation.
+    pub fn queue_deferred(&mut self) -> Result<()> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let (runs, reserved) = self.deferred.take_sorted();
+        self.write_reserved = self.write_reserved.saturating_sub(reserved);
+        for &(start, len, _) in runs.iter() {
+            self.queue(start, len, -1)?;
+        }
+        Ok(())
     }
 
     /// Takes blocks from the free set for the running transaction. When

@@ -79,6 +79,13 @@ pub struct Stats {
     pub node_copies: u64,
 }
 
+/// Free blocks kept for operations that give space back (half of it) and
+/// for the commit: 1/64 of a filesystem of `total_blocks`, at least 24
+/// and at most 4096 blocks (see `Filesystem::reserve`).
+pub fn global_reserve(total_blocks: u64) -> u64 {
+    (total_blocks / 64).clamp(24, 4096)
+}
+
 /// Most adjacent nodes a commit writes with one device write (256 KiB of
 /// 4 KiB nodes).
 const COMMIT_RUN_BLOCKS: usize = 64;
@@ -242,7 +249,11 @@ impl<D: BlockDevice> Store<D> {
 
     /// Whether the running transaction changed anything.
     pub fn is_dirty(&self) -> bool {
-        self.cache.dirty_len() > 0 || !self.space.queue.is_empty() || self.space.txn_alloc.total() > 0 || self.space.pinned.total() > 0
+        self.cache.dirty_len() > 0
+            || !self.space.queue.is_empty()
+            || !self.space.deferred.is_empty()
+            || self.space.txn_alloc.total() > 0
+            || self.space.pinned.total() > 0
     }
 
     /// `Corrupt` unless blocks `[blk, blk + len)` lie in the filesystem's
@@ -513,10 +524,14 @@ impl<D: BlockDevice> Store<D> {
         self.space.allocate(want)
     }
 
-    /// Drops a reference to a run of data blocks.
+    /// Drops a reference to a run of data blocks; applied to the
+    /// allocation tree by the next `apply_refs`, or kept back until the
+    /// end of the transaction (`crate::deferred_frees`).
     pub fn free_data(&mut self, start: u64, len: u64) -> Result<()> {
         self.check_range(start, len)?;
-        self.space.queue(start, len, -1)
+        // Applying the drop copies a path of the allocation tree.
+        let nodes = self.alloc_tree.level as u64 + 2;
+        self.space.drop_data_ref(start, len, nodes, global_reserve(self.sb.total_blocks))
     }
 
     /// Reads whole data blocks from `blk` into `buf`.
