@@ -622,12 +622,7 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         let seq = self.s.mod_seq();
         let r = self.s.apply_refs();
-        if let Err(e) = r {
-            if self.s.mod_seq() != seq && self.s.aborted.is_none() {
-                self.s.aborted = Some(e);
-            }
-        }
-        r
+        self.abort_if_changed(seq, r)
     }
 
     /// Space and inode counts.
@@ -852,8 +847,15 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         self.op_seq = self.s.mod_seq();
         let r = f(self).and_then(|v| self.s.apply_refs_after_change().map(|()| v));
+        self.abort_if_changed(self.op_seq, r)
+    }
+
+    /// Passes `r` on, first aborting the transaction when it is an error
+    /// and trees changed since `mod_seq` was `seq`: a half-made change must
+    /// never be committed.
+    fn abort_if_changed<T>(&mut self, seq: u64, r: Result<T>) -> Result<T> {
         if let Err(e) = r {
-            if self.s.mod_seq() != self.op_seq && self.s.aborted.is_none() {
+            if self.s.mod_seq() != seq && self.s.aborted.is_none() {
                 self.s.aborted = Some(e);
             }
         }

@@ -359,6 +359,16 @@ pub fn stop_on_signals() -> io::Result<()> {
     Ok(())
 }
 
+/// Lets a closed output pipe end the process quietly, as it ends `cat`:
+/// Rust starts with SIGPIPE ignored, so `ferrofs show-super DEV | head -1`
+/// would otherwise fail its next print with EPIPE and panic. Only for
+/// commands that just print; send relies on seeing EPIPE as an error.
+pub fn end_quietly_on_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal; no handler
+    // is installed and the old disposition is not asked for.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 /// Whether a signal caught by `stop_on_signals` asked the process to stop.
 pub fn stop_requested() -> bool {
     STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)

@@ -70,6 +70,24 @@ fn fresh_image_is_clean_and_labelled() {
     assert!(out.contains("mode 40755"), "{out}");
 }
 
+/// A reader that stops early (`ferrofs show-super DEV | head -1`) ends the
+/// printing commands quietly, by SIGPIPE as it ends `cat`, not with a panic.
+#[test]
+fn printing_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let img = scratch("closed-pipe.img");
+    mkfs(&img, &[]);
+    for command in ["show-super", "dump-tree"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out =
+            Command::new(bin("ferrofs")).args([command, img.to_str().unwrap()]).stdout(writer).stderr(Stdio::piped()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{command}: {:?} {stderr}", out.status);
+        assert!(stderr.is_empty(), "{command}: {stderr}");
+    }
+}
+
 #[test]
 fn mkfs_asks_before_overwriting() {
     let img = scratch("ask.img");

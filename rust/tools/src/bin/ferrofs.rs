@@ -369,7 +369,11 @@ fn receive_cmd(file: Option<PathBuf>, dump: bool, format: DumpFormatArg, opts: r
 }
 
 fn main() {
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    if matches!(command, Command::ShowSuper { .. } | Command::DumpTree { .. } | Command::Debug(_) | Command::Stats { .. }) {
+        ferrofs_tools::posix::end_quietly_on_closed_pipe();
+    }
+    match command {
         Command::ShowSuper { device } => show_super(&device),
         Command::DumpTree { device } => dump_tree(&device),
         Command::Debug(cmd) => debug(cmd),
