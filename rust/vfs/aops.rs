@@ -777,7 +777,7 @@ fn reserve_room(inode: &INode) -> Result {
     // No folio lock is held, so writeback of this mapping cannot wait on
     // us; its result is not needed (the commit and the check decide).
     let _ = inode.write_back_all();
-    info.with_core(|fs| fs.commit())?;
+    info.commit_or_fail()?;
     if info.room_for_one_more() {
         Ok(())
     } else {

@@ -74,7 +74,7 @@ fn do_fsync(file: &File, start: i64, end: i64) -> Result {
     if inode.subvol().is_deleted() {
         // Its subvolume is gone from the core: what it wrote before the
         // delete is committed with everything else.
-        return Ok(inode.info().with_core(|fs| fs.commit())?);
+        return Ok(inode.info().commit_or_fail()?);
     }
     // The times go to the core in the same hold of its lock as the fsync:
     // fsyncs running together take the lock once each, not twice.

@@ -41,12 +41,14 @@ use super::flush_group::FlushGroup;
 use super::subvol::{Subvol, SubvolTable};
 use super::types::NoFsScope;
 use crate::error::{Error, Result};
+use crate::fast_commit::FsyncTier;
 use crate::file_read::BlockRun;
 use crate::format::FileType;
 use crate::fs::{DirEmit, Filesystem, MountOptions, StatFs};
 use crate::group_commit::BatchWritten;
 use crate::mem::TryVec;
 use crate::node_io::NodeWant;
+use crate::store::SealedCommit;
 use crate::subvol::SubvolId;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::alloc::flags::GFP_KERNEL;
@@ -304,7 +306,8 @@ impl FsInfo {
     /// flushed after it (`FlushGroup::make_durable`), so fsyncs running
     /// together share a write and a flush; the flush waits first for the
     /// data writes in flight (`KernelDevice::flush_shared`), so it covers
-    /// the data the record points to.
+    /// the data the record points to. A full commit runs after that hold,
+    /// with the lock downgraded for its I/O (`commit_or_fail`).
     pub(crate) fn fsync(
         &self,
         sv: &Subvol,
@@ -312,13 +315,19 @@ impl FsInfo {
         before: impl FnOnce(&mut Filesystem<KernelDevice>, SubvolId) -> Result<()>,
     ) -> Result<()> {
         let group = self.flushes.group();
-        let ticket = self.with_sv(sv, |fs, sv| {
+        let staged = self.with_sv(sv, |fs, sv| {
             before(fs, sv)?;
-            let done = fs.fsync_unflushed(sv, ino)?;
+            let done = fs.fsync_staged(sv, ino)?;
             group.core_flushed(done.flushed_tickets);
-            Ok(done.ticket)
-        });
-        if let Some(ticket) = ticket? {
+            Ok(done)
+        })?;
+        if let FsyncTier::FullCommit(_) = staged.tier {
+            // Outside that hold: its I/O runs with the lock downgraded,
+            // so reads go on meanwhile. Any commit sealed from here on
+            // covers the inode.
+            self.commit_or_fail()?;
+        }
+        if let Some(ticket) = staged.ticket {
             self.flushes.make_durable(ticket, || self.write_record_batch(), || self.data_device().flush_shared()).inspect_err(|&e| {
                 // A record may never reach the disk: stop the filesystem, as
                 // a write or flush failing inside the core does, before
@@ -891,13 +900,29 @@ impl FsInfo {
     /// superblock writes run with the core lock downgraded to read
     /// (`Store::commit_write`): every call that only reads goes on
     /// meanwhile, and no writer gets in until the commit has ended.
+    /// Nothing to do, and no error, when the filesystem is not writable
+    /// (read-only, or stopped by an error): the background commit and
+    /// sync_fs call this.
     pub(crate) fn commit(&self) -> Result<()> {
-        let _busy = Busy::enter(&self.core_users);
-        let mut guard = self.core.lock();
-        let sealed = self.in_core(&mut guard, |fs| match fs.is_writable() && !fs.superblock().needs_read_only() {
+        self.commit_sealed_by(|fs| match fs.is_writable() && !fs.superblock().needs_read_only() {
             true => fs.commit_seal(),
             false => Ok(None),
-        })?;
+        })
+    }
+
+    /// `commit` for a call that must not return before its change is
+    /// durable (a full-commit fsync, a subvolume ioctl, making room for a
+    /// write): a filesystem that cannot commit fails it, with the core's
+    /// error.
+    pub(crate) fn commit_or_fail(&self) -> Result<()> {
+        self.commit_sealed_by(|fs| fs.commit_seal())
+    }
+
+    /// A commit whose first step under the write lock is `seal`.
+    fn commit_sealed_by(&self, seal: impl FnOnce(&mut Filesystem<KernelDevice>) -> Result<Option<SealedCommit>>) -> Result<()> {
+        let _busy = Busy::enter(&self.core_users);
+        let mut guard = self.core.lock();
+        let sealed = self.in_core(&mut guard, seal)?;
         let Some(sealed) = sealed else { return Ok(()) };
         let shared = guard.downgrade();
         self.commit_writing.store(true, Ordering::Relaxed);

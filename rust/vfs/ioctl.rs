@@ -463,7 +463,7 @@ fn delete(file: &File, arg: u64) -> Result {
 /// the call returns (as btrfs's subvolume ioctls are): one commit, which
 /// is all a snapshot costs once the page cache is written back.
 fn commit_change(dir: &INode) -> Result {
-    Ok(dir.info().with_core(|fs| fs.commit())?)
+    Ok(dir.info().commit_or_fail()?)
 }
 
 /// delete's part under the directory lock and the subvolume root's.

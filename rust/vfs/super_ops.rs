@@ -8,7 +8,7 @@ use super::cell::zeroed;
 use super::inode::INode;
 use super::types::{from_result, SuperBlock};
 use crate::error::Error as CoreError;
-use crate::subvol::SubvolId;
+use crate::subvol::{SubvolId, DROP_STEP_NODES};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::prelude::*;
 use kernel::str::{CStr, CString};
@@ -66,7 +66,10 @@ pub(crate) unsafe extern "C" fn drop_step(sb: *mut b::super_block) -> bool {
 
 /// drop_step's body.
 fn drop_some(sb: &SuperBlock) -> bool {
-    match sb.info().with_core(|fs| if fs.is_writable() { fs.drop_step() } else { Ok(false) }) {
+    let info = sb.info();
+    let step = info.with_core(|fs| if fs.is_writable() { fs.drop_step_uncommitted(DROP_STEP_NODES).map(Some) } else { Ok(None) });
+    // The step's commit, with the lock downgraded for its I/O.
+    match step.and_then(|ran| ran.map_or(Ok(false), |more| info.commit_or_fail().map(|()| more))) {
         Ok(more) => more,
         // Read-only meanwhile (remount, error): a read-write mount resumes.
         Err(CoreError::ReadOnly) => false,

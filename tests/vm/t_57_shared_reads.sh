@@ -6,7 +6,7 @@
 # nodes they lack, which are read with no lock and inserted, and answer
 # the same, still shared. Then readers and writers race on one directory
 # (lockdep watches), and every reader's answers hold, also while commits
-# write (beside_commit).
+# write (beside_commit), those of full-commit fsyncs included.
 . "$(dirname "$0")/lib.sh"
 mkfs.ferrofs -q -f "$DEV1" 512M
 mount -t ferrofs "$DEV1" "$MNT" || { fail shared-mount; exit 0; }
@@ -170,5 +170,39 @@ PY
 b1=$(calls beside_commit)
 check shared-beside-commit-answers-hold grep -qx ok /tmp/commit-race.log || cat /tmp/commit-race.log
 check shared-reads-beside-commit test "$b1" -gt "$b0"
+
+# So do the commits of fsyncs no record can serve (fast_commit=off: each
+# is a full commit), with no background commit to take their place
+# (commit=600): the fsync runs its commit after its hold of the lock.
+check shared-remount-fc-off mount -o remount,fast_commit=off,commit=600 "$MNT"
+b2=$(calls beside_commit)
+python3 - "$MNT/e" <<'PY' > /tmp/fsync-race.log 2>&1
+import os, sys, threading
+d = sys.argv[1]
+stop = threading.Event()
+errors = []
+def fsyncer():
+    for i in range(60):
+        with open(os.path.join(d, "s-%d" % i), "w") as f:
+            f.write("s" * 3000)
+            f.flush()
+            os.fsync(f.fileno())
+    stop.set()
+def lister():
+    while not stop.is_set():
+        names = set(os.listdir(d))
+        if any("g-%d" % i not in names for i in range(100)):
+            errors.append("listing during fsync commits lacks a name")
+            stop.set()
+threads = [threading.Thread(target=f) for f in (fsyncer, lister, lister)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("\n".join(errors) or "ok")
+PY
+b3=$(calls beside_commit)
+check shared-beside-fsync-commit-answers-hold grep -qx ok /tmp/fsync-race.log || cat /tmp/fsync-race.log
+check shared-reads-beside-fsync-commit test "$b3" -gt "$b2"
 check shared-umount umount "$MNT"
 check shared-fsck-clean fsck.ferrofs -n "$DEV1"

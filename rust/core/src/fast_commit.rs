@@ -573,6 +573,20 @@ impl<D: BlockDevice> Filesystem<D> {
     /// `crate::group_commit`). The caller may write and flush outside
     /// whatever lock it holds around the core.
     pub fn fsync_unflushed(&mut self, sv: SubvolId, ino: u64) -> Result<UnflushedFsync> {
+        let done = self.fsync_staged(sv, ino)?;
+        if !matches!(done.tier, FsyncTier::FullCommit(_)) {
+            return Ok(done);
+        }
+        self.commit()?;
+        Ok(UnflushedFsync { flushed_tickets: self.s.fc.flushed_tickets, ..done })
+    }
+
+    /// `fsync_unflushed` short of the full commit as well: when the tier
+    /// is `FullCommit`, the fsync is complete once the caller has run a
+    /// commit (any commit sealed after this call). The kernel runs it with
+    /// its lock downgraded (`commit_seal`, `commit_write`,
+    /// `commit_done`), so reads go on during the commit's I/O.
+    pub fn fsync_staged(&mut self, sv: SubvolId, ino: u64) -> Result<UnflushedFsync> {
         let tier = self.fsync_tier(sv, ino)?;
         let fc = &self.s.fc;
         let ticket = match tier {
@@ -621,7 +635,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 Ok(tier)
             }
             Err(FcError::Ineligible(why)) => {
-                self.commit()?;
+                // The commit itself is the caller's (`fsync_staged`).
                 self.s.fc.stats.full_commits[why.index()] += 1;
                 Ok(FsyncTier::FullCommit(why))
             }

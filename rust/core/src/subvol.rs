@@ -554,6 +554,15 @@ impl<D: BlockDevice> Filesystem<D> {
 
     /// `drop_step` freeing at most `nodes` nodes (tests use small steps).
     pub fn drop_step_limited(&mut self, nodes: u64) -> Result<bool> {
+        let more = self.drop_step_uncommitted(nodes)?;
+        self.commit()?;
+        Ok(more)
+    }
+
+    /// `drop_step_limited` short of its commit, which the caller runs
+    /// next: the kernel's, with its lock downgraded for the I/O, so reads
+    /// go on meanwhile (a drop step frees thousands of nodes).
+    pub fn drop_step_uncommitted(&mut self, nodes: u64) -> Result<bool> {
         self.check_writable()?;
         let Some(id) = self.pending_drop()? else { return Ok(false) };
         let rt = self.s.root_tree;
@@ -581,7 +590,6 @@ impl<D: BlockDevice> Filesystem<D> {
             }
             return Err(e);
         }
-        self.commit()?;
         Ok(self.pending_drop()?.is_some())
     }
 

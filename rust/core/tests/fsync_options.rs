@@ -158,3 +158,25 @@ fn the_report_carries_a_mounts_counters_through_its_text() {
     assert!(text.lines().any(|l| l == flushes), "{flushes} in\n{text}");
     assert_eq!(FsyncReport::parse(&text).unwrap(), r);
 }
+
+/// `fsync_staged` decides the tier under the caller's hold of the core
+/// but leaves a full commit to the caller (the kernel runs it with its
+/// lock downgraded): nothing is written until then, and what the commit
+/// writes holds the fsynced data after a crash.
+#[test]
+fn a_staged_full_commit_fsync_writes_nothing_until_the_caller_commits() {
+    let (mut fs, f) = with_file();
+    fs.set_fast_commit(false);
+    fs.write(SV, f, 10, b" and more", ts(2)).unwrap();
+    let (commits, writes) = (fs.stats().commits, fs.device().writes);
+    let staged = fs.fsync_staged(SV, f).unwrap();
+    assert_eq!((staged.tier, staged.ticket), (FsyncTier::FullCommit(Ineligible::Disabled), None));
+    assert_eq!((fs.stats().commits, fs.device().writes), (commits, writes), "no commit yet");
+    assert_eq!(fs.fast_commit_stats().full_commits[Ineligible::Disabled.index()], 1);
+    // A crash now loses the append: the fsync has not returned.
+    let mut before = mount(fs.device().crash_drop_all());
+    assert_eq!(read_all(&mut before, f), b"committed!");
+    fs.commit().unwrap();
+    let mut after = mount(fs.device().crash_drop_all());
+    assert_eq!(read_all(&mut after, f), b"committed! and more");
+}

@@ -472,3 +472,33 @@ fn statfs_counts_inodes_of_every_subvolume() {
     let fs = mount(fs.unmount().unwrap());
     assert_eq!(used(&fs), base + 11);
 }
+
+/// A drop step whose commit the caller runs (the kernel's, with its lock
+/// downgraded for the I/O): nothing reaches the device until that commit,
+/// after which the step's frees hold across a crash.
+#[test]
+fn a_drop_step_left_to_the_caller_to_commit_is_durable_once_committed() {
+    let mut rng = Rng(seed_or(21));
+    let mut fs = mount(fresh(64 << 20));
+    let root = fs.root_ino();
+    let sv = fs.create_subvolume(SV, root, b"big", [7; 16], 0, 0, ts(1)).unwrap();
+    for i in 0..2000u64 {
+        let f = fs.create(sv, 256, format!("file-with-a-long-name-{i:05}").as_bytes(), 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+        if i % 10 == 0 {
+            fs.write(sv, f, 0, &rng.bytes(40_000), ts(1)).unwrap();
+        }
+    }
+    fs.delete_subvolume(SV, root, b"big", ts(3)).unwrap();
+    fs.commit().unwrap();
+    let deleted = free_blocks(&mut fs);
+    let (commits, writes) = (fs.stats().commits, fs.device().writes);
+    assert!(fs.drop_step_uncommitted(DROP_STEP_NODES).unwrap(), "more than one step to drop");
+    assert_eq!((fs.stats().commits, fs.device().writes), (commits, writes), "no commit yet");
+    let mut crashed = mount(fs.device().crash_drop_all());
+    assert_eq!(free_blocks(&mut crashed), deleted, "a crash before the commit keeps the whole tree");
+    fs.commit().unwrap();
+    let mut crashed = mount(fs.device().crash_drop_all());
+    let stepped = free_blocks(&mut crashed);
+    assert!(stepped > deleted, "the committed step freed blocks: {deleted} -> {stepped}");
+    assert_check_clean(&mut crashed, "one committed drop step");
+}
