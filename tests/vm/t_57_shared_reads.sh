@@ -139,26 +139,31 @@ print("\n".join(errors) or "ok")
 PY
 check shared-race-answers-hold grep -qx ok /tmp/race.log || cat /tmp/race.log
 
-# A commit's writes run with the lock downgraded to read: listings of a
-# directory go on while a writer's sync commits (beside_commit counts
-# them), and each listing holds every name nobody touches.
-b0=$(calls beside_commit)
-python3 - "$MNT/e" <<'PY' > /tmp/commit-race.log 2>&1
+# listings_beside_commits DIR HOW LOG: one writer makes 60 files of DIR,
+# committing after each (HOW: "sync", or "fsync" of the file), while two
+# listers check that every name nobody touches is listed; LOG gets "ok"
+# or what went wrong.
+listings_beside_commits() {
+  python3 - "$1" "$2" <<'PY' > "$3" 2>&1
 import os, sys, threading
-d = sys.argv[1]
+d, how = sys.argv[1], sys.argv[2]
 stop = threading.Event()
 errors = []
 def committer():
     for i in range(60):
-        with open(os.path.join(d, "c-%d" % i), "w") as f:
+        with open(os.path.join(d, "%s-%d" % (how, i)), "w") as f:
             f.write("c" * 3000)
-        os.sync()
+            if how == "fsync":
+                f.flush()
+                os.fsync(f.fileno())
+        if how == "sync":
+            os.sync()
     stop.set()
 def lister():
     while not stop.is_set():
         names = set(os.listdir(d))
         if any("g-%d" % i not in names for i in range(100)):
-            errors.append("listing during commits lacks a name")
+            errors.append("listing during %s commits lacks a name" % how)
             stop.set()
 threads = [threading.Thread(target=f) for f in (committer, lister, lister)]
 for t in threads:
@@ -167,6 +172,13 @@ for t in threads:
     t.join()
 print("\n".join(errors) or "ok")
 PY
+}
+
+# A commit's writes run with the lock downgraded to read: listings of a
+# directory go on while a writer's sync commits (beside_commit counts
+# them), and each listing holds every name nobody touches.
+b0=$(calls beside_commit)
+listings_beside_commits "$MNT/e" sync /tmp/commit-race.log
 b1=$(calls beside_commit)
 check shared-beside-commit-answers-hold grep -qx ok /tmp/commit-race.log || cat /tmp/commit-race.log
 check shared-reads-beside-commit test "$b1" -gt "$b0"
@@ -176,31 +188,7 @@ check shared-reads-beside-commit test "$b1" -gt "$b0"
 # (commit=600): the fsync runs its commit after its hold of the lock.
 check shared-remount-fc-off mount -o remount,fast_commit=off,commit=600 "$MNT"
 b2=$(calls beside_commit)
-python3 - "$MNT/e" <<'PY' > /tmp/fsync-race.log 2>&1
-import os, sys, threading
-d = sys.argv[1]
-stop = threading.Event()
-errors = []
-def fsyncer():
-    for i in range(60):
-        with open(os.path.join(d, "s-%d" % i), "w") as f:
-            f.write("s" * 3000)
-            f.flush()
-            os.fsync(f.fileno())
-    stop.set()
-def lister():
-    while not stop.is_set():
-        names = set(os.listdir(d))
-        if any("g-%d" % i not in names for i in range(100)):
-            errors.append("listing during fsync commits lacks a name")
-            stop.set()
-threads = [threading.Thread(target=f) for f in (fsyncer, lister, lister)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-print("\n".join(errors) or "ok")
-PY
+listings_beside_commits "$MNT/e" fsync /tmp/fsync-race.log
 b3=$(calls beside_commit)
 check shared-beside-fsync-commit-answers-hold grep -qx ok /tmp/fsync-race.log || cat /tmp/fsync-race.log
 check shared-reads-beside-fsync-commit test "$b3" -gt "$b2"
