@@ -67,8 +67,9 @@ pub(crate) unsafe extern "C" fn drop_step(sb: *mut b::super_block) -> bool {
 /// drop_step's body.
 fn drop_some(sb: &SuperBlock) -> bool {
     let info = sb.info();
-    let step = info.with_core(|fs| if fs.is_writable() { fs.drop_step_uncommitted(DROP_STEP_NODES).map(Some) } else { Ok(None) });
-    // The step's commit, with the lock downgraded for its I/O.
+    let step = info.with_core(|fs| if fs.is_writable() { fs.drop_step_uncommitted(DROP_STEP_NODES) } else { Ok(None) });
+    // The step's commit, with the lock downgraded for its I/O; none when
+    // read-only or when no deleted subvolume was left to drop.
     match step.and_then(|ran| ran.map_or(Ok(false), |more| info.commit_or_fail().map(|()| more))) {
         Ok(more) => more,
         // Read-only meanwhile (remount, error): a read-write mount resumes.

@@ -6,8 +6,9 @@
 //! **Records.** A record is logical and holds outcomes: the inode item as
 //! it is now, and the runs of data blocks the file gained since the last
 //! commit that no earlier record holds (file block, disk block, length,
-//! and a CRC32C of the data they hold). Records start on a block boundary,
-//! one after the other from the start of the area; each carries the
+//! and a CRC32C of the data they hold). Records follow one another from
+//! the start of the area, those staged together sharing blocks
+//! (`crate::record_batch`); each carries the
 //! generation of the last commit (its *epoch*) and its sequence number in
 //! that epoch, and a CRC32C over all of it. A commit makes every record
 //! stale at once, since the epoch moves on: nothing is ever erased.
@@ -72,6 +73,7 @@ use crate::format::{
 use crate::fs::Filesystem;
 use crate::mem::TryVec;
 use crate::new_data::Scan;
+use crate::record_batch::AreaLayout;
 use crate::replay_read::{AreaReader, RunCrcs};
 use crate::space::ExtentSet;
 use crate::store::{divisor, Store};
@@ -91,6 +93,8 @@ pub const RECORD_BASE: usize = NAME_AT + 25 + NAME_MAX;
 /// Most new data blocks one fast commit carries; past this a full commit
 /// costs little more than writing the data, and replay reads it all.
 pub const MAX_RECORD_DATA_BLOCKS: u64 = 256;
+/// The longest fast-commit record: every run holds at least one block.
+pub const MAX_RECORD_LEN: usize = RECORD_BASE + MAX_RECORD_DATA_BLOCKS as usize * RUN_SIZE;
 
 /// A run of data blocks a record maps into its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,12 +146,12 @@ pub(crate) struct ChainHeader {
 }
 
 impl ChainHeader {
-    /// Clears `out` to `len` bytes padded to whole blocks and writes the
-    /// header into it.
-    pub(crate) fn start(&self, block_size: usize, out: &mut TryVec<u8>) -> Result<()> {
+    /// Clears `out` to `len` bytes padded to a multiple of `pad_to` (the
+    /// area's `AreaLayout::pad_unit`) and writes the header into it.
+    pub(crate) fn start(&self, pad_to: usize, out: &mut TryVec<u8>) -> Result<()> {
         // (`store::div_ceil`: no division-by-zero panic path in the module.)
-        let bs = block_size.max(1);
-        let padded = crate::store::div_ceil(self.len as u64, bs as u64) as usize * bs;
+        let unit = pad_to.max(1);
+        let padded = crate::store::div_ceil(self.len as u64, unit as u64) as usize * unit;
         out.clear();
         out.try_resize(padded, 0)?;
         out[0..4].copy_from_slice(&self.magic);
@@ -349,7 +353,8 @@ pub struct FastCommitStats {
     pub fast_commits: u64,
     /// Of those, records that carried a new file's name.
     pub new_names: u64,
-    /// Bytes of records written.
+    /// Bytes of records staged (each padded to the area's
+    /// `AreaLayout::pad_unit`; not the padding of a batch to whole blocks).
     pub record_bytes: u64,
     /// Fsyncs that found nothing to make durable.
     pub clean: u64,
@@ -359,7 +364,7 @@ pub struct FastCommitStats {
     pub replayed: u64,
     /// Fsyncs served by a tree-log record.
     pub tree_logs: u64,
-    /// Bytes of tree-log records written.
+    /// Bytes of tree-log records staged (as `record_bytes`).
     pub tree_log_bytes: u64,
     /// Directories logged along with a file's fsync so that its records
     /// are not separated from related name changes
@@ -374,8 +379,6 @@ pub struct FastCommitStats {
 /// The running epoch's place in the area and what it cannot log.
 #[derive(Debug, Default)]
 pub struct FastCommitState {
-    /// Block of the area, from its start, where the next record goes.
-    pub next_block: u64,
     /// Sequence number of the next record.
     pub next_seq: u64,
     /// Records staged since mount, across epochs: the last record's
@@ -410,9 +413,8 @@ pub struct FastCommitState {
 impl FastCommitState {
     /// A commit made every record stale: the area starts over.
     pub fn committed(&mut self) {
-        self.next_block = 0;
         self.next_seq = 0;
-        self.staged.drop_all();
+        self.staged.restart();
         self.ineligible.clear();
         self.logged_slots.clear();
         self.related.clear();
@@ -445,9 +447,9 @@ impl Record {
         self.runs.is_empty()
     }
 
-    /// Encodes into `out` (cleared first), padded with zeros to whole
-    /// blocks of `block_size` bytes.
-    pub fn encode(&self, block_size: usize, out: &mut TryVec<u8>) -> Result<()> {
+    /// Encodes into `out` (cleared first), padded with zeros to a multiple
+    /// of `pad_to` bytes (`AreaLayout::pad_unit`).
+    pub fn encode(&self, pad_to: usize, out: &mut TryVec<u8>) -> Result<()> {
         let len = self.len();
         let h = ChainHeader {
             magic: RECORD_MAGIC,
@@ -458,7 +460,7 @@ impl Record {
             subvol: self.subvol,
             ino: self.ino,
         };
-        h.start(block_size, out)?;
+        h.start(pad_to, out)?;
         out[HEADER..NAME_AT].copy_from_slice(&self.inode.encode());
         if let Some(n) = &self.name {
             put_u64(out, NAME_AT, n.dir)?;
@@ -646,8 +648,8 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The record for `ino` (whose item is `it`), written (not flushed)
     /// under the next ticket.
     fn fast_commit(&mut self, sv: SubvolId, ino: u64, it: &InodeItem) -> core::result::Result<(), FcError> {
-        let (area_start, area_blocks) = (self.s.sb.fast_commit_start, self.s.sb.fast_commit_blocks);
-        if area_blocks == 0 {
+        let area = AreaLayout::of(&self.s.sb);
+        if area.blocks == 0 {
             return Err(FcError::Ineligible(Ineligible::NoArea));
         }
         if it.file_type() != FileType::Regular {
@@ -659,13 +661,11 @@ impl<D: BlockDevice> Filesystem<D> {
         let name = if it.generation >= self.s.gen { Some(self.new_name(sv, ino, it)?) } else { None };
         let runs = self.new_runs(ino)?;
         let rec = Record { epoch: self.s.sb.generation, seq: self.s.fc.next_seq, subvol: sv, ino, inode: *it, name, runs };
-        let bs = self.s.bs;
-        let nblocks = crate::store::div_ceil(rec.len() as u64, bs as u64);
-        if self.s.fc.next_block + nblocks > area_blocks {
+        let mut buf = TryVec::new();
+        rec.encode(area.pad_unit(), &mut buf)?;
+        if !self.s.fc.staged.fits(&area, buf.len()) {
             return Err(FcError::Ineligible(Ineligible::AreaFull));
         }
-        let mut buf = TryVec::new();
-        rec.encode(bs, &mut buf)?;
         // Allocated before the record is durable: later tree-log records
         // must know the slots it takes.
         let slot = match &rec.name {
@@ -677,9 +677,7 @@ impl<D: BlockDevice> Filesystem<D> {
             }
             None => None,
         };
-        let at = (area_start + self.s.fc.next_block) * bs as u64;
-        self.s.fc.staged.stage(at, &buf, self.s.fc.tickets + 1)?;
-        self.s.fc.next_block += nblocks;
+        self.s.fc.staged.stage(&area, &buf, self.s.fc.tickets + 1)?;
         self.s.fc.next_seq += 1;
         self.s.fc.tickets += 1;
         self.s.fc.stats.record_bytes += buf.len() as u64;
@@ -790,42 +788,26 @@ impl<D: BlockDevice> Filesystem<D> {
         if area_blocks == 0 {
             return Ok(0);
         }
-        let bs = self.s.bs;
         let bounds = self.s.bounds();
         let epoch = self.s.sb.generation;
         let tree_log = self.s.sb.incompat & crate::superblock::INCOMPAT_TREE_LOG != 0;
-        // First every whole record of the epoch, in sequence.
+        // First every whole record of the epoch, in sequence: each after
+        // the one before, at the next 8-byte or else block boundary
+        // (`AreaLayout::after`).
+        let layout = AreaLayout::of(&self.s.sb);
         let mut pending: TryVec<Pending> = TryVec::new();
-        let mut pos = 0u64;
         let mut area = AreaReader::new(area_start, area_blocks);
-        while pos < area_blocks {
-            let head = area.get(&mut self.s, pos, 1)?;
-            let (len, min) = match (Record::announced_len(head), LogRecord::announced_len(head)) {
-                (Some(len), _) => (len, RECORD_BASE),
-                (None, Some(len)) if tree_log => (len, crate::tree_log::LOG_BASE),
-                _ => break,
-            };
-            let nblocks = crate::store::div_ceil(len as u64, bs as u64);
-            if len < min || nblocks > area_blocks - pos {
-                break;
+        let mut at = [Some(0), None];
+        'records: loop {
+            for pos in at.into_iter().flatten() {
+                let seq = pending.len() as u64;
+                if let Some((rec, end)) = self.record_at(&mut area, &layout, pos, epoch, seq, tree_log, &bounds)? {
+                    pending.try_push(rec)?;
+                    at = layout.after(end);
+                    continue 'records;
+                }
             }
-            let buf = area.get(&mut self.s, pos, nblocks)?;
-            let seq = pending.len() as u64;
-            let rec = if min == RECORD_BASE {
-                let Ok(rec) = Record::decode(&buf[..len], &bounds) else { break };
-                if rec.epoch != epoch || rec.seq != seq {
-                    break;
-                }
-                Pending::Fast(rec)
-            } else {
-                let Ok(rec) = LogRecord::decode(&buf[..len], &bounds) else { break };
-                if rec.epoch != epoch || rec.seq != seq {
-                    break;
-                }
-                Pending::Log(rec)
-            };
-            pending.try_push(rec)?;
-            pos += nblocks;
+            break;
         }
         drop(area);
         // The blocks they claim leave the free set before any is applied:
@@ -847,6 +829,49 @@ impl<D: BlockDevice> Filesystem<D> {
         let replayed = r?;
         self.s.fc.stats.replayed = replayed;
         Ok(replayed)
+    }
+
+    /// The record of `epoch` numbered `seq` at area byte `pos`, whole, and
+    /// the area byte after it; `None` if there is none there.
+    #[allow(clippy::too_many_arguments)]
+    fn record_at(
+        &mut self,
+        area: &mut AreaReader,
+        layout: &AreaLayout,
+        pos: u64,
+        epoch: u64,
+        seq: u64,
+        tree_log: bool,
+        bounds: &Bounds,
+    ) -> Result<Option<(Pending, u64)>> {
+        let room = layout.bytes().saturating_sub(pos);
+        if room < HEADER as u64 {
+            return Ok(None);
+        }
+        let head = area.bytes(&mut self.s, pos, HEADER as u64)?;
+        let (len, min, max) = match (Record::announced_len(head), LogRecord::announced_len(head)) {
+            (Some(len), _) => (len, RECORD_BASE, MAX_RECORD_LEN),
+            (None, Some(len)) if tree_log => (len, crate::tree_log::LOG_BASE, crate::tree_log::MAX_LOG_RECORD),
+            _ => return Ok(None),
+        };
+        if len < min || len > max || len as u64 > room {
+            return Ok(None);
+        }
+        let b = area.bytes(&mut self.s, pos, len as u64)?;
+        let rec = if min == RECORD_BASE {
+            let Ok(rec) = Record::decode(b, bounds) else { return Ok(None) };
+            if rec.epoch != epoch || rec.seq != seq {
+                return Ok(None);
+            }
+            Pending::Fast(rec)
+        } else {
+            let Ok(rec) = LogRecord::decode(b, bounds) else { return Ok(None) };
+            if rec.epoch != epoch || rec.seq != seq {
+                return Ok(None);
+            }
+            Pending::Log(rec)
+        };
+        Ok(Some((rec, pos + len as u64)))
     }
 
     /// Checks and applies `pending` in order, each against the state the

@@ -105,7 +105,7 @@ pub fn format_with_owner(dev: &mut dyn BlockDevice, opts: &MkfsOptions<'_>, owne
         }
         s.sb.fast_commit_start = start;
         s.sb.fast_commit_blocks = fc_blocks;
-        s.sb.incompat |= superblock::INCOMPAT_FAST_COMMIT | superblock::INCOMPAT_TREE_LOG;
+        s.sb.incompat |= superblock::INCOMPAT_FAST_COMMIT | superblock::INCOMPAT_TREE_LOG | superblock::INCOMPAT_PACKED_RECORDS;
     }
     // Records of a filesystem this device held before would otherwise
     // still be there, and those whose epoch, sequence and inode happen to

@@ -55,6 +55,18 @@ impl AreaReader {
         let from = ((pos - self.at) * bs) as usize;
         self.buf.get(from..from + (n * bs) as usize).ok_or(Error::Bug("fast-commit area window"))
     }
+
+    /// Bytes `from..from + len` of the area (records may start anywhere
+    /// and span blocks, `crate::record_batch`): the blocks that hold them,
+    /// through `get`.
+    pub(crate) fn bytes<D: BlockDevice>(&mut self, s: &mut Store<D>, from: u64, len: u64) -> Result<&[u8]> {
+        let bs = divisor(s.bs as u64);
+        let end = from.checked_add(len).ok_or(Error::corrupt("read past the fast-commit area"))?;
+        let (first, last) = (from / bs, crate::store::div_ceil(end, bs.get()));
+        let skip = (from % bs) as usize;
+        let blocks = self.get(s, first, last - first)?;
+        blocks.get(skip..skip + len as usize).ok_or(Error::Bug("fast-commit area window"))
+    }
 }
 
 /// The data CRCs of disjoint runs of blocks, computed by

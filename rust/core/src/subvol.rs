@@ -556,15 +556,17 @@ impl<D: BlockDevice> Filesystem<D> {
     pub fn drop_step_limited(&mut self, nodes: u64) -> Result<bool> {
         let more = self.drop_step_uncommitted(nodes)?;
         self.commit()?;
-        Ok(more)
+        Ok(more == Some(true))
     }
 
     /// `drop_step_limited` short of its commit, which the caller runs
     /// next: the kernel's, with its lock downgraded for the I/O, so reads
-    /// go on meanwhile (a drop step frees thousands of nodes).
-    pub fn drop_step_uncommitted(&mut self, nodes: u64) -> Result<bool> {
+    /// go on meanwhile (a drop step frees thousands of nodes). `None`
+    /// when no subvolume is left to drop (nothing changed, nothing to
+    /// commit), else whether more is left after this step.
+    pub fn drop_step_uncommitted(&mut self, nodes: u64) -> Result<Option<bool>> {
         self.check_writable()?;
-        let Some(id) = self.pending_drop()? else { return Ok(false) };
+        let Some(id) = self.pending_drop()? else { return Ok(None) };
         let rt = self.s.root_tree;
         let raw = btree::get(&mut self.s, &rt, &root_item_key(id))?.ok_or(Error::corrupt("deleted subvolume has no root item"))?;
         let mut item = RootItem::decode_bounded(&raw, &self.s.bounds())?;
@@ -590,7 +592,7 @@ impl<D: BlockDevice> Filesystem<D> {
             }
             return Err(e);
         }
-        Ok(self.pending_drop()?.is_some())
+        Ok(Some(self.pending_drop()?.is_some()))
     }
 
     /// Whether another tree references the block too (exact: queued

@@ -127,9 +127,9 @@ impl LogRecord {
         self.runs.is_empty() && self.names.is_empty() && self.items.is_empty()
     }
 
-    /// Encodes into `out` (cleared first), padded with zeros to whole
-    /// blocks of `block_size` bytes.
-    pub fn encode(&self, block_size: usize, out: &mut TryVec<u8>) -> Result<()> {
+    /// Encodes into `out` (cleared first), padded with zeros to a multiple
+    /// of `pad_to` bytes (`AreaLayout::pad_unit`).
+    pub fn encode(&self, pad_to: usize, out: &mut TryVec<u8>) -> Result<()> {
         let len = self.len();
         let h = ChainHeader {
             magic: LOG_MAGIC,
@@ -140,7 +140,7 @@ impl LogRecord {
             subvol: self.subvol,
             ino: self.ino,
         };
-        h.start(block_size, out)?;
+        h.start(pad_to, out)?;
         put_u32(out, 48, self.names.len() as u32)?;
         put_u32(out, 52, self.items.len() as u32)?;
         out[LOG_HEADER..LOG_BASE].copy_from_slice(&self.inode.encode());
@@ -508,21 +508,17 @@ impl<D: BlockDevice> Filesystem<D> {
         if recs.is_empty() {
             return Ok(());
         }
-        let (area_start, area_blocks) = (self.s.sb.fast_commit_start, self.s.sb.fast_commit_blocks);
-        let bs = self.s.bs;
+        let area = crate::record_batch::AreaLayout::of(&self.s.sb);
         let mut buf: TryVec<u8> = TryVec::new();
         let mut one = TryVec::new();
         for rec in recs.iter() {
-            rec.encode(bs, &mut one)?;
+            rec.encode(area.pad_unit(), &mut one)?;
             buf.try_extend_from_slice(&one)?;
         }
-        let nblocks = (buf.len() / bs.max(1)) as u64;
-        if self.s.fc.next_block + nblocks > area_blocks {
+        if !self.s.fc.staged.fits(&area, buf.len()) {
             return Err(FcError::Ineligible(Ineligible::AreaFull));
         }
-        let at = (area_start + self.s.fc.next_block) * bs as u64;
-        self.s.fc.staged.stage(at, &buf, self.s.fc.tickets + 1)?;
-        self.s.fc.next_block += nblocks;
+        self.s.fc.staged.stage(&area, &buf, self.s.fc.tickets + 1)?;
         self.s.fc.next_seq += recs.len() as u64;
         self.s.fc.tickets += 1;
         self.s.fc.stats.tree_log_bytes += buf.len() as u64;

@@ -492,7 +492,7 @@ fn a_drop_step_left_to_the_caller_to_commit_is_durable_once_committed() {
     fs.commit().unwrap();
     let deleted = free_blocks(&mut fs);
     let (commits, writes) = (fs.stats().commits, fs.device().writes);
-    assert!(fs.drop_step_uncommitted(DROP_STEP_NODES).unwrap(), "more than one step to drop");
+    assert_eq!(fs.drop_step_uncommitted(DROP_STEP_NODES).unwrap(), Some(true), "more than one step to drop");
     assert_eq!((fs.stats().commits, fs.device().writes), (commits, writes), "no commit yet");
     let mut crashed = mount(fs.device().crash_drop_all());
     assert_eq!(free_blocks(&mut crashed), deleted, "a crash before the commit keeps the whole tree");
@@ -501,4 +501,11 @@ fn a_drop_step_left_to_the_caller_to_commit_is_durable_once_committed() {
     let stepped = free_blocks(&mut crashed);
     assert!(stepped > deleted, "the committed step freed blocks: {deleted} -> {stepped}");
     assert_check_clean(&mut crashed, "one committed drop step");
+    // Once all is dropped, a step finds nothing, changes nothing and
+    // leaves nothing to commit.
+    while fs.drop_step().unwrap() {}
+    let (commits, writes) = (fs.stats().commits, fs.device().writes);
+    assert_eq!(fs.drop_step_uncommitted(DROP_STEP_NODES).unwrap(), None);
+    assert!(fs.commit_seal().unwrap().is_none(), "nothing to commit after an empty step");
+    assert_eq!((fs.stats().commits, fs.device().writes), (commits, writes));
 }
