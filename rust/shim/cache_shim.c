@@ -2,13 +2,14 @@
 /*
  * The node cache's kernel helpers (see ferrofs_shim_cache.h): total RAM,
  * the core lock (a writers' mutex over a reader-writer semaphore, with
- * try-locks and a downgrade for a commit's writes), and the
- * shrinker that trampolines into the Rust callbacks with the mount's
+ * try-locks and a downgrade for a commit's writes), the flush group's
+ * sleeping gates, and the shrinker that trampolines into the Rust callbacks with the mount's
  * super_block.
  */
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
+#include <linux/semaphore.h>
 #include <linux/shrinker.h>
 #include <linux/slab.h>
 #include "ferrofs_shim.h"
@@ -24,6 +25,33 @@ void ferrofs_core_lock_init(struct ferrofs_core_lock *l)
 
 	__mutex_init(&l->writers, "ferrofs_core_writers", &writers_key);
 	__init_rwsem(&l->rw, "ferrofs_core", &rw_key);
+}
+
+void ferrofs_gate_init(struct ferrofs_gate *g, bool flush)
+{
+	static struct lock_class_key write_key, flush_key;
+
+	sema_init(&g->sem, 1);
+#ifdef CONFIG_DEBUG_LOCK_ALLOC
+	lockdep_init_map(&g->dep_map, flush ? "ferrofs_flush_gate" : "ferrofs_write_gate",
+			 flush ? &flush_key : &write_key, 0);
+#endif
+}
+
+void ferrofs_gate_enter(struct ferrofs_gate *g)
+{
+#ifdef CONFIG_DEBUG_LOCK_ALLOC
+	lock_map_acquire(&g->dep_map);
+#endif
+	down(&g->sem);
+}
+
+void ferrofs_gate_leave(struct ferrofs_gate *g)
+{
+#ifdef CONFIG_DEBUG_LOCK_ALLOC
+	lock_map_release(&g->dep_map);
+#endif
+	up(&g->sem);
 }
 
 void ferrofs_core_lock_write(struct ferrofs_core_lock *l)

@@ -2,7 +2,7 @@
 /*
  * Shim for the metadata node cache: the memory it is sized from, the lock
  * around a mounted core (with the try-lock reclaim needs and the downgrade
- * a commit's writes use), and a shrinker
+ * a commit's writes use), the sleeping gates of the flush group, and a shrinker
  * per mount. Included by ferrofs_shim.h; implemented in cache_shim.c.
  */
 #ifndef FERROFS_SHIM_CACHE_H
@@ -10,6 +10,8 @@
 
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
+#include <linux/semaphore.h>
+#include <linux/lockdep.h>
 #include <linux/fs.h>
 
 /* Pages of RAM the kernel manages (totalram_pages). */
@@ -42,6 +44,23 @@ void ferrofs_core_unlock_downgraded(struct ferrofs_core_lock *l);
 void ferrofs_core_lock_read(struct ferrofs_core_lock *l);
 bool ferrofs_core_trylock_read(struct ferrofs_core_lock *l);
 void ferrofs_core_unlock_read(struct ferrofs_core_lock *l);
+
+/*
+ * A sleeping lock held across device I/O (the flush group's write and
+ * flush gates): a semaphore, which never spins on its holder as a mutex
+ * does, so a waiter gives its CPU to the tasks that would otherwise wait
+ * for one; lockdep sees it as a lock of class @flush (0 or 1) all the same.
+ */
+struct ferrofs_gate {
+	struct semaphore sem;
+#ifdef CONFIG_DEBUG_LOCK_ALLOC
+	struct lockdep_map dep_map;
+#endif
+};
+
+void ferrofs_gate_init(struct ferrofs_gate *g, bool flush);
+void ferrofs_gate_enter(struct ferrofs_gate *g);
+void ferrofs_gate_leave(struct ferrofs_gate *g);
 
 /*
  * A registered shrinker over one mount's cache. @count returns how many

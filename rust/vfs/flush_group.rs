@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The shared record write and device flush of fast-commit fsyncs: the
-//! core's `GroupCommit` bookkeeping behind two mutexes of its own, so the
+//! core's `GroupCommit` bookkeeping behind two gates of its own (sleeping
+//! locks, `crate::vfs::gate`: each is held across device I/O), so the
 //! write of the staged records and the flush run outside the core lock,
 //! one batch and one flush at a time, and the fsyncs queued behind them
 //! find their records covered. The write of the next batch runs while the
@@ -11,10 +12,10 @@
 //! the staged batch); the flush lock is taken with neither held, and
 //! nothing is taken under it.
 
+use super::gate::{Gate, GateClass};
 use crate::error::Result;
 use crate::group_commit::{BatchWritten, GroupCommit};
 use kernel::prelude::*;
-use kernel::sync::Mutex;
 
 /// Which records of one mount are durable, and the locks around writing
 /// and flushing them.
@@ -24,11 +25,11 @@ pub(crate) struct FlushGroup {
     /// Held around taking and writing a batch: one batch at a time, in
     /// the order taken. Taken before the core lock, never under it.
     #[pin]
-    write_gate: Mutex<()>,
+    write_gate: Gate,
     /// Held around the device flush: one flush at a time. Nothing else is
     /// held with it.
     #[pin]
-    flush_gate: Mutex<()>,
+    flush_gate: Gate,
 }
 
 impl FlushGroup {
@@ -36,8 +37,8 @@ impl FlushGroup {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(FlushGroup {
             group: GroupCommit::new(),
-            write_gate <- kernel::new_mutex!((), "ferrofs::FlushGroup::write_gate"),
-            flush_gate <- kernel::new_mutex!((), "ferrofs::FlushGroup::flush_gate"),
+            write_gate <- Gate::new(GateClass::Write),
+            flush_gate <- Gate::new(GateClass::Flush),
         })
     }
 
@@ -62,10 +63,10 @@ impl FlushGroup {
             return Ok(());
         }
         {
-            let _writing = self.write_gate.lock();
+            let _writing = self.write_gate.enter();
             self.group.write_for(ticket, write)?;
         }
-        let _flushing = self.flush_gate.lock();
+        let _flushing = self.flush_gate.enter();
         self.group.flush_for(ticket, flush_device).map(drop)
     }
 }

@@ -32,6 +32,7 @@ pub(crate) mod file;
 pub(crate) mod flush_group;
 pub(crate) mod fs_info;
 pub(crate) mod fs_type;
+pub(crate) mod gate;
 pub(crate) mod inode;
 pub(crate) mod ioctl;
 pub(crate) mod kiocb;

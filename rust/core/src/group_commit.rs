@@ -43,7 +43,7 @@
 //!
 //! The state is three atomics, so the caller checks a ticket without any
 //! lock; the write and the flush run under locks the caller owns (the
-//! kernel adapter's write and flush mutexes), outside the core lock.
+//! kernel adapter's write and flush gates), outside the core lock.
 
 use crate::error::{Error, Result};
 use core::sync::atomic::{AtomicU64, Ordering};
