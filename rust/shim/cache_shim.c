@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The node cache's kernel helpers (see ferrofs_shim_cache.h): total RAM,
- * the core lock (a writers' mutex over a reader-writer semaphore, with
- * try-locks and a downgrade for a commit's writes), the flush group's
- * sleeping gates, and the shrinker that trampolines into the Rust callbacks with the mount's
- * super_block.
+ * the flush group's sleeping gates, the core lock (a writers' mutex over a
+ * reader-writer semaphore, with try-locks and a downgrade for a commit's
+ * writes), and the shrinker that trampolines into the Rust callbacks with
+ * the mount's super_block.
  */
 #include <linux/mm.h>
 #include <linux/mutex.h>
@@ -19,23 +19,31 @@ unsigned long ferrofs_totalram_pages(void)
 	return totalram_pages();
 }
 
-void ferrofs_core_lock_init(struct ferrofs_core_lock *l)
+static void ferrofs_gate_init_class(struct ferrofs_gate *g, const char *name,
+				    struct lock_class_key *key)
 {
-	static struct lock_class_key writers_key, rw_key;
-
-	__mutex_init(&l->writers, "ferrofs_core_writers", &writers_key);
-	__init_rwsem(&l->rw, "ferrofs_core", &rw_key);
+	sema_init(&g->sem, 1);
+#ifdef CONFIG_DEBUG_LOCK_ALLOC
+	lockdep_init_map(&g->dep_map, name, key, 0);
+#endif
 }
 
 void ferrofs_gate_init(struct ferrofs_gate *g, bool flush)
 {
 	static struct lock_class_key write_key, flush_key;
 
-	sema_init(&g->sem, 1);
-#ifdef CONFIG_DEBUG_LOCK_ALLOC
-	lockdep_init_map(&g->dep_map, flush ? "ferrofs_flush_gate" : "ferrofs_write_gate",
-			 flush ? &flush_key : &write_key, 0);
-#endif
+	if (flush)
+		ferrofs_gate_init_class(g, "ferrofs_flush_gate", &flush_key);
+	else
+		ferrofs_gate_init_class(g, "ferrofs_write_gate", &write_key);
+}
+
+void ferrofs_core_lock_init(struct ferrofs_core_lock *l)
+{
+	static struct lock_class_key writers_key, rw_key;
+
+	__mutex_init(&l->writers, "ferrofs_core_writers", &writers_key);
+	__init_rwsem(&l->rw, "ferrofs_core", &rw_key);
 }
 
 void ferrofs_gate_enter(struct ferrofs_gate *g)

@@ -849,28 +849,23 @@ impl<D: BlockDevice> Filesystem<D> {
             return Ok(None);
         }
         let head = area.bytes(&mut self.s, pos, HEADER as u64)?;
-        let (len, min, max) = match (Record::announced_len(head), LogRecord::announced_len(head)) {
-            (Some(len), _) => (len, RECORD_BASE, MAX_RECORD_LEN),
-            (None, Some(len)) if tree_log => (len, crate::tree_log::LOG_BASE, crate::tree_log::MAX_LOG_RECORD),
+        let (len, min, max, is_log) = match (Record::announced_len(head), LogRecord::announced_len(head)) {
+            (Some(len), _) => (len, RECORD_BASE, MAX_RECORD_LEN, false),
+            (None, Some(len)) if tree_log => (len, crate::tree_log::LOG_BASE, crate::tree_log::MAX_LOG_RECORD, true),
             _ => return Ok(None),
         };
         if len < min || len > max || len as u64 > room {
             return Ok(None);
         }
         let b = area.bytes(&mut self.s, pos, len as u64)?;
-        let rec = if min == RECORD_BASE {
-            let Ok(rec) = Record::decode(b, bounds) else { return Ok(None) };
-            if rec.epoch != epoch || rec.seq != seq {
-                return Ok(None);
-            }
-            Pending::Fast(rec)
-        } else {
-            let Ok(rec) = LogRecord::decode(b, bounds) else { return Ok(None) };
-            if rec.epoch != epoch || rec.seq != seq {
-                return Ok(None);
-            }
-            Pending::Log(rec)
+        let decoded = match is_log {
+            false => Record::decode(b, bounds).map(Pending::Fast),
+            true => LogRecord::decode(b, bounds).map(Pending::Log),
         };
+        let Ok(rec) = decoded else { return Ok(None) };
+        if rec.epoch_seq() != (epoch, seq) {
+            return Ok(None);
+        }
         Ok(Some((rec, pos + len as u64)))
     }
 
@@ -1029,6 +1024,14 @@ impl Pending {
         match self {
             Pending::Fast(r) => &r.runs,
             Pending::Log(r) => &r.runs,
+        }
+    }
+
+    /// The epoch it belongs to and its sequence number in it.
+    fn epoch_seq(&self) -> (u64, u64) {
+        match self {
+            Pending::Fast(r) => (r.epoch, r.seq),
+            Pending::Log(r) => (r.epoch, r.seq),
         }
     }
 }

@@ -553,6 +553,9 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     /// `drop_step` freeing at most `nodes` nodes (tests use small steps).
+    /// It commits even when nothing was left to drop: the tools and tests
+    /// that call it take it as a commit point. The kernel's worker, which
+    /// runs often, skips that commit (`drop_step_uncommitted`'s `None`).
     pub fn drop_step_limited(&mut self, nodes: u64) -> Result<bool> {
         let more = self.drop_step_uncommitted(nodes)?;
         self.commit()?;
