@@ -52,6 +52,24 @@ unsigned int ferrofs_bio_pages(const char *p, size_t len)
 	return min_t(size_t, DIV_ROUND_UP(offset_in_page(p) + len, PAGE_SIZE), BIO_MAX_VECS);
 }
 
+struct blk_plug *ferrofs_plug_suspend(void)
+{
+	struct blk_plug *plug = current->plug;
+
+	/* Flushes it and clears current->plug: the owner's own
+	 * blk_finish_plug would find it no longer current, so it is
+	 * re-armed before the owner sees it again. */
+	if (plug)
+		blk_finish_plug(plug);
+	return plug;
+}
+
+void ferrofs_plug_resume(struct blk_plug *plug)
+{
+	if (plug)
+		blk_start_plug(plug);
+}
+
 /*
  * Reads or writes @len bytes at byte @offset of the mounted device straight
  * to or from @buf (kmalloc'd, vmalloc'd or a mapped folio), in bios of up
@@ -62,6 +80,7 @@ int ferrofs_bdev_io(struct super_block *sb, u64 offset, void *buf, size_t len, b
 {
 	blk_opf_t opf = write ? REQ_OP_WRITE | REQ_SYNC | (fua ? REQ_FUA : 0) : REQ_OP_READ;
 	bool vmapped = is_vmalloc_addr(buf);
+	struct blk_plug *outer;
 	char *p = buf;
 	int ret = 0;
 
@@ -69,6 +88,7 @@ int ferrofs_bdev_io(struct super_block *sb, u64 offset, void *buf, size_t len, b
 		return -EINVAL;
 	if (vmapped && write)
 		flush_kernel_vmap_range(buf, len);
+	outer = ferrofs_plug_suspend();
 	while (len) {
 		struct bio *bio = bio_alloc(sb->s_bdev, ferrofs_bio_pages(p, len), opf, GFP_NOFS);
 		size_t added;
@@ -83,6 +103,7 @@ int ferrofs_bdev_io(struct super_block *sb, u64 offset, void *buf, size_t len, b
 		offset += added;
 		len -= added;
 	}
+	ferrofs_plug_resume(outer);
 	if (vmapped && !write)
 		invalidate_kernel_vmap_range(buf, p - (char *)buf);
 	return ret;
@@ -170,16 +191,18 @@ struct ferrofs_aread *ferrofs_aread_start(struct super_block *sb, u64 offset, si
 
 /*
  * Reads @n pieces of @piece bytes, piece i from byte @offsets[i] into
- * @buf + i * @piece, all submitted under one plug before waiting for any:
- * the device works on them together, and merges neighbours. @buf is the
- * caller's (kmalloc'd or vmalloc'd); the read's bookkeeping lives on this
- * stack, and nothing returns before the last bio ended.
+ * @buf + i * @piece, all submitted under one plug of its own (not the
+ * caller's: ferrofs_plug_suspend) before waiting for any: the device works
+ * on them together, and merges neighbours. @buf is the caller's (kmalloc'd
+ * or vmalloc'd); the read's bookkeeping lives on this stack, and nothing
+ * returns before the last bio ended.
  */
 int ferrofs_bdev_read_pieces(struct super_block *sb, const u64 *offsets, size_t n, void *buf, size_t piece)
 {
 	struct ferrofs_aread r = { .buf = buf, .len = n * piece };
-	struct blk_plug plug;
+	struct blk_plug plug, *outer;
 	size_t i;
+	int ret;
 
 	if (((unsigned long)buf | piece) & (SECTOR_SIZE - 1) || !piece)
 		return -EINVAL;
@@ -188,12 +211,15 @@ int ferrofs_bdev_read_pieces(struct super_block *sb, const u64 *offsets, size_t 
 			return -EINVAL;
 	atomic_set(&r.pending, 1);
 	init_completion(&r.done);
+	outer = ferrofs_plug_suspend();
 	blk_start_plug(&plug);
 	for (i = 0; i < n && !READ_ONCE(r.error); i++)
 		ferrofs_aread_submit(sb, &r, offsets[i], (char *)buf + i * piece, piece);
 	blk_finish_plug(&plug);
 	ferrofs_aread_put(&r);
-	return ferrofs_aread_wait(&r);
+	ret = ferrofs_aread_wait(&r);
+	ferrofs_plug_resume(outer);
+	return ret;
 }
 
 int ferrofs_aread_wait(struct ferrofs_aread *r)

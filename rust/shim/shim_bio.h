@@ -13,5 +13,14 @@
 size_t ferrofs_bio_add_buf(struct bio *bio, char *p, size_t len, bool vmapped);
 /* Pages a bio needs for the next piece of @len bytes at @p. */
 unsigned int ferrofs_bio_pages(const char *p, size_t len);
+/*
+ * Around I/O this task submits and then waits for: sends what the caller's
+ * plug holds (readahead's, writeback's) and takes the plug away until
+ * ferrofs_plug_resume re-arms it, so the bios go to the device from this
+ * task. Left in the plug, they would go out only when the task sleeps for
+ * them, from kblockd (a queued work and a context switch per read).
+ */
+struct blk_plug *ferrofs_plug_suspend(void);
+void ferrofs_plug_resume(struct blk_plug *plug);
 
 #endif
