@@ -212,14 +212,16 @@ module! {
 
 struct Ferrofs {
     // Dropped in declaration order: the type is unregistered (no mount is
-    // left) before /sys/fs/ferrofs goes.
+    // left) before /sys/fs/ferrofs and the folio-read bio pool go.
     _registration: vfs::fs_type::Registration,
     _sysfs: vfs::sysfs::SysfsRoot,
+    _read_bios: vfs::device::FolioReadPool,
 }
 
 impl kernel::Module for Ferrofs {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let read_bios = vfs::device::FolioReadPool::new()?;
         let sysfs = vfs::sysfs::SysfsRoot::new()?;
-        Ok(Ferrofs { _registration: vfs::fs_type::Registration::new(module)?, _sysfs: sysfs })
+        Ok(Ferrofs { _registration: vfs::fs_type::Registration::new(module)?, _sysfs: sysfs, _read_bios: read_bios })
     }
 }

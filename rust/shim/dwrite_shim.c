@@ -320,31 +320,57 @@ int ferrofs_hold_advance(struct ferrofs_dwrites *t)
 	return begun;
 }
 
-static void ferrofs_fread_end(struct bio *bio, unsigned int slot)
+/*
+ * A folio-read bio and what its end needs: the hold slot it counts in, and
+ * how many bytes of its last folio to keep (the rest, past the end of
+ * file, is zeroed once the data is in). The bio comes from
+ * @ferrofs_fread_bios, whose front pad holds the rest, so a bio carries it
+ * with no allocation of its own; it must be the last member (its inline
+ * vectors follow it).
+ */
+struct ferrofs_fread {
+	struct ferrofs_dwrites *t;
+	unsigned int slot;
+	size_t last_valid;
+	struct bio bio;
+};
+
+static struct bio_set ferrofs_fread_bios;
+
+int ferrofs_fread_init(void)
 {
-	struct ferrofs_dwrites *t = bio->bi_private;
+	return bioset_init(&ferrofs_fread_bios, BIO_POOL_SIZE, offsetof(struct ferrofs_fread, bio), BIOSET_NEED_BVECS);
+}
+
+void ferrofs_fread_exit(void)
+{
+	bioset_exit(&ferrofs_fread_bios);
+}
+
+static void ferrofs_fread_end(struct bio *bio)
+{
+	struct ferrofs_fread *r = container_of(bio, struct ferrofs_fread, bio);
+	struct ferrofs_dwrites *t = r->t;
+	unsigned int slot = r->slot;
 	bool ok = !bio->bi_status;
+	struct folio *last = NULL;
 	struct folio_iter fi;
 
 	bio_for_each_folio_all(fi, bio)
+		last = fi.folio;
+	bio_for_each_folio_all(fi, bio) {
+		/* The last folio's bytes past the end of file are not known to
+		 * be zeros on the device. */
+		if (ok && fi.folio == last && r->last_valid < folio_size(last))
+			folio_zero_segment(last, r->last_valid, folio_size(last));
 		folio_end_read(fi.folio, ok);
+	}
 	bio_put(bio);
 	ferrofs_hold_exit(t, slot);
 }
 
-/* One end per hold slot, so a bio carries its slot with no allocation. */
-static void ferrofs_fread_end_io0(struct bio *bio)
-{
-	ferrofs_fread_end(bio, 0);
-}
-
-static void ferrofs_fread_end_io1(struct bio *bio)
-{
-	ferrofs_fread_end(bio, 1);
-}
-
 size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u64 disk, struct folio *const *folios,
-			    size_t n, unsigned int slot)
+			    size_t n, unsigned int slot, size_t last_valid)
 {
 	u64 dev_bytes = bdev_nr_bytes(sb->s_bdev);
 	struct blk_plug plug;
@@ -361,7 +387,9 @@ size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u
 		return 0;
 	blk_start_plug(&plug);
 	while (done < n) {
-		struct bio *bio = bio_alloc(sb->s_bdev, min_t(size_t, n - done, BIO_MAX_VECS), REQ_OP_READ, GFP_NOFS);
+		struct bio *bio = bio_alloc_bioset(sb->s_bdev, min_t(size_t, n - done, BIO_MAX_VECS), REQ_OP_READ, GFP_NOFS,
+						   &ferrofs_fread_bios);
+		struct ferrofs_fread *r = container_of(bio, struct ferrofs_fread, bio);
 
 		bio->bi_iter.bi_sector = disk >> SECTOR_SHIFT;
 		while (done < n && bio_add_folio(bio, folios[done], folio_size(folios[done]), 0)) {
@@ -372,8 +400,11 @@ size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u
 			bio_put(bio);
 			break;
 		}
-		bio->bi_private = t;
-		bio->bi_end_io = (slot & 1) ? ferrofs_fread_end_io1 : ferrofs_fread_end_io0;
+		r->t = t;
+		r->slot = slot & 1;
+		/* Only the bio holding the caller's last folio trims it. */
+		r->last_valid = done == n ? last_valid : SIZE_MAX;
+		bio->bi_end_io = ferrofs_fread_end;
 		ferrofs_hold_enter_slot(t, slot);
 		submit_bio(bio);
 	}

@@ -74,12 +74,19 @@ int ferrofs_hold_advance(struct ferrofs_dwrites *t);
  * ends its folios' read (folio_end_read: uptodate unless the I/O failed,
  * then unlocked), and each bio is counted in @t's hold slot @slot (which
  * the caller holds a count in) until then; the last put waits for them
- * too. Returns how many folios, from the first, went out; the rest stay
- * the caller's: none when a folio is not locked or already uptodate, or
- * the range is not whole sectors within the device.
+ * too. Of the last folio only the first @last_valid bytes are kept: the
+ * rest is zeroed once the read is in (the end of file lies in it; pass
+ * the folio's size or more to keep it whole). Returns how many folios,
+ * from the first, went out; the rest stay the caller's: none when a folio
+ * is not locked or already uptodate, or the range is not whole sectors
+ * within the device. The bios come from a pool made at module load
+ * (ferrofs_fread_init; ferrofs_fread_exit at unload, once no mount is
+ * left).
  */
 size_t ferrofs_fread_submit(struct super_block *sb, struct ferrofs_dwrites *t, u64 disk, struct folio *const *folios,
-			    size_t n, unsigned int slot);
+			    size_t n, unsigned int slot, size_t last_valid);
+int ferrofs_fread_init(void);
+void ferrofs_fread_exit(void);
 /*
  * In-place direct writes. Each one is counted from before its block map is
  * taken (ferrofs_overwrite_begin: false, and not counted, while a snapshot

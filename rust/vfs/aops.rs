@@ -187,9 +187,10 @@ const READ_FOLIOS: usize = 256;
 /// rest of the window is still arriving (and the I/O of the next window,
 /// started early by the page cache, overlaps its copying). Folios in holes
 /// or past the end of file are zeroed here; the folio holding the end of
-/// file is read in place and its tail zeroed, as the block's bytes past
-/// the end are not known to be zeros. Returning early is allowed: the VFS
-/// (read_pages) unlocks and drops the folios left untaken.
+/// file goes in the same bio as the blocks before it (one request, and no
+/// wait here), and that bio's end zeroes its tail, as the block's bytes
+/// past the end are not known to be zeros. Returning early is allowed: the
+/// VFS (read_pages) unlocks and drops the folios left untaken.
 fn read_window(rac: &Readahead) {
     let inode = rac.inode();
     let info = inode.info();
@@ -218,11 +219,14 @@ fn read_window(rac: &Readahead) {
                     folio.end(ok);
                 }
             }
-            // The block holding the end of file.
+            // The block holding the end of file: read with the blocks
+            // before it, its tail zeroed once its read is in.
             Some(Some(disk)) => {
-                reads.submit();
-                let ok = read_eof_folio(&folio, disk * bs, in_file as usize).is_ok();
-                folio.end(ok);
+                if let Err(folio) = reads.push(disk * bs, folio) {
+                    let ok = fill_folio(&folio).is_ok();
+                    folio.end(ok);
+                }
+                reads.submit_trimmed(in_file as usize);
             }
             // Holes, unwritten blocks and what lies past the end of file.
             Some(None) => {
@@ -241,19 +245,6 @@ fn read_window(rac: &Readahead) {
     // Each bio holds its blocks from reuse itself until its I/O is over,
     // counted in the pin's generation.
     drop(pin);
-}
-
-/// Reads the block at disk byte `disk` into `folio` and zeroes the folio
-/// past its first `valid` bytes (the end of file).
-fn read_eof_folio(folio: &Folio, disk: u64, valid: usize) -> CoreResult<()> {
-    let dev = folio.inode().info().data_device();
-    folio.with_bytes(|bytes| {
-        dev.read_shared(disk, bytes)?;
-        if let Some(tail) = bytes.get_mut(valid..) {
-            tail.fill(0);
-        }
-        Ok(())
-    })
 }
 
 /// Walks a window's block map, file block by file block, forwards.
@@ -335,13 +326,21 @@ impl<'a> FolioReads<'a> {
     /// range outside it) is ended not uptodate, so a reader reads it again
     /// through read_folio and sees the error.
     fn submit(&mut self) {
+        self.submit_trimmed(usize::MAX);
+    }
+
+    /// As `submit`, but only the first `last_valid` bytes of the last
+    /// folio are kept (the end of file lies in it): the bio's end zeroes
+    /// the rest, as the block's bytes past the end are not known to be
+    /// zeros on the device.
+    fn submit_trimmed(&mut self, last_valid: usize) {
         if self.folios.is_empty() {
             return;
         }
         // SAFETY: each folio is locked, not uptodate and ours to end (type
         // invariant); those submitted are the bios' from here on, and only
         // the rest are touched below.
-        let sent = unsafe { self.dev.read_folios_in_flight(self.disk, &self.folios, self.pin) };
+        let sent = unsafe { self.dev.read_folios_in_flight(self.disk, &self.folios, self.pin, last_valid) };
         for &folio in self.folios.get(sent..).unwrap_or(&[]) {
             // SAFETY: still ours to end (type invariant; not submitted).
             unsafe { b::folio_end_read(folio, false) };

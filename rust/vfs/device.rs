@@ -169,22 +169,30 @@ impl KernelDevice {
 
     /// Reads `folios`, one after the other on the device from byte `disk`,
     /// straight into them, and returns without waiting: the bios' end marks
-    /// each folio uptodate (unless the I/O failed) and unlocks it. Returns
-    /// how many, from the first, went out; the rest stay the caller's.
-    /// Each bio counts in `pin`'s hold generation until its I/O is over, so
-    /// a block freed meanwhile is not handed out again.
+    /// each folio uptodate (unless the I/O failed) and unlocks it, having
+    /// zeroed the last folio past its first `last_valid` bytes (the end of
+    /// file; `usize::MAX` keeps it whole). Returns how many, from the
+    /// first, went out; the rest stay the caller's. Each bio counts in
+    /// `pin`'s hold generation until its I/O is over, so a block freed
+    /// meanwhile is not handed out again.
     ///
     /// # Safety
     /// Each folio is a locked, not uptodate page-cache folio whose read the
     /// caller must end (folio_end_read) and has not; for those submitted
     /// that duty passes to the bios, and the caller no longer touches them.
-    pub(crate) unsafe fn read_folios_in_flight(&self, disk: u64, folios: &[*mut b::folio], pin: &IoPin<'_>) -> usize {
+    pub(crate) unsafe fn read_folios_in_flight(
+        &self,
+        disk: u64,
+        folios: &[*mut b::folio],
+        pin: &IoPin<'_>,
+        last_valid: usize,
+    ) -> usize {
         // The shim checks the range against the device and reads the
         // slice before it returns.
         // SAFETY: `sb` (open device) and `writes` are live (type
         // invariants); the folios are as the caller guarantees; `pin`
         // holds a count in its slot, so the bios may count there too.
-        unsafe { b::ferrofs_fread_submit(self.sb, self.writes.as_ptr(), disk, folios.as_ptr(), folios.len(), pin.slot) }
+        unsafe { b::ferrofs_fread_submit(self.sb, self.writes.as_ptr(), disk, folios.as_ptr(), folios.len(), pin.slot, last_valid) }
     }
 
     /// Waits while too many bytes of data writes are in flight, so their
@@ -517,5 +525,28 @@ impl Drop for ReadAhead {
         // SAFETY: `r` is live and freed only here (type invariant); the
         // shim waits for its bios before freeing.
         unsafe { b::ferrofs_aread_free(self.r.as_ptr()) };
+    }
+}
+
+/// The pool readahead's folio bios come from (with room beside each for
+/// what its end needs), kept while the module is loaded.
+pub(crate) struct FolioReadPool;
+
+impl FolioReadPool {
+    /// Makes the pool; dropped at module exit to free it.
+    pub(crate) fn new() -> kernel::error::Result<Self> {
+        // SAFETY: called once at module init, before any mount can read.
+        kernel::error::to_result(unsafe { b::ferrofs_fread_init() })?;
+        Ok(FolioReadPool)
+    }
+}
+
+impl Drop for FolioReadPool {
+    fn drop(&mut self) {
+        // SAFETY: at module exit every ferrofs is unmounted (each mount holds
+        // a module reference), and unmount waits for every folio read in
+        // flight (they count in the mount's hold generations), so every bio
+        // is back in the pool.
+        unsafe { b::ferrofs_fread_exit() };
     }
 }

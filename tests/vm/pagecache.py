@@ -2,12 +2,15 @@
 # Page-cache behaviour of a mounted ferrofs, checked from userspace: mmap
 # reads and shared writes, partial-block zeroing on truncate, holes, splice,
 # O_DIRECT open, times kept across writeback, ENOSPC at write(2) on a
-# full filesystem, and cold readahead of a file in many runs. Prints
-# PASS/FAIL lines like lib.sh.
+# full filesystem, cold readahead of a file in many runs, and zeros past
+# EOF when the device holds other bytes there. Prints PASS/FAIL lines like
+# lib.sh.
 import ctypes
 import errno
+import fcntl
 import mmap
 import os
+import struct
 import sys
 import time
 
@@ -125,6 +128,7 @@ def before_remount():
     write_file("big", big)
     check("big-read-back", read_file("big") == big)
     write_layout()
+    eoftail_write()
 
 
 # The "layout" file, read cold after the remount: runs written at different
@@ -200,6 +204,60 @@ def check_layout_cold():
     check("layout-cold-eof-tail-zero", tail == bytes(BS - 1000), tail[:8])
 
 
+# "eoftail": 1000 bytes whose block's tail the test then overwrites with
+# 0x5A on the unmounted device (t_32), as a crafted image or another
+# writer could leave it: the filesystem keeps bytes past EOF zero on disk,
+# so only the read side's zeroing hides them.
+EOFTAIL_LEN = 1000
+FS_IOC_FIEMAP = 0xC020660B
+
+
+def fiemap_first_physical(name):
+    """Device byte of the file's first extent (FS_IOC_FIEMAP, synced)."""
+    count = 4
+    buf = bytearray(32 + 56 * count)
+    # struct fiemap: start, length, flags (FIEMAP_FLAG_SYNC), mapped, count.
+    struct.pack_into("QQIIII", buf, 0, 0, 1 << 62, 1, 0, count, 0)
+    with open(path(name), "rb") as f:
+        fcntl.ioctl(f.fileno(), FS_IOC_FIEMAP, buf)
+    if struct.unpack_from("I", buf, 20)[0] < 1:
+        return None
+    # fm_extents[0].fe_physical.
+    return struct.unpack_from("Q", buf, 32 + 8)[0]
+
+
+def eoftail_write():
+    write_file("eoftail", pattern(EOFTAIL_LEN, 9))
+    os.sync()
+    phys = fiemap_first_physical("eoftail")
+    check("eoftail-mapped", phys is not None and phys % BS == 0, phys)
+    # t_32 reads this and writes the block's tail on the device.
+    with open("/tmp/eoftail.phys", "w") as f:
+        f.write("%d" % (phys + EOFTAIL_LEN if phys is not None else -1))
+
+
+def eoftail_check():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    # Twice, caches dropped before each: a fault (readahead), and read(2)
+    # then a fault on the folio the read brought in.
+    for how in ("fault", "read"):
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3")
+        with open(path("eoftail"), "rb") as f:
+            if how == "read":
+                data = f.read()
+                check("eoftail-read-length", data == pattern(EOFTAIL_LEN, 9), len(data))
+            addr = libc.mmap(None, BS, mmap.PROT_READ, mmap.MAP_SHARED, f.fileno(), 0)
+            ok = addr not in (None, ctypes.c_void_p(-1).value)
+            page = ctypes.string_at(addr, BS) if ok else b""
+            if ok:
+                libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(BS))
+        check(f"eoftail-{how}-data", page[:EOFTAIL_LEN] == pattern(EOFTAIL_LEN, 9))
+        check(f"eoftail-{how}-past-eof-zero", page[EOFTAIL_LEN:] == bytes(BS - EOFTAIL_LEN), page[EOFTAIL_LEN:EOFTAIL_LEN + 8])
+
+
 def after_remount():
     got = read_file("m")
     check("mmap-write-durable", got[100:105] == b"HELLO" and got[45000:45003] == b"END")
@@ -209,6 +267,7 @@ def after_remount():
     check("mtime-after-remount", os.stat(path("times")).st_mtime_ns == want, (os.stat(path("times")).st_mtime_ns, want))
     check("sparse-after-remount", os.stat(path("sparse")).st_size == 8 * 1024 * 1024 + 1)
     check_layout_cold()
+    eoftail_check()
 
 
 def fill():
