@@ -221,13 +221,14 @@ fn read_window(rac: &Readahead) {
             }
             // The block holding the end of file: read with the blocks
             // before it, its tail zeroed once its read is in.
-            Some(Some(disk)) => {
-                if let Err(folio) = reads.push(disk * bs, folio) {
+            Some(Some(disk)) => match reads.push(disk * bs, folio) {
+                Ok(()) => reads.submit_trimmed(in_file as usize),
+                // No room: the folios before it stay queued, whole.
+                Err(folio) => {
                     let ok = fill_folio(&folio).is_ok();
                     folio.end(ok);
                 }
-                reads.submit_trimmed(in_file as usize);
-            }
+            },
             // Holes, unwritten blocks and what lies past the end of file.
             Some(None) => {
                 folio.zero(0, bs as usize);

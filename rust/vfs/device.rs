@@ -180,13 +180,7 @@ impl KernelDevice {
     /// Each folio is a locked, not uptodate page-cache folio whose read the
     /// caller must end (folio_end_read) and has not; for those submitted
     /// that duty passes to the bios, and the caller no longer touches them.
-    pub(crate) unsafe fn read_folios_in_flight(
-        &self,
-        disk: u64,
-        folios: &[*mut b::folio],
-        pin: &IoPin<'_>,
-        last_valid: usize,
-    ) -> usize {
+    pub(crate) unsafe fn read_folios_in_flight(&self, disk: u64, folios: &[*mut b::folio], pin: &IoPin<'_>, last_valid: usize) -> usize {
         // The shim checks the range against the device and reads the
         // slice before it returns.
         // SAFETY: `sb` (open device) and `writes` are live (type
