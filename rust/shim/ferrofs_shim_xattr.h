@@ -29,6 +29,11 @@ int ferrofs_acl_create(struct inode *dir, u32 *mode, struct posix_acl **default_
 		       struct posix_acl **acl);
 int ferrofs_acl_chmod(struct mnt_idmap *idmap, struct dentry *dentry);
 
+/* What a new inode is known to lack, and S_NOSEC */
+void ferrofs_inode_new_xattrs(struct inode *inode, bool no_acl);
+bool ferrofs_inode_nosec(const struct inode *inode);
+void ferrofs_inode_clear_nosec(struct inode *inode);
+
 /* Inode flags (FS_IOC_GETFLAGS/SETFLAGS) */
 u32 ferrofs_fileattr_flags(const struct fileattr *fa);
 bool ferrofs_fileattr_has_fsx(const struct fileattr *fa);

@@ -51,6 +51,32 @@ void ferrofs_forget_cached_acl(struct inode *inode, int type)
 	forget_cached_acl(inode, type);
 }
 
+/*
+ * A new inode has no security xattr (ferrofs stores none at create), so it
+ * gets S_NOSEC unless setuid or setgid, as file_remove_privs() would give it
+ * after the first write's look-up of security.capability; and with @no_acl
+ * (no ACL was inherited) "no ACL" is cached, so the first chmod does not
+ * look one up.
+ */
+void ferrofs_inode_new_xattrs(struct inode *inode, bool no_acl)
+{
+	inode_has_no_xattr(inode);
+	if (no_acl)
+		cache_no_acl(inode);
+}
+
+/* Unlocked, as file_remove_privs() reads it too; see ferrofs_inode_clear_nosec. */
+bool ferrofs_inode_nosec(const struct inode *inode)
+{
+	return READ_ONCE(inode->i_flags) & S_NOSEC;
+}
+
+/* Under i_rwsem, as every i_flags change (__vfs_setxattr_noperm does the same). */
+void ferrofs_inode_clear_nosec(struct inode *inode)
+{
+	inode->i_flags &= ~S_NOSEC;
+}
+
 int ferrofs_acl_update_mode(struct mnt_idmap *idmap, struct inode *inode, u32 *mode,
 			    struct posix_acl **acl)
 {

@@ -99,6 +99,18 @@ impl INode {
         self.info().try_shared(self.subvol(), false, shared)
     }
 
+    /// S_NOSEC: the inode has no security.capability xattr and is neither
+    /// setuid nor setgid. The VFS sets it after finding so (and we, on an
+    /// inode a create just made: `iget_created`); every store of a
+    /// `security.` xattr clears it first, under i_rwsem (the VFS's
+    /// __vfs_setxattr_noperm and our handler), so a true answer read here
+    /// without that lock is one that held before any such store.
+    pub(crate) fn nosec(&self) -> bool {
+        // SAFETY: the inode is live (type invariant); an unlocked read of
+        // i_flags, as file_remove_privs makes.
+        unsafe { b::ferrofs_inode_nosec(self.as_ptr()) }
+    }
+
     /// Whether it is a directory.
     pub(crate) fn is_dir(&self) -> bool {
         // SAFETY: the inode is live (type invariant); the file type bits of
@@ -363,6 +375,14 @@ impl<'a> Locked<'a> {
         unsafe { b::truncate_pagecache_range(self.as_ptr(), start, end) }
     }
 
+    /// Clears S_NOSEC (see `INode::nosec`), before a `security.` xattr is
+    /// stored.
+    pub(crate) fn clear_nosec(self) {
+        // SAFETY: live inode whose i_rwsem is held (type invariant), which
+        // serialises i_flags changes.
+        unsafe { b::ferrofs_inode_clear_nosec(self.as_ptr()) }
+    }
+
     /// `refresh` under the lock.
     pub(crate) fn refresh(self, a: &InodeAttr) {
         // SAFETY: live inode whose i_rwsem is held (type invariant), which
@@ -445,6 +465,35 @@ fn inode_hash(sv: SubvolId, ino: u64) -> usize {
 /// `sb` is a live ferrofs super_block whose `s_fs_info` is set, and `sv` an
 /// entry of that FsInfo's subvolume table.
 pub(crate) unsafe fn iget(sb: *mut b::super_block, sv: &Subvol, ino: u64, known: Option<&InodeAttr>) -> CoreResult<ARef<INode>> {
+    // SAFETY: per the contract.
+    unsafe { iget_with(sb, sv, ino, known, None) }
+}
+
+/// `iget` of the inode a create just made, `attr` the core's attributes
+/// of it. `inherited_acl`: the directory's default ACL gave it ACLs. What
+/// a new inode lacks is noted on it so that later calls need not ask the
+/// core (`ferrofs_inode_new_xattrs`): no security.capability xattr
+/// (S_NOSEC, which spares each chown and the first write a look-up) and,
+/// without `inherited_acl`, no ACL (spares the first chmod one).
+///
+/// # Safety
+/// As `iget`.
+pub(crate) unsafe fn iget_created(sb: *mut b::super_block, sv: &Subvol, attr: &InodeAttr, inherited_acl: bool) -> CoreResult<ARef<INode>> {
+    // SAFETY: per the contract.
+    unsafe { iget_with(sb, sv, attr.ino, Some(attr), Some(inherited_acl)) }
+}
+
+/// `iget`; `created` as `iget_created`'s `inherited_acl` for a new inode.
+///
+/// # Safety
+/// As `iget`.
+unsafe fn iget_with(
+    sb: *mut b::super_block,
+    sv: &Subvol,
+    ino: u64,
+    known: Option<&InodeAttr>,
+    created: Option<bool>,
+) -> CoreResult<ARef<INode>> {
     let tag = (sv as *const Subvol).cast_mut().cast::<core::ffi::c_void>();
     // A snapshot's stand-ins for nested subvolumes all have one number in
     // its tree, yet are different directories: each lookup gets an inode
@@ -480,6 +529,12 @@ pub(crate) unsafe fn iget(sb: *mut b::super_block, sv: &Subvol, ino: u64, known:
     };
     // SAFETY: the inode is I_NEW, so only we touch it.
     unsafe { fill(new.0.as_ptr(), attr) };
+    if let Some(inherited_acl) = created {
+        // SAFETY: as above. The core made the inode under this lookup's
+        // key just now, with no xattr but the inherited ACLs; one found in
+        // the cache instead (not I_NEW) keeps what it has.
+        unsafe { b::ferrofs_inode_new_xattrs(new.0.as_ptr(), !inherited_acl) };
+    }
     Ok(new.unlock())
 }
 

@@ -89,7 +89,7 @@ fn make(idmap: &Idmap, dir: Locked<'_>, dentry: &Dentry, mode: u32, kind: NewKin
         };
         acls.store(fs, sv, dir_ino, name, made, t)
     })?;
-    let new = dir.super_block().iget(dir.subvol().id(), attr.ino, Some(&attr))?;
+    let new = dir.super_block().iget_created(dir.subvol().id(), &attr, acls.any())?;
     resync(dir)?;
     // SAFETY: `dentry` is the negative dentry of this create, in the locked
     // `dir`; it takes over our reference to the new inode.
@@ -169,7 +169,7 @@ fn make_tmpfile(idmap: &Idmap, dir: &INode, file: &TmpFile, mode: u32) -> Result
         let made = fs.tmpfile(sv, mode, uid, gid, t);
         acls.store(fs, sv, dir_ino, &[], made, t)
     })?;
-    let new = dir.super_block().iget(dir.subvol().id(), attr.ino, Some(&attr))?;
+    let new = dir.super_block().iget_created(dir.subvol().id(), &attr, acls.any())?;
     file.open_with(new)
 }
 

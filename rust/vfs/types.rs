@@ -85,6 +85,13 @@ impl SuperBlock {
         unsafe { inode::iget(self.as_ptr(), sv, ino, known) }
     }
 
+    /// `iget` of the inode a create just made (see `inode::iget_created`).
+    pub(crate) fn iget_created(&self, sv: SubvolId, attr: &InodeAttr, inherited_acl: bool) -> CoreResult<ARef<INode>> {
+        let sv = self.info().subvol(sv)?;
+        // SAFETY: as in `iget`.
+        unsafe { inode::iget_created(self.as_ptr(), sv, attr, inherited_acl) }
+    }
+
     /// Whether the mount is read-only (SB_RDONLY).
     pub(crate) fn is_read_only(&self) -> bool {
         // SAFETY: a live super_block (type invariant).

@@ -37,6 +37,8 @@ pub(crate) const ACL_DEFAULT: &[u8] = b"system.posix_acl_default";
 const USER_PREFIX: &[u8] = b"user.";
 const TRUSTED_PREFIX: &[u8] = b"trusted.";
 const SECURITY_PREFIX: &[u8] = b"security.";
+/// The file capabilities' name past SECURITY_PREFIX (XATTR_CAPS_SUFFIX).
+const CAPABILITY: &[u8] = b"capability";
 
 const fn handler(prefix: &'static CStr) -> b::xattr_handler {
     b::xattr_handler { prefix: prefix.as_char_ptr(), get: Some(xattr_get), set: Some(xattr_set), ..zeroed() }
@@ -154,6 +156,12 @@ unsafe extern "C" fn xattr_get(
 fn get(prefix: &[u8], suffix: &[u8], inode: &INode, out: &mut [MaybeUninit<u8>]) -> Result<usize> {
     let mut buf = [0u8; XATTR_NAME_MAX];
     let name = handler_name(prefix, suffix, &mut buf)?;
+    if prefix == SECURITY_PREFIX && suffix == CAPABILITY && inode.nosec() {
+        // S_NOSEC: the inode has no security.capability (see `nosec`).
+        // The VFS asks this at every chown and at the first write of each
+        // inode, which is not worth a trip to the core.
+        return Err(errno_of(CoreError::NoData));
+    }
     let ino = inode.ino();
     if out.is_empty() {
         return Ok(inode.with_core_shared(
@@ -216,6 +224,12 @@ fn set(prefix: &[u8], suffix: &[u8], inode: Locked<'_>, value: Option<&[u8]>, fl
     // security., system. and trusted. names skip inode_permission, so the
     // read-only check of `subvol::permission` does not cover them.
     inode.subvol().check_writable()?;
+    if prefix == SECURITY_PREFIX {
+        // Before the xattr can exist: get's S_NOSEC answer must not hide
+        // it. The VFS clears it on its way here too (__vfs_setxattr_noperm);
+        // this covers callers of __vfs_setxattr.
+        inode.clear_nosec();
+    }
     let ino = inode.ino();
     let t = now();
     let attr = inode.with_core(|fs, sv| {
@@ -571,6 +585,11 @@ impl InheritedAcls {
             }
         }
         r.map(|()| acls).map_err(core_error_of)
+    }
+
+    /// Whether the new inode gets any ACL.
+    pub(crate) fn any(&self) -> bool {
+        self.default.is_some() || self.access.is_some()
     }
 
     /// Stores the ACLs on `created`, the inode a core create just made as

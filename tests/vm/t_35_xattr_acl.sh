@@ -56,6 +56,15 @@ check security-set setfattr -n security.s -v label f
 check security-get is label getfattr --only-values -n security.s f
 check security-listed sh -c 'getfattr -m security -d f | grep -qx "security.s=\"label\""'
 check security-remove setfattr -x security.s f
+# File capabilities (VFS_CAP_REVISION_2, cap_net_raw permitted): a new
+# file may hold one, and the VFS's kill-priv on chown and on write finds it.
+export CAPV=0x0000000200200000000000000000000000000000
+echo data > capf
+check capability-set setfattr -n security.capability -v $CAPV capf
+check capability-get sh -c 'getfattr -e hex -n security.capability capf | grep -qx "security.capability=$CAPV"'
+check capability-killed-by-chown sh -c 'chown 1000 capf && ! getfattr -n security.capability capf 2>/dev/null'
+check capability-set-again setfattr -n security.capability -v $CAPV capf
+check capability-killed-by-write sh -c 'echo more >> capf && ! getfattr -n security.capability capf 2>/dev/null'
 check unknown-namespace-eopnotsupp is EOPNOTSUPP X set f other.x v
 
 # XATTR_CREATE / XATTR_REPLACE
@@ -97,6 +106,8 @@ check acl-chmod-effective sh -c 'getfacl -cn a | grep -q "^user:1000:rw-.*#effec
 check acl-chmod-mode is 640 stat -c %a a
 check acl-remove-all sh -c 'setfacl -b a && ! getfattr -m - a | grep -q posix_acl && ! ls -l a | grep -q "^-.........+"'
 check acl-equivalent-not-stored sh -c 'setfacl -m u::rwx,g::r-x,o::- a && test "$(stat -c %a a)" = 750 && ! getfattr -m - a | grep -q posix_acl'
+touch plainacl
+check acl-on-new-file sh -c 'setfacl -m u:1000:r plainacl && chmod 600 plainacl && getfacl -cn plainacl | grep -qx "mask::---"'
 check acl-default-on-file-refused sh -c '! setfacl -d -m u:1000:r a 2>/dev/null'
 echo secret > s
 chmod 600 s
@@ -112,6 +123,7 @@ check acl-default-get sh -c 'getfacl -cn -d dd | grep -qx "user:1000:rwx"'
 echo inherited > dd/new
 check inherit-file-entry sh -c 'getfacl -cn dd/new | grep -q "^user:1000:rwx.*#effective:rw-"'
 check inherit-file-mode-ignores-umask is 660 stat -c %a dd/new
+check inherit-chmod-updates-mask sh -c 'echo x > dd/chm && chmod 640 dd/chm && getfacl -cn dd/chm | grep -qx "mask::r--"'
 check inherit-file-no-default sh -c '! getfacl -cn -d dd/new | grep -q .'
 mkdir dd/sub
 check inherit-dir-access sh -c 'getfacl -cn dd/sub | grep -qx "user:1000:rwx"'
