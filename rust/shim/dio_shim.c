@@ -55,6 +55,11 @@ bool ferrofs_kiocb_may_complete_later(const struct kiocb *iocb)
 	return !is_sync_kiocb((struct kiocb *)iocb) && !iocb_is_dsync(iocb);
 }
 
+bool ferrofs_kiocb_is_sync(const struct kiocb *iocb)
+{
+	return is_sync_kiocb((struct kiocb *)iocb);
+}
+
 ssize_t ferrofs_write_checks(struct kiocb *iocb, struct iov_iter *from)
 {
 	return generic_write_checks(iocb, from);
@@ -165,11 +170,23 @@ struct ferrofs_dio {
 	loff_t pos;
 	u64 len;
 	struct work_struct work;
+	/* A synchronous kiocb's submitter waits on @done, then takes @res
+	 * and frees the request itself. */
+	bool sync;
+	struct completion done;
 };
 
 static void ferrofs_dio_complete(struct ferrofs_dio *r)
 {
-	r->iocb->ki_complete(r->iocb, atomic_read(&r->failed) ? -EIO : r->res);
+	long res = atomic_read(&r->failed) ? -EIO : r->res;
+
+	if (r->sync) {
+		r->res = res;
+		/* The waiter frees @r once woken: nothing touches it after. */
+		complete(&r->done);
+		return;
+	}
+	r->iocb->ki_complete(r->iocb, res);
 	kfree(r);
 }
 
@@ -277,6 +294,8 @@ int ferrofs_dio_submit(struct super_block *sb, struct kiocb *iocb, struct iov_it
 	struct blk_plug plug;
 	size_t i;
 	int ret = 0;
+	bool sync = is_sync_kiocb(iocb);
+	long res_now;
 
 	if (!ferrofs_dio_runs_ok(sb, iter, runs, n, overwrite)) {
 		ferrofs_hold_exit(t, hold_slot);
@@ -295,6 +314,9 @@ int ferrofs_dio_submit(struct super_block *sb, struct kiocb *iocb, struct iov_it
 	r->hold_slot = hold_slot;
 	r->pos = pos;
 	r->len = 0;
+	r->sync = sync;
+	if (sync)
+		init_completion(&r->done);
 	atomic_set(&r->failed, 0);
 	atomic_set(&r->pending, 1);
 	blk_start_plug(&plug);
@@ -315,6 +337,12 @@ int ferrofs_dio_submit(struct super_block *sb, struct kiocb *iocb, struct iov_it
 	}
 	if (ret)
 		r->res = ret;
+	/* Asynchronous: @r may be gone once put. */
 	ferrofs_dio_put(r);
-	return -EIOCBQUEUED;
+	if (!sync)
+		return -EIOCBQUEUED;
+	wait_for_completion_io(&r->done);
+	res_now = r->res;
+	kfree(r);
+	return res_now;
 }

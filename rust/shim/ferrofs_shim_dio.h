@@ -26,6 +26,8 @@ bool ferrofs_kiocb_nowait(const struct kiocb *iocb);
  * (-EIOCBQUEUED, then ki_complete): an asynchronous one (io_uring, Linux
  * AIO) that asks for no O_SYNC or O_DSYNC. */
 bool ferrofs_kiocb_may_complete_later(const struct kiocb *iocb);
+/* Whether the caller waits for the transfer (is_sync_kiocb). */
+bool ferrofs_kiocb_is_sync(const struct kiocb *iocb);
 /* generic_write_checks: the bytes to write (the iter truncated to the
  * limits, ki_pos moved to EOF for O_APPEND), 0, or a negative errno. */
 ssize_t ferrofs_write_checks(struct kiocb *iocb, struct iov_iter *from);
@@ -86,9 +88,11 @@ struct ferrofs_dwrites;
  * Returns -EIOCBQUEUED: once the last bio ended, the hold count ends, then
  * @iocb completes with @res, or -EIO if a bio failed, or the errno that
  * stopped the submission part way (after a write, the range's cached
- * pages are dropped first, from a worker). Or returns a negative errno
- * with nothing submitted (bad runs, no memory, a fault on the first
- * pages), after the hold count ended.
+ * pages are dropped first, from a worker). A synchronous @iocb (no
+ * ki_complete) is not queued: the call waits for that end and returns
+ * what it would have completed with. Or returns a negative errno with
+ * nothing submitted (bad runs, no memory, a fault on the first pages),
+ * after the hold count ended.
  */
 int ferrofs_dio_submit(struct super_block *sb, struct kiocb *iocb, struct iov_iter *iter,
 		       const struct ferrofs_drun *runs, size_t n, long res, struct ferrofs_dwrites *t, bool overwrite,
