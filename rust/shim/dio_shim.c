@@ -55,11 +55,6 @@ bool ferrofs_kiocb_may_complete_later(const struct kiocb *iocb)
 	return !is_sync_kiocb((struct kiocb *)iocb) && !iocb_is_dsync(iocb);
 }
 
-bool ferrofs_kiocb_is_sync(const struct kiocb *iocb)
-{
-	return is_sync_kiocb((struct kiocb *)iocb);
-}
-
 ssize_t ferrofs_write_checks(struct kiocb *iocb, struct iov_iter *from)
 {
 	return generic_write_checks(iocb, from);
@@ -171,8 +166,8 @@ struct ferrofs_dio {
 	u64 len;
 	struct work_struct work;
 	/* A synchronous kiocb's submitter waits on @done, then takes @res
-	 * and frees the request itself. */
-	bool sync;
+	 * and frees the request itself (its kiocb, on the submitter's stack,
+	 * lives until then). */
 	struct completion done;
 };
 
@@ -180,7 +175,7 @@ static void ferrofs_dio_complete(struct ferrofs_dio *r)
 {
 	long res = atomic_read(&r->failed) ? -EIO : r->res;
 
-	if (r->sync) {
+	if (is_sync_kiocb(r->iocb)) {
 		r->res = res;
 		/* The waiter frees @r once woken: nothing touches it after. */
 		complete(&r->done);
@@ -314,7 +309,6 @@ int ferrofs_dio_submit(struct super_block *sb, struct kiocb *iocb, struct iov_it
 	r->hold_slot = hold_slot;
 	r->pos = pos;
 	r->len = 0;
-	r->sync = sync;
 	if (sync)
 		init_completion(&r->done);
 	atomic_set(&r->failed, 0);

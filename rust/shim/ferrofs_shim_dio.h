@@ -26,8 +26,6 @@ bool ferrofs_kiocb_nowait(const struct kiocb *iocb);
  * (-EIOCBQUEUED, then ki_complete): an asynchronous one (io_uring, Linux
  * AIO) that asks for no O_SYNC or O_DSYNC. */
 bool ferrofs_kiocb_may_complete_later(const struct kiocb *iocb);
-/* Whether the caller waits for the transfer (is_sync_kiocb). */
-bool ferrofs_kiocb_is_sync(const struct kiocb *iocb);
 /* generic_write_checks: the bytes to write (the iter truncated to the
  * limits, ki_pos moved to EOF for O_APPEND), 0, or a negative errno. */
 ssize_t ferrofs_write_checks(struct kiocb *iocb, struct iov_iter *from);

@@ -190,8 +190,9 @@ fn direct_read(req: &Kiocb, to: &IovIter) -> Result<isize> {
 fn read_queued(req: &Kiocb, inode: &INode, to: &IovIter, pos: u64, end: u64, count: u64, nowait: bool) -> Result<Option<Result<isize>>> {
     let info = inode.info();
     let bs = u64::from(info.block_size());
-    let sync = req.is_sync();
-    if !(sync || req.may_complete_later()) || pos % divisor(bs) != 0 || end - pos > PIECE {
+    // Any kind of request qualifies: an asynchronous one is queued, a
+    // synchronous one waited for (O_DSYNC means nothing to a read).
+    if pos % divisor(bs) != 0 || end - pos > PIECE {
         return Ok(None);
     }
     // Whole blocks up to EOF, but not past the caller's buffer: both are
@@ -240,8 +241,9 @@ fn read_queued(req: &Kiocb, inode: &INode, to: &IovIter, pos: u64, end: u64, cou
     if rc == EIOCBQUEUED.to_errno() {
         return Ok(Some(Err(EIOCBQUEUED)));
     }
-    if sync && rc >= 0 {
-        // All of it: the shim returns what the request would complete with.
+    if rc >= 0 {
+        // A synchronous request, all of it: the shim returns what the
+        // request would complete with.
         return Ok(Some(Ok(rc as isize)));
     }
     req.set_pos(pos as i64);

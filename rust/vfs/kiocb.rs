@@ -77,13 +77,6 @@ impl Kiocb {
         unsafe { b::ferrofs_kiocb_nowait(self.as_ptr()) }
     }
 
-    /// Whether the caller waits for the transfer in the call (read(2),
-    /// pread(2): is_sync_kiocb).
-    pub(crate) fn is_sync(&self) -> bool {
-        // SAFETY: the kiocb is live (type invariant).
-        unsafe { b::ferrofs_kiocb_is_sync(self.as_ptr()) }
-    }
-
     /// Whether the request may end after read_iter returns (EIOCBQUEUED,
     /// then ki_complete): an io_uring or Linux AIO request without O_SYNC,
     /// O_DSYNC or RWF_*SYNC.

@@ -154,14 +154,14 @@ unsafe extern "C" fn xattr_get(
 /// xattr_get's body: the value's length, and the value in `out` unless it
 /// is empty (a size query).
 fn get(prefix: &[u8], suffix: &[u8], inode: &INode, out: &mut [MaybeUninit<u8>]) -> Result<usize> {
-    let mut buf = [0u8; XATTR_NAME_MAX];
-    let name = handler_name(prefix, suffix, &mut buf)?;
     if prefix == SECURITY_PREFIX && suffix == CAPABILITY && inode.nosec() {
         // S_NOSEC: the inode has no security.capability (see `nosec`).
         // The VFS asks this at every chown and at the first write of each
         // inode, which is not worth a trip to the core.
         return Err(errno_of(CoreError::NoData));
     }
+    let mut buf = [0u8; XATTR_NAME_MAX];
+    let name = handler_name(prefix, suffix, &mut buf)?;
     let ino = inode.ino();
     if out.is_empty() {
         return Ok(inode.with_core_shared(

@@ -259,6 +259,9 @@ pub trait NodeSource {
     /// A walk is about to enter the first of the leaves `ahead` names, as
     /// `(block, generation)`, and likely the others after it.
     fn read_ahead(&mut self, ahead: &[(u64, u64)]);
+    /// Whether node `blk` is in the cache: a walk names the leaves to read
+    /// ahead only when the first is not.
+    fn is_cached(&self, blk: u64) -> bool;
     /// The store's modification sequence (`Store::mod_seq`).
     fn mod_seq(&self) -> u64;
 }
@@ -286,10 +289,14 @@ impl<D: BlockDevice> NodeSource for Store<D> {
     /// walk's own read checks and reports.
     fn read_ahead(&mut self, ahead: &[(u64, u64)]) {
         if let Some(&(first, _)) = ahead.first() {
-            if !self.is_cached(first) {
+            if !Store::is_cached(self, first) {
                 self.prefetch_nodes(0, ahead);
             }
         }
+    }
+
+    fn is_cached(&self, blk: u64) -> bool {
+        Store::is_cached(self, blk)
     }
 
     fn mod_seq(&self) -> u64 {
@@ -312,6 +319,18 @@ const READ_AHEAD_LEAVES: usize = 8;
 /// The leaves a walk reading child `slot` of the level-1 node `b` reads
 /// ahead with it: that child and the next ones, as `(block, generation)`,
 /// and how many.
+/// Read-ahead (`NodeSource::read_ahead`) of the leaves from child `slot`
+/// of the level-1 node `parent` (block, generation) on, whose first is
+/// `first`. Most walks find that leaf cached, and then build no list.
+fn read_ahead_under<S: NodeSource + ?Sized>(s: &mut S, first: u64, parent: (u64, u64), slot: usize) -> Result<()> {
+    if s.is_cached(first) {
+        return Ok(());
+    }
+    let (ahead, n) = leaves_from(s.node(parent.0, parent.1, 1)?, slot);
+    s.read_ahead(&ahead[..n]);
+    Ok(())
+}
+
 fn leaves_from(b: &[u8], slot: usize) -> ([(u64, u64); READ_AHEAD_LEAVES], usize) {
     let mut out = [(0, 0); READ_AHEAD_LEAVES];
     let end = node::nritems(b).min(slot.saturating_add(READ_AHEAD_LEAVES));
@@ -677,11 +696,11 @@ fn find<S: NodeSource + ?Sized>(s: &mut S, root: &TreeRoot, key: &Key) -> Result
         }
         let slot = node::child_slot(b, key);
         range = range.child(b, slot);
+        let parent = (blk, gen);
         blk = node::ptr_block(b, slot);
         gen = node::ptr_gen(b, slot);
         if level == 1 {
-            let (ahead, n) = leaves_from(b, slot);
-            s.read_ahead(&ahead[..n]);
+            read_ahead_under(s, blk, parent, slot)?;
         }
         level -= 1;
     }
@@ -839,8 +858,7 @@ impl Cursor {
                 blk = node::ptr_block(b, sl);
                 gen = node::ptr_gen(b, sl);
                 if level == 1 {
-                    let (ahead, n) = leaves_from(b, sl);
-                    s.read_ahead(&ahead[..n]);
+                    read_ahead_under(s, blk, (self.blk[1], self.gen[1]), sl)?;
                 }
             }
         }
@@ -907,8 +925,7 @@ impl Cursor {
                 let (c, cg) = (node::ptr_block(b, self.slot[l]), node::ptr_gen(b, self.slot[l]));
                 let range = self.range[l].child(b, self.slot[l]);
                 if l == 1 && self.dir == Dir::Forward {
-                    let (ahead, n) = leaves_from(b, self.slot[l]);
-                    s.read_ahead(&ahead[..n]);
+                    read_ahead_under(s, c, (self.blk[1], self.gen[1]), self.slot[1])?;
                 }
                 l -= 1;
                 self.blk[l] = c;

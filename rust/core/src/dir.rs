@@ -17,7 +17,7 @@
 //! subvolume (`DirEntry::subvol`) has its back-reference in the root tree
 //! instead (`ROOT_REF` / `ROOT_BACKREF`, see `crate::subvol`).
 
-use crate::btree::{self, Cursor, Dir};
+use crate::btree::{self, Cursor, Dir, TreeRoot};
 use crate::device::BlockDevice;
 use crate::error::{CorruptAt, Error, Result};
 use crate::format::*;
@@ -665,10 +665,14 @@ impl<D: BlockDevice> Filesystem<D> {
         if self.sv.item.is_read_only() {
             return Ok(());
         }
-        self.change(|fs| match fs.read_inode(ino) {
-            Ok(it) if it.nlink == 0 => fs.evict_orphan_item(ino, Some(it)),
-            Ok(_) | Err(Error::NotFound) => Ok(()),
-            Err(e) => Err(e),
+        self.change(|fs| {
+            // The inode item and the items after it in one walk: they sit
+            // side by side, most often in one leaf.
+            let (it, items, more) = fs.inode_and_items(ino)?;
+            match it {
+                Some(it) if it.nlink == 0 => fs.evict_items(ino, Some(it), items, more),
+                _ => Ok(()),
+            }
         })
     }
 
@@ -693,6 +697,13 @@ impl<D: BlockDevice> Filesystem<D> {
             }
         }
         let (items, more) = self.items_after_inode(ino)?;
+        self.evict_items(ino, it, items, more)
+    }
+
+    /// `evict_orphan_item` of an unlinked inode (or of none), with the
+    /// first of the items after its inode item in hand
+    /// (`items_after_inode`).
+    fn evict_items(&mut self, ino: u64, it: Option<InodeItem>, items: TryVec<InodeItemRef>, more: bool) -> Result<()> {
         if !more {
             // Few items (an empty or small file, most of all): they, the
             // inode item and the orphan item go in one step, under one
@@ -729,11 +740,35 @@ impl<D: BlockDevice> Filesystem<D> {
     /// item, each with the blocks it holds if it is a data extent, and
     /// whether more follow.
     fn items_after_inode(&mut self, ino: u64) -> Result<(TryVec<InodeItemRef>, bool)> {
-        let bounds = self.s.bounds();
         let root = self.sv.root;
-        let mut out = TryVec::new();
         let mut c = Cursor::new(Key::new(ino, INODE_KEY + 1, 0), Dir::Forward);
-        while let Some((k, d)) = c.next(&mut self.s, &root)? {
+        self.items_of_inode(ino, &mut c, &root)
+    }
+
+    /// `ino`'s inode item (`None`: it has none) and `items_after_inode`,
+    /// from one walk: `read_inode` then `items_after_inode` in one.
+    fn inode_and_items(&mut self, ino: u64) -> Result<(Option<InodeItem>, TryVec<InodeItemRef>, bool)> {
+        self.s.stats.inode_reads += 1;
+        let (bounds, root) = (self.s.bounds(), self.sv.root);
+        let mut c = Cursor::new(inode_key(ino), Dir::Forward);
+        let it = match c.next(&mut self.s, &root)? {
+            Some((k, d)) if k == inode_key(ino) => Some(InodeItem::decode_bounded(d, &bounds).at_ino(ino)?),
+            // Not the inode item: the walk starts again after it.
+            _ => {
+                c = Cursor::new(Key::new(ino, INODE_KEY + 1, 0), Dir::Forward);
+                None
+            }
+        };
+        let (items, more) = self.items_of_inode(ino, &mut c, &root)?;
+        Ok((it, items, more))
+    }
+
+    /// The rest of `items_after_inode` from cursor `c`, placed after the
+    /// inode item.
+    fn items_of_inode(&mut self, ino: u64, c: &mut Cursor, root: &TreeRoot) -> Result<(TryVec<InodeItemRef>, bool)> {
+        let bounds = self.s.bounds();
+        let mut out = TryVec::new();
+        while let Some((k, d)) = c.next(&mut self.s, root)? {
             if k.objectid != ino {
                 break;
             }

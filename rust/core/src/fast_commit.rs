@@ -424,6 +424,15 @@ impl FastCommitState {
     /// Marks an inode as not expressible by a record until the next commit.
     pub fn mark(&mut self, sv: SubvolId, ino: u64) -> Result<()> {
         let k = (sv.0, ino);
+        // Most marks come in order (each unlinked inode, in inode order when
+        // a directory is emptied) or repeat the last: no search through
+        // what may be every inode of the transaction.
+        match self.ineligible.last() {
+            Some(&last) if last == k => return Ok(()),
+            Some(&last) if last < k => return self.ineligible.try_push(k),
+            None => return self.ineligible.try_push(k),
+            Some(_) => {}
+        }
         match self.ineligible.binary_search(&k) {
             Ok(_) => Ok(()),
             Err(i) => self.ineligible.try_insert(i, k),

@@ -168,6 +168,20 @@ fn move_bytes(b: &mut [u8], range: core::ops::Range<usize>, dest: usize) -> Resu
     Ok(())
 }
 
+/// Adds `by` (modulo 2^32: a wrapped negative moves data up) to the data
+/// offset of each leaf item in `items`. One pass over the headers as
+/// fixed-size records: deletes and inserts at a leaf's front, the common
+/// case when a directory is filled or emptied in order, rewrite every
+/// header.
+fn shift_offsets(b: &mut [u8], items: core::ops::Range<usize>, by: usize) {
+    let Some(hdrs) = b.get_mut(item_hdr(items.start)..item_hdr(items.end)) else { return };
+    for h in hdrs.chunks_exact_mut(ITEM_SIZE) {
+        if let Ok(f) = <&mut [u8; 4]>::try_from(&mut h[KEY_SIZE..KEY_SIZE + 4]) {
+            *f = u32::from_le_bytes(*f).wrapping_add(by as u32).to_le_bytes();
+        }
+    }
+}
+
 /// Writes a fresh, empty node header into `b` (the whole block is zeroed).
 pub fn init(b: &mut [u8], blocknr: u64, generation: u64, uuid: &[u8; 16], owner: u64, level: u8) {
     b.fill(0);
@@ -305,13 +319,25 @@ pub fn leaf_search(b: &[u8], key: &Key) -> core::result::Result<usize, usize> {
     let (mut lo, mut hi) = (0, nritems(b));
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        match item_key(b, mid).cmp(key) {
+        match cmp_key_at(b, item_hdr(mid), key) {
             core::cmp::Ordering::Less => lo = mid + 1,
             core::cmp::Ordering::Greater => hi = mid,
             core::cmp::Ordering::Equal => return Ok(mid),
         }
     }
     Err(lo)
+}
+
+/// The key encoded at `off` compared with `key`, field by field, decoding
+/// only what decides it (searches compare most keys on their object id
+/// alone). A key past the block's end reads as zeros, as `rd_key` has it.
+#[inline]
+fn cmp_key_at(b: &[u8], off: usize, key: &Key) -> core::cmp::Ordering {
+    let Some(k) = b.get(off..).and_then(|t| t.first_chunk::<KEY_SIZE>()) else {
+        return Key::default().cmp(key);
+    };
+    let field = |at: usize| k.get(at..).and_then(|t| t.first_chunk::<8>()).map_or(0, |f| u64::from_le_bytes(*f));
+    field(0).cmp(&key.objectid).then_with(|| k[8].cmp(&key.ty)).then_with(|| field(9).cmp(&key.offset))
 }
 
 /// Inserts an item at `slot`; the caller made sure it fits.
@@ -324,10 +350,7 @@ pub fn leaf_insert(b: &mut [u8], slot: usize, key: &Key, data: &[u8]) -> Result<
     let dstart = data_start(b);
     let end = if slot == 0 { b.len() } else { item_off(b, slot - 1) };
     move_bytes(b, dstart..end, dstart - len)?;
-    for i in slot..n {
-        let o = item_off(b, i);
-        wr32(b, item_hdr(i) + KEY_SIZE, (o - len) as u32);
-    }
+    shift_offsets(b, slot..n, len.wrapping_neg());
     move_bytes(b, item_hdr(slot)..item_hdr(n), item_hdr(slot + 1))?;
     let h = item_hdr(slot);
     wr_key(b, h, key);
@@ -348,10 +371,7 @@ pub fn leaf_delete(b: &mut [u8], slot: usize) -> Result<()> {
     let len = item_len(b, slot);
     let dstart = data_start(b);
     move_bytes(b, dstart..off, dstart + len)?;
-    for i in slot + 1..n {
-        let o = item_off(b, i);
-        wr32(b, item_hdr(i) + KEY_SIZE, (o + len) as u32);
-    }
+    shift_offsets(b, slot + 1..n, len);
     move_bytes(b, item_hdr(slot + 1)..item_hdr(n), item_hdr(slot))?;
     set_nritems(b, n - 1);
     Ok(())
@@ -413,7 +433,7 @@ pub fn child_slot(b: &[u8], key: &Key) -> usize {
     let (mut lo, mut hi) = (0, nritems(b));
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if ptr_key(b, mid) <= *key {
+        if cmp_key_at(b, ptr_off(mid), key).is_le() {
             lo = mid + 1;
         } else {
             hi = mid;

@@ -109,6 +109,10 @@ impl<D: BlockDevice> NodeSource for CachedNodes<'_, D> {
         }
     }
 
+    fn is_cached(&self, blk: u64) -> bool {
+        self.s.is_cached(blk)
+    }
+
     fn mod_seq(&self) -> u64 {
         self.s.mod_seq()
     }

@@ -165,6 +165,7 @@ fn report(phase: &str, n: u64, t: f64, before: (ferrofs_core::store::Stats, u64)
     let secs = cpu_secs() - t;
     let (s0, w0) = before;
     let s = fs.stats();
+    let per_op = |a: u64, b: u64| (a - b) as f64 / n as f64;
     println!(
         "{phase:6} {n} files: {:.2} us/op, {:.0} ops/s (CPU time); {} commits, {} nodes written in {} device writes, {} metadata reads",
         secs * 1e6 / n as f64,
@@ -173,5 +174,12 @@ fn report(phase: &str, n: u64, t: f64, before: (ferrofs_core::store::Stats, u64)
         s.meta_writes - s0.meta_writes,
         fs.device().writes - w0,
         s.meta_reads - s0.meta_reads,
+    );
+    println!(
+        "{phase:6} per op: {:.2} changes by finger, {:.2} write descents, {:.2} node copies, {:.2} inode look-ups",
+        per_op(s.finger_hits, s0.finger_hits),
+        per_op(s.write_descents, s0.write_descents),
+        per_op(s.node_copies, s0.node_copies),
+        per_op(s.inode_reads, s0.inode_reads),
     );
 }
