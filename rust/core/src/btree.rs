@@ -316,9 +316,6 @@ fn dirty_finger<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) ->
 /// that leaf and the ones after it under the same parent.
 const READ_AHEAD_LEAVES: usize = 8;
 
-/// The leaves a walk reading child `slot` of the level-1 node `b` reads
-/// ahead with it: that child and the next ones, as `(block, generation)`,
-/// and how many.
 /// Read-ahead (`NodeSource::read_ahead`) of the leaves from child `slot`
 /// of the level-1 node `parent` (block, generation) on, whose first is
 /// `first`. Most walks find that leaf cached, and then build no list.
@@ -331,6 +328,9 @@ fn read_ahead_under<S: NodeSource + ?Sized>(s: &mut S, first: u64, parent: (u64,
     Ok(())
 }
 
+/// The leaves a walk reading child `slot` of the level-1 node `b` reads
+/// ahead with it: that child and the next ones, as `(block, generation)`,
+/// and how many.
 fn leaves_from(b: &[u8], slot: usize) -> ([(u64, u64); READ_AHEAD_LEAVES], usize) {
     let mut out = [(0, 0); READ_AHEAD_LEAVES];
     let end = node::nritems(b).min(slot.saturating_add(READ_AHEAD_LEAVES));
