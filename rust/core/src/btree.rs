@@ -578,6 +578,70 @@ pub fn update<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, 
     insert(s, root, key, data)
 }
 
+/// `f` of the value of `key`, changed in place, when a finger names a
+/// leaf of the running transaction holding it (the common case for an
+/// item read and written again in one operation): one search where a
+/// lookup and an update make two. `None`: no such leaf; nothing was done.
+pub fn update_in_place<D: BlockDevice, T>(
+    s: &mut Store<D>,
+    root: &TreeRoot,
+    key: &Key,
+    f: impl FnOnce(&mut [u8]) -> Result<T>,
+) -> Result<Option<T>> {
+    let Some(blk) = dirty_finger(s, root, key) else { return Ok(None) };
+    let Ok(slot) = node::leaf_search(s.dirty_node(blk)?, key) else { return Ok(None) };
+    s.touch();
+    s.stats.finger_hits += 1;
+    f(node::item_data_mut(s.node_mut(blk)?, slot)).map(Some)
+}
+
+/// Deletes the first item of `first..=last` whose value `pred` accepts,
+/// when a finger names a leaf of the running transaction holding `first`
+/// that also ends the search (it holds an item past `last`, or no leaf
+/// after it can hold one up to `last`), and the delete leaves it full
+/// enough to need no rebalance: one search where a cursor walk and a
+/// delete make two. `Some(found)`: done; `None`: nothing was done.
+pub fn delete_first_in_place<D: BlockDevice>(
+    s: &mut Store<D>,
+    root: &TreeRoot,
+    first: &Key,
+    last: &Key,
+    mut pred: impl FnMut(&[u8]) -> Result<bool>,
+) -> Result<Option<bool>> {
+    let Some(f) = s.fingers.find(root, first) else { return Ok(None) };
+    if !(root.generation == s.gen && f.gen == s.gen && s.is_dirty_node(f.blk)) {
+        return Ok(None);
+    }
+    let b = s.dirty_node(f.blk)?;
+    let n = node::nritems(b);
+    let mut slot = node::leaf_search(b, first).unwrap_or_else(|at| at);
+    let found = loop {
+        if slot >= n {
+            if f.range.hi.is_some_and(|h| h <= *last) {
+                // The keys may go on in the next leaf.
+                return Ok(None);
+            }
+            break None;
+        }
+        if node::item_key(b, slot) > *last {
+            break None;
+        }
+        if pred(node::item_data(b, slot))? {
+            break Some(slot);
+        }
+        slot += 1;
+    };
+    let Some(slot) = found else { return Ok(Some(false)) };
+    let left = fill(b).saturating_sub(node::item_size(b, slot));
+    if !(root.level == 0 || (n > 1 && left >= capacity(b) / 4)) {
+        return Ok(None);
+    }
+    s.touch();
+    s.stats.finger_hits += 1;
+    node::leaf_delete(s.node_mut(f.blk)?, slot)?;
+    Ok(Some(true))
+}
+
 /// Inserts or replaces.
 pub fn upsert<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, data: &[u8]) -> Result<()> {
     if get_len(s, root, key)?.is_some() {

@@ -166,7 +166,19 @@ impl<D: BlockDevice> Filesystem<D> {
     }
 
     fn remove_inode_ref(&mut self, ino: u64, dir: u64, name: &[u8]) -> Result<()> {
-        let k = self.find_inode_ref(ino, dir, name)?.ok_or(Error::corrupt("directory entry has no back-reference").at_ino(ino))?;
+        let missing = || Error::corrupt("directory entry has no back-reference").at_ino(ino);
+        // Most often in a leaf the transaction changed already (the one of
+        // the inode item): found and deleted there in one search.
+        let h = NameRef::hash(dir, name);
+        let (first, last) = (Key::new(ino, INODE_REF_KEY, h), Key::new(ino, INODE_REF_KEY, h | 0xffff_ffff));
+        let root = self.sv.root;
+        let same = |d: &[u8]| NameRef::decode(d).at_ino(ino).map(|r| r.dir == dir && r.name == name);
+        match btree::delete_first_in_place(&mut self.s, &root, &first, &last, same)? {
+            Some(true) => return Ok(()),
+            Some(false) => return Err(missing()),
+            None => {}
+        }
+        let k = self.find_inode_ref(ino, dir, name)?.ok_or_else(missing)?;
         btree::delete(&mut self.s, &mut self.sv.root, &k)
     }
 
@@ -463,13 +475,13 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Drops one link; at zero the inode goes on the orphan list. Returns
     /// the inode's item as written.
     fn drop_link(&mut self, ino: u64, whole_dir: bool, now: Timespec) -> Result<InodeItem> {
-        let mut it = self.read_inode(ino)?;
-        it.nlink = if whole_dir { 0 } else { it.nlink.saturating_sub(1) };
-        it.ctime = now;
+        let it = self.modify_inode(ino, |it| {
+            it.nlink = if whole_dir { 0 } else { it.nlink.saturating_sub(1) };
+            it.ctime = now;
+        })?;
         if it.nlink == 0 {
             self.add_orphan(ino)?;
         }
-        self.write_inode(ino, &mut it)?;
         Ok(it)
     }
 

@@ -536,6 +536,42 @@ impl<D: BlockDevice> Filesystem<D> {
         self.sv_read().inode_for_reading(ino)
     }
 
+    /// `read_inode`, `f`, then `write_inode`, in one search of the leaf
+    /// when the transaction already changed it; returns the item written.
+    pub(crate) fn modify_inode(&mut self, ino: u64, f: impl FnOnce(&mut InodeItem)) -> Result<InodeItem> {
+        let (bounds, gen) = (self.s.bounds(), self.s.gen);
+        let root = self.sv.root;
+        let mut f = Some(f);
+        // An item of another length than this version writes (none today)
+        // takes the path below, as does a leaf no finger names.
+        let changed = btree::update_in_place(&mut self.s, &root, &inode_key(ino), |data| {
+            let Ok(data) = <&mut [u8; INODE_ITEM_SIZE]>::try_from(data) else { return Ok(None) };
+            let mut it = crate::error::CorruptAt::at_ino(InodeItem::decode_bounded(data, &bounds), ino)?;
+            if let Some(f) = f.take() {
+                f(&mut it);
+            }
+            it.transid = gen;
+            *data = it.encode();
+            Ok(Some(it))
+        })?;
+        self.s.stats.inode_reads += 1;
+        let it = match changed.flatten() {
+            Some(it) => it,
+            None => {
+                let mut it = self.sv_read().read_inode(ino)?;
+                if let Some(f) = f.take() {
+                    f(&mut it);
+                }
+                self.write_inode(ino, &mut it)?;
+                return Ok(it);
+            }
+        };
+        if !self.fc_expressible && it.file_type() == FileType::Regular {
+            self.s.fc.mark(self.sv.id, ino)?;
+        }
+        Ok(it)
+    }
+
     pub(crate) fn write_inode(&mut self, ino: u64, it: &mut InodeItem) -> Result<()> {
         it.transid = self.s.gen;
         // A committed regular file changed other than by `expressible`

@@ -85,13 +85,14 @@ fn broken_directory_index_and_double_use_are_named() {
     }
 }
 
-/// Two different names with the same CRC-32C.
-fn colliding_names() -> (Vec<u8>, Vec<u8>) {
-    let mut seen: HashMap<u32, Vec<u8>> = HashMap::new();
-    let mut rng = Rng(5);
+/// Two different names to which `hash` gives the same value (random
+/// names from `seed`, starting with `prefix`).
+fn colliding(prefix: &str, seed: u64, hash: impl Fn(&[u8]) -> u64) -> (Vec<u8>, Vec<u8>) {
+    let mut seen: HashMap<u64, Vec<u8>> = HashMap::new();
+    let mut rng = Rng(seed);
     loop {
-        let n = format!("c{:016x}", rng.next()).into_bytes();
-        let h = name_hash(&n);
+        let n = format!("{prefix}{:016x}", rng.next()).into_bytes();
+        let h = hash(&n);
         if let Some(o) = seen.get(&h) {
             if *o != n {
                 return (o.clone(), n);
@@ -99,6 +100,11 @@ fn colliding_names() -> (Vec<u8>, Vec<u8>) {
         }
         seen.insert(h, n);
     }
+}
+
+/// Two different names with the same CRC-32C.
+fn colliding_names() -> (Vec<u8>, Vec<u8>) {
+    colliding("c", 5, |n| name_hash(n) as u64)
 }
 
 #[test]
@@ -124,4 +130,38 @@ fn hash_collisions_in_directories_and_xattrs() {
     let fz = fs.create(SV, root, &x, 0o644, 0, 0, 0, ts(4)).unwrap().ino;
     assert_eq!(fs.lookup(SV, root, &x).unwrap(), fz);
     assert_check_clean(&mut fs, "collisions after reuse");
+}
+
+/// Two names in directory `dir` whose back-references share a hash
+/// (`NameRef::hash`), so the second goes in the first's collision slot.
+fn colliding_ref_names(dir: u64) -> (Vec<u8>, Vec<u8>) {
+    colliding("r", 7, |n| NameRef::hash(dir, n))
+}
+
+#[test]
+fn unlink_removes_its_own_back_reference_among_colliding_ones() {
+    let mut fs = mount(fresh(16 << 20));
+    let root = fs.root_ino();
+    let (x, y) = colliding_ref_names(root);
+    let names = |fs: &mut ferrofs_core::fs::Filesystem<_>, ino| -> Vec<Vec<u8>> {
+        fs.names_of(SV, ino).unwrap().iter().map(|(_, n)| n.to_vec()).collect()
+    };
+    let ino = fs.create(SV, root, &x, 0o644, 0, 0, 0, ts(1)).unwrap().ino;
+    fs.link(SV, ino, root, &y, ts(1)).unwrap();
+    assert_eq!(names(&mut fs, ino).len(), 2);
+    // After a commit the leaf is clean: the unlink takes the long way.
+    fs.commit().unwrap();
+    fs.unlink(SV, root, &y, ts(2)).unwrap();
+    assert_eq!(names(&mut fs, ino), vec![x.clone()], "unlink of the second name, leaf committed");
+    assert_check_clean(&mut fs, "back-reference collision, committed leaf");
+    // In the transaction that changed the leaf: found and deleted in place.
+    fs.link(SV, ino, root, &y, ts(3)).unwrap();
+    fs.unlink(SV, root, &y, ts(4)).unwrap();
+    assert_eq!(names(&mut fs, ino), vec![x.clone()], "unlink of the second name, leaf of the transaction");
+    fs.link(SV, ino, root, &y, ts(5)).unwrap();
+    fs.unlink(SV, root, &x, ts(6)).unwrap();
+    assert_eq!(names(&mut fs, ino), vec![y.clone()], "unlink of the first name");
+    assert_check_clean(&mut fs, "back-reference collision");
+    fs.commit().unwrap();
+    assert_check_clean(&mut fs, "back-reference collision, committed");
 }
