@@ -307,9 +307,17 @@ impl<D: BlockDevice> NodeSource for Store<D> {
 /// The leaf of `root` that a finger names for `key`, if the running
 /// transaction owns it (and so every node above it): a change there needs
 /// no descent.
-fn dirty_finger<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Option<u64> {
+fn dirty_finger<D: BlockDevice>(s: &mut Store<D>, root: &TreeRoot, key: &Key) -> Option<Finger> {
     let f = s.fingers.find(root, key)?;
-    (root.generation == s.gen && f.gen == s.gen && s.is_dirty_node(f.blk)).then_some(f.blk)
+    (root.generation == s.gen && f.gen == s.gen && s.is_dirty_node(f.blk)).then_some(f)
+}
+
+/// Whether deleting item `slot` of leaf `b` in the tree rooted at `root`
+/// leaves the leaf full enough for `rebalance` to stop at once (or it is
+/// the root), so the delete needs no path.
+fn deletes_in_place(root: &TreeRoot, b: &[u8], slot: usize) -> bool {
+    let left = fill(b).saturating_sub(node::item_size(b, slot));
+    root.level == 0 || (node::nritems(b) > 1 && left >= capacity(b) / 4)
 }
 
 /// Leaves read together when a walk down must read a leaf from the device:
@@ -532,7 +540,7 @@ fn check_item(s_bs: usize, data: &[u8]) -> Result<usize> {
 /// Inserts a new item; `Err(Exists)` if the key is present.
 pub fn insert<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, data: &[u8]) -> Result<()> {
     let need = check_item(s.bs, data)?;
-    let blk = match dirty_finger(s, root, key) {
+    let blk = match dirty_finger(s, root, key).map(|f| f.blk) {
         Some(blk) if !needs_split(s.dirty_node(blk)?, need) => {
             s.touch();
             s.stats.finger_hits += 1;
@@ -550,7 +558,7 @@ pub fn insert<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, 
 /// Replaces the value of an existing item; `Err(NotFound)` if absent.
 pub fn update<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, data: &[u8]) -> Result<()> {
     let need = check_item(s.bs, data)?;
-    if let Some(blk) = dirty_finger(s, root, key) {
+    if let Some(blk) = dirty_finger(s, root, key).map(|f| f.blk) {
         // The same size in place (inode items, most of all); anything
         // else may need room or a merge, so takes the path below.
         if let Ok(slot) = node::leaf_search(s.dirty_node(blk)?, key) {
@@ -588,7 +596,7 @@ pub fn update_in_place<D: BlockDevice, T>(
     key: &Key,
     f: impl FnOnce(&mut [u8]) -> Result<T>,
 ) -> Result<Option<T>> {
-    let Some(blk) = dirty_finger(s, root, key) else { return Ok(None) };
+    let Some(blk) = dirty_finger(s, root, key).map(|f| f.blk) else { return Ok(None) };
     let Ok(slot) = node::leaf_search(s.dirty_node(blk)?, key) else { return Ok(None) };
     s.touch();
     s.stats.finger_hits += 1;
@@ -608,10 +616,7 @@ pub fn delete_first_in_place<D: BlockDevice>(
     last: &Key,
     mut pred: impl FnMut(&[u8]) -> Result<bool>,
 ) -> Result<Option<bool>> {
-    let Some(f) = s.fingers.find(root, first) else { return Ok(None) };
-    if !(root.generation == s.gen && f.gen == s.gen && s.is_dirty_node(f.blk)) {
-        return Ok(None);
-    }
+    let Some(f) = dirty_finger(s, root, first) else { return Ok(None) };
     let b = s.dirty_node(f.blk)?;
     let n = node::nritems(b);
     let mut slot = node::leaf_search(b, first).unwrap_or_else(|at| at);
@@ -632,8 +637,7 @@ pub fn delete_first_in_place<D: BlockDevice>(
         slot += 1;
     };
     let Some(slot) = found else { return Ok(Some(false)) };
-    let left = fill(b).saturating_sub(node::item_size(b, slot));
-    if !(root.level == 0 || (n > 1 && left >= capacity(b) / 4)) {
+    if !deletes_in_place(root, b, slot) {
         return Ok(None);
     }
     s.touch();
@@ -653,13 +657,10 @@ pub fn upsert<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key, 
 
 /// Deletes an item; `Err(NotFound)` if absent.
 pub fn delete<D: BlockDevice>(s: &mut Store<D>, root: &mut TreeRoot, key: &Key) -> Result<()> {
-    if let Some(blk) = dirty_finger(s, root, key) {
+    if let Some(blk) = dirty_finger(s, root, key).map(|f| f.blk) {
         let b = s.dirty_node(blk)?;
         if let Ok(slot) = node::leaf_search(b, key) {
-            // A leaf left full enough for `rebalance` to stop at once
-            // needs no path (nor does a root leaf).
-            let left = fill(b).saturating_sub(node::item_size(b, slot));
-            if root.level == 0 || (node::nritems(b) > 1 && left >= capacity(b) / 4) {
+            if deletes_in_place(root, b, slot) {
                 s.touch();
                 s.stats.finger_hits += 1;
                 return node::leaf_delete(s.node_mut(blk)?, slot);

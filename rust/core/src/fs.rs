@@ -566,19 +566,22 @@ impl<D: BlockDevice> Filesystem<D> {
                 return Ok(it);
             }
         };
+        self.mark_if_inexpressible(ino, &it)?;
+        Ok(it)
+    }
+
+    /// A committed regular file changed other than by `expressible` code:
+    /// its fsync needs a full commit until the next one.
+    fn mark_if_inexpressible(&mut self, ino: u64, it: &InodeItem) -> Result<()> {
         if !self.fc_expressible && it.file_type() == FileType::Regular {
             self.s.fc.mark(self.sv.id, ino)?;
         }
-        Ok(it)
+        Ok(())
     }
 
     pub(crate) fn write_inode(&mut self, ino: u64, it: &mut InodeItem) -> Result<()> {
         it.transid = self.s.gen;
-        // A committed regular file changed other than by `expressible`
-        // code: its fsync needs a full commit until the next one.
-        if !self.fc_expressible && it.file_type() == FileType::Regular {
-            self.s.fc.mark(self.sv.id, ino)?;
-        }
+        self.mark_if_inexpressible(ino, it)?;
         btree::update(&mut self.s, &mut self.sv.root, &inode_key(ino), &it.encode())
     }
 
