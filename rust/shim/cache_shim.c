@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The node cache's kernel helpers (see ferrofs_shim_cache.h): total RAM,
- * the flush group's sleeping gates, the core lock (a writers' mutex over a
+ * the flush group's sleeping gate, the core lock (a writers' mutex over a
  * reader-writer semaphore, with try-locks and a downgrade for a commit's
  * writes), and the shrinker that trampolines into the Rust callbacks with
  * the mount's super_block.
@@ -19,23 +19,16 @@ unsigned long ferrofs_totalram_pages(void)
 	return totalram_pages();
 }
 
-static void ferrofs_gate_init_class(struct ferrofs_gate *g, const char *name,
-				    struct lock_class_key *key)
+void ferrofs_gate_init(struct ferrofs_gate *g)
 {
 	sema_init(&g->sem, 1);
 #ifdef CONFIG_DEBUG_LOCK_ALLOC
-	lockdep_init_map(&g->dep_map, name, key, 0);
+	{
+		static struct lock_class_key key;
+
+		lockdep_init_map(&g->dep_map, "ferrofs_fsync_gate", &key, 0);
+	}
 #endif
-}
-
-void ferrofs_gate_init(struct ferrofs_gate *g, bool flush)
-{
-	static struct lock_class_key write_key, flush_key;
-
-	if (flush)
-		ferrofs_gate_init_class(g, "ferrofs_flush_gate", &flush_key);
-	else
-		ferrofs_gate_init_class(g, "ferrofs_write_gate", &write_key);
 }
 
 void ferrofs_core_lock_init(struct ferrofs_core_lock *l)

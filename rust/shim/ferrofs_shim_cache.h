@@ -46,10 +46,11 @@ bool ferrofs_core_trylock_read(struct ferrofs_core_lock *l);
 void ferrofs_core_unlock_read(struct ferrofs_core_lock *l);
 
 /*
- * A sleeping lock held across device I/O (the flush group's write and
- * flush gates): a semaphore, which never spins on its holder as a mutex
- * does, so a waiter gives its CPU to the tasks that would otherwise wait
- * for one; lockdep sees it as a lock of class @flush (0 or 1) all the same.
+ * A sleeping lock held across device I/O (the flush group's gate around
+ * the write and the flush of a batch of fsync records): a semaphore,
+ * which never spins on its holder as a mutex does, so a waiter gives its
+ * CPU to the tasks that would otherwise wait for one; lockdep sees it as a
+ * lock all the same.
  */
 struct ferrofs_gate {
 	struct semaphore sem;
@@ -58,7 +59,7 @@ struct ferrofs_gate {
 #endif
 };
 
-void ferrofs_gate_init(struct ferrofs_gate *g, bool flush);
+void ferrofs_gate_init(struct ferrofs_gate *g);
 void ferrofs_gate_enter(struct ferrofs_gate *g);
 void ferrofs_gate_leave(struct ferrofs_gate *g);
 

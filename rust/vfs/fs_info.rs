@@ -344,8 +344,9 @@ impl FsInfo {
     }
 
     /// Takes the records the core staged and writes them with one device
-    /// write, outside the core lock; the caller holds the write lock, so
-    /// batches go out one at a time and in order (`crate::record_batch`).
+    /// write, outside the core lock; the caller holds the flush group's
+    /// gate, so batches go out one at a time and in order
+    /// (`crate::record_batch`).
     fn write_record_batch(&self) -> Result<BatchWritten> {
         let taken = self.with_core(|fs| fs.take_record_batch())?;
         let last_ticket = match taken.batch {

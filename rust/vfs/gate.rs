@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A sleeping lock for sections that wait on the device (the flush
-//! group's write and flush gates, `crate::flush_group`): a kernel
-//! semaphore of one, with a lockdep map so lockdep checks it as a lock.
+//! group's gate around the write and the flush of a batch of fsync
+//! records, `crate::flush_group`): a kernel semaphore of one, with a
+//! lockdep map so lockdep checks it as a lock.
 //!
 //! Why not a mutex: a mutex's waiter spins while the holder runs, and a
 //! gate's holder runs briefly between long sleeps on I/O (issuing a
 //! write or a flush, waking to finish it). Four parallel appenders in the
-//! TCG test VM spent 28% of their busy time spinning on the two gates and
-//! the core lock's writers' mutex; with the gates sleeping, the CPU goes
-//! to the fsyncs that join the next batch instead: 0.50 flushes per fsync
-//! against 0.58, and 16 to 34% more fsyncs per second in three rounds
-//! alternating the two modules in one VM (`scripts/bench`'s parappend
-//! measures the workload).
+//! TCG test VM spent 28% of their busy time spinning on the gates (then
+//! two) and the core lock's writers' mutex; with the gates sleeping, the
+//! CPU goes to the fsyncs that join the next batch instead: 0.50 flushes
+//! per fsync against 0.58, and 16 to 34% more fsyncs per second in three
+//! rounds alternating the two modules in one VM (`scripts/bench`'s
+//! parappend measures the workload).
 //!
 //! C header: [`include/linux/semaphore.h`](srctree/include/linux/semaphore.h).
 
@@ -20,7 +21,7 @@ use core::marker::PhantomData;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
-/// A binary semaphore used as a lock, of lockdep class `write` or `flush`.
+/// A binary semaphore used as a lock (lockdep class `ferrofs_fsync_gate`).
 ///
 /// # Invariants
 /// `raw` is an initialised `struct ferrofs_gate` (by `new`), pinned.
@@ -37,23 +38,13 @@ unsafe impl Send for Gate {}
 // serialises them.
 unsafe impl Sync for Gate {}
 
-/// Which of the flush group's gates, for lockdep's class.
-#[derive(Clone, Copy)]
-pub(crate) enum GateClass {
-    /// Around taking and writing a batch of records.
-    Write,
-    /// Around the device flush.
-    Flush,
-}
-
 impl Gate {
-    /// A new open gate of `class`.
-    pub(crate) fn new(class: GateClass) -> impl PinInit<Self> {
-        let flush = matches!(class, GateClass::Flush);
+    /// A new open gate.
+    pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Gate {
             // SAFETY: `slot` is the pinned, writable place of the gate; the
             // shim initialises it there and it never moves after.
-            raw <- Opaque::ffi_init(move |slot| unsafe { b::ferrofs_gate_init(slot, flush) }),
+            raw <- Opaque::ffi_init(move |slot| unsafe { b::ferrofs_gate_init(slot) }),
         })
     }
 

@@ -10,32 +10,32 @@
 //! hands each fsync its ticket.
 //!
 //! **Written, then durable.** An fsync that needs its record made durable
-//! takes two steps, each under a lock of the caller's, one holder at a
-//! time. Under the *write* lock (`write_for`), unless its record is
-//! written already, it takes every record staged so far as one batch,
-//! writes it with one device write and raises `written` to the batch's
-//! last ticket. Under the *flush* lock (`flush_for`), unless its record is
-//! durable already, it flushes: a flush makes durable every write that
-//! completed before it began, so `durable` rises to `written` as read
-//! before the flush. Batches are written only under the write lock, one
-//! after the other, so `written` and `durable` each cover a prefix of the
-//! tickets, and no record is reported durable while an earlier one is
-//! not. The two locks let the next batch be written while a flush runs
-//! (a pipeline of two stages), so a flush never waits for a write of
-//! records it will not cover, and the flush after it covers that batch.
-//! An fsync whose ticket is covered by the time it holds a lock (a holder
-//! before it wrote, or flushed, its record) skips that step. Whether to
-//! flush is decided for each ticket against `durable`, never by a flag
-//! saying "a flush is pending".
+//! takes two steps under a lock of the caller's, one holder at a time
+//! (`make_durable`). First (`write_for`), unless its record is written
+//! already, it takes every record staged so far as one batch, writes it
+//! with one device write and raises `written` to the batch's last ticket.
+//! Then (`flush_for`), unless its record is durable already, it flushes:
+//! a flush makes durable every write that completed before it began, so
+//! `durable` rises to `written` as read before the flush. Batches are
+//! written only under the lock, one after the other, so `written` and
+//! `durable` each cover a prefix of the tickets, and no record is
+//! reported durable while an earlier one is not. An fsync whose ticket is
+//! covered by the time it holds the lock (a holder before it wrote, or
+//! flushed, its record) skips that step. Whether to flush is decided for
+//! each ticket against `durable`, never by a flag saying "a flush is
+//! pending". The two steps are separate calls so that a caller may hold
+//! a lock of its own around each (a pipeline: the next batch written
+//! while a flush runs); the kernel holds one around both, which batches
+//! more (`crate::vfs::flush_group` says why).
 //!
 //! The core's commits make durable what every record before them says,
 //! written or not (`FastCommitState::flushed_tickets`); taking a batch
 //! passes that on (`BatchWritten::flushed_tickets`), which spares a write
 //! and a flush after a commit.
 //!
-//! **Batching.** Records staged while a batch is being written go out
-//! together in the next one, which is written while the flush of the
-//! batch before runs: the pipeline batches by itself. A writer does not
+//! **Batching.** Records staged while a batch is being written and
+//! flushed go out together in the next one: the lock batches by itself.
+//! A writer does not
 //! wait for fsyncs about to stage (as jbd2 waits for more handles): such
 //! a wait, bounded by one tick, made four parallel appenders in the test
 //! VM five times slower without saving a flush, since an fsync still in
@@ -78,7 +78,7 @@ impl GroupCommit {
     }
 
     /// Every record up to `ticket` has been written (its batch's write
-    /// completed). Called under the write lock.
+    /// completed). Called under the caller's lock.
     pub fn written(&self, ticket: u64) {
         self.written.fetch_max(ticket, Ordering::AcqRel);
     }
@@ -94,9 +94,9 @@ impl GroupCommit {
         self.durable.load(Ordering::Acquire) >= ticket
     }
 
-    /// Makes the record of `ticket` durable with one caller lock around
-    /// both steps: `write_for` and then `flush_for`. Returns whether it
-    /// flushed.
+    /// Makes the record of `ticket` durable, the caller holding its lock
+    /// around both steps: `write_for` and then `flush_for`. Returns
+    /// whether it flushed.
     pub fn make_durable(
         &self,
         ticket: u64,
@@ -118,8 +118,8 @@ impl GroupCommit {
     /// so far and writes them (`crate::record_batch`); they include
     /// `ticket`'s, staged before its fsync came here.
     ///
-    /// The caller holds its *write* lock around this call, so batches are
-    /// written one at a time and in the order they were taken. A failed
+    /// The caller holds a lock around this call, so batches are written
+    /// one at a time and in the order they were taken. A failed
     /// write makes nothing written and is returned; the caller stops the
     /// filesystem, since a record it took may be missing. So is a ticket
     /// whose batch an earlier holder took and failed to write.
@@ -144,14 +144,14 @@ impl GroupCommit {
     /// calls `flush` (the device cache flush), which covers every ticket
     /// written when it begins. Returns whether it flushed.
     ///
-    /// The caller holds its *flush* lock around this call, so flushes do
-    /// not overlap and the tasks queued on the lock find their tickets
-    /// covered by the one that went first. It is a lock of its own, not
-    /// the write lock: the next batch is written while this flush runs,
-    /// and the flush after it covers that batch. Only what was written
-    /// when the flush began counts as covered by it, so a batch whose
-    /// write ends during the flush waits for the next one. A failed flush
-    /// makes nothing durable and is returned.
+    /// The caller holds a lock around this call, so flushes do not
+    /// overlap and the tasks queued on the lock find their tickets covered
+    /// by the one that went first. It may be the lock of `write_for` (the
+    /// kernel's) or one of its own, letting the next batch be written
+    /// while this flush runs. Only what was written when the flush began
+    /// counts as covered by it, so a batch whose write ends during the
+    /// flush waits for the next one. A failed flush makes nothing durable
+    /// and is returned.
     pub fn flush_for(&self, ticket: u64, flush: impl FnOnce() -> Result<()>) -> Result<bool> {
         if self.is_durable(ticket) {
             return Ok(false);

@@ -16,7 +16,7 @@
 //!   order. A batch starts on a block boundary and is padded with zeros to
 //!   whole blocks, so no block is ever written twice in an epoch: a
 //!   batch's write cannot tear a block an earlier, acknowledged batch
-//!   holds. The caller writes batches one at a time (under its write lock)
+//!   holds. The caller writes batches one at a time (under its lock)
 //!   and in the order it took them, so the area is written in record order
 //!   and a ticket counts as written only once its batch's write completed.
 //!   Replay keeps the longest valid prefix of the area, so a batch torn by

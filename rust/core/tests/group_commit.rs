@@ -157,16 +157,15 @@ fn racing_fsyncs_share_writes_and_flushes_and_are_acknowledged_in_record_order()
     let core = Arc::new(Mutex::new(Core { next: 0, staged: Vec::new() }));
     let disk = Arc::new(Mutex::new(RaceDisk::default()));
     let group = Arc::new(GroupCommit::new());
-    // The kernel's two locks: batches are written under one and flushes
-    // issued under the other, so a batch is written while a flush runs.
-    let write_gate = Arc::new(Mutex::new(()));
-    let flush_gate = Arc::new(Mutex::new(()));
+    // The kernel's gate: each batch is taken, written and flushed under
+    // it, one holder at a time.
+    let gate = Arc::new(Mutex::new(()));
     let skipped = Arc::new(AtomicU64::new(0));
     let batches = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..THREADS)
         .map(|_| {
-            let (core, disk, group, write_gate, flush_gate, skipped, batches) =
-                (core.clone(), disk.clone(), group.clone(), write_gate.clone(), flush_gate.clone(), skipped.clone(), batches.clone());
+            let (core, disk, group, gate, skipped, batches) =
+                (core.clone(), disk.clone(), group.clone(), gate.clone(), skipped.clone(), batches.clone());
             std::thread::spawn(move || {
                 for _ in 0..EACH {
                     let ticket = {
@@ -198,12 +197,8 @@ fn racing_fsyncs_share_writes_and_flushes_and_are_acknowledged_in_record_order()
                             d.flushes += 1;
                             Ok(())
                         };
-                        {
-                            let _w = write_gate.lock().unwrap();
-                            group.write_for(ticket, write).unwrap();
-                        }
-                        let _f = flush_gate.lock().unwrap();
-                        if !group.flush_for(ticket, flush).unwrap() {
+                        let _holding = gate.lock().unwrap();
+                        if !group.make_durable(ticket, write, flush).unwrap() {
                             skipped.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -223,8 +218,8 @@ fn racing_fsyncs_share_writes_and_flushes_and_are_acknowledged_in_record_order()
     let d = disk.lock().unwrap();
     assert_eq!(group.flushes(), d.flushes, "every flush counted once");
     assert_eq!(group.flushes() + skipped.load(Ordering::Relaxed), fsyncs, "each fsync flushed or was covered");
-    // Batches share writes as flushes share flushes (a batch written
-    // during a flush is covered by the next flush, whoever issues it).
+    // Batches share writes as flushes share flushes: the fsyncs that
+    // staged while a holder wrote and flushed go out in the next batch.
     assert!(batches.load(Ordering::Relaxed) * 10 < fsyncs * 9, "concurrent fsyncs shared writes");
     // Each write and flush covers the fsyncs that staged while the one
     // before it ran. With 8 threads and the 2 CPUs of the test host most
